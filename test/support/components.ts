@@ -1,0 +1,57 @@
+/**
+ * Real-component gates for integration tests. Locally, a test whose engine or
+ * PCP is missing is skipped with the reason; in CI (`CI=true`) it fails,
+ * because .ci/run is meant to have installed and started everything.
+ */
+import { execFileSync } from 'node:child_process';
+
+export const inCI = process.env.CI === 'true';
+
+/** `describe` when `probe()` returns undefined (available), else skip (locally) or fail (in CI). */
+export function describeWith(component: string, probe: () => string | undefined, name: string, body: () => void): void {
+  const missing = safeProbe(probe);
+  if (missing === undefined) {
+    describe(name, body);
+  } else if (inCI) {
+    describe(name, () => {
+      it(`needs ${component}`, () => {
+        throw new Error(`${component} is required in CI but missing: ${missing}`);
+      });
+    });
+  } else {
+    describe.skip(`${name} (skipped: ${component} missing: ${missing})`, body);
+  }
+}
+
+function safeProbe(probe: () => string | undefined): string | undefined {
+  try {
+    return probe();
+  } catch (err) {
+    return (err as Error).message;
+  }
+}
+
+/** Undefined when `cmd args` exits 0, else its complaint. */
+export function commandWorks(cmd: string, args: readonly string[]): string | undefined {
+  try {
+    execFileSync(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'], timeout: 20000 });
+    return undefined;
+  } catch (err) {
+    const e = err as { stderr?: Buffer; message: string };
+    return `${cmd} ${args.join(' ')}: ${e.stderr?.toString().trim() || e.message}`;
+  }
+}
+
+export const probes = {
+  root: (): string | undefined => (process.getuid?.() === 0 ? undefined : 'tests need root'),
+  docker: (): string | undefined => commandWorks('docker', ['info', '--format', '{{.ID}}']),
+  podman: (): string | undefined => commandWorks('podman', ['info', '--format', '{{.Host.Arch}}']),
+  containerd: (): string | undefined => commandWorks('ctr', ['version']),
+  pcp: (): string | undefined => commandWorks('test', ['-x', '/var/lib/pcp/pmdas/root/pmdaroot']),
+  pcpClientLib: (): string | undefined => commandWorks('test', ['-e', '/usr/include/pcp/pmdaroot.h']),
+};
+
+/** Runs a command and returns its trimmed stdout. */
+export function run(cmd: string, args: readonly string[], timeout = 60000): string {
+  return execFileSync(cmd, args, { encoding: 'utf8', timeout, stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+}
