@@ -1,0 +1,111 @@
+/**
+ * crootd: croot's root server, a drop-in for PCP's pmdaroot.
+ *   crootd [--socket PATH] [--config FILE] [--allow-uid N]... [--allow-user NAME]...
+ *          [--log-level debug|info|warn|error] [--log-file FILE]
+ * Runs in the foreground, logs to stderr (or --log-file), exits cleanly on
+ * SIGTERM/SIGINT and removes its socket.
+ */
+import 'reflect-metadata';
+import { createWriteStream } from 'node:fs';
+import { Command, Option } from 'commander';
+import { defaultSocketPath } from '../core/config.js';
+import { loadConfigFile, resolveUserUid } from '../core/config-file.js';
+import { createCrootContainer } from '../core/create-container.js';
+import { EngineRegistry } from '../core/engine-registry.js';
+import { CrootError } from '../core/errors.js';
+import { Logger, StreamLogger, type LogLevel } from '../core/logger.js';
+import { RootServer } from '../core/root-server.js';
+import { defaultModules } from './default-modules.js';
+
+interface Options {
+  socket?: string;
+  config?: string;
+  allowUid: number[];
+  allowUser: string[];
+  logLevel: LogLevel;
+  logFile?: string;
+  pcpUser: boolean;
+}
+
+async function main(argv: readonly string[]): Promise<number> {
+  const program = new Command('crootd')
+    .description("croot's root server: answers PCP's root-socket protocol (pmdaroot's) on a unix socket")
+    .option('-s, --socket <path>', `socket to listen on (default ${defaultSocketPath()})`)
+    .option('-c, --config <file>', 'config file (default $CROOT_CONFIG, else /etc/croot/croot.json if present)')
+    .option('--allow-uid <uid>', 'also accept clients with this uid (repeatable)', (v: string, acc: number[]) => [...acc, parseUid(v)], [] as number[])
+    .option('--allow-user <name>', 'also accept clients of this user (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('--no-pcp-user', 'do not accept the pcp user by default')
+    .addOption(new Option('--log-level <level>', 'least severe level logged').choices(['debug', 'info', 'warn', 'error']).default('info'))
+    .option('--log-file <file>', 'append the log to this file instead of stderr')
+    .exitOverride();
+  program.parse(argv, { from: 'user' });
+  const opts = program.opts<Options>();
+
+  const out = opts.logFile ? createWriteStream(opts.logFile, { flags: 'a', mode: 0o640 }) : process.stderr;
+  const logger = new StreamLogger(opts.logLevel, (line) => out.write(line));
+
+  const fileConfig = await loadConfigFile(opts.config);
+  const allowUids = new Set<number>([0, ...(fileConfig.allowUids ?? [])]);
+  for (const uid of opts.allowUid) allowUids.add(uid);
+  for (const user of opts.allowUser) allowUids.add(resolveUserUid(user));
+  if (opts.pcpUser) {
+    try {
+      allowUids.add(resolveUserUid('pcp'));
+    } catch {
+      logger.debug('no pcp user on this host');
+    }
+  }
+  const socketPath = opts.socket ?? fileConfig.socketPath ?? defaultSocketPath();
+  const { modules, problems } = defaultModules({ disabledEngines: fileConfig.disabledEngines ?? [] });
+  for (const problem of problems) logger.error(problem);
+
+  const container = createCrootContainer({
+    config: { ...fileConfig, socketPath, allowUids: [...allowUids] },
+    modules,
+  });
+  container.bind<Logger>(Logger).toConstantValue(logger);
+  container.bind(RootServer).toSelf().inSingletonScope();
+
+  const registry = container.get<EngineRegistry>(EngineRegistry);
+  await registry.start();
+  for (const status of registry.statuses()) {
+    logger[status.available ? 'info' : 'warn'](`engine ${status.engine}: ${status.available ? 'available' : 'unavailable'}`, {
+      reason: status.reason,
+    });
+  }
+  const server = container.get(RootServer);
+  await server.listen(socketPath);
+
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const stop = (signal: NodeJS.Signals): void => {
+      if (stopping) return;
+      stopping = true;
+      logger.info('stopping', { signal });
+      void (async () => {
+        await server.close();
+        await registry.stop();
+        resolve(0);
+      })();
+    };
+    process.on('SIGTERM', stop);
+    process.on('SIGINT', stop);
+    process.on('SIGHUP', () => logger.info('SIGHUP ignored (engines refresh themselves)'));
+  });
+}
+
+function parseUid(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new CrootError('ERR_CONFIG', `--allow-uid wants a number, got "${value}"`);
+  return n;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    const e = err as { code?: string; exitCode?: number; message?: string };
+    if (typeof e.code === 'string' && e.code.startsWith('commander.')) process.exit(e.exitCode ?? 2);
+    process.stderr.write(`crootd: ${e.message ?? String(err)}\n`);
+    process.exit(1);
+  },
+);

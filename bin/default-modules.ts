@@ -1,0 +1,50 @@
+/**
+ * The modules croot's commands load: the native module, every built-in
+ * engine, and third-party engine packages named in CROOT_PLUGINS
+ * (comma-separated package names, each with a `croot.module` field).
+ */
+import type { ContainerModule } from 'inversify';
+import { loadPluginModule } from '../core/create-container.js';
+import { CrootError } from '../core/errors.js';
+import { containerdEngineModule } from '../engines/containerd/index.js';
+import { dockerEngineModule } from '../engines/docker/index.js';
+import { lxcEngineModule } from '../engines/lxc/index.js';
+import { podmanEngineModule } from '../engines/podman/index.js';
+import { staticEngineModule } from '../engines/static/index.js';
+import { loadNative, nativeModule } from '../native/index.js';
+
+export interface LoadedModules {
+  readonly modules: ContainerModule[];
+  /** Why a module could not be loaded (the native module's error lists the paths it tried). */
+  readonly problems: string[];
+}
+
+const ENGINES: ReadonlyArray<[string, ContainerModule]> = [
+  ['docker', dockerEngineModule],
+  ['podman', podmanEngineModule],
+  ['containerd', containerdEngineModule],
+  ['lxc', lxcEngineModule],
+  ['static', staticEngineModule],
+];
+
+export function defaultModules(options: { disabledEngines?: readonly string[]; env?: NodeJS.ProcessEnv } = {}): LoadedModules {
+  const env = options.env ?? process.env;
+  const disabled = new Set(options.disabledEngines ?? []);
+  const modules: ContainerModule[] = [];
+  const problems: string[] = [];
+  try {
+    loadNative();
+    modules.push(nativeModule);
+  } catch (err) {
+    problems.push(err instanceof Error ? err.message : String(err));
+  }
+  for (const [id, module] of ENGINES) if (!disabled.has(id)) modules.push(module);
+  for (const name of (env.CROOT_PLUGINS ?? '').split(',').map((s) => s.trim()).filter(Boolean)) {
+    try {
+      modules.push(loadPluginModule(name));
+    } catch (err) {
+      problems.push(err instanceof CrootError ? err.message : `plugin ${name}: ${String(err)}`);
+    }
+  }
+  return { modules, problems };
+}

@@ -1,0 +1,30 @@
+/** croot's public API: the core (contracts, matching, protocol, server, client). */
+export { CrootError, ErrorCodes, Errno, PM_ERR_GENERIC, PM_ERR_IPC, PM_ERR_NOCONTAINER, isCrootError, statusOf } from './errors.js';
+export type { CrootErrorOptions, ErrorCode } from './errors.js';
+export { errorText, knownStatuses } from './status-text.js';
+export { EngineContribution } from './engine.js';
+export type { ContainerRecord, EngineStatus } from './engine.js';
+export { EngineRegistry, DefaultEngineRegistry } from './engine-registry.js';
+export { NameMatcher } from './name-matcher.js';
+export type { ContainerReference } from './name-matcher.js';
+export {
+  ContainerHostnameResolver,
+  ContainerProcessIdResolver,
+  ContainerCGroupResolver,
+  RunningContainerLocator,
+  DefaultContainerResolver,
+} from './resolvers.js';
+export type { ResolvedAnswer } from './resolvers.js';
+export { NamespaceHostnameReader, PeerCredentialReader, FdSender } from './host-services.js';
+export type { PeerCredentials } from './host-services.js';
+export { CrootConfig, DEFAULT_SOCKET_PATH, defaultConfig, defaultSocketPath } from './config.js';
+export type { StaticContainerConfig } from './config.js';
+export { createCrootContainer, coreModule, loadPluginModule } from './create-container.js';
+export type { CreateCrootContainerOptions } from './create-container.js';
+export { Logger, StreamLogger, SilentLogger } from './logger.js';
+export type { LogLevel } from './logger.js';
+export { ProcessService } from './process-service.js';
+export type { ProcessStartRequest, StartedProcess, ProcessStopResult } from './process-service.js';
+export { RootServer, RootServerOptions } from './root-server.js';
+export * as protocol from './protocol.js';
+export { chooseCgroupPath, parseCgroupFile, readCgroupName, readStartTime } from './proc.js';

@@ -1,0 +1,100 @@
+import type { ContainerRecord } from './engine.js';
+import { CrootError } from './errors.js';
+import { NameMatcher } from './name-matcher.js';
+
+function record(engine: string, id: string, ...names: string[]): ContainerRecord {
+  return { engine, id, names, running: true, pid: 1 };
+}
+
+const web = record('docker', 'c0ffee11aa', 'web');
+const db = record('docker', 'c0deba5e22', 'db');
+const cafe = record('docker', 'cafe000033', 'c0de'); // its name is another container's id prefix
+const podWeb = record('podman', 'aa11bb22cc', 'web', 'frontend');
+const engines = ['docker', 'podman'];
+
+function errorOf(fn: () => unknown): CrootError {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof CrootError) return err;
+    throw err;
+  }
+  throw new Error('expected a CrootError');
+}
+
+describe('NameMatcher', () => {
+  const matcher = new NameMatcher();
+
+  describe('.match', () => {
+    it('finds a container by its full id', () => {
+      expect(matcher.match('c0ffee11aa', [web, db], engines)).toBe(web);
+    });
+
+    it('finds a container by its name, with or without the leading slash', () => {
+      expect(matcher.match('db', [web, db], engines)).toBe(db);
+      expect(matcher.match('/db', [web, db], engines)).toBe(db);
+    });
+
+    it('finds a container by a unique id prefix', () => {
+      expect(matcher.match('c0f', [web, db], engines)).toBe(web);
+    });
+
+    it('prefers an exact name over an id prefix that also fits', () => {
+      expect(matcher.match('c0de', [web, db, cafe], engines)).toBe(cafe);
+    });
+
+    it('prefers an exact id over a name equal to it', () => {
+      const namedLikeId = record('docker', 'ffff000044', 'c0ffee11aa');
+      expect(matcher.match('c0ffee11aa', [namedLikeId, web], engines)).toBe(web);
+    });
+
+    it('rejects an ambiguous prefix and names every candidate', () => {
+      const err = errorOf(() => matcher.match('c0', [web, db], engines));
+      expect(err.code).toBe('ERR_AMBIGUOUS_NAME');
+      expect(err.status).toBe(-76);
+      expect(err.message).toContain('c0ffee11aa');
+      expect(err.message).toContain('c0deba5e22');
+    });
+
+    it('answers PM_ERR_NOCONTAINER for a name that fits nothing, even one starting with a hex digit of some id', () => {
+      const err = errorOf(() => matcher.match('ctr1', [web, db], engines));
+      expect(err.code).toBe('ERR_NO_CONTAINER');
+      expect(err.status).toBe(-12399);
+    });
+
+    it('rejects an empty name as invalid', () => {
+      expect(errorOf(() => matcher.match('', [web], engines)).code).toBe('ERR_INVALID_NAME');
+      expect(errorOf(() => matcher.match('/', [web], engines)).code).toBe('ERR_INVALID_NAME');
+    });
+
+    it('refuses a name that two engines both use, unless qualified', () => {
+      const err = errorOf(() => matcher.match('web', [web, podWeb], engines));
+      expect(err.code).toBe('ERR_AMBIGUOUS_NAME');
+      expect(err.message).toContain('docker:c0ffee11aa');
+      expect(err.message).toContain('podman:aa11bb22cc');
+      expect(matcher.match('docker:web', [web, podWeb], engines)).toBe(web);
+      expect(matcher.match('podman:web', [web, podWeb], engines)).toBe(podWeb);
+    });
+
+    it('matches every name of a container that has several', () => {
+      expect(matcher.match('frontend', [web, podWeb], engines)).toBe(podWeb);
+    });
+
+    it('does not look into other engines when qualified', () => {
+      expect(errorOf(() => matcher.match('podman:db', [web, db, podWeb], engines)).code).toBe('ERR_NO_CONTAINER');
+    });
+
+    it('treats a colon before an unknown engine id as part of the name', () => {
+      const odd = record('static', 'x', 'svc:1');
+      expect(matcher.match('svc:1', [odd], [...engines, 'static'])).toBe(odd);
+    });
+  });
+
+  describe('.parse', () => {
+    it('splits ENGINE:NAME only for known engines', () => {
+      expect(matcher.parse('docker:web', engines)).toEqual({ engine: 'docker', name: 'web' });
+      expect(matcher.parse('k8s.io/abc', engines)).toEqual({ name: 'k8s.io/abc' });
+      expect(matcher.parse('lxc:web', engines)).toEqual({ name: 'lxc:web' });
+    });
+  });
+});
