@@ -1,0 +1,61 @@
+/**
+ * A real namespace sandbox for tests: `unshare --uts --pid --fork` running
+ * `sleep` under its own hostname. The host PID of the sleep is the
+ * sandbox's init PID, as an engine would report it.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync, readdirSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+
+export interface Sandbox {
+  readonly hostname: string;
+  /** Host PID of the sandbox's init (the sleep). */
+  readonly pid: number;
+  stop(): Promise<void>;
+}
+
+function childrenOf(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+export async function startSandbox(hostname = `sbx-${randomBytes(4).toString('hex')}`): Promise<Sandbox> {
+  const child: ChildProcess = spawn('unshare', ['--uts', '--pid', '--fork', '--mount-proc', 'sh', '-c', `hostname ${hostname} && exec sleep 600`], {
+    stdio: 'ignore',
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const deadline = Date.now() + 10000;
+  let pid: number | undefined;
+  while (Date.now() < deadline) {
+    const [init] = childrenOf(child.pid ?? -1);
+    if (init !== undefined) {
+      const comm = readFileSync(`/proc/${init}/comm`, 'utf8').trim();
+      if (comm === 'sleep') {
+        pid = init;
+        break;
+      }
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  if (pid === undefined) {
+    child.kill('SIGKILL');
+    await exited;
+    throw new Error('sandbox did not start');
+  }
+  return {
+    hostname,
+    pid,
+    async stop(): Promise<void> {
+      child.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
+
+/** Number of open fds of this process. */
+export function openFdCount(): number {
+  return readdirSync('/proc/self/fd').length;
+}
