@@ -1,0 +1,276 @@
+/**
+ * LXC containers, as PCP finds them: every directory under `$PCP_LXC_DIR`
+ * (default /var/lib/lxc) is a container; its state and init PID come from
+ * `$PCP_LXC_INFO -n NAME` (default `lxc-info`). Unlike PCP, lxc-info is not
+ * run on every lookup: answers are kept for `cacheMs`, the directory is
+ * re-listed only when its mtime changes, and lxc-info runs as an
+ * asynchronous child with a timeout.
+ */
+import { execFile } from 'node:child_process';
+import { constants as fsConstants } from 'node:fs';
+import { access, readdir, stat } from 'node:fs/promises';
+import { delimiter, join } from 'node:path';
+import { inject, injectable, optional } from 'inversify';
+import { CrootConfig } from '../../core/config.js';
+import type { ContainerRecord, EngineContribution, EngineStatus } from '../../core/engine.js';
+import { CrootError } from '../../core/errors.js';
+import { readStartTime } from '../../core/proc.js';
+
+export const LXC_ENGINE_ID = 'lxc';
+export const DEFAULT_LXC_DIR = '/var/lib/lxc';
+export const DEFAULT_LXC_INFO = 'lxc-info';
+
+/** Tuning knobs of the LXC engine; bind under this token to override the defaults. */
+export const LxcEngineOptions = Symbol.for('croot/LxcEngineOptions');
+export interface LxcEngineOptions {
+  /** How long a listing and each container's lxc-info answer stay fresh (ms, default 1000). */
+  readonly cacheMs?: number;
+  /** How long one lxc-info may run before it is killed (ms, default 5000). */
+  readonly timeoutMs?: number;
+  /** How many lxc-info children may run at once (default 8). */
+  readonly concurrency?: number;
+}
+
+/** What `lxc-info -n NAME` says about one container. */
+export interface LxcInfo {
+  readonly state?: string;
+  readonly pid?: number;
+}
+
+/** Parses lxc-info's `Key: value` lines (`State:`, `PID:`); other lines are ignored. */
+export function parseLxcInfo(text: string): LxcInfo {
+  let state: string | undefined;
+  let pid: number | undefined;
+  for (const line of text.split('\n')) {
+    const m = /^\s*([A-Za-z][A-Za-z ]*?)\s*:\s*(.*?)\s*$/.exec(line);
+    if (!m) continue;
+    const key = (m[1] ?? '').toLowerCase();
+    const value = m[2] ?? '';
+    if (key === 'state' && state === undefined) state = value.toUpperCase();
+    else if (key === 'pid' && pid === undefined && /^\d+$/.test(value)) pid = Number(value);
+  }
+  return { ...(state !== undefined && { state }), ...(pid !== undefined && { pid }) };
+}
+
+/** LXC states in which the init process exists (FROZEN is paused, which counts as running). */
+const LIVE_STATES = new Set(['RUNNING', 'FREEZING', 'FROZEN', 'THAWED', 'STOPPING']);
+const PAUSED_STATES = new Set(['FREEZING', 'FROZEN']);
+
+const EMPTY: readonly ContainerRecord[] = Object.freeze([]);
+
+@injectable()
+export class LxcEngine implements EngineContribution {
+  readonly id = LXC_ENGINE_ID;
+  private readonly lxcDir: string;
+  private readonly lxcInfo: string;
+  private readonly cacheMs: number;
+  private readonly timeoutMs: number;
+  private readonly concurrency: number;
+
+  private snapshot: readonly ContainerRecord[] = EMPTY;
+  private names: readonly string[] = [];
+  private dirMtimeMs: number | undefined;
+  private checkedAt = 0;
+  private refreshing: Promise<void> | undefined;
+  private state: EngineStatus;
+  private readonly children = new AbortController();
+
+  constructor(
+    @inject(CrootConfig) private readonly config: CrootConfig,
+    @inject(LxcEngineOptions) @optional() options: LxcEngineOptions | undefined,
+  ) {
+    this.lxcDir = config.env.PCP_LXC_DIR || DEFAULT_LXC_DIR;
+    this.lxcInfo = config.env.PCP_LXC_INFO || DEFAULT_LXC_INFO;
+    this.cacheMs = options?.cacheMs ?? 1000;
+    this.timeoutMs = options?.timeoutMs ?? 5000;
+    this.concurrency = Math.max(1, options?.concurrency ?? 8);
+    this.state = { engine: this.id, available: false, reason: 'not checked yet', checkedAt: 0 };
+  }
+
+  async containers(signal?: AbortSignal): Promise<readonly ContainerRecord[]> {
+    throwIfAborted(signal);
+    if (Date.now() - this.checkedAt >= this.cacheMs) {
+      this.refreshing ??= this.refresh().finally(() => {
+        this.refreshing = undefined;
+      });
+      await raceAbort(this.refreshing, signal);
+    }
+    return this.snapshot;
+  }
+
+  status(): EngineStatus {
+    return this.state;
+  }
+
+  async stop(): Promise<void> {
+    this.children.abort();
+    await this.refreshing?.catch(() => undefined);
+  }
+
+  /** Re-lists the directory when it changed and asks lxc-info about every container. */
+  private async refresh(): Promise<void> {
+    try {
+      await this.rescan();
+    } catch (err) {
+      this.setUnavailable(`cannot read ${this.lxcDir}: ${(err as Error).message}`);
+    } finally {
+      this.checkedAt = Date.now();
+    }
+  }
+
+  private async rescan(): Promise<void> {
+    let dirStat;
+    try {
+      dirStat = await stat(this.lxcDir);
+    } catch (err) {
+      this.setUnavailable(`cannot read the LXC directory ${this.lxcDir}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+      this.dirMtimeMs = undefined;
+      this.names = [];
+      return;
+    }
+    if (dirStat.mtimeMs !== this.dirMtimeMs) {
+      const entries = await readdir(this.lxcDir, { withFileTypes: true });
+      this.names = entries
+        .filter((e) => e.isDirectory())
+        .map((e) => e.name)
+        .sort();
+      this.dirMtimeMs = dirStat.mtimeMs;
+    }
+
+    const command = await findCommand(this.lxcInfo, this.config.env.PATH);
+    if (command === undefined) {
+      this.setUnavailable(`${this.lxcInfo} not found (install lxc or set PCP_LXC_INFO)`);
+      return;
+    }
+
+    const previous = new Map(this.snapshot.map((r) => [r.id, r]));
+    const records: ContainerRecord[] = [];
+    let missingCommand = false;
+    let failures = 0;
+    await forEachLimited(this.names, this.concurrency, async (name, index) => {
+      const info = await this.runLxcInfo(command, name);
+      if (info === 'ENOENT') {
+        missingCommand = true;
+        return;
+      }
+      if (info === undefined) failures += 1;
+      records[index] = await this.toRecord(name, info ?? {}, previous.get(name));
+    });
+    if (missingCommand) {
+      this.setUnavailable(`${this.lxcInfo} not found (install lxc or set PCP_LXC_INFO)`);
+      return;
+    }
+
+    const fresh = records.filter((r) => r !== undefined);
+    const unchanged = fresh.length === this.snapshot.length && fresh.every((r, i) => r === this.snapshot[i]);
+    if (!unchanged) this.snapshot = Object.freeze(fresh);
+    const problems = failures > 0 ? `; ${failures} lxc-info call(s) failed` : '';
+    this.state = {
+      engine: this.id,
+      available: true,
+      reason: `reads ${this.lxcDir} with ${this.lxcInfo} (${fresh.length} container${fresh.length === 1 ? '' : 's'})${problems}`,
+      checkedAt: Date.now(),
+    };
+  }
+
+  private setUnavailable(reason: string): void {
+    this.snapshot = EMPTY;
+    this.state = { engine: this.id, available: false, reason, checkedAt: Date.now() };
+  }
+
+  /** lxc-info's answer, `ENOENT` when the command is missing, undefined when it failed. */
+  private runLxcInfo(command: string, name: string): Promise<LxcInfo | 'ENOENT' | undefined> {
+    return new Promise((resolve) => {
+      execFile(
+        command,
+        ['-n', name],
+        { timeout: this.timeoutMs, killSignal: 'SIGKILL', signal: this.children.signal, encoding: 'utf8', maxBuffer: 64 * 1024 },
+        (err, stdout) => {
+          if (err) {
+            resolve((err as NodeJS.ErrnoException).code === 'ENOENT' ? 'ENOENT' : undefined);
+            return;
+          }
+          resolve(parseLxcInfo(stdout));
+        },
+      );
+    });
+  }
+
+  /** The record for `name`, reusing `previous` when nothing changed so the snapshot keeps its identity. */
+  private async toRecord(name: string, info: LxcInfo, previous: ContainerRecord | undefined): Promise<ContainerRecord> {
+    const state = info.state ?? 'UNKNOWN';
+    const running = LIVE_STATES.has(state) && info.pid !== undefined && info.pid > 0;
+    const paused = running && PAUSED_STATES.has(state);
+    const pid = running ? info.pid : undefined;
+    if (previous && previous.running === running && previous.pid === pid && (previous.paused ?? false) === paused) {
+      return previous;
+    }
+    // A PID seen for the first time is recorded with its start time, so a reuse is caught later.
+    const pidStartTime = pid !== undefined ? await readStartTime(this.config.procRoot, pid) : undefined;
+    return Object.freeze({
+      engine: this.id,
+      id: name,
+      names: Object.freeze([name]),
+      running,
+      paused,
+      restarting: false,
+      ...(pid !== undefined && { pid }),
+      ...(pidStartTime !== undefined && { pidStartTime }),
+      cgroupHint: `lxc/${name}`,
+      source: 'lxc-info',
+    });
+  }
+}
+
+/** `cmd` itself when it holds a slash, else its first executable match in `pathVar`; undefined when none. */
+export async function findCommand(cmd: string, pathVar: string | undefined = process.env.PATH): Promise<string | undefined> {
+  const candidates = cmd.includes('/')
+    ? [cmd]
+    : (pathVar ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin')
+        .split(delimiter)
+        .filter((d) => d.length > 0)
+        .map((d) => join(d, cmd));
+  for (const candidate of candidates) {
+    try {
+      await access(candidate, fsConstants.X_OK);
+      return candidate;
+    } catch {
+      // try the next one
+    }
+  }
+  return undefined;
+}
+
+async function forEachLimited<T>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const index = next++;
+      await fn(items[index] as T, index);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
+
+function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw new CrootError('ERR_ABORTED', 'lxc lookup aborted', { cause: signal.reason });
+}
+
+/** Waits for `promise` unless `signal` fires first (the shared refresh keeps running for others). */
+function raceAbort<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (signal === undefined) return promise;
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(new CrootError('ERR_ABORTED', 'lxc lookup aborted', { cause: signal.reason }));
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (e: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(e);
+      },
+    );
+  });
+}
