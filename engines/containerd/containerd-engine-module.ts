@@ -1,0 +1,9 @@
+/** The containerd engine as an inversify module: binds `ContainerdEngine` as an `EngineContribution`. */
+import { ContainerModule } from 'inversify';
+import { EngineContribution } from '../../core/engine.js';
+import { ContainerdEngine } from './containerd-engine.js';
+
+export const containerdEngineModule = new ContainerModule(({ bind }) => {
+  bind(ContainerdEngine).toSelf().inSingletonScope();
+  bind(EngineContribution).toService(ContainerdEngine);
+});

@@ -1,0 +1,11 @@
+/** Public entry point of the containerd engine (task bundles on disk, every namespace but `moby`). */
+export { containerdEngineModule } from './containerd-engine-module.js';
+export {
+  ContainerdEngine,
+  ContainerdEngineOptions,
+  CONTAINERD_ENGINE_ID,
+  DEFAULT_CONTAINERD_TASK_DIR,
+  DEFAULT_CONTAINERD_RUNC_ROOT,
+} from './containerd-engine.js';
+export { CriAnnotation, MOBY_NAMESPACE, cgroupHintFrom, isSandbox, kubernetesName, readTaskBundle } from './containerd-tasks.js';
+export type { TaskBundle } from './containerd-tasks.js';

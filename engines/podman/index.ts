@@ -1,0 +1,14 @@
+/** Public entry point of the Podman engine (rootful, rootless, and the API socket when it answers). */
+export { podmanEngineModule } from './podman-engine-module.js';
+export {
+  PodmanEngine,
+  PodmanEngineOptions,
+  PODMAN_ENGINE_ID,
+  DEFAULT_PODMAN_DATADIR,
+  DEFAULT_PODMAN_RUNDIR,
+  DEFAULT_PODMAN_SOCKET,
+  podmanPathsFrom,
+} from './podman-engine.js';
+export type { PodmanPaths } from './podman-engine.js';
+export { parseContainerList, parsePasswd, findRootlessStores } from './podman-storage.js';
+export type { PodmanStore, StorageEntry, RunState, PasswdUser } from './podman-storage.js';

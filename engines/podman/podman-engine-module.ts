@@ -1,0 +1,9 @@
+/** The Podman engine as an inversify module: binds `PodmanEngine` as an `EngineContribution`. */
+import { ContainerModule } from 'inversify';
+import { EngineContribution } from '../../core/engine.js';
+import { PodmanEngine } from './podman-engine.js';
+
+export const podmanEngineModule = new ContainerModule(({ bind }) => {
+  bind(PodmanEngine).toSelf().inSingletonScope();
+  bind(EngineContribution).toService(PodmanEngine);
+});

@@ -1,0 +1,279 @@
+/**
+ * The Podman engine: rootful containers from c/storage's lists under
+ * `$PCP_PODMAN_DATADIR` (or podman's Docker-compatible API socket when a
+ * `podman system service` answers there), plus every user's rootless store.
+ * Run state comes from conmon's pidfiles under the run roots. The index is
+ * rebuilt only when a cheap stat fingerprint of those files changes, checked
+ * at most once per `checkIntervalMs`.
+ */
+import Docker from 'dockerode';
+import { stat } from 'node:fs/promises';
+import { inject, injectable, optional } from 'inversify';
+import { CrootConfig } from '../../core/config.js';
+import type { ContainerRecord, EngineContribution, EngineStatus } from '../../core/engine.js';
+import { readStartTime } from '../../core/proc.js';
+import {
+  findRootlessStores,
+  listPaths,
+  liveStartTime,
+  readRunState,
+  scanStore,
+  statStamp,
+  userdataDir,
+  type PodmanStore,
+  type RunState,
+  type StoreScan,
+} from './podman-storage.js';
+
+export const PODMAN_ENGINE_ID = 'podman';
+export const DEFAULT_PODMAN_DATADIR = '/var/lib/containers/storage';
+export const DEFAULT_PODMAN_RUNDIR = '/run/containers/storage';
+export const DEFAULT_PODMAN_SOCKET = '/run/podman/podman.sock';
+
+/** Tuning knobs of the Podman engine; bind under this token to override the defaults. */
+export const PodmanEngineOptions = Symbol.for('croot/PodmanEngineOptions');
+export interface PodmanEngineOptions {
+  /** Least time between two stat passes over the files (ms, default 1000). */
+  readonly checkIntervalMs?: number;
+  /** Longest time API answers are reused when no file changed (ms, default 5000). */
+  readonly apiMaxAgeMs?: number;
+  /** Limit for each API request (ms, default 5000). */
+  readonly requestTimeoutMs?: number;
+}
+
+/** Where the engine looks, from `config.env`. */
+export interface PodmanPaths {
+  readonly dataDir: string;
+  readonly runDir: string;
+  /** API socket; empty when disabled (`CROOT_PODMAN_SOCKET=`). */
+  readonly socketPath: string;
+  /** passwd file listing the users whose rootless stores are read; empty disables rootless. */
+  readonly passwdPath: string;
+  /** Parent of the per-uid runtime dirs (`/run/user`). */
+  readonly userRunRoot: string;
+}
+
+export function podmanPathsFrom(env: Readonly<Record<string, string | undefined>>): PodmanPaths {
+  const rootless = env.CROOT_PODMAN_ROOTLESS !== '0';
+  return {
+    dataDir: env.PCP_PODMAN_DATADIR || DEFAULT_PODMAN_DATADIR,
+    runDir: env.PCP_PODMAN_RUNDIR || DEFAULT_PODMAN_RUNDIR,
+    socketPath: env.CROOT_PODMAN_SOCKET ?? DEFAULT_PODMAN_SOCKET,
+    passwdPath: rootless ? env.CROOT_PASSWD_FILE || '/etc/passwd' : '',
+    userRunRoot: env.CROOT_PODMAN_USER_RUNDIR || '/run/user',
+  };
+}
+
+interface ApiContainer {
+  readonly id: string;
+  readonly names: readonly string[];
+  readonly running: boolean;
+  readonly paused: boolean;
+  readonly pid: number;
+  readonly hostname?: string;
+}
+
+@injectable()
+export class PodmanEngine implements EngineContribution {
+  readonly id = PODMAN_ENGINE_ID;
+  readonly paths: PodmanPaths;
+  private readonly rootful: PodmanStore;
+  private readonly checkIntervalMs: number;
+  private readonly apiMaxAgeMs: number;
+  private readonly requestTimeoutMs: number;
+
+  private records: readonly ContainerRecord[] = Object.freeze([]);
+  private fingerprint: string | undefined;
+  private lastCheck = 0;
+  private lastApiRead = 0;
+  private apiInUse = false;
+  private refreshing: Promise<readonly ContainerRecord[]> | undefined;
+  private statusReason = 'not read yet';
+  private available = false;
+  private checkedAt = Date.now();
+  /** Start times of PIDs when first seen, by `store/id/pid`. */
+  private readonly startTimes = new Map<string, number>();
+
+  constructor(
+    @inject(CrootConfig) private readonly config: CrootConfig,
+    @inject(PodmanEngineOptions) @optional() options: PodmanEngineOptions | undefined,
+  ) {
+    this.paths = podmanPathsFrom(config.env);
+    this.rootful = { label: 'rootful', storageDir: this.paths.dataDir, runDir: this.paths.runDir };
+    this.checkIntervalMs = options?.checkIntervalMs ?? 1000;
+    this.apiMaxAgeMs = options?.apiMaxAgeMs ?? 5000;
+    this.requestTimeoutMs = options?.requestTimeoutMs ?? 5000;
+  }
+
+  async start(): Promise<void> {
+    await this.containers();
+  }
+
+  containers(): Promise<readonly ContainerRecord[]> {
+    const now = Date.now();
+    if (this.fingerprint !== undefined && now - this.lastCheck < this.checkIntervalMs) return Promise.resolve(this.records);
+    this.refreshing ??= this.refresh().finally(() => {
+      this.refreshing = undefined;
+    });
+    return this.refreshing;
+  }
+
+  status(): EngineStatus {
+    return { engine: this.id, available: this.available, reason: this.statusReason, checkedAt: this.checkedAt };
+  }
+
+  async stop(): Promise<void> {
+    await this.refreshing?.catch(() => undefined);
+  }
+
+  private async refresh(): Promise<readonly ContainerRecord[]> {
+    this.lastCheck = Date.now();
+    const stores = [this.rootful, ...(this.paths.passwdPath ? await findRootlessStores(this.paths.passwdPath, this.paths.userRunRoot) : [])];
+    const fingerprint = await this.computeFingerprint(stores);
+    const apiStale = this.apiInUse && Date.now() - this.lastApiRead >= this.apiMaxAgeMs;
+    if (fingerprint === this.fingerprint && !apiStale) return this.records;
+    this.fingerprint = fingerprint;
+    await this.rebuild(stores);
+    this.checkedAt = Date.now();
+    return this.records;
+  }
+
+  /** Stats of every file whose change can change an answer, plus the liveness of every running PID. */
+  private async computeFingerprint(stores: readonly PodmanStore[]): Promise<string> {
+    const paths: string[] = [];
+    if (this.paths.passwdPath) paths.push(this.paths.passwdPath);
+    if (this.paths.socketPath) paths.push(this.paths.socketPath);
+    for (const s of stores) {
+      paths.push(...listPaths(s), `${s.storageDir}/libpod/bolt_state.db`, `${s.storageDir}/libpod/db.sql`, `${s.runDir}/overlay-containers`);
+    }
+    for (const r of this.records) {
+      const store = r.source === 'api' ? this.rootful : stores.find((s) => s.label === r.source);
+      if (store !== undefined) paths.push(`${userdataDir(store, r.id)}/pidfile`);
+      if (r.running && r.pid !== undefined) paths.push(`${this.config.procRoot}/${r.pid}`);
+    }
+    const stamps = await Promise.all(paths.map(async (p) => `${p}=${await statStamp(p)}`));
+    return stamps.join('\n');
+  }
+
+  private async rebuild(stores: readonly PodmanStore[]): Promise<void> {
+    const notes: string[] = [];
+    const next: ContainerRecord[] = [];
+    const scans = await Promise.all(stores.map((s) => scanStore(s)));
+    const rootfulScan = scans[0] as StoreScan;
+
+    const api = await this.readApi();
+    this.apiInUse = api.containers !== undefined;
+    if (api.containers !== undefined) {
+      this.lastApiRead = Date.now();
+      const fileNames = new Map(rootfulScan.entries.map((e) => [e.id, e.names]));
+      for (const c of api.containers) {
+        next.push(await this.apiRecord(c, fileNames.get(c.id) ?? []));
+      }
+      notes.push(`rootful: API at ${this.paths.socketPath}: ${api.containers.length} containers`);
+    } else {
+      if (api.failure) notes.push(`API at ${this.paths.socketPath} not used (${api.failure})`);
+    }
+
+    let anySource = api.containers !== undefined;
+    for (const scan of scans) {
+      const isRootful = scan.store === this.rootful;
+      if (isRootful && api.containers !== undefined) continue;
+      if (scan.absent !== undefined) {
+        notes.push(`${scan.store.label}: ${scan.absent}`);
+        continue;
+      }
+      anySource = true;
+      for (const entry of scan.entries) {
+        next.push(await this.diskRecord(scan.store, entry.id, entry.names));
+      }
+      notes.push(`${scan.store.label}: read ${scan.read.join(', ')} (${scan.entries.length} containers)`);
+    }
+
+    this.available = anySource;
+    this.statusReason = notes.join('; ');
+    this.forgetStartTimes(next);
+    if (!sameRecords(this.records, next)) this.records = Object.freeze(next.map((r) => Object.freeze(r)));
+  }
+
+  private async diskRecord(store: PodmanStore, id: string, names: readonly string[]): Promise<ContainerRecord> {
+    const state: RunState = await readRunState(store, id);
+    const started = await liveStartTime(this.config.procRoot, state);
+    const allNames = store.user === undefined ? [...names] : [...names, ...names.map((n) => `${store.user}/${n}`)];
+    const base = { engine: this.id, id, names: allNames, source: store.label };
+    const hostname = state.hostname !== undefined ? { hostname: state.hostname } : {};
+    if (started === undefined || state.pid === undefined) return { ...base, running: false, ...hostname };
+    return { ...base, running: true, pid: state.pid, pidStartTime: this.firstSeen(`${store.label}/${id}/${state.pid}`, started), ...hostname };
+  }
+
+  private async apiRecord(c: ApiContainer, fileNames: readonly string[]): Promise<ContainerRecord> {
+    const names = [...new Set([...c.names, ...fileNames])];
+    const base = { engine: this.id, id: c.id, names, source: 'api', ...(c.hostname ? { hostname: c.hostname } : {}) };
+    if (!c.running || c.pid <= 0) return { ...base, running: false };
+    const started = await readStartTime(this.config.procRoot, c.pid);
+    if (started === undefined) return { ...base, running: false };
+    return {
+      ...base,
+      running: true,
+      ...(c.paused ? { paused: true } : {}),
+      pid: c.pid,
+      pidStartTime: this.firstSeen(`rootful/${c.id}/${c.pid}`, started),
+    };
+  }
+
+  private firstSeen(key: string, started: number): number {
+    const known = this.startTimes.get(key);
+    if (known !== undefined) return known;
+    this.startTimes.set(key, started);
+    return started;
+  }
+
+  private forgetStartTimes(records: readonly ContainerRecord[]): void {
+    const live = new Set(records.filter((r) => r.running).map((r) => `${r.source === 'api' ? 'rootful' : r.source}/${r.id}/${r.pid}`));
+    for (const key of this.startTimes.keys()) if (!live.has(key)) this.startTimes.delete(key);
+  }
+
+  /** The rootful containers through the API socket, or why not. */
+  private async readApi(): Promise<{ containers?: ApiContainer[]; failure?: string }> {
+    const socketPath = this.paths.socketPath;
+    if (!socketPath) return {};
+    try {
+      await stat(socketPath);
+    } catch {
+      return { failure: 'no socket' };
+    }
+    const docker = new Docker({ socketPath, timeout: this.requestTimeoutMs });
+    try {
+      const list = await docker.listContainers({ all: true });
+      const out: ApiContainer[] = [];
+      for (const item of list) {
+        const running = item.State === 'running' || item.State === 'paused';
+        let pid = 0;
+        let hostname: string | undefined;
+        let paused = item.State === 'paused';
+        if (running) {
+          const info = await docker.getContainer(item.Id).inspect();
+          pid = info.State.Pid;
+          paused = info.State.Paused;
+          hostname = info.Config.Hostname || undefined;
+        }
+        out.push({
+          id: item.Id,
+          names: (item.Names ?? []).map((n) => n.replace(/^\/+/, '')).filter((n) => n.length > 0),
+          running,
+          paused,
+          pid,
+          ...(hostname !== undefined ? { hostname } : {}),
+        });
+      }
+      return { containers: out };
+    } catch (err) {
+      const e = err as { code?: unknown; message?: unknown };
+      return { failure: typeof e.code === 'string' ? e.code : String(e.message ?? err) };
+    }
+  }
+}
+
+/** Same content, so the previous frozen array can be handed out again. */
+function sameRecords(a: readonly ContainerRecord[], b: readonly ContainerRecord[]): boolean {
+  return a.length === b.length && JSON.stringify(a) === JSON.stringify(b);
+}
