@@ -1,0 +1,9 @@
+/** The Docker engine as an inversify module: binds `DockerEngine` as an `EngineContribution`. */
+import { ContainerModule } from 'inversify';
+import { EngineContribution } from '../../core/engine.js';
+import { DockerEngine } from './docker-engine.js';
+
+export const dockerEngineModule = new ContainerModule(({ bind }) => {
+  bind(DockerEngine).toSelf().inSingletonScope();
+  bind(EngineContribution).toService(DockerEngine);
+});

@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# Starts the real components croot's integration tests talk to, on a machine
+# without systemd: dockerd, a standalone containerd (for ctr), and the
+# registry-less busybox image `croot-test:latest` in docker, podman and
+# containerd. Run as root. Safe to run again: starts and imports only what is
+# missing. Daemons are detached (setsid + nohup) so they outlive this script;
+# their pids go to $CROOT_TESTBED_RUN (default /run/croot-testbed) for
+# scripts/testbed-stop.sh.
+set -euo pipefail
+
+RUN_DIR=${CROOT_TESTBED_RUN:-/run/croot-testbed}
+WAIT_SECONDS=${CROOT_TESTBED_WAIT:-60}
+IMAGE=croot-test:latest
+BUSYBOX=${CROOT_TESTBED_BUSYBOX:-/bin/busybox}
+
+say() { echo "testbed: $*" >&2; }
+die() { say "ERROR: $*"; exit 1; }
+
+[ "$(id -u)" -eq 0 ] || die "must run as root"
+mkdir -p "$RUN_DIR"
+
+# wait_for SECONDS DESCRIPTION CMD...: polls CMD every half second.
+wait_for() {
+  local seconds=$1 what=$2
+  shift 2
+  local deadline=$((SECONDS + seconds))
+  until "$@" >/dev/null 2>&1; do
+    if [ "$SECONDS" -ge "$deadline" ]; then
+      return 1
+    fi
+    sleep 0.5
+  done
+  say "$what is up"
+}
+
+# start_daemon NAME LOG CMD...: detached from this shell's session and stdin.
+start_daemon() {
+  local name=$1 log=$2
+  shift 2
+  say "starting $name (log $log)"
+  setsid nohup "$@" </dev/null >"$log" 2>&1 &
+  echo $! >"$RUN_DIR/$name.pid"
+}
+
+docker_up() { timeout 10 docker info --format '{{.ID}}'; }
+ctr_up() { timeout 10 ctr version; }
+
+# --- dockerd -------------------------------------------------------------
+if ! docker_up >/dev/null 2>&1; then
+  command -v dockerd >/dev/null || die "dockerd not installed (run scripts/testbed-install.sh)"
+  start_daemon dockerd /tmp/dockerd.log dockerd
+  wait_for "$WAIT_SECONDS" dockerd docker_up ||
+    die "dockerd did not answer 'docker info' within ${WAIT_SECONDS}s; last lines of /tmp/dockerd.log:
+$(tail -n 20 /tmp/dockerd.log 2>/dev/null)"
+else
+  say "dockerd already running"
+fi
+
+# --- containerd (standalone, for ctr) --------------------------------------
+if ! ctr_up >/dev/null 2>&1; then
+  command -v containerd >/dev/null || die "containerd not installed (run scripts/testbed-install.sh)"
+  start_daemon containerd /tmp/containerd.log containerd
+  wait_for "$WAIT_SECONDS" containerd ctr_up ||
+    die "containerd did not answer 'ctr version' within ${WAIT_SECONDS}s (socket /run/containerd/containerd.sock); last lines of /tmp/containerd.log:
+$(tail -n 20 /tmp/containerd.log 2>/dev/null)"
+else
+  say "containerd already running"
+fi
+
+# --- the busybox image ------------------------------------------------------
+rootfs_tar=
+make_rootfs_tar() {
+  [ -n "$rootfs_tar" ] && return 0
+  [ -x "$BUSYBOX" ] || die "$BUSYBOX missing (install busybox-static)"
+  local root
+  root=$(mktemp -d /tmp/croot-rootfs.XXXXXX)
+  mkdir -p "$root/bin" "$root/etc" "$root/tmp" "$root/proc" "$root/sys" "$root/dev"
+  cp "$BUSYBOX" "$root/bin/busybox"
+  for c in sh sleep hostname cat ls echo true false env id ps kill; do
+    ln -sf busybox "$root/bin/$c"
+  done
+  rootfs_tar=$(mktemp /tmp/croot-rootfs.XXXXXX.tar)
+  tar -C "$root" -cf "$rootfs_tar" .
+  rm -rf "$root"
+}
+
+if ! docker image inspect "$IMAGE" >/dev/null 2>&1; then
+  make_rootfs_tar
+  say "importing $IMAGE into docker"
+  docker import "$rootfs_tar" "$IMAGE" >/dev/null || die "docker import of $IMAGE failed"
+fi
+
+if command -v podman >/dev/null; then
+  if ! podman image exists "localhost/$IMAGE" 2>/dev/null; then
+    make_rootfs_tar
+    say "importing localhost/$IMAGE into podman"
+    podman import -q "$rootfs_tar" "localhost/$IMAGE" >/dev/null || die "podman import of localhost/$IMAGE failed"
+  fi
+else
+  say "podman not installed: skipping its image"
+fi
+
+if ! ctr images ls -q 2>/dev/null | grep -qx "docker.io/library/$IMAGE"; then
+  say "importing docker.io/library/$IMAGE into containerd"
+  docker save "$IMAGE" | ctr images import --base-name docker.io/library/croot-test - >/dev/null ||
+    die "ctr images import of docker.io/library/$IMAGE failed"
+  ctr images ls -q | grep -qx "docker.io/library/$IMAGE" ||
+    die "containerd does not list docker.io/library/$IMAGE after import"
+fi
+
+[ -n "$rootfs_tar" ] && rm -f "$rootfs_tar"
+say "ready: dockerd, containerd and $IMAGE"
