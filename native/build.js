@@ -1,0 +1,64 @@
+#!/usr/bin/env node
+'use strict';
+/**
+ * Builds the native addon (native/build/Release/croot_native.node) with
+ * node-gyp. Run by package.json's "install" script, from any cwd.
+ *
+ * Never downloads anything: when Node's own headers are installed next to the
+ * running binary (<prefix>/include/node/node_api.h), they are passed to
+ * node-gyp with --nodedir.
+ */
+const { spawnSync } = require('node:child_process');
+const fs = require('node:fs');
+const path = require('node:path');
+
+const nativeDir = __dirname;
+const packageRoot = path.resolve(nativeDir, '..');
+const output = path.join(nativeDir, 'build', 'Release', 'croot_native.node');
+
+function fail(message) {
+  process.stderr.write(`croot native build failed: ${message}\n`);
+  process.exit(1);
+}
+
+/** node-gyp's CLI: the package's own dependency first, then the copy bundled with npm. */
+function findNodeGyp() {
+  const tried = [];
+  try {
+    return require.resolve('node-gyp/bin/node-gyp.js', { paths: [packageRoot, nativeDir] });
+  } catch (err) {
+    tried.push(`node-gyp/bin/node-gyp.js from ${packageRoot}: ${err.code || err.message}`);
+  }
+  const npmBundled = [
+    path.resolve(path.dirname(process.execPath), '..', 'lib', 'node_modules', 'npm', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'),
+    path.resolve(path.dirname(process.execPath), 'node_modules', 'npm', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'),
+  ];
+  if (process.env.npm_config_node_gyp) npmBundled.unshift(process.env.npm_config_node_gyp);
+  for (const candidate of npmBundled) {
+    if (fs.existsSync(candidate)) return candidate;
+    tried.push(`${candidate}: not found`);
+  }
+  return fail(`node-gyp not found; tried:\n  ${tried.join('\n  ')}`);
+}
+
+function main() {
+  const nodeGyp = findNodeGyp();
+  const args = [nodeGyp, 'rebuild', '--jobs=max'];
+  const prefix = path.resolve(path.dirname(process.execPath), '..');
+  const header = path.join(prefix, 'include', 'node', 'node_api.h');
+  if (fs.existsSync(header)) {
+    args.push(`--nodedir=${prefix}`);
+  } else {
+    process.stderr.write(`croot native build: ${header} not found; node-gyp may try to download Node's headers\n`);
+  }
+  const result = spawnSync(process.execPath, args, { cwd: nativeDir, stdio: 'inherit' });
+  if (result.error) fail(`could not run ${process.execPath} ${args.join(' ')}: ${result.error.message}`);
+  if (result.status !== 0) {
+    const how = result.signal ? `was killed by ${result.signal}` : `exited with status ${result.status}`;
+    fail(`node-gyp rebuild (in ${nativeDir}) ${how}; see its output above`);
+  }
+  if (!fs.existsSync(output)) fail(`node-gyp reported success but ${output} does not exist`);
+  process.stdout.write(`croot native build: ${path.relative(process.cwd(), output) || output}\n`);
+}
+
+main();

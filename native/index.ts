@@ -1,0 +1,7 @@
+/** `croot/native`: the addon, its loader and the module that binds it. */
+export { CrootNative, crootNativeFunctions, isNativeError } from './croot-native.js';
+export type { NativeError, NativePeerCredentials, ReceivedMessage, SpawnStdio, WaitResult } from './croot-native.js';
+export { findPackageRoot, loadNative, loadNativeUncached, nativeCandidates } from './load-native.js';
+export type { LoadNativeOptions } from './load-native.js';
+export { NativeFdSender, NativeNamespaceHostnameReader, NativePeerCredentialReader, translateNativeError } from './native-host-services.js';
+export { nativeModule } from './native-module.js';

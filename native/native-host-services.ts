@@ -1,0 +1,95 @@
+/**
+ * The core's host services (core/host-services.ts) implemented with the
+ * addon. Native errors are translated into CrootErrors here, at the edge,
+ * and kept as `cause`.
+ */
+import { inject, injectable } from 'inversify';
+import { CrootError } from '../core/errors.js';
+import type { FdSender, NamespaceHostnameReader, PeerCredentialReader, PeerCredentials } from '../core/host-services.js';
+import { CrootNative, isNativeError } from './croot-native.js';
+
+/**
+ * A CrootError for a failed native call. ENOENT/ESRCH become ERR_NOT_RUNNING
+ * when `notRunning` says the call was about a process; EPERM/EACCES become
+ * ERR_NOT_PERMITTED; EPIPE/ECONNRESET/ENOTCONN become ERR_NOT_CONNECTED; the
+ * rest ERR_SYSTEM with status -errno.
+ */
+export function translateNativeError(err: unknown, what: string, options: { notRunning?: boolean } = {}): CrootError {
+  if (err instanceof CrootError) return err;
+  if (!isNativeError(err)) {
+    const message = (err as { message?: unknown } | null)?.message;
+    return new CrootError('ERR_SYSTEM', `${what}: ${typeof message === 'string' ? message : String(err)}`, { cause: err });
+  }
+  const details = { code: err.code, errno: err.errno, syscall: err.syscall };
+  switch (err.code) {
+    case 'ENOENT':
+    case 'ESRCH':
+      if (options.notRunning === true) {
+        return new CrootError('ERR_NOT_RUNNING', `${what}: the process is not running (${err.message})`, { cause: err, details });
+      }
+      break;
+    case 'EPERM':
+    case 'EACCES':
+      return new CrootError('ERR_NOT_PERMITTED', `${what}: ${err.message}`, { cause: err, details });
+    case 'EPIPE':
+    case 'ECONNRESET':
+    case 'ENOTCONN':
+      return new CrootError('ERR_NOT_CONNECTED', `${what}: ${err.message}`, { cause: err, details });
+    default:
+      break;
+  }
+  return new CrootError('ERR_SYSTEM', `${what}: ${err.message}`, { cause: err, details, status: -err.errno });
+}
+
+function abortedError(signal: AbortSignal, what: string): CrootError {
+  return new CrootError('ERR_ABORTED', `${what}: aborted`, { cause: signal.reason });
+}
+
+/** Reads a hostname through the UTS namespace of a process, on a throwaway thread. */
+@injectable()
+export class NativeNamespaceHostnameReader implements NamespaceHostnameReader {
+  constructor(@inject(CrootNative) private readonly native: CrootNative) {}
+
+  readHostname(pid: number, signal?: AbortSignal): Promise<string> {
+    const what = `hostname of process ${pid}`;
+    if (signal?.aborted === true) return Promise.reject(abortedError(signal, what));
+    const reading = this.native.readHostname(pid).catch((err: unknown) => {
+      throw translateNativeError(err, what, { notRunning: true });
+    });
+    if (signal === undefined) return reading;
+    // An abort settles the caller's promise at once; the thread finishes harmlessly on its own.
+    return new Promise<string>((resolve, reject) => {
+      const onAbort = (): void => reject(abortedError(signal, what));
+      signal.addEventListener('abort', onAbort, { once: true });
+      reading.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+    });
+  }
+}
+
+/** SO_PEERCRED through the addon. */
+@injectable()
+export class NativePeerCredentialReader implements PeerCredentialReader {
+  constructor(@inject(CrootNative) private readonly native: CrootNative) {}
+
+  peerCredentials(fd: number): PeerCredentials {
+    try {
+      return this.native.peerCredentials(fd);
+    } catch (err) {
+      throw translateNativeError(err, `peer credentials of fd ${fd}`);
+    }
+  }
+}
+
+/** SCM_RIGHTS sends through the addon. */
+@injectable()
+export class NativeFdSender implements FdSender {
+  constructor(@inject(CrootNative) private readonly native: CrootNative) {}
+
+  sendWithFds(fd: number, data: Buffer, fds: readonly number[]): number {
+    try {
+      return this.native.sendWithFds(fd, data, fds);
+    } catch (err) {
+      throw translateNativeError(err, `sending ${fds.length} fd(s) on fd ${fd}`);
+    }
+  }
+}

@@ -1,0 +1,143 @@
+import { once } from 'node:events';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { createCrootContainer } from '../core/create-container.js';
+import { CrootError, Errno } from '../core/errors.js';
+import { FdSender, NamespaceHostnameReader, PeerCredentialReader } from '../core/host-services.js';
+import { describeWith, probes } from '../test/support/components.js';
+import { CrootNative } from './croot-native.js';
+import type { NativeError } from './croot-native.js';
+import { translateNativeError } from './native-host-services.js';
+import { nativeModule } from './native-module.js';
+
+function impossiblePid(): number {
+  return Number(fs.readFileSync('/proc/sys/kernel/pid_max', 'utf8').trim());
+}
+
+async function rejection(p: Promise<unknown>): Promise<unknown> {
+  return p.then(
+    () => {
+      throw new Error('expected a rejection');
+    },
+    (e: unknown) => e,
+  );
+}
+
+describe('nativeModule', () => {
+  const container = createCrootContainer({ modules: [nativeModule] });
+  const native = container.get<CrootNative>(CrootNative);
+
+  // setns needs CAP_SYS_ADMIN, even into one's own namespace.
+  describeWith('root', probes.root, 'NamespaceHostnameReader', () => {
+    const reader = container.get<NamespaceHostnameReader>(NamespaceHostnameReader);
+
+    it('reads the hostname of a running process', async () => {
+      await expect(reader.readHostname(process.pid)).resolves.toBe(os.hostname());
+    });
+
+    it('turns a process that is gone into ERR_NOT_RUNNING with the native error as cause', async () => {
+      const err = (await rejection(reader.readHostname(impossiblePid()))) as CrootError;
+      expect(err).toBeInstanceOf(CrootError);
+      expect(err.code).toBe('ERR_NOT_RUNNING');
+      expect(err.status).toBe(-Errno.ESRCH);
+      expect(err.cause).toMatchObject({ code: 'ENOENT', syscall: 'open', errno: Errno.ENOENT });
+    });
+
+    it('rejects with ERR_ABORTED at once when the signal is already aborted', async () => {
+      const err = (await rejection(reader.readHostname(process.pid, AbortSignal.abort()))) as CrootError;
+      expect(err).toBeInstanceOf(CrootError);
+      expect(err.code).toBe('ERR_ABORTED');
+    });
+
+    it('rejects with ERR_ABORTED when aborted while the thread runs', async () => {
+      const controller = new AbortController();
+      const pending = reader.readHostname(process.pid, controller.signal);
+      controller.abort();
+      const err = (await rejection(pending)) as CrootError;
+      expect(err.code).toBe('ERR_ABORTED');
+    });
+
+    it('resolves normally with a signal that is never aborted', async () => {
+      await expect(reader.readHostname(process.pid, new AbortController().signal)).resolves.toBe(os.hostname());
+    });
+  });
+
+  describe('PeerCredentialReader and FdSender', () => {
+    it('read the peer and send fds on a real connection', async () => {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'croot-t-'));
+      const server = net.createServer();
+      server.listen(path.join(dir, 's'));
+      await once(server, 'listening');
+      const accepted = once(server, 'connection');
+      const clientFd = native.connectUnix(path.join(dir, 's'));
+      const [socket] = (await accepted) as [net.Socket];
+      const [r, w] = native.pipe();
+      try {
+        const fd = (socket as unknown as { _handle: { fd: number } })._handle.fd;
+        const creds = container.get<PeerCredentialReader>(PeerCredentialReader).peerCredentials(fd);
+        expect(creds).toEqual({ pid: process.pid, uid: process.getuid!(), gid: process.getgid!() });
+        expect(container.get<FdSender>(FdSender).sendWithFds(fd, Buffer.from('x'), [r])).toBe(1);
+        const msg = await native.recvWithFds(clientFd, 8, 5000);
+        expect(msg.fds).toHaveLength(1);
+        fs.writeSync(w, 'via the passed fd');
+        const buf = Buffer.alloc(64);
+        expect(buf.subarray(0, fs.readSync(msg.fds[0]!, buf)).toString()).toBe('via the passed fd');
+        native.close(msg.fds[0]!);
+      } finally {
+        native.close(r);
+        native.close(w);
+        native.close(clientFd);
+        socket.destroy();
+        await new Promise<void>((done) => server.close(() => done()));
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    });
+
+    it('translate a failed call into ERR_SYSTEM with -errno as status', () => {
+      const [r, w] = native.pipe();
+      try {
+        let err: unknown;
+        try {
+          container.get<PeerCredentialReader>(PeerCredentialReader).peerCredentials(r);
+        } catch (e) {
+          err = e;
+        }
+        expect(err).toBeInstanceOf(CrootError);
+        expect(err).toMatchObject({ code: 'ERR_SYSTEM', status: -os.constants.errno.ENOTSOCK });
+        expect((err as CrootError).cause).toMatchObject({ code: 'ENOTSOCK', syscall: 'getsockopt' });
+      } finally {
+        native.close(r);
+        native.close(w);
+      }
+    });
+  });
+});
+
+describe('translateNativeError', () => {
+  // The addon's shape; EPERM/EACCES cannot be provoked here, where the tests run as root.
+  function nativeError(code: string, errno: number, syscall: string): NativeError {
+    return Object.assign(new Error(`${syscall}: ${code}`), { code, errno, syscall });
+  }
+
+  it.each([
+    ['EPERM', Errno.EPERM, 'ERR_NOT_PERMITTED', -Errno.EPERM],
+    ['EACCES', Errno.EACCES, 'ERR_NOT_PERMITTED', -Errno.EPERM],
+    ['ESRCH', Errno.ESRCH, 'ERR_NOT_RUNNING', -Errno.ESRCH],
+    ['ENOENT', Errno.ENOENT, 'ERR_NOT_RUNNING', -Errno.ESRCH],
+    ['EPIPE', 32, 'ERR_NOT_CONNECTED', -Errno.ENOTCONN],
+    ['EMFILE', Errno.EMFILE, 'ERR_SYSTEM', -Errno.EMFILE],
+  ] as const)('maps %s about a process to %s', (code, errno, expected, status) => {
+    const cause = nativeError(code, errno, 'setns');
+    const err = translateNativeError(cause, 'hostname of process 1', { notRunning: true });
+    expect(err.code).toBe(expected);
+    expect(err.status).toBe(status);
+    expect(err.cause).toBe(cause);
+  });
+
+  it('keeps ENOENT about something else a system error', () => {
+    const err = translateNativeError(nativeError('ENOENT', Errno.ENOENT, 'connect'), 'connecting');
+    expect(err).toMatchObject({ code: 'ERR_SYSTEM', status: -Errno.ENOENT });
+  });
+});
