@@ -53,16 +53,10 @@ export const ErrorCodes = {
   ERR_PID_REUSED: -Errno.ESTALE,
   /** An empty or otherwise unusable container name. */
   ERR_INVALID_NAME: -Errno.EINVAL,
-  /** `ENGINE:NAME` names an engine that is not loaded. */
-  ERR_UNKNOWN_ENGINE: PM_ERR_NOCONTAINER,
-  /** An engine's daemon or state could not be read. */
-  ERR_ENGINE_UNAVAILABLE: -Errno.EAGAIN,
   /** Two engines registered with one id. */
   ERR_DUPLICATE_ENGINE: -Errno.EEXIST,
   /** A PDU that cannot be decoded. */
   ERR_PROTOCOL: PM_ERR_IPC,
-  /** A PDU type the receiver does not know. */
-  ERR_UNKNOWN_PDU: -Errno.ENOTSUP,
   /** A length beyond the protocol's limits. */
   ERR_TOO_LONG: -Errno.E2BIG,
   /** A PDU version the receiver does not speak. */

@@ -30,3 +30,34 @@ export interface FdSender {
   /** Sends `data` and `fds` in one sendmsg on the (blocking or not) socket `fd`. Returns bytes sent. */
   sendWithFds(fd: number, data: Buffer, fds: readonly number[]): number;
 }
+
+/** How a spawned child's standard fds are wired; -1 for stdin means /dev/null. */
+export interface SpawnStdio {
+  readonly stdin: number;
+  readonly stdout: number;
+  readonly stderr: number;
+}
+
+export interface ReapedProcess {
+  /** The reaped pid; 0 when the child has not exited yet. */
+  readonly pid: number;
+  /** Raw wait status, as waitpid gives it. */
+  readonly status: number;
+}
+
+/**
+ * Process primitives the process service needs and Node does not give:
+ * posix_spawn with exact fd wiring (every other fd closed), pipes, and
+ * waitpid on children libuv does not know about.
+ */
+export const ProcessSpawner = Symbol.for('croot/ProcessSpawner');
+export interface ProcessSpawner {
+  /** A CLOEXEC pipe: [readFd, writeFd]. */
+  pipe(): [number, number];
+  /** Starts `file` with `argv` and `env`; throws with `errno`/`code` when it cannot be executed. */
+  spawn(file: string, argv: readonly string[], env: readonly string[], stdio: SpawnStdio): number;
+  /** Non-blocking reap of `pid` (a child of this process). */
+  reap(pid: number): ReapedProcess;
+  /** Sends `signal` to `pid`. */
+  kill(pid: number, signal: number): void;
+}
