@@ -7,7 +7,7 @@
  */
 import 'reflect-metadata';
 import { Command } from 'commander';
-import { loadConfigFile } from '../core/config-file.js';
+import { loadCrootConfigFile } from '../core/config-file.js';
 import { createCrootContainer } from '../core/create-container.js';
 import { EngineRegistry } from '../core/engine-registry.js';
 import { CrootError, statusOf } from '../core/errors.js';
@@ -29,7 +29,7 @@ interface GlobalOptions {
 }
 
 async function withLocal<T>(config: string | undefined, body: (c: ReturnType<typeof createCrootContainer>) => Promise<T>): Promise<T> {
-  const fileConfig = await loadConfigFile(config);
+  const fileConfig = await loadCrootConfigFile(config);
   const { modules, problems } = defaultModules({ disabledEngines: fileConfig.disabledEngines ?? [] });
   for (const p of problems) process.stderr.write(`croot: warning: ${p}\n`);
   const container = createCrootContainer({ config: fileConfig, modules });
@@ -120,7 +120,8 @@ main(process.argv.slice(2)).then(
     if (typeof e.code === 'string' && e.code.startsWith('commander.')) process.exit(e.exitCode ?? 1);
     const status = statusOf(err);
     const detail = err instanceof CrootError ? err.message : (err as Error).message ?? String(err);
-    process.stderr.write(`croot: ${detail} (${status}: ${errorText(status)})\n`);
+    const text = errorText(status);
+    process.stderr.write(`croot: ${detail.includes(text) ? detail : `${detail} (${status}: ${text})`}\n`);
     process.exit(1);
   },
 );

@@ -6,14 +6,16 @@
  * SIGTERM/SIGINT and removes its socket.
  */
 import 'reflect-metadata';
-import { createWriteStream } from 'node:fs';
+import { openSync, writeSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { defaultSocketPath } from '../core/config.js';
-import { loadConfigFile, resolveUserUid } from '../core/config-file.js';
+import { loadCrootConfigFile, resolveUserUid } from '../core/config-file.js';
 import { createCrootContainer } from '../core/create-container.js';
 import { EngineRegistry } from '../core/engine-registry.js';
 import { CrootError } from '../core/errors.js';
 import { Logger, StreamLogger, type LogLevel } from '../core/logger.js';
+import { ProcessManagerOptions } from '../core/process-manager.js';
+import { ProcessService } from '../core/process-service.js';
 import { RootServer } from '../core/root-server.js';
 import { defaultModules } from './default-modules.js';
 
@@ -41,19 +43,28 @@ async function main(argv: readonly string[]): Promise<number> {
   program.parse(argv, { from: 'user' });
   const opts = program.opts<Options>();
 
-  const out = opts.logFile ? createWriteStream(opts.logFile, { flags: 'a', mode: 0o640 }) : process.stderr;
-  const logger = new StreamLogger(opts.logLevel, (line) => out.write(line));
+  // One fd for the log, shared by crootd's lines and its children's stderr.
+  const logFd = opts.logFile ? openSync(opts.logFile, 'a', 0o640) : 2;
+  const logger = new StreamLogger(opts.logLevel, (line) => {
+    try {
+      writeSync(logFd, line);
+    } catch {
+      // a log that cannot be written must not stop the server
+    }
+  });
 
-  const fileConfig = await loadConfigFile(opts.config);
+  const fileConfig = await loadCrootConfigFile(opts.config);
   const allowUids = new Set<number>([0, ...(fileConfig.allowUids ?? [])]);
   for (const uid of opts.allowUid) allowUids.add(uid);
-  for (const user of opts.allowUser) allowUids.add(resolveUserUid(user));
+  for (const user of opts.allowUser) {
+    const uid = await resolveUserUid(user);
+    if (uid === undefined) throw new CrootError('ERR_CONFIG', `--allow-user ${user}: no such user`);
+    allowUids.add(uid);
+  }
   if (opts.pcpUser) {
-    try {
-      allowUids.add(resolveUserUid('pcp'));
-    } catch {
-      logger.debug('no pcp user on this host');
-    }
+    const uid = await resolveUserUid('pcp');
+    if (uid === undefined) logger.debug('no pcp user on this host');
+    else allowUids.add(uid);
   }
   const socketPath = opts.socket ?? fileConfig.socketPath ?? defaultSocketPath();
   const { modules, problems } = defaultModules({ disabledEngines: fileConfig.disabledEngines ?? [] });
@@ -64,6 +75,7 @@ async function main(argv: readonly string[]): Promise<number> {
     modules,
   });
   container.bind<Logger>(Logger).toConstantValue(logger);
+  container.bind<ProcessManagerOptions>(ProcessManagerOptions).toConstantValue({ childStderrFd: logFd });
   container.bind(RootServer).toSelf().inSingletonScope();
 
   const registry = container.get<EngineRegistry>(EngineRegistry);
@@ -84,6 +96,7 @@ async function main(argv: readonly string[]): Promise<number> {
       logger.info('stopping', { signal });
       void (async () => {
         await server.close();
+        if (container.isBound(ProcessService)) await container.get<ProcessService>(ProcessService).shutdown();
         await registry.stop();
         resolve(0);
       })();

@@ -6,6 +6,7 @@
 import type { ContainerModule } from 'inversify';
 import { loadPluginModule } from '../core/create-container.js';
 import { CrootError } from '../core/errors.js';
+import { processServiceModule } from '../core/process-manager.js';
 import { containerdEngineModule } from '../engines/containerd/index.js';
 import { dockerEngineModule } from '../engines/docker/index.js';
 import { lxcEngineModule } from '../engines/lxc/index.js';
@@ -34,7 +35,7 @@ export function defaultModules(options: { disabledEngines?: readonly string[]; e
   const problems: string[] = [];
   try {
     loadNative();
-    modules.push(nativeModule);
+    modules.push(nativeModule, processServiceModule);
   } catch (err) {
     problems.push(err instanceof Error ? err.message : String(err));
   }

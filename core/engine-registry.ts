@@ -85,6 +85,8 @@ export class DefaultEngineRegistry implements EngineRegistry {
         }
       }),
     );
+    // A first look at every engine, so statuses say what each found.
+    await this.containers().catch(() => undefined);
   }
 
   async stop(): Promise<void> {

@@ -28,3 +28,22 @@ export type { ProcessStartRequest, StartedProcess, ProcessStopResult } from './p
 export { RootServer, RootServerOptions } from './root-server.js';
 export * as protocol from './protocol.js';
 export { chooseCgroupPath, parseCgroupFile, readCgroupName, readStartTime } from './proc.js';
+export { RootClient, remoteError } from './root-client.js';
+export type { RootTransport, RootTransportFactory, RootClientOptions, CallOptions, ContainerAnswer, StartedRootProcess, RootProcessStatus, ReceivedPdu } from './root-client.js';
+export { NodeSocketTransport, nodeSocketTransport } from './node-socket-transport.js';
+export {
+  pmdaRootConnect,
+  pmdaRootShutdown,
+  pmdaRootContainerHostName,
+  pmdaRootContainerProcessID,
+  pmdaRootContainerCGroupName,
+  pmdaRootProcessStart,
+  pmdaRootProcessWait,
+  pmdaRootProcessTerminate,
+} from './pmda-root.js';
+export type { PmdaRootConnectOptions, ProcessStartOut } from './pmda-root.js';
+export { ProcessManager, ProcessManagerOptions, processServiceModule, SAFE_PATH } from './process-manager.js';
+export { splitCommandLine, joinCommandLine } from './command-line.js';
+export { ProcessSpawner } from './host-services.js';
+export type { SpawnStdio, ReapedProcess } from './host-services.js';
+export { loadCrootConfigFile, loadConfigFile, resolveUserUid, configFilePath } from './config-file.js';

@@ -5,3 +5,5 @@ export { findPackageRoot, loadNative, loadNativeUncached, nativeCandidates } fro
 export type { LoadNativeOptions } from './load-native.js';
 export { NativeFdSender, NativeNamespaceHostnameReader, NativePeerCredentialReader, translateNativeError } from './native-host-services.js';
 export { nativeModule } from './native-module.js';
+export { NativeProcessSpawner } from './native-process-spawner.js';
+export { NativeTransport, nativeTransport } from './native-transport.js';

@@ -3,14 +3,16 @@
  * first use) and the host services the core asks for.
  */
 import { ContainerModule } from 'inversify';
-import { FdSender, NamespaceHostnameReader, PeerCredentialReader } from '../core/host-services.js';
+import { FdSender, NamespaceHostnameReader, PeerCredentialReader, ProcessSpawner } from '../core/host-services.js';
 import { CrootNative } from './croot-native.js';
 import { loadNative } from './load-native.js';
 import { NativeFdSender, NativeNamespaceHostnameReader, NativePeerCredentialReader } from './native-host-services.js';
+import { NativeProcessSpawner } from './native-process-spawner.js';
 
 export const nativeModule = new ContainerModule(({ bind }) => {
   bind<CrootNative>(CrootNative).toDynamicValue(() => loadNative()).inSingletonScope();
   bind<NamespaceHostnameReader>(NamespaceHostnameReader).to(NativeNamespaceHostnameReader).inSingletonScope();
   bind<PeerCredentialReader>(PeerCredentialReader).to(NativePeerCredentialReader).inSingletonScope();
   bind<FdSender>(FdSender).to(NativeFdSender).inSingletonScope();
+  bind<ProcessSpawner>(ProcessSpawner).to(NativeProcessSpawner).inSingletonScope();
 });

@@ -15,13 +15,14 @@ work=$(mktemp -d /tmp/croot-demo.XXXXXX)
 sock="$work/run/root.socket"
 cleanup() {
   [ -n "${crootd:-}" ] && kill -TERM "$crootd" 2>/dev/null && wait "$crootd" 2>/dev/null || true
+  [ -n "${init:-}" ] && kill -KILL "$init" 2>/dev/null || true
   [ -n "${sandbox:-}" ] && kill -KILL "$sandbox" 2>/dev/null && wait "$sandbox" 2>/dev/null || true
   rm -rf "$work"
 }
 trap cleanup EXIT
 
 echo "== starting a sandbox: new UTS and PID namespaces, hostname croot-demo-sandbox"
-unshare --uts --pid --fork --mount-proc sh -c 'hostname croot-demo-sandbox; exec sleep 3600' &
+unshare --uts --pid --fork --kill-child --mount-proc sh -c 'hostname croot-demo-sandbox; exec sleep 3600' </dev/null >/dev/null 2>&1 &
 sandbox=$!
 for _ in $(seq 50); do
   init=$(pgrep -P "$sandbox" -x sleep || true)

@@ -23,7 +23,7 @@ function childrenOf(pid: number): number[] {
 }
 
 export async function startSandbox(hostname = `sbx-${randomBytes(4).toString('hex')}`): Promise<Sandbox> {
-  const child: ChildProcess = spawn('unshare', ['--uts', '--pid', '--fork', '--mount-proc', 'sh', '-c', `hostname ${hostname} && exec sleep 600`], {
+  const child: ChildProcess = spawn('unshare', ['--uts', '--pid', '--fork', '--kill-child', '--mount-proc', 'sh', '-c', `hostname ${hostname} && exec sleep 600`], {
     stdio: 'ignore',
   });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
@@ -49,6 +49,11 @@ export async function startSandbox(hostname = `sbx-${randomBytes(4).toString('he
     hostname,
     pid,
     async stop(): Promise<void> {
+      try {
+        process.kill(pid as number, 'SIGKILL');
+      } catch {
+        // already gone
+      }
       child.kill('SIGKILL');
       await exited;
     },
