@@ -6,27 +6,18 @@
  * Podman and containerd alike. The machine is put back afterwards: pmcd.conf
  * restored byte for byte, pmcd (with PCP's own pmdaroot) restarted if it ran.
  *
- * The server runs in this test's process, built exactly as crootd builds it
- * (bin/default-modules.ts: the native module and every engine) plus the
- * process service.
+ * The server is the real, built crootd (`node dist/bin/crootd.js`), as a
+ * user would run it.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import type { Container } from 'inversify';
-import { defaultModules } from '../bin/default-modules.js';
-import { resolveUserUid } from '../core/config-file.js';
-import { createCrootContainer } from '../core/create-container.js';
-import { EngineRegistry } from '../core/engine-registry.js';
-import { ProcessSpawner } from '../core/host-services.js';
-import { Logger, StreamLogger } from '../core/logger.js';
-import { ProcessManager, ProcessManagerOptions, processServiceModule } from '../core/process-manager.js';
-import { RootServer } from '../core/root-server.js';
-import { NativeProcessSpawner } from '../native/native-process-spawner.js';
+import { join, resolve } from 'node:path';
 import { commandWorks, describeWith, run } from './support/components.js';
 import { PMCD_CONF, ROOT_SOCKET, pidsOf, pminfo, systemPmdaroots, pminfoValues, startPmcd, takeOverFromPcp, withoutRootLine, type PcpTakeover } from './support/pmcd-dropin.js';
+
+const CROOTD = resolve(__dirname, '..', 'dist', 'bin', 'crootd.js');
 
 const pcpAndRoot = (): string | undefined =>
   process.getuid?.() !== 0
@@ -65,41 +56,32 @@ describeWith('PCP (pmcd, pmdalinux) and root', pcpAndRoot, "crootd as the drop-i
   const tag = randomBytes(4).toString('hex');
   let dir: string;
   let logPath: string;
-  let logFd: number | undefined;
-  let logClosed = false;
   let originalConf: string;
   let takeover: PcpTakeover | undefined;
-  let container: Container;
-  let server: RootServer | undefined;
-  let manager: ProcessManager | undefined;
-  let registry: EngineRegistry | undefined;
+  let crootd: ChildProcess | undefined;
+  let crootdExit: Promise<number | null> | undefined;
+  let stderr = '';
 
   const log = (): string => readFileSync(logPath, 'utf8');
 
   beforeAll(async () => {
+    if (!existsSync(CROOTD)) throw new Error(`${CROOTD} is missing: run npm run build (npm test does)`);
     dir = mkdtempSync(join(tmpdir(), 'croot-dropin-'));
     logPath = join(dir, 'crootd.log');
-    logFd = openSync(logPath, 'a');
     originalConf = readFileSync(PMCD_CONF, 'utf8');
     takeover = await takeOverFromPcp();
 
-    const pcpUid = await resolveUserUid('pcp');
-    const { modules, problems } = defaultModules();
-    expect(problems).toEqual([]);
-    container = createCrootContainer({
-      config: { socketPath: ROOT_SOCKET, allowUids: pcpUid === undefined ? [0] : [0, pcpUid] },
-      modules: [...modules, processServiceModule],
+    crootd = spawn(process.execPath, [CROOTD, '--socket', ROOT_SOCKET, '--log-file', logPath, '--log-level', 'debug'], {
+      stdio: ['ignore', 'ignore', 'pipe'],
     });
-    if (!container.isBound(ProcessSpawner)) container.bind<ProcessSpawner>(ProcessSpawner).to(NativeProcessSpawner).inSingletonScope();
-    const fd = logFd;
-    container.bind<Logger>(Logger).toConstantValue(new StreamLogger('debug', (line) => void (logClosed || writeSync(fd, line))));
-    container.bind<ProcessManagerOptions>(ProcessManagerOptions).toConstantValue({ childStderrFd: fd });
-    container.bind(RootServer).toSelf().inSingletonScope();
-    registry = container.get<EngineRegistry>(EngineRegistry);
-    await registry.start();
-    manager = container.get(ProcessManager);
-    server = container.get(RootServer);
-    await server.listen(ROOT_SOCKET);
+    crootd.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+    const child = crootd;
+    crootdExit = new Promise((resolveExit) => child.once('exit', (code) => resolveExit(code)));
+    const up = Date.now() + 30000;
+    while (!(existsSync(logPath) && /INFO listening/.test(log()))) {
+      if (Date.now() > up || child.exitCode !== null) throw new Error(`crootd did not start: ${stderr}${existsSync(logPath) ? log() : ''}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
     await startPmcd();
     // pmcd is up once it answers; its agents a moment later.
     const deadline = Date.now() + 30000;
@@ -116,9 +98,11 @@ describeWith('PCP (pmcd, pmdalinux) and root', pcpAndRoot, "crootd as the drop-i
 
   afterAll(async () => {
     const stopCroot = async (): Promise<void> => {
-      await manager?.shutdown();
-      await server?.close();
-      await registry?.stop();
+      if (crootd === undefined || crootd.exitCode !== null) return;
+      crootd.kill('SIGTERM');
+      const code = await crootdExit;
+      if (code !== 0) throw new Error(`crootd exited ${code} on SIGTERM: ${stderr}`);
+      if (existsSync(ROOT_SOCKET)) throw new Error('crootd left its socket behind');
     };
     let problem: unknown;
     try {
@@ -128,8 +112,7 @@ describeWith('PCP (pmcd, pmdalinux) and root', pcpAndRoot, "crootd as the drop-i
     } catch (err) {
       problem = err;
     }
-    logClosed = true;
-    if (logFd !== undefined) closeSync(logFd);
+    if (crootd !== undefined && crootd.exitCode === null) crootd.kill('SIGKILL');
     if (process.env.CROOT_KEEP_DROPIN_LOG === undefined) rmSync(dir, { recursive: true, force: true });
     if (problem !== undefined) throw problem;
   }, 120000);
@@ -144,12 +127,13 @@ describeWith('PCP (pmcd, pmdalinux) and root', pcpAndRoot, "crootd as the drop-i
     const agents = pipeAgents(readFileSync(PMCD_CONF, 'utf8'));
     expect(agents.size).toBeGreaterThan(0);
     const text = log();
-    const running = new Set(manager?.runningPids ?? []);
     for (const [label, args] of agents) {
       const m = new RegExp(`INFO started process label=${label} pid=(\\d+)`).exec(text);
       expect({ label, started: m !== null }).toEqual({ label, started: true });
       const pid = Number(m?.[1]);
-      expect(running.has(pid)).toBe(true);
+      // crootd's own child (field 4 of /proc/PID/stat is the parent pid).
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      expect(Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1])).toBe(crootd?.pid);
       expect(readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean).join(' ')).toBe(args);
       // As PCP's pmdaroot would: run as root.
       expect(readFileSync(`/proc/${pid}/status`, 'utf8')).toMatch(/^Uid:\s+0\s/m);
