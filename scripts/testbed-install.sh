@@ -17,9 +17,10 @@ dpkg --configure -a >/dev/null 2>&1 || true
 if [ ${#need[@]} -gt 0 ]; then
   echo "testbed: installing ${need[*]}" >&2
   apt-get update -qq
-  # pcp's postinst can still fail on its first run (seen here); a second
-  # configure pass with the same PATH completes it.
-  apt-get install -y -qq --no-install-recommends "${need[@]}" >/tmp/croot-apt.log 2>&1 ||
+  # apt-get runs dpkg with its own PATH (DPkg::Path), so the no-op systemctl
+  # goes there too; a second configure pass is the fallback.
+  apt-get install -y -qq --no-install-recommends -o "DPkg::Path=$nosd:/usr/sbin:/usr/bin:/sbin:/bin" \
+    "${need[@]}" >/tmp/croot-apt.log 2>&1 ||
     dpkg --configure -a >>/tmp/croot-apt.log 2>&1 || true
 fi
 for p in "${need[@]}"; do
