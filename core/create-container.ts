@@ -3,6 +3,7 @@
  * (its own engines, the native module, and third-party engines), so an
  * inversify upgrade touches this file only.
  */
+import { dirname, isAbsolute, resolve } from 'node:path';
 import { Container, ContainerModule } from 'inversify';
 import { CrootConfig, defaultConfig } from './config.js';
 import { DefaultEngineRegistry, EngineRegistry } from './engine-registry.js';
@@ -44,26 +45,38 @@ export function createCrootContainer(options: CreateCrootContainerOptions = {}):
 /**
  * Loads a third-party engine package: its package.json names a module in
  * `"croot": { "module": "./dist/my-engine-module.js" }` whose default (or
- * `engineModule`) export is a ContainerModule.
+ * `engineModule`) export is a ContainerModule. `packageName` is a package
+ * name resolved from `resolveFrom`, or a path to the package's folder.
  */
 export function loadPluginModule(packageName: string, resolveFrom: string = process.cwd()): ContainerModule {
+  const isPath = packageName.startsWith('.') || isAbsolute(packageName);
   let pkgPath: string;
   try {
-    pkgPath = require.resolve(`${packageName}/package.json`, { paths: [resolveFrom] });
+    pkgPath = isPath
+      ? require.resolve(resolve(resolveFrom, packageName, 'package.json'))
+      : require.resolve(`${packageName}/package.json`, { paths: [resolveFrom] });
   } catch (err) {
     throw new CrootError('ERR_CONFIG', `engine package "${packageName}" not found from ${resolveFrom}`, { cause: err });
   }
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const pkg = require(pkgPath) as { croot?: { module?: string } };
+  const pkg = require(pkgPath) as { croot?: { module?: unknown } };
   const rel = pkg.croot?.module;
   if (typeof rel !== 'string') {
     throw new CrootError('ERR_CONFIG', `package "${packageName}" has no "croot.module" field in its package.json`);
   }
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const mod = require(require('node:path').resolve(require('node:path').dirname(pkgPath), rel)) as Record<string, unknown>;
+  let mod: Record<string, unknown>;
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    mod = require(resolve(dirname(pkgPath), rel)) as Record<string, unknown>;
+  } catch (err) {
+    throw new CrootError('ERR_CONFIG', `engine package "${packageName}": cannot load ${rel}: ${(err as Error).message}`, { cause: err });
+  }
   const candidate = mod.default ?? mod.engineModule;
   if (!(candidate instanceof ContainerModule)) {
-    throw new CrootError('ERR_CONFIG', `"${packageName}" (${rel}) exports no ContainerModule as default or engineModule`);
+    throw new CrootError(
+      'ERR_CONFIG',
+      `"${packageName}" (${rel}) exports no ContainerModule as default or engineModule (a plugin must share croot's inversify)`,
+    );
   }
   return candidate;
 }

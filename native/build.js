@@ -41,7 +41,29 @@ function findNodeGyp() {
   return fail(`node-gyp not found; tried:\n  ${tried.join('\n  ')}`);
 }
 
+/**
+ * True when the addon exists and is newer than binding.gyp, every source and
+ * the running Node binary (an ABI change needs a rebuild). `--force` or
+ * CROOT_NATIVE_REBUILD=1 always rebuild.
+ */
+function upToDate() {
+  if (process.argv.includes('--force') || process.env.CROOT_NATIVE_REBUILD === '1') return false;
+  let built;
+  try {
+    built = fs.statSync(output).mtimeMs;
+  } catch {
+    return false;
+  }
+  const srcDir = path.join(nativeDir, 'src');
+  const inputs = [path.join(nativeDir, 'binding.gyp'), process.execPath, ...fs.readdirSync(srcDir).map((f) => path.join(srcDir, f))];
+  return inputs.every((f) => fs.statSync(f).mtimeMs <= built);
+}
+
 function main() {
+  if (upToDate()) {
+    process.stdout.write(`croot native build: ${path.relative(process.cwd(), output) || output} is up to date\n`);
+    return;
+  }
   const nodeGyp = findNodeGyp();
   const args = [nodeGyp, 'rebuild', '--jobs=max'];
   const prefix = path.resolve(path.dirname(process.execPath), '..');
