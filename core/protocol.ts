@@ -46,7 +46,8 @@ function putInt(buf: Buffer, offset: number, value: number): void {
   else buf.writeInt32BE(value | 0, offset);
 }
 
-function getInt(buf: Buffer, offset: number): number {
+/** A 32-bit int of a PDU, in host byte order. */
+export function getInt(buf: Buffer, offset: number): number {
   return LE ? buf.readInt32LE(offset) : buf.readInt32BE(offset);
 }
 

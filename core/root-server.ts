@@ -21,8 +21,6 @@ import {
   MAXPATHLEN,
   PduType,
   ROOT_PDU_VERSION,
-  START_HEADER_SIZE,
-  STOP_SIZE,
   decodeContainer,
   decodeStart,
   decodeStop,
@@ -31,12 +29,11 @@ import {
   encodeInfo,
   encodeStart,
   encodeStop,
+  getInt,
   replyTypeOf,
   type Frame,
-  type PduHeader,
 } from './protocol.js';
 import { ContainerCGroupResolver, ContainerHostnameResolver, ContainerProcessIdResolver } from './resolvers.js';
-import { errorText } from './status-text.js';
 
 export interface RootServerOptions {
   /** How long one request may take before it is answered with -ETIMEDOUT. */
@@ -170,7 +167,7 @@ export class RootServer {
   async answer(frame: Frame, peer: PeerCredentials): Promise<Reply | undefined> {
     if (frame.kind === 'broken') {
       this.logger.warn('unframeable request; closing', { pid: peer.pid, reason: frame.reason, type: hex(frame.header.type) });
-      return { bytes: errorReply(frame.header.type, Errno.EINVAL * -1, 0), close: true };
+      return { bytes: errorReply(frame.header.type, -Errno.EINVAL, 0), close: true };
     }
     const h = frame.header;
     if (h.version < 1 || h.version > ROOT_PDU_VERSION) {
@@ -291,10 +288,6 @@ export class RootServer {
       }
     }
   }
-
-  describeStatus(status: number): string {
-    return errorText(status);
-  }
 }
 
 /** One client: reads, frames, answers in order; a slow answer stalls only this client. */
@@ -384,9 +377,8 @@ function errorReply(requestType: number, status: number, pid: number): Buffer {
 /** The pid field of a request, when it has one, for echoing in an error reply. */
 function echoPid(bytes: Buffer): number {
   if (bytes.length < CONTAINER_HEADER_SIZE) return 0;
-  const type = bytes.readInt32LE(0);
-  if (type === PduType.STARTPMDA_REQ) return -1;
-  return bytes.readInt32LE(16);
+  if (getInt(bytes, 0) === PduType.STARTPMDA_REQ) return -1;
+  return getInt(bytes, 16);
 }
 
 function truncate(value: string): string {
@@ -435,6 +427,3 @@ async function removeStaleSocket(path: string): Promise<void> {
   unlinkSync(path);
 }
 
-export type { PduHeader };
-void START_HEADER_SIZE;
-void STOP_SIZE;

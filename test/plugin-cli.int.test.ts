@@ -24,8 +24,7 @@ describe('croot with a plugin engine', () => {
 
   it('resolves a container that only the plugin knows', async () => {
     // The example engine's one container is the process that loaded it: croot itself.
-    const env = { ...process.env, CROOT_PLUGINS: PLUGIN, CROOT_CONFIG: '/nonexistent-croot-config.json' };
-    delete env.CROOT_CONFIG;
+    const env: NodeJS.ProcessEnv = { ...process.env, CROOT_PLUGINS: PLUGIN };
     const r = await croot(['pid', 'example:self'], env);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
