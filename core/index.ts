@@ -47,3 +47,4 @@ export { splitCommandLine, joinCommandLine } from './command-line.js';
 export { ProcessSpawner } from './host-services.js';
 export type { SpawnStdio, ReapedProcess } from './host-services.js';
 export { loadCrootConfigFile, loadConfigFile, resolveUserUid, configFilePath } from './config-file.js';
+export { ThrottledRefresh } from './throttled-refresh.js';

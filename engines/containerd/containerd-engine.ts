@@ -12,6 +12,7 @@ import { inject, injectable, optional } from 'inversify';
 import { CrootConfig } from '../../core/config.js';
 import type { ContainerRecord, EngineContribution, EngineStatus } from '../../core/engine.js';
 import { readStartTime } from '../../core/proc.js';
+import { ThrottledRefresh } from '../../core/throttled-refresh.js';
 import {
   cgroupHintFrom,
   isSandbox,
@@ -40,12 +41,9 @@ export class ContainerdEngine implements EngineContribution {
   readonly taskRoot: string;
   /** runc's state root for containerd (`CROOT_CONTAINERD_RUNC_ROOT`). */
   readonly runcRoot: string;
-  private readonly checkIntervalMs: number;
-
   private records: readonly ContainerRecord[] = Object.freeze([]);
   private fingerprint: string | undefined;
-  private lastCheck = 0;
-  private refreshing: Promise<readonly ContainerRecord[]> | undefined;
+  private readonly refresher: ThrottledRefresh<readonly ContainerRecord[]>;
   private available = false;
   private statusReason = 'not read yet';
   private checkedAt = Date.now();
@@ -58,7 +56,7 @@ export class ContainerdEngine implements EngineContribution {
   ) {
     this.taskRoot = (config.env.CROOT_CONTAINERD_TASK_DIR || DEFAULT_CONTAINERD_TASK_DIR).replace(/\/+$/, '');
     this.runcRoot = (config.env.CROOT_CONTAINERD_RUNC_ROOT || DEFAULT_CONTAINERD_RUNC_ROOT).replace(/\/+$/, '');
-    this.checkIntervalMs = options?.checkIntervalMs ?? 1000;
+    this.refresher = new ThrottledRefresh(options?.checkIntervalMs ?? 1000, () => this.refresh());
   }
 
   async start(): Promise<void> {
@@ -66,11 +64,7 @@ export class ContainerdEngine implements EngineContribution {
   }
 
   containers(): Promise<readonly ContainerRecord[]> {
-    if (this.fingerprint !== undefined && Date.now() - this.lastCheck < this.checkIntervalMs) return Promise.resolve(this.records);
-    this.refreshing ??= this.refresh().finally(() => {
-      this.refreshing = undefined;
-    });
-    return this.refreshing;
+    return this.refresher.get();
   }
 
   status(): EngineStatus {
@@ -78,11 +72,10 @@ export class ContainerdEngine implements EngineContribution {
   }
 
   async stop(): Promise<void> {
-    await this.refreshing?.catch(() => undefined);
+    await this.refresher.settle();
   }
 
   private async refresh(): Promise<readonly ContainerRecord[]> {
-    this.lastCheck = Date.now();
     const fingerprint = await this.computeFingerprint();
     if (fingerprint !== this.fingerprint) {
       this.fingerprint = fingerprint;

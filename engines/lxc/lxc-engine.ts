@@ -13,8 +13,8 @@ import { delimiter, join } from 'node:path';
 import { inject, injectable, optional } from 'inversify';
 import { CrootConfig } from '../../core/config.js';
 import type { ContainerRecord, EngineContribution, EngineStatus } from '../../core/engine.js';
-import { CrootError } from '../../core/errors.js';
 import { readStartTime } from '../../core/proc.js';
+import { ThrottledRefresh } from '../../core/throttled-refresh.js';
 
 export const LXC_ENGINE_ID = 'lxc';
 export const DEFAULT_LXC_DIR = '/var/lib/lxc';
@@ -63,15 +63,13 @@ export class LxcEngine implements EngineContribution {
   readonly id = LXC_ENGINE_ID;
   private readonly lxcDir: string;
   private readonly lxcInfo: string;
-  private readonly cacheMs: number;
   private readonly timeoutMs: number;
   private readonly concurrency: number;
 
   private snapshot: readonly ContainerRecord[] = EMPTY;
   private names: readonly string[] = [];
   private dirMtimeMs: number | undefined;
-  private checkedAt = 0;
-  private refreshing: Promise<void> | undefined;
+  private readonly refresher: ThrottledRefresh<void>;
   private state: EngineStatus;
   private readonly children = new AbortController();
 
@@ -81,20 +79,17 @@ export class LxcEngine implements EngineContribution {
   ) {
     this.lxcDir = config.env.PCP_LXC_DIR || DEFAULT_LXC_DIR;
     this.lxcInfo = config.env.PCP_LXC_INFO || DEFAULT_LXC_INFO;
-    this.cacheMs = options?.cacheMs ?? 1000;
+    this.refresher = new ThrottledRefresh(options?.cacheMs ?? 1000, () => this.refresh(), Date.now, {
+      measureFrom: 'finish',
+      abortMessage: 'lxc lookup aborted',
+    });
     this.timeoutMs = options?.timeoutMs ?? 5000;
     this.concurrency = Math.max(1, options?.concurrency ?? 8);
     this.state = { engine: this.id, available: false, reason: 'not checked yet', checkedAt: 0 };
   }
 
   async containers(signal?: AbortSignal): Promise<readonly ContainerRecord[]> {
-    throwIfAborted(signal);
-    if (Date.now() - this.checkedAt >= this.cacheMs) {
-      this.refreshing ??= this.refresh().finally(() => {
-        this.refreshing = undefined;
-      });
-      await raceAbort(this.refreshing, signal);
-    }
+    await this.refresher.get(signal);
     return this.snapshot;
   }
 
@@ -104,7 +99,7 @@ export class LxcEngine implements EngineContribution {
 
   async stop(): Promise<void> {
     this.children.abort();
-    await this.refreshing?.catch(() => undefined);
+    await this.refresher.settle();
   }
 
   /** Re-lists the directory when it changed and asks lxc-info about every container. */
@@ -113,8 +108,6 @@ export class LxcEngine implements EngineContribution {
       await this.rescan();
     } catch (err) {
       this.setUnavailable(`cannot read ${this.lxcDir}: ${(err as Error).message}`);
-    } finally {
-      this.checkedAt = Date.now();
     }
   }
 
@@ -250,27 +243,4 @@ async function forEachLimited<T>(items: readonly T[], limit: number, fn: (item: 
     }
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-}
-
-function throwIfAborted(signal: AbortSignal | undefined): void {
-  if (signal?.aborted) throw new CrootError('ERR_ABORTED', 'lxc lookup aborted', { cause: signal.reason });
-}
-
-/** Waits for `promise` unless `signal` fires first (the shared refresh keeps running for others). */
-function raceAbort<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (signal === undefined) return promise;
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(new CrootError('ERR_ABORTED', 'lxc lookup aborted', { cause: signal.reason }));
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (v) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(v);
-      },
-      (e: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(e);
-      },
-    );
-  });
 }

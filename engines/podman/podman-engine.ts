@@ -12,6 +12,7 @@ import { inject, injectable, optional } from 'inversify';
 import { CrootConfig } from '../../core/config.js';
 import type { ContainerRecord, EngineContribution, EngineStatus } from '../../core/engine.js';
 import { readStartTime } from '../../core/proc.js';
+import { ThrottledRefresh } from '../../core/throttled-refresh.js';
 import {
   findRootlessStores,
   listPaths,
@@ -78,16 +79,14 @@ export class PodmanEngine implements EngineContribution {
   readonly id = PODMAN_ENGINE_ID;
   readonly paths: PodmanPaths;
   private readonly rootful: PodmanStore;
-  private readonly checkIntervalMs: number;
   private readonly apiMaxAgeMs: number;
   private readonly requestTimeoutMs: number;
 
   private records: readonly ContainerRecord[] = Object.freeze([]);
   private fingerprint: string | undefined;
-  private lastCheck = 0;
   private lastApiRead = 0;
   private apiInUse = false;
-  private refreshing: Promise<readonly ContainerRecord[]> | undefined;
+  private readonly refresher: ThrottledRefresh<readonly ContainerRecord[]>;
   private statusReason = 'not read yet';
   private available = false;
   private checkedAt = Date.now();
@@ -100,7 +99,7 @@ export class PodmanEngine implements EngineContribution {
   ) {
     this.paths = podmanPathsFrom(config.env);
     this.rootful = { label: 'rootful', storageDir: this.paths.dataDir, runDir: this.paths.runDir };
-    this.checkIntervalMs = options?.checkIntervalMs ?? 1000;
+    this.refresher = new ThrottledRefresh(options?.checkIntervalMs ?? 1000, () => this.refresh());
     this.apiMaxAgeMs = options?.apiMaxAgeMs ?? 5000;
     this.requestTimeoutMs = options?.requestTimeoutMs ?? 5000;
   }
@@ -110,12 +109,7 @@ export class PodmanEngine implements EngineContribution {
   }
 
   containers(): Promise<readonly ContainerRecord[]> {
-    const now = Date.now();
-    if (this.fingerprint !== undefined && now - this.lastCheck < this.checkIntervalMs) return Promise.resolve(this.records);
-    this.refreshing ??= this.refresh().finally(() => {
-      this.refreshing = undefined;
-    });
-    return this.refreshing;
+    return this.refresher.get();
   }
 
   status(): EngineStatus {
@@ -123,11 +117,10 @@ export class PodmanEngine implements EngineContribution {
   }
 
   async stop(): Promise<void> {
-    await this.refreshing?.catch(() => undefined);
+    await this.refresher.settle();
   }
 
   private async refresh(): Promise<readonly ContainerRecord[]> {
-    this.lastCheck = Date.now();
     const stores = [this.rootful, ...(this.paths.passwdPath ? await findRootlessStores(this.paths.passwdPath, this.paths.userRunRoot) : [])];
     const fingerprint = await this.computeFingerprint(stores);
     const apiStale = this.apiInUse && Date.now() - this.lastApiRead >= this.apiMaxAgeMs;

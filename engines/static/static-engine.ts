@@ -15,6 +15,7 @@ import { CrootConfig, type StaticContainerConfig } from '../../core/config.js';
 import type { ContainerRecord, EngineContribution, EngineStatus } from '../../core/engine.js';
 import { CrootError } from '../../core/errors.js';
 import { readStartTime } from '../../core/proc.js';
+import { ThrottledRefresh } from '../../core/throttled-refresh.js';
 
 export const STATIC_ENGINE_ID = 'static';
 
@@ -42,17 +43,16 @@ interface Tracked {
 @injectable()
 export class StaticEngine implements EngineContribution {
   readonly id = STATIC_ENGINE_ID;
-  private readonly recheckMs: number;
   private readonly tracked: Tracked[];
   private snapshot: readonly ContainerRecord[];
   private checkedAt = 0;
-  private refreshing: Promise<void> | undefined;
+  private readonly refresher: ThrottledRefresh<void>;
 
   constructor(
     @inject(CrootConfig) private readonly config: CrootConfig,
     @inject(StaticEngineOptions) @optional() options: StaticEngineOptions | undefined,
   ) {
-    this.recheckMs = options?.recheckMs ?? 1000;
+    this.refresher = new ThrottledRefresh(options?.recheckMs ?? 1000, () => this.refresh(), Date.now, { measureFrom: 'finish' });
     this.tracked = config.staticContainers.map((declared) => ({
       declared,
       pidfileStamp: undefined,
@@ -66,12 +66,7 @@ export class StaticEngine implements EngineContribution {
 
   async containers(signal?: AbortSignal): Promise<readonly ContainerRecord[]> {
     if (signal?.aborted) throw new CrootError('ERR_ABORTED', 'static lookup aborted', { cause: signal.reason });
-    if (this.tracked.length > 0 && Date.now() - this.checkedAt >= this.recheckMs) {
-      this.refreshing ??= this.refresh().finally(() => {
-        this.refreshing = undefined;
-      });
-      await this.refreshing;
-    }
+    if (this.tracked.length > 0) await this.refresher.get();
     return this.snapshot;
   }
 
