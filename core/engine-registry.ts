@@ -5,7 +5,7 @@
 import { injectable, multiInject, optional } from 'inversify';
 import { EngineContribution, type ContainerRecord, type EngineStatus } from './engine.js';
 import { CrootError } from './errors.js';
-import { NameMatcher } from './name-matcher.js';
+import { NameIndex, NameMatcher } from './name-matcher.js';
 
 export const EngineRegistry = Symbol.for('croot/EngineRegistry');
 export interface EngineRegistry {
@@ -29,6 +29,7 @@ export class DefaultEngineRegistry implements EngineRegistry {
   private readonly matcher = new NameMatcher();
   private lastParts: readonly (readonly ContainerRecord[])[] = [];
   private lastUnion: readonly ContainerRecord[] = [];
+  private index = new NameIndex([]);
   private startFailures = new Map<string, string>();
 
   constructor(@multiInject(EngineContribution) @optional() engines: EngineContribution[] | undefined) {
@@ -66,12 +67,13 @@ export class DefaultEngineRegistry implements EngineRegistry {
     }
     this.lastParts = parts;
     this.lastUnion = Object.freeze(parts.flat());
+    this.index = new NameIndex(this.lastUnion);
     return this.lastUnion;
   }
 
   async lookup(ref: string, signal?: AbortSignal): Promise<ContainerRecord> {
-    const records = await this.containers(signal);
-    return this.matcher.match(ref, records, this.ids());
+    await this.containers(signal);
+    return this.matcher.match(ref, this.index, this.ids());
   }
 
   async start(): Promise<void> {

@@ -5,7 +5,7 @@ export { errorText, knownStatuses } from './status-text.js';
 export { EngineContribution } from './engine.js';
 export type { ContainerRecord, EngineStatus } from './engine.js';
 export { EngineRegistry, DefaultEngineRegistry } from './engine-registry.js';
-export { NameMatcher } from './name-matcher.js';
+export { NameIndex, NameMatcher } from './name-matcher.js';
 export type { ContainerReference } from './name-matcher.js';
 export {
   ContainerHostnameResolver,

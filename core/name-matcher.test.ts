@@ -1,6 +1,6 @@
 import type { ContainerRecord } from './engine.js';
 import { CrootError } from './errors.js';
-import { NameMatcher } from './name-matcher.js';
+import { NameIndex, NameMatcher } from './name-matcher.js';
 
 function record(engine: string, id: string, ...names: string[]): ContainerRecord {
   return { engine, id, names, running: true, pid: 1 };
@@ -96,5 +96,37 @@ describe('NameMatcher', () => {
       expect(matcher.parse('k8s.io/abc', engines)).toEqual({ name: 'k8s.io/abc' });
       expect(matcher.parse('lxc:web', engines)).toEqual({ name: 'lxc:web' });
     });
+  });
+});
+
+describe('NameIndex', () => {
+  const records = [
+    record('docker', 'abc123', 'x'),
+    record('docker', 'abd999', 'y'),
+    record('podman', 'abc777', 'x', 'x'),
+    record('lxc', 'zzz', 'z'),
+  ];
+  const index = new NameIndex(records);
+
+  it('finds every id with a prefix, and only those', () => {
+    expect(index.withIdPrefix('abc').map((r) => r.id).sort()).toEqual(['abc123', 'abc777']);
+    expect(index.withIdPrefix('ab').length).toBe(3);
+    expect(index.withIdPrefix('abe')).toEqual([]);
+    expect(index.withIdPrefix('zzz').map((r) => r.id)).toEqual(['zzz']);
+  });
+
+  it('lists a container once per name even when the engine repeats it', () => {
+    expect(index.withName('x').map((r) => r.id).sort()).toEqual(['abc123', 'abc777']);
+  });
+
+  it('gives the matcher the same answers as the plain list', () => {
+    const matcher = new NameMatcher();
+    const ids = ['docker', 'podman', 'lxc'];
+    for (const ref of ['abc1', 'abd', 'docker:x', 'podman:x', 'z', 'lxc:zz', 'y']) {
+      expect(matcher.match(ref, index, ids)).toBe(matcher.match(ref, records, ids));
+    }
+    for (const ref of ['ab', 'x', 'abc', 'nope', 'docker:abc7']) {
+      expect(errorOf(() => matcher.match(ref, index, ids)).code).toBe(errorOf(() => matcher.match(ref, records, ids)).code);
+    }
   });
 });

@@ -16,6 +16,54 @@ export interface ContainerReference {
 /** Characters that may appear in a container id (hex for docker/podman; containerd ids are freer). */
 const ID_PREFIX = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 
+/**
+ * The containers of every engine, indexed for the naming rule: maps from id
+ * and from name, and the ids sorted for prefix search. Built once per change
+ * of the engines' lists; a lookup is then a map hit or a binary search.
+ */
+export class NameIndex {
+  private readonly byId = new Map<string, ContainerRecord[]>();
+  private readonly byName = new Map<string, ContainerRecord[]>();
+  private readonly sortedIds: ContainerRecord[];
+
+  constructor(readonly records: readonly ContainerRecord[]) {
+    for (const r of records) {
+      push(this.byId, r.id, r);
+      for (const name of new Set(r.names)) push(this.byName, name, r);
+    }
+    this.sortedIds = [...records].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  }
+
+  withId(id: string): readonly ContainerRecord[] {
+    return this.byId.get(id) ?? [];
+  }
+
+  withName(name: string): readonly ContainerRecord[] {
+    return this.byName.get(name) ?? [];
+  }
+
+  /** Every container whose id starts with `prefix`. */
+  withIdPrefix(prefix: string): readonly ContainerRecord[] {
+    const ids = this.sortedIds;
+    let lo = 0;
+    let hi = ids.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if ((ids[mid] as ContainerRecord).id < prefix) lo = mid + 1;
+      else hi = mid;
+    }
+    const out: ContainerRecord[] = [];
+    for (let i = lo; i < ids.length && (ids[i] as ContainerRecord).id.startsWith(prefix); i++) out.push(ids[i] as ContainerRecord);
+    return out;
+  }
+}
+
+function push(map: Map<string, ContainerRecord[]>, key: string, record: ContainerRecord): void {
+  const list = map.get(key);
+  if (list === undefined) map.set(key, [record]);
+  else list.push(record);
+}
+
 export class NameMatcher {
   /**
    * Splits `ENGINE:NAME` when ENGINE is one of `engineIds`; anything else is a
@@ -30,24 +78,26 @@ export class NameMatcher {
     return { name: ref };
   }
 
-  /** The one container `ref` designates among `records`, or a CrootError. */
-  match(ref: string, records: readonly ContainerRecord[], engineIds: readonly string[]): ContainerRecord {
+  /** The one container `ref` designates among `records` (or an index of them), or a CrootError. */
+  match(ref: string, records: readonly ContainerRecord[] | NameIndex, engineIds: readonly string[]): ContainerRecord {
+    const index = records instanceof NameIndex ? records : new NameIndex(records);
     const parsed = this.parse(ref, engineIds);
     const name = parsed.name;
     if (name.length === 0 || name === '/') {
       throw new CrootError('ERR_INVALID_NAME', `empty container name${parsed.engine ? ` for engine ${parsed.engine}` : ''}`);
     }
-    const pool = parsed.engine === undefined ? records : records.filter((r) => r.engine === parsed.engine);
+    const inScope = (found: readonly ContainerRecord[]): readonly ContainerRecord[] =>
+      parsed.engine === undefined ? found : found.filter((r) => r.engine === parsed.engine);
 
-    const byId = pool.filter((r) => r.id === name);
+    const byId = inScope(index.withId(name));
     if (byId.length > 0) return this.single(ref, byId, 'id');
 
     const bare = name.startsWith('/') ? name.slice(1) : name;
-    const byName = pool.filter((r) => r.names.includes(bare));
+    const byName = inScope(index.withName(bare));
     if (byName.length > 0) return this.single(ref, byName, 'name');
 
     if (ID_PREFIX.test(name)) {
-      const byPrefix = pool.filter((r) => r.id.startsWith(name));
+      const byPrefix = inScope(index.withIdPrefix(name));
       if (byPrefix.length > 0) return this.single(ref, byPrefix, 'id prefix');
     }
     throw new CrootError('ERR_NO_CONTAINER', `no container matches "${ref}"`, { details: { ref } });

@@ -2,14 +2,24 @@
  * Facts about host processes from the proc filesystem: a PID's start time
  * (to detect reuse) and its cgroup (the truth, whatever the engine thinks).
  */
-import { readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import { CrootError } from './errors.js';
+
+/**
+ * Reads a small proc file. Synchronous on purpose: proc files are made from
+ * kernel memory on read and never wait on a disk, and one open/read/close
+ * costs ~16 µs where fs/promises' readFile costs ~250 µs in thread-pool trips
+ * (bench/proc-reads-benchmark.ts).
+ */
+function readProcFile(path: string): string {
+  return readFileSync(path, 'utf8');
+}
 
 /** Field 22 of /proc/PID/stat: start time in clock ticks since boot; undefined when the PID is gone. */
 export async function readStartTime(procRoot: string, pid: number): Promise<number | undefined> {
   let text: string;
   try {
-    text = await readFile(`${procRoot}/${pid}/stat`, 'utf8');
+    text = readProcFile(`${procRoot}/${pid}/stat`);
   } catch {
     return undefined;
   }
@@ -66,7 +76,7 @@ export function chooseCgroupPath(lines: readonly CgroupLine[]): string | undefin
 export async function readCgroupName(procRoot: string, pid: number): Promise<string> {
   let text: string;
   try {
-    text = await readFile(`${procRoot}/${pid}/cgroup`, 'utf8');
+    text = readProcFile(`${procRoot}/${pid}/cgroup`);
   } catch (err) {
     throw new CrootError('ERR_NOT_RUNNING', `process ${pid} is gone`, { cause: err });
   }
