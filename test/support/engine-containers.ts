@@ -1,0 +1,119 @@
+/**
+ * Real podman and containerd (`ctr`) containers for tests, next to the
+ * docker helpers of testbed.ts, and the host's own answers to compare with:
+ * the hostname in a PID's UTS namespace and the cgroup /proc shows.
+ * Every helper records what it created first, so cleanup finds it even when
+ * the start itself failed.
+ */
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { chooseCgroupPath, parseCgroupFile } from '../../core/proc.js';
+import { run } from './components.js';
+
+export const PODMAN_IMAGE = 'localhost/croot-test:latest';
+export const CTR_IMAGE = 'docker.io/library/croot-test:latest';
+
+/** `podman run -d` with the two ulimits these VMs need; returns the full id. */
+export function podmanRun(name: string, hostname: string, created: string[]): string {
+  created.push(name);
+  return run('podman', [
+    'run', '-d',
+    '--ulimit', 'nofile=1024:1024',
+    '--ulimit', 'nproc=1024:1024',
+    '--name', name,
+    '--hostname', hostname,
+    PODMAN_IMAGE, 'sleep', '100000',
+  ]);
+}
+
+/** `podman inspect -f FORMAT ref`, trimmed. */
+export function podmanInspect(ref: string, format: string): string {
+  return run('podman', ['inspect', '-f', format, ref]);
+}
+
+/** `podman rm -f -t 0` of each; ignores ones already gone. */
+export function removePodmanContainers(refs: readonly string[]): void {
+  for (const ref of refs) {
+    try {
+      execFileSync('podman', ['rm', '-f', '-t', '0', ref], { stdio: 'ignore', timeout: 60000 });
+    } catch {
+      // already gone
+    }
+  }
+}
+
+/** A containerd container, by namespace and id. */
+export interface CtrContainer {
+  readonly namespace: string;
+  readonly id: string;
+}
+
+/** Makes the test image available in `namespace` (the testbed imports it into `default` only). */
+export function ensureCtrImage(namespace: string): void {
+  if (run('ctr', ['-n', namespace, 'images', 'ls', '-q']).split('\n').includes(CTR_IMAGE)) return;
+  run('sh', ['-c', `t=$(mktemp) && ctr -n default images export "$t" ${CTR_IMAGE} && ctr -n ${namespace} images import "$t"; rc=$?; rm -f "$t"; exit $rc`], 120000);
+}
+
+/**
+ * `ctr -n NS run -d` of a sleeper that sets its own hostname first (ctr has
+ * no --hostname; --privileged lets the container set it).
+ */
+export function ctrRun(container: CtrContainer, hostname: string, created: CtrContainer[], annotations: Readonly<Record<string, string>> = {}): void {
+  created.push(container);
+  const flags = Object.entries(annotations).flatMap(([k, v]) => ['--annotation', `${k}=${v}`]);
+  run('ctr', ['-n', container.namespace, 'run', '-d', '--privileged', ...flags, CTR_IMAGE, container.id, 'sh', '-c', `hostname ${hostname} && exec sleep 100000`]);
+}
+
+/** The PID column of `ctr -n NS task ls` for the container; undefined when it has no task. */
+export function ctrTaskPid(container: CtrContainer): number | undefined {
+  const line = run('ctr', ['-n', container.namespace, 'task', 'ls'])
+    .split('\n')
+    .slice(1)
+    .map((l) => l.trim().split(/\s+/))
+    .find((f) => f[0] === container.id);
+  return line === undefined ? undefined : Number(line[1]);
+}
+
+function quiet(args: readonly string[]): boolean {
+  try {
+    execFileSync('ctr', args, { stdio: 'ignore', timeout: 60000 });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Kills each task, deletes it once stopped, then the container; ignores what is already gone. */
+export function removeCtrContainers(containers: readonly CtrContainer[]): void {
+  for (const { namespace, id } of containers) quiet(['-n', namespace, 'task', 'kill', '-s', 'SIGKILL', id]);
+  for (const { namespace, id } of containers) {
+    for (let i = 0; i < 50 && !quiet(['-n', namespace, 'task', 'delete', id]); i++) {
+      if (ctrTaskPid({ namespace, id }) === undefined) break;
+      execFileSync('sleep', ['0.1']);
+    }
+    quiet(['-n', namespace, 'container', 'delete', id]);
+  }
+}
+
+/** The hostname inside `pid`'s UTS namespace, asked of the kernel (`nsenter -u`). */
+export function hostnameOf(pid: number): string {
+  return run('nsenter', ['-u', '-t', String(pid), 'hostname']);
+}
+
+/** Waits (up to `timeoutMs`) until `pid`'s UTS namespace holds `expected`; returns what it holds. */
+export async function waitForHostname(pid: number, expected: string, timeoutMs = 5000): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  let seen = hostnameOf(pid);
+  while (seen !== expected && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 50));
+    seen = hostnameOf(pid);
+  }
+  return seen;
+}
+
+/** The cgroup that names `pid`'s container, chosen from the host's /proc/PID/cgroup as croot's rule says. */
+export function cgroupOf(pid: number): string {
+  const path = chooseCgroupPath(parseCgroupFile(readFileSync(`/proc/${pid}/cgroup`, 'utf8')));
+  if (path === undefined) throw new Error(`no usable cgroup line for ${pid}`);
+  return path;
+}
