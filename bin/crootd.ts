@@ -16,7 +16,8 @@ import { CrootError } from '../core/errors.js';
 import { Logger, StreamLogger, type LogLevel } from '../core/logger.js';
 import { ProcessManagerOptions } from '../core/process-manager.js';
 import { ProcessService } from '../core/process-service.js';
-import { RootServer } from '../core/root-server.js';
+import { RootServer, removeStaleSocket } from '../core/root-server.js';
+import { watchEngineHealth } from '../core/engine-health.js';
 import { defaultModules } from './default-modules.js';
 
 interface Options {
@@ -25,6 +26,7 @@ interface Options {
   allowUid: number[];
   allowUser: string[];
   logLevel: LogLevel;
+  socketMode?: number;
   logFile?: string;
   pcpUser: boolean;
 }
@@ -37,6 +39,7 @@ async function main(argv: readonly string[]): Promise<number> {
     .option('--allow-uid <uid>', 'also accept clients with this uid (repeatable)', (v: string, acc: number[]) => [...acc, parseUid(v)], [] as number[])
     .option('--allow-user <name>', 'also accept clients of this user (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('--no-pcp-user', 'do not accept the pcp user by default')
+    .option('--socket-mode <octal>', 'permission bits of the socket (default 0755, as pmdaroot; other allowed uids need e.g. 0777)', parseMode)
     .addOption(new Option('--log-level <level>', 'least severe level logged').choices(['debug', 'info', 'warn', 'error']).default('info'))
     .option('--log-file <file>', 'append the log to this file instead of stderr')
     .exitOverride();
@@ -67,11 +70,18 @@ async function main(argv: readonly string[]): Promise<number> {
     else allowUids.add(uid);
   }
   const socketPath = opts.socket ?? fileConfig.socketPath ?? defaultSocketPath();
+  // Before any engine starts: refuse a socket another server holds.
+  await removeStaleSocket(socketPath);
   const { modules, problems } = defaultModules({ disabledEngines: fileConfig.disabledEngines ?? [] });
   for (const problem of problems) logger.error(problem);
 
   const container = createCrootContainer({
-    config: { ...fileConfig, socketPath, allowUids: [...allowUids] },
+    config: {
+      ...fileConfig,
+      socketPath,
+      allowUids: [...allowUids],
+      ...(opts.socketMode !== undefined ? { socketMode: opts.socketMode } : {}),
+    },
     modules,
   });
   container.bind<Logger>(Logger).toConstantValue(logger);
@@ -87,6 +97,7 @@ async function main(argv: readonly string[]): Promise<number> {
   }
   const server = container.get(RootServer);
   await server.listen(socketPath);
+  const health = watchEngineHealth(registry, logger);
 
   return new Promise<number>((resolve) => {
     let stopping = false;
@@ -95,6 +106,7 @@ async function main(argv: readonly string[]): Promise<number> {
       stopping = true;
       logger.info('stopping', { signal });
       void (async () => {
+        health.stop();
         await server.close();
         if (container.isBound(ProcessService)) await container.get<ProcessService>(ProcessService).shutdown();
         await registry.stop();
@@ -105,6 +117,11 @@ async function main(argv: readonly string[]): Promise<number> {
     process.on('SIGINT', stop);
     process.on('SIGHUP', () => logger.info('SIGHUP ignored (engines refresh themselves)'));
   });
+}
+
+function parseMode(value: string): number {
+  if (!/^0?[0-7]{3}$/.test(value)) throw new CrootError('ERR_CONFIG', `--socket-mode wants octal permission bits like 0755, got "${value}"`);
+  return parseInt(value, 8);
 }
 
 function parseUid(value: string): number {

@@ -15,6 +15,13 @@ export interface StaticContainerConfig {
 export interface CrootConfig {
   /** The server's socket. */
   readonly socketPath: string;
+  /**
+   * Permission bits of the socket (default 0755, as PCP's pmdaroot: only root
+   * can connect(2)). Non-root uids on the allow-list also need write
+   * permission on the socket (e.g. 0777) and a directory they can traverse;
+   * SO_PEERCRED still decides who is served.
+   */
+  readonly socketMode: number;
   /** Uids allowed to talk to the server (SO_PEERCRED). */
   readonly allowUids: readonly number[];
   /** Root of the proc filesystem (tests point it elsewhere). */
@@ -56,6 +63,7 @@ export function defaultConfig(overrides: Partial<CrootConfig> = {}): CrootConfig
   const env = overrides.env ?? process.env;
   return {
     socketPath: overrides.socketPath ?? defaultSocketPath(env),
+    socketMode: overrides.socketMode ?? 0o755,
     allowUids: overrides.allowUids ?? [0],
     procRoot: overrides.procRoot ?? '/proc',
     disabledEngines: overrides.disabledEngines ?? [],

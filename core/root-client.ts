@@ -103,7 +103,9 @@ const STATUS_CODES: ReadonlyMap<number, ErrorCode> = new Map<number, ErrorCode>(
 /** The CrootError for a negative status the server replied with. */
 export function remoteError(status: number, what: string): CrootError {
   const code = STATUS_CODES.get(status) ?? 'ERR_REMOTE';
-  return new CrootError(code, `${what}: ${errorText(status)} (${status})`, { status });
+  // The wire carries only the status: say where the candidates are named.
+  const hint = code === 'ERR_AMBIGUOUS_NAME' ? ' — the name fits several containers; the server log names them' : '';
+  return new CrootError(code, `${what}: ${errorText(status)} (${status})${hint}`, { status });
 }
 
 export function closeFds(fds: readonly number[]): void {

@@ -105,11 +105,15 @@ export class RootServer {
       });
     });
     server.on('error', (err) => this.logger.error('server error', { error: err.message }));
-    chmodSync(path, 0o755);
+    chmodSync(path, this.config.socketMode);
     this.server = server;
     this.socketPath = path;
     this.socketIno = statSync(path).ino;
-    this.logger.info('listening', { socket: path, allowUids: this.config.allowUids.join(',') });
+    this.logger.info('listening', {
+      socket: path,
+      mode: this.config.socketMode.toString(8),
+      allowUids: this.config.allowUids.join(','),
+    });
     return path;
   }
 
@@ -407,7 +411,11 @@ function prepareDirectory(dir: string, logger: Logger): void {
   }
 }
 
-async function removeStaleSocket(path: string): Promise<void> {
+/**
+ * Throws when another server listens on `path`, or `path` is not a socket;
+ * removes a stale socket. crootd calls it before starting its engines.
+ */
+export async function removeStaleSocket(path: string): Promise<void> {
   let st;
   try {
     st = lstatSync(path);

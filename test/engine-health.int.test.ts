@@ -148,4 +148,13 @@ describeWith('root, docker, the native module and the built crootd', probe, 'doc
       new RegExp(`^engine docker\\s+up\\s+daemon at ${dockerSocket.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} \\(API and events\\)`),
     );
   });
+
+  it('logs docker coming back while crootd keeps running', async () => {
+    // crootd re-checks engine health every 5 s.
+    const deadline = Date.now() + 12000;
+    while (!/ INFO engine docker: available reason=/.test(crootd?.log() ?? '') && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(crootd?.log()).toMatch(/ INFO engine docker: available reason="daemon at /);
+  }, 20000);
 });
