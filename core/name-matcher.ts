@@ -21,7 +21,22 @@ const ID_PREFIX = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
  * and from name, and the ids sorted for prefix search. Built once per change
  * of the engines' lists; a lookup is then a map hit or a binary search.
  */
-export class NameIndex {
+/** The three searches the naming rule needs. */
+interface ContainerSearch {
+  withId(id: string): readonly ContainerRecord[];
+  withName(name: string): readonly ContainerRecord[];
+  withIdPrefix(prefix: string): readonly ContainerRecord[];
+}
+
+function listSearch(records: readonly ContainerRecord[]): ContainerSearch {
+  return {
+    withId: (id) => records.filter((r) => r.id === id),
+    withName: (name) => records.filter((r) => r.names.includes(name)),
+    withIdPrefix: (prefix) => records.filter((r) => r.id.startsWith(prefix)),
+  };
+}
+
+export class NameIndex implements ContainerSearch {
   private readonly byId = new Map<string, ContainerRecord[]>();
   private readonly byName = new Map<string, ContainerRecord[]>();
   private readonly sortedIds: ContainerRecord[];
@@ -80,7 +95,8 @@ export class NameMatcher {
 
   /** The one container `ref` designates among `records` (or an index of them), or a CrootError. */
   match(ref: string, records: readonly ContainerRecord[] | NameIndex, engineIds: readonly string[]): ContainerRecord {
-    const index = records instanceof NameIndex ? records : new NameIndex(records);
+    // A plain list is scanned (O(n)); building an index for one lookup would cost more.
+    const index: ContainerSearch = records instanceof NameIndex ? records : listSearch(records);
     const parsed = this.parse(ref, engineIds);
     const name = parsed.name;
     if (name.length === 0 || name === '/') {
