@@ -48,3 +48,4 @@ export { ProcessSpawner } from './host-services.js';
 export type { SpawnStdio, ReapedProcess } from './host-services.js';
 export { loadCrootConfigFile, loadConfigFile, resolveUserUid, configFilePath } from './config-file.js';
 export { ThrottledRefresh } from './throttled-refresh.js';
+export { plural } from './plural.js';

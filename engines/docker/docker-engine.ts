@@ -9,6 +9,7 @@ import { CrootConfig } from '../../core/config.js';
 import type { ContainerRecord, EngineContribution, EngineStatus } from '../../core/engine.js';
 import { DockerApiSource, dockerEndpointFrom, type DockerEndpoint } from './docker-api-source.js';
 import { DockerDiskState } from './docker-disk-state.js';
+import { plural } from '../../core/plural.js';
 
 export const DOCKER_ENGINE_ID = 'docker';
 export const DEFAULT_DOCKER_DIR = '/var/lib/docker';
@@ -81,7 +82,7 @@ export class DockerEngine implements EngineContribution {
   status(): EngineStatus {
     const daemon = `daemon at ${this.endpoint.label}`;
     if (this.api !== undefined) {
-      return { engine: this.id, available: true, reason: `${daemon} (API and events): ${this.api.size} containers`, checkedAt: this.checkedAt };
+      return { engine: this.id, available: true, reason: `${daemon} (API and events): ${plural(this.api.size, 'container')}`, checkedAt: this.checkedAt };
     }
     const disk = this.disk;
     const unreachable = `${daemon} unreachable (${this.apiFailure})`;
@@ -92,7 +93,7 @@ export class DockerEngine implements EngineContribution {
     if (absent !== undefined) {
       return { engine: this.id, available: false, reason: `no ${daemon} (${this.apiFailure}) and ${absent}`, checkedAt: this.checkedAt };
     }
-    return { engine: this.id, available: true, reason: `${unreachable}; reading ${this.dockerDir}: ${disk.size} containers`, checkedAt: this.checkedAt };
+    return { engine: this.id, available: true, reason: `${unreachable}; reading ${this.dockerDir}: ${plural(disk.size, 'container')}`, checkedAt: this.checkedAt };
   }
 
   async stop(): Promise<void> {

@@ -25,6 +25,7 @@ import {
   type RunState,
   type StoreScan,
 } from './podman-storage.js';
+import { plural } from '../../core/plural.js';
 
 export const PODMAN_ENGINE_ID = 'podman';
 export const DEFAULT_PODMAN_DATADIR = '/var/lib/containers/storage';
@@ -162,7 +163,7 @@ export class PodmanEngine implements EngineContribution {
       for (const c of api.containers) {
         next.push(await this.apiRecord(c, fileNames.get(c.id) ?? []));
       }
-      notes.push(`rootful: API at ${this.paths.socketPath}: ${api.containers.length} containers`);
+      notes.push(`rootful: API at ${this.paths.socketPath}: ${plural(api.containers.length, 'container')}`);
     } else {
       if (api.failure) notes.push(`API at ${this.paths.socketPath} not used (${api.failure})`);
     }
@@ -179,7 +180,7 @@ export class PodmanEngine implements EngineContribution {
       for (const entry of scan.entries) {
         next.push(await this.diskRecord(scan.store, entry.id, entry.names));
       }
-      notes.push(`${scan.store.label}: read ${scan.read.join(', ')} (${scan.entries.length} containers)`);
+      notes.push(`${scan.store.label}: read ${scan.read.join(', ')} (${plural(scan.entries.length, 'container')})`);
     }
 
     this.available = anySource;
