@@ -3,7 +3,8 @@
  *   crootd [--socket PATH] [--config FILE] [--allow-uid N]... [--allow-user NAME]...
  *          [--log-level debug|info|warn|error] [--log-file FILE]
  * Runs in the foreground, logs to stderr (or --log-file), exits cleanly on
- * SIGTERM/SIGINT and removes its socket.
+ * SIGTERM/SIGINT and removes its socket; SIGHUP re-reads the containers
+ * declared in the config file.
  */
 import 'reflect-metadata';
 import { openSync, writeSync } from 'node:fs';
@@ -18,6 +19,7 @@ import { ProcessManagerOptions } from '../core/process-manager.js';
 import { ProcessService } from '../core/process-service.js';
 import { RootServer, removeStaleSocket } from '../core/root-server.js';
 import { watchEngineHealth } from '../core/engine-health.js';
+import { StaticEngine } from '../engines/static/index.js';
 import { defaultModules } from './default-modules.js';
 
 interface Options {
@@ -115,8 +117,27 @@ async function main(argv: readonly string[]): Promise<number> {
     };
     process.on('SIGTERM', stop);
     process.on('SIGINT', stop);
-    process.on('SIGHUP', () => logger.info('SIGHUP ignored (engines refresh themselves)'));
+    process.on('SIGHUP', () => {
+      void reloadContainers(opts.config, registry, logger);
+    });
   });
+}
+
+/** SIGHUP: re-read the config file's declared containers (other settings need a restart). */
+async function reloadContainers(configPath: string | undefined, registry: EngineRegistry, logger: Logger): Promise<void> {
+  const engine = registry.get('static');
+  if (!(engine instanceof StaticEngine)) {
+    logger.warn('SIGHUP: the static engine is not loaded; nothing to reload');
+    return;
+  }
+  try {
+    const fileConfig = await loadCrootConfigFile(configPath);
+    const containers = fileConfig.staticContainers ?? [];
+    await engine.declare(containers);
+    logger.info('SIGHUP: config re-read', { containers: containers.map((c) => c.name).join(',') || '(none)' });
+  } catch (err) {
+    logger.error('SIGHUP: config not reloaded; keeping the previous one', { error: (err as Error).message });
+  }
 }
 
 function parseMode(value: string): number {

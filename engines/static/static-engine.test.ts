@@ -146,3 +146,26 @@ describe('StaticEngine', () => {
     expect(engineOf([{ name: 'a', pid: 1 }, { name: 'b', pid: 2 }]).status().reason).toMatch(/^2 containers declared in the config/);
   });
 });
+
+describe('StaticEngine.declare', () => {
+  it('replaces the declared containers: new ones appear, dropped ones go', async () => {
+    fakeProcess(100, 5000);
+    fakeProcess(200, 6000);
+    const engine = engineOf([{ name: 'a', pid: 100 }]);
+    expect((await engine.containers()).map((r) => r.id)).toEqual(['a']);
+    await engine.declare([{ name: 'b', pid: 200 }]);
+    const records = await engine.containers();
+    expect(records.map((r) => [r.id, r.pid, r.running])).toEqual([['b', 200, true]]);
+    expect(engine.status().reason).toMatch(/^1 container declared/);
+  });
+
+  it('keeps the first start time of a container declared again unchanged, so a reused PID is still caught', async () => {
+    fakeProcess(100, 5000);
+    const engine = engineOf([{ name: 'a', pid: 100 }]);
+    expect((await engine.containers())[0]?.pidStartTime).toBe(5000);
+    fakeProcess(100, 9999); // the PID now belongs to another process
+    await engine.declare([{ name: 'a', aliases: ['alpha'], pid: 100 }]);
+    const [record] = await engine.containers();
+    expect(record).toMatchObject({ names: ['a', 'alpha'], pidStartTime: 5000 });
+  });
+});

@@ -43,7 +43,7 @@ interface Tracked {
 @injectable()
 export class StaticEngine implements EngineContribution {
   readonly id = STATIC_ENGINE_ID;
-  private readonly tracked: Tracked[];
+  private tracked: Tracked[];
   private snapshot: readonly ContainerRecord[];
   private checkedAt = 0;
   private readonly refresher: ThrottledRefresh<void>;
@@ -53,7 +53,32 @@ export class StaticEngine implements EngineContribution {
     @inject(StaticEngineOptions) @optional() options: StaticEngineOptions | undefined,
   ) {
     this.refresher = new ThrottledRefresh(options?.recheckMs ?? 1000, () => this.refresh(), Date.now, { measureFrom: 'finish' });
-    this.tracked = config.staticContainers.map((declared) => ({
+    this.tracked = this.track(config.staticContainers);
+    this.snapshot = Object.freeze(this.tracked.map((t) => t.record));
+  }
+
+  /**
+   * Replaces the declared containers (crootd's SIGHUP re-reads the config).
+   * A container declared again with the same name, pid and pidfile keeps what
+   * was learnt of it (its PID's first start time), so reuse is still caught.
+   */
+  async declare(containers: readonly StaticContainerConfig[]): Promise<void> {
+    await this.refresher.settle();
+    const before = new Map(this.tracked.map((t) => [t.declared.name, t]));
+    this.tracked = this.track(containers).map((fresh) => {
+      const old = before.get(fresh.declared.name);
+      const same = old !== undefined && old.declared.pid === fresh.declared.pid && old.declared.pidfile === fresh.declared.pidfile;
+      if (!same) return fresh;
+      const running = old.record.running ? old.pid : undefined;
+      return { ...old, declared: fresh.declared, record: this.makeRecord(fresh.declared, running, old.record.pidStartTime) };
+    });
+    this.snapshot = Object.freeze(this.tracked.map((t) => t.record));
+    this.refresher.invalidate();
+    await this.containers();
+  }
+
+  private track(containers: readonly StaticContainerConfig[]): Tracked[] {
+    return containers.map((declared) => ({
       declared,
       pidfileStamp: undefined,
       pid: declared.pidfile === undefined ? declared.pid : undefined,
@@ -61,7 +86,6 @@ export class StaticEngine implements EngineContribution {
       problem: undefined,
       record: this.makeRecord(declared, undefined, undefined),
     }));
-    this.snapshot = Object.freeze(this.tracked.map((t) => t.record));
   }
 
   async containers(signal?: AbortSignal): Promise<readonly ContainerRecord[]> {
