@@ -8,7 +8,6 @@
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadNative } from '../native/load-native.js';
 import { describeWith, probes } from './support/components.js';
 import { builtBinaries, runCommand, runCroot, spawnCrootd, startCrootd, type CommandResult, type CrootdProcess } from './support/crootd-process.js';
 import { cgroupOf, hostnameOf } from './support/engine-containers.js';
@@ -17,14 +16,7 @@ import { startSandbox, type Sandbox } from './support/sandbox.js';
 import { dockerInspect, dockerRun, removeDockerContainers } from './support/testbed.js';
 
 function probe(): string | undefined {
-  const missing = probes.root() ?? builtBinaries();
-  if (missing !== undefined) return missing;
-  try {
-    loadNative();
-    return undefined;
-  } catch (err) {
-    return (err as Error).message.split('\n')[0];
-  }
+  return probes.root() ?? builtBinaries() ?? probes.native();
 }
 
 const ENGINES = ['containerd', 'docker', 'lxc', 'podman', 'static'];
@@ -85,22 +77,23 @@ describeWith('root, the native module and the built bin/croot, bin/crootd', prob
       expect(truth.hostname).toBe(`${sandboxName}-h`);
     });
 
+    /** `croot hostname|pid|cgroup SANDBOX` with `where` (`--config FILE` or `--socket PATH`): each outcome. */
+    async function answers(...where: string[]): Promise<ReturnType<typeof outcome>[]> {
+      const results = await Promise.all((['hostname', 'pid', 'cgroup'] as const).map((q) => runCroot([q, sandboxName, ...where])));
+      return results.map(outcome);
+    }
+
+    /** The outcomes the kernel's truth calls for: each printed, exit 0. */
+    function truthfulAnswers(): ReturnType<typeof outcome>[] {
+      return [truth.hostname, truth.pid, truth.cgroup].map((value) => ({ code: 0, stdout: `${value}\n` }));
+    }
+
     it('prints the sandbox’s hostname, pid and cgroup in-process with --config, and exits 0', async () => {
-      const results = await Promise.all((['hostname', 'pid', 'cgroup'] as const).map((q) => runCroot([q, sandboxName, '--config', configPath])));
-      expect(results.map(outcome)).toEqual([
-        { code: 0, stdout: `${truth.hostname}\n` },
-        { code: 0, stdout: `${truth.pid}\n` },
-        { code: 0, stdout: `${truth.cgroup}\n` },
-      ]);
+      expect(await answers('--config', configPath)).toEqual(truthfulAnswers());
     });
 
     it('prints the same through a running crootd with --socket', async () => {
-      const results = await Promise.all((['hostname', 'pid', 'cgroup'] as const).map((q) => runCroot([q, sandboxName, '--socket', socketPath])));
-      expect(results.map(outcome)).toEqual([
-        { code: 0, stdout: `${truth.hostname}\n` },
-        { code: 0, stdout: `${truth.pid}\n` },
-        { code: 0, stdout: `${truth.cgroup}\n` },
-      ]);
+      expect(await answers('--socket', socketPath)).toEqual(truthfulAnswers());
     });
 
     it.each([

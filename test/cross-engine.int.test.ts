@@ -13,7 +13,6 @@ import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { nodeSocketTransport } from '../core/node-socket-transport.js';
 import { RootClient, type RootTransportFactory } from '../core/root-client.js';
-import { loadNative } from '../native/load-native.js';
 import { nativeTransport } from '../native/native-transport.js';
 import { describeWith, probes } from './support/components.js';
 import { builtBinaries, retryUntil, startCrootd, type CrootdProcess } from './support/crootd-process.js';
@@ -33,15 +32,9 @@ import { buildPcpCClient, makeTempDir, runPcpCClient, type CClientResult } from 
 import { dockerInspect, dockerRun, removeDockerContainers } from './support/testbed.js';
 
 function probe(): string | undefined {
-  const missing =
-    probes.root() ?? probes.docker() ?? probes.podman() ?? probes.containerd() ?? probes.pcpClientLib() ?? builtBinaries();
-  if (missing !== undefined) return missing;
-  try {
-    loadNative();
-    return undefined;
-  } catch (err) {
-    return (err as Error).message.split('\n')[0];
-  }
+  return (
+    probes.root() ?? probes.docker() ?? probes.podman() ?? probes.containerd() ?? probes.pcpClientLib() ?? builtBinaries() ?? probes.native()
+  );
 }
 
 /** What the host says about one container, and the names croot must know it by. */
@@ -83,14 +76,21 @@ describeWith('root, docker, podman, containerd, PCP’s libpcp_pmda and the buil
     ensureCtrImage('k8s.io');
 
     dockerRun(dockerName, { hostname: `${dockerName}-h` }, dockerCreated);
-    podmanRun(podmanName, `${podmanName}-h`, podmanCreated);
-    ctrRun(ctrPlain, `${ctrPlain.id}-h`, ctrCreated);
-    ctrRun(ctrK8s, `${ctrK8s.id}-h`, ctrCreated, {
-      'io.kubernetes.cri.container-type': 'container',
-      'io.kubernetes.cri.container-name': k8sContainer,
-      'io.kubernetes.cri.sandbox-name': pod,
-      'io.kubernetes.cri.sandbox-namespace': podNamespace,
-    });
+    podmanRun(podmanName, { hostname: `${podmanName}-h` }, podmanCreated);
+    ctrRun(ctrPlain, { hostname: `${ctrPlain.id}-h` }, ctrCreated);
+    ctrRun(
+      ctrK8s,
+      {
+        hostname: `${ctrK8s.id}-h`,
+        annotations: {
+          'io.kubernetes.cri.container-type': 'container',
+          'io.kubernetes.cri.container-name': k8sContainer,
+          'io.kubernetes.cri.sandbox-name': pod,
+          'io.kubernetes.cri.sandbox-namespace': podNamespace,
+        },
+      },
+      ctrCreated,
+    );
 
     const dockerPid = Number(dockerInspect(dockerName, '{{.State.Pid}}'));
     const podmanPid = Number(podmanInspect(podmanName, '{{.State.Pid}}'));
@@ -187,7 +187,7 @@ describeWith('root, docker, podman, containerd, PCP’s libpcp_pmda and the buil
 
     beforeAll(async () => {
       dockerId = dockerRun(twin, { hostname: `${twin}-d` }, dockerCreated).id;
-      podmanId = podmanRun(twin, `${twin}-p`, podmanCreated);
+      podmanId = podmanRun(twin, { hostname: `${twin}-p` }, podmanCreated);
       dockerPid = Number(dockerInspect(twin, '{{.State.Pid}}'));
       podmanPid = Number(podmanInspect(twin, '{{.State.Pid}}'));
       // Both must be known before the ambiguity can show.
@@ -260,8 +260,8 @@ describeWith('root, docker, podman, containerd, PCP’s libpcp_pmda and the buil
     it('answers for docker, podman and containerd containers started after crootd', async () => {
       expect(await askUntil(() => true)).toEqual({ docker: PM_ERR_NOCONTAINER, podman: PM_ERR_NOCONTAINER, containerd: PM_ERR_NOCONTAINER });
       dockerRun(lateDocker, { hostname: `${lateDocker}-h` }, dockerCreated);
-      podmanRun(latePodman, `${latePodman}-h`, podmanCreated);
-      ctrRun(lateCtr, `${lateCtr.id}-h`, ctrCreated);
+      podmanRun(latePodman, { hostname: `${latePodman}-h` }, podmanCreated);
+      ctrRun(lateCtr, { hostname: `${lateCtr.id}-h` }, ctrCreated);
       pids.docker = Number(dockerInspect(lateDocker, '{{.State.Pid}}'));
       pids.podman = Number(podmanInspect(latePodman, '{{.State.Pid}}'));
       pids.containerd = ctrTaskPid(lateCtr) ?? -1;

@@ -3,17 +3,17 @@
  * one): every answer is compared with `docker inspect` and /proc.
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { ContainerModule, type Container } from 'inversify';
 import { createCrootContainer } from '../core/create-container.js';
 import { EngineRegistry } from '../core/engine-registry.js';
 import { CrootError } from '../core/errors.js';
-import { chooseCgroupPath, parseCgroupFile } from '../core/proc.js';
 import { ContainerCGroupResolver, ContainerHostnameResolver, ContainerProcessIdResolver } from '../core/resolvers.js';
 import { dockerEngineModule, DockerEngine, DockerEngineOptions } from '../engines/docker/index.js';
 import { nativeModule } from '../native/native-module.js';
 import { describeWith, probes } from './support/components.js';
+import { cgroupOf } from './support/engine-containers.js';
 import { dockerInspect, dockerRun, removeDockerContainers, uniqueName, type TestContainer } from './support/testbed.js';
 
 async function eventually<T>(probe: () => Promise<T | undefined>, ms = 10000): Promise<T> {
@@ -38,10 +38,6 @@ async function codeOf(promise: Promise<unknown>): Promise<string> {
   } catch (err) {
     return err instanceof CrootError ? err.code : `not a CrootError: ${String(err)}`;
   }
-}
-
-function expectedCgroup(pid: number): string | undefined {
-  return chooseCgroupPath(parseCgroupFile(readFileSync(`/proc/${pid}/cgroup`, 'utf8')));
 }
 
 function startCroot(env: Record<string, string | undefined>, options?: DockerEngineOptions): Container {
@@ -158,7 +154,7 @@ describeWith('docker', probes.docker, 'DockerEngine against a real dockerd', () 
     for (const c of running) {
       const answer = await cgroups.resolveCGroupName(c.name);
       expect(answer.pid).toBe(Number(dockerInspect(c.id, '{{.State.Pid}}')));
-      expect(answer.value).toBe(expectedCgroup(answer.pid));
+      expect(answer.value).toBe(cgroupOf(answer.pid));
       expect(answer.value.endsWith(c.id)).toBe(true);
     }
   });

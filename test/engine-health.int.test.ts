@@ -12,7 +12,6 @@ import { mkdirSync, rmSync } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { RootClient } from '../core/root-client.js';
-import { loadNative } from '../native/load-native.js';
 import { describeWith, probes } from './support/components.js';
 import { builtBinaries, retryUntil, runCroot, startCrootd, type CrootdProcess } from './support/crootd-process.js';
 import { makeTempDir } from './support/pcp-peer.js';
@@ -23,14 +22,7 @@ const REAL_DOCKER_SOCKET = '/var/run/docker.sock';
 const PICKUP_BOUND_MS = 40000;
 
 function probe(): string | undefined {
-  const missing = probes.root() ?? probes.docker() ?? builtBinaries();
-  if (missing !== undefined) return missing;
-  try {
-    loadNative();
-    return undefined;
-  } catch (err) {
-    return (err as Error).message.split('\n')[0];
-  }
+  return probes.root() ?? probes.docker() ?? builtBinaries() ?? probes.native();
 }
 
 /** A unix-socket relay to the real Docker API; `close()` ends every piped connection. */

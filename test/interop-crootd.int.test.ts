@@ -1,11 +1,11 @@
 /**
  * PCP's own C client (libpcp_pmda) against croot's server: RootServer runs
  * in this process with the native module and the static engine, serving a
- * real process in its own UTS namespace (`unshare --uts`). The C library
- * sends names with their NUL; croot's client sends them with and without.
+ * real process in its own UTS and PID namespaces (test/support/sandbox.ts).
+ * The C library sends names with their NUL; croot's client sends them with
+ * and without.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync, readdirSync, rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Container } from 'inversify';
 import { createCrootContainer } from '../core/create-container.js';
@@ -15,22 +15,15 @@ import { processServiceModule } from '../core/process-manager.js';
 import { RootClient } from '../core/root-client.js';
 import { RootServer } from '../core/root-server.js';
 import { staticEngineModule } from '../engines/static/index.js';
-import { loadNative } from '../native/load-native.js';
 import { nativeModule } from '../native/native-module.js';
 import { nativeTransport } from '../native/native-transport.js';
 import { describeWith, probes } from './support/components.js';
 import { buildPcpCClient, makeTempDir, runPcpCClient } from './support/pcp-peer.js';
+import { startSandbox, type Sandbox } from './support/sandbox.js';
 import { uniqueName } from './support/testbed.js';
 
 function probe(): string | undefined {
-  const missing = probes.root() ?? probes.pcpClientLib();
-  if (missing !== undefined) return missing;
-  try {
-    loadNative();
-    return undefined;
-  } catch (err) {
-    return (err as Error).message.split('\n')[0];
-  }
+  return probes.root() ?? probes.pcpClientLib() ?? probes.native();
 }
 
 /** Whether the native module offers a ProcessSpawner (needed for STARTPMDA). */
@@ -42,34 +35,6 @@ function processServicesAvailable(): boolean {
   }
 }
 
-/** Live child pids of `ppid`. */
-function childrenOf(ppid: number): number[] {
-  const out: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (Number(fields[1]) === ppid) out.push(Number(entry));
-    } catch {
-      // gone
-    }
-  }
-  return out;
-}
-
-/** Starts `sleep` in a new UTS namespace with hostname `hostname`; resolves its pid once it runs. */
-async function startNamespacedSleeper(hostname: string): Promise<{ child: ChildProcess; pid: number }> {
-  const child = spawn('unshare', ['--uts', '--fork', 'sh', '-c', `hostname ${hostname} && exec sleep 120`], { stdio: 'ignore' });
-  for (let i = 0; i < 200; i++) {
-    const [pid] = childrenOf(child.pid ?? -1);
-    if (pid !== undefined && readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'sleep') return { child, pid };
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  child.kill('SIGKILL');
-  throw new Error('unshare did not start sleep');
-}
-
 describeWith('root, PCP’s libpcp_pmda and croot’s native module', probe, 'PCP’s C client against croot’s server', () => {
   const name = uniqueName();
   const hostname = `${name}-h`;
@@ -77,14 +42,14 @@ describeWith('root, PCP’s libpcp_pmda and croot’s native module', probe, 'PC
   let work: string;
   let cClient: string;
   let socketPath: string;
-  let sleeper: { child: ChildProcess; pid: number };
+  let sleeper: Sandbox;
   let container: Container;
   let server: RootServer;
 
   beforeAll(async () => {
     work = makeTempDir('croot-interop-d-');
     cClient = buildPcpCClient(work);
-    sleeper = await startNamespacedSleeper(hostname);
+    sleeper = await startSandbox(hostname);
     socketPath = join(work, 'pmcd', 'root.socket');
     container = createCrootContainer({
       config: { socketPath, allowUids: [0], staticContainers: [{ name, pid: sleeper.pid }], disabledEngines: [] },
@@ -98,11 +63,7 @@ describeWith('root, PCP’s libpcp_pmda and croot’s native module', probe, 'PC
 
   afterAll(async () => {
     await server?.close();
-    if (sleeper !== undefined) {
-      const exited = new Promise((r) => sleeper.child.once('exit', r));
-      process.kill(sleeper.pid, 'SIGKILL');
-      await exited;
-    }
+    await sleeper?.stop();
     if (work !== undefined) rmSync(work, { recursive: true, force: true });
   });
 

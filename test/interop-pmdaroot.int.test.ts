@@ -39,21 +39,12 @@ import { dockerInspect, dockerRun, removeDockerContainers, uniqueName } from './
 const GOLDEN = resolve(__dirname, '..', 'core', '__golden__');
 const updateGolden = process.env.CROOT_UPDATE_GOLDEN === '1';
 
-function nativeProbe(): string | undefined {
-  try {
-    loadNative();
-    return undefined;
-  } catch (err) {
-    return (err as Error).message.split('\n')[0];
-  }
-}
-
 function pcpProbe(): string | undefined {
   return probes.root() ?? probes.pcp() ?? probes.pcpClientLib();
 }
 
 const transports: [string, RootTransportFactory][] = [['the Node transport', nodeSocketTransport]];
-if (nativeProbe() === undefined) transports.push(['the native transport', nativeTransport]);
+if (probes.native() === undefined) transports.push(['the native transport', nativeTransport]);
 
 /** Compares a golden hex file with `bytes`, or writes it when updating. */
 function checkGolden(file: string, bytes: Buffer): void {
@@ -253,7 +244,7 @@ describeWith('PCP (pmdaroot, libpcp_pmda, root)', pcpProbe, 'croot’s clients a
     });
   });
 
-  describeWith('the native module', nativeProbe, 'process services over the native transport', () => {
+  describeWith('the native module', probes.native, 'process services over the native transport', () => {
     let peer: PcpRootPeer;
 
     beforeAll(async () => {

@@ -9,20 +9,32 @@
  * The server is the real, built crootd (`node dist/bin/crootd.js`), as a
  * user would run it.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { commandWorks, describeWith, run } from './support/components.js';
+import { join } from 'node:path';
+import { commandWorks, describeWith, probes, run } from './support/components.js';
+import { CROOTD, startCrootd, type CrootdProcess } from './support/crootd-process.js';
+import {
+  ctrRun,
+  ctrTaskPid,
+  hostnameOf,
+  podmanInspect,
+  podmanRun,
+  removeCtrContainers,
+  removePodmanContainers,
+  waitForHostname,
+  type CtrContainer,
+} from './support/engine-containers.js';
 import { PMCD_CONF, ROOT_SOCKET, pidsOf, pminfo, systemPmdaroots, pminfoValues, startPmcd, takeOverFromPcp, withoutRootLine, type PcpTakeover } from './support/pmcd-dropin.js';
-
-const CROOTD = resolve(__dirname, '..', 'dist', 'bin', 'crootd.js');
+import { parentPid } from './support/processes.js';
+import { dockerInspect, dockerRun, removeDockerContainers } from './support/testbed.js';
 
 const pcpAndRoot = (): string | undefined =>
-  process.getuid?.() !== 0
-    ? 'needs root'
-    : (commandWorks('test', ['-x', '/etc/init.d/pmcd']) ?? commandWorks('test', ['-x', '/var/lib/pcp/pmdas/linux/pmdalinux']) ?? commandWorks('which', ['pminfo']));
+  probes.root() ??
+  commandWorks('test', ['-x', '/etc/init.d/pmcd']) ??
+  commandWorks('test', ['-x', '/var/lib/pcp/pmdas/linux/pmdalinux']) ??
+  commandWorks('which', ['pminfo']);
 
 /** The pipe agents of a pmcd.conf: label -> command line. */
 function pipeAgents(conf: string): Map<string, string> {
@@ -32,11 +44,6 @@ function pipeAgents(conf: string): Map<string, string> {
     if (m && !line.trimStart().startsWith('#')) agents.set(m[1] as string, m[2] as string);
   }
   return agents;
-}
-
-/** The hostname seen inside `pid`'s UTS namespace, asked of the kernel directly. */
-function hostnameOf(pid: number): string {
-  return run('nsenter', ['-u', '-t', String(pid), 'hostname']);
 }
 
 /**
@@ -58,11 +65,9 @@ describeWith('PCP (pmcd, pmdalinux) and root', pcpAndRoot, "crootd as the drop-i
   let logPath: string;
   let originalConf: string;
   let takeover: PcpTakeover | undefined;
-  let crootd: ChildProcess | undefined;
-  let crootdExit: Promise<number | null> | undefined;
-  let stderr = '';
+  let crootd: CrootdProcess | undefined;
 
-  const log = (): string => readFileSync(logPath, 'utf8');
+  const log = (): string => crootd?.log() ?? '';
 
   beforeAll(async () => {
     if (!existsSync(CROOTD)) throw new Error(`${CROOTD} is missing: run npm run build (npm test does)`);
@@ -71,17 +76,7 @@ describeWith('PCP (pmcd, pmdalinux) and root', pcpAndRoot, "crootd as the drop-i
     originalConf = readFileSync(PMCD_CONF, 'utf8');
     takeover = await takeOverFromPcp();
 
-    crootd = spawn(process.execPath, [CROOTD, '--socket', ROOT_SOCKET, '--log-file', logPath, '--log-level', 'debug'], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    crootd.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
-    const child = crootd;
-    crootdExit = new Promise((resolveExit) => child.once('exit', (code) => resolveExit(code)));
-    const up = Date.now() + 30000;
-    while (!(existsSync(logPath) && /INFO listening/.test(log()))) {
-      if (Date.now() > up || child.exitCode !== null) throw new Error(`crootd did not start: ${stderr}${existsSync(logPath) ? log() : ''}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    crootd = await startCrootd({ socketPath: ROOT_SOCKET, logPath, args: ['--log-level', 'debug'] });
     await startPmcd();
     // pmcd is up once it answers; its agents a moment later.
     const deadline = Date.now() + 30000;
@@ -98,10 +93,9 @@ describeWith('PCP (pmcd, pmdalinux) and root', pcpAndRoot, "crootd as the drop-i
 
   afterAll(async () => {
     const stopCroot = async (): Promise<void> => {
-      if (crootd === undefined || crootd.exitCode !== null) return;
-      crootd.kill('SIGTERM');
-      const code = await crootdExit;
-      if (code !== 0) throw new Error(`crootd exited ${code} on SIGTERM: ${stderr}`);
+      if (crootd === undefined || crootd.child.exitCode !== null) return;
+      const exit = await crootd.stop('SIGTERM');
+      if (exit.code !== 0) throw new Error(`crootd exited ${exit.code ?? exit.signal} on SIGTERM: ${crootd.stderr()}`);
       if (existsSync(ROOT_SOCKET)) throw new Error('crootd left its socket behind');
     };
     let problem: unknown;
@@ -112,7 +106,7 @@ describeWith('PCP (pmcd, pmdalinux) and root', pcpAndRoot, "crootd as the drop-i
     } catch (err) {
       problem = err;
     }
-    if (crootd !== undefined && crootd.exitCode === null) crootd.kill('SIGKILL');
+    await crootd?.stop('SIGKILL');
     if (process.env.CROOT_KEEP_DROPIN_LOG === undefined) rmSync(dir, { recursive: true, force: true });
     if (problem !== undefined) throw problem;
   }, 120000);
@@ -131,9 +125,8 @@ describeWith('PCP (pmcd, pmdalinux) and root', pcpAndRoot, "crootd as the drop-i
       const m = new RegExp(`INFO started process label=${label} pid=(\\d+)`).exec(text);
       expect({ label, started: m !== null }).toEqual({ label, started: true });
       const pid = Number(m?.[1]);
-      // crootd's own child (field 4 of /proc/PID/stat is the parent pid).
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      expect(Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1])).toBe(crootd?.pid);
+      // crootd's own child.
+      expect(parentPid(pid)).toBe(crootd?.pid);
       expect(readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean).join(' ')).toBe(args);
       // As PCP's pmdaroot would: run as root.
       expect(readFileSync(`/proc/${pid}/status`, 'utf8')).toMatch(/^Uid:\s+0\s/m);
@@ -151,42 +144,39 @@ describeWith('PCP (pmcd, pmdalinux) and root', pcpAndRoot, "crootd as the drop-i
     expect(pminfoValues(await pminfo(['-f', 'kernel.uname.nodename'])).get('')).toBe(run('hostname', []));
   });
 
-  describeWith('docker', () => commandWorks('docker', ['info', '--format', '{{.ID}}']), 'a Docker container', () => {
+  describeWith('docker', probes.docker, 'a Docker container', () => {
     const name = `croot-t-dropin-d-${tag}`;
-    afterAll(() => void commandWorks('docker', ['rm', '-f', name]));
+    const created: string[] = [];
+    afterAll(() => removeDockerContainers(created));
     it('answers pminfo --container=NAME with the container’s hostname', async () => {
-      run('docker', ['run', '-d', '--name', name, '--hostname', `${name}-h`, 'croot-test:latest', 'sleep', '100000']);
-      const pid = Number(run('docker', ['inspect', '--format', '{{.State.Pid}}', name]));
+      dockerRun(name, { hostname: `${name}-h` }, created);
+      const pid = Number(dockerInspect(name, '{{.State.Pid}}'));
       expect(hostnameOf(pid)).toBe(`${name}-h`);
       expect(await nodenameIn(name, `${name}-h`)).toBe(`${name}-h`);
     });
   });
 
-  describeWith('podman', () => commandWorks('podman', ['info', '--format', '{{.Host.Arch}}']), 'a Podman container', () => {
+  describeWith('podman', probes.podman, 'a Podman container', () => {
     const name = `croot-t-dropin-p-${tag}`;
-    afterAll(() => void commandWorks('podman', ['rm', '-f', name]));
+    const created: string[] = [];
+    afterAll(() => removePodmanContainers(created));
     it('answers pminfo --container=NAME with the container’s hostname', async () => {
-      run('podman', ['run', '-d', '--ulimit', 'nofile=1024:1024', '--ulimit', 'nproc=1024:1024', '--name', name, '--hostname', `${name}-h`, 'localhost/croot-test:latest', 'sleep', '100000']);
-      const pid = Number(run('podman', ['inspect', '--format', '{{.State.Pid}}', name]));
+      podmanRun(name, { hostname: `${name}-h` }, created);
+      const pid = Number(podmanInspect(name, '{{.State.Pid}}'));
       expect(hostnameOf(pid)).toBe(`${name}-h`);
       expect(await nodenameIn(name, `${name}-h`)).toBe(`${name}-h`);
     });
   });
 
-  describeWith('containerd', () => commandWorks('ctr', ['version']), 'a containerd container (which PCP alone cannot name)', () => {
-    const id = `croot-t-dropin-c-${tag}`;
-    afterAll(() => {
-      commandWorks('ctr', ['task', 'kill', '-s', 'SIGKILL', id]);
-      for (let i = 0; i < 50 && commandWorks('ctr', ['task', 'delete', id]) !== undefined; i++) execFileSync('sleep', ['0.1']);
-      commandWorks('ctr', ['container', 'delete', id]);
-    });
+  describeWith('containerd', probes.containerd, 'a containerd container (which PCP alone cannot name)', () => {
+    const container: CtrContainer = { namespace: 'default', id: `croot-t-dropin-c-${tag}` };
+    const { id } = container;
+    const created: CtrContainer[] = [];
+    afterAll(() => removeCtrContainers(created));
     it('answers pminfo --container=default/ID with the container’s hostname', async () => {
-      // ctr has no --hostname: the container names its own UTS namespace.
-      run('ctr', ['run', '-d', '--privileged', 'docker.io/library/croot-test:latest', id, 'sh', '-c', `hostname ${id}-h && exec sleep 100000`]);
-      const pid = Number(/^\S+\s+(\d+)/m.exec(run('ctr', ['task', 'ls']).split('\n').find((l) => l.startsWith(`${id} `)) ?? '')?.[1]);
-      const deadline = Date.now() + 10000;
-      while (hostnameOf(pid) !== `${id}-h` && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-      expect(hostnameOf(pid)).toBe(`${id}-h`);
+      ctrRun(container, { hostname: `${id}-h` }, created);
+      const pid = ctrTaskPid(container) ?? -1;
+      expect(await waitForHostname(pid, `${id}-h`, 10000)).toBe(`${id}-h`);
       expect(await nodenameIn(`default/${id}`, `${id}-h`)).toBe(`${id}-h`);
     });
   });

@@ -3,38 +3,15 @@
  * compared with `podman inspect` and the host's /proc.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { createCrootContainer } from '../core/create-container.js';
-import { EngineRegistry } from '../core/engine-registry.js';
-import { ContainerCGroupResolver, ContainerProcessIdResolver } from '../core/resolvers.js';
 import { podmanEngineModule } from '../engines/podman/index.js';
 import { describeWith, probes, run } from './support/components.js';
-
-const IMAGE = 'localhost/croot-test:latest';
-const LIMITS = ['--ulimit', 'nofile=1024:1024', '--ulimit', 'nproc=1024:1024'];
-
-/** The host's own answer: the unified line unless it is `/`, else memory, else name=systemd. */
-function cgroupTruth(pid: number): string {
-  const lines = readFileSync(`/proc/${pid}/cgroup`, 'utf8').trim().split('\n').map((l) => l.split(':'));
-  const pick = (f: (l: string[]) => boolean): string | undefined => {
-    const path = lines.find(f)?.slice(2).join(':');
-    return path && path !== '/' ? path : undefined;
-  };
-  const path = pick((l) => l[0] === '0' && l[1] === '') ?? pick((l) => (l[1] ?? '').split(',').includes('memory')) ?? pick((l) => l[1] === 'name=systemd');
-  return (path ?? '').replace(/^\/+/, '');
-}
-
-function ensureImage(): void {
-  try {
-    run('podman', ['image', 'exists', IMAGE]);
-  } catch {
-    run('sh', ['-c', `d=$(mktemp -d) && mkdir -p $d/bin && cp /bin/busybox $d/bin/ && for c in sh sleep hostname cat; do ln -sf busybox $d/bin/$c; done && tar -C $d -c . | podman import - ${IMAGE} && rm -rf $d`]);
-  }
-}
+import { cgroupTruth, ensurePodmanImage, podmanInspect, podmanRun, removePodmanContainers } from './support/engine-containers.js';
+import { engineResolvers } from './support/engine-resolvers.js';
 
 function inspectPid(name: string): number {
-  return Number(run('podman', ['inspect', '-f', '{{.State.Pid}}', name]));
+  return Number(podmanInspect(name, '{{.State.Pid}}'));
 }
 
 describeWith('podman', probes.podman, 'PodmanEngine with real rootful podman', () => {
@@ -45,27 +22,15 @@ describeWith('podman', probes.podman, 'PodmanEngine with real rootful podman', (
   const created: string[] = [];
 
   beforeAll(() => {
-    ensureImage();
-    run('podman', ['run', '-d', ...LIMITS, '--name', web, '--hostname', `${web}-host`, IMAGE, 'sleep', '100000']);
-    created.push(web);
-    run('podman', ['run', '-d', ...LIMITS, '--name', db, IMAGE, 'sleep', '100000']);
-    created.push(db);
-    run('podman', ['create', ...LIMITS, '--name', idle, IMAGE, 'sleep', '100000']);
-    created.push(idle);
+    ensurePodmanImage();
+    podmanRun(web, { hostname: `${web}-host` }, created);
+    podmanRun(db, {}, created);
+    podmanRun(idle, { createOnly: true }, created);
   }, 120000);
 
-  afterAll(() => {
-    if (created.length > 0) run('podman', ['rm', '-f', '-t', '0', ...created], 120000);
-  }, 120000);
+  afterAll(() => removePodmanContainers(created), 120000);
 
-  function croot(env: Record<string, string | undefined> = { ...process.env }) {
-    const container = createCrootContainer({ config: { env, procRoot: '/proc' }, modules: [podmanEngineModule] });
-    return {
-      registry: container.get<EngineRegistry>(EngineRegistry),
-      pids: container.get<ContainerProcessIdResolver>(ContainerProcessIdResolver),
-      cgroups: container.get<ContainerCGroupResolver>(ContainerCGroupResolver),
-    };
-  }
+  const croot = (env: Record<string, string | undefined> = { ...process.env }) => engineResolvers([podmanEngineModule], env);
 
   it('gives every running container the PID podman inspect reports, by name and by id', async () => {
     const { pids } = croot();
@@ -73,7 +38,7 @@ describeWith('podman', probes.podman, 'PodmanEngine with real rootful podman', (
       const expected = inspectPid(name);
       expect(expected).toBeGreaterThan(0);
       await expect(pids.resolveProcessId(name)).resolves.toBe(expected);
-      await expect(pids.resolveProcessId(`podman:${run('podman', ['inspect', '-f', '{{.Id}}', name])}`)).resolves.toBe(expected);
+      await expect(pids.resolveProcessId(`podman:${podmanInspect(name, '{{.Id}}')}`)).resolves.toBe(expected);
     }
   });
 
@@ -82,12 +47,12 @@ describeWith('podman', probes.podman, 'PodmanEngine with real rootful podman', (
     const answer = await cgroups.resolveCGroupName(web);
     expect(answer.pid).toBe(inspectPid(web));
     expect(answer.value).toBe(cgroupTruth(answer.pid));
-    expect(answer.value).toContain(run('podman', ['inspect', '-f', '{{.Id}}', web]));
+    expect(answer.value).toContain(podmanInspect(web, '{{.Id}}'));
   });
 
   it('records the hostname podman configured', async () => {
     const record = await croot().registry.lookup(web);
-    expect(record.hostname).toBe(run('podman', ['inspect', '-f', '{{.Config.Hostname}}', web]));
+    expect(record.hostname).toBe(podmanInspect(web, '{{.Config.Hostname}}'));
   });
 
   it('refuses a created container that never ran with ERR_NOT_RUNNING', async () => {

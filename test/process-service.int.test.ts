@@ -19,6 +19,7 @@ import { CrootNative, loadNative, nativeModule } from '../native/index.js';
 import { NativeProcessSpawner } from '../native/native-process-spawner.js';
 import { nativeTransport } from '../native/native-transport.js';
 import { describeWith, probes } from './support/components.js';
+import { processState, zombieChildren } from './support/processes.js';
 import { openFdCount } from './support/sandbox.js';
 
 /** One PDU per recvmsg on a blocking native socket, as PCP's C client reads. */
@@ -58,30 +59,6 @@ function rawStartRequest(ipctype: number, label: Buffer, args: Buffer): Buffer {
   label.copy(buf, 40, 0, Math.min(label.length, 64));
   args.copy(buf, START_HEADER_SIZE);
   return buf;
-}
-
-function zombieChildren(): number[] {
-  const out: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (fields[0] === 'Z' && Number(fields[1]) === process.pid) out.push(Number(entry));
-    } catch {
-      // gone
-    }
-  }
-  return out;
-}
-
-function processState(pid: number): string | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0];
-  } catch {
-    return undefined;
-  }
 }
 
 async function until<T>(what: string, probe: () => T | undefined | false, timeoutMs = 5000): Promise<T> {

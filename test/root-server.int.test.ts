@@ -4,19 +4,19 @@
  * and bad input of every kind.
  */
 import { spawnSync } from 'node:child_process';
-import { readFileSync, statSync, mkdtempSync, rmSync } from 'node:fs';
+import { statSync, mkdtempSync, rmSync } from 'node:fs';
 import { createConnection, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Container } from 'inversify';
 import { createCrootContainer } from '../core/create-container.js';
 import { EngineRegistry } from '../core/engine-registry.js';
-import { chooseCgroupPath, parseCgroupFile } from '../core/proc.js';
 import { PduType, decodeContainer, decodeStart, decodeStop, encodeContainer, encodeInfo, encodeStart, encodeStop } from '../core/protocol.js';
 import { RootServer } from '../core/root-server.js';
 import { staticEngineModule } from '../engines/static/index.js';
 import { nativeModule } from '../native/index.js';
 import { describeWith, probes } from './support/components.js';
+import { cgroupOf } from './support/engine-containers.js';
 import { openFdCount, startSandbox, type Sandbox } from './support/sandbox.js';
 
 /** Reads replies off a raw connection, framed by their length field. */
@@ -76,10 +76,6 @@ class RawClient {
   close(): void {
     this.socket.destroy();
   }
-}
-
-function cgroupOf(pid: number): string {
-  return chooseCgroupPath(parseCgroupFile(readFileSync(`/proc/${pid}/cgroup`, 'utf8'))) ?? '';
 }
 
 describeWith('root', probes.root, 'RootServer over a real socket', () => {

@@ -2,70 +2,23 @@
  * The static engine against real namespace sandboxes (unshare: own UTS, PID
  * and mount namespaces), through the registry and the core resolvers.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname as hostHostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Container } from 'inversify';
 import { createCrootContainer } from '../core/create-container.js';
 import { EngineRegistry } from '../core/engine-registry.js';
-import { chooseCgroupPath, parseCgroupFile } from '../core/proc.js';
+import { parseCgroupFile } from '../core/proc.js';
 import { ContainerCGroupResolver, ContainerHostnameResolver, ContainerProcessIdResolver } from '../core/resolvers.js';
 import { staticEngineModule } from '../engines/static/index.js';
-import { loadNative } from '../native/load-native.js';
 import { nativeModule } from '../native/native-module.js';
 import { describeWith, probes } from './support/components.js';
-
-interface Sandbox {
-  readonly unshare: ChildProcess;
-  /** Host PID of the sandbox's init (the `sleep`, PID 1 inside). */
-  readonly pid: number;
-  readonly hostname: string;
-  readonly exited: Promise<void>;
-}
+import { cgroupOf } from './support/engine-containers.js';
+import { startTimeOf } from './support/processes.js';
+import { startSandbox, type Sandbox } from './support/sandbox.js';
 
 const rand = (): string => Math.random().toString(36).slice(2, 10);
 const pause = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-/** Starts `unshare --uts --pid --fork --mount-proc`, and finds the host PID of the `sleep` it forks. */
-async function startSandbox(): Promise<Sandbox> {
-  const hostname = `croot-sbx-${rand()}`;
-  const unshare = spawn('unshare', ['--uts', '--pid', '--fork', '--mount-proc', 'sh', '-c', `hostname ${hostname} && exec sleep 100`], {
-    stdio: 'ignore',
-  });
-  const exited = new Promise<void>((resolve) => unshare.once('exit', () => resolve()));
-  const parent = unshare.pid;
-  if (parent === undefined) throw new Error('unshare did not start');
-  for (let i = 0; i < 200; i++) {
-    const children = readOr(`/proc/${parent}/task/${parent}/children`).trim();
-    const pid = Number(children.split(' ')[0]);
-    if (pid > 0 && readOr(`/proc/${pid}/comm`).trim() === 'sleep') return { unshare, pid, hostname, exited };
-    if (unshare.exitCode !== null) break;
-    await pause(25);
-  }
-  unshare.kill('SIGKILL');
-  await exited;
-  throw new Error('the sandbox did not come up (unshare failed?)');
-}
-
-async function stopSandbox(s: Sandbox): Promise<void> {
-  if (s.unshare.exitCode === null && s.unshare.signalCode === null) {
-    try {
-      process.kill(s.pid, 'SIGKILL'); // init of a PID namespace: only SIGKILL reaches it from outside
-    } catch {
-      // already gone
-    }
-    await s.exited;
-  }
-}
-
-function readOr(path: string, fallback = ''): string {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch {
-    return fallback;
-  }
-}
 
 /** The cgroup hierarchy core/proc.ts will read the answer from, so moving a process there changes the answer. */
 function cgroupMount(): string {
@@ -93,9 +46,9 @@ describeWith('root', probes.root, 'StaticEngine with real namespace sandboxes', 
 
   beforeAll(async () => {
     work = mkdtempSync(join(tmpdir(), 'croot-t-static-'));
-    a = await startSandbox();
+    a = await startSandbox(`croot-sbx-${rand()}`);
     sandboxes.push(a);
-    b = await startSandbox();
+    b = await startSandbox(`croot-sbx-${rand()}`);
     sandboxes.push(b);
 
     cgroupDir = join(cgroupMount(), cgroupName);
@@ -120,7 +73,7 @@ describeWith('root', probes.root, 'StaticEngine with real namespace sandboxes', 
 
   afterAll(async () => {
     await registry?.stop();
-    await Promise.all(sandboxes.map(stopSandbox));
+    await Promise.all(sandboxes.map((s) => s.stop()));
     if (cgroupDir !== undefined && existsSync(cgroupDir)) {
       // A cgroup can be removed once its last process is reaped; the kernel may lag a moment.
       for (let i = 0; i < 40; i++) {
@@ -144,7 +97,7 @@ describeWith('root', probes.root, 'StaticEngine with real namespace sandboxes', 
     const pids = container.get<ContainerProcessIdResolver>(ContainerProcessIdResolver);
     expect(await pids.resolveProcessId(byPid)).toBe(a.pid);
     expect(await pids.resolveProcessId(`static:${a.hostname}`)).toBe(a.pid);
-    expect((await registry.lookup(byPid)).pidStartTime).toBe(Number(readFileSync(`/proc/${a.pid}/stat`, 'utf8').split(') ')[1]?.split(' ')[19]));
+    expect((await registry.lookup(byPid)).pidStartTime).toBe(startTimeOf(a.pid));
   });
 
   it("answers the cgroup the kernel reports in the sandbox's /proc/PID/cgroup", async () => {
@@ -152,7 +105,7 @@ describeWith('root', probes.root, 'StaticEngine with real namespace sandboxes', 
     const answer = await cgroups.resolveCGroupName(byPid);
     expect(answer.pid).toBe(a.pid);
     expect(answer.value).toBe(cgroupName);
-    expect(answer.value).toBe(chooseCgroupPath(parseCgroupFile(readFileSync(`/proc/${a.pid}/cgroup`, 'utf8'))));
+    expect(answer.value).toBe(cgroupOf(a.pid));
   });
 
   it('follows a pidfile rewritten to a different process', async () => {
@@ -166,31 +119,23 @@ describeWith('root', probes.root, 'StaticEngine with real namespace sandboxes', 
     expect(await pids.resolveProcessId(byPidfile)).toBe(b.pid);
     const answer = await cgroups.resolveCGroupName(byPidfile);
     expect(answer.pid).toBe(b.pid);
-    expect(answer.value).toBe(chooseCgroupPath(parseCgroupFile(readFileSync(`/proc/${b.pid}/cgroup`, 'utf8'))));
+    expect(answer.value).toBe(cgroupOf(b.pid));
   });
 
-  describeWith(
-    'the native module',
-    () => {
-      loadNative();
-      return undefined;
-    },
-    'with the native module',
-    () => {
-      it("answers the hostname set inside the sandbox's UTS namespace", async () => {
-        const hostnames = container.get<ContainerHostnameResolver>(ContainerHostnameResolver);
-        const answer = await hostnames.resolveHostname(byPid);
-        expect(answer.pid).toBe(a.pid);
-        expect(answer.value).toBe(a.hostname);
-        expect(answer.value).not.toBe(hostHostname());
-      });
-    },
-  );
+  describeWith('the native module', probes.native, 'with the native module', () => {
+    it("answers the hostname set inside the sandbox's UTS namespace", async () => {
+      const hostnames = container.get<ContainerHostnameResolver>(ContainerHostnameResolver);
+      const answer = await hostnames.resolveHostname(byPid);
+      expect(answer.pid).toBe(a.pid);
+      expect(answer.value).toBe(a.hostname);
+      expect(answer.value).not.toBe(hostHostname());
+    });
+  });
 
   it('answers ERR_NOT_RUNNING once the sandbox is killed, at once and after the engine notices', async () => {
     const pids = container.get<ContainerProcessIdResolver>(ContainerProcessIdResolver);
     const cgroups = container.get<ContainerCGroupResolver>(ContainerCGroupResolver);
-    await stopSandbox(a);
+    await a.stop();
     expect(existsSync(`/proc/${a.pid}`)).toBe(false);
     await expect(pids.resolveProcessId(byPid)).rejects.toMatchObject({ code: 'ERR_NOT_RUNNING' });
 

@@ -4,6 +4,7 @@
  * because .ci/run is meant to have installed and started everything.
  */
 import { execFileSync } from 'node:child_process';
+import { loadNative } from '../../native/load-native.js';
 
 export const inCI = process.env.CI === 'true';
 
@@ -49,6 +50,15 @@ export const probes = {
   containerd: (): string | undefined => commandWorks('ctr', ['version']),
   pcp: (): string | undefined => commandWorks('test', ['-x', '/var/lib/pcp/pmdas/root/pmdaroot']),
   pcpClientLib: (): string | undefined => commandWorks('test', ['-e', '/usr/include/pcp/pmdaroot.h']),
+  /** croot's addon: undefined when it loads, else the first line of the loader's complaint. */
+  native: (): string | undefined => {
+    try {
+      loadNative();
+      return undefined;
+    } catch (err) {
+      return (err as Error).message.split('\n')[0];
+    }
+  },
 };
 
 /** Runs a command and returns its trimmed stdout. */

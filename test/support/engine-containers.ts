@@ -13,17 +13,33 @@ import { run } from './components.js';
 export const PODMAN_IMAGE = 'localhost/croot-test:latest';
 export const CTR_IMAGE = 'docker.io/library/croot-test:latest';
 
-/** `podman run -d` with the two ulimits these VMs need; returns the full id. */
-export function podmanRun(name: string, hostname: string, created: string[]): string {
+/** The ulimits podman needs on these VMs (its defaults exceed what the kernel allows). */
+export const PODMAN_ULIMITS: readonly string[] = ['--ulimit', 'nofile=1024:1024', '--ulimit', 'nproc=1024:1024'];
+
+/** Imports the busybox test image into podman unless it is there already. */
+export function ensurePodmanImage(): void {
+  try {
+    run('podman', ['image', 'exists', PODMAN_IMAGE]);
+  } catch {
+    run('sh', ['-c', `d=$(mktemp -d) && mkdir -p $d/bin && cp /bin/busybox $d/bin/ && for c in sh sleep hostname cat; do ln -sf busybox $d/bin/$c; done && tar -C $d -c . | podman import - ${PODMAN_IMAGE} && rm -rf $d`]);
+  }
+}
+
+export interface PodmanRunOptions {
+  readonly hostname?: string;
+  /** `podman create` only: the container exists but never starts. */
+  readonly createOnly?: boolean;
+}
+
+/**
+ * `podman run -d` (or `podman create`) of `sleep 100000` with PODMAN_ULIMITS,
+ * remembering `name` in `created` first; returns the full id.
+ */
+export function podmanRun(name: string, options: PodmanRunOptions, created: string[]): string {
   created.push(name);
-  return run('podman', [
-    'run', '-d',
-    '--ulimit', 'nofile=1024:1024',
-    '--ulimit', 'nproc=1024:1024',
-    '--name', name,
-    '--hostname', hostname,
-    PODMAN_IMAGE, 'sleep', '100000',
-  ]);
+  const hostname = options.hostname === undefined ? [] : ['--hostname', options.hostname];
+  const verb = options.createOnly ? ['create'] : ['run', '-d'];
+  return run('podman', [...verb, ...PODMAN_ULIMITS, '--name', name, ...hostname, PODMAN_IMAGE, 'sleep', '100000']);
 }
 
 /** `podman inspect -f FORMAT ref`, trimmed. */
@@ -54,14 +70,24 @@ export function ensureCtrImage(namespace: string): void {
   run('sh', ['-c', `t=$(mktemp) && ctr -n default images export "$t" ${CTR_IMAGE} && ctr -n ${namespace} images import "$t"; rc=$?; rm -f "$t"; exit $rc`], 120000);
 }
 
-/**
- * `ctr -n NS run -d` of a sleeper that sets its own hostname first (ctr has
- * no --hostname; --privileged lets the container set it).
- */
-export function ctrRun(container: CtrContainer, hostname: string, created: CtrContainer[], annotations: Readonly<Record<string, string>> = {}): void {
+export interface CtrRunOptions {
+  /**
+   * The hostname the container sets itself (ctr has no --hostname): the
+   * container then runs --privileged and `sh -c 'hostname H && exec sleep'`.
+   */
+  readonly hostname?: string;
+  /** OCI annotations (`--annotation k=v`), e.g. the CRI's pod labels. */
+  readonly annotations?: Readonly<Record<string, string>>;
+}
+
+/** `ctr -n NS run -d` of `sleep 100000`, remembering the container in `created` first. */
+export function ctrRun(container: CtrContainer, options: CtrRunOptions, created: CtrContainer[]): void {
   created.push(container);
-  const flags = Object.entries(annotations).flatMap(([k, v]) => ['--annotation', `${k}=${v}`]);
-  run('ctr', ['-n', container.namespace, 'run', '-d', '--privileged', ...flags, CTR_IMAGE, container.id, 'sh', '-c', `hostname ${hostname} && exec sleep 100000`]);
+  const flags = Object.entries(options.annotations ?? {}).flatMap(([k, v]) => ['--annotation', `${k}=${v}`]);
+  const command =
+    options.hostname === undefined ? ['sleep', '100000'] : ['sh', '-c', `hostname ${options.hostname} && exec sleep 100000`];
+  const privileged = options.hostname === undefined ? [] : ['--privileged'];
+  run('ctr', ['-n', container.namespace, 'run', '-d', ...privileged, ...flags, CTR_IMAGE, container.id, ...command]);
 }
 
 /** The PID column of `ctr -n NS task ls` for the container; undefined when it has no task. */
@@ -109,6 +135,21 @@ export async function waitForHostname(pid: number, expected: string, timeoutMs =
     seen = hostnameOf(pid);
   }
   return seen;
+}
+
+/**
+ * The host's own answer for `pid`'s cgroup, written apart from core/proc.ts:
+ * the unified line unless it is `/`, else memory, else name=systemd; without
+ * the leading `/`.
+ */
+export function cgroupTruth(pid: number): string {
+  const lines = readFileSync(`/proc/${pid}/cgroup`, 'utf8').trim().split('\n').map((l) => l.split(':'));
+  const pick = (f: (l: string[]) => boolean): string | undefined => {
+    const path = lines.find(f)?.slice(2).join(':');
+    return path && path !== '/' ? path : undefined;
+  };
+  const path = pick((l) => l[0] === '0' && l[1] === '') ?? pick((l) => (l[1] ?? '').split(',').includes('memory')) ?? pick((l) => l[1] === 'name=systemd');
+  return (path ?? '').replace(/^\/+/, '');
 }
 
 /** The cgroup that names `pid`'s container, chosen from the host's /proc/PID/cgroup as croot's rule says. */

@@ -9,13 +9,13 @@
  * - `buildPcpCClient`/`runPcpCClient`: test/support/pcp-c-client.c, linked
  *   against PCP's libpcp_pmda, printing each pmdaRoot* call's result as JSON.
  */
-import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createConnection } from 'node:net';
+import { execFile, execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { startPcpRoot as startPmdaroot, type StartedChild } from '../../bench/bench-processes.js';
 
-export const PMDAROOT = '/var/lib/pcp/pmdas/root/pmdaroot';
+export { PMDAROOT } from '../../bench/bench-processes.js';
 
 export interface PcpRootPeer {
   readonly socketPath: string;
@@ -33,90 +33,26 @@ export interface StartPcpRootOptions {
   readonly env?: Readonly<Record<string, string>>;
 }
 
-/** Starts PCP's pmdaroot on `<tmp>/root.socket` and waits until it accepts. */
+/**
+ * Starts PCP's pmdaroot on `<tmp>/root.socket` and waits until it accepts.
+ * The starting itself (pmcd's credentials PDU, the PMDA pipe, the wait for
+ * the socket) is shared with the benchmarks: bench/bench-processes.ts.
+ */
 export async function startPcpRoot(options: StartPcpRootOptions = {}): Promise<PcpRootPeer> {
   const dir = mkdtempSync(join(tmpdir(), 'croot-pcproot-'));
   const socketPath = join(dir, 'root.socket');
-  const logPath = join(dir, 'pmdaroot.log');
-  const empty = join(dir, 'empty');
-  mkdirSync(empty);
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    PCP_DOCKER_DIR: empty,
-    PCP_PODMAN_DATADIR: empty,
-    PCP_PODMAN_RUNDIR: empty,
-    PCP_LXC_DIR: empty,
-    ...(options.env ?? {}),
-  };
-  const child = spawn(PMDAROOT, ['-d', '1', '-s', socketPath, '-l', logPath], { env, stdio: ['pipe', 'pipe', 'pipe'] });
-  let output = '';
-  child.stdout?.on('data', () => undefined); // the PMDA side of the pipe: drained, unused
-  // pmdaroot sends its credentials PDU and waits for pmcd's before it serves its socket.
-  child.stdin?.write(pmcdCredentials(process.pid));
-  child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
-  const stop = async (): Promise<void> => {
-    await endChild(child);
-    rmSync(dir, { recursive: true, force: true });
-  };
+  let pmdaroot: StartedChild;
   try {
-    await waitForSocket(socketPath, 10000, child, () => `stderr: ${output}\nlog: ${safeRead(logPath)}`);
+    pmdaroot = await startPmdaroot(socketPath, dir, options.env ?? {});
   } catch (err) {
-    await stop();
+    rmSync(dir, { recursive: true, force: true });
     throw err;
   }
-  return { socketPath, logPath, pid: child.pid ?? -1, dir, stop };
-}
-
-/**
- * The PDU_CREDS pmcd (and dbpmda) sends a freshly started PMDA, as recorded
- * from dbpmda 6.0.3: network byte order; length 20, type 0x700c, from = our
- * pid, one credential {type 1 = CVERSION, version 2, 0, 0}.
- */
-function pmcdCredentials(pid: number): Buffer {
-  const pdu = Buffer.alloc(20);
-  pdu.writeInt32BE(20, 0);
-  pdu.writeInt32BE(0x700c, 4);
-  pdu.writeInt32BE(pid, 8);
-  pdu.writeInt32BE(1, 12);
-  pdu.set([1, 2, 0, 0], 16);
-  return pdu;
-}
-
-function safeRead(path: string): string {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch {
-    return '';
-  }
-}
-
-async function endChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((resolveExit) => child.once('exit', () => resolveExit()));
-  child.stdin?.end();
-  const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
-  await exited;
-  clearTimeout(timer);
-}
-
-async function waitForSocket(path: string, timeoutMs: number, child: ChildProcess, explain: () => string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`PCP's pmdaroot exited early; ${explain()}`);
-    if (existsSync(path)) {
-      const ok = await new Promise<boolean>((res) => {
-        const s = createConnection(path);
-        s.once('connect', () => {
-          s.destroy();
-          res(true);
-        });
-        s.once('error', () => res(false));
-      });
-      if (ok) return;
-    }
-    if (Date.now() > deadline) throw new Error(`PCP's pmdaroot did not listen on ${path} within ${timeoutMs} ms; ${explain()}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  const stop = async (): Promise<void> => {
+    await pmdaroot.stop();
+    rmSync(dir, { recursive: true, force: true });
+  };
+  return { socketPath, logPath: join(dir, 'pmdaroot.log'), pid: pmdaroot.pid, dir, stop };
 }
 
 // ------------------------------------------------------------ the C client

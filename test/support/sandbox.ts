@@ -6,22 +6,17 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
+import { childrenOf } from './processes.js';
 
 export interface Sandbox {
   readonly hostname: string;
   /** Host PID of the sandbox's init (the sleep). */
   readonly pid: number;
+  /** Ends the sandbox and waits until it is reaped; a second call does nothing. */
   stop(): Promise<void>;
 }
 
-function childrenOf(pid: number): number[] {
-  try {
-    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
-  } catch {
-    return [];
-  }
-}
-
+/** Starts a sandbox whose UTS namespace holds `hostname`; resolves once its `sleep` runs. */
 export async function startSandbox(hostname = `sbx-${randomBytes(4).toString('hex')}`): Promise<Sandbox> {
   const child: ChildProcess = spawn('unshare', ['--uts', '--pid', '--fork', '--kill-child', '--mount-proc', 'sh', '-c', `hostname ${hostname} && exec sleep 600`], {
     stdio: 'ignore',
@@ -29,7 +24,7 @@ export async function startSandbox(hostname = `sbx-${randomBytes(4).toString('he
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const deadline = Date.now() + 10000;
   let pid: number | undefined;
-  while (Date.now() < deadline) {
+  while (Date.now() < deadline && child.exitCode === null) {
     const [init] = childrenOf(child.pid ?? -1);
     if (init !== undefined) {
       const comm = readFileSync(`/proc/${init}/comm`, 'utf8').trim();
@@ -48,14 +43,17 @@ export async function startSandbox(hostname = `sbx-${randomBytes(4).toString('he
   return {
     hostname,
     pid,
+    /** SIGKILLs the init (only SIGKILL reaches a PID namespace's init from outside) and waits until unshare has reaped it and exited. */
     async stop(): Promise<void> {
+      if (child.exitCode !== null || child.signalCode !== null) return;
       try {
         process.kill(pid as number, 'SIGKILL');
       } catch {
         // already gone
       }
-      child.kill('SIGKILL');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
       await exited;
+      clearTimeout(timer);
     },
   };
 }
