@@ -144,6 +144,13 @@ describeWith('PCP (pmcd, pmdalinux) and root', pcpAndRoot, "crootd as the drop-i
     expect(pminfoValues(await pminfo(['-f', 'kernel.uname.nodename'])).get('')).toBe(run('hostname', []));
   });
 
+  it('gives PCP QA 767\'s "Container not found" for a container that does not exist', async () => {
+    // pminfo exits non-zero on a fetch error; its output is what 767.out shows.
+    const out = await pminfo(['--container=NoSuchContainer', '-f', 'kernel.all.load', 'kernel.uname.nodename']).catch((err: Error) => err.message);
+    expect(out).toMatch(/kernel\.all\.load\s*\n\s*Error: Container not found/);
+    expect(out).toMatch(/kernel\.uname\.nodename\s*\n\s*Error: Container not found/);
+  });
+
   describeWith('docker', probes.docker, 'a Docker container', () => {
     const name = `croot-t-dropin-d-${tag}`;
     const created: string[] = [];
