@@ -8,6 +8,7 @@ const common = {
 };
 module.exports = {
   testTimeout: 60000,
+  reporters: ['default', '<rootDir>/test/support/summary-reporter.js'],
   projects: [
     { ...common, displayName: 'unit', testMatch: ['<rootDir>/{core,engines,native,bin}/**/*.test.ts'], testPathIgnorePatterns: ['\\.int\\.test\\.ts$', '/dist/'] },
     { ...common, displayName: 'integration', testMatch: ['<rootDir>/test/**/*.test.ts', '<rootDir>/{core,engines,native}/**/*.int.test.ts'] },
