@@ -3,6 +3,12 @@
  * when it connects, then `GET /events` keeps the in-memory index fresh (each
  * container event re-inspects or drops that container) without polling.
  */
+import { X509Certificate } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { Agent } from 'node:https';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { createSecureContext } from 'node:tls';
 import Docker from 'dockerode';
 import type { ContainerRecord } from '../../core/engine.js';
 import { readStartTime } from '../../core/proc.js';
@@ -10,9 +16,28 @@ import { dockerPidOf, dockerRecordFrom, type DockerContainerJson } from './docke
 
 /** Where the daemon is, from `DOCKER_HOST` (unix:// or tcp://), else /var/run/docker.sock. */
 export interface DockerEndpoint {
+  /** Transport options for dockerode; the TLS files are added when connecting. */
   readonly options: Docker.DockerOptions;
   /** For messages: the socket path or host:port. */
   readonly label: string;
+  /** Set when a tcp:// daemon is reached over TLS. */
+  readonly tls?: DockerTls;
+}
+
+/**
+ * TLS to a tcp:// daemon, read from the environment as the docker CLI reads
+ * it: `DOCKER_TLS_VERIFY` (any non-empty value) means TLS checked against
+ * `ca.pem`, `DOCKER_TLS` (non-empty) alone means TLS without checking the
+ * daemon's certificate; `DOCKER_CERT_PATH` alone turns nothing on.
+ */
+export interface DockerTls {
+  /** Check the daemon's certificate against `ca.pem` and its host name or IP. */
+  readonly verify: boolean;
+  /** `DOCKER_CERT_PATH`, else `$DOCKER_CONFIG`, else `$HOME/.docker`. */
+  readonly certPath: string;
+  readonly caFile: string;
+  readonly certFile: string;
+  readonly keyFile: string;
 }
 
 export const DEFAULT_DOCKER_SOCKET = '/var/run/docker.sock';
@@ -29,12 +54,81 @@ export function dockerEndpointFrom(env: Readonly<Record<string, string | undefin
   if (host.startsWith('/')) return { options: { socketPath: host }, label: host };
   const m = /^(?:tcp|http|https):\/\/\[?([^\]/]+?)\]?(?::(\d+))?\/?$/.exec(host);
   if (m?.[1] !== undefined) {
-    const tls = host.startsWith('https://') || env.DOCKER_TLS_VERIFY === '1';
-    const port = m[2] ?? (tls ? '2376' : '2375');
-    return { options: { host: m[1], port, protocol: tls ? 'https' : 'http' }, label: `${m[1]}:${port}` };
+    const tls = dockerTlsFrom(env, host.startsWith('https://'));
+    const port = m[2] ?? (tls !== undefined ? '2376' : '2375');
+    const options: Docker.DockerOptions = { host: m[1], port, protocol: tls !== undefined ? 'https' : 'http' };
+    return { options, label: `${m[1]}:${port}`, ...(tls === undefined ? {} : { tls }) };
   }
   return { options: { socketPath: host }, label: host };
 }
+
+/** The docker CLI's TLS settings; `https` (an https:// DOCKER_HOST) counts as DOCKER_TLS_VERIFY. */
+function dockerTlsFrom(env: Readonly<Record<string, string | undefined>>, https: boolean): DockerTls | undefined {
+  const verify = https || (env.DOCKER_TLS_VERIFY ?? '') !== '';
+  if (!verify && (env.DOCKER_TLS ?? '') === '') return undefined;
+  const certPath = env.DOCKER_CERT_PATH || env.DOCKER_CONFIG || join(env.HOME || homedir(), '.docker');
+  return {
+    verify,
+    certPath,
+    caFile: join(certPath, 'ca.pem'),
+    certFile: join(certPath, 'cert.pem'),
+    keyFile: join(certPath, 'key.pem'),
+  };
+}
+
+/** What `loadDockerTls` read: dockerode options, and which client files were absent. */
+export interface DockerTlsMaterial {
+  /** `ca`, and `cert` + `key` when both were there. */
+  readonly options: Docker.DockerOptions;
+  /** When not verifying: an agent that skips the check of the daemon's certificate. */
+  readonly agent?: Agent;
+  /** `cert.pem` and/or `key.pem` when they were absent, so no client certificate is sent. */
+  readonly absent: readonly string[];
+}
+
+/**
+ * Reads the TLS files as the docker CLI does: `ca.pem` is required (docker
+ * 28 refuses to start without it, even when not verifying); `cert.pem` and
+ * `key.pem` are sent as a pair, and when either is absent no client
+ * certificate is sent. Rejects with a message naming the file that is
+ * missing (ca.pem), unreadable or not valid PEM.
+ */
+export async function loadDockerTls(tls: DockerTls): Promise<DockerTlsMaterial> {
+  const ca = await readTlsFile(tls.caFile, 'the CA certificate', true);
+  const cert = await readTlsFile(tls.certFile, 'the client certificate', false);
+  const key = await readTlsFile(tls.keyFile, 'the client key', false);
+  // Node takes a CA file holding no certificate without a word; docker does not.
+  checkPem(() => new X509Certificate(ca), tls.caFile);
+  const pair = cert !== undefined && key !== undefined ? { cert, key } : undefined;
+  if (pair !== undefined) checkPem(() => createSecureContext(pair), `${tls.certFile} with ${tls.keyFile}`);
+  const absent = [...(cert === undefined ? [tls.certFile] : []), ...(key === undefined ? [tls.keyFile] : [])];
+  // docker-modem passes no rejectUnauthorized; an agent's options win over the request's.
+  const agent = tls.verify ? undefined : new Agent({ rejectUnauthorized: false });
+  return { options: { ca, ...pair }, absent, ...(agent === undefined ? {} : { agent }) };
+}
+
+async function readTlsFile(path: string, what: string, required: true): Promise<Buffer>;
+async function readTlsFile(path: string, what: string, required: boolean): Promise<Buffer | undefined>;
+async function readTlsFile(path: string, what: string, required: boolean): Promise<Buffer | undefined> {
+  try {
+    return await readFile(path);
+  } catch (err) {
+    const code = (err as { code?: unknown }).code;
+    if (!required && code === 'ENOENT') return undefined;
+    throw new Error(`TLS: cannot read ${what} ${path} (${typeof code === 'string' ? code : String(err)})`, { cause: err });
+  }
+}
+
+function checkPem(make: () => unknown, what: string): void {
+  try {
+    make();
+  } catch (err) {
+    throw new Error(`TLS: ${what} unusable (${(err as Error).message})`, { cause: err });
+  }
+}
+
+/** Errors that say nothing about TLS: the daemon was not reached at all, or the request timed out. */
+const NOT_TLS_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'ABORT_ERR']);
 
 /** Container events that can change what croot records; exec_*, attach, top... cannot. */
 const STATE_EVENTS = new Set([
@@ -72,7 +166,11 @@ interface DockerEvent {
 }
 
 export class DockerApiSource {
-  private readonly docker: Docker;
+  private docker: Docker;
+  /** Only for TLS without verification; destroyed on close. */
+  private agent: Agent | undefined;
+  /** Client files that were absent (TLS only), for the failure reason. */
+  private absentClientFiles: readonly string[] = [];
   private readonly records = new Map<string, ContainerRecord>();
   private snapshot: readonly ContainerRecord[] = Object.freeze([]);
   private dirty = false;
@@ -91,9 +189,25 @@ export class DockerApiSource {
   /**
    * Subscribes to events, then lists and inspects every container; resolves
    * once the index is complete. Rejects (and releases everything) when the
-   * daemon cannot be reached.
+   * daemon cannot be reached, or its TLS files cannot be read (the message
+   * names the file).
    */
   async connect(): Promise<void> {
+    const tls = this.options.endpoint.tls;
+    if (tls !== undefined) {
+      // Read at each try, so fixed files are picked up by the next retry.
+      const material = await loadDockerTls(tls);
+      if (this.closed) {
+        material.agent?.destroy();
+        throw new Error('closed');
+      }
+      this.agent = material.agent;
+      this.absentClientFiles = material.absent;
+      // dockerode's types lack `agent`; docker-modem hands it to https.request.
+      const options: Docker.DockerOptions & { agent?: Agent } = { ...this.options.endpoint.options, ...material.options };
+      if (material.agent !== undefined) options.agent = material.agent;
+      this.docker = new Docker(options);
+    }
     try {
       // dockerode's info() takes options at run time; its types do not say so.
       const info = (await (this.docker.info as (opts: object) => Promise<unknown>).call(this.docker, {
@@ -119,8 +233,20 @@ export class DockerApiSource {
       if (this.lost) throw new Error('the event stream ended during the first listing');
     } catch (err) {
       this.close();
-      throw err;
+      throw this.tlsFailure(err);
     }
+  }
+
+  /** A TLS failure as a message saying so (and what was offered); anything else unchanged. */
+  private tlsFailure(err: unknown): unknown {
+    const tls = this.options.endpoint.tls;
+    const e = err as { code?: unknown; statusCode?: unknown } | undefined;
+    const code = e?.code;
+    // An HTTP status means the handshake went through.
+    if (tls === undefined || typeof code !== 'string' || NOT_TLS_CODES.has(code) || e?.statusCode !== undefined) return err;
+    const absent = this.absentClientFiles;
+    const offered = absent.length === 0 ? `client certificate ${tls.certFile}` : `no client certificate (${absent.join(', ')} absent)`;
+    return new Error(`TLS with ${this.options.endpoint.label} failed: ${code}; sent ${offered}`, { cause: err });
   }
 
   /** The index as a frozen array, the same object while nothing changed. */
@@ -144,6 +270,8 @@ export class DockerApiSource {
     const s = this.stream as (NodeJS.ReadableStream & { destroy?: () => void }) | undefined;
     s?.destroy?.();
     this.stream = undefined;
+    this.agent?.destroy();
+    this.agent = undefined;
   }
 
   private requestSignal(): AbortSignal {

@@ -1,0 +1,266 @@
+/**
+ * The Docker engine over TLS with client certificates, as `DOCKER_TLS_VERIFY`
+ * + `DOCKER_CERT_PATH` configure the docker CLI. A Node TLS server on
+ * 127.0.0.1 stands in for dockerd's tcp port: it demands a client certificate
+ * signed by the test CA and relays each accepted connection to the real
+ * /var/run/docker.sock. Certificates are made with openssl for each run.
+ */
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createConnection, type AddressInfo, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createServer, type Server, type TLSSocket } from 'node:tls';
+import type { Container } from 'inversify';
+import { createCrootContainer } from '../core/create-container.js';
+import { EngineRegistry } from '../core/engine-registry.js';
+import { CrootError } from '../core/errors.js';
+import { ContainerProcessIdResolver } from '../core/resolvers.js';
+import { dockerEngineModule, DockerEngine } from '../engines/docker/index.js';
+import { commandWorks, describeWith, probes } from './support/components.js';
+import { dockerInspect, dockerRun, removeDockerContainers, uniqueName, type TestContainer } from './support/testbed.js';
+
+function dockerAndOpenssl(): string | undefined {
+  return probes.docker() ?? commandWorks('openssl', ['version']);
+}
+
+function openssl(cwd: string, args: readonly string[]): void {
+  execFileSync('openssl', args, { cwd, stdio: ['ignore', 'ignore', 'pipe'], timeout: 20000 });
+}
+
+/** A P-256 key and a certificate for it: self-signed (a CA) or signed by `issuer`. */
+function makeCert(dir: string, name: string, subject: string, issuer?: string, extensions?: string): void {
+  const key = `${name}-key.pem`;
+  if (issuer === undefined) {
+    openssl(dir, ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', `${name}.pem`, '-days', '1', '-subj', subject]);
+    return;
+  }
+  openssl(dir, ['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', `${name}.csr`, '-subj', subject]);
+  writeFileSync(join(dir, `${name}.ext`), `${extensions ?? ''}\n`);
+  openssl(dir, ['x509', '-req', '-in', `${name}.csr`, '-CA', `${issuer}.pem`, '-CAkey', `${issuer}-key.pem`, '-CAcreateserial', '-out', `${name}.pem`, '-days', '1', '-extfile', `${name}.ext`]);
+}
+
+/** A DOCKER_CERT_PATH: the CA the client trusts, and optionally a client certificate and key. */
+function certDir(root: string, name: string, from: string, ca: string, client?: string): string {
+  const dir = join(root, name);
+  mkdirSync(dir);
+  copyFileSync(join(from, `${ca}.pem`), join(dir, 'ca.pem'));
+  if (client !== undefined) {
+    copyFileSync(join(from, `${client}.pem`), join(dir, 'cert.pem'));
+    copyFileSync(join(from, `${client}-key.pem`), join(dir, 'key.pem'));
+  }
+  return dir;
+}
+
+async function eventually<T>(probe: () => Promise<T | undefined>, ms = 10000): Promise<T> {
+  const deadline = Date.now() + ms;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await probe();
+      if (value !== undefined) return value;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`condition not met within ${ms} ms${last ? `: ${String(last)}` : ''}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+async function codeOf(promise: Promise<unknown>): Promise<string> {
+  try {
+    await promise;
+    return 'resolved';
+  } catch (err) {
+    return err instanceof CrootError ? err.code : `not a CrootError: ${String(err)}`;
+  }
+}
+
+describeWith('docker and openssl', dockerAndOpenssl, 'DockerEngine over TLS with client certificates (DOCKER_TLS_VERIFY, DOCKER_CERT_PATH)', () => {
+  const created: string[] = [];
+  const started: EngineRegistry[] = [];
+  const sockets = new Set<Socket>();
+  /** Handshakes the server refused, with its reason. */
+  const refused: string[] = [];
+  /** Connections the server accepted (and relayed to dockerd). */
+  let accepted = 0;
+  let root: string;
+  let emptyDockerDir: string;
+  let server: Server;
+  let port: number;
+  let web: TestContainer;
+
+  beforeAll(async () => {
+    root = mkdtempSync(join(tmpdir(), 'croot-docker-tls-'));
+    emptyDockerDir = join(root, 'empty-docker-dir');
+    mkdirSync(emptyDockerDir);
+    const pki = join(root, 'pki');
+    mkdirSync(pki);
+    makeCert(pki, 'ca', '/CN=croot test CA');
+    makeCert(pki, 'other-ca', '/CN=croot other CA');
+    makeCert(pki, 'server', '/CN=127.0.0.1', 'ca', 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth');
+    makeCert(pki, 'client', '/CN=croot client', 'ca', 'extendedKeyUsage=clientAuth');
+    makeCert(pki, 'rogue-client', '/CN=croot client', 'other-ca', 'extendedKeyUsage=clientAuth');
+
+    const pem = (name: string) => readFileSync(join(pki, `${name}.pem`));
+    server = createServer(
+      { key: pem('server-key'), cert: pem('server'), ca: pem('ca'), requestCert: true, rejectUnauthorized: true },
+      (client: TLSSocket) => {
+        accepted += 1;
+        const upstream = createConnection('/var/run/docker.sock');
+        for (const s of [client, upstream]) {
+          sockets.add(s);
+          s.on('close', () => sockets.delete(s));
+          s.on('error', () => {
+            client.destroy();
+            upstream.destroy();
+          });
+        }
+        client.pipe(upstream);
+        upstream.pipe(client);
+      },
+    );
+    server.on('tlsClientError', (err: Error & { code?: string }) => refused.push(err.code ?? err.message));
+    await new Promise<void>((resolve, reject) => server.once('error', reject).listen(0, '127.0.0.1', resolve));
+    port = (server.address() as AddressInfo).port;
+
+    certDir(root, 'good', pki, 'ca', 'client');
+    certDir(root, 'rogue', pki, 'ca', 'rogue-client');
+    certDir(root, 'none', pki, 'ca');
+    certDir(root, 'wrong-ca', pki, 'other-ca', 'client');
+
+    web = dockerRun(uniqueName(), { hostname: 'tls-host' }, created);
+  });
+
+  afterAll(async () => {
+    for (const r of started) await r.stop();
+    for (const s of sockets) s.destroy();
+    if (server !== undefined) await new Promise<void>((resolve) => server.close(() => resolve()));
+    removeDockerContainers(created);
+    if (root !== undefined) rmSync(root, { recursive: true, force: true });
+  });
+
+  /** croot with DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH=certPath, unless `tlsEnv` says otherwise. */
+  async function croot(certPath: string, tlsEnv: Record<string, string | undefined> = { DOCKER_TLS_VERIFY: '1' }): Promise<Container> {
+    const container = createCrootContainer({
+      config: {
+        env: {
+          DOCKER_HOST: `tcp://127.0.0.1:${port}`,
+          ...tlsEnv,
+          DOCKER_CERT_PATH: certPath,
+          PCP_DOCKER_DIR: emptyDockerDir,
+        },
+      },
+      modules: [dockerEngineModule],
+    });
+    const registry = container.get<EngineRegistry>(EngineRegistry);
+    started.push(registry);
+    await registry.start();
+    return container;
+  }
+
+  function dockerStatus(c: Container) {
+    return c.get<EngineRegistry>(EngineRegistry).statuses().find((s) => s.engine === 'docker');
+  }
+
+  describe('with a client certificate the daemon\'s CA signed', () => {
+    let c: Container;
+    beforeAll(async () => {
+      c = await croot(join(root, 'good'));
+    });
+    // Stopped here, so other tests' containers cause no more relayed connections.
+    afterAll(async () => {
+      await c?.get<EngineRegistry>(EngineRegistry).stop();
+    });
+
+    it('uses the daemon at 127.0.0.1:PORT through its API and says so', () => {
+      expect(c.get(DockerEngine).source).toBe('api');
+      expect(accepted).toBeGreaterThan(0);
+      expect(dockerStatus(c)).toMatchObject({
+        available: true,
+        reason: expect.stringMatching(new RegExp(`^daemon at 127\\.0\\.0\\.1:${port} \\(API and events\\): \\d+ containers?$`)),
+      });
+    });
+
+    it('resolves a real container to the PID docker inspect gives', async () => {
+      const want = Number(dockerInspect(web.id, '{{.State.Pid}}'));
+      expect(want).toBeGreaterThan(0);
+      const pids = c.get<ContainerProcessIdResolver>(ContainerProcessIdResolver);
+      expect(await pids.resolveProcessId(web.name)).toBe(want);
+      expect(await pids.resolveProcessId(web.id)).toBe(want);
+    });
+
+    it('follows the event stream over TLS: a container started later is found', async () => {
+      const late = dockerRun(uniqueName(), {}, created);
+      const want = Number(dockerInspect(late.id, '{{.State.Pid}}'));
+      const pids = c.get<ContainerProcessIdResolver>(ContainerProcessIdResolver);
+      expect(await eventually(async () => pids.resolveProcessId(late.name))).toBe(want);
+    });
+  });
+
+  describe('as the docker CLI reads the environment', () => {
+    it('with DOCKER_TLS alone, sends the client certificate but does not check the daemon\'s', async () => {
+      // wrong-ca's ca.pem did not sign the server: only a check of the server would fail.
+      const c = await croot(join(root, 'wrong-ca'), { DOCKER_TLS: '1' });
+      try {
+        expect(dockerStatus(c)?.reason).toMatch(new RegExp(`^daemon at 127\\.0\\.0\\.1:${port} \\(API and events\\)`));
+        expect(await c.get<ContainerProcessIdResolver>(ContainerProcessIdResolver).resolveProcessId(web.name)).toBe(Number(dockerInspect(web.id, '{{.State.Pid}}')));
+      } finally {
+        await c.get<EngineRegistry>(EngineRegistry).stop();
+      }
+    });
+
+    it('with DOCKER_CERT_PATH alone, speaks plain HTTP, which the TLS port refuses', async () => {
+      const c = await croot(join(root, 'good'), {});
+      expect(c.get(DockerEngine).endpoint.tls).toBeUndefined();
+      expect(dockerStatus(c)?.available).toBe(false);
+      expect(await codeOf(c.get<EngineRegistry>(EngineRegistry).lookup(web.name))).toBe('ERR_NO_CONTAINER');
+    });
+  });
+
+  describe('refused', () => {
+    it('is unavailable when its client certificate comes from another CA, and finds nothing', async () => {
+      const [before, acceptedBefore] = [refused.length, accepted];
+      const c = await croot(join(root, 'rogue'));
+      expect(c.get(DockerEngine).source).not.toBe('api');
+      const status = dockerStatus(c);
+      expect(status?.available).toBe(false);
+      expect(status?.reason).toMatch(new RegExp(`^no daemon at 127\\.0\\.0\\.1:${port} \\(TLS with 127\\.0\\.0\\.1:${port} failed: \\S+; sent client certificate ${join(root, 'rogue', 'cert.pem')}\\)`));
+      // The server saw the handshake and refused that certificate: nothing reached dockerd.
+      expect(refused.length).toBeGreaterThan(before);
+      expect(accepted).toBe(acceptedBefore);
+      expect(await codeOf(c.get<EngineRegistry>(EngineRegistry).lookup(web.name))).toBe('ERR_NO_CONTAINER');
+    });
+
+    it('is unavailable without client certificate files, naming the missing ones', async () => {
+      const [before, acceptedBefore] = [refused.length, accepted];
+      const c = await croot(join(root, 'none'));
+      const status = dockerStatus(c);
+      expect(status?.available).toBe(false);
+      expect(status?.reason).toContain(`sent no client certificate (${join(root, 'none', 'cert.pem')}, ${join(root, 'none', 'key.pem')} absent)`);
+      expect(refused.length).toBeGreaterThan(before);
+      expect(accepted).toBe(acceptedBefore);
+      expect(await codeOf(c.get<ContainerProcessIdResolver>(ContainerProcessIdResolver).resolveProcessId(web.name))).toBe('ERR_NO_CONTAINER');
+    });
+
+    it('refuses a daemon whose certificate ca.pem did not sign, before sending a request', async () => {
+      const acceptedBefore = accepted;
+      const c = await croot(join(root, 'wrong-ca'));
+      const status = dockerStatus(c);
+      expect(status?.available).toBe(false);
+      expect(status?.reason).toMatch(new RegExp(`TLS with 127\\.0\\.0\\.1:${port} failed: \\S+`));
+      expect(accepted).toBe(acceptedBefore);
+      expect(await codeOf(c.get<EngineRegistry>(EngineRegistry).lookup(web.name))).toBe('ERR_NO_CONTAINER');
+    });
+
+    it('is unavailable when DOCKER_CERT_PATH has no ca.pem, naming it', async () => {
+      const empty = join(root, 'no-ca');
+      mkdirSync(empty);
+      const c = await croot(empty);
+      expect(dockerStatus(c)).toMatchObject({
+        available: false,
+        reason: expect.stringContaining(`TLS: cannot read the CA certificate ${join(empty, 'ca.pem')} (ENOENT)`),
+      });
+    });
+  });
+});
