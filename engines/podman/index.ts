@@ -7,8 +7,11 @@ export {
   DEFAULT_PODMAN_DATADIR,
   DEFAULT_PODMAN_RUNDIR,
   DEFAULT_PODMAN_SOCKET,
+  DEFAULT_CONTAINERS_STORAGE_CONFS,
   podmanPathsFrom,
 } from './podman-engine.js';
 export type { PodmanPaths } from './podman-engine.js';
-export { parseContainerList, parsePasswd, findRootlessStores } from './podman-storage.js';
-export type { PodmanStore, StorageEntry, RunState, PasswdUser } from './podman-storage.js';
+export { parseContainerList, parsePasswd, findRootlessStores, rootlessLocation } from './podman-storage.js';
+export type { PodmanStore, StorageEntry, RunState, PasswdUser, RootlessScan, RootlessScanOptions } from './podman-storage.js';
+export { parseStorageConf, readStorageConf, expandStoragePath } from './storage-conf.js';
+export type { StorageConf, StorageConfRead, ExpansionUser } from './storage-conf.js';

@@ -1,4 +1,4 @@
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createCrootContainer } from '../../core/create-container.js';
@@ -16,13 +16,15 @@ const STOPPED = '939b9b57d4ac2c87f0b9b8bc5c5834146182ac8a09078cd174201074f757766
 const EXITED = 'a52aeab458e9acaf88ca5405749696e6bdeb4c65c52a9f026bced97833cff7bf';
 const VOLATILE = '583c8334f046c80cbfdf19da10b00d7d19a7d1eff79ac05d2beb45c56b1b37af';
 const ROOTLESS = '4a5bb220b9332a1ac0905130eb5639c7bd2cace134614cc5eb60b3f8e5d83e39';
+const MOVED = 'e71103add7933eed9e10834df82b7f84f151383b3f5c5bb43c8108dc3b5addf1';
+const CONF_FILES = ['passwd', 'home/carol/.config/containers/storage.conf', 'etc/containers/storage.conf'];
 
 /** A private copy of the fixture tree (tests change files in it) and the env pointing at it. */
 function fixtureTree(): { root: string; env: Record<string, string> } {
   const root = mkdtempSync(join(tmpdir(), 'croot-podman-'));
   cpSync(FIXTURE, root, { recursive: true });
+  for (const file of CONF_FILES) writeFileSync(join(root, file), readFileSync(join(root, file), 'utf8').replaceAll('@ROOT@', root));
   const passwd = join(root, 'passwd');
-  writeFileSync(passwd, readFileSync(passwd, 'utf8').replaceAll('@ROOT@', root));
   return {
     root,
     env: {
@@ -31,6 +33,8 @@ function fixtureTree(): { root: string; env: Record<string, string> } {
       CROOT_PODMAN_SOCKET: '',
       CROOT_PASSWD_FILE: passwd,
       CROOT_PODMAN_USER_RUNDIR: join(root, 'run-user'),
+      // Not the host's /etc/containers/storage.conf; tests that want the fixture's point here.
+      CROOT_CONTAINERS_STORAGE_CONF: join(root, 'no-system-storage.conf'),
     },
   };
 }
@@ -102,6 +106,87 @@ describe('PodmanEngine', () => {
     it('finds a user\'s store through the passwd home and names its containers with and without the user', async () => {
       const r = byId(await engineFor(root, env).containers(), ROOTLESS);
       expect(r).toMatchObject({ source: 'rootless:alice', running: true, names: ['croot-fx-web', 'alice/croot-fx-web'], hostname: 'web-host' });
+    });
+
+    it('finds a user whose storage.conf moves graphroot and runroot there, with $USER and $UID expanded', async () => {
+      const engine = engineFor(root, env);
+      const r = byId(await engine.containers(), MOVED);
+      const runDir = join(root, 'run-alt/1002/containers/overlay-containers', MOVED, 'userdata');
+      const pid = Number(readFileSync(join(runDir, 'pidfile'), 'utf8'));
+      expect(r).toMatchObject({
+        source: 'rootless:carol',
+        running: true,
+        pid,
+        pidStartTime: statStart(root, pid),
+        hostname: readFileSync(join(runDir, 'hostname'), 'utf8'),
+        names: ['croot-fx-moved', 'carol/croot-fx-moved'],
+      });
+      expect(engine.status().reason).toContain(join(root, 'srv/containers/carol/storage/overlay-containers/containers.json'));
+    });
+
+    it('does not read the default location of a user whose storage.conf moves the store', async () => {
+      const stray = join(root, 'home/carol/.local/share/containers/storage/overlay-containers');
+      mkdirSync(stray, { recursive: true });
+      writeFileSync(join(stray, 'containers.json'), JSON.stringify([{ id: 'f'.repeat(64), names: ['croot-fx-stray'] }]));
+      const records = await engineFor(root, env).containers();
+      expect(records.some((r) => r.id === 'f'.repeat(64))).toBe(false);
+      expect(byId(records, MOVED).source).toBe('rootless:carol');
+    });
+
+    it('moves the store of a user without storage.conf to the system rootless_storage_path, and not that of a user with a graphroot', async () => {
+      const engine = engineFor(root, { ...env, CROOT_CONTAINERS_STORAGE_CONF: join(root, 'etc/containers/storage.conf') });
+      const before = await engine.containers();
+      expect(before.some((r) => r.id === ROOTLESS)).toBe(false);
+      expect(byId(before, MOVED).running).toBe(true);
+      mkdirSync(join(root, 'local/alice'), { recursive: true });
+      renameSync(join(root, 'home/alice/.local/share/containers/storage'), join(root, 'local/alice/storage'));
+      const after = await engine.containers();
+      expect(byId(after, ROOTLESS)).toMatchObject({ source: 'rootless:alice', running: true, hostname: 'web-host' });
+      expect(engine.status().reason).toContain(join(root, 'local/alice/storage/overlay-containers/containers.json'));
+    });
+
+    it('prefers the user\'s own rootless_storage_path, with $HOME expanded, to the system one', async () => {
+      mkdirSync(join(root, 'home/alice/.config/containers'), { recursive: true });
+      writeFileSync(join(root, 'home/alice/.config/containers/storage.conf'), '[storage]\nrootless_storage_path = "$HOME/mine"\n');
+      renameSync(join(root, 'home/alice/.local/share/containers/storage'), join(root, 'home/alice/mine'));
+      const engine = engineFor(root, { ...env, CROOT_CONTAINERS_STORAGE_CONF: join(root, 'etc/containers/storage.conf') });
+      expect(byId(await engine.containers(), ROOTLESS)).toMatchObject({ source: 'rootless:alice', running: true });
+      expect(engine.status().reason).toContain(join(root, 'home/alice/mine/overlay-containers/containers.json'));
+    });
+
+    it('says why a malformed storage.conf is not used and reads the default location, as podman 4.3 does', async () => {
+      const conf = join(root, 'home/alice/.config/containers/storage.conf');
+      mkdirSync(join(root, 'home/alice/.config/containers'), { recursive: true });
+      writeFileSync(conf, '[storage]\ngraphroot = /srv/unquoted\n');
+      const engine = engineFor(root, env);
+      expect(byId(await engine.containers(), ROOTLESS).running).toBe(true);
+      expect(engine.status().reason).toContain(`rootless:alice: ${conf}: line 2: invalid value /srv/unquoted`);
+    });
+
+    it('reports a user with a malformed storage.conf even when no store is found', async () => {
+      const conf = join(root, 'home/bob/.config/containers/storage.conf');
+      mkdirSync(join(root, 'home/bob/.config/containers'), { recursive: true });
+      writeFileSync(conf, '[storage\n');
+      const engine = engineFor(root, env);
+      await expect(engine.containers()).resolves.toBeDefined();
+      expect(engine.status().reason).toMatch(new RegExp(`rootless:bob: ${conf}: line 1: .*rootless:bob: no `));
+    });
+
+    it('says why a store whose path names a variable of the user\'s session cannot be found', async () => {
+      mkdirSync(join(root, 'home/bob/.config/containers'), { recursive: true });
+      writeFileSync(join(root, 'home/bob/.config/containers/storage.conf'), '[storage]\ngraphroot = "$XDG_DATA_HOME/containers/storage"\n');
+      const engine = engineFor(root, env);
+      await engine.containers();
+      expect(engine.status().reason).toContain('rootless:bob: ');
+      expect(engine.status().reason).toContain('$XDG_DATA_HOME is not known');
+    });
+
+    it('follows a storage.conf that changes after the first read', async () => {
+      const engine = engineFor(root, env);
+      expect(byId(await engine.containers(), MOVED).running).toBe(true);
+      const conf = join(root, 'home/carol/.config/containers/storage.conf');
+      writeFileSync(conf, readFileSync(conf, 'utf8').replace(/^graphroot = .*$/m, `graphroot = "${join(root, 'elsewhere')}"`));
+      expect((await engine.containers()).some((r) => r.id === MOVED)).toBe(false);
     });
 
     it('reads no rootless store when rootless scanning is off', async () => {

@@ -22,6 +22,7 @@ import {
   statStamp,
   userdataDir,
   type PodmanStore,
+  type RootlessScan,
   type RunState,
   type StoreScan,
 } from './podman-storage.js';
@@ -31,6 +32,7 @@ export const PODMAN_ENGINE_ID = 'podman';
 export const DEFAULT_PODMAN_DATADIR = '/var/lib/containers/storage';
 export const DEFAULT_PODMAN_RUNDIR = '/run/containers/storage';
 export const DEFAULT_PODMAN_SOCKET = '/run/podman/podman.sock';
+export const DEFAULT_CONTAINERS_STORAGE_CONFS: readonly string[] = ['/etc/containers/storage.conf', '/usr/share/containers/storage.conf'];
 
 /** Tuning knobs of the Podman engine; bind under this token to override the defaults. */
 export const PodmanEngineOptions = Symbol.for('croot/PodmanEngineOptions');
@@ -53,6 +55,13 @@ export interface PodmanPaths {
   readonly passwdPath: string;
   /** Parent of the per-uid runtime dirs (`/run/user`). */
   readonly userRunRoot: string;
+  /**
+   * System `storage.conf` candidates, first existing one used: its
+   * `rootless_storage_path` moves every rootless store. From
+   * `CROOT_CONTAINERS_STORAGE_CONF` (empty: none), else c/storage's
+   * `/etc/containers/storage.conf`, then `/usr/share/containers/storage.conf`.
+   */
+  readonly storageConfPaths: readonly string[];
 }
 
 export function podmanPathsFrom(env: Readonly<Record<string, string | undefined>>): PodmanPaths {
@@ -63,7 +72,13 @@ export function podmanPathsFrom(env: Readonly<Record<string, string | undefined>
     socketPath: env.CROOT_PODMAN_SOCKET ?? DEFAULT_PODMAN_SOCKET,
     passwdPath: rootless ? env.CROOT_PASSWD_FILE || '/etc/passwd' : '',
     userRunRoot: env.CROOT_PODMAN_USER_RUNDIR || '/run/user',
+    storageConfPaths: storageConfPathsFrom(env.CROOT_CONTAINERS_STORAGE_CONF),
   };
+}
+
+function storageConfPathsFrom(value: string | undefined): readonly string[] {
+  if (value === undefined) return DEFAULT_CONTAINERS_STORAGE_CONFS;
+  return value === '' ? [] : [value];
 }
 
 interface ApiContainer {
@@ -122,12 +137,17 @@ export class PodmanEngine implements EngineContribution {
   }
 
   private async refresh(): Promise<readonly ContainerRecord[]> {
-    const stores = [this.rootful, ...(this.paths.passwdPath ? await findRootlessStores(this.paths.passwdPath, this.paths.userRunRoot) : [])];
-    const fingerprint = await this.computeFingerprint(stores);
+    const rootless: RootlessScan = this.paths.passwdPath
+      ? await findRootlessStores({ passwdPath: this.paths.passwdPath, userRunRoot: this.paths.userRunRoot, systemConfPaths: this.paths.storageConfPaths })
+      : { stores: [], notes: [] };
+    const stores = [this.rootful, ...rootless.stores];
+    // Where the stores are and what went wrong finding them come from config files read above.
+    const located = JSON.stringify([stores, rootless.notes]);
+    const fingerprint = `${located}\n${await this.computeFingerprint(stores)}`;
     const apiStale = this.apiInUse && Date.now() - this.lastApiRead >= this.apiMaxAgeMs;
     if (fingerprint === this.fingerprint && !apiStale) return this.records;
     this.fingerprint = fingerprint;
-    await this.rebuild(stores);
+    await this.rebuild(stores, rootless.notes);
     this.checkedAt = Date.now();
     return this.records;
   }
@@ -149,7 +169,7 @@ export class PodmanEngine implements EngineContribution {
     return stamps.join('\n');
   }
 
-  private async rebuild(stores: readonly PodmanStore[]): Promise<void> {
+  private async rebuild(stores: readonly PodmanStore[], rootlessNotes: readonly string[]): Promise<void> {
     const notes: string[] = [];
     const next: ContainerRecord[] = [];
     const scans = await Promise.all(stores.map((s) => scanStore(s)));
@@ -172,6 +192,7 @@ export class PodmanEngine implements EngineContribution {
     for (const scan of scans) {
       const isRootful = scan.store === this.rootful;
       if (isRootful && api.containers !== undefined) continue;
+      if (scan.store.note !== undefined) notes.push(`${scan.store.label}: ${scan.store.note}`);
       if (scan.absent !== undefined) {
         notes.push(`${scan.store.label}: ${scan.absent}`);
         continue;
@@ -183,6 +204,7 @@ export class PodmanEngine implements EngineContribution {
       notes.push(`${scan.store.label}: read ${scan.read.join(', ')} (${plural(scan.entries.length, 'container')})`);
     }
 
+    notes.push(...rootlessNotes);
     this.available = anySource;
     this.statusReason = notes.join('; ');
     this.forgetStartTimes(next);

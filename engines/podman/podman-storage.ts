@@ -5,6 +5,7 @@
  */
 import { readFile, stat } from 'node:fs/promises';
 import { readStartTime } from '../../core/proc.js';
+import { expandStoragePath, readStorageConf, type StorageConf, type StorageConfRead } from './storage-conf.js';
 
 /** One c/storage container store: rootful, or one user's rootless store. */
 export interface PodmanStore {
@@ -16,6 +17,8 @@ export interface PodmanStore {
   readonly storageDir: string;
   /** The run root (`/run/containers/storage`, `/run/user/<uid>/containers`). */
   readonly runDir: string;
+  /** A problem with the store's configuration, shown in `status()` (the store is still read). */
+  readonly note?: string;
 }
 
 /** One entry of `containers.json` / `volatile-containers.json` (the fields croot uses). */
@@ -181,24 +184,119 @@ export function parsePasswd(text: string): PasswdUser[] {
   return out;
 }
 
-/** Rootless stores of every non-root user whose home holds a podman container list. */
-export async function findRootlessStores(passwdPath: string, userRunRoot: string): Promise<PodmanStore[]> {
-  const text = await readSmall(passwdPath);
-  if (text === undefined) return [];
-  const stores: PodmanStore[] = [];
-  for (const user of parsePasswd(text)) {
-    if (user.uid === 0 || user.home === '/' || user.home.length === 0) continue;
-    const storageDir = `${user.home.replace(/\/+$/, '')}/.local/share/containers/storage`;
-    const store: PodmanStore = {
-      label: `rootless:${user.name}`,
-      user: user.name,
-      storageDir,
-      runDir: `${userRunRoot}/${user.uid}/containers`,
-    };
-    const found = await Promise.all(listPaths(store).map((p) => stat(p).then(() => true, () => false)));
-    if (found.some((f) => f)) stores.push(store);
+/** Where the rootless scan looks; see `findRootlessStores`. */
+export interface RootlessScanOptions {
+  /** passwd file listing the users. */
+  readonly passwdPath: string;
+  /** Parent of the per-uid runtime dirs (`/run/user`): the default run root is `<userRunRoot>/<uid>/containers`. */
+  readonly userRunRoot: string;
+  /** System `storage.conf` candidates; the first that exists is used (c/storage: /etc, then /usr/share). */
+  readonly systemConfPaths: readonly string[];
+}
+
+/** The rootless stores found, and what kept the scan from seeing one. */
+export interface RootlessScan {
+  readonly stores: readonly PodmanStore[];
+  /** Problems not tied to a found store (system `storage.conf`, unusable paths), for `status()`. */
+  readonly notes: readonly string[];
+}
+
+/** Where one user's store is, or why it cannot be known. */
+interface Location {
+  readonly storageDir?: string;
+  readonly runDir?: string;
+  readonly problem?: string;
+}
+
+/**
+ * Where a rootless user's store is, as c/storage 1.43 (podman 4.3) works it
+ * out: the user's own `storage.conf` (`$XDG_CONFIG_HOME/containers/`, for
+ * croot `<home>/.config/containers/`), when it exists, replaces the system
+ * one; its `graphroot` wins, then its `rootless_storage_path`, then the
+ * system file's `rootless_storage_path`, then `~/.local/share/containers/storage`.
+ * The run root is the user file's `runroot` or `/run/user/<uid>/containers`
+ * (the system file's `runroot` is for root only). A user file that cannot be
+ * parsed is a problem, and the defaults apply, as they do in podman 4.3.
+ */
+export function rootlessLocation(user: PasswdUser, userConf: StorageConfRead, system: StorageConf, userRunRoot: string): Location {
+  const problems: string[] = [];
+  const expand = (path: string, what: string): string | undefined => {
+    try {
+      return expandStoragePath(path, user);
+    } catch (err) {
+      problems.push(`${what} ${(err as Error).message}`);
+      return undefined;
+    }
+  };
+  let graph: { path: string; key: string } | undefined;
+  let run: string | undefined;
+  if (userConf.state === 'bad') {
+    problems.push(`${userConf.reason} (using the defaults, as podman 4.3 does)`);
+  } else if (userConf.state === 'read') {
+    const conf = userConf.conf;
+    if (conf.graphroot !== undefined) graph = { path: conf.graphroot, key: `${userConf.path}: graphroot` };
+    else if (conf.rootlessStoragePath !== undefined) graph = { path: conf.rootlessStoragePath, key: `${userConf.path}: rootless_storage_path` };
+    run = conf.runroot;
   }
-  return stores;
+  const runKey = userConf.state === 'read' ? `${userConf.path}: runroot` : 'runroot';
+  if (graph === undefined && system.rootlessStoragePath !== undefined) graph = { path: system.rootlessStoragePath, key: 'system rootless_storage_path' };
+  const storageDir = graph !== undefined ? expand(graph.path, graph.key) : `${user.home.replace(/\/+$/, '')}/.local/share/containers/storage`;
+  const runDir = run !== undefined ? expand(run, runKey) : `${userRunRoot}/${user.uid}/containers`;
+  return {
+    ...(storageDir !== undefined ? { storageDir } : {}),
+    ...(runDir !== undefined ? { runDir } : {}),
+    ...(problems.length > 0 ? { problem: problems.join('; ') } : {}),
+  };
+}
+
+/** The first system `storage.conf` that exists, parsed; a broken one is a note and counts as empty. */
+async function readSystemConf(paths: readonly string[], notes: string[]): Promise<StorageConf> {
+  for (const path of paths) {
+    const read = await readStorageConf(path);
+    if (read.state === 'absent') continue;
+    if (read.state === 'read') return read.conf;
+    notes.push(`system storage.conf ${read.reason}`);
+    return {};
+  }
+  return {};
+}
+
+/**
+ * Rootless stores of every non-root user whose store holds a podman
+ * container list, at the place the user's and the system's `storage.conf`
+ * put it (see `rootlessLocation`). A user whose `storage.conf` is broken is
+ * returned with a `note` even when nothing is found, so `status()` says why.
+ */
+export async function findRootlessStores(options: RootlessScanOptions): Promise<RootlessScan> {
+  const text = await readSmall(options.passwdPath);
+  if (text === undefined) return { stores: [], notes: [] };
+  const notes: string[] = [];
+  const system = await readSystemConf(options.systemConfPaths, notes);
+  const users = parsePasswd(text).filter((u) => u.uid !== 0 && u.home !== '/' && u.home.length > 0);
+  const found = await Promise.all(
+    users.map(async (user): Promise<PodmanStore | string | undefined> => {
+      const userConf = await readStorageConf(`${user.home.replace(/\/+$/, '')}/.config/containers/storage.conf`);
+      const where = rootlessLocation(user, userConf, system, options.userRunRoot);
+      const label = `rootless:${user.name}`;
+      if (where.storageDir === undefined || where.runDir === undefined) return `${label}: ${where.problem ?? 'no store location'}`;
+      const store: PodmanStore = {
+        label,
+        user: user.name,
+        storageDir: where.storageDir,
+        runDir: where.runDir,
+        ...(where.problem !== undefined ? { note: where.problem } : {}),
+      };
+      if (where.problem !== undefined) return store;
+      const exists = await Promise.all(listPaths(store).map((p) => stat(p).then(() => true, () => false)));
+      return exists.some((e) => e) ? store : undefined;
+    }),
+  );
+  const stores: PodmanStore[] = [];
+  for (const f of found) {
+    if (typeof f === 'string') notes.push(f);
+    else if (f !== undefined) stores.push(f);
+  }
+  return { stores, notes };
 }
 
 /** `mtime:size` of a path, or `-` when it is absent: one cheap part of a change fingerprint. */

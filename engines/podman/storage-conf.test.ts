@@ -1,0 +1,139 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { expandStoragePath, parseStorageConf, readStorageConf } from './storage-conf.js';
+import { rootlessLocation } from './podman-storage.js';
+
+const FIXTURE = join(__dirname, '..', '..', 'test', 'fixtures', 'podman');
+const ALICE = { name: 'alice', uid: 1000, home: '/home/alice' };
+
+describe('parseStorageConf', () => {
+  it('takes graphroot and runroot from a whole storage.conf as c/storage ships it, ignoring its other tables', () => {
+    const text = readFileSync(join(FIXTURE, 'home/carol/.config/containers/storage.conf'), 'utf8');
+    expect(parseStorageConf(text)).toEqual({
+      graphroot: '@ROOT@/srv/containers/$USER/storage',
+      runroot: '@ROOT@/run-alt/$UID/containers',
+    });
+  });
+
+  it('takes rootless_storage_path', () => {
+    const text = readFileSync(join(FIXTURE, 'etc/containers/storage.conf'), 'utf8');
+    expect(parseStorageConf(text).rootlessStoragePath).toBe('@ROOT@/local/$USER/storage');
+  });
+
+  it('ignores the same keys outside [storage], at the top and in sub-tables', () => {
+    const text = 'graphroot = "/top"\n[storage.options]\ngraphroot = "/sub"\n[[storage.list]]\nrunroot = "/arr"\n[storage]\nrunroot = "/run/x"\n';
+    expect(parseStorageConf(text)).toEqual({ runroot: '/run/x' });
+  });
+
+  it('reads literal, escaped, quoted-key and multi-line strings and skips arrays, inline tables and numbers', () => {
+    const text = [
+      '# comment',
+      '[ storage ]   # spaced header',
+      "graphroot = 'C:\\no\\escapes'",
+      'runroot = "/run/\\u0041\\t"  # trailing comment',
+      '"rootless_storage_path" = """',
+      '/multi\\',
+      '   line"""',
+      'driver = "overlay"',
+      'list = [ "a", [1, 2], # c',
+      '  { k = "v" }, ]',
+      'size = 1_000',
+      'when = 1979-05-27 07:32:00Z',
+      'flag = true',
+      '[storage.options]',
+      "mount_program = '''",
+      "x'''",
+    ].join('\n');
+    expect(parseStorageConf(text)).toEqual({ graphroot: 'C:\\no\\escapes', runroot: '/run/A\t', rootlessStoragePath: '/multiline' });
+  });
+
+  it('treats an empty string as unset, as c/storage does', () => {
+    expect(parseStorageConf('[storage]\ngraphroot = ""\n')).toEqual({});
+  });
+
+  it.each([
+    ['[storage]\ngraphroot = /unquoted\n', 'line 2: invalid value /unquoted'],
+    ['[storage\n', 'line 1: expected "]" after table name'],
+    ['[storage]\ngraphroot = "/open\n', 'line 2: unterminated string'],
+    ['[storage]\ngraphroot = 5\n', 'line 2: graphroot must be a string'],
+    ['[storage]\nrunroot = "/a"\nrunroot = "/b"\n', 'line 3: key runroot defined twice in [storage]'],
+    ['[storage]\n[storage]\n', 'line 2: table [storage] defined twice'],
+    ['[storage]\ngraphroot "/x"\n', 'line 2: expected "=" after key graphroot'],
+    ['[storage]\ngraphroot = "/x" "/y"\n', 'line 2: unexpected """ after value'],
+    ['[storage.options]\nlist = ["a" "b"]\n', 'line 2: expected "," or "]" in array'],
+    ['[storage]\nrunroot = "\\q"\n', 'line 2: invalid escape \\q'],
+  ])('rejects %j with ERR_CONFIG and the line', (text, message) => {
+    expect(() => parseStorageConf(text)).toThrow(expect.objectContaining({ code: 'ERR_CONFIG', message }));
+  });
+});
+
+describe('readStorageConf', () => {
+  let dir: string;
+  beforeEach(() => (dir = mkdtempSync(join(tmpdir(), 'croot-storage-conf-'))));
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('says a missing file is absent', async () => {
+    await expect(readStorageConf(join(dir, 'none.conf'))).resolves.toEqual({ state: 'absent' });
+  });
+
+  it('names the file and the line of a malformed one', async () => {
+    writeFileSync(join(dir, 'storage.conf'), '[storage]\ngraphroot = nope\n');
+    await expect(readStorageConf(join(dir, 'storage.conf'))).resolves.toEqual({
+      state: 'bad',
+      path: join(dir, 'storage.conf'),
+      reason: `${join(dir, 'storage.conf')}: line 2: invalid value nope`,
+    });
+  });
+
+  it('gives a reason for a path that cannot be read as a file', async () => {
+    mkdirSync(join(dir, 'storage.conf'));
+    await expect(readStorageConf(join(dir, 'storage.conf'))).resolves.toMatchObject({ state: 'bad' });
+  });
+});
+
+describe('expandStoragePath', () => {
+  it('expands $UID, $HOME, ${HOME} and $USER from the passwd entry', () => {
+    expect(expandStoragePath('$HOME/a/$USER/$UID/${HOME}', ALICE)).toBe('/home/alice/a/alice/1000/home/alice');
+  });
+
+  it('cleans the result like filepath.Clean', () => {
+    expect(expandStoragePath('/srv//x/./y/../z/', ALICE)).toBe('/srv/x/z');
+  });
+
+  it('refuses a variable only the user\'s session knows', () => {
+    expect(() => expandStoragePath('$XDG_DATA_HOME/containers', ALICE)).toThrow(expect.objectContaining({ code: 'ERR_CONFIG' }));
+  });
+
+  it('does not expand ~, as c/storage does not, and refuses the relative path', () => {
+    expect(() => expandStoragePath('~/containers', ALICE)).toThrow(/not an absolute path/);
+  });
+});
+
+describe('rootlessLocation', () => {
+  const none = { state: 'absent' } as const;
+
+  it('defaults to ~/.local/share/containers/storage and <userRunRoot>/<uid>/containers', () => {
+    expect(rootlessLocation(ALICE, none, {}, '/run/user')).toEqual({
+      storageDir: '/home/alice/.local/share/containers/storage',
+      runDir: '/run/user/1000/containers',
+    });
+  });
+
+  it('ranks the user\'s graphroot over the user\'s rootless_storage_path over the system one', () => {
+    const system = { rootlessStoragePath: '/sys/$USER', runroot: '/ignored', graphroot: '/ignored' };
+    const read = (conf: object) => ({ state: 'read', path: '/c', conf }) as const;
+    expect(rootlessLocation(ALICE, none, system, '/run/user').storageDir).toBe('/sys/alice');
+    expect(rootlessLocation(ALICE, read({ rootlessStoragePath: '/mine' }), system, '/run/user').storageDir).toBe('/mine');
+    expect(rootlessLocation(ALICE, read({ graphroot: '/g', rootlessStoragePath: '/mine' }), system, '/run/user').storageDir).toBe('/g');
+    expect(rootlessLocation(ALICE, read({ runroot: '/r/$UID' }), system, '/run/user')).toEqual({ storageDir: '/sys/alice', runDir: '/r/1000' });
+  });
+
+  it('uses the defaults and names the problem when the user\'s file is malformed', () => {
+    expect(rootlessLocation(ALICE, { state: 'bad', path: '/c', reason: '/c: line 1: x' }, {}, '/run/user')).toEqual({
+      storageDir: '/home/alice/.local/share/containers/storage',
+      runDir: '/run/user/1000/containers',
+      problem: '/c: line 1: x (using the defaults, as podman 4.3 does)',
+    });
+  });
+});
