@@ -1,4 +1,4 @@
-import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chooseCgroupPath, parseCgroupFile, parseStartTime, readCgroupName, readStartTime } from './proc.js';
@@ -47,10 +47,14 @@ describe('proc', () => {
   describe('readCgroupName', () => {
     it('reads a fake proc tree', async () => {
       const root = mkdtempSync(join(tmpdir(), 'croot-proc-'));
-      mkdirSync(join(root, '42'));
-      writeFileSync(join(root, '42', 'cgroup'), '0::/machine.slice/libpod-abc.scope/container\n');
-      await expect(readCgroupName(root, 42)).resolves.toBe('machine.slice/libpod-abc.scope/container');
-      await expect(readCgroupName(root, 43)).rejects.toMatchObject({ code: 'ERR_NOT_RUNNING' });
+      try {
+        mkdirSync(join(root, '42'));
+        writeFileSync(join(root, '42', 'cgroup'), '0::/machine.slice/libpod-abc.scope/container\n');
+        await expect(readCgroupName(root, 42)).resolves.toBe('machine.slice/libpod-abc.scope/container');
+        await expect(readCgroupName(root, 43)).rejects.toMatchObject({ code: 'ERR_NOT_RUNNING' });
+      } finally {
+        rmSync(root, { recursive: true, force: true });
+      }
     });
   });
 });
