@@ -13,32 +13,9 @@ import { ContainerCGroupResolver, ContainerHostnameResolver, ContainerProcessIdR
 import { dockerEngineModule, DockerEngine, DockerEngineOptions } from '../engines/docker/index.js';
 import { nativeModule } from '../native/native-module.js';
 import { describeWith, probes } from './support/components.js';
+import { codeOf, eventually } from './support/outcomes.js';
 import { cgroupOf } from './support/engine-containers.js';
 import { dockerInspect, dockerRun, removeDockerContainers, uniqueName, type TestContainer } from './support/testbed.js';
-
-async function eventually<T>(probe: () => Promise<T | undefined>, ms = 10000): Promise<T> {
-  const deadline = Date.now() + ms;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await probe();
-      if (value !== undefined) return value;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`condition not met within ${ms} ms${last ? `: ${String(last)}` : ''}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-async function codeOf(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-    return 'resolved';
-  } catch (err) {
-    return err instanceof CrootError ? err.code : `not a CrootError: ${String(err)}`;
-  }
-}
 
 function startCroot(env: Record<string, string | undefined>, options?: DockerEngineOptions): Container {
   const modules = [dockerEngineModule];

@@ -14,10 +14,10 @@ import { createServer, type Server, type TLSSocket } from 'node:tls';
 import type { Container } from 'inversify';
 import { createCrootContainer } from '../core/create-container.js';
 import { EngineRegistry } from '../core/engine-registry.js';
-import { CrootError } from '../core/errors.js';
 import { ContainerProcessIdResolver } from '../core/resolvers.js';
 import { dockerEngineModule, DockerEngine } from '../engines/docker/index.js';
 import { commandWorks, describeWith, probes } from './support/components.js';
+import { codeOf, eventually } from './support/outcomes.js';
 import { dockerInspect, dockerRun, removeDockerContainers, uniqueName, type TestContainer } from './support/testbed.js';
 
 function dockerAndOpenssl(): string | undefined {
@@ -50,30 +50,6 @@ function certDir(root: string, name: string, from: string, ca: string, client?: 
     copyFileSync(join(from, `${client}-key.pem`), join(dir, 'key.pem'));
   }
   return dir;
-}
-
-async function eventually<T>(probe: () => Promise<T | undefined>, ms = 10000): Promise<T> {
-  const deadline = Date.now() + ms;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await probe();
-      if (value !== undefined) return value;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`condition not met within ${ms} ms${last ? `: ${String(last)}` : ''}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-async function codeOf(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-    return 'resolved';
-  } catch (err) {
-    return err instanceof CrootError ? err.code : `not a CrootError: ${String(err)}`;
-  }
 }
 
 describeWith('docker and openssl', dockerAndOpenssl, 'DockerEngine over TLS with client certificates (DOCKER_TLS_VERIFY, DOCKER_CERT_PATH)', () => {

@@ -1,0 +1,28 @@
+/** Small helpers for asserting on things that settle over time or fail with a code. */
+import { CrootError } from '../../core/errors.js';
+
+/** Polls `probe` every 50 ms until it gives a value (not undefined), or fails after `ms` with the last error. */
+export async function eventually<T>(probe: () => Promise<T | undefined>, ms = 10000): Promise<T> {
+  const deadline = Date.now() + ms;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await probe();
+      if (value !== undefined) return value;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`condition not met within ${ms} ms${last ? `: ${String(last)}` : ''}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** `'resolved'`, or the CrootError code the promise rejected with (anything else is named as such). */
+export async function codeOf(promise: Promise<unknown>): Promise<string> {
+  try {
+    await promise;
+    return 'resolved';
+  } catch (err) {
+    return err instanceof CrootError ? err.code : `not a CrootError: ${String(err)}`;
+  }
+}
