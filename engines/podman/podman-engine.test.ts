@@ -6,7 +6,7 @@ import type { ContainerRecord } from '../../core/engine.js';
 import { EngineRegistry } from '../../core/engine-registry.js';
 import { ContainerProcessIdResolver } from '../../core/resolvers.js';
 import { parseStartTime } from '../../core/proc.js';
-import { PodmanEngine, PodmanEngineOptions } from './podman-engine.js';
+import { DEFAULT_PODMAN_DATADIR, PodmanEngine, PodmanEngineOptions, podmanPathsFrom } from './podman-engine.js';
 import { podmanEngineModule } from './podman-engine-module.js';
 import { ContainerModule } from 'inversify';
 
@@ -17,7 +17,7 @@ const EXITED = 'a52aeab458e9acaf88ca5405749696e6bdeb4c65c52a9f026bced97833cff7bf
 const VOLATILE = '583c8334f046c80cbfdf19da10b00d7d19a7d1eff79ac05d2beb45c56b1b37af';
 const ROOTLESS = '4a5bb220b9332a1ac0905130eb5639c7bd2cace134614cc5eb60b3f8e5d83e39';
 const MOVED = 'e71103add7933eed9e10834df82b7f84f151383b3f5c5bb43c8108dc3b5addf1';
-const CONF_FILES = ['passwd', 'home/carol/.config/containers/storage.conf', 'etc/containers/storage.conf'];
+const CONF_FILES = ['passwd', 'home/carol/.config/containers/storage.conf', 'etc/containers/storage.conf', 'etc/containers-moved/storage.conf'];
 
 /** A private copy of the fixture tree (tests change files in it) and the env pointing at it. */
 function fixtureTree(): { root: string; env: Record<string, string> } {
@@ -50,6 +50,11 @@ function engineFor(root: string, env: Record<string, string>, checkIntervalMs = 
     ],
   });
   return container.get(PodmanEngine);
+}
+
+/** `env` without the given variables (as when PCP's environment does not set them). */
+function without(env: Record<string, string>, ...names: string[]): Record<string, string> {
+  return Object.fromEntries(Object.entries(env).filter(([k]) => !names.includes(k)));
 }
 
 function byId(records: readonly ContainerRecord[], id: string): ContainerRecord {
@@ -99,6 +104,89 @@ describe('PodmanEngine', () => {
 
     it('marks a volatile container running like any other', async () => {
       expect(byId(await engineFor(root, env).containers(), VOLATILE)).toMatchObject({ running: true, names: ['croot-fx-vol'], hostname: 'vol-host' });
+    });
+  });
+
+  describe('rootful store placed by the system storage.conf', () => {
+    const PCP_DIRS = ['PCP_PODMAN_DATADIR', 'PCP_PODMAN_RUNDIR'];
+    let movedConf: string;
+    let movedEnv: Record<string, string>;
+    beforeEach(() => {
+      movedConf = join(root, 'etc/containers-moved/storage.conf');
+      movedEnv = { ...without(env, ...PCP_DIRS), CROOT_CONTAINERS_STORAGE_CONF: movedConf, CROOT_PODMAN_ROOTLESS: '0' };
+    });
+
+    /** Moves the rootful fixture to where etc/containers-moved/storage.conf points (runroot's $UID is root's 0). */
+    function moveRootful(parts: { storage?: boolean; run?: boolean } = { storage: true, run: true }): void {
+      mkdirSync(join(root, 'moved/0'), { recursive: true });
+      if (parts.storage) renameSync(join(root, 'rootful/storage'), join(root, 'moved/storage'));
+      if (parts.run) renameSync(join(root, 'rootful/run'), join(root, 'moved/0/run'));
+    }
+
+    it('reads graphroot and runroot from it when PCP_PODMAN_DATADIR and PCP_PODMAN_RUNDIR are unset', async () => {
+      moveRootful();
+      const engine = engineFor(root, movedEnv);
+      const records = await engine.containers();
+      expect(records.map((r) => r.id).sort()).toEqual([RUN, STOPPED, EXITED, VOLATILE].sort());
+      const pid = Number(readFileSync(join(root, 'moved/0/run/overlay-containers', RUN, 'userdata/pidfile'), 'utf8'));
+      expect(byId(records, RUN)).toMatchObject({ source: 'rootful', running: true, pid, pidStartTime: statStart(root, pid), hostname: 'fx-host' });
+      expect(engine.status().reason).toContain(`rootful: read ${join(root, 'moved/storage/overlay-containers/containers.json')}`);
+    });
+
+    it('lets PCP_PODMAN_DATADIR and PCP_PODMAN_RUNDIR win over it', async () => {
+      const engine = engineFor(root, { ...env, CROOT_CONTAINERS_STORAGE_CONF: movedConf, CROOT_PODMAN_ROOTLESS: '0' });
+      expect(byId(await engine.containers(), RUN).running).toBe(true);
+      expect(engine.status().reason).toContain(join(root, 'rootful/storage/overlay-containers/containers.json'));
+      expect(engine.status().reason).not.toContain(join(root, 'moved'));
+    });
+
+    it('takes only the run root from it when PCP_PODMAN_DATADIR alone is set', async () => {
+      moveRootful({ run: true });
+      const engine = engineFor(root, { ...movedEnv, PCP_PODMAN_DATADIR: join(root, 'rootful/storage') });
+      const pid = Number(readFileSync(join(root, 'moved/0/run/overlay-containers', RUN, 'userdata/pidfile'), 'utf8'));
+      expect(byId(await engine.containers(), RUN)).toMatchObject({ running: true, pid });
+    });
+
+    it('treats an empty PCP_PODMAN_DATADIR as unset, as before', async () => {
+      moveRootful();
+      const engine = engineFor(root, { ...movedEnv, PCP_PODMAN_DATADIR: '', PCP_PODMAN_RUNDIR: '' });
+      expect(byId(await engine.containers(), RUN).running).toBe(true);
+      expect(podmanPathsFrom({ PCP_PODMAN_DATADIR: '', PCP_PODMAN_RUNDIR: '' })).not.toHaveProperty('dataDir');
+    });
+
+    it('follows a system storage.conf that changes after the first read', async () => {
+      moveRootful();
+      const engine = engineFor(root, movedEnv);
+      expect(byId(await engine.containers(), RUN).running).toBe(true);
+      writeFileSync(movedConf, readFileSync(movedConf, 'utf8').replace(/^graphroot = .*$/m, `graphroot = "${join(root, 'elsewhere')}"`));
+      expect((await engine.containers()).some((r) => r.id === RUN)).toBe(false);
+      expect(engine.status().reason).toContain(join(root, 'elsewhere/overlay-containers/containers.json'));
+    });
+
+    it('says why a malformed system storage.conf is not used, once, and falls back to the built-in paths', async () => {
+      writeFileSync(movedConf, '[storage]\ngraphroot = nope\n');
+      const engine = engineFor(root, { ...movedEnv, CROOT_PODMAN_ROOTLESS: '1' });
+      await engine.containers();
+      const reason = engine.status().reason;
+      const note = `system storage.conf ${movedConf}: line 2: invalid value nope (using the built-in defaults`;
+      expect(reason).toContain(note);
+      expect(reason.split(note)).toHaveLength(2);
+      expect(reason).toContain(`${DEFAULT_PODMAN_DATADIR}/overlay-containers/containers.json`);
+      expect(byId(await engine.containers(), ROOTLESS).running).toBe(true);
+    });
+
+    it('says why a graphroot naming an unknown variable is not used and falls back to the built-in path', async () => {
+      writeFileSync(movedConf, `[storage]\ngraphroot = "$XDG_DATA_HOME/storage"\nrunroot = "${join(root, 'rootful/run')}"\n`);
+      const engine = engineFor(root, movedEnv);
+      await engine.containers();
+      expect(engine.status().reason).toMatch(/rootful: .*graphroot "\$XDG_DATA_HOME\/storage": \$XDG_DATA_HOME is not known.*\(using \/var\/lib\/containers\/storage\)/);
+      expect(engine.status().reason).toContain(`${DEFAULT_PODMAN_DATADIR}/overlay-containers/containers.json`);
+    });
+
+    it('uses the built-in paths when there is no system storage.conf', async () => {
+      const engine = engineFor(root, { ...movedEnv, CROOT_CONTAINERS_STORAGE_CONF: '' });
+      await engine.containers();
+      expect(engine.status().reason).toContain(`${DEFAULT_PODMAN_DATADIR}/overlay-containers/containers.json`);
     });
   });
 

@@ -1,7 +1,8 @@
 /**
  * The Podman engine: rootful containers from c/storage's lists under
- * `$PCP_PODMAN_DATADIR` (or podman's Docker-compatible API socket when a
- * `podman system service` answers there), plus every user's rootless store.
+ * `$PCP_PODMAN_DATADIR` (else the system `storage.conf`'s graphroot; or
+ * podman's Docker-compatible API socket when a `podman system service`
+ * answers there), plus every user's rootless store.
  * Run state comes from conmon's pidfiles under the run roots. The index is
  * rebuilt only when a cheap stat fingerprint of those files changes, checked
  * at most once per `checkIntervalMs`.
@@ -18,7 +19,10 @@ import {
   listPaths,
   liveStartTime,
   readRunState,
+  readSystemStorageConf,
+  rootfulLocation,
   scanStore,
+  systemConfNote,
   statStamp,
   userdataDir,
   type PodmanStore,
@@ -29,8 +33,7 @@ import {
 import { plural } from '../../core/plural.js';
 
 export const PODMAN_ENGINE_ID = 'podman';
-export const DEFAULT_PODMAN_DATADIR = '/var/lib/containers/storage';
-export const DEFAULT_PODMAN_RUNDIR = '/run/containers/storage';
+export { DEFAULT_PODMAN_DATADIR, DEFAULT_PODMAN_RUNDIR } from './podman-storage.js';
 export const DEFAULT_PODMAN_SOCKET = '/run/podman/podman.sock';
 export const DEFAULT_CONTAINERS_STORAGE_CONFS: readonly string[] = ['/etc/containers/storage.conf', '/usr/share/containers/storage.conf'];
 
@@ -47,8 +50,16 @@ export interface PodmanEngineOptions {
 
 /** Where the engine looks, from `config.env`. */
 export interface PodmanPaths {
-  readonly dataDir: string;
-  readonly runDir: string;
+  /**
+   * Rootful graph root from `PCP_PODMAN_DATADIR`; absent when unset or empty:
+   * then the system `storage.conf`'s `graphroot`, else `DEFAULT_PODMAN_DATADIR`.
+   */
+  readonly dataDir?: string;
+  /**
+   * Rootful run root from `PCP_PODMAN_RUNDIR`; absent when unset or empty:
+   * then the system `storage.conf`'s `runroot`, else `DEFAULT_PODMAN_RUNDIR`.
+   */
+  readonly runDir?: string;
   /** API socket; empty when disabled (`CROOT_PODMAN_SOCKET=`). */
   readonly socketPath: string;
   /** passwd file listing the users whose rootless stores are read; empty disables rootless. */
@@ -57,7 +68,8 @@ export interface PodmanPaths {
   readonly userRunRoot: string;
   /**
    * System `storage.conf` candidates, first existing one used: its
-   * `rootless_storage_path` moves every rootless store. From
+   * `graphroot`/`runroot` move the rootful store (unless set above), its
+   * `rootless_storage_path` every rootless store. From
    * `CROOT_CONTAINERS_STORAGE_CONF` (empty: none), else c/storage's
    * `/etc/containers/storage.conf`, then `/usr/share/containers/storage.conf`.
    */
@@ -67,8 +79,8 @@ export interface PodmanPaths {
 export function podmanPathsFrom(env: Readonly<Record<string, string | undefined>>): PodmanPaths {
   const rootless = env.CROOT_PODMAN_ROOTLESS !== '0';
   return {
-    dataDir: env.PCP_PODMAN_DATADIR || DEFAULT_PODMAN_DATADIR,
-    runDir: env.PCP_PODMAN_RUNDIR || DEFAULT_PODMAN_RUNDIR,
+    ...(env.PCP_PODMAN_DATADIR ? { dataDir: env.PCP_PODMAN_DATADIR } : {}),
+    ...(env.PCP_PODMAN_RUNDIR ? { runDir: env.PCP_PODMAN_RUNDIR } : {}),
     socketPath: env.CROOT_PODMAN_SOCKET ?? DEFAULT_PODMAN_SOCKET,
     passwdPath: rootless ? env.CROOT_PASSWD_FILE || '/etc/passwd' : '',
     userRunRoot: env.CROOT_PODMAN_USER_RUNDIR || '/run/user',
@@ -94,7 +106,8 @@ interface ApiContainer {
 export class PodmanEngine implements EngineContribution {
   readonly id = PODMAN_ENGINE_ID;
   readonly paths: PodmanPaths;
-  private readonly rootful: PodmanStore;
+  /** The rootful store, located again on every refresh (the system `storage.conf` may change). */
+  private rootful: PodmanStore;
   private readonly apiMaxAgeMs: number;
   private readonly requestTimeoutMs: number;
 
@@ -114,7 +127,7 @@ export class PodmanEngine implements EngineContribution {
     @inject(PodmanEngineOptions) @optional() options: PodmanEngineOptions | undefined,
   ) {
     this.paths = podmanPathsFrom(config.env);
-    this.rootful = { label: 'rootful', storageDir: this.paths.dataDir, runDir: this.paths.runDir };
+    this.rootful = { label: 'rootful', ...rootfulLocation(this.paths, { state: 'absent' }) };
     this.refresher = new ThrottledRefresh(options?.checkIntervalMs ?? 1000, () => this.refresh());
     this.apiMaxAgeMs = options?.apiMaxAgeMs ?? 5000;
     this.requestTimeoutMs = options?.requestTimeoutMs ?? 5000;
@@ -137,17 +150,22 @@ export class PodmanEngine implements EngineContribution {
   }
 
   private async refresh(): Promise<readonly ContainerRecord[]> {
+    const systemConf = await readSystemStorageConf(this.paths.storageConfPaths);
+    const systemNotes = systemConf.state === 'bad' ? [systemConfNote(systemConf)] : [];
+    const { problem, ...where } = rootfulLocation(this.paths, systemConf);
+    this.rootful = { label: 'rootful', ...where, ...(problem !== undefined ? { note: problem } : {}) };
     const rootless: RootlessScan = this.paths.passwdPath
-      ? await findRootlessStores({ passwdPath: this.paths.passwdPath, userRunRoot: this.paths.userRunRoot, systemConfPaths: this.paths.storageConfPaths })
+      ? await findRootlessStores({ passwdPath: this.paths.passwdPath, userRunRoot: this.paths.userRunRoot, systemConf })
       : { stores: [], notes: [] };
     const stores = [this.rootful, ...rootless.stores];
+    const notes = [...systemNotes, ...rootless.notes];
     // Where the stores are and what went wrong finding them come from config files read above.
-    const located = JSON.stringify([stores, rootless.notes]);
+    const located = JSON.stringify([stores, notes]);
     const fingerprint = `${located}\n${await this.computeFingerprint(stores)}`;
     const apiStale = this.apiInUse && Date.now() - this.lastApiRead >= this.apiMaxAgeMs;
     if (fingerprint === this.fingerprint && !apiStale) return this.records;
     this.fingerprint = fingerprint;
-    await this.rebuild(stores, rootless.notes);
+    await this.rebuild(stores, notes);
     this.checkedAt = Date.now();
     return this.records;
   }
@@ -169,7 +187,7 @@ export class PodmanEngine implements EngineContribution {
     return stamps.join('\n');
   }
 
-  private async rebuild(stores: readonly PodmanStore[], rootlessNotes: readonly string[]): Promise<void> {
+  private async rebuild(stores: readonly PodmanStore[], locationNotes: readonly string[]): Promise<void> {
     const notes: string[] = [];
     const next: ContainerRecord[] = [];
     const scans = await Promise.all(stores.map((s) => scanStore(s)));
@@ -191,8 +209,8 @@ export class PodmanEngine implements EngineContribution {
     let anySource = api.containers !== undefined;
     for (const scan of scans) {
       const isRootful = scan.store === this.rootful;
-      if (isRootful && api.containers !== undefined) continue;
       if (scan.store.note !== undefined) notes.push(`${scan.store.label}: ${scan.store.note}`);
+      if (isRootful && api.containers !== undefined) continue;
       if (scan.absent !== undefined) {
         notes.push(`${scan.store.label}: ${scan.absent}`);
         continue;
@@ -204,7 +222,7 @@ export class PodmanEngine implements EngineContribution {
       notes.push(`${scan.store.label}: read ${scan.read.join(', ')} (${plural(scan.entries.length, 'container')})`);
     }
 
-    notes.push(...rootlessNotes);
+    notes.push(...locationNotes);
     this.available = anySource;
     this.statusReason = notes.join('; ');
     this.forgetStartTimes(next);

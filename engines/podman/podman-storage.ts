@@ -5,7 +5,7 @@
  */
 import { readFile, stat } from 'node:fs/promises';
 import { readStartTime } from '../../core/proc.js';
-import { expandStoragePath, readStorageConf, type StorageConf, type StorageConfRead } from './storage-conf.js';
+import { expandStoragePath, readStorageConf, type ExpansionUser, type StorageConf, type StorageConfRead } from './storage-conf.js';
 
 /** One c/storage container store: rootful, or one user's rootless store. */
 export interface PodmanStore {
@@ -45,6 +45,11 @@ export interface StoreScan {
 }
 
 export const STORAGE_LISTS = ['containers.json', 'volatile-containers.json'] as const;
+
+/** c/storage's built-in rootful graph root. */
+export const DEFAULT_PODMAN_DATADIR = '/var/lib/containers/storage';
+/** c/storage's built-in rootful run root. */
+export const DEFAULT_PODMAN_RUNDIR = '/run/containers/storage';
 
 /** Parses a c/storage container list; entries without an id are dropped. */
 export function parseContainerList(text: string): StorageEntry[] {
@@ -191,7 +196,12 @@ export interface RootlessScanOptions {
   /** Parent of the per-uid runtime dirs (`/run/user`): the default run root is `<userRunRoot>/<uid>/containers`. */
   readonly userRunRoot: string;
   /** System `storage.conf` candidates; the first that exists is used (c/storage: /etc, then /usr/share). */
-  readonly systemConfPaths: readonly string[];
+  readonly systemConfPaths?: readonly string[];
+  /**
+   * The system `storage.conf`, already read by the caller (who then reports
+   * it being malformed); `systemConfPaths` is not read when this is given.
+   */
+  readonly systemConf?: StorageConfRead;
 }
 
 /** The rootless stores found, and what kept the scan from seeing one. */
@@ -249,16 +259,54 @@ export function rootlessLocation(user: PasswdUser, userConf: StorageConfRead, sy
   };
 }
 
-/** The first system `storage.conf` that exists, parsed; a broken one is a note and counts as empty. */
-async function readSystemConf(paths: readonly string[], notes: string[]): Promise<StorageConf> {
+/** The first system `storage.conf` of `paths` that exists (c/storage: /etc, then /usr/share), read. */
+export async function readSystemStorageConf(paths: readonly string[]): Promise<StorageConfRead> {
   for (const path of paths) {
     const read = await readStorageConf(path);
-    if (read.state === 'absent') continue;
-    if (read.state === 'read') return read.conf;
-    notes.push(`system storage.conf ${read.reason}`);
-    return {};
+    if (read.state !== 'absent') return read;
   }
-  return {};
+  return { state: 'absent' };
+}
+
+/** The `status()` note for a system `storage.conf` that cannot be used. */
+export function systemConfNote(read: StorageConfRead & { state: 'bad' }): string {
+  return `system storage.conf ${read.reason} (using the built-in defaults, as podman 4.3 does)`;
+}
+
+/** Whom croot expands the rootful store's paths for: podman run as root. */
+const ROOT_USER: ExpansionUser = { name: 'root', uid: 0, home: '/root' };
+
+/** Where the rootful store is; `problem` says why a configured path was not used. */
+export interface RootfulLocation {
+  readonly storageDir: string;
+  readonly runDir: string;
+  readonly problem?: string;
+}
+
+/**
+ * Where the rootful store is: an explicit directory (PCP's
+ * `PCP_PODMAN_DATADIR` / `PCP_PODMAN_RUNDIR`) wins; else the system
+ * `storage.conf`'s `[storage] graphroot` / `runroot`, expanded as for root
+ * (`$UID` is 0, `$HOME` is /root, `$USER` is root); else c/storage's
+ * built-in paths. A malformed file counts as empty (the caller reports it);
+ * a path that cannot be expanded is a `problem` and the default is used.
+ */
+export function rootfulLocation(explicit: { readonly dataDir?: string; readonly runDir?: string }, system: StorageConfRead): RootfulLocation {
+  const conf: StorageConf = system.state === 'read' ? system.conf : {};
+  const problems: string[] = [];
+  const pick = (given: string | undefined, configured: string | undefined, key: string, fallback: string): string => {
+    if (given !== undefined) return given;
+    if (configured === undefined) return fallback;
+    try {
+      return expandStoragePath(configured, ROOT_USER);
+    } catch (err) {
+      problems.push(`${system.state === 'read' ? system.path : 'system storage.conf'}: ${key} ${(err as Error).message} (using ${fallback})`);
+      return fallback;
+    }
+  };
+  const storageDir = pick(explicit.dataDir, conf.graphroot, 'graphroot', DEFAULT_PODMAN_DATADIR);
+  const runDir = pick(explicit.runDir, conf.runroot, 'runroot', DEFAULT_PODMAN_RUNDIR);
+  return { storageDir, runDir, ...(problems.length > 0 ? { problem: problems.join('; ') } : {}) };
 }
 
 /**
@@ -271,7 +319,9 @@ export async function findRootlessStores(options: RootlessScanOptions): Promise<
   const text = await readSmall(options.passwdPath);
   if (text === undefined) return { stores: [], notes: [] };
   const notes: string[] = [];
-  const system = await readSystemConf(options.systemConfPaths, notes);
+  const systemRead = options.systemConf ?? (await readSystemStorageConf(options.systemConfPaths ?? []));
+  if (options.systemConf === undefined && systemRead.state === 'bad') notes.push(systemConfNote(systemRead));
+  const system = systemRead.state === 'read' ? systemRead.conf : {};
   const users = parsePasswd(text).filter((u) => u.uid !== 0 && u.home !== '/' && u.home.length > 0);
   const found = await Promise.all(
     users.map(async (user): Promise<PodmanStore | string | undefined> => {

@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expandStoragePath, parseStorageConf, readStorageConf } from './storage-conf.js';
-import { rootlessLocation } from './podman-storage.js';
+import { DEFAULT_PODMAN_DATADIR, DEFAULT_PODMAN_RUNDIR, readSystemStorageConf, rootfulLocation, rootlessLocation } from './podman-storage.js';
 
 const FIXTURE = join(__dirname, '..', '..', 'test', 'fixtures', 'podman');
 const ALICE = { name: 'alice', uid: 1000, home: '/home/alice' };
@@ -135,5 +135,56 @@ describe('rootlessLocation', () => {
       runDir: '/run/user/1000/containers',
       problem: '/c: line 1: x (using the defaults, as podman 4.3 does)',
     });
+  });
+});
+
+describe('rootfulLocation', () => {
+  const read = (conf: object) => ({ state: 'read', path: '/etc/containers/storage.conf', conf }) as const;
+
+  it('uses c/storage\'s built-in paths without a system storage.conf or with a malformed one', () => {
+    const defaults = { storageDir: DEFAULT_PODMAN_DATADIR, runDir: DEFAULT_PODMAN_RUNDIR };
+    expect(rootfulLocation({}, { state: 'absent' })).toEqual(defaults);
+    expect(rootfulLocation({}, { state: 'bad', path: '/c', reason: '/c: line 1: x' })).toEqual(defaults);
+  });
+
+  it('takes graphroot and runroot, expanding $UID as root\'s and cleaning them', () => {
+    expect(rootfulLocation({}, read({ graphroot: '/srv//podman/', runroot: '/run/$UID/c', rootlessStoragePath: '/ignored' }))).toEqual({
+      storageDir: '/srv/podman',
+      runDir: '/run/0/c',
+    });
+  });
+
+  it('lets each explicit directory win on its own', () => {
+    const conf = read({ graphroot: '/g', runroot: '/r' });
+    expect(rootfulLocation({ dataDir: '/pcp/data' }, conf)).toEqual({ storageDir: '/pcp/data', runDir: '/r' });
+    expect(rootfulLocation({ runDir: '/pcp/run' }, conf)).toEqual({ storageDir: '/g', runDir: '/pcp/run' });
+  });
+
+  it('names a path it cannot expand and uses the built-in one instead', () => {
+    expect(rootfulLocation({}, read({ graphroot: 'relative/store', runroot: '/r' }))).toEqual({
+      storageDir: DEFAULT_PODMAN_DATADIR,
+      runDir: '/r',
+      problem: `/etc/containers/storage.conf: graphroot "relative/store" is not an absolute path (using ${DEFAULT_PODMAN_DATADIR})`,
+    });
+  });
+});
+
+describe('readSystemStorageConf', () => {
+  let dir: string;
+  beforeEach(() => (dir = mkdtempSync(join(tmpdir(), 'croot-system-conf-'))));
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('reads the first file that exists, as c/storage prefers /etc to /usr/share', async () => {
+    writeFileSync(join(dir, 'second.conf'), '[storage]\ngraphroot = "/second"\n');
+    writeFileSync(join(dir, 'third.conf'), '[storage]\ngraphroot = "/third"\n');
+    const paths = ['first.conf', 'second.conf', 'third.conf'].map((f) => join(dir, f));
+    await expect(readSystemStorageConf(paths)).resolves.toEqual({ state: 'read', path: paths[1], conf: { graphroot: '/second' } });
+    await expect(readSystemStorageConf([])).resolves.toEqual({ state: 'absent' });
+  });
+
+  it('stops at a malformed first file rather than falling through to the next', async () => {
+    writeFileSync(join(dir, 'first.conf'), '[storage\n');
+    writeFileSync(join(dir, 'second.conf'), '[storage]\ngraphroot = "/second"\n');
+    await expect(readSystemStorageConf([join(dir, 'first.conf'), join(dir, 'second.conf')])).resolves.toMatchObject({ state: 'bad' });
   });
 });
