@@ -39,12 +39,12 @@ export const CrootConfig = Symbol.for('croot/CrootConfig');
 export const DEFAULT_SOCKET_PATH = '/var/lib/pcp/pmcd/root.socket';
 
 /** Where PCP's root socket is: `$PCP_VAR_DIR/pmcd/root.socket`, `PCP_VAR_DIR` from the env or /etc/pcp.conf. */
-export function defaultSocketPath(env: Readonly<Record<string, string | undefined>> = process.env, pcpConf = readPcpConf()): string {
-  const varDir = env.PCP_VAR_DIR ?? pcpConf.PCP_VAR_DIR;
+export function defaultSocketPath(env: Readonly<Record<string, string | undefined>> = process.env): string {
+  const varDir = env.PCP_VAR_DIR ?? readPcpConf(env.PCP_CONF ?? '/etc/pcp.conf').PCP_VAR_DIR;
   return varDir ? `${varDir.replace(/\/+$/, '')}/pmcd/root.socket` : DEFAULT_SOCKET_PATH;
 }
 
-function readPcpConf(path = process.env.PCP_CONF ?? '/etc/pcp.conf'): Record<string, string> {
+function readPcpConf(path: string): Record<string, string> {
   const out: Record<string, string> = {};
   let text: string;
   try {

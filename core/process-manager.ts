@@ -5,10 +5,11 @@
  * or not anybody asks; their exit statuses are kept (a bounded number) for
  * the wait requests pmcd makes later.
  */
-import { accessSync, closeSync, constants, statSync } from 'node:fs';
+import { accessSync, constants, statSync } from 'node:fs';
 import { ContainerModule, inject, injectable, optional } from 'inversify';
 import { splitCommandLine } from './command-line.js';
 import { CrootConfig } from './config.js';
+import { closeFds } from './fds.js';
 import { CrootError, Errno } from './errors.js';
 import { ProcessSpawner, type PeerCredentials } from './host-services.js';
 import { Logger, SilentLogger } from './logger.js';
@@ -105,8 +106,7 @@ export class ProcessManager implements ProcessService {
         created.push(parentOut, childOut);
         pid = this.spawner.spawn(file, argv, env, { stdin: childIn, stdout: childOut, stderr: this.options.childStderrFd });
         // The child's ends live on in the child only.
-        this.closeQuietly(childIn);
-        this.closeQuietly(childOut);
+        closeFds([childIn, childOut]);
         fds = [parentIn, parentOut];
       } else {
         // As pmdaroot does: no stdin, stdout joined to stderr (the log).
@@ -117,7 +117,7 @@ export class ProcessManager implements ProcessService {
       this.ensureReaping();
       return { pid, fds };
     } catch (err) {
-      for (const fd of created) this.closeQuietly(fd);
+      closeFds(created);
       throw systemError(err, `cannot start "${label}" (${file})`);
     }
   }
@@ -277,13 +277,6 @@ export class ProcessManager implements ProcessService {
     this.timer = undefined;
   }
 
-  private closeQuietly(fd: number): void {
-    try {
-      closeSync(fd);
-    } catch {
-      // already closed
-    }
-  }
 }
 
 function checkLength(what: string, value: string, limit: number): void {

@@ -3,10 +3,11 @@
  * a Promise API over a pluggable transport, one request in flight per
  * connection, every call bounded by a timeout or an AbortSignal.
  */
-import { closeSync, createWriteStream } from 'node:fs';
+import { createWriteStream } from 'node:fs';
 import { Socket } from 'node:net';
 import type { Readable, Writable } from 'node:stream';
 import { defaultSocketPath } from './config.js';
+import { closeFds } from './fds.js';
 import { CrootError, Errno, PM_ERR_NOCONTAINER, type ErrorCode } from './errors.js';
 import {
   CONTAINER_HEADER_SIZE,
@@ -108,15 +109,7 @@ export function remoteError(status: number, what: string): CrootError {
   return new CrootError(code, `${what}: ${errorText(status)} (${status})${hint}`, { status });
 }
 
-export function closeFds(fds: readonly number[]): void {
-  for (const fd of fds) {
-    try {
-      closeSync(fd);
-    } catch {
-      // already closed
-    }
-  }
-}
+export { closeFds };
 
 type ContainerRequest = typeof PduType.HOSTNAME_REQ | typeof PduType.PROCESSID_REQ | typeof PduType.CGROUPNAME_REQ;
 

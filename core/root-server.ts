@@ -4,12 +4,13 @@
  * STOPPMDA when a ProcessService is bound), frames by the length field, and
  * answers every request, in order, with one write.
  */
-import { closeSync, lstatSync, mkdirSync, statSync, unlinkSync, chmodSync } from 'node:fs';
+import { chmodSync, lstatSync, mkdirSync, statSync, unlinkSync } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { dirname } from 'node:path';
 import { inject, injectable, optional } from 'inversify';
 import { CrootConfig } from './config.js';
 import { CrootError, Errno, statusOf } from './errors.js';
+import { closeFds } from './fds.js';
 import { FdSender, PeerCredentialReader, type PeerCredentials } from './host-services.js';
 import { Logger, SilentLogger } from './logger.js';
 import { ProcessService } from './process-service.js';
@@ -283,13 +284,7 @@ export class RootServer {
       if (fd === undefined || this.fdSender === undefined) throw new CrootError('ERR_NOT_SUPPORTED', 'cannot pass fds on this socket');
       this.fdSender.sendWithFds(fd, reply.bytes, fds);
     } finally {
-      for (const fd of fds) {
-        try {
-          closeSync(fd);
-        } catch {
-          // already closed
-        }
-      }
+      closeFds(fds);
     }
   }
 }
@@ -332,7 +327,7 @@ class Connection {
         if (frame === undefined) break;
         const reply = await this.server.answer(frame, this.peer);
         if (this.closed || reply === undefined) {
-          for (const fd of reply?.fds ?? []) closeQuietly(fd);
+          closeFds(reply?.fds ?? []);
           continue;
         }
         try {
@@ -350,14 +345,6 @@ class Connection {
     } finally {
       this.busy = false;
     }
-  }
-}
-
-function closeQuietly(fd: number): void {
-  try {
-    closeSync(fd);
-  } catch {
-    // already closed
   }
 }
 

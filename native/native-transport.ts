@@ -4,6 +4,7 @@
  * (SCM_RIGHTS), e.g. the two pipes of a pipe-IPC STARTPMDA.
  */
 import { CrootError } from '../core/errors.js';
+import { closeFds } from '../core/fds.js';
 import { MAX_PDU_SIZE } from '../core/protocol.js';
 import type { ReceivedPdu, RootTransport, RootTransportFactory } from '../core/root-client.js';
 import type { CrootNative } from './croot-native.js';
@@ -53,7 +54,7 @@ export class NativeTransport implements RootTransport {
     try {
       const message = await recv;
       if (this.closed) {
-        closeAll(this.native, message.fds);
+        closeFds(message.fds);
         throw new CrootError('ERR_NOT_CONNECTED', 'root socket closed while waiting for a reply');
       }
       return { data: message.data, fds: message.fds };
@@ -81,15 +82,6 @@ export class NativeTransport implements RootTransport {
   }
 }
 
-function closeAll(native: CrootNative, fds: readonly number[]): void {
-  for (const fd of fds) {
-    try {
-      native.close(fd);
-    } catch {
-      // already closed
-    }
-  }
-}
 
 function toCrootError(err: unknown, what: string): CrootError {
   if (err instanceof CrootError) return err;

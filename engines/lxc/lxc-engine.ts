@@ -13,6 +13,7 @@ import { delimiter, join } from 'node:path';
 import { inject, injectable, optional } from 'inversify';
 import { CrootConfig } from '../../core/config.js';
 import type { ContainerRecord, EngineContribution, EngineStatus } from '../../core/engine.js';
+import { plural } from '../../core/plural.js';
 import { readStartTime } from '../../core/proc.js';
 import { ThrottledRefresh } from '../../core/throttled-refresh.js';
 
@@ -161,7 +162,7 @@ export class LxcEngine implements EngineContribution {
     this.state = {
       engine: this.id,
       available: true,
-      reason: `reads ${this.lxcDir} with ${this.lxcInfo} (${fresh.length} container${fresh.length === 1 ? '' : 's'})${problems}`,
+      reason: `reads ${this.lxcDir} with ${this.lxcInfo} (${plural(fresh.length, 'container')})${problems}`,
       checkedAt: Date.now(),
     };
   }

@@ -14,6 +14,7 @@ import { inject, injectable, optional } from 'inversify';
 import { CrootConfig, type StaticContainerConfig } from '../../core/config.js';
 import type { ContainerRecord, EngineContribution, EngineStatus } from '../../core/engine.js';
 import { CrootError } from '../../core/errors.js';
+import { plural } from '../../core/plural.js';
 import { readStartTime } from '../../core/proc.js';
 import { ThrottledRefresh } from '../../core/throttled-refresh.js';
 
@@ -100,7 +101,7 @@ export class StaticEngine implements EngineContribution {
     return {
       engine: this.id,
       available: true,
-      reason: `${n} container${n === 1 ? '' : 's'} declared in the config${problems.length > 0 ? `; ${problems.join('; ')}` : ''}`,
+      reason: `${plural(n, 'container')} declared in the config${problems.length > 0 ? `; ${problems.join('; ')}` : ''}`,
       checkedAt: this.checkedAt,
     };
   }
