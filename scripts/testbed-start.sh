@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Starts the real components croot's integration tests talk to, on a machine
-# without systemd: dockerd, a standalone containerd (for ctr), and the
+# without systemd: containerd, dockerd on top of it, and the
 # registry-less busybox image `croot-test:latest` in docker, podman and
 # containerd. Run as root. Safe to run again: starts and imports only what is
 # missing. Daemons are detached (setsid + nohup) so they outlive this script;
@@ -45,26 +45,46 @@ start_daemon() {
 docker_up() { timeout 10 docker info --format '{{.ID}}'; }
 ctr_up() { timeout 10 ctr version; }
 
-# --- dockerd -------------------------------------------------------------
+# --- containerd (standalone; dockerd uses it too) ---------------------------
+# Started first, and dockerd is pointed at it, the way distribution packages
+# run the two: one containerd, Docker's containers in its `moby` namespace.
+# A machine image can carry a socket file whose daemon is gone; containerd
+# and dockerd would both trip over it, so a dead one is removed first.
+CONTAINERD_SOCK=/run/containerd/containerd.sock
+if ! ctr_up >/dev/null 2>&1; then
+  command -v containerd >/dev/null || die "containerd not installed (run scripts/testbed-install.sh)"
+  for stale in "$CONTAINERD_SOCK" "$CONTAINERD_SOCK.ttrpc"; do
+    if [ -S "$stale" ]; then
+      say "removing stale $stale (no containerd answers on it)"
+      rm -f "$stale"
+    fi
+  done
+  start_daemon containerd /tmp/containerd.log containerd
+  wait_for "$WAIT_SECONDS" containerd ctr_up ||
+    die "containerd did not answer 'ctr version' within ${WAIT_SECONDS}s (socket $CONTAINERD_SOCK); last lines of /tmp/containerd.log:
+$(tail -n 20 /tmp/containerd.log 2>/dev/null)"
+else
+  say "containerd already running"
+fi
+
+# --- dockerd ------------------------------------------------------------------
 if ! docker_up >/dev/null 2>&1; then
   command -v dockerd >/dev/null || die "dockerd not installed (run scripts/testbed-install.sh)"
-  start_daemon dockerd /tmp/dockerd.log dockerd
+  # dockerd refuses to start over a pidfile whose pid is alive, and a pid
+  # recorded before the machine image was taken may now be any process.
+  if [ -f /var/run/docker.pid ]; then
+    old=$(cat /var/run/docker.pid 2>/dev/null || true)
+    if [ -z "$old" ] || [ "$(cat "/proc/$old/comm" 2>/dev/null)" != dockerd ]; then
+      say "removing stale /var/run/docker.pid (${old:-empty})"
+      rm -f /var/run/docker.pid
+    fi
+  fi
+  start_daemon dockerd /tmp/dockerd.log dockerd --containerd="$CONTAINERD_SOCK"
   wait_for "$WAIT_SECONDS" dockerd docker_up ||
     die "dockerd did not answer 'docker info' within ${WAIT_SECONDS}s; last lines of /tmp/dockerd.log:
 $(tail -n 20 /tmp/dockerd.log 2>/dev/null)"
 else
   say "dockerd already running"
-fi
-
-# --- containerd (standalone, for ctr) --------------------------------------
-if ! ctr_up >/dev/null 2>&1; then
-  command -v containerd >/dev/null || die "containerd not installed (run scripts/testbed-install.sh)"
-  start_daemon containerd /tmp/containerd.log containerd
-  wait_for "$WAIT_SECONDS" containerd ctr_up ||
-    die "containerd did not answer 'ctr version' within ${WAIT_SECONDS}s (socket /run/containerd/containerd.sock); last lines of /tmp/containerd.log:
-$(tail -n 20 /tmp/containerd.log 2>/dev/null)"
-else
-  say "containerd already running"
 fi
 
 # --- the busybox image ------------------------------------------------------

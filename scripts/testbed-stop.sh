@@ -29,6 +29,6 @@ stop_one() {
   rm -f "$pidfile"
 }
 
-# dockerd first: it stops its containers and its own containerd.
+# dockerd first: it stops its containers, which live in that containerd.
 stop_one dockerd
 stop_one containerd
