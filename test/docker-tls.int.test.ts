@@ -5,20 +5,23 @@
  * signed by the test CA and relays each accepted connection to the real
  * /var/run/docker.sock. Certificates are made with openssl for each run.
  */
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { createServer, type Server, type TLSSocket } from 'node:tls';
 import type { Container } from 'inversify';
 import { createCrootContainer } from '../core/create-container.js';
 import { EngineRegistry } from '../core/engine-registry.js';
 import { ContainerProcessIdResolver } from '../core/resolvers.js';
 import { dockerEngineModule, DockerEngine } from '../engines/docker/index.js';
-import { commandWorks, describeWith, probes } from './support/components.js';
+import { commandWorks, describeWith, probes, run } from './support/components.js';
 import { codeOf, eventually } from './support/outcomes.js';
 import { dockerInspect, dockerRun, removeDockerContainers, uniqueName, type TestContainer } from './support/testbed.js';
+
+const execFileAsync = promisify(execFile);
 
 function dockerAndOpenssl(): string | undefined {
   return probes.docker() ?? commandWorks('openssl', ['version']);
@@ -191,6 +194,62 @@ describeWith('docker and openssl', dockerAndOpenssl, 'DockerEngine over TLS with
       expect(c.get(DockerEngine).endpoint.tls).toBeUndefined();
       expect(dockerStatus(c)?.available).toBe(false);
       expect(await codeOf(c.get<EngineRegistry>(EngineRegistry).lookup(web.name))).toBe('ERR_NO_CONTAINER');
+    });
+  });
+
+  describe('through docker contexts the docker CLI made (its TLS files, its SkipTLSVerify)', () => {
+    let configDir: string;
+    const docker = (args: readonly string[]): string => run('env', [`DOCKER_CONFIG=${configDir}`, 'docker', ...args]);
+    const tlsFiles = (dir: string, caDir = dir): string =>
+      `ca=${join(root, caDir, 'ca.pem')},cert=${join(root, dir, 'cert.pem')},key=${join(root, dir, 'key.pem')}`;
+
+    beforeAll(() => {
+      configDir = join(root, 'docker-config');
+      mkdirSync(configDir);
+      docker(['context', 'create', 'croot-tls-good', '--docker', `host=tcp://127.0.0.1:${port},${tlsFiles('good')}`]);
+      docker(['context', 'create', 'croot-tls-rogue', '--docker', `host=tcp://127.0.0.1:${port},${tlsFiles('rogue')}`]);
+      docker(['context', 'create', 'croot-tls-skip', '--docker', `host=tcp://127.0.0.1:${port},${tlsFiles('good', 'wrong-ca')},skip-tls-verify=true`]);
+    });
+
+    async function crootIn(context: string): Promise<Container> {
+      const container = createCrootContainer({
+        config: { env: { DOCKER_CONFIG: configDir, DOCKER_CONTEXT: context, PCP_DOCKER_DIR: emptyDockerDir } },
+        modules: [dockerEngineModule],
+      });
+      const registry = container.get<EngineRegistry>(EngineRegistry);
+      started.push(registry);
+      await registry.start();
+      return container;
+    }
+    /** `docker --context CONTEXT ps`, without blocking: the relay runs in this process. */
+    const psThrough = async (context: string): Promise<string> => {
+      const args = ['--context', context, 'ps', '-q', '--no-trunc', '--filter', `name=^${web.name}$`];
+      const { stdout } = await execFileAsync('docker', args, { env: { ...process.env, DOCKER_CONFIG: configDir }, timeout: 30000 });
+      return stdout.trim();
+    };
+
+    it('verifies the daemon with the context\'s files, and reaches it as docker --context does', async () => {
+      expect(await psThrough('croot-tls-good')).toBe(web.id);
+      const c = await crootIn('croot-tls-good');
+      expect(c.get(DockerEngine).endpoint.tls).toMatchObject({ verify: true, certFile: expect.stringContaining(join(configDir, 'contexts', 'tls')) });
+      expect(dockerStatus(c)?.reason).toMatch(new RegExp(`^daemon at 127\\.0\\.0\\.1:${port} \\(docker context "croot-tls-good"\\) \\(API and events\\)`));
+      expect(await c.get<ContainerProcessIdResolver>(ContainerProcessIdResolver).resolveProcessId(web.name)).toBe(Number(dockerInspect(web.id, '{{.State.Pid}}')));
+      await c.get<EngineRegistry>(EngineRegistry).stop();
+    });
+
+    it('is refused with a client certificate from another CA, as docker --context is', async () => {
+      await expect(psThrough('croot-tls-rogue')).rejects.toThrow(/certificate|tls|handshake/i);
+      const c = await crootIn('croot-tls-rogue');
+      expect(dockerStatus(c)).toMatchObject({ available: false, reason: expect.stringMatching(/TLS with 127\.0\.0\.1:\d+ \(docker context "croot-tls-rogue"\) failed/) });
+      expect(await codeOf(c.get<EngineRegistry>(EngineRegistry).lookup(web.name))).toBe('ERR_NO_CONTAINER');
+    });
+
+    it('does not check the daemon when the context says skip-tls-verify, as docker --context does not', async () => {
+      expect(await psThrough('croot-tls-skip')).toBe(web.id);
+      const c = await crootIn('croot-tls-skip');
+      expect(c.get(DockerEngine).endpoint.tls?.verify).toBe(false);
+      expect(await c.get<ContainerProcessIdResolver>(ContainerProcessIdResolver).resolveProcessId(web.name)).toBe(Number(dockerInspect(web.id, '{{.State.Pid}}')));
+      await c.get<EngineRegistry>(EngineRegistry).stop();
     });
   });
 

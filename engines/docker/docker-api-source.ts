@@ -6,34 +6,41 @@
 import { X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { Agent } from 'node:https';
-import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { createSecureContext } from 'node:tls';
 import Docker from 'dockerode';
 import type { ContainerRecord } from '../../core/engine.js';
 import { readStartTime } from '../../core/proc.js';
+import { dockerConfigDir, dockerContextFrom } from './docker-context.js';
 import { dockerPidOf, dockerRecordFrom, type DockerContainerJson } from './docker-record.js';
 
-/** Where the daemon is, from `DOCKER_HOST` (unix:// or tcp://), else /var/run/docker.sock. */
+/**
+ * Where the daemon is, as the docker CLI finds it: `DOCKER_HOST` (unix://,
+ * tcp://, http(s)://), else the current docker context (see
+ * docker-context.ts), else /var/run/docker.sock.
+ */
 export interface DockerEndpoint {
   /** Transport options for dockerode; the TLS files are added when connecting. */
   readonly options: Docker.DockerOptions;
-  /** For messages: the socket path or host:port. */
+  /** For messages: the socket path or host:port, and the context it came from. */
   readonly label: string;
   /** Set when a tcp:// daemon is reached over TLS. */
   readonly tls?: DockerTls;
+  /** Why this endpoint cannot be used at all (a context that cannot be read, an ssh:// daemon); each try fails with it. */
+  readonly problem?: string;
 }
 
 /**
  * TLS to a tcp:// daemon, read from the environment as the docker CLI reads
  * it: `DOCKER_TLS_VERIFY` (any non-empty value) means TLS checked against
  * `ca.pem`, `DOCKER_TLS` (non-empty) alone means TLS without checking the
- * daemon's certificate; `DOCKER_CERT_PATH` alone turns nothing on.
+ * daemon's certificate; `DOCKER_CERT_PATH` alone turns nothing on. A docker
+ * context brings its own files, checked unless it says `SkipTLSVerify`.
  */
 export interface DockerTls {
   /** Check the daemon's certificate against `ca.pem` and its host name or IP. */
   readonly verify: boolean;
-  /** `DOCKER_CERT_PATH`, else `$DOCKER_CONFIG`, else `$HOME/.docker`. */
+  /** `DOCKER_CERT_PATH`, else `$DOCKER_CONFIG`, else `$HOME/.docker`; or the context's TLS folder. */
   readonly certPath: string;
   readonly caFile: string;
   readonly certFile: string;
@@ -44,29 +51,51 @@ export const DEFAULT_DOCKER_SOCKET = '/var/run/docker.sock';
 
 export function dockerEndpointFrom(env: Readonly<Record<string, string | undefined>>): DockerEndpoint {
   const host = env.DOCKER_HOST?.trim();
-  if (host === undefined || host.length === 0) {
-    return { options: { socketPath: DEFAULT_DOCKER_SOCKET }, label: DEFAULT_DOCKER_SOCKET };
+  if (host !== undefined && host.length > 0) return endpointForHost(host, (https) => dockerTlsFrom(env, https), '');
+  const choice = dockerContextFrom(env);
+  if (choice.kind === 'none') return { options: { socketPath: DEFAULT_DOCKER_SOCKET }, label: DEFAULT_DOCKER_SOCKET };
+  if (choice.kind === 'broken') {
+    return { options: { socketPath: DEFAULT_DOCKER_SOCKET }, label: `docker context "${choice.name}"`, problem: choice.problem };
   }
+  const { context } = choice;
+  const tlsDir = context.tlsDir;
+  const tls = (): DockerTls | undefined => (tlsDir === undefined ? undefined : tlsIn(tlsDir, !context.skipTlsVerify));
+  return endpointForHost(context.host, tls, ` (docker context "${context.name}")`);
+}
+
+/** One daemon address; `tlsFor(https)` says whether and how a tcp:// daemon is reached over TLS. */
+function endpointForHost(host: string, tlsFor: (https: boolean) => DockerTls | undefined, labelSuffix: string): DockerEndpoint {
   if (host.startsWith('unix://')) {
     const path = host.slice('unix://'.length) || DEFAULT_DOCKER_SOCKET;
-    return { options: { socketPath: path }, label: path };
+    return { options: { socketPath: path }, label: `${path}${labelSuffix}` };
   }
-  if (host.startsWith('/')) return { options: { socketPath: host }, label: host };
+  if (host.startsWith('/')) return { options: { socketPath: host }, label: `${host}${labelSuffix}` };
   const m = /^(?:tcp|http|https):\/\/\[?([^\]/]+?)\]?(?::(\d+))?\/?$/.exec(host);
   if (m?.[1] !== undefined) {
-    const tls = dockerTlsFrom(env, host.startsWith('https://'));
+    const tls = tlsFor(host.startsWith('https://'));
     const port = m[2] ?? (tls !== undefined ? '2376' : '2375');
     const options: Docker.DockerOptions = { host: m[1], port, protocol: tls !== undefined ? 'https' : 'http' };
-    return { options, label: `${m[1]}:${port}`, ...(tls === undefined ? {} : { tls }) };
+    return { options, label: `${m[1]}:${port}${labelSuffix}`, ...(tls === undefined ? {} : { tls }) };
   }
-  return { options: { socketPath: host }, label: host };
+  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(host)?.[1];
+  if (scheme !== undefined) {
+    const why =
+      scheme.toLowerCase() === 'ssh'
+        ? 'an ssh:// daemon runs on another host, and croot answers only for containers whose processes are on this one'
+        : `croot does not speak ${scheme}:// (it reaches docker over unix://, tcp://, http:// or https://)`;
+    return { options: { socketPath: DEFAULT_DOCKER_SOCKET }, label: `${host}${labelSuffix}`, problem: `${host}: ${why}` };
+  }
+  return { options: { socketPath: host }, label: `${host}${labelSuffix}` };
 }
 
 /** The docker CLI's TLS settings; `https` (an https:// DOCKER_HOST) counts as DOCKER_TLS_VERIFY. */
 function dockerTlsFrom(env: Readonly<Record<string, string | undefined>>, https: boolean): DockerTls | undefined {
   const verify = https || (env.DOCKER_TLS_VERIFY ?? '') !== '';
   if (!verify && (env.DOCKER_TLS ?? '') === '') return undefined;
-  const certPath = env.DOCKER_CERT_PATH || env.DOCKER_CONFIG || join(env.HOME || homedir(), '.docker');
+  return tlsIn(env.DOCKER_CERT_PATH || dockerConfigDir(env), verify);
+}
+
+function tlsIn(certPath: string, verify: boolean): DockerTls {
   return {
     verify,
     certPath,
@@ -193,7 +222,11 @@ export class DockerApiSource {
    * names the file).
    */
   async connect(): Promise<void> {
-    const tls = this.options.endpoint.tls;
+    const { problem, tls } = this.options.endpoint;
+    if (problem !== undefined) {
+      this.close();
+      throw new Error(problem);
+    }
     if (tls !== undefined) {
       // Read at each try, so fixed files are picked up by the next retry.
       const material = await loadDockerTls(tls);

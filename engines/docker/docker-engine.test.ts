@@ -17,8 +17,8 @@ import { dockerEngineModule } from './docker-engine-module.js';
 const FIXTURES = resolve(__dirname, '../../test/fixtures/pcp-qa');
 
 describe('dockerEndpointFrom', () => {
-  it('uses /var/run/docker.sock without DOCKER_HOST', () => {
-    expect(dockerEndpointFrom({})).toEqual({ options: { socketPath: '/var/run/docker.sock' }, label: '/var/run/docker.sock' });
+  it('uses /var/run/docker.sock without DOCKER_HOST or a docker context', () => {
+    expect(dockerEndpointFrom({ DOCKER_CONFIG: '/nonexistent/croot-docker-config' })).toEqual({ options: { socketPath: '/var/run/docker.sock' }, label: '/var/run/docker.sock' });
   });
 
   it('reads a unix:// DOCKER_HOST', () => {
