@@ -99,7 +99,7 @@ async function main(argv: readonly string[]): Promise<void> {
   ] as const) {
     program
       .command(`${cmd} <name>`)
-      .description(`${what}; NAME is an id, a name, a unique id prefix, or ENGINE:NAME`)
+      .description(`${what}; NAME is an id, a name, a unique prefix of a hex id, or ENGINE:NAME`)
       .action(async (name: string) => {
         process.stdout.write(`${await ask(q, name, program.opts<GlobalOptions>())}\n`);
       });

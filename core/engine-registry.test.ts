@@ -52,8 +52,8 @@ describe('DefaultEngineRegistry', () => {
   });
 
   it('looks names up across the union of engines, and by ENGINE:NAME', async () => {
-    const d = rec('docker', 'aaa111', 'web');
-    const p = rec('podman', 'bbb222', 'web');
+    const d = rec('docker', 'aaa111000000', 'web');
+    const p = rec('podman', 'bbb222000000', 'web');
     const r = registryWith(new ListEngine('docker', [d]), new ListEngine('podman', [p]));
     await expect(r.lookup('web')).rejects.toMatchObject({ code: 'ERR_AMBIGUOUS_NAME' });
     await expect(r.lookup('docker:web')).resolves.toBe(d);

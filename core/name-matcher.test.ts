@@ -6,10 +6,10 @@ function record(engine: string, id: string, ...names: string[]): ContainerRecord
   return { engine, id, names, running: true, pid: 1 };
 }
 
-const web = record('docker', 'c0ffee11aa', 'web');
-const db = record('docker', 'c0deba5e22', 'db');
-const cafe = record('docker', 'cafe000033', 'c0de'); // its name is another container's id prefix
-const podWeb = record('podman', 'aa11bb22cc', 'web', 'frontend');
+const web = record('docker', 'c0ffee11aa00', 'web');
+const db = record('docker', 'c0deba5e2200', 'db');
+const cafe = record('docker', 'cafe00003300', 'c0de'); // its name is another container's id prefix
+const podWeb = record('podman', 'aa11bb22cc00', 'web', 'frontend');
 const engines = ['docker', 'podman'];
 
 function errorOf(fn: () => unknown): CrootError {
@@ -27,7 +27,7 @@ describe('NameMatcher', () => {
 
   describe('.match', () => {
     it('finds a container by its full id', () => {
-      expect(matcher.match('c0ffee11aa', [web, db], engines)).toBe(web);
+      expect(matcher.match('c0ffee11aa00', [web, db], engines)).toBe(web);
     });
 
     it('finds a container by its name, with or without the leading slash', () => {
@@ -44,16 +44,27 @@ describe('NameMatcher', () => {
     });
 
     it('prefers an exact id over a name equal to it', () => {
-      const namedLikeId = record('docker', 'ffff000044', 'c0ffee11aa');
-      expect(matcher.match('c0ffee11aa', [namedLikeId, web], engines)).toBe(web);
+      const namedLikeId = record('docker', 'ffff00004400', 'c0ffee11aa00');
+      expect(matcher.match('c0ffee11aa00', [namedLikeId, web], engines)).toBe(web);
+    });
+
+    it('takes prefixes of digest ids only: a chosen id (LXC, containerd, declared) must be given in full', () => {
+      const lxcWeb1 = record('lxc', 'web1', 'web1');
+      const ctrApp = record('containerd', 'default/app-7', 'app-7');
+      for (const ref of ['web', 'we', 'default/app', 'app', 'lxc:web']) {
+        expect(errorOf(() => matcher.match(ref, [lxcWeb1, ctrApp, db], engines)).code).toBe('ERR_NO_CONTAINER');
+      }
+      expect(matcher.match('web1', [lxcWeb1, ctrApp], engines)).toBe(lxcWeb1);
+      // Nor is a digest found by an upper-case or non-hex "prefix".
+      expect(errorOf(() => matcher.match('C0DE', [db], engines)).code).toBe('ERR_NO_CONTAINER');
     });
 
     it('rejects an ambiguous prefix and names every candidate', () => {
       const err = errorOf(() => matcher.match('c0', [web, db], engines));
       expect(err.code).toBe('ERR_AMBIGUOUS_NAME');
       expect(err.status).toBe(-76);
-      expect(err.message).toContain('c0ffee11aa');
-      expect(err.message).toContain('c0deba5e22');
+      expect(err.message).toContain('c0ffee11aa00');
+      expect(err.message).toContain('c0deba5e2200');
     });
 
     it('answers PM_ERR_NOCONTAINER for a name that fits nothing, even one starting with a hex digit of some id', () => {
@@ -70,8 +81,8 @@ describe('NameMatcher', () => {
     it('refuses a name that two engines both use, unless qualified', () => {
       const err = errorOf(() => matcher.match('web', [web, podWeb], engines));
       expect(err.code).toBe('ERR_AMBIGUOUS_NAME');
-      expect(err.message).toContain('docker:c0ffee11aa');
-      expect(err.message).toContain('podman:aa11bb22cc');
+      expect(err.message).toContain('docker:c0ffee11aa00');
+      expect(err.message).toContain('podman:aa11bb22cc00');
       expect(matcher.match('docker:web', [web, podWeb], engines)).toBe(web);
       expect(matcher.match('podman:web', [web, podWeb], engines)).toBe(podWeb);
     });
@@ -101,31 +112,33 @@ describe('NameMatcher', () => {
 
 describe('NameIndex', () => {
   const records = [
-    record('docker', 'abc123', 'x'),
-    record('docker', 'abd999', 'y'),
-    record('podman', 'abc777', 'x', 'x'),
+    record('docker', 'abc123000000', 'x'),
+    record('docker', 'abd999000000', 'y'),
+    record('podman', 'abc777000000', 'x', 'x'),
     record('lxc', 'zzz', 'z'),
   ];
   const index = new NameIndex(records);
 
   it('finds every id with a prefix, and only those', () => {
-    expect(index.withIdPrefix('abc').map((r) => r.id).sort()).toEqual(['abc123', 'abc777']);
+    expect(index.withIdPrefix('abc').map((r) => r.id).sort()).toEqual(['abc123000000', 'abc777000000']);
     expect(index.withIdPrefix('ab').length).toBe(3);
     expect(index.withIdPrefix('abe')).toEqual([]);
-    expect(index.withIdPrefix('zzz').map((r) => r.id)).toEqual(['zzz']);
+    // zzz is a chosen name, not a digest: no prefix finds it, not even itself.
+    expect(index.withIdPrefix('zzz')).toEqual([]);
+    expect(index.withIdPrefix('z')).toEqual([]);
   });
 
   it('lists a container once per name even when the engine repeats it', () => {
-    expect(index.withName('x').map((r) => r.id).sort()).toEqual(['abc123', 'abc777']);
+    expect(index.withName('x').map((r) => r.id).sort()).toEqual(['abc123000000', 'abc777000000']);
   });
 
   it('gives the matcher the same answers as the plain list', () => {
     const matcher = new NameMatcher();
     const ids = ['docker', 'podman', 'lxc'];
-    for (const ref of ['abc1', 'abd', 'docker:x', 'podman:x', 'z', 'lxc:zz', 'y']) {
+    for (const ref of ['abc1', 'abd', 'docker:x', 'podman:x', 'z', 'lxc:zzz', 'y']) {
       expect(matcher.match(ref, index, ids)).toBe(matcher.match(ref, records, ids));
     }
-    for (const ref of ['ab', 'x', 'abc', 'nope', 'docker:abc7']) {
+    for (const ref of ['ab', 'x', 'abc', 'nope', 'docker:abc7', 'zz', 'lxc:zz']) {
       expect(errorOf(() => matcher.match(ref, index, ids)).code).toBe(errorOf(() => matcher.match(ref, records, ids)).code);
     }
   });

@@ -2,7 +2,10 @@
  * One naming rule for every engine: exact full id, then exact name (`name`
  * or `/name`), then a unique id prefix. Never a guess: an ambiguous name is an
  * error that names the candidates, and a name that fits nothing is
- * PM_ERR_NOCONTAINER even when it starts like some id.
+ * PM_ERR_NOCONTAINER even when it starts like some id. Only content-digest
+ * ids (hex, as Docker, Podman and Kubernetes make them) are matched by
+ * prefix: where an engine's id is a name someone chose (LXC, containerd
+ * outside Kubernetes, declared containers), `web` never finds `web1`.
  */
 import type { ContainerRecord } from './engine.js';
 import { CrootError } from './errors.js';
@@ -13,8 +16,15 @@ export interface ContainerReference {
   readonly name: string;
 }
 
-/** Characters that may appear in a container id (hex for docker/podman; containerd ids are freer). */
-const ID_PREFIX = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
+/** A reference that can be an id prefix: lowercase hex, as digests are written. */
+const ID_PREFIX = /^[0-9a-f]+$/;
+/** An id that prefixes may designate: a digest of at least 12 hex digits (docker's short id). */
+const DIGEST_ID = /^[0-9a-f]{12,}$/;
+
+/** Whether `record` can be found by a prefix of its id. */
+export function hasDigestId(record: ContainerRecord): boolean {
+  return DIGEST_ID.test(record.id);
+}
 
 /**
  * The containers of every engine, indexed for the naming rule: maps from id
@@ -32,7 +42,7 @@ function listSearch(records: readonly ContainerRecord[]): ContainerSearch {
   return {
     withId: (id) => records.filter((r) => r.id === id),
     withName: (name) => records.filter((r) => r.names.includes(name)),
-    withIdPrefix: (prefix) => records.filter((r) => r.id.startsWith(prefix)),
+    withIdPrefix: (prefix) => records.filter((r) => hasDigestId(r) && r.id.startsWith(prefix)),
   };
 }
 
@@ -46,7 +56,7 @@ export class NameIndex implements ContainerSearch {
       push(this.byId, r.id, r);
       for (const name of new Set(r.names)) push(this.byName, name, r);
     }
-    this.sortedIds = [...records].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    this.sortedIds = records.filter(hasDigestId).sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   }
 
   withId(id: string): readonly ContainerRecord[] {
@@ -57,7 +67,7 @@ export class NameIndex implements ContainerSearch {
     return this.byName.get(name) ?? [];
   }
 
-  /** Every container whose id starts with `prefix`. */
+  /** Every container with a digest id that starts with `prefix`. */
   withIdPrefix(prefix: string): readonly ContainerRecord[] {
     const ids = this.sortedIds;
     let lo = 0;

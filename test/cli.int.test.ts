@@ -29,7 +29,8 @@ function outcome(r: CommandResult): { code: number | null; stdout: string; stder
 describeWith('root, the native module and the built bin/croot, bin/crootd', probe, 'the croot and crootd commands', () => {
   const tag = randomBytes(4).toString('hex');
   const sandboxName = `croot-t-${tag}-sbx`;
-  const ambiguousPrefix = `amb${tag}`;
+  // Declared ids may be digests too; prefixes find only those.
+  const ambiguousPrefix = `ab${tag}`;
   let work: string;
   let configPath: string;
   let sandbox: Sandbox | undefined;
@@ -48,8 +49,8 @@ describeWith('root, the native module and the built bin/croot, bin/crootd', prob
         containers: [
           { name: sandboxName, pid: sandbox.pid },
           // Two more for the same process whose ids share a prefix: that prefix is ambiguous.
-          { name: `croot-t-${tag}-one`, id: `${ambiguousPrefix}-one`, pid: sandbox.pid },
-          { name: `croot-t-${tag}-two`, id: `${ambiguousPrefix}-two`, pid: sandbox.pid },
+          { name: `croot-t-${tag}-one`, id: `${ambiguousPrefix}0000000001`, pid: sandbox.pid },
+          { name: `croot-t-${tag}-two`, id: `${ambiguousPrefix}0000000002`, pid: sandbox.pid },
         ],
       }),
     );
@@ -110,8 +111,8 @@ describeWith('root, the native module and the built bin/croot, bin/crootd', prob
       const r = await runCroot(['pid', ambiguousPrefix, '--config', configPath]);
       expect(r).toMatchObject({ code: 1, stdout: '' });
       expect(r.stderr).toContain('ambiguous');
-      expect(r.stderr).toContain(`static:${ambiguousPrefix}-one`);
-      expect(r.stderr).toContain(`static:${ambiguousPrefix}-two`);
+      expect(r.stderr).toContain(`static:${ambiguousPrefix}0000000001`);
+      expect(r.stderr).toContain(`static:${ambiguousPrefix}0000000002`);
     });
 
     it('exits 1 for an ambiguous id prefix through crootd too (the wire carries only the status)', async () => {
@@ -120,8 +121,8 @@ describeWith('root, the native module and the built bin/croot, bin/crootd', prob
       expect(r.stderr).toMatch(/\(-76\)/);
       // crootd's log names them instead.
       const line = (crootd?.log() ?? '').split('\n').find((l) => / WARN request failed .*status=-76/.test(l) && l.includes(ambiguousPrefix));
-      expect(line).toContain(`static:${ambiguousPrefix}-one`);
-      expect(line).toContain(`static:${ambiguousPrefix}-two`);
+      expect(line).toContain(`static:${ambiguousPrefix}0000000001`);
+      expect(line).toContain(`static:${ambiguousPrefix}0000000002`);
     });
   });
 
