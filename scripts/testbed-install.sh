@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs the real components croot's tests talk to (see docs/testing.md):
-# Docker, Podman, containerd, runc, busybox-static, PCP and its PMDA headers.
+# Docker, Podman, containerd, runc, busybox-static, PCP and its PMDA headers,
+# LXC with its templates (the busybox one needs no download).
 # Safe to run again; does nothing that is already done.
 set -euo pipefail
 need=()
-for p in docker.io podman containerd runc busybox-static pcp libpcp-pmda3-dev uidmap; do
+for p in docker.io podman containerd runc busybox-static pcp libpcp-pmda3-dev uidmap lxc lxc-templates; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need+=("$p")
 done
 # Without systemd, pcp's postinst runs `systemctl daemon-reload` and fails:

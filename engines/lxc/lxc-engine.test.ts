@@ -27,6 +27,15 @@ function fakeLxcInfo(file: string, state: string, pid?: number, extra = ''): str
   return file;
 }
 
+/** A proc root holding one process `pid` with start time `start` and the cgroup file `cgroup`. */
+function fakeProc(root: string, pid: number, start: number, cgroup: string): string {
+  mkdirSync(join(root, String(pid)), { recursive: true });
+  const fields = Array.from({ length: 49 }, (_, i) => (i === 18 ? String(start) : '0'));
+  writeFileSync(join(root, String(pid), 'stat'), `${pid} (init) S ${fields.join(' ')}\n`);
+  writeFileSync(join(root, String(pid), 'cgroup'), cgroup);
+  return root;
+}
+
 function engineWith(env: Record<string, string | undefined>, options?: LxcEngineOptions, config: Partial<CrootConfig> = {}): LxcEngine {
   return new LxcEngine(defaultConfig({ ...config, env: { PATH: process.env.PATH, ...env } }), options);
 }
@@ -60,12 +69,60 @@ describe('parseLxcInfo', () => {
 
 describe('LxcEngine', () => {
   it("reports PCP's QA container myvm with the values 761.out expects (name myvm, running 1, pid 17297, cgroup /lxc/myvm)", async () => {
-    const engine = engineWith({ PCP_LXC_DIR: lxcDir, PCP_LXC_INFO: fakeLxcInfo(join(work, 'lxc-info'), 'RUNNING', 17297) });
+    // LXC 1.0.6 placed a container in /lxc/NAME of every v1 hierarchy; the hint is what the proc root shows.
+    const proc = fakeProc(join(work, 'proc'), 17297, 4242, '4:memory:/lxc/myvm\n1:name=systemd:/lxc/myvm\n');
+    const engine = engineWith({ PCP_LXC_DIR: lxcDir, PCP_LXC_INFO: fakeLxcInfo(join(work, 'lxc-info'), 'RUNNING', 17297) }, undefined, { procRoot: proc });
     const records = await engine.containers();
     expect(records).toHaveLength(1);
     const [myvm] = records;
-    expect(myvm).toMatchObject({ engine: 'lxc', id: 'myvm', names: ['myvm'], running: true, paused: false, pid: 17297, cgroupHint: 'lxc/myvm' });
+    expect(myvm).toMatchObject({
+      engine: 'lxc',
+      id: 'myvm',
+      names: ['myvm'],
+      running: true,
+      paused: false,
+      pid: 17297,
+      pidStartTime: 4242,
+      cgroupHint: 'lxc/myvm',
+    });
     expect(engine.status()).toMatchObject({ engine: 'lxc', available: true });
+  });
+
+  it('takes the cgroup hint from the proc root, so LXC 4 and later show lxc.payload.NAME', async () => {
+    const proc = fakeProc(join(work, 'proc'), 17297, 99, '4:memory:/lxc.payload.myvm\n0::/lxc.payload.myvm\n');
+    const engine = engineWith({ PCP_LXC_DIR: lxcDir, PCP_LXC_INFO: fakeLxcInfo(join(work, 'lxc-info'), 'RUNNING', 17297) }, undefined, { procRoot: proc });
+    expect(await engine.containers()).toMatchObject([{ id: 'myvm', pid: 17297, cgroupHint: 'lxc.payload.myvm' }]);
+  });
+
+  it('gives no cgroup hint and no start time when the PID is not in the proc root', async () => {
+    const proc = join(work, 'proc');
+    mkdirSync(proc);
+    const engine = engineWith({ PCP_LXC_DIR: lxcDir, PCP_LXC_INFO: fakeLxcInfo(join(work, 'lxc-info'), 'RUNNING', 17297) }, undefined, { procRoot: proc });
+    const [myvm] = await engine.containers();
+    expect(myvm).toMatchObject({ id: 'myvm', running: true, pid: 17297 });
+    expect(myvm?.cgroupHint).toBeUndefined();
+    expect(myvm?.pidStartTime).toBeUndefined();
+  });
+
+  it('asks lxc-info about the listed directory (-P) for the state and PID only (-s -p)', async () => {
+    const args = join(work, 'args');
+    const info = fakeLxcInfo(join(work, 'lxc-info'), 'RUNNING', 1, `printf "%s\\n" "$*" >${args}\n`);
+    await engineWith({ PCP_LXC_DIR: lxcDir, PCP_LXC_INFO: info }).containers();
+    expect(readFileSync(args, 'utf8').trim()).toBe(`-n myvm -P ${lxcDir} -s -p`);
+  });
+
+  it('ignores a directory without a config file, as lxc-ls does, and sees it once the config is written', async () => {
+    const calls = join(work, 'calls');
+    const info = fakeLxcInfo(join(work, 'lxc-info'), 'STOPPED', undefined, `echo "$2" >>${calls}\n`);
+    mkdirSync(join(lxcDir, 'half-made'));
+    const engine = engineWith({ PCP_LXC_DIR: lxcDir, PCP_LXC_INFO: info }, { cacheMs: 20 });
+    expect((await engine.containers()).map((r) => r.id)).toEqual(['myvm']);
+    expect(readFileSync(calls, 'utf8').trim().split('\n')).toEqual(['myvm']);
+    expect(engine.status().reason).not.toContain('failed');
+
+    writeFileSync(join(lxcDir, 'half-made', 'config'), 'lxc.uts.name = half-made\n');
+    await new Promise((r) => setTimeout(r, 40));
+    expect((await engine.containers()).map((r) => r.id)).toEqual(['half-made', 'myvm']);
   });
 
   it('reports a STOPPED container as not running, without a PID', async () => {
@@ -127,6 +184,7 @@ describe('LxcEngine', () => {
     expect(first.map((r) => r.id)).toEqual(['myvm']);
 
     mkdirSync(join(lxcDir, 'web2'));
+    writeFileSync(join(lxcDir, 'web2', 'config'), 'lxc.uts.name = web2\n');
     fakeLxcInfo(infoFile, 'STOPPED');
     await new Promise((r) => setTimeout(r, 80));
     const second = await engine.containers();

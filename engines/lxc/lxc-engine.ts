@@ -1,10 +1,11 @@
 /**
- * LXC containers, as PCP finds them: every directory under `$PCP_LXC_DIR`
- * (default /var/lib/lxc) is a container; its state and init PID come from
- * `$PCP_LXC_INFO -n NAME` (default `lxc-info`). Unlike PCP, lxc-info is not
- * run on every lookup: answers are kept for `cacheMs`, the directory is
- * re-listed only when its mtime changes, and lxc-info runs as an
- * asynchronous child with a timeout.
+ * LXC containers: every directory under `$PCP_LXC_DIR` (default
+ * /var/lib/lxc) that holds a `config` file is a container, as `lxc-ls` says;
+ * its state and init PID come from `$PCP_LXC_INFO -n NAME -P DIR -s -p`
+ * (default `lxc-info`), asked about the same directory that was listed.
+ * Unlike PCP, lxc-info is not run on every lookup: answers are kept for
+ * `cacheMs`, the directory is re-listed only when its mtime changes, and
+ * lxc-info runs as an asynchronous child with a timeout.
  */
 import { execFile } from 'node:child_process';
 import { constants as fsConstants } from 'node:fs';
@@ -14,7 +15,7 @@ import { inject, injectable, optional } from 'inversify';
 import { CrootConfig } from '../../core/config.js';
 import type { ContainerRecord, EngineContribution, EngineStatus } from '../../core/engine.js';
 import { plural } from '../../core/plural.js';
-import { readStartTime } from '../../core/proc.js';
+import { readCgroupName, readStartTime } from '../../core/proc.js';
 import { ThrottledRefresh } from '../../core/throttled-refresh.js';
 
 export const LXC_ENGINE_ID = 'lxc';
@@ -137,11 +138,13 @@ export class LxcEngine implements EngineContribution {
       return;
     }
 
+    // A directory without `config` is not (or not yet) a container: lxc-create writes it after the mkdir.
+    const defined = await filterDefined(this.lxcDir, this.names);
     const previous = new Map(this.snapshot.map((r) => [r.id, r]));
     const records: ContainerRecord[] = [];
     let missingCommand = false;
     let failures = 0;
-    await forEachLimited(this.names, this.concurrency, async (name, index) => {
+    await forEachLimited(defined, this.concurrency, async (name, index) => {
       const info = await this.runLxcInfo(command, name);
       if (info === 'ENOENT') {
         missingCommand = true;
@@ -177,7 +180,8 @@ export class LxcEngine implements EngineContribution {
     return new Promise((resolve) => {
       execFile(
         command,
-        ['-n', name],
+        // -P: the directory croot listed, not lxc's configured lxcpath; -s -p: skip the IP and cgroup statistics.
+        ['-n', name, '-P', this.lxcDir, '-s', '-p'],
         { timeout: this.timeoutMs, killSignal: 'SIGKILL', signal: this.children.signal, encoding: 'utf8', maxBuffer: 64 * 1024 },
         (err, stdout) => {
           if (err) {
@@ -199,8 +203,12 @@ export class LxcEngine implements EngineContribution {
     if (previous && previous.running === running && previous.pid === pid && (previous.paused ?? false) === paused) {
       return previous;
     }
-    // A PID seen for the first time is recorded with its start time, so a reuse is caught later.
+    // A PID seen for the first time is recorded with its start time, so a reuse is caught later,
+    // and with the cgroup the kernel shows for it: `lxc/NAME` up to LXC 3, `lxc.payload.NAME` since
+    // LXC 4, or wherever `lxc.cgroup.dir` put it.
     const pidStartTime = pid !== undefined ? await readStartTime(this.config.procRoot, pid) : undefined;
+    const cgroupHint =
+      pid !== undefined && pidStartTime !== undefined ? await readCgroupName(this.config.procRoot, pid).catch(() => undefined) : undefined;
     return Object.freeze({
       engine: this.id,
       id: name,
@@ -210,7 +218,7 @@ export class LxcEngine implements EngineContribution {
       restarting: false,
       ...(pid !== undefined && { pid }),
       ...(pidStartTime !== undefined && { pidStartTime }),
-      cgroupHint: `lxc/${name}`,
+      ...(cgroupHint !== undefined && { cgroupHint }),
       source: 'lxc-info',
     });
   }
@@ -233,6 +241,19 @@ export async function findCommand(cmd: string, pathVar: string | undefined = pro
     }
   }
   return undefined;
+}
+
+/** The names among `names` whose directory in `dir` holds a `config` file, in order. */
+async function filterDefined(dir: string, names: readonly string[]): Promise<string[]> {
+  const present = await Promise.all(
+    names.map((name) =>
+      stat(join(dir, name, 'config')).then(
+        (s) => s.isFile(),
+        () => false,
+      ),
+    ),
+  );
+  return names.filter((_, i) => present[i]);
 }
 
 async function forEachLimited<T>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<void>): Promise<void> {

@@ -48,6 +48,11 @@ export const probes = {
   docker: (): string | undefined => commandWorks('docker', ['info', '--format', '{{.ID}}']),
   podman: (): string | undefined => commandWorks('podman', ['info', '--format', '{{.Host.Arch}}']),
   containerd: (): string | undefined => commandWorks('ctr', ['version']),
+  /** LXC's tools and the busybox template (lxc, lxc-templates, busybox-static): containers without downloads. */
+  lxc: (): string | undefined =>
+    commandWorks('lxc-create', ['--version']) ??
+    commandWorks('test', ['-x', '/usr/share/lxc/templates/lxc-busybox']) ??
+    commandWorks('test', ['-x', '/bin/busybox']),
   pcp: (): string | undefined => commandWorks('test', ['-x', '/var/lib/pcp/pmdas/root/pmdaroot']),
   pcpClientLib: (): string | undefined => commandWorks('test', ['-e', '/usr/include/pcp/pmdaroot.h']),
   /** croot's addon: undefined when it loads, else the first line of the loader's complaint. */
