@@ -19,6 +19,7 @@ import {
 import { RootClient } from '../core/root-client.js';
 import { errorText } from '../core/status-text.js';
 import { defaultModules } from './default-modules.js';
+import { crootVersion } from './version.js';
 
 type Question = 'hostname' | 'pid' | 'cgroup';
 
@@ -87,6 +88,7 @@ async function list(opts: GlobalOptions, containersToo: boolean): Promise<string
 async function main(argv: readonly string[]): Promise<void> {
   const program = new Command('croot')
     .description('Resolve a container to its hostname, init PID or cgroup, in-process or through a root server')
+    .version(crootVersion(), '-V, --version', "print croot's version")
     .option('-s, --socket <path>', "ask this root server (croot's crootd or PCP's pmdaroot) instead of resolving in-process")
     .option('-c, --config <file>', 'config file for in-process resolution (default $CROOT_CONFIG or /etc/croot/croot.json)')
     .option('--json', 'machine-readable output (list, engines)')

@@ -21,6 +21,7 @@ import { RootServer, removeStaleSocket } from '../core/root-server.js';
 import { watchEngineHealth } from '../core/engine-health.js';
 import { StaticEngine } from '../engines/static/index.js';
 import { defaultModules } from './default-modules.js';
+import { crootVersion } from './version.js';
 
 interface Options {
   socket?: string;
@@ -36,6 +37,7 @@ interface Options {
 async function main(argv: readonly string[]): Promise<number> {
   const program = new Command('crootd')
     .description("croot's root server: answers PCP's root-socket protocol (pmdaroot's) on a unix socket")
+    .version(crootVersion(), '-V, --version', "print crootd's version")
     .option('-s, --socket <path>', `socket to listen on (default ${defaultSocketPath()})`)
     .option('-c, --config <file>', 'config file (default $CROOT_CONFIG, else /etc/croot/croot.json if present)')
     .option('--allow-uid <uid>', 'also accept clients with this uid (repeatable)', (v: string, acc: number[]) => [...acc, parseUid(v)], [] as number[])
@@ -57,6 +59,8 @@ async function main(argv: readonly string[]): Promise<number> {
       // a log that cannot be written must not stop the server
     }
   });
+
+  logger.info('crootd starting', { version: crootVersion(), pid: process.pid });
 
   const fileConfig = await loadCrootConfigFile(opts.config);
   const allowUids = new Set<number>([0, ...(fileConfig.allowUids ?? [])]);

@@ -6,10 +6,10 @@
  * crootd on a busy socket, SIGINT, and who may connect.
  */
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describeWith, probes } from './support/components.js';
-import { builtBinaries, runCommand, runCroot, spawnCrootd, startCrootd, type CommandResult, type CrootdProcess } from './support/crootd-process.js';
+import { builtBinaries, CROOT, CROOTD, runCommand, runCroot, spawnCrootd, startCrootd, type CommandResult, type CrootdProcess } from './support/crootd-process.js';
 import { cgroupOf, hostnameOf } from './support/engine-containers.js';
 import { makeTempDir, startPcpRoot, type PcpRootPeer } from './support/pcp-peer.js';
 import { startSandbox, type Sandbox } from './support/sandbox.js';
@@ -188,6 +188,15 @@ describeWith('root, the native module and the built bin/croot, bin/crootd', prob
       expect(r.code).not.toBeNull();
       expect(r.stderr).toContain("unknown command 'frobnicate'");
     });
+  });
+
+  it.each([
+    ['croot', CROOT],
+    ['crootd', CROOTD],
+  ])('%s --version prints the version of the package.json it was built from, and exits 0', async (_name, file) => {
+    const { version } = JSON.parse(readFileSync(join(__dirname, '..', 'package.json'), 'utf8')) as { version: string };
+    expect(version).toMatch(/^\d+\.\d+\.\d+/);
+    expect(await runCommand('node', [file, '--version'])).toEqual({ code: 0, stdout: `${version}\n`, stderr: '' });
   });
 
   describe('crootd', () => {
