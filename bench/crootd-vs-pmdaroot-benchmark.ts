@@ -22,7 +22,7 @@ import { join, resolve } from 'node:path';
 import { CrootError } from '../core/errors.js';
 import { nodeSocketTransport } from '../core/node-socket-transport.js';
 import { RootClient } from '../core/root-client.js';
-import { PMDAROOT, startCrootd, startNamespacedSleeper, startPcpRoot, type StartedChild } from './bench-processes.js';
+import { PMDAROOT, cpuTimeNs, startCrootd, startNamespacedSleeper, startPcpRoot, type StartedChild } from './bench-processes.js';
 import type { Benchmark, BenchmarkContext, ResultRow } from './benchmark.js';
 import { measureSequential } from './latency-stats.js';
 import { REQUEST_TYPES, cgroupPaths } from './server-round-trips-benchmark.js';
@@ -93,6 +93,8 @@ export const crootdVsPmdarootBenchmark: Benchmark = {
     const work = mkdtempSync(join(tmpdir(), 'croot-bench-vs-'));
     const count = Math.max(100, Math.round(2000 * context.scale));
     const bounds = { count, warmup: Math.min(200, count), capMs: 2000 };
+    // Before any row is timed, each server answers this many requests of every kind (see the notes).
+    const serverWarmup = Math.max(500, Math.round(6000 * context.scale));
     let sleeper: StartedChild | undefined;
     try {
       const tree = join(work, 'fixture');
@@ -116,6 +118,14 @@ export const crootdVsPmdarootBenchmark: Benchmark = {
         const pcp = await RootClient.connect(servers.pcpSocket, { transport: nodeSocketTransport });
         const croot = await RootClient.connect(servers.crootSocket, { transport: nodeSocketTransport });
         try {
+          context.progress(`crootd-vs-pmdaroot: ${phaseName}, warming both servers up`);
+          for (const client of [pcp, croot]) {
+            for (let i = 0; i < serverWarmup; i++) {
+              const [, ref] = refs[i % refs.length] as [string, string];
+              const [, type] = REQUEST_TYPES[Math.floor(i / refs.length) % REQUEST_TYPES.length] as (typeof REQUEST_TYPES)[number];
+              await ask(client, type, ref);
+            }
+          }
           for (const [kind, ref] of refs) {
             for (const [typeName, type] of REQUEST_TYPES) {
               const fromPcp = await ask(pcp, type, ref);
@@ -123,15 +133,19 @@ export const crootdVsPmdarootBenchmark: Benchmark = {
               const same = fromPcp === fromCroot;
               answers.push(`${phaseName}, ${typeName} of ${kind}: pmdaroot ${fromPcp}; crootd ${fromCroot}${same ? '' : '  (differ: not timed)'}`);
               if (!same || !timed(kind, typeName)) continue;
-              for (const [server, client] of [
-                ['pmdaroot', pcp],
-                ['crootd', croot],
+              for (const [server, client, pid] of [
+                ['pmdaroot', pcp, servers.pcp.pid],
+                ['crootd', croot, servers.croot.pid],
               ] as const) {
                 context.progress(`crootd-vs-pmdaroot: ${phaseName}, ${server}, ${typeName} of ${kind}`);
+                let calls = 0;
+                const cpuBefore = cpuTimeNs(pid);
                 const stats = await measureSequential(bounds, async () => {
+                  calls++;
                   const got = await ask(client, type, ref);
                   if (got !== fromPcp) throw new Error(`${server} answered ${typeName} of ${ref} with ${got}, first ${fromPcp}`);
                 });
+                const cpuUs = (cpuTimeNs(pid) - cpuBefore) / 1000 / calls;
                 rows.push({
                   fixture: phaseName,
                   request: typeName,
@@ -142,6 +156,7 @@ export const crootdVsPmdarootBenchmark: Benchmark = {
                   'req/s': stats.opsPerSecond,
                   'p50 µs': stats.p50Us,
                   'p99 µs': stats.p99Us,
+                  'server CPU µs/req': Math.round(cpuUs),
                   capped: stats.capped,
                 });
               }
@@ -187,7 +202,9 @@ export const crootdVsPmdarootBenchmark: Benchmark = {
     }
     notes.push(
       `Both servers are separate processes; the client (this process) is the same for both, so client cost is equal on each side.`,
+      `Each phase starts fresh servers and first sends each ${serverWarmup} requests cycling through every request type and reference, untimed: crootd's JIT needs thousands of requests to settle (without this, its first rows used 2x the CPU per request of its last).`,
       `Per timed row: ${count} requests after ${Math.min(200, count)} warm-up requests, one connection, one at a time, cap 2 s. Every reply is checked against the first answer.`,
+      `"server CPU µs/req": CPU time the server process used (all its threads, /proc/PID/task/*/schedstat) over the warm-up and timed requests of the row, divided by their number. It does not count the client, and moves less with the machine's load than the latencies do.`,
       `To keep the run short, the 12-digit id prefix is asked once (answers listed below) but not timed, and the full id is timed for PROCESSID only.`,
       `What each server answered (every request type and reference, once):`,
       ...answers.map((a) => `  ${a}`),

@@ -57,6 +57,7 @@ export const serverRoundTripsBenchmark: Benchmark = {
     if (why !== undefined) return { rows: [], notes: [`skipped: ${why}`] };
     const rows: ResultRow[] = [];
     const count = Math.max(100, Math.round(2000 * context.scale));
+    const serverWarmup = Math.max(500, Math.round(6000 * context.scale));
     const work = mkdtempSync(join(tmpdir(), 'croot-bench-rt-'));
     const name = `croot-b-${process.pid}`;
     const hostname = `${name}-h`;
@@ -70,6 +71,13 @@ export const serverRoundTripsBenchmark: Benchmark = {
     const server = container.get(RootServer);
     try {
       await server.listen(socketPath);
+      // Untimed, before any row: enough requests of every type for the JIT to settle (see the notes).
+      const warmer = await RootClient.connect(socketPath, { transport: nodeSocketTransport, timeoutMs: 10000 });
+      try {
+        for (let i = 0; i < serverWarmup; i++) await warmer.containerQuery((REQUEST_TYPES[i % REQUEST_TYPES.length] as (typeof REQUEST_TYPES)[number])[1], name);
+      } finally {
+        warmer.close();
+      }
       const cgroups = cgroupPaths(sleeper.pid);
       const expected: Record<string, (answer: { value: string; pid: number }) => boolean> = {
         PROCESSID: (a) => a.pid === sleeper.pid,
@@ -118,6 +126,7 @@ export const serverRoundTripsBenchmark: Benchmark = {
       rows,
       notes: [
         `Server and clients share this one Node process and event loop, so every number pays for both sides.`,
+        `Before the first row, ${serverWarmup} untimed requests (the three types in turn, one connection, node transport) let V8 finish optimizing the server and client code; without them the first rows paid for the JIT.`,
         `"requests" per row: ${count} measured after ${Math.min(200, count)} warm-up requests, shared over the connections; each connection has one request in flight (RootClient queues); cap 2.5 s per row (warm-up at most a quarter of that).`,
         `req/s is requests / wall time of the row; p50/p99 are per request, as the client saw it (queueing in the server included).`,
         `PROCESSID: registry lookup + one read of /proc/PID/stat (start time check). CGROUPNAME: that + /proc/PID/cgroup. HOSTNAME: that + setns/gethostname on a new thread per request.`,

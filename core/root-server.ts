@@ -62,7 +62,10 @@ export class RootServer {
   private server: Server | undefined;
   private socketPath: string | undefined;
   private socketIno: number | undefined;
-  private readonly sockets = new Set<Socket>();
+  /** Live connections and who is at the other end. */
+  private readonly sockets = new Map<Socket, PeerCredentials>();
+  /** Uids that may connect: the config's, until setAllowedUids. */
+  private allowed: ReadonlySet<number>;
   private readonly options: Required<RootServerOptions>;
   private readonly logger: Logger;
   private warnedNoCreds = false;
@@ -80,6 +83,28 @@ export class RootServer {
   ) {
     this.logger = logger ?? new SilentLogger();
     this.options = { ...DEFAULTS, ...(options ?? {}) };
+    this.allowed = new Set(config.allowUids);
+  }
+
+  /** Uids that may connect now. */
+  get allowedUids(): readonly number[] {
+    return [...this.allowed];
+  }
+
+  /**
+   * Replaces the uids that may connect (crootd's SIGHUP). Connections of a
+   * uid no longer allowed are closed at once; returns how many.
+   */
+  setAllowedUids(uids: readonly number[]): number {
+    this.allowed = new Set(uids);
+    let closed = 0;
+    for (const [socket, peer] of this.sockets) {
+      if (this.allowed.has(peer.uid)) continue;
+      this.logger.warn('connection closed: uid no longer allowed', { uid: peer.uid, pid: peer.pid });
+      socket.destroy();
+      closed += 1;
+    }
+    return closed;
   }
 
   /** The path being served, once listening. */
@@ -113,7 +138,7 @@ export class RootServer {
     this.logger.info('listening', {
       socket: path,
       mode: this.config.socketMode.toString(8),
-      allowUids: this.config.allowUids.join(','),
+      allowUids: [...this.allowed].join(','),
     });
     return path;
   }
@@ -123,7 +148,7 @@ export class RootServer {
     const server = this.server;
     if (server === undefined) return;
     this.server = undefined;
-    for (const socket of this.sockets) socket.destroy();
+    for (const socket of this.sockets.keys()) socket.destroy();
     await new Promise<void>((resolve) => server.close(() => resolve()));
     const path = this.socketPath;
     if (path !== undefined) {
@@ -154,12 +179,12 @@ export class RootServer {
       socket.destroy();
       return;
     }
-    if (!this.config.allowUids.includes(peer.uid)) {
+    if (!this.allowed.has(peer.uid)) {
       this.logger.warn('connection refused: uid not allowed', { uid: peer.uid, pid: peer.pid });
       socket.destroy();
       return;
     }
-    this.sockets.add(socket);
+    this.sockets.set(socket, peer);
     this.logger.debug('client connected', { pid: peer.pid, uid: peer.uid });
     new Connection(socket, peer, this, this.options).start();
     socket.on('close', () => {
@@ -168,8 +193,12 @@ export class RootServer {
     });
   }
 
-  /** Answers one framed request. Never throws: every failure becomes an error reply. */
-  async answer(frame: Frame, peer: PeerCredentials): Promise<Reply | undefined> {
+  /**
+   * Answers one framed request, timed by `deadline` (the connection's; it
+   * times one request at a time). Never throws: every failure becomes an
+   * error reply.
+   */
+  async answer(frame: Frame, peer: PeerCredentials, deadline: RequestDeadline): Promise<Reply | undefined> {
     if (frame.kind === 'broken') {
       this.logger.warn('unframeable request; closing', { pid: peer.pid, reason: frame.reason, type: hex(frame.header.type) });
       return { bytes: errorReply(frame.header.type, -Errno.EINVAL, 0), close: true };
@@ -178,7 +207,7 @@ export class RootServer {
     if (h.version < 1 || h.version > ROOT_PDU_VERSION) {
       return { bytes: errorReply(h.type, -Errno.ENOTSUP, 0) };
     }
-    const signal = AbortSignal.timeout(this.options.requestTimeoutMs);
+    const signal = deadline.start();
     try {
       switch (h.type) {
         case PduType.HOSTNAME_REQ:
@@ -202,6 +231,8 @@ export class RootServer {
         error: err instanceof Error ? err.message : String(err),
       });
       return { bytes: errorReply(h.type, status, echoPid(frame.bytes)) };
+    } finally {
+      deadline.finish();
     }
   }
 
@@ -268,18 +299,20 @@ export class RootServer {
     return encodeStop(PduType.STOPPMDA, { pid: result.pid, code: result.code, force: req.force });
   }
 
-  /** Sends one reply in one write (sendmsg when fds travel with it). */
+  /**
+   * Sends one reply in one write (sendmsg when fds travel with it). Waits
+   * only while the socket's buffer is full, so a client that does not read
+   * cannot make the server queue replies without bound.
+   */
   async send(socket: Socket, reply: Reply): Promise<void> {
     const fds = reply.fds ?? [];
     try {
       if (fds.length === 0) {
-        await new Promise<void>((resolve) => {
-          socket.write(reply.bytes, () => resolve());
-        });
+        if (!socket.write(reply.bytes) && !socket.destroyed) await drained(socket);
         return;
       }
       // Everything written before must be out before sendmsg bypasses Node's queue.
-      while (socket.writableLength > 0) await new Promise((resolve) => socket.once('drain', resolve));
+      while (socket.writableLength > 0 && !socket.destroyed) await drained(socket);
       const fd = socketFd(socket);
       if (fd === undefined || this.fdSender === undefined) throw new CrootError('ERR_NOT_SUPPORTED', 'cannot pass fds on this socket');
       this.fdSender.sendWithFds(fd, reply.bytes, fds);
@@ -289,10 +322,42 @@ export class RootServer {
   }
 }
 
+/**
+ * The time limit of the request a connection is answering. A connection
+ * answers one request at a time, so it keeps one AbortSignal for request
+ * after request and arms a timer per request; the signal is replaced once it
+ * has fired. Creating an AbortSignal per request (`AbortSignal.timeout`)
+ * cost ~15 µs plus garbage-collector work for its weak references, more than
+ * the lookup it guards (docs/benchmarks.md).
+ */
+export class RequestDeadline {
+  private controller = new AbortController();
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly timeoutMs: number) {}
+
+  /** Starts timing a request: the signal aborts with a TimeoutError after `timeoutMs`, unless finish() comes first. */
+  start(): AbortSignal {
+    if (this.controller.signal.aborted) this.controller = new AbortController();
+    const controller = this.controller;
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => controller.abort(new DOMException('The operation was aborted due to timeout', 'TimeoutError')), this.timeoutMs);
+    this.timer.unref();
+    return controller.signal;
+  }
+
+  /** The request is answered: its time limit no longer applies. */
+  finish(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+}
+
 /** One client: reads, frames, answers in order; a slow answer stalls only this client. */
 class Connection {
   private readonly decoder = new FrameDecoder();
   private readonly queue: Frame[] = [];
+  private readonly deadline: RequestDeadline;
   private busy = false;
   private closed = false;
 
@@ -301,7 +366,9 @@ class Connection {
     private readonly peer: PeerCredentials,
     private readonly server: RootServer,
     private readonly options: Required<RootServerOptions>,
-  ) {}
+  ) {
+    this.deadline = new RequestDeadline(options.requestTimeoutMs);
+  }
 
   start(): void {
     const socket = this.socket;
@@ -325,7 +392,7 @@ class Connection {
       while (!this.closed) {
         const frame = this.queue.shift();
         if (frame === undefined) break;
-        const reply = await this.server.answer(frame, this.peer);
+        const reply = await this.server.answer(frame, this.peer, this.deadline);
         if (this.closed || reply === undefined) {
           closeFds(reply?.fds ?? []);
           continue;
@@ -346,6 +413,19 @@ class Connection {
       this.busy = false;
     }
   }
+}
+
+/** Resolves once `socket` can take more writes, or is closed. */
+function drained(socket: Socket): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      socket.off('drain', done);
+      socket.off('close', done);
+      resolve();
+    };
+    socket.on('drain', done);
+    socket.on('close', done);
+  });
 }
 
 /** An error reply shaped like the request's reply type, so C clients decode it. */

@@ -96,8 +96,8 @@ describeWith('root', probes.root, 'RootServer over a real socket', () => {
       config: {
         allowUids: [0],
         staticContainers: [
-          { name: 'sbx', id: 'ab12cd34', pid: sandbox.pid },
-          { name: 'twin', id: 'ab12ef56', pid: sandbox.pid },
+          { name: 'sbx', id: 'ab12cd340000', pid: sandbox.pid },
+          { name: 'twin', id: 'ab12ef560000', pid: sandbox.pid },
           { name: 'gone', id: '99aa', pid: dead.pid },
         ],
       },
@@ -142,7 +142,7 @@ describeWith('root', probes.root, 'RootServer over a real socket', () => {
     });
 
     it('gives the pid with namelen 0 and the cgroup without its leading slash', async () => {
-      c.write(encodeContainer(PduType.PROCESSID_REQ, 'ab12cd34', { trailingNul: true }));
+      c.write(encodeContainer(PduType.PROCESSID_REQ, 'ab12cd340000', { trailingNul: true }));
       expect(decodeContainer((await c.next()) as Buffer)).toMatchObject({ status: 0, pid: sandbox.pid, namelen: 0, length: 24 });
       c.write(encodeContainer(PduType.CGROUPNAME_REQ, 'sbx', { trailingNul: true }));
       const cg = decodeContainer((await c.next()) as Buffer);
