@@ -3,13 +3,15 @@
  *   crootd [--socket PATH] [--config FILE] [--allow-uid N]... [--allow-user NAME]...
  *          [--log-level debug|info|warn|error] [--log-file FILE]
  * Runs in the foreground, logs to stderr (or --log-file), exits cleanly on
- * SIGTERM/SIGINT and removes its socket; SIGHUP re-reads the containers
- * declared in the config file.
+ * SIGTERM/SIGINT and removes its socket. SIGHUP reopens the log file (for
+ * logrotate) and re-reads the config file: the declared containers and who
+ * may connect take effect at once; a changed socket or set of engines is
+ * reported as needing a restart.
  */
 import 'reflect-metadata';
-import { openSync, writeSync } from 'node:fs';
+import { closeSync, openSync, writeSync } from 'node:fs';
 import { Command, Option } from 'commander';
-import { defaultSocketPath } from '../core/config.js';
+import { defaultSocketPath, type CrootConfig } from '../core/config.js';
 import { loadCrootConfigFile, resolveUserUid } from '../core/config-file.js';
 import { createCrootContainer } from '../core/create-container.js';
 import { EngineRegistry } from '../core/engine-registry.js';
@@ -51,30 +53,13 @@ async function main(argv: readonly string[]): Promise<number> {
   const opts = program.opts<Options>();
 
   // One fd for the log, shared by crootd's lines and its children's stderr.
-  const logFd = opts.logFile ? openSync(opts.logFile, 'a', 0o640) : 2;
-  const logger = new StreamLogger(opts.logLevel, (line) => {
-    try {
-      writeSync(logFd, line);
-    } catch {
-      // a log that cannot be written must not stop the server
-    }
-  });
+  const log = new LogSink(opts.logFile);
+  const logger = new StreamLogger(opts.logLevel, (line) => log.write(line));
 
   logger.info('crootd starting', { version: crootVersion(), pid: process.pid });
 
   const fileConfig = await loadCrootConfigFile(opts.config);
-  const allowUids = new Set<number>([0, ...(fileConfig.allowUids ?? [])]);
-  for (const uid of opts.allowUid) allowUids.add(uid);
-  for (const user of opts.allowUser) {
-    const uid = await resolveUserUid(user);
-    if (uid === undefined) throw new CrootError('ERR_CONFIG', `--allow-user ${user}: no such user`);
-    allowUids.add(uid);
-  }
-  if (opts.pcpUser) {
-    const uid = await resolveUserUid('pcp');
-    if (uid === undefined) logger.debug('no pcp user on this host');
-    else allowUids.add(uid);
-  }
+  const allowUids = await allowedUids(fileConfig, opts, logger);
   const socketPath = opts.socket ?? fileConfig.socketPath ?? defaultSocketPath();
   // Before any engine starts: refuse a socket another server holds.
   await removeStaleSocket(socketPath);
@@ -85,13 +70,13 @@ async function main(argv: readonly string[]): Promise<number> {
     config: {
       ...fileConfig,
       socketPath,
-      allowUids: [...allowUids],
+      allowUids,
       ...(opts.socketMode !== undefined ? { socketMode: opts.socketMode } : {}),
     },
     modules,
   });
   container.bind<Logger>(Logger).toConstantValue(logger);
-  container.bind<ProcessManagerOptions>(ProcessManagerOptions).toConstantValue({ childStderrFd: logFd });
+  container.bind<ProcessManagerOptions>(ProcessManagerOptions).toConstantValue({ childStderrFd: () => log.fd });
   container.bind(RootServer).toSelf().inSingletonScope();
 
   const registry = container.get<EngineRegistry>(EngineRegistry);
@@ -121,27 +106,130 @@ async function main(argv: readonly string[]): Promise<number> {
     };
     process.on('SIGTERM', stop);
     process.on('SIGINT', stop);
+    let reloading = Promise.resolve();
     process.on('SIGHUP', () => {
-      void reloadContainers(opts.config, registry, logger);
+      // One reload at a time, in the order the signals came.
+      reloading = reloading
+        .then(() => reload({ opts, log, logger, registry, server, started: { fileConfig, socketPath } }))
+        .catch((err: unknown) => logger.error('SIGHUP: reload failed', { error: (err as Error).message }));
     });
   });
 }
 
-/** SIGHUP: re-read the config file's declared containers (other settings need a restart). */
-async function reloadContainers(configPath: string | undefined, registry: EngineRegistry, logger: Logger): Promise<void> {
-  const engine = registry.get('static');
-  if (!(engine instanceof StaticEngine)) {
-    logger.warn('SIGHUP: the static engine is not loaded; nothing to reload');
+/**
+ * Where crootd's lines go: stderr, or the --log-file, which SIGHUP reopens
+ * at its path so logrotate can move it away. Children started later get the
+ * new file as their stderr; those started before keep their own copy of the
+ * old one.
+ */
+class LogSink {
+  fd: number;
+
+  constructor(readonly path: string | undefined) {
+    this.fd = path !== undefined ? openSync(path, 'a', 0o640) : 2;
+  }
+
+  write(line: string): void {
+    try {
+      writeSync(this.fd, line);
+    } catch {
+      // a log that cannot be written must not stop the server
+    }
+  }
+
+  /** Opens the file at its path again and closes the old fd; throws (keeping the old fd) when it cannot. */
+  reopen(): void {
+    if (this.path === undefined) return;
+    const fd = openSync(this.path, 'a', 0o640);
+    const old = this.fd;
+    this.fd = fd;
+    closeSync(old);
+  }
+}
+
+/** Who may connect: root, the config file's uids and users, --allow-uid/--allow-user, and the pcp user unless --no-pcp-user. */
+async function allowedUids(fileConfig: Partial<CrootConfig>, opts: Options, logger: Logger): Promise<number[]> {
+  const uids = new Set<number>([0, ...(fileConfig.allowUids ?? [])]);
+  for (const uid of opts.allowUid) uids.add(uid);
+  for (const user of opts.allowUser) {
+    const uid = await resolveUserUid(user);
+    if (uid === undefined) throw new CrootError('ERR_CONFIG', `--allow-user ${user}: no such user`);
+    uids.add(uid);
+  }
+  if (opts.pcpUser) {
+    const uid = await resolveUserUid('pcp');
+    if (uid === undefined) logger.debug('no pcp user on this host');
+    else uids.add(uid);
+  }
+  return [...uids];
+}
+
+interface ReloadContext {
+  readonly opts: Options;
+  readonly log: LogSink;
+  readonly logger: Logger;
+  readonly registry: EngineRegistry;
+  readonly server: RootServer;
+  /** What crootd started with: settings that only a restart changes. */
+  readonly started: { readonly fileConfig: Partial<CrootConfig>; readonly socketPath: string };
+}
+
+/**
+ * SIGHUP: reopens the log file, then re-reads the config file. A file that
+ * cannot be read or is invalid changes nothing. Declared containers and who
+ * may connect take effect at once (connections of a uid no longer allowed
+ * are closed); a changed socket or set of disabled engines is logged as
+ * waiting for a restart.
+ */
+async function reload(ctx: ReloadContext): Promise<void> {
+  const { opts, log, logger, registry, server, started } = ctx;
+  try {
+    log.reopen();
+  } catch (err) {
+    logger.error('SIGHUP: cannot reopen the log file; still writing to the old one', { file: log.path, error: (err as Error).message });
+  }
+  let fileConfig: Partial<CrootConfig>;
+  let uids: number[];
+  try {
+    fileConfig = await loadCrootConfigFile(opts.config);
+    uids = await allowedUids(fileConfig, opts, logger);
+  } catch (err) {
+    logger.error('SIGHUP: config not reloaded; keeping the previous one', { error: (err as Error).message });
     return;
   }
-  try {
-    const fileConfig = await loadCrootConfigFile(configPath);
+
+  const engine = registry.get('static');
+  if (engine instanceof StaticEngine) {
     const containers = fileConfig.staticContainers ?? [];
     await engine.declare(containers);
     logger.info('SIGHUP: config re-read', { containers: containers.map((c) => c.name).join(',') || '(none)' });
-  } catch (err) {
-    logger.error('SIGHUP: config not reloaded; keeping the previous one', { error: (err as Error).message });
+  } else {
+    logger.warn('SIGHUP: the static engine is not loaded; declared containers not reloaded');
   }
+
+  const before = server.allowedUids;
+  if (!sameMembers(before, uids)) {
+    const closed = server.setAllowedUids(uids);
+    logger.info('SIGHUP: allowed uids changed', { allowUids: uids.join(','), was: before.join(','), closed });
+  }
+
+  const socketNow = opts.socket ?? fileConfig.socketPath ?? defaultSocketPath();
+  if (socketNow !== started.socketPath) {
+    logger.warn('SIGHUP: the socket changed in the config; crootd keeps serving the old one until it restarts', {
+      socket: started.socketPath,
+      configured: socketNow,
+    });
+  }
+  if (!sameMembers(started.fileConfig.disabledEngines ?? [], fileConfig.disabledEngines ?? [])) {
+    logger.warn('SIGHUP: disabledEngines changed in the config; engines change only when crootd restarts', {
+      disabledEngines: (fileConfig.disabledEngines ?? []).join(',') || '(none)',
+    });
+  }
+}
+
+function sameMembers<T>(a: readonly T[], b: readonly T[]): boolean {
+  const set = new Set(a);
+  return set.size === new Set(b).size && b.every((x) => set.has(x));
 }
 
 function parseMode(value: string): number {

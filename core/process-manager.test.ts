@@ -118,6 +118,15 @@ describe('ProcessManager', () => {
       expect(spawner.spawns[0]?.stdio).toEqual({ stdin: -1, stdout: 7, stderr: 7 });
     });
 
+    it('asks a stderr fd function at each start, so a reopened log reaches later children', async () => {
+      let logFd = 7;
+      manager = make({ childStderrFd: () => logFd });
+      await manager.start({ ipctype: 1, label: 'before', args: '/bin/true' }, undefined);
+      logFd = 9;
+      await manager.start({ ipctype: 2, label: 'after', args: '/bin/cat' }, undefined);
+      expect(spawner.spawns.map((s) => s.stdio.stderr)).toEqual([7, 9]);
+    });
+
     it("splits pmcd's quoting into argv", async () => {
       await manager.start({ ipctype: 1, label: 'sh', args: '/bin/sh -c "echo \\"a b\\"" x' }, undefined);
       expect(spawner.spawns[0]?.argv).toEqual(['/bin/sh', '-c', 'echo "a b"', 'x']);

@@ -28,8 +28,11 @@ const PASSED_VARIABLES = ['HOME', 'LANG', 'LC_ALL', 'TZ'];
 const SIGKILL = 9;
 
 export interface ProcessManagerOptions {
-  /** The fd children get as stderr (crootd's log). Default 2. */
-  readonly childStderrFd?: number;
+  /**
+   * The fd children get as stderr (crootd's log), or a function asked at
+   * each start (crootd's log file, reopened on SIGHUP). Default 2.
+   */
+  readonly childStderrFd?: number | (() => number);
   /** How often exited children are reaped while any runs. Default 200 ms. */
   readonly reapIntervalMs?: number;
   /** Exit statuses kept for later wait requests; the oldest are dropped first. Default 1024. */
@@ -51,7 +54,8 @@ interface Child {
 @injectable()
 export class ProcessManager implements ProcessService {
   private readonly logger: Logger;
-  private readonly options: Required<ProcessManagerOptions>;
+  private readonly options: Required<Omit<ProcessManagerOptions, 'childStderrFd'>>;
+  private readonly childStderrFd: () => number;
   private readonly env: Readonly<Record<string, string | undefined>>;
   /** Children started and not yet reaped. */
   private readonly running = new Map<number, Child>();
@@ -67,8 +71,9 @@ export class ProcessManager implements ProcessService {
   ) {
     this.logger = logger ?? new SilentLogger();
     this.env = config?.env ?? process.env;
+    const stderrFd = options?.childStderrFd ?? 2;
+    this.childStderrFd = typeof stderrFd === 'number' ? () => stderrFd : stderrFd;
     this.options = {
-      childStderrFd: options?.childStderrFd ?? 2,
       reapIntervalMs: options?.reapIntervalMs ?? 200,
       maxExitStatuses: options?.maxExitStatuses ?? 1024,
       terminateReapMs: options?.terminateReapMs ?? 500,
@@ -104,13 +109,14 @@ export class ProcessManager implements ProcessService {
         created.push(childIn, parentIn);
         const [parentOut, childOut] = this.spawner.pipe();
         created.push(parentOut, childOut);
-        pid = this.spawner.spawn(file, argv, env, { stdin: childIn, stdout: childOut, stderr: this.options.childStderrFd });
+        pid = this.spawner.spawn(file, argv, env, { stdin: childIn, stdout: childOut, stderr: this.childStderrFd() });
         // The child's ends live on in the child only.
         closeFds([childIn, childOut]);
         fds = [parentIn, parentOut];
       } else {
         // As pmdaroot does: no stdin, stdout joined to stderr (the log).
-        pid = this.spawner.spawn(file, argv, env, { stdin: -1, stdout: this.options.childStderrFd, stderr: this.options.childStderrFd });
+        const logFd = this.childStderrFd();
+        pid = this.spawner.spawn(file, argv, env, { stdin: -1, stdout: logFd, stderr: logFd });
       }
       created.length = 0;
       this.running.set(pid, { pid, label, startedBy: peer?.pid });
