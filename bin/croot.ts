@@ -1,6 +1,7 @@
 /**
  * croot: ask a root server (croot's or PCP's) or resolve in-process.
  *   croot hostname|pid|cgroup NAME [--socket PATH]
+ *   croot show NAME [--socket PATH]   all of the above, with engine, id and names
  *   croot list            containers of every engine, with engine health
  *   croot engines         engine health only
  * On failure: the error text on stderr, exit status 1.
@@ -10,7 +11,7 @@ import { Command } from 'commander';
 import { loadCrootConfigFile } from '../core/config-file.js';
 import { createCrootContainer } from '../core/create-container.js';
 import { EngineRegistry } from '../core/engine-registry.js';
-import { CrootError, statusOf } from '../core/errors.js';
+import { CrootError, ErrorCodes, statusOf } from '../core/errors.js';
 import {
   ContainerCGroupResolver,
   ContainerHostnameResolver,
@@ -65,6 +66,82 @@ async function ask(question: Question, name: string, opts: GlobalOptions): Promi
   });
 }
 
+/** One answer of `croot show`: the value, or why there is none. */
+type Answer<T> = { readonly value: T } | { readonly error: string; readonly status: number };
+
+async function answer<T>(get: () => Promise<T>): Promise<Answer<T>> {
+  try {
+    return { value: await get() };
+  } catch (err) {
+    const status = statusOf(err);
+    return { error: err instanceof Error ? err.message : String(err), status };
+  }
+}
+
+interface Shown {
+  readonly name: string;
+  readonly engine?: string;
+  readonly id?: string;
+  readonly names?: readonly string[];
+  readonly state?: string;
+  readonly pid: Answer<number>;
+  readonly hostname: Answer<string>;
+  readonly cgroup: Answer<string>;
+}
+
+/**
+ * Everything croot knows of one container. In-process: the engine's record
+ * (engine, id, names, state) and the three answers; through a server, only
+ * what the protocol carries: the three answers. Fails as the other commands
+ * do when NAME designates no container (or several).
+ */
+async function show(name: string, opts: GlobalOptions): Promise<string> {
+  let shown: Shown;
+  if (opts.socket !== undefined) {
+    const client = await RootClient.connect(opts.socket);
+    try {
+      const pid = await answer(() => client.processId(name));
+      if ('status' in pid && (pid.status === ErrorCodes.ERR_NO_CONTAINER || pid.status === ErrorCodes.ERR_AMBIGUOUS_NAME)) {
+        throw new CrootError(pid.status === ErrorCodes.ERR_NO_CONTAINER ? 'ERR_NO_CONTAINER' : 'ERR_AMBIGUOUS_NAME', `${name}: ${errorText(pid.status)}`);
+      }
+      shown = { name, pid, hostname: await answer(() => client.hostname(name)), cgroup: await answer(() => client.cgroupName(name)) };
+    } finally {
+      client.close();
+    }
+  } else {
+    shown = await withLocal(opts.config, async (container) => {
+      const record = await container.get<EngineRegistry>(EngineRegistry).lookup(name);
+      // Ask by engine and id, so each answer is about this very container.
+      const ref = `${record.engine}:${record.id}`;
+      return {
+        name,
+        engine: record.engine,
+        id: record.id,
+        names: record.names,
+        state: record.paused ? 'paused' : record.running ? 'running' : 'stopped',
+        pid: await answer(() => container.get<ContainerProcessIdResolver>(ContainerProcessIdResolver).resolveProcessId(ref)),
+        hostname: await answer(async () => (await container.get<ContainerHostnameResolver>(ContainerHostnameResolver).resolveHostname(ref)).value),
+        cgroup: await answer(async () => (await container.get<ContainerCGroupResolver>(ContainerCGroupResolver).resolveCGroupName(ref)).value),
+      };
+    });
+  }
+  if (opts.json) return JSON.stringify(shown, null, 2);
+  const text = (a: Answer<string | number>): string => ('value' in a ? String(a.value) : `(${errorText(a.status)}: ${a.error})`);
+  const rows: Array<[string, string | undefined]> = [
+    ['engine', shown.engine],
+    ['id', shown.id],
+    ['names', shown.names?.join(', ')],
+    ['state', shown.state],
+    ['pid', text(shown.pid)],
+    ['hostname', text(shown.hostname)],
+    ['cgroup', text(shown.cgroup)],
+  ];
+  return rows
+    .filter((row): row is [string, string] => row[1] !== undefined)
+    .map(([k, v]) => `${k.padEnd(9)} ${v}`)
+    .join('\n');
+}
+
 async function list(opts: GlobalOptions, containersToo: boolean): Promise<string> {
   return withLocal(opts.config, async (container) => {
     const registry = container.get<EngineRegistry>(EngineRegistry);
@@ -91,7 +168,7 @@ async function main(argv: readonly string[]): Promise<void> {
     .version(crootVersion(), '-V, --version', "print croot's version")
     .option('-s, --socket <path>', "ask this root server (croot's crootd or PCP's pmdaroot) instead of resolving in-process")
     .option('-c, --config <file>', 'config file for in-process resolution (default $CROOT_CONFIG or /etc/croot/croot.json)')
-    .option('--json', 'machine-readable output (list, engines)')
+    .option('--json', 'machine-readable output (show, list, engines)')
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
   for (const [cmd, q, what] of [
@@ -106,6 +183,12 @@ async function main(argv: readonly string[]): Promise<void> {
         process.stdout.write(`${await ask(q, name, program.opts<GlobalOptions>())}\n`);
       });
   }
+  program
+    .command('show <name>')
+    .description('engine, id, names, state, PID, hostname and cgroup of one container (through --socket: the last three)')
+    .action(async (name: string) => {
+      process.stdout.write(`${await show(name, program.opts<GlobalOptions>())}\n`);
+    });
   program.command('list').description('every container of every engine, and engine health').action(async () => {
     process.stdout.write(`${await list(program.opts<GlobalOptions>(), true)}\n`);
   });

@@ -97,6 +97,53 @@ describeWith('root, the native module and the built bin/croot, bin/crootd', prob
       expect(await answers('--socket', socketPath)).toEqual(truthfulAnswers());
     });
 
+    it('shows engine, id, names, state and the three answers in-process with croot show', async () => {
+      const r = await runCroot(['show', sandboxName, '--config', configPath]);
+      expect(outcome(r)).toEqual({
+        code: 0,
+        stdout: [
+          'engine    static',
+          `id        ${sandboxName}`,
+          `names     ${sandboxName}`,
+          'state     running',
+          `pid       ${truth.pid}`,
+          `hostname  ${truth.hostname}`,
+          `cgroup    ${truth.cgroup}`,
+          '',
+        ].join('\n'),
+      });
+    });
+
+    it('shows the same as JSON, and only the three answers through crootd', async () => {
+      const local = await runCroot(['show', sandboxName, '--config', configPath, '--json']);
+      expect(JSON.parse(local.stdout)).toEqual({
+        name: sandboxName,
+        engine: 'static',
+        id: sandboxName,
+        names: [sandboxName],
+        state: 'running',
+        pid: { value: Number(truth.pid) },
+        hostname: { value: truth.hostname },
+        cgroup: { value: truth.cgroup },
+      });
+      const remote = await runCroot(['show', sandboxName, '--socket', socketPath, '--json']);
+      expect(JSON.parse(remote.stdout)).toEqual({
+        name: sandboxName,
+        pid: { value: Number(truth.pid) },
+        hostname: { value: truth.hostname },
+        cgroup: { value: truth.cgroup },
+      });
+    });
+
+    it.each([
+      ['in-process', ['--config']],
+      ['through crootd', ['--socket']],
+    ])('croot show exits 1 with "Container not found" for a name that matches nothing (%s)', async (how, [flag]) => {
+      const r = await runCroot(['show', `croot-t-${tag}-nosuch`, flag as string, how === 'in-process' ? configPath : socketPath]);
+      expect(r).toMatchObject({ code: 1, stdout: '' });
+      expect(r.stderr).toMatch(/^croot: .*Container not found/);
+    });
+
     it.each([
       ['in-process', (name: string): string[] => ['pid', name, '--config', configPath]],
       ['through crootd', (name: string): string[] => ['pid', name, '--socket', socketPath]],
