@@ -59,11 +59,19 @@ async function main(argv: readonly string[]): Promise<number> {
   logger.info('crootd starting', { version: crootVersion(), pid: process.pid });
 
   const fileConfig = await loadCrootConfigFile(opts.config);
+  const { modules, problems, nativeProblem } = defaultModules({ disabledEngines: fileConfig.disabledEngines ?? [] });
+  if (nativeProblem !== undefined) {
+    // Without it every client would be refused (no SO_PEERCRED): better not to start at all.
+    throw new CrootError(
+      'ERR_NATIVE_LOAD',
+      `${nativeProblem}\ncrootd cannot serve without it (it checks each client's uid, enters namespaces, passes fds). ` +
+        'In an installed package run "npm rebuild croot"; npm 11 runs no install scripts for a global install unless given --allow-scripts=croot.',
+    );
+  }
   const allowUids = await allowedUids(fileConfig, opts, logger);
   const socketPath = opts.socket ?? fileConfig.socketPath ?? defaultSocketPath();
   // Before any engine starts: refuse a socket another server holds.
   await removeStaleSocket(socketPath);
-  const { modules, problems } = defaultModules({ disabledEngines: fileConfig.disabledEngines ?? [] });
   for (const problem of problems) logger.error(problem);
 
   const container = createCrootContainer({

@@ -18,6 +18,8 @@ export interface LoadedModules {
   readonly modules: ContainerModule[];
   /** Why a module could not be loaded (the native module's error lists the paths it tried). */
   readonly problems: string[];
+  /** Set when the native module could not be loaded (also in `problems`): crootd cannot run without it. */
+  readonly nativeProblem?: string;
 }
 
 const ENGINES: ReadonlyArray<[string, ContainerModule]> = [
@@ -33,11 +35,13 @@ export function defaultModules(options: { disabledEngines?: readonly string[]; e
   const disabled = new Set(options.disabledEngines ?? []);
   const modules: ContainerModule[] = [];
   const problems: string[] = [];
+  let nativeProblem: string | undefined;
   try {
     loadNative();
     modules.push(nativeModule, processServiceModule);
   } catch (err) {
-    problems.push(err instanceof Error ? err.message : String(err));
+    nativeProblem = err instanceof Error ? err.message : String(err);
+    problems.push(nativeProblem);
   }
   for (const [id, module] of ENGINES) if (!disabled.has(id)) modules.push(module);
   for (const name of (env.CROOT_PLUGINS ?? '').split(',').map((s) => s.trim()).filter(Boolean)) {
@@ -47,5 +51,5 @@ export function defaultModules(options: { disabledEngines?: readonly string[]; e
       problems.push(err instanceof CrootError ? err.message : `plugin ${name}: ${String(err)}`);
     }
   }
-  return { modules, problems };
+  return { modules, problems, ...(nativeProblem !== undefined ? { nativeProblem } : {}) };
 }

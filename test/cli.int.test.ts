@@ -6,7 +6,7 @@
  * crootd on a busy socket, SIGINT, and who may connect.
  */
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describeWith, probes } from './support/components.js';
 import { builtBinaries, CROOT, CROOTD, runCommand, runCroot, spawnCrootd, startCrootd, type CommandResult, type CrootdProcess } from './support/crootd-process.js';
@@ -251,6 +251,24 @@ describeWith('root, the native module and the built bin/croot, bin/crootd', prob
       expect(statSync(socketDir).isDirectory()).toBe(true);
       expect((statSync(socketDir).mode & 0o7777).toString(8)).toBe('700');
       expect(statSync(socketPath).isSocket()).toBe(true);
+    });
+
+    it('refuses to start without its native module: exit 1, the paths it tried, how to build it, no socket made', async () => {
+      // A copy of the built package without native/build (as `npm install -g` leaves it when install scripts are off).
+      const pkg = join(work, 'no-native-pkg');
+      mkdirSync(join(pkg, 'native'), { recursive: true });
+      cpSync(join(__dirname, '..', 'dist'), join(pkg, 'dist'), { recursive: true });
+      cpSync(join(__dirname, '..', 'package.json'), join(pkg, 'package.json'));
+      cpSync(join(__dirname, '..', 'native', 'binding.gyp'), join(pkg, 'native', 'binding.gyp'));
+      symlinkSync(join(__dirname, '..', 'node_modules'), join(pkg, 'node_modules'));
+      const sock = join(work, 'no-native', 'root.socket');
+      const env = { ...process.env, CROOT_NATIVE_PATH: '' };
+      const r = await runCommand(process.execPath, [join(pkg, 'dist', 'bin', 'crootd.js'), '--socket', sock], { env });
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain("croot's native module could not be loaded");
+      expect(r.stderr).toContain(`${join(pkg, 'native', 'build', 'Release', 'croot_native.node')}: no such file`);
+      expect(r.stderr).toContain('npm rebuild croot');
+      expect(existsSync(sock)).toBe(false);
     });
 
     it('refuses to start on a socket another crootd serves: exit 1, a clear message, the socket left alone', async () => {
