@@ -67,6 +67,21 @@ describe('NameMatcher', () => {
       expect(err.message).toContain('c0deba5e2200');
     });
 
+    it('reports a miss as an answer: the status and message, no stack trace recorded, the limit left as it was', () => {
+      const limit = Error.stackTraceLimit;
+      const err = errorOf(() => matcher.match('nosuch', [web], engines));
+      expect(err).toBeInstanceOf(CrootError);
+      expect({ code: err.code, status: err.status, message: err.message }).toEqual({
+        code: 'ERR_NO_CONTAINER',
+        status: -12399,
+        message: 'no container matches "nosuch"',
+      });
+      expect(err.stack).toBe('CrootError: no container matches "nosuch"');
+      expect(Error.stackTraceLimit).toBe(limit);
+      // Faults keep their stack.
+      expect(errorOf(() => matcher.match('', [web], engines)).stack).toContain('name-matcher');
+    });
+
     it('answers PM_ERR_NOCONTAINER for a name that fits nothing, even one starting with a hex digit of some id', () => {
       const err = errorOf(() => matcher.match('ctr1', [web, db], engines));
       expect(err.code).toBe('ERR_NO_CONTAINER');

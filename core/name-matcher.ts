@@ -126,7 +126,7 @@ export class NameMatcher {
       const byPrefix = inScope(index.withIdPrefix(name));
       if (byPrefix.length > 0) return this.single(ref, byPrefix, 'id prefix');
     }
-    throw new CrootError('ERR_NO_CONTAINER', `no container matches "${ref}"`, { details: { ref } });
+    throw CrootError.withoutStack('ERR_NO_CONTAINER', `no container matches "${ref}"`, { details: { ref } });
   }
 
   private single(ref: string, found: readonly ContainerRecord[], how: string): ContainerRecord {
