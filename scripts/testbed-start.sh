@@ -2,7 +2,8 @@
 # Starts the real components croot's integration tests talk to, on a machine
 # without systemd: containerd, dockerd on top of it, and the
 # registry-less busybox image `croot-test:latest` in docker, podman and
-# containerd. Run as root. Safe to run again: starts and imports only what is
+# containerd, and a user `croot-rootless` with that image in its own rootless
+# podman store. Run as root. Safe to run again: starts and imports only what is
 # missing. Daemons are detached (setsid + nohup) so they outlive this script;
 # their pids go to $CROOT_TESTBED_RUN (default /run/croot-testbed) for
 # scripts/testbed-stop.sh.
@@ -128,5 +129,65 @@ if ! ctr images ls -q 2>/dev/null | grep -qx "docker.io/library/$IMAGE"; then
     die "containerd does not list docker.io/library/$IMAGE after import"
 fi
 
+# --- rootless podman: a test user with its own store ------------------------
+# test/podman-rootless.int.test.ts runs containers as this user. useradd
+# normally gives it subordinate uid/gid ranges (login.defs SUB_UID_*); when
+# it did not (or the user predates them), a free range past the highest one
+# in use is added. Its runtime dir is made as logind would make it
+# (/run/user/UID, 0700, owned by the user; /run is emptied at boot), and
+# podman runs with XDG_RUNTIME_DIR pointing there. The image is copied from
+# docker through a world-readable temporary `docker save` file.
+ROOTLESS_USER=${CROOT_TESTBED_ROOTLESS_USER:-croot-rootless}
+
+# next_subid_start FILE: the first id after every range in FILE (100000 at least).
+next_subid_start() {
+  awk -F: 'BEGIN { n = 100000 } NF >= 3 && $2 + $3 > n { n = $2 + $3 } END { print n }' "$1" 2>/dev/null || echo 100000
+}
+
+as_rootless() {
+  (cd / && runuser -u "$ROOTLESS_USER" -- env XDG_RUNTIME_DIR="/run/user/$rootless_uid" "$@")
+}
+
+if command -v podman >/dev/null; then
+  if ! id -u "$ROOTLESS_USER" >/dev/null 2>&1; then
+    say "adding user $ROOTLESS_USER for rootless podman"
+    useradd -m -s /bin/bash "$ROOTLESS_USER" || die "useradd $ROOTLESS_USER failed"
+  fi
+  rootless_uid=$(id -u "$ROOTLESS_USER")
+  subids_added=
+  for kind in uid gid; do
+    if ! grep -q "^$ROOTLESS_USER:" "/etc/sub$kind" 2>/dev/null; then
+      start=$(next_subid_start "/etc/sub$kind")
+      say "adding sub${kind}s $start-$((start + 65535)) for $ROOTLESS_USER"
+      # usermod refuses while the user has processes (podman's pause process).
+      usermod "--add-sub${kind}s" "$start-$((start + 65535))" "$ROOTLESS_USER" 2>/dev/null ||
+        echo "$ROOTLESS_USER:$start:65536" >>"/etc/sub$kind" ||
+        die "adding sub${kind}s for $ROOTLESS_USER failed"
+      subids_added=yes
+    fi
+  done
+  if [ ! -d "/run/user/$rootless_uid" ]; then
+    say "making /run/user/$rootless_uid for $ROOTLESS_USER"
+    mkdir -p /run/user
+    install -d -m 0700 -o "$ROOTLESS_USER" -g "$(id -g "$ROOTLESS_USER")" "/run/user/$rootless_uid"
+  fi
+  if [ -n "$subids_added" ]; then
+    # A podman that ran before the ranges existed keeps its old user namespace.
+    as_rootless podman system migrate >/dev/null 2>&1 || true
+  fi
+  if ! as_rootless podman image exists "localhost/$IMAGE" 2>/dev/null; then
+    say "loading localhost/$IMAGE into $ROOTLESS_USER's podman store"
+    saved=$(mktemp /tmp/croot-rootless-image.XXXXXX.tar)
+    if docker save "$IMAGE" -o "$saved" && chmod 644 "$saved" && as_rootless podman load -q -i "$saved" >/dev/null; then
+      rm -f "$saved"
+    else
+      rm -f "$saved"
+      die "loading localhost/$IMAGE into $ROOTLESS_USER's podman store failed"
+    fi
+    as_rootless podman image exists "localhost/$IMAGE" ||
+      die "$ROOTLESS_USER's podman does not list localhost/$IMAGE after loading it"
+  fi
+fi
+
 [ -n "$rootfs_tar" ] && rm -f "$rootfs_tar"
-say "ready: dockerd, containerd and $IMAGE"
+say "ready: dockerd, containerd, $IMAGE, and rootless podman as ${ROOTLESS_USER}"

@@ -11,7 +11,26 @@ export {
   podmanPathsFrom,
 } from './podman-engine.js';
 export type { PodmanPaths } from './podman-engine.js';
-export { parseContainerList, parsePasswd, findRootlessStores, rootlessLocation, rootfulLocation, readSystemStorageConf } from './podman-storage.js';
-export type { PodmanStore, StorageEntry, RunState, PasswdUser, RootlessScan, RootlessScanOptions, RootfulLocation } from './podman-storage.js';
+export {
+  parseContainerList,
+  parsePasswd,
+  findRootlessStores,
+  rootlessLocation,
+  rootfulLocation,
+  readSystemStorageConf,
+  chooseDriver,
+  GRAPH_DRIVERS,
+} from './podman-storage.js';
+export type {
+  PodmanStore,
+  StorageEntry,
+  RunState,
+  PasswdUser,
+  RootlessScan,
+  RootlessScanOptions,
+  RootfulLocation,
+  ConfiguredDriver,
+  DriverChoice,
+} from './podman-storage.js';
 export { parseStorageConf, readStorageConf, expandStoragePath } from './storage-conf.js';
 export type { StorageConf, StorageConfRead, ExpansionUser } from './storage-conf.js';

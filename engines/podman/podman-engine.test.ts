@@ -1,4 +1,4 @@
-import { cpSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, renameSync, rmSync, utimesSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createCrootContainer } from '../../core/create-container.js';
@@ -17,6 +17,9 @@ const EXITED = 'a52aeab458e9acaf88ca5405749696e6bdeb4c65c52a9f026bced97833cff7bf
 const VOLATILE = '583c8334f046c80cbfdf19da10b00d7d19a7d1eff79ac05d2beb45c56b1b37af';
 const ROOTLESS = '4a5bb220b9332a1ac0905130eb5639c7bd2cace134614cc5eb60b3f8e5d83e39';
 const MOVED = 'e71103add7933eed9e10834df82b7f84f151383b3f5c5bb43c8108dc3b5addf1';
+/** dave's rootless store, copied from a real rootless podman 4.3 store using the vfs driver. */
+const VFS_RUN = 'b2833926895145ebd9618dec7504521565ed447e0686de999e3d2a5798a5222c';
+const VFS_CREATED = 'e21549a806f05b03c4f5e63b4d23a59c9f005075ccd198dcfd8bab875581ac3c';
 const CONF_FILES = ['passwd', 'home/carol/.config/containers/storage.conf', 'etc/containers/storage.conf', 'etc/containers-moved/storage.conf'];
 
 /** A private copy of the fixture tree (tests change files in it) and the env pointing at it. */
@@ -280,6 +283,81 @@ describe('PodmanEngine', () => {
     it('reads no rootless store when rootless scanning is off', async () => {
       const records = await engineFor(root, { ...env, CROOT_PODMAN_ROOTLESS: '0' }).containers();
       expect(records.some((r) => r.id === ROOTLESS)).toBe(false);
+    });
+  });
+
+  describe('graph drivers other than overlay', () => {
+    const daveGraph = (): string => join(root, 'home/dave/.local/share/containers/storage');
+
+    /** Moves the rootful fixture's lists and run state from overlay-containers to `<driver>-containers`. */
+    function rootfulTo(driver: string): void {
+      renameSync(join(root, 'rootful/storage/overlay-containers'), join(root, `rootful/storage/${driver}-containers`));
+      renameSync(join(root, 'rootful/run/overlay-containers'), join(root, `rootful/run/${driver}-containers`));
+    }
+
+    it('finds a rootless vfs store by its lists, with PID, start time and hostname from vfs-containers', async () => {
+      const engine = engineFor(root, env);
+      const records = await engine.containers();
+      const userdata = join(root, 'run-user/1003/containers/vfs-containers', VFS_RUN, 'userdata');
+      const pid = Number(readFileSync(join(userdata, 'pidfile'), 'utf8'));
+      expect(byId(records, VFS_RUN)).toMatchObject({
+        source: 'rootless:dave',
+        running: true,
+        pid,
+        pidStartTime: statStart(root, pid),
+        hostname: readFileSync(join(userdata, 'hostname'), 'utf8'),
+        names: ['croot-fx-rl', 'dave/croot-fx-rl'],
+      });
+      expect(byId(records, VFS_CREATED)).toMatchObject({ source: 'rootless:dave', running: false, names: ['croot-fx-rl-idle', 'dave/croot-fx-rl-idle'] });
+      expect(engine.status().reason).toContain(`rootless:dave: read ${join(daveGraph(), 'vfs-containers/containers.json')}`);
+    });
+
+    it('reads the rootful store with the driver the system storage.conf names', async () => {
+      const conf = join(root, 'driver-vfs.conf');
+      writeFileSync(conf, '[storage]\ndriver = "vfs"\n');
+      rootfulTo('vfs');
+      const engine = engineFor(root, { ...env, CROOT_CONTAINERS_STORAGE_CONF: conf, CROOT_PODMAN_ROOTLESS: '0' });
+      const pid = Number(readFileSync(join(root, 'rootful/run/vfs-containers', RUN, 'userdata/pidfile'), 'utf8'));
+      expect(byId(await engine.containers(), RUN)).toMatchObject({ source: 'rootful', running: true, pid, pidStartTime: statStart(root, pid) });
+      expect(engine.status().reason).toContain(join(root, 'rootful/storage/vfs-containers/containers.json'));
+    });
+
+    it('finds a rootful store by its vfs lists when no storage.conf names a driver', async () => {
+      rootfulTo('vfs');
+      const engine = engineFor(root, { ...env, CROOT_PODMAN_ROOTLESS: '0' });
+      const records = await engine.containers();
+      expect(records.map((r) => r.id).sort()).toEqual([RUN, STOPPED, EXITED, VOLATILE].sort());
+      expect(byId(records, RUN).running).toBe(true);
+    });
+
+    it('follows a storage.conf driver that has no lists and says which lists it leaves unread', async () => {
+      const conf = join(root, 'home/dave/.config/containers/storage.conf');
+      mkdirSync(join(root, 'home/dave/.config/containers'), { recursive: true });
+      writeFileSync(conf, '[storage]\ndriver = "overlay"\n');
+      const engine = engineFor(root, env);
+      expect((await engine.containers()).some((r) => r.id === VFS_RUN)).toBe(false);
+      expect(engine.status().reason).toContain(`rootless:dave: ${conf} sets driver "overlay", so vfs-containers under ${daveGraph()} are not read`);
+    });
+
+    it('reads the driver whose list changed last when a store has several, and says why', async () => {
+      mkdirSync(join(daveGraph(), 'overlay-containers'));
+      const stale = join(daveGraph(), 'overlay-containers/containers.json');
+      writeFileSync(stale, JSON.stringify([{ id: 'f'.repeat(64), names: ['croot-fx-old-driver'] }]));
+      utimesSync(stale, new Date(Date.now() - 3600e3), new Date(Date.now() - 3600e3));
+      const engine = engineFor(root, env);
+      const records = await engine.containers();
+      expect(byId(records, VFS_RUN).running).toBe(true);
+      expect(records.some((r) => r.id === 'f'.repeat(64))).toBe(false);
+      expect(engine.status().reason).toContain(`rootless:dave: container lists of several graph drivers (overlay, vfs) under ${daveGraph()}`);
+    });
+
+    it('resolves a vfs store\'s container by its name and its <user>/ name and refuses the created one', async () => {
+      const container = createCrootContainer({ config: { env, procRoot: join(root, 'proc') }, modules: [podmanEngineModule] });
+      const resolver = container.get<ContainerProcessIdResolver>(ContainerProcessIdResolver);
+      const pid = Number(readFileSync(join(root, 'run-user/1003/containers/vfs-containers', VFS_RUN, 'userdata/pidfile'), 'utf8'));
+      await expect(resolver.resolveProcessId('croot-fx-rl')).resolves.toBe(pid);
+      await expect(resolver.resolveProcessId('dave/croot-fx-rl')).resolves.toBe(pid);
+      await expect(resolver.resolveProcessId('dave/croot-fx-rl-idle')).rejects.toMatchObject({ code: 'ERR_NOT_RUNNING' });
     });
   });
 

@@ -3,7 +3,9 @@
  * `$PCP_PODMAN_DATADIR` (else the system `storage.conf`'s graphroot; or
  * podman's Docker-compatible API socket when a `podman system service`
  * answers there), plus every user's rootless store.
- * Run state comes from conmon's pidfiles under the run roots. The index is
+ * Run state comes from conmon's pidfiles under the run roots. Each store's
+ * graph driver (which names its `<driver>-containers` directories) comes from
+ * `storage.conf`, else from the lists found on disk. The index is
  * rebuilt only when a cheap stat fingerprint of those files changes, checked
  * at most once per `checkIntervalMs`.
  */
@@ -15,6 +17,7 @@ import type { ContainerRecord, EngineContribution, EngineStatus } from '../../co
 import { readStartTime } from '../../core/proc.js';
 import { ThrottledRefresh } from '../../core/throttled-refresh.js';
 import {
+  chooseDriver,
   findRootlessStores,
   listPaths,
   liveStartTime,
@@ -127,7 +130,8 @@ export class PodmanEngine implements EngineContribution {
     @inject(PodmanEngineOptions) @optional() options: PodmanEngineOptions | undefined,
   ) {
     this.paths = podmanPathsFrom(config.env);
-    this.rootful = { label: 'rootful', ...rootfulLocation(this.paths, { state: 'absent' }) };
+    const { storageDir, runDir } = rootfulLocation(this.paths, { state: 'absent' });
+    this.rootful = { label: 'rootful', storageDir, runDir, driver: 'overlay' };
     this.refresher = new ThrottledRefresh(options?.checkIntervalMs ?? 1000, () => this.refresh());
     this.apiMaxAgeMs = options?.apiMaxAgeMs ?? 5000;
     this.requestTimeoutMs = options?.requestTimeoutMs ?? 5000;
@@ -152,8 +156,10 @@ export class PodmanEngine implements EngineContribution {
   private async refresh(): Promise<readonly ContainerRecord[]> {
     const systemConf = await readSystemStorageConf(this.paths.storageConfPaths);
     const systemNotes = systemConf.state === 'bad' ? [systemConfNote(systemConf)] : [];
-    const { problem, ...where } = rootfulLocation(this.paths, systemConf);
-    this.rootful = { label: 'rootful', ...where, ...(problem !== undefined ? { note: problem } : {}) };
+    const { problem, driver, ...where } = rootfulLocation(this.paths, systemConf);
+    const choice = await chooseDriver(where.storageDir, where.runDir, driver);
+    const note = [problem, choice.note].filter((n) => n !== undefined).join('; ');
+    this.rootful = { label: 'rootful', ...where, driver: choice.driver, ...(note !== '' ? { note } : {}) };
     const rootless: RootlessScan = this.paths.passwdPath
       ? await findRootlessStores({ passwdPath: this.paths.passwdPath, userRunRoot: this.paths.userRunRoot, systemConf })
       : { stores: [], notes: [] };
@@ -176,7 +182,7 @@ export class PodmanEngine implements EngineContribution {
     if (this.paths.passwdPath) paths.push(this.paths.passwdPath);
     if (this.paths.socketPath) paths.push(this.paths.socketPath);
     for (const s of stores) {
-      paths.push(...listPaths(s), `${s.storageDir}/libpod/bolt_state.db`, `${s.storageDir}/libpod/db.sql`, `${s.runDir}/overlay-containers`);
+      paths.push(...listPaths(s), `${s.storageDir}/libpod/bolt_state.db`, `${s.storageDir}/libpod/db.sql`, `${s.runDir}/${s.driver}-containers`);
     }
     for (const r of this.records) {
       const store = r.source === 'api' ? this.rootful : stores.find((s) => s.label === r.source);

@@ -1,7 +1,8 @@
 /**
  * Podman's state as it lies on disk (no daemon needed): c/storage's container
  * lists and the per-container run state conmon writes, for the rootful store
- * and every user's rootless store.
+ * and every user's rootless store. Both sit in directories named after the
+ * store's graph driver (`overlay-containers`, `vfs-containers`, ...).
  */
 import { readFile, stat } from 'node:fs/promises';
 import { readStartTime } from '../../core/proc.js';
@@ -17,6 +18,8 @@ export interface PodmanStore {
   readonly storageDir: string;
   /** The run root (`/run/containers/storage`, `/run/user/<uid>/containers`). */
   readonly runDir: string;
+  /** The graph driver (`overlay`, `vfs`, ...): lists and run state are under `<driver>-containers`. */
+  readonly driver: string;
   /** A problem with the store's configuration, shown in `status()` (the store is still read). */
   readonly note?: string;
 }
@@ -27,7 +30,7 @@ export interface StorageEntry {
   readonly names: readonly string[];
 }
 
-/** What `<runDir>/overlay-containers/<id>/userdata` says about a container. */
+/** What `<runDir>/<driver>-containers/<id>/userdata` says about a container. */
 export interface RunState {
   readonly pid?: number;
   readonly conmonPid?: number;
@@ -65,13 +68,80 @@ export function parseContainerList(text: string): StorageEntry[] {
   return out;
 }
 
+/**
+ * c/storage's graph drivers, in the order croot tries them when nothing names
+ * one: overlay first (c/storage's usual choice and the rootful default
+ * here), vfs next (the rootless fallback without fuse-overlayfs).
+ */
+export const GRAPH_DRIVERS: readonly string[] = ['overlay', 'vfs', 'btrfs', 'zfs', 'devicemapper', 'aufs'];
+
+/** The drivers c/storage lets a rootless user inherit from the system `storage.conf`. */
+export const ROOTLESS_DRIVERS: readonly string[] = ['overlay', 'vfs', 'btrfs'];
+
+/** c/storage's spelling of a configured driver (`overlay2` is an old name of `overlay`). */
+export function canonicalDriver(name: string): string {
+  return name === 'overlay2' ? 'overlay' : name;
+}
+
 /** Where a store's lists may be: the graph root always, the run root when podman uses a transient store. */
-export function listPaths(store: PodmanStore): string[] {
+export function listPaths(store: Pick<PodmanStore, 'storageDir' | 'runDir' | 'driver'>): string[] {
   return [
-    `${store.storageDir}/overlay-containers/containers.json`,
-    `${store.storageDir}/overlay-containers/volatile-containers.json`,
-    `${store.runDir}/overlay-containers/volatile-containers.json`,
+    `${store.storageDir}/${store.driver}-containers/containers.json`,
+    `${store.storageDir}/${store.driver}-containers/volatile-containers.json`,
+    `${store.runDir}/${store.driver}-containers/volatile-containers.json`,
   ];
+}
+
+/** A driver named by a `storage.conf`, and which file named it. */
+export interface ConfiguredDriver {
+  readonly name: string;
+  /** The file, for `status()`. */
+  readonly from: string;
+}
+
+/** The driver croot reads a store with, and what `status()` should say about the choice. */
+export interface DriverChoice {
+  readonly driver: string;
+  /** Whether any of the chosen driver's lists exists. */
+  readonly found: boolean;
+  readonly note?: string;
+}
+
+/** The newest mtime of the lists that exist for `driver`, or undefined when none does. */
+async function listsMtime(storageDir: string, runDir: string, driver: string): Promise<number | undefined> {
+  const stats = await Promise.all(listPaths({ storageDir, runDir, driver }).map((p) => stat(p).then((s) => s.mtimeMs, () => undefined)));
+  const seen = stats.filter((m): m is number => m !== undefined);
+  return seen.length > 0 ? Math.max(...seen) : undefined;
+}
+
+/**
+ * Which graph driver's lists to read. A driver named in `storage.conf` wins,
+ * as it does for c/storage (even when only another driver's lists exist:
+ * podman would not see those either; the note says so). Without one,
+ * c/storage reuses the driver it used before, which croot tells by the
+ * `<driver>-containers` lists it left: the one driver that has any; when
+ * several have, the one whose list changed last (the store podman wrote to
+ * most recently), named in the note; when none has, overlay.
+ */
+export async function chooseDriver(storageDir: string, runDir: string, configured: ConfiguredDriver | undefined): Promise<DriverChoice> {
+  const mtimes = await Promise.all(GRAPH_DRIVERS.map(async (d) => ({ driver: d, mtime: await listsMtime(storageDir, runDir, d) })));
+  const present = mtimes.filter((m): m is { driver: string; mtime: number } => m.mtime !== undefined);
+  if (configured !== undefined) {
+    const driver = canonicalDriver(configured.name);
+    const found = present.some((p) => p.driver === driver) || (await listsMtime(storageDir, runDir, driver)) !== undefined;
+    const others = present.filter((p) => p.driver !== driver).map((p) => `${p.driver}-containers`);
+    const note = !found && others.length > 0 ? `${configured.from} sets driver "${driver}", so ${others.join(', ')} under ${storageDir} are not read` : undefined;
+    return { driver, found, ...(note !== undefined ? { note } : {}) };
+  }
+  if (present.length === 0) return { driver: GRAPH_DRIVERS[0] as string, found: false };
+  const newest = present.reduce((a, b) => (b.mtime > a.mtime ? b : a));
+  if (present.length === 1) return { driver: newest.driver, found: true };
+  const names = present.map((p) => p.driver).join(', ');
+  return {
+    driver: newest.driver,
+    found: true,
+    note: `container lists of several graph drivers (${names}) under ${storageDir} and no driver in storage.conf: reading ${newest.driver}'s, changed last`,
+  };
 }
 
 /** Reads every list of a store; the store is absent when none of them exists. */
@@ -106,7 +176,7 @@ export async function scanStore(store: PodmanStore): Promise<StoreScan> {
 }
 
 export function userdataDir(store: PodmanStore, id: string): string {
-  return `${store.runDir}/overlay-containers/${id}/userdata`;
+  return `${store.runDir}/${store.driver}-containers/${id}/userdata`;
 }
 
 async function readSmall(path: string): Promise<string | undefined> {
@@ -215,6 +285,8 @@ export interface RootlessScan {
 interface Location {
   readonly storageDir?: string;
   readonly runDir?: string;
+  /** The driver the user's or the system's `storage.conf` names; absent: found on disk (`chooseDriver`). */
+  readonly driver?: ConfiguredDriver;
   readonly problem?: string;
 }
 
@@ -225,8 +297,11 @@ interface Location {
  * one; its `graphroot` wins, then its `rootless_storage_path`, then the
  * system file's `rootless_storage_path`, then `~/.local/share/containers/storage`.
  * The run root is the user file's `runroot` or `/run/user/<uid>/containers`
- * (the system file's `runroot` is for root only). A user file that cannot be
- * parsed is a problem, and the defaults apply, as they do in podman 4.3.
+ * (the system file's `runroot` is for root only). The driver is the user
+ * file's `driver`; without a user file, the system file's when it is one a
+ * rootless user may use (overlay, vfs, btrfs); else it is left to
+ * `chooseDriver`. A user file that cannot be parsed is a problem, and the
+ * defaults apply, as they do in podman 4.3.
  */
 export function rootlessLocation(user: PasswdUser, userConf: StorageConfRead, system: StorageConf, userRunRoot: string): Location {
   const problems: string[] = [];
@@ -240,6 +315,7 @@ export function rootlessLocation(user: PasswdUser, userConf: StorageConfRead, sy
   };
   let graph: { path: string; key: string } | undefined;
   let run: string | undefined;
+  let driver: ConfiguredDriver | undefined;
   if (userConf.state === 'bad') {
     problems.push(`${userConf.reason} (using the defaults, as podman 4.3 does)`);
   } else if (userConf.state === 'read') {
@@ -247,6 +323,9 @@ export function rootlessLocation(user: PasswdUser, userConf: StorageConfRead, sy
     if (conf.graphroot !== undefined) graph = { path: conf.graphroot, key: `${userConf.path}: graphroot` };
     else if (conf.rootlessStoragePath !== undefined) graph = { path: conf.rootlessStoragePath, key: `${userConf.path}: rootless_storage_path` };
     run = conf.runroot;
+    if (conf.driver !== undefined) driver = { name: conf.driver, from: userConf.path };
+  } else if (system.driver !== undefined && ROOTLESS_DRIVERS.includes(canonicalDriver(system.driver))) {
+    driver = { name: system.driver, from: 'system storage.conf' };
   }
   const runKey = userConf.state === 'read' ? `${userConf.path}: runroot` : 'runroot';
   if (graph === undefined && system.rootlessStoragePath !== undefined) graph = { path: system.rootlessStoragePath, key: 'system rootless_storage_path' };
@@ -255,6 +334,7 @@ export function rootlessLocation(user: PasswdUser, userConf: StorageConfRead, sy
   return {
     ...(storageDir !== undefined ? { storageDir } : {}),
     ...(runDir !== undefined ? { runDir } : {}),
+    ...(driver !== undefined ? { driver } : {}),
     ...(problems.length > 0 ? { problem: problems.join('; ') } : {}),
   };
 }
@@ -280,6 +360,8 @@ const ROOT_USER: ExpansionUser = { name: 'root', uid: 0, home: '/root' };
 export interface RootfulLocation {
   readonly storageDir: string;
   readonly runDir: string;
+  /** The system `storage.conf`'s `driver`; absent: found on disk (`chooseDriver`). */
+  readonly driver?: ConfiguredDriver;
   readonly problem?: string;
 }
 
@@ -288,8 +370,9 @@ export interface RootfulLocation {
  * `PCP_PODMAN_DATADIR` / `PCP_PODMAN_RUNDIR`) wins; else the system
  * `storage.conf`'s `[storage] graphroot` / `runroot`, expanded as for root
  * (`$UID` is 0, `$HOME` is /root, `$USER` is root); else c/storage's
- * built-in paths. A malformed file counts as empty (the caller reports it);
- * a path that cannot be expanded is a `problem` and the default is used.
+ * built-in paths. The driver is the system file's `driver`, if any. A
+ * malformed file counts as empty (the caller reports it); a path that cannot
+ * be expanded is a `problem` and the default is used.
  */
 export function rootfulLocation(explicit: { readonly dataDir?: string; readonly runDir?: string }, system: StorageConfRead): RootfulLocation {
   const conf: StorageConf = system.state === 'read' ? system.conf : {};
@@ -306,7 +389,8 @@ export function rootfulLocation(explicit: { readonly dataDir?: string; readonly 
   };
   const storageDir = pick(explicit.dataDir, conf.graphroot, 'graphroot', DEFAULT_PODMAN_DATADIR);
   const runDir = pick(explicit.runDir, conf.runroot, 'runroot', DEFAULT_PODMAN_RUNDIR);
-  return { storageDir, runDir, ...(problems.length > 0 ? { problem: problems.join('; ') } : {}) };
+  const driver = system.state === 'read' && conf.driver !== undefined ? { driver: { name: conf.driver, from: system.path } } : {};
+  return { storageDir, runDir, ...driver, ...(problems.length > 0 ? { problem: problems.join('; ') } : {}) };
 }
 
 /**
@@ -329,16 +413,17 @@ export async function findRootlessStores(options: RootlessScanOptions): Promise<
       const where = rootlessLocation(user, userConf, system, options.userRunRoot);
       const label = `rootless:${user.name}`;
       if (where.storageDir === undefined || where.runDir === undefined) return `${label}: ${where.problem ?? 'no store location'}`;
+      const choice = await chooseDriver(where.storageDir, where.runDir, where.driver);
+      const note = [where.problem, choice.note].filter((n) => n !== undefined).join('; ');
       const store: PodmanStore = {
         label,
         user: user.name,
         storageDir: where.storageDir,
         runDir: where.runDir,
-        ...(where.problem !== undefined ? { note: where.problem } : {}),
+        driver: choice.driver,
+        ...(note !== '' ? { note } : {}),
       };
-      if (where.problem !== undefined) return store;
-      const exists = await Promise.all(listPaths(store).map((p) => stat(p).then(() => true, () => false)));
-      return exists.some((e) => e) ? store : undefined;
+      return choice.found || note !== '' ? store : undefined;
     }),
   );
   const stores: PodmanStore[] = [];

@@ -8,9 +8,10 @@ const FIXTURE = join(__dirname, '..', '..', 'test', 'fixtures', 'podman');
 const ALICE = { name: 'alice', uid: 1000, home: '/home/alice' };
 
 describe('parseStorageConf', () => {
-  it('takes graphroot and runroot from a whole storage.conf as c/storage ships it, ignoring its other tables', () => {
+  it('takes driver, graphroot and runroot from a whole storage.conf as c/storage ships it, ignoring its other tables', () => {
     const text = readFileSync(join(FIXTURE, 'home/carol/.config/containers/storage.conf'), 'utf8');
     expect(parseStorageConf(text)).toEqual({
+      driver: 'overlay',
       graphroot: '@ROOT@/srv/containers/$USER/storage',
       runroot: '@ROOT@/run-alt/$UID/containers',
     });
@@ -45,7 +46,7 @@ describe('parseStorageConf', () => {
       "mount_program = '''",
       "x'''",
     ].join('\n');
-    expect(parseStorageConf(text)).toEqual({ graphroot: 'C:\\no\\escapes', runroot: '/run/A\t', rootlessStoragePath: '/multiline' });
+    expect(parseStorageConf(text)).toEqual({ graphroot: 'C:\\no\\escapes', runroot: '/run/A\t', rootlessStoragePath: '/multiline', driver: 'overlay' });
   });
 
   it('treats an empty string as unset, as c/storage does', () => {
@@ -129,6 +130,22 @@ describe('rootlessLocation', () => {
     expect(rootlessLocation(ALICE, read({ runroot: '/r/$UID' }), system, '/run/user')).toEqual({ storageDir: '/sys/alice', runDir: '/r/1000' });
   });
 
+  it('takes the driver from the user\'s file, which replaces the system file\'s even when it names none', () => {
+    const read = (conf: object) => ({ state: 'read', path: '/c', conf }) as const;
+    const system = { driver: 'overlay' };
+    expect(rootlessLocation(ALICE, read({ driver: 'vfs' }), system, '/run/user').driver).toEqual({ name: 'vfs', from: '/c' });
+    expect(rootlessLocation(ALICE, read({}), system, '/run/user')).not.toHaveProperty('driver');
+  });
+
+  it('inherits the system file\'s driver only when a rootless user may use it, as c/storage does', () => {
+    for (const driver of ['overlay', 'overlay2', 'vfs', 'btrfs']) {
+      expect(rootlessLocation(ALICE, none, { driver }, '/run/user').driver).toEqual({ name: driver, from: 'system storage.conf' });
+    }
+    for (const driver of ['zfs', 'devicemapper', 'aufs']) {
+      expect(rootlessLocation(ALICE, none, { driver }, '/run/user')).not.toHaveProperty('driver');
+    }
+  });
+
   it('uses the defaults and names the problem when the user\'s file is malformed', () => {
     expect(rootlessLocation(ALICE, { state: 'bad', path: '/c', reason: '/c: line 1: x' }, {}, '/run/user')).toEqual({
       storageDir: '/home/alice/.local/share/containers/storage',
@@ -152,6 +169,13 @@ describe('rootfulLocation', () => {
       storageDir: '/srv/podman',
       runDir: '/run/0/c',
     });
+  });
+
+  it('takes the system file\'s driver, also when an explicit directory is given', () => {
+    const driver = { name: 'vfs', from: '/etc/containers/storage.conf' };
+    expect(rootfulLocation({}, read({ driver: 'vfs' })).driver).toEqual(driver);
+    expect(rootfulLocation({ dataDir: '/pcp/data', runDir: '/pcp/run' }, read({ driver: 'vfs' })).driver).toEqual(driver);
+    expect(rootfulLocation({}, read({}))).not.toHaveProperty('driver');
   });
 
   it('lets each explicit directory win on its own', () => {

@@ -1,6 +1,6 @@
 /**
  * c/storage's `storage.conf`, as far as croot needs it: the `[storage]`
- * table's `graphroot`, `runroot` and `rootless_storage_path`, and the
+ * table's `driver`, `graphroot`, `runroot` and `rootless_storage_path`, and the
  * variable expansion c/storage applies to them. Only the TOML that such a
  * file can hold is understood; everything outside `[storage]` is checked for
  * syntax and ignored.
@@ -10,6 +10,8 @@ import { CrootError } from '../../core/errors.js';
 
 /** The settings of one `storage.conf` that locate a store (unset keys are absent). */
 export interface StorageConf {
+  /** The graph driver (`overlay`, `vfs`, ...): names the store's `<driver>-containers` directories. */
+  readonly driver?: string;
   readonly graphroot?: string;
   readonly runroot?: string;
   readonly rootlessStoragePath?: string;
@@ -22,6 +24,7 @@ export type StorageConfRead =
   | { readonly state: 'bad'; readonly path: string; readonly reason: string };
 
 const KEYS: Readonly<Record<string, keyof StorageConf>> = {
+  driver: 'driver',
   graphroot: 'graphroot',
   runroot: 'runroot',
   rootless_storage_path: 'rootlessStoragePath',

@@ -43,10 +43,28 @@ export function commandWorks(cmd: string, args: readonly string[]): string | und
   }
 }
 
+/** The user whose rootless podman store the tests use (scripts/testbed-start.sh adds it). */
+export const ROOTLESS_USER = 'croot-rootless';
+
+/** Rootless podman as ROOTLESS_USER: root (for runuser), the user, and the test image in its store. */
+function podmanRootlessProbe(): string | undefined {
+  const missing =
+    probes.root() ??
+    probes.podman() ??
+    commandWorks('id', ['-u', ROOTLESS_USER]) ??
+    commandWorks('sh', [
+      '-c',
+      `cd / && runuser -u ${ROOTLESS_USER} -- env XDG_RUNTIME_DIR=/run/user/$(id -u ${ROOTLESS_USER}) podman image exists localhost/croot-test:latest`,
+    ]);
+  return missing === undefined ? undefined : `${missing} (scripts/testbed-start.sh sets up ${ROOTLESS_USER})`;
+}
+
 export const probes = {
   root: (): string | undefined => (process.getuid?.() === 0 ? undefined : 'tests need root'),
   docker: (): string | undefined => commandWorks('docker', ['info', '--format', '{{.ID}}']),
   podman: (): string | undefined => commandWorks('podman', ['info', '--format', '{{.Host.Arch}}']),
+  /** Rootless podman as the test user `croot-rootless`, with `localhost/croot-test:latest` in its store. */
+  podmanRootless: (): string | undefined => podmanRootlessProbe(),
   containerd: (): string | undefined => commandWorks('ctr', ['version']),
   /** LXC's tools and the busybox template (lxc, lxc-templates, busybox-static): containers without downloads. */
   lxc: (): string | undefined =>

@@ -8,7 +8,7 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { chooseCgroupPath, parseCgroupFile } from '../../core/proc.js';
-import { run } from './components.js';
+import { ROOTLESS_USER, run } from './components.js';
 
 export const PODMAN_IMAGE = 'localhost/croot-test:latest';
 export const CTR_IMAGE = 'docker.io/library/croot-test:latest';
@@ -52,6 +52,53 @@ export function removePodmanContainers(refs: readonly string[]): void {
   for (const ref of refs) {
     try {
       execFileSync('podman', ['rm', '-f', '-t', '0', ref], { stdio: 'ignore', timeout: 60000 });
+    } catch {
+      // already gone
+    }
+  }
+}
+
+/** ROOTLESS_USER's uid (the name of its runtime dir `/run/user/<uid>`). */
+export function rootlessUid(): number {
+  return Number(run('id', ['-u', ROOTLESS_USER]));
+}
+
+/**
+ * `podman ARGS...` as ROOTLESS_USER, the way a user without a login session
+ * runs it: `runuser -u USER -- env XDG_RUNTIME_DIR=/run/user/<uid> podman`,
+ * from `/` (the user cannot enter every working directory); trimmed stdout.
+ */
+export function rootlessPodman(args: readonly string[], timeout = 60000): string {
+  const env = ['env', `XDG_RUNTIME_DIR=/run/user/${rootlessUid()}`, 'podman'];
+  return execFileSync('runuser', ['-u', ROOTLESS_USER, '--', ...env, ...args], {
+    cwd: '/',
+    encoding: 'utf8',
+    timeout,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  }).trim();
+}
+
+/**
+ * `podmanRun` as ROOTLESS_USER, with `--network none` (rootless networking
+ * needs slirp4netns, which the testbed does not install); returns the full id.
+ */
+export function rootlessPodmanRun(name: string, options: PodmanRunOptions, created: string[]): string {
+  created.push(name);
+  const hostname = options.hostname === undefined ? [] : ['--hostname', options.hostname];
+  const verb = options.createOnly ? ['create'] : ['run', '-d'];
+  return rootlessPodman([...verb, '--network', 'none', ...PODMAN_ULIMITS, '--name', name, ...hostname, PODMAN_IMAGE, 'sleep', '100000']);
+}
+
+/** `podman inspect -f FORMAT ref` as ROOTLESS_USER, trimmed. */
+export function rootlessPodmanInspect(ref: string, format: string): string {
+  return rootlessPodman(['inspect', '-f', format, ref]);
+}
+
+/** `podman rm -f -t 0` of each as ROOTLESS_USER; ignores ones already gone. */
+export function removeRootlessPodmanContainers(refs: readonly string[]): void {
+  for (const ref of refs) {
+    try {
+      rootlessPodman(['rm', '-f', '-t', '0', ref]);
     } catch {
       // already gone
     }

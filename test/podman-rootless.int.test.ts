@@ -1,0 +1,144 @@
+/**
+ * The Podman engine against real rootless podman: containers run as the test
+ * user `croot-rootless` (scripts/testbed-start.sh) without a login session,
+ * in a store that uses the vfs graph driver when overlay is not available to
+ * the user. Every answer is compared with `podman inspect` (as that user) and
+ * the host's /proc, in-process and through the built crootd.
+ */
+import { randomBytes } from 'node:crypto';
+import { readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { podmanEngineModule } from '../engines/podman/index.js';
+import { RootClient } from '../core/root-client.js';
+import { describeWith, probes, ROOTLESS_USER } from './support/components.js';
+import { builtBinaries, startCrootd, type CrootdProcess } from './support/crootd-process.js';
+import {
+  cgroupTruth,
+  removeRootlessPodmanContainers,
+  rootlessPodman,
+  rootlessPodmanInspect,
+  rootlessPodmanRun,
+  rootlessUid,
+  waitForHostname,
+} from './support/engine-containers.js';
+import { engineResolvers } from './support/engine-resolvers.js';
+import { makeTempDir } from './support/pcp-peer.js';
+
+function probe(): string | undefined {
+  return probes.podmanRootless() ?? builtBinaries();
+}
+
+describeWith(`rootless podman as ${ROOTLESS_USER} and the built crootd`, probe, 'PodmanEngine with real rootless podman', () => {
+  const tag = randomBytes(4).toString('hex');
+  const web = `croot-t-${tag}-rlweb`;
+  const idle = `croot-t-${tag}-rlidle`;
+  const created: string[] = [];
+  let webId: string;
+  let idleId: string;
+  let webPid: number;
+  let driver: string;
+
+  /** Every name croot must know a rootless container by. */
+  const namesOf = (name: string, id: string): string[] => [
+    name,
+    `${ROOTLESS_USER}/${name}`,
+    `podman:${name}`,
+    `podman:${ROOTLESS_USER}/${name}`,
+    id,
+    id.slice(0, 12),
+    `podman:${id}`,
+  ];
+
+  beforeAll(() => {
+    webId = rootlessPodmanRun(web, { hostname: `${web}-h` }, created);
+    idleId = rootlessPodmanRun(idle, { createOnly: true }, created);
+    webPid = Number(rootlessPodmanInspect(web, '{{.State.Pid}}'));
+    driver = rootlessPodman(['info', '--format', '{{.Store.GraphDriverName}}']);
+  }, 120000);
+
+  afterAll(() => removeRootlessPodmanContainers(created), 120000);
+
+  // Only this user's store and no API socket: the answers come from the rootless files.
+  const croot = () => engineResolvers([podmanEngineModule], { ...process.env, CROOT_PODMAN_SOCKET: '' });
+
+  it('runs the container as the user, in the user\'s store at the default rootless paths', () => {
+    const uid = rootlessUid();
+    expect(webPid).toBeGreaterThan(0);
+    expect(readFileSync(`/proc/${webPid}/status`, 'utf8')).toMatch(new RegExp(`^Uid:\\s+${uid}\\s`, 'm'));
+    expect(rootlessPodman(['info', '--format', '{{.Store.GraphRoot}} {{.Store.RunRoot}}'])).toBe(
+      `/home/${ROOTLESS_USER}/.local/share/containers/storage /run/user/${uid}/containers`,
+    );
+  });
+
+  it('lists both containers as the user\'s, with podman\'s ids and names', async () => {
+    const { registry } = croot();
+    const mine = (await registry.containers()).filter((r) => r.id === webId || r.id === idleId);
+    expect(mine.map((r) => ({ id: r.id, source: r.source, running: r.running, names: r.names })).sort((a, b) => a.id.localeCompare(b.id))).toEqual(
+      [
+        { id: webId, source: `rootless:${ROOTLESS_USER}`, running: true, names: [web, `${ROOTLESS_USER}/${web}`] },
+        { id: idleId, source: `rootless:${ROOTLESS_USER}`, running: false, names: [idle, `${ROOTLESS_USER}/${idle}`] },
+      ].sort((a, b) => a.id.localeCompare(b.id)),
+    );
+    expect(registry.statuses()[0]?.reason).toContain(`rootless:${ROOTLESS_USER}: read /home/${ROOTLESS_USER}/.local/share/containers/storage/${driver}-containers/containers.json`);
+  });
+
+  it('gives the PID podman inspect reports by every name croot gives a rootless container', async () => {
+    const { pids } = croot();
+    for (const name of namesOf(web, webId)) {
+      await expect(pids.resolveProcessId(name).then((pid) => [name, pid])).resolves.toEqual([name, webPid]);
+    }
+  });
+
+  it('records the hostname podman configured, which the container\'s UTS namespace holds', async () => {
+    const record = await croot().registry.lookup(`${ROOTLESS_USER}/${web}`);
+    expect(record.hostname).toBe(rootlessPodmanInspect(web, '{{.Config.Hostname}}'));
+    expect(record.hostname).toBe(await waitForHostname(webPid, `${web}-h`));
+  });
+
+  it('gives the cgroup the host\'s /proc/PID/cgroup shows', async () => {
+    const answer = await croot().cgroups.resolveCGroupName(`${ROOTLESS_USER}/${web}`);
+    expect(answer.pid).toBe(webPid);
+    expect(answer.value).toBe(cgroupTruth(webPid));
+  });
+
+  it('refuses the created container with ERR_NOT_RUNNING by each of its names', async () => {
+    const { pids } = croot();
+    for (const name of [idle, `${ROOTLESS_USER}/${idle}`, `podman:${idleId}`]) {
+      await expect(pids.resolveProcessId(name)).rejects.toMatchObject({ code: 'ERR_NOT_RUNNING' });
+    }
+  });
+
+  describe('through the built crootd', () => {
+    let work: string;
+    let crootd: CrootdProcess | undefined;
+    let socketPath: string;
+
+    beforeAll(async () => {
+      work = makeTempDir('croot-rootless-');
+      socketPath = join(work, 'root.socket');
+      crootd = await startCrootd({ socketPath, logPath: join(work, 'crootd.log'), env: { ...process.env, CROOT_PODMAN_SOCKET: '' } });
+    }, 60000);
+
+    afterAll(async () => {
+      try {
+        if (crootd !== undefined) await crootd.stop('SIGTERM', 5000);
+      } finally {
+        if (work !== undefined) rmSync(work, { recursive: true, force: true });
+      }
+    }, 30000);
+
+    it('gives croot\'s RootClient the hostname, PID and cgroup by every name, and ERR_NOT_RUNNING for the created one', async () => {
+      const client = await RootClient.connect(socketPath);
+      try {
+        const truth = { hostname: await waitForHostname(webPid, `${web}-h`), pid: webPid, cgroup: cgroupTruth(webPid) };
+        for (const name of namesOf(web, webId)) {
+          const answer = { name, hostname: await client.hostname(name), pid: await client.processId(name), cgroup: await client.cgroupName(name) };
+          expect(answer).toEqual({ name, ...truth });
+        }
+        await expect(client.processId(`${ROOTLESS_USER}/${idle}`)).rejects.toMatchObject({ code: 'ERR_NOT_RUNNING' });
+      } finally {
+        client.close();
+      }
+    });
+  });
+});
