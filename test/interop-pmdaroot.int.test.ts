@@ -283,13 +283,23 @@ describeWith('PCP (pmdaroot, libpcp_pmda, root)', pcpProbe, 'croot’s clients a
       await peer?.stop();
     });
 
+    /** Asks pmdaroot to wait (WNOHANG) until it reports `pid`; 15 s, as a loaded CI machine can be slow. */
     async function reap(client: RootClient, pid: number): Promise<number> {
-      for (let i = 0; i < 100; i++) {
+      const seen: number[] = [];
+      const deadline = Date.now() + 15000;
+      while (Date.now() < deadline) {
         const result = await client.processWait(-1);
         if (result.pid === pid) return result.code;
+        if (result.pid !== 0 && result.pid !== -1) seen.push(result.pid);
         await new Promise((r) => setTimeout(r, 50));
       }
-      throw new Error(`pid ${pid} was never reaped`);
+      let state = 'gone';
+      try {
+        state = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ')[0] ?? '?';
+      } catch {
+        // no such process
+      }
+      throw new Error(`pid ${pid} was never reaped (its state now: ${state}; other pids reaped meanwhile: ${seen.join(',') || 'none'})`);
     }
 
     it('starts a pipe-IPC child and talks to it through the two fds pmdaroot passes back', async () => {
