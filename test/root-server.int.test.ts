@@ -17,7 +17,7 @@ import { staticEngineModule } from '../engines/static/index.js';
 import { nativeModule } from '../native/index.js';
 import { describeWith, probes } from './support/components.js';
 import { cgroupOf } from './support/engine-containers.js';
-import { openFdCount, startSandbox, type Sandbox } from './support/sandbox.js';
+import { fdsOpenedSince, openFds, startSandbox, type Sandbox } from './support/sandbox.js';
 
 /** Reads replies off a raw connection, framed by their length field. */
 class RawClient {
@@ -306,7 +306,7 @@ describeWith('root', probes.root, 'RootServer over a real socket', () => {
     it('survives random requests and leaks no fd', async () => {
       await stillServes();
       await new Promise((r) => setTimeout(r, 100));
-      const before = openFdCount();
+      const before = openFds();
       let seed = 12345;
       const rand = (n: number): number => {
         seed = (seed * 1103515245 + 12345) & 0x7fffffff;
@@ -329,7 +329,7 @@ describeWith('root', probes.root, 'RootServer over a real socket', () => {
       await stillServes();
       for (let i = 0; i < 50 && server.connectionCount > 0; i++) await new Promise((r) => setTimeout(r, 100));
       expect(server.connectionCount).toBe(0);
-      expect(openFdCount()).toBe(before);
+      expect(fdsOpenedSince(before)).toEqual([]);
     });
   });
 

@@ -4,7 +4,7 @@
  * sandbox's init PID, as an engine would report it.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync, readdirSync } from 'node:fs';
+import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { childrenOf } from './processes.js';
 
@@ -59,6 +59,24 @@ export async function startSandbox(hostname = `sbx-${randomBytes(4).toString('he
 }
 
 /** Number of open fds of this process. */
-export function openFdCount(): number {
-  return readdirSync('/proc/self/fd').length;
+/** This process's open fds, each as `fd -> target`. */
+export function openFds(): Set<string> {
+  const out = new Set<string>();
+  for (const fd of readdirSync('/proc/self/fd')) {
+    try {
+      out.add(`${fd} -> ${readlinkSync(`/proc/self/fd/${fd}`)}`);
+    } catch {
+      // closed while listing (readdir's own fd, for one)
+    }
+  }
+  return out;
+}
+
+/**
+ * The fds open now that were not open at `before` (openFds()): what a piece
+ * of work leaked. Fds other work closed meanwhile do not hide a leak, as
+ * they would in a plain count.
+ */
+export function fdsOpenedSince(before: ReadonlySet<string>): string[] {
+  return [...openFds()].filter((fd) => !before.has(fd));
 }
