@@ -58,7 +58,6 @@ export async function startSandbox(hostname = `sbx-${randomBytes(4).toString('he
   };
 }
 
-/** Number of open fds of this process. */
 /** This process's open fds, each as `fd -> target`. */
 export function openFds(): Set<string> {
   const out = new Set<string>();
