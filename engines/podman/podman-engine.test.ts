@@ -70,6 +70,12 @@ function statStart(root: string, pid: number): number | undefined {
   return parseStartTime(readFileSync(join(root, 'proc', String(pid), 'stat'), 'utf8'));
 }
 
+/** What a running container's `userdata` folder says, as the engine should report it. */
+function runningFrom(root: string, userdata: string): { running: true; pid: number; pidStartTime: number | undefined; hostname: string } {
+  const pid = Number(readFileSync(join(userdata, 'pidfile'), 'utf8'));
+  return { running: true, pid, pidStartTime: statStart(root, pid), hostname: readFileSync(join(userdata, 'hostname'), 'utf8') };
+}
+
 describe('PodmanEngine', () => {
   let root: string;
   let env: Record<string, string>;
@@ -203,13 +209,9 @@ describe('PodmanEngine', () => {
       const engine = engineFor(root, env);
       const r = byId(await engine.containers(), MOVED);
       const runDir = join(root, 'run-alt/1002/containers/overlay-containers', MOVED, 'userdata');
-      const pid = Number(readFileSync(join(runDir, 'pidfile'), 'utf8'));
       expect(r).toMatchObject({
         source: 'rootless:carol',
-        running: true,
-        pid,
-        pidStartTime: statStart(root, pid),
-        hostname: readFileSync(join(runDir, 'hostname'), 'utf8'),
+        ...runningFrom(root, runDir),
         names: ['croot-fx-moved', 'carol/croot-fx-moved'],
       });
       expect(engine.status().reason).toContain(join(root, 'srv/containers/carol/storage/overlay-containers/containers.json'));
@@ -299,13 +301,9 @@ describe('PodmanEngine', () => {
       const engine = engineFor(root, env);
       const records = await engine.containers();
       const userdata = join(root, 'run-user/1003/containers/vfs-containers', VFS_RUN, 'userdata');
-      const pid = Number(readFileSync(join(userdata, 'pidfile'), 'utf8'));
       expect(byId(records, VFS_RUN)).toMatchObject({
         source: 'rootless:dave',
-        running: true,
-        pid,
-        pidStartTime: statStart(root, pid),
-        hostname: readFileSync(join(userdata, 'hostname'), 'utf8'),
+        ...runningFrom(root, userdata),
         names: ['croot-fx-rl', 'dave/croot-fx-rl'],
       });
       expect(byId(records, VFS_CREATED)).toMatchObject({ source: 'rootless:dave', running: false, names: ['croot-fx-rl-idle', 'dave/croot-fx-rl-idle'] });

@@ -128,7 +128,10 @@ export async function chooseDriver(storageDir: string, runDir: string, configure
   const present = mtimes.filter((m): m is { driver: string; mtime: number } => m.mtime !== undefined);
   if (configured !== undefined) {
     const driver = canonicalDriver(configured.name);
-    const found = present.some((p) => p.driver === driver) || (await listsMtime(storageDir, runDir, driver)) !== undefined;
+    // Every known driver was looked at above; only one croot does not know is looked for now.
+    const found = GRAPH_DRIVERS.includes(driver)
+      ? present.some((p) => p.driver === driver)
+      : (await listsMtime(storageDir, runDir, driver)) !== undefined;
     const others = present.filter((p) => p.driver !== driver).map((p) => `${p.driver}-containers`);
     const note = !found && others.length > 0 ? `${configured.from} sets driver "${driver}", so ${others.join(', ')} under ${storageDir} are not read` : undefined;
     return { driver, found, ...(note !== undefined ? { note } : {}) };

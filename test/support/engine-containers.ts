@@ -31,27 +31,39 @@ export interface PodmanRunOptions {
   readonly createOnly?: boolean;
 }
 
+/** Runs `podman ARGS...` and returns its trimmed stdout: as root (the default) or as ROOTLESS_USER (`rootlessPodman`). */
+export type PodmanRunner = (args: readonly string[]) => string;
+
+const rootPodman: PodmanRunner = (args) => run('podman', args);
+
 /**
- * `podman run -d` (or `podman create`) of `sleep 100000` with PODMAN_ULIMITS,
- * remembering `name` in `created` first; returns the full id.
+ * `podman run -d` (or `podman create`) of `sleep 100000` with PODMAN_ULIMITS
+ * and `extra` options, remembering `name` in `created` first; returns the
+ * full id.
  */
-export function podmanRun(name: string, options: PodmanRunOptions, created: string[]): string {
+export function podmanRun(
+  name: string,
+  options: PodmanRunOptions,
+  created: string[],
+  podman: PodmanRunner = rootPodman,
+  extra: readonly string[] = [],
+): string {
   created.push(name);
   const hostname = options.hostname === undefined ? [] : ['--hostname', options.hostname];
   const verb = options.createOnly ? ['create'] : ['run', '-d'];
-  return run('podman', [...verb, ...PODMAN_ULIMITS, '--name', name, ...hostname, PODMAN_IMAGE, 'sleep', '100000']);
+  return podman([...verb, ...extra, ...PODMAN_ULIMITS, '--name', name, ...hostname, PODMAN_IMAGE, 'sleep', '100000']);
 }
 
 /** `podman inspect -f FORMAT ref`, trimmed. */
-export function podmanInspect(ref: string, format: string): string {
-  return run('podman', ['inspect', '-f', format, ref]);
+export function podmanInspect(ref: string, format: string, podman: PodmanRunner = rootPodman): string {
+  return podman(['inspect', '-f', format, ref]);
 }
 
 /** `podman rm -f -t 0` of each; ignores ones already gone. */
-export function removePodmanContainers(refs: readonly string[]): void {
+export function removePodmanContainers(refs: readonly string[], podman: PodmanRunner = rootPodman): void {
   for (const ref of refs) {
     try {
-      execFileSync('podman', ['rm', '-f', '-t', '0', ref], { stdio: 'ignore', timeout: 60000 });
+      podman(['rm', '-f', '-t', '0', ref]);
     } catch {
       // already gone
     }
@@ -83,26 +95,17 @@ export function rootlessPodman(args: readonly string[], timeout = 60000): string
  * needs slirp4netns, which the testbed does not install); returns the full id.
  */
 export function rootlessPodmanRun(name: string, options: PodmanRunOptions, created: string[]): string {
-  created.push(name);
-  const hostname = options.hostname === undefined ? [] : ['--hostname', options.hostname];
-  const verb = options.createOnly ? ['create'] : ['run', '-d'];
-  return rootlessPodman([...verb, '--network', 'none', ...PODMAN_ULIMITS, '--name', name, ...hostname, PODMAN_IMAGE, 'sleep', '100000']);
+  return podmanRun(name, options, created, rootlessPodman, ['--network', 'none']);
 }
 
 /** `podman inspect -f FORMAT ref` as ROOTLESS_USER, trimmed. */
 export function rootlessPodmanInspect(ref: string, format: string): string {
-  return rootlessPodman(['inspect', '-f', format, ref]);
+  return podmanInspect(ref, format, rootlessPodman);
 }
 
 /** `podman rm -f -t 0` of each as ROOTLESS_USER; ignores ones already gone. */
 export function removeRootlessPodmanContainers(refs: readonly string[]): void {
-  for (const ref of refs) {
-    try {
-      rootlessPodman(['rm', '-f', '-t', '0', ref]);
-    } catch {
-      // already gone
-    }
-  }
+  removePodmanContainers(refs, rootlessPodman);
 }
 
 /** A containerd container, by namespace and id. */
