@@ -13,8 +13,87 @@ export interface PeerCredentials {
 /** Reads a container's hostname from inside its UTS namespace. */
 export const NamespaceHostnameReader = Symbol.for('croot/NamespaceHostnameReader');
 export interface NamespaceHostnameReader {
-  /** Resolves the hostname seen by `pid`; runs on a thread of its own, never the event loop. */
-  readHostname(pid: number, signal?: AbortSignal): Promise<string>;
+  /**
+   * Resolves the hostname seen by a process: by `pid` alone through
+   * `/proc/PID/ns/uts`, or through a {@link ProcessHandle} whose pidfd is
+   * entered directly (`setns(pidfd, CLONE_NEWUTS)`), so a reused PID can never
+   * be entered. Runs on a namespace thread of the native module's own, never
+   * on the event loop or a libuv pool thread.
+   */
+  readHostname(target: number | ProcessHandle, signal?: AbortSignal): Promise<string>;
+}
+
+/**
+ * A handle on one process that cannot be confused with a later process that
+ * gets the same PID: a pidfd where the kernel has them, else the PID and its
+ * start time (checked against /proc on every `isAlive()`).
+ */
+export interface ProcessHandle {
+  readonly pid: number;
+  /** The pidfd (close-on-exec), or undefined when the handle is the /proc fallback. */
+  readonly pidfd: number | undefined;
+  /**
+   * False once the process has exited (a zombie counts as exited). With a
+   * pidfd: one zero-timeout poll(2), nothing allocated. Never throws.
+   */
+  isAlive(): boolean;
+  /** Stops watching for the exit and closes the pidfd. Idempotent. */
+  close(): void;
+}
+
+/** How a ProcessAnchor holds processes. */
+export interface ProcessAnchorMode {
+  /** `pidfd`, or `proc` (start-time checks through /proc) when pidfds cannot be used. */
+  readonly kind: 'pidfd' | 'proc';
+  /** Why pidfds are not used (old kernel, fd limit reached), for `croot engines` and the log. */
+  readonly reason?: string;
+}
+
+/**
+ * Holds running processes by pidfd (pidfd_open) and reports their exit on
+ * the event loop, with no request needed. The registry anchors each running
+ * container's init process through it.
+ */
+export const ProcessAnchor = Symbol.for('croot/ProcessAnchor');
+export interface ProcessAnchor {
+  /** How processes are held now; changes to `proc` when pidfds run out. */
+  mode(): ProcessAnchorMode;
+  /**
+   * Opens a handle on `pid` and arranges for `onExit` to be called once, on
+   * the event loop, soon after the process exits. Returns undefined when the
+   * process does not exist (ESRCH), and a handle with `pidfd` undefined when
+   * pidfds cannot be used (ENOSYS, EMFILE...): then `onExit` is never called
+   * and `isAlive()` is the caller's only check. Never blocks.
+   */
+  open(pid: number, onExit: () => void): ProcessHandle | undefined;
+}
+
+/** One change in a watched directory. `name` is '' for the directory itself. */
+export interface DirectoryEvent {
+  readonly name: string;
+  /**
+   * `changed`: the entry was created, written and closed, moved in or had its
+   * attributes changed; `removed`: deleted or moved out; `gone`: the watched
+   * directory itself was deleted or moved (the watch has ended);
+   * `overflow`: events were lost (re-read the whole directory).
+   */
+  readonly kind: 'changed' | 'removed' | 'gone' | 'overflow';
+}
+
+/**
+ * Change notification on directories (inotify in the native module; Node's
+ * fs.watch where it is not loaded). Engines watch their on-disk state with
+ * it instead of polling.
+ */
+export const DirectoryWatcher = Symbol.for('croot/DirectoryWatcher');
+export interface DirectoryWatcher {
+  /**
+   * Calls `onEvent` on the event loop for each change of an entry of `dir`
+   * (not recursive). Returns a function that ends the watch. Throws a
+   * CrootError (with the errno's status) when `dir` cannot be watched, e.g.
+   * when it does not exist.
+   */
+  watch(dir: string, onEvent: (event: DirectoryEvent) => void): () => void;
 }
 
 /** SO_PEERCRED of a connected unix socket. */

@@ -15,8 +15,8 @@ export {
   DefaultContainerResolver,
 } from './resolvers.js';
 export type { ResolvedAnswer } from './resolvers.js';
-export { NamespaceHostnameReader, PeerCredentialReader, FdSender } from './host-services.js';
-export type { PeerCredentials } from './host-services.js';
+export { NamespaceHostnameReader, PeerCredentialReader, FdSender, ProcessAnchor, DirectoryWatcher } from './host-services.js';
+export type { PeerCredentials, ProcessHandle, ProcessAnchorMode, DirectoryEvent } from './host-services.js';
 export { CrootConfig, DEFAULT_SOCKET_PATH, defaultConfig, defaultSocketPath } from './config.js';
 export type { StaticContainerConfig } from './config.js';
 export { createCrootContainer, coreModule, loadPluginModule } from './create-container.js';
