@@ -5,7 +5,8 @@
  * full id, an exact name, a unique 12-character id prefix, and a miss. Every
  * answer is checked against the record it should find.
  */
-import type { ContainerRecord, EngineContribution, EngineStatus } from '../core/engine.js';
+import { defaultConfig } from '../core/config.js';
+import type { ContainerRecord, ContainerSink, EngineContribution } from '../core/engine.js';
 import { DefaultEngineRegistry } from '../core/engine-registry.js';
 import { CrootError } from '../core/errors.js';
 import { NameMatcher } from '../core/name-matcher.js';
@@ -52,12 +53,11 @@ class FixedEngine implements EngineContribution {
   ) {
     this.list = Object.freeze(records.filter((r) => r.engine === id));
   }
-  async containers(): Promise<readonly ContainerRecord[]> {
-    return this.list;
+  start(sink: ContainerSink): void {
+    sink.replaceAll(this.list);
+    sink.health(true, `${this.list.length} synthetic containers`);
   }
-  status(): EngineStatus {
-    return { engine: this.id, available: true, reason: `${this.list.length} synthetic containers`, checkedAt: Date.now() };
-  }
+  async stop(): Promise<void> {}
 }
 
 /** The reference for call `i` of `kind`, and the record it must find (undefined: must miss). */
@@ -112,9 +112,9 @@ export const nameMatchingBenchmark: Benchmark = {
       const records = makeRecords(n);
       const prefixes = new Set(records.map((r) => r.id.slice(0, 12)));
       if (prefixes.size !== n) throw new Error(`synthetic ids of ${n} records share a 12-digit prefix; change the seed`);
-      const registry = new DefaultEngineRegistry(engineIds.map((id) => new FixedEngine(id, records)));
-      // The registry's union keeps the engines' order: docker's records, then podman's.
-      const union = await registry.containers();
+      const registry = new DefaultEngineRegistry(engineIds.map((id) => new FixedEngine(id, records)), defaultConfig(), undefined, undefined, undefined);
+      await registry.start();
+      const union = registry.containers().map((c) => c.record);
       const bounds = { count: Math.max(200, Math.round(20000 * context.scale)), warmup: 500, capMs: 250 };
       for (const kind of KINDS) {
         context.progress(`name-matching: ${n} containers, ${kind}`);
@@ -136,7 +136,7 @@ export const nameMatchingBenchmark: Benchmark = {
           let got: ContainerRecord | undefined;
           let err: unknown;
           try {
-            got = await registry.lookup(ref);
+            got = (await registry.lookup(ref)).record;
           } catch (e) {
             err = e;
           }

@@ -37,6 +37,7 @@ async function withLocal<T>(config: string | undefined, body: (c: ReturnType<typ
   const container = createCrootContainer({ config: fileConfig, modules });
   const registry = container.get<EngineRegistry>(EngineRegistry);
   await registry.start();
+  await registry.ready();
   try {
     return await body(container);
   } finally {
@@ -69,7 +70,7 @@ async function ask(question: Question, name: string, opts: GlobalOptions): Promi
 /** One answer of `croot show`: the value, or why there is none. */
 type Answer<T> = { readonly value: T } | { readonly error: string; readonly status: number };
 
-async function answer<T>(get: () => Promise<T>): Promise<Answer<T>> {
+async function answer<T>(get: () => T | Promise<T>): Promise<Answer<T>> {
   try {
     return { value: await get() };
   } catch (err) {

@@ -11,7 +11,7 @@
 import 'reflect-metadata';
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { Command, Option } from 'commander';
-import { defaultSocketPath, type CrootConfig } from '../core/config.js';
+import { defaultConfig, defaultSocketPath, type CrootConfig } from '../core/config.js';
 import { loadCrootConfigFile, resolveUserUid } from '../core/config-file.js';
 import { createCrootContainer } from '../core/create-container.js';
 import { EngineRegistry } from '../core/engine-registry.js';
@@ -20,8 +20,6 @@ import { Logger, StreamLogger, type LogLevel } from '../core/logger.js';
 import { ProcessManagerOptions } from '../core/process-manager.js';
 import { ProcessService } from '../core/process-service.js';
 import { RootServer, removeStaleSocket } from '../core/root-server.js';
-import { watchEngineHealth } from '../core/engine-health.js';
-import { StaticEngine } from '../engines/static/index.js';
 import { defaultModules } from './default-modules.js';
 import { crootVersion } from './version.js';
 
@@ -88,15 +86,19 @@ async function main(argv: readonly string[]): Promise<number> {
   container.bind(RootServer).toSelf().inSingletonScope();
 
   const registry = container.get<EngineRegistry>(EngineRegistry);
-  await registry.start();
-  for (const status of registry.statuses()) {
-    logger[status.available ? 'info' : 'warn'](`engine ${status.engine}: ${status.available ? 'available' : 'unavailable'}`, {
-      reason: status.reason,
-    });
-  }
   const server = container.get(RootServer);
+  // Accept at once; a request that needs an engine still loading waits for that load only.
   await server.listen(socketPath);
-  const health = watchEngineHealth(registry, logger);
+  await registry.start();
+  void registry.ready().then(() => {
+    const anchor = registry.anchorMode();
+    if (anchor.kind === 'proc') logger.warn('init processes checked through /proc, not held by pidfds', { reason: anchor.reason });
+    for (const status of registry.statuses()) {
+      logger[status.available ? 'info' : 'warn'](`engine ${status.engine}: ${status.available ? 'available' : 'unavailable'}`, {
+        reason: status.reason,
+      });
+    }
+  });
 
   return new Promise<number>((resolve) => {
     let stopping = false;
@@ -105,7 +107,6 @@ async function main(argv: readonly string[]): Promise<number> {
       stopping = true;
       logger.info('stopping', { signal });
       void (async () => {
-        health.stop();
         await server.close();
         if (container.isBound(ProcessService)) await container.get<ProcessService>(ProcessService).shutdown();
         await registry.stop();
@@ -206,14 +207,9 @@ async function reload(ctx: ReloadContext): Promise<void> {
     return;
   }
 
-  const engine = registry.get('static');
-  if (engine instanceof StaticEngine) {
-    const containers = fileConfig.staticContainers ?? [];
-    await engine.declare(containers);
-    logger.info('SIGHUP: config re-read', { containers: containers.map((c) => c.name).join(',') || '(none)' });
-  } else {
-    logger.warn('SIGHUP: the static engine is not loaded; declared containers not reloaded');
-  }
+  const containers = fileConfig.staticContainers ?? [];
+  await registry.reconfigure(defaultConfig({ ...fileConfig, socketPath: started.socketPath, allowUids: uids }));
+  logger.info('SIGHUP: config re-read', { containers: containers.map((c) => c.name).join(',') || '(none)' });
 
   const before = server.allowedUids;
   if (!sameMembers(before, uids)) {

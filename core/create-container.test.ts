@@ -1,4 +1,5 @@
 import { join, resolve } from 'node:path';
+import { settle } from '../test/support/outcomes.js';
 import { createCrootContainer, loadPluginModule } from './create-container.js';
 import { EngineRegistry } from './engine-registry.js';
 import { ContainerProcessIdResolver } from './resolvers.js';
@@ -11,7 +12,7 @@ describe('loadPluginModule', () => {
     const container = createCrootContainer({ modules: [module] });
     const registry = container.get<EngineRegistry>(EngineRegistry);
     expect(registry.ids()).toEqual(['example']);
-    await expect(container.get<ContainerProcessIdResolver>(ContainerProcessIdResolver).resolveProcessId('example:self')).resolves.toBe(process.pid);
+    await expect(settle(() => container.get<ContainerProcessIdResolver>(ContainerProcessIdResolver).resolveProcessId('example:self'))).resolves.toBe(process.pid);
   });
 
   it('finds a package by a relative path from the given folder', () => {

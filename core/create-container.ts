@@ -8,6 +8,7 @@ import { Container, ContainerModule } from 'inversify';
 import { CrootConfig, defaultConfig } from './config.js';
 import { DefaultEngineRegistry, EngineRegistry } from './engine-registry.js';
 import { CrootError } from './errors.js';
+import { RootRequestHandler } from './root-request-handler.js';
 import {
   ContainerCGroupResolver,
   ContainerHostnameResolver,
@@ -32,6 +33,7 @@ export function coreModule(config: CrootConfig): ContainerModule {
     bind(ContainerHostnameResolver).toService(DefaultContainerResolver);
     bind(ContainerProcessIdResolver).toService(DefaultContainerResolver);
     bind(ContainerCGroupResolver).toService(DefaultContainerResolver);
+    bind(RootRequestHandler).toSelf().inSingletonScope();
   });
 }
 

@@ -1,77 +1,179 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { settle } from '../test/support/outcomes.js';
 import { Container, ContainerModule } from 'inversify';
 import { coreModule } from './create-container.js';
 import { defaultConfig } from './config.js';
-import { EngineContribution, type ContainerRecord, type EngineStatus } from './engine.js';
-import { EngineRegistry } from './engine-registry.js';
+import { EngineContribution, type ContainerRecord, type ContainerSink } from './engine.js';
+import { EngineRegistry, EngineRegistryOptions, type RegistryEvent } from './engine-registry.js';
+import { CrootError } from './errors.js';
 
-class ListEngine implements EngineContribution {
-  calls = 0;
+/** An engine as the contract describes one, driven by the test: it pushes what the test tells it to. */
+class PushEngine implements EngineContribution {
+  sink: ContainerSink | undefined;
+  rechecks = 0;
+  stopped = false;
   constructor(
     readonly id: string,
-    private readonly list: readonly ContainerRecord[],
-    private readonly failStart = false,
+    private readonly initial: readonly ContainerRecord[] | 'never' | 'fail',
   ) {}
-  async containers(): Promise<readonly ContainerRecord[]> {
-    this.calls += 1;
-    return this.list;
+  start(sink: ContainerSink): void {
+    this.sink = sink;
+    if (this.initial === 'fail') throw new Error('daemon exploded');
+    if (this.initial === 'never') return;
+    sink.replaceAll(this.initial);
+    sink.health(true, `${this.initial.length} containers`);
   }
-  status(): EngineStatus {
-    return { engine: this.id, available: true, reason: `${this.list.length} containers`, checkedAt: 0 };
+  async recheck(): Promise<void> {
+    this.rechecks++;
   }
-  async start(): Promise<void> {
-    if (this.failStart) throw new Error('daemon exploded');
+  async stop(): Promise<void> {
+    this.stopped = true;
   }
 }
 
-function registryWith(...engines: EngineContribution[]): EngineRegistry {
+function registryWith(options: EngineRegistryOptions, ...engines: EngineContribution[]): EngineRegistry {
   const c = new Container();
   c.loadSync(
     coreModule(defaultConfig()),
+    new ContainerModule(({ bind }) => void bind(EngineRegistryOptions).toConstantValue(options)),
     ...engines.map((e) => new ContainerModule(({ bind }) => void bind(EngineContribution).toConstantValue(e))),
   );
   return c.get<EngineRegistry>(EngineRegistry);
 }
 
-const rec = (engine: string, id: string, name: string): ContainerRecord => ({ engine, id, names: [name], running: true, pid: 1 });
+const rec = (engine: string, id: string, name: string, extra: Partial<ContainerRecord> = {}): ContainerRecord => ({
+  engine,
+  id,
+  names: [name],
+  running: false,
+  ...extra,
+});
+
+function codeOf(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof CrootError) return err.code;
+    throw err;
+  }
+  return 'found';
+}
+
+const children: ChildProcess[] = [];
+afterAll(() => {
+  for (const c of children) c.kill('SIGKILL');
+});
 
 describe('DefaultEngineRegistry', () => {
   it('is filled from every bound EngineContribution, in order', () => {
-    const r = registryWith(new ListEngine('docker', []), new ListEngine('podman', []));
+    const r = registryWith({}, new PushEngine('docker', []), new PushEngine('podman', []));
     expect(r.ids()).toEqual(['docker', 'podman']);
   });
 
-  it('yields no engines and no containers when none is bound', async () => {
-    const r = registryWith();
-    expect(r.ids()).toEqual([]);
-    expect(await r.containers()).toEqual([]);
-    await expect(r.lookup('web')).rejects.toMatchObject({ code: 'ERR_NO_CONTAINER', status: -12399 });
-  });
-
   it('rejects two engines with one id', () => {
-    expect(() => registryWith(new ListEngine('docker', []), new ListEngine('docker', []))).toThrow(/two engines registered with id "docker"/);
+    expect(() => registryWith({}, new PushEngine('docker', []), new PushEngine('docker', []))).toThrow(/two engines registered with id "docker"/);
   });
 
-  it('looks names up across the union of engines, and by ENGINE:NAME', async () => {
+  it('answers synchronously from the index once the engines have loaded', async () => {
     const d = rec('docker', 'aaa111000000', 'web');
     const p = rec('podman', 'bbb222000000', 'web');
-    const r = registryWith(new ListEngine('docker', [d]), new ListEngine('podman', [p]));
-    await expect(r.lookup('web')).rejects.toMatchObject({ code: 'ERR_AMBIGUOUS_NAME' });
-    await expect(r.lookup('docker:web')).resolves.toBe(d);
-    await expect(r.lookup('podman:web')).resolves.toBe(p);
-    await expect(r.lookup('bbb')).resolves.toBe(p);
-  });
-
-  it('returns the same union while no engine changed', async () => {
-    const r = registryWith(new ListEngine('docker', [rec('docker', 'a', 'x')]), new ListEngine('lxc', []));
-    const first = await r.containers();
-    expect(await r.containers()).toBe(first);
-  });
-
-  it('records an engine that fails to start instead of failing', async () => {
-    const r = registryWith(new ListEngine('docker', [], true), new ListEngine('lxc', []));
+    const r = registryWith({}, new PushEngine('docker', [d]), new PushEngine('podman', [p]));
     await r.start();
+    expect(r.lookup('docker:web')).not.toBeInstanceOf(Promise);
+    expect((r.lookup('docker:web') as { record: ContainerRecord }).record).toBe(d);
+    expect((r.lookup('podman.web') as { record: ContainerRecord }).record).toBe(p);
+    expect((r.lookup('bbb') as { record: ContainerRecord }).record).toBe(p);
+    expect(codeOf(() => r.lookup('web'))).toBe('ERR_AMBIGUOUS_NAME');
+  });
+
+  it('follows what engines push after their first load', async () => {
+    const engine = new PushEngine('docker', []);
+    const r = registryWith({}, engine);
+    await r.start();
+    expect(codeOf(() => r.lookup('web'))).toBe('ERR_NO_CONTAINER');
+    engine.sink?.upsert(rec('docker', 'ccc333000000', 'web'));
+    expect((r.lookup('web') as { id: string }).id).toBe('ccc333000000');
+    engine.sink?.upsert(rec('docker', 'ccc333000000', 'web2'));
+    expect(codeOf(() => r.lookup('web'))).toBe('ERR_NO_CONTAINER');
+    engine.sink?.remove('ccc333000000');
+    expect(codeOf(() => r.lookup('web2'))).toBe('ERR_NO_CONTAINER');
+    expect(r.containers()).toEqual([]);
+  });
+
+  it('answers a request for one engine while another has not loaded, and makes others wait for it', async () => {
+    const stalled = new PushEngine('lxc', 'never');
+    const r = registryWith({ firstLoadTimeoutMs: 60000 }, new PushEngine('docker', [rec('docker', 'ddd444000000', 'web')]), stalled);
+    await r.start();
+    expect((r.lookup('docker:web') as { id: string }).id).toBe('ddd444000000');
+    const waiting = r.lookup('web');
+    expect(waiting).toBeInstanceOf(Promise);
+    // lxc's container has "web" as its id, which beats docker's name: answering before lxc loaded would have been wrong.
+    stalled.sink?.replaceAll([rec('lxc', 'web', 'web')]);
+    await expect(waiting).resolves.toMatchObject({ engine: 'lxc', id: 'web' });
+    await r.stop();
+  });
+
+  it('never answers "not found" while an engine the name could belong to is still loading', async () => {
+    const r = registryWith({ firstLoadTimeoutMs: 50 }, new PushEngine('docker', []), new PushEngine('lxc', 'never'));
+    await r.start();
+    await expect(settle(() => r.lookup('ghost'))).rejects.toMatchObject({ code: 'ERR_ENGINE_LOADING', status: -11 });
+    // After the deadline requests no longer wait, and still say why they cannot be sure.
+    expect(codeOf(() => r.lookup('ghost'))).toBe('ERR_ENGINE_LOADING');
+    expect(codeOf(() => r.lookup('docker:ghost'))).toBe('ERR_NO_CONTAINER');
+    await r.stop();
+  });
+
+  it('records an engine that fails to start instead of failing, and does not wait for it', async () => {
+    const r = registryWith({}, new PushEngine('docker', 'fail'), new PushEngine('lxc', []));
+    await r.start();
+    await r.ready();
     const statuses = r.statuses();
     expect(statuses.find((s) => s.engine === 'docker')).toMatchObject({ available: false, reason: expect.stringContaining('daemon exploded') });
     expect(statuses.find((s) => s.engine === 'lxc')).toMatchObject({ available: true });
+    const miss = (() => {
+      try {
+        r.lookup('nothing');
+      } catch (err) {
+        return err as CrootError;
+      }
+      return undefined;
+    })();
+    expect(miss?.code).toBe('ERR_NO_CONTAINER');
+    expect(miss?.message).toContain('engines down: docker');
+  });
+
+  it('tells listeners about index and health changes', async () => {
+    const engine = new PushEngine('docker', []);
+    const r = registryWith({}, engine);
+    const events: RegistryEvent[] = [];
+    r.subscribe((e) => events.push(e));
+    await r.start();
+    engine.sink?.upsert(rec('docker', 'eee555000000', 'a'));
+    engine.sink?.health(false, 'daemon gone');
+    engine.sink?.remove('eee555000000');
+    expect(events.map((e) => e.kind)).toEqual(['health', 'added', 'health', 'removed']);
+  });
+
+  it('runs the safety-net re-check off any request, no more often than its interval', async () => {
+    const engine = new PushEngine('docker', []);
+    const r = registryWith({ recheckIntervalMs: 30 }, engine);
+    await r.start();
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    await r.stop();
+    expect(engine.rechecks).toBeGreaterThanOrEqual(2);
+    expect(engine.rechecks).toBeLessThanOrEqual(7);
+    expect(engine.stopped).toBe(true);
+  });
+
+  it('holds a running container of any engine by its init process', async () => {
+    const child = spawn('sleep', ['1000'], { stdio: 'ignore' });
+    children.push(child);
+    const engine = new PushEngine('static', [{ engine: 'static', id: 'sbx', names: ['sbx'], running: true, pid: child.pid as number }]);
+    const r = registryWith({}, engine);
+    await r.start();
+    const found = r.lookup('sbx') as { liveness: string; pid: number };
+    expect(found.liveness).toBe('running');
+    expect(found.pid).toBe(child.pid);
+    await r.stop();
   });
 });

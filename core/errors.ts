@@ -51,6 +51,8 @@ export const ErrorCodes = {
   ERR_NOT_RUNNING: -Errno.ESRCH,
   /** The recorded PID now belongs to another process (start time differs). */
   ERR_PID_REUSED: -Errno.ESTALE,
+  /** No container matches yet, and an engine the name could belong to has not finished its first load. */
+  ERR_ENGINE_LOADING: -Errno.EAGAIN,
   /** An empty or otherwise unusable container name. */
   ERR_INVALID_NAME: -Errno.EINVAL,
   /** Two engines registered with one id. */

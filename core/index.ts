@@ -3,10 +3,13 @@ export { CrootError, ErrorCodes, Errno, PM_ERR_GENERIC, PM_ERR_IPC, PM_ERR_NOCON
 export type { CrootErrorOptions, ErrorCode } from './errors.js';
 export { errorText, knownStatuses } from './status-text.js';
 export { EngineContribution } from './engine.js';
-export type { ContainerRecord, EngineStatus } from './engine.js';
-export { EngineRegistry, DefaultEngineRegistry } from './engine-registry.js';
-export { NameIndex, NameMatcher } from './name-matcher.js';
-export type { ContainerReference } from './name-matcher.js';
+export type { ContainerRecord, ContainerSink, EngineStatus, KubernetesNames } from './engine.js';
+export { EngineRegistry, EngineRegistryOptions, DefaultEngineRegistry } from './engine-registry.js';
+export type { IndexedContainer, IndexChange, Liveness, RegistryEvent } from './engine-registry.js';
+export { NameMatcher, listSearch, isDigestId } from './name-matcher.js';
+export type { ContainerReference, ContainerSearch } from './name-matcher.js';
+export { NodeDirectoryWatcher } from './node-directory-watcher.js';
+export { ProcProcessAnchor, ProcProcessHandle } from './proc-process-anchor.js';
 export {
   ContainerHostnameResolver,
   ContainerProcessIdResolver,
@@ -14,7 +17,7 @@ export {
   RunningContainerLocator,
   DefaultContainerResolver,
 } from './resolvers.js';
-export type { ResolvedAnswer } from './resolvers.js';
+export type { ResolvedAnswer, MaybePromise } from './resolvers.js';
 export { NamespaceHostnameReader, PeerCredentialReader, FdSender, ProcessAnchor, DirectoryWatcher } from './host-services.js';
 export type { PeerCredentials, ProcessHandle, ProcessAnchorMode, DirectoryEvent } from './host-services.js';
 export { CrootConfig, DEFAULT_SOCKET_PATH, defaultConfig, defaultSocketPath } from './config.js';
@@ -26,8 +29,13 @@ export type { LogLevel } from './logger.js';
 export { ProcessService } from './process-service.js';
 export type { ProcessStartRequest, StartedProcess, ProcessStopResult } from './process-service.js';
 export { RootServer, RootServerOptions } from './root-server.js';
+export type { RootServerStats } from './root-server.js';
+export { RootRequestHandler } from './root-request-handler.js';
+export type { Reply } from './root-request-handler.js';
+export type { ConnectionLimitOptions } from './connection-limits.js';
 export * as protocol from './protocol.js';
-export { chooseCgroupPath, parseCgroupFile, readCgroupName, readStartTime } from './proc.js';
+export { chooseCgroupPath, parseCgroupFile, readCgroupName, readCgroupNameSync, readProcessStat, readStartTime } from './proc.js';
+export type { ProcessStat } from './proc.js';
 export { RootClient, remoteError } from './root-client.js';
 export type { RootTransport, RootTransportFactory, RootClientOptions, CallOptions, ContainerAnswer, StartedRootProcess, RootProcessStatus, ReceivedPdu } from './root-client.js';
 export { NodeSocketTransport, nodeSocketTransport } from './node-socket-transport.js';

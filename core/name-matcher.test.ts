@@ -1,6 +1,6 @@
 import type { ContainerRecord } from './engine.js';
 import { CrootError } from './errors.js';
-import { NameIndex, NameMatcher } from './name-matcher.js';
+import { NameMatcher } from './name-matcher.js';
 
 function record(engine: string, id: string, ...names: string[]): ContainerRecord {
   return { engine, id, names, running: true, pid: 1 };
@@ -114,6 +114,22 @@ describe('NameMatcher', () => {
       const odd = record('static', 'x', 'svc:1');
       expect(matcher.match('svc:1', [odd], [...engines, 'static'])).toBe(odd);
     });
+
+    it('takes ENGINE.NAME, the spelling current pmcd lets through, like ENGINE:NAME', () => {
+      expect(matcher.match('docker.web', [web, podWeb], engines)).toBe(web);
+      expect(matcher.match('podman.web', [web, podWeb], engines)).toBe(podWeb);
+      expect(matcher.match('docker.c0ffee', [web, db, podWeb], engines)).toBe(web);
+      expect(errorOf(() => matcher.match('podman.db', [web, db, podWeb], engines)).code).toBe('ERR_NO_CONTAINER');
+    });
+
+    it('lets an exact name with a dot win over the ENGINE.NAME reading', () => {
+      const dotted = record('podman', 'dd11bb22cc00', 'docker.web');
+      expect(matcher.match('docker.web', [web, dotted], engines)).toBe(dotted);
+    });
+
+    it('refuses an ENGINE.NAME whose name part is empty', () => {
+      expect(errorOf(() => matcher.match('docker.', [web], engines)).code).toBe('ERR_INVALID_NAME');
+    });
   });
 
   describe('.parse', () => {
@@ -121,40 +137,7 @@ describe('NameMatcher', () => {
       expect(matcher.parse('docker:web', engines)).toEqual({ engine: 'docker', name: 'web' });
       expect(matcher.parse('k8s.io/abc', engines)).toEqual({ name: 'k8s.io/abc' });
       expect(matcher.parse('lxc:web', engines)).toEqual({ name: 'lxc:web' });
+      expect(matcher.parse('podman.web', engines)).toEqual({ engine: 'podman', name: 'web' });
     });
-  });
-});
-
-describe('NameIndex', () => {
-  const records = [
-    record('docker', 'abc123000000', 'x'),
-    record('docker', 'abd999000000', 'y'),
-    record('podman', 'abc777000000', 'x', 'x'),
-    record('lxc', 'zzz', 'z'),
-  ];
-  const index = new NameIndex(records);
-
-  it('finds every id with a prefix, and only those', () => {
-    expect(index.withIdPrefix('abc').map((r) => r.id).sort()).toEqual(['abc123000000', 'abc777000000']);
-    expect(index.withIdPrefix('ab').length).toBe(3);
-    expect(index.withIdPrefix('abe')).toEqual([]);
-    // zzz is a chosen name, not a digest: no prefix finds it, not even itself.
-    expect(index.withIdPrefix('zzz')).toEqual([]);
-    expect(index.withIdPrefix('z')).toEqual([]);
-  });
-
-  it('lists a container once per name even when the engine repeats it', () => {
-    expect(index.withName('x').map((r) => r.id).sort()).toEqual(['abc123000000', 'abc777000000']);
-  });
-
-  it('gives the matcher the same answers as the plain list', () => {
-    const matcher = new NameMatcher();
-    const ids = ['docker', 'podman', 'lxc'];
-    for (const ref of ['abc1', 'abd', 'docker:x', 'podman:x', 'z', 'lxc:zzz', 'y']) {
-      expect(matcher.match(ref, index, ids)).toBe(matcher.match(ref, records, ids));
-    }
-    for (const ref of ['ab', 'x', 'abc', 'nope', 'docker:abc7', 'zz', 'lxc:zz']) {
-      expect(errorOf(() => matcher.match(ref, index, ids)).code).toBe(errorOf(() => matcher.match(ref, records, ids)).code);
-    }
   });
 });

@@ -17,23 +17,46 @@ function readProcFile(path: string): string {
 
 /** Field 22 of /proc/PID/stat: start time in clock ticks since boot; undefined when the PID is gone. */
 export async function readStartTime(procRoot: string, pid: number): Promise<number | undefined> {
+  return readProcessStat(procRoot, pid)?.startTime;
+}
+
+/** What /proc/PID/stat says of a process that croot cares about. */
+export interface ProcessStat {
+  /** Field 3: R, S, D, Z (zombie), X (dead), T, t, I... */
+  readonly state: string;
+  /** Field 22: start time in clock ticks since boot. */
+  readonly startTime: number;
+}
+
+/** /proc/PID/stat's state and start time; undefined when the PID is gone or the file cannot be parsed. */
+export function readProcessStat(procRoot: string, pid: number): ProcessStat | undefined {
   let text: string;
   try {
     text = readProcFile(`${procRoot}/${pid}/stat`);
   } catch {
     return undefined;
   }
-  return parseStartTime(text);
+  return parseProcessStat(text);
 }
 
-export function parseStartTime(stat: string): number | undefined {
+export function parseProcessStat(stat: string): ProcessStat | undefined {
   // comm (field 2) may hold spaces and parentheses: fields resume after the last ')'.
   const close = stat.lastIndexOf(')');
   if (close < 0) return undefined;
   const rest = stat.slice(close + 2).split(' ');
   // rest[0] is field 3 (state); field 22 is rest[19].
-  const value = Number(rest[19]);
-  return Number.isFinite(value) ? value : undefined;
+  const state = rest[0] ?? '';
+  const startTime = Number(rest[19]);
+  return state.length > 0 && Number.isFinite(startTime) ? { state, startTime } : undefined;
+}
+
+/** True for a process that has exited, whether or not it has been reaped yet. */
+export function hasExited(stat: ProcessStat | undefined): boolean {
+  return stat === undefined || stat.state === 'Z' || stat.state === 'X';
+}
+
+export function parseStartTime(stat: string): number | undefined {
+  return parseProcessStat(stat)?.startTime;
 }
 
 export interface CgroupLine {
@@ -74,6 +97,11 @@ export function chooseCgroupPath(lines: readonly CgroupLine[]): string | undefin
 
 /** The container cgroup of `pid` from the host's `/proc/PID/cgroup`. */
 export async function readCgroupName(procRoot: string, pid: number): Promise<string> {
+  return readCgroupNameSync(procRoot, pid);
+}
+
+/** As {@link readCgroupName}, for callers on the event loop that cannot wait (the read is of kernel memory). */
+export function readCgroupNameSync(procRoot: string, pid: number): string {
   let text: string;
   try {
     text = readProcFile(`${procRoot}/${pid}/cgroup`);

@@ -5,47 +5,48 @@
  * where FILE holds [{"id": "...", "name": "...", "pid": 1234}, ...].
  */
 import 'reflect-metadata';
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { basename, dirname } from 'node:path';
 import { ContainerModule, injectable } from 'inversify';
 import {
   ContainerProcessIdResolver,
   EngineContribution,
   EngineRegistry,
+  NodeDirectoryWatcher,
   createCrootContainer,
   type ContainerRecord,
-  type EngineStatus,
+  type ContainerSink,
 } from '../core/index.js';
 
+/** Pushes the file's containers when it starts, and again each time the file is written. */
 @injectable()
 class JsonFileEngine implements EngineContribution {
   readonly id = 'jsonfile';
-  private mtime = -1;
-  private list: readonly ContainerRecord[] = [];
-  private problem = '';
+  private unwatch: (() => void) | undefined;
 
   constructor(private readonly file: string) {}
 
-  async containers(): Promise<readonly ContainerRecord[]> {
-    try {
-      const m = statSync(this.file).mtimeMs;
-      if (m !== this.mtime) {
-        const raw = JSON.parse(readFileSync(this.file, 'utf8')) as Array<{ id: string; name: string; pid: number }>;
-        this.list = Object.freeze(
-          raw.map((c) => ({ engine: this.id, id: c.id, names: [c.name], running: c.pid > 0, pid: c.pid, source: this.file })),
-        );
-        this.mtime = m;
-        this.problem = '';
-      }
-    } catch (err) {
-      this.list = [];
-      this.problem = (err as Error).message;
-    }
-    return this.list;
+  start(sink: ContainerSink): void {
+    this.unwatch = new NodeDirectoryWatcher().watch(dirname(this.file), (event) => {
+      if (event.name === basename(this.file) || event.kind === 'overflow') this.read(sink);
+    });
+    this.read(sink);
   }
 
-  status(): EngineStatus {
-    const reason = this.problem || `${this.list.length} containers in ${this.file}`;
-    return { engine: this.id, available: this.problem === '', reason, checkedAt: Date.now() };
+  async stop(): Promise<void> {
+    this.unwatch?.();
+  }
+
+  private read(sink: ContainerSink): void {
+    try {
+      const raw = JSON.parse(readFileSync(this.file, 'utf8')) as Array<{ id: string; name: string; pid: number }>;
+      const list: ContainerRecord[] = raw.map((c) => ({ engine: this.id, id: c.id, names: [c.name], running: c.pid > 0, pid: c.pid, source: this.file }));
+      sink.replaceAll(list);
+      sink.health(true, `${list.length} containers in ${this.file}`);
+    } catch (err) {
+      sink.replaceAll([]);
+      sink.health(false, (err as Error).message);
+    }
   }
 }
 
@@ -60,9 +61,12 @@ async function main(): Promise<void> {
   const [file, name] = process.argv.slice(2);
   if (file === undefined || name === undefined) throw new Error('usage: custom-engine FILE NAME');
   const container = createCrootContainer({ modules: [jsonFileEngineModule(file)] });
-  await container.get<EngineRegistry>(EngineRegistry).start();
+  const registry = container.get<EngineRegistry>(EngineRegistry);
+  await registry.start();
+  await registry.ready();
   const pid = await container.get<ContainerProcessIdResolver>(ContainerProcessIdResolver).resolveProcessId(name);
   process.stdout.write(`${name}: pid ${pid}\n`);
+  await registry.stop();
 }
 
 if (require.main === module) {

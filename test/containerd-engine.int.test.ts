@@ -3,6 +3,7 @@
  * `k8s.io` namespaces: every PID is compared with `ctr task ls`, every
  * cgroup with the host's /proc.
  */
+import { settle } from './support/outcomes.js';
 import { randomBytes } from 'node:crypto';
 import { containerdEngineModule } from '../engines/containerd/index.js';
 import { describeWith, probes, run } from './support/components.js';
@@ -52,20 +53,20 @@ describeWith('containerd', probes.containerd, 'ContainerdEngine with real ctr ta
 
   it('resolves <namespace>/<id> to the PID ctr task ls shows', async () => {
     const { pids } = croot();
-    await expect(pids.resolveProcessId(`default/${plain}`)).resolves.toBe(taskPid('default', plain));
-    await expect(pids.resolveProcessId(`k8s.io/${app}`)).resolves.toBe(taskPid('k8s.io', app));
-    await expect(pids.resolveProcessId(`containerd:${plain}`)).resolves.toBe(taskPid('default', plain));
+    await expect(settle(() => pids.resolveProcessId(`default/${plain}`))).resolves.toBe(taskPid('default', plain));
+    await expect(settle(() => pids.resolveProcessId(`k8s.io/${app}`))).resolves.toBe(taskPid('k8s.io', app));
+    await expect(settle(() => pids.resolveProcessId(`containerd:${plain}`))).resolves.toBe(taskPid('default', plain));
   });
 
   it('resolves a Kubernetes container by <pod-namespace>/<pod>/<container>', async () => {
-    await expect(croot().pids.resolveProcessId(`prod/${pod}/app`)).resolves.toBe(taskPid('k8s.io', app));
+    await expect(settle(() => croot().pids.resolveProcessId(`prod/${pod}/app`))).resolves.toBe(taskPid('k8s.io', app));
   });
 
   it('leaves the CRI sandbox out', async () => {
     expect(taskPid('k8s.io', sandbox)).toBeGreaterThan(0);
     const { registry } = croot();
     expect((await registry.containers()).map((r) => r.id)).not.toContain(sandbox);
-    await expect(registry.lookup(`k8s.io/${sandbox}`)).rejects.toMatchObject({ code: 'ERR_NO_CONTAINER' });
+    await expect(settle(() => registry.lookup(`k8s.io/${sandbox}`))).rejects.toMatchObject({ code: 'ERR_NO_CONTAINER' });
   });
 
   it('gives the cgroup the host\'s /proc/PID/cgroup shows', async () => {
@@ -83,7 +84,7 @@ describeWith('containerd', probes.containerd, 'ContainerdEngine with real ctr ta
   });
 
   it('refuses a stopped task with ERR_NOT_RUNNING', async () => {
-    await expect(croot().pids.resolveProcessId(`default/${stopped}`)).rejects.toMatchObject({ code: 'ERR_NOT_RUNNING' });
+    await expect(settle(() => croot().pids.resolveProcessId(`default/${stopped}`))).rejects.toMatchObject({ code: 'ERR_NOT_RUNNING' });
   });
 
   it('says which task root it reads', async () => {

@@ -94,7 +94,7 @@ describeWith('docker', probes.docker, 'DockerEngine with docker contexts made by
     const c = await croot({ DOCKER_CONTEXT: `${ctxName}-gone` });
     expect(c.get(DockerEngine).source).toBe('disk');
     expect(dockerStatus(c)).toMatchObject({ available: false, reason: expect.stringContaining(join(root, 'no-daemon.sock')) });
-    expect(await codeOf(c.get<EngineRegistry>(EngineRegistry).lookup(web.name))).toBe('ERR_NO_CONTAINER');
+    expect(await codeOf(() => c.get<EngineRegistry>(EngineRegistry).lookup(web.name))).toBe('ERR_NO_CONTAINER');
   });
 
   it('lets DOCKER_HOST win over any context, as docker does', async () => {

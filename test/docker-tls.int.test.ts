@@ -193,7 +193,7 @@ describeWith('docker and openssl', dockerAndOpenssl, 'DockerEngine over TLS with
       const c = await croot(join(root, 'good'), {});
       expect(c.get(DockerEngine).endpoint.tls).toBeUndefined();
       expect(dockerStatus(c)?.available).toBe(false);
-      expect(await codeOf(c.get<EngineRegistry>(EngineRegistry).lookup(web.name))).toBe('ERR_NO_CONTAINER');
+      expect(await codeOf(() => c.get<EngineRegistry>(EngineRegistry).lookup(web.name))).toBe('ERR_NO_CONTAINER');
     });
   });
 
@@ -241,7 +241,7 @@ describeWith('docker and openssl', dockerAndOpenssl, 'DockerEngine over TLS with
       await expect(psThrough('croot-tls-rogue')).rejects.toThrow(/certificate|tls|handshake/i);
       const c = await crootIn('croot-tls-rogue');
       expect(dockerStatus(c)).toMatchObject({ available: false, reason: expect.stringMatching(/TLS with 127\.0\.0\.1:\d+ \(docker context "croot-tls-rogue"\) failed/) });
-      expect(await codeOf(c.get<EngineRegistry>(EngineRegistry).lookup(web.name))).toBe('ERR_NO_CONTAINER');
+      expect(await codeOf(() => c.get<EngineRegistry>(EngineRegistry).lookup(web.name))).toBe('ERR_NO_CONTAINER');
     });
 
     it('does not check the daemon when the context says skip-tls-verify, as docker --context does not', async () => {
@@ -264,7 +264,7 @@ describeWith('docker and openssl', dockerAndOpenssl, 'DockerEngine over TLS with
       // The server saw the handshake and refused that certificate: nothing reached dockerd.
       expect(refused.length).toBeGreaterThan(before);
       expect(accepted).toBe(acceptedBefore);
-      expect(await codeOf(c.get<EngineRegistry>(EngineRegistry).lookup(web.name))).toBe('ERR_NO_CONTAINER');
+      expect(await codeOf(() => c.get<EngineRegistry>(EngineRegistry).lookup(web.name))).toBe('ERR_NO_CONTAINER');
     });
 
     it('is unavailable without client certificate files, naming the missing ones', async () => {
@@ -275,7 +275,7 @@ describeWith('docker and openssl', dockerAndOpenssl, 'DockerEngine over TLS with
       expect(status?.reason).toContain(`sent no client certificate (${join(root, 'none', 'cert.pem')}, ${join(root, 'none', 'key.pem')} absent)`);
       expect(refused.length).toBeGreaterThan(before);
       expect(accepted).toBe(acceptedBefore);
-      expect(await codeOf(c.get<ContainerProcessIdResolver>(ContainerProcessIdResolver).resolveProcessId(web.name))).toBe('ERR_NO_CONTAINER');
+      expect(await codeOf(() => c.get<ContainerProcessIdResolver>(ContainerProcessIdResolver).resolveProcessId(web.name))).toBe('ERR_NO_CONTAINER');
     });
 
     it('refuses a daemon whose certificate ca.pem did not sign, before sending a request', async () => {
@@ -285,7 +285,7 @@ describeWith('docker and openssl', dockerAndOpenssl, 'DockerEngine over TLS with
       expect(status?.available).toBe(false);
       expect(status?.reason).toMatch(new RegExp(`TLS with 127\\.0\\.0\\.1:${port} failed: \\S+`));
       expect(accepted).toBe(acceptedBefore);
-      expect(await codeOf(c.get<EngineRegistry>(EngineRegistry).lookup(web.name))).toBe('ERR_NO_CONTAINER');
+      expect(await codeOf(() => c.get<EngineRegistry>(EngineRegistry).lookup(web.name))).toBe('ERR_NO_CONTAINER');
     });
 
     it('is unavailable when DOCKER_CERT_PATH has no ca.pem, naming it', async () => {

@@ -5,6 +5,7 @@
  * library sees. Also re-checks the golden bytes in core/__golden__ (set
  * CROOT_UPDATE_GOLDEN=1 to rewrite them from the live peers).
  */
+import { settle } from './support/outcomes.js';
 import { readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { Socket, createConnection, createServer } from 'node:net';
 import { join, resolve } from 'node:path';
@@ -246,8 +247,8 @@ describeWith('PCP (pmdaroot, libpcp_pmda, root)', pcpProbe, 'croot’s clients a
       const registry = container.get<EngineRegistry>(EngineRegistry);
       await registry.start();
       try {
-        await expect(registry.lookup(madeUp)).rejects.toMatchObject({ code: 'ERR_NO_CONTAINER', status: -12399 });
-        await expect(registry.lookup(id.slice(0, 12))).resolves.toMatchObject({ id });
+        await expect(settle(() => registry.lookup(madeUp))).rejects.toMatchObject({ code: 'ERR_NO_CONTAINER', status: -12399 });
+        await expect(settle(() => registry.lookup(id.slice(0, 12)))).resolves.toMatchObject({ id });
       } finally {
         await registry.stop();
       }

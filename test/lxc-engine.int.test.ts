@@ -6,6 +6,7 @@
  * Containers run under `lxc-start -F` as children of this process, so their
  * monitors are reaped here (pid 1 on these VMs does not reap orphans).
  */
+import { settle } from './support/outcomes.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { appendFileSync, existsSync, rmSync, writeFileSync } from 'node:fs';
@@ -151,7 +152,9 @@ describeWith('root, LXC (lxc, lxc-templates, busybox-static) and croot’s nativ
 
   it('lists both containers with the state, PID and cgroup LXC and the kernel give', async () => {
     const { registry } = croot();
-    const mine = (await registry.containers()).filter((r) => r.id === up || r.id === down);
+    await registry.start();
+    await registry.ready();
+    const mine = registry.containers().filter((r) => r.id === up || r.id === down);
     expect(mine.map((r) => ({ id: r.id, names: r.names, running: r.running, paused: r.paused, pid: r.pid, cgroupHint: r.cgroupHint }))).toEqual(
       expect.arrayContaining([
         { id: up, names: [up], running: true, paused: false, pid: truth.pid, cgroupHint: truth.cgroup },
@@ -180,24 +183,24 @@ describeWith('root, LXC (lxc, lxc-templates, busybox-static) and croot’s nativ
 
   it('refuses the stopped container with ERR_NOT_RUNNING for every question', async () => {
     const { hostnames, pids, cgroups } = croot();
-    for (const p of [hostnames.resolveHostname(down), pids.resolveProcessId(down), cgroups.resolveCGroupName(down)]) {
-      expect((await crootError(p)).code).toBe('ERR_NOT_RUNNING');
+    for (const ask of [() => hostnames.resolveHostname(down), () => pids.resolveProcessId(down), () => cgroups.resolveCGroupName(down)]) {
+      expect((await crootError(settle<unknown>(ask))).code).toBe('ERR_NOT_RUNNING');
     }
   });
 
   it('refuses a name no LXC container has with ERR_NO_CONTAINER, even one sharing a long prefix', async () => {
     const { pids } = croot();
     for (const ref of [unknown, `lxc:${unknown}`]) {
-      expect((await crootError(pids.resolveProcessId(ref))).code).toBe('ERR_NO_CONTAINER');
+      expect((await crootError(settle(() => pids.resolveProcessId(ref)))).code).toBe('ERR_NO_CONTAINER');
     }
   });
 
   it('takes no prefix of an LXC name (a chosen name, not a digest): a unique prefix and a shared one both find nothing', async () => {
     const { pids } = croot();
     for (const ref of [up.slice(0, -1), `croot-t-${tag}-`, `lxc:${up.slice(0, -1)}`]) {
-      expect((await crootError(pids.resolveProcessId(ref))).code).toBe('ERR_NO_CONTAINER');
+      expect((await crootError(settle(() => pids.resolveProcessId(ref)))).code).toBe('ERR_NO_CONTAINER');
     }
-    await expect(pids.resolveProcessId(up)).resolves.toBe(truth.pid);
+    await expect(settle(() => pids.resolveProcessId(up))).resolves.toBe(truth.pid);
   });
 
   it('reports a frozen container as running and paused, and still resolves its PID', async () => {
@@ -206,7 +209,7 @@ describeWith('root, LXC (lxc, lxc-templates, busybox-static) and croot’s nativ
       expect(lxcInfo(up, '-s')).toBe('FROZEN');
       const { registry, pids } = croot();
       expect(await registry.lookup(up)).toMatchObject({ running: true, paused: true, pid: truth.pid });
-      await expect(pids.resolveProcessId(up)).resolves.toBe(truth.pid);
+      await expect(settle(() => pids.resolveProcessId(up))).resolves.toBe(truth.pid);
     } finally {
       run('lxc-unfreeze', ['-n', up], 10000);
     }
@@ -279,11 +282,11 @@ describeWith('root, LXC (lxc, lxc-templates, busybox-static) and croot’s nativ
   // Last on purpose: it stops `up`, which every test above needs running.
   it('follows lxc-stop: a croot that saw the container running refuses it at once, and lists it stopped within its cache time', async () => {
     const { registry, pids } = croot();
-    await expect(pids.resolveProcessId(up)).resolves.toBe(truth.pid);
+    await expect(settle(() => pids.resolveProcessId(up))).resolves.toBe(truth.pid);
     await lxcStop(up);
     expect(lxcInfo(up, '-s')).toBe('STOPPED');
-    expect((await crootError(pids.resolveProcessId(up))).code).toBe('ERR_NOT_RUNNING');
-    const record = await retryUntil(() => registry.lookup(up), (r) => !r.running, 3000, 100);
+    expect((await crootError(settle(() => pids.resolveProcessId(up)))).code).toBe('ERR_NOT_RUNNING');
+    const record = await retryUntil(() => settle(() => registry.lookup(up)), (r) => !r.running, 3000, 100);
     expect(record).toMatchObject({ id: up, running: false });
     expect(record.pid).toBeUndefined();
   });

@@ -2,6 +2,7 @@
  * The Podman engine against real rootful podman containers: every answer is
  * compared with `podman inspect` and the host's /proc.
  */
+import { settle } from './support/outcomes.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
@@ -37,8 +38,8 @@ describeWith('podman', probes.podman, 'PodmanEngine with real rootful podman', (
     for (const name of [web, db]) {
       const expected = inspectPid(name);
       expect(expected).toBeGreaterThan(0);
-      await expect(pids.resolveProcessId(name)).resolves.toBe(expected);
-      await expect(pids.resolveProcessId(`podman:${podmanInspect(name, '{{.Id}}')}`)).resolves.toBe(expected);
+      await expect(settle(() => pids.resolveProcessId(name))).resolves.toBe(expected);
+      await expect(settle(() => pids.resolveProcessId(`podman:${podmanInspect(name, '{{.Id}}')}`))).resolves.toBe(expected);
     }
   });
 
@@ -56,14 +57,14 @@ describeWith('podman', probes.podman, 'PodmanEngine with real rootful podman', (
   });
 
   it('refuses a created container that never ran with ERR_NOT_RUNNING', async () => {
-    await expect(croot().pids.resolveProcessId(idle)).rejects.toMatchObject({ code: 'ERR_NOT_RUNNING' });
+    await expect(settle(() => croot().pids.resolveProcessId(idle))).rejects.toMatchObject({ code: 'ERR_NOT_RUNNING' });
   });
 
   it('refuses a container stopped after the index was built with ERR_NOT_RUNNING', async () => {
     const { pids } = croot();
-    await expect(pids.resolveProcessId(db)).resolves.toBe(inspectPid(db));
+    await expect(settle(() => pids.resolveProcessId(db))).resolves.toBe(inspectPid(db));
     run('podman', ['stop', '-t', '0', db], 60000);
-    await expect(pids.resolveProcessId(db)).rejects.toMatchObject({ code: 'ERR_NOT_RUNNING' });
+    await expect(settle(() => pids.resolveProcessId(db))).rejects.toMatchObject({ code: 'ERR_NOT_RUNNING' });
   });
 
   describe('through a podman system service API socket', () => {
@@ -85,10 +86,10 @@ describeWith('podman', probes.podman, 'PodmanEngine with real rootful podman', (
 
     it('answers from the API and still matches podman inspect', async () => {
       const { pids, registry } = croot({ ...process.env, CROOT_PODMAN_SOCKET: socket });
-      await expect(pids.resolveProcessId(web)).resolves.toBe(inspectPid(web));
+      await expect(settle(() => pids.resolveProcessId(web))).resolves.toBe(inspectPid(web));
       expect((await registry.lookup(web)).source).toBe('api');
       expect(registry.statuses()[0]?.reason).toContain(`API at ${socket}`);
-      await expect(pids.resolveProcessId(idle)).rejects.toMatchObject({ code: 'ERR_NOT_RUNNING' });
+      await expect(settle(() => pids.resolveProcessId(idle))).rejects.toMatchObject({ code: 'ERR_NOT_RUNNING' });
     });
   });
 });

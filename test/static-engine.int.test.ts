@@ -2,6 +2,7 @@
  * The static engine against real namespace sandboxes (unshare: own UTS, PID
  * and mount namespaces), through the registry and the core resolvers.
  */
+import { settle } from './support/outcomes.js';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname as hostHostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -97,7 +98,7 @@ describeWith('root', probes.root, 'StaticEngine with real namespace sandboxes', 
     const pids = container.get<ContainerProcessIdResolver>(ContainerProcessIdResolver);
     expect(await pids.resolveProcessId(byPid)).toBe(a.pid);
     expect(await pids.resolveProcessId(`static:${a.hostname}`)).toBe(a.pid);
-    expect((await registry.lookup(byPid)).pidStartTime).toBe(startTimeOf(a.pid));
+    expect((await registry.lookup(byPid)).startTime).toBe(startTimeOf(a.pid));
   });
 
   it("answers the cgroup the kernel reports in the sandbox's /proc/PID/cgroup", async () => {
@@ -137,12 +138,12 @@ describeWith('root', probes.root, 'StaticEngine with real namespace sandboxes', 
     const cgroups = container.get<ContainerCGroupResolver>(ContainerCGroupResolver);
     await a.stop();
     expect(existsSync(`/proc/${a.pid}`)).toBe(false);
-    await expect(pids.resolveProcessId(byPid)).rejects.toMatchObject({ code: 'ERR_NOT_RUNNING' });
+    await expect(settle(() => pids.resolveProcessId(byPid))).rejects.toMatchObject({ code: 'ERR_NOT_RUNNING' });
 
     await pause(1100);
-    expect(await registry.lookup(byPid)).toMatchObject({ running: false });
-    await expect(pids.resolveProcessId(byPid)).rejects.toMatchObject({ code: 'ERR_NOT_RUNNING' });
-    await expect(cgroups.resolveCGroupName(byPid)).rejects.toMatchObject({ code: 'ERR_NOT_RUNNING' });
+    expect(await registry.lookup(byPid)).toMatchObject({ liveness: 'exited' });
+    await expect(settle(() => pids.resolveProcessId(byPid))).rejects.toMatchObject({ code: 'ERR_NOT_RUNNING' });
+    await expect(settle(() => cgroups.resolveCGroupName(byPid))).rejects.toMatchObject({ code: 'ERR_NOT_RUNNING' });
     // The pidfile container now points at b, which still runs.
     expect(await pids.resolveProcessId(byPidfile)).toBe(b.pid);
   });

@@ -1,4 +1,5 @@
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { settle } from '../../test/support/outcomes.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ContainerModule } from 'inversify';
@@ -127,11 +128,11 @@ describe('ContainerdEngine', () => {
       const resolver = createCrootContainer({ config: { env, procRoot: join(root, 'proc') }, modules: [containerdEngineModule] }).get<ContainerProcessIdResolver>(
         ContainerProcessIdResolver,
       );
-      await expect(resolver.resolveProcessId('default/croot-fx-ctr1')).resolves.toBe(initPid(root, 'default', 'croot-fx-ctr1'));
-      await expect(resolver.resolveProcessId('prod/shop-7d9f/app')).resolves.toBe(initPid(root, 'k8s.io', 'croot-fx-kapp'));
-      await expect(resolver.resolveProcessId('containerd:croot-fx-kapp')).resolves.toBe(initPid(root, 'k8s.io', 'croot-fx-kapp'));
-      await expect(resolver.resolveProcessId('k8s.io/croot-fx-sbx')).rejects.toMatchObject({ code: 'ERR_NO_CONTAINER' });
-      await expect(resolver.resolveProcessId('default/croot-fx-tmp2')).rejects.toMatchObject({ code: 'ERR_NOT_RUNNING' });
+      await expect(settle(() => resolver.resolveProcessId('default/croot-fx-ctr1'))).resolves.toBe(initPid(root, 'default', 'croot-fx-ctr1'));
+      await expect(settle(() => resolver.resolveProcessId('prod/shop-7d9f/app'))).resolves.toBe(initPid(root, 'k8s.io', 'croot-fx-kapp'));
+      await expect(settle(() => resolver.resolveProcessId('containerd:croot-fx-kapp'))).resolves.toBe(initPid(root, 'k8s.io', 'croot-fx-kapp'));
+      await expect(settle(() => resolver.resolveProcessId('k8s.io/croot-fx-sbx'))).rejects.toMatchObject({ code: 'ERR_NO_CONTAINER' });
+      await expect(settle(() => resolver.resolveProcessId('default/croot-fx-tmp2'))).rejects.toMatchObject({ code: 'ERR_NOT_RUNNING' });
     });
   });
 });

@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { settle } from '../../test/support/outcomes.js';
 import { generateKeyPairSync, X509Certificate } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent } from 'node:https';
@@ -241,14 +242,14 @@ describe('DockerEngine without a daemon', () => {
     expect((await registry.lookup('/dreamy_elion')).id).toBe('d2e89f8c107e1b7ae899603469cd524618897d52197fbbd6aaf961454202f23e');
     expect((await registry.lookup('252b')).names).toEqual(['desperate_turing']);
     const pids = c.get<ContainerProcessIdResolver>(ContainerProcessIdResolver);
-    await expect(pids.resolveProcessId('desperate_turing')).rejects.toMatchObject({ code: 'ERR_NOT_RUNNING' });
+    await expect(settle(() => pids.resolveProcessId('desperate_turing'))).rejects.toMatchObject({ code: 'ERR_NOT_RUNNING' });
   });
 
   it('never hands out a 2014 fixture\'s PID: that process is gone or was reused since', async () => {
     const c = await croot(join(scratch, 'var/lib/docker'));
     const pids = c.get<ContainerProcessIdResolver>(ContainerProcessIdResolver);
     for (const name of ['jolly_sinoussi', 'dreamy_elion']) {
-      const error = await pids.resolveProcessId(name).then(
+      const error = await settle(() => pids.resolveProcessId(name)).then(
         () => undefined,
         (err: unknown) => err,
       );

@@ -6,7 +6,8 @@
  */
 import { inject, injectable, optional } from 'inversify';
 import { CrootConfig } from '../../core/config.js';
-import type { ContainerRecord, EngineContribution, EngineStatus } from '../../core/engine.js';
+import type { ContainerRecord, ContainerSink, EngineContribution, EngineStatus } from '../../core/engine.js';
+import { InterimPoll } from '../../core/interim-poll.js';
 import { DockerApiSource, dockerEndpointFrom, type DockerEndpoint } from './docker-api-source.js';
 import { DockerDiskState } from './docker-disk-state.js';
 import { plural } from '../../core/plural.js';
@@ -65,7 +66,7 @@ export class DockerEngine implements EngineContribution {
     return this.api !== undefined ? 'api' : this.disk !== undefined ? 'disk' : undefined;
   }
 
-  async start(): Promise<void> {
+  async startLegacy(): Promise<void> {
     this.stopped = false;
     if (!(await this.connect())) {
       this.useDisk();
@@ -96,7 +97,17 @@ export class DockerEngine implements EngineContribution {
     return { engine: this.id, available: true, reason: `${unreachable}; reading ${this.dockerDir}: ${plural(disk.size, 'container')}`, checkedAt: this.checkedAt };
   }
 
+  /** INTERIM: polls the old pull interface until this engine pushes from its own change signals. */
+  private interim: InterimPoll | undefined;
+
+  async start(sink: ContainerSink): Promise<void> {
+    await this.startLegacy();
+    this.interim = new InterimPoll(sink, this);
+    await this.interim.start();
+  }
+
   async stop(): Promise<void> {
+    this.interim?.stop();
     this.stopped = true;
     if (this.retryTimer !== undefined) clearTimeout(this.retryTimer);
     this.retryTimer = undefined;

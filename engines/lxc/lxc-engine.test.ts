@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { settle } from '../../test/support/outcomes.js';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -228,7 +229,7 @@ describe('LxcEngine', () => {
     expect(registry.ids()).toEqual(['lxc']);
     expect(await registry.lookup('lxc:myvm')).toMatchObject({ engine: 'lxc', id: 'myvm', pid: 17297, running: true });
     const pids = container.get<ContainerProcessIdResolver>(ContainerProcessIdResolver);
-    const err = await pids.resolveProcessId('myvm').catch((e: unknown) => e);
+    const err = await settle(() => pids.resolveProcessId('myvm')).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(CrootError);
     expect((err as CrootError).code).toBe('ERR_NOT_RUNNING');
     await registry.stop();

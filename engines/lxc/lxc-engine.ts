@@ -13,7 +13,8 @@ import { access, readdir, stat } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
 import { inject, injectable, optional } from 'inversify';
 import { CrootConfig } from '../../core/config.js';
-import type { ContainerRecord, EngineContribution, EngineStatus } from '../../core/engine.js';
+import type { ContainerRecord, ContainerSink, EngineContribution, EngineStatus } from '../../core/engine.js';
+import { InterimPoll } from '../../core/interim-poll.js';
 import { plural } from '../../core/plural.js';
 import { readCgroupName, readStartTime } from '../../core/proc.js';
 import { ThrottledRefresh } from '../../core/throttled-refresh.js';
@@ -99,7 +100,17 @@ export class LxcEngine implements EngineContribution {
     return this.state;
   }
 
+  /** INTERIM: polls the old pull interface until this engine pushes from its own change signals. */
+  private interim: InterimPoll | undefined;
+
+  async start(sink: ContainerSink): Promise<void> {
+    await this.containers();
+    this.interim = new InterimPoll(sink, this);
+    await this.interim.start();
+  }
+
   async stop(): Promise<void> {
+    this.interim?.stop();
     this.children.abort();
     await this.refresher.settle();
   }

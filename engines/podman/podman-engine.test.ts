@@ -1,4 +1,5 @@
 import { cpSync, mkdtempSync, readFileSync, renameSync, rmSync, utimesSync, writeFileSync, mkdirSync } from 'node:fs';
+import { settle } from '../../test/support/outcomes.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createCrootContainer } from '../../core/create-container.js';
@@ -353,9 +354,9 @@ describe('PodmanEngine', () => {
       const container = createCrootContainer({ config: { env, procRoot: join(root, 'proc') }, modules: [podmanEngineModule] });
       const resolver = container.get<ContainerProcessIdResolver>(ContainerProcessIdResolver);
       const pid = Number(readFileSync(join(root, 'run-user/1003/containers/vfs-containers', VFS_RUN, 'userdata/pidfile'), 'utf8'));
-      await expect(resolver.resolveProcessId('croot-fx-rl')).resolves.toBe(pid);
-      await expect(resolver.resolveProcessId('dave/croot-fx-rl')).resolves.toBe(pid);
-      await expect(resolver.resolveProcessId('dave/croot-fx-rl-idle')).rejects.toMatchObject({ code: 'ERR_NOT_RUNNING' });
+      await expect(settle(() => resolver.resolveProcessId('croot-fx-rl'))).resolves.toBe(pid);
+      await expect(settle(() => resolver.resolveProcessId('dave/croot-fx-rl'))).resolves.toBe(pid);
+      await expect(settle(() => resolver.resolveProcessId('dave/croot-fx-rl-idle'))).rejects.toMatchObject({ code: 'ERR_NOT_RUNNING' });
     });
   });
 
@@ -428,11 +429,11 @@ describe('PodmanEngine', () => {
       const container = createCrootContainer({ config: { env, procRoot: join(root, 'proc') }, modules: [podmanEngineModule] });
       const resolver = container.get<ContainerProcessIdResolver>(ContainerProcessIdResolver);
       const pid = Number(readFileSync(join(root, 'rootful/run/overlay-containers', RUN, 'userdata/pidfile'), 'utf8'));
-      await expect(resolver.resolveProcessId('croot-fx-alias')).resolves.toBe(pid);
-      await expect(resolver.resolveProcessId('podman:croot-fx-run')).resolves.toBe(pid);
-      await expect(resolver.resolveProcessId('alice/croot-fx-web')).resolves.toBeGreaterThan(0);
-      await expect(resolver.resolveProcessId('croot-fx-stopped')).rejects.toMatchObject({ code: 'ERR_NOT_RUNNING' });
-      await expect(container.get<EngineRegistry>(EngineRegistry).lookup('croot-fx-nothing')).rejects.toMatchObject({ code: 'ERR_NO_CONTAINER' });
+      await expect(settle(() => resolver.resolveProcessId('croot-fx-alias'))).resolves.toBe(pid);
+      await expect(settle(() => resolver.resolveProcessId('podman:croot-fx-run'))).resolves.toBe(pid);
+      await expect(settle(() => resolver.resolveProcessId('alice/croot-fx-web'))).resolves.toBeGreaterThan(0);
+      await expect(settle(() => resolver.resolveProcessId('croot-fx-stopped'))).rejects.toMatchObject({ code: 'ERR_NOT_RUNNING' });
+      await expect(settle(() => container.get<EngineRegistry>(EngineRegistry).lookup('croot-fx-nothing'))).rejects.toMatchObject({ code: 'ERR_NO_CONTAINER' });
     });
   });
 });

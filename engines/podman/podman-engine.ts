@@ -13,7 +13,8 @@ import Docker from 'dockerode';
 import { stat } from 'node:fs/promises';
 import { inject, injectable, optional } from 'inversify';
 import { CrootConfig } from '../../core/config.js';
-import type { ContainerRecord, EngineContribution, EngineStatus } from '../../core/engine.js';
+import type { ContainerRecord, ContainerSink, EngineContribution, EngineStatus } from '../../core/engine.js';
+import { InterimPoll } from '../../core/interim-poll.js';
 import { readStartTime } from '../../core/proc.js';
 import { ThrottledRefresh } from '../../core/throttled-refresh.js';
 import {
@@ -137,7 +138,7 @@ export class PodmanEngine implements EngineContribution {
     this.requestTimeoutMs = options?.requestTimeoutMs ?? 5000;
   }
 
-  async start(): Promise<void> {
+  async startLegacy(): Promise<void> {
     await this.containers();
   }
 
@@ -149,7 +150,17 @@ export class PodmanEngine implements EngineContribution {
     return { engine: this.id, available: this.available, reason: this.statusReason, checkedAt: this.checkedAt };
   }
 
+  /** INTERIM: polls the old pull interface until this engine pushes from its own change signals. */
+  private interim: InterimPoll | undefined;
+
+  async start(sink: ContainerSink): Promise<void> {
+    await this.startLegacy();
+    this.interim = new InterimPoll(sink, this);
+    await this.interim.start();
+  }
+
   async stop(): Promise<void> {
+    this.interim?.stop();
     await this.refresher.settle();
   }
 

@@ -1,40 +1,55 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ContainerModule } from 'inversify';
+import { Container } from 'inversify';
 import { defaultConfig, type StaticContainerConfig } from '../../core/config.js';
 import { createCrootContainer } from '../../core/create-container.js';
-import { EngineRegistry } from '../../core/engine-registry.js';
-import { readStartTime } from '../../core/proc.js';
+import { EngineRegistry, EngineRegistryOptions, type IndexedContainer } from '../../core/engine-registry.js';
 import { ContainerProcessIdResolver } from '../../core/resolvers.js';
-import { parsePidfile, StaticEngine, StaticEngineOptions } from './static-engine.js';
+import { codeOf, eventually, settle } from '../../test/support/outcomes.js';
+import { parsePidfile } from './static-engine.js';
 import { staticEngineModule } from './static-engine-module.js';
 
 let work: string;
-let procRoot: string;
+const children: ChildProcess[] = [];
+const containers: Container[] = [];
 
 beforeEach(() => {
   work = mkdtempSync(join(tmpdir(), 'croot-t-static-'));
-  procRoot = join(work, 'proc');
-  mkdirSync(procRoot);
 });
 
-afterEach(() => {
+afterEach(async () => {
+  for (const c of containers.splice(0)) await c.get<EngineRegistry>(EngineRegistry).stop();
+  for (const c of children.splice(0)) c.kill('SIGKILL');
   rmSync(work, { recursive: true, force: true });
 });
 
-/** A fake `/proc/PID/stat` whose field 22 (start time) is `start`. */
-function fakeProcess(pid: number, start: number): void {
-  mkdirSync(join(procRoot, String(pid)), { recursive: true });
-  const fields = Array.from({ length: 18 }, () => '0').join(' ');
-  writeFileSync(join(procRoot, String(pid), 'stat'), `${pid} (init (x)) S ${fields} ${start} 0 0\n`);
+function sleeper(): number {
+  const child = spawn('sleep', ['1000'], { stdio: 'ignore' });
+  children.push(child);
+  return child.pid as number;
 }
 
-function engineOf(staticContainers: StaticContainerConfig[], root = procRoot, recheckMs = 40): StaticEngine {
-  return new StaticEngine(defaultConfig({ staticContainers, procRoot: root, env: {} }), { recheckMs });
+/** Field 22 of /proc/PID/stat, read by the test itself: the kernel's start time. */
+function kernelStart(pid: number): number {
+  const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return Number(text.slice(text.lastIndexOf(')') + 2).split(' ')[19]);
 }
 
-const pause = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+async function started(staticContainers: StaticContainerConfig[]): Promise<{ registry: EngineRegistry; pids: ContainerProcessIdResolver; c: Container }> {
+  const c = createCrootContainer({ config: { staticContainers, env: {} }, modules: [staticEngineModule] });
+  c.bind<EngineRegistryOptions>(EngineRegistryOptions).toConstantValue({ recheckIntervalMs: 60000 });
+  containers.push(c);
+  const registry = c.get<EngineRegistry>(EngineRegistry);
+  await registry.start();
+  await registry.ready();
+  return { registry, pids: c.get<ContainerProcessIdResolver>(ContainerProcessIdResolver), c };
+}
+
+function found(registry: EngineRegistry, ref: string): IndexedContainer {
+  return registry.lookup(ref) as IndexedContainer;
+}
 
 describe('parsePidfile', () => {
   it('reads a PID from the first line', () => {
@@ -48,124 +63,77 @@ describe('parsePidfile', () => {
 });
 
 describe('StaticEngine', () => {
-  it('reports a declared PID of a live process with its names, id and real start time', async () => {
-    const engine = engineOf([{ name: 'self', aliases: ['me', 'myself'], id: 'self-1', pid: process.pid }], '/proc');
-    const [record] = await engine.containers();
-    expect(record).toMatchObject({ engine: 'static', id: 'self-1', names: ['self', 'me', 'myself'], running: true, pid: process.pid, source: 'config' });
-    expect(record?.pidStartTime).toBe(await readStartTime('/proc', process.pid));
+  it('reports a declared PID of a live process with its names and id, held with the kernel start time', async () => {
+    const pid = sleeper();
+    const { registry, pids } = await started([{ name: 'box', aliases: ['me', 'myself'], id: 'box-1', pid }]);
+    for (const ref of ['box', 'me', 'myself', 'box-1', 'static:box', 'static.me']) expect([ref, pids.resolveProcessId(ref)]).toEqual([ref, pid]);
+    const c = found(registry, 'box');
+    expect(c).toMatchObject({ engine: 'static', id: 'box-1', names: ['box', 'me', 'myself'], liveness: 'running', source: 'config' });
+    expect(c.startTime).toBe(kernelStart(pid));
   });
 
   it('uses the name as the id when no id is declared', async () => {
-    const engine = engineOf([{ name: 'box', pid: process.pid }], '/proc');
-    expect((await engine.containers())[0]?.id).toBe('box');
+    const { registry } = await started([{ name: 'plain', pid: sleeper() }]);
+    expect(found(registry, 'plain').id).toBe('plain');
   });
 
-  it('reports a PID without a /proc entry as not running', async () => {
-    const engine = engineOf([{ name: 'gone', pid: 4000 }]);
-    const [record] = await engine.containers();
-    expect(record).toMatchObject({ id: 'gone', running: false });
-    expect(record?.pid).toBeUndefined();
-    expect(engine.status().reason).toContain('process 4000 is not running');
+  it('answers ERR_NOT_RUNNING once the declared process has exited', async () => {
+    const pid = sleeper();
+    const { pids } = await started([{ name: 'brief', pid }]);
+    expect(pids.resolveProcessId('brief')).toBe(pid);
+    process.kill(pid, 'SIGKILL');
+    await eventually(async () => ((await codeOf(() => pids.resolveProcessId('brief'))) === 'ERR_NOT_RUNNING' ? true : undefined));
   });
 
-  it('keeps the start time of first sight, so a reused PID is answered with ERR_PID_REUSED', async () => {
-    fakeProcess(4100, 5000);
-    const container = createCrootContainer({
-      config: { procRoot, env: {}, staticContainers: [{ name: 'sbx', pid: 4100 }] },
-      modules: [staticEngineModule, new ContainerModule(({ bind }) => {
-          bind(StaticEngineOptions).toConstantValue({ recheckMs: 20 });
-        }),
-      ],
-    });
-    const registry = container.get<EngineRegistry>(EngineRegistry);
+  it('follows a pidfile as it is written, rewritten, moved in and removed', async () => {
+    const dir = join(work, 'run');
+    mkdirSync(dir);
+    const pidfile = join(dir, 'jail.pid');
+    const { pids, registry } = await started([{ name: 'jail', pidfile }]);
+    expect(await codeOf(() => pids.resolveProcessId('jail'))).toBe('ERR_NOT_RUNNING');
+    expect(registry.statuses()[0]?.reason).toContain('cannot read pidfile');
+
+    const first = sleeper();
+    writeFileSync(pidfile, `${first}\n`);
+    await eventually(async () => ((await settle(() => pids.resolveProcessId('jail')).catch(() => 0)) === first ? true : undefined));
+
+    const second = sleeper();
+    writeFileSync(join(dir, 'tmp'), `${second}\n`);
+    renameSync(join(dir, 'tmp'), pidfile);
+    await eventually(async () => ((await settle(() => pids.resolveProcessId('jail')).catch(() => 0)) === second ? true : undefined));
+    expect(found(registry, 'jail').startTime).toBe(kernelStart(second));
+
+    unlinkSync(pidfile);
+    await eventually(async () => ((await codeOf(() => pids.resolveProcessId('jail'))) === 'ERR_NOT_RUNNING' ? true : undefined));
+  });
+
+  it('picks up a pidfile whose folder appears later, at the next re-check', async () => {
+    const dir = join(work, 'later');
+    const pidfile = join(dir, 'x.pid');
+    const c = createCrootContainer({ config: { staticContainers: [{ name: 'late', pidfile }], env: {} }, modules: [staticEngineModule] });
+    c.bind<EngineRegistryOptions>(EngineRegistryOptions).toConstantValue({ recheckIntervalMs: 50 });
+    containers.push(c);
+    const registry = c.get<EngineRegistry>(EngineRegistry);
     await registry.start();
-    const pids = container.get<ContainerProcessIdResolver>(ContainerProcessIdResolver);
-    expect(await pids.resolveProcessId('sbx')).toBe(4100);
-
-    fakeProcess(4100, 9999); // the process died and another one took its PID
-    await pause(40);
-    expect((await registry.lookup('static:sbx')).pidStartTime).toBe(5000);
-    await expect(pids.resolveProcessId('sbx')).rejects.toMatchObject({ code: 'ERR_PID_REUSED' });
-    await registry.stop();
+    const pids = c.get<ContainerProcessIdResolver>(ContainerProcessIdResolver);
+    expect(await codeOf(() => pids.resolveProcessId('late'))).toBe('ERR_NOT_RUNNING');
+    const pid = sleeper();
+    mkdirSync(dir);
+    writeFileSync(pidfile, `${pid}\n`);
+    await eventually(async () => ((await settle(() => pids.resolveProcessId('late')).catch(() => 0)) === pid ? true : undefined));
   });
 
-  it('follows a pidfile: missing, then written, then rewritten to another process', async () => {
-    const pidfile = join(work, 'sbx.pid');
-    fakeProcess(4200, 100);
-    fakeProcess(4300, 200);
-    const engine = engineOf([{ name: 'sbx', pidfile }]);
-
-    expect(await engine.containers()).toMatchObject([{ id: 'sbx', running: false }]);
-    expect(engine.status().reason).toContain(`cannot read pidfile ${pidfile}: ENOENT`);
-
-    writeFileSync(pidfile, '4200\n');
-    await pause(50);
-    expect(await engine.containers()).toMatchObject([{ running: true, pid: 4200, pidStartTime: 100 }]);
-
-    writeFileSync(pidfile, '4300\n');
-    await pause(50);
-    expect(await engine.containers()).toMatchObject([{ running: true, pid: 4300, pidStartTime: 200 }]);
+  it('takes a re-read configuration: new containers appear, dropped ones go', async () => {
+    const a = sleeper();
+    const b = sleeper();
+    const { registry, pids } = await started([{ name: 'a', pid: a }]);
+    await registry.reconfigure(defaultConfig({ staticContainers: [{ name: 'b', pid: b }], env: {} }));
+    expect(pids.resolveProcessId('b')).toBe(b);
+    expect(await codeOf(() => pids.resolveProcessId('a'))).toBe('ERR_NO_CONTAINER');
   });
 
-  it('checks a pidfile at most once per recheck interval', async () => {
-    const pidfile = join(work, 'sbx.pid');
-    fakeProcess(4200, 100);
-    fakeProcess(4300, 200);
-    writeFileSync(pidfile, '4200\n');
-    const engine = engineOf([{ name: 'sbx', pidfile }], procRoot, 5000);
-    expect(await engine.containers()).toMatchObject([{ pid: 4200 }]);
-    writeFileSync(pidfile, '4300\n');
-    expect(await engine.containers()).toMatchObject([{ pid: 4200 }]);
-  });
-
-  it('reports a pidfile without a PID as not running, with the reason', async () => {
-    const pidfile = join(work, 'bad.pid');
-    writeFileSync(pidfile, 'not a pid\n');
-    const engine = engineOf([{ name: 'bad', pidfile }]);
-    expect(await engine.containers()).toMatchObject([{ running: false }]);
-    expect(engine.status().reason).toContain(`pidfile ${pidfile} holds no PID`);
-  });
-
-  it('returns the same array while nothing changed, and a new one when a process dies', async () => {
-    fakeProcess(4400, 1);
-    const engine = engineOf([{ name: 'a', pid: 4400 }, { name: 'b', pid: process.pid }]);
-    const first = await engine.containers();
-    await pause(50);
-    expect(await engine.containers()).toBe(first);
-
-    rmSync(join(procRoot, '4400'), { recursive: true });
-    await pause(50);
-    const after = await engine.containers();
-    expect(after).not.toBe(first);
-    expect(after.map((r) => r.running)).toEqual([false, false]);
-  });
-
-  it('reports how many containers are declared', async () => {
-    expect(engineOf([]).status()).toMatchObject({ engine: 'static', available: true, reason: '0 containers declared in the config' });
-    expect(await engineOf([]).containers()).toEqual([]);
-    expect(engineOf([{ name: 'a', pid: 1 }, { name: 'b', pid: 2 }]).status().reason).toMatch(/^2 containers declared in the config/);
-  });
-});
-
-describe('StaticEngine.declare', () => {
-  it('replaces the declared containers: new ones appear, dropped ones go', async () => {
-    fakeProcess(100, 5000);
-    fakeProcess(200, 6000);
-    const engine = engineOf([{ name: 'a', pid: 100 }]);
-    expect((await engine.containers()).map((r) => r.id)).toEqual(['a']);
-    await engine.declare([{ name: 'b', pid: 200 }]);
-    const records = await engine.containers();
-    expect(records.map((r) => [r.id, r.pid, r.running])).toEqual([['b', 200, true]]);
-    expect(engine.status().reason).toMatch(/^1 container declared/);
-  });
-
-  it('keeps the first start time of a container declared again unchanged, so a reused PID is still caught', async () => {
-    fakeProcess(100, 5000);
-    const engine = engineOf([{ name: 'a', pid: 100 }]);
-    expect((await engine.containers())[0]?.pidStartTime).toBe(5000);
-    fakeProcess(100, 9999); // the PID now belongs to another process
-    await engine.declare([{ name: 'a', aliases: ['alpha'], pid: 100 }]);
-    const [record] = await engine.containers();
-    expect(record).toMatchObject({ names: ['a', 'alpha'], pidStartTime: 5000 });
+  it('says which declared containers have no usable PID', async () => {
+    const { registry } = await started([{ name: 'nothing' }]);
+    expect(registry.statuses()[0]).toMatchObject({ engine: 'static', available: true, reason: expect.stringContaining('nothing: neither a valid pid nor a pidfile') });
   });
 });

@@ -4,195 +4,162 @@
  * hand-made namespaces (unshare, systemd-nspawn, a chroot jail) that no engine
  * reports.
  *
- * A pidfile is re-read when its mtime (or size, or inode) changes, checked
- * with one stat at most once per `recheckMs`. A PID is recorded with its
- * /proc start time when first seen, so a process that later takes the same
- * PID is recognised as another one (the resolvers then answer ERR_PID_REUSED).
+ * A declared PID is pushed once; the registry holds the process and sees it
+ * exit. A pidfile's folder is watched, and the pidfile is read again when it
+ * is written, moved in or removed; the PID it names is pushed with the start
+ * time the kernel gives it then, so a rewritten pidfile re-declares its
+ * process even when the number is the same.
  */
-import { readFile, stat } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { basename, dirname } from 'node:path';
 import { inject, injectable, optional } from 'inversify';
 import { CrootConfig, type StaticContainerConfig } from '../../core/config.js';
-import type { ContainerRecord, EngineContribution, EngineStatus } from '../../core/engine.js';
-import { CrootError } from '../../core/errors.js';
+import type { ContainerRecord, ContainerSink, EngineContribution } from '../../core/engine.js';
+import { DirectoryWatcher } from '../../core/host-services.js';
+import { NodeDirectoryWatcher } from '../../core/node-directory-watcher.js';
 import { plural } from '../../core/plural.js';
-import { readStartTime } from '../../core/proc.js';
-import { ThrottledRefresh } from '../../core/throttled-refresh.js';
+import { readProcessStat } from '../../core/proc.js';
 
 export const STATIC_ENGINE_ID = 'static';
 
-/** Tuning knobs of the static engine; bind under this token to override the defaults. */
-export const StaticEngineOptions = Symbol.for('croot/StaticEngineOptions');
-export interface StaticEngineOptions {
-  /** At most one check of pidfiles and /proc entries per this many ms (default 1000). */
-  readonly recheckMs?: number;
-}
-
-/** What is known of one declared container between checks. */
-interface Tracked {
-  readonly declared: StaticContainerConfig;
-  /** The pidfile's identity when it was last read (`mtimeNs:size:ino`). */
-  pidfileStamp: string | undefined;
-  /** The PID currently designated by the config or the pidfile. */
-  pid: number | undefined;
-  /** Its start time when first seen; kept while the PID stays the same. */
-  startTime: number | undefined;
-  /** Why it has no usable PID, for status(). */
+/** What is known of one declared container. */
+interface Declared {
+  readonly config: StaticContainerConfig;
+  readonly id: string;
+  /** Why it has no usable PID, for the engine's health. */
   problem: string | undefined;
-  record: ContainerRecord;
 }
 
 @injectable()
 export class StaticEngine implements EngineContribution {
   readonly id = STATIC_ENGINE_ID;
-  private tracked: Tracked[];
-  private snapshot: readonly ContainerRecord[];
-  private checkedAt = 0;
-  private readonly refresher: ThrottledRefresh<void>;
+  private declared: Declared[] = [];
+  private sink: ContainerSink | undefined;
+  /** Watched pidfile folders: folder → its unwatch function. */
+  private readonly watched = new Map<string, () => void>();
+  private readonly watcher: DirectoryWatcher;
+  private procRoot: string;
 
   constructor(
-    @inject(CrootConfig) private readonly config: CrootConfig,
-    @inject(StaticEngineOptions) @optional() options: StaticEngineOptions | undefined,
+    @inject(CrootConfig) private config: CrootConfig,
+    @inject(DirectoryWatcher) @optional() watcher: DirectoryWatcher | undefined,
   ) {
-    this.refresher = new ThrottledRefresh(options?.recheckMs ?? 1000, () => this.refresh(), Date.now, { measureFrom: 'finish' });
-    this.tracked = this.track(config.staticContainers);
-    this.snapshot = Object.freeze(this.tracked.map((t) => t.record));
+    this.watcher = watcher ?? new NodeDirectoryWatcher();
+    this.procRoot = config.procRoot;
   }
 
-  /**
-   * Replaces the declared containers (crootd's SIGHUP re-reads the config).
-   * A container declared again with the same name, pid and pidfile keeps what
-   * was learnt of it (its PID's first start time), so reuse is still caught.
-   */
-  async declare(containers: readonly StaticContainerConfig[]): Promise<void> {
-    await this.refresher.settle();
-    const before = new Map(this.tracked.map((t) => [t.declared.name, t]));
-    this.tracked = this.track(containers).map((fresh) => {
-      const old = before.get(fresh.declared.name);
-      const same = old !== undefined && old.declared.pid === fresh.declared.pid && old.declared.pidfile === fresh.declared.pidfile;
-      if (!same) return fresh;
-      const running = old.record.running ? old.pid : undefined;
-      return { ...old, declared: fresh.declared, record: this.makeRecord(fresh.declared, running, old.record.pidStartTime) };
-    });
-    this.snapshot = Object.freeze(this.tracked.map((t) => t.record));
-    this.refresher.invalidate();
-    await this.containers();
+  start(sink: ContainerSink): void {
+    this.sink = sink;
+    this.declare(this.config.staticContainers);
   }
 
-  private track(containers: readonly StaticContainerConfig[]): Tracked[] {
-    return containers.map((declared) => ({
-      declared,
-      pidfileStamp: undefined,
-      pid: declared.pidfile === undefined ? declared.pid : undefined,
-      startTime: undefined,
-      problem: undefined,
-      record: this.makeRecord(declared, undefined, undefined),
-    }));
+  /** crootd's SIGHUP: the declared containers as the re-read config has them. */
+  async reconfigure(config: CrootConfig): Promise<void> {
+    this.config = config;
+    this.procRoot = config.procRoot;
+    this.declare(config.staticContainers);
   }
 
-  async containers(signal?: AbortSignal): Promise<readonly ContainerRecord[]> {
-    if (signal?.aborted) throw new CrootError('ERR_ABORTED', 'static lookup aborted', { cause: signal.reason });
-    if (this.tracked.length > 0) await this.refresher.get();
-    return this.snapshot;
+  /** Re-reads every pidfile and re-arms watches on folders that were missing. */
+  async recheck(): Promise<void> {
+    this.watchFolders();
+    this.push();
   }
 
-  status(): EngineStatus {
-    const n = this.tracked.length;
-    const problems = this.tracked.filter((t) => t.problem !== undefined).map((t) => `${t.declared.name}: ${t.problem}`);
-    return {
-      engine: this.id,
-      available: true,
-      reason: `${plural(n, 'container')} declared in the config${problems.length > 0 ? `; ${problems.join('; ')}` : ''}`,
-      checkedAt: this.checkedAt,
-    };
+  async stop(): Promise<void> {
+    for (const unwatch of this.watched.values()) unwatch();
+    this.watched.clear();
+    this.sink = undefined;
   }
 
-  /** Reads the first sight of every PID now, so the start times predate any reuse. */
-  async start(): Promise<void> {
-    await this.containers();
+  private declare(containers: readonly StaticContainerConfig[]): void {
+    this.declared = containers.map((config) => ({ config, id: config.id ?? config.name, problem: undefined }));
+    const folders = new Set(this.pidfileFolders());
+    for (const [folder, unwatch] of this.watched) {
+      if (folders.has(folder)) continue;
+      unwatch();
+      this.watched.delete(folder);
+    }
+    this.watchFolders();
+    this.push();
   }
 
-  private async refresh(): Promise<void> {
-    try {
-      await Promise.all(this.tracked.map((t) => this.check(t)));
-      const records = this.tracked.map((t) => t.record);
-      if (records.some((r, i) => r !== this.snapshot[i])) this.snapshot = Object.freeze(records);
-    } finally {
-      this.checkedAt = Date.now();
+  private pidfileFolders(): string[] {
+    return this.declared.flatMap((d) => (d.config.pidfile === undefined ? [] : [dirname(d.config.pidfile)]));
+  }
+
+  private watchFolders(): void {
+    for (const folder of this.pidfileFolders()) {
+      if (this.watched.has(folder)) continue;
+      try {
+        const unwatch = this.watcher.watch(folder, (event) => this.folderChanged(folder, event.name, event.kind));
+        this.watched.set(folder, unwatch);
+      } catch {
+        // The folder does not exist yet: the pidfile reads as missing; the safety net tries again.
+      }
     }
   }
 
-  /** Updates one container: its pidfile (when changed), then whether its PID is alive. */
-  private async check(t: Tracked): Promise<void> {
-    const { declared } = t;
-    t.problem = undefined;
-    if (declared.pidfile !== undefined) {
-      await this.readPidfile(t, declared.pidfile);
-    } else if (declared.pid === undefined || !Number.isInteger(declared.pid) || declared.pid <= 0) {
-      t.problem = 'neither a valid pid nor a pidfile';
-      t.pid = undefined;
+  private folderChanged(folder: string, name: string, kind: string): void {
+    if (kind === 'gone') {
+      this.watched.get(folder)?.();
+      this.watched.delete(folder);
     }
-
-    let alive = false;
-    if (t.pid !== undefined) {
-      const now = await readStartTime(this.config.procRoot, t.pid);
-      alive = now !== undefined;
-      // First sight of this PID: remember its start time. Later differences mean reuse.
-      if (alive && t.startTime === undefined) t.startTime = now;
-      if (!alive) t.problem ??= `process ${t.pid} is not running`;
+    for (const d of this.declared) {
+      const pidfile = d.config.pidfile;
+      if (pidfile === undefined || dirname(pidfile) !== folder) continue;
+      if (name === '' || name === basename(pidfile)) this.sink?.upsert(this.recordOf(d));
     }
-    const record = this.makeRecord(declared, alive ? t.pid : undefined, alive ? t.startTime : undefined);
-    if (!sameRecord(record, t.record)) t.record = record;
+    this.reportHealth();
   }
 
-  private async readPidfile(t: Tracked, path: string): Promise<void> {
-    let stamp: string;
-    try {
-      const s = await stat(path, { bigint: true });
-      stamp = `${s.mtimeNs}:${s.size}:${s.ino}`;
-    } catch (err) {
-      this.setPid(t, undefined);
-      t.pidfileStamp = undefined;
-      t.problem = `cannot read pidfile ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`;
-      return;
+  /** Every declared container, read now, pushed as the whole list. */
+  private push(): void {
+    const sink = this.sink;
+    if (sink === undefined) return;
+    sink.replaceAll(this.declared.map((d) => this.recordOf(d)));
+    this.reportHealth();
+  }
+
+  private reportHealth(): void {
+    const problems = this.declared.filter((d) => d.problem !== undefined).map((d) => `${d.config.name}: ${d.problem}`);
+    this.sink?.health(true, `${plural(this.declared.length, 'container')} declared in the config${problems.length > 0 ? `; ${problems.join('; ')}` : ''}`);
+  }
+
+  private recordOf(d: Declared): ContainerRecord {
+    const { config } = d;
+    const base = { engine: this.id, id: d.id, names: [config.name, ...(config.aliases ?? [])], source: 'config' };
+    d.problem = undefined;
+    if (config.pidfile !== undefined) {
+      const pid = this.readPidfile(d, config.pidfile);
+      if (pid === undefined) return { ...base, running: false };
+      // The start time now, so a rewritten pidfile re-declares its process.
+      const stat = readProcessStat(this.procRoot, pid);
+      if (stat === undefined) {
+        d.problem = `process ${pid} is not running`;
+        return { ...base, running: false };
+      }
+      return { ...base, running: true, pid, pidStartTime: stat.startTime, source: 'pidfile' };
     }
-    if (stamp === t.pidfileStamp) {
-      if (t.pid === undefined) t.problem = `pidfile ${path} holds no PID`;
-      return;
+    if (config.pid === undefined || !Number.isInteger(config.pid) || config.pid <= 0) {
+      d.problem = 'neither a valid pid nor a pidfile';
+      return { ...base, running: false };
     }
-    t.pidfileStamp = stamp;
+    return { ...base, running: true, pid: config.pid };
+  }
+
+  private readPidfile(d: Declared, path: string): number | undefined {
     let text: string;
     try {
-      text = await readFile(path, 'utf8');
+      // Small, local, read only when it changed: not worth a trip through the thread pool.
+      text = readFileSync(path, 'utf8');
     } catch (err) {
-      this.setPid(t, undefined);
-      t.problem = `cannot read pidfile ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`;
-      return;
+      d.problem = `cannot read pidfile ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`;
+      return undefined;
     }
     const pid = parsePidfile(text);
-    // A rewritten pidfile re-declares its process, even when the PID is the same.
-    t.pid = pid;
-    t.startTime = undefined;
-    if (pid === undefined) t.problem = `pidfile ${path} holds no PID`;
-  }
-
-  private setPid(t: Tracked, pid: number | undefined): void {
-    if (pid !== t.pid) {
-      t.pid = pid;
-      t.startTime = undefined;
-    }
-  }
-
-  private makeRecord(declared: StaticContainerConfig, pid: number | undefined, startTime: number | undefined): ContainerRecord {
-    const names = [declared.name, ...(declared.aliases ?? [])];
-    return Object.freeze({
-      engine: this.id,
-      id: declared.id ?? declared.name,
-      names: Object.freeze(names),
-      running: pid !== undefined,
-      ...(pid !== undefined && { pid }),
-      ...(startTime !== undefined && { pidStartTime: startTime }),
-      source: 'config',
-    });
+    if (pid === undefined) d.problem = `pidfile ${path} holds no PID`;
+    return pid;
   }
 }
 
@@ -202,8 +169,4 @@ export function parsePidfile(text: string): number | undefined {
   if (!/^\d+$/.test(first)) return undefined;
   const pid = Number(first);
   return pid > 0 && Number.isSafeInteger(pid) ? pid : undefined;
-}
-
-function sameRecord(a: ContainerRecord, b: ContainerRecord): boolean {
-  return a.running === b.running && a.pid === b.pid && a.pidStartTime === b.pidStartTime;
 }

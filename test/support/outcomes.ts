@@ -17,10 +17,19 @@ export async function eventually<T>(probe: () => Promise<T | undefined>, ms = 10
   }
 }
 
-/** `'resolved'`, or the CrootError code the promise rejected with (anything else is named as such). */
-export async function codeOf(promise: Promise<unknown>): Promise<string> {
+/**
+ * Runs `fn` and gives its outcome as a promise, whether it returns a value,
+ * returns a promise, or throws at once (croot's lookups answer synchronously
+ * when they can).
+ */
+export function settle<T>(fn: () => T | Promise<T>): Promise<T> {
+  return Promise.resolve().then(fn);
+}
+
+/** `'resolved'`, or the CrootError code the promise (or call) failed with (anything else is named as such). */
+export async function codeOf(promise: Promise<unknown> | (() => unknown)): Promise<string> {
   try {
-    await promise;
+    await (typeof promise === 'function' ? settle(promise) : promise);
     return 'resolved';
   } catch (err) {
     return err instanceof CrootError ? err.code : `not a CrootError: ${String(err)}`;
