@@ -21,6 +21,7 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import type { CrootConfig, StaticContainerConfig } from './config.js';
+import type { ConnectionLimitOptions } from './connection-limits.js';
 import { CrootError } from './errors.js';
 
 /** Where croot looks for its config file when `CROOT_CONFIG` is not set. */
@@ -33,7 +34,8 @@ export interface ConfigFileOptions {
   readonly defaultPath?: string;
 }
 
-const TOP_KEYS = new Set(['$comment', 'socket', 'allowUids', 'allowUsers', 'disabledEngines', 'containers']);
+const TOP_KEYS = new Set(['$comment', 'socket', 'allowUids', 'allowUsers', 'disabledEngines', 'containers', 'limits']);
+const LIMIT_KEYS = new Set(['$comment', 'maxConnections', 'maxConnectionsPerUid', 'reservedForRoot', 'idleTimeoutMs']);
 const CONTAINER_KEYS = new Set(['$comment', 'name', 'aliases', 'id', 'pid', 'pidfile']);
 
 /** The config file to read: `CROOT_CONFIG` when set (then it must exist), else the default (which may be absent). */
@@ -139,7 +141,26 @@ class ConfigFileParser {
       );
     }
     if (top.containers !== undefined) out.staticContainers = this.containers(top.containers);
+    if (top.limits !== undefined) out.connectionLimits = this.limits(top.limits);
     return out;
+  }
+
+  private limits(value: unknown): ConnectionLimitOptions {
+    const obj = this.object(value, 'limits');
+    this.onlyKeys(obj, LIMIT_KEYS, 'limits');
+    this.comment(obj, 'limits.$comment');
+    const out: { -readonly [K in keyof ConnectionLimitOptions]: ConnectionLimitOptions[K] } = {};
+    for (const key of ['maxConnections', 'maxConnectionsPerUid', 'reservedForRoot', 'idleTimeoutMs'] as const) {
+      const v = obj[key];
+      if (v === undefined) continue;
+      const least = key === 'reservedForRoot' ? 0 : 1;
+      if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < least) throw this.error(`limits.${key}`, `must be an integer >= ${least}`);
+      out[key] = v;
+    }
+    if (out.reservedForRoot !== undefined && out.maxConnections !== undefined && out.reservedForRoot >= out.maxConnections) {
+      throw this.error('limits.reservedForRoot', 'must be less than limits.maxConnections');
+    }
+    return Object.freeze(out);
   }
 
   private containers(value: unknown): readonly StaticContainerConfig[] {

@@ -1,5 +1,6 @@
 /** croot's settings, bound once under the `CrootConfig` token. */
 import { readFileSync } from 'node:fs';
+import type { ConnectionLimitOptions } from './connection-limits.js';
 
 export interface StaticContainerConfig {
   /** The name it answers to (more in `aliases`). */
@@ -32,6 +33,8 @@ export interface CrootConfig {
   readonly staticContainers: readonly StaticContainerConfig[];
   /** Environment the engines read their `PCP_*`/`DOCKER_HOST` settings from. */
   readonly env: Readonly<Record<string, string | undefined>>;
+  /** The server's connection limits (config file `limits`); defaults in core/connection-limits.ts. */
+  readonly connectionLimits?: ConnectionLimitOptions | undefined;
 }
 
 export const CrootConfig = Symbol.for('croot/CrootConfig');
@@ -69,5 +72,6 @@ export function defaultConfig(overrides: Partial<CrootConfig> = {}): CrootConfig
     disabledEngines: overrides.disabledEngines ?? [],
     staticContainers: overrides.staticContainers ?? [],
     env,
+    ...(overrides.connectionLimits !== undefined ? { connectionLimits: overrides.connectionLimits } : {}),
   };
 }

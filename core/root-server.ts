@@ -56,7 +56,7 @@ export class RootServer {
     @inject(RootServerOptions) @optional() options: RootServerOptions | undefined,
   ) {
     this.logger = logger ?? new SilentLogger();
-    this.limits = { ...CONNECTION_LIMIT_DEFAULTS, maxQueuedRequests: 64, ...(options ?? {}) };
+    this.limits = { ...CONNECTION_LIMIT_DEFAULTS, maxQueuedRequests: 64, ...(config.connectionLimits ?? {}), ...(options ?? {}) };
     this.allowed = new Set(config.allowUids);
   }
 
@@ -88,6 +88,12 @@ export class RootServer {
 
   get connectionCount(): number {
     return this.connections.size;
+  }
+
+  /** The connection limits in force. */
+  get connectionLimits(): Required<ConnectionLimitOptions> {
+    const { maxConnections, maxConnectionsPerUid, reservedForRoot, idleTimeoutMs } = this.limits;
+    return { maxConnections, maxConnectionsPerUid, reservedForRoot, idleTimeoutMs };
   }
 
   stats(): RootServerStats {
