@@ -28,6 +28,9 @@ export type { ProcessStartRequest, StartedProcess, ProcessStopResult } from './p
 export { RootServer, RootServerOptions } from './root-server.js';
 export * as protocol from './protocol.js';
 export { chooseCgroupPath, parseCgroupFile, readCgroupName, readStartTime } from './proc.js';
+export { ProcProcessHandle } from './proc-process-handle.js';
+export type { ProcProcessHandleOptions } from './proc-process-handle.js';
+export { NodeDirectoryWatcher } from './node-directory-watcher.js';
 export { RootClient, remoteError } from './root-client.js';
 export type { RootTransport, RootTransportFactory, RootClientOptions, CallOptions, ContainerAnswer, StartedRootProcess, RootProcessStatus, ReceivedPdu } from './root-client.js';
 export { NodeSocketTransport, nodeSocketTransport } from './node-socket-transport.js';
