@@ -126,8 +126,8 @@ bool RunJob(Shared& shared, HostnameJob& job, int home, const struct stat& homeS
   int returnErr = 0;
   if (entered && !shared.skipNextReturn.exchange(false) && setns(home, CLONE_NEWUTS) != 0) returnErr = errno;
   // Checked after every job, whatever happened: the thread's namespace is the
-  // one saved at start, or the thread is done.
-  if (IsHome(homeStat)) return true;
+  // one saved at start and the way back worked, or the thread is done.
+  if (returnErr == 0 && IsHome(homeStat)) return true;
   job.hostname.clear();
   job.error = SysError();
   job.error.set(returnErr != 0 ? returnErr : ENOTRECOVERABLE, "setns", kThreadNsPath);
