@@ -229,8 +229,9 @@ describe(NativeProcessAnchor, () => {
 
   it('holds processes through /proc once pidfds would eat the fds kept for sockets and files, and says so in mode()', async () => {
     const child = startSleep();
-    const highest = Math.max(...fs.readdirSync('/proc/self/fd').map(Number));
-    const soft = highest + 400;
+    const fds = fs.readdirSync('/proc/self/fd').map(Number);
+    // Low enough to reach quickly; high enough that the tenth kept free covers the fds open now.
+    const soft = Math.max(Math.max(...fds) + 400, 10 * (fds.length + 32));
     const handles: NonNullable<ReturnType<NativeProcessAnchor['open']>>[] = [];
     const spare: number[] = [];
     withSoftFdLimit(soft, () => {
