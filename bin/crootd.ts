@@ -20,6 +20,7 @@ import { Logger, StreamLogger, type LogLevel } from '../core/logger.js';
 import { ProcessManagerOptions } from '../core/process-manager.js';
 import { ProcessService } from '../core/process-service.js';
 import { RootServer, removeStaleSocket } from '../core/root-server.js';
+import { raiseFdLimit } from '../native/index.js';
 import { defaultModules } from './default-modules.js';
 import { crootVersion } from './version.js';
 
@@ -66,6 +67,9 @@ async function main(argv: readonly string[]): Promise<number> {
         'In an installed package run "npm rebuild croot"; npm 11 runs no install scripts for a global install unless given --allow-scripts=croot.',
     );
   }
+  // One pidfd per running container: take every fd the hard limit allows.
+  const fdLimit = raiseFdLimit();
+  logger.debug('fd limit', { soft: fdLimit.soft, hard: fdLimit.hard });
   const allowUids = await allowedUids(fileConfig, opts, logger);
   const socketPath = opts.socket ?? fileConfig.socketPath ?? defaultSocketPath();
   // Before any engine starts: refuse a socket another server holds.

@@ -9,7 +9,7 @@ export type { IndexedContainer, IndexChange, Liveness, RegistryEvent } from './e
 export { NameMatcher, listSearch, isDigestId } from './name-matcher.js';
 export type { ContainerReference, ContainerSearch } from './name-matcher.js';
 export { NodeDirectoryWatcher } from './node-directory-watcher.js';
-export { ProcProcessAnchor, ProcProcessHandle } from './proc-process-anchor.js';
+export { ProcProcessAnchor } from './proc-process-anchor.js';
 export {
   ContainerHostnameResolver,
   ContainerProcessIdResolver,
@@ -36,6 +36,8 @@ export type { ConnectionLimitOptions } from './connection-limits.js';
 export * as protocol from './protocol.js';
 export { chooseCgroupPath, parseCgroupFile, readCgroupName, readCgroupNameSync, readProcessStat, readStartTime } from './proc.js';
 export type { ProcessStat } from './proc.js';
+export { ProcProcessHandle } from './proc-process-handle.js';
+export type { ProcProcessHandleOptions } from './proc-process-handle.js';
 export { RootClient, remoteError } from './root-client.js';
 export type { RootTransport, RootTransportFactory, RootClientOptions, CallOptions, ContainerAnswer, StartedRootProcess, RootProcessStatus, ReceivedPdu } from './root-client.js';
 export { NodeSocketTransport, nodeSocketTransport } from './node-socket-transport.js';

@@ -1,34 +1,12 @@
 /**
- * Holding processes without pidfds: a handle remembers the PID's start time
- * and state when opened, and `isAlive()` reads /proc/PID/stat again. Used
- * when the native module (and so pidfd_open) is not there; exits are seen
- * only when asked, never announced.
+ * Holding processes without pidfds: handles that check /proc/PID/stat (start
+ * time and state) on every `isAlive()`. The registry's anchor when the native
+ * module (and so pidfd_open) is not there; exits are seen only when asked,
+ * never announced.
  */
 import type { ProcessAnchor, ProcessAnchorMode, ProcessHandle } from './host-services.js';
-import { hasExited, readProcessStat } from './proc.js';
+import { ProcProcessHandle } from './proc-process-handle.js';
 
-export class ProcProcessHandle implements ProcessHandle {
-  readonly pidfd = undefined;
-  private closed = false;
-
-  constructor(
-    readonly pid: number,
-    private readonly startTime: number,
-    private readonly procRoot: string,
-  ) {}
-
-  isAlive(): boolean {
-    if (this.closed) return false;
-    const stat = readProcessStat(this.procRoot, this.pid);
-    return !hasExited(stat) && stat?.startTime === this.startTime;
-  }
-
-  close(): void {
-    this.closed = true;
-  }
-}
-
-/** Opens /proc-checked handles; `mode()` says why pidfds are not used. */
 export class ProcProcessAnchor implements ProcessAnchor {
   constructor(
     private readonly procRoot: string,
@@ -40,8 +18,11 @@ export class ProcProcessAnchor implements ProcessAnchor {
   }
 
   open(pid: number): ProcessHandle | undefined {
-    const stat = readProcessStat(this.procRoot, pid);
-    if (hasExited(stat) || stat === undefined) return undefined;
-    return new ProcProcessHandle(pid, stat.startTime, this.procRoot);
+    const handle = ProcProcessHandle.open(pid, { procRoot: this.procRoot });
+    if (handle !== undefined && !handle.isAlive()) {
+      handle.close();
+      return undefined;
+    }
+    return handle;
   }
 }

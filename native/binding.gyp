@@ -9,7 +9,12 @@
         "src/peer-credentials.cc",
         "src/hostname.cc",
         "src/fd-transfer.cc",
-        "src/process.cc"
+        "src/process.cc",
+        "src/fd-watcher.cc",
+        "src/pidfd.cc",
+        "src/inotify.cc",
+        "src/limits.cc",
+        "src/users.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")"

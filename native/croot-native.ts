@@ -63,6 +63,86 @@ export interface WaitResult {
   readonly signal: number | null;
 }
 
+/** A readiness watch on one fd, on the event loop (a uv_poll_t). */
+export interface FdWatcher {
+  /** Ends the watch; idempotent, safe inside the callback. Stop it before closing the fd. */
+  stop(): void;
+  /** Makes the watch keep the event loop alive (the default). */
+  ref(): void;
+  /** Lets the event loop end while the watch is on, like an unref'd timer. */
+  unref(): void;
+}
+
+export interface FdWatcherConstructor {
+  /**
+   * Starts watching `fd` at once: `onReadable` runs on the event loop each
+   * time the fd is readable (level-triggered: until it is drained), with an
+   * error when libuv reports one. The fd stays the caller's. An exception
+   * thrown by `onReadable` is an uncaught exception, as for any listener.
+   */
+  new (fd: number, onReadable: (err?: NativeError) => void): FdWatcher;
+}
+
+/** One inotify event, decoded. */
+export interface InotifyEvent {
+  /** The watch it belongs to; -1 for IN_Q_OVERFLOW. */
+  readonly wd: number;
+  /** IN_* bits. */
+  readonly mask: number;
+  /** Pairs an IN_MOVED_FROM with its IN_MOVED_TO. */
+  readonly cookie: number;
+  /** The entry's name; '' when the event is about the watched directory itself. */
+  readonly name: string;
+}
+
+/** The IN_* constants of <sys/inotify.h>. */
+export interface InotifyMasks {
+  readonly ACCESS: number;
+  readonly MODIFY: number;
+  readonly ATTRIB: number;
+  readonly CLOSE_WRITE: number;
+  readonly MOVED_FROM: number;
+  readonly MOVED_TO: number;
+  readonly CREATE: number;
+  readonly DELETE: number;
+  readonly DELETE_SELF: number;
+  readonly MOVE_SELF: number;
+  readonly UNMOUNT: number;
+  readonly Q_OVERFLOW: number;
+  readonly IGNORED: number;
+  readonly ONLYDIR: number;
+  readonly DONT_FOLLOW: number;
+  readonly EXCL_UNLINK: number;
+  readonly ISDIR: number;
+}
+
+/** RLIMIT_NOFILE; `Infinity` stands for RLIM_INFINITY. */
+export interface FdLimit {
+  readonly soft: number;
+  readonly hard: number;
+}
+
+/** One passwd entry, as NSS gives it. */
+export interface PasswdEntry {
+  readonly name: string;
+  readonly uid: number;
+  readonly gid: number;
+  readonly home: string;
+  readonly shell: string;
+}
+
+/** The namespace thread, for diagnostics and tests. */
+export interface NamespaceThreadInfo {
+  /** The running thread's tid (as in /proc/PID/task/TID); 0 when none runs. */
+  readonly tid: number;
+  /** How many namespace threads were started in this environment. */
+  readonly generation: number;
+  /** How many were discarded because they could not prove they were back home. */
+  readonly replaced: number;
+  /** Jobs waiting for the thread. */
+  readonly queued: number;
+}
+
 /** Token for the loaded addon (bound by nativeModule, replaceable in tests). */
 export const CrootNative = Symbol.for('croot/CrootNative');
 /** The addon. Synchronous functions do not block except where noted. */
@@ -70,10 +150,51 @@ export interface CrootNative {
   /** SO_PEERCRED of the connected unix socket `fd`. */
   peerCredentials(fd: number): NativePeerCredentials;
   /**
-   * The hostname in the UTS namespace of `pid`: open /proc/<pid>/ns/uts,
-   * setns, gethostname, on a thread created for this call and discarded after.
+   * The hostname in the UTS namespace of `pid`, read on the namespace thread
+   * (one long-lived thread of croot's own): setns through `pidfd` when given
+   * (the job keeps its own copy; ESRCH once that process has exited), else
+   * through /proc/<pid>/ns/uts; gethostname; setns back home. A thread that
+   * is not home afterwards fails the job (ENOTRECOVERABLE, or setns's errno)
+   * and is replaced.
    */
-  readHostname(pid: number): Promise<string>;
+  readHostname(pid: number, pidfd?: number): Promise<string>;
+  /** The namespace thread now. */
+  namespaceThreadInfo(): NamespaceThreadInfo;
+  /** Test-only: the next job that enters a namespace does not setns back, so its thread must be replaced. */
+  _testSkipNextReturn(): void;
+  /** pidfd_open(pid, 0): a close-on-exec pidfd. ESRCH when there is no such process. */
+  pidfdOpen(pid: number): number;
+  /** One poll(POLLIN, timeout 0) of a pidfd: false once the process has exited (zombie or reaped). EBADF for a closed fd. */
+  pidfdIsAlive(pidfd: number): boolean;
+  /** epoll_create1(EPOLL_CLOEXEC). */
+  epollCreate(): number;
+  /** epoll_ctl(ADD) of `fd` for EPOLLIN (level-triggered); epollWait reports it as `key` (an integer up to 2^53-1). */
+  epollAdd(epfd: number, fd: number, key: number): void;
+  /** epoll_ctl(DEL): `fd` is never reported again, even if it was ready. */
+  epollRemove(epfd: number, fd: number): void;
+  /** epoll_wait with timeout 0: the keys of up to `maxEvents` (1-4096) ready fds; [] when none. */
+  epollWait(epfd: number, maxEvents: number): number[];
+  /** Readiness watches on the event loop. */
+  readonly FdWatcher: FdWatcherConstructor;
+  /** inotify_init1(IN_NONBLOCK | IN_CLOEXEC). */
+  inotifyInit(): number;
+  /** inotify_add_watch; the same inode gives the same wd. */
+  inotifyAddWatch(fd: number, path: string, mask: number): number;
+  /** inotify_rm_watch; EINVAL when the watch has already ended. */
+  inotifyRmWatch(fd: number, wd: number): void;
+  /** One non-blocking read of the inotify fd, decoded; [] when nothing is queued. */
+  inotifyRead(fd: number): InotifyEvent[];
+  readonly IN: InotifyMasks;
+  /** getrlimit(RLIMIT_NOFILE). */
+  getFdLimit(): FdLimit;
+  /** setrlimit(RLIMIT_NOFILE) with the soft limit raised to the hard one; returns the limits now in force. */
+  raiseFdLimit(): FdLimit;
+  /** getpwnam_r through NSS; null when there is no such user. May block on a remote directory (sssd, LDAP). */
+  getUserByName(name: string): PasswdEntry | null;
+  /** getpwuid_r through NSS; null when there is no such user. May block like getUserByName. */
+  getUserById(uid: number): PasswdEntry | null;
+  /** setpwent/getpwent_r/endpwent: every user NSS enumerates (sssd/LDAP may list only some). May block. */
+  listUsers(): PasswdEntry[];
   /**
    * One sendmsg(MSG_NOSIGNAL) of `data` with all `fds` in one SCM_RIGHTS
    * control message. On a non-blocking socket that is full, waits up to about
@@ -127,4 +248,22 @@ export const crootNativeFunctions = [
   'spawn',
   'waitpid',
   'kill',
+  'namespaceThreadInfo',
+  '_testSkipNextReturn',
+  'pidfdOpen',
+  'pidfdIsAlive',
+  'epollCreate',
+  'epollAdd',
+  'epollRemove',
+  'epollWait',
+  'FdWatcher',
+  'inotifyInit',
+  'inotifyAddWatch',
+  'inotifyRmWatch',
+  'inotifyRead',
+  'getFdLimit',
+  'raiseFdLimit',
+  'getUserByName',
+  'getUserById',
+  'listUsers',
 ] as const satisfies readonly (keyof CrootNative)[];

@@ -5,7 +5,7 @@
  */
 import { inject, injectable } from 'inversify';
 import { CrootError } from '../core/errors.js';
-import type { FdSender, NamespaceHostnameReader, PeerCredentialReader, PeerCredentials } from '../core/host-services.js';
+import type { FdSender, NamespaceHostnameReader, PeerCredentialReader, PeerCredentials, ProcessHandle } from '../core/host-services.js';
 import { CrootNative, isNativeError } from './croot-native.js';
 
 /**
@@ -45,24 +45,46 @@ function abortedError(signal: AbortSignal, what: string): CrootError {
   return new CrootError('ERR_ABORTED', `${what}: aborted`, { cause: signal.reason });
 }
 
-/** Reads a hostname through the UTS namespace of a process, on a throwaway thread. */
+function exitedError(what: string): CrootError {
+  return new CrootError('ERR_NOT_RUNNING', `${what}: the process has exited`);
+}
+
+/**
+ * Reads a hostname through the UTS namespace of a process, on the addon's
+ * namespace thread. Through a handle with a pidfd the kernel guarantees the
+ * process: a reused PID is never entered (ESRCH, so ERR_NOT_RUNNING). Through
+ * a /proc handle, the start time is checked before and after the read.
+ */
 @injectable()
 export class NativeNamespaceHostnameReader implements NamespaceHostnameReader {
   constructor(@inject(CrootNative) private readonly native: CrootNative) {}
 
-  readHostname(pid: number, signal?: AbortSignal): Promise<string> {
+  readHostname(target: number | ProcessHandle, signal?: AbortSignal): Promise<string> {
+    const pid = typeof target === 'number' ? target : target.pid;
     const what = `hostname of process ${pid}`;
     if (signal?.aborted === true) return Promise.reject(abortedError(signal, what));
-    const reading = this.native.readHostname(pid).catch((err: unknown) => {
+    const reading = this.start(target, pid, what).catch((err: unknown) => {
       throw translateNativeError(err, what, { notRunning: true });
     });
     if (signal === undefined) return reading;
-    // An abort settles the caller's promise at once; the thread finishes harmlessly on its own.
+    // An abort settles the caller's promise at once; the job finishes harmlessly on the thread.
     return new Promise<string>((resolve, reject) => {
       const onAbort = (): void => reject(abortedError(signal, what));
       signal.addEventListener('abort', onAbort, { once: true });
       reading.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
     });
+  }
+
+  private async start(target: number | ProcessHandle, pid: number, what: string): Promise<string> {
+    if (typeof target === 'number') return this.native.readHostname(pid);
+    if (!target.isAlive()) throw exitedError(what);
+    // Read once: the job takes its own copy of the fd before this returns.
+    const pidfd = target.pidfd;
+    if (pidfd !== undefined) return this.native.readHostname(pid, pidfd);
+    const hostname = await this.native.readHostname(pid);
+    // The PID may have been reused while the thread read it: only a process still alive answers.
+    if (!target.isAlive()) throw exitedError(what);
+    return hostname;
   }
 }
 

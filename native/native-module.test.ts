@@ -5,12 +5,16 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { createCrootContainer } from '../core/create-container.js';
 import { CrootError, Errno } from '../core/errors.js';
-import { FdSender, NamespaceHostnameReader, PeerCredentialReader } from '../core/host-services.js';
+import { DirectoryWatcher, FdSender, NamespaceHostnameReader, PeerCredentialReader, ProcessAnchor } from '../core/host-services.js';
+import { ProcProcessHandle } from '../core/proc-process-handle.js';
 import { describeWith, probes } from '../test/support/components.js';
+import { startSandbox } from '../test/support/sandbox.js';
 import { CrootNative } from './croot-native.js';
 import type { NativeError } from './croot-native.js';
 import { translateNativeError } from './native-host-services.js';
 import { nativeModule } from './native-module.js';
+import { NativeDirectoryWatcher } from './native-directory-watcher.js';
+import { NativeProcessAnchor } from './native-process-anchor.js';
 
 function impossiblePid(): number {
   return Number(fs.readFileSync('/proc/sys/kernel/pid_max', 'utf8').trim());
@@ -62,6 +66,49 @@ describe('nativeModule', () => {
     it('resolves normally with a signal that is never aborted', async () => {
       await expect(reader.readHostname(process.pid, new AbortController().signal)).resolves.toBe(os.hostname());
     });
+
+    it('reads through a pidfd handle of the bound ProcessAnchor, and answers ERR_NOT_RUNNING once that process has exited', async () => {
+      const sandbox = await startSandbox();
+      const handle = container.get<ProcessAnchor>(ProcessAnchor).open(sandbox.pid, () => undefined)!;
+      try {
+        expect(handle.pidfd).toBeDefined();
+        await expect(reader.readHostname(handle)).resolves.toBe(sandbox.hostname);
+        await expect(reader.readHostname(handle, new AbortController().signal)).resolves.toBe(sandbox.hostname);
+        await sandbox.stop();
+        const err = (await rejection(reader.readHostname(handle))) as CrootError;
+        expect(err).toBeInstanceOf(CrootError);
+        expect(err.code).toBe('ERR_NOT_RUNNING');
+        handle.close();
+        // A closed handle vouches for nothing.
+        expect(((await rejection(reader.readHostname(handle))) as CrootError).code).toBe('ERR_NOT_RUNNING');
+      } finally {
+        handle.close();
+        await sandbox.stop();
+      }
+    });
+
+    it('reads through a /proc handle, and answers ERR_NOT_RUNNING once that process has exited', async () => {
+      const sandbox = await startSandbox();
+      const handle = ProcProcessHandle.open(sandbox.pid)!;
+      try {
+        await expect(reader.readHostname(handle)).resolves.toBe(sandbox.hostname);
+        await sandbox.stop();
+        expect(((await rejection(reader.readHostname(handle))) as CrootError).code).toBe('ERR_NOT_RUNNING');
+      } finally {
+        handle.close();
+        await sandbox.stop();
+      }
+    });
+  });
+
+  it('binds ProcessAnchor and DirectoryWatcher to the native implementations, one each', () => {
+    const anchor = container.get<ProcessAnchor>(ProcessAnchor);
+    expect(anchor).toBeInstanceOf(NativeProcessAnchor);
+    expect(container.get<ProcessAnchor>(ProcessAnchor)).toBe(anchor);
+    expect(anchor.mode()).toEqual({ kind: 'pidfd' });
+    const watcher = container.get<DirectoryWatcher>(DirectoryWatcher);
+    expect(watcher).toBeInstanceOf(NativeDirectoryWatcher);
+    expect(container.get<DirectoryWatcher>(DirectoryWatcher)).toBe(watcher);
   });
 
   describe('PeerCredentialReader and FdSender', () => {

@@ -3,10 +3,12 @@
  * first use) and the host services the core asks for.
  */
 import { ContainerModule } from 'inversify';
-import { FdSender, NamespaceHostnameReader, PeerCredentialReader, ProcessSpawner } from '../core/host-services.js';
+import { DirectoryWatcher, FdSender, NamespaceHostnameReader, PeerCredentialReader, ProcessAnchor, ProcessSpawner } from '../core/host-services.js';
 import { CrootNative } from './croot-native.js';
 import { loadNative } from './load-native.js';
+import { NativeDirectoryWatcher } from './native-directory-watcher.js';
 import { NativeFdSender, NativeNamespaceHostnameReader, NativePeerCredentialReader } from './native-host-services.js';
+import { NativeProcessAnchor } from './native-process-anchor.js';
 import { NativeProcessSpawner } from './native-process-spawner.js';
 
 export const nativeModule = new ContainerModule(({ bind }) => {
@@ -15,4 +17,6 @@ export const nativeModule = new ContainerModule(({ bind }) => {
   bind<PeerCredentialReader>(PeerCredentialReader).to(NativePeerCredentialReader).inSingletonScope();
   bind<FdSender>(FdSender).to(NativeFdSender).inSingletonScope();
   bind<ProcessSpawner>(ProcessSpawner).to(NativeProcessSpawner).inSingletonScope();
+  bind<ProcessAnchor>(ProcessAnchor).to(NativeProcessAnchor).inSingletonScope();
+  bind<DirectoryWatcher>(DirectoryWatcher).to(NativeDirectoryWatcher).inSingletonScope();
 });

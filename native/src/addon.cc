@@ -11,6 +11,11 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   croot::InitHostname(env, exports);
   croot::InitFdTransfer(env, exports);
   croot::InitProcess(env, exports);
+  croot::InitFdWatcher(env, exports);
+  croot::InitPidfd(env, exports);
+  croot::InitInotify(env, exports);
+  croot::InitLimits(env, exports);
+  croot::InitUsers(env, exports);
   return exports;
 }
 

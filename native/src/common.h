@@ -13,6 +13,8 @@ struct SysError {
   int err = 0;
   std::string syscall;
   std::string path;
+  // What the failure means for croot, appended to the message (optional).
+  std::string detail;
   bool failed() const { return err != 0; }
   void set(int e, const char* call, const std::string& p = std::string()) {
     err = e;
@@ -21,15 +23,21 @@ struct SysError {
   }
 };
 
-// An Error with `code` ('ENOENT'), `errno` (positive) and `syscall` (and `path` when given).
-Napi::Error ErrnoError(Napi::Env env, int err, const std::string& syscall, const std::string& path = std::string());
-inline Napi::Error ErrnoError(Napi::Env env, const SysError& e) { return ErrnoError(env, e.err, e.syscall, e.path); }
+// An Error with `code` ('ENOENT'), `errno` (positive) and `syscall` (and `path`
+// when given); `detail`, when given, ends the message.
+Napi::Error ErrnoError(Napi::Env env, int err, const std::string& syscall, const std::string& path = std::string(),
+                       const std::string& detail = std::string());
+inline Napi::Error ErrnoError(Napi::Env env, const SysError& e) {
+  return ErrnoError(env, e.err, e.syscall, e.path, e.detail);
+}
 
 // A TypeError with code ERR_INVALID_ARG_TYPE / ERR_INVALID_ARG_VALUE.
 Napi::Error ArgError(Napi::Env env, const std::string& message, bool wrongType = true);
 
 // Argument readers; each throws an ArgError when the value does not fit.
 int IntArg(const Napi::CallbackInfo& info, size_t i, const char* name, long long min, long long max);
+// An integer argument wider than int (up to 2^53), e.g. a uid or an inotify mask.
+long long Int64Arg(const Napi::CallbackInfo& info, size_t i, const char* name, long long min, long long max);
 int FdArg(const Napi::CallbackInfo& info, size_t i, const char* name);
 std::string StringArg(const Napi::CallbackInfo& info, size_t i, const char* name);
 // The bytes of a Buffer / Uint8Array argument (not copied; valid during the call).
@@ -69,5 +77,10 @@ void InitPeerCredentials(Napi::Env env, Napi::Object exports);
 void InitHostname(Napi::Env env, Napi::Object exports);
 void InitFdTransfer(Napi::Env env, Napi::Object exports);
 void InitProcess(Napi::Env env, Napi::Object exports);
+void InitFdWatcher(Napi::Env env, Napi::Object exports);
+void InitPidfd(Napi::Env env, Napi::Object exports);
+void InitInotify(Napi::Env env, Napi::Object exports);
+void InitLimits(Napi::Env env, Napi::Object exports);
+void InitUsers(Napi::Env env, Napi::Object exports);
 
 }  // namespace croot

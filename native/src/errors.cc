@@ -9,7 +9,8 @@
 
 namespace croot {
 
-Napi::Error ErrnoError(Napi::Env env, int err, const std::string& syscall, const std::string& path) {
+Napi::Error ErrnoError(Napi::Env env, int err, const std::string& syscall, const std::string& path,
+                       const std::string& detail) {
   const char* name = strerrorname_np(err);
   const char* desc = strerrordesc_np(err);
   std::string code = name != nullptr ? name : "E" + std::to_string(err);
@@ -18,6 +19,7 @@ Napi::Error ErrnoError(Napi::Env env, int err, const std::string& syscall, const
   message += ": ";
   message += desc != nullptr ? desc : "unknown error";
   message += " (" + code + ")";
+  if (!detail.empty()) message += ": " + detail;
   Napi::Error error = Napi::Error::New(env, message);
   error.Set("code", Napi::String::New(env, code));
   error.Set("errno", Napi::Number::New(env, err));
@@ -33,6 +35,10 @@ Napi::Error ArgError(Napi::Env env, const std::string& message, bool wrongType) 
 }
 
 int IntArg(const Napi::CallbackInfo& info, size_t i, const char* name, long long min, long long max) {
+  return static_cast<int>(Int64Arg(info, i, name, min, max));
+}
+
+long long Int64Arg(const Napi::CallbackInfo& info, size_t i, const char* name, long long min, long long max) {
   Napi::Value v = info[i];
   if (!v.IsNumber()) throw ArgError(info.Env(), std::string(name) + " must be a number");
   double d = v.As<Napi::Number>().DoubleValue();
@@ -41,7 +47,7 @@ int IntArg(const Napi::CallbackInfo& info, size_t i, const char* name, long long
                    std::string(name) + " must be an integer from " + std::to_string(min) + " to " + std::to_string(max),
                    false);
   }
-  return static_cast<int>(d);
+  return static_cast<long long>(d);
 }
 
 int FdArg(const Napi::CallbackInfo& info, size_t i, const char* name) { return IntArg(info, i, name, 0, INT_MAX); }

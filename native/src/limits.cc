@@ -1,0 +1,53 @@
+// The process's fd limit: croot holds a pidfd per running container, so it
+// takes every fd the hard limit allows.
+#include <errno.h>
+#include <sys/resource.h>
+
+#include <cmath>
+
+#include "common.h"
+
+namespace croot {
+
+namespace {
+
+Napi::Object LimitObject(Napi::Env env, const struct rlimit& lim) {
+  Napi::Object result = Napi::Object::New(env);
+  // RLIM_INFINITY does not fit a JS number exactly: it reads as Infinity.
+  auto value = [&](rlim_t v) {
+    return Napi::Number::New(env, v == RLIM_INFINITY ? INFINITY : static_cast<double>(v));
+  };
+  result.Set("soft", value(lim.rlim_cur));
+  result.Set("hard", value(lim.rlim_max));
+  return result;
+}
+
+// getFdLimit() -> {soft, hard}: getrlimit(RLIMIT_NOFILE).
+Napi::Value GetFdLimit(const Napi::CallbackInfo& info) {
+  struct rlimit lim = {};
+  if (getrlimit(RLIMIT_NOFILE, &lim) != 0) throw ErrnoError(info.Env(), errno, "getrlimit");
+  return LimitObject(info.Env(), lim);
+}
+
+// raiseFdLimit() -> {soft, hard}: setrlimit(RLIMIT_NOFILE) with soft = hard
+// when soft is lower; returns the limits in force afterwards.
+Napi::Value RaiseFdLimit(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  struct rlimit lim = {};
+  if (getrlimit(RLIMIT_NOFILE, &lim) != 0) throw ErrnoError(env, errno, "getrlimit");
+  if (lim.rlim_cur < lim.rlim_max) {
+    struct rlimit raised = {lim.rlim_max, lim.rlim_max};
+    if (setrlimit(RLIMIT_NOFILE, &raised) != 0) throw ErrnoError(env, errno, "setrlimit");
+    if (getrlimit(RLIMIT_NOFILE, &lim) != 0) throw ErrnoError(env, errno, "getrlimit");
+  }
+  return LimitObject(env, lim);
+}
+
+}  // namespace
+
+void InitLimits(Napi::Env env, Napi::Object exports) {
+  exports.Set("getFdLimit", Napi::Function::New(env, GetFdLimit, "getFdLimit"));
+  exports.Set("raiseFdLimit", Napi::Function::New(env, RaiseFdLimit, "raiseFdLimit"));
+}
+
+}  // namespace croot
