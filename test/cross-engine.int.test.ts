@@ -17,7 +17,7 @@ import { nativeTransport } from '../native/native-transport.js';
 import { describeWith, probes } from './support/components.js';
 import { builtBinaries, retryUntil, startCrootd, type CrootdProcess } from './support/crootd-process.js';
 import {
-  cgroupOf,
+  cgroupTruth,
   ctrRun,
   ctrTaskPid,
   ensureCtrImage,
@@ -99,7 +99,7 @@ describeWith('root, docker, podman, containerd, PCP’s libpcp_pmda and the buil
     const truth = async (what: string, names: string[], pid: number, hostname: string): Promise<Truth> => {
       expect(pid).toBeGreaterThan(0);
       // The hostname the container holds, read from its UTS namespace (ctr's sh sets it a moment after start).
-      return { what, names, pid, hostname: await waitForHostname(pid, hostname), cgroup: cgroupOf(pid) };
+      return { what, names, pid, hostname: await waitForHostname(pid, hostname), cgroup: cgroupTruth(pid) };
     };
     truths.push(
       await truth('docker', [dockerName, `docker:${dockerName}`], dockerPid, `${dockerName}-h`),

@@ -19,6 +19,7 @@ import { nativeTransport } from '../native/native-transport.js';
 import { describeWith, probes } from './support/components.js';
 import { buildPcpCClient, connected, makeTempDir, runPcpCClient, type CClientResult } from './support/pcp-peer.js';
 import { startSandbox, type Sandbox } from './support/sandbox.js';
+import { cgroupTruth } from './support/truth.js';
 import { uniqueName } from './support/testbed.js';
 
 function probe(): string | undefined {
@@ -56,21 +57,13 @@ describeWith('root, PCP’s libpcp_pmda and croot’s native module', probe, 'PC
     if (work !== undefined) rmSync(work, { recursive: true, force: true });
   });
 
-  /** The cgroup paths of `pid` (v1 and v2 lines), without their leading `/`. */
-  function cgroupPaths(pid: number): string[] {
-    return readFileSync(`/proc/${pid}/cgroup`, 'utf8')
-      .split('\n')
-      .filter((l) => l !== '')
-      .map((l) => l.slice(l.indexOf(':', l.indexOf(':') + 1) + 1).replace(/^\//, ''));
-  }
-
   it('gives PCP’s C client the hostname, init pid and cgroup of a container, for names sent with their NUL', async () => {
     const [connect, host, pid, cgroup] = await runPcpCClient(cClient, socketPath, [`hostname:${name}`, `processid:${name}`, `cgroup:${name}`]);
     expect(connect).toMatchObject(connected());
     expect(host).toMatchObject({ sts: hostname.length, value: hostname });
     expect(pid?.sts).toBe(sleeper.pid);
     expect(cgroup?.sts).toBe(Buffer.byteLength(cgroup?.value ?? ''));
-    expect(cgroupPaths(sleeper.pid)).toContain(cgroup?.value);
+    expect(cgroup?.value).toBe(cgroupTruth(sleeper.pid));
   });
 
   it('answers a name that matches nothing with -12399 in the C client', async () => {

@@ -16,7 +16,7 @@ import { RootServer } from '../core/root-server.js';
 import { staticEngineModule } from '../engines/static/index.js';
 import { nativeModule } from '../native/index.js';
 import { describeWith, probes } from './support/components.js';
-import { cgroupOf } from './support/engine-containers.js';
+import { cgroupTruth } from './support/truth.js';
 import { fdsOpenedSince, openFds, startSandbox, type Sandbox } from './support/sandbox.js';
 
 /** Reads replies off a raw connection, framed by their length field. */
@@ -146,7 +146,7 @@ describeWith('root', probes.root, 'RootServer over a real socket', () => {
       expect(decodeContainer((await c.next()) as Buffer)).toMatchObject({ status: 0, pid: sandbox.pid, namelen: 0, length: 24 });
       c.write(encodeContainer(PduType.CGROUPNAME_REQ, 'sbx', { trailingNul: true }));
       const cg = decodeContainer((await c.next()) as Buffer);
-      expect(cg.name).toBe(cgroupOf(sandbox.pid));
+      expect(cg.name).toBe(cgroupTruth(sandbox.pid));
       expect(cg.name.startsWith('/')).toBe(false);
     });
 
