@@ -28,7 +28,7 @@ import {
   waitForHostname,
   type CtrContainer,
 } from './support/engine-containers.js';
-import { buildPcpCClient, makeTempDir, runPcpCClient, type CClientResult } from './support/pcp-peer.js';
+import { buildPcpCClient, connected, makeTempDir, runPcpCClient, type CClientResult } from './support/pcp-peer.js';
 import { dockerInspect, dockerRun, removeDockerContainers } from './support/testbed.js';
 
 function probe(): string | undefined {
@@ -139,7 +139,7 @@ describeWith('root, docker, podman, containerd, PCP’s libpcp_pmda and the buil
     const asked = truths.flatMap((t) => t.names.map((name) => ({ t, name })));
     const ops = asked.flatMap(({ name }) => [`hostname:${name}`, `processid:${name}`, `cgroup:${name}`]);
     const [connect, ...results] = await runPcpCClient(cClient, socketPath, ops);
-    expect(connect?.sts).toBeGreaterThanOrEqual(0);
+    expect(connect).toMatchObject(connected());
     const got = asked.map(({ name }, i) => {
       const [host, pid, cgroup] = results.slice(3 * i, 3 * i + 3) as [CClientResult, CClientResult, CClientResult];
       return { name, hostname: host.value, hostnameSts: host.sts, pid: pid.sts, cgroup: cgroup.value, cgroupSts: cgroup.sts };

@@ -5,10 +5,10 @@ import { ContainerModule } from 'inversify';
 import { defaultConfig, type StaticContainerConfig } from '../../core/config.js';
 import { createCrootContainer } from '../../core/create-container.js';
 import { EngineRegistry } from '../../core/engine-registry.js';
-import { readStartTime } from '../../core/proc.js';
 import { ContainerProcessIdResolver } from '../../core/resolvers.js';
 import { parsePidfile, StaticEngine, StaticEngineOptions } from './static-engine.js';
 import { staticEngineModule } from './static-engine-module.js';
+import { startTimeOf } from '../../test/support/processes.js';
 
 let work: string;
 let procRoot: string;
@@ -52,7 +52,7 @@ describe('StaticEngine', () => {
     const engine = engineOf([{ name: 'self', aliases: ['me', 'myself'], id: 'self-1', pid: process.pid }], '/proc');
     const [record] = await engine.containers();
     expect(record).toMatchObject({ engine: 'static', id: 'self-1', names: ['self', 'me', 'myself'], running: true, pid: process.pid, source: 'config' });
-    expect(record?.pidStartTime).toBe(await readStartTime('/proc', process.pid));
+    expect(record?.pidStartTime).toBe(startTimeOf(process.pid));
   });
 
   it('uses the name as the id when no id is declared', async () => {

@@ -98,6 +98,18 @@ export function startTimeFromStatFile(path: string): number {
   return startTimeInStat(readFileSync(path, 'utf8'));
 }
 
+/** The boot time, seconds since the epoch: the `btime` line of the kernel's /proc/stat. */
+export function bootTimeTruth(): number {
+  const m = /^btime (\d+)$/m.exec(readFileSync('/proc/stat', 'utf8'));
+  if (m?.[1] === undefined) throw new Error('no btime line in /proc/stat');
+  return Number(m[1]);
+}
+
+/** Clock ticks per second, the unit of /proc start times, as the C library reports it (`getconf CLK_TCK`). */
+export function clockTicksTruth(): number {
+  return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8', timeout: 20000 }).trim());
+}
+
 /**
  * What PCP's own `pmerr` prints for each status (pmErrStr's text), from one
  * run of `pmerr S1 S2 ...`; a status pmerr did not answer is missing.
