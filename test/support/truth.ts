@@ -98,6 +98,19 @@ export function startTimeFromStatFile(path: string): number {
   return startTimeInStat(readFileSync(path, 'utf8'));
 }
 
+/**
+ * The number of errno `name` (`ENOTUNIQ`, ...) from the kernel's own headers
+ * (/usr/include/asm-generic/errno-base.h and errno.h, linux-libc-dev, which
+ * the C toolchain brings), for the codes Node's os.constants lacks.
+ */
+export function errnoTruth(name: string): number {
+  for (const file of ['errno-base.h', 'errno.h']) {
+    const m = new RegExp(`^#define\\s+${name}\\s+(\\d+)\\b`, 'm').exec(readFileSync(`/usr/include/asm-generic/${file}`, 'utf8'));
+    if (m?.[1] !== undefined) return Number(m[1]);
+  }
+  throw new Error(`${name} is not defined in /usr/include/asm-generic/errno*.h`);
+}
+
 /** The boot time, seconds since the epoch: the `btime` line of the kernel's /proc/stat. */
 export function bootTimeTruth(): number {
   const m = /^btime (\d+)$/m.exec(readFileSync('/proc/stat', 'utf8'));
