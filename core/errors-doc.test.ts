@@ -1,8 +1,12 @@
-/** docs/errors.md and the code must list the same error codes, statuses and texts. */
+/**
+ * docs/errors.md and the code must list the same error codes and statuses,
+ * and each status's text must be what PCP's own `pmerr` prints for it.
+ */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { commandWorks, describeWith } from '../test/support/components.js';
+import { pmerrTexts } from '../test/support/truth.js';
 import { ErrorCodes } from './errors.js';
-import { errorText } from './status-text.js';
 
 interface Row {
   code: string;
@@ -31,7 +35,10 @@ describe('docs/errors.md', () => {
     for (const row of rows) expect([row.code, row.status]).toEqual([row.code, ErrorCodes[row.code as keyof typeof ErrorCodes]]);
   });
 
-  it("gives each status pmErrStr's text", () => {
-    for (const row of rows) expect([row.code, row.text]).toEqual([row.code, errorText(row.status)]);
+  describeWith('PCP’s pmerr', () => commandWorks('pmerr', ['-12399']), 'texts', () => {
+    it("gives each status the text PCP's pmerr prints for it", () => {
+      const pmerr = pmerrTexts(rows.map((r) => r.status));
+      for (const row of rows) expect([row.code, row.status, row.text]).toEqual([row.code, row.status, pmerr.get(row.status)]);
+    });
   });
 });

@@ -1,6 +1,8 @@
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { spawn } from 'node:child_process';
+import { startTimeOf } from '../test/support/processes.js';
 import { chooseCgroupPath, parseCgroupFile, parseStartTime, readCgroupName, readStartTime } from './proc.js';
 
 describe('proc', () => {
@@ -11,10 +13,21 @@ describe('proc', () => {
       expect(parseStartTime(stat)).toBe(22);
     });
 
-    it('agrees with the real /proc/self/stat of this process', async () => {
-      const t = await readStartTime('/proc', process.pid);
-      expect(typeof t).toBe('number');
-      expect(t).toBeGreaterThan(0);
+    it('agrees with the real /proc/self/stat of this process, as test code reads it', async () => {
+      expect(await readStartTime('/proc', process.pid)).toBe(startTimeOf(process.pid));
+    });
+
+    it('agrees with the kernel for a process started later: a later start time', async () => {
+      const child = spawn('sleep', ['30'], { stdio: 'ignore' });
+      try {
+        const pid = child.pid as number;
+        const t = await readStartTime('/proc', pid);
+        expect(t).toBe(startTimeOf(pid));
+        expect(t).toBeGreaterThanOrEqual(startTimeOf(process.pid) as number);
+      } finally {
+        child.kill('SIGKILL');
+        await new Promise((r) => child.once('exit', r));
+      }
     });
 
     it('gives undefined for a pid that does not exist', async () => {

@@ -62,8 +62,43 @@ describe('findPackageRoot', () => {
   });
 });
 
+/** What the kernel says fd `fd` of this process is (`pipe:[N]`), or its errno code once it is closed. */
+function fdTarget(fd: number): string {
+  try {
+    return fs.readlinkSync(`/proc/self/fd/${fd}`);
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code ?? String(err);
+  }
+}
+
 describe('loadNative', () => {
-  it('loads the module once', () => {
-    expect(loadNative()).toBe(loadNative());
+  let dir: string;
+  const saved = process.env.CROOT_NATIVE_PATH;
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'croot-t-'));
+  });
+  afterEach(() => {
+    if (saved === undefined) delete process.env.CROOT_NATIVE_PATH;
+    else process.env.CROOT_NATIVE_PATH = saved;
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('keeps the addon it loaded first, even once CROOT_NATIVE_PATH names a working copy', () => {
+    delete process.env.CROOT_NATIVE_PATH;
+    const first = loadNative();
+    const copy = path.join(dir, 'croot_native.node');
+    fs.copyFileSync(nativeCandidates({ env: {} })[0] as string, copy);
+    process.env.CROOT_NATIVE_PATH = copy;
+    // The uncached loader takes the copy: a second, separately dlopen'ed module...
+    const second = loadNativeUncached();
+    expect(second).not.toBe(first);
+    // ...that works: the kernel sees the pipe it makes, and sees it closed after.
+    const [r, w] = second.pipe();
+    expect([fdTarget(r), fdTarget(w)]).toEqual([expect.stringMatching(/^pipe:\[\d+\]$/), fdTarget(r)]);
+    second.close(r);
+    second.close(w);
+    expect([fdTarget(r), fdTarget(w)]).toEqual(['ENOENT', 'ENOENT']);
+    // The cached one does not: loadNative still answers the first.
+    expect(loadNative()).toBe(first);
   });
 });

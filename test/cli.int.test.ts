@@ -10,7 +10,7 @@ import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, rmSync, statSyn
 import { join } from 'node:path';
 import { describeWith, probes } from './support/components.js';
 import { builtBinaries, CROOT, CROOTD, runCommand, runCroot, spawnCrootd, startCrootd, type CommandResult, type CrootdProcess } from './support/crootd-process.js';
-import { cgroupOf, hostnameOf } from './support/engine-containers.js';
+import { cgroupTruth, hostnameOf } from './support/engine-containers.js';
 import { makeTempDir, startPcpRoot, type PcpRootPeer } from './support/pcp-peer.js';
 import { startSandbox, type Sandbox } from './support/sandbox.js';
 import { dockerInspect, dockerRun, removeDockerContainers } from './support/testbed.js';
@@ -71,7 +71,7 @@ describeWith('root, the native module and the built bin/croot, bin/crootd', prob
 
     beforeAll(() => {
       const pid = sandbox?.pid ?? -1;
-      truth = { hostname: hostnameOf(pid), pid: String(pid), cgroup: cgroupOf(pid) };
+      truth = { hostname: hostnameOf(pid), pid: String(pid), cgroup: cgroupTruth(pid) };
     });
 
     it('sees the sandbox under its own hostname in the kernel (the truth the answers are checked against)', () => {
@@ -195,7 +195,7 @@ describeWith('root, the native module and the built bin/croot, bin/crootd', prob
         Promise.all(questions.map((q) => runCroot([q, name]))),
       ]);
       const pid = Number(dockerInspect(name, '{{.State.Pid}}'));
-      const truth = [`${hostnameOf(pid)}\n`, `${pid}\n`, `${cgroupOf(pid)}\n`];
+      const truth = [`${hostnameOf(pid)}\n`, `${pid}\n`, `${cgroupTruth(pid)}\n`];
       expect(local.map(outcome)).toEqual(truth.map((stdout) => ({ code: 0, stdout })));
       expect(viaPcp.map(outcome)).toEqual(local.map(outcome));
     });
@@ -217,8 +217,17 @@ describeWith('root, the native module and the built bin/croot, bin/crootd', prob
       expect(r.code).toBe(0);
       const parsed = JSON.parse(r.stdout) as { engines: { engine: string; available: boolean; reason: string }[] };
       expect(parsed.engines.map((e) => e.engine).sort()).toEqual(ENGINES);
+      // An engine whose own CLI answers here must be reported available (static needs nothing).
+      const cliAnswers: Record<string, () => string | undefined> = {
+        docker: probes.docker,
+        podman: probes.podman,
+        containerd: probes.containerd,
+        lxc: probes.lxc,
+        static: () => undefined,
+      };
       for (const e of parsed.engines) {
-        expect(typeof e.available).toBe('boolean');
+        const missing = cliAnswers[e.engine]?.();
+        expect([e.engine, e.available]).toEqual([e.engine, missing === undefined ? true : e.available]);
         expect(e.reason.length).toBeGreaterThan(0);
       }
     });

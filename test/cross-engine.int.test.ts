@@ -17,7 +17,7 @@ import { nativeTransport } from '../native/native-transport.js';
 import { describeWith, probes } from './support/components.js';
 import { builtBinaries, retryUntil, startCrootd, type CrootdProcess } from './support/crootd-process.js';
 import {
-  cgroupOf,
+  cgroupTruth,
   ctrRun,
   ctrTaskPid,
   ensureCtrImage,
@@ -28,7 +28,7 @@ import {
   waitForHostname,
   type CtrContainer,
 } from './support/engine-containers.js';
-import { buildPcpCClient, makeTempDir, runPcpCClient, type CClientResult } from './support/pcp-peer.js';
+import { buildPcpCClient, connected, makeTempDir, runPcpCClient, type CClientResult } from './support/pcp-peer.js';
 import { dockerInspect, dockerRun, removeDockerContainers } from './support/testbed.js';
 
 function probe(): string | undefined {
@@ -99,7 +99,7 @@ describeWith('root, docker, podman, containerd, PCP’s libpcp_pmda and the buil
     const truth = async (what: string, names: string[], pid: number, hostname: string): Promise<Truth> => {
       expect(pid).toBeGreaterThan(0);
       // The hostname the container holds, read from its UTS namespace (ctr's sh sets it a moment after start).
-      return { what, names, pid, hostname: await waitForHostname(pid, hostname), cgroup: cgroupOf(pid) };
+      return { what, names, pid, hostname: await waitForHostname(pid, hostname), cgroup: cgroupTruth(pid) };
     };
     truths.push(
       await truth('docker', [dockerName, `docker:${dockerName}`], dockerPid, `${dockerName}-h`),
@@ -139,7 +139,7 @@ describeWith('root, docker, podman, containerd, PCP’s libpcp_pmda and the buil
     const asked = truths.flatMap((t) => t.names.map((name) => ({ t, name })));
     const ops = asked.flatMap(({ name }) => [`hostname:${name}`, `processid:${name}`, `cgroup:${name}`]);
     const [connect, ...results] = await runPcpCClient(cClient, socketPath, ops);
-    expect(connect?.sts).toBeGreaterThanOrEqual(0);
+    expect(connect).toMatchObject(connected());
     const got = asked.map(({ name }, i) => {
       const [host, pid, cgroup] = results.slice(3 * i, 3 * i + 3) as [CClientResult, CClientResult, CClientResult];
       return { name, hostname: host.value, hostnameSts: host.sts, pid: pid.sts, cgroup: cgroup.value, cgroupSts: cgroup.sts };

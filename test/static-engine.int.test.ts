@@ -9,24 +9,22 @@ import { join } from 'node:path';
 import type { Container } from 'inversify';
 import { createCrootContainer } from '../core/create-container.js';
 import { EngineRegistry } from '../core/engine-registry.js';
-import { parseCgroupFile } from '../core/proc.js';
 import { ContainerCGroupResolver, ContainerHostnameResolver, ContainerProcessIdResolver } from '../core/resolvers.js';
 import { staticEngineModule } from '../engines/static/index.js';
 import { nativeModule } from '../native/native-module.js';
 import { describeWith, probes } from './support/components.js';
-import { cgroupOf } from './support/engine-containers.js';
+import { cgroupTruth } from './support/truth.js';
 import { startTimeOf } from './support/processes.js';
 import { startSandbox, type Sandbox } from './support/sandbox.js';
 
 const rand = (): string => Math.random().toString(36).slice(2, 10);
 const pause = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-/** The cgroup hierarchy core/proc.ts will read the answer from, so moving a process there changes the answer. */
+/** The cgroup hierarchy the answer is read from (unified unless this process sits at its root), so moving a process there changes the answer. */
 function cgroupMount(): string {
-  const self = parseCgroupFile(readFileSync('/proc/self/cgroup', 'utf8'));
-  const unified = self.find((l) => l.hierarchy === 0 && l.controllers.length === 0);
+  const unified = readFileSync('/proc/self/cgroup', 'utf8').split('\n').find((l) => l.startsWith('0::'));
   const unifiedMount = existsSync('/sys/fs/cgroup/unified/cgroup.procs') ? '/sys/fs/cgroup/unified' : '/sys/fs/cgroup';
-  if (unified !== undefined && unified.path !== '/') return unifiedMount;
+  if (unified !== undefined && unified !== '0::/') return unifiedMount;
   if (existsSync('/sys/fs/cgroup/memory/cgroup.procs')) return '/sys/fs/cgroup/memory';
   return unifiedMount;
 }
@@ -106,7 +104,7 @@ describeWith('root', probes.root, 'StaticEngine with real namespace sandboxes', 
     const answer = await cgroups.resolveCGroupName(byPid);
     expect(answer.pid).toBe(a.pid);
     expect(answer.value).toBe(cgroupName);
-    expect(answer.value).toBe(cgroupOf(a.pid));
+    expect(answer.value).toBe(cgroupTruth(a.pid));
   });
 
   it('follows a pidfile rewritten to a different process', async () => {
@@ -120,7 +118,7 @@ describeWith('root', probes.root, 'StaticEngine with real namespace sandboxes', 
     expect(await pids.resolveProcessId(byPidfile)).toBe(b.pid);
     const answer = await cgroups.resolveCGroupName(byPidfile);
     expect(answer.pid).toBe(b.pid);
-    expect(answer.value).toBe(cgroupOf(b.pid));
+    expect(answer.value).toBe(cgroupTruth(b.pid));
   });
 
   describeWith('the native module', probes.native, 'with the native module', () => {

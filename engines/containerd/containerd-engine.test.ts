@@ -5,11 +5,11 @@ import { join } from 'node:path';
 import { ContainerModule } from 'inversify';
 import { createCrootContainer } from '../../core/create-container.js';
 import type { ContainerRecord } from '../../core/engine.js';
-import { parseStartTime } from '../../core/proc.js';
 import { ContainerProcessIdResolver } from '../../core/resolvers.js';
 import { ContainerdEngine, ContainerdEngineOptions } from './containerd-engine.js';
 import { containerdEngineModule } from './containerd-engine-module.js';
 import { cgroupHintFrom } from './containerd-tasks.js';
+import { startTimeFromStatFile } from '../../test/support/truth.js';
 
 const FIXTURE = join(__dirname, '..', '..', 'test', 'fixtures', 'containerd');
 
@@ -70,14 +70,14 @@ describe('ContainerdEngine', () => {
       const state = runcState(root, 'default', 'croot-fx-ctr1');
       expect(r).toMatchObject({ running: true, pid: initPid(root, 'default', 'croot-fx-ctr1'), pidStartTime: state.init_process_start });
       expect(state.init_process_pid).toBe(r.pid);
-      expect(parseStartTime(readFileSync(join(root, 'proc', String(r.pid), 'stat'), 'utf8'))).toBe(state.init_process_start);
+      expect(startTimeFromStatFile(join(root, 'proc', String(r.pid), 'stat'))).toBe(state.init_process_start);
     });
 
     it('reads the start time from /proc when runc left no state', async () => {
       rmSync(join(root, 'runc', 'k8s.io'), { recursive: true });
       const r = byId(await engineFor(root, env).containers(), 'croot-fx-kapp');
       expect(r.running).toBe(true);
-      expect(r.pidStartTime).toBe(parseStartTime(readFileSync(join(root, 'proc', String(r.pid), 'stat'), 'utf8')));
+      expect(r.pidStartTime).toBe(startTimeFromStatFile(join(root, 'proc', String(r.pid), 'stat')));
     });
 
     it('reports a stopped task whose PID is gone as not running', async () => {

@@ -3,9 +3,9 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, 
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { ContainerRecord } from '../../core/engine.js';
-import { readStartTime } from '../../core/proc.js';
 import { DockerDiskState, nodeDockerDiskFs, type DockerDiskFs } from './docker-disk-state.js';
-import { readBootTime } from './docker-record.js';
+import { startTimeOf } from '../../test/support/processes.js';
+import { bootTimeTruth, clockTicksTruth } from '../../test/support/truth.js';
 
 /** PCP's QA tarballs and 761.out, see test/fixtures/pcp-qa/README.md. */
 const FIXTURES = resolve(__dirname, '../../test/fixtures/pcp-qa');
@@ -306,18 +306,19 @@ describe('DockerDiskState', () => {
     }
 
     it('records the real start time when the process started when Docker says it did', async () => {
-      const actual = (await readStartTime('/proc', process.pid)) as number;
-      const boot = (await readBootTime('/proc')) as number;
-      const startedAt = new Date((boot + actual / 100) * 1000 + 300).toISOString();
+      const actual = startTimeOf(process.pid) as number;
+      const startedAt = new Date((bootTimeTruth() + actual / clockTicksTruth()) * 1000 + 300).toISOString();
       expect((await recordWith(startedAt))?.pidStartTime).toBe(actual);
     });
 
     it('records Docker\'s start time when the PID now belongs to a process started at another time', async () => {
-      const actual = await readStartTime('/proc', process.pid);
-      const rec = await recordWith('2014-12-10T05:22:46.8807158Z');
+      const startedAt = '2014-12-10T05:22:46.8807158Z';
+      const rec = await recordWith(startedAt);
       expect(rec?.pid).toBe(process.pid);
-      expect(rec?.pidStartTime).toBeDefined();
-      expect(rec?.pidStartTime).not.toBe(actual);
+      // The clock ticks after boot that StartedAt implies, from the kernel's boot time.
+      const implied = Math.round((Date.parse(startedAt) / 1000 - bootTimeTruth()) * clockTicksTruth());
+      expect(rec?.pidStartTime).toBe(implied);
+      expect(rec?.pidStartTime).not.toBe(startTimeOf(process.pid));
     });
   });
 

@@ -1,12 +1,21 @@
 /**
  * Real-component gates for integration tests. Locally, a test whose engine or
- * PCP is missing is skipped with the reason; in CI (`CI=true`) it fails,
- * because .ci/run is meant to have installed and started everything.
+ * PCP is missing is skipped with the reason; in CI it fails, because .ci/run
+ * is meant to have installed and started everything.
  */
 import { execFileSync } from 'node:child_process';
 import { loadNative } from '../../native/load-native.js';
 
-export const inCI = process.env.CI === 'true';
+/**
+ * Whether this is a CI run: `CI` set to anything but empty, `false` or `0`
+ * (`.ci/run` sets `CI=true` itself, so an inherited value cannot turn it off).
+ */
+export function isCI(env: NodeJS.ProcessEnv = process.env): boolean {
+  const value = (env.CI ?? '').trim().toLowerCase();
+  return value !== '' && value !== 'false' && value !== '0';
+}
+
+export const inCI = isCI();
 
 /** `describe` when `probe()` returns undefined (available), else skip (locally) or fail (in CI). */
 export function describeWith(component: string, probe: () => string | undefined, name: string, body: () => void): void {

@@ -1,14 +1,14 @@
 /**
  * Real podman and containerd (`ctr`) containers for tests, next to the
  * docker helpers of testbed.ts, and the host's own answers to compare with:
- * the hostname in a PID's UTS namespace and the cgroup /proc shows.
+ * the hostname in a PID's UTS namespace and the cgroup the kernel shows
+ * (truth.ts).
  * Every helper records what it created first, so cleanup finds it even when
  * the start itself failed.
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { chooseCgroupPath, parseCgroupFile } from '../../core/proc.js';
 import { ROOTLESS_USER, run } from './components.js';
+import { cgroupTruth, hostnameTruth } from './truth.js';
 
 export const PODMAN_IMAGE = 'localhost/croot-test:latest';
 export const CTR_IMAGE = 'docker.io/library/croot-test:latest';
@@ -171,10 +171,8 @@ export function removeCtrContainers(containers: readonly CtrContainer[]): void {
   }
 }
 
-/** The hostname inside `pid`'s UTS namespace, asked of the kernel (`nsenter -u`). */
-export function hostnameOf(pid: number): string {
-  return run('nsenter', ['-u', '-t', String(pid), 'hostname']);
-}
+/** The hostname inside `pid`'s UTS namespace, asked of the kernel (`nsenter -u`; truth.ts). */
+export const hostnameOf = hostnameTruth;
 
 /** Waits (up to `timeoutMs`) until `pid`'s UTS namespace holds `expected`; returns what it holds. */
 export async function waitForHostname(pid: number, expected: string, timeoutMs = 5000): Promise<string> {
@@ -187,24 +185,5 @@ export async function waitForHostname(pid: number, expected: string, timeoutMs =
   return seen;
 }
 
-/**
- * The host's own answer for `pid`'s cgroup, written apart from core/proc.ts:
- * the unified line unless it is `/`, else memory, else name=systemd; without
- * the leading `/`.
- */
-export function cgroupTruth(pid: number): string {
-  const lines = readFileSync(`/proc/${pid}/cgroup`, 'utf8').trim().split('\n').map((l) => l.split(':'));
-  const pick = (f: (l: string[]) => boolean): string | undefined => {
-    const path = lines.find(f)?.slice(2).join(':');
-    return path && path !== '/' ? path : undefined;
-  };
-  const path = pick((l) => l[0] === '0' && l[1] === '') ?? pick((l) => (l[1] ?? '').split(',').includes('memory')) ?? pick((l) => l[1] === 'name=systemd');
-  return (path ?? '').replace(/^\/+/, '');
-}
-
-/** The cgroup that names `pid`'s container, chosen from the host's /proc/PID/cgroup as croot's rule says. */
-export function cgroupOf(pid: number): string {
-  const path = chooseCgroupPath(parseCgroupFile(readFileSync(`/proc/${pid}/cgroup`, 'utf8')));
-  if (path === undefined) throw new Error(`no usable cgroup line for ${pid}`);
-  return path;
-}
+/** The kernel's cgroup of a PID, kept in truth.ts with the other truths (re-exported for the engine tests). */
+export { cgroupTruth };

@@ -7,10 +7,14 @@
  * where SOCKET is a path or "-" for PCP's default, and each OP is one of
  *   hostname:NAME  processid:NAME  cgroup:NAME
  *   hostname-len:NAMELEN:BUFLEN:NAME   (explicit namelen and buffer size)
- *   start:IPCTYPE:LABEL:ARGS           (pipe IPC: reads the child's stdout to EOF)
+ *   start:IPCTYPE:LABEL:ARGS           (pipe IPC: reads the child's stdout to EOF;
+ *                                       "infdTarget"/"outfdTarget": what the kernel
+ *                                       said the two fds were, e.g. "pipe:[N]")
  *   wait:PID  terminate:PID
  * The ops run in order on one connection; each prints one JSON line with the
- * library's return value ("sts") and what it filled in.
+ * library's return value ("sts") and what it filled in. The first line is
+ * pmdaRootConnect's: its return value and, when that is an fd, what the
+ * kernel says the fd is ("fd", from /proc/self/fd: "socket:[INODE]").
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,6 +54,17 @@ static void json_string(const char *s, int len)
             putchar(c);
     }
     putchar('"');
+}
+
+/* What the kernel says `fd` is (its /proc/self/fd link: "socket:[N]", "pipe:[N]"), "" when it is not open. */
+static void fd_target(int fd, char *target, size_t size)
+{
+    char link[64];
+    ssize_t n;
+
+    snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+    n = fd >= 0 ? readlink(link, target, size - 1) : -1;
+    target[n < 0 ? 0 : n] = '\0';
 }
 
 static void print_named(const char *op, const char *name, int sts, const char *buffer, int filled)
@@ -109,7 +124,7 @@ static int run_op(int fd, char *op)
         char *label = strchr(arg, ':');
         char *args = label ? strchr(label + 1, ':') : NULL;
         int pid = -2, infd = -2, outfd = -2;
-        char out[1024];
+        char out[1024], intarget[256] = "", outtarget[256] = "";
         int n = 0, got;
 
         if (args == NULL) {
@@ -120,6 +135,10 @@ static int run_op(int fd, char *op)
         label++;
         sts = pmdaRootProcessStart(fd, ipctype, label, (int)strlen(label),
                                    args, (int)strlen(args), &pid, &infd, &outfd);
+        if (sts >= 0) {
+            fd_target(infd, intarget, sizeof(intarget));
+            fd_target(outfd, outtarget, sizeof(outtarget));
+        }
         if (sts >= 0 && infd >= 0)
             close(infd);
         if (sts >= 0 && outfd >= 0) {
@@ -131,6 +150,10 @@ static int run_op(int fd, char *op)
         printf("{\"op\":\"start\",\"sts\":%d,\"pid\":%d,\"infd\":%d,\"outfd\":%d,\"output\":",
                sts, pid, infd, outfd);
         json_string(out, n);
+        printf(",\"infdTarget\":");
+        json_string(intarget, (int)strlen(intarget));
+        printf(",\"outfdTarget\":");
+        json_string(outtarget, (int)strlen(outtarget));
         printf("}\n");
     } else if (strcmp(op, "wait") == 0) {
         int status = -2;
@@ -157,7 +180,15 @@ int main(int argc, char **argv)
         return 2;
     }
     fd = pmdaRootConnect(strcmp(argv[1], "-") == 0 ? NULL : argv[1]);
-    printf("{\"op\":\"connect\",\"sts\":%d}\n", fd);
+    printf("{\"op\":\"connect\",\"sts\":%d", fd);
+    if (fd >= 0) {
+        char target[256];
+
+        fd_target(fd, target, sizeof(target));
+        printf(",\"fd\":");
+        json_string(target, (int)strlen(target));
+    }
+    printf("}\n");
     fflush(stdout);
     if (fd < 0)
         return 1;

@@ -84,6 +84,19 @@ export interface CClientResult {
   readonly outfd?: number;
   readonly output?: string;
   readonly raw?: string;
+  /** `connect` only: what /proc/self/fd/STS links to in the C client (`socket:[INODE]`). */
+  readonly fd?: string;
+  /** `start` only: what the kernel said infd and outfd were in the C client (`pipe:[INODE]`). */
+  readonly infdTarget?: string;
+  readonly outfdTarget?: string;
+}
+
+/**
+ * A matcher for a successful `connect` line: its status was an fd (the C
+ * client prints `fd` only then) that the kernel says is a socket.
+ */
+export function connected(): { op: string; fd: unknown } {
+  return { op: 'connect', fd: expect.stringMatching(/^socket:\[\d+\]$/) };
 }
 
 /**
