@@ -65,7 +65,7 @@ describeWith('containerd', probes.containerd, 'ContainerdEngine with real ctr ta
   it('leaves the CRI sandbox out', async () => {
     expect(taskPid('k8s.io', sandbox)).toBeGreaterThan(0);
     const { registry } = croot();
-    expect((await registry.containers()).map((r) => r.id)).not.toContain(sandbox);
+    expect((await registry.start(), await registry.ready(), registry.containers()).map((r) => r.id)).not.toContain(sandbox);
     await expect(settle(() => registry.lookup(`k8s.io/${sandbox}`))).rejects.toMatchObject({ code: 'ERR_NO_CONTAINER' });
   });
 
@@ -89,7 +89,8 @@ describeWith('containerd', probes.containerd, 'ContainerdEngine with real ctr ta
 
   it('says which task root it reads', async () => {
     const { registry } = croot();
-    await registry.containers();
+    await registry.start();
+    await registry.ready();
     expect(registry.statuses()[0]).toMatchObject({ engine: 'containerd', available: true });
     expect(registry.statuses()[0]?.reason).toContain('/run/containerd/io.containerd.runtime.v2.task');
   });

@@ -12,6 +12,7 @@ import { mkdirSync, rmSync } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { RootClient } from '../core/root-client.js';
+import { eventually } from './support/outcomes.js';
 import { describeWith, probes } from './support/components.js';
 import { builtBinaries, retryUntil, runCroot, startCrootd, type CrootdProcess } from './support/crootd-process.js';
 import { makeTempDir } from './support/pcp-peer.js';
@@ -89,8 +90,9 @@ describeWith('root, docker, the native module and the built crootd', probe, 'doc
     if (problem !== undefined) throw problem;
   }, 60000);
 
-  it('logs docker as unavailable with the reason: no daemon at the socket, nothing in the folder', () => {
-    const line = (crootd?.log() ?? '').split('\n').find((l) => / engine docker: /.test(l));
+  it('logs docker as unavailable with the reason: no daemon at the socket, nothing in the folder', async () => {
+    // Engines load after the socket listens: the line comes once they have.
+    const line = await eventually(async () => (crootd?.log() ?? '').split('\n').find((l) => / engine docker: /.test(l)));
     expect(line).toMatch(/ WARN engine docker: unavailable reason=/);
     expect(line).toContain(`no daemon at ${dockerSocket} (ENOENT)`);
     expect(line).toContain(join(work, 'docker'));

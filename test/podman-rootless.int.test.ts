@@ -73,7 +73,7 @@ describeWith(`rootless podman as ${ROOTLESS_USER} and the built crootd`, probe, 
 
   it('lists both containers as the user\'s, with podman\'s ids and names', async () => {
     const { registry } = croot();
-    const mine = (await registry.containers()).filter((r) => r.id === webId || r.id === idleId);
+    const mine = (await registry.start(), await registry.ready(), registry.containers()).filter((r) => r.id === webId || r.id === idleId);
     expect(mine.map((r) => ({ id: r.id, source: r.source, running: r.running, names: r.names })).sort((a, b) => a.id.localeCompare(b.id))).toEqual(
       [
         { id: webId, source: `rootless:${ROOTLESS_USER}`, running: true, names: [web, `${ROOTLESS_USER}/${web}`] },
