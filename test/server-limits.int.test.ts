@@ -126,39 +126,36 @@ class Holder {
 
 describeWith('root', probes.root, 'RootServer under uncooperative clients', () => {
   let dir: string;
-  let sock: string;
   let sandbox: Sandbox;
-  let container: Container;
-  let server: RootServer;
+  const servers: Array<{ container: Container; server: RootServer }> = [];
   const holders: Holder[] = [];
   const sockets: Socket[] = [];
+  /** The server of the test running now. */
+  let server: RootServer;
+  let sock: string;
 
-  beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'croot-t-limits-'));
-    chmodSync(dir, 0o711);
-    sock = join(dir, 'root.socket');
-    sandbox = await startSandbox();
-    container = createCrootContainer({
+  /** A server of the test's own, with these limits, answering for a declared sandbox `sbx`. */
+  async function serve(limits: RootServerOptions): Promise<void> {
+    sock = join(dir, `root-${servers.length}.socket`);
+    const container = createCrootContainer({
       config: { allowUids: [0, NOBODY], socketMode: 0o777, staticContainers: [{ name: 'sbx', pid: sandbox.pid }] },
       modules: [nativeModule, staticEngineModule],
     });
-    container.bind<RootServerOptions>(RootServerOptions).toConstantValue({
-      maxConnections: 6,
-      reservedForRoot: 2,
-      maxConnectionsPerUid: 3,
-      idleTimeoutMs: 400,
-    });
+    container.bind<RootServerOptions>(RootServerOptions).toConstantValue(limits);
     container.bind(RootServer).toSelf().inSingletonScope();
     await container.get<EngineRegistry>(EngineRegistry).start();
     server = container.get(RootServer);
     await server.listen(sock);
+    servers.push({ container, server });
+  }
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'croot-t-limits-'));
+    chmodSync(dir, 0o711);
+    sandbox = await startSandbox();
   });
 
   afterAll(async () => {
-    for (const h of holders) h.stop();
-    for (const s of sockets) s.destroy();
-    await server?.close();
-    await container?.get<EngineRegistry>(EngineRegistry).stop();
     await sandbox?.stop();
     rmSync(dir, { recursive: true, force: true });
   });
@@ -166,10 +163,17 @@ describeWith('root', probes.root, 'RootServer under uncooperative clients', () =
   afterEach(async () => {
     for (const h of holders.splice(0)) h.stop();
     for (const s of sockets.splice(0)) s.destroy();
-    await eventually(async () => (server.connectionCount === 0 ? true : undefined));
+    for (const { container, server: srv } of servers.splice(0)) {
+      await srv.close();
+      await container.get<EngineRegistry>(EngineRegistry).stop();
+    }
   });
 
+  /** Limits small enough to reach, with an idle timeout far beyond any test's length. */
+  const small = { maxConnections: 6, reservedForRoot: 2, maxConnectionsPerUid: 3, idleTimeoutMs: 60000 };
+
   it('answers every request a client sent before shutting down its writing side, then closes', async () => {
+    await serve(small);
     const c = await Collector.open(sock);
     const kinds = [PduType.HOSTNAME_REQ, PduType.PROCESSID_REQ, PduType.CGROUPNAME_REQ];
     const requests = Array.from({ length: 60 }, (_, i) => encodeContainer(kinds[i % 3] as number, 'sbx', { trailingNul: i % 2 === 0 }));
@@ -185,6 +189,7 @@ describeWith('root', probes.root, 'RootServer under uncooperative clients', () =
   });
 
   it('closes a connection that sends nothing, or half a request, for the idle timeout, and keeps one that asked', async () => {
+    await serve({ ...small, idleTimeoutMs: 400 });
     const silent = await Collector.open(sock);
     const partial = await Collector.open(sock);
     partial.socket.write(encodeContainer(PduType.PROCESSID_REQ, 'sbx').subarray(0, 10));
@@ -201,6 +206,7 @@ describeWith('root', probes.root, 'RootServer under uncooperative clients', () =
   });
 
   it('never lets a non-root uid with many connections keep root out, and drops its own oldest idle one first', async () => {
+    await serve(small);
     const holder = Holder.start(sock, 'sbx');
     holders.push(holder);
     holder.open(3, 'complete');
@@ -233,6 +239,7 @@ describeWith('root', probes.root, 'RootServer under uncooperative clients', () =
   });
 
   it('keeps a flood of silent connections from any uid from filling the server', async () => {
+    await serve(small);
     const holder = Holder.start(sock, 'sbx');
     holders.push(holder);
     holder.open(40, 'silent');
