@@ -119,6 +119,12 @@ export class ProcessManager implements ProcessService {
         pid = this.spawner.spawn(file, argv, env, { stdin: -1, stdout: logFd, stderr: logFd });
       }
       created.length = 0;
+      // The kernel hands a reaped child's pid out again: a status still kept for it belongs to a dead predecessor.
+      const stale = this.exited.get(pid);
+      if (stale !== undefined) {
+        this.exited.delete(pid);
+        this.logger.info('dropped the uncollected exit status of an earlier agent with the same pid', { pid, label: stale.label, ...describeStatus(stale.status) });
+      }
       this.running.set(pid, { pid, label, startedBy: peer?.pid });
       this.ensureReaping();
       return { pid, fds };
@@ -132,9 +138,10 @@ export class ProcessManager implements ProcessService {
     if (pid <= 0) {
       throw new CrootError('ERR_NOT_CHILD', `terminate needs one process id, got ${pid}`, { status: -Errno.EINVAL });
     }
-    if (this.exited.has(pid)) return { pid, code: 0 }; // already dead; status kept for wait
+    // A live child first: a status kept under its pid can only be a predecessor's.
     const child = this.running.get(pid);
     if (child === undefined) {
+      if (this.exited.has(pid)) return { pid, code: 0 }; // already dead; status kept for wait
       this.logger.warn('refused to terminate a process crootd did not start', { pid, by: peer?.pid });
       throw new CrootError('ERR_NOT_CHILD', `process ${pid} was not started by this server; left alone`, { details: { pid } });
     }
@@ -162,12 +169,13 @@ export class ProcessManager implements ProcessService {
       }
       return { pid: this.running.size > 0 ? 0 : -1, code: 0 };
     }
+    // Still running (the sweep above reaped it if it had exited): never a predecessor's status.
+    if (this.running.has(pid)) return { pid: 0, code: 0 };
     const done = this.exited.get(pid);
     if (done !== undefined) {
       this.exited.delete(pid);
       return { pid, code: done.status };
     }
-    if (this.running.has(pid)) return { pid: 0, code: 0 };
     this.logger.warn('refused to wait for a process crootd did not start', { pid, by: peer?.pid });
     throw new CrootError('ERR_NOT_CHILD', `process ${pid} is not a child of this server`, { details: { pid } });
   }

@@ -1,0 +1,112 @@
+/**
+ * The built crootd's process service (STARTPMDA/STOPPMDA) as pmcd meets it,
+ * in situations the in-process tests cannot make: a child PID reused after
+ * an earlier child's uncollected exit (crootd runs in a PID namespace of its
+ * own, where the test chooses the next PID through ns_last_pid).
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { nodeSocketTransport } from '../core/node-socket-transport.js';
+import { RootClient } from '../core/root-client.js';
+import { describeWith, commandWorks, probes } from './support/components.js';
+import { builtBinaries, retryUntil, startCrootd, type CrootdProcess } from './support/crootd-process.js';
+import { childrenOf, processState } from './support/processes.js';
+
+/** Every built-in engine but the static one: crootd then starts no helper process of its own. */
+const NO_ENGINES = { disabledEngines: ['docker', 'podman', 'containerd', 'lxc'] };
+
+const prerequisites = (): string | undefined =>
+  probes.root() ?? probes.native() ?? builtBinaries() ?? commandWorks('unshare', ['--version']) ?? commandWorks('nsenter', ['--version']);
+
+describeWith('root, the native module, the built binaries, unshare and nsenter', prerequisites, "crootd's process service", () => {
+  describe('a child PID reused after an earlier child exited and nobody collected its status', () => {
+    let dir: string;
+    let crootd: CrootdProcess | undefined;
+    let client: RootClient;
+
+    beforeAll(async () => {
+      dir = mkdtempSync(join(tmpdir(), 'croot-t-pidreuse-'));
+      writeFileSync(join(dir, 'croot.json'), JSON.stringify(NO_ENGINES));
+      crootd = await startCrootd({
+        socketPath: join(dir, 'root.socket'),
+        logPath: join(dir, 'crootd.log'),
+        args: ['--config', join(dir, 'croot.json'), '--no-pcp-user'],
+        // crootd is pid 1 of a PID namespace of its own; --kill-child ends it should unshare be killed.
+        wrapper: ['unshare', '--pid', '--fork', '--kill-child', '--mount-proc'],
+      });
+      client = await RootClient.connect(crootd.socketPath, { transport: nodeSocketTransport });
+    });
+
+    afterAll(async () => {
+      client?.close();
+      if (crootd !== undefined) {
+        try {
+          process.kill(crootd.serverPid(), 'SIGTERM');
+        } catch {
+          // already gone
+        }
+        await crootd.stop('SIGTERM', 5000);
+      }
+      rmSync(dir, { recursive: true, force: true });
+    });
+
+    afterEach(async () => {
+      // What a failed test left: its children killed from outside, reaped by crootd, their statuses collected.
+      for (const pid of childrenOfCrootd()) process.kill(pid, 'SIGKILL');
+      await retryUntil(async () => childrenOfCrootd(), (c) => c.length === 0, 5000, 20);
+      while ((await client.processWait(-1)).pid > 0);
+    });
+
+    /** Makes `pid` the next PID the kernel hands out in crootd's namespace (as seen there). */
+    function nextPidInCrootdNamespace(pid: number): void {
+      // nsenter forks a shell inside the namespace; the sysctl acts on the writer's own PID namespace.
+      execFileSync('nsenter', ['-t', String(crootd?.serverPid()), '-p', 'sh', '-c', `echo ${pid - 1} > /proc/sys/kernel/ns_last_pid`], { timeout: 10000 });
+    }
+
+    /** Host pids of crootd's children, zombies included. */
+    const childrenOfCrootd = (): number[] => childrenOf(crootd?.serverPid() ?? -1);
+
+    /**
+     * Starts `sh -c "exit 3"`, lets crootd reap it (nobody asks for its
+     * status), then starts `sleep 60` with the very same pid. Returns that
+     * pid and the sleep's host pid.
+     */
+    async function reusedPid(): Promise<{ pid: number; hostPid: number }> {
+      const first = await client.processStart(1, 'first', '/bin/sh -c "exit 3"');
+      expect(await retryUntil(async () => childrenOfCrootd(), (c) => c.length === 0, 5000, 20)).toEqual([]);
+      nextPidInCrootdNamespace(first.pid);
+      const second = await client.processStart(1, 'second', '/bin/sleep 60');
+      // Not a check of crootd: that the namespace gave the pid out again is the premise of the test.
+      expect(second.pid).toBe(first.pid);
+      const [hostPid] = childrenOfCrootd();
+      expect(hostPid).toBeDefined();
+      expect(readFileSync(`/proc/${hostPid}/comm`, 'utf8').trim()).toBe('sleep');
+      return { pid: second.pid, hostPid: hostPid as number };
+    }
+
+    it("never answers a wait for the live child with the dead one's status", async () => {
+      const { pid, hostPid } = await reusedPid();
+      expect(await client.processWait(pid)).toEqual({ pid: 0, code: 0 });
+      expect(await client.processWait(-1)).toEqual({ pid: 0, code: 0 });
+      expect(processState(hostPid)).toBe('S');
+      await client.processTerminate(pid);
+      const killed = await client.processWait(-1);
+      expect(killed.pid).toBe(pid);
+      expect(killed.code & 0x7f).toBe(9);
+      expect(await client.processWait(-1)).toEqual({ pid: -1, code: 0 });
+    });
+
+    it('kills the live child on terminate, and its wait then gives SIGKILL', async () => {
+      const { pid, hostPid } = await reusedPid();
+      expect(await client.processTerminate(pid)).toEqual({ pid, code: 0 });
+      // Killed and reaped: gone from the host's /proc.
+      expect(processState(hostPid)).toBeUndefined();
+      const killed = await client.processWait(pid);
+      expect(killed.pid).toBe(pid);
+      expect(killed.code & 0x7f).toBe(9);
+      expect(await client.processWait(-1)).toEqual({ pid: -1, code: 0 });
+    });
+  });
+});
