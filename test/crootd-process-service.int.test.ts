@@ -2,7 +2,8 @@
  * The built crootd's process service (STARTPMDA/STOPPMDA) as pmcd meets it,
  * in situations the in-process tests cannot make: a child PID reused after
  * an earlier child's uncollected exit (crootd runs in a PID namespace of its
- * own, where the test chooses the next PID through ns_last_pid).
+ * own, where the test chooses the next PID through ns_last_pid); agents'
+ * signal dispositions when crootd itself ignores signals.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -107,6 +108,48 @@ describeWith('root, the native module, the built binaries, unshare and nsenter',
       expect(killed.pid).toBe(pid);
       expect(killed.code & 0x7f).toBe(9);
       expect(await client.processWait(-1)).toEqual({ pid: -1, code: 0 });
+    });
+  });
+
+  describe('signals', () => {
+    let dir: string;
+    let crootd: CrootdProcess | undefined;
+
+    beforeAll(async () => {
+      dir = mkdtempSync(join(tmpdir(), 'croot-t-signals-'));
+      writeFileSync(join(dir, 'croot.json'), JSON.stringify(NO_ENGINES));
+      crootd = await startCrootd({
+        socketPath: join(dir, 'root.socket'),
+        logPath: join(dir, 'crootd.log'),
+        args: ['--config', join(dir, 'croot.json'), '--no-pcp-user'],
+        // Started with signals 40 and 41 ignored, which Node keeps (it resets only those below 32).
+        wrapper: ['sh', '-c', 'trap "" 40 41; exec "$0" "$@"'],
+      });
+    });
+
+    afterAll(async () => {
+      await crootd?.stop();
+      rmSync(dir, { recursive: true, force: true });
+    });
+
+    it('starts agents with no signal ignored or blocked, although crootd ignores several', async () => {
+      const ignored = (status: string, field: 'SigIgn' | 'SigBlk'): bigint => BigInt(`0x${new RegExp(`^${field}:\\s*([0-9a-f]+)$`, 'm').exec(status)?.[1] ?? 'x'}`);
+      const bit = (sig: number): bigint => 1n << BigInt(sig - 1);
+      const own = ignored(readFileSync(`/proc/${crootd?.serverPid()}/status`, 'utf8'), 'SigIgn');
+      // SIGPIPE and SIGXFSZ (Node's), 40 and 41 (inherited).
+      expect(own & (bit(13) | bit(25) | bit(40) | bit(41))).toBe(bit(13) | bit(25) | bit(40) | bit(41));
+
+      const client = await RootClient.connect(crootd?.socketPath, { transport: nodeSocketTransport });
+      try {
+        // Socket IPC: the agent's stdout is crootd's log.
+        const { pid } = await client.processStart(1, 'status', '/bin/sh -c "echo begin-$$; cat /proc/self/status; echo end-$$"');
+        const between = new RegExp(`begin-${pid}\\n([\\s\\S]*)end-${pid}\\n`);
+        const log = await retryUntil(async () => crootd?.log() ?? '', (text) => between.test(text), 5000);
+        const status = between.exec(log)?.[1] ?? '';
+        expect({ SigIgn: ignored(status, 'SigIgn'), SigBlk: ignored(status, 'SigBlk') }).toEqual({ SigIgn: 0n, SigBlk: 0n });
+      } finally {
+        client.close();
+      }
     });
   });
 });
