@@ -3,16 +3,20 @@
  * in situations the in-process tests cannot make: a child PID reused after
  * an earlier child's uncollected exit (crootd runs in a PID namespace of its
  * own, where the test chooses the next PID through ns_last_pid); agents'
- * signal dispositions when crootd itself ignores signals.
+ * signal dispositions when crootd itself ignores signals; STARTPMDA from an
+ * unprivileged client (uid 65534 through PCP's own C client library)
+ * allowed only for the agents of a real pmcd.conf copy.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { nodeSocketTransport } from '../core/node-socket-transport.js';
+import { joinCommandLine } from '../core/command-line.js';
 import { RootClient } from '../core/root-client.js';
 import { describeWith, commandWorks, probes } from './support/components.js';
-import { builtBinaries, retryUntil, startCrootd, type CrootdProcess } from './support/crootd-process.js';
+import { builtBinaries, retryUntil, runCommand, startCrootd, type CrootdProcess } from './support/crootd-process.js';
+import { buildPcpCClient, type CClientResult } from './support/pcp-peer.js';
 import { childrenOf, processState } from './support/processes.js';
 
 /** Every built-in engine but the static one: crootd then starts no helper process of its own. */
@@ -149,6 +153,100 @@ describeWith('root, the native module, the built binaries, unshare and nsenter',
         expect({ SigIgn: ignored(status, 'SigIgn'), SigBlk: ignored(status, 'SigBlk') }).toEqual({ SigIgn: 0n, SigBlk: 0n });
       } finally {
         client.close();
+      }
+    });
+  });
+
+  describeWith('PCP client library', probes.pcpClientLib, 'STARTPMDA from a client other than root', () => {
+    const NOBODY = 65534;
+    let dir: string;
+    let pmcdConf: string;
+    let client: string;
+    let crootd: CrootdProcess | undefined;
+    /** The machine's pmcd.conf with the test's agents added before its [access] section. */
+    let machineConf: string;
+
+    const quotedArgv = ['/bin/sh', '-c', 'echo "a  b" # not a comment'];
+    const agents = ['croot-id 250 pipe binary /usr/bin/id -u', 'croot-quoted 251 pipe binary /bin/sh -c "echo \\"a  b\\" # not a comment"'];
+
+    function writeConf(extra: readonly string[]): void {
+      const at = machineConf.search(/^\s*\[access\]/m);
+      const [head, tail] = at < 0 ? [machineConf, ''] : [machineConf.slice(0, at), machineConf.slice(at)];
+      writeFileSync(pmcdConf, `${head}\n${extra.join('\n')}\n${tail}`);
+    }
+
+    /** Runs PCP's C client as `uid` with `ops` on crootd's socket. */
+    async function asUser(uid: number, ...ops: string[]): Promise<CClientResult[]> {
+      const r = await runCommand('setpriv', ['--reuid', String(uid), '--regid', String(uid), '--clear-groups', client, crootd?.socketPath ?? '', ...ops]);
+      return r.stdout
+        .split('\n')
+        .filter((l) => l.trim() !== '')
+        .map((l) => JSON.parse(l) as CClientResult);
+    }
+
+    const start = (label: string, argv: readonly string[], ipctype = 2): string => `start:${ipctype}:${label}:${joinCommandLine(argv)}`;
+    const refusals = (): string[] => (crootd?.log() ?? '').split('\n').filter((l) => l.includes(' WARN refused to start an agent pmcd.conf does not name '));
+
+    beforeAll(async () => {
+      dir = mkdtempSync(join(tmpdir(), 'croot-t-policy-'));
+      // Others may traverse it to the socket (0777) and the client binary.
+      chmodSync(dir, 0o711);
+      client = buildPcpCClient(dir);
+      machineConf = readFileSync('/etc/pcp/pmcd/pmcd.conf', 'utf8');
+      pmcdConf = join(dir, 'pmcd.conf');
+      writeConf(agents);
+      writeFileSync(join(dir, 'croot.json'), JSON.stringify(NO_ENGINES));
+      crootd = await startCrootd({
+        socketPath: join(dir, 'root.socket'),
+        logPath: join(dir, 'crootd.log'),
+        args: ['--config', join(dir, 'croot.json'), '--no-pcp-user', '--allow-uid', String(NOBODY), '--socket-mode', '0777'],
+        env: { ...process.env, PCP_PMCDCONF_PATH: pmcdConf },
+      });
+    });
+
+    afterAll(async () => {
+      await crootd?.stop();
+      rmSync(dir, { recursive: true, force: true });
+    });
+
+    it('starts, as root, the agents pmcd.conf names, from the exact command line pmcd sends', async () => {
+      const results = await asUser(NOBODY, start('croot-id', ['/usr/bin/id', '-u']), start('croot-quoted', quotedArgv));
+      expect(results.map((r) => [r.op, r.sts, r.output])).toEqual([
+        ['connect', expect.any(Number), undefined],
+        ['start', 0, '0\n'],
+        ['start', 0, 'a  b\n'],
+      ]);
+      expect(results[0]?.sts).toBeGreaterThanOrEqual(0);
+    });
+
+    it('refuses anything else with -EPERM and logs each (uid, command) once; root may start it', async () => {
+      const before = refusals().length;
+      const results = await asUser(
+        NOBODY,
+        start('croot-other', ['/usr/bin/id', '-u']),
+        start('croot-id', ['/usr/bin/id', '-u', '-n']),
+        start('croot-id', ['/usr/bin/id', '-u'], 1),
+        start('croot-other', ['/usr/bin/id', '-u']),
+      );
+      expect(results.slice(1).map((r) => r.sts)).toEqual([-1, -1, -1, -1]);
+      const logged = refusals().slice(before);
+      expect(logged).toHaveLength(3);
+      expect(logged[0]).toMatch(new RegExp(` uid=${NOBODY} .*label=croot-other args="/usr/bin/id -u"`));
+      const asRoot = await asUser(0, start('croot-other', ['/usr/bin/id', '-u']));
+      expect(asRoot[1]).toMatchObject({ op: 'start', sts: 0, output: '0\n' });
+    });
+
+    it('follows pmcd.conf as it changes, without a restart or SIGHUP', async () => {
+      const late = start('croot-late', ['/usr/bin/id', '-u']);
+      expect((await asUser(NOBODY, late))[1]?.sts).toBe(-1);
+      writeConf([...agents, 'croot-late 252 pipe binary /usr/bin/id -u']);
+      expect((await asUser(NOBODY, late))[1]).toMatchObject({ sts: 0, output: '0\n' });
+      renameSync(pmcdConf, `${pmcdConf}.away`);
+      try {
+        expect((await asUser(NOBODY, late))[1]?.sts).toBe(-1);
+        expect(refusals().at(-1)).toMatch(/reason="cannot read .*pmcd\.conf: ENOENT"/);
+      } finally {
+        renameSync(`${pmcdConf}.away`, pmcdConf);
       }
     });
   });
