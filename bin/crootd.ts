@@ -19,6 +19,7 @@ import { CrootError } from '../core/errors.js';
 import { Logger, StreamLogger, type LogLevel } from '../core/logger.js';
 import { ProcessManagerOptions } from '../core/process-manager.js';
 import { ProcessService } from '../core/process-service.js';
+import { RateLimitedLogger } from '../core/rate-limited-logger.js';
 import { RootServer, removeStaleSocket } from '../core/root-server.js';
 import { watchEngineHealth } from '../core/engine-health.js';
 import { StaticEngine } from '../engines/static/index.js';
@@ -54,7 +55,8 @@ async function main(argv: readonly string[]): Promise<number> {
 
   // One fd for the log, shared by crootd's lines and its children's stderr.
   const log = new LogSink(opts.logFile);
-  const logger = new StreamLogger(opts.logLevel, (line) => log.write(line));
+  // Bounded whatever clients send: each kind of line at most 10 a minute, then counted and summarised.
+  const logger = new RateLimitedLogger(new StreamLogger(opts.logLevel, (line) => log.write(line)), { level: opts.logLevel });
 
   logger.info('crootd starting', { version: crootVersion(), pid: process.pid });
 
@@ -109,6 +111,7 @@ async function main(argv: readonly string[]): Promise<number> {
         await server.close();
         if (container.isBound(ProcessService)) await container.get<ProcessService>(ProcessService).shutdown();
         await registry.stop();
+        logger.flush();
         resolve(0);
       })();
     };
