@@ -62,8 +62,19 @@ async function caught(p: Promise<unknown>): Promise<unknown> {
   throw new Error('expected a rejection');
 }
 
-const cmdline = (pid: number): string[] => readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').slice(0, -1);
-const environ = (pid: number): string[] => readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').slice(0, -1);
+/**
+ * A /proc list of a child: its argv or environment once its execve has set
+ * them up (the spawn returns as soon as the child's old memory is let go,
+ * a moment before the new program's arguments are in place).
+ */
+async function procList(pid: number, file: 'cmdline' | 'environ'): Promise<string[]> {
+  return until(`${file} of ${pid}`, () => {
+    const list = readFileSync(`/proc/${pid}/${file}`, 'utf8').split('\0').slice(0, -1);
+    return list.length > 0 && list;
+  });
+}
+const cmdline = (pid: number): Promise<string[]> => procList(pid, 'cmdline');
+const environ = (pid: number): Promise<string[]> => procList(pid, 'environ');
 
 describe('NativeProcessSpawner under ProcessManager', () => {
   let dir: string;
@@ -133,10 +144,10 @@ describe('NativeProcessSpawner under ProcessManager', () => {
     it("gives the child the argv pmcd's quoting stands for, and looks a bare name up in the safe PATH", async () => {
       const { pid } = await manager.start({ ipctype: 1, label: 'sh', args: 'sh -c "exec sleep 30" "a b" \\"q tab\\there' }, undefined);
       await until('sh to exec sleep', () => readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'sleep');
-      expect(cmdline(pid)).toEqual(['sleep', '30']);
+      expect(await cmdline(pid)).toEqual(['sleep', '30']);
       const other = await manager.start({ ipctype: 2, label: 'sh', args: 'sh -c "read line" "a b" \\"q tab\\there' }, undefined);
       held.push(...other.fds);
-      expect(cmdline(other.pid)).toEqual(['sh', '-c', 'read line', 'a b', '"q', 'tab\\there']);
+      expect(await cmdline(other.pid)).toEqual(['sh', '-c', 'read line', 'a b', '"q', 'tab\\there']);
       const candidates = SAFE_PATH.split(':').map((d) => {
         try {
           return realpathSync(`${d}/sh`);
@@ -150,7 +161,7 @@ describe('NativeProcessSpawner under ProcessManager', () => {
     it('gives a clean environment: the fixed PATH, PCP_* and the locale variables, nothing else', async () => {
       manager = make({}, { PATH: '/evil', PCP_DEBUG: 'appl0', PCP_CONF: '/etc/pcp.conf', LANG: 'C.UTF-8', SECRET_TOKEN: 'x', LD_PRELOAD: '/x.so' });
       const { pid } = await manager.start({ ipctype: 1, label: 'env', args: '/bin/sleep 30' }, undefined);
-      expect(environ(pid).sort()).toEqual([`PATH=${SAFE_PATH}`, 'PCP_DEBUG=appl0', 'PCP_CONF=/etc/pcp.conf', 'LANG=C.UTF-8'].sort());
+      expect((await environ(pid)).sort()).toEqual([`PATH=${SAFE_PATH}`, 'PCP_DEBUG=appl0', 'PCP_CONF=/etc/pcp.conf', 'LANG=C.UTF-8'].sort());
     });
 
     it('answers a program that cannot be executed with -errno and leaves no fd and no child', async () => {
@@ -175,7 +186,7 @@ describe('NativeProcessSpawner under ProcessManager', () => {
       manager = make({}, { PCP_PMCDCONF_PATH: conf });
       const { pid, fds } = await manager.start({ ipctype: 2, label: 'sleeper', args: '/bin/sleep 30' }, pcpUser);
       held.push(...fds);
-      expect(cmdline(pid)).toEqual(['/bin/sleep', '30']);
+      expect(await cmdline(pid)).toEqual(['/bin/sleep', '30']);
       expect(readFileSync(`/proc/${pid}/status`, 'utf8')).toMatch(/^Uid:\s+0\s+0\s+0\s+0$/m);
     });
   });
