@@ -2,7 +2,8 @@
  * crootd: croot's root server, a drop-in for PCP's pmdaroot.
  *   crootd [--socket PATH] [--config FILE] [--allow-uid N]... [--allow-user NAME]...
  *          [--log-level debug|info|warn|error] [--log-file FILE]
- * Runs in the foreground, logs to stderr (or --log-file), exits cleanly on
+ * Runs in the foreground, logs to stderr (or --log-file; repeated lines are
+ * counted and summarised, so the log stays bounded), exits cleanly on
  * SIGTERM/SIGINT and removes its socket. SIGHUP reopens the log file (for
  * logrotate) and re-reads the config file: the declared containers and who
  * may connect take effect at once; a changed socket or set of engines is
