@@ -2,7 +2,8 @@
  * crootd: croot's root server, a drop-in for PCP's pmdaroot.
  *   crootd [--socket PATH] [--config FILE] [--allow-uid N]... [--allow-user NAME]...
  *          [--log-level debug|info|warn|error] [--log-file FILE]
- * Runs in the foreground, logs to stderr (or --log-file), exits cleanly on
+ * Runs in the foreground, logs to stderr (or --log-file; repeated lines are
+ * counted and summarised, so the log stays bounded), exits cleanly on
  * SIGTERM/SIGINT and removes its socket. SIGHUP reopens the log file (for
  * logrotate) and re-reads the config file: the declared containers and who
  * may connect take effect at once; a changed socket or set of engines is
@@ -19,6 +20,7 @@ import { CrootError } from '../core/errors.js';
 import { Logger, StreamLogger, type LogLevel } from '../core/logger.js';
 import { ProcessManagerOptions } from '../core/process-manager.js';
 import { ProcessService } from '../core/process-service.js';
+import { RateLimitedLogger } from '../core/rate-limited-logger.js';
 import { RootServer, removeStaleSocket } from '../core/root-server.js';
 import { raiseFdLimit } from '../native/index.js';
 import { defaultModules } from './default-modules.js';
@@ -53,7 +55,8 @@ async function main(argv: readonly string[]): Promise<number> {
 
   // One fd for the log, shared by crootd's lines and its children's stderr.
   const log = new LogSink(opts.logFile);
-  const logger = new StreamLogger(opts.logLevel, (line) => log.write(line));
+  // Bounded whatever clients send: each kind of line at most 10 a minute, then counted and summarised.
+  const logger = new RateLimitedLogger(new StreamLogger(opts.logLevel, (line) => log.write(line)), { level: opts.logLevel });
 
   logger.info('crootd starting', { version: crootVersion(), pid: process.pid });
 
@@ -114,6 +117,7 @@ async function main(argv: readonly string[]): Promise<number> {
         await server.close();
         if (container.isBound(ProcessService)) await container.get<ProcessService>(ProcessService).shutdown();
         await registry.stop();
+        logger.flush();
         resolve(0);
       })();
     };

@@ -126,7 +126,8 @@ export interface ReapedProcess {
 
 /**
  * Process primitives the process service needs and Node does not give:
- * posix_spawn with exact fd wiring (every other fd closed), pipes, and
+ * a spawn with exact fd wiring (every other fd closed, every signal at its
+ * default and unblocked), pipes, and
  * waitpid on children libuv does not know about.
  */
 export const ProcessSpawner = Symbol.for('croot/ProcessSpawner');

@@ -26,6 +26,8 @@ export { createCrootContainer, coreModule, loadPluginModule } from './create-con
 export type { CreateCrootContainerOptions } from './create-container.js';
 export { Logger, StreamLogger, SilentLogger } from './logger.js';
 export type { LogLevel } from './logger.js';
+export { RateLimitedLogger } from './rate-limited-logger.js';
+export type { RateLimitOptions } from './rate-limited-logger.js';
 export { ProcessService } from './process-service.js';
 export type { ProcessStartRequest, StartedProcess, ProcessStopResult } from './process-service.js';
 export { RootServer, RootServerOptions } from './root-server.js';
@@ -54,6 +56,8 @@ export {
 export type { PmdaRootConnectOptions, ProcessStartOut } from './pmda-root.js';
 export { ProcessManager, ProcessManagerOptions, processServiceModule, SAFE_PATH } from './process-manager.js';
 export { splitCommandLine, joinCommandLine } from './command-line.js';
+export { PmcdConfAgents, parsePmcdConf, pmcdConfPath } from './pmcd-agents.js';
+export type { PmcdAgent, ParsedPmcdConf, PmcdConfSnapshot } from './pmcd-agents.js';
 export { ProcessSpawner } from './host-services.js';
 export type { SpawnStdio, ReapedProcess } from './host-services.js';
 export { loadCrootConfigFile, loadConfigFile, resolveUserUid, configFilePath } from './config-file.js';

@@ -1,9 +1,11 @@
 /**
  * croot's ProcessService: starts pmcd's agents as root (STARTPMDA), kills
  * and reaps them (STOPPMDA), and only ever touches processes it started
- * itself. Children are reaped automatically, so none is left a zombie whether
- * or not anybody asks; their exit statuses are kept (a bounded number) for
- * the wait requests pmcd makes later.
+ * itself. Root may start anything; any other client (pmcd as the pcp user)
+ * only the agents pmcd.conf names, with pmcd's exact command line. Children
+ * are reaped automatically, so none is left a zombie whether or not anybody
+ * asks; their exit statuses are kept (a bounded number) for the wait
+ * requests pmcd makes later.
  */
 import { accessSync, constants, statSync } from 'node:fs';
 import { ContainerModule, inject, injectable, optional } from 'inversify';
@@ -13,6 +15,7 @@ import { closeFds } from './fds.js';
 import { CrootError, Errno } from './errors.js';
 import { ProcessSpawner, type PeerCredentials } from './host-services.js';
 import { Logger, SilentLogger } from './logger.js';
+import { PmcdConfAgents, pmcdConfPath } from './pmcd-agents.js';
 import { ProcessService, type ProcessStartRequest, type ProcessStopResult, type StartedProcess } from './process-service.js';
 import { IpcType, MAXPATHLEN, MAXPMDALEN } from './protocol.js';
 
@@ -26,6 +29,9 @@ export const PCP_BINADM_DIRS = ['/usr/lib/pcp/bin', '/usr/libexec/pcp/bin'];
 const PASSED_VARIABLES = ['HOME', 'LANG', 'LC_ALL', 'TZ'];
 
 const SIGKILL = 9;
+
+/** Refusals remembered so each (uid, command) is logged once; the oldest forgotten first. */
+const MAX_REMEMBERED_REFUSALS = 256;
 
 export interface ProcessManagerOptions {
   /**
@@ -62,6 +68,9 @@ export class ProcessManager implements ProcessService {
   /** Reaped children whose status nobody has asked for yet, oldest first. */
   private readonly exited = new Map<number, { status: number; label: string }>();
   private timer: NodeJS.Timeout | undefined;
+  /** The agents an unprivileged client may start. */
+  private readonly pmcdConf: PmcdConfAgents;
+  private readonly refusalsLogged = new Set<string>();
 
   constructor(
     @inject(ProcessSpawner) private readonly spawner: ProcessSpawner,
@@ -79,6 +88,7 @@ export class ProcessManager implements ProcessService {
       terminateReapMs: options?.terminateReapMs ?? 500,
       extraSearchDirs: options?.extraSearchDirs ?? [],
     };
+    this.pmcdConf = new PmcdConfAgents(() => pmcdConfPath(this.env));
   }
 
   /** Pids started and not yet reaped. */
@@ -96,6 +106,7 @@ export class ProcessManager implements ProcessService {
     const argv = splitCommandLine(args);
     const program = argv[0];
     if (program === undefined) throw new CrootError('ERR_PROTOCOL', 'empty command line', { status: -Errno.EINVAL });
+    if (peer !== undefined && peer.uid !== 0) this.checkNamedByPmcdConf(ipctype, label, args, argv, peer);
     const file = this.resolveProgram(program);
     const env = this.childEnvironment();
     this.logger.info('starting agent', { label, args, file, ipc: ipctype === IpcType.PIPE ? 'pipe' : 'socket', by: peer?.pid });
@@ -119,6 +130,12 @@ export class ProcessManager implements ProcessService {
         pid = this.spawner.spawn(file, argv, env, { stdin: -1, stdout: logFd, stderr: logFd });
       }
       created.length = 0;
+      // The kernel hands a reaped child's pid out again: a status still kept for it belongs to a dead predecessor.
+      const stale = this.exited.get(pid);
+      if (stale !== undefined) {
+        this.exited.delete(pid);
+        this.logger.info('dropped the uncollected exit status of an earlier agent with the same pid', { pid, label: stale.label, ...describeStatus(stale.status) });
+      }
       this.running.set(pid, { pid, label, startedBy: peer?.pid });
       this.ensureReaping();
       return { pid, fds };
@@ -132,9 +149,10 @@ export class ProcessManager implements ProcessService {
     if (pid <= 0) {
       throw new CrootError('ERR_NOT_CHILD', `terminate needs one process id, got ${pid}`, { status: -Errno.EINVAL });
     }
-    if (this.exited.has(pid)) return { pid, code: 0 }; // already dead; status kept for wait
+    // A live child first: a status kept under its pid can only be a predecessor's.
     const child = this.running.get(pid);
     if (child === undefined) {
+      if (this.exited.has(pid)) return { pid, code: 0 }; // already dead; status kept for wait
       this.logger.warn('refused to terminate a process crootd did not start', { pid, by: peer?.pid });
       throw new CrootError('ERR_NOT_CHILD', `process ${pid} was not started by this server; left alone`, { details: { pid } });
     }
@@ -162,12 +180,13 @@ export class ProcessManager implements ProcessService {
       }
       return { pid: this.running.size > 0 ? 0 : -1, code: 0 };
     }
+    // Still running (the sweep above reaped it if it had exited): never a predecessor's status.
+    if (this.running.has(pid)) return { pid: 0, code: 0 };
     const done = this.exited.get(pid);
     if (done !== undefined) {
       this.exited.delete(pid);
       return { pid, code: done.status };
     }
-    if (this.running.has(pid)) return { pid: 0, code: 0 };
     this.logger.warn('refused to wait for a process crootd did not start', { pid, by: peer?.pid });
     throw new CrootError('ERR_NOT_CHILD', `process ${pid} is not a child of this server`, { details: { pid } });
   }
@@ -187,6 +206,27 @@ export class ProcessManager implements ProcessService {
     }
     this.stopReaping();
     if (children.length > 0) this.logger.info('stopped agents', { count: children.length });
+  }
+
+  /**
+   * For a client other than root: the request must be one pmcd would send
+   * for an agent of pmcd.conf (same label, IPC type and argv), else
+   * ERR_NOT_PERMITTED (-EPERM), logged once per uid, command and reason.
+   */
+  private checkNamedByPmcdConf(ipctype: number, label: string, args: string, argv: readonly string[], peer: PeerCredentials): void {
+    const conf = this.pmcdConf.current();
+    const named = conf.agents.some((a) => a.label === label && a.ipctype === ipctype && sameWords(a.argv, argv));
+    if (named) return;
+    const why = conf.error ?? `${conf.path} names no ${ipctype === IpcType.PIPE ? 'pipe' : 'socket'} agent "${label}" with this command line`;
+    const key = `${peer.uid}\0${ipctype}\0${label}\0${args}\0${why}`;
+    if (!this.refusalsLogged.has(key)) {
+      if (this.refusalsLogged.size >= MAX_REMEMBERED_REFUSALS) this.refusalsLogged.delete(this.refusalsLogged.values().next().value as string);
+      this.refusalsLogged.add(key);
+      this.logger.warn('refused to start an agent pmcd.conf does not name', { uid: peer.uid, pid: peer.pid, label, args, reason: why });
+    }
+    throw new CrootError('ERR_NOT_PERMITTED', `uid ${peer.uid} may start only the agents pmcd.conf names: ${why}`, {
+      details: { uid: peer.uid, label, pmcdConf: conf.path },
+    });
   }
 
   /** The file to execute: an absolute path as is; a bare name looked up in SAFE_PATH then PCP's directories. */
@@ -283,6 +323,10 @@ export class ProcessManager implements ProcessService {
     this.timer = undefined;
   }
 
+}
+
+function sameWords(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((word, i) => word === b[i]);
 }
 
 function checkLength(what: string, value: string, limit: number): void {

@@ -28,8 +28,16 @@ export interface ProcessStopResult {
 }
 
 export const ProcessService = Symbol.for('croot/ProcessService');
+/**
+ * `peer` is the client's SO_PEERCRED; `undefined` means a call from inside
+ * crootd itself (no client), which counts as root.
+ */
 export interface ProcessService {
-  /** Starts a child as root. Throws a CrootError whose status is what the reply carries (e.g. -ENOENT). */
+  /**
+   * Starts a child as root. Root may start any program; another uid only the
+   * agents pmcd.conf names (ERR_NOT_PERMITTED otherwise). Throws a CrootError
+   * whose status is what the reply carries (e.g. -ENOENT, -EPERM).
+   */
   start(request: ProcessStartRequest, peer: PeerCredentials | undefined): Promise<StartedProcess>;
   /** SIGKILL a child this service started; any other pid is refused (ERR_NOT_CHILD). */
   terminate(pid: number, peer: PeerCredentials | undefined): Promise<ProcessStopResult>;

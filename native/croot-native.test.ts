@@ -375,7 +375,7 @@ describe('the native addon', () => {
       const before = openFds();
 
       expectNativeError(catchSync(() => native.connectUnix(path.join(os.tmpdir(), `croot-t-missing-${process.pid}`))), 'ENOENT', 'connect');
-      expectNativeError(catchSync(() => native.spawn('/nonexistent/croot-t', ['x'], [], {})), 'ENOENT', 'posix_spawn');
+      expectNativeError(catchSync(() => native.spawn('/nonexistent/croot-t', ['x'], [], {})), 'ENOENT', 'execve');
       expectNativeError(
         await native.recvWithFds(clientFd, 16, 50).then(
           () => undefined,

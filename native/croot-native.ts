@@ -14,7 +14,7 @@ export interface NativeError extends Error {
   readonly code: string;
   /** The errno, positive. */
   readonly errno: number;
-  /** The call that failed, e.g. 'open', 'setns', 'posix_spawn'. */
+  /** The call that failed, e.g. 'open', 'setns', 'execve'. */
   readonly syscall: string;
   /** The file the call was about, when there is one. */
   readonly path?: string;
@@ -221,9 +221,10 @@ export interface CrootNative {
   setFdFlags(fd: number, flags: number): void;
   readonly FD_CLOEXEC: number;
   /**
-   * posix_spawn of `file` (a path; no PATH search) with `argv` and `envp`; the
-   * child gets `stdio` as 0/1/2, no other fd, an empty signal mask and default
-   * signal dispositions. Throws (syscall 'posix_spawn') when exec fails.
+   * execve of `file` (a path; no PATH search) with `argv` and `envp` in a
+   * vfork-like child that gets `stdio` as 0/1/2, no other fd, an empty signal
+   * mask and every disposition at SIG_DFL (glibc's internal 32 and 33 too).
+   * Throws (syscall 'execve') when exec fails.
    */
   spawn(file: string, argv: readonly string[], envp: readonly string[], stdio: SpawnStdio): number;
   /** waitpid(2) on one child (`pid` > 0). Blocks unless `flags` has WNOHANG. */

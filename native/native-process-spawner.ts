@@ -1,6 +1,7 @@
 /**
- * The core's ProcessSpawner on the addon: pipe2(O_CLOEXEC), posix_spawn with
- * exact stdio wiring (every other fd closed, signals reset), waitpid(WNOHANG)
+ * The core's ProcessSpawner on the addon: pipe2(O_CLOEXEC), a vfork-like
+ * spawn with exact stdio wiring (every other fd closed, every signal at its
+ * default and unblocked), waitpid(WNOHANG)
  * on one child, kill. Errors are the addon's NativeErrors, passed on as they
  * are (`errno`, `code`, `syscall`): the process service turns them into the
  * reply's -errno.

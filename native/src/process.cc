@@ -1,16 +1,25 @@
 // Starting, reaping and signalling processes for the privileged process service.
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
-#include <spawn.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <cstdint>
 
 #include <climits>
 #include <string>
 #include <vector>
 
 #include "common.h"
+
+#ifndef SYS_close_range
+#define SYS_close_range 436  // the same number on every architecture since Linux 5.9
+#endif
 
 namespace croot {
 
@@ -47,31 +56,98 @@ int StdioFd(Napi::Env env, Napi::Object stdio, const char* name) {
   return static_cast<int>(d);
 }
 
-class FileActions {
- public:
-  FileActions() { posix_spawn_file_actions_init(&fa_); }
-  ~FileActions() { posix_spawn_file_actions_destroy(&fa_); }
-  posix_spawn_file_actions_t* get() { return &fa_; }
-
- private:
-  posix_spawn_file_actions_t fa_;
+// What the cloned child needs; it writes `err`/`call` (shared memory) when it cannot exec.
+struct ChildArgs {
+  const char* file;
+  char* const* argv;
+  char* const* envp;
+  int stdio[3];
+  long maxFd;
+  volatile int err;
+  const char* volatile call;
 };
 
-class SpawnAttr {
- public:
-  SpawnAttr() { posix_spawnattr_init(&attr_); }
-  ~SpawnAttr() { posix_spawnattr_destroy(&attr_); }
-  posix_spawnattr_t* get() { return &attr_; }
+// The kernel's sigset for rt_sigaction/rt_sigprocmask: 64 signals, 8 bytes.
+constexpr size_t kKernelSigsetSize = 8;
+constexpr int kKernelSignals = 64;
 
- private:
-  posix_spawnattr_t attr_;
-};
-
-void Check(Napi::Env env, int rc, const char* call) {
-  if (rc != 0) throw ErrnoError(env, rc, call);
+// Raw system calls only (no glibc wrapper that could take a lock or filter
+// signals); the child shares the parent's memory until it execs.
+void ChildFail(ChildArgs* a, const char* call) {
+  a->err = errno;
+  a->call = call;
+  syscall(SYS_exit, 127);
 }
 
+int ChildMain(void* arg) {
+  ChildArgs* a = static_cast<ChildArgs*>(arg);
+  // Every signal is blocked here (the parent blocked them all before clone),
+  // so no handler of crootd's can run in this child. Reset every
+  // disposition, glibc's internal 32 and 33 included, to the default: an
+  // all-zero kernel sigaction is SIG_DFL with no flags and an empty mask.
+  // SIGKILL and SIGSTOP refuse (EINVAL) and are always default anyway.
+  unsigned char dfl[64] = {0};
+  for (int sig = 1; sig <= kKernelSignals; sig++) {
+    if (sig == SIGKILL || sig == SIGSTOP) continue;
+    if (syscall(SYS_rt_sigaction, sig, dfl, nullptr, kKernelSigsetSize) != 0) ChildFail(a, "rt_sigaction");
+  }
+  // The sources are copies above 2, so no dup3 onto 0..2 clobbers a later source.
+  for (int i = 0; i < 3; i++) {
+    if (syscall(SYS_dup3, a->stdio[i], i, 0) < 0) ChildFail(a, "dup3");
+  }
+  if (syscall(SYS_close_range, 3, ~0U, 0) != 0) {
+    if (errno != ENOSYS) ChildFail(a, "close_range");
+    for (long fd = 3; fd < a->maxFd; fd++) syscall(SYS_close, fd);  // kernels before 5.9
+  }
+  uint64_t none = 0;
+  if (syscall(SYS_rt_sigprocmask, SIG_SETMASK, &none, nullptr, kKernelSigsetSize) != 0) ChildFail(a, "rt_sigprocmask");
+  syscall(SYS_execve, a->file, a->argv, a->envp);
+  ChildFail(a, "execve");
+  return 127;
+}
+
+// Blocks every signal of the calling thread, glibc's internal ones too
+// (pthread_sigmask would leave those out); restores the old mask when done.
+class AllSignalsBlocked {
+ public:
+  AllSignalsBlocked() {
+    uint64_t all = ~uint64_t{0};
+    syscall(SYS_rt_sigprocmask, SIG_SETMASK, &all, &old_, kKernelSigsetSize);
+  }
+  ~AllSignalsBlocked() { syscall(SYS_rt_sigprocmask, SIG_SETMASK, &old_, nullptr, kKernelSigsetSize); }
+
+ private:
+  uint64_t old_ = 0;
+};
+
+// A stack for the cloned child, unmapped when done.
+class ChildStack {
+ public:
+  static constexpr size_t kSize = 64 * 1024;
+  ChildStack() {
+    base_ = mmap(nullptr, kSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+  }
+  ~ChildStack() {
+    if (base_ != MAP_FAILED) munmap(base_, kSize);
+  }
+  bool ok() const { return base_ != MAP_FAILED; }
+  void* top() const { return static_cast<char*>(base_) + kSize; }
+
+ private:
+  void* base_;
+};
+
 // spawn(file, argv, envp, {stdin, stdout, stderr}) -> pid
+//
+// Not posix_spawn: glibc's child sets its two internal signals (32 and 33,
+// SIGCANCEL and SIGSETXID) to SIG_IGN, which execve keeps, and they cannot be
+// put in the attribute's default set (sigfillset leaves them out, sigaddset
+// refuses them). So the child is made here: clone(CLONE_VM | CLONE_VFORK)
+// on a stack of its own with every signal blocked, then raw system calls
+// only: every disposition to SIG_DFL, dup3 of the three stdio fds, close_range
+// from 3, an empty signal mask, execve. The parent resumes once the child
+// has exec'd or failed; a failure comes back through shared memory and the
+// child is reaped.
 Napi::Value Spawn(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string file = StringArg(info, 0, "file");
@@ -82,44 +158,43 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
   int sources[3];
   for (int i = 0; i < 3; i++) sources[i] = StdioFd(env, stdio, names[i]);
 
-  // Copy each source above 2 first, so no dup2 onto 0/1/2 can clobber a later
-  // source (e.g. stdout given as 0). The copies are close-on-exec.
+  // Each source copied above 2 (close-on-exec), /dev/null for an absent one.
   FdGuard copies[3];
   for (int i = 0; i < 3; i++) {
-    if (sources[i] < 0) continue;
-    int fd = fcntl(sources[i], F_DUPFD_CLOEXEC, 3);
-    if (fd < 0) throw ErrnoError(env, errno, "fcntl");
+    int fd;
+    if (sources[i] >= 0) {
+      fd = fcntl(sources[i], F_DUPFD_CLOEXEC, 3);
+      if (fd < 0) throw ErrnoError(env, errno, "fcntl");
+    } else {
+      int null = open("/dev/null", (i == 0 ? O_RDONLY : O_WRONLY) | O_CLOEXEC);
+      if (null < 0) throw ErrnoError(env, errno, "open", "/dev/null");
+      FdGuard guard(null);
+      fd = fcntl(null, F_DUPFD_CLOEXEC, 3);
+      if (fd < 0) throw ErrnoError(env, errno, "fcntl");
+    }
     copies[i].reset(fd);
   }
 
-  FileActions actions;
-  for (int i = 0; i < 3; i++) {
-    if (copies[i].get() >= 0) {
-      Check(env, posix_spawn_file_actions_adddup2(actions.get(), copies[i].get(), i), "posix_spawn_file_actions_adddup2");
-    } else {
-      Check(env, posix_spawn_file_actions_addopen(actions.get(), i, "/dev/null", i == 0 ? O_RDONLY : O_WRONLY, 0),
-            "posix_spawn_file_actions_addopen");
-    }
-  }
-  Check(env, posix_spawn_file_actions_addclosefrom_np(actions.get(), 3), "posix_spawn_file_actions_addclosefrom_np");
-
-  // Node blocks and ignores some signals (SIGPIPE, ...): the child starts clean.
-  SpawnAttr attr;
-  sigset_t none, all;
-  sigemptyset(&none);
-  sigfillset(&all);
-  sigdelset(&all, SIGKILL);
-  sigdelset(&all, SIGSTOP);
-  Check(env, posix_spawnattr_setsigmask(attr.get(), &none), "posix_spawnattr_setsigmask");
-  Check(env, posix_spawnattr_setsigdefault(attr.get(), &all), "posix_spawnattr_setsigdefault");
-  Check(env, posix_spawnattr_setflags(attr.get(), POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF),
-        "posix_spawnattr_setflags");
-
   std::vector<char*> argvp = NullTerminated(argv);
   std::vector<char*> envpp = NullTerminated(envp);
-  pid_t pid = 0;
-  int rc = posix_spawn(&pid, file.c_str(), actions.get(), attr.get(), argvp.data(), envpp.data());
-  if (rc != 0) throw ErrnoError(env, rc, "posix_spawn", file);
+  ChildArgs args{file.c_str(), argvp.data(), envpp.data(), {copies[0].get(), copies[1].get(), copies[2].get()}, 0, 0, nullptr};
+  struct rlimit nofile;
+  args.maxFd = getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur != RLIM_INFINITY ? static_cast<long>(nofile.rlim_cur) : 65536;
+
+  ChildStack stack;
+  if (!stack.ok()) throw ErrnoError(env, errno, "mmap");
+  pid_t pid;
+  {
+    AllSignalsBlocked blocked;
+    pid = clone(ChildMain, stack.top(), CLONE_VM | CLONE_VFORK | SIGCHLD, &args);
+  }
+  if (pid < 0) throw ErrnoError(env, errno, "clone");
+  if (args.err != 0) {
+    int status;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    throw ErrnoError(env, args.err, args.call, std::string(args.call) == "execve" ? file : std::string());
+  }
   return Napi::Number::New(env, pid);
 }
 

@@ -4,8 +4,9 @@
  * with its exit status, stdout and stderr kept apart.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, readlinkSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { childrenOf } from './processes.js';
 
 export const CROOTD = resolve(__dirname, '..', '..', 'dist', 'bin', 'crootd.js');
 export const CROOT = resolve(__dirname, '..', '..', 'dist', 'bin', 'croot.js');
@@ -27,6 +28,8 @@ export interface CrootdProcess {
   readonly pid: number;
   readonly socketPath: string;
   readonly logPath: string;
+  /** Host pid of the node process running crootd (under a forking wrapper, the wrapper's descendant). */
+  serverPid(): number;
   /** Resolves when crootd has exited. */
   readonly exited: Promise<Exit>;
   /** The log file so far ('' when it does not exist yet). */
@@ -49,6 +52,13 @@ export interface StartCrootdOptions {
   readonly env?: NodeJS.ProcessEnv;
   /** How long to wait for `INFO listening` (default 30 s). */
   readonly startTimeoutMs?: number;
+  /**
+   * A command crootd runs under, e.g. `['unshare', '--pid', '--fork', ...]`
+   * or `['sh', '-c', 'trap "" USR2; exec "$0" "$@"']`: `node crootd.js ARGS`
+   * is appended. `pid` is then the wrapper's (the same as crootd's when it
+   * execs); `serverPid()` finds crootd itself.
+   */
+  readonly wrapper?: readonly string[];
 }
 
 function readOr(path: string): string {
@@ -61,7 +71,8 @@ function readOr(path: string): string {
 
 /** Spawns crootd without waiting for it. */
 export function spawnCrootd(options: StartCrootdOptions): CrootdProcess {
-  const child = spawn(process.execPath, [CROOTD, '--socket', options.socketPath, '--log-file', options.logPath, ...(options.args ?? [])], {
+  const command = [...(options.wrapper ?? []), process.execPath, CROOTD, '--socket', options.socketPath, '--log-file', options.logPath, ...(options.args ?? [])];
+  const child = spawn(command[0] as string, command.slice(1), {
     stdio: ['ignore', 'ignore', 'pipe'],
     env: options.env ?? process.env,
   });
@@ -78,6 +89,7 @@ export function spawnCrootd(options: StartCrootdOptions): CrootdProcess {
   return {
     child,
     pid: child.pid ?? -1,
+    serverPid: () => nodeProcessUnder(child.pid ?? -1),
     socketPath: options.socketPath,
     logPath: options.logPath,
     exited,
@@ -85,6 +97,21 @@ export function spawnCrootd(options: StartCrootdOptions): CrootdProcess {
     stderr: () => stderr,
     stop,
   };
+}
+
+/** `pid` when it runs node, else the first node process among its descendants (found through /proc). */
+function nodeProcessUnder(pid: number): number {
+  const queue = [pid];
+  while (queue.length > 0) {
+    const p = queue.shift() as number;
+    try {
+      if (readlinkSync(`/proc/${p}/exe`) === process.execPath) return p;
+    } catch {
+      // gone
+    }
+    queue.push(...childrenOf(p));
+  }
+  throw new Error(`no node process under ${pid}`);
 }
 
 /** Spawns crootd and resolves once its log says `INFO listening`; kills it and rejects if it does not. */
