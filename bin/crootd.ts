@@ -17,6 +17,7 @@ import { loadCrootConfigFile, resolveUserUid } from '../core/config-file.js';
 import { createCrootContainer } from '../core/create-container.js';
 import { EngineRegistry } from '../core/engine-registry.js';
 import { CrootError } from '../core/errors.js';
+import { NamespaceHostnameReader } from '../core/host-services.js';
 import { Logger, StreamLogger, type LogLevel } from '../core/logger.js';
 import { ProcessManagerOptions } from '../core/process-manager.js';
 import { ProcessService } from '../core/process-service.js';
@@ -95,6 +96,8 @@ async function main(argv: readonly string[]): Promise<number> {
   const registry = container.get<EngineRegistry>(EngineRegistry);
   const server = container.get(RootServer);
   // Accept at once; a request that needs an engine still loading waits for that load only.
+  // The namespace thread (and its fd on crootd's own UTS namespace) starts with crootd, not with the first HOSTNAME.
+  await container.get<NamespaceHostnameReader>(NamespaceHostnameReader).readHostname(process.pid);
   await server.listen(socketPath);
   await registry.start();
   void registry.ready().then(() => {
