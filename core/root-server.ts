@@ -35,6 +35,8 @@ import {
   type Frame,
 } from './protocol.js';
 import { ContainerCGroupResolver, ContainerHostnameResolver, ContainerProcessIdResolver } from './resolvers.js';
+import { ExtensionPduType } from './croot-extension.js';
+import { ExtensionHandler } from './extension-handler.js';
 
 export interface RootServerOptions {
   /** How long one request may take before it is answered with -ETIMEDOUT. */
@@ -80,6 +82,7 @@ export class RootServer {
     @inject(FdSender) @optional() private readonly fdSender: FdSender | undefined,
     @inject(ProcessService) @optional() private readonly processes: ProcessService | undefined,
     @inject(RootServerOptions) @optional() options: RootServerOptions | undefined,
+    @inject(ExtensionHandler) @optional() private readonly extension: ExtensionHandler | undefined,
   ) {
     this.logger = logger ?? new SilentLogger();
     this.options = { ...DEFAULTS, ...(options ?? {}) };
@@ -204,11 +207,16 @@ export class RootServer {
       return { bytes: errorReply(frame.header.type, -Errno.EINVAL, 0), close: true };
     }
     const h = frame.header;
+    this.extension?.countRequest(h.type);
     if (h.version < 1 || h.version > ROOT_PDU_VERSION) {
       return { bytes: errorReply(h.type, -Errno.ENOTSUP, 0) };
     }
     const signal = deadline.start();
     try {
+      if (h.type === ExtensionPduType.REQUEST && this.extension !== undefined) {
+        const facts = { socket: this.socketPath, allowUids: this.allowedUids, peers: [...this.sockets.values()] };
+        return { bytes: await this.extension.answer(frame.bytes, facts, peer, signal) };
+      }
       switch (h.type) {
         case PduType.HOSTNAME_REQ:
         case PduType.PROCESSID_REQ:
@@ -223,6 +231,7 @@ export class RootServer {
           return { bytes: encodeErrorHeader(h.type, -Errno.ENOTSUP) };
       }
     } catch (err) {
+      this.extension?.countFailure();
       const status = signal.aborted && !(err instanceof CrootError) ? -Errno.ETIMEDOUT : statusOf(err);
       this.logger[status === -12399 ? 'debug' : 'warn']('request failed', {
         pid: peer.pid,
