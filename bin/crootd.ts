@@ -20,6 +20,7 @@ import { Logger, StreamLogger, type LogLevel } from '../core/logger.js';
 import { ProcessManagerOptions } from '../core/process-manager.js';
 import { ProcessService } from '../core/process-service.js';
 import { RootServer, removeStaleSocket } from '../core/root-server.js';
+import { ExtensionHandler, ExtensionHandlerOptions } from '../core/extension-handler.js';
 import { watchEngineHealth } from '../core/engine-health.js';
 import { StaticEngine } from '../engines/static/index.js';
 import { defaultModules } from './default-modules.js';
@@ -56,16 +57,22 @@ async function main(argv: readonly string[]): Promise<number> {
   const log = new LogSink(opts.logFile);
   const logger = new StreamLogger(opts.logLevel, (line) => log.write(line));
 
+  const startedAt = Date.now();
   logger.info('crootd starting', { version: crootVersion(), pid: process.pid });
 
   const fileConfig = await loadCrootConfigFile(opts.config);
-  const { modules, problems, nativeProblem } = defaultModules({ disabledEngines: fileConfig.disabledEngines ?? [] });
+  const { modules, problems, nativeProblem } = await defaultModules({
+    disabledEngines: fileConfig.disabledEngines ?? [],
+    plugins: fileConfig.plugins ?? [],
+    processServices: true,
+  });
   if (nativeProblem !== undefined) {
     // Without it every client would be refused (no SO_PEERCRED): better not to start at all.
     throw new CrootError(
       'ERR_NATIVE_LOAD',
       `${nativeProblem}\ncrootd cannot serve without it (it checks each client's uid, enters namespaces, passes fds). ` +
-        'In an installed package run "npm rebuild croot"; npm 11 runs no install scripts for a global install unless given --allow-scripts=croot.',
+        'Build it with "npm rebuild croot" where croot is installed ("npm rebuild -g croot" for a global install); ' +
+        'it needs a C++ compiler, make and python3.',
     );
   }
   const allowUids = await allowedUids(fileConfig, opts, logger);
@@ -86,6 +93,9 @@ async function main(argv: readonly string[]): Promise<number> {
   container.bind<Logger>(Logger).toConstantValue(logger);
   container.bind<ProcessManagerOptions>(ProcessManagerOptions).toConstantValue({ childStderrFd: () => log.fd });
   container.bind(RootServer).toSelf().inSingletonScope();
+  // croot's protocol extension: croot list/show/engines/status --socket.
+  container.bind<ExtensionHandlerOptions>(ExtensionHandlerOptions).toConstantValue({ version: crootVersion(), startedAt });
+  container.bind(ExtensionHandler).toSelf().inSingletonScope();
 
   const registry = container.get<EngineRegistry>(EngineRegistry);
   await registry.start();
