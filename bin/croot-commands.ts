@@ -66,7 +66,7 @@ async function explainMiss(err: unknown, view: LocalView): Promise<unknown> {
   if (denied.length === 0) return err;
   return new CrootError(
     'ERR_NOT_PERMITTED',
-    `${err.message} among what this user can read; permission denied reading ${denied.map((e) => `${e.engine} (${e.reason})`).join('; ')}`,
+    `${err.message} among what this user can read: permission denied reading the state of ${denied.map((e) => e.engine).join(', ')} (croot engines says where)`,
     { status: -13, cause: err },
   );
 }
@@ -113,14 +113,22 @@ export async function show(name: string, opts: GlobalOptions): Promise<void> {
 
 // ------------------------------------------------------------ list, engines, status
 
-async function listing(opts: GlobalOptions, withContainers: boolean): Promise<{ engines: readonly EngineReport[]; containers: readonly ContainerReport[] }> {
+interface Listing {
+  readonly engines: readonly EngineReport[];
+  readonly containers: readonly ContainerReport[];
+  /** Engines in-process left out because this host has nothing for them. */
+  readonly notLoaded: readonly string[];
+}
+
+async function listing(opts: GlobalOptions, withContainers: boolean): Promise<Listing> {
   if (opts.socket !== undefined) {
     const doc = await remote().askExtension(opts.socket, { op: withContainers ? 'list' : 'engines' });
-    return { engines: sortEngines(doc.engines ?? []), containers: sortContainers(doc.containers ?? []) };
+    return { engines: sortEngines(doc.engines ?? []), containers: sortContainers(doc.containers ?? []), notLoaded: [] };
   }
   return inProcess(opts, undefined, async (view) => ({
     engines: await view.engines(),
     containers: withContainers ? await view.containers() : [],
+    notLoaded: view.notLoaded,
   }));
 }
 
@@ -133,7 +141,7 @@ function noEngineStatus(engines: readonly EngineReport[]): void {
 
 export async function list(opts: GlobalOptions, listOpts: ListOptions): Promise<void> {
   for (const e of listOpts.engine) if (!ENGINE_IDS.includes(e) && opts.socket === undefined) warn(`--engine ${e}: not a built-in engine id (${ENGINE_IDS.join(', ')})`);
-  const { engines, containers } = await listing(opts, true);
+  const { engines, containers, notLoaded } = await listing(opts, true);
   const shown = filterContainers(containers, { engines: listOpts.engine, states: listOpts.state });
   const truncate = listOpts.trunc;
   if (formatOf(opts) === 'json') {
@@ -142,7 +150,8 @@ export async function list(opts: GlobalOptions, listOpts: ListOptions): Promise<
     print(renderIds(shown, { truncate }));
   } else {
     print(renderContainers(shown, { truncate }));
-    for (const e of filterEngines(engines, listOpts.engine)) if (!e.available) warn(`engine ${e.engine} is down: ${e.reason}`);
+    // An engine this host has nothing for is not news; one that is there and down is.
+    for (const e of filterEngines(engines, listOpts.engine)) if (!e.available && !notLoaded.includes(e.engine)) warn(`engine ${e.engine} is down: ${e.reason}`);
   }
   noEngineStatus(filterEngines(engines, listOpts.engine));
 }

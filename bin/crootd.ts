@@ -1,7 +1,7 @@
 /**
  * crootd: croot's root server, a drop-in for PCP's pmdaroot.
  *   crootd [--socket PATH] [--config FILE] [--allow-uid N]... [--allow-user NAME]...
- *          [--log-level debug|info|warn|error] [--log-file FILE]
+ *          [--log-level debug|info|warn|error] [--log-file FILE] [--pidfile FILE]
  * Runs in the foreground, logs to stderr (or --log-file), exits cleanly on
  * SIGTERM/SIGINT and removes its socket. SIGHUP reopens the log file (for
  * logrotate) and re-reads the config file: the declared containers and who
@@ -9,7 +9,7 @@
  * reported as needing a restart.
  */
 import 'reflect-metadata';
-import { closeSync, openSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { defaultSocketPath, type CrootConfig } from '../core/config.js';
 import { loadCrootConfigFile, resolveUserUid } from '../core/config-file.js';
@@ -34,6 +34,7 @@ interface Options {
   logLevel: LogLevel;
   socketMode?: number;
   logFile?: string;
+  pidfile?: string;
   pcpUser: boolean;
 }
 
@@ -49,6 +50,7 @@ async function main(argv: readonly string[]): Promise<number> {
     .option('--socket-mode <octal>', 'permission bits of the socket (default 0755, as pmdaroot; other allowed uids need e.g. 0777)', parseMode)
     .addOption(new Option('--log-level <level>', 'least severe level logged').choices(['debug', 'info', 'warn', 'error']).default('info'))
     .option('--log-file <file>', 'append the log to this file instead of stderr')
+    .option('--pidfile <file>', 'write the process id here once listening (for kill -HUP); removed at exit')
     .exitOverride();
   program.parse(argv, { from: 'user' });
   const opts = program.opts<Options>();
@@ -106,6 +108,7 @@ async function main(argv: readonly string[]): Promise<number> {
   }
   const server = container.get(RootServer);
   await server.listen(socketPath);
+  if (opts.pidfile !== undefined) writeFileSync(opts.pidfile, `${process.pid}\n`, { mode: 0o644 });
   const health = watchEngineHealth(registry, logger);
 
   return new Promise<number>((resolve) => {
@@ -119,6 +122,7 @@ async function main(argv: readonly string[]): Promise<number> {
         await server.close();
         if (container.isBound(ProcessService)) await container.get<ProcessService>(ProcessService).shutdown();
         await registry.stop();
+        if (opts.pidfile !== undefined) removePidfile(opts.pidfile);
         resolve(0);
       })();
     };
@@ -242,6 +246,15 @@ async function reload(ctx: ReloadContext): Promise<void> {
     logger.warn('SIGHUP: disabledEngines changed in the config; engines change only when crootd restarts', {
       disabledEngines: (fileConfig.disabledEngines ?? []).join(',') || '(none)',
     });
+  }
+}
+
+/** Removes the pidfile if it still holds this process's id. */
+function removePidfile(path: string): void {
+  try {
+    if (readFileSync(path, 'utf8').trim() === String(process.pid)) unlinkSync(path);
+  } catch {
+    // already gone
   }
 }
 

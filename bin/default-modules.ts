@@ -20,7 +20,7 @@ export interface LoadedModules {
   /** Set when the native module could not be loaded (also in `problems`): crootd cannot run without it. */
   readonly nativeProblem?: string;
   /** Built-in engines not loaded because this host has nothing for them (`onlyPresent`), with why. */
-  readonly skipped: readonly { readonly engine: string; readonly reason: string; readonly idle: boolean }[];
+  readonly skipped: readonly { readonly engine: string; readonly reason: string }[];
 }
 
 export interface ModuleChoice {
@@ -44,7 +44,7 @@ export async function defaultModules(choice: ModuleChoice = {}): Promise<LoadedM
   const only = choice.onlyEngines === undefined ? undefined : new Set(choice.onlyEngines);
   const modules: ContainerModule[] = [];
   const problems: string[] = [];
-  const skipped: { engine: string; reason: string; idle: boolean }[] = [];
+  const skipped: { engine: string; reason: string }[] = [];
   let nativeProblem: string | undefined;
   try {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -64,7 +64,7 @@ export async function defaultModules(choice: ModuleChoice = {}): Promise<LoadedM
     if (disabled.has(engine.id) || (only !== undefined && !only.has(engine.id))) continue;
     const absent = choice.onlyPresent ? engine.absent(facts) : undefined;
     if (absent !== undefined) {
-      skipped.push({ engine: engine.id, reason: absent, idle: engine.idleWhenAbsent === true });
+      skipped.push({ engine: engine.id, reason: absent });
       continue;
     }
     modules.push(engine.load());

@@ -30,8 +30,6 @@ export interface EngineEntry {
   sources(facts: EngineFacts): readonly string[];
   /** Why this host has nothing for the engine, or undefined when it may. */
   absent(facts: EngineFacts): string | undefined;
-  /** Not loaded for want of sources is its normal, healthy state (the static engine without declared containers). */
-  readonly idleWhenAbsent?: boolean;
 }
 
 /** The engines' default paths, as their modules export them. */
@@ -110,8 +108,7 @@ export const ENGINES: readonly EngineEntry[] = [
     id: 'static',
     load: () => (require('../engines/static/index.js') as typeof import('../engines/static/index.js')).staticEngineModule,
     sources: () => [],
-    absent: ({ declaredContainers }) => (declaredContainers > 0 ? undefined : 'no containers declared in the config file (not loaded)'),
-    idleWhenAbsent: true,
+    absent: ({ declaredContainers }) => (declaredContainers > 0 ? undefined : 'not loaded: the config file declares no containers'),
   },
 ];
 /* eslint-enable @typescript-eslint/no-require-imports */

@@ -24,6 +24,8 @@ export interface LocalViewOptions {
 export interface LocalView {
   /** Every engine's health, those not loaded on this host included (as unavailable, with why). */
   engines(): Promise<readonly EngineReport[]>;
+  /** The engines left out because this host has nothing for them. */
+  readonly notLoaded: readonly string[];
   containers(): Promise<readonly ContainerReport[]>;
   inspect(ref: string, fields: readonly ContainerField[]): Promise<ContainerReport>;
   /** What went wrong loading modules (a plugin that would not load...), for the user to see. */
@@ -45,14 +47,15 @@ export async function openLocalView(options: LocalViewOptions = {}): Promise<Loc
   await registry.start();
   const view = container.get<ContainerView>(ContainerView);
   const disabled = new Set(fileConfig.disabledEngines ?? []);
-  const notLoaded: EngineReport[] = loaded.skipped.map(({ engine, reason, idle }) => ({
+  const notLoaded: EngineReport[] = loaded.skipped.map(({ engine, reason }) => ({
     engine,
-    available: idle,
+    available: false,
     reason,
     checkedAt: new Date().toISOString(),
   }));
   return {
     warnings: loaded.problems,
+    notLoaded: loaded.skipped.map((s) => s.engine),
     async engines() {
       const seen = await view.engines();
       // An ENGINE:NAME lookup loads one engine: the others are not reported at all.
