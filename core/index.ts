@@ -1,3 +1,4 @@
+/// <reference types="node" preserve="true" />
 /** croot's public API: the core (contracts, matching, protocol, server, client). */
 export { CrootError, ErrorCodes, Errno, PM_ERR_GENERIC, PM_ERR_IPC, PM_ERR_NOCONTAINER, isCrootError, statusOf } from './errors.js';
 export type { CrootErrorOptions, ErrorCode } from './errors.js';

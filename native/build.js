@@ -7,6 +7,10 @@
  * Never downloads anything: when Node's own headers are installed next to the
  * running binary (<prefix>/include/node/node_api.h), they are passed to
  * node-gyp with --nodedir.
+ *
+ * Needs a C++17 compiler, make and python3 (node-gyp's own needs). npm hides
+ * an install script's output unless it fails, so the line saying a build has
+ * started also goes to the terminal when there is one.
  */
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
@@ -59,12 +63,32 @@ function upToDate() {
   return inputs.every((f) => fs.statSync(f).mtimeMs <= built);
 }
 
+/** One line for the user: on stderr, and on the terminal npm would otherwise keep quiet. */
+function announce(line) {
+  process.stderr.write(`${line}\n`);
+  if (process.env.npm_lifecycle_event === undefined || process.stderr.isTTY) return;
+  try {
+    const fd = fs.openSync('/dev/tty', 'w');
+    try {
+      fs.writeSync(fd, `${line}\n`);
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch {
+    // no terminal (CI, a service): stderr only
+  }
+}
+
 function main() {
   if (upToDate()) {
     process.stdout.write(`croot native build: ${path.relative(process.cwd(), output) || output} is up to date\n`);
     return;
   }
   const nodeGyp = findNodeGyp();
+  announce(
+    'croot: building its native module with node-gyp (C++17 compiler, make and python3 needed; about a minute; ' +
+      'npm shows the compiler output only if it fails: add --foreground-scripts to watch)',
+  );
   const args = [nodeGyp, 'rebuild', '--jobs=max'];
   const prefix = path.resolve(path.dirname(process.execPath), '..');
   const header = path.join(prefix, 'include', 'node', 'node_api.h');
