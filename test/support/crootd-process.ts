@@ -49,6 +49,8 @@ export interface StartCrootdOptions {
   readonly env?: NodeJS.ProcessEnv;
   /** How long to wait for `INFO listening` (default 30 s). */
   readonly startTimeoutMs?: number;
+  /** The crootd to run (default: this checkout's dist/bin/crootd.js); run directly when it is not a .js file. */
+  readonly bin?: string;
 }
 
 function readOr(path: string): string {
@@ -61,7 +63,9 @@ function readOr(path: string): string {
 
 /** Spawns crootd without waiting for it. */
 export function spawnCrootd(options: StartCrootdOptions): CrootdProcess {
-  const child = spawn(process.execPath, [CROOTD, '--socket', options.socketPath, '--log-file', options.logPath, ...(options.args ?? [])], {
+  const bin = options.bin ?? CROOTD;
+  const argv = ['--socket', options.socketPath, '--log-file', options.logPath, ...(options.args ?? [])];
+  const child = spawn(bin.endsWith('.js') ? process.execPath : bin, bin.endsWith('.js') ? [bin, ...argv] : argv, {
     stdio: ['ignore', 'ignore', 'pipe'],
     env: options.env ?? process.env,
   });
