@@ -13,7 +13,7 @@
  * when it runs (no engine for --version, --help or --socket; in-process,
  * only the engines this host has sources for).
  */
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { CrootError } from '../core/errors.js';
 import { ExitCode, exitCodeHelp, exitCodeOf, hintFor } from './exit-codes.js';
 import { crootVersion } from './version.js';
@@ -40,6 +40,15 @@ function commands(): Commands {
 }
 
 const collect = (value: string, previous: string[]): string[] => [...previous, ...value.split(',').map((v) => v.trim()).filter(Boolean)];
+
+const STATES = ['running', 'paused', 'restarting', 'stopped'];
+
+function collectStates(value: string, previous: string[]): string[] {
+  const states = collect(value, []);
+  const wrong = states.find((s) => !STATES.includes(s));
+  if (wrong !== undefined) throw new InvalidArgumentError(`Allowed choices are ${STATES.join(', ')}.`);
+  return [...previous, ...states];
+}
 
 function program(): Command {
   const croot = new Command('croot')
@@ -76,7 +85,7 @@ function program(): Command {
     .option('-q, --quiet', 'print only the ids')
     .option('--no-trunc', 'print whole ids (tables cut digest ids to 12 characters)')
     .option('--engine <id>', 'only this engine (repeatable, or comma-separated)', collect, [] as string[])
-    .addOption(new Option('--state <state>', 'only containers in this state (repeatable)').choices(['running', 'paused', 'restarting', 'stopped']).argParser(collect).default([]))
+    .option('--state <state>', `only containers in this state: ${STATES.join(', ')} (repeatable, or comma-separated)`, collectStates, [] as string[])
     .action((opts: ListOptions) => commands().list(global(), opts));
   croot
     .command('engines')

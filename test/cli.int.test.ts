@@ -211,6 +211,7 @@ describeWith('root, the native module and the built bin/croot, bin/crootd', prob
       ['an unknown command', ['frobnicate'], "unknown command 'frobnicate'"],
       ['a missing NAME', ['pid'], "missing required argument 'name'"],
       ['an unknown --format', ['list', '--format', 'yaml'], "'yaml' is invalid"],
+      ['an unknown --state', ['list', '--state', 'bogus'], "argument 'bogus' is invalid"],
       ['an unknown option', ['list', '--frob'], "unknown option '--frob'"],
     ])('exits 2 for %s, saying so on stderr', async (_what, args, message) => {
       const r = await runCroot(args);
