@@ -6,6 +6,7 @@
 import { CrootError, ErrorCodes } from '../core/errors.js';
 import { askCrootd } from '../core/extension-client.js';
 import { SCHEMA_VERSION, type ContainerReport, type CrootDocument, type ErrorReport, type ExtensionRequest } from '../core/croot-extension.js';
+import { PduType } from '../core/protocol.js';
 import { RootClient } from '../core/root-client.js';
 
 export type Question = 'hostname' | 'pid' | 'cgroup';
@@ -19,7 +20,7 @@ export interface RemoteAnswer {
 export async function askQuestion(socket: string, question: Question, name: string): Promise<RemoteAnswer> {
   const client = await RootClient.connect(socket);
   try {
-    const type = question === 'hostname' ? 0x9001 : question === 'pid' ? 0x9003 : 0x9005;
+    const type = question === 'hostname' ? PduType.HOSTNAME_REQ : question === 'pid' ? PduType.PROCESSID_REQ : PduType.CGROUPNAME_REQ;
     let answer;
     try {
       answer = await client.containerQuery(type, name);
