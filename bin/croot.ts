@@ -1,213 +1,142 @@
 /**
- * croot: ask a root server (croot's or PCP's) or resolve in-process.
- *   croot hostname|pid|cgroup NAME [--socket PATH]
- *   croot show NAME [--socket PATH]   all of the above, with engine, id and names
- *   croot list            containers of every engine, with engine health
- *   croot engines         engine health only
- * On failure: the error text on stderr, exit status 1.
+ * croot: ask a root server (croot's crootd or PCP's pmdaroot) or resolve in-process.
+ *   croot hostname|pid|cgroup NAME       one answer
+ *   croot show NAME                      everything croot knows of one container
+ *   croot list [-q] [--no-trunc] [--engine ID] [--state STATE]
+ *   croot engines [--engine ID]          engine health
+ *   croot status                         a running crootd (uptime, engines, connections, requests)
+ *   croot completion bash|zsh
+ * Global: --socket PATH (ask that server), --config FILE, --format json|table (--json).
+ * Exit statuses: bin/exit-codes.ts (listed in --help and croot(1)).
+ *
+ * Only commander is loaded up front: each command requires what it needs
+ * when it runs (no engine for --version, --help or --socket; in-process,
+ * only the engines this host has sources for).
  */
-import 'reflect-metadata';
-import { Command } from 'commander';
-import { loadCrootConfigFile } from '../core/config-file.js';
-import { createCrootContainer } from '../core/create-container.js';
-import { EngineRegistry } from '../core/engine-registry.js';
-import { CrootError, ErrorCodes, statusOf } from '../core/errors.js';
-import {
-  ContainerCGroupResolver,
-  ContainerHostnameResolver,
-  ContainerProcessIdResolver,
-} from '../core/resolvers.js';
-import { RootClient } from '../core/root-client.js';
-import { errorText } from '../core/status-text.js';
-import { defaultModules } from './default-modules.js';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { CrootError } from '../core/errors.js';
+import { ExitCode, exitCodeHelp, exitCodeOf, hintFor } from './exit-codes.js';
 import { crootVersion } from './version.js';
 
-type Question = 'hostname' | 'pid' | 'cgroup';
-
-interface GlobalOptions {
+export interface GlobalOptions {
   socket?: string;
   config?: string;
+  format?: 'json' | 'table';
   json?: boolean;
 }
 
-async function withLocal<T>(config: string | undefined, body: (c: ReturnType<typeof createCrootContainer>) => Promise<T>): Promise<T> {
-  const fileConfig = await loadCrootConfigFile(config);
-  const { modules, problems } = defaultModules({ disabledEngines: fileConfig.disabledEngines ?? [] });
-  for (const p of problems) process.stderr.write(`croot: warning: ${p}\n`);
-  const container = createCrootContainer({ config: fileConfig, modules });
-  const registry = container.get<EngineRegistry>(EngineRegistry);
-  await registry.start();
-  await registry.ready();
-  try {
-    return await body(container);
-  } finally {
-    await registry.stop();
-  }
+export interface ListOptions {
+  quiet?: boolean;
+  trunc: boolean;
+  engine: string[];
+  state: string[];
 }
 
-async function ask(question: Question, name: string, opts: GlobalOptions): Promise<string> {
-  if (opts.socket !== undefined) {
-    const client = await RootClient.connect(opts.socket);
-    try {
-      if (question === 'hostname') return await client.hostname(name);
-      if (question === 'pid') return String(await client.processId(name));
-      return await client.cgroupName(name);
-    } finally {
-      client.close();
-    }
-  }
-  return withLocal(opts.config, async (container) => {
-    if (question === 'hostname') {
-      return (await container.get<ContainerHostnameResolver>(ContainerHostnameResolver).resolveHostname(name)).value;
-    }
-    if (question === 'pid') {
-      return String(await container.get<ContainerProcessIdResolver>(ContainerProcessIdResolver).resolveProcessId(name));
-    }
-    return (await container.get<ContainerCGroupResolver>(ContainerCGroupResolver).resolveCGroupName(name)).value;
-  });
+type Commands = typeof import('./croot-commands.js');
+
+function commands(): Commands {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return require('./croot-commands.js') as Commands;
 }
 
-/** One answer of `croot show`: the value, or why there is none. */
-type Answer<T> = { readonly value: T } | { readonly error: string; readonly status: number };
+const collect = (value: string, previous: string[]): string[] => [...previous, ...value.split(',').map((v) => v.trim()).filter(Boolean)];
 
-async function answer<T>(get: () => T | Promise<T>): Promise<Answer<T>> {
-  try {
-    return { value: await get() };
-  } catch (err) {
-    const status = statusOf(err);
-    return { error: err instanceof Error ? err.message : String(err), status };
-  }
+const STATES = ['running', 'paused', 'restarting', 'stopped'];
+
+function collectStates(value: string, previous: string[]): string[] {
+  const states = collect(value, []);
+  const wrong = states.find((s) => !STATES.includes(s));
+  if (wrong !== undefined) throw new InvalidArgumentError(`Allowed choices are ${STATES.join(', ')}.`);
+  return [...previous, ...states];
 }
 
-interface Shown {
-  readonly name: string;
-  readonly engine?: string;
-  readonly id?: string;
-  readonly names?: readonly string[];
-  readonly state?: string;
-  readonly pid: Answer<number>;
-  readonly hostname: Answer<string>;
-  readonly cgroup: Answer<string>;
-}
-
-/**
- * Everything croot knows of one container. In-process: the engine's record
- * (engine, id, names, state) and the three answers; through a server, only
- * what the protocol carries: the three answers. Fails as the other commands
- * do when NAME designates no container (or several).
- */
-async function show(name: string, opts: GlobalOptions): Promise<string> {
-  let shown: Shown;
-  if (opts.socket !== undefined) {
-    const client = await RootClient.connect(opts.socket);
-    try {
-      const pid = await answer(() => client.processId(name));
-      if ('status' in pid && (pid.status === ErrorCodes.ERR_NO_CONTAINER || pid.status === ErrorCodes.ERR_AMBIGUOUS_NAME)) {
-        throw new CrootError(pid.status === ErrorCodes.ERR_NO_CONTAINER ? 'ERR_NO_CONTAINER' : 'ERR_AMBIGUOUS_NAME', `${name}: ${errorText(pid.status)}`);
-      }
-      shown = { name, pid, hostname: await answer(() => client.hostname(name)), cgroup: await answer(() => client.cgroupName(name)) };
-    } finally {
-      client.close();
-    }
-  } else {
-    shown = await withLocal(opts.config, async (container) => {
-      const record = await container.get<EngineRegistry>(EngineRegistry).lookup(name);
-      // Ask by engine and id, so each answer is about this very container.
-      const ref = `${record.engine}:${record.id}`;
-      return {
-        name,
-        engine: record.engine,
-        id: record.id,
-        names: record.names,
-        state: record.paused ? 'paused' : record.running ? 'running' : 'stopped',
-        pid: await answer(() => container.get<ContainerProcessIdResolver>(ContainerProcessIdResolver).resolveProcessId(ref)),
-        hostname: await answer(async () => (await container.get<ContainerHostnameResolver>(ContainerHostnameResolver).resolveHostname(ref)).value),
-        cgroup: await answer(async () => (await container.get<ContainerCGroupResolver>(ContainerCGroupResolver).resolveCGroupName(ref)).value),
-      };
-    });
-  }
-  if (opts.json) return JSON.stringify(shown, null, 2);
-  const text = (a: Answer<string | number>): string => ('value' in a ? String(a.value) : `(${errorText(a.status)}: ${a.error})`);
-  const rows: Array<[string, string | undefined]> = [
-    ['engine', shown.engine],
-    ['id', shown.id],
-    ['names', shown.names?.join(', ')],
-    ['state', shown.state],
-    ['pid', text(shown.pid)],
-    ['hostname', text(shown.hostname)],
-    ['cgroup', text(shown.cgroup)],
-  ];
-  return rows
-    .filter((row): row is [string, string] => row[1] !== undefined)
-    .map(([k, v]) => `${k.padEnd(9)} ${v}`)
-    .join('\n');
-}
-
-async function list(opts: GlobalOptions, containersToo: boolean): Promise<string> {
-  return withLocal(opts.config, async (container) => {
-    const registry = container.get<EngineRegistry>(EngineRegistry);
-    const records = containersToo ? await registry.containers() : [];
-    const statuses = registry.statuses();
-    if (opts.json) return JSON.stringify({ engines: statuses, containers: records }, null, 2);
-    const lines: string[] = [];
-    for (const s of statuses) lines.push(`engine ${s.engine.padEnd(10)} ${s.available ? 'up  ' : 'down'}  ${s.reason}`);
-    if (containersToo) {
-      lines.push('');
-      lines.push(`${'ENGINE'.padEnd(10)} ${'ID'.padEnd(14)} ${'STATE'.padEnd(8)} ${'PID'.padStart(8)}  NAMES`);
-      for (const r of records) {
-        const state = r.paused ? 'paused' : r.running ? 'running' : 'stopped';
-        lines.push(`${r.engine.padEnd(10)} ${r.id.slice(0, 12).padEnd(14)} ${state.padEnd(8)} ${String(r.running ? r.pid ?? '' : '').padStart(8)}  ${r.names.join(',')}`);
-      }
-    }
-    return lines.join('\n');
-  });
-}
-
-async function main(argv: readonly string[]): Promise<void> {
-  const program = new Command('croot')
+function program(): Command {
+  const croot = new Command('croot')
     .description('Resolve a container to its hostname, init PID or cgroup, in-process or through a root server')
     .version(crootVersion(), '-V, --version', "print croot's version")
     .option('-s, --socket <path>', "ask this root server (croot's crootd or PCP's pmdaroot) instead of resolving in-process")
-    .option('-c, --config <file>', 'config file for in-process resolution (default $CROOT_CONFIG or /etc/croot/croot.json)')
-    .option('--json', 'machine-readable output (show, list, engines)')
+    .option('-c, --config <file>', 'config file for in-process resolution (default $CROOT_CONFIG, else /etc/croot/croot.json)')
+    .addOption(new Option('--format <format>', 'output format').choices(['table', 'json']))
+    .option('--json', 'the same as --format json')
+    .addHelpText('after', `\nNAME is an id, a name, a unique prefix of a digest id, or ENGINE:NAME (docker:web).${exitCodeHelp()}`)
+    .showHelpAfterError('(croot --help lists the commands and options)')
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
-  for (const [cmd, q, what] of [
-    ['hostname', 'hostname', "the container's hostname (from its UTS namespace)"],
-    ['pid', 'pid', "the container's init PID, as the host sees it"],
-    ['cgroup', 'cgroup', "the container's cgroup, without the leading /"],
+  const global = (): GlobalOptions => croot.opts<GlobalOptions>();
+
+  for (const [cmd, what] of [
+    ['hostname', "the container's hostname (from its UTS namespace)"],
+    ['pid', "the container's init PID, as the host sees it"],
+    ['cgroup', "the container's cgroup, without the leading /"],
   ] as const) {
-    program
+    croot
       .command(`${cmd} <name>`)
-      .description(`${what}; NAME is an id, a name, a unique prefix of a hex id, or ENGINE:NAME`)
-      .action(async (name: string) => {
-        process.stdout.write(`${await ask(q, name, program.opts<GlobalOptions>())}\n`);
-      });
+      .description(`${what}`)
+      .action((name: string) => commands().question(cmd, name, global()));
   }
-  program
+  croot
     .command('show <name>')
-    .description('engine, id, names, state, PID, hostname and cgroup of one container (through --socket: the last three)')
-    .action(async (name: string) => {
-      process.stdout.write(`${await show(name, program.opts<GlobalOptions>())}\n`);
-    });
-  program.command('list').description('every container of every engine, and engine health').action(async () => {
-    process.stdout.write(`${await list(program.opts<GlobalOptions>(), true)}\n`);
-  });
-  program.command('engines').description('engine health: which engines are up and why the others are not').action(async () => {
-    process.stdout.write(`${await list(program.opts<GlobalOptions>(), false)}\n`);
-  });
-  await program.parseAsync(argv, { from: 'user' });
+    .description('engine, id, names, state, PID, hostname and cgroup of one container')
+    .action((name: string) => commands().show(name, global()));
+  croot
+    .command('list')
+    .alias('ps')
+    .description('every container of every engine, sorted by engine and name')
+    .option('-q, --quiet', 'print only the ids')
+    .option('--no-trunc', 'print whole ids (tables cut digest ids to 12 characters)')
+    .option('--engine <id>', 'only this engine (repeatable, or comma-separated)', collect, [] as string[])
+    .option('--state <state>', `only containers in this state: ${STATES.join(', ')} (repeatable, or comma-separated)`, collectStates, [] as string[])
+    .action((opts: ListOptions) => commands().list(global(), opts));
+  croot
+    .command('engines')
+    .description('engine health: which engines are up, and why the others are not')
+    .option('--engine <id>', 'only this engine (repeatable, or comma-separated)', collect, [] as string[])
+    .action((opts: { engine: string[] }) => commands().engines(global(), opts.engine));
+  croot
+    .command('status')
+    .description('a running crootd: version, uptime, engines, connections, requests (--socket, default the PCP root socket)')
+    .action(() => commands().status(global()));
+  croot
+    .command('completion <shell>')
+    .description('print a completion script for bash or zsh: eval "$(croot completion bash)"')
+    .action((shell: string) => commands().completion(shell));
+  return croot;
+}
+
+async function main(argv: readonly string[]): Promise<number> {
+  const croot = program();
+  try {
+    await croot.parseAsync(argv, { from: 'user' });
+    return process.exitCode === undefined ? ExitCode.OK : Number(process.exitCode);
+  } catch (err) {
+    const code = exitCodeOf(err);
+    const e = err as { code?: unknown };
+    // commander has printed its own message (and the help, for --help/--version).
+    if (typeof e.code === 'string' && e.code.startsWith('commander.')) return code;
+    const socket = croot.opts<GlobalOptions>().socket;
+    process.stderr.write(`croot: ${describe(err)}\n`);
+    const hint = hintFor(err, { socket, uid: process.getuid?.() ?? -1 });
+    if (hint !== undefined) process.stderr.write(`croot: hint: ${hint}\n`);
+    return code;
+  }
+}
+
+/** `MESSAGE (STATUS: TEXT)`, PCP's text for the status, once. */
+function describe(err: unknown): string {
+  if (!(err instanceof CrootError)) return err instanceof Error ? err.message : String(err);
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { errorText } = require('../core/status-text.js') as typeof import('../core/status-text.js');
+  const text = errorText(err.status);
+  // A server's status arrives as `WHAT: TEXT (STATUS)[ more]` (core/root-client.ts): said the same way as the rest.
+  const remote = err.message.split(`: ${text} (${err.status})`);
+  if (remote.length === 2) return `${remote[0]}${remote[1]} (${err.status}: ${text})`;
+  return err.message.includes(text) ? err.message : `${err.message} (${err.status}: ${text})`;
 }
 
 main(process.argv.slice(2)).then(
-  () => process.exit(0),
+  (code) => process.exit(code),
   (err: unknown) => {
-    const e = err as { code?: string; exitCode?: number };
-    if (typeof e.code === 'string' && e.code.startsWith('commander.')) process.exit(e.exitCode ?? 1);
-    const status = statusOf(err);
-    const detail = err instanceof CrootError ? err.message : (err as Error).message ?? String(err);
-    const text = errorText(status);
-    process.stderr.write(`croot: ${detail.includes(text) ? detail : `${detail} (${status}: ${text})`}\n`);
-    process.exit(1);
+    process.stderr.write(`croot: ${(err as Error).stack ?? String(err)}\n`);
+    process.exit(ExitCode.FAILURE);
   },
 );

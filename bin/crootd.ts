@@ -1,7 +1,7 @@
 /**
  * crootd: croot's root server, a drop-in for PCP's pmdaroot.
  *   crootd [--socket PATH] [--config FILE] [--allow-uid N]... [--allow-user NAME]...
- *          [--log-level debug|info|warn|error] [--log-file FILE]
+ *          [--log-level debug|info|warn|error] [--log-file FILE] [--pidfile FILE]
  * Runs in the foreground, logs to stderr (or --log-file; repeated lines are
  * counted and summarised, so the log stays bounded), exits cleanly on
  * SIGTERM/SIGINT and removes its socket. SIGHUP reopens the log file (for
@@ -10,7 +10,7 @@
  * reported as needing a restart.
  */
 import 'reflect-metadata';
-import { closeSync, openSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { defaultConfig, defaultSocketPath, type CrootConfig } from '../core/config.js';
 import { loadCrootConfigFile, resolveUserUid } from '../core/config-file.js';
@@ -24,6 +24,7 @@ import { ProcessService } from '../core/process-service.js';
 import { RateLimitedLogger } from '../core/rate-limited-logger.js';
 import { RootServer, removeStaleSocket } from '../core/root-server.js';
 import { raiseFdLimit } from '../native/index.js';
+import { ExtensionHandler, ExtensionHandlerOptions } from '../core/extension-handler.js';
 import { defaultModules } from './default-modules.js';
 import { crootVersion } from './version.js';
 
@@ -35,6 +36,7 @@ interface Options {
   logLevel: LogLevel;
   socketMode?: number;
   logFile?: string;
+  pidfile?: string;
   pcpUser: boolean;
 }
 
@@ -50,6 +52,7 @@ async function main(argv: readonly string[]): Promise<number> {
     .option('--socket-mode <octal>', 'permission bits of the socket (default 0755, as pmdaroot; other allowed uids need e.g. 0777)', parseMode)
     .addOption(new Option('--log-level <level>', 'least severe level logged').choices(['debug', 'info', 'warn', 'error']).default('info'))
     .option('--log-file <file>', 'append the log to this file instead of stderr')
+    .option('--pidfile <file>', 'write the process id here once listening (for kill -HUP); removed at exit')
     .exitOverride();
   program.parse(argv, { from: 'user' });
   const opts = program.opts<Options>();
@@ -59,16 +62,22 @@ async function main(argv: readonly string[]): Promise<number> {
   // Bounded whatever clients send: each kind of line at most 10 a minute, then counted and summarised.
   const logger = new RateLimitedLogger(new StreamLogger(opts.logLevel, (line) => log.write(line)), { level: opts.logLevel });
 
+  const startedAt = Date.now();
   logger.info('crootd starting', { version: crootVersion(), pid: process.pid });
 
   const fileConfig = await loadCrootConfigFile(opts.config);
-  const { modules, problems, nativeProblem } = defaultModules({ disabledEngines: fileConfig.disabledEngines ?? [] });
+  const { modules, problems, nativeProblem } = await defaultModules({
+    disabledEngines: fileConfig.disabledEngines ?? [],
+    plugins: fileConfig.plugins ?? [],
+    processServices: true,
+  });
   if (nativeProblem !== undefined) {
     // Without it every client would be refused (no SO_PEERCRED): better not to start at all.
     throw new CrootError(
       'ERR_NATIVE_LOAD',
       `${nativeProblem}\ncrootd cannot serve without it (it checks each client's uid, enters namespaces, passes fds). ` +
-        'In an installed package run "npm rebuild croot"; npm 11 runs no install scripts for a global install unless given --allow-scripts=croot.',
+        'Build it with "npm rebuild croot" where croot is installed ("npm rebuild -g croot" for a global install); ' +
+        'it needs a C++ compiler, make and python3.',
     );
   }
   // One pidfd per running container: take every fd the hard limit allows.
@@ -92,6 +101,9 @@ async function main(argv: readonly string[]): Promise<number> {
   container.bind<Logger>(Logger).toConstantValue(logger);
   container.bind<ProcessManagerOptions>(ProcessManagerOptions).toConstantValue({ childStderrFd: () => log.fd });
   container.bind(RootServer).toSelf().inSingletonScope();
+  // croot's protocol extension: croot list/show/engines/status --socket.
+  container.bind<ExtensionHandlerOptions>(ExtensionHandlerOptions).toConstantValue({ version: crootVersion(), startedAt });
+  container.bind(ExtensionHandler).toSelf().inSingletonScope();
 
   const registry = container.get<EngineRegistry>(EngineRegistry);
   const server = container.get(RootServer);
@@ -109,6 +121,7 @@ async function main(argv: readonly string[]): Promise<number> {
       });
     }
   });
+  if (opts.pidfile !== undefined) writeFileSync(opts.pidfile, `${process.pid}\n`, { mode: 0o644 });
 
   return new Promise<number>((resolve) => {
     let stopping = false;
@@ -121,6 +134,7 @@ async function main(argv: readonly string[]): Promise<number> {
         if (container.isBound(ProcessService)) await container.get<ProcessService>(ProcessService).shutdown();
         await registry.stop();
         logger.flush();
+        if (opts.pidfile !== undefined) removePidfile(opts.pidfile);
         resolve(0);
       })();
     };
@@ -239,6 +253,15 @@ async function reload(ctx: ReloadContext): Promise<void> {
     logger.warn('SIGHUP: disabledEngines changed in the config; engines change only when crootd restarts', {
       disabledEngines: (fileConfig.disabledEngines ?? []).join(',') || '(none)',
     });
+  }
+}
+
+/** Removes the pidfile if it still holds this process's id. */
+function removePidfile(path: string): void {
+  try {
+    if (readFileSync(path, 'utf8').trim() === String(process.pid)) unlinkSync(path);
+  } catch {
+    // already gone
   }
 }
 

@@ -1,18 +1,17 @@
 /**
- * The modules croot's commands load: the native module, every built-in
- * engine, and third-party engine packages named in CROOT_PLUGINS
- * (comma-separated package names, each with a `croot.module` field).
+ * The modules croot's commands load: the native module, the built-in
+ * engines of the engine table (engine-table.ts), and third-party engine
+ * packages named in the config file's `plugins` or in CROOT_PLUGINS
+ * (comma-separated package names or absolute paths; names are looked up from
+ * the config file's folder, then from croot's own install, never from the
+ * current directory). `disabledEngines` leaves out built-in engines and
+ * plugins alike.
  */
 import type { ContainerModule } from 'inversify';
-import { loadPluginModule } from '../core/create-container.js';
+import type { PluginReference } from '../core/config-file.js';
 import { CrootError } from '../core/errors.js';
-import { processServiceModule } from '../core/process-manager.js';
-import { containerdEngineModule } from '../engines/containerd/index.js';
-import { dockerEngineModule } from '../engines/docker/index.js';
-import { lxcEngineModule } from '../engines/lxc/index.js';
-import { podmanEngineModule } from '../engines/podman/index.js';
-import { staticEngineModule } from '../engines/static/index.js';
-import { loadNative, nativeModule } from '../native/index.js';
+import { ENGINES, type EngineFacts } from './engine-table.js';
+import { crootPackageDir } from './version.js';
 
 export interface LoadedModules {
   readonly modules: ContainerModule[];
@@ -20,36 +19,82 @@ export interface LoadedModules {
   readonly problems: string[];
   /** Set when the native module could not be loaded (also in `problems`): crootd cannot run without it. */
   readonly nativeProblem?: string;
+  /** Built-in engines not loaded because this host has nothing for them (`onlyPresent`), with why. */
+  readonly skipped: readonly { readonly engine: string; readonly reason: string }[];
 }
 
-const ENGINES: ReadonlyArray<[string, ContainerModule]> = [
-  ['docker', dockerEngineModule],
-  ['podman', podmanEngineModule],
-  ['containerd', containerdEngineModule],
-  ['lxc', lxcEngineModule],
-  ['static', staticEngineModule],
-];
+export interface ModuleChoice {
+  readonly disabledEngines?: readonly string[];
+  /** Engine packages from the config file. */
+  readonly plugins?: readonly PluginReference[];
+  readonly env?: NodeJS.ProcessEnv;
+  /** Leave out built-in engines whose sources this host does not have (one-shot commands). */
+  readonly onlyPresent?: boolean;
+  /** Load only these engines (ENGINE:NAME asks one engine); plugins that do not say their engine id are loaded anyway. */
+  readonly onlyEngines?: readonly string[];
+  /** Containers the config file declares (the static engine's source). */
+  readonly declaredContainers?: number;
+  /** Bind the process services (crootd's STARTPMDA/STOPPMDA). */
+  readonly processServices?: boolean;
+}
 
-export function defaultModules(options: { disabledEngines?: readonly string[]; env?: NodeJS.ProcessEnv } = {}): LoadedModules {
-  const env = options.env ?? process.env;
-  const disabled = new Set(options.disabledEngines ?? []);
+export async function defaultModules(choice: ModuleChoice = {}): Promise<LoadedModules> {
+  const env = choice.env ?? process.env;
+  const disabled = new Set(choice.disabledEngines ?? []);
+  const only = choice.onlyEngines === undefined ? undefined : new Set(choice.onlyEngines);
   const modules: ContainerModule[] = [];
   const problems: string[] = [];
+  const skipped: { engine: string; reason: string }[] = [];
   let nativeProblem: string | undefined;
   try {
-    loadNative();
-    modules.push(nativeModule, processServiceModule);
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const native = require('../native/index.js') as typeof import('../native/index.js');
+    native.loadNative();
+    modules.push(native.nativeModule);
+    if (choice.processServices) {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      modules.push((require('../core/process-manager.js') as typeof import('../core/process-manager.js')).processServiceModule);
+    }
   } catch (err) {
     nativeProblem = err instanceof Error ? err.message : String(err);
     problems.push(nativeProblem);
   }
-  for (const [id, module] of ENGINES) if (!disabled.has(id)) modules.push(module);
-  for (const name of (env.CROOT_PLUGINS ?? '').split(',').map((s) => s.trim()).filter(Boolean)) {
-    try {
-      modules.push(loadPluginModule(name));
-    } catch (err) {
-      problems.push(err instanceof CrootError ? err.message : `plugin ${name}: ${String(err)}`);
+  const facts: EngineFacts = { env, declaredContainers: choice.declaredContainers ?? 0 };
+  for (const engine of ENGINES) {
+    if (disabled.has(engine.id) || (only !== undefined && !only.has(engine.id))) continue;
+    const absent = choice.onlyPresent ? engine.absent(facts) : undefined;
+    if (absent !== undefined) {
+      skipped.push({ engine: engine.id, reason: absent });
+      continue;
+    }
+    modules.push(engine.load());
+  }
+  const plugins = [...(choice.plugins ?? []), ...pluginsFromEnv(env)];
+  if (plugins.length > 0) {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { readPluginManifest, loadPluginFrom } = require('../core/create-container.js') as typeof import('../core/create-container.js');
+    for (const plugin of plugins) {
+      try {
+        if (plugin.from === undefined && plugin.name.startsWith('.')) {
+          throw new CrootError('ERR_CONFIG', `CROOT_PLUGINS: "${plugin.name}" is a relative path: give an absolute one (or name it in the config file's plugins)`);
+        }
+        const manifest = readPluginManifest(plugin.name, plugin.from === undefined ? [crootPackageDir()] : [plugin.from, crootPackageDir()]);
+        if (manifest.engine !== undefined && (disabled.has(manifest.engine) || (only !== undefined && !only.has(manifest.engine)))) continue;
+        if (disabled.has(manifest.name)) continue;
+        modules.push(await loadPluginFrom(manifest, plugin.name));
+      } catch (err) {
+        problems.push(err instanceof CrootError ? err.message : `plugin ${plugin.name}: ${String(err)}`);
+      }
     }
   }
-  return { modules, problems, ...(nativeProblem !== undefined ? { nativeProblem } : {}) };
+  return { modules, problems, skipped, ...(nativeProblem !== undefined ? { nativeProblem } : {}) };
+}
+
+/** CROOT_PLUGINS: package names (looked up from croot's install) or absolute paths. */
+function pluginsFromEnv(env: NodeJS.ProcessEnv): { name: string; from?: string }[] {
+  return (env.CROOT_PLUGINS ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map((name) => ({ name }));
 }

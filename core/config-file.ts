@@ -6,14 +6,18 @@
  *       "allowUids": [0],
  *       "allowUsers": ["pcp"],
  *       "disabledEngines": ["lxc"],
+ *       "plugins": ["croot-engine-example", "./engines/my-engine"],
  *       "containers": [
  *         { "name": "sbx", "aliases": ["sandbox"], "id": "sbx-1", "pid": 1234 },
  *         { "name": "jail", "pidfile": "/run/jail.pid" }
  *       ]
  *     }
  *
- * `allowUsers` are resolved to uids through /etc/passwd and joined to
- * `allowUids`. A relative `pidfile` is taken relative to the config file's
+ * `allowUsers` are resolved to uids through the system's name service
+ * (`UserDatabase`: NSS, so LDAP and sssd users too) and joined to
+ * `allowUids`. `plugins` are engine packages: names resolved from the config
+ * file's folder (then croot's own install), or paths relative to that
+ * folder. A relative `pidfile` is taken relative to the config file's
  * folder. A `"$comment"` key (a string or an array of strings) is allowed in
  * the top object and in each container, and ignored. Anything else that is
  * not understood is an `ERR_CONFIG` error naming the file and the key.
@@ -23,19 +27,33 @@ import { dirname, resolve } from 'node:path';
 import type { CrootConfig, StaticContainerConfig } from './config.js';
 import type { ConnectionLimitOptions } from './connection-limits.js';
 import { CrootError } from './errors.js';
+import { GetentUserDatabase, type UserDatabase } from './user-database.js';
 
 /** Where croot looks for its config file when `CROOT_CONFIG` is not set. */
 export const DEFAULT_CONFIG_FILE = '/etc/croot/croot.json';
 
 export interface ConfigFileOptions {
-  /** The passwd file `allowUsers` are looked up in (default /etc/passwd). */
-  readonly passwdPath?: string;
+  /** Where `allowUsers` are looked up (default: the system's name service through getent). */
+  readonly users?: UserDatabase;
   /** The file read when neither a path nor `CROOT_CONFIG` is given (default DEFAULT_CONFIG_FILE). */
   readonly defaultPath?: string;
 }
 
-const TOP_KEYS = new Set(['$comment', 'socket', 'allowUids', 'allowUsers', 'disabledEngines', 'containers', 'limits']);
+const TOP_KEYS = new Set(['$comment', 'socket', 'allowUids', 'allowUsers', 'disabledEngines', 'plugins', 'containers', 'limits']);
 const LIMIT_KEYS = new Set(['$comment', 'maxConnections', 'maxConnectionsPerUid', 'reservedForRoot', 'idleTimeoutMs']);
+
+/** An engine package named in a config file, and the folder its name is resolved from. */
+export interface PluginReference {
+  /** A package name, or a path (absolute, or relative to `from`). */
+  readonly name: string;
+  /** The config file's folder. */
+  readonly from: string;
+}
+
+/** What a config file sets: croot's settings, and the engine packages to load. */
+export interface ConfigFileSettings extends Partial<CrootConfig> {
+  readonly plugins?: readonly PluginReference[];
+}
 const CONTAINER_KEYS = new Set(['$comment', 'name', 'aliases', 'id', 'pid', 'pidfile']);
 
 /** The config file to read: `CROOT_CONFIG` when set (then it must exist), else the default (which may be absent). */
@@ -55,7 +73,7 @@ export async function loadCrootConfigFile(
   path?: string,
   env: Readonly<Record<string, string | undefined>> = process.env,
   options: ConfigFileOptions = {},
-): Promise<Partial<CrootConfig>> {
+): Promise<ConfigFileSettings> {
   const chosen = path !== undefined ? { path, explicit: true } : configFilePath(env, options.defaultPath);
   try {
     return await loadConfigFile(chosen.path, options);
@@ -67,7 +85,7 @@ export async function loadCrootConfigFile(
 }
 
 /** Reads and checks one config file; throws CrootError('ERR_CONFIG') naming the file and the bad key. */
-export async function loadConfigFile(path: string, options: ConfigFileOptions = {}): Promise<Partial<CrootConfig>> {
+export async function loadConfigFile(path: string, options: ConfigFileOptions = {}): Promise<ConfigFileSettings> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
@@ -84,34 +102,26 @@ export async function loadConfigFile(path: string, options: ConfigFileOptions = 
       details: { file: path },
     });
   }
-  return new ConfigFileParser(path, options.passwdPath ?? '/etc/passwd').parse(data);
+  return new ConfigFileParser(path, options.users ?? new GetentUserDatabase()).parse(data);
 }
 
-/** The uid of user `name` in `passwdPath`, or undefined when there is no such user. */
-export async function resolveUserUid(name: string, passwdPath = '/etc/passwd'): Promise<number | undefined> {
-  const text = await readFile(passwdPath, 'utf8');
-  for (const line of text.split('\n')) {
-    const fields = line.split(':');
-    if (fields.length >= 3 && fields[0] === name) {
-      const uid = Number(fields[2]);
-      if (/^\d+$/.test(fields[2] ?? '') && Number.isSafeInteger(uid)) return uid;
-    }
-  }
-  return undefined;
+/** The uid of user `name` as the name service knows it, or undefined when there is no such user. */
+export async function resolveUserUid(name: string, users: UserDatabase = new GetentUserDatabase()): Promise<number | undefined> {
+  return (await users.userByName(name))?.uid;
 }
 
 class ConfigFileParser {
   constructor(
     private readonly file: string,
-    private readonly passwdPath: string,
+    private readonly users: UserDatabase,
   ) {}
 
-  async parse(data: unknown): Promise<Partial<CrootConfig>> {
+  async parse(data: unknown): Promise<ConfigFileSettings> {
     const top = this.object(data, '');
     this.onlyKeys(top, TOP_KEYS, '');
     this.comment(top, '$comment');
 
-    const out: { -readonly [K in keyof CrootConfig]?: CrootConfig[K] } = {};
+    const out: { -readonly [K in keyof ConfigFileSettings]?: ConfigFileSettings[K] } = {};
     if (top.socket !== undefined) out.socketPath = this.nonEmptyString(top.socket, 'socket');
 
     const uids: number[] = [];
@@ -125,11 +135,11 @@ class ConfigFileParser {
         const user = this.nonEmptyString(v, key);
         let uid: number | undefined;
         try {
-          uid = await resolveUserUid(user, this.passwdPath);
+          uid = await resolveUserUid(user, this.users);
         } catch (err) {
-          throw this.error(key, `cannot read ${this.passwdPath} to resolve user "${user}"`, err);
+          throw this.error(key, `cannot look user "${user}" up: ${(err as Error).message}`, err);
         }
-        if (uid === undefined) throw this.error(key, `no user "${user}" in ${this.passwdPath}`);
+        if (uid === undefined) throw this.error(key, `no user "${user}" (asked the system's name service)`);
         uids.push(uid);
       }
     }
@@ -138,6 +148,12 @@ class ConfigFileParser {
     if (top.disabledEngines !== undefined) {
       out.disabledEngines = Object.freeze(
         this.array(top.disabledEngines, 'disabledEngines').map((v, i) => this.nonEmptyString(v, `disabledEngines[${i}]`)),
+      );
+    }
+    if (top.plugins !== undefined) {
+      const from = dirname(resolve(this.file));
+      out.plugins = Object.freeze(
+        this.array(top.plugins, 'plugins').map((v, i) => Object.freeze({ name: this.nonEmptyString(v, `plugins[${i}]`), from })),
       );
     }
     if (top.containers !== undefined) out.staticContainers = this.containers(top.containers);

@@ -115,7 +115,9 @@ export class DefaultEngineRegistry implements EngineRegistry {
     @inject(Logger) @optional() logger: Logger | undefined,
     @inject(EngineRegistryOptions) @optional() options: EngineRegistryOptions | undefined,
   ) {
-    const list = engines ?? [];
+    // Engines in disabledEngines are left out whoever bound them (a plugin's included).
+    const disabled = new Set(config.disabledEngines);
+    const list = (engines ?? []).filter((e) => !disabled.has(e.id));
     for (const engine of list) {
       if (this.byId.has(engine.id)) {
         throw new CrootError('ERR_DUPLICATE_ENGINE', `two engines registered with id "${engine.id}"`);

@@ -1,3 +1,4 @@
+/// <reference types="node" preserve="true" />
 /** croot's public API: the core (contracts, matching, protocol, server, client). */
 export { CrootError, ErrorCodes, Errno, PM_ERR_GENERIC, PM_ERR_IPC, PM_ERR_NOCONTAINER, isCrootError, statusOf } from './errors.js';
 export type { CrootErrorOptions, ErrorCode } from './errors.js';
@@ -22,8 +23,28 @@ export { NamespaceHostnameReader, PeerCredentialReader, FdSender, ProcessAnchor,
 export type { PeerCredentials, ProcessHandle, ProcessAnchorMode, DirectoryEvent } from './host-services.js';
 export { CrootConfig, DEFAULT_SOCKET_PATH, defaultConfig, defaultSocketPath } from './config.js';
 export type { StaticContainerConfig } from './config.js';
-export { createCrootContainer, coreModule, loadPluginModule } from './create-container.js';
-export type { CreateCrootContainerOptions } from './create-container.js';
+export { createCrootContainer, coreModule, loadPluginModule, loadPluginFrom, readPluginManifest } from './create-container.js';
+export type { CreateCrootContainerOptions, PluginManifest } from './create-container.js';
+export { ContainerView, RegistryContainerView, CONTAINER_FIELDS } from './container-view.js';
+export type { ContainerField } from './container-view.js';
+export {
+  ExtensionPduType,
+  SCHEMA_VERSION,
+  encodeExtensionRequest,
+  decodeExtensionRequest,
+  encodeExtensionReply,
+  encodeExtensionError,
+  ExtensionReplyAssembler,
+  sortContainers,
+  sortEngines,
+} from './croot-extension.js';
+export type { CrootDocument, ContainerReport, ContainerState, EngineReport, ServerReport, ErrorReport, ExtensionRequest } from './croot-extension.js';
+export { ExtensionHandler, ExtensionHandlerOptions } from './extension-handler.js';
+export type { ServerFacts } from './extension-handler.js';
+export { askCrootd } from './extension-client.js';
+export type { ExtensionCallOptions } from './extension-client.js';
+export { UserDatabase, GetentUserDatabase, parsePasswdLine } from './user-database.js';
+export type { UserEntry } from './user-database.js';
 export { Logger, StreamLogger, SilentLogger } from './logger.js';
 export type { LogLevel } from './logger.js';
 export { RateLimitedLogger } from './rate-limited-logger.js';
@@ -61,5 +82,6 @@ export type { PmcdAgent, ParsedPmcdConf, PmcdConfSnapshot } from './pmcd-agents.
 export { ProcessSpawner } from './host-services.js';
 export type { SpawnStdio, ReapedProcess } from './host-services.js';
 export { loadCrootConfigFile, loadConfigFile, resolveUserUid, configFilePath } from './config-file.js';
+export type { ConfigFileOptions, ConfigFileSettings, PluginReference } from './config-file.js';
 export { ThrottledRefresh } from './throttled-refresh.js';
 export { plural } from './plural.js';

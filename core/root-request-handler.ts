@@ -6,7 +6,9 @@
  * promise. Never throws: every failure becomes an error reply.
  */
 import { inject, injectable, optional } from 'inversify';
+import { ExtensionPduType } from './croot-extension.js';
 import { CrootError, Errno, statusOf } from './errors.js';
+import { ExtensionHandler, type ServerFacts } from './extension-handler.js';
 import { FdSender, type PeerCredentials } from './host-services.js';
 import { Logger, SilentLogger } from './logger.js';
 import { ProcessService } from './process-service.js';
@@ -47,6 +49,8 @@ export interface Reply {
 @injectable()
 export class RootRequestHandler {
   private readonly logger: Logger;
+  /** What the server knows of itself, for croot's extension requests (set by RootServer). */
+  serverFacts: () => ServerFacts = () => ({ socket: undefined, allowUids: [], peers: [] });
 
   constructor(
     @inject(ContainerHostnameResolver) private readonly hostnames: ContainerHostnameResolver,
@@ -55,6 +59,7 @@ export class RootRequestHandler {
     @inject(Logger) @optional() logger: Logger | undefined,
     @inject(FdSender) @optional() readonly fdSender: FdSender | undefined,
     @inject(ProcessService) @optional() private readonly processes: ProcessService | undefined,
+    @inject(ExtensionHandler) @optional() private readonly extension: ExtensionHandler | undefined,
   ) {
     this.logger = logger ?? new SilentLogger();
   }
@@ -65,8 +70,13 @@ export class RootRequestHandler {
       return { bytes: errorReply(frame.header.type, -Errno.EINVAL, 0), close: true };
     }
     const h = frame.header;
+    this.extension?.countRequest(h.type);
     if (h.version < 1 || h.version > ROOT_PDU_VERSION) {
       return { bytes: errorReply(h.type, -Errno.ENOTSUP, 0) };
+    }
+    if (h.type === ExtensionPduType.REQUEST && this.extension !== undefined) {
+      // croot's own extension (list, show, engines, status); PCP's clients never send it.
+      return this.extension.answer(frame.bytes, this.serverFacts(), peer).then((bytes) => ({ bytes }));
     }
     try {
       let reply: MaybePromise<Reply>;
@@ -93,6 +103,7 @@ export class RootRequestHandler {
   }
 
   private failed(bytes: Buffer, type: number, peer: PeerCredentials, err: unknown): Reply {
+    this.extension?.countFailure();
     const status = statusOf(err);
     if (status === -12399) {
       this.logger.debug('request failed', { pid: peer.pid, type: hex(type), status, error: (err as Error).message });

@@ -58,6 +58,11 @@ export class RootServer {
     this.logger = logger ?? new SilentLogger();
     this.limits = { ...CONNECTION_LIMIT_DEFAULTS, maxQueuedRequests: 64, ...(config.connectionLimits ?? {}), ...(options ?? {}) };
     this.allowed = new Set(config.allowUids);
+    handler.serverFacts = () => ({
+      socket: this.socketPath,
+      allowUids: [...this.allowed],
+      peers: [...this.connections].map((c) => c.peer),
+    });
   }
 
   /** Uids that may connect now. */

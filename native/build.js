@@ -11,6 +11,10 @@
  * Skips the compile only when the addon exists and the SHA-256 of its inputs
  * recorded next to it (croot_native.node.inputs-sha256) matches the inputs
  * now; `--clean`, CROOT_NATIVE_CLEAN=1 and CI always compile from scratch.
+ *
+ * Needs a C++17 compiler, make and python3 (node-gyp's own needs). npm hides
+ * an install script's output unless it fails, so the line saying a build has
+ * started also goes to the terminal when there is one.
  */
 const { spawnSync } = require('node:child_process');
 const crypto = require('node:crypto');
@@ -114,6 +118,22 @@ function recordedHash() {
   }
 }
 
+/** One line for the user: on stderr, and on the terminal npm would otherwise keep quiet. */
+function announce(line) {
+  process.stderr.write(`${line}\n`);
+  if (process.env.npm_lifecycle_event === undefined || process.stderr.isTTY) return;
+  try {
+    const fd = fs.openSync('/dev/tty', 'w');
+    try {
+      fs.writeSync(fd, `${line}\n`);
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch {
+    // no terminal (CI, a service): stderr only
+  }
+}
+
 function main() {
   const shown = path.relative(process.cwd(), output) || output;
   const wanted = inputHash();
@@ -124,8 +144,11 @@ function main() {
   }
   // Whatever happens next, the old addon must not survive as if it were this build.
   fs.rmSync(path.join(nativeDir, 'build'), { recursive: true, force: true });
-  process.stdout.write(`croot native build: compiling from scratch${clean ? ` (${clean})` : ''}\n`);
   const nodeGyp = findNodeGyp();
+  announce(
+    `croot: building its native module with node-gyp from scratch${clean ? ` (${clean})` : ''} (C++17 compiler, make and python3 needed; ` +
+      'about a minute; npm shows the compiler output only if it fails: add --foreground-scripts to watch)',
+  );
   const args = [nodeGyp, 'rebuild', '--jobs=max'];
   const prefix = path.resolve(path.dirname(process.execPath), '..');
   const header = path.join(prefix, 'include', 'node', 'node_api.h');

@@ -1,3 +1,4 @@
+/// <reference types="node" preserve="true" />
 /** `croot/native`: the addon, its loader and the module that binds it. */
 export { CrootNative, crootNativeFunctions, isNativeError } from './croot-native.js';
 export type {

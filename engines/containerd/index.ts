@@ -1,3 +1,4 @@
+/// <reference types="node" preserve="true" />
 /** Public entry point of the containerd engine (task bundles on disk, every namespace but `moby`). */
 export { containerdEngineModule } from './containerd-engine-module.js';
 export {

@@ -1,3 +1,4 @@
+/// <reference types="node" preserve="true" />
 /** Public entry point of the Docker engine. */
 export { dockerEngineModule } from './docker-engine-module.js';
 export { DockerEngine, DockerEngineOptions, DOCKER_ENGINE_ID, DEFAULT_DOCKER_DIR } from './docker-engine.js';

@@ -1,3 +1,4 @@
+/// <reference types="node" preserve="true" />
 /** Public entry point of the Podman engine (rootful, rootless, and the API socket when it answers). */
 export { podmanEngineModule } from './podman-engine-module.js';
 export {

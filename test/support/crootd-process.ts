@@ -59,6 +59,8 @@ export interface StartCrootdOptions {
    * execs); `serverPid()` finds crootd itself.
    */
   readonly wrapper?: readonly string[];
+  /** The crootd to run (default: this checkout's dist/bin/crootd.js); run directly when it is not a .js file. */
+  readonly bin?: string;
 }
 
 function readOr(path: string): string {
@@ -71,7 +73,9 @@ function readOr(path: string): string {
 
 /** Spawns crootd without waiting for it. */
 export function spawnCrootd(options: StartCrootdOptions): CrootdProcess {
-  const command = [...(options.wrapper ?? []), process.execPath, CROOTD, '--socket', options.socketPath, '--log-file', options.logPath, ...(options.args ?? [])];
+  const bin = options.bin ?? CROOTD;
+  const argv = ['--socket', options.socketPath, '--log-file', options.logPath, ...(options.args ?? [])];
+  const command = [...(options.wrapper ?? []), ...(bin.endsWith('.js') ? [process.execPath, bin] : [bin]), ...argv];
   const child = spawn(command[0] as string, command.slice(1), {
     stdio: ['ignore', 'ignore', 'pipe'],
     env: options.env ?? process.env,

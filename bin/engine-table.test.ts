@@ -1,0 +1,75 @@
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as containerd from '../engines/containerd/index.js';
+import * as docker from '../engines/docker/index.js';
+import * as lxc from '../engines/lxc/index.js';
+import * as podman from '../engines/podman/index.js';
+import { ENGINES, ENGINE_DEFAULT_PATHS, ENGINE_IDS, mayExist } from './engine-table.js';
+
+describe('the engine table', () => {
+  it('repeats the engines’ own default paths exactly', () => {
+    expect(ENGINE_DEFAULT_PATHS).toEqual({
+      docker: { dir: docker.DEFAULT_DOCKER_DIR, socket: docker.DEFAULT_DOCKER_SOCKET },
+      podman: {
+        dataDir: podman.DEFAULT_PODMAN_DATADIR,
+        runDir: podman.DEFAULT_PODMAN_RUNDIR,
+        socket: podman.DEFAULT_PODMAN_SOCKET,
+        storageConfs: [...podman.DEFAULT_CONTAINERS_STORAGE_CONFS],
+      },
+      containerd: { taskDir: containerd.DEFAULT_CONTAINERD_TASK_DIR },
+      lxc: { dir: lxc.DEFAULT_LXC_DIR },
+    });
+  });
+
+  it('loads each engine’s own module, whose engine has the table’s id', () => {
+    expect(ENGINE_IDS).toEqual(['docker', 'podman', 'containerd', 'lxc', 'static']);
+    expect(ENGINES.find((e) => e.id === 'docker')?.load()).toBe(docker.dockerEngineModule);
+    expect(ENGINES.find((e) => e.id === 'lxc')?.load()).toBe(lxc.lxcEngineModule);
+  });
+
+  describe('sources probes', () => {
+    let empty: string;
+    beforeAll(() => {
+      empty = mkdtempSync(join(tmpdir(), 'croot-t-table-'));
+    });
+    afterAll(() => rmSync(empty, { recursive: true, force: true }));
+
+    /** An environment pointing every engine at folders that do not exist. */
+    const nowhere = (): Record<string, string> => ({
+      HOME: empty,
+      PCP_DOCKER_DIR: join(empty, 'docker'),
+      PCP_PODMAN_DATADIR: join(empty, 'storage'),
+      PCP_PODMAN_RUNDIR: join(empty, 'run'),
+      CROOT_PODMAN_SOCKET: join(empty, 'podman.sock'),
+      CROOT_CONTAINERS_STORAGE_CONF: '',
+      CROOT_CONTAINERD_TASK_DIR: join(empty, 'tasks'),
+      PCP_LXC_DIR: join(empty, 'lxc'),
+    });
+
+    it('finds no source where the environment points at nothing, and says where it looked', () => {
+      // Docker's socket path is fixed unless DOCKER_HOST names another: it counts when this host has it.
+      const dockerSocket = existsSync(docker.DEFAULT_DOCKER_SOCKET);
+      for (const engine of ENGINES) {
+        const why = engine.absent({ env: nowhere(), declaredContainers: 0 });
+        // The static engine is always loaded: it reads only the config file.
+        const present = (engine.id === 'docker' && dockerSocket) || engine.id === 'static';
+        const expected = present ? undefined : expect.stringMatching(/^not loaded: none of/);
+        expect([engine.id, why]).toEqual([engine.id, expected]);
+      }
+    });
+
+    it('takes an engine as present when one of its paths exists, or when its daemon is named', () => {
+      const env = { ...nowhere(), PCP_LXC_DIR: empty };
+      expect(ENGINES.find((e) => e.id === 'lxc')?.absent({ env, declaredContainers: 0 })).toBeUndefined();
+      expect(ENGINES.find((e) => e.id === 'docker')?.absent({ env: { ...nowhere(), DOCKER_HOST: 'tcp://127.0.0.1:1' }, declaredContainers: 0 })).toBeUndefined();
+      expect(ENGINES.find((e) => e.id === 'static')?.absent({ env: nowhere(), declaredContainers: 0 })).toBeUndefined();
+    });
+
+    it('tells a path that is not there (or under a missing folder) from one that is', () => {
+      expect(mayExist(empty)).toBe(true);
+      expect(mayExist(join(empty, 'missing'))).toBe(false);
+      expect(mayExist(join(empty, 'missing', 'deeper'))).toBe(false);
+    });
+  });
+});

@@ -1,0 +1,117 @@
+/**
+ * The built-in engines: for each, how to load its module (its code is
+ * required only then: Docker's and Podman's bring dockerode) and a cheap
+ * test of whether this host has anything for it (a few stat calls), so a
+ * one-shot `croot` command loads only the engines that can answer. crootd
+ * loads every engine not disabled: a source that appears later is picked up.
+ *
+ * The default paths below are the engines' own (engines/<id>/index.ts
+ * exports them; bin/engine-table.test.ts keeps the two in step): they are
+ * repeated here so that deciding costs no engine's code.
+ */
+import { statSync } from 'node:fs';
+import { join } from 'node:path';
+import { homedir } from 'node:os';
+import type { ContainerModule } from 'inversify';
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+export interface EngineFacts {
+  readonly env: Env;
+  /** How many containers the config file declares (the static engine's only source). */
+  readonly declaredContainers: number;
+}
+
+export interface EngineEntry {
+  readonly id: string;
+  /** Requires the engine's code and returns its ContainerModule. */
+  load(): ContainerModule;
+  /** The paths whose existence says the engine may have something here. */
+  sources(facts: EngineFacts): readonly string[];
+  /** Why this host has nothing for the engine, or undefined when it may. */
+  absent(facts: EngineFacts): string | undefined;
+}
+
+/** The engines' default paths, as their modules export them. */
+export const ENGINE_DEFAULT_PATHS = {
+  docker: { dir: '/var/lib/docker', socket: '/var/run/docker.sock' },
+  podman: {
+    dataDir: '/var/lib/containers/storage',
+    runDir: '/run/containers/storage',
+    socket: '/run/podman/podman.sock',
+    storageConfs: ['/etc/containers/storage.conf', '/usr/share/containers/storage.conf'],
+  },
+  containerd: { taskDir: '/run/containerd/io.containerd.runtime.v2.task' },
+  lxc: { dir: '/var/lib/lxc' },
+} as const;
+
+/** True unless `path` is certainly not there (ENOENT/ENOTDIR); a path croot may not read counts as there. */
+export function mayExist(path: string): boolean {
+  try {
+    statSync(path);
+    return true;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    return code !== 'ENOENT' && code !== 'ENOTDIR';
+  }
+}
+
+function absentUnless(paths: readonly string[]): string | undefined {
+  return paths.some(mayExist) ? undefined : `not loaded: none of ${paths.join(', ')} exists on this host`;
+}
+
+/* eslint-disable @typescript-eslint/no-require-imports */
+export const ENGINES: readonly EngineEntry[] = [
+  {
+    id: 'docker',
+    load: () => (require('../engines/docker/index.js') as typeof import('../engines/docker/index.js')).dockerEngineModule,
+    sources: ({ env }) => {
+      const d = ENGINE_DEFAULT_PATHS.docker;
+      const configDir = env.DOCKER_CONFIG || join(env.HOME || homedir(), '.docker');
+      return [d.socket, env.PCP_DOCKER_DIR || d.dir, join(configDir, 'config.json')];
+    },
+    absent(facts) {
+      // A daemon named by the environment may be anywhere: only the engine can tell.
+      if (facts.env.DOCKER_HOST || facts.env.DOCKER_CONTEXT) return undefined;
+      return absentUnless(this.sources(facts));
+    },
+  },
+  {
+    id: 'podman',
+    load: () => (require('../engines/podman/index.js') as typeof import('../engines/podman/index.js')).podmanEngineModule,
+    sources: ({ env }) => {
+      const p = ENGINE_DEFAULT_PATHS.podman;
+      const confs = env.CROOT_CONTAINERS_STORAGE_CONF !== undefined ? [env.CROOT_CONTAINERS_STORAGE_CONF].filter(Boolean) : p.storageConfs;
+      return [env.PCP_PODMAN_DATADIR || p.dataDir, env.PCP_PODMAN_RUNDIR || p.runDir, env.CROOT_PODMAN_SOCKET || p.socket, ...confs];
+    },
+    absent(facts) {
+      return absentUnless(this.sources(facts));
+    },
+  },
+  {
+    id: 'containerd',
+    load: () => (require('../engines/containerd/index.js') as typeof import('../engines/containerd/index.js')).containerdEngineModule,
+    sources: ({ env }) => [env.CROOT_CONTAINERD_TASK_DIR || ENGINE_DEFAULT_PATHS.containerd.taskDir],
+    absent(facts) {
+      return absentUnless(this.sources(facts));
+    },
+  },
+  {
+    id: 'lxc',
+    load: () => (require('../engines/lxc/index.js') as typeof import('../engines/lxc/index.js')).lxcEngineModule,
+    sources: ({ env }) => [env.PCP_LXC_DIR || ENGINE_DEFAULT_PATHS.lxc.dir],
+    absent(facts) {
+      return absentUnless(this.sources(facts));
+    },
+  },
+  {
+    id: 'static',
+    load: () => (require('../engines/static/index.js') as typeof import('../engines/static/index.js')).staticEngineModule,
+    sources: () => [],
+    // Costs nothing to load, and says how many containers the config declares (none is a fine answer).
+    absent: () => undefined,
+  },
+];
+/* eslint-enable @typescript-eslint/no-require-imports */
+
+export const ENGINE_IDS: readonly string[] = ENGINES.map((e) => e.id);

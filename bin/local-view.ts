@@ -1,0 +1,70 @@
+/**
+ * croot's in-process view: the containers and engine health this process
+ * can see by itself, without a server. It loads only the engines this host
+ * has sources for (or the one an ENGINE:NAME names), starts them, answers,
+ * and stops them. The one place in the command line that starts the engine
+ * registry; everything else goes through the ContainerView it hands out.
+ */
+import 'reflect-metadata';
+import { loadCrootConfigFile } from '../core/config-file.js';
+import { ContainerView, type ContainerField } from '../core/container-view.js';
+import { createCrootContainer } from '../core/create-container.js';
+import { sortEngines, type ContainerReport, type EngineReport } from '../core/croot-extension.js';
+import { EngineRegistry } from '../core/engine-registry.js';
+import { defaultModules } from './default-modules.js';
+import { ENGINE_IDS } from './engine-table.js';
+
+export interface LocalViewOptions {
+  /** Config file (default $CROOT_CONFIG, else /etc/croot/croot.json when present). */
+  readonly config?: string;
+  /** Load only these engines (the ENGINE of ENGINE:NAME). */
+  readonly engines?: readonly string[];
+}
+
+export interface LocalView {
+  /** Every engine's health, those not loaded on this host included (as unavailable, with why). */
+  engines(): Promise<readonly EngineReport[]>;
+  /** The engines left out because this host has nothing for them. */
+  readonly notLoaded: readonly string[];
+  containers(): Promise<readonly ContainerReport[]>;
+  inspect(ref: string, fields: readonly ContainerField[]): Promise<ContainerReport>;
+  /** What went wrong loading modules (a plugin that would not load...), for the user to see. */
+  readonly warnings: readonly string[];
+  close(): Promise<void>;
+}
+
+export async function openLocalView(options: LocalViewOptions = {}): Promise<LocalView> {
+  const fileConfig = await loadCrootConfigFile(options.config);
+  const loaded = await defaultModules({
+    disabledEngines: fileConfig.disabledEngines ?? [],
+    plugins: fileConfig.plugins ?? [],
+    onlyPresent: true,
+    declaredContainers: fileConfig.staticContainers?.length ?? 0,
+    ...(options.engines !== undefined ? { onlyEngines: options.engines } : {}),
+  });
+  const container = createCrootContainer({ config: fileConfig, modules: loaded.modules });
+  const registry = container.get<EngineRegistry>(EngineRegistry);
+  await registry.start();
+  await registry.ready();
+  const view = container.get<ContainerView>(ContainerView);
+  const disabled = new Set(fileConfig.disabledEngines ?? []);
+  const notLoaded: EngineReport[] = loaded.skipped.map(({ engine, reason }) => ({
+    engine,
+    available: false,
+    reason,
+    checkedAt: new Date().toISOString(),
+  }));
+  return {
+    warnings: loaded.problems,
+    notLoaded: loaded.skipped.map((s) => s.engine),
+    async engines() {
+      const seen = await view.engines();
+      // An ENGINE:NAME lookup loads one engine: the others are not reported at all.
+      const others = options.engines === undefined ? notLoaded.filter((e) => ENGINE_IDS.includes(e.engine) && !disabled.has(e.engine)) : [];
+      return sortEngines([...seen, ...others]);
+    },
+    containers: () => view.containers(),
+    inspect: (ref, fields) => view.inspect(ref, fields),
+    close: () => registry.stop(),
+  };
+}
