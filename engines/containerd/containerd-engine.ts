@@ -179,7 +179,7 @@ export class ContainerdEngine implements EngineContribution {
   }
 
   private watch(dir: string, onEvent: (event: DirectoryEvent) => void): boolean {
-    if (this.watches.has(dir)) return false;
+    if (this.stopped || this.watches.has(dir)) return false;
     try {
       this.watches.set(dir, this.watcher.watch(dir, onEvent));
       this.unwatchable.delete(dir);
@@ -288,7 +288,11 @@ export class ContainerdEngine implements EngineContribution {
     for (const task of this.tasks.values()) if (task.namespace === ns) this.dirty.add(task.key);
   }
 
-  /** Reads one task; undefined when its bundle is gone. Watches its folders while it is not started. */
+  /**
+   * Reads one task; undefined when its bundle is gone. A task not started yet
+   * has its folders watched; a newly watched one is read once more, so a
+   * change made between the read and the watch is not missed.
+   */
   private async readTask(key: string, before: Task | undefined): Promise<Task | undefined> {
     const slash = key.indexOf('/');
     const namespace = key.slice(0, slash);
@@ -304,16 +308,14 @@ export class ContainerdEngine implements EngineContribution {
       return undefined;
     }
     const same = before !== undefined && before.ino === ino;
-    // Watch first, then read: a change made meanwhile is seen in the read or signalled after it.
-    if (!(same && complete(before))) {
-      this.watch(bundle, (e) => this.onTaskFolder(bundle, key, e));
-      this.watch(runc, (e) => this.onTaskFolder(runc, key, e));
-    }
     const [spec, runtime] = await Promise.all([same && before.spec !== undefined ? before.spec : readTaskSpec(bundle), readTaskRuntime(bundle, runc)]);
     const task: Task = { key, namespace, id, ino, spec, pid: runtime.pid, recordedStart: runtime.recordedStart, created: runtime.created };
     if (complete(task)) {
       this.unwatch(bundle);
       this.unwatch(runc);
+    } else {
+      const fresh = [this.watch(bundle, (e) => this.onTaskFolder(bundle, key, e)), this.watch(runc, (e) => this.onTaskFolder(runc, key, e))];
+      if (fresh.includes(true)) this.dirty.add(key);
     }
     return task;
   }
@@ -366,6 +368,7 @@ export class ContainerdEngine implements EngineContribution {
   }
 
   private awaitRoot(dir: string): void {
+    if (this.stopped) return;
     let over = false;
     const end = watchForDirectory(
       this.watcher,
