@@ -187,7 +187,8 @@ export class ContainerdEngine implements EngineContribution {
     } catch (err) {
       // Absent (raced with a removal) is not worth a word; the limit of inotify watches or a permission is.
       const code = (err as { details?: { code?: string } }).details?.code;
-      if (code !== 'ENOENT' && code !== 'ENOTDIR') this.unwatchable.set(dir, (err as Error).message);
+      if (code === 'ENOENT' || code === 'ENOTDIR') this.unwatchable.delete(dir);
+      else this.unwatchable.set(dir, (err as Error).message);
       return false;
     }
   }
@@ -324,7 +325,7 @@ export class ContainerdEngine implements EngineContribution {
   private async rescan(): Promise<void> {
     this.dirty.clear();
     this.dirtyNamespaces.clear();
-    const rootWatched = this.armRoot(this.taskRoot, (e) => this.onTaskRoot(e));
+    this.armRoot(this.taskRoot, (e) => this.onTaskRoot(e));
     this.armRoot(this.runcRoot, (e) => this.onRuncRoot(e));
     let namespaces: string[];
     try {
@@ -332,8 +333,11 @@ export class ContainerdEngine implements EngineContribution {
       this.absent = undefined;
     } catch (err) {
       namespaces = [];
-      this.absent = `no ${this.taskRoot} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}): containerd has run no task here`;
-      if (!rootWatched && !this.waits.has(this.taskRoot)) this.awaitRoot(this.taskRoot);
+      const code = (err as NodeJS.ErrnoException).code;
+      this.absent =
+        code === 'ENOENT'
+          ? `no ${this.taskRoot}: containerd has run no task here; waiting for it to appear`
+          : `cannot read ${this.taskRoot}: ${code ?? (err as Error).message}`;
     }
     const keys: string[] = [];
     for (const ns of namespaces) {
@@ -363,6 +367,7 @@ export class ContainerdEngine implements EngineContribution {
       this.waits.delete(dir);
       return true;
     }
+    // Absent: wait for it (again, after a wait that failed). There but not watchable: re-checks read it.
     if (!this.unwatchable.has(dir) && !this.waits.has(dir)) this.awaitRoot(dir);
     return false;
   }
@@ -394,12 +399,16 @@ export class ContainerdEngine implements EngineContribution {
   /** Replaces every task (a full re-read) and pushes the whole list. */
   private replaceTasks(fresh: Map<string, Task>, namespaces: readonly string[]): void {
     const live = new Set(namespaces);
-    for (const [dir] of this.watches) {
-      if (dir === this.taskRoot || dir === this.runcRoot) continue;
-      const rel = dir.startsWith(`${this.taskRoot}/`) ? dir.slice(this.taskRoot.length + 1) : dir.slice(this.runcRoot.length + 1);
-      const slash = rel.indexOf('/');
-      if (slash < 0 ? !live.has(rel) : !fresh.has(rel) || complete(fresh.get(rel) as Task)) this.unwatch(dir);
-    }
+    // Folders of namespaces and tasks that are gone, or of tasks now started, are no longer watched.
+    const wanted = (dir: string): boolean => {
+      if (dir === this.taskRoot || dir === this.runcRoot) return true;
+      const under = dir.startsWith(`${this.taskRoot}/`) ? this.taskRoot : this.runcRoot;
+      const rel = dir.slice(under.length + 1);
+      if (!rel.includes('/')) return live.has(rel);
+      const task = fresh.get(rel);
+      return task !== undefined && !complete(task);
+    };
+    for (const dir of new Set([...this.watches.keys(), ...this.unwatchable.keys()])) if (!wanted(dir)) this.unwatch(dir);
     this.tasks = fresh;
     this.kubernetesHolders.clear();
     this.idHolders.clear();
@@ -431,6 +440,8 @@ export class ContainerdEngine implements EngineContribution {
       affected.add(key);
       if (task === undefined) {
         this.tasks.delete(key);
+        this.unwatch(`${this.taskRoot}/${key}`);
+        this.unwatch(`${this.runcRoot}/${key}`);
         continue;
       }
       this.tasks.set(key, task);
@@ -514,7 +525,7 @@ export class ContainerdEngine implements EngineContribution {
     if (sink === undefined) return;
     const problems = [...this.unwatchable].map(([dir, why]) => `cannot watch ${dir} (${why}); its changes show at the next re-check`);
     if (this.absent !== undefined) {
-      sink.health(false, [`${this.absent}; waiting for it to appear`, ...problems].join('; '));
+      sink.health(false, [this.absent, ...problems].join('; '));
       return;
     }
     const counts = new Map<string, number>();
