@@ -257,11 +257,12 @@ export class LxcEngine implements EngineContribution {
   }
 
   private onFolder(event: DirectoryEvent): void {
-    if (event.kind === 'overflow' || event.kind === 'gone' || event.name === '') {
+    if (event.kind === 'overflow' || event.kind === 'gone') {
       if (event.kind === 'gone') this.dirWatch = undefined;
       void this.serially(() => this.load()).then(() => this.askAll());
       return;
     }
+    if (event.name === '') return;
     const name = event.name;
     void this.serially(() => this.check(name));
   }
