@@ -172,10 +172,13 @@ export class ContainerdEngine implements EngineContribution {
   private kick(): void {
     if (this.scheduled || this.stopped) return;
     this.scheduled = true;
-    this.work = this.work.then(async () => {
-      this.scheduled = false;
-      if (!this.stopped) await this.drain();
-    });
+    this.work = this.work
+      .then(async () => {
+        this.scheduled = false;
+        if (!this.stopped) await this.drain();
+      })
+      // A fault of croot's own must not end the engine: say it, and let the next signal or re-check go on.
+      .catch((err: unknown) => this.sink?.health(false, `reading ${this.taskRoot} failed: ${(err as Error).message}`));
   }
 
   private watch(dir: string, onEvent: (event: DirectoryEvent) => void): boolean {

@@ -184,7 +184,10 @@ export class LxcEngine implements EngineContribution {
   }
 
   private serially(job: () => Promise<void>): Promise<void> {
-    this.serial = this.serial.then(() => (this.stopped ? undefined : job())).catch(() => undefined);
+    this.serial = this.serial
+      .then(() => (this.stopped ? undefined : job()))
+      // A fault of croot's own must not end the engine: say it, and let the next signal or re-check go on.
+      .catch((err: unknown) => this.sink?.health(false, `reading ${this.lxcDir} failed: ${(err as Error).message}`));
     return this.serial;
   }
 
@@ -486,7 +489,13 @@ export class LxcEngine implements EngineContribution {
     if (this.stopped || command === undefined) return Promise.resolve({ failed: 'not asked' });
     return new Promise<Answer>((resolve) => {
       // -P: the folder croot listed, not lxc's configured lxcpath; -s -p: skip the IP and cgroup statistics.
-      const child = spawn(command, ['-n', name, '-P', this.lxcDir, '-s', '-p'], { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+      let child: ChildProcess;
+      try {
+        child = spawn(command, ['-n', name, '-P', this.lxcDir, '-s', '-p'], { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+      } catch (err) {
+        resolve({ failed: (err as Error).message });
+        return;
+      }
       this.children.add(child);
       let stdout = '';
       let stderr = '';
