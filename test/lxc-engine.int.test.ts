@@ -1,26 +1,29 @@
 /**
  * The LXC engine against real LXC containers (Debian's lxc 5, the busybox
- * template, no network, nothing downloaded): croot's resolvers in this
- * process, the built crootd and PCP 6.0.3's own pmdaroot must answer what
- * `lxc-info`, `lxc-attach -- hostname` and the host's /proc/PID/cgroup say.
+ * template, no network, nothing downloaded). One croot (the native module's
+ * inotify watcher and pidfds, as crootd runs) is started before the
+ * containers exist, so what it knows of them came from its change signals:
+ * lxc-create, lxc-start, lxc-stop and lxc-destroy must show in its index as
+ * `lxc-info`, `lxc-attach -- hostname` and the host's /proc say. The built
+ * crootd and PCP 6.0.3's own pmdaroot are compared on the same containers.
  * Containers run under `lxc-start -F` as children of this process, so their
  * monitors are reaped here (pid 1 on these VMs does not reap orphans).
  */
-import { settle } from './support/outcomes.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { appendFileSync, existsSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createCrootContainer } from '../core/create-container.js';
-import { EngineRegistry } from '../core/engine-registry.js';
+import { EngineRegistry, EngineRegistryOptions, type IndexedContainer } from '../core/engine-registry.js';
 import { CrootError, PM_ERR_NOCONTAINER } from '../core/errors.js';
 import { RootClient } from '../core/root-client.js';
 import { ContainerCGroupResolver, ContainerHostnameResolver, ContainerProcessIdResolver } from '../core/resolvers.js';
 import { lxcEngineModule } from '../engines/lxc/index.js';
 import { nativeModule } from '../native/native-module.js';
 import { describeWith, probes, run } from './support/components.js';
-import { builtBinaries, retryUntil, startCrootd, type CrootdProcess } from './support/crootd-process.js';
+import { builtBinaries, startCrootd, type CrootdProcess } from './support/crootd-process.js';
 import { cgroupTruth } from './support/engine-containers.js';
+import { codeOf, eventually, settle } from './support/outcomes.js';
 import { makeTempDir, startPcpRoot, type PcpRootPeer } from './support/pcp-peer.js';
 
 const LXC_DIR = '/var/lib/lxc';
@@ -33,30 +36,6 @@ function probe(): string | undefined {
 /** What lxc-info says (`-H`: the bare value). */
 function lxcInfo(name: string, what: '-s' | '-p'): string {
   return run('lxc-info', ['-n', name, what, '-H'], 10000);
-}
-
-const registries: EngineRegistry[] = [];
-
-/** A fresh croot over the host's /proc with the LXC engine and the native module (for hostnames). */
-function croot() {
-  const container = createCrootContainer({ config: { env: { ...process.env }, procRoot: '/proc' }, modules: [nativeModule, lxcEngineModule] });
-  registries.push(container.get<EngineRegistry>(EngineRegistry));
-  return {
-    registry: container.get<EngineRegistry>(EngineRegistry),
-    hostnames: container.get<ContainerHostnameResolver>(ContainerHostnameResolver),
-    pids: container.get<ContainerProcessIdResolver>(ContainerProcessIdResolver),
-    cgroups: container.get<ContainerCGroupResolver>(ContainerCGroupResolver),
-  };
-}
-
-/** The CrootError a promise rejects with (fails the test when it resolves or throws something else). */
-async function crootError(p: Promise<unknown>): Promise<CrootError> {
-  const err = await p.then(
-    (v) => new Error(`resolved with ${JSON.stringify(v)}`),
-    (e: unknown) => e,
-  );
-  if (!(err instanceof CrootError)) throw err;
-  return err;
 }
 
 /** One server's three answers for a name: the value, or the negative status it sent. */
@@ -117,17 +96,34 @@ describeWith('root, LXC (lxc, lxc-templates, busybox-static) and croot’s nativ
     starts.delete(name);
   }
 
+  let registry: EngineRegistry;
+  let hostnames: ContainerHostnameResolver;
+  let pids: ContainerProcessIdResolver;
+  let cgroups: ContainerCGroupResolver;
+
+  /** Waits until the index's container `name` satisfies `test`. */
+  function until(name: string, test: (c: IndexedContainer) => boolean): Promise<IndexedContainer> {
+    return eventually(async () => {
+      const c = await settle(() => registry.lookup(name)).catch(() => undefined);
+      return c !== undefined && test(c) ? c : undefined;
+    }, 30000);
+  }
+
   beforeAll(async () => {
     work = makeTempDir('croot-lxc-');
-    lxcCreate(up, upHost);
-    lxcCreate(down, `${down}-h`);
-    lxcStart(up);
-    const pid = Number(lxcInfo(up, '-p'));
-    truth = { pid, hostname: run('lxc-attach', ['-n', up, '--', 'hostname'], 10000), cgroup: cgroupTruth(pid) };
+    const container = createCrootContainer({ config: { env: { ...process.env }, procRoot: '/proc' }, modules: [nativeModule, lxcEngineModule] });
+    // No safety-net pass during the test: what the index shows came from the change signals.
+    container.bind<EngineRegistryOptions>(EngineRegistryOptions).toConstantValue({ recheckIntervalMs: 3600000 });
+    registry = container.get<EngineRegistry>(EngineRegistry);
+    hostnames = container.get<ContainerHostnameResolver>(ContainerHostnameResolver);
+    pids = container.get<ContainerProcessIdResolver>(ContainerProcessIdResolver);
+    cgroups = container.get<ContainerCGroupResolver>(ContainerCGroupResolver);
+    await registry.start();
+    await registry.ready();
   }, 60000);
 
   afterAll(async () => {
-    await Promise.all(registries.map((r) => r.stop()));
+    await registry?.stop();
     const problems: string[] = [];
     for (const name of created) {
       await lxcStop(name);
@@ -142,36 +138,38 @@ describeWith('root, LXC (lxc, lxc-templates, busybox-static) and croot’s nativ
     if (problems.length > 0) throw new Error(`lxc-destroy failed: ${problems.join('; ')}`);
   }, 60000);
 
-  it('has LXC report one container running under its configured hostname and the other stopped (the truth)', () => {
+  it('follows lxc-create: both containers listed, stopped, as lxc-info says', async () => {
+    lxcCreate(up, upHost);
+    lxcCreate(down, `${down}-h`);
+    for (const name of [up, down]) {
+      expect(lxcInfo(name, '-s')).toBe('STOPPED');
+      const c = await until(name, (x) => x.state === 'STOPPED');
+      expect(c).toMatchObject({ engine: 'lxc', id: name, names: [name], running: false, liveness: 'stopped' });
+    }
+    expect(registry.statuses().find((s) => s.engine === 'lxc')).toMatchObject({ available: true });
+  });
+
+  it('follows lxc-start: the PID lxc-info gives, the cgroup the host’s /proc gives, and the configured hostname', async () => {
+    lxcStart(up);
+    const pid = Number(lxcInfo(up, '-p'));
+    truth = { pid, hostname: run('lxc-attach', ['-n', up, '--', 'hostname'], 10000), cgroup: cgroupTruth(pid) };
     expect(lxcInfo(up, '-s')).toBe('RUNNING');
     expect(truth.pid).toBeGreaterThan(1);
     expect(truth.hostname).toBe(upHost);
     expect(truth.cgroup).toContain(up);
+    const c = await until(up, (x) => x.liveness === 'running' && x.pid === pid);
+    expect(c).toMatchObject({ running: true, paused: false, state: 'RUNNING', cgroup: truth.cgroup });
     expect(lxcInfo(down, '-s')).toBe('STOPPED');
+    expect((await settle(() => registry.lookup(down))).running).toBe(false);
   });
 
-  it('lists both containers with the state, PID and cgroup LXC and the kernel give', async () => {
-    const { registry } = croot();
-    await registry.start();
-    await registry.ready();
-    const mine = registry.containers().filter((r) => r.id === up || r.id === down);
-    expect(mine.map((r) => ({ id: r.id, names: r.names, running: r.running, paused: r.paused, pid: r.pid, cgroupHint: r.cgroupHint }))).toEqual(
-      expect.arrayContaining([
-        { id: up, names: [up], running: true, paused: false, pid: truth.pid, cgroupHint: truth.cgroup },
-        { id: down, names: [down], running: false, paused: false, pid: undefined, cgroupHint: undefined },
-      ]),
-    );
-    expect(mine).toHaveLength(2);
-    expect(registry.statuses().find((s) => s.engine === 'lxc')).toMatchObject({ available: true });
-  });
-
-  it('resolves the running container’s hostname, PID and cgroup by name and by lxc:NAME', async () => {
-    const { hostnames, pids, cgroups } = croot();
-    for (const ref of [up, `lxc:${up}`]) {
+  it('resolves the running container’s hostname, PID and cgroup by name, lxc:NAME and lxc.NAME', async () => {
+    for (const ref of [up, `lxc:${up}`, `lxc.${up}`]) {
       const host = await hostnames.resolveHostname(ref);
       const cgroup = await cgroups.resolveCGroupName(ref);
       const pid = await pids.resolveProcessId(ref);
-      expect({ hostname: host.value, hostPid: host.pid, pid, cgroup: cgroup.value, cgroupPid: cgroup.pid }).toEqual({
+      expect({ ref, hostname: host.value, hostPid: host.pid, pid, cgroup: cgroup.value, cgroupPid: cgroup.pid }).toEqual({
+        ref,
         hostname: truth.hostname,
         hostPid: truth.pid,
         pid: truth.pid,
@@ -182,38 +180,35 @@ describeWith('root, LXC (lxc, lxc-templates, busybox-static) and croot’s nativ
   });
 
   it('refuses the stopped container with ERR_NOT_RUNNING for every question', async () => {
-    const { hostnames, pids, cgroups } = croot();
     for (const ask of [() => hostnames.resolveHostname(down), () => pids.resolveProcessId(down), () => cgroups.resolveCGroupName(down)]) {
-      expect((await crootError(settle<unknown>(ask))).code).toBe('ERR_NOT_RUNNING');
+      expect(await codeOf(ask)).toBe('ERR_NOT_RUNNING');
     }
   });
 
   it('refuses a name no LXC container has with ERR_NO_CONTAINER, even one sharing a long prefix', async () => {
-    const { pids } = croot();
-    for (const ref of [unknown, `lxc:${unknown}`]) {
-      expect((await crootError(settle(() => pids.resolveProcessId(ref)))).code).toBe('ERR_NO_CONTAINER');
-    }
+    for (const ref of [unknown, `lxc:${unknown}`]) expect(await codeOf(() => pids.resolveProcessId(ref))).toBe('ERR_NO_CONTAINER');
   });
 
   it('takes no prefix of an LXC name (a chosen name, not a digest): a unique prefix and a shared one both find nothing', async () => {
-    const { pids } = croot();
     for (const ref of [up.slice(0, -1), `croot-t-${tag}-`, `lxc:${up.slice(0, -1)}`]) {
-      expect((await crootError(settle(() => pids.resolveProcessId(ref)))).code).toBe('ERR_NO_CONTAINER');
+      expect(await codeOf(() => pids.resolveProcessId(ref))).toBe('ERR_NO_CONTAINER');
     }
     await expect(settle(() => pids.resolveProcessId(up))).resolves.toBe(truth.pid);
   });
 
-  it('reports a frozen container as running and paused, and still resolves its PID', async () => {
+  it('shows a freeze (which signals nothing) at the next re-check: running and paused, the PID still answered', async () => {
     run('lxc-freeze', ['-n', up], 10000);
     try {
       expect(lxcInfo(up, '-s')).toBe('FROZEN');
-      const { registry, pids } = croot();
-      expect(await registry.lookup(up)).toMatchObject({ running: true, paused: true, pid: truth.pid });
+      await registry.get('lxc')?.recheck?.();
+      expect(await settle(() => registry.lookup(up))).toMatchObject({ running: true, paused: true, state: 'FROZEN', pid: truth.pid });
       await expect(settle(() => pids.resolveProcessId(up))).resolves.toBe(truth.pid);
     } finally {
       run('lxc-unfreeze', ['-n', up], 10000);
     }
     expect(lxcInfo(up, '-s')).toBe('RUNNING');
+    await registry.get('lxc')?.recheck?.();
+    expect(await settle(() => registry.lookup(up))).toMatchObject({ running: true, paused: false, state: 'RUNNING' });
   });
 
   const pcpAndCrootd = (): string | undefined => probes.pcp() ?? builtBinaries();
@@ -279,15 +274,24 @@ describeWith('root, LXC (lxc, lxc-templates, busybox-static) and croot’s nativ
     });
   });
 
-  // Last on purpose: it stops `up`, which every test above needs running.
-  it('follows lxc-stop: a croot that saw the container running refuses it at once, and lists it stopped within its cache time', async () => {
-    const { registry, pids } = croot();
-    await expect(settle(() => pids.resolveProcessId(up))).resolves.toBe(truth.pid);
+  // Last on purpose: they stop `up` and destroy `down`, which every test above needs.
+  it('follows lxc-stop: refused once the pidfd shows the exit, then listed STOPPED as lxc-info says', async () => {
     await lxcStop(up);
     expect(lxcInfo(up, '-s')).toBe('STOPPED');
-    expect((await crootError(settle(() => pids.resolveProcessId(up)))).code).toBe('ERR_NOT_RUNNING');
-    const record = await retryUntil(() => settle(() => registry.lookup(up)), (r) => !r.running, 3000, 100);
-    expect(record).toMatchObject({ id: up, running: false });
-    expect(record.pid).toBeUndefined();
+    await eventually(async () => ((await codeOf(() => pids.resolveProcessId(up))) === 'ERR_NOT_RUNNING' ? true : undefined), 30000);
+    const c = await until(up, (x) => x.state === 'STOPPED');
+    expect(c).toMatchObject({ running: false, pid: undefined, liveness: 'stopped' });
+  });
+
+  it('follows lxc-start again with the new PID, then lxc-destroy', async () => {
+    lxcStart(up);
+    const pid = Number(lxcInfo(up, '-p'));
+    expect(pid).not.toBe(truth.pid);
+    await until(up, (x) => x.liveness === 'running' && x.pid === pid);
+    expect(await settle(() => pids.resolveProcessId(`lxc.${up}`))).toBe(pid);
+
+    run('lxc-destroy', ['-n', down], 30000);
+    expect(existsSync(join(LXC_DIR, down))).toBe(false);
+    await eventually(async () => ((await codeOf(() => pids.resolveProcessId(down))) === 'ERR_NO_CONTAINER' ? true : undefined), 30000);
   });
 });

@@ -1,138 +1,386 @@
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { settle } from '../../test/support/outcomes.js';
+import { execFileSync } from 'node:child_process';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ContainerModule } from 'inversify';
+import { Container } from 'inversify';
 import { createCrootContainer } from '../../core/create-container.js';
-import type { ContainerRecord } from '../../core/engine.js';
+import { EngineRegistry, EngineRegistryOptions, type IndexedContainer, type RegistryEvent } from '../../core/engine-registry.js';
+import { DirectoryWatcher, type DirectoryEvent } from '../../core/host-services.js';
+import { NodeDirectoryWatcher } from '../../core/node-directory-watcher.js';
 import { ContainerProcessIdResolver } from '../../core/resolvers.js';
-import { ContainerdEngine, ContainerdEngineOptions } from './containerd-engine.js';
+import { pmcdAcceptsContainerName } from '../../test/support/pcp-container-name.js';
+import { codeOf, eventually, settle } from '../../test/support/outcomes.js';
+import { ContainerdEngine } from './containerd-engine.js';
 import { containerdEngineModule } from './containerd-engine-module.js';
 import { cgroupHintFrom } from './containerd-tasks.js';
-import { startTimeFromStatFile } from '../../test/support/truth.js';
 
 const FIXTURE = join(__dirname, '..', '..', 'test', 'fixtures', 'containerd');
+const DIGEST = 'c0ffee0123456789abcdef0123456789abcdef0123456789abcdef0123456789';
 
-function fixtureTree(): { root: string; env: Record<string, string> } {
-  const root = mkdtempSync(join(tmpdir(), 'croot-containerd-'));
+/** A DirectoryWatcher that remembers which folders are watched now (a real NodeDirectoryWatcher underneath). */
+class CountingWatcher implements DirectoryWatcher {
+  readonly active = new Map<string, number>();
+  private readonly inner = new NodeDirectoryWatcher();
+  watch(dir: string, onEvent: (event: DirectoryEvent) => void): () => void {
+    const end = this.inner.watch(dir, (event) => {
+      if (event.kind === 'gone') this.drop(dir);
+      onEvent(event);
+    });
+    this.active.set(dir, (this.active.get(dir) ?? 0) + 1);
+    let ended = false;
+    return () => {
+      if (ended) return;
+      ended = true;
+      this.drop(dir);
+      end();
+    };
+  }
+  private drop(dir: string): void {
+    const n = (this.active.get(dir) ?? 0) - 1;
+    if (n > 0) this.active.set(dir, n);
+    else this.active.delete(dir);
+  }
+}
+
+let root: string;
+const containers: Container[] = [];
+
+beforeEach(() => {
+  root = mkdtempSync(join(tmpdir(), 'croot-t-containerd-'));
   cpSync(FIXTURE, root, { recursive: true });
-  return { root, env: { CROOT_CONTAINERD_TASK_DIR: join(root, 'task'), CROOT_CONTAINERD_RUNC_ROOT: join(root, 'runc') } };
+});
+
+afterEach(async () => {
+  for (const c of containers.splice(0)) await c.get<EngineRegistry>(EngineRegistry).stop();
+  rmSync(root, { recursive: true, force: true });
+});
+
+function envFor(taskDir = join(root, 'task'), runcDir = join(root, 'runc')): Record<string, string> {
+  return { CROOT_CONTAINERD_TASK_DIR: taskDir, CROOT_CONTAINERD_RUNC_ROOT: runcDir };
 }
 
-function engineFor(root: string, env: Record<string, string>, checkIntervalMs = 0): ContainerdEngine {
-  return createCrootContainer({
-    config: { env, procRoot: join(root, 'proc') },
-    modules: [
-      containerdEngineModule,
-      new ContainerModule(({ bind }) => {
-        bind<ContainerdEngineOptions>(ContainerdEngineOptions).toConstantValue({ checkIntervalMs });
-      }),
-    ],
-  }).get(ContainerdEngine);
+interface Croot {
+  readonly registry: EngineRegistry;
+  readonly pids: ContainerProcessIdResolver;
+  readonly engine: ContainerdEngine;
+  readonly watcher: CountingWatcher;
 }
 
-function byId(records: readonly ContainerRecord[], id: string): ContainerRecord {
-  const r = records.find((c) => c.id === id);
-  if (r === undefined) throw new Error(`no record ${id}`);
-  return r;
+async function croot(env: Record<string, string> = envFor()): Promise<Croot> {
+  const c = createCrootContainer({ config: { env, procRoot: join(root, 'proc') }, modules: [containerdEngineModule] });
+  const watcher = new CountingWatcher();
+  c.bind<DirectoryWatcher>(DirectoryWatcher).toConstantValue(watcher);
+  c.bind<EngineRegistryOptions>(EngineRegistryOptions).toConstantValue({ recheckIntervalMs: 600000 });
+  containers.push(c);
+  const registry = c.get<EngineRegistry>(EngineRegistry);
+  await registry.start();
+  await registry.ready();
+  return { registry, pids: c.get<ContainerProcessIdResolver>(ContainerProcessIdResolver), engine: c.get(ContainerdEngine), watcher };
 }
 
-function initPid(root: string, ns: string, id: string): number {
+function found(registry: EngineRegistry, ref: string): IndexedContainer {
+  return registry.lookup(ref) as IndexedContainer;
+}
+
+function mine(registry: EngineRegistry): IndexedContainer[] {
+  return registry.containers().filter((c) => c.engine === 'containerd');
+}
+
+/** The fixture's own files, read by the test: the truth the engine must report. */
+function initPid(ns: string, id: string): number {
   return Number(readFileSync(join(root, 'task', ns, id, 'init.pid'), 'utf8'));
 }
 
-function runcState(root: string, ns: string, id: string): { init_process_pid: number; init_process_start: number } {
+function runcState(ns: string, id: string): { init_process_pid: number; init_process_start: number } {
   return JSON.parse(readFileSync(join(root, 'runc', ns, id, 'state.json'), 'utf8')) as { init_process_pid: number; init_process_start: number };
 }
 
+/** Field 22 of the fixture proc root's stat for `pid`. */
+function statStart(pid: number): number {
+  const text = readFileSync(join(root, 'proc', String(pid), 'stat'), 'utf8');
+  return Number(text.slice(text.lastIndexOf(')') + 2).split(' ')[19]);
+}
+
+function annotationsOf(ns: string, id: string): Record<string, string> {
+  return (JSON.parse(readFileSync(join(root, 'task', ns, id, 'config.json'), 'utf8')) as { annotations?: Record<string, string> }).annotations ?? {};
+}
+
+/**
+ * Steps of a task's life as the shim and runc write them, with the fixture's
+ * croot-fx-ctr1 files as the template: the bundle and its spec; runc's folder
+ * with `exec.fifo` and `state.json`; `init.pid` (moved in, as the shim does);
+ * the start (`exec.fifo` removed); and the removal.
+ */
+class FakeTask {
+  constructor(
+    readonly ns: string,
+    readonly id: string,
+    readonly pid: number,
+    readonly start: number,
+  ) {}
+
+  get bundle(): string {
+    return join(root, 'task', this.ns, this.id);
+  }
+
+  get runc(): string {
+    return join(root, 'runc', this.ns, this.id);
+  }
+
+  bundleWritten(annotations: Record<string, string> = {}): this {
+    mkdirSync(this.bundle, { recursive: true });
+    const spec = JSON.parse(readFileSync(join(root, 'task', 'default', 'croot-fx-ctr1', 'config.json'), 'utf8')) as Record<string, unknown>;
+    writeFileSync(join(this.bundle, 'config.json'), JSON.stringify({ ...spec, annotations, linux: { cgroupsPath: `/${this.ns}/${this.id}` } }));
+    return this;
+  }
+
+  created(): this {
+    mkdirSync(this.runc, { recursive: true });
+    execFileSync('mkfifo', [join(this.runc, 'exec.fifo')]);
+    writeFileSync(join(this.runc, 'state.json'), JSON.stringify({ id: this.id, init_process_pid: this.pid, init_process_start: this.start }));
+    const stat = readFileSync(join(root, 'proc', '8101', 'stat'), 'utf8').split(' ');
+    stat[0] = String(this.pid);
+    stat[21] = String(this.start);
+    mkdirSync(join(root, 'proc', String(this.pid)), { recursive: true });
+    writeFileSync(join(root, 'proc', String(this.pid), 'stat'), stat.join(' '));
+    writeFileSync(join(this.bundle, '.init.pid'), String(this.pid));
+    renameSync(join(this.bundle, '.init.pid'), join(this.bundle, 'init.pid'));
+    return this;
+  }
+
+  started(): this {
+    unlinkSync(join(this.runc, 'exec.fifo'));
+    return this;
+  }
+
+  removed(): void {
+    rmSync(this.runc, { recursive: true });
+    rmSync(this.bundle, { recursive: true });
+  }
+}
+
 describe('ContainerdEngine', () => {
-  let root: string;
-  let env: Record<string, string>;
-  beforeEach(() => ({ root, env } = fixtureTree()));
-  afterEach(() => rmSync(root, { recursive: true, force: true }));
-
-  describe('.containers', () => {
+  describe('first load', () => {
     it('lists the tasks of every namespace but moby, without CRI sandboxes', async () => {
-      const ids = (await engineFor(root, env).containers()).map((r) => r.id).sort();
-      expect(ids).toEqual(['croot-fx-ctr1', 'croot-fx-kapp', 'croot-fx-tmp2']);
+      const { registry } = await croot();
+      expect(mine(registry).map((c) => c.id).sort()).toEqual(['default/croot-fx-ctr1', 'default/croot-fx-tmp2', 'k8s.io/croot-fx-kapp']);
+      expect(registry.statuses()[0]).toMatchObject({ engine: 'containerd', available: true });
+      expect(registry.statuses()[0]?.reason).toContain('default: 2, k8s.io: 1; 1 CRI sandbox left out');
     });
 
-    it('names a task <namespace>/<id>', async () => {
-      expect(byId(await engineFor(root, env).containers(), 'croot-fx-ctr1').names).toEqual(['default/croot-fx-ctr1']);
+    it('names a task <namespace>/<id>, <namespace>_<id> and by its bare id', async () => {
+      const { registry } = await croot();
+      expect(found(registry, 'default/croot-fx-ctr1').names).toEqual(['default/croot-fx-ctr1', 'default_croot-fx-ctr1', 'croot-fx-ctr1']);
     });
 
-    it('also names a Kubernetes container <pod-namespace>/<pod>/<container>', async () => {
-      expect(byId(await engineFor(root, env).containers(), 'croot-fx-kapp').names).toEqual(['k8s.io/croot-fx-kapp', 'prod/shop-7d9f/app']);
+    it('names a Kubernetes container <pod-namespace>/<pod>/<container> and <pod-namespace>_<pod>_<container>, and gives its Kubernetes names', async () => {
+      const { registry } = await croot();
+      const a = annotationsOf('k8s.io', 'croot-fx-kapp');
+      const c = found(registry, 'k8s.io/croot-fx-kapp');
+      const k8s = [a['io.kubernetes.cri.sandbox-namespace'], a['io.kubernetes.cri.sandbox-name'], a['io.kubernetes.cri.container-name']];
+      expect(c.names).toEqual(['k8s.io/croot-fx-kapp', 'k8s.io_croot-fx-kapp', 'croot-fx-kapp', k8s.join('/'), k8s.join('_')]);
+      expect(c.kubernetes).toEqual({ namespace: k8s[0], pod: k8s[1], container: k8s[2] });
     });
 
-    it('takes the PID from init.pid and its start time from runc\'s state.json', async () => {
-      const r = byId(await engineFor(root, env).containers(), 'croot-fx-ctr1');
-      const state = runcState(root, 'default', 'croot-fx-ctr1');
-      expect(r).toMatchObject({ running: true, pid: initPid(root, 'default', 'croot-fx-ctr1'), pidStartTime: state.init_process_start });
-      expect(state.init_process_pid).toBe(r.pid);
-      expect(startTimeFromStatFile(join(root, 'proc', String(r.pid), 'stat'))).toBe(state.init_process_start);
+    it("takes the PID from init.pid and its start time from runc's state.json, and the registry holds that process", async () => {
+      const { registry, pids } = await croot();
+      const state = runcState('default', 'croot-fx-ctr1');
+      const c = found(registry, 'default/croot-fx-ctr1');
+      expect(c).toMatchObject({ running: true, pid: initPid('default', 'croot-fx-ctr1'), pidStartTime: state.init_process_start, liveness: 'running' });
+      expect(state.init_process_pid).toBe(c.pid);
+      expect(c.startTime).toBe(statStart(state.init_process_pid));
+      for (const ref of ['default/croot-fx-ctr1', 'default_croot-fx-ctr1', 'croot-fx-ctr1', 'containerd:croot-fx-ctr1', 'containerd.default_croot-fx-ctr1']) {
+        expect([ref, pids.resolveProcessId(ref)]).toEqual([ref, initPid('default', 'croot-fx-ctr1')]);
+      }
     });
 
-    it('reads the start time from /proc when runc left no state', async () => {
+    it('leaves the start time to the registry when runc left no state', async () => {
       rmSync(join(root, 'runc', 'k8s.io'), { recursive: true });
-      const r = byId(await engineFor(root, env).containers(), 'croot-fx-kapp');
-      expect(r.running).toBe(true);
-      expect(r.pidStartTime).toBe(startTimeFromStatFile(join(root, 'proc', String(r.pid), 'stat')));
+      const { registry } = await croot();
+      const c = found(registry, 'prod/shop-7d9f/app');
+      expect(c).toMatchObject({ running: true, pid: initPid('k8s.io', 'croot-fx-kapp'), liveness: 'running' });
+      expect(c.pidStartTime).toBeUndefined();
+      expect(c.startTime).toBe(statStart(initPid('k8s.io', 'croot-fx-kapp')));
     });
 
-    it('reports a stopped task whose PID is gone as not running', async () => {
-      expect(byId(await engineFor(root, env).containers(), 'croot-fx-tmp2')).toMatchObject({ running: false });
+    it('refuses a task whose init process is gone (killed, not removed) with ERR_NOT_RUNNING', async () => {
+      const { pids } = await croot();
+      expect(await codeOf(() => pids.resolveProcessId('default/croot-fx-tmp2'))).toBe('ERR_NOT_RUNNING');
     });
 
-    it('reports a task whose PID now has another start time as not running', async () => {
-      const pid = initPid(root, 'default', 'croot-fx-ctr1');
-      const statPath = join(root, 'proc', String(pid), 'stat');
-      const fields = readFileSync(statPath, 'utf8').split(' ');
+    it('refuses a task whose PID now has another start time than runc recorded with ERR_PID_REUSED', async () => {
+      const pid = initPid('default', 'croot-fx-ctr1');
+      const path = join(root, 'proc', String(pid), 'stat');
+      const fields = readFileSync(path, 'utf8').split(' ');
       fields[21] = String(Number(fields[21]) + 500);
-      writeFileSync(statPath, fields.join(' '));
-      expect(byId(await engineFor(root, env).containers(), 'croot-fx-ctr1').running).toBe(false);
+      writeFileSync(path, fields.join(' '));
+      const { pids } = await croot();
+      expect(await codeOf(() => pids.resolveProcessId('default/croot-fx-ctr1'))).toBe('ERR_PID_REUSED');
     });
 
     it('gives the cgroup the spec asks for as a hint', async () => {
-      expect(byId(await engineFor(root, env).containers(), 'croot-fx-ctr1').cgroupHint).toBe('default/croot-fx-ctr1');
+      const { registry } = await croot();
+      expect(found(registry, 'default/croot-fx-ctr1').cgroupHint).toBe('default/croot-fx-ctr1');
     });
 
-    it('returns the same frozen array while nothing changed, and a new one when a task goes', async () => {
-      const engine = engineFor(root, env);
-      const first = await engine.containers();
-      expect(Object.isFrozen(first)).toBe(true);
-      expect(await engine.containers()).toBe(first);
-      rmSync(join(root, 'task', 'default', 'croot-fx-tmp2'), { recursive: true });
-      const second = await engine.containers();
-      expect(second).not.toBe(first);
-      expect(second.map((r) => r.id)).not.toContain('croot-fx-tmp2');
+    it('is not held up by a FIFO where init.pid should be', async () => {
+      const task = new FakeTask('default', 'fifo-task', 7001, 5000).bundleWritten();
+      execFileSync('mkfifo', [join(task.bundle, 'init.pid')]);
+      const { registry } = await croot();
+      expect(found(registry, 'default/fifo-task')).toMatchObject({ running: false });
+      expect(found(registry, 'default/croot-fx-ctr1').running).toBe(true);
+    });
+
+    it('watches the roots and namespace folders, and no folder of a started task', async () => {
+      const { watcher } = await croot();
+      expect([...watcher.active.keys()].map((d) => d.slice(root.length + 1)).sort()).toEqual([
+        'runc',
+        'runc/default',
+        'runc/k8s.io',
+        'task',
+        'task/default',
+        'task/k8s.io',
+      ]);
     });
   });
 
-  describe('.status', () => {
-    it('gives [] and the reason when the task root is absent, and picks it up when it appears', async () => {
-      const later = join(root, 'later');
-      const engine = engineFor(root, { ...env, CROOT_CONTAINERD_TASK_DIR: later });
-      expect(await engine.containers()).toEqual([]);
-      expect(engine.status()).toMatchObject({ available: false });
-      expect(engine.status().reason).toContain(later);
+  describe('following changes', () => {
+    it('follows a task through create, start and removal', async () => {
+      const { registry, pids, watcher } = await croot();
+      const task = new FakeTask('default', 'web', 7002, 6000).bundleWritten();
+      await eventually(async () => (mine(registry).some((c) => c.id === 'default/web') ? true : undefined));
+      expect(watcher.active.has(task.bundle)).toBe(true);
+
+      task.created();
+      const created = await eventually(async () => {
+        const c = mine(registry).find((x) => x.id === 'default/web');
+        return c?.state === 'created' ? c : undefined;
+      });
+      expect(created.running).toBe(false);
+      expect(await codeOf(() => pids.resolveProcessId('web'))).toBe('ERR_NOT_RUNNING');
+
+      task.started();
+      await eventually(async () => ((await settle(() => pids.resolveProcessId('default_web')).catch(() => 0)) === task.pid ? true : undefined));
+      expect(found(registry, 'default/web')).toMatchObject({ running: true, pidStartTime: task.start, state: undefined, liveness: 'running' });
+      await eventually(async () => (!watcher.active.has(task.bundle) && !watcher.active.has(task.runc) ? true : undefined));
+
+      task.removed();
+      await eventually(async () => ((await codeOf(() => pids.resolveProcessId('default/web'))) === 'ERR_NO_CONTAINER' ? true : undefined));
+    });
+
+    it('sees a task in a namespace that did not exist when it started', async () => {
+      const { pids, registry } = await croot();
+      new FakeTask('fresh', 'job', 7003, 6100).bundleWritten().created().started();
+      await eventually(async () => ((await settle(() => pids.resolveProcessId('fresh_job')).catch(() => 0)) === 7003 ? true : undefined));
+      expect(registry.statuses()[0]?.reason).toContain('fresh: 1');
+    });
+
+    it('waits for a task root that does not exist yet, then reads it', async () => {
+      const later = join(root, 'not', 'yet', 'task');
+      const { registry, pids } = await croot(envFor(later));
+      expect(mine(registry)).toEqual([]);
+      expect(registry.statuses()[0]).toMatchObject({ available: false });
+      expect(registry.statuses()[0]?.reason).toContain(later);
+      mkdirSync(join(root, 'not', 'yet'), { recursive: true });
       cpSync(join(root, 'task'), later, { recursive: true });
-      expect((await engine.containers()).length).toBe(3);
-      expect(engine.status().available).toBe(true);
-      expect(engine.status().reason).toContain('1 CRI sandboxes left out');
+      await eventually(async () => ((await settle(() => pids.resolveProcessId('default/croot-fx-ctr1')).catch(() => 0)) === initPid('default', 'croot-fx-ctr1') ? true : undefined));
+      await eventually(async () => (registry.statuses()[0]?.available === true ? true : undefined));
+    });
+
+    it('ends every watch when stopped, the wait for an absent task root included', async () => {
+      const { registry, watcher } = await croot(envFor(join(root, 'absent', 'task')));
+      new FakeTask('default', 'half', 7009, 6700).bundleWritten();
+      await registry.stop();
+      expect([...watcher.active.keys()]).toEqual([]);
+      const again = await croot();
+      new FakeTask('default', 'half', 7009, 6700).bundleWritten();
+      await eventually(async () => (again.watcher.active.has(join(root, 'task', 'default', 'half')) ? true : undefined));
+      await again.registry.stop();
+      expect([...again.watcher.active.keys()]).toEqual([]);
+    });
+
+    it('drops every task when the task root goes, and reads it again when it comes back', async () => {
+      const { registry } = await croot();
+      const saved = join(root, 'saved');
+      renameSync(join(root, 'task'), saved);
+      await eventually(async () => (mine(registry).length === 0 && registry.statuses()[0]?.available === false ? true : undefined));
+      renameSync(saved, join(root, 'task'));
+      await eventually(async () => (mine(registry).length === 3 ? true : undefined));
+    });
+
+    it('keeps the same id in two namespaces apart: each namespaced name finds its own, the bare id is ambiguous', async () => {
+      const { pids, registry } = await croot();
+      new FakeTask('k8s.io', 'croot-fx-ctr1', 7004, 6200).bundleWritten().created().started();
+      await eventually(async () => ((await settle(() => pids.resolveProcessId('k8s.io_croot-fx-ctr1')).catch(() => 0)) === 7004 ? true : undefined));
+      expect(pids.resolveProcessId('default_croot-fx-ctr1')).toBe(initPid('default', 'croot-fx-ctr1'));
+      expect(pids.resolveProcessId('default/croot-fx-ctr1')).toBe(initPid('default', 'croot-fx-ctr1'));
+      expect(pids.resolveProcessId('k8s.io/croot-fx-ctr1')).toBe(7004);
+      expect(await codeOf(() => pids.resolveProcessId('croot-fx-ctr1'))).toBe('ERR_AMBIGUOUS_NAME');
+      expect(mine(registry).filter((c) => c.names.includes('croot-fx-ctr1')).map((c) => c.id).sort()).toEqual(['default/croot-fx-ctr1', 'k8s.io/croot-fx-ctr1']);
+    });
+
+    it('keeps a digest id as the id (a prefix finds it) until a second namespace holds the same digest', async () => {
+      const { pids, registry } = await croot();
+      const first = new FakeTask('k8s.io', DIGEST, 7005, 6300).bundleWritten().created().started();
+      await eventually(async () => ((await settle(() => pids.resolveProcessId(DIGEST.slice(0, 12))).catch(() => 0)) === 7005 ? true : undefined));
+      expect(found(registry, DIGEST).names).toEqual([`k8s.io/${DIGEST}`, `k8s.io_${DIGEST}`]);
+
+      const second = new FakeTask('default', DIGEST, 7006, 6400).bundleWritten().created().started();
+      await eventually(async () => ((await codeOf(() => pids.resolveProcessId(DIGEST))) === 'ERR_AMBIGUOUS_NAME' ? true : undefined));
+      expect(mine(registry).filter((c) => c.names.includes(DIGEST)).map((c) => c.id).sort()).toEqual([`default/${DIGEST}`, `k8s.io/${DIGEST}`]);
+      expect(pids.resolveProcessId(`default_${DIGEST}`)).toBe(7006);
+      expect(pids.resolveProcessId(`k8s.io_${DIGEST}`)).toBe(7005);
+
+      second.removed();
+      await eventually(async () => ((await settle(() => pids.resolveProcessId(DIGEST)).catch(() => 0)) === first.pid ? true : undefined));
+      expect(found(registry, DIGEST).id).toBe(DIGEST);
+    });
+
+    it('gives a Kubernetes name held by two tasks to the started one only', async () => {
+      const { pids, registry } = await croot();
+      const pod = {
+        'io.kubernetes.cri.container-type': 'container',
+        'io.kubernetes.cri.container-name': 'app',
+        'io.kubernetes.cri.sandbox-name': 'shop-7d9f',
+        'io.kubernetes.cri.sandbox-namespace': 'prod',
+      };
+      new FakeTask('k8s.io', 'next-app', 7007, 6500).bundleWritten(pod).created();
+      await eventually(async () => (mine(registry).find((c) => c.id === 'k8s.io/next-app')?.state === 'created' ? true : undefined));
+      expect(pids.resolveProcessId('prod_shop-7d9f_app')).toBe(initPid('k8s.io', 'croot-fx-kapp'));
+      expect(found(registry, 'k8s.io/next-app').names).not.toContain('prod/shop-7d9f/app');
     });
   });
 
-  describe('through the resolvers', () => {
-    it('resolves namespace and Kubernetes names and refuses a stopped task', async () => {
-      const resolver = createCrootContainer({ config: { env, procRoot: join(root, 'proc') }, modules: [containerdEngineModule] }).get<ContainerProcessIdResolver>(
-        ContainerProcessIdResolver,
-      );
-      await expect(settle(() => resolver.resolveProcessId('default/croot-fx-ctr1'))).resolves.toBe(initPid(root, 'default', 'croot-fx-ctr1'));
-      await expect(settle(() => resolver.resolveProcessId('prod/shop-7d9f/app'))).resolves.toBe(initPid(root, 'k8s.io', 'croot-fx-kapp'));
-      await expect(settle(() => resolver.resolveProcessId('containerd:croot-fx-kapp'))).resolves.toBe(initPid(root, 'k8s.io', 'croot-fx-kapp'));
-      await expect(settle(() => resolver.resolveProcessId('k8s.io/croot-fx-sbx'))).rejects.toMatchObject({ code: 'ERR_NO_CONTAINER' });
-      await expect(settle(() => resolver.resolveProcessId('default/croot-fx-tmp2'))).rejects.toMatchObject({ code: 'ERR_NOT_RUNNING' });
+  describe('names pmcd lets through', () => {
+    it("gives every container a name PCP's own rule accepts, and each such name resolves to it", async () => {
+      new FakeTask('k8s.io', DIGEST, 7008, 6600).bundleWritten({
+        'io.kubernetes.cri.container-type': 'container',
+        'io.kubernetes.cri.container-name': 'db',
+        'io.kubernetes.cri.sandbox-name': 'store-1',
+        'io.kubernetes.cri.sandbox-namespace': 'prod',
+      }).created().started();
+      const { registry } = await croot();
+      const all = mine(registry);
+      expect(all.length).toBe(4);
+      for (const c of all) {
+        const safe = c.names.filter(pmcdAcceptsContainerName);
+        expect([c.id, safe.length > 0]).toEqual([c.id, true]);
+        for (const name of safe) expect([name, found(registry, name).id]).toEqual([name, c.id]);
+        for (const name of c.names.filter((n) => !pmcdAcceptsContainerName(n))) expect(name).toContain('/');
+      }
+      expect(found(registry, 'prod_store-1_db').id).toBe(DIGEST);
+      expect(found(registry, 'containerd.prod_store-1_db').id).toBe(DIGEST);
+    });
+  });
+
+  describe('.recheck', () => {
+    it('changes nothing in the index when nothing changed on disk', async () => {
+      const { registry, engine } = await croot();
+      const events: RegistryEvent[] = [];
+      registry.subscribe((e) => events.push(e));
+      await engine.recheck();
+      expect(events).toEqual([]);
+      expect(mine(registry)).toHaveLength(3);
     });
   });
 });

@@ -1,28 +1,39 @@
 /**
  * The containerd engine: every task of every namespace but Docker's `moby`,
- * read from the runc v2 shims' bundles on disk (no gRPC). Names are
- * `<namespace>/<id>` and, for Kubernetes (CRI) containers,
- * `<pod-namespace>/<pod>/<container>`; CRI pause containers are left out.
- * The index is rebuilt only when a stat fingerprint of the task directories
- * (or the liveness of a running task's PID) changes, checked at most once per
- * `checkIntervalMs`.
+ * read from the runc v2 shims' bundles and runc's state on disk (no gRPC),
+ * and kept current from inotify (the injected DirectoryWatcher):
+ *
+ * - the task root, for namespaces that appear or go (and, while the task
+ *   root does not exist, the folder where it would appear);
+ * - each namespace folder, for tasks that appear or go (`ctr task start`,
+ *   `ctr task rm`);
+ * - while a task is not started yet, its bundle folder (`init.pid` is written
+ *   once runc has created the init process) and runc's folder for it
+ *   (`state.json` with `init_process_start`; `exec.fifo` removed on start).
+ *   A started task's folders are not watched: nothing there changes until
+ *   the task is removed, which its namespace folder shows.
+ *
+ * Nothing on disk changes when a task's init process exits: the registry
+ * sees that through its pidfd. runc records the init process's start time,
+ * which the registry checks when it anchors the PID.
+ *
+ * Ids and names: a Kubernetes (CRI) id is a digest and stays the id, so a
+ * unique prefix finds it; any other id becomes `<namespace>/<id>`, so the
+ * same id in two namespaces is two containers. Names: `<namespace>/<id>`,
+ * its pmcd-safe spelling `<namespace>_<id>`, the bare id when it is not the
+ * record's id, and for CRI containers `<pod-namespace>/<pod>/<container>`
+ * with its pmcd-safe spelling `<pod-namespace>_<pod>_<container>`. CRI pause
+ * (sandbox) containers are left out.
  */
-import { readdir, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { inject, injectable, optional } from 'inversify';
 import { CrootConfig } from '../../core/config.js';
-import type { ContainerRecord, ContainerSink, EngineContribution, EngineStatus } from '../../core/engine.js';
-import { InterimPoll } from '../../core/interim-poll.js';
-import { readStartTime } from '../../core/proc.js';
-import { ThrottledRefresh } from '../../core/throttled-refresh.js';
-import {
-  cgroupHintFrom,
-  isSandbox,
-  kubernetesName,
-  listNamespaces,
-  listTaskIds,
-  readTaskBundle,
-  type TaskBundle,
-} from './containerd-tasks.js';
+import type { ContainerRecord, ContainerSink, EngineContribution, KubernetesNames } from '../../core/engine.js';
+import { DirectoryWatcher, type DirectoryEvent } from '../../core/host-services.js';
+import { isDigestId } from '../../core/name-matcher.js';
+import { NodeDirectoryWatcher } from '../../core/node-directory-watcher.js';
+import { watchForDirectory } from '../../core/watch-for-directory.js';
+import { cgroupHintFrom, listFolders, MOBY_NAMESPACE, readTaskRuntime, readTaskSpec, type TaskSpec } from './containerd-tasks.js';
 
 export const CONTAINERD_ENGINE_ID = 'containerd';
 export const DEFAULT_CONTAINERD_TASK_DIR = '/run/containerd/io.containerd.runtime.v2.task';
@@ -31,8 +42,59 @@ export const DEFAULT_CONTAINERD_RUNC_ROOT = '/run/containerd/runc';
 /** Tuning knobs of the containerd engine; bind under this token to override the defaults. */
 export const ContainerdEngineOptions = Symbol.for('croot/ContainerdEngineOptions');
 export interface ContainerdEngineOptions {
-  /** Least time between two stat passes over the task directories (ms, default 1000). */
-  readonly checkIntervalMs?: number;
+  /** How many task folders are read at once (default 32). */
+  readonly concurrency?: number;
+}
+
+/** Characters current pmcd lets through in a container name (PCP's `__pmCheckAttribute`). */
+const PMCD_SAFE = /^[A-Za-z0-9._-]+$/;
+
+/** One task as read from disk. */
+interface Task {
+  readonly key: string;
+  readonly namespace: string;
+  readonly id: string;
+  /** Inode of the bundle folder: a task removed and created again under the same id is a new one. */
+  readonly ino: number;
+  readonly spec: TaskSpec | undefined;
+  readonly pid: number | undefined;
+  readonly recordedStart: number | undefined;
+  readonly created: boolean;
+}
+
+function started(task: Task): boolean {
+  return task.pid !== undefined && !task.created;
+}
+
+/** Read all there is to read: the spec, the init PID, and no `exec.fifo` left. */
+function complete(task: Task): boolean {
+  return task.spec !== undefined && started(task);
+}
+
+function kubernetesName(k: KubernetesNames): string {
+  return `${k.namespace}/${k.pod}/${k.container}`;
+}
+
+function addTo(map: Map<string, Set<string>>, name: string, key: string): void {
+  let set = map.get(name);
+  if (set === undefined) map.set(name, (set = new Set()));
+  set.add(key);
+}
+
+function dropFrom(map: Map<string, Set<string>>, name: string, key: string): void {
+  const set = map.get(name);
+  if (set === undefined) return;
+  set.delete(key);
+  if (set.size === 0) map.delete(name);
+}
+
+/** Calls `fn` on every item, at most `limit` at a time. */
+async function eachLimited<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) await fn(items[next++] as T);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
 
 @injectable()
@@ -42,165 +104,448 @@ export class ContainerdEngine implements EngineContribution {
   readonly taskRoot: string;
   /** runc's state root for containerd (`CROOT_CONTAINERD_RUNC_ROOT`). */
   readonly runcRoot: string;
-  private records: readonly ContainerRecord[] = Object.freeze([]);
-  private fingerprint: string | undefined;
-  private readonly refresher: ThrottledRefresh<readonly ContainerRecord[]>;
-  private available = false;
-  private statusReason = 'not read yet';
-  private checkedAt = Date.now();
-  /** Start times of PIDs first seen in /proc (when runc recorded none), by `ns/id/pid`. */
-  private readonly startTimes = new Map<string, number>();
+  private readonly watcher: DirectoryWatcher;
+  private readonly concurrency: number;
+  private sink: ContainerSink | undefined;
+  private stopped = false;
+
+  /** Tasks by `<namespace>/<id>`. */
+  private tasks = new Map<string, Task>();
+  /** The record last pushed for each task, by task key. */
+  private pushed = new Map<string, ContainerRecord>();
+  /** Task keys by Kubernetes name, and by bare id (tasks that give a record only). */
+  private readonly kubernetesHolders = new Map<string, Set<string>>();
+  private readonly idHolders = new Map<string, Set<string>>();
+
+  /** Watched folders: path → its unwatch function. */
+  private readonly watches = new Map<string, () => void>();
+  /** Waits for an absent task root or runc root to appear. */
+  private readonly waits = new Map<string, () => void>();
+  /** Folders that exist but could not be watched, with why. */
+  private readonly unwatchable = new Map<string, string>();
+
+  /** Work the change signals asked for, done by one job at a time. */
+  private readonly dirty = new Set<string>();
+  private readonly dirtyNamespaces = new Set<string>();
+  private rescanWanted = false;
+  private scheduled = false;
+  private work: Promise<void> = Promise.resolve();
+  /** Why the task root is not read, when it is not. */
+  private absent: string | undefined;
 
   constructor(
-    @inject(CrootConfig) private readonly config: CrootConfig,
+    @inject(CrootConfig) config: CrootConfig,
+    @inject(DirectoryWatcher) @optional() watcher: DirectoryWatcher | undefined,
     @inject(ContainerdEngineOptions) @optional() options: ContainerdEngineOptions | undefined,
   ) {
     this.taskRoot = (config.env.CROOT_CONTAINERD_TASK_DIR || DEFAULT_CONTAINERD_TASK_DIR).replace(/\/+$/, '');
     this.runcRoot = (config.env.CROOT_CONTAINERD_RUNC_ROOT || DEFAULT_CONTAINERD_RUNC_ROOT).replace(/\/+$/, '');
-    this.refresher = new ThrottledRefresh(options?.checkIntervalMs ?? 1000, () => this.refresh());
+    this.watcher = watcher ?? new NodeDirectoryWatcher();
+    this.concurrency = Math.max(1, options?.concurrency ?? 32);
   }
 
-  async startLegacy(): Promise<void> {
-    await this.containers();
+  /** Starts the first load (not awaited: it pushes when done) and the watches. */
+  start(sink: ContainerSink): void {
+    this.sink = sink;
+    this.rescanWanted = true;
+    this.kick();
   }
 
-  containers(): Promise<readonly ContainerRecord[]> {
-    return this.refresher.get();
-  }
-
-  status(): EngineStatus {
-    return { engine: this.id, available: this.available, reason: this.statusReason, checkedAt: this.checkedAt };
-  }
-
-  /** INTERIM: polls the old pull interface until this engine pushes from its own change signals. */
-  private interim: InterimPoll | undefined;
-
-  async start(sink: ContainerSink): Promise<void> {
-    await this.startLegacy();
-    this.interim = new InterimPoll(sink, this);
-    await this.interim.start();
+  /** Reads everything again and pushes the whole list (the registry's safety net). */
+  async recheck(): Promise<void> {
+    this.rescanWanted = true;
+    this.kick();
+    await this.work;
   }
 
   async stop(): Promise<void> {
-    this.interim?.stop();
-    await this.refresher.settle();
+    this.stopped = true;
+    this.sink = undefined;
+    for (const end of [...this.watches.values(), ...this.waits.values()]) end();
+    this.watches.clear();
+    this.waits.clear();
+    await this.work;
   }
 
-  private async refresh(): Promise<readonly ContainerRecord[]> {
-    const fingerprint = await this.computeFingerprint();
-    if (fingerprint !== this.fingerprint) {
-      this.fingerprint = fingerprint;
-      await this.rebuild();
-      this.checkedAt = Date.now();
-    }
-    return this.records;
+  // ---- the change signals -------------------------------------------------
+
+  private kick(): void {
+    if (this.scheduled || this.stopped) return;
+    this.scheduled = true;
+    this.work = this.work
+      .then(async () => {
+        this.scheduled = false;
+        if (!this.stopped) await this.drain();
+      })
+      // A fault of croot's own must not end the engine: say it, and let the next signal or re-check go on.
+      .catch((err: unknown) => this.sink?.health(false, `reading ${this.taskRoot} failed: ${(err as Error).message}`));
   }
 
-  /** The task root, each namespace dir (tasks come and go there), and each running PID. */
-  private async computeFingerprint(): Promise<string> {
-    const paths = [this.taskRoot];
+  private watch(dir: string, onEvent: (event: DirectoryEvent) => void): boolean {
+    if (this.stopped || this.watches.has(dir)) return false;
     try {
-      for (const e of await readdir(this.taskRoot)) paths.push(`${this.taskRoot}/${e}`);
-    } catch {
-      // absent root: its own stamp says so
+      this.watches.set(dir, this.watcher.watch(dir, onEvent));
+      this.unwatchable.delete(dir);
+      return true;
+    } catch (err) {
+      // Absent (raced with a removal) is not worth a word; the limit of inotify watches or a permission is.
+      const code = (err as { details?: { code?: string } }).details?.code;
+      if (code === 'ENOENT' || code === 'ENOTDIR') this.unwatchable.delete(dir);
+      else this.unwatchable.set(dir, (err as Error).message);
+      return false;
     }
-    for (const r of this.records) if (r.running && r.pid !== undefined) paths.push(`${this.config.procRoot}/${r.pid}`);
-    const stamps = await Promise.all(
-      paths.map(async (p) => {
-        try {
-          const s = await stat(p);
-          return `${p}=${s.mtimeMs}:${s.ino}`;
-        } catch {
-          return `${p}=-`;
-        }
-      }),
-    );
-    return stamps.join('\n');
   }
 
-  private async rebuild(): Promise<void> {
+  private unwatch(dir: string): void {
+    this.watches.get(dir)?.();
+    this.watches.delete(dir);
+    this.unwatchable.delete(dir);
+  }
+
+  /** An event that ended a watch: forget the watch. Overflow: read everything again. */
+  private ended(dir: string, event: DirectoryEvent): boolean {
+    if (event.kind === 'gone') this.watches.delete(dir);
+    if (event.kind !== 'overflow') return false;
+    this.rescanWanted = true;
+    this.kick();
+    return true;
+  }
+
+  private onTaskRoot(event: DirectoryEvent): void {
+    if (this.ended(this.taskRoot, event)) return;
+    if (event.kind === 'gone') this.rescanWanted = true;
+    else if (event.name !== '' && event.name !== MOBY_NAMESPACE && !event.name.startsWith('.')) this.dirtyNamespaces.add(event.name);
+    this.kick();
+  }
+
+  private onNamespace(ns: string, event: DirectoryEvent): void {
+    if (this.ended(`${this.taskRoot}/${ns}`, event)) return;
+    if (event.kind === 'gone' || event.name === '') this.dirtyNamespaces.add(ns);
+    else if (!event.name.startsWith('.')) this.dirty.add(`${ns}/${event.name}`);
+    this.kick();
+  }
+
+  private onRuncRoot(event: DirectoryEvent): void {
+    if (this.ended(this.runcRoot, event)) return;
+    if (event.kind === 'gone') {
+      this.rescanWanted = true;
+    } else if (event.name !== '' && event.name !== MOBY_NAMESPACE) {
+      if (event.kind === 'changed') this.watch(`${this.runcRoot}/${event.name}`, (e) => this.onRuncNamespace(event.name, e));
+      for (const task of this.tasks.values()) if (task.namespace === event.name && !complete(task)) this.dirty.add(task.key);
+    }
+    this.kick();
+  }
+
+  private onRuncNamespace(ns: string, event: DirectoryEvent): void {
+    if (this.ended(`${this.runcRoot}/${ns}`, event)) return;
+    const task = this.tasks.get(`${ns}/${event.name}`);
+    if (task !== undefined && !complete(task)) {
+      this.dirty.add(task.key);
+      this.kick();
+    }
+  }
+
+  /** An event in a task's bundle folder or runc's folder for it. */
+  private onTaskFolder(dir: string, key: string, event: DirectoryEvent): void {
+    if (this.ended(dir, event)) return;
+    this.dirty.add(key);
+    this.kick();
+  }
+
+  // ---- reading ------------------------------------------------------------
+
+  /** One job: a full re-read when asked for, then the namespaces and tasks that changed. */
+  private async drain(): Promise<void> {
+    if (this.rescanWanted) {
+      this.rescanWanted = false;
+      await this.rescan();
+    }
+    while (!this.stopped && !this.rescanWanted && (this.dirty.size > 0 || this.dirtyNamespaces.size > 0)) {
+      const namespaces = [...this.dirtyNamespaces];
+      this.dirtyNamespaces.clear();
+      for (const ns of namespaces) await this.relist(ns);
+      const keys = [...this.dirty];
+      this.dirty.clear();
+      const read = new Map<string, Task | undefined>();
+      await eachLimited(keys, this.concurrency, async (key) => {
+        read.set(key, await this.readTask(key, this.tasks.get(key)));
+      });
+      if (this.stopped || this.rescanWanted) break;
+      this.apply(read);
+      this.reportHealth();
+    }
+    if (this.rescanWanted) this.kick();
+  }
+
+  /** A namespace folder appeared, changed or went: watch it and look at each of its tasks. */
+  private async relist(ns: string): Promise<void> {
+    const dir = `${this.taskRoot}/${ns}`;
+    this.watch(dir, (e) => this.onNamespace(ns, e));
+    let ids: string[] = [];
+    try {
+      ids = await listFolders(dir);
+      this.watch(`${this.runcRoot}/${ns}`, (e) => this.onRuncNamespace(ns, e));
+    } catch {
+      this.unwatch(dir);
+    }
+    for (const id of ids) this.dirty.add(`${ns}/${id}`);
+    for (const task of this.tasks.values()) if (task.namespace === ns) this.dirty.add(task.key);
+  }
+
+  /**
+   * Reads one task; undefined when its bundle is gone. A task not started yet
+   * has its folders watched; a newly watched one is read once more, so a
+   * change made between the read and the watch is not missed.
+   */
+  private async readTask(key: string, before: Task | undefined): Promise<Task | undefined> {
+    const slash = key.indexOf('/');
+    const namespace = key.slice(0, slash);
+    const id = key.slice(slash + 1);
+    const bundle = `${this.taskRoot}/${key}`;
+    const runc = `${this.runcRoot}/${key}`;
+    let ino: number;
+    try {
+      const s = await stat(bundle);
+      if (!s.isDirectory()) return undefined;
+      ino = s.ino;
+    } catch {
+      return undefined;
+    }
+    const same = before !== undefined && before.ino === ino;
+    const [spec, runtime] = await Promise.all([same && before.spec !== undefined ? before.spec : readTaskSpec(bundle), readTaskRuntime(bundle, runc)]);
+    const task: Task = { key, namespace, id, ino, spec, pid: runtime.pid, recordedStart: runtime.recordedStart, created: runtime.created };
+    if (complete(task)) {
+      this.unwatch(bundle);
+      this.unwatch(runc);
+    } else {
+      const fresh = [this.watch(bundle, (e) => this.onTaskFolder(bundle, key, e)), this.watch(runc, (e) => this.onTaskFolder(runc, key, e))];
+      if (fresh.includes(true)) this.dirty.add(key);
+    }
+    return task;
+  }
+
+  /** A full re-read: every namespace and task, pushed as one list. */
+  private async rescan(): Promise<void> {
+    this.dirty.clear();
+    this.dirtyNamespaces.clear();
+    this.armRoot(this.taskRoot, (e) => this.onTaskRoot(e));
+    this.armRoot(this.runcRoot, (e) => this.onRuncRoot(e));
     let namespaces: string[];
     try {
-      namespaces = await listNamespaces(this.taskRoot);
+      namespaces = (await listFolders(this.taskRoot)).filter((ns) => ns !== MOBY_NAMESPACE).sort();
+      this.absent = undefined;
     } catch (err) {
-      this.available = false;
-      this.statusReason = `no ${this.taskRoot} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}): containerd has run no task here`;
-      this.setRecords([]);
+      namespaces = [];
+      const code = (err as NodeJS.ErrnoException).code;
+      this.absent =
+        code === 'ENOENT'
+          ? `no ${this.taskRoot}: containerd has run no task here; waiting for it to appear`
+          : `cannot read ${this.taskRoot}: ${code ?? (err as Error).message}`;
+    }
+    const keys: string[] = [];
+    for (const ns of namespaces) {
+      this.watch(`${this.taskRoot}/${ns}`, (e) => this.onNamespace(ns, e));
+      this.watch(`${this.runcRoot}/${ns}`, (e) => this.onRuncNamespace(ns, e));
+      try {
+        for (const id of (await listFolders(`${this.taskRoot}/${ns}`)).sort()) keys.push(`${ns}/${id}`);
+      } catch {
+        // Gone while listed: the task root's watch says so.
+      }
+    }
+    const fresh = new Map<string, Task>();
+    await eachLimited(keys, this.concurrency, async (key) => {
+      const task = await this.readTask(key, this.tasks.get(key));
+      if (task !== undefined) fresh.set(key, task);
+    });
+    if (this.stopped) return;
+    this.replaceTasks(fresh, namespaces);
+    this.reportHealth();
+  }
+
+  /** Watches a root folder, or waits for it to appear. True when it is watched. */
+  private armRoot(dir: string, onEvent: (event: DirectoryEvent) => void): boolean {
+    if (this.watches.has(dir)) return true;
+    if (this.watch(dir, onEvent)) {
+      this.waits.get(dir)?.();
+      this.waits.delete(dir);
+      return true;
+    }
+    // Absent: wait for it (again, after a wait that failed). There but not watchable: re-checks read it.
+    if (!this.unwatchable.has(dir) && !this.waits.has(dir)) this.awaitRoot(dir);
+    return false;
+  }
+
+  private awaitRoot(dir: string): void {
+    if (this.stopped) return;
+    let over = false;
+    const end = watchForDirectory(
+      this.watcher,
+      dir,
+      () => {
+        over = true;
+        this.waits.delete(dir);
+        this.rescanWanted = true;
+        this.kick();
+      },
+      (err) => {
+        over = true;
+        this.waits.delete(dir);
+        this.unwatchable.set(dir, `waiting for it: ${(err as Error).message}`);
+      },
+    );
+    // It may be over already (the folder appeared meanwhile).
+    if (!over) this.waits.set(dir, end);
+  }
+
+  // ---- records ------------------------------------------------------------
+
+  /** Replaces every task (a full re-read) and pushes the whole list. */
+  private replaceTasks(fresh: Map<string, Task>, namespaces: readonly string[]): void {
+    const live = new Set(namespaces);
+    // Folders of namespaces and tasks that are gone, or of tasks now started, are no longer watched.
+    const wanted = (dir: string): boolean => {
+      if (dir === this.taskRoot || dir === this.runcRoot) return true;
+      const under = dir.startsWith(`${this.taskRoot}/`) ? this.taskRoot : this.runcRoot;
+      const rel = dir.slice(under.length + 1);
+      if (!rel.includes('/')) return live.has(rel);
+      const task = fresh.get(rel);
+      return task !== undefined && !complete(task);
+    };
+    for (const dir of new Set([...this.watches.keys(), ...this.unwatchable.keys()])) if (!wanted(dir)) this.unwatch(dir);
+    this.tasks = fresh;
+    this.kubernetesHolders.clear();
+    this.idHolders.clear();
+    for (const task of fresh.values()) this.hold(task);
+    const pushed = new Map<string, ContainerRecord>();
+    for (const task of fresh.values()) {
+      const record = this.recordOf(task);
+      if (record !== undefined) pushed.set(task.key, record);
+    }
+    this.pushed = pushed;
+    this.sink?.replaceAll(pushed.values());
+  }
+
+  /** Applies what was read of some tasks (undefined: gone) and pushes every record that changed. */
+  private apply(read: ReadonlyMap<string, Task | undefined>): void {
+    const affected = new Set<string>();
+    const touch = (task: Task | undefined): void => {
+      if (task === undefined) return;
+      affected.add(task.key);
+      if (task.spec === undefined || task.spec.sandbox) return;
+      for (const k of this.idHolders.get(task.id) ?? []) affected.add(k);
+      const k8s = task.spec.kubernetes;
+      if (k8s !== undefined) for (const k of this.kubernetesHolders.get(kubernetesName(k8s)) ?? []) affected.add(k);
+    };
+    for (const [key, task] of read) {
+      const before = this.tasks.get(key);
+      touch(before);
+      if (before !== undefined) this.release(before);
+      affected.add(key);
+      if (task === undefined) {
+        this.tasks.delete(key);
+        this.unwatch(`${this.taskRoot}/${key}`);
+        this.unwatch(`${this.runcRoot}/${key}`);
+        continue;
+      }
+      this.tasks.set(key, task);
+      this.hold(task);
+      touch(task);
+    }
+    const upserts: ContainerRecord[] = [];
+    for (const key of affected) {
+      const task = this.tasks.get(key);
+      const record = task === undefined ? undefined : this.recordOf(task);
+      const old = this.pushed.get(key);
+      if (old !== undefined && (record === undefined || record.id !== old.id)) this.sink?.remove(old.id);
+      if (record === undefined) this.pushed.delete(key);
+      else {
+        this.pushed.set(key, record);
+        upserts.push(record);
+      }
+    }
+    // Removals first: a task whose id changed must not meet its own old record.
+    for (const record of upserts) this.sink?.upsert(record);
+  }
+
+  private hold(task: Task): void {
+    if (task.spec === undefined || task.spec.sandbox) return;
+    addTo(this.idHolders, task.id, task.key);
+    if (task.spec.kubernetes !== undefined) addTo(this.kubernetesHolders, kubernetesName(task.spec.kubernetes), task.key);
+  }
+
+  private release(task: Task): void {
+    if (task.spec === undefined || task.spec.sandbox) return;
+    dropFrom(this.idHolders, task.id, task.key);
+    if (task.spec.kubernetes !== undefined) dropFrom(this.kubernetesHolders, kubernetesName(task.spec.kubernetes), task.key);
+  }
+
+  /** The record of a task, or undefined for a sandbox or a bundle whose spec is not written yet. */
+  private recordOf(task: Task): ContainerRecord | undefined {
+    const spec = task.spec;
+    if (spec === undefined || spec.sandbox) return undefined;
+    const { namespace, id } = task;
+    const alone = isDigestId(id) && (this.idHolders.get(id)?.size ?? 0) <= 1;
+    const names = [`${namespace}/${id}`];
+    addSafe(names, `${namespace}_${id}`);
+    if (!alone) names.push(id);
+    const k8s = spec.kubernetes;
+    if (k8s !== undefined && this.keepsKubernetesName(task, k8s)) {
+      names.push(kubernetesName(k8s));
+      addSafe(names, `${k8s.namespace}_${k8s.pod}_${k8s.container}`);
+    }
+    const running = started(task);
+    return {
+      engine: this.id,
+      id: alone ? id : `${namespace}/${id}`,
+      names,
+      running,
+      ...(running ? { pid: task.pid } : {}),
+      ...(running && task.recordedStart !== undefined ? { pidStartTime: task.recordedStart } : {}),
+      ...(task.created ? { state: 'created' } : {}),
+      ...(k8s !== undefined ? { kubernetes: k8s } : {}),
+      ...(spec.hostname !== undefined ? { hostname: spec.hostname } : {}),
+      ...(spec.cgroupsPath !== undefined ? { cgroupHint: cgroupHintFrom(spec.cgroupsPath) } : {}),
+      source: `disk:${namespace}`,
+    };
+  }
+
+  /**
+   * A Kubernetes name held by several tasks (a restarted container whose old
+   * task is not deleted yet) stays on the started ones only.
+   */
+  private keepsKubernetesName(task: Task, k8s: KubernetesNames): boolean {
+    const holders = this.kubernetesHolders.get(kubernetesName(k8s));
+    if (holders === undefined || holders.size < 2 || started(task)) return true;
+    for (const key of holders) {
+      const other = this.tasks.get(key);
+      if (other !== undefined && started(other)) return false;
+    }
+    return true;
+  }
+
+  private reportHealth(): void {
+    const sink = this.sink;
+    if (sink === undefined) return;
+    const problems = [...this.unwatchable].map(([dir, why]) => `cannot watch ${dir} (${why}); its changes show at the next re-check`);
+    if (this.absent !== undefined) {
+      sink.health(false, [this.absent, ...problems].join('; '));
       return;
     }
-    const next: ContainerRecord[] = [];
-    const counts: string[] = [];
+    const counts = new Map<string, number>();
     let sandboxes = 0;
-    for (const ns of namespaces) {
-      const ids = await listTaskIds(this.taskRoot, ns);
-      let n = 0;
-      for (const id of ids) {
-        const bundle = await readTaskBundle(this.taskRoot, this.runcRoot, ns, id);
-        if (bundle === undefined) continue;
-        if (isSandbox(bundle)) {
-          sandboxes++;
-          continue;
-        }
-        next.push(await this.record(bundle));
-        n++;
-      }
-      counts.push(`${ns}: ${n}`);
+    for (const task of this.tasks.values()) {
+      if (task.spec?.sandbox === true) sandboxes++;
+      else if (task.spec !== undefined) counts.set(task.namespace, (counts.get(task.namespace) ?? 0) + 1);
     }
-    this.available = true;
-    this.statusReason =
+    const list = [...counts].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([ns, n]) => `${ns}: ${n}`);
+    const reason =
       `reading ${this.taskRoot} (runc state ${this.runcRoot}): ` +
-      (counts.length > 0 ? counts.join(', ') : 'no namespaces') +
-      (sandboxes > 0 ? `; ${sandboxes} CRI sandboxes left out` : '');
-    this.forgetStartTimes(next);
-    this.setRecords(dropDuplicateKubernetesNames(next));
-  }
-
-  private async record(bundle: TaskBundle): Promise<ContainerRecord> {
-    const k8s = kubernetesName(bundle);
-    const base = {
-      engine: this.id,
-      id: bundle.id,
-      names: [`${bundle.namespace}/${bundle.id}`, ...(k8s !== undefined ? [k8s] : [])],
-      source: `disk:${bundle.namespace}`,
-      ...(bundle.hostname !== undefined ? { hostname: bundle.hostname } : {}),
-      ...(bundle.cgroupsPath !== undefined ? { cgroupHint: cgroupHintFrom(bundle.cgroupsPath) } : {}),
-    };
-    const pid = bundle.pid;
-    if (pid === undefined) return { ...base, running: false };
-    const current = await readStartTime(this.config.procRoot, pid);
-    if (current === undefined) return { ...base, running: false };
-    const key = `${bundle.namespace}/${bundle.id}/${pid}`;
-    const recorded = bundle.recordedStart ?? this.startTimes.get(key) ?? current;
-    if (bundle.recordedStart === undefined) this.startTimes.set(key, recorded);
-    // The task exited and its PID went to another process: stopped, not running.
-    if (recorded !== current) return { ...base, running: false };
-    return { ...base, running: true, pid, pidStartTime: recorded };
-  }
-
-  private forgetStartTimes(records: readonly ContainerRecord[]): void {
-    const live = new Set(records.map((r) => `${r.names[0] ?? ''}/${r.pid ?? 0}`));
-    for (const key of this.startTimes.keys()) if (!live.has(key)) this.startTimes.delete(key);
-  }
-
-  private setRecords(next: readonly ContainerRecord[]): void {
-    if (next.length === this.records.length && JSON.stringify(next) === JSON.stringify(this.records)) return;
-    this.records = Object.freeze(next.map((r) => Object.freeze(r)));
+      (list.length > 0 ? list.join(', ') : 'no tasks') +
+      (sandboxes > 0 ? `; ${sandboxes} CRI ${sandboxes === 1 ? 'sandbox' : 'sandboxes'} left out` : '');
+    sink.health(true, [reason, ...problems].join('; '));
   }
 }
 
-/**
- * A Kubernetes name shared by several tasks (a restarted container whose old
- * task is not yet deleted) stays only on the running ones.
- */
-function dropDuplicateKubernetesNames(records: ContainerRecord[]): ContainerRecord[] {
-  const holders = new Map<string, ContainerRecord[]>();
-  for (const r of records) for (const n of r.names.slice(1)) holders.set(n, [...(holders.get(n) ?? []), r]);
-  return records.map((r) => {
-    const names = r.names.filter((n, i) => {
-      if (i === 0) return true;
-      const all = holders.get(n) ?? [];
-      return all.length < 2 || r.running || !all.some((o) => o.running);
-    });
-    return names.length === r.names.length ? r : { ...r, names };
-  });
+function addSafe(names: string[], name: string): void {
+  if (PMCD_SAFE.test(name) && !names.includes(name)) names.push(name);
 }

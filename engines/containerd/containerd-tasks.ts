@@ -1,10 +1,14 @@
 /**
- * containerd's running tasks as its runc v2 shims leave them on disk (no
- * gRPC): one bundle per task under `<taskRoot>/<namespace>/<id>/` with
- * `init.pid` and the OCI `config.json`, and runc's `state.json` under
- * `<runcRoot>/<namespace>/<id>/`.
+ * containerd's tasks as its runc v2 shims leave them on disk (no gRPC): one
+ * bundle per task under `<taskRoot>/<namespace>/<id>/` with the OCI
+ * `config.json` and, once runc has created the init process, `init.pid`; and
+ * runc's own folder `<runcRoot>/<namespace>/<id>/` with `state.json`
+ * (`init_process_pid`, `init_process_start`) and, until the task is started,
+ * the `exec.fifo` its init process waits on.
  */
-import { readdir, readFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { lstat, open, readdir } from 'node:fs/promises';
+import type { KubernetesNames } from '../../core/engine.js';
 
 /** The namespace Docker's own containerd uses: the Docker engine answers for those. */
 export const MOBY_NAMESPACE = 'moby';
@@ -17,48 +21,62 @@ export const CriAnnotation = {
   sandboxNamespace: 'io.kubernetes.cri.sandbox-namespace',
 } as const;
 
-/** What croot reads of one task bundle. */
-export interface TaskBundle {
-  readonly namespace: string;
-  readonly id: string;
-  /** From `init.pid`; undefined when missing or unreadable. */
-  readonly pid?: number;
+/** What croot keeps of a task's OCI spec (`config.json`), which does not change while the task lives. */
+export interface TaskSpec {
+  /** A CRI pause container (`container-type` `sandbox`): never reported. */
+  readonly sandbox: boolean;
+  /** The pod's namespace, the pod and the container, from the CRI annotations. */
+  readonly kubernetes?: KubernetesNames;
   readonly hostname?: string;
-  readonly annotations: Readonly<Record<string, string>>;
-  /** `linux.cgroupsPath` as the OCI spec has it. */
+  /** `linux.cgroupsPath` as the spec has it. */
   readonly cgroupsPath?: string;
-  /** runc's `init_process_start`, when `state.json` names the same PID. */
+}
+
+/** What croot reads of a task's run state. */
+export interface TaskRuntime {
+  /** From `init.pid`; absent until runc has created the init process. */
+  readonly pid?: number;
+  /** runc's `init_process_start`, when its `state.json` names the same PID. */
   readonly recordedStart?: number;
+  /** runc's `exec.fifo` is there: created, not started yet. */
+  readonly created: boolean;
 }
 
-/** Namespace directories under the task root, Docker's `moby` left out. */
-export async function listNamespaces(taskRoot: string): Promise<string[]> {
-  const entries = await readdir(taskRoot, { withFileTypes: true });
-  return entries
-    .filter((e) => e.isDirectory() && e.name !== MOBY_NAMESPACE && !e.name.startsWith('.'))
-    .map((e) => e.name)
-    .sort();
+/** Largest `config.json` read; CRI specs are tens of kilobytes. */
+const MAX_SPEC_BYTES = 4 * 1024 * 1024;
+/** Largest `init.pid` or `state.json` read. */
+const MAX_STATE_BYTES = 1024 * 1024;
+
+/** Folders in `dir`, hidden ones left out; throws when `dir` cannot be read. */
+export async function listFolders(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { withFileTypes: true });
+  return entries.filter((e) => e.isDirectory() && !e.name.startsWith('.')).map((e) => e.name);
 }
 
-/** Task ids in one namespace; an unreadable namespace gives none. */
-export async function listTaskIds(taskRoot: string, namespace: string): Promise<string[]> {
+/**
+ * A regular file's text, or undefined when it is missing, not a regular file,
+ * larger than `limit` or unreadable. Opened non-blocking, so a FIFO in its
+ * place can never hold a thread of the pool.
+ */
+export async function readRegularFile(path: string, limit: number): Promise<string | undefined> {
+  let handle;
   try {
-    const entries = await readdir(`${taskRoot}/${namespace}`, { withFileTypes: true });
-    return entries.filter((e) => e.isDirectory() && !e.name.startsWith('.')).map((e) => e.name).sort();
-  } catch {
-    return [];
-  }
-}
-
-async function readOptional(path: string): Promise<string | undefined> {
-  try {
-    return await readFile(path, 'utf8');
+    handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch {
     return undefined;
   }
+  try {
+    const stat = await handle.stat();
+    if (!stat.isFile() || stat.size > limit) return undefined;
+    return await handle.readFile({ encoding: 'utf8' });
+  } catch {
+    return undefined;
+  } finally {
+    await handle.close().catch(() => undefined);
+  }
 }
 
-function parseJson(text: string | undefined): Record<string, unknown> | undefined {
+function parseObject(text: string | undefined): Record<string, unknown> | undefined {
   if (text === undefined) return undefined;
   try {
     const value: unknown = JSON.parse(text);
@@ -68,56 +86,55 @@ function parseJson(text: string | undefined): Record<string, unknown> | undefine
   }
 }
 
-/** Reads one bundle and its runc state; a bundle without a readable `config.json` gives undefined. */
-export async function readTaskBundle(taskRoot: string, runcRoot: string, namespace: string, id: string): Promise<TaskBundle | undefined> {
-  const dir = `${taskRoot}/${namespace}/${id}`;
-  const [pidText, configText, stateText] = await Promise.all([
-    readOptional(`${dir}/init.pid`),
-    readOptional(`${dir}/config.json`),
-    readOptional(`${runcRoot}/${namespace}/${id}/state.json`),
-  ]);
-  const spec = parseJson(configText);
-  if (spec === undefined) return undefined;
-  const pidValue = Number(pidText?.trim());
-  const pid = Number.isInteger(pidValue) && pidValue > 0 ? pidValue : undefined;
+/** The spec facts of the bundle in `bundleDir`; undefined while `config.json` is missing or not whole. */
+export async function readTaskSpec(bundleDir: string): Promise<TaskSpec | undefined> {
+  const spec = parseObject(await readRegularFile(`${bundleDir}/config.json`, MAX_SPEC_BYTES));
+  return spec === undefined ? undefined : taskSpecFrom(spec);
+}
 
+/** The facts croot keeps of a parsed OCI spec. */
+export function taskSpecFrom(spec: Record<string, unknown>): TaskSpec {
   const annotations: Record<string, string> = {};
-  const rawAnnotations = spec.annotations;
-  if (rawAnnotations !== null && typeof rawAnnotations === 'object') {
-    for (const [k, v] of Object.entries(rawAnnotations as Record<string, unknown>)) if (typeof v === 'string') annotations[k] = v;
+  const raw = spec.annotations;
+  if (raw !== null && typeof raw === 'object') {
+    for (const [k, v] of Object.entries(raw as Record<string, unknown>)) if (typeof v === 'string') annotations[k] = v;
   }
   const linux = spec.linux as { cgroupsPath?: unknown } | undefined;
   const cgroupsPath = typeof linux?.cgroupsPath === 'string' && linux.cgroupsPath.length > 0 ? linux.cgroupsPath : undefined;
   const hostname = typeof spec.hostname === 'string' && spec.hostname.length > 0 ? spec.hostname : undefined;
-
-  const state = parseJson(stateText);
-  const statePid = state?.init_process_pid;
-  const stateStart = state?.init_process_start;
-  const recordedStart = pid !== undefined && statePid === pid && typeof stateStart === 'number' ? stateStart : undefined;
-
+  const kubernetes = kubernetesNamesOf(annotations);
   return {
-    namespace,
-    id,
-    annotations,
-    ...(pid !== undefined ? { pid } : {}),
+    sandbox: annotations[CriAnnotation.containerType] === 'sandbox',
+    ...(kubernetes !== undefined ? { kubernetes } : {}),
     ...(hostname !== undefined ? { hostname } : {}),
     ...(cgroupsPath !== undefined ? { cgroupsPath } : {}),
-    ...(recordedStart !== undefined ? { recordedStart } : {}),
   };
 }
 
-/** A CRI pause container: never reported. */
-export function isSandbox(bundle: Pick<TaskBundle, 'annotations'>): boolean {
-  return bundle.annotations[CriAnnotation.containerType] === 'sandbox';
+/** The pod namespace, pod and container a CRI container's annotations give; undefined for other tasks. */
+export function kubernetesNamesOf(annotations: Readonly<Record<string, string>>): KubernetesNames | undefined {
+  const container = annotations[CriAnnotation.containerName];
+  const pod = annotations[CriAnnotation.sandboxName];
+  const namespace = annotations[CriAnnotation.sandboxNamespace];
+  return container && pod && namespace ? { namespace, pod, container } : undefined;
 }
 
-/** `<pod-namespace>/<pod>/<container>` for a CRI container, else undefined. */
-export function kubernetesName(bundle: Pick<TaskBundle, 'annotations'>): string | undefined {
-  const a = bundle.annotations;
-  const container = a[CriAnnotation.containerName];
-  const pod = a[CriAnnotation.sandboxName];
-  const podNamespace = a[CriAnnotation.sandboxNamespace];
-  return container && pod && podNamespace ? `${podNamespace}/${pod}/${container}` : undefined;
+/** The init PID of the bundle in `bundleDir` and what runc's folder `runcDir` says of it. */
+export async function readTaskRuntime(bundleDir: string, runcDir: string): Promise<TaskRuntime> {
+  const [pidText, stateText, created] = await Promise.all([
+    readRegularFile(`${bundleDir}/init.pid`, MAX_STATE_BYTES),
+    readRegularFile(`${runcDir}/state.json`, MAX_STATE_BYTES),
+    lstat(`${runcDir}/exec.fifo`).then(
+      () => true,
+      () => false,
+    ),
+  ]);
+  const pidValue = pidText === undefined ? NaN : Number(pidText.trim());
+  const pid = Number.isSafeInteger(pidValue) && pidValue > 0 ? pidValue : undefined;
+  const state = pid === undefined ? undefined : parseObject(stateText);
+  const start = state?.init_process_start;
+  const recordedStart = state?.init_process_pid === pid && typeof start === 'number' && Number.isSafeInteger(start) ? start : undefined;
+  return { created, ...(pid !== undefined ? { pid } : {}), ...(recordedStart !== undefined ? { recordedStart } : {}) };
 }
 
 /**

@@ -8,5 +8,5 @@ export {
   DEFAULT_CONTAINERD_TASK_DIR,
   DEFAULT_CONTAINERD_RUNC_ROOT,
 } from './containerd-engine.js';
-export { CriAnnotation, MOBY_NAMESPACE, cgroupHintFrom, isSandbox, kubernetesName, readTaskBundle } from './containerd-tasks.js';
-export type { TaskBundle } from './containerd-tasks.js';
+export { CriAnnotation, MOBY_NAMESPACE, cgroupHintFrom, kubernetesNamesOf, readTaskRuntime, readTaskSpec, taskSpecFrom } from './containerd-tasks.js';
+export type { TaskRuntime, TaskSpec } from './containerd-tasks.js';

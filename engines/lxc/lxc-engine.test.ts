@@ -1,14 +1,14 @@
 import { execFileSync } from 'node:child_process';
-import { settle } from '../../test/support/outcomes.js';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { defaultConfig, type CrootConfig } from '../../core/config.js';
+import { Container } from 'inversify';
 import { createCrootContainer } from '../../core/create-container.js';
-import { EngineRegistry } from '../../core/engine-registry.js';
-import { CrootError } from '../../core/errors.js';
+import { EngineRegistry, EngineRegistryOptions, type IndexedContainer, type RegistryEvent } from '../../core/engine-registry.js';
 import { ContainerProcessIdResolver } from '../../core/resolvers.js';
-import { LxcEngine, parseLxcInfo, type LxcEngineOptions } from './lxc-engine.js';
+import { codeOf, eventually, settle } from '../../test/support/outcomes.js';
+import { statFields } from '../../test/support/processes.js';
+import { LxcEngine, LxcEngineOptions, cgroupMountPoints, parseLxcInfo } from './lxc-engine.js';
 import { lxcEngineModule } from './lxc-engine-module.js';
 
 /** PCP's QA tarball (see test/fixtures/lxc/README.md): var/lib/lxc/myvm/config from an LXC 1.0.6 host. */
@@ -16,20 +16,55 @@ const FIXTURE = resolve(__dirname, '../../test/fixtures/lxc/containers-lxc-1.0.6
 
 let work: string;
 let lxcDir: string;
+let cgroupRoot: string;
+let answers: string;
+let calls: string;
+const containers: Container[] = [];
 
-/** Writes an executable fake lxc-info printing `state` and `pid` for whatever `-n NAME` it is given. */
-function fakeLxcInfo(file: string, state: string, pid?: number, extra = ''): string {
-  const pidLine = pid === undefined ? '' : `echo "PID:            ${pid}"\n`;
+beforeEach(() => {
+  work = mkdtempSync(join(tmpdir(), 'croot-t-lxc-'));
+  execFileSync('tar', ['-xzf', FIXTURE, '-C', work]);
+  lxcDir = join(work, 'var/lib/lxc');
+  cgroupRoot = join(work, 'cgroup');
+  answers = join(work, 'answers');
+  calls = join(work, 'calls');
+  mkdirSync(cgroupRoot);
+  mkdirSync(answers);
+});
+
+afterEach(async () => {
+  for (const c of containers.splice(0)) await c.get<EngineRegistry>(EngineRegistry).stop();
+  rmSync(work, { recursive: true, force: true });
+});
+
+/**
+ * A fake lxc-info in PCP's QA style (`Name:`, `State:`, `PID:`, `CPU use:`)
+ * whose answer for a container is the file answers/NAME (STOPPED when there
+ * is none); it logs its arguments to `calls`.
+ */
+function fakeLxcInfo(extra = ''): string {
+  const file = join(work, 'lxc-info');
   writeFileSync(
     file,
-    `#!/bin/sh\n${extra}echo "Name:           $2"\necho "State:          ${state}"\n${pidLine}echo "CPU use:        0.41 seconds"\n`,
+    `#!/bin/sh\necho "$*" >>${calls}\n${extra}echo "Name:           $2"\ncat "${answers}/$2" 2>/dev/null || echo "State:          STOPPED"\necho "CPU use:        0.41 seconds"\n`,
   );
   chmodSync(file, 0o755);
   return file;
 }
 
+/** What the fake lxc-info says about `name` from now on (written whole, then moved in). */
+function answer(name: string, state: string, pid?: number): void {
+  writeFileSync(join(answers, '.next'), `State:          ${state}\n${pid === undefined ? '' : `PID:            ${pid}\n`}`);
+  renameSync(join(answers, '.next'), join(answers, name));
+}
+
+function callsFor(name: string): number {
+  return existsSync(calls) ? readFileSync(calls, 'utf8').split('\n').filter((l) => l.startsWith(`-n ${name} `)).length : 0;
+}
+
 /** A proc root holding one process `pid` with start time `start` and the cgroup file `cgroup`. */
-function fakeProc(root: string, pid: number, start: number, cgroup: string): string {
+function fakeProc(pid: number, start: number, cgroup: string): string {
+  const root = join(work, 'proc');
   mkdirSync(join(root, String(pid)), { recursive: true });
   const fields = Array.from({ length: 49 }, (_, i) => (i === 18 ? String(start) : '0'));
   writeFileSync(join(root, String(pid), 'stat'), `${pid} (init) S ${fields.join(' ')}\n`);
@@ -37,19 +72,40 @@ function fakeProc(root: string, pid: number, start: number, cgroup: string): str
   return root;
 }
 
-function engineWith(env: Record<string, string | undefined>, options?: LxcEngineOptions, config: Partial<CrootConfig> = {}): LxcEngine {
-  return new LxcEngine(defaultConfig({ ...config, env: { PATH: process.env.PATH, ...env } }), options);
+interface Croot {
+  readonly registry: EngineRegistry;
+  readonly pids: ContainerProcessIdResolver;
+  readonly engine: LxcEngine;
 }
 
-beforeEach(() => {
-  work = mkdtempSync(join(tmpdir(), 'croot-t-lxc-'));
-  execFileSync('tar', ['-xzf', FIXTURE, '-C', work]);
-  lxcDir = join(work, 'var/lib/lxc');
-});
+async function croot(env: Record<string, string | undefined>, options: LxcEngineOptions = {}, procRoot = join(work, 'proc')): Promise<Croot> {
+  const c = createCrootContainer({ config: { procRoot, env: { PATH: process.env.PATH, PCP_LXC_DIR: lxcDir, ...env } }, modules: [lxcEngineModule] });
+  c.bind<LxcEngineOptions>(LxcEngineOptions).toConstantValue({ cgroupRoots: [cgroupRoot], ...options });
+  c.bind<EngineRegistryOptions>(EngineRegistryOptions).toConstantValue({ recheckIntervalMs: 600000 });
+  containers.push(c);
+  const registry = c.get<EngineRegistry>(EngineRegistry);
+  await registry.start();
+  await registry.ready();
+  return { registry, pids: c.get<ContainerProcessIdResolver>(ContainerProcessIdResolver), engine: c.get(LxcEngine) };
+}
 
-afterEach(() => {
-  rmSync(work, { recursive: true, force: true });
-});
+function found(registry: EngineRegistry, ref: string): IndexedContainer {
+  return registry.lookup(ref) as IndexedContainer;
+}
+
+/** Waits until the index's `name` satisfies `test`. */
+function until(registry: EngineRegistry, name: string, test: (c: IndexedContainer) => boolean): Promise<IndexedContainer> {
+  return eventually(async () => {
+    const c = registry.containers().find((x) => x.id === name);
+    return c !== undefined && test(c) ? c : undefined;
+  });
+}
+
+function status(registry: EngineRegistry): { available: boolean; reason: string } {
+  const s = registry.statuses().find((x) => x.engine === 'lxc');
+  if (s === undefined) throw new Error('no lxc status');
+  return s;
+}
 
 describe('parseLxcInfo', () => {
   it('reads the state and the PID from lxc-info lines', () => {
@@ -68,170 +124,227 @@ describe('parseLxcInfo', () => {
   });
 });
 
+describe('cgroupMountPoints', () => {
+  it('gives the mount points of cgroup and cgroup2 file systems, escapes decoded, others left out', () => {
+    const mountinfo = [
+      '25 1 0:23 / /sys/fs/cgroup rw,nosuid - tmpfs tmpfs rw,mode=755',
+      '26 25 0:24 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw',
+      '27 25 0:25 / /sys/fs/cgroup/memory rw,relatime shared:9 - cgroup cgroup rw,memory',
+      '28 25 0:26 / /mnt/with\\040space rw - cgroup cgroup rw,pids',
+      '',
+    ].join('\n');
+    expect(cgroupMountPoints(mountinfo)).toEqual(['/sys/fs/cgroup/unified', '/sys/fs/cgroup/memory', '/mnt/with space']);
+  });
+});
+
 describe('LxcEngine', () => {
   it("reports PCP's QA container myvm with the values 761.out expects (name myvm, running 1, pid 17297, cgroup /lxc/myvm)", async () => {
-    // LXC 1.0.6 placed a container in /lxc/NAME of every v1 hierarchy; the hint is what the proc root shows.
-    const proc = fakeProc(join(work, 'proc'), 17297, 4242, '4:memory:/lxc/myvm\n1:name=systemd:/lxc/myvm\n');
-    const engine = engineWith({ PCP_LXC_DIR: lxcDir, PCP_LXC_INFO: fakeLxcInfo(join(work, 'lxc-info'), 'RUNNING', 17297) }, undefined, { procRoot: proc });
-    const records = await engine.containers();
-    expect(records).toHaveLength(1);
-    const [myvm] = records;
-    expect(myvm).toMatchObject({
-      engine: 'lxc',
-      id: 'myvm',
-      names: ['myvm'],
-      running: true,
-      paused: false,
-      pid: 17297,
-      pidStartTime: 4242,
-      cgroupHint: 'lxc/myvm',
-    });
-    expect(engine.status()).toMatchObject({ engine: 'lxc', available: true });
+    // LXC 1.0.6 placed a container in /lxc/NAME of every v1 hierarchy; the registry reads it from the proc root.
+    fakeProc(17297, 4242, '4:memory:/lxc/myvm\n1:name=systemd:/lxc/myvm\n');
+    answer('myvm', 'RUNNING', 17297);
+    const { registry, pids } = await croot({ PCP_LXC_INFO: fakeLxcInfo() });
+    const myvm = await until(registry, 'myvm', (c) => c.running);
+    expect(myvm).toMatchObject({ engine: 'lxc', id: 'myvm', names: ['myvm'], running: true, paused: false, restarting: false, pid: 17297, state: 'RUNNING' });
+    expect(myvm).toMatchObject({ liveness: 'running', cgroup: 'lxc/myvm', startTime: 4242 });
+    expect(pids.resolveProcessId('lxc.myvm')).toBe(17297);
+    expect(status(registry)).toMatchObject({ available: true });
   });
 
-  it('takes the cgroup hint from the proc root, so LXC 4 and later show lxc.payload.NAME', async () => {
-    const proc = fakeProc(join(work, 'proc'), 17297, 99, '4:memory:/lxc.payload.myvm\n0::/lxc.payload.myvm\n');
-    const engine = engineWith({ PCP_LXC_DIR: lxcDir, PCP_LXC_INFO: fakeLxcInfo(join(work, 'lxc-info'), 'RUNNING', 17297) }, undefined, { procRoot: proc });
-    expect(await engine.containers()).toMatchObject([{ id: 'myvm', pid: 17297, cgroupHint: 'lxc.payload.myvm' }]);
-  });
-
-  it('gives no cgroup hint and no start time when the PID is not in the proc root', async () => {
-    const proc = join(work, 'proc');
-    mkdirSync(proc);
-    const engine = engineWith({ PCP_LXC_DIR: lxcDir, PCP_LXC_INFO: fakeLxcInfo(join(work, 'lxc-info'), 'RUNNING', 17297) }, undefined, { procRoot: proc });
-    const [myvm] = await engine.containers();
-    expect(myvm).toMatchObject({ id: 'myvm', running: true, pid: 17297 });
-    expect(myvm?.cgroupHint).toBeUndefined();
-    expect(myvm?.pidStartTime).toBeUndefined();
-  });
-
-  it('asks lxc-info about the listed directory (-P) for the state and PID only (-s -p)', async () => {
-    const args = join(work, 'args');
-    const info = fakeLxcInfo(join(work, 'lxc-info'), 'RUNNING', 1, `printf "%s\\n" "$*" >${args}\n`);
-    await engineWith({ PCP_LXC_DIR: lxcDir, PCP_LXC_INFO: info }).containers();
-    expect(readFileSync(args, 'utf8').trim()).toBe(`-n myvm -P ${lxcDir} -s -p`);
-  });
-
-  it('ignores a directory without a config file, as lxc-ls does, and sees it once the config is written', async () => {
-    const calls = join(work, 'calls');
-    const info = fakeLxcInfo(join(work, 'lxc-info'), 'STOPPED', undefined, `echo "$2" >>${calls}\n`);
-    mkdirSync(join(lxcDir, 'half-made'));
-    const engine = engineWith({ PCP_LXC_DIR: lxcDir, PCP_LXC_INFO: info }, { cacheMs: 20 });
-    expect((await engine.containers()).map((r) => r.id)).toEqual(['myvm']);
-    expect(readFileSync(calls, 'utf8').trim().split('\n')).toEqual(['myvm']);
-    expect(engine.status().reason).not.toContain('failed');
-
-    writeFileSync(join(lxcDir, 'half-made', 'config'), 'lxc.uts.name = half-made\n');
-    await new Promise((r) => setTimeout(r, 40));
-    expect((await engine.containers()).map((r) => r.id)).toEqual(['half-made', 'myvm']);
+  it('asks lxc-info about the listed folder (-P) for the state and PID only (-s -p)', async () => {
+    const { registry } = await croot({ PCP_LXC_INFO: fakeLxcInfo() });
+    await until(registry, 'myvm', (c) => c.state === 'STOPPED');
+    expect(readFileSync(calls, 'utf8').trim()).toBe(`-n myvm -P ${lxcDir} -s -p`);
   });
 
   it('reports a STOPPED container as not running, without a PID', async () => {
-    const engine = engineWith({ PCP_LXC_DIR: lxcDir, PCP_LXC_INFO: fakeLxcInfo(join(work, 'lxc-info'), 'STOPPED') });
-    const [myvm] = await engine.containers();
-    expect(myvm).toMatchObject({ id: 'myvm', running: false });
-    expect(myvm?.pid).toBeUndefined();
+    answer('myvm', 'STOPPED');
+    const { registry, pids } = await croot({ PCP_LXC_INFO: fakeLxcInfo() });
+    const myvm = await until(registry, 'myvm', (c) => c.state === 'STOPPED');
+    expect(myvm).toMatchObject({ running: false, pid: undefined });
+    expect(await codeOf(() => pids.resolveProcessId('myvm'))).toBe('ERR_NOT_RUNNING');
   });
 
   it('reports a FROZEN container as running and paused', async () => {
-    const engine = engineWith({ PCP_LXC_DIR: lxcDir, PCP_LXC_INFO: fakeLxcInfo(join(work, 'lxc-info'), 'FROZEN', 4242) });
-    expect(await engine.containers()).toMatchObject([{ id: 'myvm', running: true, paused: true, pid: 4242 }]);
+    fakeProc(4242, 77, '0::/lxc.payload.myvm\n');
+    answer('myvm', 'FROZEN', 4242);
+    const { registry } = await croot({ PCP_LXC_INFO: fakeLxcInfo() });
+    expect(await until(registry, 'myvm', (c) => c.state === 'FROZEN')).toMatchObject({ running: true, paused: true, pid: 4242, cgroup: 'lxc.payload.myvm' });
+  });
+
+  it('ignores a folder without a config file, as lxc-ls does, and takes it once the config is written', async () => {
+    mkdirSync(join(lxcDir, 'half-made'));
+    const { registry } = await croot({ PCP_LXC_INFO: fakeLxcInfo() });
+    expect(registry.containers().map((c) => c.id)).toEqual(['myvm']);
+    writeFileSync(join(lxcDir, 'half-made', 'config'), 'lxc.uts.name = half-made\n');
+    await until(registry, 'half-made', (c) => c.state === 'STOPPED');
+  });
+
+  it('follows lxc-create and lxc-destroy: a folder with a config coming, then going', async () => {
+    const { registry, pids } = await croot({ PCP_LXC_INFO: fakeLxcInfo() });
+    mkdirSync(join(work, 'staging', 'web2'), { recursive: true });
+    writeFileSync(join(work, 'staging', 'web2', 'config'), 'lxc.uts.name = web2\n');
+    renameSync(join(work, 'staging', 'web2'), join(lxcDir, 'web2'));
+    await until(registry, 'web2', (c) => c.state === 'STOPPED');
+    rmSync(join(lxcDir, 'web2'), { recursive: true });
+    await eventually(async () => ((await codeOf(() => pids.resolveProcessId('web2'))) === 'ERR_NO_CONTAINER' ? true : undefined));
+  });
+
+  it('follows a start and a stop from the cgroup folders LXC makes and removes, asking lxc-info about that container only', async () => {
+    fakeProc(5150, 99, '0::/lxc.payload.myvm\n');
+    mkdirSync(join(lxcDir, 'other'));
+    writeFileSync(join(lxcDir, 'other', 'config'), 'lxc.uts.name = other\n');
+    const { registry, pids } = await croot({ PCP_LXC_INFO: fakeLxcInfo() });
+    await until(registry, 'myvm', (c) => c.state === 'STOPPED');
+    await until(registry, 'other', (c) => c.state === 'STOPPED');
+
+    answer('myvm', 'RUNNING', 5150);
+    mkdirSync(join(cgroupRoot, 'lxc.monitor.myvm'));
+    mkdirSync(join(cgroupRoot, 'lxc.payload.myvm'));
+    await eventually(async () => ((await settle(() => pids.resolveProcessId('myvm')).catch(() => 0)) === 5150 ? true : undefined));
+
+    answer('myvm', 'STOPPED');
+    rmdirSync(join(cgroupRoot, 'lxc.payload.myvm'));
+    rmdirSync(join(cgroupRoot, 'lxc.monitor.myvm'));
+    await until(registry, 'myvm', (c) => c.state === 'STOPPED');
+    expect(callsFor('other')).toBe(1);
+  });
+
+  it('follows the lxc/NAME layout of LXC 3 and earlier, the lxc folder made at the first start', async () => {
+    fakeProc(5151, 98, '4:memory:/lxc/myvm\n');
+    const { registry } = await croot({ PCP_LXC_INFO: fakeLxcInfo() });
+    await until(registry, 'myvm', (c) => c.state === 'STOPPED');
+    answer('myvm', 'RUNNING', 5151);
+    mkdirSync(join(cgroupRoot, 'lxc'));
+    mkdirSync(join(cgroupRoot, 'lxc', 'myvm'));
+    expect(await until(registry, 'myvm', (c) => c.running)).toMatchObject({ pid: 5151, liveness: 'running', cgroup: 'lxc/myvm' });
+    answer('myvm', 'STOPPED');
+    rmdirSync(join(cgroupRoot, 'lxc', 'myvm'));
+    await until(registry, 'myvm', (c) => c.state === 'STOPPED');
+  });
+
+  it('asks again, without a new signal, while lxc-info reports a passing state such as STARTING', async () => {
+    fakeProc(5152, 97, '0::/lxc.payload.myvm\n');
+    answer('myvm', 'STARTING');
+    // The second answer onwards: RUNNING.
+    const info = fakeLxcInfo(`[ "$(grep -c myvm ${calls})" -ge 2 ] && printf 'State: RUNNING\\nPID: 5152\\n' >${answers}/myvm\n`);
+    const { registry } = await croot({ PCP_LXC_INFO: info });
+    expect(await until(registry, 'myvm', (c) => c.state === 'RUNNING')).toMatchObject({ running: true, pid: 5152 });
+  });
+
+  it('runs lxc-info once per container at load and not again while nothing signals a change', async () => {
+    const { registry } = await croot({ PCP_LXC_INFO: fakeLxcInfo() });
+    await until(registry, 'myvm', (c) => c.state === 'STOPPED');
+    // A container created later is the marker: once it is answered, every earlier signal has been handled.
+    mkdirSync(join(lxcDir, 'marker'));
+    writeFileSync(join(lxcDir, 'marker', 'config'), '');
+    await until(registry, 'marker', (c) => c.state === 'STOPPED');
+    expect([callsFor('myvm'), callsFor('marker')]).toEqual([1, 1]);
   });
 
   it('is unavailable, with the reason, and lists no containers when lxc-info is missing', async () => {
     const missing = join(work, 'no-such-dir/lxc-info');
-    const engine = engineWith({ PCP_LXC_DIR: lxcDir, PCP_LXC_INFO: missing });
-    expect(await engine.containers()).toEqual([]);
-    const status = engine.status();
-    expect(status.available).toBe(false);
-    expect(status.reason).toContain(missing);
-    expect(status.reason).toContain('not found');
+    const { registry } = await croot({ PCP_LXC_INFO: missing });
+    expect(registry.containers()).toEqual([]);
+    expect(status(registry).available).toBe(false);
+    expect(status(registry).reason).toContain(`${missing} not found`);
   });
 
   it('is unavailable when lxc-info is not on PATH', async () => {
-    const engine = engineWith({ PCP_LXC_DIR: lxcDir, PCP_LXC_INFO: undefined, PATH: join(work, 'empty-bin') });
-    expect(await engine.containers()).toEqual([]);
-    expect(engine.status()).toMatchObject({ available: false });
-    expect(engine.status().reason).toContain('lxc-info not found');
+    const { registry } = await croot({ PCP_LXC_INFO: undefined, PATH: join(work, 'empty-bin') });
+    expect(registry.containers()).toEqual([]);
+    expect(status(registry)).toMatchObject({ available: false, reason: expect.stringContaining('lxc-info not found') });
   });
 
-  it('is unavailable when the LXC directory does not exist', async () => {
-    const dir = join(work, 'no-such-lxc');
-    const engine = engineWith({ PCP_LXC_DIR: dir, PCP_LXC_INFO: fakeLxcInfo(join(work, 'lxc-info'), 'RUNNING', 1) });
-    expect(await engine.containers()).toEqual([]);
-    expect(engine.status().available).toBe(false);
-    expect(engine.status().reason).toContain(dir);
+  it('is unavailable while the LXC folder does not exist, and reads it once it appears', async () => {
+    const later = join(work, 'not', 'yet', 'lxc');
+    answer('myvm', 'STOPPED');
+    const c = createCrootContainer({ config: { procRoot: join(work, 'proc'), env: { PATH: process.env.PATH, PCP_LXC_DIR: later, PCP_LXC_INFO: fakeLxcInfo() } }, modules: [lxcEngineModule] });
+    c.bind<LxcEngineOptions>(LxcEngineOptions).toConstantValue({ cgroupRoots: [cgroupRoot] });
+    containers.push(c);
+    const registry = c.get<EngineRegistry>(EngineRegistry);
+    await registry.start();
+    await registry.ready();
+    expect(registry.containers()).toEqual([]);
+    expect(status(registry)).toMatchObject({ available: false, reason: expect.stringContaining(later) });
+    mkdirSync(join(work, 'not', 'yet'), { recursive: true });
+    renameSync(lxcDir, later);
+    await until(registry, 'myvm', (x) => x.state === 'STOPPED');
+    expect(status(registry).available).toBe(true);
   });
 
-  it('runs lxc-info at most once per container within the cache time and returns the same array while nothing changed', async () => {
-    const calls = join(work, 'calls');
-    const info = fakeLxcInfo(join(work, 'lxc-info'), 'RUNNING', 17297, `echo "$2" >>${calls}\n`);
-    const engine = engineWith({ PCP_LXC_DIR: lxcDir, PCP_LXC_INFO: info }, { cacheMs: 300 });
-    const first = await engine.containers();
-    const again = await Promise.all([engine.containers(), engine.containers(), engine.containers()]);
-    expect(readFileSync(calls, 'utf8').trim().split('\n')).toEqual(['myvm']);
-    for (const a of again) expect(a).toBe(first);
+  describe('a hanging lxc-info', () => {
+    /** An lxc-info that writes its PID to `pidfile` and never ends, through a child of its own (no exec). */
+    function hangingLxcInfo(pidfile: string): string {
+      const file = join(work, 'lxc-info');
+      writeFileSync(file, `#!/bin/sh\necho $$ >${pidfile}\nsleep 1000\necho never\n`);
+      chmodSync(file, 0o755);
+      return file;
+    }
 
-    await new Promise((r) => setTimeout(r, 350));
-    const later = await engine.containers();
-    expect(readFileSync(calls, 'utf8').trim().split('\n')).toEqual(['myvm', 'myvm']);
-    expect(later).toBe(first);
-  });
+    function alive(pid: number): boolean {
+      const state = statFields(pid)?.[0];
+      return state !== undefined && state !== 'Z';
+    }
 
-  it('re-lists the directory when a container is added and follows a state change', async () => {
-    const infoFile = join(work, 'lxc-info');
-    const engine = engineWith({ PCP_LXC_DIR: lxcDir, PCP_LXC_INFO: fakeLxcInfo(infoFile, 'RUNNING', 17297) }, { cacheMs: 50 });
-    const first = await engine.containers();
-    expect(first.map((r) => r.id)).toEqual(['myvm']);
+    /** Processes of process group `pgid` that have not exited (the kernel's /proc; zombies are dead). */
+    function groupMembers(pgid: number): number[] {
+      return readdirSync('/proc')
+        .filter((e) => /^\d+$/.test(e))
+        .map(Number)
+        .filter((pid) => Number(statFields(pid)?.[2]) === pgid && alive(pid));
+    }
 
-    mkdirSync(join(lxcDir, 'web2'));
-    writeFileSync(join(lxcDir, 'web2', 'config'), 'lxc.uts.name = web2\n');
-    fakeLxcInfo(infoFile, 'STOPPED');
-    await new Promise((r) => setTimeout(r, 80));
-    const second = await engine.containers();
-    expect(second).not.toBe(first);
-    expect(second.map((r) => [r.id, r.running])).toEqual([
-      ['myvm', false],
-      ['web2', false],
-    ]);
-  });
-
-  it('kills an lxc-info that hangs and reports the container as not running', async () => {
-    const info = join(work, 'lxc-info');
-    writeFileSync(info, '#!/bin/sh\nexec sleep 30\n');
-    chmodSync(info, 0o755);
-    const engine = engineWith({ PCP_LXC_DIR: lxcDir, PCP_LXC_INFO: info }, { timeoutMs: 200 });
-    const started = Date.now();
-    const records = await engine.containers();
-    expect(Date.now() - started).toBeLessThan(5000);
-    expect(records).toMatchObject([{ id: 'myvm', running: false }]);
-    expect(engine.status().reason).toContain('1 lxc-info call(s) failed');
-  });
-
-  it('refuses a lookup whose signal is already aborted', async () => {
-    const engine = engineWith({ PCP_LXC_DIR: lxcDir, PCP_LXC_INFO: fakeLxcInfo(join(work, 'lxc-info'), 'RUNNING', 1) });
-    const aborted = AbortSignal.abort();
-    await expect(engine.containers(aborted)).rejects.toMatchObject({ code: 'ERR_ABORTED' });
-  });
-
-  it('is found through the registry, and the resolvers answer ERR_NOT_RUNNING because PID 17297 is not in the proc root', async () => {
-    // 761.out's PID belongs to the host the fixture came from; croot checks /proc before answering.
-    const emptyProc = join(work, 'proc');
-    mkdirSync(emptyProc);
-    const container = createCrootContainer({
-      config: {
-        procRoot: emptyProc,
-        env: { PATH: process.env.PATH, PCP_LXC_DIR: lxcDir, PCP_LXC_INFO: fakeLxcInfo(join(work, 'lxc-info'), 'RUNNING', 17297) },
-      },
-      modules: [lxcEngineModule],
+    it('does not hold the first load: the names are pushed at once, not running until lxc-info answers', async () => {
+      const pidfile = join(work, 'hung.pid');
+      const { registry, pids } = await croot({ PCP_LXC_INFO: hangingLxcInfo(pidfile) }, { timeoutMs: 600000 });
+      expect(found(registry, 'myvm')).toMatchObject({ running: false, state: undefined });
+      const hung = await eventually(async () => (existsSync(pidfile) ? Number(readFileSync(pidfile, 'utf8')) : undefined));
+      expect(await codeOf(() => pids.resolveProcessId('myvm'))).toBe('ERR_NOT_RUNNING');
+      expect(alive(hung)).toBe(true);
     });
-    const registry = container.get<EngineRegistry>(EngineRegistry);
-    expect(registry.ids()).toEqual(['lxc']);
-    expect(await registry.lookup('lxc:myvm')).toMatchObject({ engine: 'lxc', id: 'myvm', pid: 17297, running: true });
-    const pids = container.get<ContainerProcessIdResolver>(ContainerProcessIdResolver);
-    const err = await settle(() => pids.resolveProcessId('myvm')).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(CrootError);
-    expect((err as CrootError).code).toBe('ERR_NOT_RUNNING');
-    await registry.stop();
+
+    it('kills the whole process group at the timeout and says so in the health', async () => {
+      const pidfile = join(work, 'hung.pid');
+      const { registry } = await croot({ PCP_LXC_INFO: hangingLxcInfo(pidfile) }, { timeoutMs: 300 });
+      const hung = await eventually(async () => (existsSync(pidfile) ? Number(readFileSync(pidfile, 'utf8')) : undefined));
+      await eventually(async () => (status(registry).reason.includes('lxc-info failed for myvm (timed out after 300 ms)') ? true : undefined));
+      expect(status(registry).available).toBe(true);
+      // The script's own child (sleep) went with it: nothing of the group is left.
+      await eventually(async () => (groupMembers(hung).length === 0 ? true : undefined));
+      expect(found(registry, 'myvm').running).toBe(false);
+    });
+
+    it('is killed when the engine stops', async () => {
+      const pidfile = join(work, 'hung.pid');
+      const { registry } = await croot({ PCP_LXC_INFO: hangingLxcInfo(pidfile) }, { timeoutMs: 600000 });
+      const hung = await eventually(async () => (existsSync(pidfile) ? Number(readFileSync(pidfile, 'utf8')) : undefined));
+      // The script and its sleep.
+      await eventually(async () => (groupMembers(hung).length === 2 ? true : undefined));
+      await registry.stop();
+      await eventually(async () => (groupMembers(hung).length === 0 ? true : undefined));
+    });
+  });
+
+  describe('.recheck', () => {
+    it('lists again and asks lxc-info again, changing nothing in the index when nothing changed', async () => {
+      answer('myvm', 'STOPPED');
+      const { registry, engine } = await croot({ PCP_LXC_INFO: fakeLxcInfo() });
+      await until(registry, 'myvm', (c) => c.state === 'STOPPED');
+      const events: RegistryEvent[] = [];
+      registry.subscribe((e) => events.push(e));
+      await engine.recheck();
+      expect(callsFor('myvm')).toBe(2);
+      expect(events).toEqual([]);
+    });
+
+    it('catches a change no signal announced (a freeze)', async () => {
+      fakeProc(5153, 96, '0::/lxc.payload.myvm\n');
+      answer('myvm', 'RUNNING', 5153);
+      const { registry, engine } = await croot({ PCP_LXC_INFO: fakeLxcInfo() });
+      await until(registry, 'myvm', (c) => c.state === 'RUNNING');
+      answer('myvm', 'FROZEN', 5153);
+      await engine.recheck();
+      expect(found(registry, 'myvm')).toMatchObject({ running: true, paused: true, state: 'FROZEN' });
+    });
   });
 });

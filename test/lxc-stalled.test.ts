@@ -1,0 +1,62 @@
+/**
+ * A hanging lxc-info delays nobody: with the LXC engine (PCP's QA tarball and
+ * an lxc-info that never ends) and the static engine (a real sleeper
+ * process) in one registry, a request for the static container is answered
+ * while lxc-info is still hanging.
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createCrootContainer } from '../core/create-container.js';
+import { EngineRegistry, type IndexedContainer } from '../core/engine-registry.js';
+import { ContainerProcessIdResolver } from '../core/resolvers.js';
+import { lxcEngineModule } from '../engines/lxc/index.js';
+import { staticEngineModule } from '../engines/static/index.js';
+import { codeOf, eventually, settle } from './support/outcomes.js';
+import { statFields } from './support/processes.js';
+
+const FIXTURE = join(__dirname, 'fixtures', 'lxc', 'containers-lxc-1.0.6-root-001.tgz');
+
+describe('a hanging lxc-info', () => {
+  let work: string;
+  let sleeper: ChildProcess;
+  let registry: EngineRegistry | undefined;
+
+  beforeEach(() => {
+    work = mkdtempSync(join(tmpdir(), 'croot-t-lxc-stall-'));
+    execFileSync('tar', ['-xzf', FIXTURE, '-C', work]);
+    sleeper = spawn('sleep', ['1000'], { stdio: 'ignore' });
+  });
+
+  afterEach(async () => {
+    await registry?.stop();
+    sleeper.kill('SIGKILL');
+    rmSync(work, { recursive: true, force: true });
+  });
+
+  it('does not delay a request for a static container in the same registry', async () => {
+    const pidfile = join(work, 'lxc-info.pid');
+    const lxcInfo = join(work, 'lxc-info');
+    writeFileSync(lxcInfo, `#!/bin/sh\necho $$ >${pidfile}\nexec sleep 1000\n`);
+    chmodSync(lxcInfo, 0o755);
+    const c = createCrootContainer({
+      config: {
+        env: { PATH: process.env.PATH, PCP_LXC_DIR: join(work, 'var/lib/lxc'), PCP_LXC_INFO: lxcInfo },
+        staticContainers: [{ name: 'box', pid: sleeper.pid as number }],
+      },
+      modules: [lxcEngineModule, staticEngineModule],
+    });
+    registry = c.get<EngineRegistry>(EngineRegistry);
+    const pids = c.get<ContainerProcessIdResolver>(ContainerProcessIdResolver);
+    void registry.start();
+
+    // lxc-info is running and has not answered...
+    const hung = await eventually(async () => (existsSync(pidfile) ? Number(readFileSync(pidfile, 'utf8')) : undefined));
+    // ...and the static container is answered meanwhile, as are LXC's names (not running: no answer yet).
+    expect(await settle(() => pids.resolveProcessId('box'))).toBe(sleeper.pid);
+    expect(await codeOf(() => pids.resolveProcessId('lxc:myvm'))).toBe('ERR_NOT_RUNNING');
+    expect((registry.lookup('myvm') as IndexedContainer).state).toBeUndefined();
+    expect(statFields(hung)?.[0]).toMatch(/^[RS]$/);
+  });
+});
