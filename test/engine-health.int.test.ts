@@ -101,8 +101,8 @@ describeWith('root, docker, the native module and the built crootd', probe, 'doc
   it('shows docker down with the same reason in croot engines (same environment)', async () => {
     const [text, json] = await Promise.all([runCroot(['engines'], { env }), runCroot(['engines', '--json'], { env })]);
     expect(text.code).toBe(0);
-    const line = text.stdout.split('\n').find((l) => l.startsWith('engine docker '));
-    expect(line).toMatch(/^engine docker\s+down\s+no daemon at /);
+    const line = text.stdout.split('\n').find((l) => l.startsWith('docker '));
+    expect(line).toMatch(/^docker\s+down\s+no daemon at /);
     expect(line).toContain(`${dockerSocket} (ENOENT)`);
     const docker = (JSON.parse(json.stdout) as { engines: { engine: string; available: boolean; reason: string }[] }).engines.find((e) => e.engine === 'docker');
     expect(docker).toMatchObject({ available: false });
@@ -138,8 +138,8 @@ describeWith('root, docker, the native module and the built crootd', probe, 'doc
   it('shows docker up through that socket in croot engines now', async () => {
     const r = await runCroot(['engines'], { env });
     expect(r.code).toBe(0);
-    expect(r.stdout.split('\n').find((l) => l.startsWith('engine docker '))).toMatch(
-      new RegExp(`^engine docker\\s+up\\s+daemon at ${dockerSocket.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} \\(API and events\\)`),
+    expect(r.stdout.split('\n').find((l) => l.startsWith('docker '))).toMatch(
+      new RegExp(`^docker\\s+up\\s+daemon at ${dockerSocket.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} \\(API and events\\)`),
     );
   });
 
