@@ -3,7 +3,7 @@
  * `$PCP_PODMAN_DATADIR` (else the system `storage.conf`'s graphroot), plus
  * every user's rootless store, with run state from the files podman and
  * conmon write under each run root. Everything is read from disk and kept
- * current from inotify (see `StoreWatch`); podman's API is not used (it
+ * current from inotify (see `PodmanStoreWatch`); podman's API is not used (it
  * would add only `paused`, and following it would keep a socket-activated
  * `podman system service` running for good).
  *
@@ -33,7 +33,7 @@ import {
   DEFAULT_PODMAN_RUNDIR,
   type PodmanStore,
 } from './podman-storage.js';
-import { PODMAN_ENGINE_ID, StoreWatch, type StoreHost } from './podman-store-watch.js';
+import { PODMAN_ENGINE_ID, PodmanStoreWatch, type StoreHost } from './podman-store-watch.js';
 import { ReadScheduler } from './read-scheduler.js';
 import { readStorageConf, type StorageConf } from './storage-conf.js';
 
@@ -140,7 +140,7 @@ export class PodmanEngine implements EngineContribution {
   private firstLoadTimer: NodeJS.Timeout | undefined;
   /** Every container's record as pushed (or to be pushed by the first `replaceAll`), by id. */
   private readonly records = new Map<string, ContainerRecord>();
-  private readonly stores = new Map<string, StoreWatch>();
+  private readonly stores = new Map<string, PodmanStoreWatch>();
   private users: readonly PasswdUser[] = [];
   /** Health notes: from locating the stores, from looking users up, from the first load, from failed reads. */
   private locateNotes: readonly string[] = [];
@@ -153,7 +153,7 @@ export class PodmanEngine implements EngineContribution {
   private lastHealth: string | undefined;
 
   constructor(
-    @inject(CrootConfig) private readonly config: CrootConfig,
+    @inject(CrootConfig) config: CrootConfig,
     @inject(PodmanEngineOptions) @optional() options: PodmanEngineOptions | undefined,
     @inject(DirectoryWatcher) @optional() watcher: DirectoryWatcher | undefined,
   ) {
@@ -206,6 +206,7 @@ export class PodmanEngine implements EngineContribution {
     this.runtimeWatch?.verify();
     await Promise.all([...this.stores.values()].map((s) => s.recheck()));
     if (this.stopped || !this.loaded) return;
+    this.loadNote = undefined;
     this.sink?.replaceAll([...this.records.values()]);
     this.reportHealth();
   }
@@ -364,7 +365,7 @@ export class PodmanEngine implements EngineContribution {
   /** Keeps stores that did not move, opens and loads new or moved ones, closes the rest. */
   private async applyStores(wanted: readonly WantedStore[]): Promise<void> {
     const byLabel = new Map(wanted.map((w) => [w.store.label, w]));
-    const retired: StoreWatch[] = [];
+    const retired: PodmanStoreWatch[] = [];
     for (const [label, current] of this.stores) {
       const next = byLabel.get(label);
       if (next !== undefined && current.sameLocation(next.store) && current.driverConfigured === next.driverConfigured) {
@@ -378,7 +379,7 @@ export class PodmanEngine implements EngineContribution {
     const loads: Promise<void>[] = [];
     for (const w of wanted) {
       if (this.stores.has(w.store.label)) continue;
-      const store = new StoreWatch(this.host, w.store, w.driverConfigured, w.store.label === 'rootful');
+      const store = new PodmanStoreWatch(this.host, w.store, w.driverConfigured, w.store.label === 'rootful');
       this.stores.set(w.store.label, store);
       store.open();
       loads.push(store.load());
@@ -453,7 +454,7 @@ export class PodmanEngine implements EngineContribution {
       else if (scan.absent !== undefined) parts.push(`${label}: ${scan.absent}`);
       else {
         available = true;
-        parts.push(`${label}: read ${scan.read.join(', ')} (${plural(scan.entries.length, 'container')})`);
+        parts.push(`${label}: read ${scan.read.join(', ')} (${plural(scan.count, 'container')})`);
       }
     }
     parts.push(...this.locateNotes);

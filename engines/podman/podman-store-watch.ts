@@ -26,7 +26,6 @@ import {
   type PodmanStore,
   type RunState,
   type RunStatus,
-  type StoreScan,
 } from './podman-storage.js';
 import type { ReadScheduler } from './read-scheduler.js';
 
@@ -34,6 +33,15 @@ export const PODMAN_ENGINE_ID = 'podman';
 
 /** List entries gone through before the event loop gets a turn. */
 const LIST_SLICE = 1000;
+
+/** What a read of a store's lists found, for the engine's health. */
+export interface ListSummary {
+  /** The lists that were read. */
+  readonly read: readonly string[];
+  readonly count: number;
+  /** Why no list could be read, when none could. */
+  readonly absent?: string;
+}
 
 /** What a store needs from the engine. */
 export interface StoreHost {
@@ -70,7 +78,7 @@ class StoreContainer {
     public names: readonly string[],
   ) {}
 
-  open(owner: StoreWatch): void {
+  open(owner: PodmanStoreWatch): void {
     const { store } = owner;
     const { watcher } = owner.host;
     this.runWatch = new FolderWatch(watcher, userdataDir(store, this.id), (e) => this.event(owner, e, RUN_STATE_FILES), { floor: runListDir(store) }).open();
@@ -82,7 +90,7 @@ class StoreContainer {
     this.persistWatch?.close();
   }
 
-  private event(owner: StoreWatch, event: DirectoryEvent, files: readonly string[]): void {
+  private event(owner: PodmanStoreWatch, event: DirectoryEvent, files: readonly string[]): void {
     if (event.name === '' || files.includes(event.name)) owner.readContainer(this);
   }
 }
@@ -94,10 +102,10 @@ export function recordNames(user: string | undefined, names: readonly string[]):
   return [...new Set([...names, ...names.map((n) => `${user}/${n}`), ...names.map((n) => safe(`${user}_${n}`))])];
 }
 
-export class StoreWatch {
+export class PodmanStoreWatch {
   readonly containers = new Map<string, StoreContainer>();
-  /** The last read of the lists; undefined until the first. */
-  scan: StoreScan | undefined;
+  /** What the last read of the lists found (not the entries: the containers hold what is kept of them); undefined until the first. */
+  scan: ListSummary | undefined;
   private watches: FolderWatch[] = [];
   private closed = false;
 
@@ -174,7 +182,7 @@ export class StoreWatch {
     return this.host.scheduler.coalesce(`${this.store.label}\0lists`, async () => {
       const scan = await scanStore(this.store);
       if (this.closed) return;
-      this.scan = scan;
+      this.scan = { read: scan.read, count: scan.entries.length, ...(scan.absent !== undefined ? { absent: scan.absent } : {}) };
       const seen = new Set<string>();
       let n = 0;
       for (const entry of scan.entries) {
