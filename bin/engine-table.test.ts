@@ -14,7 +14,7 @@ describe('the engine table', () => {
       podman: {
         dataDir: podman.DEFAULT_PODMAN_DATADIR,
         runDir: podman.DEFAULT_PODMAN_RUNDIR,
-        socket: podman.DEFAULT_PODMAN_SOCKET,
+        userRunRoot: podman.podmanPathsFrom({}).userRunRoot,
         storageConfs: [...podman.DEFAULT_CONTAINERS_STORAGE_CONFS],
       },
       containerd: { taskDir: containerd.DEFAULT_CONTAINERD_TASK_DIR },
@@ -41,7 +41,7 @@ describe('the engine table', () => {
       PCP_DOCKER_DIR: join(empty, 'docker'),
       PCP_PODMAN_DATADIR: join(empty, 'storage'),
       PCP_PODMAN_RUNDIR: join(empty, 'run'),
-      CROOT_PODMAN_SOCKET: join(empty, 'podman.sock'),
+      CROOT_PODMAN_USER_RUNDIR: join(empty, 'run-user'),
       CROOT_CONTAINERS_STORAGE_CONF: '',
       CROOT_CONTAINERD_TASK_DIR: join(empty, 'tasks'),
       PCP_LXC_DIR: join(empty, 'lxc'),

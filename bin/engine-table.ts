@@ -38,7 +38,7 @@ export const ENGINE_DEFAULT_PATHS = {
   podman: {
     dataDir: '/var/lib/containers/storage',
     runDir: '/run/containers/storage',
-    socket: '/run/podman/podman.sock',
+    userRunRoot: '/run/user',
     storageConfs: ['/etc/containers/storage.conf', '/usr/share/containers/storage.conf'],
   },
   containerd: { taskDir: '/run/containerd/io.containerd.runtime.v2.task' },
@@ -82,7 +82,9 @@ export const ENGINES: readonly EngineEntry[] = [
     sources: ({ env }) => {
       const p = ENGINE_DEFAULT_PATHS.podman;
       const confs = env.CROOT_CONTAINERS_STORAGE_CONF !== undefined ? [env.CROOT_CONTAINERS_STORAGE_CONF].filter(Boolean) : p.storageConfs;
-      return [env.PCP_PODMAN_DATADIR || p.dataDir, env.PCP_PODMAN_RUNDIR || p.runDir, env.CROOT_PODMAN_SOCKET || p.socket, ...confs];
+      // Rootless stores are found through the users' runtime folders.
+      const rootless = env.CROOT_PODMAN_ROOTLESS === '0' ? [] : [env.CROOT_PODMAN_USER_RUNDIR || p.userRunRoot];
+      return [env.PCP_PODMAN_DATADIR || p.dataDir, env.PCP_PODMAN_RUNDIR || p.runDir, ...rootless, ...confs];
     },
     absent(facts) {
       return absentUnless(this.sources(facts));

@@ -1,95 +1,121 @@
 /**
- * The Podman engine against real rootful podman containers: every answer is
- * compared with `podman inspect` and the host's /proc.
+ * The Podman engine against real rootful podman containers, with the native
+ * module as crootd has it (inotify, pidfds): the first load, then every
+ * change podman makes followed by the index; every answer is compared with
+ * `podman inspect` and the host's /proc.
  */
-import { settle } from './support/outcomes.js';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
+import { rmSync } from 'node:fs';
+import { createServer, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { nativeModule } from '../native/native-module.js';
 import { podmanEngineModule } from '../engines/podman/index.js';
 import { describeWith, probes, run } from './support/components.js';
 import { cgroupTruth, ensurePodmanImage, podmanInspect, podmanRun, removePodmanContainers } from './support/engine-containers.js';
-import { engineResolvers } from './support/engine-resolvers.js';
+import { engineResolvers, type EngineResolvers } from './support/engine-resolvers.js';
+import { codeOf, settle } from './support/outcomes.js';
+import { followLifecycle } from './support/podman-lifecycle.js';
 
 function inspectPid(name: string): number {
   return Number(podmanInspect(name, '{{.State.Pid}}'));
 }
 
-describeWith('podman', probes.podman, 'PodmanEngine with real rootful podman', () => {
+function probe(): string | undefined {
+  return probes.podman() ?? probes.native();
+}
+
+describeWith('podman and the native module', probe, 'PodmanEngine with real rootful podman', () => {
   const tag = randomBytes(4).toString('hex');
   const web = `croot-t-${tag}-web`;
-  const db = `croot-t-${tag}-db`;
   const idle = `croot-t-${tag}-idle`;
   const created: string[] = [];
+  let croot: EngineResolvers;
 
-  beforeAll(() => {
+  beforeAll(async () => {
     ensurePodmanImage();
     podmanRun(web, { hostname: `${web}-host` }, created);
-    podmanRun(db, {}, created);
     podmanRun(idle, { createOnly: true }, created);
+    croot = engineResolvers([nativeModule, podmanEngineModule]);
+    await croot.registry.start();
+    await croot.registry.ready();
   }, 120000);
 
-  afterAll(() => removePodmanContainers(created), 120000);
+  afterAll(async () => {
+    await croot?.registry.stop();
+    removePodmanContainers(created);
+  }, 120000);
 
-  const croot = (env: Record<string, string | undefined> = { ...process.env }) => engineResolvers([podmanEngineModule], env);
+  describe('the first load', () => {
+    it('gives a running container the PID podman inspect reports, by name, id and id prefix', () => {
+      const pid = inspectPid(web);
+      const id = podmanInspect(web, '{{.Id}}');
+      expect(pid).toBeGreaterThan(0);
+      for (const ref of [web, `podman:${web}`, `podman.${web}`, id, id.slice(0, 12)]) expect([ref, croot.pids.resolveProcessId(ref)]).toEqual([ref, pid]);
+    });
 
-  it('gives every running container the PID podman inspect reports, by name and by id', async () => {
-    const { pids } = croot();
-    for (const name of [web, db]) {
-      const expected = inspectPid(name);
-      expect(expected).toBeGreaterThan(0);
-      await expect(settle(() => pids.resolveProcessId(name))).resolves.toBe(expected);
-      await expect(settle(() => pids.resolveProcessId(`podman:${podmanInspect(name, '{{.Id}}')}`))).resolves.toBe(expected);
-    }
+    it('gives the cgroup the host\'s /proc/PID/cgroup shows', async () => {
+      const answer = await croot.cgroups.resolveCGroupName(web);
+      expect(answer.pid).toBe(inspectPid(web));
+      expect(answer.value).toBe(cgroupTruth(answer.pid));
+      expect(answer.value).toContain(podmanInspect(web, '{{.Id}}'));
+    });
+
+    it('records the hostname and the state podman reports', async () => {
+      const record = await croot.registry.lookup(web);
+      expect({ hostname: record.hostname, state: record.state, source: record.source }).toEqual({
+        hostname: podmanInspect(web, '{{.Config.Hostname}}'),
+        state: podmanInspect(web, '{{.State.Status}}'),
+        source: 'rootful',
+      });
+    });
+
+    it('refuses a created container that never ran with ERR_NOT_RUNNING, and records it as podman does', async () => {
+      expect(await codeOf(() => croot.pids.resolveProcessId(idle))).toBe('ERR_NOT_RUNNING');
+      expect((await croot.registry.lookup(idle)).state).toBe(podmanInspect(idle, '{{.State.Status}}'));
+    });
   });
 
-  it('gives the cgroup the host\'s /proc/PID/cgroup shows', async () => {
-    const { cgroups } = croot();
-    const answer = await cgroups.resolveCGroupName(web);
-    expect(answer.pid).toBe(inspectPid(web));
-    expect(answer.value).toBe(cgroupTruth(answer.pid));
-    expect(answer.value).toContain(podmanInspect(web, '{{.Id}}'));
-  });
+  it('follows create, start, stop, start, restart, rename and remove as podman does them', async () => {
+    await followLifecycle({
+      registry: croot.registry,
+      pids: croot.pids,
+      podman: (args) => run('podman', args),
+      name: `croot-t-${tag}-life`,
+      renamed: `croot-t-${tag}-life2`,
+      created,
+      namesOf: (name) => [name],
+    });
+  }, 180000);
 
-  it('records the hostname podman configured', async () => {
-    const record = await croot().registry.lookup(web);
-    expect(record.hostname).toBe(podmanInspect(web, '{{.Config.Hostname}}'));
-  });
-
-  it('refuses a created container that never ran with ERR_NOT_RUNNING', async () => {
-    await expect(settle(() => croot().pids.resolveProcessId(idle))).rejects.toMatchObject({ code: 'ERR_NOT_RUNNING' });
-  });
-
-  it('refuses a container stopped after the index was built with ERR_NOT_RUNNING', async () => {
-    const { pids } = croot();
-    await expect(settle(() => pids.resolveProcessId(db))).resolves.toBe(inspectPid(db));
-    run('podman', ['stop', '-t', '0', db], 60000);
-    await expect(settle(() => pids.resolveProcessId(db))).rejects.toMatchObject({ code: 'ERR_NOT_RUNNING' });
-  });
-
-  describe('through a podman system service API socket', () => {
-    const socket = `/tmp/croot-t-${tag}.sock`;
-    let service: ChildProcess | undefined;
+  describe('with a socket that accepts and never answers where the API once was read', () => {
+    let server: Server;
+    let socketPath: string;
+    const connections: Socket[] = [];
 
     beforeAll(async () => {
-      service = spawn('podman', ['system', 'service', '--time=0', `unix://${socket}`], { stdio: 'ignore' });
-      for (let i = 0; i < 100 && !existsSync(socket); i++) await new Promise((r) => setTimeout(r, 100));
-    }, 30000);
+      socketPath = join(tmpdir(), `croot-t-${tag}-silent.sock`);
+      server = createServer((socket) => connections.push(socket));
+      await new Promise<void>((resolve) => server.listen(socketPath, resolve));
+    });
 
     afterAll(async () => {
-      if (service?.pid !== undefined && service.exitCode === null) {
-        const exited = new Promise((r) => service?.once('exit', r));
-        service.kill('SIGTERM');
-        await exited;
-      }
-    }, 30000);
+      for (const s of connections) s.destroy();
+      await new Promise((resolve) => server.close(resolve));
+      rmSync(socketPath, { force: true });
+    });
 
-    it('answers from the API and still matches podman inspect', async () => {
-      const { pids, registry } = croot({ ...process.env, CROOT_PODMAN_SOCKET: socket });
-      await expect(settle(() => pids.resolveProcessId(web))).resolves.toBe(inspectPid(web));
-      expect((await registry.lookup(web)).source).toBe('api');
-      expect(registry.statuses()[0]?.reason).toContain(`API at ${socket}`);
-      await expect(settle(() => pids.resolveProcessId(idle))).rejects.toMatchObject({ code: 'ERR_NOT_RUNNING' });
+    it('loads and answers from disk without ever connecting to it', async () => {
+      const other = engineResolvers([nativeModule, podmanEngineModule], { ...process.env, CROOT_PODMAN_SOCKET: socketPath });
+      try {
+        await other.registry.start();
+        await other.registry.ready();
+        expect(await settle(() => other.pids.resolveProcessId(web))).toBe(inspectPid(web));
+        expect(other.registry.statuses()[0]).toMatchObject({ engine: 'podman', available: true });
+        expect(connections).toHaveLength(0);
+      } finally {
+        await other.registry.stop();
+      }
     });
   });
 });

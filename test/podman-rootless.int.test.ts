@@ -2,8 +2,10 @@
  * The Podman engine against real rootless podman: containers run as the test
  * user `croot-rootless` (scripts/testbed-start.sh) without a login session,
  * in a store that uses the vfs graph driver when overlay is not available to
- * the user. Every answer is compared with `podman inspect` (as that user) and
- * the host's /proc, in-process and through the built crootd.
+ * the user. The first load, then every change podman makes as that user
+ * followed by the index (native module as crootd has it: inotify, pidfds).
+ * Every answer is compared with `podman inspect` (as that user) and the
+ * host's /proc, in-process and through the built crootd.
  */
 import { settle } from './support/outcomes.js';
 import { randomBytes } from 'node:crypto';
@@ -11,6 +13,7 @@ import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { podmanEngineModule } from '../engines/podman/index.js';
 import { RootClient } from '../core/root-client.js';
+import { nativeModule } from '../native/native-module.js';
 import { describeWith, probes, ROOTLESS_USER } from './support/components.js';
 import { builtBinaries, startCrootd, type CrootdProcess } from './support/crootd-process.js';
 import {
@@ -22,11 +25,12 @@ import {
   rootlessUid,
   waitForHostname,
 } from './support/engine-containers.js';
-import { engineResolvers } from './support/engine-resolvers.js';
+import { engineResolvers, type EngineResolvers } from './support/engine-resolvers.js';
 import { makeTempDir } from './support/pcp-peer.js';
+import { followLifecycle } from './support/podman-lifecycle.js';
 
 function probe(): string | undefined {
-  return probes.podmanRootless() ?? builtBinaries();
+  return probes.podmanRootless() ?? probes.native() ?? builtBinaries();
 }
 
 describeWith(`rootless podman as ${ROOTLESS_USER} and the built crootd`, probe, 'PodmanEngine with real rootless podman', () => {
@@ -39,28 +43,36 @@ describeWith(`rootless podman as ${ROOTLESS_USER} and the built crootd`, probe, 
   let webPid: number;
   let driver: string;
 
-  /** Every name croot must know a rootless container by. */
+  /** The names a rootless container has in croot's records: its own, `<user>/<name>`, and the pmcd-safe `<user>_<name>`. */
+  const recordNames = (name: string): string[] => [name, `${ROOTLESS_USER}/${name}`, `${ROOTLESS_USER}_${name}`];
+  /** Every reference croot must resolve for a rootless container. */
   const namesOf = (name: string, id: string): string[] => [
-    name,
-    `${ROOTLESS_USER}/${name}`,
+    ...recordNames(name),
     `podman:${name}`,
     `podman:${ROOTLESS_USER}/${name}`,
+    `podman.${ROOTLESS_USER}_${name}`,
     id,
     id.slice(0, 12),
     `podman:${id}`,
   ];
+  let resolvers: EngineResolvers;
 
-  beforeAll(() => {
+  beforeAll(async () => {
     webId = rootlessPodmanRun(web, { hostname: `${web}-h` }, created);
     idleId = rootlessPodmanRun(idle, { createOnly: true }, created);
     webPid = Number(rootlessPodmanInspect(web, '{{.State.Pid}}'));
     driver = rootlessPodman(['info', '--format', '{{.Store.GraphDriverName}}']);
+    resolvers = engineResolvers([nativeModule, podmanEngineModule]);
+    await resolvers.registry.start();
+    await resolvers.registry.ready();
   }, 120000);
 
-  afterAll(() => removeRootlessPodmanContainers(created), 120000);
+  afterAll(async () => {
+    await resolvers?.registry.stop();
+    removeRootlessPodmanContainers(created);
+  }, 120000);
 
-  // Only this user's store and no API socket: the answers come from the rootless files.
-  const croot = () => engineResolvers([podmanEngineModule], { ...process.env, CROOT_PODMAN_SOCKET: '' });
+  const croot = (): EngineResolvers => resolvers;
 
   it('runs the container as the user, in the user\'s store at the default rootless paths', () => {
     const uid = rootlessUid();
@@ -76,8 +88,8 @@ describeWith(`rootless podman as ${ROOTLESS_USER} and the built crootd`, probe, 
     const mine = (await registry.start(), await registry.ready(), registry.containers()).filter((r) => r.id === webId || r.id === idleId);
     expect(mine.map((r) => ({ id: r.id, source: r.source, running: r.running, names: r.names })).sort((a, b) => a.id.localeCompare(b.id))).toEqual(
       [
-        { id: webId, source: `rootless:${ROOTLESS_USER}`, running: true, names: [web, `${ROOTLESS_USER}/${web}`] },
-        { id: idleId, source: `rootless:${ROOTLESS_USER}`, running: false, names: [idle, `${ROOTLESS_USER}/${idle}`] },
+        { id: webId, source: `rootless:${ROOTLESS_USER}`, running: true, names: recordNames(web) },
+        { id: idleId, source: `rootless:${ROOTLESS_USER}`, running: false, names: recordNames(idle) },
       ].sort((a, b) => a.id.localeCompare(b.id)),
     );
     expect(registry.statuses()[0]?.reason).toContain(`rootless:${ROOTLESS_USER}: read /home/${ROOTLESS_USER}/.local/share/containers/storage/${driver}-containers/containers.json`);
@@ -104,10 +116,31 @@ describeWith(`rootless podman as ${ROOTLESS_USER} and the built crootd`, probe, 
 
   it('refuses the created container with ERR_NOT_RUNNING by each of its names', async () => {
     const { pids } = croot();
-    for (const name of [idle, `${ROOTLESS_USER}/${idle}`, `podman:${idleId}`]) {
+    for (const name of [idle, `${ROOTLESS_USER}/${idle}`, `${ROOTLESS_USER}_${idle}`, `podman:${idleId}`]) {
       await expect(settle(() => pids.resolveProcessId(name))).rejects.toMatchObject({ code: 'ERR_NOT_RUNNING' });
     }
   });
+
+  it('records the states podman reports', async () => {
+    const { registry } = croot();
+    expect([(await registry.lookup(webId)).state, (await registry.lookup(idleId)).state]).toEqual([
+      rootlessPodmanInspect(web, '{{.State.Status}}'),
+      rootlessPodmanInspect(idle, '{{.State.Status}}'),
+    ]);
+  });
+
+  it('follows create, start, stop, start, restart, rename and remove as the user does them', async () => {
+    await followLifecycle({
+      registry: croot().registry,
+      pids: croot().pids,
+      podman: (args) => rootlessPodman(args),
+      name: `croot-t-${tag}-rllife`,
+      renamed: `croot-t-${tag}-rllife2`,
+      created,
+      extra: ['--network', 'none'],
+      namesOf: recordNames,
+    });
+  }, 180000);
 
   describe('through the built crootd', () => {
     let work: string;
@@ -117,7 +150,7 @@ describeWith(`rootless podman as ${ROOTLESS_USER} and the built crootd`, probe, 
     beforeAll(async () => {
       work = makeTempDir('croot-rootless-');
       socketPath = join(work, 'root.socket');
-      crootd = await startCrootd({ socketPath, logPath: join(work, 'crootd.log'), env: { ...process.env, CROOT_PODMAN_SOCKET: '' } });
+      crootd = await startCrootd({ socketPath, logPath: join(work, 'crootd.log') });
     }, 60000);
 
     afterAll(async () => {

@@ -1,5 +1,5 @@
 /// <reference types="node" preserve="true" />
-/** Public entry point of the Podman engine (rootful, rootless, and the API socket when it answers). */
+/** Public entry point of the Podman engine (rootful and rootless stores, read from disk and followed through inotify). */
 export { podmanEngineModule } from './podman-engine-module.js';
 export {
   PodmanEngine,
@@ -7,31 +7,22 @@ export {
   PODMAN_ENGINE_ID,
   DEFAULT_PODMAN_DATADIR,
   DEFAULT_PODMAN_RUNDIR,
-  DEFAULT_PODMAN_SOCKET,
   DEFAULT_CONTAINERS_STORAGE_CONFS,
   podmanPathsFrom,
 } from './podman-engine.js';
-export type { PodmanPaths } from './podman-engine.js';
+export type { PodmanPaths, UserLookup } from './podman-engine.js';
 export {
   parseContainerList,
-  parsePasswd,
-  findRootlessStores,
   rootlessLocation,
   rootfulLocation,
   readSystemStorageConf,
   chooseDriver,
+  runStatus,
   GRAPH_DRIVERS,
 } from './podman-storage.js';
-export type {
-  PodmanStore,
-  StorageEntry,
-  RunState,
-  PasswdUser,
-  RootlessScan,
-  RootlessScanOptions,
-  RootfulLocation,
-  ConfiguredDriver,
-  DriverChoice,
-} from './podman-storage.js';
+export type { PodmanStore, StorageEntry, RunState, RunStatus, InitProcess, RootfulLocation, ConfiguredDriver, DriverChoice, Location } from './podman-storage.js';
+export { recordNames } from './podman-store-watch.js';
+export { nssUsers, parsePasswd } from './nss-users.js';
+export type { PasswdUser, NssUserOptions } from './nss-users.js';
 export { parseStorageConf, readStorageConf, expandStoragePath } from './storage-conf.js';
 export type { StorageConf, StorageConfRead, ExpansionUser } from './storage-conf.js';

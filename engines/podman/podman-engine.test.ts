@@ -1,15 +1,23 @@
-import { cpSync, mkdtempSync, readFileSync, renameSync, rmSync, utimesSync, writeFileSync, mkdirSync } from 'node:fs';
-import { settle } from '../../test/support/outcomes.js';
+/**
+ * The Podman engine on copies of the fixture tree (test/fixtures/podman),
+ * driven through a real registry: what it pushes at the first load, and what
+ * it pushes when podman's files change as podman changes them (lists
+ * rewritten by rename, run state written at start, conmon's files removed at
+ * exit). Expected values come from the fixture files themselves.
+ */
+import { chmodSync, cpSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Container, ContainerModule } from 'inversify';
 import { createCrootContainer } from '../../core/create-container.js';
 import type { ContainerRecord } from '../../core/engine.js';
-import { EngineRegistry } from '../../core/engine-registry.js';
+import { EngineRegistry, EngineRegistryOptions, type IndexedContainer, type RegistryEvent } from '../../core/engine-registry.js';
+import { parseStartTime } from '../../core/proc.js';
 import { ContainerProcessIdResolver } from '../../core/resolvers.js';
-import { DEFAULT_PODMAN_DATADIR, PodmanEngine, PodmanEngineOptions, podmanPathsFrom } from './podman-engine.js';
+import { codeOf, eventually } from '../../test/support/outcomes.js';
+import { nssUsers, parsePasswd, type PasswdUser } from './nss-users.js';
+import { DEFAULT_PODMAN_DATADIR, PodmanEngine, PodmanEngineOptions, podmanPathsFrom, type UserLookup } from './podman-engine.js';
 import { podmanEngineModule } from './podman-engine-module.js';
-import { ContainerModule } from 'inversify';
-import { startTimeFromStatFile } from '../../test/support/truth.js';
 
 const FIXTURE = join(__dirname, '..', '..', 'test', 'fixtures', 'podman');
 const RUN = 'be36a965cb4803f38194ce0ee329956f4c53254d81f5cdd5f9ef5a8722fe788b';
@@ -25,17 +33,14 @@ const CONF_FILES = ['passwd', 'home/carol/.config/containers/storage.conf', 'etc
 
 /** A private copy of the fixture tree (tests change files in it) and the env pointing at it. */
 function fixtureTree(): { root: string; env: Record<string, string> } {
-  const root = mkdtempSync(join(tmpdir(), 'croot-podman-'));
+  const root = mkdtempSync(join(tmpdir(), 'croot-t-podman-'));
   cpSync(FIXTURE, root, { recursive: true });
   for (const file of CONF_FILES) writeFileSync(join(root, file), readFileSync(join(root, file), 'utf8').replaceAll('@ROOT@', root));
-  const passwd = join(root, 'passwd');
   return {
     root,
     env: {
       PCP_PODMAN_DATADIR: join(root, 'rootful', 'storage'),
       PCP_PODMAN_RUNDIR: join(root, 'rootful', 'run'),
-      CROOT_PODMAN_SOCKET: '',
-      CROOT_PASSWD_FILE: passwd,
       CROOT_PODMAN_USER_RUNDIR: join(root, 'run-user'),
       // Not the host's /etc/containers/storage.conf; tests that want the fixture's point here.
       CROOT_CONTAINERS_STORAGE_CONF: join(root, 'no-system-storage.conf'),
@@ -43,17 +48,52 @@ function fixtureTree(): { root: string; env: Record<string, string> } {
   };
 }
 
-function engineFor(root: string, env: Record<string, string>, checkIntervalMs = 0): PodmanEngine {
-  const container = createCrootContainer({
+/**
+ * The fixture's users, as NSS would give them: `passwd` enumerated, plus
+ * `extra` users found only when asked for by name or uid (as sssd does
+ * without enumeration).
+ */
+function fixtureUsers(root: string, extra: readonly PasswdUser[] = []): UserLookup {
+  return async (keys) => {
+    const listed = parsePasswd(readFileSync(join(root, 'passwd'), 'utf8'));
+    if (keys.length === 0) return listed;
+    return [...listed, ...extra].filter((u) => keys.includes(u.name) || keys.includes(String(u.uid)));
+  };
+}
+
+interface Started {
+  readonly registry: EngineRegistry;
+  readonly pids: ContainerProcessIdResolver;
+  readonly engine: PodmanEngine;
+  readonly events: RegistryEvent[];
+}
+
+const made: Container[] = [];
+
+afterEach(async () => {
+  for (const c of made.splice(0)) await c.get<EngineRegistry>(EngineRegistry).stop();
+});
+
+async function started(root: string, env: Record<string, string>, options: PodmanEngineOptions = {}, modules: ContainerModule[] = []): Promise<Started> {
+  const c = createCrootContainer({
     config: { env, procRoot: join(root, 'proc') },
     modules: [
       podmanEngineModule,
+      ...modules,
       new ContainerModule(({ bind }) => {
-        bind<PodmanEngineOptions>(PodmanEngineOptions).toConstantValue({ checkIntervalMs });
+        bind<PodmanEngineOptions>(PodmanEngineOptions).toConstantValue({ lookupUsers: fixtureUsers(root), ...options });
+        // The safety net only when a test calls it.
+        bind<EngineRegistryOptions>(EngineRegistryOptions).toConstantValue({ recheckIntervalMs: 3600e3 });
       }),
     ],
   });
-  return container.get(PodmanEngine);
+  made.push(c);
+  const registry = c.get<EngineRegistry>(EngineRegistry);
+  const events: RegistryEvent[] = [];
+  registry.subscribe((e) => events.push(e));
+  await registry.start();
+  await registry.ready();
+  return { registry, pids: c.get<ContainerProcessIdResolver>(ContainerProcessIdResolver), engine: c.get(PodmanEngine), events };
 }
 
 /** `env` without the given variables (as when PCP's environment does not set them). */
@@ -61,21 +101,53 @@ function without(env: Record<string, string>, ...names: string[]): Record<string
   return Object.fromEntries(Object.entries(env).filter(([k]) => !names.includes(k)));
 }
 
-function byId(records: readonly ContainerRecord[], id: string): ContainerRecord {
-  const r = records.find((c) => c.id === id);
-  if (r === undefined) throw new Error(`no record ${id}`);
-  return r;
+function all(registry: EngineRegistry): ContainerRecord[] {
+  return registry.containers().map((c) => c.record);
 }
 
-/** Field 22 of the fixture's copy of /proc/PID/stat, read by test code (truth.ts), not croot's parser. */
-function statStart(root: string, pid: number): number {
-  return startTimeFromStatFile(join(root, 'proc', String(pid), 'stat'));
+function byId(registry: EngineRegistry, id: string): ContainerRecord {
+  const r = registry.containers().find((c) => c.id === id);
+  if (r === undefined) throw new Error(`no record ${id}`);
+  return r.record;
+}
+
+function has(registry: EngineRegistry, id: string): boolean {
+  return registry.containers().some((c) => c.id === id);
+}
+
+function reason(registry: EngineRegistry): string {
+  return registry.statuses().find((s) => s.engine === 'podman')?.reason ?? '';
+}
+
+function statStart(root: string, pid: number): number | undefined {
+  return parseStartTime(readFileSync(join(root, 'proc', String(pid), 'stat'), 'utf8'));
 }
 
 /** What a running container's `userdata` folder says, as the engine should report it. */
-function runningFrom(root: string, userdata: string): { running: true; pid: number; pidStartTime: number; hostname: string } {
+function runningFrom(root: string, userdata: string): { running: true; state: 'running'; pid: number; pidStartTime: number | undefined; hostname: string } {
   const pid = Number(readFileSync(join(userdata, 'pidfile'), 'utf8'));
-  return { running: true, pid, pidStartTime: statStart(root, pid), hostname: readFileSync(join(userdata, 'hostname'), 'utf8') };
+  return { running: true, state: 'running', pid, pidStartTime: statStart(root, pid), hostname: readFileSync(join(userdata, 'hostname'), 'utf8') };
+}
+
+/** Waits until `probe` holds for the registry. */
+function until(probe: () => boolean): Promise<true> {
+  return eventually(async () => (probe() ? true : undefined));
+}
+
+/** Writes a file the way c/storage and conmon do: a temporary file renamed over it. */
+function atomicWrite(path: string, text: string): void {
+  writeFileSync(`${path}.tmp`, text);
+  renameSync(`${path}.tmp`, path);
+}
+
+/** A process in the fixture's /proc: a copy of croot-fx-run's stat renumbered to `pid`, child of `ppid`, started at `start`. */
+function fakeProcess(root: string, pid: number, ppid: number, start: number): void {
+  const fields = readFileSync(join(root, 'proc/6980/stat'), 'utf8').trim().split(' ');
+  fields[0] = String(pid);
+  fields[3] = String(ppid);
+  fields[21] = String(start);
+  mkdirSync(join(root, 'proc', String(pid)), { recursive: true });
+  writeFileSync(join(root, 'proc', String(pid), 'stat'), `${fields.join(' ')}\n`);
 }
 
 describe('PodmanEngine', () => {
@@ -84,37 +156,51 @@ describe('PodmanEngine', () => {
   beforeEach(() => ({ root, env } = fixtureTree()));
   afterEach(() => rmSync(root, { recursive: true, force: true }));
 
-  describe('rootful store', () => {
+  describe('rootful store, first load', () => {
     it('lists every container of containers.json and volatile-containers.json', async () => {
-      const ids = (await engineFor(root, env).containers()).filter((r) => r.source === 'rootful').map((r) => r.id);
+      const { registry } = await started(root, env);
+      const ids = all(registry).filter((r) => r.source === 'rootful').map((r) => r.id);
       expect(ids.sort()).toEqual([RUN, STOPPED, EXITED, VOLATILE].sort());
     });
 
     it('gives a container every one of its names', async () => {
-      expect(byId(await engineFor(root, env).containers(), RUN).names).toEqual(['croot-fx-run', 'croot-fx-alias']);
+      const { registry } = await started(root, env);
+      expect(byId(registry, RUN).names).toEqual(['croot-fx-run', 'croot-fx-alias']);
     });
 
-    it('takes the PID from the pidfile and its start time from /proc', async () => {
-      const r = byId(await engineFor(root, env).containers(), RUN);
-      const pid = Number(readFileSync(join(root, 'rootful/run/overlay-containers', RUN, 'userdata/pidfile'), 'utf8'));
-      expect(r).toMatchObject({ engine: 'podman', running: true, pid, pidStartTime: statStart(root, pid), hostname: 'fx-host' });
+    it('takes the PID from the pidfile, its start time from /proc and the hostname from the run state', async () => {
+      const { registry, pids } = await started(root, env);
+      const userdata = join(root, 'rootful/run/overlay-containers', RUN, 'userdata');
+      expect(byId(registry, RUN)).toMatchObject({ engine: 'podman', source: 'rootful', ...runningFrom(root, userdata) });
+      expect(pids.resolveProcessId('podman:croot-fx-alias')).toBe(Number(readFileSync(join(userdata, 'pidfile'), 'utf8')));
     });
 
-    it('reports a created container without a pidfile as not running', async () => {
-      const r = byId(await engineFor(root, env).containers(), STOPPED);
-      expect(r.running).toBe(false);
-      expect(r.pid).toBeUndefined();
+    it('reports a created container without a pidfile as created, and a lookup refuses it', async () => {
+      const { registry, pids } = await started(root, env);
+      expect(byId(registry, STOPPED)).toMatchObject({ running: false, state: 'created' });
+      expect(byId(registry, STOPPED).pid).toBeUndefined();
+      expect(await codeOf(() => pids.resolveProcessId('croot-fx-stopped'))).toBe('ERR_NOT_RUNNING');
     });
 
-    it('reports an exited container whose stale PID now belongs to a process that is not conmon\'s child as not running', async () => {
-      const r = byId(await engineFor(root, env).containers(), EXITED);
+    it('reports as exited a container whose stale PID now belongs to a process that is not conmon\'s child', async () => {
+      const { registry } = await started(root, env);
       const pid = Number(readFileSync(join(root, 'rootful/run/overlay-containers', EXITED, 'userdata/pidfile'), 'utf8'));
       expect(statStart(root, pid)).toBeDefined();
-      expect(r.running).toBe(false);
+      expect(byId(registry, EXITED)).toMatchObject({ running: false, state: 'exited' });
     });
 
     it('marks a volatile container running like any other', async () => {
-      expect(byId(await engineFor(root, env).containers(), VOLATILE)).toMatchObject({ running: true, names: ['croot-fx-vol'], hostname: 'vol-host' });
+      const { registry } = await started(root, env);
+      expect(byId(registry, VOLATILE)).toMatchObject({ running: true, state: 'running', names: ['croot-fx-vol'], hostname: 'vol-host' });
+    });
+
+    it('names the files it read in its health', async () => {
+      const { registry } = await started(root, env);
+      const status = registry.statuses()[0];
+      expect(status).toMatchObject({ engine: 'podman', available: true });
+      expect(status?.reason).toContain(`rootful: read ${join(root, 'rootful/storage/overlay-containers/containers.json')}`);
+      expect(status?.reason).toContain('(4 containers)');
+      expect(status?.reason).toContain('rootless:alice');
     });
   });
 
@@ -136,158 +222,212 @@ describe('PodmanEngine', () => {
 
     it('reads graphroot and runroot from it when PCP_PODMAN_DATADIR and PCP_PODMAN_RUNDIR are unset', async () => {
       moveRootful();
-      const engine = engineFor(root, movedEnv);
-      const records = await engine.containers();
-      expect(records.map((r) => r.id).sort()).toEqual([RUN, STOPPED, EXITED, VOLATILE].sort());
-      const pid = Number(readFileSync(join(root, 'moved/0/run/overlay-containers', RUN, 'userdata/pidfile'), 'utf8'));
-      expect(byId(records, RUN)).toMatchObject({ source: 'rootful', running: true, pid, pidStartTime: statStart(root, pid), hostname: 'fx-host' });
-      expect(engine.status().reason).toContain(`rootful: read ${join(root, 'moved/storage/overlay-containers/containers.json')}`);
+      const { registry } = await started(root, movedEnv);
+      expect(all(registry).map((r) => r.id).sort()).toEqual([RUN, STOPPED, EXITED, VOLATILE].sort());
+      expect(byId(registry, RUN)).toMatchObject({ source: 'rootful', ...runningFrom(root, join(root, 'moved/0/run/overlay-containers', RUN, 'userdata')) });
+      expect(reason(registry)).toContain(`rootful: read ${join(root, 'moved/storage/overlay-containers/containers.json')}`);
     });
 
     it('lets PCP_PODMAN_DATADIR and PCP_PODMAN_RUNDIR win over it', async () => {
-      const engine = engineFor(root, { ...env, CROOT_CONTAINERS_STORAGE_CONF: movedConf, CROOT_PODMAN_ROOTLESS: '0' });
-      expect(byId(await engine.containers(), RUN).running).toBe(true);
-      expect(engine.status().reason).toContain(join(root, 'rootful/storage/overlay-containers/containers.json'));
-      expect(engine.status().reason).not.toContain(join(root, 'moved'));
+      const { registry } = await started(root, { ...env, CROOT_CONTAINERS_STORAGE_CONF: movedConf, CROOT_PODMAN_ROOTLESS: '0' });
+      expect(byId(registry, RUN).running).toBe(true);
+      expect(reason(registry)).toContain(join(root, 'rootful/storage/overlay-containers/containers.json'));
+      expect(reason(registry)).not.toContain(join(root, 'moved'));
     });
 
     it('takes only the run root from it when PCP_PODMAN_DATADIR alone is set', async () => {
       moveRootful({ run: true });
-      const engine = engineFor(root, { ...movedEnv, PCP_PODMAN_DATADIR: join(root, 'rootful/storage') });
-      const pid = Number(readFileSync(join(root, 'moved/0/run/overlay-containers', RUN, 'userdata/pidfile'), 'utf8'));
-      expect(byId(await engine.containers(), RUN)).toMatchObject({ running: true, pid });
+      const { registry } = await started(root, { ...movedEnv, PCP_PODMAN_DATADIR: join(root, 'rootful/storage') });
+      expect(byId(registry, RUN)).toMatchObject(runningFrom(root, join(root, 'moved/0/run/overlay-containers', RUN, 'userdata')));
     });
 
-    it('treats an empty PCP_PODMAN_DATADIR as unset, as before', async () => {
+    it('treats an empty PCP_PODMAN_DATADIR as unset', async () => {
       moveRootful();
-      const engine = engineFor(root, { ...movedEnv, PCP_PODMAN_DATADIR: '', PCP_PODMAN_RUNDIR: '' });
-      expect(byId(await engine.containers(), RUN).running).toBe(true);
+      const { registry } = await started(root, { ...movedEnv, PCP_PODMAN_DATADIR: '', PCP_PODMAN_RUNDIR: '' });
+      expect(byId(registry, RUN).running).toBe(true);
       expect(podmanPathsFrom({ PCP_PODMAN_DATADIR: '', PCP_PODMAN_RUNDIR: '' })).not.toHaveProperty('dataDir');
     });
 
-    it('follows a system storage.conf that changes after the first read', async () => {
+    it('follows the file when it is edited after the first load', async () => {
       moveRootful();
-      const engine = engineFor(root, movedEnv);
-      expect(byId(await engine.containers(), RUN).running).toBe(true);
-      writeFileSync(movedConf, readFileSync(movedConf, 'utf8').replace(/^graphroot = .*$/m, `graphroot = "${join(root, 'elsewhere')}"`));
-      expect((await engine.containers()).some((r) => r.id === RUN)).toBe(false);
-      expect(engine.status().reason).toContain(join(root, 'elsewhere/overlay-containers/containers.json'));
+      const { registry } = await started(root, movedEnv);
+      expect(byId(registry, RUN).running).toBe(true);
+      atomicWrite(movedConf, readFileSync(movedConf, 'utf8').replace(/^graphroot = .*$/m, `graphroot = "${join(root, 'elsewhere')}"`));
+      await until(() => !has(registry, RUN));
+      await until(() => reason(registry).includes(join(root, 'elsewhere/overlay-containers/containers.json')));
     });
 
     it('says why a malformed system storage.conf is not used, once, and falls back to the built-in paths', async () => {
       writeFileSync(movedConf, '[storage]\ngraphroot = nope\n');
-      const engine = engineFor(root, { ...movedEnv, CROOT_PODMAN_ROOTLESS: '1' });
-      await engine.containers();
-      const reason = engine.status().reason;
-      const note = `system storage.conf ${movedConf}: line 2: invalid value nope (using the built-in defaults`;
-      expect(reason).toContain(note);
-      expect(reason.split(note)).toHaveLength(2);
-      expect(reason).toContain(`${DEFAULT_PODMAN_DATADIR}/overlay-containers/containers.json`);
-      expect(byId(await engine.containers(), ROOTLESS).running).toBe(true);
+      const { registry } = await started(root, { ...movedEnv, CROOT_PODMAN_ROOTLESS: '1' });
+      const text = reason(registry);
+      const note = `system storage.conf ${movedConf}: line 2, column 13: invalid value (using the built-in defaults`;
+      expect(text).toContain(note);
+      expect(text.split(note)).toHaveLength(2);
+      expect(text).toContain(`${DEFAULT_PODMAN_DATADIR}/overlay-containers/containers.json`);
+      expect(byId(registry, ROOTLESS).running).toBe(true);
     });
 
     it('says why a graphroot naming an unknown variable is not used and falls back to the built-in path', async () => {
       writeFileSync(movedConf, `[storage]\ngraphroot = "$XDG_DATA_HOME/storage"\nrunroot = "${join(root, 'rootful/run')}"\n`);
-      const engine = engineFor(root, movedEnv);
-      await engine.containers();
-      expect(engine.status().reason).toMatch(/rootful: .*graphroot "\$XDG_DATA_HOME\/storage": \$XDG_DATA_HOME is not known.*\(using \/var\/lib\/containers\/storage\)/);
-      expect(engine.status().reason).toContain(`${DEFAULT_PODMAN_DATADIR}/overlay-containers/containers.json`);
+      const { registry } = await started(root, movedEnv);
+      expect(reason(registry)).toMatch(/rootful: .*graphroot "\$XDG_DATA_HOME\/storage": \$XDG_DATA_HOME is not known.*\(using \/var\/lib\/containers\/storage\)/);
     });
 
     it('uses the built-in paths when there is no system storage.conf', async () => {
-      const engine = engineFor(root, { ...movedEnv, CROOT_CONTAINERS_STORAGE_CONF: '' });
-      await engine.containers();
-      expect(engine.status().reason).toContain(`${DEFAULT_PODMAN_DATADIR}/overlay-containers/containers.json`);
+      const { registry } = await started(root, { ...movedEnv, CROOT_CONTAINERS_STORAGE_CONF: '' });
+      expect(reason(registry)).toContain(`${DEFAULT_PODMAN_DATADIR}/overlay-containers/containers.json`);
     });
   });
 
   describe('rootless stores', () => {
-    it('finds a user\'s store through the passwd home and names its containers with and without the user', async () => {
-      const r = byId(await engineFor(root, env).containers(), ROOTLESS);
-      expect(r).toMatchObject({ source: 'rootless:alice', running: true, names: ['croot-fx-web', 'alice/croot-fx-web'], hostname: 'web-host' });
+    it('finds a user\'s store through the home NSS gives and names its containers as podman does, as <user>/<name> and as <user>_<name>', async () => {
+      const { registry, pids } = await started(root, env);
+      const userdata = join(root, 'run-user/1000/containers/overlay-containers', ROOTLESS, 'userdata');
+      expect(byId(registry, ROOTLESS)).toMatchObject({
+        source: 'rootless:alice',
+        ...runningFrom(root, userdata),
+        names: ['croot-fx-web', 'alice/croot-fx-web', 'alice_croot-fx-web'],
+      });
+      for (const ref of ['alice/croot-fx-web', 'alice_croot-fx-web', 'podman.alice_croot-fx-web']) {
+        expect([ref, pids.resolveProcessId(ref)]).toEqual([ref, Number(readFileSync(join(userdata, 'pidfile'), 'utf8'))]);
+      }
     });
 
     it('finds a user whose storage.conf moves graphroot and runroot there, with $USER and $UID expanded', async () => {
-      const engine = engineFor(root, env);
-      const r = byId(await engine.containers(), MOVED);
-      const runDir = join(root, 'run-alt/1002/containers/overlay-containers', MOVED, 'userdata');
-      expect(r).toMatchObject({
+      const { registry } = await started(root, env);
+      expect(byId(registry, MOVED)).toMatchObject({
         source: 'rootless:carol',
-        ...runningFrom(root, runDir),
-        names: ['croot-fx-moved', 'carol/croot-fx-moved'],
+        ...runningFrom(root, join(root, 'run-alt/1002/containers/overlay-containers', MOVED, 'userdata')),
+        names: ['croot-fx-moved', 'carol/croot-fx-moved', 'carol_croot-fx-moved'],
       });
-      expect(engine.status().reason).toContain(join(root, 'srv/containers/carol/storage/overlay-containers/containers.json'));
+      expect(reason(registry)).toContain(join(root, 'srv/containers/carol/storage/overlay-containers/containers.json'));
     });
 
     it('does not read the default location of a user whose storage.conf moves the store', async () => {
       const stray = join(root, 'home/carol/.local/share/containers/storage/overlay-containers');
       mkdirSync(stray, { recursive: true });
       writeFileSync(join(stray, 'containers.json'), JSON.stringify([{ id: 'f'.repeat(64), names: ['croot-fx-stray'] }]));
-      const records = await engineFor(root, env).containers();
-      expect(records.some((r) => r.id === 'f'.repeat(64))).toBe(false);
-      expect(byId(records, MOVED).source).toBe('rootless:carol');
+      const { registry } = await started(root, env);
+      expect(has(registry, 'f'.repeat(64))).toBe(false);
+      expect(byId(registry, MOVED).source).toBe('rootless:carol');
     });
 
     it('moves the store of a user without storage.conf to the system rootless_storage_path, and not that of a user with a graphroot', async () => {
-      const engine = engineFor(root, { ...env, CROOT_CONTAINERS_STORAGE_CONF: join(root, 'etc/containers/storage.conf') });
-      const before = await engine.containers();
-      expect(before.some((r) => r.id === ROOTLESS)).toBe(false);
-      expect(byId(before, MOVED).running).toBe(true);
+      const { registry } = await started(root, { ...env, CROOT_CONTAINERS_STORAGE_CONF: join(root, 'etc/containers/storage.conf') });
+      expect(has(registry, ROOTLESS)).toBe(false);
+      expect(byId(registry, MOVED).running).toBe(true);
       mkdirSync(join(root, 'local/alice'), { recursive: true });
       renameSync(join(root, 'home/alice/.local/share/containers/storage'), join(root, 'local/alice/storage'));
-      const after = await engine.containers();
-      expect(byId(after, ROOTLESS)).toMatchObject({ source: 'rootless:alice', running: true, hostname: 'web-host' });
-      expect(engine.status().reason).toContain(join(root, 'local/alice/storage/overlay-containers/containers.json'));
+      await until(() => has(registry, ROOTLESS));
+      expect(byId(registry, ROOTLESS)).toMatchObject({ source: 'rootless:alice', running: true, hostname: 'web-host' });
+      expect(reason(registry)).toContain(join(root, 'local/alice/storage/overlay-containers/containers.json'));
     });
 
     it('prefers the user\'s own rootless_storage_path, with $HOME expanded, to the system one', async () => {
       mkdirSync(join(root, 'home/alice/.config/containers'), { recursive: true });
       writeFileSync(join(root, 'home/alice/.config/containers/storage.conf'), '[storage]\nrootless_storage_path = "$HOME/mine"\n');
       renameSync(join(root, 'home/alice/.local/share/containers/storage'), join(root, 'home/alice/mine'));
-      const engine = engineFor(root, { ...env, CROOT_CONTAINERS_STORAGE_CONF: join(root, 'etc/containers/storage.conf') });
-      expect(byId(await engine.containers(), ROOTLESS)).toMatchObject({ source: 'rootless:alice', running: true });
-      expect(engine.status().reason).toContain(join(root, 'home/alice/mine/overlay-containers/containers.json'));
+      const { registry } = await started(root, { ...env, CROOT_CONTAINERS_STORAGE_CONF: join(root, 'etc/containers/storage.conf') });
+      expect(byId(registry, ROOTLESS)).toMatchObject({ source: 'rootless:alice', running: true });
+      expect(reason(registry)).toContain(join(root, 'home/alice/mine/overlay-containers/containers.json'));
     });
 
     it('says why a malformed storage.conf is not used and reads the default location, as podman 4.3 does', async () => {
       const conf = join(root, 'home/alice/.config/containers/storage.conf');
       mkdirSync(join(root, 'home/alice/.config/containers'), { recursive: true });
       writeFileSync(conf, '[storage]\ngraphroot = /srv/unquoted\n');
-      const engine = engineFor(root, env);
-      expect(byId(await engine.containers(), ROOTLESS).running).toBe(true);
-      expect(engine.status().reason).toContain(`rootless:alice: ${conf}: line 2: invalid value /srv/unquoted`);
+      const { registry } = await started(root, env);
+      expect(byId(registry, ROOTLESS).running).toBe(true);
+      expect(reason(registry)).toContain(`rootless:alice: ${conf}: line 2, column 13: invalid value (using the defaults, as podman 4.3 does)`);
+    });
+
+    it('names the key whose value is not a string', async () => {
+      const conf = join(root, 'home/alice/.config/containers/storage.conf');
+      mkdirSync(join(root, 'home/alice/.config/containers'), { recursive: true });
+      writeFileSync(conf, '[storage]\ndriver = 5\n');
+      const { registry } = await started(root, env);
+      expect(reason(registry)).toContain(`rootless:alice: ${conf}: [storage] driver must be a string, not a number`);
     });
 
     it('reports a user with a malformed storage.conf even when no store is found', async () => {
       const conf = join(root, 'home/bob/.config/containers/storage.conf');
       mkdirSync(join(root, 'home/bob/.config/containers'), { recursive: true });
       writeFileSync(conf, '[storage\n');
-      const engine = engineFor(root, env);
-      // bob's broken configuration costs nobody else: alice's container is still listed.
-      expect(byId(await engine.containers(), ROOTLESS).running).toBe(true);
-      expect(engine.status().reason).toMatch(new RegExp(`rootless:bob: ${conf}: line 1: .*rootless:bob: no `));
+      const { registry } = await started(root, env);
+      expect(reason(registry)).toMatch(new RegExp(`rootless:bob: ${conf}: line 1, column \\d+: .*rootless:bob: no `));
     });
 
     it('says why a store whose path names a variable of the user\'s session cannot be found', async () => {
       mkdirSync(join(root, 'home/bob/.config/containers'), { recursive: true });
       writeFileSync(join(root, 'home/bob/.config/containers/storage.conf'), '[storage]\ngraphroot = "$XDG_DATA_HOME/containers/storage"\n');
-      const engine = engineFor(root, env);
-      await engine.containers();
-      expect(engine.status().reason).toContain('rootless:bob: ');
-      expect(engine.status().reason).toContain('$XDG_DATA_HOME is not known');
+      const { registry } = await started(root, env);
+      expect(reason(registry)).toContain('rootless:bob: ');
+      expect(reason(registry)).toContain('$XDG_DATA_HOME is not known');
     });
 
-    it('follows a storage.conf that changes after the first read', async () => {
-      const engine = engineFor(root, env);
-      expect(byId(await engine.containers(), MOVED).running).toBe(true);
+    it('follows a user\'s storage.conf edited after the first load', async () => {
+      const { registry } = await started(root, env);
+      expect(byId(registry, MOVED).running).toBe(true);
       const conf = join(root, 'home/carol/.config/containers/storage.conf');
-      writeFileSync(conf, readFileSync(conf, 'utf8').replace(/^graphroot = .*$/m, `graphroot = "${join(root, 'elsewhere')}"`));
-      expect((await engine.containers()).some((r) => r.id === MOVED)).toBe(false);
+      atomicWrite(conf, readFileSync(conf, 'utf8').replace(/^graphroot = .*$/m, `graphroot = "${join(root, 'elsewhere')}"`));
+      await until(() => !has(registry, MOVED));
     });
 
-    it('reads no rootless store when rootless scanning is off', async () => {
-      const records = await engineFor(root, { ...env, CROOT_PODMAN_ROOTLESS: '0' }).containers();
-      expect(records.some((r) => r.id === ROOTLESS)).toBe(false);
+    it('follows a storage.conf that a user writes for the first time', async () => {
+      renameSync(join(root, 'home/alice/.local/share/containers/storage'), join(root, 'home/alice/mine'));
+      const { registry } = await started(root, env);
+      expect(has(registry, ROOTLESS)).toBe(false);
+      mkdirSync(join(root, 'home/alice/.config/containers'), { recursive: true });
+      writeFileSync(join(root, 'home/alice/.config/containers/storage.conf'), '[storage]\ngraphroot = "$HOME/mine"\n');
+      await until(() => has(registry, ROOTLESS) && byId(registry, ROOTLESS).running);
+    });
+
+    it('reads no rootless store when rootless scanning is off, and never asks for users', async () => {
+      let asked = 0;
+      const { registry } = await started(
+        root,
+        { ...env, CROOT_PODMAN_ROOTLESS: '0' },
+        {
+          lookupUsers: async () => {
+            asked++;
+            return [];
+          },
+        },
+      );
+      expect(has(registry, ROOTLESS)).toBe(false);
+      expect(has(registry, RUN)).toBe(true);
+      expect(asked).toBe(0);
+    });
+
+    it('finds the store of a user whose runtime folder appears under /run/user after the first load', async () => {
+      rmSync(join(root, 'run-user/1000'), { recursive: true });
+      const alice = join(root, 'home/alice/.local/share/containers/storage');
+      renameSync(alice, join(root, 'alice-later'));
+      const { registry } = await started(root, env);
+      expect(has(registry, ROOTLESS)).toBe(false);
+      // podman's first run as alice: the runtime folder, then the store and the run state.
+      cpSync(join(FIXTURE, 'run-user/1000'), join(root, 'run-user/1000'), { recursive: true });
+      renameSync(join(root, 'alice-later'), alice);
+      await until(() => has(registry, ROOTLESS) && byId(registry, ROOTLESS).running);
+      expect(byId(registry, ROOTLESS)).toMatchObject(runningFrom(root, join(root, 'run-user/1000/containers/overlay-containers', ROOTLESS, 'userdata')));
+    });
+
+    it('asks NSS by uid for the owner of a runtime folder it does not enumerate, at start and when the folder appears', async () => {
+      const erin = { name: 'erin', uid: 1005, home: join(root, 'home/erin') };
+      const frank = { name: 'frank', uid: 1006, home: join(root, 'home/frank') };
+      for (const user of [erin, frank]) {
+        cpSync(join(root, 'home/alice/.local'), join(user.home, '.local'), { recursive: true });
+        const list = join(user.home, '.local/share/containers/storage/overlay-containers/containers.json');
+        writeFileSync(list, JSON.stringify([{ id: String(user.uid).repeat(16), names: [`croot-fx-${user.name}`] }]));
+      }
+      mkdirSync(join(root, 'run-user/1005'));
+      const { registry } = await started(root, env, { lookupUsers: fixtureUsers(root, [erin, frank]) });
+      expect(byId(registry, '1005'.repeat(16))).toMatchObject({ source: 'rootless:erin', names: ['croot-fx-erin', 'erin/croot-fx-erin', 'erin_croot-fx-erin'] });
+      expect(has(registry, '1006'.repeat(16))).toBe(false);
+      mkdirSync(join(root, 'run-user/1006'));
+      await until(() => has(registry, '1006'.repeat(16)));
+      expect(byId(registry, '1006'.repeat(16)).source).toBe('rootless:frank');
     });
   });
 
@@ -301,43 +441,48 @@ describe('PodmanEngine', () => {
     }
 
     it('finds a rootless vfs store by its lists, with PID, start time and hostname from vfs-containers', async () => {
-      const engine = engineFor(root, env);
-      const records = await engine.containers();
+      const { registry, pids } = await started(root, env);
       const userdata = join(root, 'run-user/1003/containers/vfs-containers', VFS_RUN, 'userdata');
-      expect(byId(records, VFS_RUN)).toMatchObject({
-        source: 'rootless:dave',
-        ...runningFrom(root, userdata),
-        names: ['croot-fx-rl', 'dave/croot-fx-rl'],
-      });
-      expect(byId(records, VFS_CREATED)).toMatchObject({ source: 'rootless:dave', running: false, names: ['croot-fx-rl-idle', 'dave/croot-fx-rl-idle'] });
-      expect(engine.status().reason).toContain(`rootless:dave: read ${join(daveGraph(), 'vfs-containers/containers.json')}`);
+      expect(byId(registry, VFS_RUN)).toMatchObject({ source: 'rootless:dave', ...runningFrom(root, userdata), names: ['croot-fx-rl', 'dave/croot-fx-rl', 'dave_croot-fx-rl'] });
+      expect(byId(registry, VFS_CREATED)).toMatchObject({ source: 'rootless:dave', running: false, state: 'created' });
+      expect(reason(registry)).toContain(`rootless:dave: read ${join(daveGraph(), 'vfs-containers/containers.json')}`);
+      expect(await codeOf(() => pids.resolveProcessId('dave/croot-fx-rl-idle'))).toBe('ERR_NOT_RUNNING');
     });
 
     it('reads the rootful store with the driver the system storage.conf names', async () => {
       const conf = join(root, 'driver-vfs.conf');
       writeFileSync(conf, '[storage]\ndriver = "vfs"\n');
       rootfulTo('vfs');
-      const engine = engineFor(root, { ...env, CROOT_CONTAINERS_STORAGE_CONF: conf, CROOT_PODMAN_ROOTLESS: '0' });
-      const pid = Number(readFileSync(join(root, 'rootful/run/vfs-containers', RUN, 'userdata/pidfile'), 'utf8'));
-      expect(byId(await engine.containers(), RUN)).toMatchObject({ source: 'rootful', running: true, pid, pidStartTime: statStart(root, pid) });
-      expect(engine.status().reason).toContain(join(root, 'rootful/storage/vfs-containers/containers.json'));
+      const { registry } = await started(root, { ...env, CROOT_CONTAINERS_STORAGE_CONF: conf, CROOT_PODMAN_ROOTLESS: '0' });
+      expect(byId(registry, RUN)).toMatchObject({ source: 'rootful', ...runningFrom(root, join(root, 'rootful/run/vfs-containers', RUN, 'userdata')) });
+      expect(reason(registry)).toContain(join(root, 'rootful/storage/vfs-containers/containers.json'));
     });
 
     it('finds a rootful store by its vfs lists when no storage.conf names a driver', async () => {
       rootfulTo('vfs');
-      const engine = engineFor(root, { ...env, CROOT_PODMAN_ROOTLESS: '0' });
-      const records = await engine.containers();
-      expect(records.map((r) => r.id).sort()).toEqual([RUN, STOPPED, EXITED, VOLATILE].sort());
-      expect(byId(records, RUN).running).toBe(true);
+      const { registry } = await started(root, { ...env, CROOT_PODMAN_ROOTLESS: '0' });
+      expect(all(registry).map((r) => r.id).sort()).toEqual([RUN, STOPPED, EXITED, VOLATILE].sort());
+      expect(byId(registry, RUN).running).toBe(true);
+    });
+
+    it('follows a store whose driver\'s lists appear after the first load', async () => {
+      const lists = join(root, 'rootful/storage/overlay-containers');
+      renameSync(lists, join(root, 'lists-later'));
+      const { registry } = await started(root, { ...env, CROOT_PODMAN_ROOTLESS: '0' });
+      expect(registry.statuses()[0]?.available).toBe(false);
+      renameSync(join(root, 'lists-later'), join(root, 'rootful/storage/vfs-containers'));
+      renameSync(join(root, 'rootful/run/overlay-containers'), join(root, 'rootful/run/vfs-containers'));
+      await until(() => has(registry, RUN) && byId(registry, RUN).running);
+      expect(registry.statuses()[0]?.available).toBe(true);
     });
 
     it('follows a storage.conf driver that has no lists and says which lists it leaves unread', async () => {
       const conf = join(root, 'home/dave/.config/containers/storage.conf');
       mkdirSync(join(root, 'home/dave/.config/containers'), { recursive: true });
       writeFileSync(conf, '[storage]\ndriver = "overlay"\n');
-      const engine = engineFor(root, env);
-      expect((await engine.containers()).some((r) => r.id === VFS_RUN)).toBe(false);
-      expect(engine.status().reason).toContain(`rootless:dave: ${conf} sets driver "overlay", so vfs-containers under ${daveGraph()} are not read`);
+      const { registry } = await started(root, env);
+      expect(has(registry, VFS_RUN)).toBe(false);
+      expect(reason(registry)).toContain(`rootless:dave: ${conf} sets driver "overlay", so vfs-containers under ${daveGraph()} are not read`);
     });
 
     it('reads the driver whose list changed last when a store has several, and says why', async () => {
@@ -345,98 +490,154 @@ describe('PodmanEngine', () => {
       const stale = join(daveGraph(), 'overlay-containers/containers.json');
       writeFileSync(stale, JSON.stringify([{ id: 'f'.repeat(64), names: ['croot-fx-old-driver'] }]));
       utimesSync(stale, new Date(Date.now() - 3600e3), new Date(Date.now() - 3600e3));
-      const engine = engineFor(root, env);
-      const records = await engine.containers();
-      expect(byId(records, VFS_RUN).running).toBe(true);
-      expect(records.some((r) => r.id === 'f'.repeat(64))).toBe(false);
-      expect(engine.status().reason).toContain(`rootless:dave: container lists of several graph drivers (overlay, vfs) under ${daveGraph()}`);
-    });
-
-    it('resolves a vfs store\'s container by its name and its <user>/ name and refuses the created one', async () => {
-      const container = createCrootContainer({ config: { env, procRoot: join(root, 'proc') }, modules: [podmanEngineModule] });
-      const resolver = container.get<ContainerProcessIdResolver>(ContainerProcessIdResolver);
-      const pid = Number(readFileSync(join(root, 'run-user/1003/containers/vfs-containers', VFS_RUN, 'userdata/pidfile'), 'utf8'));
-      await expect(settle(() => resolver.resolveProcessId('croot-fx-rl'))).resolves.toBe(pid);
-      await expect(settle(() => resolver.resolveProcessId('dave/croot-fx-rl'))).resolves.toBe(pid);
-      await expect(settle(() => resolver.resolveProcessId('dave/croot-fx-rl-idle'))).rejects.toMatchObject({ code: 'ERR_NOT_RUNNING' });
+      const { registry } = await started(root, env);
+      expect(byId(registry, VFS_RUN).running).toBe(true);
+      expect(has(registry, 'f'.repeat(64))).toBe(false);
+      expect(reason(registry)).toContain(`rootless:dave: container lists of several graph drivers (overlay, vfs) under ${daveGraph()}`);
     });
   });
 
-  describe('index', () => {
-    it('returns the same frozen array while nothing changed', async () => {
-      const engine = engineFor(root, env);
-      const first = await engine.containers();
-      expect(Object.isFrozen(first)).toBe(true);
-      expect(await engine.containers()).toBe(first);
-    });
+  describe('changes, as podman makes them', () => {
+    const lists = (): string => join(root, 'rootful/storage/overlay-containers/containers.json');
+    const NEW = 'c0ffee'.padEnd(64, '0');
 
-    it('does not look at the files again within the check interval', async () => {
-      const engine = engineFor(root, env, 60000);
-      const first = await engine.containers();
-      rmSync(join(root, 'rootful/storage/overlay-containers/containers.json'));
-      expect(await engine.containers()).toBe(first);
-    });
+    function readList(): { id: string; names: string[] }[] {
+      return JSON.parse(readFileSync(lists(), 'utf8')) as { id: string; names: string[] }[];
+    }
 
-    it('picks up a renamed container once containers.json changes', async () => {
-      const engine = engineFor(root, env);
-      const first = await engine.containers();
-      const file = join(root, 'rootful/storage/overlay-containers/containers.json');
-      const list = JSON.parse(readFileSync(file, 'utf8')) as { id: string; names: string[] }[];
-      (list.find((e) => e.id === RUN) as { names: string[] }).names = ['croot-fx-renamed'];
-      writeFileSync(file, JSON.stringify(list));
-      const second = await engine.containers();
-      expect(second).not.toBe(first);
-      expect(byId(second, RUN).names).toEqual(['croot-fx-renamed']);
-    });
+    /** `podman create`: the entry in containers.json and the (empty) run-state folder. */
+    function create(name: string): void {
+      mkdirSync(join(root, 'rootful/run/overlay-containers', NEW, 'userdata'), { recursive: true });
+      mkdirSync(join(root, 'rootful/storage/overlay-containers', NEW, 'userdata'), { recursive: true });
+      atomicWrite(lists(), JSON.stringify([...readList(), { id: NEW, names: [name] }]));
+    }
 
-    it('notices a running container\'s PID going away', async () => {
-      const engine = engineFor(root, env);
-      const pid = byId(await engine.containers(), RUN).pid as number;
+    /** `podman start`: conmon's files, then the run state with a new init process (child of conmon). */
+    function start(pid: number, conmon: number, ticks: number): void {
+      fakeProcess(root, pid, conmon, ticks);
+      const persist = join(root, 'rootful/storage/overlay-containers', NEW, 'userdata');
+      for (const f of ['ctl', 'winsz', 'attach']) writeFileSync(join(persist, f), '');
+      const userdata = join(root, 'rootful/run/overlay-containers', NEW, 'userdata');
+      writeFileSync(join(userdata, 'conmon.pid'), String(conmon));
+      writeFileSync(join(userdata, 'hostname'), 'new-host');
+      writeFileSync(join(userdata, 'pidfile'), String(pid));
+    }
+
+    /** The init exits: gone from /proc, then conmon removes its files. */
+    function exit(pid: number): void {
       rmSync(join(root, 'proc', String(pid)), { recursive: true });
-      expect(byId(await engine.containers(), RUN).running).toBe(false);
-    });
-  });
+      for (const f of ['ctl', 'winsz', 'attach']) unlinkSync(join(root, 'rootful/storage/overlay-containers', NEW, 'userdata', f));
+    }
 
-  describe('.status', () => {
-    it('names the files it read', async () => {
-      const engine = engineFor(root, env);
-      await engine.containers();
-      const status = engine.status();
-      expect(status.available).toBe(true);
-      expect(status.reason).toContain(join(root, 'rootful/storage/overlay-containers/containers.json'));
-      expect(status.reason).toContain('rootless:alice');
+    it('follows create, start, stop, restart, rename and remove, and says each once to subscribers', async () => {
+      const { registry, pids, events } = await started(root, { ...env, CROOT_PODMAN_ROOTLESS: '0' });
+      events.splice(0);
+      const mine = (): RegistryEvent[] => events.filter((e) => e.kind !== 'health' && e.container.id === NEW);
+      const record = (): IndexedContainer | undefined => registry.containers().find((c) => c.id === NEW);
+
+      create('croot-fx-new');
+      await until(() => record()?.state === 'created');
+      expect(mine().map((e) => e.kind)).toEqual(['added']);
+      expect(await codeOf(() => pids.resolveProcessId('croot-fx-new'))).toBe('ERR_NOT_RUNNING');
+
+      start(4242, 4241, 90000);
+      await until(() => record()?.running === true);
+      expect(record()?.record).toMatchObject({ running: true, state: 'running', pid: 4242, pidStartTime: 90000, hostname: 'new-host' });
+      expect(pids.resolveProcessId('croot-fx-new')).toBe(4242);
+
+      exit(4242);
+      await until(() => record()?.state === 'exited');
+      expect(record()?.record).toMatchObject({ running: false });
+      expect(await codeOf(() => pids.resolveProcessId('croot-fx-new'))).toBe('ERR_NOT_RUNNING');
+
+      start(4343, 4342, 95000);
+      await until(() => record()?.pid === 4343);
+      expect(pids.resolveProcessId('croot-fx-new')).toBe(4343);
+
+      atomicWrite(lists(), JSON.stringify(readList().map((e) => (e.id === NEW ? { ...e, names: ['croot-fx-renamed'] } : e))));
+      await until(() => record()?.names[0] === 'croot-fx-renamed');
+      expect(pids.resolveProcessId('croot-fx-renamed')).toBe(4343);
+      expect(await codeOf(() => pids.resolveProcessId('croot-fx-new'))).toBe('ERR_NO_CONTAINER');
+
+      atomicWrite(lists(), JSON.stringify(readList().filter((e) => e.id !== NEW)));
+      rmSync(join(root, 'rootful/run/overlay-containers', NEW), { recursive: true });
+      await until(() => record() === undefined);
+      expect(await codeOf(() => pids.resolveProcessId('croot-fx-renamed'))).toBe('ERR_NO_CONTAINER');
+      expect(mine().filter((e) => e.kind === 'added' || e.kind === 'removed').map((e) => e.kind)).toEqual(['added', 'removed']);
+      // The other containers were never touched.
+      expect(events.filter((e) => e.kind !== 'health' && e.container.id !== NEW)).toEqual([]);
     });
 
-    it('gives [] and the reason for an absent storage dir, and picks the store up when it appears', async () => {
-      const data = join(root, 'later');
-      const engine = engineFor(root, { ...env, PCP_PODMAN_DATADIR: data, CROOT_PODMAN_ROOTLESS: '0' });
-      expect(await engine.containers()).toEqual([]);
-      expect(engine.status()).toMatchObject({ available: false });
-      expect(engine.status().reason).toContain(`${data}/overlay-containers/containers.json`);
-      mkdirSync(join(data, 'overlay-containers'), { recursive: true });
-      cpSync(join(root, 'rootful/storage/overlay-containers/containers.json'), join(data, 'overlay-containers/containers.json'));
-      expect((await engine.containers()).map((r) => r.id)).toContain(RUN);
-      expect(engine.status().available).toBe(true);
+    it('follows a container whose run-state folder appears only when it starts', async () => {
+      const { registry, pids } = await started(root, { ...env, CROOT_PODMAN_ROOTLESS: '0' });
+      atomicWrite(lists(), JSON.stringify([...readList(), { id: NEW, names: ['croot-fx-late'] }]));
+      await until(() => registry.containers().some((c) => c.id === NEW));
+      mkdirSync(join(root, 'rootful/storage/overlay-containers', NEW, 'userdata'), { recursive: true });
+      mkdirSync(join(root, 'rootful/run/overlay-containers', NEW, 'userdata'), { recursive: true });
+      start(4444, 4443, 97000);
+      await until(() => byId(registry, NEW).running);
+      expect(pids.resolveProcessId('croot-fx-late')).toBe(4444);
     });
 
-    it('says why the API socket is not used', async () => {
-      const engine = engineFor(root, { ...env, CROOT_PODMAN_SOCKET: join(root, 'no.sock') });
-      await engine.containers();
-      expect(engine.status().reason).toContain('no socket');
+    it('follows a transient store\'s volatile list in the run root', async () => {
+      const { registry } = await started(root, { ...env, CROOT_PODMAN_ROOTLESS: '0' });
+      atomicWrite(join(root, 'rootful/run/overlay-containers/volatile-containers.json'), JSON.stringify([{ id: NEW, names: ['croot-fx-transient'] }]));
+      await until(() => has(registry, NEW));
+      expect(byId(registry, NEW).names).toEqual(['croot-fx-transient']);
     });
-  });
 
-  describe('through the registry and resolvers', () => {
-    it('resolves every name of a container to its PID and refuses a stopped one', async () => {
-      const container = createCrootContainer({ config: { env, procRoot: join(root, 'proc') }, modules: [podmanEngineModule] });
-      const resolver = container.get<ContainerProcessIdResolver>(ContainerProcessIdResolver);
+    it('reports its health only when what it says changes', async () => {
+      const { registry, events } = await started(root, { ...env, CROOT_PODMAN_ROOTLESS: '0' });
+      const health = (): number => events.filter((e) => e.kind === 'health').length;
+      const before = health();
+      create('croot-fx-new');
+      await until(() => reason(registry).includes('(5 containers)'));
+      expect(health()).toBe(before + 1);
+      start(4242, 4241, 90000);
+      await until(() => byId(registry, NEW).running);
+      expect(health()).toBe(before + 1);
+    });
+
+    it('sees at the safety-net re-check an exit that changed no file', async () => {
+      const { registry, engine } = await started(root, { ...env, CROOT_PODMAN_ROOTLESS: '0' });
       const pid = Number(readFileSync(join(root, 'rootful/run/overlay-containers', RUN, 'userdata/pidfile'), 'utf8'));
-      await expect(settle(() => resolver.resolveProcessId('croot-fx-alias'))).resolves.toBe(pid);
-      await expect(settle(() => resolver.resolveProcessId('podman:croot-fx-run'))).resolves.toBe(pid);
-      const alicePid = Number(readFileSync(join(root, 'run-user/1000/containers/overlay-containers', ROOTLESS, 'userdata/pidfile'), 'utf8'));
-      await expect(settle(() => resolver.resolveProcessId('alice/croot-fx-web'))).resolves.toBe(alicePid);
-      await expect(settle(() => resolver.resolveProcessId('croot-fx-stopped'))).rejects.toMatchObject({ code: 'ERR_NOT_RUNNING' });
-      await expect(settle(() => container.get<EngineRegistry>(EngineRegistry).lookup('croot-fx-nothing'))).rejects.toMatchObject({ code: 'ERR_NO_CONTAINER' });
+      rmSync(join(root, 'proc', String(pid)), { recursive: true });
+      expect(byId(registry, RUN).running).toBe(true);
+      await engine.recheck();
+      expect(byId(registry, RUN)).toMatchObject({ running: false, state: 'exited' });
+    });
+  });
+
+  describe('a stalled source', () => {
+    let tools: string;
+    beforeEach(() => {
+      tools = mkdtempSync(join(tmpdir(), 'croot-t-tools-'));
+      // A getent that never answers, as when an LDAP server is unreachable.
+      writeFileSync(join(tools, 'getent'), '#!/bin/sh\nexec sleep 1000\n');
+      chmodSync(join(tools, 'getent'), 0o755);
+    });
+    afterEach(() => rmSync(tools, { recursive: true, force: true }));
+
+    it('bounds the user look-up: the rootful store loads, and the health says why no rootless store is read', async () => {
+      const lookupUsers: UserLookup = (keys, signal) => nssUsers(keys, { command: join(tools, 'getent'), timeoutMs: 200, signal });
+      const { registry, pids } = await started(root, env, { lookupUsers });
+      expect(pids.resolveProcessId('croot-fx-run')).toBeGreaterThan(0);
+      expect(has(registry, ROOTLESS)).toBe(false);
+      expect(reason(registry)).toContain('gave no answer within 200 ms');
+    });
+
+    it('pushes what it has read when its first load passes its bound, and the rest when it comes', async () => {
+      let answer: (users: PasswdUser[]) => void = () => undefined;
+      const users = new Promise<PasswdUser[]>((resolve) => (answer = resolve));
+      const { registry, pids } = await started(root, env, { lookupUsers: () => users, firstLoadTimeoutMs: 100 });
+      expect(reason(registry)).toContain('first load not finished after 100 ms');
+      // The rootful store does not wait for the users.
+      await until(() => has(registry, RUN));
+      expect(pids.resolveProcessId('croot-fx-run')).toBeGreaterThan(0);
+      expect(has(registry, ROOTLESS)).toBe(false);
+      answer(parsePasswd(readFileSync(join(root, 'passwd'), 'utf8')));
+      await until(() => has(registry, ROOTLESS));
+      await until(() => !reason(registry).includes('first load not finished'));
     });
   });
 });

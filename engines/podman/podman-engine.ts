@@ -1,55 +1,67 @@
 /**
  * The Podman engine: rootful containers from c/storage's lists under
- * `$PCP_PODMAN_DATADIR` (else the system `storage.conf`'s graphroot; or
- * podman's Docker-compatible API socket when a `podman system service`
- * answers there), plus every user's rootless store.
- * Run state comes from conmon's pidfiles under the run roots. Each store's
- * graph driver (which names its `<driver>-containers` directories) comes from
- * `storage.conf`, else from the lists found on disk. The index is
- * rebuilt only when a cheap stat fingerprint of those files changes, checked
- * at most once per `checkIntervalMs`.
+ * `$PCP_PODMAN_DATADIR` (else the system `storage.conf`'s graphroot), plus
+ * every user's rootless store, with run state from the files podman and
+ * conmon write under each run root. Everything is read from disk and kept
+ * current from inotify (see `PodmanStoreWatch`); podman's API is not used (it
+ * would add only `paused`, and following it would keep a socket-activated
+ * `podman system service` running for good).
+ *
+ * Where the stores are is worked out again when a `storage.conf` that
+ * places them changes, when a user's runtime folder appears under
+ * `/run/user`, when a `<driver>-containers` folder appears under a store
+ * whose driver is found on disk, and at the registry's safety-net re-check,
+ * which also asks NSS for the users again.
  */
-import Docker from 'dockerode';
-import { stat } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
+import { basename, dirname } from 'node:path';
 import { inject, injectable, optional } from 'inversify';
 import { CrootConfig } from '../../core/config.js';
-import type { ContainerRecord, ContainerSink, EngineContribution, EngineStatus } from '../../core/engine.js';
-import { InterimPoll } from '../../core/interim-poll.js';
-import { readStartTime } from '../../core/proc.js';
-import { ThrottledRefresh } from '../../core/throttled-refresh.js';
+import type { ContainerRecord, ContainerSink, EngineContribution } from '../../core/engine.js';
+import { DirectoryWatcher, type DirectoryEvent } from '../../core/host-services.js';
+import { NodeDirectoryWatcher } from '../../core/node-directory-watcher.js';
+import { plural } from '../../core/plural.js';
+import { FolderWatch } from './folder-watch.js';
+import { nssUsers, type PasswdUser } from './nss-users.js';
 import {
   chooseDriver,
-  findRootlessStores,
-  listPaths,
-  liveStartTime,
-  readRunState,
   readSystemStorageConf,
   rootfulLocation,
-  scanStore,
+  rootlessLocation,
   systemConfNote,
-  statStamp,
-  userdataDir,
+  DEFAULT_PODMAN_DATADIR,
+  DEFAULT_PODMAN_RUNDIR,
   type PodmanStore,
-  type RootlessScan,
-  type RunState,
-  type StoreScan,
 } from './podman-storage.js';
-import { plural } from '../../core/plural.js';
+import { PODMAN_ENGINE_ID, PodmanStoreWatch, type StoreHost } from './podman-store-watch.js';
+import { ReadScheduler } from './read-scheduler.js';
+import { readStorageConf, type StorageConf } from './storage-conf.js';
 
-export const PODMAN_ENGINE_ID = 'podman';
-export { DEFAULT_PODMAN_DATADIR, DEFAULT_PODMAN_RUNDIR } from './podman-storage.js';
-export const DEFAULT_PODMAN_SOCKET = '/run/podman/podman.sock';
+export { PODMAN_ENGINE_ID } from './podman-store-watch.js';
+export { DEFAULT_PODMAN_DATADIR, DEFAULT_PODMAN_RUNDIR };
 export const DEFAULT_CONTAINERS_STORAGE_CONFS: readonly string[] = ['/etc/containers/storage.conf', '/usr/share/containers/storage.conf'];
+
+/**
+ * Looks users up: every user NSS lists when `keys` is empty, else the users
+ * of those names or uids. The engine's one way to users (see nss-users.ts).
+ */
+export type UserLookup = (keys: readonly string[], signal: AbortSignal) => Promise<readonly PasswdUser[]>;
 
 /** Tuning knobs of the Podman engine; bind under this token to override the defaults. */
 export const PodmanEngineOptions = Symbol.for('croot/PodmanEngineOptions');
 export interface PodmanEngineOptions {
-  /** Least time between two stat passes over the files (ms, default 1000). */
-  readonly checkIntervalMs?: number;
-  /** Longest time API answers are reused when no file changed (ms, default 5000). */
-  readonly apiMaxAgeMs?: number;
-  /** Limit for each API request (ms, default 5000). */
-  readonly requestTimeoutMs?: number;
+  /** Longest a user look-up (getent) may take (ms, default 5000). */
+  readonly userLookupTimeoutMs?: number;
+  /**
+   * After this long (ms, default 10000) the first load pushes what it has
+   * read so far and goes on, pushing the rest as it comes (a hung file
+   * system delays only this engine's first load, and only this long).
+   */
+  readonly firstLoadTimeoutMs?: number;
+  /** Longest slice of synchronous reading before the event loop gets a turn (ms, default 4). */
+  readonly sliceMs?: number;
+  /** How users are looked up (default: `getent passwd` through NSS). */
+  readonly lookupUsers?: UserLookup;
 }
 
 /** Where the engine looks, from `config.env`. */
@@ -64,10 +76,8 @@ export interface PodmanPaths {
    * then the system `storage.conf`'s `runroot`, else `DEFAULT_PODMAN_RUNDIR`.
    */
   readonly runDir?: string;
-  /** API socket; empty when disabled (`CROOT_PODMAN_SOCKET=`). */
-  readonly socketPath: string;
-  /** passwd file listing the users whose rootless stores are read; empty disables rootless. */
-  readonly passwdPath: string;
+  /** Whether users' rootless stores are read (`CROOT_PODMAN_ROOTLESS=0` turns it off). */
+  readonly rootless: boolean;
   /** Parent of the per-uid runtime dirs (`/run/user`). */
   readonly userRunRoot: string;
   /**
@@ -81,12 +91,10 @@ export interface PodmanPaths {
 }
 
 export function podmanPathsFrom(env: Readonly<Record<string, string | undefined>>): PodmanPaths {
-  const rootless = env.CROOT_PODMAN_ROOTLESS !== '0';
   return {
     ...(env.PCP_PODMAN_DATADIR ? { dataDir: env.PCP_PODMAN_DATADIR } : {}),
     ...(env.PCP_PODMAN_RUNDIR ? { runDir: env.PCP_PODMAN_RUNDIR } : {}),
-    socketPath: env.CROOT_PODMAN_SOCKET ?? DEFAULT_PODMAN_SOCKET,
-    passwdPath: rootless ? env.CROOT_PASSWD_FILE || '/etc/passwd' : '',
+    rootless: env.CROOT_PODMAN_ROOTLESS !== '0',
     userRunRoot: env.CROOT_PODMAN_USER_RUNDIR || '/run/user',
     storageConfPaths: storageConfPathsFrom(env.CROOT_CONTAINERS_STORAGE_CONF),
   };
@@ -97,234 +105,393 @@ function storageConfPathsFrom(value: string | undefined): readonly string[] {
   return value === '' ? [] : [value];
 }
 
-interface ApiContainer {
-  readonly id: string;
-  readonly names: readonly string[];
-  readonly running: boolean;
-  readonly paused: boolean;
-  readonly pid: number;
-  readonly hostname?: string;
+/** A store as a locate pass wants it. */
+interface WantedStore {
+  readonly store: PodmanStore;
+  readonly driverConfigured: boolean;
 }
+
+/** What a locate pass found for one user. */
+interface UserLocation {
+  readonly wanted?: WantedStore;
+  readonly note?: string;
+  /** The folder of the user's storage.conf, watched while the user has or may soon have a store. */
+  readonly confDir?: string;
+}
+
+/** Users processed at once by a locate pass (each costs a storage.conf read and a few stats). */
+const USER_CONCURRENCY = 16;
 
 @injectable()
 export class PodmanEngine implements EngineContribution {
   readonly id = PODMAN_ENGINE_ID;
   readonly paths: PodmanPaths;
-  /** The rootful store, located again on every refresh (the system `storage.conf` may change). */
-  private rootful: PodmanStore;
-  private readonly apiMaxAgeMs: number;
-  private readonly requestTimeoutMs: number;
+  private readonly watcher: DirectoryWatcher;
+  private readonly lookup: UserLookup;
+  private readonly firstLoadTimeoutMs: number;
+  private readonly scheduler: ReadScheduler;
+  private readonly host: StoreHost;
 
-  private records: readonly ContainerRecord[] = Object.freeze([]);
-  private fingerprint: string | undefined;
-  private lastApiRead = 0;
-  private apiInUse = false;
-  private readonly refresher: ThrottledRefresh<readonly ContainerRecord[]>;
-  private statusReason = 'not read yet';
-  private available = false;
-  private checkedAt = Date.now();
-  /** Start times of PIDs when first seen, by `store/id/pid`. */
-  private readonly startTimes = new Map<string, number>();
+  private sink: ContainerSink | undefined;
+  /** The first full list has been pushed: changes are pushed one by one from now on. */
+  private loaded = false;
+  private stopped = false;
+  private readonly abort = new AbortController();
+  private firstLoadTimer: NodeJS.Timeout | undefined;
+  /** Every container's record as pushed (or to be pushed by the first `replaceAll`), by id. */
+  private readonly records = new Map<string, ContainerRecord>();
+  private readonly stores = new Map<string, PodmanStoreWatch>();
+  private users: readonly PasswdUser[] = [];
+  /** Health notes: from locating the stores, from looking users up, from the first load, from failed reads. */
+  private locateNotes: readonly string[] = [];
+  private usersNote: string | undefined;
+  private loadNote: string | undefined;
+  private readNote: string | undefined;
+  /** Folders of storage.conf files (system and users'), with the file names that matter in each. */
+  private readonly confWatches = new Map<string, { watch: FolderWatch; names: Set<string> }>();
+  private runtimeWatch: FolderWatch | undefined;
+  private lastHealth: string | undefined;
 
   constructor(
-    @inject(CrootConfig) private readonly config: CrootConfig,
+    @inject(CrootConfig) config: CrootConfig,
     @inject(PodmanEngineOptions) @optional() options: PodmanEngineOptions | undefined,
+    @inject(DirectoryWatcher) @optional() watcher: DirectoryWatcher | undefined,
   ) {
     this.paths = podmanPathsFrom(config.env);
-    const { storageDir, runDir } = rootfulLocation(this.paths, { state: 'absent' });
-    this.rootful = { label: 'rootful', storageDir, runDir, driver: 'overlay' };
-    this.refresher = new ThrottledRefresh(options?.checkIntervalMs ?? 1000, () => this.refresh());
-    this.apiMaxAgeMs = options?.apiMaxAgeMs ?? 5000;
-    this.requestTimeoutMs = options?.requestTimeoutMs ?? 5000;
-  }
-
-  async startLegacy(): Promise<void> {
-    await this.containers();
-  }
-
-  containers(): Promise<readonly ContainerRecord[]> {
-    return this.refresher.get();
-  }
-
-  status(): EngineStatus {
-    return { engine: this.id, available: this.available, reason: this.statusReason, checkedAt: this.checkedAt };
-  }
-
-  /** INTERIM: polls the old pull interface until this engine pushes from its own change signals. */
-  private interim: InterimPoll | undefined;
-
-  async start(sink: ContainerSink): Promise<void> {
-    await this.startLegacy();
-    this.interim = new InterimPoll(sink, this);
-    await this.interim.start();
-  }
-
-  async stop(): Promise<void> {
-    this.interim?.stop();
-    await this.refresher.settle();
-  }
-
-  private async refresh(): Promise<readonly ContainerRecord[]> {
-    const systemConf = await readSystemStorageConf(this.paths.storageConfPaths);
-    const systemNotes = systemConf.state === 'bad' ? [systemConfNote(systemConf)] : [];
-    const { problem, driver, ...where } = rootfulLocation(this.paths, systemConf);
-    const choice = await chooseDriver(where.storageDir, where.runDir, driver);
-    const note = [problem, choice.note].filter((n) => n !== undefined).join('; ');
-    this.rootful = { label: 'rootful', ...where, driver: choice.driver, ...(note !== '' ? { note } : {}) };
-    const rootless: RootlessScan = this.paths.passwdPath
-      ? await findRootlessStores({ passwdPath: this.paths.passwdPath, userRunRoot: this.paths.userRunRoot, systemConf })
-      : { stores: [], notes: [] };
-    const stores = [this.rootful, ...rootless.stores];
-    const notes = [...systemNotes, ...rootless.notes];
-    // Where the stores are and what went wrong finding them come from config files read above.
-    const located = JSON.stringify([stores, notes]);
-    const fingerprint = `${located}\n${await this.computeFingerprint(stores)}`;
-    const apiStale = this.apiInUse && Date.now() - this.lastApiRead >= this.apiMaxAgeMs;
-    if (fingerprint === this.fingerprint && !apiStale) return this.records;
-    this.fingerprint = fingerprint;
-    await this.rebuild(stores, notes);
-    this.checkedAt = Date.now();
-    return this.records;
-  }
-
-  /** Stats of every file whose change can change an answer, plus the liveness of every running PID. */
-  private async computeFingerprint(stores: readonly PodmanStore[]): Promise<string> {
-    const paths: string[] = [];
-    if (this.paths.passwdPath) paths.push(this.paths.passwdPath);
-    if (this.paths.socketPath) paths.push(this.paths.socketPath);
-    for (const s of stores) {
-      paths.push(...listPaths(s), `${s.storageDir}/libpod/bolt_state.db`, `${s.storageDir}/libpod/db.sql`, `${s.runDir}/${s.driver}-containers`);
-    }
-    for (const r of this.records) {
-      const store = r.source === 'api' ? this.rootful : stores.find((s) => s.label === r.source);
-      if (store !== undefined) paths.push(`${userdataDir(store, r.id)}/pidfile`);
-      if (r.running && r.pid !== undefined) paths.push(`${this.config.procRoot}/${r.pid}`);
-    }
-    const stamps = await Promise.all(paths.map(async (p) => `${p}=${await statStamp(p)}`));
-    return stamps.join('\n');
-  }
-
-  private async rebuild(stores: readonly PodmanStore[], locationNotes: readonly string[]): Promise<void> {
-    const notes: string[] = [];
-    const next: ContainerRecord[] = [];
-    const scans = await Promise.all(stores.map((s) => scanStore(s)));
-    const rootfulScan = scans[0] as StoreScan;
-
-    const api = await this.readApi();
-    this.apiInUse = api.containers !== undefined;
-    if (api.containers !== undefined) {
-      this.lastApiRead = Date.now();
-      const fileNames = new Map(rootfulScan.entries.map((e) => [e.id, e.names]));
-      for (const c of api.containers) {
-        next.push(await this.apiRecord(c, fileNames.get(c.id) ?? []));
-      }
-      notes.push(`rootful: API at ${this.paths.socketPath}: ${plural(api.containers.length, 'container')}`);
-    } else {
-      if (api.failure) notes.push(`API at ${this.paths.socketPath} not used (${api.failure})`);
-    }
-
-    let anySource = api.containers !== undefined;
-    for (const scan of scans) {
-      const isRootful = scan.store === this.rootful;
-      if (scan.store.note !== undefined) notes.push(`${scan.store.label}: ${scan.store.note}`);
-      if (isRootful && api.containers !== undefined) continue;
-      if (scan.absent !== undefined) {
-        notes.push(`${scan.store.label}: ${scan.absent}`);
-        continue;
-      }
-      anySource = true;
-      for (const entry of scan.entries) {
-        next.push(await this.diskRecord(scan.store, entry.id, entry.names));
-      }
-      notes.push(`${scan.store.label}: read ${scan.read.join(', ')} (${plural(scan.entries.length, 'container')})`);
-    }
-
-    notes.push(...locationNotes);
-    this.available = anySource;
-    this.statusReason = notes.join('; ');
-    this.forgetStartTimes(next);
-    if (!sameRecords(this.records, next)) this.records = Object.freeze(next.map((r) => Object.freeze(r)));
-  }
-
-  private async diskRecord(store: PodmanStore, id: string, names: readonly string[]): Promise<ContainerRecord> {
-    const state: RunState = await readRunState(store, id);
-    const started = await liveStartTime(this.config.procRoot, state);
-    const allNames = store.user === undefined ? [...names] : [...names, ...names.map((n) => `${store.user}/${n}`)];
-    const base = { engine: this.id, id, names: allNames, source: store.label };
-    const hostname = state.hostname !== undefined ? { hostname: state.hostname } : {};
-    if (started === undefined || state.pid === undefined) return { ...base, running: false, ...hostname };
-    return { ...base, running: true, pid: state.pid, pidStartTime: this.firstSeen(`${store.label}/${id}/${state.pid}`, started), ...hostname };
-  }
-
-  private async apiRecord(c: ApiContainer, fileNames: readonly string[]): Promise<ContainerRecord> {
-    const names = [...new Set([...c.names, ...fileNames])];
-    const base = { engine: this.id, id: c.id, names, source: 'api', ...(c.hostname ? { hostname: c.hostname } : {}) };
-    if (!c.running || c.pid <= 0) return { ...base, running: false };
-    const started = await readStartTime(this.config.procRoot, c.pid);
-    if (started === undefined) return { ...base, running: false };
-    return {
-      ...base,
-      running: true,
-      ...(c.paused ? { paused: true } : {}),
-      pid: c.pid,
-      pidStartTime: this.firstSeen(`rootful/${c.id}/${c.pid}`, started),
+    this.watcher = watcher ?? new NodeDirectoryWatcher();
+    const timeoutMs = options?.userLookupTimeoutMs ?? 5000;
+    this.lookup = options?.lookupUsers ?? ((keys, signal) => nssUsers(keys, { timeoutMs, signal }));
+    this.firstLoadTimeoutMs = options?.firstLoadTimeoutMs ?? 10000;
+    this.scheduler = new ReadScheduler(options?.sliceMs ?? 4, (err) => {
+      this.readNote = `a read failed: ${(err as Error).message}`;
+    });
+    this.host = {
+      watcher: this.watcher,
+      procRoot: config.procRoot,
+      scheduler: this.scheduler,
+      setRecord: (record) => this.setRecord(record),
+      dropRecord: (id) => this.dropUnowned(id),
+      listsRead: () => this.reportHealth(),
+      driverFoldersChanged: () => this.requestLocate(),
     };
   }
 
-  private firstSeen(key: string, started: number): number {
-    const known = this.startTimes.get(key);
-    if (known !== undefined) return known;
-    this.startTimes.set(key, started);
-    return started;
+  /** Starts watching and reading; the first load is pushed when read (or, in part, after `firstLoadTimeoutMs`). */
+  start(sink: ContainerSink): void {
+    this.sink = sink;
+    this.firstLoadTimer = setTimeout(() => this.pushPartialLoad(), this.firstLoadTimeoutMs);
+    this.firstLoadTimer.unref();
+    void this.firstLoad().then(() => this.finishLoad());
   }
 
-  private forgetStartTimes(records: readonly ContainerRecord[]): void {
-    const live = new Set(records.filter((r) => r.running).map((r) => `${r.source === 'api' ? 'rootful' : r.source}/${r.id}/${r.pid}`));
-    for (const key of this.startTimes.keys()) if (!live.has(key)) this.startTimes.delete(key);
-  }
-
-  /** The rootful containers through the API socket, or why not. */
-  private async readApi(): Promise<{ containers?: ApiContainer[]; failure?: string }> {
-    const socketPath = this.paths.socketPath;
-    if (!socketPath) return {};
+  /** Disk first: the rootful store is read while NSS is asked for the users, whose stores are read next. */
+  private async firstLoad(): Promise<void> {
     try {
-      await stat(socketPath);
-    } catch {
-      return { failure: 'no socket' };
-    }
-    const docker = new Docker({ socketPath, timeout: this.requestTimeoutMs });
-    try {
-      const list = await docker.listContainers({ all: true });
-      const out: ApiContainer[] = [];
-      for (const item of list) {
-        const running = item.State === 'running' || item.State === 'paused';
-        let pid = 0;
-        let hostname: string | undefined;
-        let paused = item.State === 'paused';
-        if (running) {
-          const info = await docker.getContainer(item.Id).inspect();
-          pid = info.State.Pid;
-          paused = info.State.Paused;
-          hostname = info.Config.Hostname || undefined;
-        }
-        out.push({
-          id: item.Id,
-          names: (item.Names ?? []).map((n) => n.replace(/^\/+/, '')).filter((n) => n.length > 0),
-          running,
-          paused,
-          pid,
-          ...(hostname !== undefined ? { hostname } : {}),
-        });
-      }
-      return { containers: out };
+      const users = this.refreshUsers();
+      await this.locate();
+      await users;
+      if (this.paths.rootless) await this.locate();
     } catch (err) {
-      const e = err as { code?: unknown; message?: unknown };
-      return { failure: typeof e.code === 'string' ? e.code : String(e.message ?? err) };
+      this.loadNote = `first load failed: ${(err as Error).message}`;
     }
+  }
+
+  /** The safety net: users from NSS, every storage.conf, the lists and every container's run state, read again. */
+  async recheck(): Promise<void> {
+    if (this.stopped) return;
+    this.readNote = undefined;
+    await this.refreshUsers();
+    await this.locate();
+    for (const { watch } of this.confWatches.values()) watch.verify();
+    this.runtimeWatch?.verify();
+    await Promise.all([...this.stores.values()].map((s) => s.recheck()));
+    if (this.stopped || !this.loaded) return;
+    this.loadNote = undefined;
+    this.sink?.replaceAll([...this.records.values()]);
+    this.reportHealth();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.sink = undefined;
+    clearTimeout(this.firstLoadTimer);
+    this.abort.abort();
+    for (const store of this.stores.values()) store.close();
+    this.stores.clear();
+    for (const { watch } of this.confWatches.values()) watch.close();
+    this.confWatches.clear();
+    this.runtimeWatch?.close();
+    this.runtimeWatch = undefined;
+  }
+
+  private finishLoad(): void {
+    if (this.stopped) return;
+    clearTimeout(this.firstLoadTimer);
+    this.loadNote = this.loadNote?.startsWith('first load failed') ? this.loadNote : undefined;
+    this.loaded = true;
+    this.sink?.replaceAll([...this.records.values()]);
+    this.reportHealth();
+  }
+
+  /** The first load's bound: push what is read; the rest follows as it is read. */
+  private pushPartialLoad(): void {
+    if (this.stopped || this.loaded) return;
+    this.loaded = true;
+    this.loadNote = `first load not finished after ${this.firstLoadTimeoutMs} ms; containers show as they are read`;
+    this.sink?.replaceAll([...this.records.values()]);
+    this.reportHealth();
+  }
+
+  private setRecord(record: ContainerRecord): void {
+    if (this.stopped) return;
+    const before = this.records.get(record.id);
+    if (before !== undefined && sameRecord(before, record)) return;
+    this.records.set(record.id, record);
+    if (this.loaded) this.sink?.upsert(record);
+  }
+
+  /** Drops a container's record unless another store (a moved one, being loaded) lists it. */
+  private dropUnowned(id: string): void {
+    if (this.stopped) return;
+    for (const store of this.stores.values()) if (store.containers.has(id)) return;
+    if (this.records.delete(id) && this.loaded) this.sink?.remove(id);
+  }
+
+  // ---- users -------------------------------------------------------------
+
+  /** Every user NSS lists, plus those owning a runtime folder that NSS does not enumerate. */
+  private async refreshUsers(): Promise<void> {
+    if (!this.paths.rootless || this.stopped) return;
+    try {
+      const listed = await this.lookup([], this.abort.signal);
+      this.users = uniqueUsers(listed);
+      this.usersNote = undefined;
+    } catch (err) {
+      // The users known before stay; a later re-check asks again.
+      this.usersNote = `users: ${(err as Error).message}; rootless stores of users not known yet are not read`;
+    }
+    await this.lookUpRuntimeOwners(await this.runtimeUids());
+  }
+
+  private async runtimeUids(): Promise<string[]> {
+    try {
+      return (await readdir(this.paths.userRunRoot)).filter((n) => /^\d+$/.test(n));
+    } catch {
+      return [];
+    }
+  }
+
+  /** Asks NSS for the owners of runtime folders not among the known users. */
+  private async lookUpRuntimeOwners(uids: readonly string[]): Promise<void> {
+    const known = new Set(this.users.map((u) => String(u.uid)));
+    const missing = uids.filter((uid) => !known.has(uid));
+    if (missing.length === 0 || this.stopped) return;
+    try {
+      this.users = uniqueUsers([...this.users, ...(await this.lookup(missing, this.abort.signal))]);
+    } catch (err) {
+      this.usersNote = `users: ${(err as Error).message}; rootless stores of users not known yet are not read`;
+    }
+  }
+
+  // ---- where the stores are ---------------------------------------------
+
+  /** Works out where every store is and follows the moves (one pass at a time; a request during one runs one more after it). */
+  private locate(): Promise<void> {
+    return this.scheduler.coalesce('\0locate', () => this.locateNow());
+  }
+
+  private requestLocate(): void {
+    if (!this.stopped) void this.locate();
+  }
+
+  private async locateNow(): Promise<void> {
+    if (this.stopped) return;
+    const systemRead = await readSystemStorageConf(this.paths.storageConfPaths);
+    const notes: string[] = systemRead.state === 'bad' ? [systemConfNote(systemRead)] : [];
+    const { problem, driver, ...where } = rootfulLocation(this.paths, systemRead);
+    const choice = await chooseDriver(where.storageDir, where.runDir, driver);
+    const rootfulNote = [problem, choice.note].filter((n) => n !== undefined).join('; ');
+    const wanted: WantedStore[] = [
+      {
+        store: { label: 'rootful', ...where, driver: choice.driver, ...(rootfulNote !== '' ? { note: rootfulNote } : {}) },
+        driverConfigured: driver !== undefined,
+      },
+    ];
+    const confDirs: string[] = [];
+    if (this.paths.rootless) {
+      const system = systemRead.state === 'read' ? systemRead.conf : {};
+      const runtime = new Set(await this.runtimeUids());
+      const users = this.users.filter((u) => u.uid !== 0 && u.home !== '/' && u.home.length > 0);
+      for (const found of await mapLimit(users, USER_CONCURRENCY, (u) => this.locateUser(u, system, runtime.has(String(u.uid))))) {
+        if (found.note !== undefined) notes.push(found.note);
+        if (found.wanted !== undefined) wanted.push(found.wanted);
+        if (found.confDir !== undefined) confDirs.push(found.confDir);
+      }
+    }
+    if (this.stopped) return;
+    this.locateNotes = notes;
+    this.watchConfigs(confDirs);
+    await this.applyStores(wanted);
+    this.reportHealth();
+  }
+
+  /**
+   * Where one user's store is. It is watched when its lists exist, when its
+   * configuration has a problem, or when the user has a runtime folder (a
+   * session or lingering: where rootless podman runs).
+   */
+  private async locateUser(user: PasswdUser, system: StorageConf, hasRuntime: boolean): Promise<UserLocation> {
+    const confDir = `${user.home.replace(/\/+$/, '')}/.config/containers`;
+    const userConf = await readStorageConf(`${confDir}/storage.conf`);
+    const where = rootlessLocation(user, userConf, system, this.paths.userRunRoot);
+    const label = `rootless:${user.name}`;
+    if (where.storageDir === undefined || where.runDir === undefined) {
+      return { note: `${label}: ${where.problem ?? 'no store location'}`, confDir };
+    }
+    const choice = await chooseDriver(where.storageDir, where.runDir, where.driver);
+    const note = [where.problem, choice.note].filter((n) => n !== undefined).join('; ');
+    if (!choice.found && note === '' && !hasRuntime) return {};
+    const store: PodmanStore = {
+      label,
+      user: user.name,
+      storageDir: where.storageDir,
+      runDir: where.runDir,
+      driver: choice.driver,
+      ...(note !== '' ? { note } : {}),
+    };
+    return { wanted: { store, driverConfigured: where.driver !== undefined }, confDir };
+  }
+
+  /** Keeps stores that did not move, opens and loads new or moved ones, closes the rest. */
+  private async applyStores(wanted: readonly WantedStore[]): Promise<void> {
+    const byLabel = new Map(wanted.map((w) => [w.store.label, w]));
+    const retired: PodmanStoreWatch[] = [];
+    for (const [label, current] of this.stores) {
+      const next = byLabel.get(label);
+      if (next !== undefined && current.sameLocation(next.store) && current.driverConfigured === next.driverConfigured) {
+        current.store = next.store;
+        continue;
+      }
+      current.close();
+      this.stores.delete(label);
+      retired.push(current);
+    }
+    const loads: Promise<void>[] = [];
+    for (const w of wanted) {
+      if (this.stores.has(w.store.label)) continue;
+      const store = new PodmanStoreWatch(this.host, w.store, w.driverConfigured, w.store.label === 'rootful');
+      this.stores.set(w.store.label, store);
+      store.open();
+      loads.push(store.load());
+    }
+    await Promise.all(loads);
+    // Containers of a store that moved stay when the new place lists them too.
+    for (const store of retired) for (const id of store.containers.keys()) this.dropUnowned(id);
+  }
+
+  /** Watches the folders of every storage.conf that places a store, and `/run/user`. */
+  private watchConfigs(userConfDirs: readonly string[]): void {
+    const wanted = new Map<string, Set<string>>();
+    const add = (dir: string, name: string): void => {
+      const names = wanted.get(dir) ?? new Set<string>();
+      names.add(name);
+      wanted.set(dir, names);
+    };
+    for (const path of this.paths.storageConfPaths) add(dirname(path), basename(path));
+    for (const dir of userConfDirs) add(dir, 'storage.conf');
+    for (const [dir, entry] of this.confWatches) {
+      if (wanted.has(dir)) continue;
+      entry.watch.close();
+      this.confWatches.delete(dir);
+    }
+    for (const [dir, names] of wanted) {
+      const known = this.confWatches.get(dir);
+      if (known !== undefined) {
+        known.names = names;
+        continue;
+      }
+      const entry = {
+        names,
+        watch: new FolderWatch(
+          this.watcher,
+          dir,
+          (e) => {
+            if (e.name === '' || entry.names.has(e.name)) this.requestLocate();
+          },
+          { verifiable: true },
+        ),
+      };
+      this.confWatches.set(dir, entry);
+      entry.watch.open();
+    }
+    if (this.paths.rootless && this.runtimeWatch === undefined) {
+      this.runtimeWatch = new FolderWatch(this.watcher, this.paths.userRunRoot, (e) => this.runtimeFolderEvent(e), { verifiable: true }).open();
+    }
+  }
+
+  /** A user's runtime folder appeared or went: a user whose rootless podman may now run, or no longer. */
+  private runtimeFolderEvent(event: DirectoryEvent): void {
+    if (event.name !== '' && !/^\d+$/.test(event.name)) return;
+    const uids = event.name !== '' && event.kind === 'changed' ? [event.name] : [];
+    void this.lookUpRuntimeOwners(uids).then(() => this.requestLocate());
+  }
+
+  // ---- health --------------------------------------------------------------
+
+  /** Pushes the engine's health when it changed: which lists are read, how many containers, what is wrong. */
+  private reportHealth(): void {
+    if (!this.loaded || this.stopped) return;
+    const parts: string[] = [];
+    if (this.loadNote !== undefined) parts.push(this.loadNote);
+    let available = false;
+    for (const store of this.stores.values()) {
+      const label = store.store.label;
+      for (const problem of store.watchProblems()) parts.push(`${label}: ${problem}`);
+      if (!store.shown) continue;
+      if (store.store.note !== undefined) parts.push(`${label}: ${store.store.note}`);
+      const scan = store.scan;
+      if (scan === undefined) parts.push(`${label}: not read yet`);
+      else if (scan.absent !== undefined) parts.push(`${label}: ${scan.absent}`);
+      else {
+        available = true;
+        parts.push(`${label}: read ${scan.read.join(', ')} (${plural(scan.count, 'container')})`);
+      }
+    }
+    parts.push(...this.locateNotes);
+    if (this.usersNote !== undefined) parts.push(this.usersNote);
+    if (this.readNote !== undefined) parts.push(this.readNote);
+    const reason = parts.join('; ');
+    const key = `${available}\n${reason}`;
+    if (key === this.lastHealth) return;
+    this.lastHealth = key;
+    this.sink?.health(available, reason);
   }
 }
 
-/** Same content, so the previous frozen array can be handed out again. */
-function sameRecords(a: readonly ContainerRecord[], b: readonly ContainerRecord[]): boolean {
-  return a.length === b.length && JSON.stringify(a) === JSON.stringify(b);
+/** The first entry of each user name (NSS may list a user from two sources). */
+function uniqueUsers(users: readonly PasswdUser[]): PasswdUser[] {
+  const seen = new Map<string, PasswdUser>();
+  for (const u of users) if (!seen.has(u.name)) seen.set(u.name, u);
+  return [...seen.values()];
+}
+
+/** `fn` over `items`, at most `limit` at a time, results in order. */
+async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i] as T);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}
+
+const RECORD_KEYS = ['running', 'pid', 'pidStartTime', 'hostname', 'state', 'source'] as const;
+
+function sameRecord(a: ContainerRecord, b: ContainerRecord): boolean {
+  for (const key of RECORD_KEYS) if (a[key] !== b[key]) return false;
+  return a.names.length === b.names.length && a.names.every((n, i) => n === b.names[i]);
 }

@@ -1,7 +1,7 @@
 import { mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { canonicalDriver, chooseDriver, listPaths, userdataDir } from './podman-storage.js';
+import { canonicalDriver, chooseDriver, listPaths, persistDir, runStatus, userdataDir } from './podman-storage.js';
 
 describe('chooseDriver', () => {
   let root: string;
@@ -76,5 +76,16 @@ describe('store paths', () => {
   it('puts the lists and the run state under the driver\'s directories', () => {
     expect(listPaths(store)).toEqual(['/g/vfs-containers/containers.json', '/g/vfs-containers/volatile-containers.json', '/r/vfs-containers/volatile-containers.json']);
     expect(userdataDir(store, 'abc')).toBe('/r/vfs-containers/abc/userdata');
+    expect(persistDir(store, 'abc')).toBe('/g/vfs-containers/abc/userdata');
+  });
+});
+
+describe('runStatus', () => {
+  it('says created without a pidfile, exited when the pidfile\'s process is gone or not conmon\'s, running when it is', () => {
+    expect(runStatus({}, undefined)).toEqual({ running: false, state: 'created' });
+    expect(runStatus({ pid: 10, conmonPid: 9 }, undefined)).toEqual({ running: false, state: 'exited' });
+    expect(runStatus({ pid: 10, conmonPid: 9 }, { ppid: 1, startTime: 500 })).toEqual({ running: false, state: 'exited' });
+    expect(runStatus({ pid: 10, conmonPid: 9 }, { ppid: 9, startTime: 500 })).toEqual({ running: true, state: 'running', startTime: 500 });
+    expect(runStatus({ pid: 10 }, { ppid: 1, startTime: 500 })).toEqual({ running: true, state: 'running', startTime: 500 });
   });
 });

@@ -4,8 +4,10 @@
  * and every user's rootless store. Both sit in directories named after the
  * store's graph driver (`overlay-containers`, `vfs-containers`, ...).
  */
+import { readFileSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
-import { readStartTime } from '../../core/proc.js';
+import { hasExited, parseProcessStat } from '../../core/proc.js';
+import type { PasswdUser } from './nss-users.js';
 import { expandStoragePath, readStorageConf, type ExpansionUser, type StorageConf, type StorageConfRead } from './storage-conf.js';
 
 /** One c/storage container store: rootful, or one user's rootless store. */
@@ -20,7 +22,7 @@ export interface PodmanStore {
   readonly runDir: string;
   /** The graph driver (`overlay`, `vfs`, ...): lists and run state are under `<driver>-containers`. */
   readonly driver: string;
-  /** A problem with the store's configuration, shown in `status()` (the store is still read). */
+  /** A problem with the store's configuration, shown in the engine's health (the store is still read). */
   readonly note?: string;
 }
 
@@ -41,7 +43,7 @@ export interface RunState {
 export interface StoreScan {
   readonly store: PodmanStore;
   readonly entries: readonly StorageEntry[];
-  /** Files that were read, for `status()`. */
+  /** Files that were read, for the engine's health. */
   readonly read: readonly string[];
   /** Set when the store's container list could not be read at all. */
   readonly absent?: string;
@@ -95,11 +97,11 @@ export function listPaths(store: Pick<PodmanStore, 'storageDir' | 'runDir' | 'dr
 /** A driver named by a `storage.conf`, and which file named it. */
 export interface ConfiguredDriver {
   readonly name: string;
-  /** The file, for `status()`. */
+  /** The file, for the engine's health. */
   readonly from: string;
 }
 
-/** The driver croot reads a store with, and what `status()` should say about the choice. */
+/** The driver croot reads a store with, and what the health should say about the choice. */
 export interface DriverChoice {
   readonly driver: string;
   /** Whether any of the chosen driver's lists exists. */
@@ -178,13 +180,45 @@ export async function scanStore(store: PodmanStore): Promise<StoreScan> {
   return { store, entries: [...byId.values()], read };
 }
 
-export function userdataDir(store: PodmanStore, id: string): string {
-  return `${store.runDir}/${store.driver}-containers/${id}/userdata`;
+/** The folder of a store's container lists (c/storage rewrites them there by rename). */
+export function listDir(store: Pick<PodmanStore, 'storageDir' | 'driver'>): string {
+  return `${store.storageDir}/${store.driver}-containers`;
 }
 
-async function readSmall(path: string): Promise<string | undefined> {
+/** The run root's folder of per-container run state (and of the volatile list of a transient store). */
+export function runListDir(store: Pick<PodmanStore, 'runDir' | 'driver'>): string {
+  return `${store.runDir}/${store.driver}-containers`;
+}
+
+/** A container's run state (`pidfile`, `conmon.pid`, `hostname`), written by podman and conmon at each start. */
+export function userdataDir(store: Pick<PodmanStore, 'runDir' | 'driver'>, id: string): string {
+  return `${runListDir(store)}/${id}/userdata`;
+}
+
+/**
+ * A container's folder under the graph root, where conmon keeps its `ctl`,
+ * `winsz` and `attach` while it runs and removes them when the container
+ * exits.
+ */
+export function persistDir(store: Pick<PodmanStore, 'storageDir' | 'driver'>, id: string): string {
+  return `${listDir(store)}/${id}/userdata`;
+}
+
+/** The files of `userdataDir` croot reads. */
+export const RUN_STATE_FILES: readonly string[] = ['pidfile', 'conmon.pid', 'hostname'];
+
+/** The files of `persistDir` that exist exactly while conmon runs: their removal says the container exited. */
+export const CONMON_FILES: readonly string[] = ['ctl', 'winsz', 'attach'];
+
+/**
+ * A small file's text, or undefined when it cannot be read. Synchronous:
+ * run state lives on tmpfs and /proc, where a read takes microseconds, and
+ * a trip through the thread pool per file would cost more than the read
+ * (the caller runs these reads in short slices of the event loop).
+ */
+function readSmall(path: string): string | undefined {
   try {
-    return await readFile(path, 'utf8');
+    return readFileSync(path, 'utf8');
   } catch {
     return undefined;
   }
@@ -196,14 +230,12 @@ function parsePid(text: string | undefined): number | undefined {
   return Number.isInteger(value) && value > 0 ? value : undefined;
 }
 
-/** Reads `pidfile`, `conmon.pid` and `hostname` of one container; missing files are left out. */
-export async function readRunState(store: PodmanStore, id: string): Promise<RunState> {
+/** Reads `pidfile`, `conmon.pid` and `hostname` of one container (synchronously: small tmpfs files); missing files are left out. */
+export function readRunState(store: Pick<PodmanStore, 'runDir' | 'driver'>, id: string): RunState {
   const dir = userdataDir(store, id);
-  const [pidText, conmonText, hostText] = await Promise.all([
-    readSmall(`${dir}/pidfile`),
-    readSmall(`${dir}/conmon.pid`),
-    readSmall(`${dir}/hostname`),
-  ]);
+  const pidText = readSmall(`${dir}/pidfile`);
+  const conmonText = readSmall(`${dir}/conmon.pid`);
+  const hostText = readSmall(`${dir}/hostname`);
   const pid = parsePid(pidText);
   const conmonPid = parsePid(conmonText);
   const hostname = hostText?.trim();
@@ -214,78 +246,47 @@ export async function readRunState(store: PodmanStore, id: string): Promise<RunS
   };
 }
 
-/** Field 4 of /proc/PID/stat (the parent PID); undefined when the PID is gone. */
-export async function readParentPid(procRoot: string, pid: number): Promise<number | undefined> {
-  const text = await readSmall(`${procRoot}/${pid}/stat`);
+/** What /proc says of a pidfile's PID, read when the run state changes. */
+export interface InitProcess {
+  /** Field 4: the parent PID. */
+  readonly ppid: number;
+  /** Field 22: start time in clock ticks since boot. */
+  readonly startTime: number;
+}
+
+/** The PID's parent and start time from /proc/PID/stat; undefined when it is gone or a zombie. */
+export function readInitProcess(procRoot: string, pid: number): InitProcess | undefined {
+  const text = readSmall(`${procRoot}/${pid}/stat`);
   if (text === undefined) return undefined;
-  const close = text.lastIndexOf(')');
-  if (close < 0) return undefined;
-  const value = Number(text.slice(close + 2).split(' ')[1]);
-  return Number.isInteger(value) ? value : undefined;
+  const stat = parseProcessStat(text);
+  if (stat === undefined || hasExited(stat)) return undefined;
+  const ppid = Number(text.slice(text.lastIndexOf(')') + 2).split(' ')[1]);
+  return Number.isInteger(ppid) ? { ppid, startTime: stat.startTime } : undefined;
+}
+
+/** A container's state as its run-state files and /proc tell it. */
+export interface RunStatus {
+  readonly running: boolean;
+  /** `running`, `exited` (it ran, its init is gone) or `created` (it never ran since the run root was made). */
+  readonly state: 'running' | 'exited' | 'created';
+  /** The init's start time, when running. */
+  readonly startTime?: number;
 }
 
 /**
- * Whether the pidfile's PID is still the container's init: it must exist
- * and, when conmon's pid is known, be conmon's child. Podman leaves the
+ * Whether the pidfile's PID is still the container's init: it must be alive
+ * and, when conmon's PID is known, be conmon's child. Podman leaves the
  * pidfile behind when a container stops, so a bare "PID exists" could be an
  * unrelated process that got the number later.
  */
-export async function liveStartTime(procRoot: string, state: RunState): Promise<number | undefined> {
-  if (state.pid === undefined) return undefined;
-  const started = await readStartTime(procRoot, state.pid);
-  if (started === undefined) return undefined;
-  if (state.conmonPid !== undefined) {
-    const parent = await readParentPid(procRoot, state.pid);
-    if (parent !== state.conmonPid) return undefined;
-  }
-  return started;
-}
-
-/** One line of a passwd file. */
-export interface PasswdUser {
-  readonly name: string;
-  readonly uid: number;
-  readonly home: string;
-}
-
-export function parsePasswd(text: string): PasswdUser[] {
-  const out: PasswdUser[] = [];
-  for (const line of text.split('\n')) {
-    if (line.length === 0 || line.startsWith('#')) continue;
-    const f = line.split(':');
-    const uid = Number(f[2]);
-    const name = f[0];
-    const home = f[5];
-    if (!name || !home || !Number.isInteger(uid)) continue;
-    out.push({ name, uid, home });
-  }
-  return out;
-}
-
-/** Where the rootless scan looks; see `findRootlessStores`. */
-export interface RootlessScanOptions {
-  /** passwd file listing the users. */
-  readonly passwdPath: string;
-  /** Parent of the per-uid runtime dirs (`/run/user`): the default run root is `<userRunRoot>/<uid>/containers`. */
-  readonly userRunRoot: string;
-  /** System `storage.conf` candidates; the first that exists is used (c/storage: /etc, then /usr/share). */
-  readonly systemConfPaths?: readonly string[];
-  /**
-   * The system `storage.conf`, already read by the caller (who then reports
-   * it being malformed); `systemConfPaths` is not read when this is given.
-   */
-  readonly systemConf?: StorageConfRead;
-}
-
-/** The rootless stores found, and what kept the scan from seeing one. */
-export interface RootlessScan {
-  readonly stores: readonly PodmanStore[];
-  /** Problems not tied to a found store (system `storage.conf`, unusable paths), for `status()`. */
-  readonly notes: readonly string[];
+export function runStatus(state: RunState, init: InitProcess | undefined): RunStatus {
+  if (state.pid === undefined) return { running: false, state: 'created' };
+  if (init === undefined || (state.conmonPid !== undefined && init.ppid !== state.conmonPid)) return { running: false, state: 'exited' };
+  return { running: true, state: 'running', startTime: init.startTime };
 }
 
 /** Where one user's store is, or why it cannot be known. */
-interface Location {
+export interface Location {
   readonly storageDir?: string;
   readonly runDir?: string;
   /** The driver the user's or the system's `storage.conf` names; absent: found on disk (`chooseDriver`). */
@@ -351,7 +352,7 @@ export async function readSystemStorageConf(paths: readonly string[]): Promise<S
   return { state: 'absent' };
 }
 
-/** The `status()` note for a system `storage.conf` that cannot be used. */
+/** The health note for a system `storage.conf` that cannot be used. */
 export function systemConfNote(read: StorageConfRead & { state: 'bad' }): string {
   return `system storage.conf ${read.reason} (using the built-in defaults, as podman 4.3 does)`;
 }
@@ -394,55 +395,4 @@ export function rootfulLocation(explicit: { readonly dataDir?: string; readonly 
   const runDir = pick(explicit.runDir, conf.runroot, 'runroot', DEFAULT_PODMAN_RUNDIR);
   const driver = system.state === 'read' && conf.driver !== undefined ? { driver: { name: conf.driver, from: system.path } } : {};
   return { storageDir, runDir, ...driver, ...(problems.length > 0 ? { problem: problems.join('; ') } : {}) };
-}
-
-/**
- * Rootless stores of every non-root user whose store holds a podman
- * container list, at the place the user's and the system's `storage.conf`
- * put it (see `rootlessLocation`). A user whose `storage.conf` is broken is
- * returned with a `note` even when nothing is found, so `status()` says why.
- */
-export async function findRootlessStores(options: RootlessScanOptions): Promise<RootlessScan> {
-  const text = await readSmall(options.passwdPath);
-  if (text === undefined) return { stores: [], notes: [] };
-  const notes: string[] = [];
-  const systemRead = options.systemConf ?? (await readSystemStorageConf(options.systemConfPaths ?? []));
-  if (options.systemConf === undefined && systemRead.state === 'bad') notes.push(systemConfNote(systemRead));
-  const system = systemRead.state === 'read' ? systemRead.conf : {};
-  const users = parsePasswd(text).filter((u) => u.uid !== 0 && u.home !== '/' && u.home.length > 0);
-  const found = await Promise.all(
-    users.map(async (user): Promise<PodmanStore | string | undefined> => {
-      const userConf = await readStorageConf(`${user.home.replace(/\/+$/, '')}/.config/containers/storage.conf`);
-      const where = rootlessLocation(user, userConf, system, options.userRunRoot);
-      const label = `rootless:${user.name}`;
-      if (where.storageDir === undefined || where.runDir === undefined) return `${label}: ${where.problem ?? 'no store location'}`;
-      const choice = await chooseDriver(where.storageDir, where.runDir, where.driver);
-      const note = [where.problem, choice.note].filter((n) => n !== undefined).join('; ');
-      const store: PodmanStore = {
-        label,
-        user: user.name,
-        storageDir: where.storageDir,
-        runDir: where.runDir,
-        driver: choice.driver,
-        ...(note !== '' ? { note } : {}),
-      };
-      return choice.found || note !== '' ? store : undefined;
-    }),
-  );
-  const stores: PodmanStore[] = [];
-  for (const f of found) {
-    if (typeof f === 'string') notes.push(f);
-    else if (f !== undefined) stores.push(f);
-  }
-  return { stores, notes };
-}
-
-/** `mtime:size` of a path, or `-` when it is absent: one cheap part of a change fingerprint. */
-export async function statStamp(path: string): Promise<string> {
-  try {
-    const s = await stat(path);
-    return `${s.mtimeMs}:${s.size}:${s.ino}`;
-  } catch {
-    return '-';
-  }
 }

@@ -54,18 +54,31 @@ describe('parseStorageConf', () => {
   });
 
   it.each([
-    ['[storage]\ngraphroot = /unquoted\n', 'line 2: invalid value /unquoted'],
-    ['[storage\n', 'line 1: expected "]" after table name'],
-    ['[storage]\ngraphroot = "/open\n', 'line 2: unterminated string'],
-    ['[storage]\ngraphroot = 5\n', 'line 2: graphroot must be a string'],
-    ['[storage]\nrunroot = "/a"\nrunroot = "/b"\n', 'line 3: key runroot defined twice in [storage]'],
-    ['[storage]\n[storage]\n', 'line 2: table [storage] defined twice'],
-    ['[storage]\ngraphroot "/x"\n', 'line 2: expected "=" after key graphroot'],
-    ['[storage]\ngraphroot = "/x" "/y"\n', 'line 2: unexpected """ after value'],
-    ['[storage.options]\nlist = ["a" "b"]\n', 'line 2: expected "," or "]" in array'],
-    ['[storage]\nrunroot = "\\q"\n', 'line 2: invalid escape \\q'],
-  ])('rejects %j with ERR_CONFIG and the line', (text, message) => {
+    ['[storage]\ngraphroot = /unquoted\n', 2],
+    ['[storage\n', 1],
+    ['[storage]\ngraphroot = "/open\n', 2],
+    ['[storage]\nrunroot = "/a"\nrunroot = "/b"\n', 3],
+    ['[storage]\n[storage]\n', 2],
+    ['[storage]\ngraphroot "/x"\n', 2],
+    ['[storage]\ngraphroot = "/x" "/y"\n', 2],
+    ['[storage.options]\nlist = ["a" "b"]\n', 2],
+    ['[storage]\nrunroot = "\\q"\n', 2],
+  ])('rejects %j with ERR_CONFIG naming line %i', (text, line) => {
+    expect(() => parseStorageConf(text)).toThrow(expect.objectContaining({ code: 'ERR_CONFIG', message: expect.stringMatching(new RegExp(`^line ${line}, column \\d+: \\S`)) }));
+  });
+
+  it.each([
+    ['[storage]\ngraphroot = 5\n', '[storage] graphroot must be a string, not a number'],
+    ['[storage]\ndriver = ["overlay"]\n', '[storage] driver must be a string, not an array'],
+    ['[storage]\nrunroot = true\n', '[storage] runroot must be a string, not a boolean'],
+    ['[storage]\nrootless_storage_path = { a = 1 }\n', '[storage] rootless_storage_path must be a string, not a table'],
+    ['storage = "flat"\n', 'storage must be a table, not a string'],
+  ])('rejects %j with ERR_CONFIG naming the key', (text, message) => {
     expect(() => parseStorageConf(text)).toThrow(expect.objectContaining({ code: 'ERR_CONFIG', message }));
+  });
+
+  it('reads a file that starts with a byte-order mark', () => {
+    expect(parseStorageConf('\uFEFF[storage]\ndriver = "vfs"\n')).toEqual({ driver: 'vfs' });
   });
 });
 
@@ -83,7 +96,7 @@ describe('readStorageConf', () => {
     await expect(readStorageConf(join(dir, 'storage.conf'))).resolves.toEqual({
       state: 'bad',
       path: join(dir, 'storage.conf'),
-      reason: `${join(dir, 'storage.conf')}: line 2: invalid value nope`,
+      reason: `${join(dir, 'storage.conf')}: line 2, column 13: invalid value`,
     });
   });
 

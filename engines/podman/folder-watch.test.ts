@@ -1,0 +1,97 @@
+import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { DirectoryEvent } from '../../core/host-services.js';
+import { NodeDirectoryWatcher } from '../../core/node-directory-watcher.js';
+import { eventually } from '../../test/support/outcomes.js';
+import { FolderWatch } from './folder-watch.js';
+
+describe('FolderWatch', () => {
+  let root: string;
+  let events: DirectoryEvent[];
+  const watches: FolderWatch[] = [];
+  beforeEach(() => {
+    root = mkdtempSync(join(tmpdir(), 'croot-t-folder-'));
+    events = [];
+  });
+  afterEach(() => {
+    for (const w of watches.splice(0)) w.close();
+    rmSync(root, { recursive: true, force: true });
+  });
+
+  function watch(target: string, floor?: string): FolderWatch {
+    const w = new FolderWatch(new NodeDirectoryWatcher(), target, (e) => events.push(e), { ...(floor !== undefined ? { floor } : {}), verifiable: true }).open();
+    watches.push(w);
+    return w;
+  }
+
+  const saw = (name: string, kind: DirectoryEvent['kind'] = 'changed'): Promise<true> =>
+    eventually(async () => (events.some((e) => e.name === name && e.kind === kind) ? true : undefined));
+
+  it('passes on the events of a folder that exists', async () => {
+    const w = watch(root);
+    expect(w.armed).toBe(true);
+    writeFileSync(join(root, 'pidfile'), '1');
+    await saw('pidfile');
+  });
+
+  it('waits for a folder several levels deep to appear, then says so and passes its events on', async () => {
+    const target = join(root, 'a/b/c');
+    const w = watch(target);
+    expect(w.armed).toBe(false);
+    mkdirSync(join(root, 'a'));
+    mkdirSync(join(root, 'a/b'));
+    mkdirSync(join(root, 'a/b/c'));
+    await saw('', 'overflow');
+    expect(w.armed).toBe(true);
+    writeFileSync(join(target, 'containers.json'), '[]');
+    await saw('containers.json');
+  });
+
+  it('sees a folder created with its parents at once', async () => {
+    const target = join(root, 'x/y/z');
+    const w = watch(target);
+    mkdirSync(target, { recursive: true });
+    await saw('', 'overflow');
+    expect(w.armed).toBe(true);
+  });
+
+  it('watches nothing at or above its floor: the owner retries when the floor says the folder may be there', async () => {
+    const floor = join(root, 'overlay-containers');
+    mkdirSync(floor);
+    const w = watch(join(floor, 'abc/userdata'), floor);
+    expect(w.armed).toBe(false);
+    mkdirSync(join(floor, 'abc/userdata'), { recursive: true });
+    expect(w.armed).toBe(false);
+    w.retry();
+    expect(w.armed).toBe(true);
+    expect(events).toEqual([{ name: '', kind: 'overflow' }]);
+  });
+
+  it('follows a folder deleted and made again', async () => {
+    const target = join(root, 'run');
+    mkdirSync(target);
+    const w = watch(target);
+    rmSync(target, { recursive: true });
+    await saw('', 'overflow');
+    events.length = 0;
+    mkdirSync(target);
+    await saw('', 'overflow');
+    expect(w.armed).toBe(true);
+    writeFileSync(join(target, 'hostname'), 'h');
+    await saw('hostname');
+  });
+
+  it('finds again at verify() a folder whose parent was moved and replaced, which inotify does not tell', async () => {
+    const target = join(root, 'store/lists');
+    mkdirSync(target, { recursive: true });
+    const w = watch(target);
+    renameSync(join(root, 'store'), join(root, 'old-store'));
+    mkdirSync(target, { recursive: true });
+    w.verify();
+    expect(events).toContainEqual({ name: '', kind: 'overflow' });
+    events.length = 0;
+    writeFileSync(join(target, 'containers.json'), '[]');
+    await saw('containers.json');
+  });
+});

@@ -1,0 +1,63 @@
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir, userInfo } from 'node:os';
+import { join } from 'node:path';
+import { codeOf } from '../../test/support/outcomes.js';
+import { nssUsers, parsePasswd } from './nss-users.js';
+
+describe('parsePasswd', () => {
+  it('takes name, uid and home from each line and skips comments and broken lines', () => {
+    const text = ['root:x:0:0:root:/root:/bin/bash', '# comment', 'broken', 'nohome:x:5:5::', 'baduid:x:abc:1::/h:/bin/sh', 'ann:x:1000:1000:Ann:/home/ann:/bin/sh', ''].join('\n');
+    expect(parsePasswd(text)).toEqual([
+      { name: 'root', uid: 0, home: '/root' },
+      { name: 'ann', uid: 1000, home: '/home/ann' },
+    ]);
+  });
+});
+
+describe('nssUsers', () => {
+  let tools: string;
+  beforeEach(() => (tools = mkdtempSync(join(tmpdir(), 'croot-t-getent-'))));
+  afterEach(() => rmSync(tools, { recursive: true, force: true }));
+
+  /** A fake getent: `body` as a shell script that first writes its PID to `pid`. */
+  function tool(body: string): string {
+    const path = join(tools, 'getent');
+    writeFileSync(path, `#!/bin/sh\necho $$ > ${join(tools, 'pid')}\n${body}\n`);
+    chmodSync(path, 0o755);
+    return path;
+  }
+
+  it('lists the users NSS enumerates, this process\'s own user among them as the C library gives it', async () => {
+    const me = userInfo();
+    const users = await nssUsers();
+    expect(users).toContainEqual({ name: me.username, uid: me.uid, home: me.homedir });
+  });
+
+  it('looks users up by name and uid, leaving out the keys NSS does not know', async () => {
+    const me = userInfo();
+    const users = await nssUsers([String(me.uid), 'croot-t-no-such-user']);
+    expect(users).toEqual([{ name: me.username, uid: me.uid, home: me.homedir }]);
+  });
+
+  it('kills a getent that does not answer in time and says so', async () => {
+    const command = tool('exec sleep 1000');
+    const failure = nssUsers([], { command, timeoutMs: 100 });
+    expect(await codeOf(failure)).toBe('ERR_TIMEOUT');
+    const pid = Number(readFileSync(join(tools, 'pid'), 'utf8'));
+    expect(existsSync(`/proc/${pid}`)).toBe(false);
+  });
+
+  it('ends the look-up when its signal is aborted', async () => {
+    const command = tool('exec sleep 1000');
+    const abort = new AbortController();
+    const failure = nssUsers([], { command, signal: abort.signal });
+    while (!existsSync(join(tools, 'pid'))) await new Promise((r) => setTimeout(r, 10));
+    abort.abort();
+    expect(await codeOf(failure)).toBe('ERR_ABORTED');
+  });
+
+  it('fails with ERR_SYSTEM when getent fails or cannot run', async () => {
+    expect(await codeOf(nssUsers([], { command: tool('exit 3') }))).toBe('ERR_SYSTEM');
+    expect(await codeOf(nssUsers([], { command: join(tools, 'missing') }))).toBe('ERR_SYSTEM');
+  });
+});

@@ -1,0 +1,91 @@
+import { ReadScheduler } from './read-scheduler.js';
+
+/** A promise and the function that resolves it. */
+function gate(): { promise: Promise<void>; open: () => void } {
+  let open: () => void = () => undefined;
+  const promise = new Promise<void>((resolve) => (open = resolve));
+  return { promise, open };
+}
+
+describe('ReadScheduler', () => {
+  it('runs a key\'s task once more after the running one when asked during it, however often', async () => {
+    const s = new ReadScheduler(4, () => undefined);
+    const first = gate();
+    const runs: string[] = [];
+    const done = s.coalesce('k', async () => {
+      runs.push('first');
+      await first.promise;
+    });
+    await Promise.resolve();
+    await Promise.resolve();
+    for (const n of [1, 2, 3]) void s.coalesce('k', async () => void runs.push(`again ${n}`));
+    first.open();
+    await done;
+    expect(runs).toEqual(['first', 'again 3']);
+  });
+
+  it('runs different keys side by side', async () => {
+    const s = new ReadScheduler(4, () => undefined);
+    const a = gate();
+    const order: string[] = [];
+    const first = s.coalesce('a', async () => {
+      await a.promise;
+      order.push('a');
+    });
+    await s.coalesce('b', async () => void order.push('b'));
+    a.open();
+    await first;
+    expect(order).toEqual(['b', 'a']);
+  });
+
+  it('runs queued work in order, in slices, with turns of the event loop between them, and says when all has run', async () => {
+    const s = new ReadScheduler(2, () => undefined);
+    // An observer of the event loop's turns: one count per check phase.
+    let turns = 0;
+    let observing = true;
+    const observe = (): void => {
+      turns++;
+      if (observing) setImmediate(observe);
+    };
+    setImmediate(observe);
+    const seen: { n: number; turn: number }[] = [];
+    for (let n = 0; n < 20; n++) {
+      s.enqueue(() => {
+        seen.push({ n, turn: turns });
+        // Each piece of work takes at least 1 ms, so a 2 ms slice holds at most 3 of them.
+        const until = performance.now() + 1;
+        while (performance.now() < until);
+      });
+    }
+    await s.idle();
+    observing = false;
+    expect(seen.map((x) => x.n)).toEqual(Array.from({ length: 20 }, (_, n) => n));
+    expect(new Set(seen.map((x) => x.turn)).size).toBeGreaterThanOrEqual(7);
+  });
+
+  it('hands what queued work throws to onError and runs the rest', async () => {
+    const errors: unknown[] = [];
+    const s = new ReadScheduler(4, (err) => errors.push(err));
+    const ran: number[] = [];
+    s.enqueue(() => ran.push(1));
+    s.enqueue(() => {
+      throw new Error('bad file');
+    });
+    s.enqueue(() => ran.push(3));
+    await s.idle();
+    expect(ran).toEqual([1, 3]);
+    expect(errors.map((e) => (e as Error).message)).toEqual(['bad file']);
+  });
+
+  it('hands a failed task\'s error to onError and stays usable', async () => {
+    const errors: unknown[] = [];
+    const s = new ReadScheduler(4, (err) => errors.push(err));
+    await s.coalesce('k', async () => {
+      throw new Error('boom');
+    });
+    let ran = false;
+    await s.coalesce('k', async () => void (ran = true));
+    expect(errors.map((e) => (e as Error).message)).toEqual(['boom']);
+    expect(ran).toBe(true);
+  });
+});
