@@ -163,15 +163,39 @@ export class ContainerIndex implements ContainerSearch<IndexedContainer> {
 
   /** Replaces every container of `engine` with `records`; unchanged ones keep their anchor. */
   replaceAll(engine: string, records: Iterable<ContainerRecord>): void {
-    const map = this.mapOf(engine);
     const seen = new Set<string>();
-    this.batch = { digestsChanged: 0 };
-    try {
+    this.upsertMany(engine, records, seen);
+    this.removeExcept(engine, seen);
+  }
+
+  /** Adds or updates many containers of `engine` at once (their ids added to `seen`). */
+  upsertMany(engine: string, records: Iterable<ContainerRecord>, seen?: Set<string>): void {
+    this.inBatch(() => {
       for (const record of records) {
-        seen.add(record.id);
+        seen?.add(record.id);
         this.upsert(engine, record);
       }
-      for (const id of [...map.keys()]) if (!seen.has(id)) this.remove(engine, id);
+    });
+  }
+
+  /** Drops every container of `engine` whose id is not in `keep`. */
+  removeExcept(engine: string, keep: ReadonlySet<string>): void {
+    const map = this.engines.get(engine);
+    if (map === undefined) return;
+    this.inBatch(() => {
+      for (const id of [...map.keys()]) if (!keep.has(id)) this.remove(engine, id);
+    });
+  }
+
+  /** Runs `body` with the sorted digest list patched once at the end when many ids changed. */
+  private inBatch(body: () => void): void {
+    if (this.batch !== undefined) {
+      body();
+      return;
+    }
+    this.batch = { digestsChanged: 0 };
+    try {
+      body();
     } finally {
       const rebuild = this.batch.digestsChanged > REBUILD_THRESHOLD;
       this.batch = undefined;

@@ -123,6 +123,27 @@ describe('DefaultEngineRegistry', () => {
     await r.stop();
   });
 
+  it('applies a long first list in slices: other engines answer meanwhile, and this one once it is all in', async () => {
+    const many = Array.from({ length: 3000 }, (_, i) => rec('docker', `${i.toString(16).padStart(8, '0')}aaaabbbb`, `c${i}`));
+    const small = new PushEngine('static', [rec('static', 'sbx', 'sbx')]);
+    const big = new PushEngine('docker', 'never');
+    const r = registryWith({ firstLoadTimeoutMs: 60000 }, small, big);
+    await r.start();
+    big.sink?.replaceAll(many);
+    // The first slice is in, the rest waits for the event loop: docker is not loaded yet.
+    expect(r.containers().length).toBeLessThan(3001);
+    expect((r.lookup('static:sbx') as { id: string }).id).toBe('sbx');
+    const late = r.lookup('c2999');
+    expect(late).toBeInstanceOf(Promise);
+    await expect(late).resolves.toMatchObject({ id: many[2999]?.id });
+    expect(r.containers()).toHaveLength(3001);
+    // A second full list drops what it no longer holds.
+    big.sink?.replaceAll(many.slice(0, 10));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(codeOf(() => r.lookup('c2999'))).toBe('ERR_NO_CONTAINER');
+    expect(r.containers()).toHaveLength(11);
+  });
+
   it('records an engine that fails to start instead of failing, and does not wait for it', async () => {
     const r = registryWith({}, new PushEngine('docker', 'fail'), new PushEngine('lxc', []));
     await r.start();

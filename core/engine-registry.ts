@@ -68,6 +68,9 @@ export interface EngineRegistry {
   stop(): Promise<void>;
 }
 
+/** Containers anchored per turn of the event loop when a long list is applied. */
+const REPLACE_SLICE = 256;
+
 const DEFAULTS: Required<EngineRegistryOptions> = { firstLoadTimeoutMs: 5000, recheckIntervalMs: 30000, recheckCostFactor: 200 };
 
 /** One engine's bookkeeping. */
@@ -82,6 +85,8 @@ class EngineSlot {
   deadline: NodeJS.Timeout | undefined;
   recheckTimer: NodeJS.Timeout | undefined;
   rechecking = false;
+  /** Bumped by each replaceAll, so a newer list supersedes one still being applied in slices. */
+  replaceRun = 0;
   stopped = false;
 
   constructor(readonly engine: EngineContribution) {
@@ -257,12 +262,7 @@ export class DefaultEngineRegistry implements EngineRegistry {
     const id = slot.engine.id;
     return {
       replaceAll: (records: Iterable<ContainerRecord>) => {
-        if (slot.stopped) return;
-        this.index.replaceAll(id, records);
-        if (!slot.loaded) {
-          this.markLoaded(slot);
-          this.scheduleRecheck(slot, 0);
-        }
+        if (!slot.stopped) this.replaceAll(slot, records);
       },
       upsert: (record: ContainerRecord) => {
         if (!slot.stopped) this.index.upsert(id, record);
@@ -274,6 +274,44 @@ export class DefaultEngineRegistry implements EngineRegistry {
         if (!slot.stopped) this.setHealth(slot, available, reason);
       },
     };
+  }
+
+  /**
+   * Applies an engine's whole list. A long one (a first load of thousands of
+   * containers, each anchored: pidfd, /proc reads) is applied in slices with
+   * the event loop free in between, so requests for other engines are never
+   * held up behind it; the engine counts as loaded once the last slice is in.
+   * A newer list supersedes one still being applied.
+   */
+  private replaceAll(slot: EngineSlot, records: Iterable<ContainerRecord>): void {
+    const id = slot.engine.id;
+    const list = Array.isArray(records) ? (records as readonly ContainerRecord[]) : [...records];
+    const run = ++slot.replaceRun;
+    const finished = (): void => {
+      if (slot.loaded) return;
+      this.markLoaded(slot);
+      this.scheduleRecheck(slot, 0);
+    };
+    if (list.length <= REPLACE_SLICE) {
+      this.index.replaceAll(id, list);
+      finished();
+      return;
+    }
+    const seen = new Set<string>();
+    let next = 0;
+    const step = (): void => {
+      if (slot.stopped || run !== slot.replaceRun) return;
+      const end = Math.min(next + REPLACE_SLICE, list.length);
+      this.index.upsertMany(id, list.slice(next, end), seen);
+      next = end;
+      if (next < list.length) {
+        setImmediate(step);
+        return;
+      }
+      this.index.removeExcept(id, seen);
+      finished();
+    };
+    step();
   }
 
   private markLoaded(slot: EngineSlot): void {
