@@ -7,7 +7,7 @@
 import { PassThrough } from 'node:stream';
 import { CrootError } from '../core/errors.js';
 import { definePmda, type MetricDefinition, type PmdaDefinition } from './define-pmda.js';
-import { readTranscript, type TranscriptEntry } from './golden-transcript.js';
+import { readTranscript, type TranscriptEntry } from '../test/support/golden-transcript.js';
 import { Attribute, LabelType, MetricType, PM_IN_NULL, ProfileState, Semantics, TextKind, indom, pmid } from './identifiers.js';
 import { PduFramer, PduFlag } from './pdu-framer.js';
 import {

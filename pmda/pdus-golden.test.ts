@@ -8,7 +8,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { GOLDEN_DIR, readTranscript, type TranscriptEntry } from './golden-transcript.js';
+import { GOLDEN_DIR, readTranscript, type TranscriptEntry } from '../test/support/golden-transcript.js';
 import { Attribute, MetricType, PM_IN_NULL, TextKind, indom, pmid, unpackUnits } from './identifiers.js';
 import { PduFlag, PduType, readHeader } from './pdu-framer.js';
 import { attrText, decodePdu, encodePdu, hostOrderTextIdent, type Pdu } from './pdus.js';

@@ -10,7 +10,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ContainerView } from './container-source.js';
-import { GOLDEN_DIR, readTranscript } from './golden-transcript.js';
+import { GOLDEN_DIR, readTranscript } from '../test/support/golden-transcript.js';
 import { MetricType, pmid } from './identifiers.js';
 import { readHeader } from './pdu-framer.js';
 import { decodePdu, type InstancePdu, type ResultPdu } from './pdus.js';

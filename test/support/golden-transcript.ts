@@ -17,7 +17,7 @@ export interface TranscriptEntry {
   readonly line: number;
 }
 
-export const GOLDEN_DIR = join(__dirname, '__golden__');
+export const GOLDEN_DIR = join(__dirname, '..', '..', 'pmda', '__golden__');
 
 export function readTranscript(file: string): TranscriptEntry[] {
   const out: TranscriptEntry[] = [];
