@@ -58,3 +58,5 @@ export { countPidNamespaces, pidNamespaceOf } from './pid-namespace-counter.js';
 export type { NamespaceCounts } from './pid-namespace-counter.js';
 export { pmdaFiles, helpFileText } from './pmda-files.js';
 export type { PmdaFiles } from './pmda-files.js';
+export { addedSubtrees, agentDomains, agentLine, backupOf, installPmda, pcpPaths, pmcdRunning, pmcdService, removePmda, withAgentLine, withoutAgentLine } from './pmcd-install.js';
+export type { InstallPmdaOptions, PcpPaths, RemovePmdaOptions } from './pmcd-install.js';

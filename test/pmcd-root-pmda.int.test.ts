@@ -31,7 +31,7 @@ import {
   type CtrContainer,
 } from './support/engine-containers.js';
 import { GOLDEN_DIR } from './support/golden-transcript.js';
-import { PMCD_CONF, pidsOf, pminfo, systemPmdaroots } from './support/pmcd-dropin.js';
+import { PMCD_CONF, pidsOf, pminfo, runAsync, systemPmdaroots } from './support/pmcd-dropin.js';
 import { PMNS_ROOT, installCrootAsRootAgent, pminfoFetch, waitForAgents, type RootAgentInstall } from './support/pmcd-root-pmda.js';
 import { parentPid } from './support/processes.js';
 import { dockerInspect, dockerRun, removeDockerContainers } from './support/testbed.js';
@@ -290,6 +290,25 @@ describeWith('PCP (pmcd, pmnsadd), root and a built crootd', pcpAndRoot, "crootd
       expect(up.expected['containers.processes']).toBe('3');
       const got = pminfoFetch(await pminfo(['-f', 'containers.processes'])).get('containers.processes');
       expect(got?.get(up.instance)).toBe('3');
+    });
+
+    it("gets proc.nprocs 0 from pmdaproc, and its thread count with proc.control.all.threads on (docs/pmcd-dropin.md)", async () => {
+      const name = `croot-t-pmda-d-${tag}`;
+      const pid = Number(dockerInspect(name, '{{.State.Pid}}'));
+      const nprocs = async (): Promise<string | undefined> => pminfoFetch(await pminfo([`--container=${name}`, '-f', 'proc.nprocs'])).get('proc.nprocs')?.get('');
+      expect(await nprocs()).toBe('0');
+      // The kernel's list pmdaproc then reads: the tasks of the container's memory cgroup (cgroup v1 and hybrid hosts).
+      const memory = readFileSync(`/proc/${pid}/cgroup`, 'utf8')
+        .split('\n')
+        .find((l) => (l.split(':')[1] ?? '').split(',').includes('memory'));
+      if (memory === undefined) return; // a pure cgroup v2 host: no workaround
+      const tasks = readFileSync(`/sys/fs/cgroup/memory${memory.split(':').slice(2).join(':')}/tasks`, 'utf8').split('\n').filter(Boolean).length;
+      await runAsync('pmstore', ['proc.control.all.threads', '1']);
+      try {
+        expect(await nprocs()).toBe(String(tasks));
+      } finally {
+        await runAsync('pmstore', ['proc.control.all.threads', '0']);
+      }
     });
   });
 
