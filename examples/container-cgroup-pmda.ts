@@ -11,10 +11,13 @@
  *   node dist/examples/container-cgroup-pmda.js remove    # puts pmcd.conf and the PMNS back
  * pmcd runs it with no arguments: the agent, on its stdin/stdout.
  */
-import 'reflect-metadata';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { CrootError, RootClient, StreamLogger, statusOf } from '../core/index.js';
+// Straight from the modules (not croot's index, which loads inversify and
+// more): pmcd gives a new agent 3 s to send its first PDU.
+import { CrootError, statusOf } from '../core/errors.js';
+import { StreamLogger } from '../core/logger.js';
+import { RootClient } from '../core/root-client.js';
 import { Attribute, MetricType, Semantics, definePmda, installPmda, removePmda, type PmdaDefinition, type RequestContext } from '../pmda/index.js';
 
 /** End-user PMDAs take domains 385..510, from the top (PCP's stdpmid). */
@@ -94,6 +97,8 @@ function agent(): void {
     try {
       client ??= await RootClient.connect();
       const pid = await client.processId(name);
+      // PCP's pmdaroot answers a stopped container with pid -1 (or 0) and no error.
+      if (pid <= 0) return {};
       const cgroup = await client.cgroupName(name);
       const procs = cgroupProcs(cgroup);
       return { pid, cgroup, ...(procs !== undefined ? { procs } : {}) };

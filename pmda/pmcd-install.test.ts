@@ -2,7 +2,7 @@
  * The pmcd.conf and PMNS edits of installPmda/removePmda, on the layout of
  * the pmcd.conf Debian's PCP 6.0.3 ships.
  */
-import { addedSubtrees, agentDomains, agentLine, backupOf, withAgentLine, withoutAgentLine } from './pmcd-install.js';
+import { addedSubtrees, agentDomains, agentLine, backupOf, negotiationTimeout, withAgentLine, withNegotiationTimeout, withoutAgentLine, withoutNegotiationTimeout } from './pmcd-install.js';
 
 const SHIPPED = [
   '# Performance Metrics Domain Specifications',
@@ -76,4 +76,21 @@ describe('addedSubtrees', () => {
 
 it('names backups after the install folder', () => {
   expect(backupOf('/etc/pcp/pmcd/pmcd.conf', 'croot')).toBe('/etc/pcp/pmcd/pmcd.conf.croot-pmda-backup');
+});
+
+describe('pmcd.options -q', () => {
+  const shipped = '# longer timeout delay for slow agents\n# -t 10\n\n# disable service advertising (comment out to enable)\n-A\n';
+
+  it('adds -q to the options pmcd starts with, and takes exactly that out again', () => {
+    const out = withNegotiationTimeout(shipped, 20);
+    expect(negotiationTimeout(shipped)).toBeUndefined();
+    expect(negotiationTimeout(out)).toBe(20);
+    expect(out.startsWith(shipped)).toBe(true);
+    expect(withoutNegotiationTimeout(out, 20)).toBe(shipped);
+  });
+
+  it('leaves a longer -q an administrator set alone, and raises a shorter one', () => {
+    expect(withNegotiationTimeout(`${shipped}-q 60\n`, 20)).toBe(`${shipped}-q 60\n`);
+    expect(negotiationTimeout(withNegotiationTimeout(`${shipped}-q 5\n`, 20))).toBe(20);
+  });
 });

@@ -21,6 +21,8 @@ import { pmdaFiles } from './pmda-files.js';
 
 export interface PcpPaths {
   readonly pmcdConf: string;
+  /** pmcd's command-line options file (PCP_PMCDOPTIONS_PATH). */
+  readonly pmcdOptions: string;
   readonly varDir: string;
   readonly pmdasDir: string;
   readonly binadmDir: string;
@@ -41,6 +43,7 @@ export function pcpPaths(env: NodeJS.ProcessEnv = process.env): PcpPaths {
   const get = (key: string, fallback: string): string => env[key] ?? conf[key] ?? fallback;
   return {
     pmcdConf: get('PCP_PMCDCONF_PATH', '/etc/pcp/pmcd/pmcd.conf'),
+    pmcdOptions: get('PCP_PMCDOPTIONS_PATH', '/etc/pcp/pmcd/pmcd.options'),
     varDir: get('PCP_VAR_DIR', '/var/lib/pcp'),
     pmdasDir: get('PCP_PMDAS_DIR', '/var/lib/pcp/pmdas'),
     binadmDir: get('PCP_BINADM_DIR', '/usr/lib/pcp/bin'),
@@ -100,6 +103,30 @@ export function withoutAgentLine(conf: string, label: string): string {
   return lines.filter((l, i) => (access >= 0 && i >= access) || labelOf(l) !== label).join('\n');
 }
 
+/** The agent negotiation timeout (`-q SECONDS`) a pmcd.options file sets, if any (the last one wins, as in getopt). */
+export function negotiationTimeout(options: string): number | undefined {
+  let found: number | undefined;
+  for (const line of options.split('\n')) {
+    const m = /^\s*-q\s*(\d+)\s*$/.exec(line);
+    if (m !== null) found = Number(m[1]);
+  }
+  return found;
+}
+
+const Q_COMMENT = '# croot: more than the default 3 s for agents to greet pmcd (crootd --pmda loads its engines first)';
+
+/** pmcd.options with `-q seconds` appended (and a comment saying why), unless it sets as much already. */
+export function withNegotiationTimeout(options: string, seconds: number): string {
+  const now = negotiationTimeout(options);
+  if (now !== undefined && now >= seconds) return options;
+  return `${options}${options === '' || options.endsWith('\n') ? '' : '\n'}${Q_COMMENT}\n-q ${seconds}\n`;
+}
+
+/** pmcd.options without what withNegotiationTimeout added. */
+export function withoutNegotiationTimeout(options: string, seconds: number): string {
+  return options.replace(`${Q_COMMENT}\n-q ${seconds}\n`, '');
+}
+
 /** The shortest subtrees holding every name in `names` and none of `before` (what pmnsdel should delete). */
 export function addedSubtrees(names: readonly string[], before: ReadonlySet<string>): string[] {
   const out: string[] = [];
@@ -134,6 +161,11 @@ export interface InstallPmdaOptions {
   readonly dir?: string;
   /** Put the line first when adding it (the root agent). */
   readonly first?: boolean;
+  /**
+   * Seconds pmcd waits for the agent's first PDU (pmcd -q, default 3): when
+   * given, pmcd.options gets `-q` at least this (kept and restored like pmcd.conf).
+   */
+  readonly negotiationTimeout?: number;
   /** Restart pmcd if it runs (default true). */
   readonly restart?: boolean;
   readonly paths?: PcpPaths;
@@ -145,6 +177,9 @@ interface Installed {
   readonly label: string;
   /** The line of `label` the install replaced, if there was one. */
   readonly previousLine?: string;
+  /** The `-q` the install added to pmcd.options, and the file's digest after. */
+  readonly negotiationTimeout?: number;
+  readonly optionsSha256?: string;
   readonly confSha256: string;
   readonly pmnsSha256: string;
   readonly names: readonly string[];
@@ -229,14 +264,36 @@ export function installPmda(options: InstallPmdaOptions): void {
   writeFileSync(paths.pmcdConf, withAgentLine(conf, label, agentLine(label, pmda.domain, options.command), options.first));
   say(`${paths.pmcdConf}: ${label} runs "${options.command}" (original in ${confBackup})`);
 
+  let qAdded: number | undefined;
+  if (options.negotiationTimeout !== undefined && existsSync(paths.pmcdOptions)) {
+    const before = readFileSync(paths.pmcdOptions, 'utf8');
+    const after = withNegotiationTimeout(before, options.negotiationTimeout);
+    if (after !== before) {
+      copyFileSync(paths.pmcdOptions, backupOf(paths.pmcdOptions, dirName));
+      writeFileSync(paths.pmcdOptions, after);
+      qAdded = options.negotiationTimeout;
+      say(`${paths.pmcdOptions}: -q ${qAdded} (pmcd waits that long for an agent's first PDU; original in ${backupOf(paths.pmcdOptions, dirName)})`);
+    }
+  }
+
   const names = pmda.metricList.map((m) => m.name);
   const namesBefore = namesIn(pmnsRoot, pmda.names.tops);
   copyFileSync(pmnsRoot, pmnsBackup);
-  run(join(paths.binadmDir, 'pmnsadd'), ['-n', pmnsRoot, pmnsFile]);
+  // The link before pmnsadd: pmcd's rc script rebuilds the whole PMNS at its next start when a
+  // root_* file is newer than root, and pmnsadd's root is newer than the link.
   const link = join(paths.varDir, 'pmns', `root_${dirName}`);
   if (!existsSync(link)) symlinkSync(pmnsFile, link);
+  run(join(paths.binadmDir, 'pmnsadd'), ['-n', pmnsRoot, pmnsFile]);
   const previousLine = conf.split('\n').find((l) => labelOf(l) === label);
-  const state: Installed = { label, ...(previousLine !== undefined ? { previousLine } : {}), confSha256: sha256(paths.pmcdConf), pmnsSha256: sha256(pmnsRoot), names, namesBefore };
+  const state: Installed = {
+    label,
+    ...(previousLine !== undefined ? { previousLine } : {}),
+    ...(qAdded !== undefined ? { negotiationTimeout: qAdded, optionsSha256: sha256(paths.pmcdOptions) } : {}),
+    confSha256: sha256(paths.pmcdConf),
+    pmnsSha256: sha256(pmnsRoot),
+    names,
+    namesBefore,
+  };
   writeFileSync(join(dir, STATE_FILE), `${JSON.stringify(state, null, 2)}\n`);
   say(`${pmnsRoot}: ${names.length} names of ${pmnsFile} merged in (original in ${pmnsBackup})`);
 
@@ -289,6 +346,18 @@ export function removePmda(options: RemovePmdaOptions): void {
     say(`${paths.pmcdConf} changed since the install: ${previous !== undefined ? 'put back' : 'removed'} the ${options.label} line only`);
   }
   rmSync(confBackup, { force: true });
+
+  const optionsBackup = backupOf(paths.pmcdOptions, dirName);
+  if (existsSync(optionsBackup)) {
+    if (state?.optionsSha256 !== undefined && sha256(paths.pmcdOptions) === state.optionsSha256) {
+      writeFileSync(paths.pmcdOptions, readFileSync(optionsBackup));
+      say(`${paths.pmcdOptions} restored`);
+    } else if (state?.negotiationTimeout !== undefined) {
+      writeFileSync(paths.pmcdOptions, withoutNegotiationTimeout(readFileSync(paths.pmcdOptions, 'utf8'), state.negotiationTimeout));
+      say(`${paths.pmcdOptions} changed since the install: removed its -q ${state.negotiationTimeout} only`);
+    }
+    rmSync(optionsBackup);
+  }
 
   if (existsSync(pmnsBackup)) {
     if (state !== undefined && sha256(pmnsRoot) === state.pmnsSha256) {

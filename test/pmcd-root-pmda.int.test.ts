@@ -32,7 +32,7 @@ import {
 } from './support/engine-containers.js';
 import { GOLDEN_DIR } from './support/golden-transcript.js';
 import { PMCD_CONF, pidsOf, pminfo, runAsync, systemPmdaroots } from './support/pmcd-dropin.js';
-import { PMNS_ROOT, installCrootAsRootAgent, pminfoFetch, waitForAgents, type RootAgentInstall } from './support/pmcd-root-pmda.js';
+import { PMCD_OPTIONS, PMNS_ROOT, installCrootAsRootAgent, pminfoFetch, waitForAgents, type RootAgentInstall } from './support/pmcd-root-pmda.js';
 import { parentPid } from './support/processes.js';
 import { dockerInspect, dockerRun, removeDockerContainers } from './support/testbed.js';
 
@@ -223,6 +223,8 @@ describeWith('PCP (pmcd, pmnsadd), root and a built crootd', pcpAndRoot, "crootd
 
   it('puts crootd in the root line, and pmcd runs it as its own child', () => {
     expect(readFileSync(PMCD_CONF, 'utf8')).toMatch(new RegExp(`^root\\t1\\tpipe\\tbinary\\t\\t\\S*/bin/crootd --pmda$`, 'm'));
+    // pmcd waits long enough for crootd's first PDU on a loaded host.
+    expect(readFileSync(PMCD_OPTIONS, 'utf8')).toMatch(/^-q 20$/m);
     expect(crootdPid()).toBeGreaterThan(0);
     expect(systemPmdaroots()).toEqual([]);
   });
@@ -338,11 +340,12 @@ describeWith('PCP (pmcd, pmnsadd), root and a built crootd', pcpAndRoot, "crootd
     for (const line of lines) expect(line).toMatch(/^containers\.\S+ \[.+\]$/);
   });
 
-  it('uninstall-pmcd puts pmcd.conf and the PMNS back byte for byte, and removes its files', async () => {
+  it('uninstall-pmcd puts pmcd.conf, pmcd.options and the PMNS back byte for byte, and removes its files', async () => {
     const original = install;
     expect(original).toBeDefined();
     await original?.uninstall();
     expect(readFileSync(PMCD_CONF).equals(original?.originalConf ?? Buffer.alloc(0))).toBe(true);
+    expect(readFileSync(PMCD_OPTIONS).equals(original?.originalOptions ?? Buffer.alloc(0))).toBe(true);
     expect(readFileSync(PMNS_ROOT).equals(original?.originalPmns ?? Buffer.alloc(0))).toBe(true);
     expect(existsSync('/var/lib/pcp/pmdas/croot')).toBe(false);
     expect(existsSync('/var/lib/pcp/pmns/root_croot')).toBe(false);

@@ -9,30 +9,30 @@ import { CROOTD } from './crootd-process.js';
 import { PMCD_CONF, PMCD_CONF_BACKUP, pminfo, runAsync, startPmcd, stopPmcd, pidsOf } from './pmcd-dropin.js';
 
 export const PMNS_ROOT = '/var/lib/pcp/pmns/root';
+export const PMCD_OPTIONS = '/etc/pcp/pmcd/pmcd.options';
 export const PMDA_BACKUP_SUFFIX = '.croot-pmda-backup';
 
 export interface RootAgentInstall {
   readonly pmcdWasRunning: boolean;
-  /** pmcd.conf and the PMNS as they were before install. */
+  /** pmcd.conf, pmcd.options and the PMNS as they were before install. */
   readonly originalConf: Buffer;
+  readonly originalOptions: Buffer;
   readonly originalPmns: Buffer;
-  /** What `crootd install-pmcd` printed. */
-  readonly installOutput: string;
   /** Stops pmcd, runs `crootd uninstall-pmcd`, starts pmcd if it ran before. Safe to call twice; resolves with uninstall's output. */
   uninstall(): Promise<string>;
 }
 
 export async function installCrootAsRootAgent(): Promise<RootAgentInstall> {
-  for (const leftover of [`${PMCD_CONF}${PMDA_BACKUP_SUFFIX}`, PMCD_CONF_BACKUP]) {
+  for (const leftover of [`${PMCD_CONF}${PMDA_BACKUP_SUFFIX}`, `${PMCD_OPTIONS}${PMDA_BACKUP_SUFFIX}`, PMCD_CONF_BACKUP]) {
     if (existsSync(leftover)) throw new Error(`${leftover} exists: an earlier run did not finish (crootd uninstall-pmcd, or scripts/pmcd-dropin-restore.sh)`);
   }
   const pmcdWasRunning = pidsOf('pmcd').length > 0;
   const originalConf = readFileSync(PMCD_CONF);
+  const originalOptions = readFileSync(PMCD_OPTIONS);
   const originalPmns = readFileSync(PMNS_ROOT);
   await stopPmcd();
-  let installOutput: string;
   try {
-    installOutput = await runAsync(process.execPath, [CROOTD, 'install-pmcd', '--no-restart'], 120000);
+    await runAsync(process.execPath, [CROOTD, 'install-pmcd', '--no-restart'], 120000);
   } catch (err) {
     if (pmcdWasRunning) await startPmcd();
     throw err;
@@ -47,7 +47,7 @@ export async function installCrootAsRootAgent(): Promise<RootAgentInstall> {
     })();
     return done;
   };
-  return { pmcdWasRunning, originalConf, originalPmns, installOutput, uninstall };
+  return { pmcdWasRunning, originalConf, originalOptions, originalPmns, uninstall };
 }
 
 /** Every value of a `pminfo -f` listing: metric -> instance name ('' when singular) -> value text; a metric without values maps to an empty map. */
