@@ -271,6 +271,7 @@ describe('definePmda', () => {
       const profile = encodeProfile({ from: 0, ctxid: 0, state: 0, indoms: [] });
       profile.writeInt32BE(1000, 20);
       expect(await pmda.handle(profile)).toEqual([]);
+      expect(await pmda.handle(Buffer.alloc(4))).toEqual([]);
     });
 
     it('speaks on a pair of streams: credentials first, answers in order, closed when pmcd closes the pipe', async () => {

@@ -30,7 +30,7 @@ import {
   type Units,
 } from './identifiers.js';
 import { NameTree } from './name-tree.js';
-import { FROM_ANON, PDU_VERSION, PduFlag, PduFramer, PduType, pduTypeName, readHeader } from './pdu-framer.js';
+import { FROM_ANON, PDU_HEADER_SIZE, PDU_VERSION, PduFlag, PduFramer, PduType, pduTypeName, readHeader } from './pdu-framer.js';
 import {
   CRED_VERSION,
   attrText,
@@ -264,6 +264,10 @@ export class Pmda {
    * an answer, and logged otherwise.
    */
   async handle(bytes: Buffer): Promise<Buffer[]> {
+    if (bytes.length < PDU_HEADER_SIZE) {
+      this.logger.error('PDU shorter than its header from pmcd', { bytes: bytes.length });
+      return [];
+    }
     const type = readHeader(bytes).type;
     let pdu: Pdu;
     try {
