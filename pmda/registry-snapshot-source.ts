@@ -1,92 +1,66 @@
 /**
- * A ContainerSnapshotSource over today's EngineRegistry, whose
- * `containers()` is asynchronous: `refresh()` takes the registry's union
- * (the same array while nothing changed, so usually no work) and turns its
- * records into views; `containers()` returns the last views. Everything
- * the records do not say yet is derived here and nowhere else, so this one
- * file goes when the registry's live index gives ContainerViews itself:
- * - containerd's namespace and Kubernetes names, from the names its engine gives;
- * - the cgroup, read once per init process from the host's /proc (what the
- *   root socket's CGROUPNAME answers);
- * - the state word only where the flags tell it (running, paused,
- *   restarting); for a stopped container the engine's word (exited,
- *   created, stopped) is not in the records.
+ * The root PMDA's view of the registry's live index: every container as a
+ * ContainerView, read synchronously. The views are rebuilt only after the
+ * registry reports a change (subscribe), so a fetch with nothing new does
+ * no work. The one file that knows both the index and the metrics' view.
+ *
+ * What the index does not carry is derived here: containerd's namespace
+ * (and, when its engine gives no Kubernetes names, those too) from the
+ * names the containerd engine gives (`<namespace>/<id>`,
+ * `<pod namespace>/<pod>/<container>`), and a state word from the flags
+ * (running, paused, restarting) when the engine gives none.
  */
-import type { ContainerRecord } from '../core/engine.js';
-import type { EngineRegistry } from '../core/engine-registry.js';
-import { readCgroupName } from '../core/proc.js';
+import type { EngineRegistry, IndexedContainer } from '../core/engine-registry.js';
 import type { ContainerSnapshotSource, ContainerView } from './container-source.js';
 
-export interface RegistrySnapshotSourceOptions {
-  /** Where the host's /proc is; default `/proc`. */
-  readonly procRoot?: string;
-}
-
 export class RegistrySnapshotSource implements ContainerSnapshotSource {
-  private records: readonly ContainerRecord[] | undefined;
-  private views: readonly ContainerView[] = [];
-  /** cgroup by `pid:starttime` (or `pid` when the engine has no start time). */
-  private cgroups = new Map<string, string>();
+  private views: readonly ContainerView[] | undefined;
+  private readonly unsubscribe: () => void;
 
-  constructor(
-    private readonly registry: EngineRegistry,
-    private readonly options: RegistrySnapshotSourceOptions = {},
-  ) {}
+  constructor(private readonly registry: EngineRegistry) {
+    this.unsubscribe = registry.subscribe(() => {
+      this.views = undefined;
+    });
+  }
 
   containers(): readonly ContainerView[] {
+    this.views ??= Object.freeze(this.registry.containers().map(viewOf));
     return this.views;
   }
 
-  async refresh(): Promise<void> {
-    const records = await this.registry.containers();
-    if (records === this.records) return;
-    const procRoot = this.options.procRoot ?? '/proc';
-    const cgroups = new Map<string, string>();
-    const views: ContainerView[] = [];
-    for (const r of records) {
-      let cgroup: string | undefined;
-      if (r.running && r.pid !== undefined && r.pid > 0) {
-        const key = `${r.pid}:${r.pidStartTime ?? ''}`;
-        cgroup = this.cgroups.get(key);
-        if (cgroup === undefined) cgroup = await readCgroupName(procRoot, r.pid).catch(() => undefined);
-        if (cgroup !== undefined) cgroups.set(key, cgroup);
-      }
-      views.push(viewOf(r, cgroup));
-    }
-    this.cgroups = cgroups;
-    this.records = records;
-    this.views = Object.freeze(views);
+  /** Stops following the registry. */
+  close(): void {
+    this.unsubscribe();
   }
 }
 
-/** One record as a view (exported for tests). */
-export function viewOf(r: ContainerRecord, cgroup?: string): ContainerView {
-  const running = r.running && r.pid !== undefined && r.pid > 0;
-  const paused = r.paused === true;
-  const restarting = r.restarting === true;
+/** One indexed container as a view (exported for tests). */
+export function viewOf(c: IndexedContainer): ContainerView {
+  const running = c.liveness === 'running' && c.pid !== undefined && c.pid > 0;
+  const paused = c.paused === true;
+  const restarting = c.restarting === true;
   let namespace: string | undefined;
-  let kubernetes: ContainerView['kubernetes'];
-  if (r.engine === 'containerd') {
-    // The containerd engine names a task `<namespace>/<id>`, and a CRI one also `<pod namespace>/<pod>/<container>`.
-    const own = r.names.find((n) => n.endsWith(`/${r.id}`) && n.split('/').length === 2);
+  let kubernetes = c.kubernetes;
+  if (c.engine === 'containerd') {
+    const own = c.names.find((n) => n.endsWith(`/${c.id}`) && n.split('/').length === 2);
     namespace = own?.split('/')[0];
-    const k8s = r.names.map((n) => n.split('/')).find((parts) => parts.length === 3 && parts.every((p) => p.length > 0));
-    if (k8s !== undefined) kubernetes = { namespace: k8s[0] as string, pod: k8s[1] as string, container: k8s[2] as string };
+    const k8s = c.names.map((n) => n.split('/')).find((parts) => parts.length === 3 && parts.every((p) => p.length > 0));
+    if (kubernetes === undefined && k8s !== undefined) kubernetes = { namespace: k8s[0] as string, pod: k8s[1] as string, container: k8s[2] as string };
   }
-  const state = restarting ? 'restarting' : paused ? 'paused' : running ? 'running' : undefined;
+  const state = c.state ?? (restarting ? 'restarting' : paused ? 'paused' : running ? 'running' : undefined);
   return {
-    engine: r.engine,
-    id: r.id,
+    engine: c.engine,
+    id: c.id,
     ...(namespace !== undefined ? { namespace } : {}),
-    names: r.names,
-    running: r.running,
+    names: c.names,
+    running,
     paused,
     restarting,
-    ...(running ? { pid: r.pid } : {}),
-    ...(running && cgroup !== undefined ? { cgroup } : {}),
-    ...(r.hostname !== undefined ? { hostname: r.hostname } : {}),
-    ...(kubernetes !== undefined ? { kubernetes } : {}),
+    ...(running ? { pid: c.pid } : {}),
+    ...(running && c.cgroup !== undefined ? { cgroup: c.cgroup } : {}),
+    ...(c.hostname !== undefined ? { hostname: c.hostname } : {}),
+    ...(kubernetes !== undefined ? { kubernetes: { namespace: kubernetes.namespace, pod: kubernetes.pod, container: kubernetes.container } } : {}),
     ...(state !== undefined ? { state } : {}),
-    ...(r.source !== undefined ? { source: r.source } : {}),
+    ...(c.source !== undefined ? { source: c.source } : {}),
   };
 }

@@ -9,6 +9,8 @@ import { MetricType, PM_IN_NULL, indom, pmid } from './identifiers.js';
 import { decodePdu, encodeFetch, encodeInstanceReq, type InstancePdu, type ResultPdu } from './pdus.js';
 import { containerInstanceNames, rootPmda } from './root-pmda.js';
 import { viewOf } from './registry-snapshot-source.js';
+import type { ContainerRecord } from '../core/engine.js';
+import type { IndexedContainer } from '../core/engine-registry.js';
 import { decodeValue } from './values.js';
 
 const docker: ContainerView = { engine: 'docker', id: 'a'.repeat(64), names: ['web1'], running: true, paused: false, restarting: false, pid: 4242, cgroup: 'docker/aaaa', state: 'running', hostname: 'web1-h' };
@@ -95,22 +97,38 @@ describe('rootPmda', () => {
   });
 });
 
-describe('viewOf (today’s registry records as views)', () => {
-  it('takes containerd’s namespace and Kubernetes names from the names its engine gives', () => {
-    const v = viewOf({ engine: 'containerd', id: 'app1', names: ['k8s.io/app1', 'prod/shop/app'], running: true, pid: 77, source: 'disk:k8s.io' }, 'kubepods/x');
+describe('viewOf (the live index’s containers as views)', () => {
+  const indexed = (record: ContainerRecord, liveness: IndexedContainer['liveness'], cgroup?: string): IndexedContainer => ({
+    ...record,
+    record,
+    liveness,
+    pid: record.pid,
+    startTime: undefined,
+    cgroup,
+    handle: undefined,
+  });
+
+  it('takes containerd’s namespace, and Kubernetes names when the engine gives none, from the names its engine gives', () => {
+    const v = viewOf(indexed({ engine: 'containerd', id: 'app1', names: ['k8s.io/app1', 'prod/shop/app'], running: true, pid: 77, source: 'disk:k8s.io' }, 'running', 'kubepods/x'));
     expect(v).toMatchObject({ namespace: 'k8s.io', kubernetes: { namespace: 'prod', pod: 'shop', container: 'app' }, cgroup: 'kubepods/x', state: 'running', pid: 77 });
   });
 
-  it('says no state word and no pid or cgroup for a stopped container', () => {
-    const v = viewOf({ engine: 'docker', id: 'c', names: ['c'], running: false, pid: 0 }, 'docker/c');
-    expect(v.state).toBeUndefined();
+  it('keeps the engine’s own state word and Kubernetes names when it gives them', () => {
+    const v = viewOf(indexed({ engine: 'lxc', id: 'c1', names: ['c1'], running: true, pid: 5, state: 'FROZEN', kubernetes: { namespace: 'a', pod: 'b', container: 'c' } }, 'running'));
+    expect(v).toMatchObject({ state: 'FROZEN', kubernetes: { namespace: 'a', pod: 'b', container: 'c' } });
+  });
+
+  it('says no pid or cgroup for a container the index knows has exited, whatever the engine last said', () => {
+    const v = viewOf(indexed({ engine: 'docker', id: 'c', names: ['c'], running: true, pid: 99 }, 'exited', 'docker/c'));
+    expect(v).toMatchObject({ running: false });
     expect(v.pid).toBeUndefined();
     expect(v.cgroup).toBeUndefined();
     expect(v.namespace).toBeUndefined();
   });
 
-  it('says paused and restarting as the flags say', () => {
-    expect(viewOf({ engine: 'docker', id: 'p', names: [], running: true, pid: 5, paused: true }).state).toBe('paused');
-    expect(viewOf({ engine: 'docker', id: 'r', names: [], running: true, pid: 5, restarting: true }).state).toBe('restarting');
+  it('says paused and restarting as the flags say when the engine gives no word', () => {
+    expect(viewOf(indexed({ engine: 'docker', id: 'p', names: [], running: true, pid: 5, paused: true }, 'running')).state).toBe('paused');
+    expect(viewOf(indexed({ engine: 'docker', id: 'r', names: [], running: true, pid: 5, restarting: true }, 'running')).state).toBe('restarting');
+    expect(viewOf(indexed({ engine: 'docker', id: 's', names: [], running: false }, 'stopped')).state).toBeUndefined();
   });
 });
