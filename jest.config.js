@@ -10,7 +10,7 @@ module.exports = {
   testTimeout: 60000,
   reporters: ['default', '<rootDir>/test/support/summary-reporter.js'],
   projects: [
-    { ...common, displayName: 'unit', testMatch: ['<rootDir>/{core,engines,native,bin}/**/*.test.ts'], testPathIgnorePatterns: ['\\.int\\.test\\.ts$', '/dist/'] },
-    { ...common, displayName: 'integration', testMatch: ['<rootDir>/test/**/*.test.ts', '<rootDir>/{core,engines,native}/**/*.int.test.ts'] },
+    { ...common, displayName: 'unit', testMatch: ['<rootDir>/{core,engines,native,pmda,bin}/**/*.test.ts'], testPathIgnorePatterns: ['\\.int\\.test\\.ts$', '/dist/'] },
+    { ...common, displayName: 'integration', testMatch: ['<rootDir>/test/**/*.test.ts', '<rootDir>/{core,engines,native,pmda}/**/*.int.test.ts'] },
   ],
 };

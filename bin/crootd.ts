@@ -2,9 +2,12 @@
  * crootd: croot's root server, a drop-in for PCP's pmdaroot.
  *   crootd [--socket PATH] [--config FILE] [--allow-uid N]... [--allow-user NAME]...
  *          [--log-level debug|info|warn|error] [--log-file FILE] [--pidfile FILE]
+ *   crootd --pmda [options]          as pmcd's root agent (pmcd.conf's root line; bin/crootd-pmda.ts)
+ *   crootd install-pmcd | uninstall-pmcd [options]   (bin/crootd-install-pmcd.ts)
  * Runs in the foreground, logs to stderr (or --log-file; repeated lines are
  * counted and summarised, so the log stays bounded), exits cleanly on
- * SIGTERM/SIGINT and removes its socket. SIGHUP reopens the log file (for
+ * SIGTERM/SIGINT (with --pmda also when pmcd closes the pipe) and removes its
+ * socket. SIGHUP reopens the log file (for
  * logrotate) and re-reads the config file: the declared containers and who
  * may connect take effect at once; a changed socket or set of engines is
  * reported as needing a restart.
@@ -26,6 +29,8 @@ import { RootServer, removeStaleSocket } from '../core/root-server.js';
 import { raiseFdLimit } from '../native/index.js';
 import { ExtensionHandler, ExtensionHandlerOptions } from '../core/extension-handler.js';
 import { defaultModules } from './default-modules.js';
+import { startRootPmda } from './crootd-pmda.js';
+import { pmcdInstallCommand } from './crootd-install-pmcd.js';
 import { crootVersion } from './version.js';
 
 interface Options {
@@ -38,9 +43,11 @@ interface Options {
   logFile?: string;
   pidfile?: string;
   pcpUser: boolean;
+  pmda?: boolean;
 }
 
 async function main(argv: readonly string[]): Promise<number> {
+  if (argv[0] === 'install-pmcd' || argv[0] === 'uninstall-pmcd') return pmcdInstallCommand(argv);
   const program = new Command('crootd')
     .description("croot's root server: answers PCP's root-socket protocol (pmdaroot's) on a unix socket")
     .version(crootVersion(), '-V, --version', "print crootd's version")
@@ -53,6 +60,7 @@ async function main(argv: readonly string[]): Promise<number> {
     .addOption(new Option('--log-level <level>', 'least severe level logged').choices(['debug', 'info', 'warn', 'error']).default('info'))
     .option('--log-file <file>', 'append the log to this file instead of stderr')
     .option('--pidfile <file>', 'write the process id here once listening (for kill -HUP); removed at exit')
+    .option('--pmda', "also be pmcd's root PMDA (domain 1) on stdin/stdout, as pmcd.conf's root line starts it")
     .exitOverride();
   program.parse(argv, { from: 'user' });
   const opts = program.opts<Options>();
@@ -111,6 +119,8 @@ async function main(argv: readonly string[]): Promise<number> {
   // The namespace thread (and its fd on crootd's own UTS namespace) starts with crootd, not with the first HOSTNAME.
   await container.get<NamespaceHostnameReader>(NamespaceHostnameReader).readHostname(process.pid);
   await server.listen(socketPath);
+  // --pmda: greet pmcd once the socket listens, before the engines load (pmcd waits only 3 s for its root agent's first PDU).
+  const pmda = opts.pmda === true ? startRootPmda({ registry, logger }) : undefined;
   await registry.start();
   void registry.ready().then(() => {
     const anchor = registry.anchorMode();
@@ -125,11 +135,12 @@ async function main(argv: readonly string[]): Promise<number> {
 
   return new Promise<number>((resolve) => {
     let stopping = false;
-    const stop = (signal: NodeJS.Signals): void => {
+    const stop = (signal?: NodeJS.Signals): void => {
       if (stopping) return;
       stopping = true;
-      logger.info('stopping', { signal });
+      logger.info('stopping', signal !== undefined ? { signal } : { reason: 'pmcd closed the PMDA pipe' });
       void (async () => {
+        pmda?.stop();
         await server.close();
         if (container.isBound(ProcessService)) await container.get<ProcessService>(ProcessService).shutdown();
         await registry.stop();
@@ -140,6 +151,7 @@ async function main(argv: readonly string[]): Promise<number> {
     };
     process.on('SIGTERM', stop);
     process.on('SIGINT', stop);
+    void pmda?.closed.then(() => stop());
     let reloading = Promise.resolve();
     process.on('SIGHUP', () => {
       // One reload at a time, in the order the signals came.
