@@ -61,6 +61,8 @@ describeWith('docker', probes.docker, 'DockerEngine with docker contexts made by
     const registry = container.get<EngineRegistry>(EngineRegistry);
     started.push(registry);
     await registry.start();
+    // No files to read: the first load is the API's, or the daemon given up on.
+    await registry.ready();
     return container;
   }
 

@@ -440,6 +440,28 @@ describeWith('docker', probes.docker, 'DockerEngine against a real dockerd', () 
     });
   });
 
+  it('reaches the daemon its config names, whatever DOCKER_HOST the process itself has (docker-modem reads it)', async () => {
+    const saved = { host: process.env.DOCKER_HOST, certs: process.env.DOCKER_CERT_PATH };
+    // A tcp:// daemon with TLS files that do not exist, in crootd's own environment only.
+    process.env.DOCKER_HOST = 'tcp://127.0.0.1:9';
+    process.env.DOCKER_CERT_PATH = `/nonexistent/${uniqueName('certs')}`;
+    const c = startCroot({ DOCKER_HOST: 'unix:///var/run/docker.sock', PCP_DOCKER_DIR: `/nonexistent/${uniqueName('docker')}` });
+    const reg = c.get<EngineRegistry>(EngineRegistry);
+    try {
+      await reg.start();
+      await reg.ready();
+      expect(dockerStatus(reg)?.reason).toMatch(/^daemon at \/var\/run\/docker\.sock \(API and events\)/);
+      expect(await settle(() => c.get<ContainerProcessIdResolver>(ContainerProcessIdResolver).resolveProcessId(web.name))).toBe(inspectPid(web));
+      expect([process.env.DOCKER_HOST, process.env.DOCKER_CERT_PATH]).toEqual(['tcp://127.0.0.1:9', expect.stringContaining('/nonexistent/')]);
+    } finally {
+      await reg.stop();
+      for (const [key, value] of [['DOCKER_HOST', saved.host], ['DOCKER_CERT_PATH', saved.certs]] as const) {
+        if (value === undefined) delete process.env[key];
+        else process.env[key] = value;
+      }
+    }
+  });
+
   it('answers each container\'s hostname as docker inspect shows it (native module)', async () => {
     const withNative = createCrootContainer({ config: { env: process.env }, modules: [dockerEngineModule, nativeModule] });
     const reg = withNative.get<EngineRegistry>(EngineRegistry);

@@ -127,8 +127,7 @@ export class DockerApiSource {
       await this.ping();
       this.answered = true;
       this.progressed();
-      const Dockerode = loadDockerode();
-      const docker = new Dockerode(this.dockerOptions());
+      const docker = makeDockerode(this.dockerOptions());
       this.docker = docker;
       // dockerode's info() takes options at run time; its types do not say so.
       const info = (await (docker.info as (opts: object) => Promise<unknown>).call(docker, { abortSignal: this.requestSignal() })) as {
@@ -240,11 +239,7 @@ export class DockerApiSource {
     });
   }
 
-  /**
-   * dockerode's options, every transport key given: docker-modem starts from
-   * its own reading of the process environment (DOCKER_HOST, DOCKER_CERT_PATH)
-   * and lets these override it, so none of it leaks in.
-   */
+  /** dockerode's options, every transport key given, so none of docker-modem's defaults is left in. */
   private dockerOptions(): Docker.DockerOptions {
     const { options } = this.options.endpoint;
     const unset = { host: undefined, port: undefined, socketPath: undefined, ca: undefined, cert: undefined, key: undefined, agent: undefined };
@@ -407,6 +402,24 @@ export class DockerApiSource {
       ...(this.cgroupDriver === undefined ? {} : { cgroupDriver: this.cgroupDriver }),
       ...(pidStartTime === undefined ? {} : { pidStartTime }),
     });
+  }
+}
+
+/**
+ * dockerode on exactly these options. docker-modem's constructor first reads
+ * the process's own DOCKER_HOST and, for a tcp:// one, DOCKER_CERT_PATH's
+ * three files with readFileSync (throwing when cert.pem is absent, which
+ * croot allows); croot's config says where the daemon is, so DOCKER_HOST is
+ * hidden from that constructor (synchronously, nothing else runs meanwhile).
+ */
+function makeDockerode(options: Docker.DockerOptions): Docker {
+  const Dockerode = loadDockerode();
+  const saved = process.env.DOCKER_HOST;
+  delete process.env.DOCKER_HOST;
+  try {
+    return new Dockerode(options);
+  } finally {
+    if (saved !== undefined) process.env.DOCKER_HOST = saved;
   }
 }
 
