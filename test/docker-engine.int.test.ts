@@ -46,29 +46,49 @@ async function onApi(c: Container): Promise<void> {
   await eventually(async () => (c.get(DockerEngine).source === 'api' ? true : undefined), 30000);
 }
 
-/** A unix socket relaying to the real daemon's, which a test can open and cut. */
+/**
+ * A unix socket relaying to the real daemon's, which a test can open and
+ * cut. With `muteEvents`, a request for /events gets its response headers
+ * and then nothing, ever: an event stream that misses every change.
+ */
 class DaemonRelay {
   private server: Server | undefined;
   private readonly sockets = new Set<Socket>();
-  constructor(readonly path: string, private readonly target = '/var/run/docker.sock') {}
+  constructor(
+    readonly path: string,
+    private readonly muteEvents = false,
+    private readonly target = '/var/run/docker.sock',
+  ) {}
 
   async open(): Promise<void> {
     rmSync(this.path, { force: true });
     const server = createServer((client) => {
-      const upstream = createConnection(this.target);
-      for (const s of [client, upstream]) {
-        this.sockets.add(s);
-        s.on('close', () => this.sockets.delete(s));
-        s.on('error', () => {
-          client.destroy();
-          upstream.destroy();
-        });
-      }
-      client.pipe(upstream);
-      upstream.pipe(client);
+      this.hold(client);
+      client.once('data', (first: Buffer) => {
+        if (this.muteEvents && /^GET \S*\/events[?\s]/.test(first.toString('latin1'))) {
+          client.write('HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n');
+          client.resume();
+          return;
+        }
+        const upstream = createConnection(this.target);
+        this.hold(upstream, client);
+        upstream.write(first);
+        client.pipe(upstream);
+        upstream.pipe(client);
+      });
     });
     this.server = server;
     await new Promise<void>((resolve, reject) => server.once('error', reject).listen(this.path, resolve));
+  }
+
+  private hold(s: Socket, peer?: Socket): void {
+    this.sockets.add(s);
+    s.on('close', () => this.sockets.delete(s));
+    s.on('error', () => {
+      s.destroy();
+      peer?.destroy();
+    });
+    peer?.on('close', () => s.destroy());
   }
 
   /** Stops listening and cuts every relayed connection (the event stream with them). */
@@ -386,6 +406,46 @@ describeWith('docker', probes.docker, 'DockerEngine against a real dockerd', () 
       const pidsThere = relayCroot.get<ContainerProcessIdResolver>(ContainerProcessIdResolver);
       expect(await eventually(async () => ((await settle(() => pidsThere.resolveProcessId(late.name))) === latePid ? latePid : undefined))).toBe(latePid);
       expect((await relayRegistry.lookup(late.name)).source).toBe('disk');
+    });
+  });
+
+  describe('with an event stream that misses every change', () => {
+    const relay = new DaemonRelay(`/tmp/${uniqueName('croot-mute')}.sock`, true);
+    let muteCroot: Container;
+    let muteRegistry: EngineRegistry;
+    beforeAll(async () => {
+      await relay.open();
+      muteCroot = startCroot({ ...process.env, DOCKER_HOST: `unix://${relay.path}` });
+      muteRegistry = muteCroot.get<EngineRegistry>(EngineRegistry);
+      await muteRegistry.start();
+      await muteRegistry.ready();
+      await onApi(muteCroot);
+    });
+    afterAll(async () => {
+      await muteRegistry?.stop();
+      await relay.cut();
+    });
+
+    it('finds at the safety net\'s re-check a container created, one stopped and one removed, and only then', async () => {
+      const fresh = dockerRun(uniqueName(), {}, created);
+      const stopping = dockerRun(uniqueName(), {}, created);
+      const doomed = dockerRun(uniqueName(), { createOnly: true }, created);
+      const engine = muteCroot.get(DockerEngine);
+      // Known from the first listing only if it ran before: make sure they are, then change them unseen.
+      await engine.recheck();
+      expect((await muteRegistry.lookup(stopping.name)).running).toBe(true);
+      expect((await muteRegistry.lookup(doomed.name)).id).toBe(doomed.id);
+      const late = dockerRun(uniqueName(), {}, created);
+      execFileSync('docker', ['stop', '-t', '0', stopping.id], { stdio: 'ignore' });
+      removeDockerContainers([doomed.id]);
+      // Nothing told the engine.
+      expect(await codeOf(() => muteRegistry.lookup(late.name))).toBe('ERR_NO_CONTAINER');
+      expect((await muteRegistry.lookup(stopping.name)).running).toBe(true);
+      await engine.recheck();
+      expect(await muteRegistry.lookup(late.name)).toMatchObject({ id: late.id, pid: inspectPid(late), state: 'running', liveness: 'running' });
+      expect(await muteRegistry.lookup(stopping.name)).toMatchObject({ running: false, state: dockerInspect(stopping.id, '{{.State.Status}}') });
+      expect(await codeOf(() => muteRegistry.lookup(doomed.name))).toBe('ERR_NO_CONTAINER');
+      expect((await muteRegistry.lookup(fresh.name)).pid).toBe(inspectPid(fresh));
     });
   });
 

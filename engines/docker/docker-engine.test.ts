@@ -6,6 +6,7 @@ import { join, resolve } from 'node:path';
 import { ContainerModule, type Container } from 'inversify';
 import { createCrootContainer } from '../../core/create-container.js';
 import { EngineRegistry, EngineRegistryOptions, type IndexedContainer, type RegistryEvent } from '../../core/engine-registry.js';
+import { DirectoryWatcher } from '../../core/host-services.js';
 import { ContainerProcessIdResolver } from '../../core/resolvers.js';
 import { codeOf, eventually, settle } from '../../test/support/outcomes.js';
 import { DockerEngine, DockerEngineOptions } from './docker-engine.js';
@@ -29,7 +30,11 @@ afterAll(() => {
 });
 
 /** A registry holding only the docker engine, started; `ready()` not awaited. */
-async function croot(env: Record<string, string>, options: DockerEngineOptions = {}): Promise<{ c: Container; registry: EngineRegistry }> {
+async function croot(
+  env: Record<string, string>,
+  options: DockerEngineOptions = {},
+  watcher?: DirectoryWatcher,
+): Promise<{ c: Container; registry: EngineRegistry }> {
   const c = createCrootContainer({
     config: { env },
     modules: [
@@ -37,6 +42,7 @@ async function croot(env: Record<string, string>, options: DockerEngineOptions =
       new ContainerModule(({ bind }) => {
         bind<DockerEngineOptions>(DockerEngineOptions).toConstantValue(options);
         bind<EngineRegistryOptions>(EngineRegistryOptions).toConstantValue({ recheckIntervalMs: 600000 });
+        if (watcher !== undefined) bind<DirectoryWatcher>(DirectoryWatcher).toConstantValue(watcher);
       }),
     ],
   });
@@ -161,6 +167,30 @@ describe('DockerEngine without a daemon (DOCKER_HOST at a socket that does not e
     await seen('removed', 'renamed');
     expect(await codeOf(() => registry.lookup('renamed'))).toBe('ERR_NO_CONTAINER');
     expect(status(registry)?.reason).toMatch(/: 3 containers$/);
+  });
+});
+
+describe('DockerEngine\'s safety net, with a watcher that misses every change', () => {
+  it('finds at its re-check what changed in the files, and only then', async () => {
+    const watched: string[] = [];
+    const deaf: DirectoryWatcher = {
+      watch: (dir) => {
+        watched.push(dir);
+        return () => undefined;
+      },
+    };
+    const dockerDir = unpack('containers-docker-1.3.2-root-001.tgz');
+    const { c, registry } = await croot({ DOCKER_HOST: `unix://${join(scratch, 'nothing-here.sock')}`, PCP_DOCKER_DIR: dockerDir }, {}, deaf);
+    await registry.ready();
+    const victim = 'd2e89f8c107e1b7ae899603469cd524618897d52197fbbd6aaf961454202f23e';
+    // It asked to watch the containers folder, each container's, and the folder where the socket would appear.
+    expect(watched).toEqual(expect.arrayContaining([join(dockerDir, 'containers'), join(dockerDir, 'containers', victim), scratch]));
+    rmSync(join(dockerDir, 'containers', victim), { recursive: true });
+    expect((registry.lookup('dreamy_elion') as IndexedContainer).id).toBe(victim);
+    await c.get(DockerEngine).recheck();
+    expect(await codeOf(() => registry.lookup('dreamy_elion'))).toBe('ERR_NO_CONTAINER');
+    expect(registry.containers()).toHaveLength(2);
+    expect(status(registry)?.reason).toMatch(/: 2 containers$/);
   });
 });
 
