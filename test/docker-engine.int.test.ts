@@ -5,7 +5,7 @@
  * stop, rename, remove) must reach the registry's index on its own.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { ContainerModule, type Container } from 'inversify';
 import { createCrootContainer } from '../core/create-container.js';
@@ -17,7 +17,7 @@ import { staticEngineModule } from '../engines/static/index.js';
 import { nativeModule } from '../native/native-module.js';
 import { describeWith, probes } from './support/components.js';
 import { codeOf, eventually, settle } from './support/outcomes.js';
-import { cgroupTruth } from './support/truth.js';
+import { cgroupTruth, startTimeFromStatFile } from './support/truth.js';
 import { dockerInspect, dockerRun, removeDockerContainers, uniqueName, type TestContainer } from './support/testbed.js';
 
 function startCroot(env: Record<string, string | undefined>, options?: DockerEngineOptions, extra: ContainerModule[] = []): Container {
@@ -26,16 +26,16 @@ function startCroot(env: Record<string, string | undefined>, options?: DockerEng
     new ContainerModule(({ bind }) => {
       if (options !== undefined) bind<DockerEngineOptions>(DockerEngineOptions).toConstantValue(options);
       // The safety net stays out of the way: what is asserted here must come from the change signals.
-      bind<EngineRegistryOptions>(EngineRegistryOptions).toConstantValue({ recheckIntervalMs: 3600000 });
+      // ready() waits for the engine's own first load, however slow a busy machine makes it.
+      bind<EngineRegistryOptions>(EngineRegistryOptions).toConstantValue({ recheckIntervalMs: 3600000, firstLoadTimeoutMs: 120000 });
     }),
   );
   return createCrootContainer({ config: { env }, modules });
 }
 
-/** Field 22 of /proc/PID/stat: the kernel's start time of a process, read here. */
+/** The kernel's start time of a process (field 22 of /proc/PID/stat, read by test code). */
 function kernelStart(pid: number): number {
-  const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  return Number(text.slice(text.lastIndexOf(')') + 2).split(' ')[19]);
+  return startTimeFromStatFile(`/proc/${pid}/stat`);
 }
 
 const inspectPid = (c: TestContainer): number => Number(dockerInspect(c.id, '{{.State.Pid}}'));
@@ -310,7 +310,8 @@ describeWith('docker', probes.docker, 'DockerEngine against a real dockerd', () 
     const deadSocket = `/tmp/${uniqueName('croot-dead')}.sock`;
 
     beforeAll(async () => {
-      diskCroot = startCroot({ ...process.env, DOCKER_HOST: `unix://${deadSocket}` });
+      // With the native module, as crootd runs: the files are watched through its inotify DirectoryWatcher.
+      diskCroot = startCroot({ ...process.env, DOCKER_HOST: `unix://${deadSocket}` }, undefined, [nativeModule]);
       diskRegistry = diskCroot.get<EngineRegistry>(EngineRegistry);
       await diskRegistry.start();
       await diskRegistry.ready();
@@ -380,7 +381,7 @@ describeWith('docker', probes.docker, 'DockerEngine against a real dockerd', () 
     });
 
     it('starts on the files, switches to the daemon once its socket appears, and back when its stream ends', async () => {
-      relayCroot = startCroot({ ...process.env, DOCKER_HOST: `unix://${relay.path}` }, { retryMinMs: 100, retryMaxMs: 200 });
+      relayCroot = startCroot({ ...process.env, DOCKER_HOST: `unix://${relay.path}` }, { retryMinMs: 100, retryMaxMs: 200 }, [nativeModule]);
       relayRegistry = relayCroot.get<EngineRegistry>(EngineRegistry);
       await relayRegistry.start();
       await relayRegistry.ready();

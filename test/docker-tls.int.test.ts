@@ -16,9 +16,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { createServer, type Server, type TLSSocket } from 'node:tls';
-import type { Container } from 'inversify';
+import { ContainerModule, type Container } from 'inversify';
 import { createCrootContainer } from '../core/create-container.js';
-import { EngineRegistry, type RegistryEvent } from '../core/engine-registry.js';
+import { EngineRegistry, EngineRegistryOptions, type RegistryEvent } from '../core/engine-registry.js';
 import { ContainerProcessIdResolver } from '../core/resolvers.js';
 import { dockerEngineModule, DockerEngine } from '../engines/docker/index.js';
 import { commandWorks, describeWith, probes, run } from './support/components.js';
@@ -61,6 +61,11 @@ function certDir(root: string, name: string, from: string, ca: string, client?: 
   }
   return dir;
 }
+
+/** ready() waits for the engine's own first load, however slow a busy machine makes it. */
+const slowMachine = new ContainerModule(({ bind }) => {
+  bind<EngineRegistryOptions>(EngineRegistryOptions).toConstantValue({ firstLoadTimeoutMs: 120000 });
+});
 
 describeWith('docker and openssl', dockerAndOpenssl, 'DockerEngine over TLS with client certificates (DOCKER_TLS_VERIFY, DOCKER_CERT_PATH)', () => {
   const created: string[] = [];
@@ -146,7 +151,7 @@ describeWith('docker and openssl', dockerAndOpenssl, 'DockerEngine over TLS with
           PCP_DOCKER_DIR: emptyDockerDir,
         },
       },
-      modules: [dockerEngineModule],
+      modules: [dockerEngineModule, slowMachine],
     });
     const registry = container.get<EngineRegistry>(EngineRegistry);
     started.push(registry);
@@ -263,7 +268,7 @@ describeWith('docker and openssl', dockerAndOpenssl, 'DockerEngine over TLS with
     async function crootIn(context: string): Promise<Container> {
       const container = createCrootContainer({
         config: { env: { DOCKER_CONFIG: configDir, DOCKER_CONTEXT: context, PCP_DOCKER_DIR: emptyDockerDir } },
-        modules: [dockerEngineModule],
+        modules: [dockerEngineModule, slowMachine],
       });
       const registry = container.get<EngineRegistry>(EngineRegistry);
       started.push(registry);

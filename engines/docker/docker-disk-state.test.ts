@@ -6,6 +6,7 @@ import type { ContainerRecord } from '../../core/engine.js';
 import type { DirectoryWatcher } from '../../core/host-services.js';
 import { NodeDirectoryWatcher } from '../../core/node-directory-watcher.js';
 import { eventually } from '../../test/support/outcomes.js';
+import { bootTimeTruth } from '../../test/support/truth.js';
 import { DockerDiskState, type DockerDiskStateOptions } from './docker-disk-state.js';
 
 /** PCP's QA tarballs and 761.out, see test/fixtures/pcp-qa/README.md. */
@@ -65,7 +66,7 @@ function byId(records: readonly ContainerRecord[]): Map<string, ContainerRecord>
   return new Map(records.map((r) => [r.id, r]));
 }
 
-const bootTime = Number(/^btime (\d+)$/m.exec(readFileSync('/proc/stat', 'utf8'))?.[1]);
+const bootTime = bootTimeTruth();
 
 /** A DockerDiskState on `dockerDir` with Node's watcher (unless given another) and the host's /proc. */
 function diskState(dockerDir: string, extra: Partial<DockerDiskStateOptions> = {}): DockerDiskState {

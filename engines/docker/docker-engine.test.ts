@@ -9,6 +9,8 @@ import { EngineRegistry, EngineRegistryOptions, type IndexedContainer, type Regi
 import { DirectoryWatcher } from '../../core/host-services.js';
 import { ContainerProcessIdResolver } from '../../core/resolvers.js';
 import { codeOf, eventually, settle } from '../../test/support/outcomes.js';
+import { startTimeOf } from '../../test/support/processes.js';
+import { bootTimeTruth, clockTicksTruth } from '../../test/support/truth.js';
 import { DockerEngine, DockerEngineOptions } from './docker-engine.js';
 import { dockerEngineModule } from './docker-engine-module.js';
 
@@ -41,7 +43,8 @@ async function croot(
       dockerEngineModule,
       new ContainerModule(({ bind }) => {
         bind<DockerEngineOptions>(DockerEngineOptions).toConstantValue(options);
-        bind<EngineRegistryOptions>(EngineRegistryOptions).toConstantValue({ recheckIntervalMs: 600000 });
+        // ready() then means the engine's own first load, however slow a loaded machine makes it.
+        bind<EngineRegistryOptions>(EngineRegistryOptions).toConstantValue({ recheckIntervalMs: 600000, firstLoadTimeoutMs: 120000 });
         if (watcher !== undefined) bind<DirectoryWatcher>(DirectoryWatcher).toConstantValue(watcher);
       }),
     ],
@@ -235,12 +238,9 @@ describe('DockerEngine loading 2 000 containers from the files', () => {
   const sleepers = new Map<number, number>();
   let dockerDir: string;
 
-  /** Field 22 of /proc/PID/stat, and the boot time, read by the test itself. */
-  const kernelStart = (pid: number): number => {
-    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return Number(text.slice(text.lastIndexOf(')') + 2).split(' ')[19]);
-  };
-  const bootTime = Number(/^btime (\d+)$/m.exec(readFileSync('/proc/stat', 'utf8'))?.[1]);
+  const kernelStart = (pid: number): number => startTimeOf(pid) as number;
+  const bootTime = bootTimeTruth();
+  const ticks = clockTicksTruth();
 
   beforeAll(() => {
     dockerDir = join(scratch, 'synthetic');
@@ -256,7 +256,7 @@ describe('DockerEngine loading 2 000 containers from the files', () => {
       const state =
         pid === undefined
           ? { Running: false, Pid: 0, StartedAt: '2024-05-01T10:00:00Z' }
-          : { Running: true, Pid: pid, StartedAt: new Date((bootTime + kernelStart(pid) / 100) * 1000).toISOString() };
+          : { Running: true, Pid: pid, StartedAt: new Date((bootTime + kernelStart(pid) / ticks) * 1000).toISOString() };
       writeFileSync(join(dir, 'config.v2.json'), JSON.stringify({ ID: idOf(i), Name: `/${nameOf(i)}`, State: state, Config: { Hostname: `h${i}` } }));
       writeFileSync(join(dir, 'hostconfig.json'), JSON.stringify({ CgroupParent: '' }));
     }

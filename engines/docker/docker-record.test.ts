@@ -1,12 +1,9 @@
-import { readFileSync } from 'node:fs';
+import { startTimeOf } from '../../test/support/processes.js';
+import { bootTimeTruth, clockTicksTruth } from '../../test/support/truth.js';
 import { dockerPidStartTime, dockerRecordFrom, dockerStateOf } from './docker-record.js';
 
-/** Field 22 of /proc/self/stat and btime of /proc/stat, read here apart from croot's readers. */
-function kernelStart(pid: number): number {
-  const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  return Number(text.slice(text.lastIndexOf(')') + 2).split(' ')[19]);
-}
-const bootTime = Number(/^btime (\d+)$/m.exec(readFileSync('/proc/stat', 'utf8'))?.[1]);
+const bootTime = bootTimeTruth();
+const ticks = clockTicksTruth();
 
 describe('dockerStateOf', () => {
   it('takes the API\'s State.Status as it is', () => {
@@ -38,16 +35,16 @@ describe('dockerStateOf', () => {
 });
 
 describe('dockerPidStartTime', () => {
-  const actual = kernelStart(process.pid);
+  const actual = startTimeOf(process.pid) as number;
 
   it('gives the process\'s real start time when it started when Docker says it did', () => {
-    const startedAt = new Date((bootTime + actual / 100) * 1000 + 300).toISOString();
+    const startedAt = new Date((bootTime + actual / ticks) * 1000 + 300).toISOString();
     expect(dockerPidStartTime('/proc', process.pid, startedAt, bootTime)).toBe(actual);
   });
 
   it('gives the time StartedAt implies when the PID belongs to a process started at another time', () => {
     const startedAt = '2014-12-10T05:22:46.8807158Z';
-    const implied = Math.round((Date.parse(startedAt) / 1000 - bootTime) * 100);
+    const implied = Math.round((Date.parse(startedAt) / 1000 - bootTime) * ticks);
     expect(dockerPidStartTime('/proc', process.pid, startedAt, bootTime)).toBe(implied);
     expect(implied).not.toBe(actual);
   });
@@ -55,6 +52,6 @@ describe('dockerPidStartTime', () => {
   it('gives the real start time when StartedAt is unusable, and the implied one when the PID is gone', () => {
     expect(dockerPidStartTime('/proc', process.pid, 'not a time', bootTime)).toBe(actual);
     const startedAt = new Date((bootTime + 1000) * 1000).toISOString();
-    expect(dockerPidStartTime('/proc', 0x3ffffff0, startedAt, bootTime)).toBe(100000);
+    expect(dockerPidStartTime('/proc', 0x3ffffff0, startedAt, bootTime)).toBe(1000 * ticks);
   });
 });
