@@ -26,9 +26,6 @@ import { readBootTime } from './docker-record.js';
 export const DOCKER_ENGINE_ID = 'docker';
 export const DEFAULT_DOCKER_DIR = '/var/lib/docker';
 
-/** Above this many containers, a full push goes to the registry in slices, the event loop turning between them. */
-const PUSH_SLICE = 256;
-
 /** Tuning knobs of the Docker engine; bind under this token to override the defaults. */
 export const DockerEngineOptions = Symbol.for('croot/DockerEngineOptions');
 export interface DockerEngineOptions {
@@ -80,8 +77,6 @@ export class DockerEngine implements EngineContribution {
   /** Tries after a socket event or a lost stream, until the delay reaches its maximum. */
   private retrying = false;
   private unwatchSocket: (() => void) | undefined;
-  /** Bumped by every full push, so a sliced push that is overtaken stops. */
-  private pushGeneration = 0;
   private stopped = false;
 
   constructor(
@@ -193,7 +188,7 @@ export class DockerEngine implements EngineContribution {
       return;
     }
     this.diskLive = true;
-    this.pushAll(() => disk.containers(), () => this.disk === disk && this.diskLive);
+    this.pushAll(disk.containers());
     this.reportHealth();
   }
 
@@ -250,8 +245,7 @@ export class DockerEngine implements EngineContribution {
     this.disk = undefined;
     this.diskLoaded = false;
     this.diskLive = false;
-    // The source's own list, so events applied during a sliced push are in the final replaceAll.
-    this.pushAll(() => source.containers(), () => this.api === source);
+    this.pushAll(source.containers());
     source.startFollowing();
     this.reportHealth();
   }
@@ -331,34 +325,12 @@ export class DockerEngine implements EngineContribution {
     this.retryTimer.unref();
   }
 
-  /**
-   * Replaces the engine's containers in the registry. A big list first goes
-   * in slices of upserts with the event loop turning between them (each
-   * running container is anchored as it arrives), then `replaceAll` with the
-   * list as it is by then, which drops what is gone and marks the load.
-   */
-  private pushAll(records: () => readonly ContainerRecord[], current: () => boolean): void {
-    const generation = ++this.pushGeneration;
-    const first = records();
-    const finish = (): void => {
-      if (this.sink === undefined || generation !== this.pushGeneration || !current()) return;
-      this.sink.replaceAll(records());
-      this.loaded = true;
-      this.reportHealth();
-    };
-    if (first.length <= PUSH_SLICE) {
-      finish();
-      return;
-    }
-    let at = 0;
-    const slice = (): void => {
-      if (this.sink === undefined || generation !== this.pushGeneration || !current()) return;
-      const end = Math.min(at + PUSH_SLICE, first.length);
-      for (; at < end; at++) this.sink.upsert(first[at] as ContainerRecord);
-      if (at < first.length) setImmediate(slice);
-      else setImmediate(finish);
-    };
-    slice();
+  /** Replaces the engine's containers in the registry (which applies a long list in slices). */
+  private pushAll(records: readonly ContainerRecord[]): void {
+    if (this.sink === undefined) return;
+    this.sink.replaceAll(records);
+    this.loaded = true;
+    this.reportHealth();
   }
 
   /** Tells the registry what the engine reads now and how many containers it has. */
