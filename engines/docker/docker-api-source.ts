@@ -134,8 +134,11 @@ export class DockerApiSource {
         CgroupDriver?: unknown;
       };
       if (typeof info.CgroupDriver === 'string') this.cgroupDriver = info.CgroupDriver;
-      // Events first, so nothing that happens during the listing is missed.
-      const stream = await docker.getEvents({ filters: { type: ['container'] }, abortSignal: this.abort.signal } as Docker.GetEventsOptions);
+      // Events first, so nothing that happens during the listing is missed. The
+      // stream lives on, so only the wait for its headers is bounded (by closing all).
+      const stream = await this.bounded(
+        docker.getEvents({ filters: { type: ['container'] }, abortSignal: this.abort.signal } as Docker.GetEventsOptions),
+      );
       this.follow(stream);
       const list = await docker.listContainers({ all: true, abortSignal: this.requestSignal() } as Docker.ContainerListOptions);
       this.listed = list.length;
@@ -224,6 +227,9 @@ export class DockerApiSource {
       let req: ClientRequest;
       const onResponse = (res: IncomingMessage): void => {
         res.on('error', fail);
+        res.on('close', () => {
+          if (!res.complete) fail(new Error('the answer to /_ping was cut short'));
+        });
         res.resume();
         res.on('end', () => (res.statusCode === 200 ? resolve() : reject(Object.assign(new Error(`HTTP ${res.statusCode ?? '?'} to /_ping`), { statusCode: res.statusCode }))));
       };
@@ -260,6 +266,18 @@ export class DockerApiSource {
     const absent = this.absentClientFiles;
     const offered = absent.length === 0 ? `client certificate ${tls.certFile}` : `no client certificate (${absent.join(', ')} absent)`;
     return new Error(`TLS with ${this.options.endpoint.label} failed: ${code}; sent ${offered}`, { cause: err });
+  }
+
+  /** `promise`, or a rejection (`timed out`) and everything aborted when it takes longer than a request may. */
+  private bounded<T>(promise: Promise<T>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        this.abort.abort();
+        reject(new Error('timed out'));
+      }, this.options.requestTimeoutMs ?? 10000);
+    });
+    return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
   }
 
   private requestSignal(): AbortSignal {

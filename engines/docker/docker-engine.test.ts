@@ -292,33 +292,70 @@ describe('DockerEngine loading 2 000 containers from the files', () => {
 });
 
 describe('DockerEngine and dockerode', () => {
-  it('does not load dockerode while no daemon answers', async () => {
+  /**
+   * Starts the engine (from a fresh copy of its modules, counting how often
+   * dockerode is loaded) against a daemon at `path` answering as `answer`
+   * says, until its first load is over; gives the count and the health.
+   */
+  async function dockerodeLoadsWith(path: string, answer: (request: string, socket: Socket) => void): Promise<{ loads: number; reason: string | undefined }> {
     let loads = 0;
-    await jest.isolateModulesAsync(async () => {
-      jest.doMock('dockerode', () => {
-        loads++;
-        return jest.requireActual('dockerode');
-      });
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
-      const isolated = require('./docker-engine-module.js') as typeof import('./docker-engine-module.js');
-      const path = join(scratch, 'silent-3.sock');
-      const socket = await silentSocket(path);
-      try {
+    let reason: string | undefined;
+    const held = new Set<Socket>();
+    const server = createServer((s) => {
+      held.add(s);
+      s.on('close', () => held.delete(s));
+      s.on('data', (chunk) => answer(chunk.toString('latin1'), s));
+    });
+    await new Promise<void>((res) => server.listen(path, res));
+    try {
+      await jest.isolateModulesAsync(async () => {
+        jest.doMock('dockerode', () => {
+          loads++;
+          return jest.requireActual('dockerode');
+        });
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
+        const isolated = require('./docker-engine-module.js') as typeof import('./docker-engine-module.js');
         const c = createCrootContainer({
           config: { env: { DOCKER_HOST: `unix://${path}`, PCP_DOCKER_DIR: join(scratch, 'none') } },
-          modules: [isolated.dockerEngineModule, new ContainerModule(({ bind }) => {
-              bind<DockerEngineOptions>(DockerEngineOptions).toConstantValue({ probeTimeoutMs: 200 });
-            })],
+          modules: [
+            isolated.dockerEngineModule,
+            new ContainerModule(({ bind }) => {
+              bind<DockerEngineOptions>(DockerEngineOptions).toConstantValue({ probeTimeoutMs: 300, requestTimeoutMs: 300 });
+            }),
+          ],
         });
         started.push(c);
         const registry = c.get<EngineRegistry>(EngineRegistry);
         await registry.start();
         await registry.ready();
-        expect(status(registry)?.reason).toContain('(timed out)');
-      } finally {
-        await closeServer(socket);
-      }
-    });
-    expect(loads).toBe(0);
+        reason = status(registry)?.reason;
+      });
+    } finally {
+      await closeServer({ server, held });
+    }
+    return { loads, reason };
+  }
+
+  it('is not loaded while no daemon answers', async () => {
+    const path = join(scratch, 'silent-3.sock');
+    expect(await dockerodeLoadsWith(path, () => undefined)).toEqual({ loads: 0, reason: `no daemon at ${path} (timed out) and ${join(scratch, 'none')}/containers absent` });
+  });
+
+  it('is loaded once the daemon answers its ping; a daemon silent after that is given up on after the request bound', async () => {
+    const path = join(scratch, 'ping-only.sock');
+    const pingOnly = (request: string, s: Socket): void => {
+      if (request.startsWith('GET /_ping ')) s.end('HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nOK');
+    };
+    expect(await dockerodeLoadsWith(path, pingOnly)).toEqual({ loads: 1, reason: `no daemon at ${path} (timed out) and ${join(scratch, 'none')}/containers absent` });
+  });
+
+  it('gives up on a daemon that never starts its event stream, after the request bound', async () => {
+    const path = join(scratch, 'no-events.sock');
+    const noEvents = (request: string, s: Socket): void => {
+      const json = (body: string) => `HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
+      if (request.startsWith('GET /_ping ')) s.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nOK');
+      else if (request.startsWith('GET /info')) s.write(json('{"CgroupDriver":"systemd"}'));
+    };
+    expect(await dockerodeLoadsWith(path, noEvents)).toEqual({ loads: 1, reason: `no daemon at ${path} (timed out) and ${join(scratch, 'none')}/containers absent` });
   });
 });
