@@ -356,7 +356,7 @@ export class DockerEngine implements EngineContribution {
       const done =
         progress.listed === undefined ? 'listing its containers' : `${progress.inspected} of ${plural(progress.listed, 'container')} inspected`;
       const retrying = progress.retrying > 0 ? `, ${progress.retrying} inspect${progress.retrying === 1 ? '' : 's'} to retry (${progress.lastError ?? '?'})` : '';
-      const meanwhile = filesUsable ? `; meanwhile ${files}` : '; its first load is not complete';
+      const meanwhile = filesUsable || this.loaded ? `; meanwhile ${files}` : '; its first load is not complete';
       sink.health(filesUsable, `${daemon} answers, loading: ${done}${retrying}${meanwhile}`);
       return;
     }
