@@ -8,14 +8,19 @@
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Container } from 'inversify';
+import { ContainerModule, type Container } from 'inversify';
 import { createCrootContainer } from '../core/create-container.js';
-import { EngineRegistry } from '../core/engine-registry.js';
+import { EngineRegistry, EngineRegistryOptions } from '../core/engine-registry.js';
 import { ContainerProcessIdResolver } from '../core/resolvers.js';
 import { dockerContextFrom, dockerEngineModule, DockerEngine } from '../engines/docker/index.js';
 import { describeWith, probes, run } from './support/components.js';
 import { codeOf } from './support/outcomes.js';
 import { dockerInspect, dockerRun, removeDockerContainers, uniqueName, type TestContainer } from './support/testbed.js';
+
+/** ready() waits for the engine's own first load, however slow a busy machine makes it. */
+const slowMachine = new ContainerModule(({ bind }) => {
+  bind<EngineRegistryOptions>(EngineRegistryOptions).toConstantValue({ firstLoadTimeoutMs: 120000 });
+});
 
 describeWith('docker', probes.docker, 'DockerEngine with docker contexts made by the docker CLI', () => {
   const created: string[] = [];
@@ -56,11 +61,13 @@ describeWith('docker', probes.docker, 'DockerEngine with docker contexts made by
   async function croot(env: Record<string, string>): Promise<Container> {
     const container = createCrootContainer({
       config: { env: { DOCKER_CONFIG: configDir, PCP_DOCKER_DIR: emptyDockerDir, ...env } },
-      modules: [dockerEngineModule],
+      modules: [dockerEngineModule, slowMachine],
     });
     const registry = container.get<EngineRegistry>(EngineRegistry);
     started.push(registry);
     await registry.start();
+    // No files to read: the first load is the API's, or the daemon given up on.
+    await registry.ready();
     return container;
   }
 

@@ -4,6 +4,10 @@
  * 127.0.0.1 stands in for dockerd's tcp port: it demands a client certificate
  * signed by the test CA and relays each accepted connection to the real
  * /var/run/docker.sock. Certificates are made with openssl for each run.
+ * The test adds 40 containers of its own, so the daemon always has dozens
+ * to list and inspect over TLS (issue 9, defect 7: without verification,
+ * each request used to block the event loop in proportion to the
+ * connections open, and containers went missing).
  */
 import { execFile, execFileSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -12,9 +16,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { createServer, type Server, type TLSSocket } from 'node:tls';
-import type { Container } from 'inversify';
+import { ContainerModule, type Container } from 'inversify';
 import { createCrootContainer } from '../core/create-container.js';
-import { EngineRegistry } from '../core/engine-registry.js';
+import { EngineRegistry, EngineRegistryOptions, type RegistryEvent } from '../core/engine-registry.js';
 import { ContainerProcessIdResolver } from '../core/resolvers.js';
 import { dockerEngineModule, DockerEngine } from '../engines/docker/index.js';
 import { commandWorks, describeWith, probes, run } from './support/components.js';
@@ -22,6 +26,9 @@ import { codeOf, eventually } from './support/outcomes.js';
 import { dockerInspect, dockerRun, removeDockerContainers, uniqueName, type TestContainer } from './support/testbed.js';
 
 const execFileAsync = promisify(execFile);
+
+/** Containers the test adds to the daemon, so it has dozens to list over TLS. */
+const EXTRA_CONTAINERS = 40;
 
 function dockerAndOpenssl(): string | undefined {
   return probes.docker() ?? commandWorks('openssl', ['version']);
@@ -55,6 +62,11 @@ function certDir(root: string, name: string, from: string, ca: string, client?: 
   return dir;
 }
 
+/** ready() waits for the engine's own first load, however slow a busy machine makes it. */
+const slowMachine = new ContainerModule(({ bind }) => {
+  bind<EngineRegistryOptions>(EngineRegistryOptions).toConstantValue({ firstLoadTimeoutMs: 120000 });
+});
+
 describeWith('docker and openssl', dockerAndOpenssl, 'DockerEngine over TLS with client certificates (DOCKER_TLS_VERIFY, DOCKER_CERT_PATH)', () => {
   const created: string[] = [];
   const started: EngineRegistry[] = [];
@@ -68,6 +80,7 @@ describeWith('docker and openssl', dockerAndOpenssl, 'DockerEngine over TLS with
   let server: Server;
   let port: number;
   let web: TestContainer;
+  let extra: TestContainer[];
 
   beforeAll(async () => {
     root = mkdtempSync(join(tmpdir(), 'croot-docker-tls-'));
@@ -109,7 +122,8 @@ describeWith('docker and openssl', dockerAndOpenssl, 'DockerEngine over TLS with
     certDir(root, 'wrong-ca', pki, 'other-ca', 'client');
 
     web = dockerRun(uniqueName(), { hostname: 'tls-host' }, created);
-  });
+    extra = Array.from({ length: EXTRA_CONTAINERS }, () => dockerRun(uniqueName(), { createOnly: true }, created));
+  }, 180000);
 
   afterAll(async () => {
     for (const r of started) await r.stop();
@@ -119,7 +133,14 @@ describeWith('docker and openssl', dockerAndOpenssl, 'DockerEngine over TLS with
     if (root !== undefined) rmSync(root, { recursive: true, force: true });
   });
 
-  /** croot with DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH=certPath, unless `tlsEnv` says otherwise. */
+  /** Every health reason the registry reported, in order. */
+  const healthOf = new Map<Container, string[]>();
+
+  /**
+   * croot with DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH=certPath, unless
+   * `tlsEnv` says otherwise; once its first load is done (with no files to
+   * read, that is the API's complete load, or the daemon given up on).
+   */
   async function croot(certPath: string, tlsEnv: Record<string, string | undefined> = { DOCKER_TLS_VERIFY: '1' }): Promise<Container> {
     const container = createCrootContainer({
       config: {
@@ -130,12 +151,37 @@ describeWith('docker and openssl', dockerAndOpenssl, 'DockerEngine over TLS with
           PCP_DOCKER_DIR: emptyDockerDir,
         },
       },
-      modules: [dockerEngineModule],
+      modules: [dockerEngineModule, slowMachine],
     });
     const registry = container.get<EngineRegistry>(EngineRegistry);
     started.push(registry);
+    const reasons: string[] = [];
+    healthOf.set(container, reasons);
+    registry.subscribe((e: RegistryEvent) => {
+      if (e.kind === 'health') reasons.push(e.status.reason);
+    });
     await registry.start();
+    await registry.ready();
     return container;
+  }
+
+  /** Every container the test made is in the index, under its name. */
+  function expectAllIndexed(c: Container): void {
+    const registry = c.get<EngineRegistry>(EngineRegistry);
+    const missing = [web, ...extra].filter((t) => {
+      try {
+        return (registry.lookup(t.name) as { id: string }).id !== t.id;
+      } catch {
+        return true;
+      }
+    });
+    expect(missing.map((t) => t.name)).toEqual([]);
+  }
+
+  /** The first time the engine said it reads the API, its count already held the test's containers. */
+  function expectNoShortLoad(c: Container): void {
+    const first = (healthOf.get(c) ?? []).map((r) => /\(API and events\): (\d+) containers?$/.exec(r)).find((m) => m !== null);
+    expect(Number(first?.[1])).toBeGreaterThanOrEqual(EXTRA_CONTAINERS + 1);
   }
 
   function dockerStatus(c: Container) {
@@ -161,6 +207,11 @@ describeWith('docker and openssl', dockerAndOpenssl, 'DockerEngine over TLS with
       });
     });
 
+    it('has every container the daemon listed, the test\'s 40 included', () => {
+      expectAllIndexed(c);
+      expectNoShortLoad(c);
+    });
+
     it('resolves a real container to the PID docker inspect gives', async () => {
       const want = Number(dockerInspect(web.id, '{{.State.Pid}}'));
       expect(want).toBeGreaterThan(0);
@@ -183,6 +234,9 @@ describeWith('docker and openssl', dockerAndOpenssl, 'DockerEngine over TLS with
       const c = await croot(join(root, 'wrong-ca'), { DOCKER_TLS: '1' });
       try {
         expect(dockerStatus(c)?.reason).toMatch(new RegExp(`^daemon at 127\\.0\\.0\\.1:${port} \\(API and events\\)`));
+        // Issue 9, defect 7: every container is there, none lost to a stalled event loop.
+        expectAllIndexed(c);
+        expectNoShortLoad(c);
         expect(await c.get<ContainerProcessIdResolver>(ContainerProcessIdResolver).resolveProcessId(web.name)).toBe(Number(dockerInspect(web.id, '{{.State.Pid}}')));
       } finally {
         await c.get<EngineRegistry>(EngineRegistry).stop();
@@ -214,11 +268,12 @@ describeWith('docker and openssl', dockerAndOpenssl, 'DockerEngine over TLS with
     async function crootIn(context: string): Promise<Container> {
       const container = createCrootContainer({
         config: { env: { DOCKER_CONFIG: configDir, DOCKER_CONTEXT: context, PCP_DOCKER_DIR: emptyDockerDir } },
-        modules: [dockerEngineModule],
+        modules: [dockerEngineModule, slowMachine],
       });
       const registry = container.get<EngineRegistry>(EngineRegistry);
       started.push(registry);
       await registry.start();
+      await registry.ready();
       return container;
     }
     /** `docker --context CONTEXT ps`, without blocking: the relay runs in this process. */
@@ -248,6 +303,7 @@ describeWith('docker and openssl', dockerAndOpenssl, 'DockerEngine over TLS with
       expect(await psThrough('croot-tls-skip')).toBe(web.id);
       const c = await crootIn('croot-tls-skip');
       expect(c.get(DockerEngine).endpoint.tls?.verify).toBe(false);
+      expectAllIndexed(c);
       expect(await c.get<ContainerProcessIdResolver>(ContainerProcessIdResolver).resolveProcessId(web.name)).toBe(Number(dockerInspect(web.id, '{{.State.Pid}}')));
       await c.get<EngineRegistry>(EngineRegistry).stop();
     });

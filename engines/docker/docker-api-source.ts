@@ -1,189 +1,70 @@
 /**
- * Docker's containers from the daemon's Engine API: one list + inspect pass
- * when it connects, then `GET /events` keeps the in-memory index fresh (each
- * container event re-inspects or drops that container) without polling.
+ * Docker's containers from the daemon's Engine API. A connection starts
+ * with `GET /_ping` made with node:http (cheap, bounded by its own timeout);
+ * only when the daemon answers is dockerode loaded, the event stream
+ * opened, and every container listed and inspected (a bounded number at a
+ * time, each failed inspect retried with backoff). From then on each
+ * container event re-inspects or drops that one container, and the change is
+ * handed to the engine.
  */
-import { X509Certificate } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
-import { Agent } from 'node:https';
-import { join } from 'node:path';
-import { createSecureContext } from 'node:tls';
-import Docker from 'dockerode';
+import { request as httpRequest, type ClientRequest, type IncomingMessage } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import type Docker from 'dockerode';
 import type { ContainerRecord } from '../../core/engine.js';
-import { readStartTime } from '../../core/proc.js';
-import { dockerConfigDir, dockerContextFrom } from './docker-context.js';
-import { dockerPidOf, dockerRecordFrom, type DockerContainerJson } from './docker-record.js';
-
-/**
- * Where the daemon is, as the docker CLI finds it: `DOCKER_HOST` (unix://,
- * tcp://, http(s)://), else the current docker context (see
- * docker-context.ts), else /var/run/docker.sock.
- */
-export interface DockerEndpoint {
-  /** Transport options for dockerode; the TLS files are added when connecting. */
-  readonly options: Docker.DockerOptions;
-  /** For messages: the socket path or host:port, and the context it came from. */
-  readonly label: string;
-  /** Set when a tcp:// daemon is reached over TLS. */
-  readonly tls?: DockerTls;
-  /** Why this endpoint cannot be used at all (a context that cannot be read, an ssh:// daemon); each try fails with it. */
-  readonly problem?: string;
-}
-
-/**
- * TLS to a tcp:// daemon, read from the environment as the docker CLI reads
- * it: `DOCKER_TLS_VERIFY` (any non-empty value) means TLS checked against
- * `ca.pem`, `DOCKER_TLS` (non-empty) alone means TLS without checking the
- * daemon's certificate; `DOCKER_CERT_PATH` alone turns nothing on. A docker
- * context brings its own files, checked unless it says `SkipTLSVerify`.
- */
-export interface DockerTls {
-  /** Check the daemon's certificate against `ca.pem` and its host name or IP. */
-  readonly verify: boolean;
-  /** `DOCKER_CERT_PATH`, else `$DOCKER_CONFIG`, else `$HOME/.docker`; or the context's TLS folder. */
-  readonly certPath: string;
-  readonly caFile: string;
-  readonly certFile: string;
-  readonly keyFile: string;
-}
-
-export const DEFAULT_DOCKER_SOCKET = '/var/run/docker.sock';
-
-export function dockerEndpointFrom(env: Readonly<Record<string, string | undefined>>): DockerEndpoint {
-  const host = env.DOCKER_HOST?.trim();
-  if (host !== undefined && host.length > 0) return endpointForHost(host, (https) => dockerTlsFrom(env, https), '');
-  const choice = dockerContextFrom(env);
-  if (choice.kind === 'none') return { options: { socketPath: DEFAULT_DOCKER_SOCKET }, label: DEFAULT_DOCKER_SOCKET };
-  if (choice.kind === 'broken') {
-    return { options: { socketPath: DEFAULT_DOCKER_SOCKET }, label: `docker context "${choice.name}"`, problem: choice.problem };
-  }
-  const { context } = choice;
-  const tlsDir = context.tlsDir;
-  const tls = (): DockerTls | undefined => (tlsDir === undefined ? undefined : tlsIn(tlsDir, !context.skipTlsVerify));
-  return endpointForHost(context.host, tls, ` (docker context "${context.name}")`);
-}
-
-/** One daemon address; `tlsFor(https)` says whether and how a tcp:// daemon is reached over TLS. */
-function endpointForHost(host: string, tlsFor: (https: boolean) => DockerTls | undefined, labelSuffix: string): DockerEndpoint {
-  if (host.startsWith('unix://')) {
-    const path = host.slice('unix://'.length) || DEFAULT_DOCKER_SOCKET;
-    return { options: { socketPath: path }, label: `${path}${labelSuffix}` };
-  }
-  if (host.startsWith('/')) return { options: { socketPath: host }, label: `${host}${labelSuffix}` };
-  const m = /^(?:tcp|http|https):\/\/\[?([^\]/]+?)\]?(?::(\d+))?\/?$/.exec(host);
-  if (m?.[1] !== undefined) {
-    const tls = tlsFor(host.startsWith('https://'));
-    const port = m[2] ?? (tls !== undefined ? '2376' : '2375');
-    const options: Docker.DockerOptions = { host: m[1], port, protocol: tls !== undefined ? 'https' : 'http' };
-    return { options, label: `${m[1]}:${port}${labelSuffix}`, ...(tls === undefined ? {} : { tls }) };
-  }
-  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(host)?.[1];
-  if (scheme !== undefined) {
-    const why =
-      scheme.toLowerCase() === 'ssh'
-        ? 'an ssh:// daemon runs on another host, and croot answers only for containers whose processes are on this one'
-        : `croot does not speak ${scheme}:// (it reaches docker over unix://, tcp://, http:// or https://)`;
-    return { options: { socketPath: DEFAULT_DOCKER_SOCKET }, label: `${host}${labelSuffix}`, problem: `${host}: ${why}` };
-  }
-  return { options: { socketPath: host }, label: `${host}${labelSuffix}` };
-}
-
-/** The docker CLI's TLS settings; `https` (an https:// DOCKER_HOST) counts as DOCKER_TLS_VERIFY. */
-function dockerTlsFrom(env: Readonly<Record<string, string | undefined>>, https: boolean): DockerTls | undefined {
-  const verify = https || (env.DOCKER_TLS_VERIFY ?? '') !== '';
-  if (!verify && (env.DOCKER_TLS ?? '') === '') return undefined;
-  return tlsIn(env.DOCKER_CERT_PATH || dockerConfigDir(env), verify);
-}
-
-function tlsIn(certPath: string, verify: boolean): DockerTls {
-  return {
-    verify,
-    certPath,
-    caFile: join(certPath, 'ca.pem'),
-    certFile: join(certPath, 'cert.pem'),
-    keyFile: join(certPath, 'key.pem'),
-  };
-}
-
-/** What `loadDockerTls` read: dockerode options, and which client files were absent. */
-export interface DockerTlsMaterial {
-  /** `ca`, and `cert` + `key` when both were there. */
-  readonly options: Docker.DockerOptions;
-  /** When not verifying: an agent that skips the check of the daemon's certificate. */
-  readonly agent?: Agent;
-  /** `cert.pem` and/or `key.pem` when they were absent, so no client certificate is sent. */
-  readonly absent: readonly string[];
-}
-
-/**
- * Reads the TLS files as the docker CLI does: `ca.pem` is required (docker
- * 28 refuses to start without it, even when not verifying); `cert.pem` and
- * `key.pem` are sent as a pair, and when either is absent no client
- * certificate is sent. Rejects with a message naming the file that is
- * missing (ca.pem), unreadable or not valid PEM.
- */
-export async function loadDockerTls(tls: DockerTls): Promise<DockerTlsMaterial> {
-  const ca = await readTlsFile(tls.caFile, 'the CA certificate', true);
-  const cert = await readTlsFile(tls.certFile, 'the client certificate', false);
-  const key = await readTlsFile(tls.keyFile, 'the client key', false);
-  // Node takes a CA file holding no certificate without a word; docker does not.
-  checkPem(() => new X509Certificate(ca), tls.caFile);
-  const pair = cert !== undefined && key !== undefined ? { cert, key } : undefined;
-  if (pair !== undefined) checkPem(() => createSecureContext(pair), `${tls.certFile} with ${tls.keyFile}`);
-  const absent = [...(cert === undefined ? [tls.certFile] : []), ...(key === undefined ? [tls.keyFile] : [])];
-  // docker-modem passes no rejectUnauthorized; an agent's options win over the request's.
-  const agent = tls.verify ? undefined : new Agent({ rejectUnauthorized: false });
-  return { options: { ca, ...pair }, absent, ...(agent === undefined ? {} : { agent }) };
-}
-
-async function readTlsFile(path: string, what: string, required: true): Promise<Buffer>;
-async function readTlsFile(path: string, what: string, required: boolean): Promise<Buffer | undefined>;
-async function readTlsFile(path: string, what: string, required: boolean): Promise<Buffer | undefined> {
-  try {
-    return await readFile(path);
-  } catch (err) {
-    const code = (err as { code?: unknown }).code;
-    if (!required && code === 'ENOENT') return undefined;
-    throw new Error(`TLS: cannot read ${what} ${path} (${typeof code === 'string' ? code : String(err)})`, { cause: err });
-  }
-}
-
-function checkPem(make: () => unknown, what: string): void {
-  try {
-    make();
-  } catch (err) {
-    throw new Error(`TLS: ${what} unusable (${(err as Error).message})`, { cause: err });
-  }
-}
+import { loadDockerTls, type DockerEndpoint, type DockerTlsAgent } from './docker-endpoint.js';
+import { dockerPidOf, dockerPidStartTime, dockerRecordFrom, type DockerContainerJson } from './docker-record.js';
+import { Limiter } from './limiter.js';
 
 /** Errors that say nothing about TLS: the daemon was not reached at all, or the request timed out. */
 const NOT_TLS_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'ABORT_ERR']);
 
 /** Container events that can change what croot records; exec_*, attach, top... cannot. */
-const STATE_EVENTS = new Set([
-  'create',
-  'start',
-  'restart',
-  'die',
-  'stop',
-  'kill',
-  'oom',
-  'pause',
-  'unpause',
-  'rename',
-  'update',
-  'destroy',
-]);
+const STATE_EVENTS = new Set(['create', 'start', 'restart', 'die', 'stop', 'kill', 'oom', 'pause', 'unpause', 'rename', 'update', 'destroy']);
+
+let dockerode: typeof Docker | undefined;
+
+/** dockerode and docker-modem, loaded only once a daemon has answered (they are ~200 modules). */
+function loadDockerode(): typeof Docker {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  dockerode ??= require('dockerode') as typeof Docker;
+  return dockerode;
+}
 
 export interface DockerApiSourceOptions {
   readonly endpoint: DockerEndpoint;
   readonly procRoot: string;
-  /** Limit for each request of the initial pass and of each inspect (default 10 s). */
+  /** The host's boot time (seconds since the epoch), to turn `StartedAt` into clock ticks. */
+  readonly bootTime: number | undefined;
+  /** Limit for the ping (default 3000 ms). */
+  readonly probeTimeoutMs?: number;
+  /** Limit for each other request but the event stream (default 10000 ms). */
   readonly requestTimeoutMs?: number;
-  /** Called once when the event stream ends or fails after a successful connect. */
+  /** Inspects in flight at once (default 8). */
+  readonly inspectConcurrency?: number;
+  /** Tries of one inspect before the source gives up on the daemon (default 6). */
+  readonly inspectAttempts?: number;
+  /** Wait before the first retry of an inspect (default 200 ms); doubles, up to 5 s. */
+  readonly inspectRetryMs?: number;
+  /** A container added or changed, after the first load. */
+  readonly onUpsert: (record: ContainerRecord) => void;
+  /** A container gone, after the first load. */
+  readonly onRemove: (id: string) => void;
+  /** Called once when the event stream ends or an inspect keeps failing after the first load. */
   readonly onLost: (reason: string) => void;
-  /** Called after the index changed (tests and logs). */
-  readonly onChange?: () => void;
+  /** The first load moved on: listed, a tenth more inspected, an inspect to retry (for the engine's health). */
+  readonly onProgress?: () => void;
+}
+
+/** How far the first load has come. */
+export interface DockerApiProgress {
+  /** The daemon answered the ping. */
+  readonly answered: boolean;
+  /** Containers the list gave; undefined before it came. */
+  readonly listed: number | undefined;
+  readonly inspected: number;
+  /** Inspects waiting to be tried again, and why the last one failed. */
+  readonly retrying: number;
+  readonly lastError: string | undefined;
 }
 
 interface DockerEvent {
@@ -194,80 +75,185 @@ interface DockerEvent {
   readonly Actor?: { readonly ID?: string };
 }
 
+type Work = 'inspect' | 'destroy';
+
 export class DockerApiSource {
-  private docker: Docker;
-  /** Only for TLS without verification; destroyed on close. */
-  private agent: Agent | undefined;
+  private docker: Docker | undefined;
+  /** The TLS agent, for tcp:// daemons over TLS; destroyed on close. */
+  private agent: DockerTlsAgent | undefined;
   /** Client files that were absent (TLS only), for the failure reason. */
   private absentClientFiles: readonly string[] = [];
   private readonly records = new Map<string, ContainerRecord>();
-  private snapshot: readonly ContainerRecord[] = Object.freeze([]);
-  private dirty = false;
   private readonly abort = new AbortController();
   private stream: NodeJS.ReadableStream | undefined;
-  /** Event handling runs one at a time, in the daemon's order. */
-  private queue: Promise<void> = Promise.resolve();
+  private readonly limiter: Limiter;
+  /** Events that came during the first load, applied once it is done. */
+  private backlog: [string, Work][] | undefined = [];
+  /** Containers whose event work is running, and what to do after it. */
+  private readonly busy = new Map<string, { next: Work | undefined; done: Promise<void> }>();
   private cgroupDriver: string | undefined;
-  private lost = false;
+  private answered = false;
+  private listed: number | undefined;
+  private inspected = 0;
+  private retrying = 0;
+  private lastError: string | undefined;
+  /** Why the source is lost, once it is. */
+  private lostReason: string | undefined;
   private closed = false;
 
   constructor(private readonly options: DockerApiSourceOptions) {
-    this.docker = new Docker(options.endpoint.options);
+    this.limiter = new Limiter(Math.max(1, options.inspectConcurrency ?? 8));
   }
 
   /**
-   * Subscribes to events, then lists and inspects every container; resolves
-   * once the index is complete. Rejects (and releases everything) when the
-   * daemon cannot be reached, or its TLS files cannot be read (the message
-   * names the file).
+   * Pings the daemon, then loads dockerode, subscribes to events, and lists
+   * and inspects every container. Resolves with every container once each
+   * listed one has been inspected (or found gone); rejects (and releases
+   * everything) when the daemon cannot be reached, does not answer in time,
+   * its TLS files cannot be read (the message names the file), or an
+   * inspect keeps failing.
    */
-  async connect(): Promise<void> {
-    const { problem, tls } = this.options.endpoint;
-    if (problem !== undefined) {
-      this.close();
-      throw new Error(problem);
-    }
-    if (tls !== undefined) {
-      // Read at each try, so fixed files are picked up by the next retry.
-      const material = await loadDockerTls(tls);
-      if (this.closed) {
-        material.agent?.destroy();
-        throw new Error('closed');
-      }
-      this.agent = material.agent;
-      this.absentClientFiles = material.absent;
-      // dockerode's types lack `agent`; docker-modem hands it to https.request.
-      const options: Docker.DockerOptions & { agent?: Agent } = { ...this.options.endpoint.options, ...material.options };
-      if (material.agent !== undefined) options.agent = material.agent;
-      this.docker = new Docker(options);
-    }
+  async connect(): Promise<readonly ContainerRecord[]> {
+    const { problem, tls, label } = this.options.endpoint;
     try {
-      // dockerode's info() takes options at run time; its types do not say so.
-      const info = (await (this.docker.info as (opts: object) => Promise<unknown>).call(this.docker, {
-        abortSignal: this.requestSignal(),
-      })) as { CgroupDriver?: unknown };
-      if (typeof info.CgroupDriver === 'string') this.cgroupDriver = info.CgroupDriver;
-      // Events first, so nothing that happens during the listing is missed;
-      // they wait in the queue until the listing is done.
-      let releaseQueue!: () => void;
-      this.queue = new Promise<void>((resolve) => (releaseQueue = resolve));
-      const stream = await this.docker.getEvents({
-        filters: { type: ['container'] },
-        abortSignal: this.abort.signal,
-      } as Docker.GetEventsOptions);
-      this.stream = stream;
-      this.follow(stream);
-      try {
-        const list = await this.docker.listContainers({ all: true, abortSignal: this.requestSignal() } as Docker.ContainerListOptions);
-        await Promise.all(list.map((c) => this.refreshContainer(c.Id)));
-      } finally {
-        releaseQueue();
+      if (problem !== undefined) throw new Error(problem);
+      if (tls !== undefined) {
+        // Read at each try, so fixed files are picked up by the next retry.
+        const material = await loadDockerTls(tls, label);
+        this.agent = material.agent;
+        this.absentClientFiles = material.absent;
+        if (this.closed) throw new Error('closed');
       }
-      if (this.lost) throw new Error('the event stream ended during the first listing');
+      await this.ping();
+      this.answered = true;
+      this.progressed();
+      const docker = makeDockerode(this.dockerOptions());
+      this.docker = docker;
+      // dockerode's info() takes options at run time; its types do not say so.
+      const info = (await (docker.info as (opts: object) => Promise<unknown>).call(docker, { abortSignal: this.requestSignal() })) as {
+        CgroupDriver?: unknown;
+      };
+      if (typeof info.CgroupDriver === 'string') this.cgroupDriver = info.CgroupDriver;
+      // Events first, so nothing that happens during the listing is missed. The
+      // stream lives on, so only the wait for its headers is bounded (by closing all).
+      const stream = await this.bounded(
+        docker.getEvents({ filters: { type: ['container'] }, abortSignal: this.abort.signal } as Docker.GetEventsOptions),
+      );
+      this.follow(stream);
+      const list = await docker.listContainers({ all: true, abortSignal: this.requestSignal() } as Docker.ContainerListOptions);
+      this.listed = list.length;
+      this.progressed();
+      await Promise.all(
+        list.map((c) =>
+          this.limiter.run(async () => {
+            const record = await this.inspect(c.Id);
+            if (record !== undefined) this.records.set(record.id, record);
+            this.inspected++;
+            // Health moves in tenths of the list, not per container.
+            if (this.inspected % Math.max(1, Math.ceil(list.length / 10)) === 0 || this.inspected === list.length) this.progressed();
+          }),
+        ),
+      );
+      if (this.lostReason !== undefined) throw new Error(this.lostReason);
+      return [...this.records.values()];
     } catch (err) {
+      const reason = this.lostReason;
       this.close();
-      throw this.tlsFailure(err);
+      throw reason !== undefined ? new Error(reason) : this.tlsFailure(err);
     }
+  }
+
+  /** Applies the events that came during the first load, then each one as it comes. */
+  startFollowing(): void {
+    const backlog = this.backlog ?? [];
+    this.backlog = undefined;
+    for (const [id, work] of backlog) void this.enqueue(id, work);
+  }
+
+  /** Every container now, as the source knows it. */
+  containers(): readonly ContainerRecord[] {
+    return [...this.records.values()];
+  }
+
+  /** Number of containers known. */
+  get size(): number {
+    return this.records.size;
+  }
+
+  progress(): DockerApiProgress {
+    return { answered: this.answered, listed: this.listed, inspected: this.inspected, retrying: this.retrying, lastError: this.lastError };
+  }
+
+  /**
+   * The safety net: lists every container and re-inspects those whose state
+   * or name differs from what is known, and those no longer listed (an
+   * inspect that finds nothing drops them); resolves once those are done.
+   */
+  async recheck(): Promise<void> {
+    const docker = this.docker;
+    if (docker === undefined || this.closed) return;
+    const list = await docker.listContainers({ all: true, abortSignal: this.requestSignal() } as Docker.ContainerListOptions);
+    const listed = new Set<string>();
+    const work: Promise<void>[] = [];
+    for (const c of list) {
+      listed.add(c.Id);
+      const known = this.records.get(c.Id);
+      const names = (c.Names ?? []).map((n) => n.replace(/^\/+/, ''));
+      if (known === undefined || known.state !== c.State || !names.includes(known.names[0] ?? '')) work.push(this.enqueue(c.Id, 'inspect'));
+    }
+    for (const id of this.records.keys()) if (!listed.has(id)) work.push(this.enqueue(id, 'inspect'));
+    await Promise.all(work);
+  }
+
+  /** Ends the event stream and every request; no callback fires after this. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.abort.abort();
+    const s = this.stream as (NodeJS.ReadableStream & { destroy?: () => void }) | undefined;
+    s?.destroy?.();
+    this.stream = undefined;
+    this.agent?.destroy();
+    this.agent = undefined;
+  }
+
+  /** GET /_ping with node:http, bounded by the probe timeout. */
+  private ping(): Promise<void> {
+    const { options } = this.options.endpoint;
+    const timeout = AbortSignal.timeout(this.options.probeTimeoutMs ?? 3000);
+    const signal = AbortSignal.any([this.abort.signal, timeout]);
+    return new Promise<void>((resolve, reject) => {
+      const fail = (err: unknown): void => reject(timeout.aborted && !this.abort.signal.aborted ? new Error('timed out') : err);
+      let req: ClientRequest;
+      const onResponse = (res: IncomingMessage): void => {
+        res.on('error', fail);
+        res.on('close', () => {
+          if (!res.complete) fail(new Error('the answer to /_ping was cut short'));
+        });
+        res.resume();
+        res.on('end', () => (res.statusCode === 200 ? resolve() : reject(Object.assign(new Error(`HTTP ${res.statusCode ?? '?'} to /_ping`), { statusCode: res.statusCode }))));
+      };
+      if (options.socketPath !== undefined) {
+        req = httpRequest({ socketPath: options.socketPath, path: '/_ping', method: 'GET', agent: false, signal }, onResponse);
+      } else if (options.protocol === 'https') {
+        req = httpsRequest({ host: options.host, port: options.port, path: '/_ping', method: 'GET', agent: this.agent, signal }, onResponse);
+      } else {
+        req = httpRequest({ host: options.host, port: options.port, path: '/_ping', method: 'GET', agent: false, signal }, onResponse);
+      }
+      req.on('error', fail);
+      req.end();
+    });
+  }
+
+  /** dockerode's options, every transport key given, so none of docker-modem's defaults is left in. */
+  private dockerOptions(): Docker.DockerOptions {
+    const { options } = this.options.endpoint;
+    const unset = { host: undefined, port: undefined, socketPath: undefined, ca: undefined, cert: undefined, key: undefined, agent: undefined };
+    const chosen =
+      options.socketPath !== undefined
+        ? { socketPath: options.socketPath, protocol: 'http' }
+        : { host: options.host, port: options.port, protocol: options.protocol ?? 'http', ...(this.agent === undefined ? {} : { agent: this.agent }) };
+    return { ...unset, ...chosen } as unknown as Docker.DockerOptions;
   }
 
   /** A TLS failure as a message saying so (and what was offered); anything else unchanged. */
@@ -282,36 +268,28 @@ export class DockerApiSource {
     return new Error(`TLS with ${this.options.endpoint.label} failed: ${code}; sent ${offered}`, { cause: err });
   }
 
-  /** The index as a frozen array, the same object while nothing changed. */
-  containers(): readonly ContainerRecord[] {
-    if (this.dirty) {
-      this.snapshot = Object.freeze([...this.records.values()]);
-      this.dirty = false;
-    }
-    return this.snapshot;
-  }
-
-  /** Number of containers in the index. */
-  get size(): number {
-    return this.records.size;
-  }
-
-  /** Ends the event stream; no callback fires after this. */
-  close(): void {
-    this.closed = true;
-    this.abort.abort();
-    const s = this.stream as (NodeJS.ReadableStream & { destroy?: () => void }) | undefined;
-    s?.destroy?.();
-    this.stream = undefined;
-    this.agent?.destroy();
-    this.agent = undefined;
+  /** `promise`, or a rejection (`timed out`) and everything aborted when it takes longer than a request may. */
+  private bounded<T>(promise: Promise<T>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        this.abort.abort();
+        reject(new Error('timed out'));
+      }, this.options.requestTimeoutMs ?? 10000);
+    });
+    return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
   }
 
   private requestSignal(): AbortSignal {
     return AbortSignal.any([this.abort.signal, AbortSignal.timeout(this.options.requestTimeoutMs ?? 10000)]);
   }
 
+  private progressed(): void {
+    if (!this.closed && this.backlog !== undefined) this.options.onProgress?.();
+  }
+
   private follow(stream: NodeJS.ReadableStream): void {
+    this.stream = stream;
     let buffered = '';
     stream.setEncoding?.('utf8');
     stream.on('data', (chunk: string | Buffer) => {
@@ -323,14 +301,17 @@ export class DockerApiSource {
         if (line.length > 0) this.onEventLine(line);
       }
     });
-    const end = (why: string) => {
-      if (this.lost || this.closed) return;
-      this.lost = true;
-      this.options.onLost(why);
-    };
-    stream.on('end', () => end('event stream ended'));
-    stream.on('close', () => end('event stream closed'));
-    stream.on('error', (err: Error) => end(`event stream failed: ${err.message}`));
+    stream.on('end', () => this.lose('event stream ended'));
+    stream.on('close', () => this.lose('event stream closed'));
+    stream.on('error', (err: Error) => this.lose(`event stream failed: ${err.message}`));
+  }
+
+  /** The daemon can no longer be followed: during the first load, that load fails; after it, the engine is told. */
+  private lose(reason: string): void {
+    if (this.closed || this.lostReason !== undefined) return;
+    this.lostReason = reason;
+    if (this.backlog !== undefined) this.abort.abort();
+    else this.options.onLost(reason);
   }
 
   private onEventLine(line: string): void {
@@ -344,41 +325,146 @@ export class DockerApiSource {
     const action = (event.Action ?? event.status ?? '').split(':')[0] ?? '';
     const id = event.Actor?.ID ?? event.id;
     if (id === undefined || !STATE_EVENTS.has(action)) return;
-    this.queue = this.queue
-      .then(() => (action === 'destroy' ? this.remove(id) : this.refreshContainer(id)))
-      .catch(() => undefined);
+    const work: Work = action === 'destroy' ? 'destroy' : 'inspect';
+    if (this.backlog !== undefined) this.backlog.push([id, work]);
+    else void this.enqueue(id, work);
   }
 
-  private remove(id: string): void {
-    if (this.records.delete(id)) this.changed();
-  }
-
-  /** Re-inspects `id`: updates its record, or drops it when the daemon no longer knows it. */
-  private async refreshContainer(id: string): Promise<void> {
-    if (this.closed) return;
-    let json: DockerContainerJson;
-    try {
-      json = (await this.docker.getContainer(id).inspect({ abortSignal: this.requestSignal() } as object)) as DockerContainerJson;
-    } catch (err) {
-      if ((err as { statusCode?: number }).statusCode === 404) this.remove(id);
-      // Anything else (daemon going away) surfaces through the event stream.
-      return;
+  /**
+   * Work on one container, one at a time per container and in the daemon's
+   * order: while an inspect runs, later events fold into one more (a destroy
+   * wins). Resolves when the container's work is done.
+   */
+  private enqueue(id: string, work: Work): Promise<void> {
+    const running = this.busy.get(id);
+    if (running !== undefined) {
+      if (running.next !== 'destroy') running.next = work;
+      return running.done;
     }
+    const slot: { next: Work | undefined; done: Promise<void> } = { next: undefined, done: Promise.resolve() };
+    this.busy.set(id, slot);
+    slot.done = this.work(id, work, slot).finally(() => this.busy.delete(id));
+    return slot.done;
+  }
+
+  private async work(id: string, first: Work, slot: { next: Work | undefined }): Promise<void> {
+    let work: Work | undefined = first;
+    while (work !== undefined && !this.closed) {
+      if (work === 'destroy') {
+        this.drop(id);
+      } else {
+        let record: ContainerRecord | undefined;
+        try {
+          record = await this.limiter.run(() => this.inspect(id));
+        } catch (err) {
+          // Kept trying and failed: the index can no longer be trusted to follow the daemon.
+          this.lose((err as Error).message);
+          return;
+        }
+        if (this.closed) return;
+        if (record === undefined) this.drop(id);
+        else {
+          this.records.set(record.id, record);
+          this.options.onUpsert(record);
+        }
+      }
+      work = slot.next;
+      slot.next = undefined;
+    }
+  }
+
+  private drop(id: string): void {
+    if (this.records.delete(id)) this.options.onRemove(id);
+  }
+
+  /**
+   * Inspects one container; undefined when the daemon no longer knows it
+   * (404). Any other failure is tried again after a growing wait, up to
+   * `inspectAttempts` tries; then it rejects naming the container.
+   */
+  private async inspect(id: string): Promise<ContainerRecord | undefined> {
+    const docker = this.docker as Docker;
+    const attempts = Math.max(1, this.options.inspectAttempts ?? 6);
+    let wait = this.options.inspectRetryMs ?? 200;
+    for (let attempt = 1; ; attempt++) {
+      let json: DockerContainerJson;
+      try {
+        json = (await docker.getContainer(id).inspect({ abortSignal: this.requestSignal() } as object)) as DockerContainerJson;
+      } catch (err) {
+        if ((err as { statusCode?: unknown }).statusCode === 404) return undefined;
+        if (this.closed) throw err;
+        const why = describeDockerError(err, this.abort.signal);
+        if (attempt >= attempts) throw new Error(`inspect of container ${id.slice(0, 12)} failed ${attempts} times (${why})`, { cause: err });
+        this.lastError = why;
+        this.retrying++;
+        this.progressed();
+        try {
+          await delay(wait, this.abort.signal);
+        } finally {
+          this.retrying--;
+          this.progressed();
+        }
+        wait = Math.min(wait * 2, 5000);
+        continue;
+      }
+      return this.recordFrom(json, id);
+    }
+  }
+
+  private recordFrom(json: DockerContainerJson, id: string): ContainerRecord | undefined {
     const pid = dockerPidOf(json);
-    // Read right away, so a PID reused after the container dies is caught later.
-    const pidStartTime = pid === undefined ? undefined : await readStartTime(this.options.procRoot, pid);
-    const record = dockerRecordFrom(json, 'api', {
+    // Read once per inspect: the registry matches it against the kernel when it holds the process.
+    const pidStartTime = pid === undefined ? undefined : dockerPidStartTime(this.options.procRoot, pid, json.State?.StartedAt, this.options.bootTime);
+    return dockerRecordFrom(json, 'api', {
       fallbackId: id,
       ...(this.cgroupDriver === undefined ? {} : { cgroupDriver: this.cgroupDriver }),
       ...(pidStartTime === undefined ? {} : { pidStartTime }),
     });
-    if (this.closed || record === undefined) return;
-    this.records.set(record.id, record);
-    this.changed();
   }
+}
 
-  private changed(): void {
-    this.dirty = true;
-    this.options.onChange?.();
+/**
+ * dockerode on exactly these options. docker-modem's constructor first reads
+ * the process's own DOCKER_HOST and, for a tcp:// one, DOCKER_CERT_PATH's
+ * three files with readFileSync (throwing when cert.pem is absent, which
+ * croot allows); croot's config says where the daemon is, so DOCKER_HOST is
+ * hidden from that constructor (synchronously, nothing else runs meanwhile).
+ */
+function makeDockerode(options: Docker.DockerOptions): Docker {
+  const Dockerode = loadDockerode();
+  const saved = process.env.DOCKER_HOST;
+  delete process.env.DOCKER_HOST;
+  try {
+    return new Dockerode(options);
+  } finally {
+    if (saved !== undefined) process.env.DOCKER_HOST = saved;
   }
+}
+
+/** Resolves after `ms`, or rejects at once when `signal` aborts. */
+function delay(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    if (signal.aborted) {
+      reject(new Error('closed'));
+      return;
+    }
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      reject(new Error('closed'));
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/** A short reason: the errno code (ECONNREFUSED, ENOENT), `timed out`, or the HTTP status and message. */
+export function describeDockerError(err: unknown, closing?: AbortSignal): string {
+  const e = err as { code?: unknown; statusCode?: unknown; message?: unknown; name?: unknown };
+  if (e?.name === 'TimeoutError' || e?.name === 'AbortError' || e?.code === 'ABORT_ERR') return closing?.aborted ? 'closed' : 'timed out';
+  if (typeof e?.code === 'string') return e.code;
+  if (typeof e?.statusCode === 'number') return `HTTP ${e.statusCode}: ${String(e.message ?? '')}`.trim();
+  return String(e?.message ?? err);
 }

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { dockerEndpointFrom } from './docker-api-source.js';
+import { dockerEndpointFrom } from './docker-endpoint.js';
 import { dockerConfigDir, dockerContextFrom } from './docker-context.js';
 
 /**

@@ -1,11 +1,13 @@
 import { execFileSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { ContainerRecord } from '../../core/engine.js';
-import { DockerDiskState, nodeDockerDiskFs, type DockerDiskFs } from './docker-disk-state.js';
-import { startTimeOf } from '../../test/support/processes.js';
-import { bootTimeTruth, clockTicksTruth } from '../../test/support/truth.js';
+import type { DirectoryWatcher } from '../../core/host-services.js';
+import { NodeDirectoryWatcher } from '../../core/node-directory-watcher.js';
+import { eventually } from '../../test/support/outcomes.js';
+import { bootTimeTruth } from '../../test/support/truth.js';
+import { DockerDiskState, type DockerDiskStateOptions } from './docker-disk-state.js';
 
 /** PCP's QA tarballs and 761.out, see test/fixtures/pcp-qa/README.md. */
 const FIXTURES = resolve(__dirname, '../../test/fixtures/pcp-qa');
@@ -64,26 +66,19 @@ function byId(records: readonly ContainerRecord[]): Map<string, ContainerRecord>
   return new Map(records.map((r) => [r.id, r]));
 }
 
-/** The real fs, counting calls. */
-function countingFs(): DockerDiskFs & { counts: Record<'readdir' | 'stat' | 'readFile', number>; reads: string[] } {
-  const counts = { readdir: 0, stat: 0, readFile: 0 };
-  const reads: string[] = [];
-  return {
-    counts,
-    reads,
-    readdir: (p) => (counts.readdir++, nodeDockerDiskFs.readdir(p)),
-    stat: (p) => (counts.stat++, nodeDockerDiskFs.stat(p)),
-    readFile: (p) => (counts.readFile++, reads.push(p), nodeDockerDiskFs.readFile(p)),
-  };
+const bootTime = bootTimeTruth();
+
+/** A DockerDiskState on `dockerDir` with Node's watcher (unless given another) and the host's /proc. */
+function diskState(dockerDir: string, extra: Partial<DockerDiskStateOptions> = {}): DockerDiskState {
+  return new DockerDiskState({ dockerDir, procRoot: '/proc', watcher: new NodeDirectoryWatcher(), bootTime, ...extra });
 }
 
-async function eventually<T>(probe: () => Promise<T | undefined>, ms = 3000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 25));
+async function loaded(dockerDir: string): Promise<readonly ContainerRecord[]> {
+  const state = diskState(dockerDir);
+  try {
+    return await state.load();
+  } finally {
+    state.close();
   }
 }
 
@@ -99,9 +94,7 @@ describe('DockerDiskState', () => {
     beforeAll(async () => {
       root = unpack(tarball);
       expected = expectations.get(tarball) as Expected;
-      const state = new DockerDiskState({ dockerDir: join(root, 'var/lib/docker'), procRoot: '/proc', watch: false });
-      records = await state.containers();
-      state.close();
+      records = await loaded(join(root, 'var/lib/docker'));
     });
 
     it('reports the same container ids as PCP', () => {
@@ -142,8 +135,7 @@ describe('DockerDiskState', () => {
 
   it('reads the name-less container of 1.10.3-005 as having no names (PCP: "?")', async () => {
     const root = unpack('containers-docker-1.10.3-root-005.tgz');
-    const state = new DockerDiskState({ dockerDir: join(root, 'var/lib/docker'), procRoot: '/proc', watch: false });
-    const rec = byId(await state.containers()).get('e137109040f53c67031325695ae541a3bf383c7b015af0fd718a412cc0f32da1');
+    const rec = byId(await loaded(join(root, 'var/lib/docker'))).get('e137109040f53c67031325695ae541a3bf383c7b015af0fd718a412cc0f32da1');
     expect(rec?.names).toEqual([]);
     expect(rec?.hostname).toBe('e137109040f5');
   });
@@ -154,8 +146,7 @@ describe('DockerDiskState', () => {
     let record: ContainerRecord | undefined;
     beforeAll(async () => {
       root = unpack('containers-docker-titan-root-007.tgz');
-      const state = new DockerDiskState({ dockerDir: join(root, 'var/lib/docker'), procRoot: '/proc', watch: false });
-      record = byId(await state.containers()).get(id);
+      record = byId(await loaded(join(root, 'var/lib/docker'))).get(id);
     });
 
     it('takes the cgroup hint from hostconfig.json\'s CgroupParent', () => {
@@ -176,198 +167,111 @@ describe('DockerDiskState', () => {
     });
   });
 
-  describe('index refresh', () => {
+  describe('following changes', () => {
     let dockerDir: string;
-    let clock: number;
-    let fs: ReturnType<typeof countingFs>;
     let state: DockerDiskState;
+    let changes: string[];
     const containersDir = () => join(dockerDir, 'containers');
     const newId = 'f00dfeed'.repeat(8);
     const template = '2cb8e83aa13ae05b7d11146ed0daae3607cd1a73d793544e06411fd8f4afc255';
 
+    function start(extra: Partial<DockerDiskStateOptions> = {}): DockerDiskState {
+      changes = [];
+      state = diskState(dockerDir, {
+        onUpsert: (r) => changes.push(`upsert ${r.id.slice(0, 8)} ${r.names.join(',')} ${r.state ?? ''}`),
+        onRemove: (id) => changes.push(`remove ${id.slice(0, 8)}`),
+        onPresence: () => changes.push(`presence ${state.isPresent}`),
+        ...extra,
+      });
+      return state;
+    }
+
     beforeEach(() => {
       dockerDir = join(unpack('containers-docker-1.3.2-root-001.tgz'), 'var/lib/docker');
-      clock = 1_000_000;
-      fs = countingFs();
-      state = new DockerDiskState({ dockerDir, procRoot: '/proc', fs, watch: false, checkIntervalMs: 1000, now: () => clock });
     });
     afterEach(() => state.close());
 
-    function addContainer(id: string, name: string): void {
-      const dir = join(containersDir(), id);
-      cpSync(join(containersDir(), template), dir, { recursive: true });
-      const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as Record<string, unknown>;
-      writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...config, ID: id, Name: `/${name}` }));
+    /** Writes a config file as Docker does: a temporary file renamed over the old one. */
+    function writeConfig(id: string, file: string, json: unknown): void {
+      const path = join(containersDir(), id, file);
+      writeFileSync(`${path}.tmp`, JSON.stringify(json));
+      renameSync(`${path}.tmp`, path);
     }
 
-    it('touches no file on a lookup within the check interval, and returns the same array', async () => {
-      const first = await state.containers();
-      expect(first).toHaveLength(3);
-      const before = { ...fs.counts };
-      clock += 999;
-      const second = await state.containers();
-      expect(second).toBe(first);
-      expect(fs.counts).toEqual(before);
+    function configOf(id: string): Record<string, unknown> {
+      return JSON.parse(readFileSync(join(containersDir(), id, 'config.json'), 'utf8')) as Record<string, unknown>;
+    }
+
+    function addContainer(id: string, name: string): void {
+      const dir = join(containersDir(), id);
+      mkdirSync(dir);
+      writeConfig(id, 'config.json', { ...configOf(template), ID: id, Name: `/${name}` });
+    }
+
+    const next = (prefix: string) => eventually(async () => changes.find((c) => c.startsWith(prefix)));
+
+    it('pushes nothing for the first load, which it returns whole', async () => {
+      const records = await start().load();
+      expect(records.map((r) => r.names[0]).sort()).toEqual(['desperate_turing', 'dreamy_elion', 'jolly_sinoussi']);
+      expect(changes).toEqual([]);
+      expect(state.size).toBe(3);
     });
 
-    it('only stats, never re-reads, when the interval passed and nothing changed', async () => {
-      const first = await state.containers();
-      const before = { ...fs.counts };
-      clock += 1000;
-      expect(await state.containers()).toBe(first);
-      expect(fs.counts.stat).toBeGreaterThan(before.stat);
-      expect(fs.counts.readFile).toBe(before.readFile);
-      expect(fs.counts.readdir).toBe(before.readdir);
-      expect(Object.isFrozen(first)).toBe(true);
-    });
-
-    it('sees a container folder added, reading only its files', async () => {
-      const first = await state.containers();
+    it('hands on a container folder added, read from its config file', async () => {
+      await start().load();
       addContainer(newId, 'added_later');
-      fs.reads.length = 0;
-      clock += 1000;
-      const second = await state.containers();
-      expect(second).not.toBe(first);
-      expect(byId(second).get(newId)?.names).toEqual(['added_later']);
-      expect(fs.reads.every((p) => p.includes(newId))).toBe(true);
-      // Unchanged containers keep their record objects.
-      expect(byId(second).get(template)).toBe(byId(first).get(template));
+      expect(await next(`upsert ${newId.slice(0, 8)}`)).toBe(`upsert ${newId.slice(0, 8)} added_later running`);
+      expect(state.size).toBe(4);
     });
 
-    it('sees a changed config file', async () => {
-      await state.containers();
-      const file = join(containersDir(), template, 'config.json');
-      const config = JSON.parse(readFileSync(file, 'utf8')) as { State: Record<string, unknown> };
-      writeFileSync(file, JSON.stringify({ ...config, Name: '/renamed', State: { ...config.State, Running: false, Pid: 0 } }));
-      clock += 1000;
-      const rec = byId(await state.containers()).get(template);
-      expect(rec?.names).toEqual(['renamed']);
-      expect(rec?.running).toBe(false);
-      expect(rec?.pid).toBeUndefined();
+    it('hands on a config file replaced by rename, and ignores the other files of the folder', async () => {
+      await start().load();
+      writeFileSync(join(containersDir(), template, `${template}-json.log`), 'a log line\n');
+      writeConfig(template, 'config.json', { ...configOf(template), Name: '/renamed', State: { Running: false, Pid: 0 } });
+      await next(`upsert ${template.slice(0, 8)}`);
+      expect(changes).toEqual([`upsert ${template.slice(0, 8)} renamed created`]);
+      const record = state.containers().find((r) => r.id === template);
+      expect(record).toMatchObject({ names: ['renamed'], running: false });
+      expect(record?.pid).toBeUndefined();
     });
 
-    it('drops a container whose folder is removed', async () => {
-      await state.containers();
+    it('hands on the removal of a container folder', async () => {
+      await start().load();
       rmSync(join(containersDir(), template), { recursive: true });
-      clock += 1000;
-      expect(byId(await state.containers()).has(template)).toBe(false);
+      expect(await next('remove')).toBe(`remove ${template.slice(0, 8)}`);
       expect(state.size).toBe(2);
     });
 
-    it('reports an absent containers folder, then picks it up when it appears', async () => {
+    it('says when the containers folder is absent, and picks it up when it appears', async () => {
       renameSync(containersDir(), `${containersDir()}.away`);
-      expect(await state.containers()).toEqual([]);
+      expect(await start().load()).toEqual([]);
       expect(state.unavailableReason()).toBe(`${containersDir()} absent`);
       renameSync(`${containersDir()}.away`, containersDir());
-      clock += 1000;
-      expect((await state.containers()).map((r) => r.names[0]).sort()).toEqual(['desperate_turing', 'dreamy_elion', 'jolly_sinoussi']);
+      await next('presence true');
+      await eventually(async () => (state.size === 3 ? true : undefined));
       expect(state.unavailableReason()).toBeUndefined();
+      expect(changes.filter((c) => c.startsWith('upsert')).map((c) => c.split(' ')[2]).sort()).toEqual(['desperate_turing', 'dreamy_elion', 'jolly_sinoussi']);
     });
 
-    it('with fs.watch, sees changes before the check interval is due', async () => {
-      const watching = new DockerDiskState({ dockerDir, procRoot: '/proc', checkIntervalMs: 1e9 });
-      try {
-        expect(await watching.containers()).toHaveLength(3);
-        addContainer(newId, 'watched');
-        await eventually(async () => byId(await watching.containers()).get(newId));
-        // Docker replaces config files by rename: a new inode in the container's folder.
-        const file = join(containersDir(), newId, 'config.json');
-        const config = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
-        writeFileSync(`${file}.tmp`, JSON.stringify({ ...config, Name: '/watched_renamed' }));
-        renameSync(`${file}.tmp`, file);
-        const renamed = await eventually(async () => {
-          const names = byId(await watching.containers()).get(newId)?.names;
-          return names?.[0] === 'watched_renamed' ? names : undefined;
-        });
-        expect(renamed).toEqual(['watched_renamed']);
-      } finally {
-        watching.close();
-      }
+    describe('with a watcher that misses every change', () => {
+      const deaf: DirectoryWatcher = { watch: () => () => undefined };
+
+      it('sees them at the safety net\'s re-check, re-reading only the containers whose files changed', async () => {
+        const first = await start({ watcher: deaf }).load();
+        writeConfig(template, 'config.json', { ...configOf(template), Name: '/changed_unseen' });
+        addContainer(newId, 'added_unseen');
+        rmSync(join(containersDir(), 'd2e89f8c107e1b7ae899603469cd524618897d52197fbbd6aaf961454202f23e'), { recursive: true });
+        expect(changes).toEqual([]);
+        await state.recheck();
+        expect(changes.sort()).toEqual([
+          `remove d2e89f8c`,
+          `upsert ${template.slice(0, 8)} changed_unseen running`,
+          `upsert ${newId.slice(0, 8)} added_unseen running`,
+        ].sort());
+        // The container whose files did not change kept its record: it was not read again.
+        const untouched = first.find((r) => r.names[0] === 'desperate_turing');
+        expect(state.containers().find((r) => r.id === untouched?.id)).toBe(untouched);
+      });
     });
-  });
-
-  describe('PID start times', () => {
-    let dockerDir: string;
-    const id = 'abcdef01'.repeat(8);
-    beforeEach(() => {
-      dockerDir = mkdtempSync(join(scratch, 'pid-'));
-      mkdirSync(join(dockerDir, 'containers', id), { recursive: true });
-    });
-
-    async function recordWith(startedAt: string): Promise<ContainerRecord | undefined> {
-      writeFileSync(
-        join(dockerDir, 'containers', id, 'config.v2.json'),
-        JSON.stringify({ ID: id, Name: '/pidtest', State: { Running: true, Pid: process.pid, StartedAt: startedAt } }),
-      );
-      const state = new DockerDiskState({ dockerDir, procRoot: '/proc', watch: false });
-      const rec = (await state.containers())[0];
-      state.close();
-      return rec;
-    }
-
-    it('records the real start time when the process started when Docker says it did', async () => {
-      const actual = startTimeOf(process.pid) as number;
-      const startedAt = new Date((bootTimeTruth() + actual / clockTicksTruth()) * 1000 + 300).toISOString();
-      expect((await recordWith(startedAt))?.pidStartTime).toBe(actual);
-    });
-
-    it('records Docker\'s start time when the PID now belongs to a process started at another time', async () => {
-      const startedAt = '2014-12-10T05:22:46.8807158Z';
-      const rec = await recordWith(startedAt);
-      expect(rec?.pid).toBe(process.pid);
-      // The clock ticks after boot that StartedAt implies, from the kernel's boot time.
-      const implied = Math.round((Date.parse(startedAt) / 1000 - bootTimeTruth()) * clockTicksTruth());
-      expect(rec?.pidStartTime).toBe(implied);
-      expect(rec?.pidStartTime).not.toBe(startTimeOf(process.pid));
-    });
-  });
-
-  it('never reads a config file a second time while its stat is unchanged (mtime survives in copies)', async () => {
-    const root = unpack('containers-docker-1.5.0-root-003.tgz');
-    const file = join(root, 'var/lib/docker/containers/c2a1bd412ad4206ced8107b9faa1f9b244bd873dcced6f909dbf72682662b7d9/config.json');
-    expect(statSync(file).mtime.getUTCFullYear()).toBe(2015);
-    const fs = countingFs();
-    let clock = 0;
-    const state = new DockerDiskState({ dockerDir: join(root, 'var/lib/docker'), procRoot: '/proc', fs, watch: false, now: () => clock });
-    await state.containers();
-    const reads = fs.counts.readFile;
-    for (let i = 0; i < 5; i++) {
-      clock += 5000;
-      await state.containers();
-    }
-    expect(fs.counts.readFile).toBe(reads);
-  });
-});
-
-describe('DockerDiskState lookups during a refresh', () => {
-  it('wait for the refresh in flight instead of answering from the old index', async () => {
-    const root = mkdtempSync(join(tmpdir(), 'croot-docker-inflight-'));
-    try {
-      execFileSync('tar', ['-xzf', join(FIXTURES, 'containers-docker-1.3.2-root-001.tgz'), '-C', root]);
-      // Hold every file read until the second lookup has been made.
-      let release!: () => void;
-      const gate = new Promise<void>((r) => (release = r));
-      let readStarted!: () => void;
-      const reading = new Promise<void>((r) => (readStarted = r));
-      const fs: DockerDiskFs = {
-        ...nodeDockerDiskFs,
-        readFile: async (p) => {
-          readStarted();
-          await gate;
-          return nodeDockerDiskFs.readFile(p);
-        },
-      };
-      const state = new DockerDiskState({ dockerDir: join(root, 'var/lib/docker'), procRoot: '/proc', fs, watch: false });
-      const firstLookup = state.containers();
-      await reading;
-      const secondLookup = state.containers();
-      release();
-      const [first, second] = await Promise.all([firstLookup, secondLookup]);
-      expect(first).toHaveLength(3);
-      expect(second).toBe(first);
-      state.close();
-    } finally {
-      rmSync(root, { recursive: true, force: true });
-    }
   });
 });

@@ -3,117 +3,96 @@
  * `DOCKERDIR/containers/<id>/config.v2.json` (Docker >= 1.10, else
  * `config.json`), with `hostconfig.json` beside it for the cgroup parent.
  *
- * The index is rebuilt only where something changed: fs.watch on the
- * containers folder and on each container's folder marks what to look at,
- * and at most once per `checkIntervalMs` a lookup also stats the folder and
- * each config file (in case a watch event was missed). A lookup with nothing
- * changed touches no file and returns the same frozen array.
+ * The containers folder and each container's folder are watched through the
+ * DirectoryWatcher (Docker replaces its config files by rename, which shows
+ * as a change of that name in the container's folder); a change re-reads
+ * that one container and is handed on. Nothing is read while nothing
+ * changes. The first load reads a bounded number of containers at a time, so
+ * it never holds the event loop for long however many there are.
  */
-import { watch as fsWatch } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import type { ContainerRecord } from '../../core/engine.js';
-import { diskPidStartTime, dockerPidOf, dockerRecordFrom, readBootTime, type DockerContainerJson } from './docker-record.js';
+import type { DirectoryEvent, DirectoryWatcher } from '../../core/host-services.js';
+import { dockerPidOf, dockerPidStartTime, dockerRecordFrom, type DockerContainerJson } from './docker-record.js';
+import { forEachLimited } from './limiter.js';
 
-/** The file-system calls the reader makes, injectable so tests can count them. */
-export interface DockerDiskFs {
-  readdir(path: string): Promise<string[]>;
-  stat(path: string): Promise<{ readonly ino: number; readonly size: number; readonly mtimeMs: number; isDirectory(): boolean }>;
-  readFile(path: string): Promise<string>;
-  /** Calls `onChange` on any change in folder `path`; returns a closer, or undefined when it cannot watch. */
-  watch?(path: string, onChange: () => void): (() => void) | undefined;
-}
-
-export const nodeDockerDiskFs: DockerDiskFs = {
-  readdir: (path) => readdir(path),
-  stat: (path) => stat(path),
-  readFile: (path) => readFile(path, 'utf8'),
-  watch: (path, onChange) => {
-    try {
-      const watcher = fsWatch(path, { persistent: false }, () => onChange());
-      // A watched folder that disappears reports an error: the periodic check covers it.
-      watcher.on('error', () => {
-        watcher.close();
-        onChange();
-      });
-      return () => watcher.close();
-    } catch {
-      return undefined;
-    }
-  },
-};
+/** The files of a container folder that croot reads; a change of any other is ignored. */
+const READ_FILES = new Set(['config.v2.json', 'config.json', 'hostconfig.json']);
 
 export interface DockerDiskStateOptions {
   /** Docker's root folder, `$PCP_DOCKER_DIR` (default /var/lib/docker). */
   readonly dockerDir: string;
   /** Root of the proc filesystem, for start times of recorded PIDs. */
   readonly procRoot: string;
-  readonly fs?: DockerDiskFs;
-  /** Watch folders for changes (default true). */
-  readonly watch?: boolean;
-  /** Least time between two full stat passes (default 1000 ms). */
-  readonly checkIntervalMs?: number;
-  /** Clock, injectable for tests. */
-  readonly now?: () => number;
+  readonly watcher: DirectoryWatcher;
+  /** The host's boot time (seconds since the epoch), to turn `StartedAt` into clock ticks. */
+  readonly bootTime: number | undefined;
+  /** Containers read at once (default 16). */
+  readonly concurrency?: number;
+  /** A container added or changed, after `load()` resolved. */
+  readonly onUpsert?: (record: ContainerRecord) => void;
+  /** A container gone, after `load()` resolved. */
+  readonly onRemove?: (id: string) => void;
+  /** The containers folder appeared or went away. */
+  readonly onPresence?: () => void;
 }
 
+/** One container folder. */
 interface Entry {
-  /** Signature of the files the record was read from; '' forces a re-read. */
-  signature: string;
   record: ContainerRecord | undefined;
+  /** `ino:size:mtime` of the files the record was read from; '' when it must be read again. */
+  signature: string;
   unwatch: (() => void) | undefined;
+  /** The read in flight, and whether another must follow it. */
+  reading: Promise<void> | undefined;
+  again: boolean;
 }
-
-const EMPTY: readonly ContainerRecord[] = Object.freeze([]);
 
 export class DockerDiskState {
   readonly containersDir: string;
-  private readonly fs: DockerDiskFs;
-  private readonly watchEnabled: boolean;
-  private readonly interval: number;
-  private readonly now: () => number;
   private readonly entries = new Map<string, Entry>();
-  private snapshot: readonly ContainerRecord[] = EMPTY;
-  private lastCheck = Number.NEGATIVE_INFINITY;
-  private dirSignature = '';
-  private dirDirty = true;
-  private readonly dirtyIds = new Set<string>();
+  private count = 0;
   private unwatchDir: (() => void) | undefined;
-  private refreshing: Promise<void> | undefined;
-  private bootTime: Promise<number | undefined> | undefined;
+  /** Inode of the containers folder being watched. */
+  private watchedIno: number | undefined;
+  private unwatchParent: (() => void) | undefined;
+  private scanning: Promise<void> | undefined;
+  private scanAgain = false;
+  private loaded = false;
+  private present: boolean | undefined;
   private absentReason: string | undefined;
   private closed = false;
 
   constructor(private readonly options: DockerDiskStateOptions) {
     this.containersDir = `${options.dockerDir.replace(/\/+$/, '')}/containers`;
-    this.fs = options.fs ?? nodeDockerDiskFs;
-    this.watchEnabled = options.watch ?? true;
-    this.interval = options.checkIntervalMs ?? 1000;
-    this.now = options.now ?? Date.now;
   }
 
-  /** The containers on disk, refreshed where something changed. */
-  async containers(): Promise<readonly ContainerRecord[]> {
-    // A refresh in flight may be the one that fills the index: wait for it.
-    if (this.refreshing !== undefined) await this.refreshing;
-    if (this.closed) return this.snapshot;
-    const due = this.now() - this.lastCheck >= this.interval;
-    if (due || this.dirDirty || this.dirtyIds.size > 0) {
-      this.refreshing ??= this.refresh(due).finally(() => {
-        this.refreshing = undefined;
-      });
-      await this.refreshing;
-    }
-    return this.snapshot;
+  /**
+   * Starts watching, reads every container, and resolves with them; from
+   * then on each change is handed to `onUpsert`/`onRemove`. Never rejects:
+   * an absent or unreadable folder gives no containers and a reason.
+   */
+  async load(): Promise<readonly ContainerRecord[]> {
+    await this.rescan(false);
+    this.loaded = true;
+    return this.containers();
   }
 
-  /** True once the folder has been looked at. */
-  get checked(): boolean {
-    return this.lastCheck !== Number.NEGATIVE_INFINITY;
+  /** Every container read, now. */
+  containers(): ContainerRecord[] {
+    const out: ContainerRecord[] = [];
+    for (const entry of this.entries.values()) if (entry.record !== undefined) out.push(entry.record);
+    return out;
   }
 
-  /** Number of containers as of the last refresh. */
+  /** Number of containers read. */
   get size(): number {
-    return this.snapshot.length;
+    return this.count;
+  }
+
+  /** True once the containers folder was read; false when it is absent or unreadable. */
+  get isPresent(): boolean {
+    return this.present === true;
   }
 
   /** Why there is nothing to read (the folder is absent or unreadable), or undefined. */
@@ -121,148 +100,268 @@ export class DockerDiskState {
     return this.absentReason;
   }
 
-  /** Stops every watcher; later lookups return the last snapshot. */
+  /**
+   * The safety net: reads the folder again, re-reads each container whose
+   * files' inode, size or mtime changed, and watches what could not be
+   * watched before.
+   */
+  recheck(): Promise<void> {
+    return this.rescan(true);
+  }
+
+  /** Ends every watch; nothing is handed on after this. */
   close(): void {
     this.closed = true;
     this.unwatchDir?.();
     this.unwatchDir = undefined;
+    this.unwatchParent?.();
+    this.unwatchParent = undefined;
     for (const entry of this.entries.values()) entry.unwatch?.();
   }
 
-  private async refresh(full: boolean): Promise<void> {
-    if (full) this.lastCheck = this.now();
-    const dirtyIds = [...this.dirtyIds];
-    this.dirtyIds.clear();
-    let changed = false;
+  /** One scan at a time; a scan asked for during one runs once more after it. */
+  private rescan(onlyChanged: boolean): Promise<void> {
+    if (this.scanning !== undefined) {
+      this.scanAgain = true;
+      return this.scanning;
+    }
+    this.scanning = (async () => {
+      let changedOnly = onlyChanged;
+      do {
+        this.scanAgain = false;
+        await this.scan(changedOnly);
+        changedOnly = true;
+      } while (this.scanAgain && !this.closed);
+    })().finally(() => {
+      this.scanning = undefined;
+    });
+    return this.scanning;
+  }
 
-    let dirSig: string;
+  private async scan(onlyChanged: boolean): Promise<void> {
+    if (this.closed) return;
+    let names: string[];
     try {
-      const st = await this.fs.stat(this.containersDir);
-      dirSig = `${st.ino}:${st.mtimeMs}`;
+      // A folder removed and made again is another inode: the watch on the old one hears nothing.
+      const { ino } = await stat(this.containersDir);
+      if (ino !== this.watchedIno) {
+        this.unwatchDir?.();
+        this.unwatchDir = undefined;
+      }
+      this.watchContainersDir();
+      this.watchedIno = this.unwatchDir === undefined ? undefined : ino;
+      names = await readdir(this.containersDir);
     } catch (err) {
-      this.absentReason = `${this.containersDir} ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'absent' : `unreadable (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`}`;
-      this.unwatchDir?.();
-      this.unwatchDir = undefined;
-      this.dirSignature = '';
-      this.dirDirty = true;
-      for (const id of [...this.entries.keys()]) this.drop(id);
-      this.snapshot = EMPTY;
+      if (this.closed) return;
+      const code = (err as NodeJS.ErrnoException).code;
+      this.setAbsent(`${this.containersDir} ${code === 'ENOENT' ? 'absent' : `unreadable (${code ?? (err as Error).message})`}`);
       return;
     }
-    this.absentReason = undefined;
-
-    if (this.dirDirty || dirSig !== this.dirSignature) {
-      // Cleared before reading, so a change during readdir is seen next time.
-      this.dirDirty = false;
-      if (this.watchEnabled && this.unwatchDir === undefined) {
-        this.unwatchDir = this.fs.watch?.(this.containersDir, () => {
-          this.dirDirty = true;
-        });
-      }
-      let names: string[];
-      try {
-        names = await this.fs.readdir(this.containersDir);
-      } catch {
-        this.dirDirty = true;
-        return;
-      }
-      this.dirSignature = dirSig;
-      const present = new Set(names);
-      for (const id of [...this.entries.keys()]) {
-        if (!present.has(id)) {
-          this.drop(id);
-          changed = true;
-        }
-      }
-      for (const id of names) {
-        if (this.entries.has(id)) continue;
-        const entry: Entry = { signature: '', record: undefined, unwatch: undefined };
-        this.entries.set(id, entry);
-        if (this.watchEnabled) {
-          entry.unwatch = this.fs.watch?.(`${this.containersDir}/${id}`, () => {
-            this.dirtyIds.add(id);
-          });
-        }
-        dirtyIds.push(id);
+    if (this.closed) return;
+    this.setPresent();
+    const listed = new Set(names);
+    for (const id of [...this.entries.keys()]) if (!listed.has(id)) this.drop(id);
+    const toRead: string[] = [];
+    for (const id of names) {
+      const entry = this.entries.get(id);
+      if (entry === undefined) {
+        this.add(id);
+        toRead.push(id);
+      } else {
+        if (entry.unwatch === undefined) this.watchEntry(id, entry);
+        if (onlyChanged) toRead.push(id);
       }
     }
+    await forEachLimited(toRead, this.options.concurrency ?? 16, (id) => this.refresh(id, onlyChanged));
+  }
 
-    const toCheck = full ? [...this.entries.keys()] : [...new Set(dirtyIds)].filter((id) => this.entries.has(id));
-    const results = await Promise.all(toCheck.map((id) => this.check(id)));
-    if (results.some((r) => r)) changed = true;
-
-    if (changed) {
-      const records: ContainerRecord[] = [];
-      for (const entry of this.entries.values()) if (entry.record !== undefined) records.push(entry.record);
-      this.snapshot = records.length === 0 ? EMPTY : Object.freeze(records);
+  /** Watches the containers folder, or, while it is absent, Docker's folder for it to appear. */
+  private watchContainersDir(): void {
+    if (this.unwatchDir !== undefined || this.closed) return;
+    try {
+      this.unwatchDir = this.options.watcher.watch(this.containersDir, (event) => this.onFolderEvent(event));
+      this.unwatchParent?.();
+      this.unwatchParent = undefined;
+    } catch {
+      if (this.unwatchParent !== undefined) return;
+      try {
+        this.unwatchParent = this.options.watcher.watch(this.options.dockerDir, (event) => {
+          if (event.kind === 'gone') {
+            this.unwatchParent?.();
+            this.unwatchParent = undefined;
+          } else if (event.name === 'containers' || event.kind === 'overflow') {
+            void this.rescan(true);
+          }
+        });
+      } catch {
+        // Docker's folder is absent too: the safety net looks again.
+      }
     }
   }
 
-  /** Re-reads container `id` when its files changed; true when its record changed. */
-  private async check(id: string): Promise<boolean> {
-    const entry = this.entries.get(id);
-    if (entry === undefined) return false;
-    const dir = `${this.containersDir}/${id}`;
-    const config = (await this.signatureOf(`${dir}/config.v2.json`)) ?? (await this.signatureOf(`${dir}/config.json`));
-    const host = await this.signatureOf(`${dir}/hostconfig.json`);
-    const signature = config === undefined ? 'none' : `${config.path}|${config.sig}|${host?.sig ?? ''}`;
-    if (signature === entry.signature) return false;
+  private onFolderEvent(event: DirectoryEvent): void {
+    if (this.closed) return;
+    if (event.kind === 'gone') {
+      this.unwatchDir?.();
+      this.unwatchDir = undefined;
+      this.watchedIno = undefined;
+      void this.rescan(true);
+    } else if (event.kind === 'overflow' || event.name === '') {
+      void this.rescan(true);
+    } else if (event.kind === 'removed') {
+      this.drop(event.name);
+    } else if (this.entries.has(event.name)) {
+      void this.refresh(event.name, false);
+    } else {
+      this.add(event.name);
+      void this.refresh(event.name, false);
+    }
+  }
 
-    const before = entry.record;
-    entry.signature = signature;
-    entry.record = undefined;
+  private onEntryEvent(id: string, entry: Entry, event: DirectoryEvent): void {
+    if (this.closed || this.entries.get(id) !== entry) return;
+    if (event.kind === 'gone') {
+      entry.unwatch?.();
+      entry.unwatch = undefined;
+      void this.refresh(id, false);
+    } else if (event.kind === 'overflow' || event.name === '' || READ_FILES.has(event.name)) {
+      void this.refresh(id, false);
+    }
+  }
+
+  private add(id: string): Entry {
+    const entry: Entry = { record: undefined, signature: '', unwatch: undefined, reading: undefined, again: false };
+    this.entries.set(id, entry);
+    this.watchEntry(id, entry);
+    return entry;
+  }
+
+  private watchEntry(id: string, entry: Entry): void {
+    try {
+      entry.unwatch = this.options.watcher.watch(`${this.containersDir}/${id}`, (event) => this.onEntryEvent(id, entry, event));
+    } catch {
+      // Not a folder, or gone already: the folder's own events or the safety net tell.
+      entry.unwatch = undefined;
+    }
+  }
+
+  private drop(id: string): void {
+    const entry = this.entries.get(id);
+    if (entry === undefined) return;
+    entry.unwatch?.();
+    this.entries.delete(id);
+    if (entry.record !== undefined) {
+      this.count--;
+      if (this.loaded && !this.closed) this.options.onRemove?.(id);
+    }
+  }
+
+  private setAbsent(reason: string): void {
+    this.absentReason = reason;
+    this.unwatchDir?.();
+    this.unwatchDir = undefined;
+    this.watchedIno = undefined;
+    for (const id of [...this.entries.keys()]) this.drop(id);
+    this.watchContainersDir();
+    const changed = this.present !== false;
+    this.present = false;
+    if (changed && this.loaded) this.options.onPresence?.();
+  }
+
+  private setPresent(): void {
+    this.absentReason = undefined;
+    const changed = this.present !== true;
+    this.present = true;
+    if (changed && this.loaded) this.options.onPresence?.();
+  }
+
+  /**
+   * Reads container `id` again (with `onlyChanged`, only when its files'
+   * signature changed). One read per container at a time: a change during a
+   * read makes it read once more, and every caller waits for that.
+   */
+  private refresh(id: string, onlyChanged: boolean): Promise<void> {
+    const entry = this.entries.get(id);
+    if (entry === undefined) return Promise.resolve();
+    if (entry.reading !== undefined) {
+      entry.again = true;
+      return entry.reading;
+    }
+    entry.reading = (async () => {
+      let changedOnly = onlyChanged;
+      do {
+        entry.again = false;
+        await this.read(id, entry, changedOnly);
+        changedOnly = false;
+      } while (entry.again && !this.closed && this.entries.get(id) === entry);
+    })().finally(() => {
+      entry.reading = undefined;
+    });
+    return entry.reading;
+  }
+
+  private async read(id: string, entry: Entry, onlyChanged: boolean): Promise<void> {
+    const dir = `${this.containersDir}/${id}`;
+    const config = (await signatureOf(`${dir}/config.v2.json`)) ?? (await signatureOf(`${dir}/config.json`));
+    const host = config === undefined ? undefined : await signatureOf(`${dir}/hostconfig.json`);
+    let signature = config === undefined ? 'none' : `${config.path}|${config.sig}|${host?.sig ?? ''}`;
+    if (onlyChanged && signature === entry.signature) return;
+    let record: ContainerRecord | undefined;
     if (config !== undefined) {
       try {
-        entry.record = await this.parse(id, config.path, host === undefined ? undefined : `${dir}/hostconfig.json`);
+        record = this.parse(id, await readFile(config.path, 'utf8'), host === undefined ? undefined : await readText(`${dir}/hostconfig.json`));
       } catch {
-        // A file caught mid-write or not JSON: try again on the next check.
-        entry.signature = '';
+        // Caught mid-write, or not JSON: keep what was known; the write's own event or the safety net reads it again.
+        record = entry.record;
+        signature = '';
       }
     }
-    if (this.entries.get(id) !== entry) return false;
-    return before !== entry.record;
+    if (this.closed || this.entries.get(id) !== entry) return;
+    const before = entry.record;
+    entry.signature = signature;
+    entry.record = record;
+    if (record === before) return;
+    this.count += (record === undefined ? 0 : 1) - (before === undefined ? 0 : 1);
+    if (!this.loaded) return;
+    if (record !== undefined) this.options.onUpsert?.(record);
+    else this.options.onRemove?.(id);
   }
 
-  private async parse(id: string, configPath: string, hostConfigPath: string | undefined): Promise<ContainerRecord | undefined> {
-    const json = JSON.parse(await this.fs.readFile(configPath)) as DockerContainerJson;
+  private parse(id: string, configText: string, hostConfigText: string | undefined): ContainerRecord | undefined {
+    const json = JSON.parse(configText) as DockerContainerJson;
     let cgroupParent: string | undefined;
-    if (hostConfigPath !== undefined) {
+    if (hostConfigText !== undefined) {
       try {
-        const host = JSON.parse(await this.fs.readFile(hostConfigPath)) as { CgroupParent?: unknown };
+        const host = JSON.parse(hostConfigText) as { CgroupParent?: unknown };
         if (typeof host.CgroupParent === 'string') cgroupParent = host.CgroupParent;
       } catch {
         // hostconfig.json only refines the cgroup hint.
       }
     }
     const pid = dockerPidOf(json);
-    const pidStartTime =
-      pid === undefined
-        ? undefined
-        : await diskPidStartTime(this.options.procRoot, pid, json.State?.StartedAt, await this.bootTimeOnce());
+    const pidStartTime = pid === undefined ? undefined : dockerPidStartTime(this.options.procRoot, pid, json.State?.StartedAt, this.options.bootTime);
     return dockerRecordFrom(json, 'disk', {
       fallbackId: id,
       ...(cgroupParent === undefined ? {} : { cgroupParent }),
       ...(pidStartTime === undefined ? {} : { pidStartTime }),
     });
   }
+}
 
-  private async signatureOf(path: string): Promise<{ path: string; sig: string } | undefined> {
-    try {
-      const st = await this.fs.stat(path);
-      if (st.isDirectory()) return undefined;
-      return { path, sig: `${st.ino}:${st.size}:${st.mtimeMs}` };
-    } catch {
-      return undefined;
-    }
+async function signatureOf(path: string): Promise<{ path: string; sig: string } | undefined> {
+  try {
+    const st = await stat(path);
+    if (st.isDirectory()) return undefined;
+    return { path, sig: `${st.ino}:${st.size}:${st.mtimeMs}` };
+  } catch {
+    return undefined;
   }
+}
 
-  private bootTimeOnce(): Promise<number | undefined> {
-    this.bootTime ??= readBootTime(this.options.procRoot);
-    return this.bootTime;
-  }
-
-  private drop(id: string): void {
-    this.entries.get(id)?.unwatch?.();
-    this.entries.delete(id);
+async function readText(path: string): Promise<string | undefined> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch {
+    return undefined;
   }
 }

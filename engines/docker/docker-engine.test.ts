@@ -1,260 +1,361 @@
-import { execFileSync } from 'node:child_process';
-import { settle } from '../../test/support/outcomes.js';
-import { generateKeyPairSync, X509Certificate } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { Agent } from 'node:https';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
-import { rootCertificates } from 'node:tls';
 import { join, resolve } from 'node:path';
-import type { Container } from 'inversify';
+import { ContainerModule, type Container } from 'inversify';
 import { createCrootContainer } from '../../core/create-container.js';
-import { EngineRegistry } from '../../core/engine-registry.js';
-import { CrootError } from '../../core/errors.js';
+import { EngineRegistry, EngineRegistryOptions, type IndexedContainer, type RegistryEvent } from '../../core/engine-registry.js';
+import { DirectoryWatcher } from '../../core/host-services.js';
 import { ContainerProcessIdResolver } from '../../core/resolvers.js';
-import { dockerEndpointFrom, loadDockerTls, type DockerTls } from './docker-api-source.js';
-import { DockerEngine } from './docker-engine.js';
+import { codeOf, eventually, settle } from '../../test/support/outcomes.js';
+import { startTimeOf } from '../../test/support/processes.js';
+import { bootTimeTruth, clockTicksTruth } from '../../test/support/truth.js';
+import { DockerEngine, DockerEngineOptions } from './docker-engine.js';
 import { dockerEngineModule } from './docker-engine-module.js';
 
 const FIXTURES = resolve(__dirname, '../../test/fixtures/pcp-qa');
 
-describe('dockerEndpointFrom', () => {
-  it('uses /var/run/docker.sock without DOCKER_HOST or a docker context', () => {
-    expect(dockerEndpointFrom({ DOCKER_CONFIG: '/nonexistent/croot-docker-config' })).toEqual({ options: { socketPath: '/var/run/docker.sock' }, label: '/var/run/docker.sock' });
-  });
+let scratch: string;
+const started: Container[] = [];
+const children: ChildProcess[] = [];
 
-  it('reads a unix:// DOCKER_HOST', () => {
-    expect(dockerEndpointFrom({ DOCKER_HOST: 'unix:///run/user/1000/docker.sock' }).options).toEqual({ socketPath: '/run/user/1000/docker.sock' });
-  });
-
-  it('reads a tcp:// DOCKER_HOST, with the default port when there is none', () => {
-    expect(dockerEndpointFrom({ DOCKER_HOST: 'tcp://10.0.0.5:2375' }).options).toEqual({ host: '10.0.0.5', port: '2375', protocol: 'http' });
-    expect(dockerEndpointFrom({ DOCKER_HOST: 'tcp://dockerhost', DOCKER_TLS_VERIFY: '1' }).options).toEqual({
-      host: 'dockerhost',
-      port: '2376',
-      protocol: 'https',
-    });
-  });
+beforeAll(() => {
+  scratch = mkdtempSync(join(tmpdir(), 'croot-t-docker-engine-'));
+});
+afterEach(async () => {
+  for (const c of started.splice(0)) await c.get<EngineRegistry>(EngineRegistry).stop();
+});
+afterAll(() => {
+  for (const c of children) c.kill('SIGKILL');
+  rmSync(scratch, { recursive: true, force: true });
 });
 
-describe('dockerEndpointFrom with TLS, as the docker CLI reads its environment', () => {
-  const files = (dir: string) => ({ certPath: dir, caFile: `${dir}/ca.pem`, certFile: `${dir}/cert.pem`, keyFile: `${dir}/key.pem` });
-
-  it('verifies with DOCKER_TLS_VERIFY, reading the files from DOCKER_CERT_PATH', () => {
-    const endpoint = dockerEndpointFrom({ DOCKER_HOST: 'tcp://10.0.0.5', DOCKER_TLS_VERIFY: '1', DOCKER_CERT_PATH: '/etc/croot/docker' });
-    expect(endpoint).toEqual({
-      options: { host: '10.0.0.5', port: '2376', protocol: 'https' },
-      label: '10.0.0.5:2376',
-      tls: { verify: true, ...files('/etc/croot/docker') },
-    });
+/** A registry holding only the docker engine, started; `ready()` not awaited. */
+async function croot(
+  env: Record<string, string>,
+  options: DockerEngineOptions = {},
+  watcher?: DirectoryWatcher,
+): Promise<{ c: Container; registry: EngineRegistry }> {
+  const c = createCrootContainer({
+    config: { env },
+    modules: [
+      dockerEngineModule,
+      new ContainerModule(({ bind }) => {
+        bind<DockerEngineOptions>(DockerEngineOptions).toConstantValue(options);
+        // ready() then means the engine's own first load, however slow a loaded machine makes it.
+        bind<EngineRegistryOptions>(EngineRegistryOptions).toConstantValue({ recheckIntervalMs: 600000, firstLoadTimeoutMs: 120000 });
+        if (watcher !== undefined) bind<DirectoryWatcher>(DirectoryWatcher).toConstantValue(watcher);
+      }),
+    ],
   });
+  started.push(c);
+  const registry = c.get<EngineRegistry>(EngineRegistry);
+  await registry.start();
+  return { c, registry };
+}
 
-  it('takes any non-empty DOCKER_TLS_VERIFY as on, even 0 (docker does)', () => {
-    expect(dockerEndpointFrom({ DOCKER_HOST: 'tcp://h:1', DOCKER_TLS_VERIFY: '0', DOCKER_CERT_PATH: '/c' }).tls).toEqual({ verify: true, ...files('/c') });
-  });
+const status = (registry: EngineRegistry) => registry.statuses().find((s) => s.engine === 'docker');
 
-  it('uses no TLS for DOCKER_CERT_PATH alone or an empty DOCKER_TLS_VERIFY', () => {
-    for (const env of [{ DOCKER_CERT_PATH: '/c' }, { DOCKER_CERT_PATH: '/c', DOCKER_TLS_VERIFY: '' }]) {
-      const endpoint = dockerEndpointFrom({ DOCKER_HOST: 'tcp://h', ...env });
-      expect(endpoint.options).toEqual({ host: 'h', port: '2375', protocol: 'http' });
-      expect(endpoint.tls).toBeUndefined();
-    }
-  });
+function unpack(tarball: string): string {
+  const root = mkdtempSync(join(scratch, 'root-'));
+  execFileSync('tar', ['-xzf', join(FIXTURES, tarball), '-C', root]);
+  return join(root, 'var/lib/docker');
+}
 
-  it('uses TLS without checking the daemon for DOCKER_TLS alone', () => {
-    const endpoint = dockerEndpointFrom({ DOCKER_HOST: 'tcp://h', DOCKER_TLS: '1', DOCKER_CERT_PATH: '/c' });
-    expect(endpoint.options).toEqual({ host: 'h', port: '2376', protocol: 'https' });
-    expect(endpoint.tls).toEqual({ verify: false, ...files('/c') });
+/** A unix socket that accepts, reads and never answers; `held` counts connections still open. */
+async function silentSocket(path: string): Promise<{ server: Server; held: Set<Socket> }> {
+  const held = new Set<Socket>();
+  const server = createServer((s) => {
+    held.add(s);
+    s.resume();
+    s.on('close', () => held.delete(s));
   });
+  await new Promise<void>((res) => server.listen(path, res));
+  return { server, held };
+}
 
-  it('defaults the files to $DOCKER_CONFIG, else $HOME/.docker', () => {
-    expect(dockerEndpointFrom({ DOCKER_HOST: 'tcp://h', DOCKER_TLS_VERIFY: '1', DOCKER_CONFIG: '/cfg', HOME: '/home/u' }).tls?.certPath).toBe('/cfg');
-    expect(dockerEndpointFrom({ DOCKER_HOST: 'tcp://h', DOCKER_TLS_VERIFY: '1', HOME: '/home/u' }).tls).toEqual({ verify: true, ...files('/home/u/.docker') });
-  });
-
-  it('verifies for an https:// DOCKER_HOST', () => {
-    expect(dockerEndpointFrom({ DOCKER_HOST: 'https://h:2400', HOME: '/home/u' })).toMatchObject({
-      options: { host: 'h', port: '2400', protocol: 'https' },
-      tls: { verify: true, caFile: '/home/u/.docker/ca.pem' },
-    });
-  });
-
-  it('ignores the TLS settings for a unix socket', () => {
-    expect(dockerEndpointFrom({ DOCKER_HOST: 'unix:///run/docker.sock', DOCKER_TLS_VERIFY: '1' }).tls).toBeUndefined();
-  });
-});
-
-describe('loadDockerTls', () => {
-  let dir: string;
-  let n = 0;
-  /** A fresh DOCKER_CERT_PATH holding `files`; a `null` content makes a directory there. */
-  function certPath(content: Record<string, string | null>, verify = true): DockerTls {
-    const path = join(dir, String(n++));
-    mkdirSync(path);
-    for (const [name, text] of Object.entries(content)) {
-      if (text === null) mkdirSync(join(path, name));
-      else writeFileSync(join(path, name), text);
-    }
-    return { verify, certPath: path, caFile: join(path, 'ca.pem'), certFile: join(path, 'cert.pem'), keyFile: join(path, 'key.pem') };
-  }
-  // A real certificate (one of Node's bundled EC roots) and a key of its type that is not its key.
-  const realCa = rootCertificates.find((pem) => new X509Certificate(pem).publicKey.asymmetricKeyType === 'ec') as string;
-  const namedCurve = new X509Certificate(realCa).publicKey.asymmetricKeyDetails?.namedCurve as string;
-  const unrelatedKey = generateKeyPairSync('ec', { namedCurve }).privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
-
-  beforeAll(() => {
-    dir = mkdtempSync(join(tmpdir(), 'croot-docker-tls-unit-'));
-  });
-  afterAll(() => {
-    rmSync(dir, { recursive: true, force: true });
-  });
-
-  it('rejects a missing ca.pem, naming it, whether verifying or not (docker refuses too)', async () => {
-    for (const verify of [true, false]) {
-      const tls = certPath({}, verify);
-      await expect(loadDockerTls(tls)).rejects.toThrow(`TLS: cannot read the CA certificate ${tls.caFile} (ENOENT)`);
-    }
-  });
-
-  it('rejects a ca.pem holding no certificate, naming it', async () => {
-    const tls = certPath({ 'ca.pem': 'not a certificate\n' });
-    await expect(loadDockerTls(tls)).rejects.toThrow(`TLS: ${tls.caFile} unusable`);
-  });
-
-  it('rejects a cert.pem it cannot read, naming it', async () => {
-    const tls = certPath({ 'ca.pem': realCa, 'cert.pem': null, 'key.pem': unrelatedKey });
-    await expect(loadDockerTls(tls)).rejects.toThrow(`TLS: cannot read the client certificate ${tls.certFile} (EISDIR)`);
-  });
-
-  it('rejects a key.pem that does not belong to cert.pem, naming both', async () => {
-    const tls = certPath({ 'ca.pem': realCa, 'cert.pem': realCa, 'key.pem': unrelatedKey });
-    await expect(loadDockerTls(tls)).rejects.toThrow(`TLS: ${tls.certFile} with ${tls.keyFile} unusable`);
-  });
-
-  it('sends no client certificate when cert.pem and key.pem are absent, and says which', async () => {
-    const tls = certPath({ 'ca.pem': realCa });
-    const material = await loadDockerTls(tls);
-    expect(material.options).toEqual({ ca: Buffer.from(realCa) });
-    expect(material.absent).toEqual([tls.certFile, tls.keyFile]);
-    expect(material.agent).toBeUndefined();
-  });
-
-  it('sends no client certificate when only one of the pair is there (docker does the same)', async () => {
-    const tls = certPath({ 'ca.pem': realCa, 'cert.pem': realCa });
-    const material = await loadDockerTls(tls);
-    expect(material.options).toEqual({ ca: Buffer.from(realCa) });
-    expect(material.absent).toEqual([tls.keyFile]);
-  });
-
-  it('skips the daemon check through an agent only when not verifying', async () => {
-    const material = await loadDockerTls(certPath({ 'ca.pem': realCa }, false));
-    expect(material.agent).toBeInstanceOf(Agent);
-    expect(material.agent?.options.rejectUnauthorized).toBe(false);
-    material.agent?.destroy();
-  });
-});
+async function closeServer(s: { server: Server; held: Set<Socket> }): Promise<void> {
+  for (const socket of s.held) socket.destroy();
+  await new Promise<void>((res) => s.server.close(() => res()));
+}
 
 describe('DockerEngine with TLS files it cannot read', () => {
-  it('is unavailable and names the missing ca.pem, without throwing', async () => {
-    const scratch = mkdtempSync(join(tmpdir(), 'croot-docker-tls-engine-'));
-    const container = createCrootContainer({
-      config: {
-        env: {
-          DOCKER_HOST: 'tcp://127.0.0.1:1',
-          DOCKER_TLS_VERIFY: '1',
-          DOCKER_CERT_PATH: scratch,
-          PCP_DOCKER_DIR: join(scratch, 'no-docker-dir'),
-        },
-      },
-      modules: [dockerEngineModule],
+  it('is unavailable and names the missing ca.pem', async () => {
+    const certs = mkdtempSync(join(scratch, 'tls-'));
+    const { registry } = await croot({
+      DOCKER_HOST: 'tcp://127.0.0.1:1',
+      DOCKER_TLS_VERIFY: '1',
+      DOCKER_CERT_PATH: certs,
+      PCP_DOCKER_DIR: join(certs, 'no-docker-dir'),
     });
-    const registry = container.get<EngineRegistry>(EngineRegistry);
-    try {
-      await registry.start();
-      expect(await registry.containers()).toEqual([]);
-      expect(registry.statuses()[0]).toMatchObject({
-        engine: 'docker',
-        available: false,
-        reason: `no daemon at 127.0.0.1:1 (TLS: cannot read the CA certificate ${join(scratch, 'ca.pem')} (ENOENT)) and ${join(scratch, 'no-docker-dir')}/containers absent`,
-      });
-    } finally {
-      await registry.stop();
-      rmSync(scratch, { recursive: true, force: true });
-    }
+    await registry.ready();
+    expect(registry.containers()).toEqual([]);
+    expect(status(registry)).toMatchObject({
+      available: false,
+      reason: `no daemon at 127.0.0.1:1 (TLS: cannot read the CA certificate ${join(certs, 'ca.pem')} (ENOENT)) and ${join(certs, 'no-docker-dir')}/containers absent`,
+    });
   });
 });
 
-describe('DockerEngine without a daemon', () => {
-  let scratch: string;
+describe('DockerEngine without a daemon (DOCKER_HOST at a socket that does not exist)', () => {
   const deadSocket = '/nonexistent/croot-docker.sock';
-  const started: Container[] = [];
-
-  beforeAll(() => {
-    scratch = mkdtempSync(join(tmpdir(), 'croot-docker-engine-'));
-    execFileSync('tar', ['-xzf', join(FIXTURES, 'containers-docker-1.3.2-root-001.tgz'), '-C', scratch]);
-  });
-  afterAll(async () => {
-    for (const c of started) await c.get<EngineRegistry>(EngineRegistry).stop();
-    rmSync(scratch, { recursive: true, force: true });
-  });
-
-  async function croot(dockerDir: string): Promise<Container> {
-    const container = createCrootContainer({
-      config: { env: { DOCKER_HOST: `unix://${deadSocket}`, PCP_DOCKER_DIR: dockerDir } },
-      modules: [dockerEngineModule],
-    });
-    started.push(container);
-    await container.get<EngineRegistry>(EngineRegistry).start();
-    return container;
-  }
+  const env = (dockerDir: string) => ({ DOCKER_HOST: `unix://${deadSocket}`, PCP_DOCKER_DIR: dockerDir });
 
   it('reads PCP_DOCKER_DIR and says why the daemon is not used', async () => {
-    const c = await croot(join(scratch, 'var/lib/docker'));
+    const dockerDir = unpack('containers-docker-1.3.2-root-001.tgz');
+    const { c, registry } = await croot(env(dockerDir));
+    await registry.ready();
     expect(c.get(DockerEngine).source).toBe('disk');
-    expect(c.get<EngineRegistry>(EngineRegistry).statuses()).toEqual([
-      expect.objectContaining({
-        engine: 'docker',
-        available: true,
-        reason: `daemon at ${deadSocket} unreachable (ENOENT); reading ${join(scratch, 'var/lib/docker')}: 3 containers`,
-      }),
-    ]);
+    expect(status(registry)).toMatchObject({
+      available: true,
+      reason: `daemon at ${deadSocket} unreachable (ENOENT); reading ${dockerDir}: 3 containers`,
+    });
   });
 
-  it('returns the same frozen array while nothing changed', async () => {
-    const engine = (await croot(join(scratch, 'var/lib/docker'))).get(DockerEngine);
-    const first = await engine.containers();
-    expect(first).toHaveLength(3);
-    expect(Object.isFrozen(first)).toBe(true);
-    expect(await engine.containers()).toBe(first);
-  });
-
-  it('reports no source when neither the daemon nor the folder is there', async () => {
-    const c = await croot(join(scratch, 'no-such-docker-dir'));
-    expect(await c.get<EngineRegistry>(EngineRegistry).containers()).toEqual([]);
-    expect(c.get<EngineRegistry>(EngineRegistry).statuses()[0]).toMatchObject({
+  it('says why there is nothing when neither the daemon nor the folder is there', async () => {
+    const { registry } = await croot(env(join(scratch, 'no-such-docker-dir')));
+    await registry.ready();
+    expect(registry.containers()).toEqual([]);
+    expect(status(registry)).toMatchObject({
       available: false,
       reason: `no daemon at ${deadSocket} (ENOENT) and ${join(scratch, 'no-such-docker-dir')}/containers absent`,
     });
+    expect(await codeOf(() => registry.lookup('docker:anything'))).toBe('ERR_NO_CONTAINER');
   });
 
-  it('resolves fixture containers by name through the core, refusing the stopped one', async () => {
-    const c = await croot(join(scratch, 'var/lib/docker'));
-    const registry = c.get<EngineRegistry>(EngineRegistry);
-    expect((await registry.lookup('/dreamy_elion')).id).toBe('d2e89f8c107e1b7ae899603469cd524618897d52197fbbd6aaf961454202f23e');
-    expect((await registry.lookup('252b')).names).toEqual(['desperate_turing']);
+  it('resolves fixture containers by name, id prefix and /name, with Docker\'s state, refusing the stopped one', async () => {
+    const { c, registry } = await croot(env(unpack('containers-docker-1.3.2-root-001.tgz')));
+    await registry.ready();
+    expect((registry.lookup('/dreamy_elion') as IndexedContainer).id).toBe('d2e89f8c107e1b7ae899603469cd524618897d52197fbbd6aaf961454202f23e');
+    expect(registry.lookup('252b')).toMatchObject({ names: ['desperate_turing'], running: false, state: 'exited', source: 'disk' });
     const pids = c.get<ContainerProcessIdResolver>(ContainerProcessIdResolver);
-    await expect(settle(() => pids.resolveProcessId('desperate_turing'))).rejects.toMatchObject({ code: 'ERR_NOT_RUNNING' });
+    expect(await codeOf(() => pids.resolveProcessId('desperate_turing'))).toBe('ERR_NOT_RUNNING');
   });
 
   it('never hands out a 2014 fixture\'s PID: that process is gone or was reused since', async () => {
-    const c = await croot(join(scratch, 'var/lib/docker'));
+    const { c, registry } = await croot(env(unpack('containers-docker-1.3.2-root-001.tgz')));
+    await registry.ready();
     const pids = c.get<ContainerProcessIdResolver>(ContainerProcessIdResolver);
     for (const name of ['jolly_sinoussi', 'dreamy_elion']) {
-      const error = await settle(() => pids.resolveProcessId(name)).then(
-        () => undefined,
-        (err: unknown) => err,
-      );
-      expect(error).toBeInstanceOf(CrootError);
-      expect(['ERR_NOT_RUNNING', 'ERR_PID_REUSED']).toContain((error as CrootError).code);
+      expect(['ERR_NOT_RUNNING', 'ERR_PID_REUSED']).toContain(await codeOf(() => pids.resolveProcessId(name)));
     }
+  });
+
+  it('pushes each change of the files into the index as it happens', async () => {
+    const dockerDir = unpack('containers-docker-1.3.2-root-001.tgz');
+    const { registry } = await croot(env(dockerDir));
+    await registry.ready();
+    const events: RegistryEvent[] = [];
+    registry.subscribe((e) => events.push(e));
+    const template = '2cb8e83aa13ae05b7d11146ed0daae3607cd1a73d793544e06411fd8f4afc255';
+    const id = 'feedf00d'.repeat(8);
+    const config = JSON.parse(readFileSync(join(dockerDir, 'containers', template, 'config.json'), 'utf8')) as Record<string, unknown>;
+    const write = (name: string): void => {
+      const file = join(dockerDir, 'containers', id, 'config.json');
+      writeFileSync(`${file}.tmp`, JSON.stringify({ ...config, ID: id, Name: `/${name}`, State: { Running: false, StartedAt: '2024-01-01T00:00:00Z' } }));
+      renameSync(`${file}.tmp`, file);
+    };
+    const seen = (kind: string, name: string) =>
+      eventually(async () => events.find((e) => e.kind === kind && e.kind !== 'health' && e.container.id === id && e.container.names[0] === name));
+
+    mkdirSync(join(dockerDir, 'containers', id));
+    write('fresh');
+    expect(((await seen('added', 'fresh')) as { container: IndexedContainer }).container).toMatchObject({ state: 'exited', running: false, source: 'disk' });
+    write('renamed');
+    await seen('updated', 'renamed');
+    expect((registry.lookup('renamed') as IndexedContainer).id).toBe(id);
+    expect(await codeOf(() => registry.lookup('fresh'))).toBe('ERR_NO_CONTAINER');
+    rmSync(join(dockerDir, 'containers', id), { recursive: true });
+    await seen('removed', 'renamed');
+    expect(await codeOf(() => registry.lookup('renamed'))).toBe('ERR_NO_CONTAINER');
+    expect(status(registry)?.reason).toMatch(/: 3 containers$/);
+  });
+});
+
+describe('DockerEngine\'s safety net, with a watcher that misses every change', () => {
+  it('finds at its re-check what changed in the files, and only then', async () => {
+    const watched: string[] = [];
+    const deaf: DirectoryWatcher = {
+      watch: (dir) => {
+        watched.push(dir);
+        return () => undefined;
+      },
+    };
+    const dockerDir = unpack('containers-docker-1.3.2-root-001.tgz');
+    const { c, registry } = await croot({ DOCKER_HOST: `unix://${join(scratch, 'nothing-here.sock')}`, PCP_DOCKER_DIR: dockerDir }, {}, deaf);
+    await registry.ready();
+    const victim = 'd2e89f8c107e1b7ae899603469cd524618897d52197fbbd6aaf961454202f23e';
+    // It asked to watch the containers folder, each container's, and the folder where the socket would appear.
+    expect(watched).toEqual(expect.arrayContaining([join(dockerDir, 'containers'), join(dockerDir, 'containers', victim), scratch]));
+    rmSync(join(dockerDir, 'containers', victim), { recursive: true });
+    expect((registry.lookup('dreamy_elion') as IndexedContainer).id).toBe(victim);
+    await c.get(DockerEngine).recheck();
+    expect(await codeOf(() => registry.lookup('dreamy_elion'))).toBe('ERR_NO_CONTAINER');
+    expect(registry.containers()).toHaveLength(2);
+    expect(status(registry)?.reason).toMatch(/: 2 containers$/);
+  });
+});
+
+describe('DockerEngine with a daemon that accepts and never answers', () => {
+  let socket: { server: Server; held: Set<Socket> } | undefined;
+  afterEach(async () => {
+    if (socket !== undefined) await closeServer(socket);
+    socket = undefined;
+  });
+
+  it('answers from the files while the daemon\'s ping is still waiting', async () => {
+    const path = join(scratch, 'silent-1.sock');
+    socket = await silentSocket(path);
+    const dockerDir = unpack('containers-docker-1.3.2-root-001.tgz');
+    const { c, registry } = await croot({ DOCKER_HOST: `unix://${path}`, PCP_DOCKER_DIR: dockerDir }, { probeTimeoutMs: 600000 });
+    await registry.ready();
+    // The ping is still out, unanswered; the files answer anyway, synchronously.
+    expect(socket.held.size).toBe(1);
+    expect(c.get(DockerEngine).source).toBe('disk');
+    expect(registry.lookup('dreamy_elion')).toMatchObject({ engine: 'docker', source: 'disk' });
+    expect(status(registry)).toMatchObject({ available: true, reason: `daemon at ${path} not answered yet; reading ${dockerDir}: 3 containers` });
+  });
+
+  it('gives up on it after its bound when there are no files either, and says so', async () => {
+    const path = join(scratch, 'silent-2.sock');
+    socket = await silentSocket(path);
+    const { registry } = await croot({ DOCKER_HOST: `unix://${path}`, PCP_DOCKER_DIR: join(scratch, 'none') }, { probeTimeoutMs: 300 });
+    const waiting = registry.lookup('docker:web');
+    expect(waiting).toBeInstanceOf(Promise);
+    expect(await codeOf(waiting as Promise<unknown>)).toBe('ERR_NO_CONTAINER');
+    expect(status(registry)).toMatchObject({ available: false, reason: `no daemon at ${path} (timed out) and ${join(scratch, 'none')}/containers absent` });
+    // The ping's connection was given up, not left open.
+    expect(await eventually(async () => (socket?.held.size === 0 ? 0 : undefined))).toBe(0);
+  });
+});
+
+describe('DockerEngine loading 2 000 containers from the files', () => {
+  const COUNT = 2000;
+  const idOf = (i: number) => `${i.toString(16).padStart(8, '0')}${'c0ffee42'.repeat(7)}`;
+  const nameOf = (i: number) => `synthetic-${i}`;
+  /** Index → the real sleeper whose PID the container records. */
+  const sleepers = new Map<number, number>();
+  let dockerDir: string;
+
+  const kernelStart = (pid: number): number => startTimeOf(pid) as number;
+  const bootTime = bootTimeTruth();
+  const ticks = clockTicksTruth();
+
+  beforeAll(() => {
+    dockerDir = join(scratch, 'synthetic');
+    for (const i of [7, 500, 1999]) {
+      const child = spawn('sleep', ['1000'], { stdio: 'ignore' });
+      children.push(child);
+      sleepers.set(i, child.pid as number);
+    }
+    for (let i = 0; i < COUNT; i++) {
+      const dir = join(dockerDir, 'containers', idOf(i));
+      mkdirSync(dir, { recursive: true });
+      const pid = sleepers.get(i);
+      const state =
+        pid === undefined
+          ? { Running: false, Pid: 0, StartedAt: '2024-05-01T10:00:00Z' }
+          : { Running: true, Pid: pid, StartedAt: new Date((bootTime + kernelStart(pid) / ticks) * 1000).toISOString() };
+      writeFileSync(join(dir, 'config.v2.json'), JSON.stringify({ ID: idOf(i), Name: `/${nameOf(i)}`, State: state, Config: { Hostname: `h${i}` } }));
+      writeFileSync(join(dir, 'hostconfig.json'), JSON.stringify({ CgroupParent: '' }));
+    }
+  });
+
+  it('answers right for every one, and the event loop keeps turning while it loads', async () => {
+    let turns = 0;
+    let counting = true;
+    const tick = (): void => {
+      turns++;
+      if (counting) setImmediate(tick);
+    };
+    setImmediate(tick);
+    const { c, registry } = await croot({ DOCKER_HOST: `unix://${join(scratch, 'absent.sock')}`, PCP_DOCKER_DIR: dockerDir });
+    await registry.ready();
+    counting = false;
+    expect(turns).toBeGreaterThan(20);
+
+    expect(registry.containers()).toHaveLength(COUNT);
+    expect(status(registry)?.reason).toMatch(new RegExp(`: ${COUNT} containers$`));
+    for (let i = 0; i < COUNT; i++) {
+      const found = registry.lookup(nameOf(i)) as IndexedContainer;
+      if (found.id !== idOf(i) || found.hostname !== `h${i}`) throw new Error(`${nameOf(i)} found as ${found.id} (${found.hostname})`);
+    }
+    const pids = c.get<ContainerProcessIdResolver>(ContainerProcessIdResolver);
+    for (const [i, pid] of sleepers) {
+      expect([nameOf(i), await settle(() => pids.resolveProcessId(nameOf(i)))]).toEqual([nameOf(i), pid]);
+      expect((registry.lookup(idOf(i).slice(0, 12)) as IndexedContainer).startTime).toBe(kernelStart(pid));
+    }
+    expect(await codeOf(() => pids.resolveProcessId(nameOf(8)))).toBe('ERR_NOT_RUNNING');
+    expect(registry.lookup(nameOf(8))).toMatchObject({ state: 'exited', running: false });
+  });
+});
+
+describe('DockerEngine and dockerode', () => {
+  /**
+   * Starts the engine (from a fresh copy of its modules, counting how often
+   * dockerode is loaded) against a daemon at `path` answering as `answer`
+   * says, until its first load is over; gives the count and the health.
+   */
+  async function dockerodeLoadsWith(path: string, answer: (request: string, socket: Socket) => void): Promise<{ loads: number; reason: string | undefined }> {
+    let loads = 0;
+    let reason: string | undefined;
+    const held = new Set<Socket>();
+    const server = createServer((s) => {
+      held.add(s);
+      s.on('close', () => held.delete(s));
+      s.on('data', (chunk) => answer(chunk.toString('latin1'), s));
+    });
+    await new Promise<void>((res) => server.listen(path, res));
+    try {
+      await jest.isolateModulesAsync(async () => {
+        jest.doMock('dockerode', () => {
+          loads++;
+          return jest.requireActual('dockerode');
+        });
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
+        const isolated = require('./docker-engine-module.js') as typeof import('./docker-engine-module.js');
+        const c = createCrootContainer({
+          config: { env: { DOCKER_HOST: `unix://${path}`, PCP_DOCKER_DIR: join(scratch, 'none') } },
+          modules: [
+            isolated.dockerEngineModule,
+            new ContainerModule(({ bind }) => {
+              bind<DockerEngineOptions>(DockerEngineOptions).toConstantValue({ probeTimeoutMs: 300, requestTimeoutMs: 300 });
+            }),
+          ],
+        });
+        started.push(c);
+        const registry = c.get<EngineRegistry>(EngineRegistry);
+        await registry.start();
+        await registry.ready();
+        reason = status(registry)?.reason;
+      });
+    } finally {
+      await closeServer({ server, held });
+    }
+    return { loads, reason };
+  }
+
+  it('is not loaded while no daemon answers', async () => {
+    const path = join(scratch, 'silent-3.sock');
+    expect(await dockerodeLoadsWith(path, () => undefined)).toEqual({ loads: 0, reason: `no daemon at ${path} (timed out) and ${join(scratch, 'none')}/containers absent` });
+  });
+
+  it('is loaded once the daemon answers its ping; a daemon silent after that is given up on after the request bound', async () => {
+    const path = join(scratch, 'ping-only.sock');
+    const pingOnly = (request: string, s: Socket): void => {
+      if (request.startsWith('GET /_ping ')) s.end('HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nOK');
+    };
+    expect(await dockerodeLoadsWith(path, pingOnly)).toEqual({ loads: 1, reason: `no daemon at ${path} (timed out) and ${join(scratch, 'none')}/containers absent` });
+  });
+
+  it('gives up on a daemon that never starts its event stream, after the request bound', async () => {
+    const path = join(scratch, 'no-events.sock');
+    const noEvents = (request: string, s: Socket): void => {
+      const json = (body: string) => `HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
+      if (request.startsWith('GET /_ping ')) s.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nOK');
+      else if (request.startsWith('GET /info')) s.write(json('{"CgroupDriver":"systemd"}'));
+    };
+    expect(await dockerodeLoadsWith(path, noEvents)).toEqual({ loads: 1, reason: `no daemon at ${path} (timed out) and ${join(scratch, 'none')}/containers absent` });
   });
 });

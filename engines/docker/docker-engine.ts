@@ -1,16 +1,27 @@
 /**
- * The Docker engine: the daemon's API (kept fresh by its event stream) when
- * the daemon answers, else the files PCP reads under `$PCP_DOCKER_DIR`. While
- * on the files it keeps trying the daemon with backoff, so a daemon that
- * starts later is picked up without restarting croot.
+ * The Docker engine: the daemon's API (kept current by its event stream)
+ * when the daemon answers, else the files PCP reads under `$PCP_DOCKER_DIR`
+ * (kept current by watching them). Both push each change into the registry.
+ *
+ * At start the files are read at once while the daemon is pinged; the files'
+ * containers are pushed as soon as they are read, and the API's replace them
+ * once every container it lists has been inspected. When the event stream
+ * ends the engine goes back to the files. While the daemon is away it
+ * watches the folder where a unix socket would appear (and tries a tcp://
+ * daemon again with backoff), so a daemon that starts later is picked up
+ * without restarting croot and without polling.
  */
+import { basename, dirname } from 'node:path';
 import { inject, injectable, optional } from 'inversify';
 import { CrootConfig } from '../../core/config.js';
-import type { ContainerRecord, ContainerSink, EngineContribution, EngineStatus } from '../../core/engine.js';
-import { InterimPoll } from '../../core/interim-poll.js';
-import { DockerApiSource, dockerEndpointFrom, type DockerEndpoint } from './docker-api-source.js';
-import { DockerDiskState } from './docker-disk-state.js';
+import type { ContainerRecord, ContainerSink, EngineContribution } from '../../core/engine.js';
+import { DirectoryWatcher, type DirectoryEvent } from '../../core/host-services.js';
+import { NodeDirectoryWatcher } from '../../core/node-directory-watcher.js';
 import { plural } from '../../core/plural.js';
+import { DockerApiSource, describeDockerError } from './docker-api-source.js';
+import { DockerDiskState } from './docker-disk-state.js';
+import { dockerEndpointFrom, type DockerEndpoint } from './docker-endpoint.js';
+import { readBootTime } from './docker-record.js';
 
 export const DOCKER_ENGINE_ID = 'docker';
 export const DEFAULT_DOCKER_DIR = '/var/lib/docker';
@@ -22,10 +33,18 @@ export interface DockerEngineOptions {
   readonly retryMinMs?: number;
   /** Longest wait between two tries (ms, default 30000). */
   readonly retryMaxMs?: number;
+  /** Limit for the daemon's answer to `GET /_ping` (ms, default 3000). */
+  readonly probeTimeoutMs?: number;
   /** Limit for each API request but the event stream (ms, default 10000). */
   readonly requestTimeoutMs?: number;
-  /** Least time between two stat passes over the files (ms, default 1000). */
-  readonly diskCheckIntervalMs?: number;
+  /** Inspects in flight at once (default 8). */
+  readonly inspectConcurrency?: number;
+  /** Tries of one inspect before the daemon is given up on (default 6). */
+  readonly inspectAttempts?: number;
+  /** Wait before an inspect's first retry (ms, default 200; doubles up to 5 s). */
+  readonly inspectRetryMs?: number;
+  /** Container folders read at once (default 16). */
+  readonly diskConcurrency?: number;
 }
 
 @injectable()
@@ -33,170 +52,327 @@ export class DockerEngine implements EngineContribution {
   readonly id = DOCKER_ENGINE_ID;
   readonly endpoint: DockerEndpoint;
   readonly dockerDir: string;
+  private readonly options: DockerEngineOptions;
   private readonly retryMinMs: number;
   private readonly retryMaxMs: number;
-  private readonly requestTimeoutMs: number;
-  private readonly diskCheckIntervalMs: number;
+  private readonly watcher: DirectoryWatcher;
 
-  private api: DockerApiSource | undefined;
+  private sink: ContainerSink | undefined;
+  private bootTime: number | undefined;
+  /** The files, read whenever the API is not in use. */
   private disk: DockerDiskState | undefined;
-  /** Why the daemon is not in use, from the last try. */
-  private apiFailure = 'not tried yet';
+  private diskLoaded = false;
+  /** The index shows the files' containers, and their changes are pushed. */
+  private diskLive = false;
+  /** The API in use. */
+  private api: DockerApiSource | undefined;
+  /** A try at the daemon in progress. */
+  private attempt: { readonly source: DockerApiSource; readonly done: Promise<boolean> } | undefined;
+  /** Why the daemon is not in use, from the last try; undefined before any try ended. */
+  private apiFailure: string | undefined;
+  /** Something was pushed with replaceAll. */
+  private loaded = false;
   private retryDelay: number;
   private retryTimer: NodeJS.Timeout | undefined;
-  private connecting: Promise<boolean> | undefined;
+  /** Tries after a socket event or a lost stream, until the delay reaches its maximum. */
+  private retrying = false;
+  private unwatchSocket: (() => void) | undefined;
   private stopped = false;
-  private checkedAt = Date.now();
 
   constructor(
     @inject(CrootConfig) private readonly config: CrootConfig,
     @inject(DockerEngineOptions) @optional() options: DockerEngineOptions | undefined,
+    @inject(DirectoryWatcher) @optional() watcher: DirectoryWatcher | undefined,
   ) {
     this.endpoint = dockerEndpointFrom(config.env);
     this.dockerDir = config.env.PCP_DOCKER_DIR || DEFAULT_DOCKER_DIR;
-    this.retryMinMs = options?.retryMinMs ?? 1000;
-    this.retryMaxMs = options?.retryMaxMs ?? 30000;
-    this.requestTimeoutMs = options?.requestTimeoutMs ?? 10000;
-    this.diskCheckIntervalMs = options?.diskCheckIntervalMs ?? 1000;
+    this.options = options ?? {};
+    this.retryMinMs = this.options.retryMinMs ?? 1000;
+    this.retryMaxMs = this.options.retryMaxMs ?? 30000;
     this.retryDelay = this.retryMinMs;
+    this.watcher = watcher ?? new NodeDirectoryWatcher();
   }
 
-  /** Which source answers now: the daemon's API, the files, or none yet. */
+  /** Which source the index shows now: the daemon's API, the files, or none yet. */
   get source(): 'api' | 'disk' | undefined {
-    return this.api !== undefined ? 'api' : this.disk !== undefined ? 'disk' : undefined;
+    return this.api !== undefined ? 'api' : this.diskLive ? 'disk' : undefined;
   }
-
-  async startLegacy(): Promise<void> {
-    this.stopped = false;
-    if (!(await this.connect())) {
-      this.useDisk();
-      await this.disk?.containers();
-      this.scheduleRetry();
-    }
-  }
-
-  containers(): Promise<readonly ContainerRecord[]> {
-    // Not async: the disk's promise is handed on, not wrapped in another (two microtask turns fewer).
-    return this.api !== undefined ? Promise.resolve(this.api.containers()) : this.useDisk().containers();
-  }
-
-  status(): EngineStatus {
-    const daemon = `daemon at ${this.endpoint.label}`;
-    if (this.api !== undefined) {
-      return { engine: this.id, available: true, reason: `${daemon} (API and events): ${plural(this.api.size, 'container')}`, checkedAt: this.checkedAt };
-    }
-    const disk = this.disk;
-    const unreachable = `${daemon} unreachable (${this.apiFailure})`;
-    if (disk === undefined || !disk.checked) {
-      return { engine: this.id, available: false, reason: `${unreachable}; ${this.dockerDir} not read yet`, checkedAt: this.checkedAt };
-    }
-    const absent = disk.unavailableReason();
-    if (absent !== undefined) {
-      return { engine: this.id, available: false, reason: `no ${daemon} (${this.apiFailure}) and ${absent}`, checkedAt: this.checkedAt };
-    }
-    return { engine: this.id, available: true, reason: `${unreachable}; reading ${this.dockerDir}: ${plural(disk.size, 'container')}`, checkedAt: this.checkedAt };
-  }
-
-  /** INTERIM: polls the old pull interface until this engine pushes from its own change signals. */
-  private interim: InterimPoll | undefined;
 
   async start(sink: ContainerSink): Promise<void> {
-    await this.startLegacy();
-    this.interim = new InterimPoll(sink, this);
-    await this.interim.start();
+    this.sink = sink;
+    this.stopped = false;
+    this.bootTime = await readBootTime(this.config.procRoot);
+    this.openDisk();
+    void this.tryDaemon();
+  }
+
+  /**
+   * The safety net: with the API, a listing compared with what is known;
+   * with the files, a re-read of what changed. Without the daemon, also one
+   * more try at it (a daemon that did not answer, a socket event missed).
+   */
+  async recheck(): Promise<void> {
+    const api = this.api;
+    if (api !== undefined) {
+      await api.recheck();
+      if (this.api === api) this.sink?.replaceAll(api.containers());
+      this.reportHealth();
+      return;
+    }
+    const disk = this.disk;
+    if (disk !== undefined && this.diskLoaded) {
+      await disk.recheck();
+      if (this.disk === disk && this.diskLive && this.api === undefined) this.sink?.replaceAll(disk.containers());
+      this.reportHealth();
+    }
+    if (this.attempt === undefined && this.retryTimer === undefined) void this.tryDaemon();
   }
 
   async stop(): Promise<void> {
-    this.interim?.stop();
     this.stopped = true;
-    if (this.retryTimer !== undefined) clearTimeout(this.retryTimer);
+    this.sink = undefined;
+    clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
-    await this.connecting?.catch(() => false);
+    this.unwatchSocket?.();
+    this.unwatchSocket = undefined;
+    const attempt = this.attempt;
+    attempt?.source.close();
+    await attempt?.done;
     this.api?.close();
     this.api = undefined;
     this.disk?.close();
     this.disk = undefined;
+    this.diskLive = false;
   }
 
-  /** One try at the daemon; true when the API source is now in use. */
-  private connect(): Promise<boolean> {
-    this.connecting ??= this.tryConnect().finally(() => {
-      this.connecting = undefined;
+  /** Starts reading the files; they are pushed once read, unless the API is in use by then. */
+  private openDisk(): void {
+    const disk: DockerDiskState = new DockerDiskState({
+      dockerDir: this.dockerDir,
+      procRoot: this.config.procRoot,
+      watcher: this.watcher,
+      bootTime: this.bootTime,
+      ...(this.options.diskConcurrency === undefined ? {} : { concurrency: this.options.diskConcurrency }),
+      onUpsert: (record) => this.fromDisk(disk, (sink) => sink.upsert(record)),
+      onRemove: (id) => this.fromDisk(disk, (sink) => sink.remove(id)),
+      onPresence: () => this.fromDisk(disk, () => undefined),
     });
-    return this.connecting;
+    this.disk?.close();
+    this.disk = disk;
+    this.diskLoaded = false;
+    this.diskLive = false;
+    void disk.load().then(() => {
+      if (this.disk !== disk || this.stopped) return;
+      this.diskLoaded = true;
+      this.useDiskIfDue();
+    });
   }
 
-  private async tryConnect(): Promise<boolean> {
+  private fromDisk(disk: DockerDiskState, push: (sink: ContainerSink) => void): void {
+    if (this.disk !== disk || !this.diskLive || this.sink === undefined) return;
+    push(this.sink);
+    this.reportHealth();
+  }
+
+  /**
+   * Pushes the files' containers when they are read and the API is not in
+   * use. Before the first push, a missing containers folder waits for the
+   * daemon's try to end: pushing nothing would make lookups say "no such
+   * container" while the API may still be loading them.
+   */
+  private useDiskIfDue(): void {
+    const disk = this.disk;
+    if (disk === undefined || !this.diskLoaded || this.diskLive || this.api !== undefined || this.stopped) return;
+    if (!this.loaded && !disk.isPresent && this.attempt !== undefined) {
+      this.reportHealth();
+      return;
+    }
+    this.diskLive = true;
+    this.pushAll(disk.containers());
+    this.reportHealth();
+  }
+
+  /** One try at the daemon: ping, then a full load through the API; true when the API is now in use. */
+  private tryDaemon(): Promise<boolean> {
+    if (this.stopped || this.api !== undefined) return Promise.resolve(this.api !== undefined);
+    if (this.attempt !== undefined) return this.attempt.done;
     const source: DockerApiSource = new DockerApiSource({
       endpoint: this.endpoint,
       procRoot: this.config.procRoot,
-      requestTimeoutMs: this.requestTimeoutMs,
+      bootTime: this.bootTime,
+      ...pick(this.options, ['probeTimeoutMs', 'requestTimeoutMs', 'inspectConcurrency', 'inspectAttempts', 'inspectRetryMs']),
+      onUpsert: (record) => this.fromApi(source, (sink) => sink.upsert(record)),
+      onRemove: (id) => this.fromApi(source, (sink) => sink.remove(id)),
       onLost: (why) => this.lost(source, why),
+      onProgress: () => this.reportHealth(),
     });
-    try {
-      await source.connect();
-    } catch (err) {
-      this.apiFailure = describeError(err);
-      this.checkedAt = Date.now();
-      return false;
-    }
-    this.checkedAt = Date.now();
-    if (this.stopped) {
-      source.close();
-      return false;
-    }
-    this.api = source;
-    this.apiFailure = '';
-    this.retryDelay = this.retryMinMs;
-    this.disk?.close();
-    this.disk = undefined;
-    return true;
+    const done = source.connect().then(
+      () => {
+        this.attempt = undefined;
+        if (this.stopped) {
+          source.close();
+          return false;
+        }
+        this.useApi(source);
+        return true;
+      },
+      (err: unknown) => {
+        this.attempt = undefined;
+        if (!this.stopped) this.daemonFailed(describeDockerError(err));
+        return false;
+      },
+    );
+    this.attempt = { source, done };
+    return done;
   }
 
-  /** The daemon went away: answer from the files and try the daemon again. */
+  private fromApi(source: DockerApiSource, push: (sink: ContainerSink) => void): void {
+    if (this.api !== source || this.sink === undefined) return;
+    push(this.sink);
+    this.reportHealth();
+  }
+
+  private useApi(source: DockerApiSource): void {
+    this.api = source;
+    this.apiFailure = undefined;
+    this.retryDelay = this.retryMinMs;
+    this.retrying = false;
+    clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    this.unwatchSocket?.();
+    this.unwatchSocket = undefined;
+    this.disk?.close();
+    this.disk = undefined;
+    this.diskLoaded = false;
+    this.diskLive = false;
+    this.pushAll(source.containers());
+    source.startFollowing();
+    this.reportHealth();
+  }
+
+  private daemonFailed(why: string): void {
+    this.apiFailure = why;
+    this.useDiskIfDue();
+    this.reportHealth();
+    this.waitForDaemon();
+  }
+
+  /** The event stream ended (or an inspect kept failing): back to the files, and look for the daemon again. */
   private lost(source: DockerApiSource, why: string): void {
     if (this.api !== source) return;
     source.close();
     this.api = undefined;
     this.apiFailure = why;
-    this.checkedAt = Date.now();
     if (this.stopped) return;
-    void this.useDisk()
-      .containers()
-      .catch(() => undefined);
+    this.openDisk();
+    this.reportHealth();
     this.retryDelay = this.retryMinMs;
+    this.retrying = true;
+    this.waitForDaemon();
+  }
+
+  /**
+   * While the daemon is away: a unix socket's folder is watched and a try is
+   * made when the socket appears there; a tcp:// daemon (or a socket whose
+   * folder cannot be watched) is tried again with backoff. After a socket
+   * event or a lost stream a few backed-off tries follow, for a daemon that
+   * makes its socket a moment before it answers.
+   */
+  private waitForDaemon(): void {
+    if (this.stopped || this.api !== undefined || this.endpoint.problem !== undefined) return;
+    const socket = this.endpoint.options.socketPath;
+    if (socket !== undefined && this.unwatchSocket === undefined) {
+      try {
+        this.unwatchSocket = this.watcher.watch(dirname(socket), (event) => this.socketEvent(basename(socket), event));
+      } catch {
+        this.unwatchSocket = undefined;
+      }
+    }
+    if (this.unwatchSocket !== undefined) {
+      if (!this.retrying) return;
+      if (this.retryDelay >= this.retryMaxMs) {
+        this.retrying = false;
+        return;
+      }
+    }
     this.scheduleRetry();
   }
 
-  private useDisk(): DockerDiskState {
-    this.disk ??= new DockerDiskState({
-      dockerDir: this.dockerDir,
-      procRoot: this.config.procRoot,
-      checkIntervalMs: this.diskCheckIntervalMs,
-    });
-    return this.disk;
+  private socketEvent(name: string, event: DirectoryEvent): void {
+    if (this.stopped || this.api !== undefined) return;
+    if (event.kind === 'gone') {
+      this.unwatchSocket?.();
+      this.unwatchSocket = undefined;
+      this.waitForDaemon();
+      return;
+    }
+    if (!(event.kind === 'overflow' || (event.kind === 'changed' && event.name === name))) return;
+    clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    this.retryDelay = this.retryMinMs;
+    this.retrying = true;
+    void this.tryDaemon();
   }
 
   private scheduleRetry(): void {
-    if (this.stopped || this.retryTimer !== undefined) return;
+    if (this.stopped || this.retryTimer !== undefined || this.api !== undefined) return;
+    const wait = this.retryDelay;
+    this.retryDelay = Math.min(wait * 2, this.retryMaxMs);
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
-      void this.connect().then((ok) => {
-        if (!ok) {
-          this.retryDelay = Math.min(this.retryDelay * 2, this.retryMaxMs);
-          this.scheduleRetry();
-        }
-      });
-    }, this.retryDelay);
+      void this.tryDaemon();
+    }, wait);
     this.retryTimer.unref();
+  }
+
+  /** Replaces the engine's containers in the registry (which applies a long list in slices). */
+  private pushAll(records: readonly ContainerRecord[]): void {
+    if (this.sink === undefined) return;
+    this.sink.replaceAll(records);
+    this.loaded = true;
+    this.reportHealth();
+  }
+
+  /** Tells the registry what the engine reads now and how many containers it has. */
+  private reportHealth(): void {
+    const sink = this.sink;
+    if (sink === undefined || this.stopped) return;
+    const daemon = `daemon at ${this.endpoint.label}`;
+    const api = this.api;
+    if (api !== undefined) {
+      sink.health(true, `${daemon} (API and events): ${plural(api.size, 'container')}`);
+      return;
+    }
+    const disk = this.disk;
+    const files =
+      disk === undefined || !this.diskLoaded
+        ? `${this.dockerDir} not read yet`
+        : disk.isPresent
+          ? `reading ${this.dockerDir}: ${plural(disk.size, 'container')}`
+          : (disk.unavailableReason() ?? `${this.dockerDir} not read yet`);
+    const filesUsable = this.diskLive && disk !== undefined && disk.isPresent;
+    const progress = this.attempt?.source.progress();
+    if (progress?.answered === true) {
+      const done =
+        progress.listed === undefined ? 'listing its containers' : `${progress.inspected} of ${plural(progress.listed, 'container')} inspected`;
+      const retrying = progress.retrying > 0 ? `, ${progress.retrying} inspect${progress.retrying === 1 ? '' : 's'} to retry (${progress.lastError ?? '?'})` : '';
+      const meanwhile = filesUsable || this.loaded ? `; meanwhile ${files}` : '; its first load is not complete';
+      sink.health(filesUsable, `${daemon} answers, loading: ${done}${retrying}${meanwhile}`);
+      return;
+    }
+    if (this.apiFailure === undefined) {
+      sink.health(filesUsable, `${daemon} not answered yet; ${files}`);
+      return;
+    }
+    if (filesUsable) sink.health(true, `${daemon} unreachable (${this.apiFailure}); ${files}`);
+    else if (disk !== undefined && this.diskLoaded) sink.health(false, `no ${daemon} (${this.apiFailure}) and ${files}`);
+    else sink.health(false, `${daemon} unreachable (${this.apiFailure}); ${files}`);
   }
 }
 
-/** A short reason: the errno code (ECONNREFUSED, ENOENT) when there is one. */
-function describeError(err: unknown): string {
-  const e = err as { code?: unknown; statusCode?: unknown; message?: unknown; name?: unknown };
-  if (typeof e?.code === 'string') return e.code;
-  if (e?.name === 'TimeoutError' || e?.name === 'AbortError') return 'timed out';
-  if (typeof e?.statusCode === 'number') return `HTTP ${e.statusCode}: ${String(e.message ?? '')}`.trim();
-  return String(e?.message ?? err);
+/** The keys of `from` that are set, as an object (exactOptionalPropertyTypes refuses `undefined` for optional keys). */
+function pick<T extends object, K extends keyof T>(from: T, keys: readonly K[]): Partial<Pick<T, K>> {
+  const out: Partial<Pick<T, K>> = {};
+  for (const key of keys) if (from[key] !== undefined) out[key] = from[key];
+  return out;
 }

@@ -3,10 +3,11 @@
  * `GET /containers/{id}/json` and the on-disk `config.v2.json`/`config.json`
  * share the keys croot needs (`State.Pid`, `State.Running/Paused/Restarting`,
  * `State.StartedAt`, `Name`, `Config.Hostname`), so both sources use this.
+ * Only the API gives `State.Status`; for the files it is derived.
  */
 import { readFile } from 'node:fs/promises';
 import type { ContainerRecord } from '../../core/engine.js';
-import { readStartTime } from '../../core/proc.js';
+import { readProcessStat } from '../../core/proc.js';
 
 /** The slice of Docker's container JSON croot reads (the API's `Id`, the disk's `ID`). */
 export interface DockerContainerJson {
@@ -18,7 +19,11 @@ export interface DockerContainerJson {
     readonly Running?: unknown;
     readonly Paused?: unknown;
     readonly Restarting?: unknown;
+    readonly RemovalInProgress?: unknown;
+    readonly Dead?: unknown;
     readonly StartedAt?: unknown;
+    /** The API's word for the state; the files do not hold it. */
+    readonly Status?: unknown;
   };
   readonly Config?: { readonly Hostname?: unknown };
   readonly HostConfig?: { readonly CgroupParent?: unknown };
@@ -60,6 +65,24 @@ export function dockerCgroupHint(id: string, cgroupParent: string | undefined, d
   return `${parent.length > 0 ? parent : 'docker'}/${id}`;
 }
 
+/** Docker's zero time, which `StartedAt` holds for a container that never started. */
+const NEVER = /^0001-01-01T00:00:00/;
+
+/**
+ * Docker's word for the state (`created`, `running`, `paused`, `restarting`,
+ * `removing`, `exited`, `dead`): the API's `State.Status`, else derived from
+ * the flags the files hold as Docker itself derives it.
+ */
+export function dockerStateOf(json: DockerContainerJson): string {
+  const state = json.State ?? {};
+  if (typeof state.Status === 'string' && state.Status.length > 0) return state.Status;
+  if (state.Running === true) return state.Paused === true ? 'paused' : state.Restarting === true ? 'restarting' : 'running';
+  if (state.RemovalInProgress === true) return 'removing';
+  if (state.Dead === true) return 'dead';
+  const started = state.StartedAt;
+  return typeof started !== 'string' || started === '' || NEVER.test(started) ? 'created' : 'exited';
+}
+
 /** Builds the record; undefined when the JSON names no container. */
 export function dockerRecordFrom(
   json: DockerContainerJson,
@@ -82,6 +105,7 @@ export function dockerRecordFrom(
     running: state.Running === true,
     paused: state.Paused === true,
     restarting: state.Restarting === true,
+    state: dockerStateOf(json),
     cgroupHint: dockerCgroupHint(id, parent, options.cgroupDriver),
     source,
   };
@@ -107,20 +131,17 @@ export const CLOCK_TICKS_PER_SECOND = 100;
 export const START_TOLERANCE_SECONDS = 30;
 
 /**
- * The start time to record for a PID read from Docker's files, which may be
- * stale (a dead daemon does not update them). When the process now at `pid`
- * started within START_TOLERANCE_SECONDS of Docker's `StartedAt`, its real
- * start time; when it started at another time (the PID was reused) or is gone,
- * the time `StartedAt` implies, so the locator sees the mismatch later.
- * Undefined when neither is known.
+ * The start time to record for Docker's init PID, read once when the record
+ * is made (an inspect, a read of the files), never per lookup. Docker's
+ * `StartedAt` is the truth, but the files may be stale (a dead daemon does not
+ * update them): when the process now at `pid` started within
+ * START_TOLERANCE_SECONDS of `StartedAt`, its real start time (which the
+ * registry then matches exactly); when it started at another time (the PID
+ * was reused) or is gone, the time `StartedAt` implies, so the registry sees
+ * the mismatch. Undefined when neither is known.
  */
-export async function diskPidStartTime(
-  procRoot: string,
-  pid: number,
-  startedAt: unknown,
-  bootTime: number | undefined,
-): Promise<number | undefined> {
-  const actual = await readStartTime(procRoot, pid);
+export function dockerPidStartTime(procRoot: string, pid: number, startedAt: unknown, bootTime: number | undefined): number | undefined {
+  const actual = readProcessStat(procRoot, pid)?.startTime;
   const startedMs = typeof startedAt === 'string' ? Date.parse(startedAt) : NaN;
   const expected =
     bootTime !== undefined && Number.isFinite(startedMs) && startedMs > 0
