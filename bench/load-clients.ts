@@ -6,7 +6,8 @@
  * (bench/pcp-load-client.c), croot's RootClient (bench/root-client-load.ts),
  * or the socketpair floor (bench/socketpair-ping-pong.c). They share one
  * protocol: connect and warm up, print "ready", wait for "go" on stdin, run
- * until the duration or call count is reached, print a JSON summary and every
+ * for the duration and at least a minimum of calls (at most a cap of time
+ * and a maximum of calls), print a JSON summary and every
  * latency (ns, CLOCK_MONOTONIC). All clients get "go" at once; throughput is
  * all their calls over the span from the first one's start to the last one's
  * end.
@@ -46,6 +47,9 @@ export interface LoadSpec {
   readonly durationMs: number;
   /** Calls per client, at most. */
   readonly maxCalls: number;
+  /** Calls per client at least, unless `capMs` runs out first (a slow server). */
+  readonly minCalls: number;
+  readonly capMs: number;
   /** Untimed calls per client before "go". */
   readonly warmupCalls: number;
   /** Server process whose CPU time is counted (undefined: none). */
@@ -94,7 +98,7 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
   const args =
     spec.kind === 'socketpair'
       ? [String(spec.durationMs), String(spec.maxCalls), String(spec.warmupCalls)]
-      : [spec.socket, spec.op, refsFile, String(spec.durationMs), String(spec.maxCalls), String(spec.warmupCalls)];
+      : [spec.socket, spec.op, refsFile, String(spec.durationMs), String(spec.maxCalls), String(spec.warmupCalls), String(spec.minCalls), String(spec.capMs)];
   const [command, argv] = spec.kind === 'croot-node' ? [process.execPath, [spec.program, ...args]] : [spec.program, args];
   const procs = Array.from({ length: spec.clients }, () => {
     const child = spawnTracked(command, argv, { stdio: ['pipe', 'pipe', 'pipe'] });
@@ -112,7 +116,7 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
     return { child, ready, closed, lines, stderr: () => stderr };
   });
   // Generous: a slow server (PCP with 10 000 containers under load) may take seconds a call.
-  const hardLimitMs = spec.durationMs + 180_000;
+  const hardLimitMs = Math.max(spec.durationMs, spec.capMs) + 180_000;
   let overtime = false;
   const limit = setTimeout(() => {
     overtime = true;

@@ -3,7 +3,7 @@
  * pmdaRootConnect and pmdaRootContainer* calls), as pmcd and pmdalinux use
  * it. One process is one client: one connection, one request at a time.
  *
- *   pcp-load-client SOCKET OP REFS DURATION_MS MAX_CALLS WARMUP_CALLS
+ *   pcp-load-client SOCKET OP REFS DURATION_MS MAX_CALLS WARMUP_CALLS MIN_CALLS CAP_MS
  *
  * OP is processid, hostname or cgroup. REFS is a file of lines
  *   NAME <tab> PID <tab> MODE <tab> VALUE[|VALUE...]
@@ -13,8 +13,9 @@
  * in turn.
  *
  * It connects, makes WARMUP_CALLS untimed calls, prints "ready", waits for a
- * line on stdin, then calls until DURATION_MS have passed or MAX_CALLS were
- * made, timing each call with clock_gettime(CLOCK_MONOTONIC). It prints one
+ * line on stdin, then calls until DURATION_MS have passed and MIN_CALLS were
+ * made, or MAX_CALLS were made, or CAP_MS have passed (a slow server), timing
+ * each call with clock_gettime(CLOCK_MONOTONIC). It prints one
  * line of JSON (calls, wrong answers, begin/end in ns, the first wrong
  * answer) and then each call's latency in ns, one a line. Every answer is
  * checked, the untimed ones too.
@@ -191,13 +192,13 @@ static void call(int fd, enum op op, const struct ref *r)
 int main(int argc, char **argv)
 {
     enum op op;
-    long long duration_ns, begin, end, *lat;
-    long max_calls, warmup, n = 0, i;
+    long long duration_ns, cap_ns, begin, end, *lat;
+    long max_calls, warmup, min_calls, n = 0, i;
     char go[64];
     int fd;
 
-    if (argc != 7) {
-        fprintf(stderr, "usage: %s SOCKET processid|hostname|cgroup REFS DURATION_MS MAX_CALLS WARMUP_CALLS\n", argv[0]);
+    if (argc != 9) {
+        fprintf(stderr, "usage: %s SOCKET processid|hostname|cgroup REFS DURATION_MS MAX_CALLS WARMUP_CALLS MIN_CALLS CAP_MS\n", argv[0]);
         return 2;
     }
     op = strcmp(argv[2], "processid") == 0 ? OP_PROCESSID : strcmp(argv[2], "hostname") == 0 ? OP_HOSTNAME : OP_CGROUP;
@@ -205,6 +206,8 @@ int main(int argc, char **argv)
     duration_ns = atoll(argv[4]) * 1000000LL;
     max_calls = atol(argv[5]);
     warmup = atol(argv[6]);
+    min_calls = atol(argv[7]);
+    cap_ns = atoll(argv[8]) * 1000000LL;
     lat = malloc((max_calls > 0 ? max_calls : 1) * sizeof(*lat));
     if (lat == NULL) {
         perror("malloc");
@@ -227,7 +230,7 @@ int main(int argc, char **argv)
     for (n = 0; n < max_calls; n++) {
         long long t0 = now_ns();
 
-        if (t0 - begin >= duration_ns)
+        if ((t0 - begin >= duration_ns && n >= min_calls) || t0 - begin >= cap_ns)
             break;
         call(fd, op, &refs[n % nrefs]);
         lat[n] = now_ns() - t0;

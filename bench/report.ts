@@ -21,6 +21,8 @@ export interface TableRow {
   readonly pcpP99?: number;
   readonly crootCpuUs?: number;
   readonly pcpCpuUs?: number;
+  /** Timed calls, crootd / PCP (few calls: a slow server, read its numbers with care). */
+  readonly calls?: string;
   /** Wrong answers, crootd / PCP. */
   readonly wrong?: string;
   readonly target: string;
@@ -173,6 +175,7 @@ export function buildTable(run: RunResult): TableRow[] {
         ...opt('pcpP99', l.pcp?.p99Us),
         ...opt('crootCpuUs', finite(l.croot?.cpuUsPerReq)),
         ...opt('pcpCpuUs', finite(l.pcp?.cpuUsPerReq)),
+        calls: `${l.croot?.calls ?? '-'} / ${l.pcp?.calls ?? '-'}`,
         wrong: `${l.croot?.wrong ?? (l.crootError ? 'no result' : '-')} / ${l.pcp?.wrong ?? (l.pcpError ? 'no result' : '-')}`,
         target,
         check,
@@ -223,7 +226,9 @@ function fmtRatio(n: number | undefined): string {
   return n === undefined ? '' : `${fmt(n)}×`;
 }
 
-const COLUMNS: readonly [string, (r: TableRow) => string, boolean][] = [
+type Column = readonly [string, (r: TableRow) => string, boolean];
+
+const COLUMNS: readonly Column[] = [
   ['containers', (r) => r.containers, false],
   ['measure', (r) => r.measure, false],
   ['client', (r) => r.client, false],
@@ -238,19 +243,33 @@ const COLUMNS: readonly [string, (r: TableRow) => string, boolean][] = [
   ['PCP p99 µs', (r) => fmt(r.pcpP99), true],
   ['croot CPU µs/req', (r) => fmt(r.crootCpuUs), true],
   ['PCP CPU µs/req', (r) => fmt(r.pcpCpuUs), true],
+  ['calls croot/PCP', (r) => r.calls ?? '', true],
   ['wrong croot/PCP', (r) => r.wrong ?? '', false],
   ['target', (r) => r.target, false],
   ['check', (r) => r.check, false],
 ];
 
-/** The rows as an aligned Markdown table. */
-export function renderMarkdown(rows: readonly TableRow[]): string {
-  const cells = rows.map((r) => COLUMNS.map(([, get]) => get(r)));
-  const widths = COLUMNS.map(([name], i) => Math.max(name.length, ...cells.map((c) => (c[i] ?? '').length)));
+/** The rows as an aligned Markdown table (all columns, or those named). */
+export function renderMarkdown(rows: readonly TableRow[], only?: readonly string[]): string {
+  const columns = only === undefined ? COLUMNS : COLUMNS.filter(([name]) => only.includes(name));
+  const cells = rows.map((r) => columns.map(([, get]) => get(r)));
+  const widths = columns.map(([name], i) => Math.max(name.length, ...cells.map((c) => (c[i] ?? '').length)));
   const line = (values: readonly string[]): string =>
-    `| ${values.map((v, i) => (COLUMNS[i]?.[2] ? v.padStart(widths[i] ?? 0) : v.padEnd(widths[i] ?? 0))).join(' | ')} |`;
-  const rule = `|${COLUMNS.map(([, , right], i) => `${'-'.repeat((widths[i] ?? 1) + 1)}${right ? ':' : '-'}`).join('|')}|`;
-  return [line(COLUMNS.map(([name]) => name)), rule, ...cells.map(line)].join('\n') + '\n';
+    `| ${values.map((v, i) => (columns[i]?.[2] ? v.padStart(widths[i] ?? 0) : v.padEnd(widths[i] ?? 0))).join(' | ')} |`;
+  const rule = `|${columns.map(([, , right], i) => `${'-'.repeat((widths[i] ?? 1) + 1)}${right ? ':' : '-'}`).join('|')}|`;
+  return [line(columns.map(([name]) => name)), rule, ...cells.map(line)].join('\n') + '\n';
+}
+
+const HEADLINE_MEASURES = /^(first right answer|RSS after loading|idle CPU|(PID|hostname|cgroup) by name(, 8 clients)?$|docker container created)/;
+
+/**
+ * The headline: the rows issue 7's figures are about (start, memory, idle,
+ * lookups by name with PCP's client, 8 clients, a new Docker container),
+ * with the columns that compare. The full table has the rest.
+ */
+export function renderHeadline(rows: readonly TableRow[]): string {
+  const picked = rows.filter((r) => HEADLINE_MEASURES.test(r.measure) && (r.client !== 'RootClient' || /^(first right answer|docker container created)/.test(r.measure)));
+  return renderMarkdown(picked, ['containers', 'measure', 'unit', 'croot', 'PCP', 'Node floor', 'croot/PCP', 'croot/floor', 'calls croot/PCP', 'target', 'check']);
 }
 
 /** The floors as a small table (they are also the floor columns of the big one). */

@@ -3,7 +3,7 @@
  * socket transport), run as a process of its own by load-clients.ts; the same
  * interface and output as pcp-load-client.c:
  *
- *   node dist/bench/root-client-load.js SOCKET OP REFS DURATION_MS MAX_CALLS WARMUP_CALLS
+ *   node dist/bench/root-client-load.js SOCKET OP REFS DURATION_MS MAX_CALLS WARMUP_CALLS MIN_CALLS CAP_MS
  */
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
@@ -21,9 +21,18 @@ interface Ref {
 const TYPES = { processid: PduType.PROCESSID_REQ, hostname: PduType.HOSTNAME_REQ, cgroup: PduType.CGROUPNAME_REQ } as const;
 
 async function main(argv: readonly string[]): Promise<number> {
-  const [socket, op, refsPath, duration, max, warm] = argv;
-  if (socket === undefined || refsPath === undefined || duration === undefined || max === undefined || warm === undefined || !(op === 'processid' || op === 'hostname' || op === 'cgroup')) {
-    process.stderr.write('usage: root-client-load SOCKET processid|hostname|cgroup REFS DURATION_MS MAX_CALLS WARMUP_CALLS\n');
+  const [socket, op, refsPath, duration, max, warm, min, cap] = argv;
+  if (
+    socket === undefined ||
+    refsPath === undefined ||
+    duration === undefined ||
+    max === undefined ||
+    warm === undefined ||
+    min === undefined ||
+    cap === undefined ||
+    !(op === 'processid' || op === 'hostname' || op === 'cgroup')
+  ) {
+    process.stderr.write('usage: root-client-load SOCKET processid|hostname|cgroup REFS DURATION_MS MAX_CALLS WARMUP_CALLS MIN_CALLS CAP_MS\n');
     return 2;
   }
   const type = TYPES[op];
@@ -35,6 +44,8 @@ async function main(argv: readonly string[]): Promise<number> {
       return { name, pid: Number(pid), mode, values: values.split('|').filter((v) => v !== '') };
     });
   const durationNs = BigInt(duration) * 1_000_000n;
+  const capNs = BigInt(cap) * 1_000_000n;
+  const minCalls = Number(min);
   const maxCalls = Number(max);
   const latencies = new Float64Array(Math.max(1, maxCalls));
   let wrong = 0;
@@ -81,7 +92,7 @@ async function main(argv: readonly string[]): Promise<number> {
   let n = 0;
   for (; n < maxCalls; n++) {
     const t0 = process.hrtime.bigint();
-    if (t0 - begin >= durationNs) break;
+    if ((t0 - begin >= durationNs && n >= minCalls) || t0 - begin >= capNs) break;
     await call(refs[n % refs.length] as Ref);
     latencies[n] = Number(process.hrtime.bigint() - t0);
   }

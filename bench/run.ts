@@ -4,6 +4,7 @@
  *
  *   node dist/bench/run.js [--quick] [--crootd PATH] [--sizes real,10,100,1000,10000]
  *                          [--no-pcp] [--no-plot] [--out-dir DIR] [--quiet]
+ *   node dist/bench/run.js --report bench/results/NAME.json   (render a saved run again)
  *
  * Prints the table (Markdown) on stdout and progress on stderr; writes
  * bench/results/<date>.json, .md and .png, and copies them to latest.*.
@@ -12,13 +13,13 @@
  * and by its watchdog.
  */
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, hostname, loadavg, release, tmpdir, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { PMDAROOT, cleanUp, killChildrenSync, onCleanup } from './bench-processes.js';
 import { CHECKOUT, buildCHelpers } from './c-helpers.js';
 import { writePlot } from './plot.js';
-import { buildTable, renderFloors, renderMarkdown, rowErrors, summarize } from './report.js';
+import { buildTable, renderFloors, renderHeadline, renderMarkdown, rowErrors, summarize } from './report.js';
 import type { RunResult, ScenarioResult } from './results.js';
 import { measureFloors, realScenario, syntheticScenario, type Settings, type Tools } from './scenarios.js';
 
@@ -30,12 +31,16 @@ interface Options {
   plot: boolean;
   outDir: string;
   quiet: boolean;
+  /** Render a saved run (its .json) again instead of measuring. */
+  report: string | undefined;
 }
 
 const FULL: Settings = {
   quick: false,
   rowMs: 1000,
   maxCalls: 20000,
+  minCalls: 10,
+  rowCapMs: 10000,
   warmupCalls: 100,
   serverWarmupMs: 700,
   settleMs: 1000,
@@ -53,6 +58,8 @@ const QUICK: Settings = {
   quick: true,
   rowMs: 150,
   maxCalls: 5000,
+  minCalls: 3,
+  rowCapMs: 2000,
   warmupCalls: 30,
   serverWarmupMs: 200,
   settleMs: 300,
@@ -77,11 +84,21 @@ function usage(): string {
     '  --no-plot        no PNG',
     '  --out-dir DIR    where results go (default bench/results of this checkout)',
     '  --quiet          no progress lines on stderr',
+    '  --report FILE    render a saved run (bench/results/*.json) again: FILE\'s .md and .png, no measuring',
   ].join('\n');
 }
 
 function parseArgs(argv: readonly string[]): Options {
-  const o: Options = { quick: false, crootd: join(CHECKOUT, 'bin', 'crootd'), sizes: undefined, pcp: true, plot: true, outDir: join(CHECKOUT, 'bench', 'results'), quiet: false };
+  const o: Options = {
+    quick: false,
+    crootd: join(CHECKOUT, 'bin', 'crootd'),
+    sizes: undefined,
+    pcp: true,
+    plot: true,
+    outDir: join(CHECKOUT, 'bench', 'results'),
+    quiet: false,
+    report: undefined,
+  };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string;
     const eq = arg.indexOf('=');
@@ -122,6 +139,9 @@ function parseArgs(argv: readonly string[]): Options {
       case '--quiet':
         o.quiet = true;
         break;
+      case '--report':
+        o.report = resolve(value());
+        break;
       case '--help':
       case '-h':
         process.stdout.write(`${usage()}\n`);
@@ -153,6 +173,48 @@ function describeBuild(crootd: string): string {
 
 function loads(): number[] {
   return loadavg().map((l) => Math.round(l * 100) / 100);
+}
+
+/**
+ * Writes BASE.md (and BASE.json when `withJson`, BASE.png when `plot`) for
+ * `run`, and prints the Markdown. `--report FILE.json` uses it to render a
+ * saved run again.
+ */
+async function writeReport(run: RunResult, base: string, plot: boolean, withJson: boolean): Promise<void> {
+  const table = buildTable(run);
+  const summary = summarize(table);
+  const quick = run.options.quick === true;
+  const markdown = [
+    `crootd ${run.crootd.build} vs PCP ${run.pcp || '(none)'}; ${String(run.machine.date)}; ${String(run.machine.cpus)} CPUs, Linux ${String(run.machine.kernel)}, Node ${String(run.machine.node)}; load average ${run.loadAverage.start.join(' ')} at start, ${run.loadAverage.end.join(' ')} at end; ${run.seconds} s${quick ? '; --quick' : ''}`,
+    '',
+    'Headline:',
+    '',
+    renderHeadline(table),
+    'All rows:',
+    '',
+    renderMarkdown(table),
+    'Floors:',
+    '',
+    renderFloors(run.floors),
+    ...run.scenarios.flatMap((s) => [...(s.error ? [`- ${s.label}: FAILED: ${s.error}`] : []), ...s.notes.map((n) => `- ${s.label}: ${n}`)]),
+    ...rowErrors(run).map((e) => `- ${e}`),
+    ...run.notes.map((n) => `- ${n}`),
+    '',
+    `Targets: ${Object.entries(summary)
+      .map(([k, v]) => `${v} ${k}`)
+      .join(', ')}.`,
+  ].join('\n');
+  process.stdout.write(`${markdown}\n`);
+  if (withJson) writeFileSync(`${base}.json`, `${JSON.stringify({ ...run, table, summary }, null, 2)}\n`);
+  writeFileSync(`${base}.md`, `${markdown}\n`);
+  process.stderr.write(`results: ${withJson ? `${base}.json, ` : ''}${base}.md\n`);
+  if (!plot) return;
+  try {
+    const why = await writePlot(run, `${base}.png`);
+    process.stderr.write(why === undefined ? `plot: ${base}.png\n` : `no plot: ${why}\n`);
+  } catch (err) {
+    process.stderr.write(`no plot: ${(err as Error).message}\n`);
+  }
 }
 
 async function main(options: Options): Promise<number> {
@@ -236,50 +298,23 @@ async function main(options: Options): Promise<number> {
     notes: [...notes, ...wrongs.map((w) => `WRONG ANSWERS: ${w}`)],
     seconds: Math.round((Date.now() - begin) / 1000),
   };
-  const table = buildTable(run);
-  const summary = summarize(table);
-  const markdown = [
-    `crootd ${build} vs PCP ${pcpVersion || '(none)'}; ${date}; ${machine.cpus} CPUs, Linux ${machine.kernel}, Node ${machine.node}; load average ${run.loadAverage.start.join(' ')} at start, ${run.loadAverage.end.join(' ')} at end; ${run.seconds} s${options.quick ? '; --quick' : ''}`,
-    '',
-    renderMarkdown(table),
-    'Floors:',
-    '',
-    renderFloors(run.floors),
-    ...scenarios.flatMap((s) => [...(s.error ? [`- ${s.label}: FAILED: ${s.error}`] : []), ...s.notes.map((n) => `- ${s.label}: ${n}`)]),
-    ...rowErrors(run).map((e) => `- ${e}`),
-    ...run.notes.map((n) => `- ${n}`),
-    '',
-    `Targets: ${Object.entries(summary)
-      .map(([k, v]) => `${v} ${k}`)
-      .join(', ')}.`,
-  ].join('\n');
-  process.stdout.write(`${markdown}\n`);
-  process.stdout.write(`load average at end: ${run.loadAverage.end.join(' ')}\n`);
-
   mkdirSync(options.outDir, { recursive: true });
-  const stamp = date.replace(/:/g, '-').replace(/\.\d+Z$/, 'Z');
-  const base = join(options.outDir, stamp);
-  writeFileSync(`${base}.json`, `${JSON.stringify({ ...run, table, summary }, null, 2)}\n`);
-  writeFileSync(`${base}.md`, `${markdown}\n`);
-  copyFileSync(`${base}.json`, join(options.outDir, 'latest.json'));
-  copyFileSync(`${base}.md`, join(options.outDir, 'latest.md'));
-  process.stderr.write(`results: ${base}.json, ${base}.md\n`);
-  if (options.plot) {
-    try {
-      const why = await writePlot(run, `${base}.png`);
-      if (why === undefined) {
-        copyFileSync(`${base}.png`, join(options.outDir, 'latest.png'));
-        process.stderr.write(`plot: ${base}.png\n`);
-      } else process.stderr.write(`no plot: ${why}\n`);
-    } catch (err) {
-      process.stderr.write(`no plot: ${(err as Error).message}\n`);
-    }
-  }
+  const base = join(options.outDir, date.replace(/:/g, '-').replace(/\.\d+Z$/, 'Z'));
+  await writeReport(run, base, options.plot, true);
+  process.stdout.write(`load average at end: ${run.loadAverage.end.join(' ')}\n`);
+  for (const ext of ['json', 'md', 'png']) if (existsSync(`${base}.${ext}`)) copyFileSync(`${base}.${ext}`, join(options.outDir, `latest.${ext}`));
   if (wrongs.length > 0) {
     process.stderr.write(`\n!!! ${wrongs.length} rows had WRONG ANSWERS (see the notes): these numbers time wrong answers.\n`);
     return 3;
   }
   return scenarios.some((s) => s.error !== undefined) ? 1 : 0;
+}
+
+/** `--report FILE.json`: the table, Markdown and plot of a saved run, measured again nothing. */
+async function rerender(file: string, plot: boolean): Promise<number> {
+  const run = JSON.parse(readFileSync(file, 'utf8')) as RunResult;
+  await writeReport(run, file.replace(/\.json$/, ''), plot, false);
+  return 0;
 }
 
 let options: Options;
@@ -310,7 +345,8 @@ for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
 }
 process.on('exit', killChildrenSync);
 
-main(options).then(
+const work = options.report !== undefined ? rerender(options.report, options.plot) : main(options);
+work.then(
   (code) => {
     clearTimeout(watchdog);
     finish(code);

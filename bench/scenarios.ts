@@ -35,6 +35,9 @@ export interface Settings {
   readonly rowMs: number;
   /** Calls per client per row, at most. */
   readonly maxCalls: number;
+  /** Calls per client per row, at least (unless `rowCapMs` runs out): a row of a slow server still has a distribution. */
+  readonly minCalls: number;
+  readonly rowCapMs: number;
   /** Untimed calls per client before a row (fewer for a slow server). */
   readonly warmupCalls: number;
   /** Untimed load per request type before a scenario's first row, per server (JIT). */
@@ -132,6 +135,8 @@ async function load(
     clients,
     durationMs,
     maxCalls: s.maxCalls,
+    minCalls: client === 'socketpair' ? 0 : s.minCalls,
+    capMs: Math.max(s.rowCapMs, durationMs),
     warmupCalls,
     serverPid: server?.pid,
     workDir: tools.work,
