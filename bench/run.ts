@@ -77,7 +77,7 @@ const QUICK_SIZES: readonly (number | 'real')[] = ['real', 10, 100];
 function usage(): string {
   return [
     'usage: node dist/bench/run.js [options]',
-    '  --quick          a smoke run: 3 real containers, 10 and 100 on disk, short rows (about a minute)',
+    '  --quick          a smoke run: 3 real containers, 10 and 100 on disk, short rows (1–2 minutes)',
     '  --crootd PATH    the crootd to measure (default: this checkout\'s bin/crootd); another build\'s bin/crootd works',
     '  --sizes LIST     scenarios, e.g. real,10,1000 (default real,10,100,1000,10000)',
     '  --no-pcp         leave PCP\'s pmdaroot out even when it is installed',
