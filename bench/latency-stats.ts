@@ -6,9 +6,3 @@ export function percentile(sorted: Float64Array, q: number): number {
   const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1));
   return sorted[rank] ?? Number.NaN;
 }
-
-/** `value` rounded to `digits` decimals (NaN stays NaN). */
-export function round(value: number, digits: number): number {
-  const f = 10 ** digits;
-  return Math.round(value * f) / f;
-}

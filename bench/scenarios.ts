@@ -390,7 +390,7 @@ function crootOnDiskEnv(dockerDir: string, dir: string): Record<string, string> 
  * N containers in an on-disk Docker tree, each with a real init process.
  * The tree lives on a tmpfs when the machine has one: both servers read it
  * from the page cache either way, and writing and removing 10 000 folders
- * on a busy disk took minutes.
+ * on a shared disk is slow.
  */
 export async function syntheticScenario(tools: Tools, count: number, withPcp: boolean): Promise<ScenarioResult> {
   const s = tools.settings;
