@@ -1,34 +1,55 @@
 /**
- * The processes the benchmarks start: a `sleep` in its own UTS namespace (the
- * "container"), PCP's real pmdaroot on a private socket, and crootd. Every
- * child is tracked so `stopAllChildren` can end and reap what is left (the
- * run's watchdog and its exit path call it); nothing is left behind.
+ * The processes the benchmark starts, and what it reads about them.
+ *
+ * Every child is tracked, and every other thing to undo (a container, a temp
+ * folder) is registered with `onCleanup`, so `cleanUp` (the run's exit path,
+ * its watchdog and its signal handlers call it) ends, reaps and removes all
+ * of it. PCP's pmdaroot is started as pmcd starts a PMDA (its stdin/stdout
+ * are the PMDA channel, pmcd's credentials PDU first); test/support uses
+ * `startPcpRoot` too.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
+import { execFileSync, spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { join } from 'node:path';
 
 export const PMDAROOT = '/var/lib/pcp/pmdas/root/pmdaroot';
 
 const children = new Set<ChildProcess>();
+const cleanups: { name: string; run: () => void | Promise<void> }[] = [];
 
-/** A started child: `stop()` ends it (SIGTERM or closing stdin, then SIGKILL) and reaps it. */
+/** A started child: `stop()` ends it (its gentle way, then SIGKILL) and reaps it. */
 export interface StartedChild {
   readonly pid: number;
   /** What it wrote on stderr (and its log, where there is one), for error messages. */
   output(): string;
   stop(): Promise<void>;
+  /** True once it has exited. */
+  readonly exited: boolean;
 }
 
-function track(child: ChildProcess): void {
+/** Spawns a tracked child (ended by `cleanUp` if nothing else ends it). */
+export function spawnTracked(command: string, args: readonly string[], options: SpawnOptions): ChildProcess {
+  const child = spawn(command, [...args], options);
   children.add(child);
   child.once('exit', () => children.delete(child));
+  child.once('error', () => children.delete(child));
+  return child;
+}
+
+/** Registers something to undo at the end (a container to remove, a folder to delete); returns its remover. */
+export function onCleanup(name: string, run: () => void | Promise<void>): () => void {
+  const entry = { name, run };
+  cleanups.push(entry);
+  return () => {
+    const i = cleanups.indexOf(entry);
+    if (i >= 0) cleanups.splice(i, 1);
+  };
 }
 
 /** Ends `child`: `gentle` first, SIGKILL after `graceMs`; resolves once it is reaped. */
-async function endChild(child: ChildProcess, gentle: () => void, graceMs = 3000): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
+export async function endChild(child: ChildProcess, gentle: () => void, graceMs = 3000): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   gentle();
   const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
@@ -36,10 +57,32 @@ async function endChild(child: ChildProcess, gentle: () => void, graceMs = 3000)
   clearTimeout(timer);
 }
 
-/** SIGKILLs every child still running and waits (at most 3 s) until they are reaped. */
+/**
+ * SIGKILLs every child still running and waits (at most 3 s) until they are
+ * reaped, then runs the registered cleanups, newest first.
+ */
+export async function cleanUp(): Promise<void> {
+  await stopAllChildren();
+  for (const entry of cleanups.splice(0).reverse()) {
+    try {
+      await entry.run();
+    } catch (err) {
+      process.stderr.write(`cleanup ${entry.name} failed: ${(err as Error).message}\n`);
+    }
+  }
+}
+
+/** SIGKILLs every child still running and waits (at most 3 s) until they are reaped (battery/ uses it). */
 export async function stopAllChildren(): Promise<void> {
   await Promise.all([...children].map((c) => endChild(c, () => c.kill('SIGKILL'), 3000)));
 }
+
+/** Last resort on process exit: SIGKILL whatever is still running (no waiting possible there). */
+export function killChildrenSync(): void {
+  for (const child of children) child.kill('SIGKILL');
+}
+
+const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Live children of `ppid`, from /proc. */
 function childrenOf(ppid: number): number[] {
@@ -48,8 +91,7 @@ function childrenOf(ppid: number): number[] {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (Number(fields[1]) === ppid) out.push(Number(entry));
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === ppid) out.push(Number(entry));
     } catch {
       // gone
     }
@@ -57,16 +99,14 @@ function childrenOf(ppid: number): number[] {
   return out;
 }
 
-const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
 /**
  * Starts `sleep` in a new UTS namespace whose hostname is `hostname`
- * (`unshare --uts --fork`, so the sleeper is a grandchild); its pid is the
- * container's init PID.
+ * (`unshare --uts --fork`, so the sleeper is a grandchild); its pid is a
+ * container's init PID (battery/ uses it; the benchmark starts its many
+ * stand-ins with init-processes.c instead).
  */
 export async function startNamespacedSleeper(hostname: string, seconds = 600): Promise<StartedChild> {
-  const child = spawn('unshare', ['--uts', '--fork', 'sh', '-c', `hostname ${hostname} && exec sleep ${seconds}`], { stdio: ['ignore', 'ignore', 'pipe'] });
-  track(child);
+  const child = spawnTracked('unshare', ['--uts', '--fork', 'sh', '-c', `hostname ${hostname} && exec sleep ${seconds}`], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
   for (let i = 0; i < 200; i++) {
@@ -84,6 +124,9 @@ export async function startNamespacedSleeper(hostname: string, seconds = 600): P
               child.kill('SIGKILL');
             }
           }),
+        get exited() {
+          return child.exitCode !== null || child.signalCode !== null;
+        },
       };
     }
     await delay(25);
@@ -93,7 +136,7 @@ export async function startNamespacedSleeper(hostname: string, seconds = 600): P
 }
 
 /** Waits until `path` accepts a connection, failing early if `child` exits. */
-async function waitForSocket(path: string, child: ChildProcess, timeoutMs: number, explain: () => string): Promise<void> {
+export async function waitForSocket(path: string, child: ChildProcess, timeoutMs: number, explain: () => string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (child.exitCode !== null || child.signalCode !== null) throw new Error(`${path}: server exited early; ${explain()}`);
@@ -128,83 +171,159 @@ function pmcdCredentials(pid: number): Buffer {
   return pdu;
 }
 
-/**
- * Starts PCP's pmdaroot on `socketPath` as pmcd would (a child whose stdin and
- * stdout are its PMDA channel), with `env` (PCP_DOCKER_DIR, ...) and the
- * other engines' folders pointed at an empty folder under `workDir`.
- */
-export async function startPcpRoot(socketPath: string, workDir: string, env: Readonly<Record<string, string>>): Promise<StartedChild> {
+function started(child: ChildProcess, output: () => string, gentle: () => void): StartedChild {
+  return {
+    pid: child.pid ?? -1,
+    output,
+    stop: () => endChild(child, gentle),
+    get exited() {
+      return child.exitCode !== null || child.signalCode !== null;
+    },
+  };
+}
+
+function launchPcpRoot(
+  socketPath: string,
+  workDir: string,
+  env: Readonly<Record<string, string>>,
+  logName: string,
+  emptyEngines: boolean,
+): { child: ChildProcess; pmdaroot: StartedChild } {
   const empty = join(workDir, 'empty');
   mkdirSync(empty, { recursive: true });
-  const logPath = join(workDir, 'pmdaroot.log');
-  const child = spawn(PMDAROOT, ['-d', '1', '-s', socketPath, '-l', logPath], {
-    env: { ...process.env, PCP_DOCKER_DIR: empty, PCP_PODMAN_DATADIR: empty, PCP_PODMAN_RUNDIR: empty, PCP_LXC_DIR: empty, ...env },
+  const logPath = join(workDir, logName);
+  const engines = emptyEngines ? { PCP_DOCKER_DIR: empty, PCP_PODMAN_DATADIR: empty, PCP_PODMAN_RUNDIR: empty, PCP_LXC_DIR: empty } : {};
+  const child = spawnTracked(PMDAROOT, ['-d', '1', '-s', socketPath, '-l', logPath], {
+    env: { ...process.env, ...engines, ...env },
     stdio: ['pipe', 'pipe', 'pipe'],
   });
-  track(child);
   let stderr = '';
   child.stdout?.on('data', () => undefined);
   child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
   child.stdin?.on('error', () => undefined);
   child.stdin?.write(pmcdCredentials(process.pid));
-  const output = (): string => `stderr: ${stderr.trim()}; log: ${safeRead(logPath).trim()}`;
-  const started: StartedChild = { pid: child.pid ?? -1, output, stop: () => endChild(child, () => child.stdin?.end()) };
-  try {
-    await waitForSocket(socketPath, child, 10000, output);
-  } catch (err) {
-    await started.stop();
-    throw err;
-  }
-  return started;
-}
-
-/** Starts crootd (`crootdScript`, the built dist/bin/crootd.js) on `socketPath` with `configPath` and `env`. */
-export async function startCrootd(
-  crootdScript: string,
-  socketPath: string,
-  configPath: string,
-  env: Readonly<Record<string, string>>,
-): Promise<StartedChild> {
-  const child = spawn(process.execPath, [crootdScript, '--socket', socketPath, '--config', configPath, '--no-pcp-user', '--log-level', 'warn'], {
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  track(child);
-  let output = '';
-  child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
-  child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
-  const started: StartedChild = { pid: child.pid ?? -1, output: () => output.trim(), stop: () => endChild(child, () => child.kill('SIGTERM')) };
-  try {
-    await waitForSocket(socketPath, child, 15000, started.output);
-  } catch (err) {
-    await started.stop();
-    throw err;
-  }
-  return started;
+  return { child, pmdaroot: started(child, () => `stderr: ${stderr.trim()}; log: ${safeRead(logPath).trim()}`, () => child.stdin?.end()) };
 }
 
 /**
- * CPU time `pid` has used so far, every thread counted, in nanoseconds (the
- * first field of each /proc/PID/task/TID/schedstat). A thread that ends
- * between two calls takes its time with it, so compare calls made while the
- * process's threads stay up.
+ * Spawns PCP's pmdaroot on `socketPath` as pmcd would (a child whose stdin
+ * and stdout are its PMDA channel, sent pmcd's credentials PDU), with `env`
+ * (PCP_DOCKER_DIR, ...); the engines `env` does not name point at an empty
+ * folder under `workDir` unless `emptyEngines` is false (then PCP's own
+ * defaults: the host's real engines). Its log is `workDir/pmdaroot.log`.
+ * Does not wait for the socket. (dbpmda's `open pipe pmdaroot -s SOCK`
+ * starts it the same way, but never reaps it.)
  */
-export function cpuTimeNs(pid: number): number {
-  let total = 0;
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
-    try {
-      total += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
-    } catch {
-      // the thread ended
-    }
-  }
-  return total;
+export function spawnPcpRoot(socketPath: string, workDir: string, env: Readonly<Record<string, string>>, emptyEngines = true): StartedChild {
+  return launchPcpRoot(socketPath, workDir, env, 'pmdaroot.log', emptyEngines).pmdaroot;
 }
 
-function safeRead(path: string): string {
+/** Starts PCP's pmdaroot (see `spawnPcpRoot`) and waits until its socket accepts. */
+export async function startPcpRoot(socketPath: string, workDir: string, env: Readonly<Record<string, string>>): Promise<StartedChild> {
+  const { child, pmdaroot } = launchPcpRoot(socketPath, workDir, env, 'pmdaroot.log', true);
+  try {
+    await waitForSocket(socketPath, child, 10000, pmdaroot.output);
+  } catch (err) {
+    await pmdaroot.stop();
+    throw err;
+  }
+  return pmdaroot;
+}
+
+/**
+ * Spawns a crootd build as a user runs it: `CROOTD --socket S --config F`,
+ * with `env`, its stderr (its log) into `logPath`. Does not wait for it.
+ * `crootd` is an executable (bin/crootd) or a .js file run with this Node.
+ */
+export function spawnCrootd(crootd: string, socketPath: string, configPath: string, env: Readonly<Record<string, string>>, logPath: string): StartedChild {
+  const [command, args] = crootd.endsWith('.js') ? [process.execPath, [crootd]] : [crootd, []];
+  const child = spawnTracked(command, [...args, '--socket', socketPath, '--config', configPath], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let log = '';
+  child.stderr?.on('data', (d: Buffer) => {
+    if (log.length < 1_000_000) log += d.toString();
+  });
+  child.once('exit', () => {
+    try {
+      writeFileSync(logPath, log);
+    } catch {
+      // the folder may be gone already
+    }
+  });
+  return started(child, () => log.trim().split('\n').slice(-20).join('\n'), () => child.kill('SIGTERM'));
+}
+
+/** Start time of `pid` (field 22 of /proc/PID/stat, clock ticks since boot); undefined when it is gone. */
+export function startTicks(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The boot time, seconds since the epoch (`btime` of /proc/stat). */
+export function bootTime(): number {
+  const m = /^btime (\d+)$/m.exec(readFileSync('/proc/stat', 'utf8'));
+  if (m?.[1] === undefined) throw new Error('no btime in /proc/stat');
+  return Number(m[1]);
+}
+
+/** USER_HZ, the unit of /proc/PID/stat times. */
+export const CLOCK_TICKS_PER_SECOND = Number(safeExec('getconf', ['CLK_TCK'])) || 100;
+
+/**
+ * CPU time `pid` has used so far, in nanoseconds: the larger of the sum of
+ * its live threads' /proc/PID/task/TID/schedstat (ns precision, but a thread
+ * that has ended takes its time with it) and utime+stime of /proc/PID/stat
+ * (clock ticks, ended threads included). Compare two readings.
+ */
+export function cpuTimeNs(pid: number): number {
+  let threads = 0;
+  try {
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      try {
+        threads += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+      } catch {
+        // the thread ended
+      }
+    }
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const rest = fields.slice(fields.lastIndexOf(')') + 2).split(' ');
+    const ticks = Number(rest[11]) + Number(rest[12]);
+    return Math.max(threads, (ticks * 1e9) / CLOCK_TICKS_PER_SECOND);
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** VmRSS of `pid` in MB (MiB), NaN when it is gone. */
+export function rssMb(pid: number): number {
+  try {
+    const m = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m?.[1] === undefined ? Number.NaN : Number(m[1]) / 1024;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+export function safeRead(path: string): string {
   try {
     return readFileSync(path, 'utf8');
   } catch {
     return '';
   }
 }
+
+function safeExec(file: string, args: readonly string[]): string {
+  try {
+    return execFileSync(file, [...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  } catch {
+    return '';
+  }
+}
+
+export { delay };

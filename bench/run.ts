@@ -1,69 +1,146 @@
 /**
- * `npm run bench` (node dist/bench/run.js): runs croot's benchmarks one after
- * the other, prints each result table on stdout (progress on stderr), and
- * with `--out FILE` writes every number as JSON. Talks only to unix sockets
- * in temp folders on this machine; stops by itself (bounded request counts,
- * a cap per case, a watchdog for the whole run).
+ * `npm run bench` (node dist/bench/run.js): crootd side by side with PCP's
+ * pmdaroot, as the table of record of docs/benchmarks.md.
  *
- *   node dist/bench/run.js [--only NAME[,NAME...]] [--scale X] [--out FILE] [--quiet]
+ *   node dist/bench/run.js [--quick] [--crootd PATH] [--sizes real,10,100,1000,10000]
+ *                          [--no-pcp] [--no-plot] [--out-dir DIR] [--quiet]
+ *   node dist/bench/run.js --report bench/results/NAME.json   (render a saved run again)
+ *
+ * Prints the table (Markdown) on stdout and progress on stderr; writes
+ * bench/results/<date>.json, .md and .png, and copies them to latest.*.
+ * Everything it starts (servers, clients, processes, containers, temp
+ * folders) is ended and removed at the end, on failure, on SIGINT/SIGTERM,
+ * and by its watchdog.
  */
-import 'reflect-metadata';
-import { writeFileSync } from 'node:fs';
-import { loadavg } from 'node:os';
-import { stopAllChildren } from './bench-processes.js';
-import { machineInfo, renderTable, type Benchmark, type BenchmarkResult } from './benchmark.js';
-import { crootdVsPmdarootBenchmark } from './crootd-vs-pmdaroot-benchmark.js';
-import { nameMatchingBenchmark } from './name-matching-benchmark.js';
-import { procReadsBenchmark } from './proc-reads-benchmark.js';
-import { serverRoundTripsBenchmark } from './server-round-trips-benchmark.js';
-
-const BENCHMARKS: readonly Benchmark[] = [nameMatchingBenchmark, procReadsBenchmark, serverRoundTripsBenchmark, crootdVsPmdarootBenchmark];
-
-/** The whole run is stopped (children killed and reaped) after this long. */
-const WATCHDOG_MS = 180_000;
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, hostname, loadavg, release, tmpdir, totalmem } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { PMDAROOT, cleanUp, killChildrenSync, onCleanup } from './bench-processes.js';
+import { CHECKOUT, buildCHelpers } from './c-helpers.js';
+import { writePlot } from './plot.js';
+import { buildTable, renderFloors, renderHeadline, renderMarkdown, rowErrors, summarize } from './report.js';
+import type { RunResult, ScenarioResult } from './results.js';
+import { measureFloors, realScenario, syntheticScenario, type Settings, type Tools } from './scenarios.js';
 
 interface Options {
-  only: string[] | undefined;
-  scale: number;
-  out: string | undefined;
+  quick: boolean;
+  crootd: string;
+  sizes: (number | 'real')[] | undefined;
+  pcp: boolean;
+  plot: boolean;
+  outDir: string;
   quiet: boolean;
+  /** Render a saved run (its .json) again instead of measuring. */
+  report: string | undefined;
 }
+
+const FULL: Settings = {
+  quick: false,
+  rowMs: 1000,
+  maxCalls: 20000,
+  minCalls: 10,
+  rowCapMs: 10000,
+  warmupCalls: 100,
+  serverWarmupMs: 700,
+  settleMs: 1000,
+  idleMs: 10000,
+  clientCounts: [1, 4, 8],
+  changeTimeoutMs: 10000,
+  lookupBudgetMs: 60000,
+  events: ['created', 'renamed', 'stopped', 'restarted', 'removed'],
+  firstAnswerTimeoutMs: 120000,
+  otherEngines: ['podman', 'containerd'],
+};
+
+const QUICK: Settings = {
+  ...FULL,
+  quick: true,
+  rowMs: 150,
+  maxCalls: 5000,
+  minCalls: 3,
+  rowCapMs: 2000,
+  warmupCalls: 30,
+  serverWarmupMs: 200,
+  settleMs: 300,
+  idleMs: 2000,
+  clientCounts: [1, 8],
+  changeTimeoutMs: 5000,
+  lookupBudgetMs: 20000,
+  events: ['created', 'removed'],
+  otherEngines: [],
+};
+
+const DEFAULT_SIZES: readonly (number | 'real')[] = ['real', 10, 100, 1000, 10000];
+const QUICK_SIZES: readonly (number | 'real')[] = ['real', 10, 100];
 
 function usage(): string {
   return [
-    'usage: node dist/bench/run.js [--only NAME[,NAME...]] [--scale X] [--out FILE] [--quiet]',
-    `  --only    run only these benchmarks: ${BENCHMARKS.map((b) => b.name).join(', ')}`,
-    '  --scale   multiply every request count by X (default 1; 0.1 for a smoke run)',
-    '  --out     also write the results as JSON to FILE',
-    '  --quiet   no progress lines on stderr',
+    'usage: node dist/bench/run.js [options]',
+    '  --quick          a smoke run: 3 real containers, 10 and 100 on disk, short rows (1–2 minutes)',
+    '  --crootd PATH    the crootd to measure (default: this checkout\'s bin/crootd); another build\'s bin/crootd works',
+    '  --sizes LIST     scenarios, e.g. real,10,1000 (default real,10,100,1000,10000)',
+    '  --no-pcp         leave PCP\'s pmdaroot out even when it is installed',
+    '  --no-plot        no PNG',
+    '  --out-dir DIR    where results go (default bench/results of this checkout)',
+    '  --quiet          no progress lines on stderr',
+    '  --report FILE    render a saved run (bench/results/*.json) again: FILE\'s .md and .png, no measuring',
   ].join('\n');
 }
 
 function parseArgs(argv: readonly string[]): Options {
-  const options: Options = { only: undefined, scale: 1, out: undefined, quiet: false };
+  const o: Options = {
+    quick: false,
+    crootd: join(CHECKOUT, 'bin', 'crootd'),
+    sizes: undefined,
+    pcp: true,
+    plot: true,
+    outDir: join(CHECKOUT, 'bench', 'results'),
+    quiet: false,
+    report: undefined,
+  };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string;
-    const [flag, inline] = arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
+    const eq = arg.indexOf('=');
+    const flag = eq > 0 ? arg.slice(0, eq) : arg;
     const value = (): string => {
-      const v = inline ?? argv[++i];
+      const v = eq > 0 ? arg.slice(eq + 1) : argv[++i];
       if (v === undefined) throw new Error(`${flag} needs a value\n${usage()}`);
       return v;
     };
     switch (flag) {
-      case '--only':
-        options.only = value().split(',').map((s) => s.trim()).filter(Boolean);
+      case '--quick':
+        o.quick = true;
         break;
-      case '--scale': {
-        const scale = Number(value());
-        if (!(scale > 0 && scale <= 10)) throw new Error('--scale wants a number in (0, 10]');
-        options.scale = scale;
+      case '--crootd':
+        o.crootd = resolve(value());
         break;
-      }
-      case '--out':
-        options.out = value();
+      case '--sizes':
+        o.sizes = value()
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean)
+          .map((s) => {
+            if (s === 'real') return 'real';
+            const n = Number(s);
+            if (!Number.isInteger(n) || n < 1 || n > 20000) throw new Error(`--sizes: ${s} is not "real" or a count of 1..20000`);
+            return n;
+          });
+        break;
+      case '--no-pcp':
+        o.pcp = false;
+        break;
+      case '--no-plot':
+        o.plot = false;
+        break;
+      case '--out-dir':
+        o.outDir = resolve(value());
         break;
       case '--quiet':
-        options.quiet = true;
+        o.quiet = true;
+        break;
+      case '--report':
+        o.report = resolve(value());
         break;
       case '--help':
       case '-h':
@@ -74,73 +151,209 @@ function parseArgs(argv: readonly string[]): Options {
         throw new Error(`unknown argument ${arg}\n${usage()}`);
     }
   }
-  for (const name of options.only ?? []) {
-    if (!BENCHMARKS.some((b) => b.name === name)) throw new Error(`no benchmark named ${name}\n${usage()}`);
-  }
-  return options;
+  return o;
 }
 
-async function main(): Promise<number> {
-  const options = parseArgs(process.argv.slice(2));
-  const machine = machineInfo();
-  const out = (text: string): void => {
-    process.stdout.write(text);
+function quietExec(file: string, args: readonly string[], cwd?: string): string {
+  try {
+    return execFileSync(file, [...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], ...(cwd ? { cwd } : {}) }).trim();
+  } catch {
+    return '';
+  }
+}
+
+/** Which build `crootd` is: the git commit of its checkout (and whether it has changes), else its path. */
+function describeBuild(crootd: string): string {
+  const dir = dirname(realpathSync(crootd));
+  const commit = quietExec('git', ['rev-parse', '--short', 'HEAD'], dir);
+  if (commit === '') return crootd;
+  const dirty = quietExec('git', ['status', '--porcelain', '--untracked-files=no'], dir) !== '' ? '+changes' : '';
+  return `${commit}${dirty}`;
+}
+
+function loads(): number[] {
+  return loadavg().map((l) => Math.round(l * 100) / 100);
+}
+
+/**
+ * Writes BASE.md (and BASE.json when `withJson`, BASE.png when `plot`) for
+ * `run`, and prints the Markdown. `--report FILE.json` uses it to render a
+ * saved run again.
+ */
+async function writeReport(run: RunResult, base: string, plot: boolean, withJson: boolean): Promise<void> {
+  const table = buildTable(run);
+  const summary = summarize(table);
+  const quick = run.options.quick === true;
+  const markdown = [
+    `crootd ${run.crootd.build} vs PCP ${run.pcp || '(none)'}; ${String(run.machine.date)}; ${String(run.machine.cpus)} CPUs, Linux ${String(run.machine.kernel)}, Node ${String(run.machine.node)}; load average ${run.loadAverage.start.join(' ')} at start, ${run.loadAverage.end.join(' ')} at end; ${run.seconds} s${quick ? '; --quick' : ''}`,
+    '',
+    'Headline:',
+    '',
+    renderHeadline(table),
+    'All rows:',
+    '',
+    renderMarkdown(table),
+    'Floors:',
+    '',
+    renderFloors(run.floors),
+    ...run.scenarios.flatMap((s) => [...(s.error ? [`- ${s.label}: FAILED: ${s.error}`] : []), ...s.notes.map((n) => `- ${s.label}: ${n}`)]),
+    ...rowErrors(run).map((e) => `- ${e}`),
+    ...run.notes.map((n) => `- ${n}`),
+    '',
+    `Targets: ${Object.entries(summary)
+      .map(([k, v]) => `${v} ${k}`)
+      .join(', ')}.`,
+  ].join('\n');
+  process.stdout.write(`${markdown}\n`);
+  if (withJson) writeFileSync(`${base}.json`, `${JSON.stringify({ ...run, table, summary }, null, 2)}\n`);
+  writeFileSync(`${base}.md`, `${markdown}\n`);
+  process.stderr.write(`results: ${withJson ? `${base}.json, ` : ''}${base}.md\n`);
+  if (!plot) return;
+  try {
+    const why = await writePlot(run, `${base}.png`);
+    process.stderr.write(why === undefined ? `plot: ${base}.png\n` : `no plot: ${why}\n`);
+  } catch (err) {
+    process.stderr.write(`no plot: ${(err as Error).message}\n`);
+  }
+}
+
+async function main(options: Options): Promise<number> {
+  const begin = Date.now();
+  const settings = options.quick ? QUICK : FULL;
+  const sizes = options.sizes ?? (options.quick ? QUICK_SIZES : DEFAULT_SIZES);
+  const progress = (line: string): void => {
+    if (!options.quiet) process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`);
   };
-  out(`croot benchmarks, ${machine.date}\n`);
-  out(`machine: ${machine.host}, ${machine.cpus} CPUs (${machine.cpuModel}), ${machine.memoryGiB} GiB, Linux ${machine.kernel}, Node ${machine.node}, uid ${machine.uid}\n`);
-  out(`load average at start: ${machine.loadAverage.join(' ')}\n\n`);
-  const context = {
-    scale: options.scale,
-    progress: (line: string): void => {
-      if (!options.quiet) process.stderr.write(`  ${line}\n`);
+  const wrongs: string[] = [];
+  const notes: string[] = [];
+
+  if (process.getuid?.() !== 0) throw new Error('the benchmark needs root (crootd and pmdaroot serve root; HOSTNAME enters namespaces)');
+  if (!existsSync(options.crootd)) throw new Error(`${options.crootd} does not exist`);
+  const distCrootd = join(dirname(realpathSync(options.crootd)), '..', 'dist', 'bin', 'crootd.js');
+  if (!options.crootd.endsWith('.js') && !existsSync(distCrootd)) throw new Error(`${distCrootd} is missing: run npm run build in that checkout`);
+  const rootClientScript = join(__dirname, 'root-client-load.js');
+  const floorScript = join(__dirname, 'floor-server.js');
+
+  const date = new Date().toISOString();
+  const startLoad = loads();
+  const machine = {
+    date,
+    host: hostname(),
+    cpus: cpus().length,
+    cpuModel: cpus()[0]?.model.trim() ?? 'unknown',
+    memoryGiB: Math.round((totalmem() / 2 ** 30) * 10) / 10,
+    kernel: release(),
+    node: process.version,
+  };
+  const build = describeBuild(options.crootd);
+  const pcpVersion = existsSync(PMDAROOT) ? quietExec('dpkg-query', ['-W', '-f', '${Version}', 'pcp']) || 'installed' : '';
+  const withPcp = options.pcp && pcpVersion !== '';
+  if (!withPcp) notes.push(options.pcp ? `PCP's pmdaroot is not installed (${PMDAROOT}): no PCP column.` : 'PCP left out (--no-pcp).');
+
+  process.stdout.write(`crootd vs PCP's pmdaroot, ${date}${options.quick ? ' (--quick: a smoke run, not numbers of record)' : ''}\n`);
+  process.stdout.write(`crootd: ${options.crootd} (${build}); PCP: ${pcpVersion || 'not installed'}\n`);
+  process.stdout.write(`machine: ${machine.host}, ${machine.cpus} CPUs (${machine.cpuModel}), ${machine.memoryGiB} GiB, Linux ${machine.kernel}, Node ${machine.node}\n`);
+  process.stdout.write(`load average at start: ${startLoad.join(' ')}\n\n`);
+
+  const work = mkdtempSync(join(tmpdir(), 'croot-bench-'));
+  onCleanup('temp folder', () => rmSync(work, { recursive: true, force: true }));
+  const helpers = buildCHelpers(work);
+  if (typeof helpers.pcpLoadClient !== 'string') notes.push(`${helpers.pcpLoadClient.missing}: rows use croot's RootClient only.`);
+  // Synthetic trees on a tmpfs when there is one (see syntheticScenario).
+  const treeRoot = existsSync('/dev/shm') ? mkdtempSync(join('/dev/shm', 'croot-bench-')) : work;
+  if (treeRoot !== work) onCleanup('tree folder', () => rmSync(treeRoot, { recursive: true, force: true }));
+  const tools: Tools = {
+    crootd: options.crootd,
+    helpers,
+    rootClientScript,
+    floorScript,
+    work,
+    treeRoot,
+    settings,
+    progress,
+    wrong: (message) => {
+      wrongs.push(message);
+      process.stderr.write(`\n!!! WRONG ANSWERS: ${message}\n\n`);
     },
   };
-  const results: BenchmarkResult[] = [];
-  let failed = 0;
-  for (const benchmark of BENCHMARKS) {
-    if (options.only !== undefined && !options.only.includes(benchmark.name)) continue;
-    const begin = process.hrtime.bigint();
-    let result: BenchmarkResult;
-    try {
-      const { rows, notes } = await benchmark.run(context);
-      result = { name: benchmark.name, title: benchmark.title, rows, notes, seconds: elapsed(begin) };
-    } catch (err) {
-      failed++;
-      result = { name: benchmark.name, title: benchmark.title, rows: [], notes: [`FAILED: ${err instanceof Error ? err.stack ?? err.message : String(err)}`], seconds: elapsed(begin) };
-    }
-    results.push(result);
-    out(`== ${result.title} [${result.name}, ${result.seconds} s]\n`);
-    out(renderTable(result.rows));
-    for (const note of result.notes) out(`- ${note}\n`);
-    out('\n');
+
+  progress('floors: the Node floor server and the kernel socketpair');
+  const floors = await measureFloors(tools);
+  notes.push(...floors.notes);
+  const scenarios: ScenarioResult[] = [];
+  for (const size of [...sizes].sort((a, b) => (a === 'real' ? -1 : b === 'real' ? 1 : a - b))) {
+    const scenario = size === 'real' ? await realScenario(tools, withPcp) : await syntheticScenario(tools, size, withPcp);
+    scenarios.push(scenario);
+    progress(`${scenario.label}: done in ${scenario.seconds} s${scenario.error ? ` (FAILED: ${scenario.error})` : ''}`);
   }
-  out(`load average at end: ${loadavg().map((l) => l.toFixed(2)).join(' ')}\n`);
-  if (options.out !== undefined) {
-    writeFileSync(options.out, `${JSON.stringify({ machine, scale: options.scale, results }, null, 2)}\n`);
-    process.stderr.write(`results written to ${options.out}\n`);
+
+  const run: RunResult = {
+    machine,
+    options: { quick: options.quick, sizes, pcp: withPcp, settings },
+    crootd: { path: options.crootd, build },
+    pcp: pcpVersion,
+    loadAverage: { start: startLoad, end: loads() },
+    floors: floors.floors,
+    scenarios,
+    notes: [...notes, ...wrongs.map((w) => `WRONG ANSWERS: ${w}`)],
+    seconds: Math.round((Date.now() - begin) / 1000),
+  };
+  mkdirSync(options.outDir, { recursive: true });
+  const base = join(options.outDir, date.replace(/:/g, '-').replace(/\.\d+Z$/, 'Z'));
+  await writeReport(run, base, options.plot, true);
+  process.stdout.write(`load average at end: ${run.loadAverage.end.join(' ')}\n`);
+  for (const ext of ['json', 'md', 'png']) if (existsSync(`${base}.${ext}`)) copyFileSync(`${base}.${ext}`, join(options.outDir, `latest.${ext}`));
+  if (wrongs.length > 0) {
+    process.stderr.write(`\n!!! ${wrongs.length} rows had WRONG ANSWERS (see the notes): these numbers time wrong answers.\n`);
+    return 3;
   }
-  return failed === 0 ? 0 : 1;
+  return scenarios.some((s) => s.error !== undefined) ? 1 : 0;
 }
 
-function elapsed(begin: bigint): number {
-  return Math.round(Number(process.hrtime.bigint() - begin) / 1e7) / 100;
+/** `--report FILE.json`: the table, Markdown and plot of a saved run, measured again nothing. */
+async function rerender(file: string, plot: boolean): Promise<number> {
+  const run = JSON.parse(readFileSync(file, 'utf8')) as RunResult;
+  await writeReport(run, file.replace(/\.json$/, ''), plot, false);
+  return 0;
 }
 
+let options: Options;
+try {
+  options = parseArgs(process.argv.slice(2));
+} catch (err) {
+  process.stderr.write(`${(err as Error).message}\n`);
+  process.exit(2);
+}
+
+/** The whole run is stopped (everything cleaned up) after this long. */
+const WATCHDOG_MS = options.quick ? 300_000 : 1_200_000;
+let finishing = false;
+const finish = (code: number): void => {
+  if (finishing) return;
+  finishing = true;
+  void cleanUp().finally(() => process.exit(code));
+};
 const watchdog = setTimeout(() => {
-  process.stderr.write(`benchmarks still running after ${WATCHDOG_MS / 1000} s: stopping\n`);
-  void stopAllChildren().finally(() => process.exit(2));
+  process.stderr.write(`benchmark still running after ${WATCHDOG_MS / 1000} s: stopping\n`);
+  finish(2);
 }, WATCHDOG_MS);
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  process.on(signal, () => {
+    process.stderr.write(`${signal}: stopping\n`);
+    finish(130);
+  });
+}
+process.on('exit', killChildrenSync);
 
-main().then(
-  async (code) => {
+const work = options.report !== undefined ? rerender(options.report, options.plot) : main(options);
+work.then(
+  (code) => {
     clearTimeout(watchdog);
-    await stopAllChildren();
-    process.exit(code);
+    finish(code);
   },
-  async (err: unknown) => {
+  (err: unknown) => {
     clearTimeout(watchdog);
-    process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
-    await stopAllChildren();
-    process.exit(2);
+    process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    finish(2);
   },
 );

@@ -1,0 +1,75 @@
+/** The numbers one run collects, as written to bench/results/*.json. */
+import type { ChangeResult } from './change-latency.js';
+import type { ClientKind, LoadResult, RequestOp } from './load-clients.js';
+import type { EngineName } from './real-containers.js';
+import type { ServerRole } from './servers.js';
+
+export type RefKind = 'name' | 'full id' | '12-char prefix';
+
+/** One lookup measured against every server that could answer it. */
+export interface LookupMeasure {
+  readonly engine: EngineName;
+  readonly op: RequestOp;
+  readonly ref: RefKind;
+  readonly client: ClientKind;
+  readonly clients: number;
+  readonly croot?: LoadResult;
+  readonly pcp?: LoadResult;
+  /** Why a server has no result for this row (it failed, or its time budget was spent). */
+  readonly crootError?: string;
+  readonly pcpError?: string;
+}
+
+/** How one server started and idled in a scenario. */
+export interface ServerMeasure {
+  /** ms from spawn to the first right answer. */
+  readonly firstAnswerMs: number;
+  /** VmRSS after loading and 10 s idle, before any load. */
+  readonly rssLoadedMb: number;
+  /** VmRSS after all the lookups. */
+  readonly rssAfterMb: number;
+  /** CPU over the idle window, % of one core. */
+  readonly idleCpuPct: number;
+}
+
+export interface ChangeMeasure {
+  readonly engine: EngineName;
+  /** created, renamed, stopped, restarted, removed. */
+  readonly event: string;
+  readonly results: readonly ChangeResult[];
+}
+
+export interface ScenarioResult {
+  /** `real` or `synthetic`. */
+  readonly kind: 'real' | 'synthetic';
+  /** Containers made for it (real: ours only). */
+  readonly containers: number;
+  readonly label: string;
+  servers: Partial<Record<ServerRole, ServerMeasure>>;
+  readonly lookups: LookupMeasure[];
+  readonly changes: ChangeMeasure[];
+  readonly notes: string[];
+  readonly seconds: number;
+  /** Set when the scenario stopped early. */
+  error?: string;
+}
+
+/** The floors, measured once per run. */
+export interface FloorMeasure {
+  readonly client: ClientKind;
+  readonly op: RequestOp | 'socketpair';
+  readonly clients: number;
+  readonly result: LoadResult;
+}
+
+export interface RunResult {
+  readonly machine: Record<string, unknown>;
+  readonly options: Record<string, unknown>;
+  readonly crootd: { readonly path: string; readonly build: string };
+  readonly pcp: string;
+  readonly loadAverage: { start: number[]; end: number[] };
+  readonly floors: FloorMeasure[];
+  readonly scenarios: ScenarioResult[];
+  readonly notes: string[];
+  readonly seconds: number;
+}

@@ -1,0 +1,573 @@
+/**
+ * The scenarios of a run: the floors; N synthetic on-disk Docker containers
+ * (real processes behind them); and a few real containers. Each scenario
+ * starts its own crootd and pmdaroot, times their first right answer, lets
+ * them idle, measures the lookups row by row (both servers in turn, the
+ * order alternating), then times changes to the containers.
+ */
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { delay, onCleanup as registerCleanup, rssMb } from './bench-processes.js';
+import type { CHelpers } from './c-helpers.js';
+import { timeChange, type ExpectedAnswer } from './change-latency.js';
+import { DockerTree, type TreeContainer } from './docker-tree.js';
+import { InitProcesses } from './init-processes.js';
+import { runLoad, type ClientKind, type Expectation, type LoadResult, type RequestOp } from './load-clients.js';
+import {
+  cgroupPaths,
+  engineMissing,
+  inspectContainer,
+  kernelHostname,
+  removeContainer,
+  runningCounts,
+  startContainer,
+  stopContainer,
+  run,
+  type EngineName,
+} from './real-containers.js';
+import type { ChangeMeasure, FloorMeasure, LookupMeasure, RefKind, ScenarioResult, ServerMeasure } from './results.js';
+import { idleCpu, startCrootd, startFloor, startPmdaroot, type KnownContainer, type RunningServer } from './servers.js';
+
+/** How long and how much: the full run and `--quick` differ only here. */
+export interface Settings {
+  readonly quick: boolean;
+  /** Timed part of one row, per server. */
+  readonly rowMs: number;
+  /** Calls per client per row, at most. */
+  readonly maxCalls: number;
+  /** Calls per client per row, at least (unless `rowCapMs` runs out): a row of a slow server still has a distribution. */
+  readonly minCalls: number;
+  readonly rowCapMs: number;
+  /** Untimed calls per client before a row (fewer for a slow server). */
+  readonly warmupCalls: number;
+  /** Untimed load per request type before a scenario's first row, per server (JIT). */
+  readonly serverWarmupMs: number;
+  readonly settleMs: number;
+  readonly idleMs: number;
+  readonly clientCounts: readonly number[];
+  readonly changeTimeoutMs: number;
+  /** Changes timed on the synthetic tree and on Docker. */
+  readonly events: readonly ('created' | 'renamed' | 'stopped' | 'restarted' | 'removed')[];
+  readonly firstAnswerTimeoutMs: number;
+  /** Time each server may spend on one scenario's lookups; rows after that are skipped. */
+  readonly lookupBudgetMs: number;
+  /** Engines besides Docker in the real scenario. */
+  readonly otherEngines: readonly EngineName[];
+}
+
+export interface Tools {
+  readonly crootd: string;
+  readonly helpers: CHelpers;
+  readonly rootClientScript: string;
+  readonly floorScript: string;
+  /** The run's temp folder (sockets, logs, reference files). */
+  readonly work: string;
+  /** Where synthetic Docker trees go: a tmpfs when there is one (see syntheticScenario). */
+  readonly treeRoot: string;
+  readonly settings: Settings;
+  progress(line: string): void;
+  /** Reports wrong answers loudly (stderr at once, and in the run's notes). */
+  wrong(message: string): void;
+}
+
+const OPS: readonly RequestOp[] = ['processid', 'hostname', 'cgroup'];
+const REFS: readonly RefKind[] = ['name', 'full id', '12-char prefix'];
+
+/** What is known about one container for checking answers. */
+interface Truth {
+  readonly name: string;
+  readonly id: string;
+  readonly pid: number;
+  readonly hostname: string;
+  readonly cgroups: readonly string[];
+}
+
+function refOf(t: Truth, kind: RefKind): string {
+  return kind === 'name' ? t.name : kind === 'full id' ? t.id : t.id.slice(0, 12);
+}
+
+/**
+ * The right answers for each server. crootd: the kernel's truth (the init
+ * PID, its UTS hostname, one of its /proc/PID/cgroup paths). PCP: the same
+ * PID and hostname, and a cgroup path naming the container's id (pmdaroot
+ * builds it from the id and its cgroup search, and guesses `docker/<id>`
+ * when the folder is not there).
+ */
+function expectations(truths: readonly Truth[], kind: RefKind, op: RequestOp, role: 'croot' | 'pcp'): Expectation[] {
+  return truths.map((t) => {
+    const name = refOf(t, kind);
+    if (op === 'processid') return { name, pid: t.pid, mode: 'any', values: [] };
+    if (op === 'hostname') return { name, pid: t.pid, mode: 'eq', values: [t.hostname] };
+    return role === 'croot' ? { name, pid: t.pid, mode: 'eq', values: t.cgroups } : { name, pid: t.pid, mode: 'has', values: [t.id] };
+  });
+}
+
+function programFor(tools: Tools, client: ClientKind): string | undefined {
+  if (client === 'croot-node') return tools.rootClientScript;
+  if (client === 'socketpair') return tools.helpers.pingPong;
+  return typeof tools.helpers.pcpLoadClient === 'string' ? tools.helpers.pcpLoadClient : undefined;
+}
+
+/** Runs one load and reports wrong answers loudly. */
+async function load(
+  tools: Tools,
+  what: string,
+  server: RunningServer | undefined,
+  client: ClientKind,
+  op: RequestOp,
+  refs: readonly Expectation[],
+  clients: number,
+  durationMs: number,
+  warmupCalls: number,
+): Promise<LoadResult> {
+  const program = programFor(tools, client);
+  if (program === undefined) throw new Error(`no ${client} client`);
+  const s = tools.settings;
+  // A Node client needs more calls than a C one before V8 has compiled its path.
+  if (client === 'croot-node') warmupCalls *= 5;
+  const result = await runLoad({
+    label: what,
+    kind: client,
+    program,
+    socket: server?.socket ?? '',
+    op,
+    refs,
+    clients,
+    durationMs,
+    maxCalls: s.maxCalls,
+    minCalls: client === 'socketpair' ? 0 : s.minCalls,
+    capMs: Math.max(s.rowCapMs, durationMs),
+    warmupCalls,
+    serverPid: server?.pid,
+    workDir: tools.work,
+  });
+  if (result.wrong > 0) tools.wrong(`${what}: ${result.wrong} wrong answers of ${result.calls} timed (+ warm-up); first: ${result.firstWrong}`);
+  return result;
+}
+
+// ------------------------------------------------------------------ floors
+
+/** The Node floor (fixed replies) and the kernel's socketpair round trip, for every client kind and count. */
+export async function measureFloors(tools: Tools): Promise<{ floors: FloorMeasure[]; notes: string[] }> {
+  const s = tools.settings;
+  const init = new InitProcesses(tools.helpers.initProcesses);
+  const [proc] = await init.spawn(1, 'floor');
+  if (proc === undefined) throw new Error('no process for the floor');
+  const cgroup = cgroupPaths(proc.pid)[0] ?? 'floor';
+  const dir = mkdtempSync(join(tools.work, 'floor-'));
+  const floor = await startFloor(tools.floorScript, dir, proc.pid, proc.hostname, cgroup);
+  const floors: FloorMeasure[] = [];
+  const notes: string[] = [];
+  try {
+    const refs = (op: RequestOp): Expectation[] => [
+      { name: 'floor', pid: proc.pid, mode: op === 'processid' ? 'any' : 'eq', values: op === 'hostname' ? [proc.hostname] : op === 'cgroup' ? [cgroup] : [] },
+    ];
+    const clientsFor = (client: ClientKind): readonly number[] =>
+      client === 'croot-node' ? s.clientCounts.filter((c) => c === 1 || (c === 8 && !s.quick)) : s.clientCounts;
+    for (const client of ['pcp-c', 'croot-node'] as const) {
+      if (programFor(tools, client) === undefined) continue;
+      for (const clients of clientsFor(client)) {
+        for (const op of OPS) {
+          // The same rows as the scenarios have (see plans()).
+          if ((client === 'croot-node' || clients > 1) && s.quick && op !== 'processid') continue;
+          if (client === 'croot-node' && clients > 1 && op !== 'processid') continue;
+          tools.progress(`floor: Node floor, ${client}, ${op}, ${clients} client(s)`);
+          const result = await load(tools, `Node floor ${op}`, floor, client, op, refs(op), clients, s.rowMs, s.warmupCalls);
+          floors.push({ client, op, clients, result });
+        }
+      }
+    }
+    for (const clients of s.clientCounts) {
+      tools.progress(`floor: kernel socketpair, ${clients} pair(s)`);
+      const result = await load(tools, 'socketpair floor', undefined, 'socketpair', 'processid', [], clients, s.rowMs, s.warmupCalls);
+      floors.push({ client: 'socketpair', op: 'socketpair', clients, result });
+    }
+  } finally {
+    await floor.stop();
+    await init.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  notes.push(`Node floor: node ${process.version} on a unix socket, INFO on accept, framing by length, one fixed reply per request in one write (bench/floor-server.ts).`);
+  return { floors, notes };
+}
+
+// ------------------------------------------------------------------ shared steps
+
+interface Pair {
+  readonly croot: RunningServer;
+  readonly pcp: RunningServer | undefined;
+}
+
+async function startPair(
+  tools: Tools,
+  dir: string,
+  known: KnownContainer,
+  crootEnv: Record<string, string>,
+  pcpEnv: Record<string, string> | undefined,
+  pcpEmptyEngines: boolean,
+): Promise<Pair> {
+  const s = tools.settings;
+  tools.progress(`  starting crootd, waiting for its first right answer`);
+  const croot = await startCrootd({ crootd: tools.crootd, dir: join(dir, 'croot'), config: {}, env: crootEnv }, known, s.firstAnswerTimeoutMs);
+  let pcp: RunningServer | undefined;
+  if (pcpEnv !== undefined) {
+    tools.progress(`  starting pmdaroot, waiting for its first right answer`);
+    try {
+      pcp = await startPmdaroot(join(dir, 'pcp'), pcpEnv, pcpEmptyEngines, known, s.firstAnswerTimeoutMs);
+    } catch (err) {
+      await croot.stop();
+      throw err;
+    }
+  }
+  return { croot, pcp };
+}
+
+async function stopPair(pair: Pair): Promise<void> {
+  await Promise.all([pair.croot.stop(), pair.pcp?.stop()]);
+}
+
+/**
+ * Settles, idles, reads RSS; then loads each server untimed (V8's JIT needs
+ * thousands of requests) and notes its time per call, which sizes the
+ * untimed calls before each row (a server taking 250 ms a call gets one).
+ */
+async function idleAndWarm(
+  tools: Tools,
+  pair: Pair,
+  truths: readonly Truth[],
+): Promise<{ measures: Map<RunningServer, { idle: number; rss: number }>; callMs: Map<RunningServer, number> }> {
+  const s = tools.settings;
+  await delay(s.settleMs);
+  const servers = [pair.croot, ...(pair.pcp ? [pair.pcp] : [])];
+  tools.progress(`  idle for ${s.idleMs / 1000} s (no requests)`);
+  const idle = await idleCpu(servers, s.idleMs);
+  const measures = new Map(servers.map((srv) => [srv, { idle: idle.get(srv) ?? Number.NaN, rss: rssMb(srv.pid) }]));
+  const client: ClientKind = programFor(tools, 'pcp-c') !== undefined ? 'pcp-c' : 'croot-node';
+  const callMs = new Map<RunningServer, number>();
+  for (const server of servers) {
+    tools.progress(`  warming ${server.role} up (${OPS.length} x ${s.serverWarmupMs} ms untimed)`);
+    let ms = 0;
+    for (const op of OPS) {
+      const refs = REFS.flatMap((kind) => expectations(truths, kind, op, server.role === 'pcp' ? 'pcp' : 'croot'));
+      const r = await load(tools, `${server.role} warm-up ${op}`, server, client, op, refs, 1, s.serverWarmupMs, 1);
+      ms = Math.max(ms, r.calls > 0 ? (r.seconds * 1000) / r.calls : s.serverWarmupMs);
+      // A server taking this long a call is not waiting for its JIT: its time goes elsewhere.
+      if (ms > 100) break;
+    }
+    callMs.set(server, ms);
+  }
+  return { measures, callMs };
+}
+
+interface LookupPlan {
+  readonly engine: EngineName;
+  readonly op: RequestOp;
+  readonly ref: RefKind;
+  readonly client: ClientKind;
+  readonly clients: number;
+  readonly truths: readonly Truth[];
+  /** False: PCP cannot answer for this engine (containerd). */
+  readonly withPcp: boolean;
+}
+
+/**
+ * The rows of a scenario. Full: every request by name, full id and prefix
+ * with PCP's C client; by name with croot's client; by name with 4 and 8
+ * clients; PID by name with 8 of croot's clients (`nodeClients8`). `--quick` and the other
+ * engines of the real scenario: every request by name, one client (quick
+ * adds PID by name with croot's client and with 8 C clients).
+ */
+function plans(tools: Tools, engine: EngineName, truths: readonly Truth[], withPcp: boolean, full: boolean, nodeClients8 = false): LookupPlan[] {
+  const s = tools.settings;
+  const out: LookupPlan[] = [];
+  const cKind: ClientKind = programFor(tools, 'pcp-c') !== undefined ? 'pcp-c' : 'croot-node';
+  const all = full && !s.quick;
+  const row = (op: RequestOp, ref: RefKind, client: ClientKind, clients: number): void => void out.push({ engine, op, ref, client, clients, truths, withPcp });
+  for (const op of OPS) for (const ref of all ? REFS : (['name'] as const)) row(op, ref, cKind, 1);
+  if (!full) return out;
+  if (cKind === 'pcp-c') for (const op of all ? OPS : (['processid'] as const)) row(op, 'name', 'croot-node', 1);
+  for (const clients of s.clientCounts.filter((c) => c > 1)) for (const op of all ? OPS : (['processid'] as const)) row(op, 'name', cKind, clients);
+  // Eight Node processes take seconds to start and warm up: only where asked (the real scenario).
+  if (all && nodeClients8 && cKind === 'pcp-c' && s.clientCounts.includes(8)) row('processid', 'name', 'croot-node', 8);
+  return out;
+}
+
+/** Rows measured first, so a slow server's time budget covers them: one client by name, then 8 clients. */
+function priority(p: LookupPlan): number {
+  if (p.clients === 1 && p.ref === 'name' && p.client !== 'croot-node') return 0;
+  if (p.clients === 8 && p.client !== 'croot-node') return 1;
+  return 2;
+}
+
+/**
+ * Measures `list` against both servers (the order alternating row by row),
+ * pushing each row into `out` as it is done, in the order of `list`. Each
+ * server has a time budget per scenario (`lookupBudgetMs`): once spent, its
+ * remaining rows are skipped and say so. A row that fails is recorded with
+ * its error and the others go on.
+ */
+async function measureLookups(
+  tools: Tools,
+  pair: Pair,
+  list: readonly LookupPlan[],
+  callMs: ReadonlyMap<RunningServer, number>,
+  label: string,
+  out: LookupMeasure[],
+): Promise<void> {
+  const s = tools.settings;
+  const spent = new Map<RunningServer, number>();
+  const order = list.map((plan, index) => ({ plan, index })).sort((a, b) => priority(a.plan) - priority(b.plan) || a.index - b.index);
+  const done: { index: number; measure: LookupMeasure }[] = [];
+  let turn = 0;
+  for (const { plan, index } of order) {
+    const what = `${label} ${plan.engine} ${plan.op} by ${plan.ref}, ${plan.client} x${plan.clients}`;
+    tools.progress(`  ${what}`);
+    const servers: RunningServer[] = [pair.croot, ...(plan.withPcp && pair.pcp ? [pair.pcp] : [])];
+    if (turn++ % 2 === 1) servers.reverse();
+    const measure: { -readonly [K in keyof LookupMeasure]: LookupMeasure[K] } = { engine: plan.engine, op: plan.op, ref: plan.ref, client: plan.client, clients: plan.clients };
+    for (const server of servers) {
+      const role = server.role === 'pcp' ? 'pcp' : 'croot';
+      if ((spent.get(server) ?? 0) > s.lookupBudgetMs) {
+        measure[`${role}Error`] = `skipped: ${role}'s ${s.lookupBudgetMs / 1000} s budget for this scenario's lookups was spent`;
+        continue;
+      }
+      const ms = callMs.get(server) ?? 1;
+      const warmup = Math.max(1, Math.min(s.warmupCalls, Math.floor(200 / Math.max(ms, 0.001))));
+      const refs = expectations(plan.truths, plan.ref, plan.op, role);
+      const t0 = Date.now();
+      try {
+        measure[role] = await load(tools, `${what} (${role})`, server, plan.client, plan.op, refs, plan.clients, s.rowMs, warmup);
+      } catch (err) {
+        measure[`${role}Error`] = (err as Error).message.slice(0, 500);
+        tools.progress(`  ${what} (${role}) FAILED: ${measure[`${role}Error`]}`);
+      }
+      spent.set(server, (spent.get(server) ?? 0) + Date.now() - t0);
+    }
+    done.push({ index, measure });
+  }
+  out.push(...done.sort((a, b) => a.index - b.index).map((d) => d.measure));
+}
+
+function serverMeasure(server: RunningServer | undefined, m: Map<RunningServer, { idle: number; rss: number }>): ServerMeasure | undefined {
+  if (server === undefined) return undefined;
+  const x = m.get(server);
+  return { firstAnswerMs: server.firstAnswerMs, rssLoadedMb: x?.rss ?? Number.NaN, rssAfterMb: rssMb(server.pid), idleCpuPct: x?.idle ?? Number.NaN };
+}
+
+function scenarioServers(pair: Pair, m: Map<RunningServer, { idle: number; rss: number }>): ScenarioResult['servers'] {
+  const out: { croot?: ServerMeasure; pcp?: ServerMeasure } = {};
+  const croot = serverMeasure(pair.croot, m);
+  const pcp = serverMeasure(pair.pcp, m);
+  if (croot) out.croot = croot;
+  if (pcp) out.pcp = pcp;
+  return out;
+}
+
+// ------------------------------------------------------------------ synthetic
+
+/** crootd's environment for an on-disk tree: no Docker daemon, every other engine pointed at something empty. */
+function crootOnDiskEnv(dockerDir: string, dir: string): Record<string, string> {
+  const empty = join(dir, 'empty');
+  mkdirSync(empty, { recursive: true });
+  const passwd = join(dir, 'passwd');
+  writeFileSync(passwd, '');
+  return {
+    PCP_DOCKER_DIR: dockerDir,
+    DOCKER_HOST: `unix://${join(dir, 'no-docker.sock')}`,
+    PCP_PODMAN_DATADIR: empty,
+    PCP_PODMAN_RUNDIR: empty,
+    CROOT_PODMAN_SOCKET: join(dir, 'no-podman.sock'),
+    CROOT_CONTAINERS_STORAGE_CONF: '',
+    CROOT_PASSWD_FILE: passwd,
+    CROOT_PODMAN_USER_RUNDIR: empty,
+    CROOT_CONTAINERD_TASK_DIR: empty,
+    CROOT_CONTAINERD_RUNC_ROOT: empty,
+    PCP_LXC_DIR: empty,
+  };
+}
+
+/**
+ * N containers in an on-disk Docker tree, each with a real init process.
+ * The tree lives on a tmpfs when the machine has one: both servers read it
+ * from the page cache either way, and writing and removing 10 000 folders
+ * on a shared disk is slow.
+ */
+export async function syntheticScenario(tools: Tools, count: number, withPcp: boolean): Promise<ScenarioResult> {
+  const s = tools.settings;
+  const begin = Date.now();
+  const label = `${count} on disk`;
+  const result: ScenarioResult = { kind: 'synthetic', containers: count, label, servers: {}, lookups: [], changes: [], notes: [], seconds: 0 };
+  const dir = mkdtempSync(join(tools.work, `synthetic-${count}-`));
+  const treeDir = mkdtempSync(join(tools.treeRoot, `docker-${count}-`));
+  const init = new InitProcesses(tools.helpers.initProcesses);
+  let pair: Pair | undefined;
+  try {
+    tools.progress(`${label}: starting ${count} init processes and writing the tree`);
+    const t0 = Date.now();
+    const tree = new DockerTree(treeDir);
+    const procs = await init.spawn(count, 'synth-host');
+    const containers: TreeContainer[] = procs.map((p, i) => ({ id: tree.newId(), name: `synth-${i}`, hostname: p.hostname, pid: p.pid, startTicks: p.startTicks, running: true }));
+    for (const c of containers) tree.write(c);
+    result.notes.push(`${count} processes started and ${count} container folders written in ${((Date.now() - t0) / 1000).toFixed(1)} s.`);
+    const cg = cgroupPaths(procs[0]?.pid ?? process.pid);
+    // Up to 8 containers spread over the tree are asked about, in turn.
+    const k = Math.min(8, count);
+    const truths: Truth[] = Array.from({ length: k }, (_, j) => containers[Math.floor((j * count) / k)] as TreeContainer).map((c) => ({
+      name: c.name,
+      id: c.id,
+      pid: c.pid,
+      hostname: c.hostname,
+      cgroups: cg,
+    }));
+    const known = truths[truths.length - 1] as Truth;
+    pair = await startPair(tools, dir, known, crootOnDiskEnv(tree.dockerDir, dir), withPcp ? { PCP_DOCKER_DIR: tree.dockerDir } : undefined, true);
+    const { measures, callMs } = await idleAndWarm(tools, pair, truths);
+    await measureLookups(tools, pair, plans(tools, 'docker', truths, withPcp, true), callMs, label, result.lookups);
+    result.servers = scenarioServers(pair, measures);
+
+    // Changes: a new container, renamed, stopped, restarted, removed; each as Docker writes it.
+    const servers = [pair.croot, ...(pair.pcp ? [pair.pcp] : [])];
+    const timeoutMs = Math.max(s.changeTimeoutMs, ...[...callMs.values()].map((ms) => ms * 4));
+    const [first] = await init.spawn(1, 'synth-new');
+    if (first === undefined) throw new Error('no process for the new container');
+    let current: TreeContainer = { id: tree.newId(), name: `synth-new-${count}`, hostname: first.hostname, pid: first.pid, startTicks: first.startTicks, running: true };
+    const step = async (event: string, name: string, change: () => Promise<void> | void, expected: () => ExpectedAnswer): Promise<void> => {
+      if (!s.events.includes(event as Settings['events'][number])) return;
+      tools.progress(`  ${label}: a container ${event}`);
+      result.changes.push({ engine: 'docker', event, results: await timeChange(servers, name, change, expected, { timeoutMs }) });
+    };
+    await step('created', current.name, () => tree.write(current), () => ({ pid: current.pid }));
+    if (s.events.includes('renamed')) {
+      const renamed: TreeContainer = { ...current, name: `synth-renamed-${count}` };
+      await step('renamed', renamed.name, () => tree.write((current = renamed)), () => ({ pid: current.pid }));
+    }
+    const oldPid = current.pid;
+    if (s.events.includes('stopped')) {
+      await step(
+        'stopped',
+        current.name,
+        async () => {
+          await init.kill(current.pid);
+          tree.write((current = { ...current, running: false }));
+        },
+        () => ({ gone: oldPid }),
+      );
+    }
+    if (s.events.includes('restarted')) {
+      const [again] = await init.spawn(1, 'synth-again');
+      if (again === undefined) throw new Error('no process for the restart');
+      await step('restarted', current.name, () => tree.write((current = { ...current, pid: again.pid, startTicks: again.startTicks, running: true })), () => ({ pid: again.pid }));
+    }
+    const lastPid = current.pid;
+    await step(
+      'removed',
+      current.name,
+      async () => {
+        if (current.running) await init.kill(current.pid);
+        tree.remove(current.id);
+      },
+      () => ({ gone: lastPid }),
+    );
+  } catch (err) {
+    result.error = (err as Error).message;
+    tools.progress(`${label}: FAILED: ${result.error}`);
+  } finally {
+    if (pair) await stopPair(pair);
+    tools.progress(`${label}: stopping the init processes, removing the tree`);
+    await init.stop();
+    rmSync(dir, { recursive: true, force: true });
+    rmSync(treeDir, { recursive: true, force: true });
+  }
+  return { ...result, seconds: Math.round((Date.now() - begin) / 100) / 10 };
+}
+
+// ------------------------------------------------------------------ real containers
+
+async function truthOf(engine: EngineName, name: string): Promise<Truth> {
+  const c = await inspectContainer(engine, name);
+  if (!(c.pid > 0)) throw new Error(`${engine} container ${name} is not running`);
+  return { name, id: c.id, pid: c.pid, hostname: await kernelHostname(c.pid), cgroups: cgroupPaths(c.pid) };
+}
+
+export async function realScenario(tools: Tools, withPcp: boolean): Promise<ScenarioResult> {
+  const s = tools.settings;
+  const begin = Date.now();
+  const tag = `croot-bench-${process.pid.toString(36)}${Date.now().toString(36).slice(-4)}`;
+  const result: ScenarioResult = { kind: 'real', containers: 3, label: '3 real', servers: {}, lookups: [], changes: [], notes: [], seconds: 0 };
+  const dir = mkdtempSync(join(tools.work, 'real-'));
+  let pair: Pair | undefined;
+  try {
+    const why = await engineMissing('docker');
+    if (why !== undefined) throw new Error(`Docker is not usable: ${why}`);
+    const others: EngineName[] = [];
+    for (const engine of s.otherEngines) {
+      const missing = await engineMissing(engine);
+      if (missing === undefined) others.push(engine);
+      else result.notes.push(`${engine} skipped: ${missing}`);
+    }
+    tools.progress(`3 real: starting 3 Docker containers${others.length ? ` and one each of ${others.join(', ')}` : ''} (${tag}-*)`);
+    const docker: Truth[] = [];
+    for (let i = 1; i <= 3; i++) {
+      await startContainer('docker', `${tag}-${i}`, `${tag}-${i}-host`);
+      docker.push(await truthOf('docker', `${tag}-${i}`));
+    }
+    const extra = new Map<EngineName, Truth>();
+    for (const engine of others) {
+      const name = `${tag}-${engine === 'podman' ? 'p' : 'c'}`;
+      await startContainer(engine, name, `${name}-host`);
+      extra.set(engine, await truthOf(engine, name));
+    }
+    result.notes.push(`Containers running on the host during the run (others' included): ${await runningCounts()}.`);
+    const target = docker[0] as Truth;
+    const crootEnv: Record<string, string> = {};
+    pair = await startPair(tools, dir, target, crootEnv, withPcp ? {} : undefined, false);
+    const { measures, callMs } = await idleAndWarm(tools, pair, [target]);
+    const list = plans(tools, 'docker', [target], withPcp, true, true);
+    for (const [engine, truth] of extra) list.push(...plans(tools, engine, [truth], withPcp && engine !== 'containerd', false));
+    await measureLookups(tools, pair, list, callMs, '3 real', result.lookups);
+    result.servers = scenarioServers(pair, measures);
+
+    const servers = [pair.croot, ...(pair.pcp ? [pair.pcp] : [])];
+    const time = async (engine: EngineName, event: string, name: string, change: () => Promise<void>, expected: () => Promise<ExpectedAnswer> | ExpectedAnswer): Promise<void> => {
+      tools.progress(`  3 real: a ${engine} container ${event}`);
+      const watched = engine === 'containerd' ? servers.filter((x) => x.role === 'croot') : servers;
+      result.changes.push({ engine, event, results: await timeChange(watched, name, change, expected, { timeoutMs: s.changeTimeoutMs }) });
+    };
+    const pidOf = async (engine: EngineName, name: string): Promise<ExpectedAnswer> => ({ pid: (await inspectContainer(engine, name)).pid });
+    for (const engine of ['docker', ...others] as EngineName[]) {
+      const name = `${tag}-new-${engine === 'docker' ? 'd' : engine === 'podman' ? 'p' : 'c'}`;
+      const events = engine === 'docker' ? s.events : s.events.filter((e) => e === 'created' || e === 'removed');
+      let current = name;
+      await time(engine, 'created', current, async () => void (await startContainer(engine, current, `${current}-host`)), () => pidOf(engine, current));
+      if (events.includes('renamed')) {
+        const renamed = `${name}-renamed`;
+        onCleanup(engine, renamed);
+        await time(engine, 'renamed', renamed, async () => void (await run('docker', ['rename', current, renamed])), () => pidOf(engine, renamed));
+        current = renamed;
+      }
+      let pid = (await inspectContainer(engine, current)).pid;
+      if (events.includes('stopped')) {
+        const old = pid;
+        await time(engine, 'stopped', current, () => stopContainer(engine, current), () => ({ gone: old }));
+      }
+      if (events.includes('restarted')) {
+        await time(engine, 'restarted', current, async () => void (await run('docker', ['start', current])), () => pidOf(engine, current));
+        pid = (await inspectContainer(engine, current)).pid;
+      }
+      const last = pid;
+      await time(engine, 'removed', current, () => removeContainer(engine, current), () => ({ gone: last }));
+    }
+  } catch (err) {
+    result.error = (err as Error).message;
+    tools.progress(`3 real: FAILED: ${result.error}`);
+  } finally {
+    if (pair) await stopPair(pair);
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return { ...result, seconds: Math.round((Date.now() - begin) / 100) / 10 };
+}
+
+/** Registers a container name for removal at the end (a renamed container keeps its new name). */
+function onCleanup(engine: EngineName, name: string): void {
+  registerCleanup(`${engine} container ${name}`, () => removeContainer(engine, name));
+}
