@@ -6,10 +6,9 @@ import { readFileSync } from 'node:fs';
 import { CrootError } from './errors.js';
 
 /**
- * Reads a small proc file. Synchronous on purpose: proc files are made from
- * kernel memory on read and never wait on a disk, and one open/read/close
- * costs ~16 µs where fs/promises' readFile costs ~250 µs in thread-pool trips
- * (bench/proc-reads-benchmark.ts).
+ * Reads a small proc file. Synchronous on purpose: a proc file is made from
+ * kernel memory when read and never waits on a disk, so a trip through the
+ * thread pool would cost more than the read itself.
  */
 function readProcFile(path: string): string {
   return readFileSync(path, 'utf8');
