@@ -87,6 +87,8 @@ class EngineSlot {
   rechecking = false;
   /** Bumped by each replaceAll, so a newer list supersedes one still being applied in slices. */
   replaceRun = 0;
+  /** While a list is applied in slices: the ids pushed one by one meanwhile, which are newer than the list. */
+  touched: Set<string> | undefined;
   stopped = false;
 
   constructor(readonly engine: EngineContribution) {
@@ -265,10 +267,14 @@ export class DefaultEngineRegistry implements EngineRegistry {
         if (!slot.stopped) this.replaceAll(slot, records);
       },
       upsert: (record: ContainerRecord) => {
-        if (!slot.stopped) this.index.upsert(id, record);
+        if (slot.stopped) return;
+        slot.touched?.add(record.id);
+        this.index.upsert(id, record);
       },
       remove: (containerId: string) => {
-        if (!slot.stopped) this.index.remove(id, containerId);
+        if (slot.stopped) return;
+        slot.touched?.add(containerId);
+        this.index.remove(id, containerId);
       },
       health: (available: boolean, reason: string) => {
         if (!slot.stopped) this.setHealth(slot, available, reason);
@@ -287,6 +293,7 @@ export class DefaultEngineRegistry implements EngineRegistry {
     const id = slot.engine.id;
     const list = Array.isArray(records) ? (records as readonly ContainerRecord[]) : [...records];
     const run = ++slot.replaceRun;
+    slot.touched = undefined;
     const finished = (): void => {
       if (slot.loaded) return;
       this.markLoaded(slot);
@@ -298,16 +305,22 @@ export class DefaultEngineRegistry implements EngineRegistry {
       return;
     }
     const seen = new Set<string>();
+    const touched = new Set<string>();
+    slot.touched = touched;
     let next = 0;
     const step = (): void => {
       if (slot.stopped || run !== slot.replaceRun) return;
       const end = Math.min(next + REPLACE_SLICE, list.length);
-      this.index.upsertMany(id, list.slice(next, end), seen);
+      // A container pushed on its own since this list began is newer than the list's record of it.
+      const slice = touched.size === 0 ? list.slice(next, end) : list.slice(next, end).filter((r) => !touched.has(r.id));
+      this.index.upsertMany(id, slice, seen);
       next = end;
       if (next < list.length) {
         setImmediate(step);
         return;
       }
+      slot.touched = undefined;
+      for (const t of touched) seen.add(t);
       this.index.removeExcept(id, seen);
       finished();
     };
