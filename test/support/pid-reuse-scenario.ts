@@ -6,42 +6,15 @@
  * makes the next real process get its PID. Prints one JSON line: what the old
  * handles say, and what the kernel says.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { comm, sleep, startUtsSleeper, until } from './uts-sleeper.js';
 import { once } from 'node:events';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { ProcProcessHandle } from '../../core/proc-process-handle.js';
 import { loadNative } from '../../native/load-native.js';
 import { NativeNamespaceHostnameReader } from '../../native/native-host-services.js';
 import { NativeProcessAnchor } from '../../native/native-process-anchor.js';
 import { statFields } from './processes.js';
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
-async function until(what: string, probe: () => boolean): Promise<void> {
-  const deadline = Date.now() + 10000;
-  while (!probe()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(5);
-  }
-}
-
-function comm(pid: number): string | undefined {
-  try {
-    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
-  } catch {
-    return undefined;
-  }
-}
-
-/** A `sleep` in a UTS namespace of its own named `hostname`; unshare and sh exec into it, so its PID is the spawned one. */
-async function startSleeper(hostname: string): Promise<{ child: ChildProcess; pid: number }> {
-  const child = spawn('unshare', ['--uts', 'sh', '-c', `hostname ${hostname} && exec sleep 600`], { stdio: 'ignore' });
-  const pid = child.pid as number;
-  await until(`${hostname}'s sleep`, () => comm(pid) === 'sleep');
-  return { child, pid };
-}
 
 function errorCode(err: unknown): string {
   return String((err as { code?: unknown }).code);
@@ -54,7 +27,7 @@ async function main(): Promise<void> {
   // Start the namespace thread now: a thread takes a PID too, and must not take the one reused below.
   await reader.readHostname(process.pid);
 
-  const first = await startSleeper('first-host');
+  const first = await startUtsSleeper('first-host');
   const pid = first.pid;
   let exits = 0;
   const handle = anchor.open(pid, () => exits++);
@@ -71,7 +44,7 @@ async function main(): Promise<void> {
   await sleep(50);
 
   writeFileSync('/proc/sys/kernel/ns_last_pid', String(pid - 1));
-  const second = await startSleeper('second-host');
+  const second = await startUtsSleeper('second-host');
   const newHandle = anchor.open(second.pid, () => undefined);
 
   const after = {

@@ -9,43 +9,16 @@
  * question about `old` is answered. Prints one JSON line.
  */
 import 'reflect-metadata';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { createCrootContainer } from '../../core/create-container.js';
 import { EngineRegistry, type RegistryEvent } from '../../core/engine-registry.js';
 import { defaultConfig } from '../../core/config.js';
 import { ContainerCGroupResolver, ContainerHostnameResolver, ContainerProcessIdResolver } from '../../core/resolvers.js';
 import { staticEngineModule } from '../../engines/static/index.js';
 import { nativeModule } from '../../native/index.js';
+import { comm, sleep, startUtsSleeper, until } from './uts-sleeper.js';
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
-async function until(what: string, probe: () => boolean): Promise<void> {
-  const deadline = Date.now() + 10000;
-  while (!probe()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(5);
-  }
-}
-
-function comm(pid: number): string | undefined {
-  try {
-    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
-  } catch {
-    return undefined;
-  }
-}
-
-/** A `sleep` in a UTS namespace of its own named `hostname`; unshare and sh exec into it, so its PID is the spawned one. */
-async function startSleeper(hostname: string): Promise<{ child: ChildProcess; pid: number }> {
-  const child = spawn('unshare', ['--uts', 'sh', '-c', `hostname ${hostname} && exec sleep 600`], { stdio: 'ignore' });
-  const pid = child.pid as number;
-  await until(`${hostname}'s sleep`, () => comm(pid) === 'sleep');
-  return { child, pid };
-}
 
 async function outcome(ask: () => unknown): Promise<string> {
   try {
@@ -56,7 +29,7 @@ async function outcome(ask: () => unknown): Promise<string> {
 }
 
 async function main(): Promise<void> {
-  const first = await startSleeper('first-host');
+  const first = await startUtsSleeper('first-host');
   const pid = first.pid;
   const c = createCrootContainer({ config: { staticContainers: [{ name: 'old', pid }], env: {} }, modules: [nativeModule, staticEngineModule] });
   const registry = c.get<EngineRegistry>(EngineRegistry);
@@ -80,7 +53,7 @@ async function main(): Promise<void> {
   await sleep(50);
 
   writeFileSync('/proc/sys/kernel/ns_last_pid', String(pid - 1));
-  const second = await startSleeper('second-host');
+  const second = await startUtsSleeper('second-host');
   // The engine says the same again (a stale declaration or pidfile): the container stays gone.
   await registry.reconfigure(defaultConfig({ staticContainers: [{ name: 'old', pid }], env: {} }));
   const after = {
