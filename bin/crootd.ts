@@ -25,7 +25,8 @@ import { RateLimitedLogger } from '../core/rate-limited-logger.js';
 import { RootServer, removeStaleSocket } from '../core/root-server.js';
 import { raiseFdLimit } from '../native/index.js';
 import { ExtensionHandler, ExtensionHandlerOptions } from '../core/extension-handler.js';
-import { defaultModules } from './default-modules.js';
+import type { UserDatabase } from '../core/user-database.js';
+import { defaultModules, systemUsers } from './default-modules.js';
 import { crootVersion } from './version.js';
 
 interface Options {
@@ -65,7 +66,9 @@ async function main(argv: readonly string[]): Promise<number> {
   const startedAt = Date.now();
   logger.info('crootd starting', { version: crootVersion(), pid: process.pid });
 
-  const fileConfig = await loadCrootConfigFile(opts.config);
+  // NSS through the native module (getent without it): allowUsers, --allow-user, the pcp user.
+  const users = systemUsers();
+  const fileConfig = await loadCrootConfigFile(opts.config, process.env, { users });
   const { modules, problems, nativeProblem } = await defaultModules({
     disabledEngines: fileConfig.disabledEngines ?? [],
     plugins: fileConfig.plugins ?? [],
@@ -83,7 +86,7 @@ async function main(argv: readonly string[]): Promise<number> {
   // One pidfd per running container: take every fd the hard limit allows.
   const fdLimit = raiseFdLimit();
   logger.debug('fd limit', { soft: fdLimit.soft, hard: fdLimit.hard });
-  const allowUids = await allowedUids(fileConfig, opts, logger);
+  const allowUids = await allowedUids(fileConfig, opts, logger, users);
   const socketPath = opts.socket ?? fileConfig.socketPath ?? defaultSocketPath();
   // Before any engine starts: refuse a socket another server holds.
   await removeStaleSocket(socketPath);
@@ -144,7 +147,7 @@ async function main(argv: readonly string[]): Promise<number> {
     process.on('SIGHUP', () => {
       // One reload at a time, in the order the signals came.
       reloading = reloading
-        .then(() => reload({ opts, log, logger, registry, server, started: { fileConfig, socketPath } }))
+        .then(() => reload({ opts, log, logger, registry, server, users, started: { fileConfig, socketPath } }))
         .catch((err: unknown) => logger.error('SIGHUP: reload failed', { error: (err as Error).message }));
     });
   });
@@ -182,16 +185,16 @@ class LogSink {
 }
 
 /** Who may connect: root, the config file's uids and users, --allow-uid/--allow-user, and the pcp user unless --no-pcp-user. */
-async function allowedUids(fileConfig: Partial<CrootConfig>, opts: Options, logger: Logger): Promise<number[]> {
+async function allowedUids(fileConfig: Partial<CrootConfig>, opts: Options, logger: Logger, users: UserDatabase): Promise<number[]> {
   const uids = new Set<number>([0, ...(fileConfig.allowUids ?? [])]);
   for (const uid of opts.allowUid) uids.add(uid);
   for (const user of opts.allowUser) {
-    const uid = await resolveUserUid(user);
+    const uid = await resolveUserUid(user, users);
     if (uid === undefined) throw new CrootError('ERR_CONFIG', `--allow-user ${user}: no such user`);
     uids.add(uid);
   }
   if (opts.pcpUser) {
-    const uid = await resolveUserUid('pcp');
+    const uid = await resolveUserUid('pcp', users);
     if (uid === undefined) logger.debug('no pcp user on this host');
     else uids.add(uid);
   }
@@ -204,6 +207,7 @@ interface ReloadContext {
   readonly logger: Logger;
   readonly registry: EngineRegistry;
   readonly server: RootServer;
+  readonly users: UserDatabase;
   /** What crootd started with: settings that only a restart changes. */
   readonly started: { readonly fileConfig: Partial<CrootConfig>; readonly socketPath: string };
 }
@@ -216,7 +220,7 @@ interface ReloadContext {
  * waiting for a restart.
  */
 async function reload(ctx: ReloadContext): Promise<void> {
-  const { opts, log, logger, registry, server, started } = ctx;
+  const { opts, log, logger, registry, server, users, started } = ctx;
   try {
     log.reopen();
   } catch (err) {
@@ -225,8 +229,8 @@ async function reload(ctx: ReloadContext): Promise<void> {
   let fileConfig: Partial<CrootConfig>;
   let uids: number[];
   try {
-    fileConfig = await loadCrootConfigFile(opts.config);
-    uids = await allowedUids(fileConfig, opts, logger);
+    fileConfig = await loadCrootConfigFile(opts.config, process.env, { users });
+    uids = await allowedUids(fileConfig, opts, logger, users);
   } catch (err) {
     logger.error('SIGHUP: config not reloaded; keeping the previous one', { error: (err as Error).message });
     return;
