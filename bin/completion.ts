@@ -16,6 +16,7 @@ const COMMANDS: ReadonlyArray<readonly [string, string]> = [
   ['list', 'every container of every engine'],
   ['engines', 'engine health'],
   ['status', 'a running crootd: uptime, engines, connections, requests'],
+  ['events', 'changes as they happen'],
   ['completion', 'shell completion script'],
   ['help', 'help for a command'],
 ];
@@ -47,11 +48,13 @@ _croot() {
     --format) COMPREPLY=($(compgen -W "json table" -- "$cur")); return ;;
     --engine) COMPREPLY=($(compgen -W "${engineIds.join(' ')}" -- "$cur")); return ;;
     --state) COMPREPLY=($(compgen -W "${STATES.join(' ')}" -- "$cur")); return ;;
+    --until-exit) COMPREPLY=($(compgen -W "$(_croot_names)" -- "$cur")); return ;;
+    --count) return ;;
   esac
   local cmd="" i
   for ((i = 1; i < COMP_CWORD; i++)); do
     case "\${COMP_WORDS[i]}" in
-      -s|--socket|-c|--config|--format|--engine|--state) ((i++)) ;;
+      -s|--socket|-c|--config|--format|--engine|--state|--count|--until-exit) ((i++)) ;;
       -*) ;;
       *) cmd="\${COMP_WORDS[i]}"; break ;;
     esac
@@ -63,6 +66,7 @@ _croot() {
   case "$cmd" in
     list) COMPREPLY=($(compgen -W "-q --quiet --no-trunc --engine --state $global" -- "$cur")) ;;
     engines) COMPREPLY=($(compgen -W "--engine $global" -- "$cur")) ;;
+    events) COMPREPLY=($(compgen -W "--no-trunc --engine --state --count --until-exit $global" -- "$cur")) ;;
     completion) COMPREPLY=($(compgen -W "${SHELLS.join(' ')}" -- "$cur")) ;;
     help) COMPREPLY=($(compgen -W "${COMMANDS.map(([c]) => c).join(' ')}" -- "$cur")) ;;
     hostname|pid|cgroup|show)
@@ -114,6 +118,8 @@ ${commands}
         list) _arguments '(-q --quiet)'{-q,--quiet}'[ids only]' '--no-trunc[whole ids]' \\
                 '*--engine[only this engine]:engine:(${engineIds.join(' ')})' '*--state[only this state]:state:(${STATES.join(' ')})' ;;
         engines) _arguments '*--engine[only this engine]:engine:(${engineIds.join(' ')})' ;;
+        events) _arguments '--no-trunc[whole ids]' '*--engine[only this engine]:engine:(${engineIds.join(' ')})' \\
+                '*--state[only this state]:state:(${STATES.join(' ')})' '--count[exit after N events]:count:' '--until-exit[exit when it ends]:name:_croot_names' ;;
         completion) _values 'shell' ${SHELLS.join(' ')} ;;
         help) _describe -t commands 'croot command' commands ;;
       esac ;;

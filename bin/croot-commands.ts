@@ -6,14 +6,34 @@
  * an exit status.
  */
 import { CrootError } from '../core/errors.js';
-import { SCHEMA_VERSION, sortContainers, sortEngines, type ContainerReport, type CrootDocument, type EngineReport } from '../core/croot-extension.js';
+import {
+  SCHEMA_VERSION,
+  sortContainers,
+  sortEngines,
+  type AnchorReport,
+  type ContainerReport,
+  type CrootDocument,
+  type EngineReport,
+} from '../core/croot-extension.js';
 import type { ContainerField } from '../core/container-view.js';
 import { completionScript } from './completion.js';
 import { ENGINE_IDS } from './engine-table.js';
 import { ExitCode } from './exit-codes.js';
-import type { GlobalOptions, ListOptions } from './croot.js';
+import type { EventOptions, GlobalOptions, ListOptions } from './croot.js';
 import type { LocalView } from './local-view.js';
-import { filterContainers, filterEngines, renderContainers, renderEngines, renderIds, renderJson, renderShow, renderStatus, type Format } from './output.js';
+import {
+  eventPasses,
+  filterContainers,
+  filterEngines,
+  renderContainers,
+  renderEngines,
+  renderEvent,
+  renderIds,
+  renderJson,
+  renderShow,
+  renderStatus,
+  type Format,
+} from './output.js';
 import type { Question } from './remote-view.js';
 
 /* eslint-disable @typescript-eslint/no-require-imports */
@@ -118,17 +138,25 @@ interface Listing {
   readonly containers: readonly ContainerReport[];
   /** Engines in-process left out because this host has nothing for them. */
   readonly notLoaded: readonly string[];
+  /** How init processes are held (absent from a crootd that does not say). */
+  readonly anchor?: AnchorReport;
 }
 
 async function listing(opts: GlobalOptions, withContainers: boolean): Promise<Listing> {
   if (opts.socket !== undefined) {
     const doc = await remote().askExtension(opts.socket, { op: withContainers ? 'list' : 'engines' });
-    return { engines: sortEngines(doc.engines ?? []), containers: sortContainers(doc.containers ?? []), notLoaded: [] };
+    return {
+      engines: sortEngines(doc.engines ?? []),
+      containers: sortContainers(doc.containers ?? []),
+      notLoaded: [],
+      ...(doc.anchor !== undefined ? { anchor: doc.anchor } : {}),
+    };
   }
   return inProcess(opts, undefined, async (view) => ({
     engines: await view.engines(),
     containers: withContainers ? await view.containers() : [],
     notLoaded: view.notLoaded,
+    anchor: view.anchor(),
   }));
 }
 
@@ -157,8 +185,10 @@ export async function list(opts: GlobalOptions, listOpts: ListOptions): Promise<
 }
 
 export async function engines(opts: GlobalOptions, only: string[]): Promise<void> {
-  const shown = filterEngines((await listing(opts, false)).engines, only);
-  print(formatOf(opts) === 'json' ? renderJson(document({ engines: shown })) : renderEngines(shown));
+  const { engines: all, anchor } = await listing(opts, false);
+  const shown = filterEngines(all, only);
+  const held = anchor !== undefined ? { anchor } : {};
+  print(formatOf(opts) === 'json' ? renderJson(document({ ...held, engines: shown })) : renderEngines(shown, anchor));
   noEngineStatus(shown);
 }
 
@@ -168,7 +198,76 @@ export async function status(opts: GlobalOptions): Promise<void> {
   const doc = await remote().askExtension(socket, { op: 'status' });
   if (doc.server === undefined) throw new CrootError('ERR_PROTOCOL', `${socket} sent no server status`);
   const engineList = sortEngines(doc.engines ?? []);
-  print(formatOf(opts) === 'json' ? renderJson(document({ server: doc.server, engines: engineList })) : renderStatus(doc.server, engineList));
+  const held = doc.anchor !== undefined ? { anchor: doc.anchor } : {};
+  print(
+    formatOf(opts) === 'json' ? renderJson(document({ server: doc.server, ...held, engines: engineList })) : renderStatus(doc.server, engineList, doc.anchor),
+  );
+}
+
+// ------------------------------------------------------------ events
+
+/**
+ * Streams the changes croot sees, one line (or one JSON document) each,
+ * until SIGINT/SIGTERM, `--count` events, or the end of `--until-exit`'s
+ * container. In-process it loads the engines (only those of `--engine` when
+ * all are built-in ones) and watches them itself; with `--socket` it
+ * subscribes to crootd.
+ */
+export async function events(opts: GlobalOptions, eventOpts: EventOptions): Promise<void> {
+  const only = eventOpts.engine.length > 0 && eventOpts.engine.every((e) => ENGINE_IDS.includes(e)) ? eventOpts.engine : undefined;
+  if (opts.socket === undefined) for (const e of eventOpts.engine) if (!ENGINE_IDS.includes(e)) warn(`--engine ${e}: not a built-in engine id (${ENGINE_IDS.join(', ')})`);
+  let view: LocalView | undefined;
+  let stream;
+  if (opts.socket !== undefined) {
+    stream = await remote().subscribeEvents(opts.socket);
+  } else {
+    view = await local().openLocalView({ ...(opts.config !== undefined ? { config: opts.config } : {}), ...(only !== undefined ? { engines: only } : {}) });
+    for (const w of view.warnings) warn(w);
+    stream = view.events();
+  }
+  const stop = (): void => stream.close();
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  // Nothing else may keep the event loop alive in-process (a declared container only): this does, until the end.
+  const alive = setInterval(() => undefined, 1 << 30);
+  try {
+    const until = eventOpts.untilExit === undefined ? undefined : exitTarget(eventOpts.untilExit, stream.first);
+    if (until !== undefined && !until.running) return;
+    const json = formatOf(opts) === 'json';
+    const filter = { engines: eventOpts.engine, states: eventOpts.state };
+    let shown = 0;
+    if (eventOpts.count === 0) return;
+    for (;;) {
+      const doc = await stream.next();
+      if (doc === undefined) return;
+      const event = doc.event;
+      if (event === undefined) continue;
+      if (eventPasses(event, filter)) {
+        print(json ? JSON.stringify(document({ event })) : renderEvent(event, { truncate: eventOpts.trunc }));
+        shown += 1;
+        if (eventOpts.count !== undefined && shown >= eventOpts.count) return;
+      }
+      const c = event.container;
+      if (until !== undefined && c !== undefined && c.engine === until.engine && c.id === until.id && (event.action === 'removed' || c.state === 'stopped')) return;
+    }
+  } finally {
+    clearInterval(alive);
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
+    stream.close();
+    await view?.close();
+  }
+}
+
+/** The container `--until-exit NAME` designates among those there were when the stream began (the naming rule of every command). */
+function exitTarget(ref: string, first: CrootDocument): { engine: string; id: string; running: boolean } {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { NameMatcher } = require('../core/name-matcher.js') as typeof import('../core/name-matcher.js');
+  const reports = (first.containers ?? []).filter((c): c is ContainerReport & { engine: string; id: string } => c.engine !== null && c.id !== null);
+  const engineIds = [...new Set([...(first.engines ?? []).map((e) => e.engine), ...reports.map((c) => c.engine)])];
+  const records = reports.map((c) => ({ engine: c.engine, id: c.id, names: c.names, running: c.state !== 'stopped' }));
+  const found = new NameMatcher().match(ref, records, engineIds);
+  return { engine: found.engine, id: found.id, running: found.running };
 }
 
 export function completion(shell: string): void {

@@ -5,6 +5,7 @@
  *   croot list [-q] [--no-trunc] [--engine ID] [--state STATE]
  *   croot engines [--engine ID]          engine health
  *   croot status                         a running crootd (uptime, engines, connections, requests)
+ *   croot events [--engine ID] [--state STATE] [--count N] [--until-exit NAME]
  *   croot completion bash|zsh
  * Global: --socket PATH (ask that server), --config FILE, --format json|table (--json).
  * Exit statuses: bin/exit-codes.ts (listed in --help and croot(1)).
@@ -32,6 +33,14 @@ export interface ListOptions {
   state: string[];
 }
 
+export interface EventOptions {
+  trunc: boolean;
+  engine: string[];
+  state: string[];
+  count?: number;
+  untilExit?: string;
+}
+
 type Commands = typeof import('./croot-commands.js');
 
 function commands(): Commands {
@@ -48,6 +57,11 @@ function collectStates(value: string, previous: string[]): string[] {
   const wrong = states.find((s) => !STATES.includes(s));
   if (wrong !== undefined) throw new InvalidArgumentError(`Allowed choices are ${STATES.join(', ')}.`);
   return [...previous, ...states];
+}
+
+function parseCount(value: string): number {
+  if (!/^\d+$/.test(value)) throw new InvalidArgumentError('A count of events (0 or more).');
+  return Number(value);
 }
 
 function program(): Command {
@@ -96,6 +110,15 @@ function program(): Command {
     .command('status')
     .description('a running crootd: version, uptime, engines, connections, requests (--socket, default the PCP root socket)')
     .action(() => commands().status(global()));
+  croot
+    .command('events')
+    .description('stream changes as they happen, one line each: containers added, updated, exited, removed; engine health')
+    .option('--no-trunc', 'print whole ids (lines cut digest ids to 12 characters)')
+    .option('--engine <id>', 'only this engine (repeatable, or comma-separated)', collect, [] as string[])
+    .option('--state <state>', `only containers in this state now: ${STATES.join(', ')} (repeatable, or comma-separated)`, collectStates, [] as string[])
+    .option('--count <n>', 'exit after N events', parseCount)
+    .option('--until-exit <name>', "exit once NAME's init process has ended, or it is removed (at once when it is not running)")
+    .action((opts: EventOptions) => commands().events(global(), opts));
   croot
     .command('completion <shell>')
     .description('print a completion script for bash or zsh: eval "$(croot completion bash)"')

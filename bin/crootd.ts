@@ -28,7 +28,8 @@ import { RateLimitedLogger } from '../core/rate-limited-logger.js';
 import { RootServer, removeStaleSocket } from '../core/root-server.js';
 import { raiseFdLimit } from '../native/index.js';
 import { ExtensionHandler, ExtensionHandlerOptions } from '../core/extension-handler.js';
-import { defaultModules } from './default-modules.js';
+import type { UserDatabase } from '../core/user-database.js';
+import { defaultModules, systemUsers } from './default-modules.js';
 import { startRootPmda } from './crootd-pmda.js';
 import { pmcdInstallCommand } from './crootd-install-pmcd.js';
 import { crootVersion } from './version.js';
@@ -73,7 +74,9 @@ async function main(argv: readonly string[]): Promise<number> {
   const startedAt = Date.now();
   logger.info('crootd starting', { version: crootVersion(), pid: process.pid });
 
-  const fileConfig = await loadCrootConfigFile(opts.config);
+  // NSS through the native module (getent without it): allowUsers, --allow-user, the pcp user.
+  const users = systemUsers();
+  const fileConfig = await loadCrootConfigFile(opts.config, process.env, { users });
   const { modules, problems, nativeProblem } = await defaultModules({
     disabledEngines: fileConfig.disabledEngines ?? [],
     plugins: fileConfig.plugins ?? [],
@@ -91,7 +94,7 @@ async function main(argv: readonly string[]): Promise<number> {
   // One pidfd per running container: take every fd the hard limit allows.
   const fdLimit = raiseFdLimit();
   logger.debug('fd limit', { soft: fdLimit.soft, hard: fdLimit.hard });
-  const allowUids = await allowedUids(fileConfig, opts, logger);
+  const allowUids = await allowedUids(fileConfig, opts, logger, users);
   const socketPath = opts.socket ?? fileConfig.socketPath ?? defaultSocketPath();
   // Before any engine starts: refuse a socket another server holds.
   await removeStaleSocket(socketPath);
@@ -115,12 +118,44 @@ async function main(argv: readonly string[]): Promise<number> {
 
   const registry = container.get<EngineRegistry>(EngineRegistry);
   const server = container.get(RootServer);
+
+  // Signals are handled from here on: a SIGHUP or SIGTERM that comes while crootd starts up must
+  // not take the default action (death) once the socket is there for clients to see.
+  let pmda: ReturnType<typeof startRootPmda> | undefined;
+  let resolveExit!: (code: number) => void;
+  const exited = new Promise<number>((resolve) => (resolveExit = resolve));
+  let stopping = false;
+  const stop = (signal?: NodeJS.Signals): void => {
+    if (stopping) return;
+    stopping = true;
+    logger.info('stopping', signal !== undefined ? { signal } : { reason: 'pmcd closed the PMDA pipe' });
+    void (async () => {
+      pmda?.stop();
+      await server.close();
+      if (container.isBound(ProcessService)) await container.get<ProcessService>(ProcessService).shutdown();
+      await registry.stop();
+      logger.flush();
+      if (opts.pidfile !== undefined) removePidfile(opts.pidfile);
+      resolveExit(0);
+    })();
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+  let reloading = Promise.resolve();
+  process.on('SIGHUP', () => {
+    // One reload at a time, in the order the signals came.
+    reloading = reloading
+      .then(() => reload({ opts, log, logger, registry, server, users, started: { fileConfig, socketPath } }))
+      .catch((err: unknown) => logger.error('SIGHUP: reload failed', { error: (err as Error).message }));
+  });
+
   // Accept at once; a request that needs an engine still loading waits for that load only.
   // The namespace thread (and its fd on crootd's own UTS namespace) starts with crootd, not with the first HOSTNAME.
   await container.get<NamespaceHostnameReader>(NamespaceHostnameReader).readHostname(process.pid);
   await server.listen(socketPath);
   // --pmda: greet pmcd once the socket listens, before the engines load (pmcd waits only 3 s for its root agent's first PDU).
-  const pmda = opts.pmda === true ? startRootPmda({ registry, logger }) : undefined;
+  pmda = opts.pmda === true ? startRootPmda({ registry, logger }) : undefined;
+  void pmda?.closed.then(() => stop());
   await registry.start();
   void registry.ready().then(() => {
     const anchor = registry.anchorMode();
@@ -132,34 +167,7 @@ async function main(argv: readonly string[]): Promise<number> {
     }
   });
   if (opts.pidfile !== undefined) writeFileSync(opts.pidfile, `${process.pid}\n`, { mode: 0o644 });
-
-  return new Promise<number>((resolve) => {
-    let stopping = false;
-    const stop = (signal?: NodeJS.Signals): void => {
-      if (stopping) return;
-      stopping = true;
-      logger.info('stopping', signal !== undefined ? { signal } : { reason: 'pmcd closed the PMDA pipe' });
-      void (async () => {
-        pmda?.stop();
-        await server.close();
-        if (container.isBound(ProcessService)) await container.get<ProcessService>(ProcessService).shutdown();
-        await registry.stop();
-        logger.flush();
-        if (opts.pidfile !== undefined) removePidfile(opts.pidfile);
-        resolve(0);
-      })();
-    };
-    process.on('SIGTERM', stop);
-    process.on('SIGINT', stop);
-    void pmda?.closed.then(() => stop());
-    let reloading = Promise.resolve();
-    process.on('SIGHUP', () => {
-      // One reload at a time, in the order the signals came.
-      reloading = reloading
-        .then(() => reload({ opts, log, logger, registry, server, started: { fileConfig, socketPath } }))
-        .catch((err: unknown) => logger.error('SIGHUP: reload failed', { error: (err as Error).message }));
-    });
-  });
+  return exited;
 }
 
 /**
@@ -194,16 +202,16 @@ class LogSink {
 }
 
 /** Who may connect: root, the config file's uids and users, --allow-uid/--allow-user, and the pcp user unless --no-pcp-user. */
-async function allowedUids(fileConfig: Partial<CrootConfig>, opts: Options, logger: Logger): Promise<number[]> {
+async function allowedUids(fileConfig: Partial<CrootConfig>, opts: Options, logger: Logger, users: UserDatabase): Promise<number[]> {
   const uids = new Set<number>([0, ...(fileConfig.allowUids ?? [])]);
   for (const uid of opts.allowUid) uids.add(uid);
   for (const user of opts.allowUser) {
-    const uid = await resolveUserUid(user);
+    const uid = await resolveUserUid(user, users);
     if (uid === undefined) throw new CrootError('ERR_CONFIG', `--allow-user ${user}: no such user`);
     uids.add(uid);
   }
   if (opts.pcpUser) {
-    const uid = await resolveUserUid('pcp');
+    const uid = await resolveUserUid('pcp', users);
     if (uid === undefined) logger.debug('no pcp user on this host');
     else uids.add(uid);
   }
@@ -216,6 +224,7 @@ interface ReloadContext {
   readonly logger: Logger;
   readonly registry: EngineRegistry;
   readonly server: RootServer;
+  readonly users: UserDatabase;
   /** What crootd started with: settings that only a restart changes. */
   readonly started: { readonly fileConfig: Partial<CrootConfig>; readonly socketPath: string };
 }
@@ -228,7 +237,7 @@ interface ReloadContext {
  * waiting for a restart.
  */
 async function reload(ctx: ReloadContext): Promise<void> {
-  const { opts, log, logger, registry, server, started } = ctx;
+  const { opts, log, logger, registry, server, users, started } = ctx;
   try {
     log.reopen();
   } catch (err) {
@@ -237,8 +246,8 @@ async function reload(ctx: ReloadContext): Promise<void> {
   let fileConfig: Partial<CrootConfig>;
   let uids: number[];
   try {
-    fileConfig = await loadCrootConfigFile(opts.config);
-    uids = await allowedUids(fileConfig, opts, logger);
+    fileConfig = await loadCrootConfigFile(opts.config, process.env, { users });
+    uids = await allowedUids(fileConfig, opts, logger, users);
   } catch (err) {
     logger.error('SIGHUP: config not reloaded; keeping the previous one', { error: (err as Error).message });
     return;

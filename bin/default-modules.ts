@@ -10,6 +10,7 @@
 import type { ContainerModule } from 'inversify';
 import type { PluginReference } from '../core/config-file.js';
 import { CrootError } from '../core/errors.js';
+import { GetentUserDatabase, UserDatabase } from '../core/user-database.js';
 import { ENGINES, type EngineFacts } from './engine-table.js';
 import { crootPackageDir } from './version.js';
 
@@ -88,6 +89,25 @@ export async function defaultModules(choice: ModuleChoice = {}): Promise<LoadedM
     }
   }
   return { modules, problems, skipped, ...(nativeProblem !== undefined ? { nativeProblem } : {}) };
+}
+
+/**
+ * Where croot's config loading looks users up (`allowUsers`, `--allow-user`,
+ * the pcp user): the UserDatabase the native module binds (NSS through
+ * getpwnam_r/getpwuid_r) when it loads, else `getent passwd`. Made before
+ * the config is read, so from the native module alone.
+ */
+export function systemUsers(): UserDatabase {
+  try {
+    /* eslint-disable @typescript-eslint/no-require-imports */
+    const native = require('../native/index.js') as typeof import('../native/index.js');
+    native.loadNative();
+    const { createCrootContainer } = require('../core/create-container.js') as typeof import('../core/create-container.js');
+    /* eslint-enable @typescript-eslint/no-require-imports */
+    return createCrootContainer({ modules: [native.nativeModule] }).get<UserDatabase>(UserDatabase);
+  } catch {
+    return new GetentUserDatabase();
+  }
 }
 
 /** CROOT_PLUGINS: package names (looked up from croot's install) or absolute paths. */

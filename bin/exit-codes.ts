@@ -90,6 +90,9 @@ export function hintFor(err: unknown, context: { socket?: string | undefined; ui
       : 'run as root, or use --socket PATH to ask a running crootd';
   }
   if (code === ExitCode.UNREACHABLE && context.socket !== undefined) {
+    if (/closed the event stream/.test(err.message)) {
+      return "crootd stopped, or dropped this subscriber because it did not read its events as fast as they came (crootd's log says which)";
+    }
     const closed = /closed the connection/.test(err.message);
     if (closed && context.uid !== 0) return `crootd closes the connections of users it does not allow: uid ${context.uid} needs --allow-uid/--allow-user (or allowUsers in its config)`;
     return `is crootd (or pmcd's pmdaroot) listening on ${context.socket}? start it with: crootd --socket ${context.socket}`;

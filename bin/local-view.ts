@@ -9,9 +9,10 @@ import 'reflect-metadata';
 import { loadCrootConfigFile } from '../core/config-file.js';
 import { ContainerView, type ContainerField } from '../core/container-view.js';
 import { createCrootContainer } from '../core/create-container.js';
-import { sortEngines, type ContainerReport, type EngineReport } from '../core/croot-extension.js';
+import { SCHEMA_VERSION, sortEngines, type AnchorReport, type ContainerReport, type CrootDocument, type EngineReport } from '../core/croot-extension.js';
 import { EngineRegistry } from '../core/engine-registry.js';
-import { defaultModules } from './default-modules.js';
+import type { CrootdEventStream } from '../core/extension-client.js';
+import { defaultModules, systemUsers } from './default-modules.js';
 import { ENGINE_IDS } from './engine-table.js';
 
 export interface LocalViewOptions {
@@ -28,13 +29,17 @@ export interface LocalView {
   readonly notLoaded: readonly string[];
   containers(): Promise<readonly ContainerReport[]>;
   inspect(ref: string, fields: readonly ContainerField[]): Promise<ContainerReport>;
+  /** How this process holds init processes (pidfds, or /proc checks and why). */
+  anchor(): AnchorReport;
+  /** The changes as they happen (`croot events`), as a stream of documents like crootd's. */
+  events(): CrootdEventStream;
   /** What went wrong loading modules (a plugin that would not load...), for the user to see. */
   readonly warnings: readonly string[];
   close(): Promise<void>;
 }
 
 export async function openLocalView(options: LocalViewOptions = {}): Promise<LocalView> {
-  const fileConfig = await loadCrootConfigFile(options.config);
+  const fileConfig = await loadCrootConfigFile(options.config, process.env, { users: systemUsers() });
   const loaded = await defaultModules({
     disabledEngines: fileConfig.disabledEngines ?? [],
     plugins: fileConfig.plugins ?? [],
@@ -54,17 +59,49 @@ export async function openLocalView(options: LocalViewOptions = {}): Promise<Loc
     reason,
     checkedAt: new Date().toISOString(),
   }));
+  // An ENGINE:NAME lookup loads one engine: the others are not reported at all.
+  const others = options.engines === undefined ? notLoaded.filter((e) => ENGINE_IDS.includes(e.engine) && !disabled.has(e.engine)) : [];
   return {
     warnings: loaded.problems,
     notLoaded: loaded.skipped.map((s) => s.engine),
     async engines() {
-      const seen = await view.engines();
-      // An ENGINE:NAME lookup loads one engine: the others are not reported at all.
-      const others = options.engines === undefined ? notLoaded.filter((e) => ENGINE_IDS.includes(e.engine) && !disabled.has(e.engine)) : [];
-      return sortEngines([...seen, ...others]);
+      return sortEngines([...(await view.engines()), ...others]);
     },
     containers: () => view.containers(),
     inspect: (ref, fields) => view.inspect(ref, fields),
+    anchor: () => view.anchor(),
+    events: () => localEvents(view, others),
     close: () => registry.stop(),
+  };
+}
+
+/** The view's changes as a stream of documents, as crootd would send them. */
+function localEvents(view: ContainerView, notLoaded: readonly EngineReport[]): CrootdEventStream {
+  const queue: CrootDocument[] = [];
+  let waiting: ((doc: CrootDocument | undefined) => void) | undefined;
+  let closed = false;
+  const watch = view.watch((event) => {
+    const doc: CrootDocument = { schemaVersion: SCHEMA_VERSION, event };
+    const wake = waiting;
+    waiting = undefined;
+    if (wake !== undefined) wake(doc);
+    else queue.push(doc);
+  });
+  return {
+    first: { schemaVersion: SCHEMA_VERSION, anchor: view.anchor(), engines: sortEngines([...watch.engines, ...notLoaded]), containers: watch.containers },
+    next: () => {
+      if (closed) return Promise.resolve(undefined);
+      const doc = queue.shift();
+      return doc !== undefined ? Promise.resolve(doc) : new Promise((resolve) => (waiting = resolve));
+    },
+    close: () => {
+      if (closed) return;
+      closed = true;
+      watch.stop();
+      queue.length = 0;
+      const wake = waiting;
+      waiting = undefined;
+      wake?.(undefined);
+    },
   };
 }

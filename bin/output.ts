@@ -3,7 +3,7 @@
  * rows), JSON documents for programs (one schema for every command,
  * docs/cli.md), and the filters of `croot list`.
  */
-import type { ContainerReport, CrootDocument, EngineReport, ErrorReport, ServerReport } from '../core/croot-extension.js';
+import type { AnchorReport, ContainerReport, CrootDocument, EngineReport, ErrorReport, EventReport, ServerReport } from '../core/croot-extension.js';
 import { errorText } from '../core/status-text.js';
 
 export type Format = 'table' | 'json';
@@ -19,6 +19,21 @@ export function filterContainers(list: readonly ContainerReport[], filter: ListF
       (filter.engines === undefined || filter.engines.length === 0 || (c.engine !== null && filter.engines.includes(c.engine))) &&
       (filter.states === undefined || filter.states.length === 0 || (c.state !== null && filter.states.includes(c.state))),
   );
+}
+
+/**
+ * Whether `croot events` shows `event` under the filters: `engines` applies
+ * to container and engine events alike, `states` to the container's state
+ * now (and leaves engine events out).
+ */
+export function eventPasses(event: EventReport, filter: ListFilter): boolean {
+  const engine = event.container?.engine ?? event.engine?.engine ?? null;
+  if (filter.engines !== undefined && filter.engines.length > 0 && (engine === null || !filter.engines.includes(engine))) return false;
+  if (filter.states !== undefined && filter.states.length > 0) {
+    const state = event.container?.state ?? null;
+    if (state === null || !filter.states.includes(state)) return false;
+  }
+  return true;
 }
 
 export function filterEngines(list: readonly EngineReport[], engines: readonly string[] | undefined): EngineReport[] {
@@ -61,11 +76,41 @@ export function renderIds(list: readonly ContainerReport[], options: { truncate:
   return list.map((c) => displayId(c.id, options.truncate)).join('\n');
 }
 
-export function renderEngines(list: readonly EngineReport[]): string {
-  return table(
+export function renderEngines(list: readonly EngineReport[], anchor?: AnchorReport): string {
+  const engines = table(
     ['ENGINE', 'STATUS', 'REASON'],
     list.map((e) => [e.engine, e.available ? 'up' : 'down', e.reason]),
   );
+  return anchor === undefined ? engines : `${engines}\n\ninit processes held by: ${anchorText(anchor)}`;
+}
+
+/** How init processes are held, in a few words: `pidfd`, or `/proc start-time checks (why)`. */
+export function anchorText(anchor: AnchorReport): string {
+  return anchor.mode === 'pidfd' ? 'pidfd' : `/proc start-time checks (${anchor.reason ?? 'no reason given'})`;
+}
+
+/**
+ * One event as one line: time, what, action, then for a container its
+ * engine, id, state, PID and names (and what changed, for an update), for
+ * an engine its health and reason.
+ */
+export function renderEvent(event: EventReport, options: { truncate: boolean }): string {
+  const head = `${event.time}  ${event.type.padEnd(9)}  ${event.action.padEnd(7)}`;
+  if (event.type === 'engine' || event.container === undefined) {
+    const e = event.engine;
+    return `${head}  ${e?.engine ?? '-'}  ${e === undefined ? '-' : e.available ? 'up' : 'down'}  ${e?.reason ?? ''}`.trimEnd();
+  }
+  const c = event.container;
+  const pid = (p: number | null): string => (p === null ? '-' : String(p));
+  let line = `${head}  ${c.engine ?? '-'}  ${displayId(c.id, options.truncate)}  ${c.state ?? '-'}  ${pid(c.pid)}  ${c.names.join(',')}`;
+  const was = event.was;
+  if (was !== undefined) {
+    const changes: string[] = [];
+    if (was.state !== c.state || was.pid !== c.pid) changes.push(`was ${was.state ?? '-'} ${pid(was.pid)}`);
+    if (was.names.join(',') !== c.names.join(',')) changes.push(`was named ${was.names.join(',')}`);
+    if (changes.length > 0) line += `  (${changes.join('; ')})`;
+  }
+  return line;
 }
 
 function answerText(value: string | number | null | undefined, error: ErrorReport | undefined): string {
@@ -95,7 +140,7 @@ function duration(seconds: number): string {
   return d > 0 ? `${d}d ${h}h ${m}m` : h > 0 ? `${h}h ${m}m` : m > 0 ? `${m}m ${s}s` : `${s}s`;
 }
 
-export function renderStatus(server: ServerReport, engines: readonly EngineReport[]): string {
+export function renderStatus(server: ServerReport, engines: readonly EngineReport[], anchor?: AnchorReport): string {
   const kinds = Object.entries(server.requests.byKind)
     .map(([k, n]) => `${k} ${n}`)
     .join(', ');
@@ -107,6 +152,7 @@ export function renderStatus(server: ServerReport, engines: readonly EngineRepor
     ['allowed', `uids ${server.allowUids.join(', ')}`],
     ['clients', `${server.connections.open} connected${peers ? ` (${peers})` : ''}`],
     ['requests', `${server.requests.total}${kinds ? ` (${kinds})` : ''}, ${server.requests.failed} failed`],
+    ...(anchor !== undefined ? [['anchor', anchorText(anchor)] as [string, string]] : []),
   ];
   return [...rows.map(([k, v]) => `${k.padEnd(9)} ${v}`), '', renderEngines(engines)].join('\n');
 }

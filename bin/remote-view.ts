@@ -1,10 +1,10 @@
 /**
  * croot through a root server (`--socket`): the three questions over PCP's
  * protocol (crootd and PCP's pmdaroot alike), and list/show/engines/status
- * over croot's extension (crootd only). Loads no engine.
+ * and events over croot's extension (crootd only). Loads no engine.
  */
 import { CrootError, ErrorCodes } from '../core/errors.js';
-import { askCrootd } from '../core/extension-client.js';
+import { askCrootd, subscribeCrootd, type CrootdEventStream } from '../core/extension-client.js';
 import { SCHEMA_VERSION, type ContainerReport, type CrootDocument, type ErrorReport, type ExtensionRequest } from '../core/croot-extension.js';
 import { PduType } from '../core/protocol.js';
 import { RootClient } from '../core/root-client.js';
@@ -42,6 +42,11 @@ export async function askQuestion(socket: string, question: Question, name: stri
 /** Sends one extension request (crootd only; ERR_NOT_SUPPORTED from any other server). */
 export function askExtension(socket: string, request: ExtensionRequest): Promise<CrootDocument> {
   return askCrootd(request, socket);
+}
+
+/** Subscribes to crootd's changes (`croot events --socket`; crootd only). */
+export function subscribeEvents(socket: string): Promise<CrootdEventStream> {
+  return subscribeCrootd(socket);
 }
 
 /**

@@ -1,15 +1,25 @@
 /**
- * What `croot list`, `show` and `engines` (in-process) and crootd's
- * extension handler (through the socket) ask of the engines: every
- * container, every engine's health, and one container inspected. The one
- * place outside the resolvers that reads the engine registry, so a change
- * of the registry's shape is made here.
+ * What `croot list`, `show`, `engines` and `events` (in-process) and
+ * crootd's extension handler (through the socket) ask of the engines: every
+ * container, every engine's health, one container inspected, how init
+ * processes are held, and the changes as they happen. The one place outside
+ * the resolvers that reads the engine registry, so a change of the
+ * registry's shape is made here.
  */
 import { inject, injectable } from 'inversify';
 import type { ContainerRecord, EngineStatus } from './engine.js';
-import { EngineRegistry, type IndexedContainer } from './engine-registry.js';
+import { EngineRegistry, type IndexedContainer, type Liveness, type RegistryEvent } from './engine-registry.js';
 import { CrootError, ErrorCodes, statusOf, type ErrorCode } from './errors.js';
-import { sortContainers, sortEngines, type ContainerReport, type ContainerState, type EngineReport, type ErrorReport } from './croot-extension.js';
+import {
+  sortContainers,
+  sortEngines,
+  type AnchorReport,
+  type ContainerReport,
+  type ContainerState,
+  type EngineReport,
+  type ErrorReport,
+  type EventReport,
+} from './croot-extension.js';
 import { ContainerCGroupResolver, ContainerHostnameResolver, ContainerProcessIdResolver } from './resolvers.js';
 
 /** The three answers a container can be inspected for. */
@@ -29,11 +39,34 @@ export interface ContainerView {
    * is null with its reason in `errors`.
    */
   inspect(ref: string, fields: readonly ContainerField[], signal?: AbortSignal): Promise<ContainerReport>;
+  /** How init processes are held: pidfds, or start-time checks through /proc and why. */
+  anchor(): AnchorReport;
+  /**
+   * Calls `listener` with every change from now on (`croot events`), and
+   * returns what there is at the same instant, so that nothing falls
+   * between the two. `listener` runs synchronously inside the change:
+   * it must not throw or wait.
+   */
+  watch(listener: (event: EventReport) => void): ContainerWatch;
+}
+
+/** A subscription to the changes, and what there was when it began. */
+export interface ContainerWatch {
+  /** Every container when the watch began, sorted as `containers()`. */
+  readonly containers: readonly ContainerReport[];
+  /** Every engine's health when the watch began. */
+  readonly engines: readonly EngineReport[];
+  /** Ends the subscription; idempotent. */
+  stop(): void;
 }
 
 /** The ContainerView over croot's engine registry and resolvers. */
 @injectable()
 export class RegistryContainerView implements ContainerView {
+  private readonly watchers = new Set<(event: EventReport) => void>();
+  /** Shared by every watcher; exists only while there is one. */
+  private tracker: { readonly changes: ContainerChanges; readonly unsubscribe: () => void } | undefined;
+
   constructor(
     @inject(EngineRegistry) private readonly registry: EngineRegistry,
     @inject(ContainerProcessIdResolver) private readonly pids: ContainerProcessIdResolver,
@@ -69,6 +102,93 @@ export class RegistryContainerView implements ContainerView {
     if (fields.includes('cgroup')) out.cgroup = await attempt('cgroup', async () => (await this.cgroups.resolveCGroupName(exact)).value);
     return { ...base, ...out, ...(Object.keys(errors).length > 0 ? { errors } : {}) };
   }
+
+  anchor(): AnchorReport {
+    return anchorReport(this.registry.anchorMode());
+  }
+
+  watch(listener: (event: EventReport) => void): ContainerWatch {
+    if (this.tracker === undefined) {
+      // One translation of the registry's events for every watcher; each event is made once.
+      const changes = new ContainerChanges(this.registry.containers());
+      const unsubscribe = this.registry.subscribe((event) => {
+        const report = changes.translate(event);
+        if (report === undefined) return;
+        let failure: unknown;
+        for (const watcher of [...this.watchers]) {
+          try {
+            watcher(report);
+          } catch (err) {
+            // Every watcher still gets the event; the registry logs the failure.
+            failure ??= err;
+          }
+        }
+        if (failure !== undefined) throw failure;
+      });
+      this.tracker = { changes, unsubscribe };
+    }
+    this.watchers.add(listener);
+    let stopped = false;
+    return {
+      containers: sortContainers(this.registry.containers().map(containerReport)),
+      engines: sortEngines(this.registry.statuses().map(engineReport)),
+      stop: () => {
+        if (stopped) return;
+        stopped = true;
+        this.watchers.delete(listener);
+        if (this.watchers.size === 0 && this.tracker !== undefined) {
+          this.tracker.unsubscribe();
+          this.tracker = undefined;
+        }
+      },
+    };
+  }
+}
+
+/**
+ * Turns the registry's events into `croot events` reports: keeps each
+ * container's last report (and its init's liveness), so an update says what
+ * it was, an update that changes nothing a report shows (names, state, PID)
+ * is left out, and the end of an init process that croot saw before its
+ * engine did is told apart (`exited`).
+ */
+export class ContainerChanges {
+  private readonly last = new Map<string, { report: ContainerReport; liveness: Liveness }>();
+
+  constructor(containers: Iterable<IndexedContainer>) {
+    for (const c of containers) this.last.set(keyOf(c), { report: containerReport(c), liveness: c.liveness });
+  }
+
+  /** The report of `event`, or undefined when it changes nothing a report shows. */
+  translate(event: RegistryEvent, now: number = Date.now()): EventReport | undefined {
+    const time = new Date(now).toISOString();
+    if (event.kind === 'health') return { time, type: 'engine', action: 'health', engine: engineReport(event.status) };
+    const c = event.container;
+    const key = keyOf(c);
+    const report = containerReport(c);
+    if (event.kind === 'removed') {
+      this.last.delete(key);
+      return { time, type: 'container', action: 'removed', container: report };
+    }
+    const before = this.last.get(key);
+    this.last.set(key, { report, liveness: c.liveness });
+    if (before === undefined) return { time, type: 'container', action: 'added', container: report };
+    if (sameReport(before.report, report)) return undefined;
+    const action = before.liveness === 'running' && c.liveness === 'exited' ? 'exited' : 'updated';
+    return { time, type: 'container', action, container: report, was: before.report };
+  }
+}
+
+function keyOf(c: { readonly engine: string; readonly id: string }): string {
+  return `${c.engine}\0${c.id}`;
+}
+
+function sameReport(a: ContainerReport, b: ContainerReport): boolean {
+  return a.state === b.state && a.pid === b.pid && a.names.length === b.names.length && a.names.every((n, i) => n === b.names[i]);
+}
+
+export function anchorReport(mode: { readonly kind: 'pidfd' | 'proc'; readonly reason?: string }): AnchorReport {
+  return mode.kind === 'pidfd' ? { mode: 'pidfd' } : { mode: 'proc', reason: mode.reason ?? 'pidfds are not used' };
 }
 
 /** The state croot answers by: the index's view of the init process where there is one, else the engine's. */

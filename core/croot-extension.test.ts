@@ -60,6 +60,16 @@ describe('croot protocol extension', () => {
     expect(results.at(-1)).toEqual(doc);
   });
 
+  it('puts back the documents of an event stream one after another, the large and the small', () => {
+    const event = { schemaVersion: SCHEMA_VERSION, event: { time: new Date(0).toISOString(), type: 'engine' as const, action: 'health' as const } };
+    const docs: CrootDocument[] = [documentOf(300), event, documentOf(2), event];
+    const frames = new FrameDecoder(MAX_PDU_SIZE).push(Buffer.concat(docs.map((d) => encodeExtensionReply(d))));
+    const assembler = new ExtensionReplyAssembler();
+    const out = frames.map((f) => (f.kind === 'pdu' ? assembler.push(f.bytes) : undefined)).filter((d) => d !== undefined);
+    expect(out).toEqual(docs);
+    expect(decodeExtensionRequest(encodeExtensionRequest({ op: 'events' }))).toEqual({ op: 'events' });
+  });
+
   it('sends a small document as one PDU without MORE', () => {
     const bytes = encodeExtensionReply({ schemaVersion: 1, engines: [] });
     expect(decodeExtensionPdu(bytes)).toMatchObject({ type: ExtensionPduType.REPLY, status: 0, more: false });

@@ -1,12 +1,14 @@
 /**
  * croot's extension of the root-socket protocol: `croot list`, `show`,
- * `engines` and `status` through a running crootd. PCP's clients never send
+ * `engines`, `status` and `events` through a running crootd. PCP's clients never send
  * these types (PCP's range is 0x9000–0x900a); PCP's pmdaroot closes the
  * connection when it gets one, which is how a client tells it apart.
  *
  * One request PDU, answered by one or more reply PDUs (chunks), each framed
  * like every root PDU (16-byte header, `length` = bytes on the wire) and
- * never longer than EXTENSION_MAX_PDU, so both sides' frame limits hold:
+ * never longer than EXTENSION_MAX_PDU, so both sides' frame limits hold.
+ * An `events` request is answered by a stream of documents on the same
+ * connection, each sent the same way (docs/protocol.md):
  *
  *     0  type     EXTENSION_REQUEST (0x9100) or EXTENSION_REPLY (0x9101)
  *     4  length   24 + paylen
@@ -94,12 +96,44 @@ export interface ServerReport {
   readonly requests: { readonly total: number; readonly failed: number; readonly byKind: Readonly<Record<string, number>> };
 }
 
+/** How init processes are held (`croot engines`, `croot status`). */
+export interface AnchorReport {
+  /** `pidfd`: held open by pidfds (a reused PID is never answered, an exit is seen at once); `proc`: checked by start time through /proc. */
+  readonly mode: 'pidfd' | 'proc';
+  /** `proc` only: why pidfds are not used (no native module, an old kernel, the fd limit). */
+  readonly reason?: string;
+}
+
+/** What one event is about, and what happened to it. */
+export type EventAction = 'added' | 'updated' | 'exited' | 'removed' | 'health';
+
+/**
+ * One change of the live index (`croot events`): a container added,
+ * updated (its names, state or PID changed), exited (its init process
+ * ended, seen by croot before its engine said so) or removed; or an
+ * engine's health changed.
+ */
+export interface EventReport {
+  /** When croot saw it (ISO 8601). */
+  readonly time: string;
+  readonly type: 'container' | 'engine';
+  readonly action: EventAction;
+  /** `container` events: the container now (for `removed`, as it was last). */
+  readonly container?: ContainerReport;
+  /** `updated` and `exited`: the container as it was before. */
+  readonly was?: ContainerReport;
+  /** `engine` events: the engine's health now. */
+  readonly engine?: EngineReport;
+}
+
 /** What every command prints with `--format json`, and what crootd sends back. */
 export interface CrootDocument {
   readonly schemaVersion: number;
   readonly server?: ServerReport;
+  readonly anchor?: AnchorReport;
   readonly engines?: readonly EngineReport[];
   readonly containers?: readonly ContainerReport[];
+  readonly event?: EventReport;
 }
 
 const byText = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
@@ -122,9 +156,10 @@ export type ExtensionRequest =
   | { readonly op: 'list' }
   | { readonly op: 'engines' }
   | { readonly op: 'status' }
-  | { readonly op: 'show'; readonly name: string };
+  | { readonly op: 'show'; readonly name: string }
+  | { readonly op: 'events' };
 
-export const EXTENSION_OPS: readonly ExtensionRequest['op'][] = ['list', 'engines', 'status', 'show'];
+export const EXTENSION_OPS: readonly ExtensionRequest['op'][] = ['list', 'engines', 'status', 'show', 'events'];
 
 const LE = endianness() === 'LE';
 
@@ -203,11 +238,11 @@ export function decodeExtensionRequest(buf: Buffer): ExtensionRequest {
     if (typeof name !== 'string' || name.length === 0) throw new CrootError('ERR_INVALID_NAME', 'show needs a non-empty "name"');
     return { op, name };
   }
-  if (op === 'list' || op === 'engines' || op === 'status') return { op };
+  if (op === 'list' || op === 'engines' || op === 'status' || op === 'events') return { op };
   throw new CrootError('ERR_NOT_SUPPORTED', `unknown extension operation ${JSON.stringify(op)}`);
 }
 
-/** The reply to a request: the document's JSON cut into chunks (one PDU each), concatenated. */
+/** The reply to a request (or one document of an event stream): the document's JSON cut into chunks (one PDU each), concatenated. */
 export function encodeExtensionReply(document: CrootDocument): Buffer {
   const json = Buffer.from(JSON.stringify(document), 'utf8');
   if (json.length > EXTENSION_MAX_REPLY) {
@@ -234,7 +269,8 @@ export function encodeExtensionError(status: number, report: { code: string; mes
 
 /**
  * Puts a reply back together, chunk by chunk. `push` returns the document
- * once the last chunk is in, throws the server's error (a CrootError with its
+ * once the last chunk is in (then the next push starts the next document of
+ * an event stream), throws the server's error (a CrootError with its
  * code and status) for an error reply, and ERR_TOO_LONG past
  * EXTENSION_MAX_REPLY bytes.
  */
@@ -253,9 +289,13 @@ export class ExtensionReplyAssembler {
     if (this.size > EXTENSION_MAX_REPLY) throw new CrootError('ERR_TOO_LONG', `extension reply exceeds ${EXTENSION_MAX_REPLY} bytes`);
     this.chunks.push(Buffer.from(p.payload));
     if (p.more) return undefined;
+    const json = Buffer.concat(this.chunks).toString('utf8');
+    // Ready for the next document of a stream.
+    this.chunks.length = 0;
+    this.size = 0;
     let doc: unknown;
     try {
-      doc = JSON.parse(Buffer.concat(this.chunks).toString('utf8'));
+      doc = JSON.parse(json);
     } catch (err) {
       throw new CrootError('ERR_PROTOCOL', `extension reply is not JSON: ${(err as Error).message}`, { cause: err });
     }

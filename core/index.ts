@@ -26,7 +26,7 @@ export type { StaticContainerConfig } from './config.js';
 export { createCrootContainer, coreModule, loadPluginModule, loadPluginFrom, readPluginManifest } from './create-container.js';
 export type { CreateCrootContainerOptions, PluginManifest } from './create-container.js';
 export { ContainerView, RegistryContainerView, CONTAINER_FIELDS } from './container-view.js';
-export type { ContainerField } from './container-view.js';
+export type { ContainerField, ContainerWatch } from './container-view.js';
 export {
   ExtensionPduType,
   SCHEMA_VERSION,
@@ -38,11 +38,22 @@ export {
   sortContainers,
   sortEngines,
 } from './croot-extension.js';
-export type { CrootDocument, ContainerReport, ContainerState, EngineReport, ServerReport, ErrorReport, ExtensionRequest } from './croot-extension.js';
-export { ExtensionHandler, ExtensionHandlerOptions } from './extension-handler.js';
-export type { ServerFacts } from './extension-handler.js';
-export { askCrootd } from './extension-client.js';
-export type { ExtensionCallOptions } from './extension-client.js';
+export type {
+  CrootDocument,
+  ContainerReport,
+  ContainerState,
+  EngineReport,
+  ServerReport,
+  ErrorReport,
+  ExtensionRequest,
+  AnchorReport,
+  EventReport,
+  EventAction,
+} from './croot-extension.js';
+export { ExtensionHandler, ExtensionHandlerOptions, EVENT_BACKLOG_BYTES } from './extension-handler.js';
+export type { ServerFacts, ExtensionReply, ReplyStream, StreamOutlet } from './extension-handler.js';
+export { askCrootd, subscribeCrootd } from './extension-client.js';
+export type { ExtensionCallOptions, CrootdEventStream } from './extension-client.js';
 export { UserDatabase, GetentUserDatabase, parsePasswdLine } from './user-database.js';
 export type { UserEntry } from './user-database.js';
 export { Logger, StreamLogger, SilentLogger } from './logger.js';

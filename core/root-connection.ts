@@ -2,13 +2,17 @@
  * One client of the root socket: frames its bytes by PDU length, answers its
  * requests in order (synchronously whenever the answer is at hand), writes
  * each reply with one write, and answers everything it received before the
- * client shut down its side (half-close) before closing its own.
+ * client shut down its side (half-close) before closing its own. A reply
+ * with a stream (croot's `events`) turns the connection into that stream:
+ * nothing the client sends afterwards is read as a request, and the
+ * client's half-close or close ends it.
  */
 import type { Socket } from 'node:net';
 import { closeFds } from './fds.js';
 import type { PeerCredentials } from './host-services.js';
 import type { LimitedConnection } from './connection-limits.js';
 import { FrameDecoder, type Frame } from './protocol.js';
+import type { ReplyStream, StreamOutlet } from './extension-handler.js';
 import type { Reply } from './root-request-handler.js';
 
 /** What a connection needs of its server. */
@@ -30,6 +34,9 @@ export class RootConnection implements LimitedConnection {
   private closedFlag = false;
   private answered = 0;
   private last = performance.now();
+  /** Ends the stream this connection carries, once it carries one. */
+  private stopStream: (() => void) | undefined;
+  private streaming = false;
 
   constructor(
     readonly socket: Socket,
@@ -50,6 +57,9 @@ export class RootConnection implements LimitedConnection {
       this.closedFlag = true;
       this.queue.length = 0;
       this.head = 0;
+      const stop = this.stopStream;
+      this.stopStream = undefined;
+      stop?.();
       host.closed(this);
     });
     // Node's socket timer, re-armed by any traffic; one per connection, none per request.
@@ -77,6 +87,7 @@ export class RootConnection implements LimitedConnection {
 
   private received(chunk: Buffer): void {
     this.last = performance.now();
+    if (this.streaming) return;
     const frames = this.decoder.push(chunk);
     for (let i = 0; i < frames.length; i++) this.queue.push(frames[i] as Frame);
     this.pump();
@@ -85,6 +96,10 @@ export class RootConnection implements LimitedConnection {
   /** Answers queued requests in order until one has to be waited for or the socket is full. */
   private pump(): void {
     const socket = this.socket;
+    if (this.streaming) {
+      if (this.ended && !this.closedFlag) socket.end();
+      return;
+    }
     while (!this.busy && !this.closedFlag && this.head < this.queue.length) {
       if (socket.writableNeedDrain) {
         socket.pause();
@@ -150,7 +165,7 @@ export class RootConnection implements LimitedConnection {
       } finally {
         closeFds(reply.fds);
       }
-    } else {
+    } else if (reply.bytes.length > 0) {
       socket.write(reply.bytes);
     }
     this.answered++;
@@ -158,6 +173,33 @@ export class RootConnection implements LimitedConnection {
     if (reply.close) {
       this.closedFlag = true;
       socket.end();
+    } else if (reply.stream !== undefined) {
+      this.openStream(reply.stream);
+    }
+  }
+
+  /** From now on the connection carries `stream`: never idle, never answering another request. */
+  private openStream(stream: ReplyStream): void {
+    const socket = this.socket;
+    this.busy = true;
+    this.streaming = true;
+    this.queue.length = 0;
+    this.head = 0;
+    // Reading goes on (and is discarded), so the client's half-close and close are seen.
+    if (socket.isPaused()) socket.resume();
+    const outlet: StreamOutlet = {
+      write: (bytes) => {
+        if (socket.writable) socket.write(bytes);
+      },
+      get backlog() {
+        return socket.writableLength;
+      },
+      close: () => socket.destroy(),
+    };
+    try {
+      this.stopStream = stream(outlet);
+    } catch {
+      socket.destroy();
     }
   }
 }

@@ -8,7 +8,7 @@
 import { inject, injectable, optional } from 'inversify';
 import { ExtensionPduType } from './croot-extension.js';
 import { CrootError, Errno, statusOf } from './errors.js';
-import { ExtensionHandler, type ServerFacts } from './extension-handler.js';
+import { ExtensionHandler, type ReplyStream, type ServerFacts } from './extension-handler.js';
 import { FdSender, type PeerCredentials } from './host-services.js';
 import { Logger, SilentLogger } from './logger.js';
 import { ProcessService } from './process-service.js';
@@ -44,6 +44,8 @@ export interface Reply {
   readonly fds?: readonly number[];
   /** Close the connection after this reply (the stream cannot be re-synchronised). */
   readonly close?: boolean;
+  /** After `bytes`, the connection carries this stream and nothing else (croot's `events`). */
+  readonly stream?: ReplyStream;
 }
 
 @injectable()
@@ -75,8 +77,8 @@ export class RootRequestHandler {
       return { bytes: errorReply(h.type, -Errno.ENOTSUP, 0) };
     }
     if (h.type === ExtensionPduType.REQUEST && this.extension !== undefined) {
-      // croot's own extension (list, show, engines, status); PCP's clients never send it.
-      return this.extension.answer(frame.bytes, this.serverFacts(), peer).then((bytes) => ({ bytes }));
+      // croot's own extension (list, show, engines, status, events); PCP's clients never send it.
+      return this.extension.answer(frame.bytes, this.serverFacts(), peer);
     }
     try {
       let reply: MaybePromise<Reply>;

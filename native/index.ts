@@ -23,4 +23,5 @@ export { NativeDirectoryWatcher } from './native-directory-watcher.js';
 export { nativeModule } from './native-module.js';
 export { NativeProcessAnchor } from './native-process-anchor.js';
 export { NativeProcessSpawner } from './native-process-spawner.js';
+export { NativeUserDatabase } from './native-user-database.js';
 export { NativeTransport, nativeTransport } from './native-transport.js';

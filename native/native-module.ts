@@ -1,15 +1,18 @@
 /**
  * The native feature module: binds the addon (CrootNative, loaded lazily on
- * first use) and the host services the core asks for.
+ * first use), the host services the core asks for, and the user database
+ * (NSS through getpwnam_r/getpwuid_r).
  */
 import { ContainerModule } from 'inversify';
 import { DirectoryWatcher, FdSender, NamespaceHostnameReader, PeerCredentialReader, ProcessAnchor, ProcessSpawner } from '../core/host-services.js';
+import { UserDatabase } from '../core/user-database.js';
 import { CrootNative } from './croot-native.js';
 import { loadNative } from './load-native.js';
 import { NativeDirectoryWatcher } from './native-directory-watcher.js';
 import { NativeFdSender, NativeNamespaceHostnameReader, NativePeerCredentialReader } from './native-host-services.js';
 import { NativeProcessAnchor } from './native-process-anchor.js';
 import { NativeProcessSpawner } from './native-process-spawner.js';
+import { NativeUserDatabase } from './native-user-database.js';
 
 export const nativeModule = new ContainerModule(({ bind }) => {
   bind<CrootNative>(CrootNative).toDynamicValue(() => loadNative()).inSingletonScope();
@@ -19,4 +22,5 @@ export const nativeModule = new ContainerModule(({ bind }) => {
   bind<ProcessSpawner>(ProcessSpawner).to(NativeProcessSpawner).inSingletonScope();
   bind<ProcessAnchor>(ProcessAnchor).to(NativeProcessAnchor).inSingletonScope();
   bind<DirectoryWatcher>(DirectoryWatcher).to(NativeDirectoryWatcher).inSingletonScope();
+  bind<UserDatabase>(UserDatabase).to(NativeUserDatabase).inSingletonScope();
 });
