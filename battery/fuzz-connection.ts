@@ -166,6 +166,13 @@ export async function fuzzConnection(options: ConnectionOptions): Promise<Connec
   return judge(options, scenario, pdus.length, expected, got, brokenAt, serverEnded, violations);
 }
 
+/** A successful STARTPMDA with pipe IPC: its reply carries the two pipe fds (SCM_RIGHTS). */
+function carriesFds(request: FramedRequest | undefined, reply: Reply | undefined): boolean {
+  if (request === undefined || reply === undefined || reply.status !== 0) return false;
+  const decoded = decodeRequest(request);
+  return decoded?.kind === 'start' && decoded.ipctype === 2;
+}
+
 function judge(
   options: ConnectionOptions,
   scenario: Scenario,
@@ -203,7 +210,12 @@ function judge(
   }
   const unanswered = got.length < expected.length;
   // Requests after a broken one are never read: the server answers it and closes.
-  const explained = brokenAt >= 0 && got.length === brokenAt + 1;
+  // And a reply carrying fds (a pipe STARTPMDA) is the last this Node client can vouch for: libuv
+  // reads a non-IPC socket with read(2), and what follows such a message can be lost to it at the
+  // end of a half-closed stream (a recv(2)-based client, PCP's or test/server-limits.int.test.ts's,
+  // gets it all). So what comes after one is not counted here.
+  const lastWithFds = got.length > 0 && carriesFds(expected[got.length - 1], got[got.length - 1]);
+  const explained = (brokenAt >= 0 && got.length === brokenAt + 1) || lastWithFds;
   if (unanswered && scenario === 'half-close' && !explained) {
     violations.push({ invariant: 'half-close', detail: `after a half-close ${expected.length - got.length} of ${expected.length} requests got no reply${serverEnded ? '' : ' and the server never closed'}` });
   }

@@ -156,7 +156,16 @@ export function replies(stream: Buffer): { replies: Reply[]; rest: Buffer; bad?:
  * own type for an unknown one), a length that fits its body, version 2, a
  * status of 0 or below, and an empty body with a negative status.
  */
+/** croot's own protocol extension (docs/protocol.md): a request PDU and its reply PDUs. */
+export const EXTENSION_REQ = 0x9100;
+export const EXTENSION_REPLY = 0x9101;
+
 export function malformedReply(request: FramedRequest, reply: Reply): string | undefined {
+  if (request.type === EXTENSION_REQ) {
+    // A fuzzed extension request is answered with one extension reply carrying its status.
+    if (reply.type !== EXTENSION_REPLY) return `reply type 0x${(reply.type >>> 0).toString(16)} to croot's extension request`;
+    return reply.status > 0 ? `positive status ${reply.status}` : undefined;
+  }
   const known = (REQUEST_TYPES as readonly number[]).includes(request.type);
   const expected = known ? request.type + 1 : request.type;
   if (reply.type !== expected) return `reply type 0x${(reply.type >>> 0).toString(16)} to request type 0x${(request.type >>> 0).toString(16)}`;

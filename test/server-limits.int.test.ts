@@ -5,7 +5,8 @@
  * uid holding many connections can never lock root (pmcd's agents) out.
  * Real unix sockets, a real namespace sandbox, real uid-65534 clients.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { promisify } from 'node:util';
 import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createConnection, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -13,7 +14,8 @@ import { join } from 'node:path';
 import type { Container } from 'inversify';
 import { createCrootContainer } from '../core/create-container.js';
 import { EngineRegistry } from '../core/engine-registry.js';
-import { PduType, decodeContainer, encodeContainer } from '../core/protocol.js';
+import { IpcType, PduType, decodeContainer, encodeContainer, encodeStart } from '../core/protocol.js';
+import { processServiceModule } from '../core/process-manager.js';
 import { RootServer, RootServerOptions } from '../core/root-server.js';
 import { staticEngineModule } from '../engines/static/index.js';
 import { nativeModule } from '../native/index.js';
@@ -139,7 +141,7 @@ describeWith('root', probes.root, 'RootServer under uncooperative clients', () =
     sock = join(dir, `root-${servers.length}.socket`);
     const container = createCrootContainer({
       config: { allowUids: [0, NOBODY], socketMode: 0o777, staticContainers: [{ name: 'sbx', pid: sandbox.pid }] },
-      modules: [nativeModule, staticEngineModule],
+      modules: [nativeModule, staticEngineModule, processServiceModule],
     });
     container.bind<RootServerOptions>(RootServerOptions).toConstantValue(limits);
     container.bind(RootServer).toSelf().inSingletonScope();
@@ -186,6 +188,40 @@ describeWith('root', probes.root, 'RootServer under uncooperative clients', () =
       const want = [sandbox.hostname, '', cgroup][i % 3];
       expect([i, r.status, r.pid, r.name]).toEqual([i, 0, sandbox.pid, want]);
     });
+  });
+
+  it('answers every request after one whose reply carries fds (a pipe STARTPMDA), also when the client half-closed', async () => {
+    await serve(small);
+    const requests = [
+      encodeContainer(PduType.PROCESSID_REQ, 'sbx'),
+      encodeStart(PduType.STARTPMDA_REQ, { label: 'true', args: '/bin/true', ipctype: IpcType.PIPE }),
+      ...Array.from({ length: 20 }, () => encodeContainer(PduType.PROCESSID_REQ, 'sbx')),
+    ];
+    // A client that reads with recvmsg(2) and takes the fds, as PCP's does; it shuts down its side after writing.
+    const script = [
+      'import socket, struct, sys, array',
+      's = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM); s.connect(sys.argv[1])',
+      's.sendall(bytes.fromhex(sys.argv[2])); s.shutdown(socket.SHUT_WR)',
+      'buf = b""; out = []; fds = 0',
+      'while True:',
+      '    d, anc, flags, addr = s.recvmsg(65536, socket.CMSG_SPACE(64))',
+      '    for level, kind, data in anc:',
+      '        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS: fds += len(data) // 4',
+      '    if not d: break',
+      '    buf += d',
+      '    while len(buf) >= 8 and len(buf) >= struct.unpack_from("<i", buf, 4)[0]:',
+      '        n = struct.unpack_from("<i", buf, 4)[0]; out.append(struct.unpack_from("<iiii", buf, 0) + (struct.unpack_from("<i", buf, 16)[0] if n >= 20 else 0,)); buf = buf[n:]',
+      'print(fds, " ".join("%x/%d/%d" % (t, st, pid) for t, l, st, v, pid in out[1:]))',
+    ].join('\n');
+    // Asynchronously: the server answering it runs in this very process.
+    const { stdout } = await promisify(execFile)('python3', ['-c', script, sock, Buffer.concat(requests).toString('hex')], { encoding: 'utf8', timeout: 30000 });
+    const [fds, ...all] = stdout.trim().split(' ');
+    // Both pipe ends came with the STARTPMDA reply, and every reply after it came too.
+    expect(Number(fds)).toBe(2);
+    expect(all).toHaveLength(22);
+    expect(all[0]).toBe(`9004/0/${sandbox.pid}`);
+    expect(all[1]).toMatch(/^9008\/0\/[1-9]\d*$/);
+    expect(all.slice(2)).toEqual(Array.from({ length: 20 }, () => `9004/0/${sandbox.pid}`));
   });
 
   it('closes a connection that sends nothing, or half a request, for the idle timeout, and keeps one that asked', async () => {
