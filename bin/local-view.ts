@@ -14,6 +14,10 @@ import { EngineRegistry } from '../core/engine-registry.js';
 import type { CrootdEventStream } from '../core/extension-client.js';
 import { defaultModules, systemUsers } from './default-modules.js';
 import { ENGINE_IDS } from './engine-table.js';
+import type { DockerEngineOptions } from '../engines/docker/index.js';
+
+/** The Docker engine's options token (Symbol.for is shared), named here without loading the engine. */
+const DOCKER_ENGINE_OPTIONS = Symbol.for('croot/DockerEngineOptions');
 
 export interface LocalViewOptions {
   /** Config file (default $CROOT_CONFIG, else /etc/croot/croot.json when present). */
@@ -48,6 +52,8 @@ export async function openLocalView(options: LocalViewOptions = {}): Promise<Loc
     ...(options.engines !== undefined ? { onlyEngines: options.engines } : {}),
   });
   const container = createCrootContainer({ config: fileConfig, modules: loaded.modules });
+  // One lookup and out: Docker's files answer it (the daemon writes every change there) without loading its API client.
+  container.bind<DockerEngineOptions>(DOCKER_ENGINE_OPTIONS).toConstantValue({ daemon: 'when-no-files' });
   const registry = container.get<EngineRegistry>(EngineRegistry);
   await registry.start();
   await registry.ready();

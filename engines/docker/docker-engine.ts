@@ -45,6 +45,14 @@ export interface DockerEngineOptions {
   readonly inspectRetryMs?: number;
   /** Container folders read at once (default 16). */
   readonly diskConcurrency?: number;
+  /**
+   * When to ask the daemon: `always` (default: the API once it answers, the
+   * files meanwhile), or `when-no-files`: the files alone whenever Docker's
+   * containers folder can be read — for a one-shot lookup (`croot pid NAME`)
+   * that should not pay for loading dockerode; the daemon writes every state
+   * change to those files.
+   */
+  readonly daemon?: 'always' | 'when-no-files';
 }
 
 @injectable()
@@ -103,7 +111,12 @@ export class DockerEngine implements EngineContribution {
     this.stopped = false;
     this.bootTime = await readBootTime(this.config.procRoot);
     this.openDisk();
-    void this.tryDaemon();
+    if (this.options.daemon !== 'when-no-files') void this.tryDaemon();
+  }
+
+  /** With `daemon: 'when-no-files'`, whether the files answer alone. */
+  private filesSuffice(): boolean {
+    return this.options.daemon === 'when-no-files' && this.disk !== undefined && (!this.diskLoaded || this.disk.isPresent);
   }
 
   /**
@@ -125,7 +138,7 @@ export class DockerEngine implements EngineContribution {
       if (this.disk === disk && this.diskLive && this.api === undefined) this.sink?.replaceAll(disk.containers());
       this.reportHealth();
     }
-    if (this.attempt === undefined && this.retryTimer === undefined) void this.tryDaemon();
+    if (this.attempt === undefined && this.retryTimer === undefined && !this.filesSuffice()) void this.tryDaemon();
   }
 
   async stop(): Promise<void> {
@@ -164,6 +177,7 @@ export class DockerEngine implements EngineContribution {
     void disk.load().then(() => {
       if (this.disk !== disk || this.stopped) return;
       this.diskLoaded = true;
+      if (this.options.daemon === 'when-no-files' && !disk.isPresent) void this.tryDaemon();
       this.useDiskIfDue();
     });
   }
