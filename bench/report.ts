@@ -4,7 +4,7 @@
  * where one applies. Rendered as an aligned Markdown table.
  */
 import type { ClientKind, LoadResult, RequestOp } from './load-clients.js';
-import type { FloorMeasure, LookupMeasure, RunResult, ScenarioResult } from './results.js';
+import type { CliMeasure, FloorMeasure, LookupMeasure, RunResult, ScenarioResult } from './results.js';
 
 export interface TableRow {
   readonly containers: string;
@@ -90,6 +90,24 @@ function lookupTargets(run: RunResult, scenario: ScenarioResult, l: LookupMeasur
     out.push({ text: '≥ 2× PCP req/s', ok: r === undefined ? undefined : r >= 2 });
   }
   return out;
+}
+
+/** Issue 10's start-up targets (seconds, median wall time) by CLI command key (cli-startup.ts). */
+const CLI_TARGETS: Readonly<Record<string, number>> = { version: 0.15, 'socket-pid': 0.25, pid: 0.4, 'pid-docker': 0.4 };
+
+/** The target and check of one CLI start-up command. */
+function cliTarget(c: CliMeasure): { target: string; check: string } {
+  const limit = CLI_TARGETS[c.command];
+  if (limit === undefined) return { target: '', check: '' };
+  const target = `≤ ${limit} s`;
+  if (c.wrong > 0) return { target, check: 'WRONG' };
+  return { target, check: verdict(c.runs === 0 || !Number.isFinite(c.medianMs) ? undefined : c.medianMs / 1000 <= limit) };
+}
+
+/** The `node -e 0` floor of the CLI section, if it was measured. */
+function cliFloor(cli: readonly CliMeasure[]): number | undefined {
+  const f = cli.find((c) => c.command === 'node');
+  return f !== undefined && f.runs > 0 && Number.isFinite(f.medianMs) && f.medianMs > 0 ? f.medianMs : undefined;
 }
 
 function combine(targets: readonly Target[], crootWrong: number): { target: string; check: string } {
@@ -199,6 +217,23 @@ export function buildTable(run: RunResult): TableRow[] {
         check: croot === undefined ? 'n/a' : verdict(seen && (crootMs as number) <= 250 && croot.flaps === 0),
       });
     }
+    const floor = cliFloor(scenario.cli ?? []);
+    for (const c of scenario.cli ?? []) {
+      const median = c.runs > 0 ? finite(c.medianMs) : undefined;
+      rows.push({
+        containers,
+        measure: `start-up: ${c.label}`,
+        client: 'spawn',
+        unit: 'ms',
+        ...opt('croot', median),
+        ...opt('nodeFloor', floor),
+        ...(median !== undefined && floor !== undefined ? { crootPerFloor: median / floor } : {}),
+        ...opt('crootCpuUs', finite(c.cpuMs * 1000)),
+        calls: `${c.runs} / -`,
+        wrong: `${c.error ? 'no result' : c.wrong} / -`,
+        ...cliTarget(c),
+      });
+    }
   }
   return rows;
 }
@@ -260,7 +295,7 @@ export function renderMarkdown(rows: readonly TableRow[], only?: readonly string
   return [line(columns.map(([name]) => name)), rule, ...cells.map(line)].join('\n') + '\n';
 }
 
-const HEADLINE_MEASURES = /^(first right answer|RSS after loading|idle CPU|(PID|hostname|cgroup) by name(, 8 clients)?$|docker container created)/;
+const HEADLINE_MEASURES = /^(first right answer|RSS after loading|idle CPU|(PID|hostname|cgroup) by name(, 8 clients)?$|docker container created|start-up: )/;
 
 /**
  * The headline: the rows issue 7's figures are about (start, memory, idle,
@@ -288,6 +323,41 @@ export function renderFloors(floors: readonly FloorMeasure[]): string {
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (v: readonly string[]): string => `| ${v.map((x, i) => (i >= 2 ? x.padStart(widths[i] ?? 0) : x.padEnd(widths[i] ?? 0))).join(' | ')} |`;
   return [line(head), `|${widths.map((w, i) => `${'-'.repeat(w + 1)}${i >= 2 ? ':' : '-'}`).join('|')}|`, ...rows.map(line)].join('\n') + '\n';
+}
+
+/**
+ * The CLI start-up section as a table of its own: per command the runs,
+ * median/min/max wall time, the child's CPU, the ratio to `node -e 0` in the
+ * same run, the modules it loaded, and its target; '' when the run has none.
+ */
+export function renderCli(run: RunResult): string {
+  const rows: string[][] = [];
+  for (const scenario of run.scenarios) {
+    const floor = cliFloor(scenario.cli ?? []);
+    for (const c of scenario.cli ?? []) {
+      const { target, check } = cliTarget(c);
+      const has = c.runs > 0;
+      rows.push([
+        c.label,
+        String(c.runs),
+        has ? fmt(c.medianMs) : '',
+        has ? fmt(Math.min(...c.wallMs)) : '',
+        has ? fmt(Math.max(...c.wallMs)) : '',
+        has ? fmt(finite(c.cpuMs)) : '',
+        has && floor !== undefined ? fmtRatio(c.medianMs / floor) : '',
+        c.modules === undefined ? '' : String(c.modules),
+        c.error ? `no result: ${c.error.slice(0, 80)}` : String(c.wrong),
+        target,
+        check,
+      ]);
+    }
+  }
+  if (rows.length === 0) return '';
+  const head = ['command', 'runs', 'median ms', 'min ms', 'max ms', 'CPU ms/run', '× node -e 0', 'modules', 'wrong', 'target', 'check'];
+  const right = (i: number): boolean => i >= 1 && i <= 7;
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (v: readonly string[]): string => `| ${v.map((x, i) => (right(i) ? x.padStart(widths[i] ?? 0) : x.padEnd(widths[i] ?? 0))).join(' | ')} |`;
+  return [line(head), `|${widths.map((w, i) => `${'-'.repeat(w + 1)}${right(i) ? ':' : '-'}`).join('|')}|`, ...rows.map(line)].join('\n') + '\n';
 }
 
 /** PASS/FAIL/n/a counts of the rows with a target. */

@@ -39,6 +39,28 @@ export interface ChangeMeasure {
   readonly results: readonly ChangeResult[];
 }
 
+/** One command of the CLI start-up section (cli-startup.ts), in the real scenario. */
+export interface CliMeasure {
+  /** `version`, `socket-pid`, `pid`, `pid-docker`, `node` (the floor), `docker-inspect`. */
+  readonly command: string;
+  readonly label: string;
+  readonly argv: readonly string[];
+  /** Timed runs (after the warm-up). */
+  readonly runs: number;
+  /** Wall time of each timed run, spawn to exit, ms. */
+  readonly wallMs: readonly number[];
+  readonly medianMs: number;
+  /** The child's CPU (user + system), mean over the timed runs, ms. */
+  readonly cpuMs: number;
+  /** CommonJS modules loaded (one extra untimed run; Node commands only). */
+  readonly modules?: number;
+  /** Runs (warm-up included) with a wrong answer or a non-zero exit. */
+  readonly wrong: number;
+  readonly firstWrong?: string;
+  /** Set when the command could not be run at all. */
+  readonly error?: string;
+}
+
 export interface ScenarioResult {
   /** `real` or `synthetic`. */
   readonly kind: 'real' | 'synthetic';
@@ -48,6 +70,8 @@ export interface ScenarioResult {
   servers: Partial<Record<ServerRole, ServerMeasure>>;
   readonly lookups: LookupMeasure[];
   readonly changes: ChangeMeasure[];
+  /** The CLI's start-up (the real scenario only). */
+  cli?: CliMeasure[];
   readonly notes: string[];
   readonly seconds: number;
   /** Set when the scenario stopped early. */
@@ -66,6 +90,8 @@ export interface RunResult {
   readonly machine: Record<string, unknown>;
   readonly options: Record<string, unknown>;
   readonly crootd: { readonly path: string; readonly build: string };
+  /** The croot CLI of the start-up section (absent in runs from before it). */
+  readonly croot?: { readonly path: string; readonly build: string };
   readonly pcp: string;
   readonly loadAverage: { start: number[]; end: number[] };
   readonly floors: FloorMeasure[];

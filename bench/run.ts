@@ -2,7 +2,7 @@
  * `npm run bench` (node dist/bench/run.js): crootd side by side with PCP's
  * pmdaroot, as the table of record of docs/benchmarks.md.
  *
- *   node dist/bench/run.js [--quick] [--crootd PATH] [--sizes real,10,100,1000,10000]
+ *   node dist/bench/run.js [--quick] [--crootd PATH] [--croot PATH] [--sizes real,10,100,1000,10000]
  *                          [--no-pcp] [--no-plot] [--out-dir DIR] [--quiet]
  *   node dist/bench/run.js --report bench/results/NAME.json   (render a saved run again)
  *
@@ -19,13 +19,15 @@ import { dirname, join, resolve } from 'node:path';
 import { PMDAROOT, cleanUp, killChildrenSync, onCleanup } from './bench-processes.js';
 import { CHECKOUT, buildCHelpers } from './c-helpers.js';
 import { writePlot } from './plot.js';
-import { buildTable, renderFloors, renderHeadline, renderMarkdown, rowErrors, summarize } from './report.js';
+import { buildTable, renderCli, renderFloors, renderHeadline, renderMarkdown, rowErrors, summarize } from './report.js';
 import type { RunResult, ScenarioResult } from './results.js';
 import { measureFloors, realScenario, syntheticScenario, type Settings, type Tools } from './scenarios.js';
 
 interface Options {
   quick: boolean;
   crootd: string;
+  /** The croot CLI timed in the real scenario; undefined: the one beside `crootd`. */
+  croot: string | undefined;
   sizes: (number | 'real')[] | undefined;
   pcp: boolean;
   plot: boolean;
@@ -51,6 +53,8 @@ const FULL: Settings = {
   events: ['created', 'renamed', 'stopped', 'restarted', 'removed'],
   firstAnswerTimeoutMs: 120000,
   otherEngines: ['podman', 'containerd'],
+  cliRuns: 7,
+  cliWarmups: 1,
 };
 
 const QUICK: Settings = {
@@ -69,6 +73,7 @@ const QUICK: Settings = {
   lookupBudgetMs: 20000,
   events: ['created', 'removed'],
   otherEngines: [],
+  cliRuns: 3,
 };
 
 const DEFAULT_SIZES: readonly (number | 'real')[] = ['real', 10, 100, 1000, 10000];
@@ -79,6 +84,7 @@ function usage(): string {
     'usage: node dist/bench/run.js [options]',
     '  --quick          a smoke run: 3 real containers, 10 and 100 on disk, short rows (1–2 minutes)',
     '  --crootd PATH    the crootd to measure (default: this checkout\'s bin/crootd); another build\'s bin/crootd works',
+    '  --croot PATH     the croot CLI whose start-up is timed (default: the croot beside --crootd)',
     '  --sizes LIST     scenarios, e.g. real,10,1000 (default real,10,100,1000,10000)',
     '  --no-pcp         leave PCP\'s pmdaroot out even when it is installed',
     '  --no-plot        no PNG',
@@ -92,6 +98,7 @@ function parseArgs(argv: readonly string[]): Options {
   const o: Options = {
     quick: false,
     crootd: join(CHECKOUT, 'bin', 'crootd'),
+    croot: undefined,
     sizes: undefined,
     pcp: true,
     plot: true,
@@ -114,6 +121,9 @@ function parseArgs(argv: readonly string[]): Options {
         break;
       case '--crootd':
         o.crootd = resolve(value());
+        break;
+      case '--croot':
+        o.croot = resolve(value());
         break;
       case '--sizes':
         o.sizes = value()
@@ -175,6 +185,17 @@ function loads(): number[] {
   return loadavg().map((l) => Math.round(l * 100) / 100);
 }
 
+/** The CLI start-up table, when the run has one. */
+function cliTable(run: RunResult): string[] {
+  const table = renderCli(run);
+  return table === '' ? [] : ['CLI start-up (wall time from spawn to exit, median of the timed runs; CPU of the child, mean):', '', table];
+}
+
+/** The croot beside `crootd` (bin/crootd → bin/croot, dist/bin/crootd.js → dist/bin/croot.js). */
+function crootBeside(crootd: string): string {
+  return join(dirname(crootd), crootd.endsWith('.js') ? 'croot.js' : 'croot');
+}
+
 /**
  * Writes BASE.md (and BASE.json when `withJson`, BASE.png when `plot`) for
  * `run`, and prints the Markdown. `--report FILE.json` uses it to render a
@@ -185,7 +206,7 @@ async function writeReport(run: RunResult, base: string, plot: boolean, withJson
   const summary = summarize(table);
   const quick = run.options.quick === true;
   const markdown = [
-    `crootd ${run.crootd.build} vs PCP ${run.pcp || '(none)'}; ${String(run.machine.date)}; ${String(run.machine.cpus)} CPUs, Linux ${String(run.machine.kernel)}, Node ${String(run.machine.node)}; load average ${run.loadAverage.start.join(' ')} at start, ${run.loadAverage.end.join(' ')} at end; ${run.seconds} s${quick ? '; --quick' : ''}`,
+    `crootd ${run.crootd.build}${run.croot !== undefined && run.croot.build !== run.crootd.build ? ` (croot CLI ${run.croot.build})` : ''} vs PCP ${run.pcp || '(none)'}; ${String(run.machine.date)}; ${String(run.machine.cpus)} CPUs, Linux ${String(run.machine.kernel)}, Node ${String(run.machine.node)}; load average ${run.loadAverage.start.join(' ')} at start, ${run.loadAverage.end.join(' ')} at end; ${run.seconds} s${quick ? '; --quick' : ''}`,
     '',
     'Headline:',
     '',
@@ -196,6 +217,7 @@ async function writeReport(run: RunResult, base: string, plot: boolean, withJson
     'Floors:',
     '',
     renderFloors(run.floors),
+    ...cliTable(run),
     ...run.scenarios.flatMap((s) => [...(s.error ? [`- ${s.label}: FAILED: ${s.error}`] : []), ...s.notes.map((n) => `- ${s.label}: ${n}`)]),
     ...rowErrors(run).map((e) => `- ${e}`),
     ...run.notes.map((n) => `- ${n}`),
@@ -231,6 +253,8 @@ async function main(options: Options): Promise<number> {
   if (!existsSync(options.crootd)) throw new Error(`${options.crootd} does not exist`);
   const distCrootd = join(dirname(realpathSync(options.crootd)), '..', 'dist', 'bin', 'crootd.js');
   if (!options.crootd.endsWith('.js') && !existsSync(distCrootd)) throw new Error(`${distCrootd} is missing: run npm run build in that checkout`);
+  const croot = options.croot ?? crootBeside(options.crootd);
+  if (!existsSync(croot)) throw new Error(`${croot} does not exist${options.croot === undefined ? ' (name the croot CLI with --croot)' : ''}`);
   const rootClientScript = join(__dirname, 'root-client-load.js');
   const floorScript = join(__dirname, 'floor-server.js');
 
@@ -246,12 +270,13 @@ async function main(options: Options): Promise<number> {
     node: process.version,
   };
   const build = describeBuild(options.crootd);
+  const crootBuild = describeBuild(croot);
   const pcpVersion = existsSync(PMDAROOT) ? quietExec('dpkg-query', ['-W', '-f', '${Version}', 'pcp']) || 'installed' : '';
   const withPcp = options.pcp && pcpVersion !== '';
   if (!withPcp) notes.push(options.pcp ? `PCP's pmdaroot is not installed (${PMDAROOT}): no PCP column.` : 'PCP left out (--no-pcp).');
 
   process.stdout.write(`crootd vs PCP's pmdaroot, ${date}${options.quick ? ' (--quick: a smoke run, not numbers of record)' : ''}\n`);
-  process.stdout.write(`crootd: ${options.crootd} (${build}); PCP: ${pcpVersion || 'not installed'}\n`);
+  process.stdout.write(`crootd: ${options.crootd} (${build}); croot: ${croot} (${crootBuild}); PCP: ${pcpVersion || 'not installed'}\n`);
   process.stdout.write(`machine: ${machine.host}, ${machine.cpus} CPUs (${machine.cpuModel}), ${machine.memoryGiB} GiB, Linux ${machine.kernel}, Node ${machine.node}\n`);
   process.stdout.write(`load average at start: ${startLoad.join(' ')}\n\n`);
 
@@ -264,6 +289,8 @@ async function main(options: Options): Promise<number> {
   if (treeRoot !== work) onCleanup('tree folder', () => rmSync(treeRoot, { recursive: true, force: true }));
   const tools: Tools = {
     crootd: options.crootd,
+    croot,
+    countModulesScript: join(__dirname, 'count-modules.js'),
     helpers,
     rootClientScript,
     floorScript,
@@ -291,6 +318,7 @@ async function main(options: Options): Promise<number> {
     machine,
     options: { quick: options.quick, sizes, pcp: withPcp, settings },
     crootd: { path: options.crootd, build },
+    croot: { path: croot, build: crootBuild },
     pcp: pcpVersion,
     loadAverage: { start: startLoad, end: loads() },
     floors: floors.floors,

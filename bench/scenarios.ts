@@ -9,6 +9,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { delay, onCleanup as registerCleanup, rssMb } from './bench-processes.js';
 import type { CHelpers } from './c-helpers.js';
+import { measureCliStartup } from './cli-startup.js';
 import { timeChange, type ExpectedAnswer } from './change-latency.js';
 import { DockerTree, type TreeContainer } from './docker-tree.js';
 import { InitProcesses } from './init-processes.js';
@@ -53,10 +54,17 @@ export interface Settings {
   readonly lookupBudgetMs: number;
   /** Engines besides Docker in the real scenario. */
   readonly otherEngines: readonly EngineName[];
+  /** Timed runs of each command of the CLI start-up section, after `cliWarmups` untimed rounds. */
+  readonly cliRuns: number;
+  readonly cliWarmups: number;
 }
 
 export interface Tools {
   readonly crootd: string;
+  /** The croot CLI whose start-up the real scenario times. */
+  readonly croot: string;
+  /** The compiled count-modules.js (see cli-startup.ts). */
+  readonly countModulesScript: string;
   readonly helpers: CHelpers;
   readonly rootClientScript: string;
   readonly floorScript: string;
@@ -526,6 +534,25 @@ export async function realScenario(tools: Tools, withPcp: boolean): Promise<Scen
     for (const [engine, truth] of extra) list.push(...plans(tools, engine, [truth], withPcp && engine !== 'containerd', false));
     await measureLookups(tools, pair, list, callMs, '3 real', result.lookups);
     result.servers = scenarioServers(pair, measures);
+
+    tools.progress(`  3 real: the CLI's start-up (${tools.croot}), ${s.cliRuns} runs of each command after ${s.cliWarmups} warm-up`);
+    const cliDir = mkdtempSync(join(dir, 'cli-'));
+    const cli = await measureCliStartup({
+      croot: tools.croot,
+      socket: pair.croot.socket,
+      name: target.name,
+      pid: target.pid,
+      runs: s.cliRuns,
+      warmups: s.cliWarmups,
+      countModulesScript: tools.countModulesScript,
+      work: cliDir,
+      progress: tools.progress,
+      wrong: tools.wrong,
+    });
+    result.cli = cli.measures;
+    result.notes.push(...cli.notes);
+    const after = await inspectContainer('docker', target.name);
+    if (after.pid !== target.pid) tools.wrong(`CLI start-up: ${target.name}'s PID changed during the section (${target.pid} → ${after.pid})`);
 
     const servers = [pair.croot, ...(pair.pcp ? [pair.pcp] : [])];
     const time = async (engine: EngineName, event: string, name: string, change: () => Promise<void>, expected: () => Promise<ExpectedAnswer> | ExpectedAnswer): Promise<void> => {
