@@ -15,7 +15,7 @@
  */
 import { resolve } from 'node:path';
 import { Command } from 'commander';
-import { CrootError } from '../core/errors.js';
+import { CrootError } from '../core/errors/croot-error.js';
 import { installPmda, removePmda } from '../pmda/pmcd-install.js';
 import { rootPmda } from '../pmda/root-pmda.js';
 

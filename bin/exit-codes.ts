@@ -2,7 +2,7 @@
  * croot's exit statuses, the same for every command, and the hint printed
  * under an error: what to try next.
  */
-import { CrootError } from '../core/errors.js';
+import { CrootError } from '../core/errors/croot-error.js';
 
 export const ExitCode = {
   OK: 0,

@@ -3,11 +3,11 @@
  * protocol (crootd and PCP's pmdaroot alike), and list/show/engines/status
  * and events over croot's extension (crootd only). Loads no engine.
  */
-import { CrootError, ErrorCodes } from '../core/errors.js';
-import { askCrootd, subscribeCrootd, type CrootdEventStream } from '../core/extension-client.js';
-import { SCHEMA_VERSION, type ContainerReport, type CrootDocument, type ErrorReport, type ExtensionRequest } from '../core/croot-extension.js';
-import { PduType } from '../core/protocol.js';
-import { RootClient } from '../core/root-client.js';
+import { CrootError, ErrorCodes } from '../core/errors/croot-error.js';
+import { askCrootd, subscribeCrootd, type CrootdEventStream } from '../core/client/extension-client.js';
+import { SCHEMA_VERSION, type ContainerReport, type CrootDocument, type ErrorReport, type ExtensionRequest } from '../core/protocol/croot-extension.js';
+import { PduType } from '../core/protocol/root-pdus.js';
+import { RootClient } from '../core/client/root-client.js';
 
 export type Question = 'hostname' | 'pid' | 'cgroup';
 

@@ -4,7 +4,7 @@
  * polling it once a second. Each engine replaces it with pushes from its own
  * change signals; this file goes away when none uses it.
  */
-import type { ContainerRecord, ContainerSink } from './engine.js';
+import type { ContainerRecord, ContainerSink } from './registry/engine-contribution.js';
 
 export interface LegacyEngine {
   containers(): Promise<readonly ContainerRecord[]>;

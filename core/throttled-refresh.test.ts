@@ -1,5 +1,5 @@
 import { getEventListeners } from 'node:events';
-import { CrootError } from './errors.js';
+import { CrootError } from './errors/croot-error.js';
 import { ThrottledRefresh } from './throttled-refresh.js';
 
 /** A run whose completion the test decides, counting how often it started. */

@@ -2,7 +2,7 @@
  * "Refresh at most once per interval, one refresh in flight shared by every
  * caller": the throttle engines put in front of their disk or API scans.
  */
-import { CrootError } from './errors.js';
+import { CrootError } from './errors/croot-error.js';
 
 export interface ThrottledRefreshOptions {
   /**

@@ -4,8 +4,8 @@
  * and kept as `cause`.
  */
 import { inject, injectable } from 'inversify';
-import { CrootError } from '../core/errors.js';
-import type { FdSender, NamespaceHostnameReader, PeerCredentialReader, PeerCredentials, ProcessHandle } from '../core/host-services.js';
+import { CrootError } from '../core/errors/croot-error.js';
+import type { FdSender, NamespaceHostnameReader, PeerCredentialReader, PeerCredentials, ProcessHandle } from '../core/host/host-services.js';
 import { CrootNative, isNativeError } from './croot-native.js';
 
 /**

@@ -3,10 +3,10 @@
  * recvmsg per reply, as PCP's C client does, so replies can carry fds
  * (SCM_RIGHTS), e.g. the two pipes of a pipe-IPC STARTPMDA.
  */
-import { CrootError } from '../core/errors.js';
-import { closeFds } from '../core/fds.js';
-import { MAX_PDU_SIZE } from '../core/protocol.js';
-import type { ReceivedPdu, RootTransport, RootTransportFactory } from '../core/root-client.js';
+import { CrootError } from '../core/errors/croot-error.js';
+import { closeFds } from '../core/host/close-fds.js';
+import { MAX_PDU_SIZE } from '../core/protocol/root-pdus.js';
+import type { ReceivedPdu, RootTransport, RootTransportFactory } from '../core/client/root-client.js';
 import type { CrootNative } from './croot-native.js';
 import { translateNativeError } from './native-host-services.js';
 import { loadNative } from './load-native.js';

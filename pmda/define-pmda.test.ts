@@ -5,7 +5,7 @@
  * libpcp_pmda rules (profiles, instance lookups, errors, validation).
  */
 import { PassThrough } from 'node:stream';
-import { CrootError } from '../core/errors.js';
+import { CrootError } from '../core/errors/croot-error.js';
 import { definePmda, type MetricDefinition, type PmdaDefinition } from './define-pmda.js';
 import { readTranscript, type TranscriptEntry } from '../test/support/golden-transcript.js';
 import { Attribute, LabelType, MetricType, PM_IN_NULL, ProfileState, Semantics, TextKind, indom, pmid } from './identifiers.js';

@@ -13,8 +13,8 @@
  * with no label sets.
  */
 import type { Readable, Writable } from 'node:stream';
-import { CrootError, statusOf } from '../core/errors.js';
-import { SilentLogger, type Logger } from '../core/logger.js';
+import { CrootError, statusOf } from '../core/errors/croot-error.js';
+import { SilentLogger, type Logger } from '../core/logging/logger.js';
 import {
   LabelType,
   MetricType,

@@ -14,7 +14,7 @@
  * `hostOrderTextIdent` makes it the way libpcp_pmda does on little-endian
  * machines.
  */
-import { CrootError } from '../core/errors.js';
+import { CrootError } from '../core/errors/croot-error.js';
 import { PDU_HEADER_SIZE, PduType, readHeader, writeHeader } from './pdu-framer.js';
 import { ValueFormat } from './identifiers.js';
 import { PduReader, PduWriter } from './wire.js';

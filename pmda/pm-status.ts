@@ -3,7 +3,7 @@
  * pmErrStr renders them; core/status-text.ts has the texts of those croot
  * also uses on the root socket.
  */
-export { PM_ERR_GENERIC, PM_ERR_IPC, PM_ERR_NOCONTAINER } from '../core/errors.js';
+export { PM_ERR_GENERIC, PM_ERR_IPC, PM_ERR_NOCONTAINER } from '../core/errors/croot-error.js';
 
 export const PM_ERR_TEXT = -12349;
 export const PM_ERR_APPVERSION = -12350;

@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { chooseCgroupPath, parseCgroupFile, readCgroupName } from '../core/proc.js';
+import { chooseCgroupPath, parseCgroupFile, readCgroupName } from '../core/host/proc-files.js';
 import { describeWith, probes } from './support/components.js';
 
 const FIXTURES = join(__dirname, 'fixtures', 'cgroup');
