@@ -68,12 +68,15 @@ export { RootRequestHandler } from './server/root-request-handler.js';
 export type { Reply } from './server/root-request-handler.js';
 export type { ConnectionLimitOptions } from './server/connection-limits.js';
 export * as protocol from './protocol/root-pdus.js';
+export { FrameDecoder } from './protocol/frame-decoder.js';
+export type { Frame } from './protocol/frame-decoder.js';
 export { chooseCgroupPath, parseCgroupFile, readCgroupName, readCgroupNameSync, readProcessStat, readStartTime } from './host/proc-files.js';
 export type { ProcessStat } from './host/proc-files.js';
 export { ProcProcessHandle } from './host/proc-process-handle.js';
 export type { ProcProcessHandleOptions } from './host/proc-process-handle.js';
 export { RootClient, remoteError } from './client/root-client.js';
-export type { RootTransport, RootTransportFactory, RootClientOptions, CallOptions, ContainerAnswer, StartedRootProcess, RootProcessStatus, ReceivedPdu } from './client/root-client.js';
+export type { RootClientOptions, CallOptions, ContainerAnswer, StartedRootProcess, RootProcessStatus } from './client/root-client.js';
+export type { RootTransport, RootTransportFactory, ReceivedPdu } from './client/root-transport.js';
 export { NodeSocketTransport, nodeSocketTransport } from './client/node-socket-transport.js';
 export {
   pmdaRootConnect,

@@ -6,7 +6,7 @@
 import { CrootError } from '../core/errors/croot-error.js';
 import { closeFds } from '../core/host/close-fds.js';
 import { MAX_PDU_SIZE } from '../core/protocol/root-pdus.js';
-import type { ReceivedPdu, RootTransport, RootTransportFactory } from '../core/client/root-client.js';
+import type { ReceivedPdu, RootTransport, RootTransportFactory } from '../core/client/root-transport.js';
 import type { CrootNative } from './croot-native.js';
 import { translateNativeError } from './native-host-services.js';
 import { loadNative } from './load-native.js';

@@ -24,8 +24,10 @@ import {
   pmdaRootShutdown,
   type ProcessStartOut,
 } from '../core/client/pmda-root.js';
-import { FrameDecoder, PduType, encodeContainer, encodeInfo, encodeStart, encodeStop } from '../core/protocol/root-pdus.js';
-import { RootClient, type RootTransportFactory } from '../core/client/root-client.js';
+import { FrameDecoder } from '../core/protocol/frame-decoder.js';
+import { PduType, encodeContainer, encodeInfo, encodeStart, encodeStop } from '../core/protocol/root-pdus.js';
+import { RootClient } from '../core/client/root-client.js';
+import type { RootTransportFactory } from '../core/client/root-transport.js';
 import { dockerEngineModule } from '../engines/docker/index.js';
 import { loadNative } from '../native/load-native.js';
 import { nativeTransport } from '../native/native-transport.js';

@@ -18,7 +18,7 @@ import { CrootError } from '../errors/croot-error.js';
 import { closeFds } from '../host/close-fds.js';
 import { nodeSocketTransport } from './node-socket-transport.js';
 import { PDU_HEADER_SIZE, decodeHeader, decodeInfo } from '../protocol/root-pdus.js';
-import type { RootTransport, RootTransportFactory } from './root-client.js';
+import type { RootTransport, RootTransportFactory } from './root-transport.js';
 
 export interface ExtensionCallOptions {
   /** Bound of the whole call, connecting included (default 10 s); for a stream, of its first document. */

@@ -6,8 +6,8 @@
 import { createConnection, type Socket } from 'node:net';
 import { constants as osConstants } from 'node:os';
 import { CrootError } from '../errors/croot-error.js';
-import { FrameDecoder } from '../protocol/root-pdus.js';
-import type { ReceivedPdu, RootTransport, RootTransportFactory } from './root-client.js';
+import { FrameDecoder } from '../protocol/frame-decoder.js';
+import type { ReceivedPdu, RootTransport, RootTransportFactory } from './root-transport.js';
 
 interface Waiter {
   resolve(pdu: ReceivedPdu): void;

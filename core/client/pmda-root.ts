@@ -24,7 +24,8 @@ import {
   decodeHeader,
 } from '../protocol/root-pdus.js';
 import { nodeSocketTransport } from './node-socket-transport.js';
-import { closeFds, type ReceivedPdu, type RootTransport, type RootTransportFactory } from './root-client.js';
+import { closeFds } from '../host/close-fds.js';
+import type { ReceivedPdu, RootTransport, RootTransportFactory } from './root-transport.js';
 
 export interface PmdaRootConnectOptions {
   /** Default: pure Node (no fds, so pipe IPC gets infd = outfd = -1). */

@@ -27,32 +27,8 @@ import {
   encodeStop,
 } from '../protocol/root-pdus.js';
 import { nodeSocketTransport } from './node-socket-transport.js';
+import type { ReceivedPdu, RootTransport, RootTransportFactory } from './root-transport.js';
 import { errorText } from '../protocol/error-text.js';
-
-/** One PDU as received, with any file descriptors that came with it (the receiver owns them). */
-export interface ReceivedPdu {
-  readonly data: Buffer;
-  readonly fds: number[];
-}
-
-/** A connection to a root socket that moves whole PDUs. */
-export interface RootTransport {
-  /** True when `receive` can return fds passed with SCM_RIGHTS. */
-  readonly passesFds?: boolean;
-  /** Sends one PDU in one write. */
-  send(pdu: Buffer): Promise<void>;
-  /**
-   * Resolves with one whole PDU. Empty `data` means the peer closed the
-   * connection (like recv() returning 0). Rejects with ERR_TIMEOUT after
-   * `timeoutMs` (Infinity: wait forever), or with the socket's error.
-   */
-  receive(timeoutMs: number): Promise<ReceivedPdu>;
-  /** Closes the connection; a pending receive is rejected or its fds closed. */
-  close(): void;
-}
-
-/** Opens a transport to the socket at `path`. */
-export type RootTransportFactory = (path: string, timeoutMs: number) => Promise<RootTransport>;
 
 export interface RootClientOptions {
   /** How to connect; default: pure Node (no fd passing). */
@@ -108,8 +84,6 @@ export function remoteError(status: number, what: string): CrootError {
   const hint = code === 'ERR_AMBIGUOUS_NAME' ? ' — the name fits several containers; the server log names them' : '';
   return new CrootError(code, `${what}: ${errorText(status)} (${status})${hint}`, { status });
 }
-
-export { closeFds };
 
 type ContainerRequest = typeof PduType.HOSTNAME_REQ | typeof PduType.PROCESSID_REQ | typeof PduType.CGROUPNAME_REQ;
 

@@ -12,7 +12,8 @@ import {
   type CrootDocument,
 } from './croot-extension.js';
 import { CrootError } from '../errors/croot-error.js';
-import { FrameDecoder, MAX_PDU_SIZE, PduType } from './root-pdus.js';
+import { FrameDecoder } from './frame-decoder.js';
+import { MAX_PDU_SIZE, PduType } from './root-pdus.js';
 
 const hex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 

@@ -7,8 +7,8 @@
  */
 import fc from 'fast-check';
 import { CrootError } from '../errors/croot-error.js';
+import { FrameDecoder, type Frame } from './frame-decoder.js';
 import {
-  FrameDecoder,
   MAX_PDU_SIZE,
   PDU_HEADER_SIZE,
   PduType,
@@ -19,7 +19,6 @@ import {
   encodeContainer,
   encodeStart,
   encodeStop,
-  type Frame,
 } from './root-pdus.js';
 
 /** A request as a client means it, before encoding. */

@@ -11,7 +11,7 @@ import type { Socket } from 'node:net';
 import { closeFds } from '../host/close-fds.js';
 import type { PeerCredentials } from '../host/host-services.js';
 import type { LimitedConnection } from './connection-limits.js';
-import { FrameDecoder, type Frame } from '../protocol/root-pdus.js';
+import { FrameDecoder, type Frame } from '../protocol/frame-decoder.js';
 import type { ReplyStream, StreamOutlet } from './extension-handler.js';
 import type { Reply } from './root-request-handler.js';
 

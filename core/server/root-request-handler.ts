@@ -12,6 +12,7 @@ import { ExtensionHandler, type ReplyStream, type ServerFacts } from './extensio
 import { FdSender, type PeerCredentials } from '../host/host-services.js';
 import { Logger, SilentLogger } from '../logging/logger.js';
 import { ProcessService } from '../process/process-service.js';
+import type { Frame } from '../protocol/frame-decoder.js';
 import {
   CONTAINER_HEADER_SIZE,
   IpcType,
@@ -27,7 +28,6 @@ import {
   encodeStop,
   getInt,
   replyTypeOf,
-  type Frame,
 } from '../protocol/root-pdus.js';
 import {
   ContainerCGroupResolver,

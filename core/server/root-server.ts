@@ -13,7 +13,8 @@ import { CONNECTION_LIMIT_DEFAULTS, admit, type ConnectionLimitOptions } from '.
 import { CrootError, Errno } from '../errors/croot-error.js';
 import { PeerCredentialReader, type PeerCredentials } from '../host/host-services.js';
 import { Logger, SilentLogger } from '../logging/logger.js';
-import { ALL_FEATURES, encodeInfo, type Frame } from '../protocol/root-pdus.js';
+import type { Frame } from '../protocol/frame-decoder.js';
+import { ALL_FEATURES, encodeInfo } from '../protocol/root-pdus.js';
 import { RootConnection } from './root-connection.js';
 import { RootRequestHandler, type Reply } from './root-request-handler.js';
 
