@@ -22,7 +22,7 @@ export type { ResolvedAnswer, MaybePromise } from './registry/container-resolver
 export { NamespaceHostnameReader, PeerCredentialReader, FdSender, ProcessAnchor, DirectoryWatcher } from './host/host-services.js';
 export type { PeerCredentials, ProcessHandle, ProcessAnchorMode, DirectoryEvent } from './host/host-services.js';
 export { CrootConfig, DEFAULT_SOCKET_PATH, defaultConfig, defaultSocketPath } from './config/croot-config.js';
-export type { StaticContainerConfig } from './config/croot-config.js';
+export type { StaticContainerConfig, ConnectionLimitOptions } from './config/croot-config.js';
 export { createCrootContainer, coreModule, loadPluginModule, loadPluginFrom, readPluginManifest } from './create-container.js';
 export type { CreateCrootContainerOptions, PluginManifest } from './create-container.js';
 export { ContainerView, RegistryContainerView, CONTAINER_FIELDS } from './registry/container-view.js';
@@ -66,7 +66,6 @@ export { RootServer, RootServerOptions } from './server/root-server.js';
 export type { RootServerStats } from './server/root-server.js';
 export { RootRequestHandler } from './server/root-request-handler.js';
 export type { Reply } from './server/root-request-handler.js';
-export type { ConnectionLimitOptions } from './server/connection-limits.js';
 export * as protocol from './protocol/root-pdus.js';
 export { FrameDecoder } from './protocol/frame-decoder.js';
 export type { Frame } from './protocol/frame-decoder.js';

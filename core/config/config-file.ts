@@ -24,8 +24,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import type { CrootConfig, StaticContainerConfig } from './croot-config.js';
-import type { ConnectionLimitOptions } from '../server/connection-limits.js';
+import type { ConnectionLimitOptions, CrootConfig, StaticContainerConfig } from './croot-config.js';
 import { CrootError } from '../errors/croot-error.js';
 import { GetentUserDatabase, type UserDatabase } from '../host/user-database.js';
 

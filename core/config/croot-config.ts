@@ -1,6 +1,25 @@
 /** croot's settings, bound once under the `CrootConfig` token. */
 import { readFileSync } from 'node:fs';
-import type { ConnectionLimitOptions } from '../server/connection-limits.js';
+
+/** The server's connection limits (the config file's `limits`). */
+export interface ConnectionLimitOptions {
+  /** Connections served at once (default 1024). */
+  readonly maxConnections?: number;
+  /** Connections one non-root uid may hold (default 128); pmcd's own do not count. */
+  readonly maxConnectionsPerUid?: number;
+  /** Of `maxConnections`, how many only root and pmcd may take (default 64). */
+  readonly reservedForRoot?: number;
+  /** A connection that has not sent a complete request for this long is closed (ms, default 10000). */
+  readonly idleTimeoutMs?: number;
+}
+
+/** What the server applies for each limit the config does not set. */
+export const CONNECTION_LIMIT_DEFAULTS: Required<ConnectionLimitOptions> = {
+  maxConnections: 1024,
+  maxConnectionsPerUid: 128,
+  reservedForRoot: 64,
+  idleTimeoutMs: 10000,
+};
 
 export interface StaticContainerConfig {
   /** The name it answers to (more in `aliases`). */
@@ -33,7 +52,7 @@ export interface CrootConfig {
   readonly staticContainers: readonly StaticContainerConfig[];
   /** Environment the engines read their `PCP_*`/`DOCKER_HOST` settings from. */
   readonly env: Readonly<Record<string, string | undefined>>;
-  /** The server's connection limits (config file `limits`); defaults in core/connection-limits.ts. */
+  /** The server's connection limits (config file `limits`); defaults in CONNECTION_LIMIT_DEFAULTS. */
   readonly connectionLimits?: ConnectionLimitOptions | undefined;
 }
 

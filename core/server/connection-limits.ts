@@ -5,24 +5,7 @@
  * the oldest idle connection that the newcomer may displace is dropped.
  * pmcd's own connections are never dropped.
  */
-
-export interface ConnectionLimitOptions {
-  /** Connections served at once (default 1024). */
-  readonly maxConnections?: number;
-  /** Connections one non-root uid may hold (default 128); pmcd's own do not count. */
-  readonly maxConnectionsPerUid?: number;
-  /** Of `maxConnections`, how many only root and pmcd may take (default 64). */
-  readonly reservedForRoot?: number;
-  /** A connection that has not sent a complete request for this long is closed (ms, default 10000). */
-  readonly idleTimeoutMs?: number;
-}
-
-export const CONNECTION_LIMIT_DEFAULTS: Required<ConnectionLimitOptions> = {
-  maxConnections: 1024,
-  maxConnectionsPerUid: 128,
-  reservedForRoot: 64,
-  idleTimeoutMs: 10000,
-};
+import type { ConnectionLimitOptions } from '../config/croot-config.js';
 
 /** What the limits need to know of a live connection. */
 export interface LimitedConnection {

@@ -8,8 +8,8 @@ import { chmodSync, lstatSync, mkdirSync, readlinkSync, statSync, unlinkSync } f
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { basename, dirname } from 'node:path';
 import { inject, injectable, optional } from 'inversify';
-import { CrootConfig } from '../config/croot-config.js';
-import { CONNECTION_LIMIT_DEFAULTS, admit, type ConnectionLimitOptions } from './connection-limits.js';
+import { CONNECTION_LIMIT_DEFAULTS, CrootConfig, type ConnectionLimitOptions } from '../config/croot-config.js';
+import { admit } from './connection-limits.js';
 import { CrootError, Errno } from '../errors/croot-error.js';
 import { PeerCredentialReader, type PeerCredentials } from '../host/host-services.js';
 import { Logger, SilentLogger } from '../logging/logger.js';
