@@ -54,7 +54,7 @@ export async function defaultModules(choice: ModuleChoice = {}): Promise<LoadedM
     modules.push(native.nativeModule);
     if (choice.processServices) {
       // eslint-disable-next-line @typescript-eslint/no-require-imports
-      modules.push((require('../core/process/process-manager.js') as typeof import('../core/process/process-manager.js')).processServiceModule);
+      modules.push((require('../core/process/process-service-module.js') as typeof import('../core/process/process-service-module.js')).processServiceModule);
     }
   } catch (err) {
     nativeProblem = err instanceof Error ? err.message : String(err);

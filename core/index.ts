@@ -88,7 +88,8 @@ export {
   pmdaRootProcessTerminate,
 } from './client/pmda-root.js';
 export type { PmdaRootConnectOptions, ProcessStartOut } from './client/pmda-root.js';
-export { ProcessManager, ProcessManagerOptions, processServiceModule, SAFE_PATH } from './process/process-manager.js';
+export { ProcessManager, ProcessManagerOptions, SAFE_PATH } from './process/process-manager.js';
+export { processServiceModule } from './process/process-service-module.js';
 export { splitCommandLine, joinCommandLine } from './process/pmcd-command-line.js';
 export { PmcdConfAgents, parsePmcdConf, pmcdConfPath } from './process/pmcd-conf-agents.js';
 export type { PmcdAgent, ParsedPmcdConf, PmcdConfSnapshot } from './process/pmcd-conf-agents.js';

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import type { Container } from 'inversify';
 import { createCrootContainer } from '../core/create-container.js';
 import { pmdaRootConnect, pmdaRootContainerHostName, pmdaRootShutdown } from '../core/client/pmda-root.js';
-import { processServiceModule } from '../core/process/process-manager.js';
+import { processServiceModule } from '../core/process/process-service-module.js';
 import { RootClient } from '../core/client/root-client.js';
 import { RootServer } from '../core/server/root-server.js';
 import { staticEngineModule } from '../engines/static/index.js';

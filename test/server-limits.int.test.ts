@@ -15,7 +15,7 @@ import type { Container } from 'inversify';
 import { createCrootContainer } from '../core/create-container.js';
 import { EngineRegistry } from '../core/registry/engine-registry.js';
 import { IpcType, PduType, decodeContainer, encodeContainer, encodeStart } from '../core/protocol/root-pdus.js';
-import { processServiceModule } from '../core/process/process-manager.js';
+import { processServiceModule } from '../core/process/process-service-module.js';
 import { RootServer, RootServerOptions } from '../core/server/root-server.js';
 import { staticEngineModule } from '../engines/static/index.js';
 import { nativeModule } from '../native/index.js';

@@ -8,7 +8,7 @@
  * requests pmcd makes later.
  */
 import { accessSync, constants, statSync } from 'node:fs';
-import { ContainerModule, inject, injectable, optional } from 'inversify';
+import { inject, injectable, optional } from 'inversify';
 import { splitCommandLine } from './pmcd-command-line.js';
 import { CrootConfig } from '../config/croot-config.js';
 import { closeFds } from '../host/close-fds.js';
@@ -16,7 +16,7 @@ import { CrootError, Errno } from '../errors/croot-error.js';
 import { ProcessSpawner, type PeerCredentials } from '../host/host-services.js';
 import { Logger, SilentLogger } from '../logging/logger.js';
 import { PmcdConfAgents, pmcdConfPath } from './pmcd-conf-agents.js';
-import { ProcessService, type ProcessStartRequest, type ProcessStopResult, type StartedProcess } from './process-service.js';
+import type { ProcessService, ProcessStartRequest, ProcessStopResult, StartedProcess } from './process-service.js';
 import { IpcType, MAXPATHLEN, MAXPMDALEN } from '../protocol/root-pdus.js';
 
 /** The PATH children get, and where a bare program name is looked up. */
@@ -358,9 +358,3 @@ export function describeStatus(status: number): { exitCode?: number; signal?: nu
   if (signal === 0) return { exitCode: (status >> 8) & 0xff };
   return { signal };
 }
-
-/** Binds ProcessService to ProcessManager (needs a ProcessSpawner, e.g. the native module's). */
-export const processServiceModule = new ContainerModule(({ bind }) => {
-  bind(ProcessManager).toSelf().inSingletonScope();
-  bind<ProcessService>(ProcessService).toService(ProcessManager);
-});
