@@ -26,8 +26,8 @@ import { ProcessManagerOptions } from '../core/process/process-manager.js';
 import { ProcessService } from '../core/process/process-service.js';
 import { RateLimitedLogger } from '../core/logging/rate-limited-logger.js';
 import { RootServer, removeStaleSocket } from '../core/server/root-server.js';
+import { serverModule } from '../core/server/server-module.js';
 import { raiseFdLimit } from '../native/index.js';
-import { ExtensionHandler, ExtensionHandlerOptions } from '../core/server/extension-handler.js';
 import type { UserDatabase } from '../core/host/user-database.js';
 import { defaultModules, systemUsers } from './default-modules.js';
 import { startRootPmda } from './crootd-pmda.js';
@@ -107,14 +107,11 @@ async function main(argv: readonly string[]): Promise<number> {
       allowUids,
       ...(opts.socketMode !== undefined ? { socketMode: opts.socketMode } : {}),
     },
-    modules,
+    // The server, with croot's protocol extension (croot list/show/engines/status/events --socket).
+    modules: [...modules, serverModule({ version: crootVersion(), startedAt })],
   });
   container.bind<Logger>(Logger).toConstantValue(logger);
   container.bind<ProcessManagerOptions>(ProcessManagerOptions).toConstantValue({ childStderrFd: () => log.fd });
-  container.bind(RootServer).toSelf().inSingletonScope();
-  // croot's protocol extension: croot list/show/engines/status --socket.
-  container.bind<ExtensionHandlerOptions>(ExtensionHandlerOptions).toConstantValue({ version: crootVersion(), startedAt });
-  container.bind(ExtensionHandler).toSelf().inSingletonScope();
 
   const registry = container.get<EngineRegistry>(EngineRegistry);
   const server = container.get(RootServer);

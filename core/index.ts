@@ -63,6 +63,7 @@ export type { RateLimitOptions } from './logging/rate-limited-logger.js';
 export { ProcessService } from './process/process-service.js';
 export type { ProcessStartRequest, StartedProcess, ProcessStopResult } from './process/process-service.js';
 export { RootServer, RootServerOptions } from './server/root-server.js';
+export { serverModule } from './server/server-module.js';
 export type { RootServerStats } from './server/root-server.js';
 export { RootRequestHandler } from './server/root-request-handler.js';
 export type { Reply } from './server/root-request-handler.js';
