@@ -5,7 +5,7 @@
  * thrown as a CrootError and croot.ts turns it into a message, a hint and
  * an exit status.
  */
-import { CrootError } from '../core/errors/croot-error.js';
+import { CrootError, Errno } from '../core/errors/croot-error.js';
 import {
   SCHEMA_VERSION,
   sortContainers,
@@ -81,13 +81,13 @@ async function inProcess<T>(opts: GlobalOptions, ref: string | undefined, body: 
  * engines' reasons, as a permission error.
  */
 async function explainMiss(err: unknown, view: LocalView): Promise<unknown> {
-  if (!(err instanceof CrootError) || err.code !== 'ERR_NO_CONTAINER' || process.getuid?.() === 0) return err;
+  if (!CrootError.is(err) || err.code !== 'ERR_NO_CONTAINER' || process.getuid?.() === 0) return err;
   const denied = (await view.engines()).filter((e) => !e.available && /EACCES|EPERM|permission denied/i.test(e.reason));
   if (denied.length === 0) return err;
   return new CrootError(
     'ERR_NOT_PERMITTED',
     `${err.message} among what this user can read: permission denied reading the state of ${denied.map((e) => e.engine).join(', ')} (croot engines says where)`,
-    { status: -13, cause: err },
+    { status: -Errno.EACCES, cause: err },
   );
 }
 

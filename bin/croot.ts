@@ -146,7 +146,7 @@ async function main(argv: readonly string[]): Promise<number> {
 
 /** `MESSAGE (STATUS: TEXT)`, PCP's text for the status, once. */
 function describe(err: unknown): string {
-  if (!(err instanceof CrootError)) return err instanceof Error ? err.message : String(err);
+  if (!CrootError.is(err)) return err instanceof Error ? err.message : String(err);
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { errorText } = require('../core/protocol/error-text.js') as typeof import('../core/protocol/error-text.js');
   const text = errorText(err.status);

@@ -84,7 +84,7 @@ export async function defaultModules(choice: ModuleChoice = {}): Promise<LoadedM
         if (disabled.has(manifest.name)) continue;
         modules.push(await loadPluginFrom(manifest, plugin.name));
       } catch (err) {
-        problems.push(err instanceof CrootError ? err.message : `plugin ${plugin.name}: ${String(err)}`);
+        problems.push(CrootError.is(err) ? err.message : `plugin ${plugin.name}: ${String(err)}`);
       }
     }
   }

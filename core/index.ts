@@ -1,7 +1,9 @@
 /// <reference types="node" preserve="true" />
 /** croot's public API: the core (contracts, matching, protocol, server, client). */
-export { CrootError, ErrorCodes, Errno, PM_ERR_GENERIC, PM_ERR_IPC, PM_ERR_NOCONTAINER, isCrootError, statusOf } from './errors/croot-error.js';
+export { CrootError, ErrorCodes, Errno, PM_ERR_GENERIC, PM_ERR_IPC, PM_ERR_NOCONTAINER, isAnswerCode, isCrootError, statusOf } from './errors/croot-error.js';
 export type { CrootErrorOptions, ErrorCode } from './errors/croot-error.js';
+export { systemError, errnoOf } from './errors/system-error.js';
+export type { SystemErrorContext } from './errors/system-error.js';
 export { errorText, knownStatuses } from './protocol/error-text.js';
 export { EngineContribution } from './registry/engine-contribution.js';
 export type { ContainerRecord, ContainerSink, EngineStatus, KubernetesNames } from './registry/engine-contribution.js';

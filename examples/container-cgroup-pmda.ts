@@ -103,11 +103,11 @@ function agent(): void {
       const procs = cgroupProcs(cgroup);
       return { pid, cgroup, ...(procs !== undefined ? { procs } : {}) };
     } catch (err) {
-      if (!(err instanceof CrootError)) {
+      if (!CrootError.is(err)) {
         client?.close();
         client = undefined;
       }
-      return { error: err instanceof CrootError ? err : new CrootError('ERR_SYSTEM', (err as Error).message, { cause: err }) };
+      return { error: CrootError.is(err) ? err : new CrootError('ERR_SYSTEM', (err as Error).message, { cause: err }) };
     }
   };
 

@@ -4,8 +4,8 @@
  * (`fds` is always empty), so pipe IPC needs the native transport.
  */
 import { createConnection, type Socket } from 'node:net';
-import { constants as osConstants } from 'node:os';
 import { CrootError } from '../errors/croot-error.js';
+import { systemError } from '../errors/system-error.js';
 import { FrameDecoder } from '../protocol/frame-decoder.js';
 import type { ReceivedPdu, RootTransport, RootTransportFactory } from './root-transport.js';
 
@@ -13,18 +13,6 @@ interface Waiter {
   resolve(pdu: ReceivedPdu): void;
   reject(err: Error): void;
   timer: NodeJS.Timeout | undefined;
-}
-
-/** Translates a Node socket error into a CrootError that keeps its errno. */
-export function socketError(err: NodeJS.ErrnoException, what: string): CrootError {
-  const code = err.code ?? '';
-  const errno = (osConstants.errno as Record<string, number | undefined>)[code];
-  const status = errno !== undefined ? -errno : undefined;
-  return new CrootError(code === 'ECONNREFUSED' || code === 'ENOENT' ? 'ERR_NOT_CONNECTED' : 'ERR_SYSTEM', `${what}: ${err.message}`, {
-    cause: err,
-    ...(status !== undefined ? { status } : {}),
-    details: { errno: errno ?? 0, syscall: err.syscall ?? '' },
-  });
 }
 
 export class NodeSocketTransport implements RootTransport {
@@ -47,7 +35,7 @@ export class NodeSocketTransport implements RootTransport {
       this.wake();
     });
     socket.on('error', (err: NodeJS.ErrnoException) => {
-      this.failure = socketError(err, 'root socket');
+      this.failure = systemError(err, 'root socket', { connect: true });
       this.wake();
     });
   }
@@ -63,7 +51,7 @@ export class NodeSocketTransport implements RootTransport {
       socket.once('error', (err: NodeJS.ErrnoException) => {
         clearTimeout(timer);
         socket.destroy();
-        reject(socketError(err, `cannot connect to ${path}`));
+        reject(systemError(err, `cannot connect to ${path}`, { connect: true }));
       });
       socket.once('connect', () => {
         clearTimeout(timer);
@@ -78,7 +66,7 @@ export class NodeSocketTransport implements RootTransport {
       return Promise.reject(new CrootError('ERR_NOT_CONNECTED', 'root socket is closed'));
     }
     return new Promise((resolve, reject) => {
-      this.socket.write(pdu, (err) => (err ? reject(socketError(err as NodeJS.ErrnoException, 'send')) : resolve()));
+      this.socket.write(pdu, (err) => (err ? reject(systemError(err, 'send', { connect: true })) : resolve()));
     });
   }
 

@@ -10,7 +10,7 @@
  * - pmdaRootShutdown also releases the handle; PCP only shuts the socket down.
  */
 import { defaultSocketPath } from '../config/croot-config.js';
-import { Errno } from '../errors/croot-error.js';
+import { CrootError, Errno } from '../errors/croot-error.js';
 import {
   CONTAINER_HEADER_SIZE,
   INFO_SIZE,
@@ -221,10 +221,10 @@ async function receive(transport: RootTransport, timeoutMs: number): Promise<Rec
 }
 
 function failureStatus(err: unknown): number {
-  const e = err as { code?: unknown; status?: unknown; details?: { errno?: unknown } };
-  if (e.code === 'ERR_TIMEOUT') return -Errno.ETIMEDOUT;
-  if (typeof e.details?.errno === 'number' && e.details.errno > 0) return -e.details.errno;
-  return typeof e.status === 'number' && e.status < 0 ? e.status : -Errno.ENOTCONN;
+  if (!CrootError.is(err)) return -Errno.ENOTCONN;
+  if (err.code === 'ERR_TIMEOUT') return -Errno.ETIMEDOUT;
+  if (err.errno !== undefined && err.errno > 0) return -err.errno;
+  return err.status < 0 ? err.status : -Errno.ENOTCONN;
 }
 
 /** One request and its reply on handle `fd`, queued behind the calls before it. */

@@ -239,7 +239,7 @@ export class RootClient {
     try {
       return decode(pdu);
     } catch (err) {
-      if (err instanceof CrootError && (err.code === 'ERR_PROTOCOL' || err.code === 'ERR_UNEXPECTED_PDU')) this.close();
+      if (CrootError.is(err) && (err.code === 'ERR_PROTOCOL' || err.code === 'ERR_UNEXPECTED_PDU')) this.close();
       throw err;
     }
   }

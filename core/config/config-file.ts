@@ -78,7 +78,7 @@ export async function loadCrootConfigFile(
     return await loadConfigFile(chosen.path, options);
   } catch (err) {
     const cause = (err as CrootError).cause as NodeJS.ErrnoException | undefined;
-    if (!chosen.explicit && err instanceof CrootError && cause?.code === 'ENOENT' && err.details.key === undefined) return {};
+    if (!chosen.explicit && CrootError.is(err) && cause?.code === 'ENOENT' && err.details.key === undefined) return {};
     throw err;
   }
 }

@@ -77,7 +77,7 @@ export const ErrorCodes = {
   ERR_TIMEOUT: -Errno.ETIMEDOUT,
   /** A call that was aborted through its AbortSignal. */
   ERR_ABORTED: -Errno.EINTR,
-  /** A system call failed (errno in `cause`). */
+  /** A system call failed (`errno` and `syscall` say which). */
   ERR_SYSTEM: PM_ERR_GENERIC,
   /** The native module could not be loaded. */
   ERR_NATIVE_LOAD: -Errno.ENOSYS,
@@ -89,52 +89,87 @@ export const ErrorCodes = {
 
 export type ErrorCode = keyof typeof ErrorCodes;
 
+/**
+ * Codes that are answers, not faults (a name that fits nothing, a container
+ * that is not running...): their errors are made without a stack trace,
+ * which would only ever point at the code that gave the answer and costs as
+ * much as the rest of such a request.
+ */
+const ANSWERS: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+  'ERR_NO_CONTAINER',
+  'ERR_AMBIGUOUS_NAME',
+  'ERR_NOT_RUNNING',
+  'ERR_PID_REUSED',
+  'ERR_ENGINE_LOADING',
+  'ERR_INVALID_NAME',
+  'ERR_NOT_CHILD',
+]);
+
+/** Whether errors of `code` are answers (made without a stack trace) rather than faults. */
+export function isAnswerCode(code: ErrorCode): boolean {
+  return ANSWERS.has(code);
+}
+
 export interface CrootErrorOptions {
   /** PCP status to use instead of the code's default. */
   status?: number;
   cause?: unknown;
+  /** The errno of the system call that failed (positive, as errno.h has it). */
+  errno?: number;
+  /** The system call that failed (`connect`, `setns`, `inotify_add_watch`...). */
+  syscall?: string;
   /** Extra facts for logs and callers (e.g. the candidates of an ambiguous name). */
   details?: Record<string, unknown>;
 }
+
+/** The brand every CrootError carries, whichever copy of croot (or realm) made it. */
+const BRAND = Symbol.for('croot/CrootError');
 
 export class CrootError extends Error {
   override readonly name = 'CrootError';
   readonly code: ErrorCode;
   /** Negative PCP status (a negative errno or a PM_ERR_* code). */
   readonly status: number;
+  /** The errno of the system call that failed, when one did. */
+  readonly errno: number | undefined;
+  /** The system call that failed, when one did. */
+  readonly syscall: string | undefined;
   readonly details: Record<string, unknown>;
 
   constructor(code: ErrorCode, message: string, options: CrootErrorOptions = {}) {
+    const limit = Error.stackTraceLimit;
+    if (ANSWERS.has(code)) Error.stackTraceLimit = 0;
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    Error.stackTraceLimit = limit;
     this.code = code;
     this.status = options.status ?? ErrorCodes[code];
+    this.errno = options.errno;
+    this.syscall = options.syscall;
     this.details = options.details ?? {};
   }
 
   /**
-   * A CrootError without a stack trace, for outcomes that are answers rather
-   * than faults (a name that matches nothing): recording the stack cost about
-   * 20 µs of the ~85 µs crootd spent on such a request (docs/benchmarks.md),
-   * and it would only ever point at the matcher.
+   * Whether `err` is a CrootError, also one made by another copy of croot
+   * (a plugin's) or in another realm (a vm context, Jest's sandbox), where
+   * `instanceof` says no.
    */
-  static withoutStack(code: ErrorCode, message: string, options: CrootErrorOptions = {}): CrootError {
-    const limit = Error.stackTraceLimit;
-    Error.stackTraceLimit = 0;
-    try {
-      return new CrootError(code, message, options);
-    } finally {
-      Error.stackTraceLimit = limit;
-    }
+  static is(err: unknown): err is CrootError {
+    return typeof err === 'object' && err !== null && (err as { [BRAND]?: unknown })[BRAND] === true;
+  }
+
+  get [BRAND](): true {
+    return true;
   }
 }
 
+/** Same as {@link CrootError.is}. */
 export function isCrootError(err: unknown): err is CrootError {
-  return err instanceof CrootError;
+  return CrootError.is(err);
 }
 
 /** The PCP status to report for any thrown value. */
 export function statusOf(err: unknown): number {
-  if (err instanceof CrootError) return err.status;
+  if (CrootError.is(err)) return err.status;
   const errno = (err as { errno?: unknown } | null)?.errno;
   if (typeof errno === 'number' && errno !== 0) return -Math.abs(errno);
   return PM_ERR_GENERIC;

@@ -14,20 +14,8 @@
  */
 import { lstatSync, statSync, watch, type FSWatcher, type Stats } from 'node:fs';
 import { basename, join } from 'node:path';
-import { CrootError } from '../errors/croot-error.js';
+import { systemError } from '../errors/system-error.js';
 import type { DirectoryEvent, DirectoryWatcher } from './host-services.js';
-
-/** A CrootError for a failed watch, with the errno's status (EPERM/EACCES: ERR_NOT_PERMITTED). */
-function watchError(err: unknown, dir: string): CrootError {
-  const e = err as NodeJS.ErrnoException;
-  const message = `watching ${dir}: ${typeof e?.message === 'string' ? e.message : String(err)}`;
-  const details = { code: e?.code, syscall: e?.syscall };
-  if (e?.code === 'EPERM' || e?.code === 'EACCES') return new CrootError('ERR_NOT_PERMITTED', message, { cause: err, details });
-  if (typeof e?.errno === 'number' && e.errno !== 0) {
-    return new CrootError('ERR_SYSTEM', message, { cause: err, details, status: -Math.abs(e.errno) });
-  }
-  return new CrootError('ERR_SYSTEM', message, { cause: err, details });
-}
 
 function sameDirectory(dir: string, was: Stats): boolean {
   try {
@@ -59,7 +47,7 @@ export class NodeDirectoryWatcher implements DirectoryWatcher {
       // Not persistent: watching never keeps the process running by itself (as the native watcher).
       watcher = watch(dir, { persistent: false });
     } catch (err) {
-      throw watchError(err, dir);
+      throw systemError(err, `watching ${dir}`);
     }
     const self = basename(dir);
     let ended = false;

@@ -6,7 +6,7 @@
  * (1/100 s) as the first process's start would pass the check.
  */
 import { readFileSync } from 'node:fs';
-import { CrootError } from '../errors/croot-error.js';
+import { systemError } from '../errors/system-error.js';
 import type { ProcessHandle } from './host-services.js';
 import { parseStartTime } from './proc-files.js';
 
@@ -62,8 +62,9 @@ export class ProcProcessHandle implements ProcessHandle {
   /**
    * A handle on `pid` as /proc shows it now; undefined when there is no such
    * process. A zombie gets a handle that is not alive. Synchronous: one small
-   * proc read. Throws ERR_SYSTEM (status -errno) when /proc cannot be read
-   * (e.g. EMFILE): "no such process" would be a wrong answer then.
+   * proc read. Throws the read's error as a CrootError (EMFILE: ERR_SYSTEM,
+   * status -EMFILE) when /proc cannot be read: "no such process" would be a
+   * wrong answer then.
    */
   static open(pid: number, options: ProcProcessHandleOptions = {}): ProcProcessHandle | undefined {
     if (!Number.isInteger(pid) || pid <= 0) return undefined;
@@ -72,9 +73,7 @@ export class ProcProcessHandle implements ProcessHandle {
     try {
       stat = readProcStat(procRoot, pid);
     } catch (err) {
-      const e = err as NodeJS.ErrnoException;
-      const status = typeof e.errno === 'number' && e.errno !== 0 ? { status: -Math.abs(e.errno) } : {};
-      throw new CrootError('ERR_SYSTEM', `reading ${procRoot}/${pid}/stat: ${e.message}`, { cause: err, ...status });
+      throw systemError(err, `reading ${procRoot}/${pid}/stat`);
     }
     if (stat === undefined) return undefined;
     return new ProcProcessHandle(pid, stat.startTime, procRoot, options.onClose);

@@ -13,6 +13,7 @@ import { splitCommandLine } from './pmcd-command-line.js';
 import { CrootConfig } from '../config/croot-config.js';
 import { closeFds } from '../host/close-fds.js';
 import { CrootError, Errno } from '../errors/croot-error.js';
+import { errnoOf, systemError } from '../errors/system-error.js';
 import { ProcessSpawner, type PeerCredentials } from '../host/host-services.js';
 import { Logger, SilentLogger } from '../logging/logger.js';
 import { PmcdConfAgents, pmcdConfPath } from './pmcd-conf-agents.js';
@@ -141,7 +142,7 @@ export class ProcessManager implements ProcessService {
       return { pid, fds };
     } catch (err) {
       closeFds(created);
-      throw systemError(err, `cannot start "${label}" (${file})`);
+      throw systemError(err, `cannot start "${label}" (${file})`, { child: true });
     }
   }
 
@@ -161,7 +162,7 @@ export class ProcessManager implements ProcessService {
       try {
         this.spawner.kill(pid, SIGKILL);
       } catch (err) {
-        if (errnoOf(err) !== Errno.ESRCH) throw systemError(err, `cannot kill "${child.label}" (pid ${pid})`);
+        if (errnoOf(err) !== Errno.ESRCH) throw systemError(err, `cannot kill "${child.label}" (pid ${pid})`, { child: true });
       }
       this.logger.info('terminated agent', { label: child.label, pid, by: peer?.pid });
       await this.awaitExit(child, this.options.terminateReapMs);
@@ -333,23 +334,6 @@ function checkLength(what: string, value: string, limit: number): void {
   const bytes = Buffer.byteLength(value, 'utf8');
   if (bytes === 0) throw new CrootError('ERR_PROTOCOL', `empty ${what}`, { status: -Errno.EINVAL });
   if (bytes >= limit) throw new CrootError('ERR_TOO_LONG', `${what} of ${bytes} bytes exceeds ${limit - 1}`);
-}
-
-function errnoOf(err: unknown): number | undefined {
-  const errno = (err as { errno?: unknown } | null)?.errno;
-  return typeof errno === 'number' && errno !== 0 ? Math.abs(errno) : undefined;
-}
-
-/** A failed pipe/spawn/kill as a CrootError whose status is -errno (e.g. -ENOENT for a missing program). */
-function systemError(err: unknown, what: string): CrootError {
-  if (err instanceof CrootError) return err;
-  const errno = errnoOf(err);
-  const code = (err as { code?: unknown } | null)?.code;
-  const message = `${what}: ${err instanceof Error ? err.message : String(err)}`;
-  const details = { errno, code };
-  return errno === undefined
-    ? new CrootError('ERR_SYSTEM', message, { cause: err, details })
-    : new CrootError('ERR_SYSTEM', message, { cause: err, details, status: -errno });
 }
 
 /** Exit code or signal of a raw wait status, for logs. */

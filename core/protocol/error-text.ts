@@ -5,10 +5,12 @@
  * Generated from PCP 6.0.3's `pmerr` on Debian 12; test/status-text.int.test.ts
  * keeps it in step with the real pmerr.
  */
+import { PM_ERR_GENERIC, PM_ERR_IPC, PM_ERR_NOCONTAINER } from '../errors/croot-error.js';
+
 const TEXT: ReadonlyMap<number, string> = new Map([
-  [-12345, "Generic error, already reported above"],
-  [-12366, "IPC protocol failure"],
-  [-12399, "Container not found"],
+  [PM_ERR_GENERIC, "Generic error, already reported above"],
+  [PM_ERR_IPC, "IPC protocol failure"],
+  [PM_ERR_NOCONTAINER, "Container not found"],
   [-1, "Operation not permitted"],
   [-2, "No such file or directory"],
   [-3, "No such process"],
@@ -149,7 +151,7 @@ const TEXT: ReadonlyMap<number, string> = new Map([
 export function errorText(status: number): string {
   const known = TEXT.get(status);
   if (known !== undefined) return known;
-  if (status <= -12345) return `No such PMAPI error code (${status})`;
+  if (status <= PM_ERR_GENERIC) return `No such PMAPI error code (${status})`;
   if (status < 0) return `Unknown error ${-status}`;
   return status === 0 ? 'No error' : errorText(-status);
 }

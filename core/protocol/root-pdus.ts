@@ -3,7 +3,7 @@
  * signed ints in host byte order, no padding, `length` = bytes on the wire.
  */
 import { endianness } from 'node:os';
-import { CrootError } from '../errors/croot-error.js';
+import { CrootError, Errno } from '../errors/croot-error.js';
 
 export const ROOT_PDU_VERSION = 2;
 export const PDU_HEADER_SIZE = 16;
@@ -124,7 +124,7 @@ export function encodeInfo(features: number = ALL_FEATURES, status = 0): Buffer 
 /** Decodes INFO with the C client's checks, in its order and with its statuses. */
 export function decodeInfo(buf: Buffer): InfoPdu {
   if (buf.length !== INFO_SIZE) {
-    throw new CrootError('ERR_PROTOCOL', `INFO PDU is ${buf.length} bytes, expected ${INFO_SIZE}`, { status: -22 });
+    throw new CrootError('ERR_PROTOCOL', `INFO PDU is ${buf.length} bytes, expected ${INFO_SIZE}`, { status: -Errno.EINVAL });
   }
   const h = decodeHeader(buf);
   if (h.type !== PduType.INFO) {
@@ -168,14 +168,14 @@ export function encodeContainer(type: number, name: string | Buffer, options: En
 export function decodeContainer(buf: Buffer): ContainerPdu {
   const { type, length, status, version } = decodeHeader(buf);
   if (buf.length < CONTAINER_HEADER_SIZE) {
-    throw new CrootError('ERR_PROTOCOL', `container PDU of ${buf.length} bytes is shorter than ${CONTAINER_HEADER_SIZE}`, { status: -22 });
+    throw new CrootError('ERR_PROTOCOL', `container PDU of ${buf.length} bytes is shorter than ${CONTAINER_HEADER_SIZE}`, { status: -Errno.EINVAL });
   }
   const pid = getInt(buf, 16);
   const namelen = getInt(buf, 20);
-  if (namelen < 0) throw new CrootError('ERR_PROTOCOL', `negative name length ${namelen}`, { status: -22 });
+  if (namelen < 0) throw new CrootError('ERR_PROTOCOL', `negative name length ${namelen}`, { status: -Errno.EINVAL });
   if (namelen >= MAXPATHLEN) throw new CrootError('ERR_TOO_LONG', `name length ${namelen} exceeds ${MAXPATHLEN - 1}`);
   if (CONTAINER_HEADER_SIZE + namelen !== buf.length) {
-    throw new CrootError('ERR_PROTOCOL', `name length ${namelen} disagrees with PDU length ${buf.length}`, { status: -22 });
+    throw new CrootError('ERR_PROTOCOL', `name length ${namelen} disagrees with PDU length ${buf.length}`, { status: -Errno.EINVAL });
   }
   const nameBytes = buf.subarray(CONTAINER_HEADER_SIZE, CONTAINER_HEADER_SIZE + namelen);
   const nul = nameBytes.indexOf(0);
@@ -226,18 +226,18 @@ function cString(bytes: Buffer): string {
 export function decodeStart(buf: Buffer): StartPdu {
   const { type, length, status, version } = decodeHeader(buf);
   if (buf.length < START_HEADER_SIZE) {
-    throw new CrootError('ERR_PROTOCOL', `STARTPMDA PDU of ${buf.length} bytes is shorter than ${START_HEADER_SIZE}`, { status: -22 });
+    throw new CrootError('ERR_PROTOCOL', `STARTPMDA PDU of ${buf.length} bytes is shorter than ${START_HEADER_SIZE}`, { status: -Errno.EINVAL });
   }
   const namelen = getInt(buf, 32);
   const argslen = getInt(buf, 36);
   if (namelen < 0 || argslen < 0) {
-    throw new CrootError('ERR_PROTOCOL', `negative label or argument length (${namelen}, ${argslen})`, { status: -22 });
+    throw new CrootError('ERR_PROTOCOL', `negative label or argument length (${namelen}, ${argslen})`, { status: -Errno.EINVAL });
   }
   if (namelen >= MAXPMDALEN) throw new CrootError('ERR_TOO_LONG', `label length ${namelen} exceeds ${MAXPMDALEN - 1}`);
   if (argslen >= MAXPATHLEN) throw new CrootError('ERR_TOO_LONG', `argument length ${argslen} exceeds ${MAXPATHLEN - 1}`);
   const isRequest = type === PduType.STARTPMDA_REQ;
   if (isRequest ? START_HEADER_SIZE + argslen !== buf.length : buf.length !== START_HEADER_SIZE) {
-    throw new CrootError('ERR_PROTOCOL', `STARTPMDA lengths disagree (argslen ${argslen}, PDU ${buf.length})`, { status: -22 });
+    throw new CrootError('ERR_PROTOCOL', `STARTPMDA lengths disagree (argslen ${argslen}, PDU ${buf.length})`, { status: -Errno.EINVAL });
   }
   return {
     type,
@@ -270,7 +270,7 @@ export function encodeStop(type: number, fields: { pid: number; code?: number; f
 export function decodeStop(buf: Buffer): StopPdu {
   const { type, length, status, version } = decodeHeader(buf);
   if (buf.length !== STOP_SIZE) {
-    throw new CrootError('ERR_PROTOCOL', `STOPPMDA PDU is ${buf.length} bytes, expected ${STOP_SIZE}`, { status: -22 });
+    throw new CrootError('ERR_PROTOCOL', `STOPPMDA PDU is ${buf.length} bytes, expected ${STOP_SIZE}`, { status: -Errno.EINVAL });
   }
   return { type, length, status, version, pid: getInt(buf, 16), code: getInt(buf, 20), force: getInt(buf, 24), zeroed: getInt(buf, 28) };
 }

@@ -77,11 +77,11 @@ function notRunning(container: IndexedContainer): CrootError {
   const details = { engine: record.engine, id: record.id, ...(container.pid !== undefined ? { pid: container.pid } : {}) };
   switch (container.liveness) {
     case 'reused':
-      return CrootError.withoutStack('ERR_PID_REUSED', `container ${label} is gone: PID ${container.pid} now belongs to another process`, { details });
+      return new CrootError('ERR_PID_REUSED', `container ${label} is gone: PID ${container.pid} now belongs to another process`, { details });
     case 'stopped':
-      return CrootError.withoutStack('ERR_NOT_RUNNING', `container ${label} is not running`, { details });
+      return new CrootError('ERR_NOT_RUNNING', `container ${label} is not running`, { details });
     default:
-      return CrootError.withoutStack('ERR_NOT_RUNNING', `container ${label} is not running (its init process ${container.pid} has exited)`, {
+      return new CrootError('ERR_NOT_RUNNING', `container ${label} is not running (its init process ${container.pid} has exited)`, {
         details,
       });
   }
@@ -122,7 +122,7 @@ export class DefaultContainerResolver
 
   resolveCGroupNameOfProcess(pid: number): string {
     const stat = readProcessStat(this.config.procRoot, pid);
-    if (stat === undefined) throw CrootError.withoutStack('ERR_NOT_RUNNING', `process ${pid} is gone`, { details: { pid } });
+    if (stat === undefined) throw new CrootError('ERR_NOT_RUNNING', `process ${pid} is gone`, { details: { pid } });
     return readCgroupNameSync(this.config.procRoot, pid);
   }
 

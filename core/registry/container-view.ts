@@ -217,7 +217,7 @@ export function engineReport(status: EngineStatus): EngineReport {
 
 export function errorReport(err: unknown): ErrorReport {
   return {
-    code: err instanceof CrootError ? err.code : 'ERR_SYSTEM',
+    code: CrootError.is(err) ? err.code : 'ERR_SYSTEM',
     status: statusOf(err),
     message: err instanceof Error ? err.message : String(err),
   };

@@ -225,10 +225,10 @@ export class DefaultEngineRegistry implements EngineRegistry {
     try {
       return this.matcher.find(ref, this.index, this.engineIds);
     } catch (err) {
-      if (!(err instanceof CrootError) || err.code !== 'ERR_NO_CONTAINER') throw err;
+      if (!CrootError.is(err) || err.code !== 'ERR_NO_CONTAINER') throw err;
       const loading = scope.filter((s) => !s.loaded).map((s) => s.engine.id);
       if (loading.length > 0) {
-        throw CrootError.withoutStack(
+        throw new CrootError(
           'ERR_ENGINE_LOADING',
           `no container matches "${ref}" yet: ${loading.join(', ')} ${loading.length === 1 ? 'has' : 'have'} not finished loading`,
           { details: { ref, loading } },
@@ -236,7 +236,7 @@ export class DefaultEngineRegistry implements EngineRegistry {
       }
       const down = scope.filter((s) => !s.status.available).map((s) => s.engine.id);
       if (down.length === 0) throw err;
-      throw CrootError.withoutStack('ERR_NO_CONTAINER', `${err.message} (engines down: ${down.join(', ')})`, {
+      throw new CrootError('ERR_NO_CONTAINER', `${err.message} (engines down: ${down.join(', ')})`, {
         details: { ref, down },
       });
     }

@@ -128,14 +128,14 @@ export class NameMatcher {
   }
 
   private miss(ref: string): CrootError {
-    return CrootError.withoutStack('ERR_NO_CONTAINER', `no container matches "${ref}"`, { details: { ref } });
+    return new CrootError('ERR_NO_CONTAINER', `no container matches "${ref}"`, { details: { ref } });
   }
 
   private single<T>(ref: string, found: readonly T[], how: string, search: ContainerSearch<T>): T {
     if (found.length === 1) return found[0] as T;
     const records = found.map((item) => search.recordOf(item));
     const candidates = records.map((r) => `${r.engine}:${r.id}${r.names[0] ? ` (${r.names[0]})` : ''}`);
-    throw CrootError.withoutStack(
+    throw new CrootError(
       'ERR_AMBIGUOUS_NAME',
       `"${ref}" is ambiguous: ${how} of ${found.length} containers: ${candidates.join(', ')}`,
       { details: { ref, candidates: records.map((r) => ({ engine: r.engine, id: r.id, names: r.names })) } },

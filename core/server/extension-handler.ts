@@ -22,7 +22,7 @@ import {
   type ExtensionRequest,
   type ServerReport,
 } from '../protocol/croot-extension.js';
-import { CrootError, statusOf } from '../errors/croot-error.js';
+import { CrootError, PM_ERR_NOCONTAINER, statusOf } from '../errors/croot-error.js';
 import type { PeerCredentials } from '../host/host-services.js';
 import { Logger, SilentLogger } from '../logging/logger.js';
 import { PduType } from '../protocol/root-pdus.js';
@@ -140,7 +140,7 @@ export class ExtensionHandler {
     } catch (err) {
       this.countFailure();
       const status = statusOf(err);
-      this.logger[status === -12399 ? 'debug' : 'warn']('extension request failed', {
+      this.logger[status === PM_ERR_NOCONTAINER ? 'debug' : 'warn']('extension request failed', {
         pid: peer.pid,
         op: parsed === undefined ? '(undecodable)' : describeExtensionRequest(parsed),
         status,
@@ -148,7 +148,7 @@ export class ExtensionHandler {
       });
       return {
         bytes: encodeExtensionError(status, {
-          code: err instanceof CrootError ? err.code : 'ERR_SYSTEM',
+          code: CrootError.is(err) ? err.code : 'ERR_SYSTEM',
           message: err instanceof Error ? err.message : String(err),
         }),
       };

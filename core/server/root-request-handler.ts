@@ -7,7 +7,7 @@
  */
 import { inject, injectable, optional } from 'inversify';
 import { ExtensionPduType } from '../protocol/croot-extension.js';
-import { CrootError, Errno, statusOf } from '../errors/croot-error.js';
+import { CrootError, Errno, PM_ERR_NOCONTAINER, statusOf } from '../errors/croot-error.js';
 import { ExtensionHandler, type ReplyStream, type ServerFacts } from './extension-handler.js';
 import { FdSender, type PeerCredentials } from '../host/host-services.js';
 import { Logger, SilentLogger } from '../logging/logger.js';
@@ -107,7 +107,7 @@ export class RootRequestHandler {
   private failed(bytes: Buffer, type: number, peer: PeerCredentials, err: unknown): Reply {
     this.extension?.countFailure();
     const status = statusOf(err);
-    if (status === -12399) {
+    if (status === PM_ERR_NOCONTAINER) {
       this.logger.debug('request failed', { pid: peer.pid, type: hex(type), status, error: (err as Error).message });
     } else {
       this.logger.warn('request failed', { pid: peer.pid, type: hex(type), status, error: err instanceof Error ? err.message : String(err) });
