@@ -76,7 +76,8 @@ export { chooseCgroupPath, parseCgroupFile, readCgroupName, readCgroupNameSync, 
 export type { ProcessStat } from './host/proc-files.js';
 export { ProcProcessHandle } from './host/proc-process-handle.js';
 export type { ProcProcessHandleOptions } from './host/proc-process-handle.js';
-export { RootClient, remoteError } from './client/root-client.js';
+export { RootClient } from './client/root-client.js';
+export { remoteError } from './client/root-channel.js';
 export type { RootClientOptions, CallOptions, ContainerAnswer, StartedRootProcess, RootProcessStatus } from './client/root-client.js';
 export type { RootTransport, RootTransportFactory, ReceivedPdu } from './client/root-transport.js';
 export { NodeSocketTransport, nodeSocketTransport } from './client/node-socket-transport.js';

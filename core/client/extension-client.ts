@@ -17,7 +17,8 @@ import {
 import { CrootError } from '../errors/croot-error.js';
 import { closeFds } from '../host/close-fds.js';
 import { nodeSocketTransport } from './node-socket-transport.js';
-import { PDU_HEADER_SIZE, decodeHeader, decodeInfo } from '../protocol/root-pdus.js';
+import { PDU_HEADER_SIZE, decodeHeader } from '../protocol/root-pdus.js';
+import { readInfo } from './root-channel.js';
 import type { RootTransport, RootTransportFactory } from './root-transport.js';
 
 export interface ExtensionCallOptions {
@@ -99,20 +100,12 @@ class ExtensionConnection {
     const deadline = Date.now() + timeoutMs;
     const transport = await factory(path, timeoutMs);
     const connection = new ExtensionConnection(transport, path);
+    await readInfo(transport, path, Math.max(0, deadline - Date.now()));
     try {
-      const info = await transport.receive(Math.max(0, deadline - Date.now()));
-      closeFds(info.fds);
-      if (info.data.length === 0) throw new CrootError('ERR_NOT_CONNECTED', `${path} closed the connection before sending INFO`);
-      decodeInfo(info.data);
-      try {
-        await transport.send(encodeExtensionRequest(request));
-      } catch (err) {
-        if (isReset(err)) throw connection.notCrootd('closed the connection on the request');
-        throw err;
-      }
+      await transport.send(encodeExtensionRequest(request));
     } catch (err) {
       transport.close();
-      throw err;
+      throw isReset(err) ? connection.notCrootd('closed the connection on the request') : err;
     }
     return connection;
   }

@@ -2,6 +2,9 @@
  * PCP's C API of pmdaRootConnect(3), in TypeScript, returning the numbers
  * libpcp_pmda (PCP 6.0.3) returns: a handle or a negative status, buffer
  * filling and NUL termination included. Statuses render with errorText().
+ * A thin adapter over the PCP client layer (root-channel.ts) that RootClient
+ * uses too: it adds C's argument checks, strncpy and buffer semantics, and
+ * turns each failure into the number libpcp_pmda returns.
  *
  * Where PCP crashes, leaks or blocks forever, this API stays defined:
  * - `name === null` asks "by pid" (pid = namelen, namelen 0); PCP dereferences NULL.
@@ -10,21 +13,24 @@
  * - pmdaRootShutdown also releases the handle; PCP only shuts the socket down.
  */
 import { defaultSocketPath } from '../config/croot-config.js';
-import { CrootError, Errno } from '../errors/croot-error.js';
+import { CrootError, Errno, statusOf } from '../errors/croot-error.js';
+import { closeFds } from '../host/close-fds.js';
 import {
   CONTAINER_HEADER_SIZE,
-  INFO_SIZE,
   MAXPATHLEN,
   MAXPMDALEN,
   PDU_HEADER_SIZE,
   PduType,
-  ROOT_PDU_VERSION,
   START_HEADER_SIZE,
   STOP_SIZE,
   decodeHeader,
+  encodeContainer,
+  encodeStart,
+  encodeStop,
+  getInt,
 } from '../protocol/root-pdus.js';
 import { nodeSocketTransport } from './node-socket-transport.js';
-import { closeFds } from '../host/close-fds.js';
+import { DEFAULT_TIMEOUT_MS, RootChannel, checkReply, isPeerClosed } from './root-channel.js';
 import type { ReceivedPdu, RootTransport, RootTransportFactory } from './root-transport.js';
 
 export interface PmdaRootConnectOptions {
@@ -35,9 +41,8 @@ export interface PmdaRootConnectOptions {
 }
 
 interface Handle {
-  readonly transport: RootTransport;
+  readonly channel: RootChannel;
   readonly timeoutMs: number;
-  tail: Promise<unknown>;
 }
 
 const handles = new Map<number, Handle>();
@@ -54,26 +59,22 @@ const SEND_FAILED = -1;
  */
 export async function pmdaRootConnect(path?: string | null, options: PmdaRootConnectOptions = {}): Promise<number> {
   const socketPath = path ?? defaultSocketPath();
-  const timeoutMs = options.timeoutMs ?? 10000;
+  const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   let transport: RootTransport;
   try {
     transport = await (options.transport ?? nodeSocketTransport)(socketPath, timeoutMs);
   } catch {
     return -1;
   }
-  const received = await receive(transport, timeoutMs);
-  if (typeof received === 'number') {
-    transport.close();
-    return received;
-  }
-  closeFds(received.fds);
-  const sts = checkInfo(received.data);
-  if (sts < 0) {
-    transport.close();
-    return sts;
+  let channel: RootChannel;
+  try {
+    channel = await RootChannel.start(transport, socketPath, timeoutMs);
+  } catch (err) {
+    // A server that closes before INFO: libpcp read 0 bytes, not the 24 it checks for.
+    return CrootError.is(err) && isPeerClosed(err) ? -Errno.EINVAL : libpcpStatus(err);
   }
   const handle = nextHandle++;
-  handles.set(handle, { transport, timeoutMs, tail: Promise.resolve() });
+  handles.set(handle, { channel, timeoutMs });
   return handle;
 }
 
@@ -82,7 +83,7 @@ export function pmdaRootShutdown(fd: number): void {
   const handle = handles.get(fd);
   if (handle === undefined) return;
   handles.delete(fd);
-  handle.transport.close();
+  handle.channel.close();
 }
 
 /**
@@ -134,13 +135,7 @@ export function pmdaRootProcessStart(
 ): Promise<number> {
   if (labellen <= 0 || argslen <= 0) return Promise.resolve(-Errno.EINVAL);
   if (labellen >= MAXPMDALEN || argslen >= MAXPATHLEN) return Promise.resolve(-Errno.E2BIG);
-  const pdu = Buffer.alloc(START_HEADER_SIZE + argslen);
-  header(pdu, PduType.STARTPMDA_REQ, 0);
-  pdu.writeInt32LE(ipctype | 0, 28);
-  pdu.writeInt32LE(labellen, 32);
-  pdu.writeInt32LE(argslen, 36);
-  strncpy(pdu, 40, label, labellen);
-  strncpy(pdu, START_HEADER_SIZE, args, argslen);
+  const pdu = encodeStart(PduType.STARTPMDA_REQ, { ipctype, label: strncpy(label, labellen), args: strncpy(args, argslen) });
   return call(fd, pdu, ({ data, fds }) => {
     // PCP checks the type on whatever was read (nothing, at EOF) before anything else.
     const view = data.length >= PDU_HEADER_SIZE ? data : Buffer.concat([data, Buffer.alloc(PDU_HEADER_SIZE - data.length)]);
@@ -183,70 +178,41 @@ export function pmdaRootProcessTerminate(fd: number, pid: number): Promise<numbe
 // ------------------------------------------------------------------ internals
 
 function int(buf: Buffer, offset: number): number {
-  return buf.readInt32LE(offset);
+  return getInt(buf, offset);
 }
 
-function header(buf: Buffer, type: number, status: number): void {
-  buf.writeInt32LE(type, 0);
-  buf.writeInt32LE(buf.length, 4);
-  buf.writeInt32LE(status, 8);
-  buf.writeInt32LE(ROOT_PDU_VERSION, 12);
-}
-
-/** C's strncpy: at most `len` bytes, stopping at a NUL; the rest stays zero. */
-function strncpy(dest: Buffer, offset: number, src: string | Buffer, len: number): void {
+/** C's strncpy into a zeroed buffer of `len` bytes: at most `len` bytes of `src`, stopping at a NUL. */
+function strncpy(src: string | Buffer, len: number): Buffer {
   const bytes = typeof src === 'string' ? Buffer.from(src, 'utf8') : src;
   const nul = bytes.indexOf(0);
-  const end = Math.min(len, nul < 0 ? bytes.length : nul);
-  bytes.copy(dest, offset, 0, end);
+  const out = Buffer.alloc(len);
+  bytes.copy(out, 0, 0, Math.min(len, nul < 0 ? bytes.length : nul));
+  return out;
 }
 
-/** __pmdaRecvRootPDUInfo's checks, in its order. */
-function checkInfo(data: Buffer): number {
-  if (data.length !== INFO_SIZE) return -Errno.EINVAL;
-  const h = decodeHeader(data);
-  if (h.type !== PduType.INFO) return -Errno.ESRCH;
-  if (h.version > ROOT_PDU_VERSION) return -Errno.ENOTSUP;
-  if (h.status !== 0) return h.status;
-  if (h.length !== INFO_SIZE) return -Errno.E2BIG;
-  return 0;
-}
-
-async function receive(transport: RootTransport, timeoutMs: number): Promise<ReceivedPdu | number> {
-  try {
-    return await transport.receive(timeoutMs);
-  } catch (err) {
-    return failureStatus(err);
-  }
-}
-
-function failureStatus(err: unknown): number {
-  if (!CrootError.is(err)) return -Errno.ENOTCONN;
-  if (err.code === 'ERR_TIMEOUT') return -Errno.ETIMEDOUT;
-  if (err.errno !== undefined && err.errno > 0) return -err.errno;
-  return err.status < 0 ? err.status : -Errno.ENOTCONN;
+/** The number libpcp_pmda returns for a failed receive or INFO check: -errno of a socket failure, else the check's status. */
+function libpcpStatus(err: unknown): number {
+  if (!CrootError.is(err)) return statusOf(err);
+  return err.errno !== undefined ? -err.errno : err.status;
 }
 
 /** One request and its reply on handle `fd`, queued behind the calls before it. */
-function call(fd: number, pdu: Buffer, decode: (pdu: ReceivedPdu) => number): Promise<number> {
+async function call(fd: number, pdu: Buffer, decode: (pdu: ReceivedPdu) => number): Promise<number> {
   const handle = handles.get(fd);
-  if (handle === undefined) return Promise.resolve(SEND_FAILED); // send() on a bad fd
-  const run = handle.tail.then(async () => {
-    try {
-      await handle.transport.send(pdu);
-    } catch {
-      return SEND_FAILED;
-    }
-    const received = await receive(handle.transport, handle.timeoutMs);
-    if (typeof received === 'number') {
-      // The reply may still come later: this connection is out of step.
-      if (received === -Errno.ETIMEDOUT) pmdaRootShutdown(fd);
-      return received;
-    }
-    return decode(received);
-  });
-  handle.tail = run.catch(() => undefined);
-  return run;
+  if (handle === undefined) return SEND_FAILED; // send() on a bad fd
+  const result = await handle.channel.exchange(pdu, handle.timeoutMs);
+  if (!result.ok) return result.stage === 'send' ? SEND_FAILED : libpcpStatus(result.error);
+  return decode(result.pdu);
+}
+
+/** The checks libpcp_pmda makes of a reply, as a status: 0 when they pass. */
+function checked(data: Buffer, type: number, minSize: number): number {
+  try {
+    checkReply(data, type, minSize, 'reply');
+    return 0;
+  } catch (err) {
+    return statusOf(err);
+  }
 }
 
 function containerCall(fd: number, type: number, name: string | Buffer | null, namelen: number, decode: (data: Buffer) => number): Promise<number> {
@@ -259,20 +225,13 @@ function containerCall(fd: number, type: number, name: string | Buffer | null, n
   }
   if (len < 0) return Promise.resolve(-Errno.EINVAL);
   if (len >= MAXPATHLEN) return Promise.resolve(-Errno.E2BIG);
-  const pdu = Buffer.alloc(CONTAINER_HEADER_SIZE + len);
-  header(pdu, type, 0);
-  pdu.writeInt32LE(pid | 0, 16);
-  pdu.writeInt32LE(len, 20);
-  if (name !== null) strncpy(pdu, CONTAINER_HEADER_SIZE, name, len);
+  const pdu = encodeContainer(type, name === null ? Buffer.alloc(0) : strncpy(name, len), { pid });
   return call(fd, pdu, ({ data, fds }) => {
     closeFds(fds);
     // __pmdaRecvRootPDUContainer's checks, in its order.
-    if (data.length < CONTAINER_HEADER_SIZE) return -Errno.EINVAL;
-    const h = decodeHeader(data);
-    if (h.type !== type + 1) return -Errno.ESRCH;
-    if (h.version > ROOT_PDU_VERSION) return -Errno.ENOTSUP;
-    if (h.status !== 0) return h.status;
-    if (h.length < CONTAINER_HEADER_SIZE + int(data, 20)) return -Errno.E2BIG;
+    const sts = checked(data, type + 1, CONTAINER_HEADER_SIZE);
+    if (sts !== 0) return sts;
+    if (decodeHeader(data).length < CONTAINER_HEADER_SIZE + int(data, 20)) return -Errno.E2BIG;
     return decode(data);
   });
 }
@@ -289,23 +248,15 @@ function copyName(data: Buffer, buffer: Buffer, buflen: number): number {
   const room = Math.min(buflen, buffer.length);
   if (length >= room) return -Errno.E2BIG;
   buffer.fill(0, 0, length + 1);
-  strncpy(buffer, 0, data.subarray(CONTAINER_HEADER_SIZE, CONTAINER_HEADER_SIZE + length), length);
+  strncpy(data.subarray(CONTAINER_HEADER_SIZE, CONTAINER_HEADER_SIZE + length), length).copy(buffer, 0);
   return length;
 }
 
 function stopCall(fd: number, pid: number, force: number, decode: (data: Buffer) => number): Promise<number> {
-  const pdu = Buffer.alloc(STOP_SIZE);
-  header(pdu, PduType.STOPPMDA_REQ, 0);
-  pdu.writeInt32LE(pid | 0, 16);
-  pdu.writeInt32LE(force, 24);
-  return call(fd, pdu, ({ data, fds }) => {
+  return call(fd, encodeStop(PduType.STOPPMDA_REQ, { pid, force }), ({ data, fds }) => {
     closeFds(fds);
     // __pmdaRecvRootPDUStop's checks, in its order.
-    if (data.length < STOP_SIZE) return -Errno.EINVAL;
-    const h = decodeHeader(data);
-    if (h.type !== PduType.STOPPMDA) return -Errno.ESRCH;
-    if (h.version > ROOT_PDU_VERSION) return -Errno.ENOTSUP;
-    if (h.status !== 0) return h.status;
-    return decode(data);
+    const sts = checked(data, PduType.STOPPMDA, STOP_SIZE);
+    return sts !== 0 ? sts : decode(data);
   });
 }

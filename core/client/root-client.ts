@@ -1,25 +1,24 @@
 /**
  * croot's client of the root socket (PCP's pmdaroot or croot's own crootd):
- * a Promise API over a pluggable transport, one request in flight per
- * connection, every call bounded by a timeout or an AbortSignal.
+ * a Promise API over the PCP client layer (root-channel.ts) and a pluggable
+ * transport, one request in flight per connection, every call bounded by a
+ * timeout or an AbortSignal, every failure a CrootError.
  */
 import { createWriteStream } from 'node:fs';
 import { Socket } from 'node:net';
 import type { Readable, Writable } from 'node:stream';
 import { defaultSocketPath } from '../config/croot-config.js';
+import { CrootError } from '../errors/croot-error.js';
 import { closeFds } from '../host/close-fds.js';
-import { CrootError, Errno, PM_ERR_NOCONTAINER, type ErrorCode } from '../errors/croot-error.js';
 import {
   CONTAINER_HEADER_SIZE,
   IpcType,
   PDU_HEADER_SIZE,
   PduType,
-  ROOT_PDU_VERSION,
   START_HEADER_SIZE,
   STOP_SIZE,
   decodeContainer,
   decodeHeader,
-  decodeInfo,
   decodeStart,
   decodeStop,
   encodeContainer,
@@ -27,8 +26,8 @@ import {
   encodeStop,
 } from '../protocol/root-pdus.js';
 import { nodeSocketTransport } from './node-socket-transport.js';
-import type { ReceivedPdu, RootTransport, RootTransportFactory } from './root-transport.js';
-import { errorText } from '../protocol/error-text.js';
+import { DEFAULT_TIMEOUT_MS, RootChannel, checkReply, peerClosed, remoteError } from './root-channel.js';
+import type { ReceivedPdu, RootTransportFactory } from './root-transport.js';
 
 export interface RootClientOptions {
   /** How to connect; default: pure Node (no fd passing). */
@@ -68,61 +67,38 @@ export interface RootProcessStatus {
   readonly code: number;
 }
 
-const DEFAULT_TIMEOUT_MS = 10000;
-
-const STATUS_CODES: ReadonlyMap<number, ErrorCode> = new Map<number, ErrorCode>([
-  [PM_ERR_NOCONTAINER, 'ERR_NO_CONTAINER'],
-  [-Errno.ENOTUNIQ, 'ERR_AMBIGUOUS_NAME'],
-  [-Errno.ESRCH, 'ERR_NOT_RUNNING'],
-  [-Errno.ESTALE, 'ERR_PID_REUSED'],
-]);
-
-/** The CrootError for a negative status the server replied with. */
-export function remoteError(status: number, what: string): CrootError {
-  const code = STATUS_CODES.get(status) ?? 'ERR_REMOTE';
-  // The wire carries only the status: say where the candidates are named.
-  const hint = code === 'ERR_AMBIGUOUS_NAME' ? ' — the name fits several containers; the server log names them' : '';
-  return new CrootError(code, `${what}: ${errorText(status)} (${status})${hint}`, { status });
-}
-
 type ContainerRequest = typeof PduType.HOSTNAME_REQ | typeof PduType.PROCESSID_REQ | typeof PduType.CGROUPNAME_REQ;
 
 export class RootClient {
-  private tail: Promise<unknown> = Promise.resolve();
-  private closed = false;
+  /** Feature bits of the server's INFO (1 hostname, 2 process id, 4 cgroup name). */
+  readonly features: number;
+  /** Root PDU version of the server's INFO. */
+  readonly version: number;
 
   private constructor(
-    private readonly transport: RootTransport,
-    /** The socket this client is connected to. */
-    readonly path: string,
-    /** Feature bits of the server's INFO (1 hostname, 2 process id, 4 cgroup name). */
-    readonly features: number,
-    /** Root PDU version of the server's INFO. */
-    readonly version: number,
+    private readonly channel: RootChannel,
     private readonly timeoutMs: number,
     private readonly trailingNul: boolean,
-  ) {}
+  ) {
+    this.features = channel.info.features;
+    this.version = channel.info.version;
+  }
 
   /** Connects and checks the server's INFO as PCP's C client does. */
   static async connect(path: string = defaultSocketPath(), options: RootClientOptions = {}): Promise<RootClient> {
     const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-    const factory = options.transport ?? nodeSocketTransport;
-    const transport = await factory(path, timeoutMs);
-    try {
-      const { data, fds } = await transport.receive(timeoutMs);
-      closeFds(fds);
-      if (data.length === 0) throw new CrootError('ERR_NOT_CONNECTED', `${path} closed the connection before sending INFO`);
-      const info = decodeInfo(data);
-      return new RootClient(transport, path, info.features, info.version, timeoutMs, options.trailingNul ?? true);
-    } catch (err) {
-      transport.close();
-      throw err;
-    }
+    const transport = await (options.transport ?? nodeSocketTransport)(path, timeoutMs);
+    return new RootClient(await RootChannel.start(transport, path, timeoutMs), timeoutMs, options.trailingNul ?? true);
+  }
+
+  /** The socket this client is connected to. */
+  get path(): string {
+    return this.channel.path;
   }
 
   /** True until `close()` or a failure that left the connection unusable. */
   get connected(): boolean {
-    return !this.closed;
+    return this.channel.open;
   }
 
   /** The container's hostname (seen from its UTS namespace). */
@@ -145,7 +121,7 @@ export class RootClient {
     const request = encodeContainer(type, name, { trailingNul: this.trailingNul });
     return this.exchange(request, options, ({ data, fds }) => {
       closeFds(fds);
-      checkReply(data, type + 1, CONTAINER_HEADER_SIZE, `${describe(type)} of "${name}"`);
+      checkRootReply(data, type + 1, CONTAINER_HEADER_SIZE, `${describe(type)} of "${name}"`);
       const reply = decodeContainer(data);
       return { value: reply.name, pid: reply.pid };
     });
@@ -157,13 +133,13 @@ export class RootClient {
    * gives the pid only.
    */
   processStart(ipctype: number, label: string, args: string, options: CallOptions = {}): Promise<StartedRootProcess> {
-    if (ipctype === IpcType.PIPE && this.transport.passesFds !== true) {
+    if (ipctype === IpcType.PIPE && !this.channel.passesFds) {
       return Promise.reject(new CrootError('ERR_NOT_SUPPORTED', 'pipe IPC needs a transport that receives fds (the native transport)'));
     }
     const request = encodeStart(PduType.STARTPMDA_REQ, { ipctype, label, args });
     return this.exchange(request, options, ({ data, fds }) => {
       try {
-        checkReply(data, PduType.STARTPMDA, START_HEADER_SIZE, `start of "${label}"`);
+        checkRootReply(data, PduType.STARTPMDA, START_HEADER_SIZE, `start of "${label}"`);
         const reply = decodeStart(data);
         if (ipctype !== IpcType.PIPE) {
           closeFds(fds);
@@ -195,46 +171,28 @@ export class RootClient {
 
   /** Closes the connection; queued calls fail with ERR_NOT_CONNECTED. */
   close(): void {
-    if (this.closed) return;
-    this.closed = true;
-    this.transport.close();
+    this.channel.close();
   }
 
   private stop(pid: number, force: number, options: CallOptions): Promise<RootProcessStatus> {
     const request = encodeStop(PduType.STOPPMDA_REQ, { pid, force });
     return this.exchange(request, options, ({ data, fds }) => {
       closeFds(fds);
-      checkReply(data, PduType.STOPPMDA, STOP_SIZE, `${force ? 'terminate' : 'wait'} of pid ${pid}`);
+      checkRootReply(data, PduType.STOPPMDA, STOP_SIZE, `${force ? 'terminate' : 'wait'} of pid ${pid}`);
       const reply = decodeStop(data);
       return { pid: reply.pid, code: reply.code };
     });
   }
 
-  /** Queues one request/reply exchange behind the ones before it. */
-  private exchange<T>(request: Buffer, options: CallOptions, decode: (pdu: ReceivedPdu) => T): Promise<T> {
-    const run = this.tail.then(() => this.exchangeNow(request, options, decode));
-    this.tail = run.catch(() => undefined);
-    return run;
-  }
-
-  private async exchangeNow<T>(request: Buffer, options: CallOptions, decode: (pdu: ReceivedPdu) => T): Promise<T> {
-    const signal = options.signal;
-    if (this.closed) throw new CrootError('ERR_NOT_CONNECTED', `connection to ${this.path} is closed`);
-    if (signal?.aborted) throw aborted(signal);
-    const timeoutMs = options.timeoutMs ?? this.timeoutMs;
-    let pdu: ReceivedPdu;
-    try {
-      await this.transport.send(request);
-      pdu = await withAbort(this.transport.receive(timeoutMs), signal);
-    } catch (err) {
-      // The reply may still come: the stream is out of step, so it cannot be used again.
-      this.close();
-      throw err;
-    }
+  /** One request and its reply, queued behind the ones before it; a reply that breaks the stream closes the connection. */
+  private async exchange<T>(request: Buffer, options: CallOptions, decode: (pdu: ReceivedPdu) => T): Promise<T> {
+    const result = await this.channel.exchange(request, options.timeoutMs ?? this.timeoutMs, options.signal);
+    if (!result.ok) throw result.error;
+    const pdu = result.pdu;
     if (pdu.data.length === 0) {
       closeFds(pdu.fds);
       this.close();
-      throw new CrootError('ERR_NOT_CONNECTED', `${this.path} closed the connection`);
+      throw peerClosed(`${this.path} closed the connection`);
     }
     try {
       return decode(pdu);
@@ -245,20 +203,17 @@ export class RootClient {
   }
 }
 
-/** Header checks in the C client's order: size, type, version, status, then length. */
-function checkReply(data: Buffer, type: number, minSize: number, what: string): void {
-  if (data.length < Math.max(minSize, PDU_HEADER_SIZE)) {
-    const h = data.length >= PDU_HEADER_SIZE ? decodeHeader(data) : undefined;
-    if (h !== undefined && h.type === type && h.status < 0) throw remoteError(h.status, what);
-    throw new CrootError('ERR_PROTOCOL', `${what}: reply of ${data.length} bytes is shorter than ${minSize}`, { status: -Errno.EINVAL });
+/**
+ * The reply checks of the PCP client layer, after one of croot's own: a
+ * short reply of the expected type that carries an error status (a server
+ * answering an error with a bare header) is that error, not a short reply.
+ */
+function checkRootReply(data: Buffer, type: number, minSize: number, what: string): void {
+  if (data.length < minSize && data.length >= PDU_HEADER_SIZE) {
+    const h = decodeHeader(data);
+    if (h.type === type && h.status < 0) throw remoteError(h.status, what);
   }
-  const h = decodeHeader(data);
-  if (h.type !== type) {
-    throw new CrootError('ERR_UNEXPECTED_PDU', `${what}: expected reply type 0x${type.toString(16)}, got 0x${(h.type >>> 0).toString(16)}`);
-  }
-  if (h.version > ROOT_PDU_VERSION) throw new CrootError('ERR_VERSION', `${what}: reply has PDU version ${h.version}`);
-  if (h.status < 0) throw remoteError(h.status, what);
-  if (h.status > 0) throw new CrootError('ERR_PROTOCOL', `${what}: reply has positive status ${h.status}`);
+  checkReply(data, type, minSize, what);
 }
 
 function describe(type: number): string {
@@ -270,39 +225,4 @@ function describe(type: number): string {
     default:
       return 'cgroup name';
   }
-}
-
-function aborted(signal: AbortSignal): CrootError {
-  return new CrootError('ERR_ABORTED', 'call aborted', { cause: signal.reason });
-}
-
-/** Rejects as soon as `signal` aborts; a reply that arrives later has its fds closed. */
-function withAbort(promise: Promise<ReceivedPdu>, signal: AbortSignal | undefined): Promise<ReceivedPdu> {
-  if (signal === undefined) return promise;
-  return new Promise((resolve, reject) => {
-    let done = false;
-    const onAbort = (): void => {
-      if (done) return;
-      done = true;
-      reject(aborted(signal));
-    };
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (pdu) => {
-        signal.removeEventListener('abort', onAbort);
-        if (done) closeFds(pdu.fds);
-        else {
-          done = true;
-          resolve(pdu);
-        }
-      },
-      (err: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        if (!done) {
-          done = true;
-          reject(err);
-        }
-      },
-    );
-  });
 }

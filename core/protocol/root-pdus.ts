@@ -191,17 +191,18 @@ export interface EncodeStartOptions {
   readonly infd?: number;
   readonly outfd?: number;
   readonly ipctype?: number;
-  readonly label: string;
-  /** Request only. */
-  readonly args?: string;
+  /** The label; a Buffer is sent as it is (all its bytes counted in namelen). */
+  readonly label: string | Buffer;
+  /** Request only; a Buffer is sent as it is (all its bytes counted in argslen). */
+  readonly args?: string | Buffer;
 }
 
 export function encodeStart(type: number, options: EncodeStartOptions): Buffer {
-  const label = Buffer.from(options.label, 'utf8');
+  const label = typeof options.label === 'string' ? Buffer.from(options.label, 'utf8') : options.label;
   if (label.length >= MAXPMDALEN) {
     throw new CrootError('ERR_TOO_LONG', `process label of ${label.length} bytes exceeds ${MAXPMDALEN - 1}`);
   }
-  const args = options.args === undefined ? Buffer.alloc(0) : Buffer.from(options.args, 'utf8');
+  const args = options.args === undefined ? Buffer.alloc(0) : typeof options.args === 'string' ? Buffer.from(options.args, 'utf8') : options.args;
   if (args.length >= MAXPATHLEN) {
     throw new CrootError('ERR_TOO_LONG', `process arguments of ${args.length} bytes exceed ${MAXPATHLEN - 1}`);
   }
