@@ -101,5 +101,4 @@ export { ProcessSpawner } from './host/host-services.js';
 export type { SpawnStdio, ReapedProcess } from './host/host-services.js';
 export { loadCrootConfigFile, loadConfigFile, resolveUserUid, configFilePath } from './config/config-file.js';
 export type { ConfigFileOptions, ConfigFileSettings, PluginReference } from './config/config-file.js';
-export { ThrottledRefresh } from './throttled-refresh.js';
 export { plural } from './logging/plural.js';

@@ -101,7 +101,7 @@ export function pmdaRootContainerHostName(fd: number, name: string | Buffer | nu
 export function pmdaRootContainerProcessID(fd: number, name: string | Buffer | null, namelen: number): Promise<number> {
   return containerCall(fd, PduType.PROCESSID_REQ, name, namelen, (data) => {
     const sts = checkDecodable(data);
-    return sts < 0 ? sts : int(data, 16);
+    return sts < 0 ? sts : getInt(data, 16);
   });
 }
 
@@ -149,7 +149,7 @@ export function pmdaRootProcessStart(
       closeFds(fds);
       return sts;
     }
-    out.pid = int(data, 16);
+    out.pid = getInt(data, 16);
     if (fds.length === 2) {
       out.infd = fds[0] as number;
       out.outfd = fds[1] as number;
@@ -165,8 +165,8 @@ export function pmdaRootProcessStart(
 /** Non-blocking reap (`pid <= 0`: any child): resolves the reply's pid (0 none exited, -1 no children), `out.status` = raw wait status. */
 export function pmdaRootProcessWait(fd: number, pid: number, out: { status?: number }): Promise<number> {
   return stopCall(fd, pid, 0, (data) => {
-    out.status = int(data, 20);
-    return int(data, 16);
+    out.status = getInt(data, 20);
+    return getInt(data, 16);
   });
 }
 
@@ -176,10 +176,6 @@ export function pmdaRootProcessTerminate(fd: number, pid: number): Promise<numbe
 }
 
 // ------------------------------------------------------------------ internals
-
-function int(buf: Buffer, offset: number): number {
-  return getInt(buf, offset);
-}
 
 /** C's strncpy into a zeroed buffer of `len` bytes: at most `len` bytes of `src`, stopping at a NUL. */
 function strncpy(src: string | Buffer, len: number): Buffer {
@@ -231,14 +227,14 @@ function containerCall(fd: number, type: number, name: string | Buffer | null, n
     // __pmdaRecvRootPDUContainer's checks, in its order.
     const sts = checked(data, type + 1, CONTAINER_HEADER_SIZE);
     if (sts !== 0) return sts;
-    if (decodeHeader(data).length < CONTAINER_HEADER_SIZE + int(data, 20)) return -Errno.E2BIG;
+    if (decodeHeader(data).length < CONTAINER_HEADER_SIZE + getInt(data, 20)) return -Errno.E2BIG;
     return decode(data);
   });
 }
 
 /** __pmdaDecodeRootPDUContainer's own check: the bytes read must hold namelen + 1 past the header. */
 function checkDecodable(data: Buffer): number {
-  const namelen = int(data, 20);
+  const namelen = getInt(data, 20);
   return data.length < namelen + 1 + PDU_HEADER_SIZE ? -Errno.EINVAL : namelen;
 }
 

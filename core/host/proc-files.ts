@@ -38,6 +38,23 @@ export function readProcessStat(procRoot: string, pid: number): ProcessStat | un
   return parseProcessStat(text);
 }
 
+/**
+ * As {@link readProcessStat}, except that a read that failed for another
+ * reason than the PID being gone (EMFILE, EACCES...) throws the read's
+ * error: "no such process" would be a wrong answer then.
+ */
+export function readProcessStatOrThrow(procRoot: string, pid: number): ProcessStat | undefined {
+  let text: string;
+  try {
+    text = readProcFile(`${procRoot}/${pid}/stat`);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ESRCH') return undefined;
+    throw err;
+  }
+  return parseProcessStat(text);
+}
+
 export function parseProcessStat(stat: string): ProcessStat | undefined {
   // comm (field 2) may hold spaces and parentheses: fields resume after the last ')'.
   const close = stat.lastIndexOf(')');

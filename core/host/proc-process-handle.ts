@@ -5,10 +5,9 @@
  * reached). Weaker than a pidfd: a PID reused within the same clock tick
  * (1/100 s) as the first process's start would pass the check.
  */
-import { readFileSync } from 'node:fs';
 import { systemError } from '../errors/system-error.js';
 import type { ProcessHandle } from './host-services.js';
-import { parseStartTime } from './proc-files.js';
+import { hasExited, readProcessStatOrThrow, type ProcessStat } from './proc-files.js';
 
 export interface ProcProcessHandleOptions {
   /** Where proc is mounted (default `/proc`). */
@@ -17,34 +16,9 @@ export interface ProcProcessHandleOptions {
   readonly onClose?: () => void;
 }
 
-interface ProcStat {
-  readonly state: string;
-  readonly startTime: number;
-}
-
-/**
- * State and start time from /proc/PID/stat; undefined when the PID is gone.
- * Throws the read's own error when it failed for another reason (EMFILE...).
- */
-function readProcStat(procRoot: string, pid: number): ProcStat | undefined {
-  let text: string;
-  try {
-    // Synchronous on purpose: a proc file is made from kernel memory and never waits on a disk.
-    text = readFileSync(`${procRoot}/${pid}/stat`, 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ESRCH') return undefined;
-    throw err;
-  }
-  const startTime = parseStartTime(text);
-  // comm may hold spaces and parentheses: the state is the first field after the last ')'.
-  const state = text.slice(text.lastIndexOf(')') + 2, text.lastIndexOf(')') + 3);
-  return startTime === undefined || state === '' ? undefined : { state, startTime };
-}
-
-function running(stat: ProcStat | undefined, startTime: number): boolean {
-  // Z: a zombie has exited; X: dead, being reaped.
-  return stat !== undefined && stat.startTime === startTime && stat.state !== 'Z' && stat.state !== 'X';
+/** Whether `stat` shows the process that started at `startTime`, not exited. */
+function running(stat: ProcessStat | undefined, startTime: number): boolean {
+  return stat !== undefined && stat.startTime === startTime && !hasExited(stat);
 }
 
 export class ProcProcessHandle implements ProcessHandle {
@@ -69,9 +43,9 @@ export class ProcProcessHandle implements ProcessHandle {
   static open(pid: number, options: ProcProcessHandleOptions = {}): ProcProcessHandle | undefined {
     if (!Number.isInteger(pid) || pid <= 0) return undefined;
     const procRoot = options.procRoot ?? '/proc';
-    let stat: ProcStat | undefined;
+    let stat: ProcessStat | undefined;
     try {
-      stat = readProcStat(procRoot, pid);
+      stat = readProcessStatOrThrow(procRoot, pid);
     } catch (err) {
       throw systemError(err, `reading ${procRoot}/${pid}/stat`);
     }
@@ -87,7 +61,7 @@ export class ProcProcessHandle implements ProcessHandle {
   isAlive(): boolean {
     if (this.closed) return false;
     try {
-      return running(readProcStat(this.procRoot, this.pid), this.startTime);
+      return running(readProcessStatOrThrow(this.procRoot, this.pid), this.startTime);
     } catch {
       return false;
     }

@@ -323,7 +323,6 @@ export class ProcessManager implements ProcessService {
     if (this.timer !== undefined) clearInterval(this.timer);
     this.timer = undefined;
   }
-
 }
 
 function sameWords(a: readonly string[], b: readonly string[]): boolean {

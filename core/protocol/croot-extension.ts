@@ -21,9 +21,8 @@
  * The JSON documents are the same the command line prints with
  * `--format json` (docs/cli.md): one schema for every command.
  */
-import { endianness } from 'node:os';
 import { CrootError, Errno, ErrorCodes, type ErrorCode } from '../errors/croot-error.js';
-import { ROOT_PDU_VERSION, decodeHeader, getInt } from './root-pdus.js';
+import { ROOT_PDU_VERSION, decodeHeader, getInt, putInt } from './root-pdus.js';
 
 export const ExtensionPduType = {
   REQUEST: 0x9100,
@@ -159,24 +158,14 @@ export type ExtensionRequest =
   | { readonly op: 'show'; readonly name: string }
   | { readonly op: 'events' };
 
-export const EXTENSION_OPS: readonly ExtensionRequest['op'][] = ['list', 'engines', 'status', 'show', 'events'];
-
-const LE = endianness() === 'LE';
-
-/** A 32-bit int in host byte order, as in every root PDU (protocol.ts). */
-function put(buf: Buffer, offset: number, value: number): void {
-  if (LE) buf.writeInt32LE(value | 0, offset);
-  else buf.writeInt32BE(value | 0, offset);
-}
-
 function pdu(type: number, status: number, more: boolean, payload: Buffer): Buffer {
   const buf = Buffer.alloc(EXTENSION_HEADER_SIZE + payload.length);
-  put(buf, 0, type);
-  put(buf, 4, buf.length);
-  put(buf, 8, status);
-  put(buf, 12, ROOT_PDU_VERSION);
-  put(buf, 16, more ? MORE : 0);
-  put(buf, 20, payload.length);
+  putInt(buf, 0, type);
+  putInt(buf, 4, buf.length);
+  putInt(buf, 8, status);
+  putInt(buf, 12, ROOT_PDU_VERSION);
+  putInt(buf, 16, more ? MORE : 0);
+  putInt(buf, 20, payload.length);
   payload.copy(buf, EXTENSION_HEADER_SIZE);
   return buf;
 }

@@ -9,6 +9,7 @@ import fc from 'fast-check';
 import { CrootError } from '../errors/croot-error.js';
 import { FrameDecoder, type Frame } from './frame-decoder.js';
 import {
+  CONTAINER_HEADER_SIZE,
   MAX_PDU_SIZE,
   PDU_HEADER_SIZE,
   PduType,
@@ -63,7 +64,7 @@ function decode(frame: Frame): Request {
     case PduType.PROCESSID_REQ:
     case PduType.CGROUPNAME_REQ: {
       const c = decodeContainer(frame.bytes);
-      const trailingNul = c.namelen > 0 && c.nameBytes[c.namelen - 1] === 0;
+      const trailingNul = c.namelen > 0 && frame.bytes[CONTAINER_HEADER_SIZE + c.namelen - 1] === 0;
       return { kind: 'container', type: c.type, name: c.name, pid: c.pid, trailingNul };
     }
     case PduType.STARTPMDA_REQ: {

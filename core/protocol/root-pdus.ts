@@ -41,7 +41,8 @@ export const MAX_PDU_SIZE = START_HEADER_SIZE + MAXPATHLEN;
 
 const LE = endianness() === 'LE';
 
-function putInt(buf: Buffer, offset: number, value: number): void {
+/** Writes a 32-bit int of a PDU, in host byte order. */
+export function putInt(buf: Buffer, offset: number, value: number): void {
   if (LE) buf.writeInt32LE(value | 0, offset);
   else buf.writeInt32BE(value | 0, offset);
 }
@@ -69,7 +70,6 @@ export interface ContainerPdu extends PduHeader {
   readonly namelen: number;
   /** The name, cut at its first NUL. */
   readonly name: string;
-  readonly nameBytes: Buffer;
 }
 
 export interface StartPdu extends PduHeader {
@@ -180,7 +180,7 @@ export function decodeContainer(buf: Buffer): ContainerPdu {
   const nameBytes = buf.subarray(CONTAINER_HEADER_SIZE, CONTAINER_HEADER_SIZE + namelen);
   const nul = nameBytes.indexOf(0);
   const name = (nul < 0 ? nameBytes : nameBytes.subarray(0, nul)).toString('utf8');
-  return { type, length, status, version, pid, namelen, name, nameBytes };
+  return { type, length, status, version, pid, namelen, name };
 }
 
 // ---------------------------------------------------------------- STARTPMDA
