@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { ContainerIndex, type IndexChange } from './container-index.js';
+import { ContainerIndex } from './container-index.js';
+import type { IndexChange } from './indexed-container.js';
 import type { ContainerRecord } from './engine-contribution.js';
 import { NameMatcher } from './name-matcher.js';
 import { ProcProcessAnchor } from '../host/proc-process-anchor.js';

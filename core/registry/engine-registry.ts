@@ -7,7 +7,8 @@
  */
 import { inject, injectable, multiInject, optional } from 'inversify';
 import { CrootConfig } from '../config/croot-config.js';
-import { ContainerIndex, type IndexChange, type IndexedContainer } from './container-index.js';
+import { ContainerIndex } from './container-index.js';
+import type { IndexChange, IndexedContainer } from './indexed-container.js';
 import { EngineContribution, type ContainerRecord, type ContainerSink, type EngineStatus } from './engine-contribution.js';
 import { CrootError } from '../errors/croot-error.js';
 import { ProcessAnchor, type ProcessAnchorMode } from '../host/host-services.js';
@@ -15,7 +16,7 @@ import { Logger, SilentLogger } from '../logging/logger.js';
 import { NameMatcher } from './name-matcher.js';
 import { ProcProcessAnchor } from '../host/proc-process-anchor.js';
 
-export type { IndexedContainer, IndexChange, Liveness } from './container-index.js';
+export type { IndexedContainer, IndexChange, Liveness } from './indexed-container.js';
 
 /** Tuning of the registry; bind under this token to override the defaults. */
 export const EngineRegistryOptions = Symbol.for('croot/EngineRegistryOptions');
