@@ -6,7 +6,8 @@
  */
 import { PassThrough } from 'node:stream';
 import { CrootError } from '../core/errors/croot-error.js';
-import { definePmda, type MetricDefinition, type PmdaDefinition } from './define-pmda.js';
+import { definePmda } from './define-pmda.js';
+import type { MetricDefinition, PmdaDefinition } from './pmda-definition.js';
 import { readTranscript, type TranscriptEntry } from '../test/support/golden-transcript.js';
 import { Attribute, LabelType, MetricType, PM_IN_NULL, ProfileState, Semantics, TextKind, indom, pmid } from './identifiers.js';
 import { PduFramer, PduFlag } from './pdu-framer.js';
