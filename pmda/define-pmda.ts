@@ -26,7 +26,6 @@ import {
   packUnits,
   pmid as makePmid,
   pmidString,
-  type Units,
 } from './identifiers.js';
 import { NameTree } from './name-tree.js';
 import { checkLabels, labelSet } from './label-sets.js';

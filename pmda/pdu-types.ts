@@ -2,8 +2,6 @@
  * The PDUs pmcd and a daemon PMDA exchange (PCP 6.0.3's libpcp, p_*.c) as
  * data: what pdus.ts's decoders give and its encoders take.
  */
-import { ValueFormat } from './identifiers.js';
-
 /** Limits libpcp enforces when it decodes (LIMIT_CREDS, LIMIT_ATTR_PDU). */
 export const MAX_CREDS = 1024;
 export const MAX_ATTR_VALUE = 4096;
@@ -74,7 +72,7 @@ export interface ValueSet {
   readonly pmid: number;
   /** Number of values, or a negative status (then no values and no valfmt). */
   readonly numval: number;
-  /** ValueFormat, present when numval > 0. */
+  /** The value format (identifiers.ts' ValueFormat), present when numval > 0. */
   readonly valfmt?: number;
   readonly values: readonly Value[];
 }

@@ -5,7 +5,7 @@
 import { CrootError } from '../core/errors/croot-error.js';
 import { PduType, readHeader } from './pdu-framer.js';
 import { PduWriter } from './wire.js';
-import { finishPdu, pduReader, utf8 } from './pdu-codec.js';
+import { finishPdu, pduReader } from './pdu-codec.js';
 import { MAX_CREDS, MAX_ATTR_VALUE, type Credential, type ErrorPdu, type CredsPdu, type ProfilePdu, type AttrPdu } from './pdu-types.js';
 
 // ---- PDU_ERROR -----------------------------------------------------------
