@@ -150,7 +150,7 @@ function describe(err: unknown): string {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { errorText } = require('../core/protocol/error-text.js') as typeof import('../core/protocol/error-text.js');
   const text = errorText(err.status);
-  // A server's status arrives as `WHAT: TEXT (STATUS)[ more]` (core/root-client.ts): said the same way as the rest.
+  // A server's status arrives as `WHAT: TEXT (STATUS)[ more]` (core/client/root-channel.ts): said the same way as the rest.
   const remote = err.message.split(`: ${text} (${err.status})`);
   if (remote.length === 2) return `${remote[0]}${remote[1]} (${err.status}: ${text})`;
   return err.message.includes(text) ? err.message : `${err.message} (${err.status}: ${text})`;

@@ -1,5 +1,5 @@
 /**
- * The core's host services (core/host-services.ts) implemented with the
+ * The core's host services (core/host/host-services.ts) implemented with the
  * addon. Native errors are translated into CrootErrors here, at the edge,
  * and kept as `cause`.
  */

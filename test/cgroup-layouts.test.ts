@@ -1,5 +1,5 @@
 /**
- * core/proc.ts against the /proc/PID/cgroup layouts of every engine and
+ * core/host/proc-files.ts against the /proc/PID/cgroup layouts of every engine and
  * cgroup mode (test/fixtures/cgroup/README.md says where each comes from),
  * and the captured layouts captured again, live, to show they are real.
  */

@@ -1,5 +1,5 @@
 /**
- * The client side of croot's protocol extension (croot-extension.ts): one
+ * The client side of croot's protocol extension (protocol/croot-extension.ts): one
  * connection, INFO checked as PCP's client checks it, one request, the reply
  * chunks put back together — one document, or for `events` a stream of
  * them. A server that is not crootd (PCP's pmdaroot closes the connection on

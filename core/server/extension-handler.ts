@@ -1,5 +1,5 @@
 /**
- * crootd's side of croot's protocol extension (croot-extension.ts): answers
+ * crootd's side of croot's protocol extension (protocol/croot-extension.ts): answers
  * `list`, `show`, `engines` and `status` requests from the container view
  * and the server's own facts, streams `events` to a subscriber (with a
  * bounded backlog: a subscriber that does not read is dropped, never
