@@ -72,7 +72,7 @@ export type { Reply } from './server/root-request-handler.js';
 export * as protocol from './protocol/root-pdus.js';
 export { FrameDecoder } from './protocol/frame-decoder.js';
 export type { Frame } from './protocol/frame-decoder.js';
-export { chooseCgroupPath, parseCgroupFile, readCgroupName, readCgroupNameSync, readProcessStat, readStartTime } from './host/proc-files.js';
+export { chooseCGroupPath, parseCGroupFile, readCGroupName, readCGroupNameSync, readProcessStat, readStartTime } from './host/proc-files.js';
 export type { ProcessStat } from './host/proc-files.js';
 export { ProcProcessHandle } from './host/proc-process-handle.js';
 export type { ProcProcessHandleOptions } from './host/proc-process-handle.js';

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
 import { startTimeOf } from '../../test/support/processes.js';
-import { chooseCgroupPath, parseCgroupFile, parseStartTime, readCgroupName, readStartTime } from './proc-files.js';
+import { chooseCGroupPath, parseCGroupFile, parseStartTime, readCGroupName, readStartTime } from './proc-files.js';
 
 describe('proc', () => {
   describe('parseStartTime', () => {
@@ -35,36 +35,36 @@ describe('proc', () => {
     });
   });
 
-  describe('chooseCgroupPath', () => {
+  describe('chooseCGroupPath', () => {
     it('prefers the unified line when it is not the root', () => {
-      const lines = parseCgroupFile('12:memory:/docker/abc\n0::/system.slice/docker-abc.scope\n');
-      expect(chooseCgroupPath(lines)).toBe('system.slice/docker-abc.scope');
+      const lines = parseCGroupFile('12:memory:/docker/abc\n0::/system.slice/docker-abc.scope\n');
+      expect(chooseCGroupPath(lines)).toBe('system.slice/docker-abc.scope');
     });
 
     it('falls back to memory when the unified line is the root (hybrid host)', () => {
-      const lines = parseCgroupFile('1:name=systemd:/docker/abc\n4:memory:/docker/abc\n0::/\n');
-      expect(chooseCgroupPath(lines)).toBe('docker/abc');
+      const lines = parseCGroupFile('1:name=systemd:/docker/abc\n4:memory:/docker/abc\n0::/\n');
+      expect(chooseCGroupPath(lines)).toBe('docker/abc');
     });
 
     it('falls back to name=systemd when there is no memory hierarchy', () => {
-      const lines = parseCgroupFile('1:name=systemd:/lxc/myvm\n3:cpu,cpuacct:/\n');
-      expect(chooseCgroupPath(lines)).toBe('lxc/myvm');
+      const lines = parseCGroupFile('1:name=systemd:/lxc/myvm\n3:cpu,cpuacct:/\n');
+      expect(chooseCGroupPath(lines)).toBe('lxc/myvm');
     });
 
     it('keeps long paths whole', () => {
       const long = `/kubepods.slice/${'x'.repeat(300)}/cri-containerd-${'a'.repeat(64)}.scope`;
-      expect(chooseCgroupPath(parseCgroupFile(`0::${long}\n`))).toBe(long.slice(1));
+      expect(chooseCGroupPath(parseCGroupFile(`0::${long}\n`))).toBe(long.slice(1));
     });
   });
 
-  describe('readCgroupName', () => {
+  describe('readCGroupName', () => {
     it('reads a fake proc tree', async () => {
       const root = mkdtempSync(join(tmpdir(), 'croot-proc-'));
       try {
         mkdirSync(join(root, '42'));
         writeFileSync(join(root, '42', 'cgroup'), '0::/machine.slice/libpod-abc.scope/container\n');
-        await expect(readCgroupName(root, 42)).resolves.toBe('machine.slice/libpod-abc.scope/container');
-        await expect(readCgroupName(root, 43)).rejects.toMatchObject({ code: 'ERR_NOT_RUNNING' });
+        await expect(readCGroupName(root, 42)).resolves.toBe('machine.slice/libpod-abc.scope/container');
+        await expect(readCGroupName(root, 43)).rejects.toMatchObject({ code: 'ERR_NOT_RUNNING' });
       } finally {
         rmSync(root, { recursive: true, force: true });
       }

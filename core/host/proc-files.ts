@@ -75,14 +75,14 @@ export function parseStartTime(stat: string): number | undefined {
   return parseProcessStat(stat)?.startTime;
 }
 
-export interface CgroupLine {
+export interface CGroupLine {
   readonly hierarchy: number;
   readonly controllers: readonly string[];
   readonly path: string;
 }
 
-export function parseCgroupFile(text: string): CgroupLine[] {
-  const out: CgroupLine[] = [];
+export function parseCGroupFile(text: string): CGroupLine[] {
+  const out: CGroupLine[] = [];
   for (const line of text.split('\n')) {
     if (line.length === 0) continue;
     const first = line.indexOf(':');
@@ -102,7 +102,7 @@ export function parseCgroupFile(text: string): CgroupLine[] {
  * it is not `/`, else the `memory` hierarchy, else `name=systemd`. Returned
  * without its leading `/`, full length. Undefined when none fits.
  */
-export function chooseCgroupPath(lines: readonly CgroupLine[]): string | undefined {
+export function chooseCGroupPath(lines: readonly CGroupLine[]): string | undefined {
   const unified = lines.find((l) => l.hierarchy === 0 && l.controllers.length === 0);
   const memory = lines.find((l) => l.controllers.includes('memory'));
   const systemd = lines.find((l) => l.controllers.includes('name=systemd'));
@@ -112,19 +112,19 @@ export function chooseCgroupPath(lines: readonly CgroupLine[]): string | undefin
 }
 
 /** The container cgroup of `pid` from the host's `/proc/PID/cgroup`. */
-export async function readCgroupName(procRoot: string, pid: number): Promise<string> {
-  return readCgroupNameSync(procRoot, pid);
+export async function readCGroupName(procRoot: string, pid: number): Promise<string> {
+  return readCGroupNameSync(procRoot, pid);
 }
 
-/** As {@link readCgroupName}, for callers on the event loop that cannot wait (the read is of kernel memory). */
-export function readCgroupNameSync(procRoot: string, pid: number): string {
+/** As {@link readCGroupName}, for callers on the event loop that cannot wait (the read is of kernel memory). */
+export function readCGroupNameSync(procRoot: string, pid: number): string {
   let text: string;
   try {
     text = readProcFile(`${procRoot}/${pid}/cgroup`);
   } catch (err) {
     throw new CrootError('ERR_NOT_RUNNING', `process ${pid} is gone`, { cause: err });
   }
-  const path = chooseCgroupPath(parseCgroupFile(text));
+  const path = chooseCGroupPath(parseCGroupFile(text));
   if (path === undefined) {
     throw new CrootError('ERR_SYSTEM', `no usable cgroup line in ${procRoot}/${pid}/cgroup`);
   }

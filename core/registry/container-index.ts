@@ -10,7 +10,7 @@ import type { ContainerRecord } from './engine-contribution.js';
 import type { ProcessAnchor, ProcessHandle } from '../host/host-services.js';
 import { Entry, type IndexChange, type IndexedContainer } from './indexed-container.js';
 import { isDigestId, type ContainerSearch } from './name-matcher.js';
-import { hasExited, readCgroupNameSync, readProcessStat } from '../host/proc-files.js';
+import { hasExited, readCGroupNameSync, readProcessStat } from '../host/proc-files.js';
 
 const NONE: readonly Entry[] = Object.freeze([]);
 
@@ -232,7 +232,7 @@ export class ContainerIndex implements ContainerSearch<IndexedContainer> {
     }
     let cgroup: string | undefined;
     try {
-      cgroup = readCgroupNameSync(this.procRoot, pid);
+      cgroup = readCGroupNameSync(this.procRoot, pid);
     } catch {
       cgroup = undefined;
     }

@@ -12,7 +12,7 @@ import type { ContainerRecord } from './engine-contribution.js';
 import { EngineRegistry, type IndexedContainer } from './engine-registry.js';
 import { CrootError } from '../errors/croot-error.js';
 import { NamespaceHostnameReader } from '../host/host-services.js';
-import { readCgroupNameSync, readProcessStat } from '../host/proc-files.js';
+import { readCGroupNameSync, readProcessStat } from '../host/proc-files.js';
 
 /** A value, or a promise of it when something had to be waited for. */
 export type MaybePromise<T> = T | Promise<T>;
@@ -123,14 +123,14 @@ export class DefaultContainerResolver
   resolveCGroupNameOfProcess(pid: number): string {
     const stat = readProcessStat(this.config.procRoot, pid);
     if (stat === undefined) throw new CrootError('ERR_NOT_RUNNING', `process ${pid} is gone`, { details: { pid } });
-    return readCgroupNameSync(this.config.procRoot, pid);
+    return readCGroupNameSync(this.config.procRoot, pid);
   }
 
   private cgroupOf(container: IndexedContainer): ResolvedAnswer<string> {
     const pid = container.pid as number;
     // Held since the container started: read when its record arrived. Only a process
     // anchored without it (a /proc read that failed then) is read now.
-    const value = container.cgroup ?? readCgroupNameSync(this.config.procRoot, pid);
+    const value = container.cgroup ?? readCGroupNameSync(this.config.procRoot, pid);
     return { pid, container: container.record, value };
   }
 
