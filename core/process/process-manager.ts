@@ -135,7 +135,7 @@ export class ProcessManager implements ProcessService {
       const stale = this.exited.get(pid);
       if (stale !== undefined) {
         this.exited.delete(pid);
-        this.logger.info('dropped the uncollected exit status of an earlier agent with the same pid', { pid, label: stale.label, ...describeStatus(stale.status) });
+        this.logger.info('dropped the uncollected exit status of an earlier agent with the same pid', { pid, label: stale.label, ...describeWaitStatus(stale.status) });
       }
       this.running.set(pid, { pid, label, startedBy: peer?.pid });
       this.ensureReaping();
@@ -286,7 +286,7 @@ export class ProcessManager implements ProcessService {
 
   private remember(child: Child, status: number): void {
     this.exited.set(child.pid, { status, label: child.label });
-    this.logger.info('agent exited', { label: child.label, pid: child.pid, ...describeStatus(status) });
+    this.logger.info('agent exited', { label: child.label, pid: child.pid, ...describeWaitStatus(status) });
     while (this.exited.size > this.options.maxExitStatuses) {
       const oldest = this.exited.keys().next();
       if (oldest.done) break;
@@ -335,8 +335,8 @@ function checkLength(what: string, value: string, limit: number): void {
   if (bytes >= limit) throw new CrootError('ERR_TOO_LONG', `${what} of ${bytes} bytes exceeds ${limit - 1}`);
 }
 
-/** Exit code or signal of a raw wait status, for logs. */
-export function describeStatus(status: number): { exitCode?: number; signal?: number } {
+/** Exit code or signal of a raw wait status (as waitpid gives it), for logs. */
+export function describeWaitStatus(status: number): { exitCode?: number; signal?: number } {
   const signal = status & 0x7f;
   if (signal === 0) return { exitCode: (status >> 8) & 0xff };
   return { signal };
