@@ -21,18 +21,18 @@
  *
  *   npm run build && npm run soak -- [--minutes 60] [--clients 8] [--no-docker] [--json]
  */
-import { execFile, execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
-import { startNamespacedSleeper, stopAllChildren, type StartedChild } from '../bench/bench-processes.js';
-import { nodeSocketTransport } from '../core/node-socket-transport.js';
-import { RootClient } from '../core/root-client.js';
-import { cgroupPaths, fdDifference, repoRoot, startCrootdUnderTest, type CrootdUnderTest } from './crootd-under-test.js';
+import { stopAllChildren } from '../bench/bench-processes.js';
+import { nodeSocketTransport } from '../core/client/node-socket-transport.js';
+import { RootClient } from '../core/client/root-client.js';
+import { fdDifference, repoRoot, startCrootdUnderTest, type CrootdUnderTest } from './crootd-under-test.js';
 import type { Violation } from './fuzz-connection.js';
 import { Watch, askHostname } from './fuzz.js';
+import { SoakContainers, dockerWorks, run, type SoakContainer } from './soak-containers.js';
 
 const LOG_BYTES_PER_MINUTE = 128 * 1024;
 const RSS_GROWTH_ALLOWED = 0.1;
@@ -63,31 +63,6 @@ export interface SoakReport {
   readonly examples: readonly Violation[];
 }
 
-/** A container the soak made: what any answer about it must say. */
-interface SoakContainer {
-  readonly name: string;
-  readonly engine: 'static' | 'docker';
-  readonly pid: number;
-  readonly hostname: string;
-  readonly cgroups: readonly string[];
-  readonly stop: () => Promise<void>;
-}
-
-function run(cmd: string, args: readonly string[], timeoutMs = 60000): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile(cmd, [...args], { encoding: 'utf8', timeout: timeoutMs }, (err, stdout, stderr) => (err ? reject(new Error(`${cmd} ${args.join(' ')}: ${stderr || err.message}`)) : resolve(stdout.trim())));
-  });
-}
-
-function dockerWorks(): boolean {
-  try {
-    execFileSync('docker', ['image', 'inspect', 'croot-test:latest'], { stdio: 'ignore', timeout: 20000 });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 function buildCClient(dir: string): string | undefined {
   if (!existsSync('/usr/include/pcp/pmdaroot.h')) return undefined;
   const binary = join(dir, 'pcp-c-client');
@@ -100,7 +75,6 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
   const started = Date.now();
   const durationMs = options.minutes * 60000;
   const churnMs = (options.churnSeconds ?? 5) * 1000;
-  const tag = randomBytes(3).toString('hex');
   const dir = mkdtempSync(join(tmpdir(), 'croot-t-soak-'));
   const configPath = join(dir, 'croot.json');
   const violations: Violation[] = [];
@@ -109,104 +83,9 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
     counts[invariant] = (counts[invariant] ?? 0) + 1;
     if (violations.filter((v) => v.invariant === invariant).length < 5) violations.push({ invariant, detail });
   };
-  /** Every container the soak made, alive or gone: names are never reused. */
-  const known = new Map<string, SoakContainer>();
-  /** Containers clients pick from; the churn adds and drops them. */
-  const live: SoakContainer[] = [];
-  /** A declared container that stays for the whole run: the watch's probe asks for it. */
-  let pinned: SoakContainer | undefined;
-  const declared = (): SoakContainer[] => [...(pinned !== undefined ? [pinned] : []), ...live.filter((c) => c.engine === 'static')];
-  const docker = options.docker && dockerWorks();
-  let staticStarted = 0;
-  let dockerStarted = 0;
+  const containers = new SoakContainers(configPath, options.docker && dockerWorks(), violate);
+  const { live } = containers;
   let crootd: CrootdUnderTest | undefined;
-
-  const writeConfig = (): void =>
-    writeFileSync(
-      configPath,
-      JSON.stringify({
-        disabledEngines: ['podman', 'containerd', 'lxc', ...(docker ? [] : ['docker'])],
-        containers: declared().map((c) => ({ name: c.name, pid: c.pid })),
-      }),
-    );
-
-  /** SIGHUP and wait until crootd says it has re-read the config. */
-  const reload = async (): Promise<void> => {
-    if (crootd === undefined) return;
-    const before = (crootd.log().match(/SIGHUP: config re-read/g) ?? []).length;
-    crootd.child.kill('SIGHUP');
-    const deadline = Date.now() + 10000;
-    while ((crootd.log().match(/SIGHUP: config re-read/g) ?? []).length <= before && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-  };
-
-  /** A sandbox under a fresh name, known from now on (not yet declared). */
-  const makeStatic = async (): Promise<SoakContainer> => {
-    const name = `soak${staticStarted++}-${tag}`;
-    const sandbox: StartedChild = await startNamespacedSleeper(name, 7200);
-    const c: SoakContainer = { name, engine: 'static', pid: sandbox.pid, hostname: name, cgroups: cgroupPaths(sandbox.pid), stop: () => sandbox.stop() };
-    known.set(name, c);
-    return c;
-  };
-
-  const addStatic = async (): Promise<void> => {
-    live.push(await makeStatic());
-    writeConfig();
-    await reload();
-  };
-
-  const addDocker = async (): Promise<void> => {
-    const name = `croot-t-soak${dockerStarted++}-${tag}`;
-    await run('docker', ['run', '-d', '--name', name, '--hostname', `h-${name}`.slice(0, 63), 'croot-test:latest', 'sleep', '7200']);
-    const [pid, host] = (await run('docker', ['inspect', '-f', '{{.State.Pid}} {{.Config.Hostname}}', name])).split(' ');
-    const c: SoakContainer = {
-      name,
-      engine: 'docker',
-      pid: Number(pid),
-      hostname: host ?? '',
-      cgroups: cgroupPaths(Number(pid)),
-      stop: async () => {
-        await run('docker', ['rm', '-f', name]).catch(() => undefined);
-      },
-    };
-    known.set(name, c);
-    live.push(c);
-  };
-
-  /** Drops the oldest container of `engine`: undeclared first (static) or removed (docker). */
-  const dropOldest = async (engine: 'static' | 'docker'): Promise<void> => {
-    const i = live.findIndex((c) => c.engine === engine);
-    if (i < 0) return;
-    const [c] = live.splice(i, 1);
-    if (c === undefined) return;
-    if (engine === 'static') {
-      writeConfig();
-      await reload();
-    }
-    await c.stop();
-  };
-
-  /** Checks one answer; `answer` undefined means an error answer (never wrong). */
-  const check = (client: string, what: 'hostname' | 'pid' | 'cgroup', name: string, answer: string | number | undefined): void => {
-    if (answer === undefined) return;
-    const c = known.get(name);
-    if (c === undefined) {
-      violate('wrong-container', `${client}: ${what} of "${name}", which never existed, answered ${JSON.stringify(answer)}`);
-      return;
-    }
-    const right = what === 'hostname' ? answer === c.hostname : what === 'pid' ? answer === c.pid : c.cgroups.includes(String(answer).replace(/^\/+/, ''));
-    if (!right) violate('wrong-container', `${client}: ${what} of ${c.engine} "${name}" answered ${JSON.stringify(answer)}; it is pid ${c.pid}, hostname ${c.hostname}`);
-  };
-
-  /** A name to ask for: mostly live containers, some gone ones, some that never were. */
-  const pickName = (): string => {
-    const r = Math.random();
-    if (r < 0.75 && live.length > 0) return (live[Math.floor(Math.random() * live.length)] as SoakContainer).name;
-    if (r < 0.9 && known.size > 0) {
-      const all = [...known.keys()];
-      return all[Math.floor(Math.random() * all.length)] as string;
-    }
-    return `never-${randomBytes(4).toString('hex')}`;
-  };
 
   let requests = 0;
   let answered = 0;
@@ -221,7 +100,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
       try {
         client = await RootClient.connect(crootd?.socketPath, { transport: nodeSocketTransport });
         while (!stopping) {
-          const name = pickName();
+          const name = containers.pickName();
           const kind = Math.floor(Math.random() * 3);
           requests++;
           byClient[id] = (byClient[id] ?? 0) + 1;
@@ -230,7 +109,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
             const value = kind === 0 ? await client.hostname(name) : kind === 1 ? await client.processId(name) : await client.cgroupName(name);
             slowest[id] = Math.max(slowest[id] ?? 0, Date.now() - t0);
             answered++;
-            check(id, kind === 0 ? 'hostname' : kind === 1 ? 'pid' : 'cgroup', name, value);
+            containers.check(id, kind === 0 ? 'hostname' : kind === 1 ? 'pid' : 'cgroup', name, value);
           } catch (err) {
             slowest[id] = Math.max(slowest[id] ?? 0, Date.now() - t0);
             if (typeof (err as { status?: unknown }).status !== 'number') throw err;
@@ -248,7 +127,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
   const cClientLoop = async (id: string, binary: string): Promise<void> => {
     while (!stopping) {
       const ops: Array<[string, string]> = [];
-      for (let i = 0; i < 20; i++) ops.push([['hostname', 'processid', 'cgroup'][Math.floor(Math.random() * 3)] as string, pickName()]);
+      for (let i = 0; i < 20; i++) ops.push([['hostname', 'processid', 'cgroup'][Math.floor(Math.random() * 3)] as string, containers.pickName()]);
       let out: string;
       try {
         out = await run(binary, [crootd?.socketPath ?? '', ...ops.map(([op, name]) => `${op}:${name}`)], 30000);
@@ -267,19 +146,21 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
         if (r.sts < 0) continue;
         answered++;
         const name = r.name ?? '';
-        if (r.op === 'hostname') check(id, 'hostname', name, r.value ?? '');
-        else if (r.op === 'processid') check(id, 'pid', name, r.sts);
-        else check(id, 'cgroup', name, r.value ?? '');
+        if (r.op === 'hostname') containers.check(id, 'hostname', name, r.value ?? '');
+        else if (r.op === 'processid') containers.check(id, 'pid', name, r.sts);
+        else containers.check(id, 'cgroup', name, r.value ?? '');
       }
     }
   };
 
   let watch: Watch | undefined;
   try {
-    pinned = await makeStatic();
-    for (let i = 0; i < 2; i++) live.push(await makeStatic());
-    writeConfig();
+    const pinned = await containers.makeStatic();
+    containers.pinned = pinned;
+    for (let i = 0; i < 2; i++) live.push(await containers.makeStatic());
+    containers.writeConfig();
     crootd = await startCrootdUnderTest({ dir, args: ['--config', configPath, '--no-pcp-user'] });
+    containers.crootd = crootd;
     const probeName = pinned.name;
     const socketPath = crootd.socketPath;
     await new Promise((r) => setTimeout(r, 2000));
@@ -287,7 +168,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
     const before = watch.sample();
     const logBefore = crootd.logBytes();
     const cBinary = buildCClient(dir);
-    say(`soak: crootd pid ${crootd.pid}, ${options.clients} clients (${cBinary ? 'half' : 'none'} through PCP's C library), docker ${docker ? 'on' : 'off'}, ${options.minutes} min`);
+    say(`soak: crootd pid ${crootd.pid}, ${options.clients} clients (${cBinary ? 'half' : 'none'} through PCP's C library), docker ${containers.docker ? 'on' : 'off'}, ${options.minutes} min`);
     watch.start();
 
     const clients: Array<Promise<void>> = [];
@@ -299,12 +180,12 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
     while (Date.now() - started < durationMs) {
       await new Promise((r) => setTimeout(r, churnMs));
       if (Date.now() - started >= durationMs) break;
-      await addStatic();
-      if (declared().length > 4) await dropOldest('static');
-      if (docker && Date.now() - lastDocker >= 2 * churnMs) {
+      await containers.addStatic();
+      if (containers.declared().length > 4) await containers.dropOldest('static');
+      if (containers.docker && Date.now() - lastDocker >= 2 * churnMs) {
         lastDocker = Date.now();
-        await addDocker().catch((err: Error) => say(`soak: docker run failed: ${err.message}`));
-        if (live.filter((c) => c.engine === 'docker').length > 3) await dropOldest('docker');
+        await containers.addDocker().catch((err: Error) => say(`soak: docker run failed: ${err.message}`));
+        if (live.filter((c) => c.engine === 'docker').length > 3) await containers.dropOldest('docker');
       }
       if (Date.now() - lastReport > 60000) {
         lastReport = Date.now();
@@ -315,12 +196,11 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
     stopping = true;
     await Promise.all(clients);
     const running = watch.samples.filter((s) => s.at >= started);
-    while (live.length > 0) await dropOldest((live[0] as SoakContainer).engine);
-    const last = pinned;
-    pinned = undefined;
-    writeConfig();
-    await reload();
-    await last.stop();
+    while (live.length > 0) await containers.dropOldest((live[0] as SoakContainer).engine);
+    containers.pinned = undefined;
+    containers.writeConfig();
+    await containers.reload();
+    await pinned.stop();
     // Settle: connections closed, engines caught up.
     let after = watch.sample();
     const settleUntil = Date.now() + 15000;
@@ -354,7 +234,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
       answered,
       byClient,
       slowestMs: slowest,
-      containersStarted: { static: staticStarted, docker: dockerStarted },
+      containersStarted: containers.started,
       rssKiB: { warm, final, peak: Math.max(...running.map((s) => s.rssKiB)), samples: running.length },
       fds: { before: before.fds.length, after: after.fds.length, added },
       logBytes,
@@ -367,7 +247,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
     watch?.stop();
     if (crootd !== undefined) await crootd.stop(2000);
     for (const c of live.splice(0)) await c.stop();
-    await pinned?.stop();
+    await containers.pinned?.stop();
     await stopAllChildren();
     rmSync(dir, { recursive: true, force: true });
   }

@@ -5,8 +5,8 @@
  * first right answer after a server starts and for the time a change takes
  * to show.
  */
-import { nodeSocketTransport } from '../core/node-socket-transport.js';
-import { RootClient } from '../core/root-client.js';
+import { nodeSocketTransport } from '../core/client/node-socket-transport.js';
+import { RootClient } from '../core/client/root-client.js';
 
 /** What one PROCESSID request got: a PID, a negative status, or no answer at all (with why). */
 export type ProbeAnswer = { readonly pid: number } | { readonly status: number } | { readonly failure: string };

@@ -7,9 +7,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
-import { nodeSocketTransport } from '../core/node-socket-transport.js';
-import { PduType } from '../core/protocol.js';
-import { RootClient } from '../core/root-client.js';
+import { nodeSocketTransport } from '../core/client/node-socket-transport.js';
+import { PduType } from '../core/protocol/root-pdus.js';
+import { RootClient } from '../core/client/root-client.js';
 
 interface Ref {
   readonly name: string;

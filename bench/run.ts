@@ -21,7 +21,9 @@ import { CHECKOUT, buildCHelpers } from './c-helpers.js';
 import { writePlot } from './plot.js';
 import { buildTable, renderCli, renderFloors, renderHeadline, renderMarkdown, rowErrors, summarize } from './report.js';
 import type { RunResult, ScenarioResult } from './results.js';
-import { measureFloors, realScenario, syntheticScenario, type Settings, type Tools } from './scenarios.js';
+import { realScenario } from './real-scenario.js';
+import { measureFloors, type Settings, type Tools } from './scenarios.js';
+import { syntheticScenario } from './synthetic-scenario.js';
 
 interface Options {
   quick: boolean;

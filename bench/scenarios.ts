@@ -1,32 +1,19 @@
 /**
- * The scenarios of a run: the floors; N synthetic on-disk Docker containers
- * (real processes behind them); and a few real containers. Each scenario
- * starts its own crootd and pmdaroot, times their first right answer, lets
- * them idle, measures the lookups row by row (both servers in turn, the
- * order alternating), then times changes to the containers.
+ * What the scenarios of a run share, and the floors. Each scenario
+ * (synthetic-scenario.ts: N on-disk Docker containers with real processes
+ * behind them; real-scenario.ts: a few real containers) starts its own
+ * crootd and pmdaroot, times their first right answer, lets them idle,
+ * measures the lookups row by row (both servers in turn, the order
+ * alternating), then times changes to the containers.
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { delay, onCleanup as registerCleanup, rssMb } from './bench-processes.js';
+import { delay, rssMb } from './bench-processes.js';
 import type { CHelpers } from './c-helpers.js';
-import { measureCliStartup } from './cli-startup.js';
-import { timeChange, type ExpectedAnswer } from './change-latency.js';
-import { DockerTree, type TreeContainer } from './docker-tree.js';
 import { InitProcesses } from './init-processes.js';
 import { runLoad, type ClientKind, type Expectation, type LoadResult, type RequestOp } from './load-clients.js';
-import {
-  cgroupPaths,
-  engineMissing,
-  inspectContainer,
-  kernelHostname,
-  removeContainer,
-  runningCounts,
-  startContainer,
-  stopContainer,
-  run,
-  type EngineName,
-} from './real-containers.js';
-import type { ChangeMeasure, FloorMeasure, LookupMeasure, RefKind, ScenarioResult, ServerMeasure } from './results.js';
+import { cgroupPaths, type EngineName } from './real-containers.js';
+import type { FloorMeasure, LookupMeasure, RefKind, ScenarioResult, ServerMeasure } from './results.js';
 import { idleCpu, startCrootd, startFloor, startPmdaroot, type KnownContainer, type RunningServer } from './servers.js';
 
 /** How long and how much: the full run and `--quick` differ only here. */
@@ -82,7 +69,7 @@ const OPS: readonly RequestOp[] = ['processid', 'hostname', 'cgroup'];
 const REFS: readonly RefKind[] = ['name', 'full id', '12-char prefix'];
 
 /** What is known about one container for checking answers. */
-interface Truth {
+export interface Truth {
   readonly name: string;
   readonly id: string;
   readonly pid: number;
@@ -201,12 +188,12 @@ export async function measureFloors(tools: Tools): Promise<{ floors: FloorMeasur
 
 // ------------------------------------------------------------------ shared steps
 
-interface Pair {
+export interface Pair {
   readonly croot: RunningServer;
   readonly pcp: RunningServer | undefined;
 }
 
-async function startPair(
+export async function startPair(
   tools: Tools,
   dir: string,
   known: KnownContainer,
@@ -230,7 +217,7 @@ async function startPair(
   return { croot, pcp };
 }
 
-async function stopPair(pair: Pair): Promise<void> {
+export async function stopPair(pair: Pair): Promise<void> {
   await Promise.all([pair.croot.stop(), pair.pcp?.stop()]);
 }
 
@@ -239,7 +226,7 @@ async function stopPair(pair: Pair): Promise<void> {
  * thousands of requests) and notes its time per call, which sizes the
  * untimed calls before each row (a server taking 250 ms a call gets one).
  */
-async function idleAndWarm(
+export async function idleAndWarm(
   tools: Tools,
   pair: Pair,
   truths: readonly Truth[],
@@ -285,7 +272,7 @@ interface LookupPlan {
  * engines of the real scenario: every request by name, one client (quick
  * adds PID by name with croot's client and with 8 C clients).
  */
-function plans(tools: Tools, engine: EngineName, truths: readonly Truth[], withPcp: boolean, full: boolean, nodeClients8 = false): LookupPlan[] {
+export function plans(tools: Tools, engine: EngineName, truths: readonly Truth[], withPcp: boolean, full: boolean, nodeClients8 = false): LookupPlan[] {
   const s = tools.settings;
   const out: LookupPlan[] = [];
   const cKind: ClientKind = programFor(tools, 'pcp-c') !== undefined ? 'pcp-c' : 'croot-node';
@@ -314,7 +301,7 @@ function priority(p: LookupPlan): number {
  * remaining rows are skipped and say so. A row that fails is recorded with
  * its error and the others go on.
  */
-async function measureLookups(
+export async function measureLookups(
   tools: Tools,
   pair: Pair,
   list: readonly LookupPlan[],
@@ -362,239 +349,11 @@ function serverMeasure(server: RunningServer | undefined, m: Map<RunningServer, 
   return { firstAnswerMs: server.firstAnswerMs, rssLoadedMb: x?.rss ?? Number.NaN, rssAfterMb: rssMb(server.pid), idleCpuPct: x?.idle ?? Number.NaN };
 }
 
-function scenarioServers(pair: Pair, m: Map<RunningServer, { idle: number; rss: number }>): ScenarioResult['servers'] {
+export function scenarioServers(pair: Pair, m: Map<RunningServer, { idle: number; rss: number }>): ScenarioResult['servers'] {
   const out: { croot?: ServerMeasure; pcp?: ServerMeasure } = {};
   const croot = serverMeasure(pair.croot, m);
   const pcp = serverMeasure(pair.pcp, m);
   if (croot) out.croot = croot;
   if (pcp) out.pcp = pcp;
   return out;
-}
-
-// ------------------------------------------------------------------ synthetic
-
-/** crootd's environment for an on-disk tree: no Docker daemon, every other engine pointed at something empty. */
-function crootOnDiskEnv(dockerDir: string, dir: string): Record<string, string> {
-  const empty = join(dir, 'empty');
-  mkdirSync(empty, { recursive: true });
-  const passwd = join(dir, 'passwd');
-  writeFileSync(passwd, '');
-  return {
-    PCP_DOCKER_DIR: dockerDir,
-    DOCKER_HOST: `unix://${join(dir, 'no-docker.sock')}`,
-    PCP_PODMAN_DATADIR: empty,
-    PCP_PODMAN_RUNDIR: empty,
-    CROOT_PODMAN_SOCKET: join(dir, 'no-podman.sock'),
-    CROOT_CONTAINERS_STORAGE_CONF: '',
-    CROOT_PASSWD_FILE: passwd,
-    CROOT_PODMAN_USER_RUNDIR: empty,
-    CROOT_CONTAINERD_TASK_DIR: empty,
-    CROOT_CONTAINERD_RUNC_ROOT: empty,
-    PCP_LXC_DIR: empty,
-  };
-}
-
-/**
- * N containers in an on-disk Docker tree, each with a real init process.
- * The tree lives on a tmpfs when the machine has one: both servers read it
- * from the page cache either way, and writing and removing 10 000 folders
- * on a shared disk is slow.
- */
-export async function syntheticScenario(tools: Tools, count: number, withPcp: boolean): Promise<ScenarioResult> {
-  const s = tools.settings;
-  const begin = Date.now();
-  const label = `${count} on disk`;
-  const result: ScenarioResult = { kind: 'synthetic', containers: count, label, servers: {}, lookups: [], changes: [], notes: [], seconds: 0 };
-  const dir = mkdtempSync(join(tools.work, `synthetic-${count}-`));
-  const treeDir = mkdtempSync(join(tools.treeRoot, `docker-${count}-`));
-  const init = new InitProcesses(tools.helpers.initProcesses);
-  let pair: Pair | undefined;
-  try {
-    tools.progress(`${label}: starting ${count} init processes and writing the tree`);
-    const t0 = Date.now();
-    const tree = new DockerTree(treeDir);
-    const procs = await init.spawn(count, 'synth-host');
-    const containers: TreeContainer[] = procs.map((p, i) => ({ id: tree.newId(), name: `synth-${i}`, hostname: p.hostname, pid: p.pid, startTicks: p.startTicks, running: true }));
-    for (const c of containers) tree.write(c);
-    result.notes.push(`${count} processes started and ${count} container folders written in ${((Date.now() - t0) / 1000).toFixed(1)} s.`);
-    const cg = cgroupPaths(procs[0]?.pid ?? process.pid);
-    // Up to 8 containers spread over the tree are asked about, in turn.
-    const k = Math.min(8, count);
-    const truths: Truth[] = Array.from({ length: k }, (_, j) => containers[Math.floor((j * count) / k)] as TreeContainer).map((c) => ({
-      name: c.name,
-      id: c.id,
-      pid: c.pid,
-      hostname: c.hostname,
-      cgroups: cg,
-    }));
-    const known = truths[truths.length - 1] as Truth;
-    pair = await startPair(tools, dir, known, crootOnDiskEnv(tree.dockerDir, dir), withPcp ? { PCP_DOCKER_DIR: tree.dockerDir } : undefined, true);
-    const { measures, callMs } = await idleAndWarm(tools, pair, truths);
-    await measureLookups(tools, pair, plans(tools, 'docker', truths, withPcp, true), callMs, label, result.lookups);
-    result.servers = scenarioServers(pair, measures);
-
-    // Changes: a new container, renamed, stopped, restarted, removed; each as Docker writes it.
-    const servers = [pair.croot, ...(pair.pcp ? [pair.pcp] : [])];
-    const timeoutMs = Math.max(s.changeTimeoutMs, ...[...callMs.values()].map((ms) => ms * 4));
-    const [first] = await init.spawn(1, 'synth-new');
-    if (first === undefined) throw new Error('no process for the new container');
-    let current: TreeContainer = { id: tree.newId(), name: `synth-new-${count}`, hostname: first.hostname, pid: first.pid, startTicks: first.startTicks, running: true };
-    const step = async (event: string, name: string, change: () => Promise<void> | void, expected: () => ExpectedAnswer): Promise<void> => {
-      if (!s.events.includes(event as Settings['events'][number])) return;
-      tools.progress(`  ${label}: a container ${event}`);
-      result.changes.push({ engine: 'docker', event, results: await timeChange(servers, name, change, expected, { timeoutMs }) });
-    };
-    await step('created', current.name, () => tree.write(current), () => ({ pid: current.pid }));
-    if (s.events.includes('renamed')) {
-      const renamed: TreeContainer = { ...current, name: `synth-renamed-${count}` };
-      await step('renamed', renamed.name, () => tree.write((current = renamed)), () => ({ pid: current.pid }));
-    }
-    const oldPid = current.pid;
-    if (s.events.includes('stopped')) {
-      await step(
-        'stopped',
-        current.name,
-        async () => {
-          await init.kill(current.pid);
-          tree.write((current = { ...current, running: false }));
-        },
-        () => ({ gone: oldPid }),
-      );
-    }
-    if (s.events.includes('restarted')) {
-      const [again] = await init.spawn(1, 'synth-again');
-      if (again === undefined) throw new Error('no process for the restart');
-      await step('restarted', current.name, () => tree.write((current = { ...current, pid: again.pid, startTicks: again.startTicks, running: true })), () => ({ pid: again.pid }));
-    }
-    const lastPid = current.pid;
-    await step(
-      'removed',
-      current.name,
-      async () => {
-        if (current.running) await init.kill(current.pid);
-        tree.remove(current.id);
-      },
-      () => ({ gone: lastPid }),
-    );
-  } catch (err) {
-    result.error = (err as Error).message;
-    tools.progress(`${label}: FAILED: ${result.error}`);
-  } finally {
-    if (pair) await stopPair(pair);
-    tools.progress(`${label}: stopping the init processes, removing the tree`);
-    await init.stop();
-    rmSync(dir, { recursive: true, force: true });
-    rmSync(treeDir, { recursive: true, force: true });
-  }
-  return { ...result, seconds: Math.round((Date.now() - begin) / 100) / 10 };
-}
-
-// ------------------------------------------------------------------ real containers
-
-async function truthOf(engine: EngineName, name: string): Promise<Truth> {
-  const c = await inspectContainer(engine, name);
-  if (!(c.pid > 0)) throw new Error(`${engine} container ${name} is not running`);
-  return { name, id: c.id, pid: c.pid, hostname: await kernelHostname(c.pid), cgroups: cgroupPaths(c.pid) };
-}
-
-export async function realScenario(tools: Tools, withPcp: boolean): Promise<ScenarioResult> {
-  const s = tools.settings;
-  const begin = Date.now();
-  const tag = `croot-bench-${process.pid.toString(36)}${Date.now().toString(36).slice(-4)}`;
-  const result: ScenarioResult = { kind: 'real', containers: 3, label: '3 real', servers: {}, lookups: [], changes: [], notes: [], seconds: 0 };
-  const dir = mkdtempSync(join(tools.work, 'real-'));
-  let pair: Pair | undefined;
-  try {
-    const why = await engineMissing('docker');
-    if (why !== undefined) throw new Error(`Docker is not usable: ${why}`);
-    const others: EngineName[] = [];
-    for (const engine of s.otherEngines) {
-      const missing = await engineMissing(engine);
-      if (missing === undefined) others.push(engine);
-      else result.notes.push(`${engine} skipped: ${missing}`);
-    }
-    tools.progress(`3 real: starting 3 Docker containers${others.length ? ` and one each of ${others.join(', ')}` : ''} (${tag}-*)`);
-    const docker: Truth[] = [];
-    for (let i = 1; i <= 3; i++) {
-      await startContainer('docker', `${tag}-${i}`, `${tag}-${i}-host`);
-      docker.push(await truthOf('docker', `${tag}-${i}`));
-    }
-    const extra = new Map<EngineName, Truth>();
-    for (const engine of others) {
-      const name = `${tag}-${engine === 'podman' ? 'p' : 'c'}`;
-      await startContainer(engine, name, `${name}-host`);
-      extra.set(engine, await truthOf(engine, name));
-    }
-    result.notes.push(`Containers running on the host during the run (others' included): ${await runningCounts()}.`);
-    const target = docker[0] as Truth;
-    const crootEnv: Record<string, string> = {};
-    pair = await startPair(tools, dir, target, crootEnv, withPcp ? {} : undefined, false);
-    const { measures, callMs } = await idleAndWarm(tools, pair, [target]);
-    const list = plans(tools, 'docker', [target], withPcp, true, true);
-    for (const [engine, truth] of extra) list.push(...plans(tools, engine, [truth], withPcp && engine !== 'containerd', false));
-    await measureLookups(tools, pair, list, callMs, '3 real', result.lookups);
-    result.servers = scenarioServers(pair, measures);
-
-    tools.progress(`  3 real: the CLI's start-up (${tools.croot}), ${s.cliRuns} runs of each command after ${s.cliWarmups} warm-up`);
-    const cliDir = mkdtempSync(join(dir, 'cli-'));
-    const cli = await measureCliStartup({
-      croot: tools.croot,
-      socket: pair.croot.socket,
-      name: target.name,
-      pid: target.pid,
-      runs: s.cliRuns,
-      warmups: s.cliWarmups,
-      countModulesScript: tools.countModulesScript,
-      work: cliDir,
-      progress: tools.progress,
-      wrong: tools.wrong,
-    });
-    result.cli = cli.measures;
-    result.notes.push(...cli.notes);
-    const after = await inspectContainer('docker', target.name);
-    if (after.pid !== target.pid) tools.wrong(`CLI start-up: ${target.name}'s PID changed during the section (${target.pid} → ${after.pid})`);
-
-    const servers = [pair.croot, ...(pair.pcp ? [pair.pcp] : [])];
-    const time = async (engine: EngineName, event: string, name: string, change: () => Promise<void>, expected: () => Promise<ExpectedAnswer> | ExpectedAnswer): Promise<void> => {
-      tools.progress(`  3 real: a ${engine} container ${event}`);
-      const watched = engine === 'containerd' ? servers.filter((x) => x.role === 'croot') : servers;
-      result.changes.push({ engine, event, results: await timeChange(watched, name, change, expected, { timeoutMs: s.changeTimeoutMs }) });
-    };
-    const pidOf = async (engine: EngineName, name: string): Promise<ExpectedAnswer> => ({ pid: (await inspectContainer(engine, name)).pid });
-    for (const engine of ['docker', ...others] as EngineName[]) {
-      const name = `${tag}-new-${engine === 'docker' ? 'd' : engine === 'podman' ? 'p' : 'c'}`;
-      const events = engine === 'docker' ? s.events : s.events.filter((e) => e === 'created' || e === 'removed');
-      let current = name;
-      await time(engine, 'created', current, async () => void (await startContainer(engine, current, `${current}-host`)), () => pidOf(engine, current));
-      if (events.includes('renamed')) {
-        const renamed = `${name}-renamed`;
-        onCleanup(engine, renamed);
-        await time(engine, 'renamed', renamed, async () => void (await run('docker', ['rename', current, renamed])), () => pidOf(engine, renamed));
-        current = renamed;
-      }
-      let pid = (await inspectContainer(engine, current)).pid;
-      if (events.includes('stopped')) {
-        const old = pid;
-        await time(engine, 'stopped', current, () => stopContainer(engine, current), () => ({ gone: old }));
-      }
-      if (events.includes('restarted')) {
-        await time(engine, 'restarted', current, async () => void (await run('docker', ['start', current])), () => pidOf(engine, current));
-        pid = (await inspectContainer(engine, current)).pid;
-      }
-      const last = pid;
-      await time(engine, 'removed', current, () => removeContainer(engine, current), () => ({ gone: last }));
-    }
-  } catch (err) {
-    result.error = (err as Error).message;
-    tools.progress(`3 real: FAILED: ${result.error}`);
-  } finally {
-    if (pair) await stopPair(pair);
-    rmSync(dir, { recursive: true, force: true });
-  }
-  return { ...result, seconds: Math.round((Date.now() - begin) / 100) / 10 };
-}
-
-/** Registers a container name for removal at the end (a renamed container keeps its new name). */
-function onCleanup(engine: EngineName, name: string): void {
-  registerCleanup(`${engine} container ${name}`, () => removeContainer(engine, name));
 }

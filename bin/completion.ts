@@ -3,7 +3,7 @@
  * options, engine ids, states, and the names of the containers `croot list`
  * shows (with the same --socket/--config as the line being completed).
  */
-import { CrootError } from '../core/errors.js';
+import { CrootError } from '../core/errors/croot-error.js';
 
 export const SHELLS = ['bash', 'zsh'] as const;
 export type Shell = (typeof SHELLS)[number];

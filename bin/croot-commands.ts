@@ -5,7 +5,7 @@
  * thrown as a CrootError and croot.ts turns it into a message, a hint and
  * an exit status.
  */
-import { CrootError } from '../core/errors.js';
+import { CrootError, Errno } from '../core/errors/croot-error.js';
 import {
   SCHEMA_VERSION,
   sortContainers,
@@ -14,8 +14,8 @@ import {
   type ContainerReport,
   type CrootDocument,
   type EngineReport,
-} from '../core/croot-extension.js';
-import type { ContainerField } from '../core/container-view.js';
+} from '../core/protocol/croot-extension.js';
+import type { ContainerField } from '../core/registry/container-view.js';
 import { completionScript } from './completion.js';
 import { ENGINE_IDS } from './engine-table.js';
 import { ExitCode } from './exit-codes.js';
@@ -81,13 +81,13 @@ async function inProcess<T>(opts: GlobalOptions, ref: string | undefined, body: 
  * engines' reasons, as a permission error.
  */
 async function explainMiss(err: unknown, view: LocalView): Promise<unknown> {
-  if (!(err instanceof CrootError) || err.code !== 'ERR_NO_CONTAINER' || process.getuid?.() === 0) return err;
+  if (!CrootError.is(err) || err.code !== 'ERR_NO_CONTAINER' || process.getuid?.() === 0) return err;
   const denied = (await view.engines()).filter((e) => !e.available && /EACCES|EPERM|permission denied/i.test(e.reason));
   if (denied.length === 0) return err;
   return new CrootError(
     'ERR_NOT_PERMITTED',
     `${err.message} among what this user can read: permission denied reading the state of ${denied.map((e) => e.engine).join(', ')} (croot engines says where)`,
-    { status: -13, cause: err },
+    { status: -Errno.EACCES, cause: err },
   );
 }
 
@@ -109,7 +109,7 @@ export async function question(q: Question, name: string, opts: GlobalOptions): 
     const error = report.errors?.[q];
     if (error !== undefined) {
       // eslint-disable-next-line @typescript-eslint/no-require-imports
-      const { errorFromReport } = require('../core/container-view.js') as typeof import('../core/container-view.js');
+      const { errorFromReport } = require('../core/registry/container-view.js') as typeof import('../core/registry/container-view.js');
       throw errorFromReport(error);
     }
     value = report[q] as string | number;
@@ -194,7 +194,7 @@ export async function engines(opts: GlobalOptions, only: string[]): Promise<void
 
 export async function status(opts: GlobalOptions): Promise<void> {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const socket = opts.socket ?? (require('../core/config.js') as typeof import('../core/config.js')).defaultSocketPath();
+  const socket = opts.socket ?? (require('../core/config/croot-config.js') as typeof import('../core/config/croot-config.js')).defaultSocketPath();
   const doc = await remote().askExtension(socket, { op: 'status' });
   if (doc.server === undefined) throw new CrootError('ERR_PROTOCOL', `${socket} sent no server status`);
   const engineList = sortEngines(doc.engines ?? []);
@@ -262,7 +262,7 @@ export async function events(opts: GlobalOptions, eventOpts: EventOptions): Prom
 /** The container `--until-exit NAME` designates among those there were when the stream began (the naming rule of every command). */
 function exitTarget(ref: string, first: CrootDocument): { engine: string; id: string; running: boolean } {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { NameMatcher } = require('../core/name-matcher.js') as typeof import('../core/name-matcher.js');
+  const { NameMatcher } = require('../core/registry/name-matcher.js') as typeof import('../core/registry/name-matcher.js');
   const reports = (first.containers ?? []).filter((c): c is ContainerReport & { engine: string; id: string } => c.engine !== null && c.id !== null);
   const engineIds = [...new Set([...(first.engines ?? []).map((e) => e.engine), ...reports.map((c) => c.engine)])];
   const records = reports.map((c) => ({ engine: c.engine, id: c.id, names: c.names, running: c.state !== 'stopped' }));

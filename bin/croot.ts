@@ -15,7 +15,7 @@
  * only the engines this host has sources for).
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { CrootError } from '../core/errors.js';
+import { CrootError } from '../core/errors/croot-error.js';
 import { ExitCode, exitCodeHelp, exitCodeOf, hintFor } from './exit-codes.js';
 import { crootVersion } from './version.js';
 
@@ -146,11 +146,11 @@ async function main(argv: readonly string[]): Promise<number> {
 
 /** `MESSAGE (STATUS: TEXT)`, PCP's text for the status, once. */
 function describe(err: unknown): string {
-  if (!(err instanceof CrootError)) return err instanceof Error ? err.message : String(err);
+  if (!CrootError.is(err)) return err instanceof Error ? err.message : String(err);
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { errorText } = require('../core/status-text.js') as typeof import('../core/status-text.js');
+  const { errorText } = require('../core/protocol/error-text.js') as typeof import('../core/protocol/error-text.js');
   const text = errorText(err.status);
-  // A server's status arrives as `WHAT: TEXT (STATUS)[ more]` (core/root-client.ts): said the same way as the rest.
+  // A server's status arrives as `WHAT: TEXT (STATUS)[ more]` (core/client/root-channel.ts): said the same way as the rest.
   const remote = err.message.split(`: ${text} (${err.status})`);
   if (remote.length === 2) return `${remote[0]}${remote[1]} (${err.status}: ${text})`;
   return err.message.includes(text) ? err.message : `${err.message} (${err.status}: ${text})`;

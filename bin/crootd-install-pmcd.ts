@@ -15,7 +15,7 @@
  */
 import { resolve } from 'node:path';
 import { Command } from 'commander';
-import { CrootError } from '../core/errors.js';
+import { CrootError } from '../core/errors/croot-error.js';
 import { installPmda, removePmda } from '../pmda/pmcd-install.js';
 import { rootPmda } from '../pmda/root-pmda.js';
 
@@ -24,8 +24,8 @@ export const INSTALL_DIR = 'croot';
 
 /**
  * pmcd waits 3 s by default for a new agent's first PDU; crootd sends it
- * once its modules are loaded and its socket listens: about 1 s on an idle
- * host, 4 s and more measured on a loaded one.
+ * once its modules are loaded and its socket listens, which on a loaded
+ * host takes longer than that: pmcd is given this many seconds instead.
  */
 export const DEFAULT_TIMEOUT = 20;
 

@@ -12,8 +12,8 @@
  */
 import { Console } from 'node:console';
 import { Writable, type Readable } from 'node:stream';
-import type { EngineRegistry } from '../core/engine-registry.js';
-import type { Logger } from '../core/logger.js';
+import type { EngineRegistry } from '../core/registry/engine-registry.js';
+import type { Logger } from '../core/logging/logger.js';
 import type { ContainerSnapshotSource } from '../pmda/container-source.js';
 import { RegistrySnapshotSource } from '../pmda/registry-snapshot-source.js';
 import { rootPmda } from '../pmda/root-pmda.js';

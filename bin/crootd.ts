@@ -15,20 +15,20 @@
 import 'reflect-metadata';
 import { closeSync, openSync, readFileSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { Command, Option } from 'commander';
-import { defaultConfig, defaultSocketPath, type CrootConfig } from '../core/config.js';
-import { loadCrootConfigFile, resolveUserUid } from '../core/config-file.js';
+import { defaultConfig, defaultSocketPath, type CrootConfig } from '../core/config/croot-config.js';
+import { loadCrootConfigFile, resolveUserUid } from '../core/config/config-file.js';
 import { createCrootContainer } from '../core/create-container.js';
-import { EngineRegistry } from '../core/engine-registry.js';
-import { CrootError } from '../core/errors.js';
-import { NamespaceHostnameReader } from '../core/host-services.js';
-import { Logger, StreamLogger, type LogLevel } from '../core/logger.js';
-import { ProcessManagerOptions } from '../core/process-manager.js';
-import { ProcessService } from '../core/process-service.js';
-import { RateLimitedLogger } from '../core/rate-limited-logger.js';
-import { RootServer, removeStaleSocket } from '../core/root-server.js';
+import { EngineRegistry } from '../core/registry/engine-registry.js';
+import { CrootError } from '../core/errors/croot-error.js';
+import { NamespaceHostnameReader } from '../core/host/host-services.js';
+import { Logger, StreamLogger, type LogLevel } from '../core/logging/logger.js';
+import { ProcessManagerOptions } from '../core/process/process-manager.js';
+import { ProcessService } from '../core/process/process-service.js';
+import { RateLimitedLogger } from '../core/logging/rate-limited-logger.js';
+import { RootServer, removeStaleSocket } from '../core/server/root-server.js';
+import { serverModule } from '../core/server/server-module.js';
 import { raiseFdLimit } from '../native/index.js';
-import { ExtensionHandler, ExtensionHandlerOptions } from '../core/extension-handler.js';
-import type { UserDatabase } from '../core/user-database.js';
+import type { UserDatabase } from '../core/host/user-database.js';
 import { defaultModules, systemUsers } from './default-modules.js';
 import { startRootPmda } from './crootd-pmda.js';
 import { pmcdInstallCommand } from './crootd-install-pmcd.js';
@@ -107,14 +107,11 @@ async function main(argv: readonly string[]): Promise<number> {
       allowUids,
       ...(opts.socketMode !== undefined ? { socketMode: opts.socketMode } : {}),
     },
-    modules,
+    // The server, with croot's protocol extension (croot list/show/engines/status/events --socket).
+    modules: [...modules, serverModule({ version: crootVersion(), startedAt })],
   });
   container.bind<Logger>(Logger).toConstantValue(logger);
   container.bind<ProcessManagerOptions>(ProcessManagerOptions).toConstantValue({ childStderrFd: () => log.fd });
-  container.bind(RootServer).toSelf().inSingletonScope();
-  // croot's protocol extension: croot list/show/engines/status --socket.
-  container.bind<ExtensionHandlerOptions>(ExtensionHandlerOptions).toConstantValue({ version: crootVersion(), startedAt });
-  container.bind(ExtensionHandler).toSelf().inSingletonScope();
 
   const registry = container.get<EngineRegistry>(EngineRegistry);
   const server = container.get(RootServer);

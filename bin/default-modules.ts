@@ -8,9 +8,9 @@
  * plugins alike.
  */
 import type { ContainerModule } from 'inversify';
-import type { PluginReference } from '../core/config-file.js';
-import { CrootError } from '../core/errors.js';
-import { GetentUserDatabase, UserDatabase } from '../core/user-database.js';
+import type { PluginReference } from '../core/config/config-file.js';
+import { CrootError } from '../core/errors/croot-error.js';
+import { GetentUserDatabase, UserDatabase } from '../core/host/user-database.js';
 import { ENGINES, type EngineFacts } from './engine-table.js';
 import { crootPackageDir } from './version.js';
 
@@ -54,7 +54,7 @@ export async function defaultModules(choice: ModuleChoice = {}): Promise<LoadedM
     modules.push(native.nativeModule);
     if (choice.processServices) {
       // eslint-disable-next-line @typescript-eslint/no-require-imports
-      modules.push((require('../core/process-manager.js') as typeof import('../core/process-manager.js')).processServiceModule);
+      modules.push((require('../core/process/process-service-module.js') as typeof import('../core/process/process-service-module.js')).processServiceModule);
     }
   } catch (err) {
     nativeProblem = err instanceof Error ? err.message : String(err);
@@ -84,7 +84,7 @@ export async function defaultModules(choice: ModuleChoice = {}): Promise<LoadedM
         if (disabled.has(manifest.name)) continue;
         modules.push(await loadPluginFrom(manifest, plugin.name));
       } catch (err) {
-        problems.push(err instanceof CrootError ? err.message : `plugin ${plugin.name}: ${String(err)}`);
+        problems.push(CrootError.is(err) ? err.message : `plugin ${plugin.name}: ${String(err)}`);
       }
     }
   }

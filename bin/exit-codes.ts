@@ -2,7 +2,7 @@
  * croot's exit statuses, the same for every command, and the hint printed
  * under an error: what to try next.
  */
-import { CrootError } from '../core/errors.js';
+import { CrootError, Errno } from '../core/errors/croot-error.js';
 
 export const ExitCode = {
   OK: 0,
@@ -44,7 +44,7 @@ export function exitCodeHelp(): string {
   return ['', 'Exit status:', ...EXIT_CODE_TEXT.map(([code, text]) => `  ${String(code).padEnd(3)} ${text}`)].join('\n');
 }
 
-const PERMISSION_STATUSES = new Set([-1, -13]);
+const PERMISSION_STATUSES = new Set([-Errno.EPERM, -Errno.EACCES]);
 
 /** The exit status for an error croot reports. */
 export function exitCodeOf(err: unknown): number {
@@ -52,7 +52,7 @@ export function exitCodeOf(err: unknown): number {
   if (typeof e?.code === 'string' && e.code.startsWith('commander.')) {
     return e.code === 'commander.helpDisplayed' || e.code === 'commander.version' ? ExitCode.OK : ExitCode.USAGE;
   }
-  if (!(err instanceof CrootError)) return ExitCode.FAILURE;
+  if (!CrootError.is(err)) return ExitCode.FAILURE;
   switch (err.code) {
     case 'ERR_NO_CONTAINER':
       return ExitCode.NOT_FOUND;
@@ -79,7 +79,7 @@ export function exitCodeOf(err: unknown): number {
 
 /** What the user may try, for an error of a command run with (or without) --socket; undefined when nothing useful. */
 export function hintFor(err: unknown, context: { socket?: string | undefined; uid: number }): string | undefined {
-  if (!(err instanceof CrootError)) return undefined;
+  if (!CrootError.is(err)) return undefined;
   const code = exitCodeOf(err);
   if (code === ExitCode.AMBIGUOUS) {
     return 'name one of them as ENGINE:NAME (e.g. docker:web) or by its full id';

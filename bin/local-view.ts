@@ -6,12 +6,12 @@
  * registry; everything else goes through the ContainerView it hands out.
  */
 import 'reflect-metadata';
-import { loadCrootConfigFile } from '../core/config-file.js';
-import { ContainerView, type ContainerField } from '../core/container-view.js';
+import { loadCrootConfigFile } from '../core/config/config-file.js';
+import { ContainerView, type ContainerField } from '../core/registry/container-view.js';
 import { createCrootContainer } from '../core/create-container.js';
-import { SCHEMA_VERSION, sortEngines, type AnchorReport, type ContainerReport, type CrootDocument, type EngineReport } from '../core/croot-extension.js';
-import { EngineRegistry } from '../core/engine-registry.js';
-import type { CrootdEventStream } from '../core/extension-client.js';
+import { SCHEMA_VERSION, sortEngines, type AnchorReport, type ContainerReport, type CrootDocument, type EngineReport } from '../core/protocol/croot-extension.js';
+import { EngineRegistry } from '../core/registry/engine-registry.js';
+import type { CrootdEventStream } from '../core/client/extension-client.js';
 import { defaultModules, systemUsers } from './default-modules.js';
 import { ENGINE_IDS } from './engine-table.js';
 import type { DockerEngineOptions } from '../engines/docker/index.js';

@@ -3,8 +3,8 @@
  * rows), JSON documents for programs (one schema for every command,
  * docs/cli.md), and the filters of `croot list`.
  */
-import type { AnchorReport, ContainerReport, CrootDocument, EngineReport, ErrorReport, EventReport, ServerReport } from '../core/croot-extension.js';
-import { errorText } from '../core/status-text.js';
+import type { AnchorReport, ContainerReport, CrootDocument, EngineReport, ErrorReport, EventReport, ServerReport } from '../core/protocol/croot-extension.js';
+import { errorText } from '../core/protocol/error-text.js';
 
 export type Format = 'table' | 'json';
 

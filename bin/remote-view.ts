@@ -3,11 +3,11 @@
  * protocol (crootd and PCP's pmdaroot alike), and list/show/engines/status
  * and events over croot's extension (crootd only). Loads no engine.
  */
-import { CrootError, ErrorCodes } from '../core/errors.js';
-import { askCrootd, subscribeCrootd, type CrootdEventStream } from '../core/extension-client.js';
-import { SCHEMA_VERSION, type ContainerReport, type CrootDocument, type ErrorReport, type ExtensionRequest } from '../core/croot-extension.js';
-import { PduType } from '../core/protocol.js';
-import { RootClient } from '../core/root-client.js';
+import { CrootError, ErrorCodes } from '../core/errors/croot-error.js';
+import { askCrootd, subscribeCrootd, type CrootdEventStream } from '../core/client/extension-client.js';
+import { SCHEMA_VERSION, type ContainerReport, type CrootDocument, type ErrorReport, type ExtensionRequest } from '../core/protocol/croot-extension.js';
+import { PduType } from '../core/protocol/root-pdus.js';
+import { RootClient } from '../core/client/root-client.js';
 
 export type Question = 'hostname' | 'pid' | 'cgroup';
 
@@ -58,7 +58,7 @@ export async function showRemote(socket: string, name: string): Promise<{ docume
   try {
     return { document: await askCrootd({ op: 'show', name }, socket), viaExtension: true };
   } catch (err) {
-    if (!(err instanceof CrootError) || err.code !== 'ERR_NOT_SUPPORTED') throw err;
+    if (!CrootError.is(err) || err.code !== 'ERR_NOT_SUPPORTED') throw err;
   }
   const client = await RootClient.connect(socket);
   try {
@@ -67,8 +67,8 @@ export async function showRemote(socket: string, name: string): Promise<{ docume
       try {
         return await get();
       } catch (e) {
-        if (e instanceof CrootError && (e.code === 'ERR_NO_CONTAINER' || e.code === 'ERR_AMBIGUOUS_NAME')) throw e;
-        errors[field] = { code: e instanceof CrootError ? e.code : 'ERR_SYSTEM', status: e instanceof CrootError ? e.status : ErrorCodes.ERR_SYSTEM, message: (e as Error).message };
+        if (CrootError.is(e) && (e.code === 'ERR_NO_CONTAINER' || e.code === 'ERR_AMBIGUOUS_NAME')) throw e;
+        errors[field] = { code: CrootError.is(e) ? e.code : 'ERR_SYSTEM', status: CrootError.is(e) ? e.status : ErrorCodes.ERR_SYSTEM, message: (e as Error).message };
         return null;
       }
     };
@@ -101,11 +101,11 @@ export async function showRemote(socket: string, name: string): Promise<{ docume
  * extension leaves the error as it was).
  */
 async function withCandidates(err: unknown, socket: string, name: string): Promise<unknown> {
-  if (!(err instanceof CrootError) || err.code !== 'ERR_AMBIGUOUS_NAME') return err;
+  if (!CrootError.is(err) || err.code !== 'ERR_AMBIGUOUS_NAME') return err;
   try {
     await askCrootd({ op: 'show', name }, socket, { timeoutMs: 3000 });
   } catch (detailed) {
-    if (detailed instanceof CrootError && detailed.code === 'ERR_AMBIGUOUS_NAME') return detailed;
+    if (CrootError.is(detailed) && detailed.code === 'ERR_AMBIGUOUS_NAME') return detailed;
   }
   return err;
 }

@@ -1,10 +1,10 @@
 import { join, resolve } from 'node:path';
 import { settle } from '../test/support/outcomes.js';
 import { cgroupTruth } from '../test/support/truth.js';
-import { CrootConfig } from './config.js';
+import { CrootConfig } from './config/croot-config.js';
 import { createCrootContainer, loadPluginModule } from './create-container.js';
-import { EngineRegistry } from './engine-registry.js';
-import { ContainerCGroupResolver, ContainerHostnameResolver, ContainerProcessIdResolver } from './resolvers.js';
+import { EngineRegistry } from './registry/engine-registry.js';
+import { ContainerCGroupResolver, ContainerHostnameResolver, ContainerProcessIdResolver } from './registry/container-resolvers.js';
 
 const fixtures = resolve(__dirname, '..', 'test', 'fixtures');
 

@@ -8,18 +8,18 @@ import { createRequire } from 'node:module';
 import { isAbsolute, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Container, ContainerModule } from 'inversify';
-import { CrootConfig, defaultConfig } from './config.js';
-import { ContainerView, RegistryContainerView } from './container-view.js';
-import { DefaultEngineRegistry, EngineRegistry } from './engine-registry.js';
-import { CrootError } from './errors.js';
-import { RootRequestHandler } from './root-request-handler.js';
+import { CrootConfig, defaultConfig } from './config/croot-config.js';
+import { ContainerView, RegistryContainerView } from './registry/container-view.js';
+import { DefaultEngineRegistry, EngineRegistry } from './registry/engine-registry.js';
+import { CrootError } from './errors/croot-error.js';
+import { RootRequestHandler } from './server/root-request-handler.js';
 import {
   ContainerCGroupResolver,
   ContainerHostnameResolver,
   ContainerProcessIdResolver,
   DefaultContainerResolver,
   RunningContainerLocator,
-} from './resolvers.js';
+} from './registry/container-resolvers.js';
 
 export interface CreateCrootContainerOptions {
   readonly config?: Partial<CrootConfig>;

@@ -15,9 +15,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 // Straight from the modules (not croot's index, which loads inversify and
 // more): pmcd gives a new agent 3 s to send its first PDU.
-import { CrootError, statusOf } from '../core/errors.js';
-import { StreamLogger } from '../core/logger.js';
-import { RootClient } from '../core/root-client.js';
+import { CrootError, statusOf } from '../core/errors/croot-error.js';
+import { StreamLogger } from '../core/logging/logger.js';
+import { RootClient } from '../core/client/root-client.js';
 import { Attribute, MetricType, Semantics, definePmda, installPmda, removePmda, type PmdaDefinition, type RequestContext } from '../pmda/index.js';
 
 /** End-user PMDAs take domains 385..510, from the top (PCP's stdpmid). */
@@ -103,11 +103,11 @@ function agent(): void {
       const procs = cgroupProcs(cgroup);
       return { pid, cgroup, ...(procs !== undefined ? { procs } : {}) };
     } catch (err) {
-      if (!(err instanceof CrootError)) {
+      if (!CrootError.is(err)) {
         client?.close();
         client = undefined;
       }
-      return { error: err instanceof CrootError ? err : new CrootError('ERR_SYSTEM', (err as Error).message, { cause: err }) };
+      return { error: CrootError.is(err) ? err : new CrootError('ERR_SYSTEM', (err as Error).message, { cause: err }) };
     }
   };
 

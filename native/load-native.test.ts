@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { CrootError } from '../core/errors.js';
+import { CrootError } from '../core/errors/croot-error.js';
 import { crootNativeFunctions } from './croot-native.js';
 import { findPackageRoot, loadNative, loadNativeUncached, nativeCandidates } from './load-native.js';
 

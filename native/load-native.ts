@@ -5,7 +5,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { CrootError } from '../core/errors.js';
+import { CrootError } from '../core/errors/croot-error.js';
 import { crootNativeFunctions } from './croot-native.js';
 import type { CrootNative } from './croot-native.js';
 

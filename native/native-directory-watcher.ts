@@ -4,7 +4,7 @@
  * descriptor to the listeners of that directory.
  */
 import { inject, injectable } from 'inversify';
-import type { DirectoryEvent, DirectoryWatcher } from '../core/host-services.js';
+import type { DirectoryEvent, DirectoryWatcher } from '../core/host/host-services.js';
 import { CrootNative } from './croot-native.js';
 import type { FdWatcher, InotifyEvent } from './croot-native.js';
 import { translateNativeError } from './native-host-services.js';

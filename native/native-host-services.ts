@@ -1,44 +1,23 @@
 /**
- * The core's host services (core/host-services.ts) implemented with the
+ * The core's host services (core/host/host-services.ts) implemented with the
  * addon. Native errors are translated into CrootErrors here, at the edge,
  * and kept as `cause`.
  */
 import { inject, injectable } from 'inversify';
-import { CrootError } from '../core/errors.js';
-import type { FdSender, NamespaceHostnameReader, PeerCredentialReader, PeerCredentials, ProcessHandle } from '../core/host-services.js';
-import { CrootNative, isNativeError } from './croot-native.js';
+import { CrootError } from '../core/errors/croot-error.js';
+import { systemError } from '../core/errors/system-error.js';
+import type { FdSender, NamespaceHostnameReader, PeerCredentialReader, PeerCredentials, ProcessHandle } from '../core/host/host-services.js';
+import { CrootNative } from './croot-native.js';
 
 /**
- * A CrootError for a failed native call. ENOENT/ESRCH become ERR_NOT_RUNNING
- * when `notRunning` says the call was about a process; EPERM/EACCES become
- * ERR_NOT_PERMITTED; EPIPE/ECONNRESET/ENOTCONN become ERR_NOT_CONNECTED; the
- * rest ERR_SYSTEM with status -errno.
+ * A CrootError for a failed native call, through core's one translation of
+ * system errors (core/errors/system-error.ts): ENOENT/ESRCH become
+ * ERR_NOT_RUNNING when `notRunning` says the call was about a process;
+ * EPERM/EACCES ERR_NOT_PERMITTED; EPIPE/ECONNRESET/ENOTCONN
+ * ERR_NOT_CONNECTED; the rest ERR_SYSTEM with status -errno.
  */
 export function translateNativeError(err: unknown, what: string, options: { notRunning?: boolean } = {}): CrootError {
-  if (err instanceof CrootError) return err;
-  if (!isNativeError(err)) {
-    const message = (err as { message?: unknown } | null)?.message;
-    return new CrootError('ERR_SYSTEM', `${what}: ${typeof message === 'string' ? message : String(err)}`, { cause: err });
-  }
-  const details = { code: err.code, errno: err.errno, syscall: err.syscall };
-  switch (err.code) {
-    case 'ENOENT':
-    case 'ESRCH':
-      if (options.notRunning === true) {
-        return new CrootError('ERR_NOT_RUNNING', `${what}: the process is not running (${err.message})`, { cause: err, details });
-      }
-      break;
-    case 'EPERM':
-    case 'EACCES':
-      return new CrootError('ERR_NOT_PERMITTED', `${what}: ${err.message}`, { cause: err, details });
-    case 'EPIPE':
-    case 'ECONNRESET':
-    case 'ENOTCONN':
-      return new CrootError('ERR_NOT_CONNECTED', `${what}: ${err.message}`, { cause: err, details });
-    default:
-      break;
-  }
-  return new CrootError('ERR_SYSTEM', `${what}: ${err.message}`, { cause: err, details, status: -err.errno });
+  return systemError(err, what, { process: options.notRunning === true });
 }
 
 function abortedError(signal: AbortSignal, what: string): CrootError {

@@ -4,8 +4,8 @@
  * (NSS through getpwnam_r/getpwuid_r).
  */
 import { ContainerModule } from 'inversify';
-import { DirectoryWatcher, FdSender, NamespaceHostnameReader, PeerCredentialReader, ProcessAnchor, ProcessSpawner } from '../core/host-services.js';
-import { UserDatabase } from '../core/user-database.js';
+import { DirectoryWatcher, FdSender, NamespaceHostnameReader, PeerCredentialReader, ProcessAnchor, ProcessSpawner } from '../core/host/host-services.js';
+import { UserDatabase } from '../core/host/user-database.js';
 import { CrootNative } from './croot-native.js';
 import { loadNative } from './load-native.js';
 import { NativeDirectoryWatcher } from './native-directory-watcher.js';

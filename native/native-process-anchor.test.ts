@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
-import { CrootError, Errno } from '../core/errors.js';
+import { CrootError, Errno } from '../core/errors/croot-error.js';
 import { describeWith, probes } from '../test/support/components.js';
 import { processState } from '../test/support/processes.js';
 import { fdsOpenedSince, openFds } from '../test/support/sandbox.js';

@@ -10,9 +10,9 @@
  * never starves crootd of the fds it needs to answer.
  */
 import { inject, injectable } from 'inversify';
-import type { ProcessAnchor, ProcessAnchorMode, ProcessHandle } from '../core/host-services.js';
-import { ProcProcessHandle } from '../core/proc-process-handle.js';
-import { plural } from '../core/plural.js';
+import type { ProcessAnchor, ProcessAnchorMode, ProcessHandle } from '../core/host/host-services.js';
+import { ProcProcessHandle } from '../core/host/proc-process-handle.js';
+import { plural } from '../core/logging/plural.js';
 import { CrootNative, isNativeError } from './croot-native.js';
 import type { FdWatcher } from './croot-native.js';
 

@@ -10,10 +10,10 @@ import { closeSync, fstatSync, mkdtempSync, openSync, readFileSync, readSync, re
 import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { CrootConfig } from '../core/config.js';
-import { CrootError } from '../core/errors.js';
-import type { PeerCredentials } from '../core/host-services.js';
-import { ProcessManager, SAFE_PATH, type ProcessManagerOptions } from '../core/process-manager.js';
+import type { CrootConfig } from '../core/config/croot-config.js';
+import { CrootError } from '../core/errors/croot-error.js';
+import type { PeerCredentials } from '../core/host/host-services.js';
+import { ProcessManager, SAFE_PATH, type ProcessManagerOptions } from '../core/process/process-manager.js';
 import { processState, zombieChildren } from '../test/support/processes.js';
 import { loadNative } from './load-native.js';
 import { NativeProcessSpawner } from './native-process-spawner.js';

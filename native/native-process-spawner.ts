@@ -7,7 +7,7 @@
  * reply's -errno.
  */
 import { inject, injectable } from 'inversify';
-import type { ProcessSpawner, ReapedProcess, SpawnStdio } from '../core/host-services.js';
+import type { ProcessSpawner, ReapedProcess, SpawnStdio } from '../core/host/host-services.js';
 import { CrootNative } from './croot-native.js';
 
 @injectable()

@@ -3,12 +3,12 @@
  * recvmsg per reply, as PCP's C client does, so replies can carry fds
  * (SCM_RIGHTS), e.g. the two pipes of a pipe-IPC STARTPMDA.
  */
-import { CrootError } from '../core/errors.js';
-import { closeFds } from '../core/fds.js';
-import { MAX_PDU_SIZE } from '../core/protocol.js';
-import type { ReceivedPdu, RootTransport, RootTransportFactory } from '../core/root-client.js';
+import { CrootError, Errno } from '../core/errors/croot-error.js';
+import { errnoOf, systemError } from '../core/errors/system-error.js';
+import { closeFds } from '../core/host/close-fds.js';
+import { MAX_PDU_SIZE } from '../core/protocol/root-pdus.js';
+import type { ReceivedPdu, RootTransport, RootTransportFactory } from '../core/client/root-transport.js';
 import type { CrootNative } from './croot-native.js';
-import { translateNativeError } from './native-host-services.js';
 import { loadNative } from './load-native.js';
 
 export class NativeTransport implements RootTransport {
@@ -84,14 +84,9 @@ export class NativeTransport implements RootTransport {
 
 
 function toCrootError(err: unknown, what: string): CrootError {
-  if (err instanceof CrootError) return err;
-  const errno = (err as { errno?: unknown }).errno;
-  if (errno === 110) return new CrootError('ERR_TIMEOUT', `${what}: no reply in time`, { cause: err });
-  const translated = translateNativeError(err, what);
-  if (errno === 111 || errno === 2) {
-    return new CrootError('ERR_NOT_CONNECTED', translated.message, { cause: err, status: translated.status, details: translated.details });
-  }
-  return translated;
+  if (CrootError.is(err)) return err;
+  if (errnoOf(err) === Errno.ETIMEDOUT) return new CrootError('ERR_TIMEOUT', `${what}: no reply in time`, { cause: err });
+  return systemError(err, what, { connect: true });
 }
 
 /** The native transport factory (receives fds; one recvmsg per reply). */

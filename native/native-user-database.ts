@@ -6,8 +6,8 @@
  * on a request path.
  */
 import { inject, injectable } from 'inversify';
-import { CrootError } from '../core/errors.js';
-import type { UserDatabase, UserEntry } from '../core/user-database.js';
+import { CrootError } from '../core/errors/croot-error.js';
+import type { UserDatabase, UserEntry } from '../core/host/user-database.js';
 import { CrootNative, type PasswdEntry } from './croot-native.js';
 import { translateNativeError } from './native-host-services.js';
 

@@ -5,8 +5,9 @@
  * libpcp_pmda rules (profiles, instance lookups, errors, validation).
  */
 import { PassThrough } from 'node:stream';
-import { CrootError } from '../core/errors.js';
-import { definePmda, type MetricDefinition, type PmdaDefinition } from './define-pmda.js';
+import { CrootError } from '../core/errors/croot-error.js';
+import { definePmda } from './define-pmda.js';
+import type { MetricDefinition, PmdaDefinition } from './pmda-definition.js';
 import { readTranscript, type TranscriptEntry } from '../test/support/golden-transcript.js';
 import { Attribute, LabelType, MetricType, PM_IN_NULL, ProfileState, Semantics, TextKind, indom, pmid } from './identifiers.js';
 import { PduFramer, PduFlag } from './pdu-framer.js';

@@ -12,9 +12,8 @@
  * labels answers label requests as PMDA_INTERFACE_6 agents (pmdaroot) do:
  * with no label sets.
  */
-import type { Readable, Writable } from 'node:stream';
-import { CrootError, statusOf } from '../core/errors.js';
-import { SilentLogger, type Logger } from '../core/logger.js';
+import { CrootError, statusOf } from '../core/errors/croot-error.js';
+import { SilentLogger, type Logger } from '../core/logging/logger.js';
 import {
   LabelType,
   MetricType,
@@ -27,10 +26,10 @@ import {
   packUnits,
   pmid as makePmid,
   pmidString,
-  type Units,
 } from './identifiers.js';
 import { NameTree } from './name-tree.js';
-import { FROM_ANON, PDU_HEADER_SIZE, PDU_VERSION, PduFlag, PduFramer, PduType, pduTypeName, readHeader } from './pdu-framer.js';
+import { checkLabels, labelSet } from './label-sets.js';
+import { FROM_ANON, PDU_HEADER_SIZE, PDU_VERSION, PduFlag, PduType, pduTypeName, readHeader } from './pdu-framer.js';
 import {
   CRED_VERSION,
   attrText,
@@ -65,139 +64,22 @@ import {
   PM_ERR_PMID,
   PM_ERR_TEXT,
 } from './pm-status.js';
-import { encodeValue, type MetricValue } from './values.js';
-
-export interface HelpText {
-  /** `pminfo -t`: one line. */
-  readonly oneline: string;
-  /** `pminfo -T`: the long text; absent gives an empty text, as pmdaroot's metrics have (pminfo then shows the one-liner). */
-  readonly text?: string;
-}
-
-export interface Instance {
-  /** Instance number, >= 0, unique in its domain (see InstanceNumbering). */
-  readonly id: number;
-  /** External instance name, unique in its domain. */
-  readonly name: string;
-}
-
-/** Label names and values of one label set (JSON values; names sorted on the wire). */
-export type Labels = Readonly<Record<string, string | number | boolean | null>>;
-
-export interface RequestContext {
-  /** pmcd's number for the client context the request comes from (the PDU's `from`). */
-  readonly context: number;
-  /**
-   * The client's attributes pmcd sent (PCP_ATTR_* code -> value): only for
-   * PMDAs that set `attributes: true`. Attribute.CONTAINER is the
-   * container the client named with `--container`.
-   */
-  readonly attributes: ReadonlyMap<number, string>;
-}
-
-export interface MetricDefinition {
-  /** Full PMNS name, e.g. `containers.engine`. */
-  readonly name: string;
-  readonly cluster: number;
-  readonly item: number;
-  readonly type: MetricType;
-  readonly semantics: Semantics;
-  readonly units?: Units;
-  /** Serial of one of the PMDA's `indoms`; absent for a singular metric. */
-  readonly indom?: number;
-  readonly help: HelpText;
-  readonly labels?: Labels;
-  /**
-   * The value for one instance (`instance` undefined for a singular metric),
-   * called once per instance in the client's profile during a fetch, after
-   * the PMDA's `refresh`; it must not block. `undefined` leaves the
-   * instance out of the result (PMDA_FETCH_NOVALUES). A thrown error leaves
-   * it out too; when no instance has a value, the status of the last error
-   * (a CrootError's `status`, else PM_ERR_GENERIC) stands in for the values.
-   */
-  fetch(instance: Instance | undefined, request: RequestContext): MetricValue | undefined;
-}
-
-export interface IndomDefinition {
-  readonly serial: number;
-  readonly help?: HelpText;
-  readonly labels?: Labels;
-  /** Every instance now, called per request after `refresh`; must not block. */
-  instances(request: RequestContext): readonly Instance[];
-  /** Labels of one instance; declaring it makes instance-label requests list every instance. */
-  instanceLabels?(instance: Instance, request: RequestContext): Labels | undefined;
-}
-
-export interface RefreshRequest extends RequestContext {
-  readonly kind: 'fetch' | 'instance' | 'labels';
-  /** The metrics of a fetch (empty otherwise). */
-  readonly pmids: readonly number[];
-}
-
-export interface PmdaDefinition {
-  /** The agent's name (pmcd.conf's label), for logs. */
-  readonly name: string;
-  /** PMDA domain number, 1..510. */
-  readonly domain: number;
-  readonly metrics: readonly MetricDefinition[];
-  readonly indoms?: readonly IndomDefinition[];
-  /** Domain labels. */
-  readonly labels?: Labels;
-  /** Ask pmcd for each client's attributes (sets PDU_FLAG_AUTH and PDU_FLAG_CONTAINER in the credentials). */
-  readonly attributes?: boolean;
-  /** Called before each fetch, instance and label request is answered; requests wait for it, one at a time. */
-  refresh?(request: RefreshRequest): void | Promise<void>;
-  /** Called when pmcd says a client context closed. */
-  endContext?(context: number): void;
-}
-
-export interface PmdaStreams {
-  /** pmcd -> agent (stdin for a pipe agent). */
-  readonly input: Readable;
-  /** agent -> pmcd (stdout for a pipe agent). */
-  readonly output: Writable;
-  readonly logger?: Logger;
-  /** The pid to put in the credentials PDU; default process.pid. */
-  readonly pid?: number;
-}
-
-export interface PmdaSession {
-  /** Settles when the input ends or breaks (pmcd closed the pipe), with why. */
-  readonly closed: Promise<string>;
-  /** Stops reading; the streams are left to their owner. */
-  close(): void;
-}
+import {
+  uniqueInstances,
+  type HelpText,
+  type IndomDefinition,
+  type Instance,
+  type Labels,
+  type MetricDefinition,
+  type PmdaDefinition,
+  type RequestContext,
+} from './pmda-definition.js';
+import { startSession, type PmdaSession, type PmdaStreams } from './pmda-session.js';
+import { encodeValue } from './values.js';
 
 interface CompiledMetric extends MetricDefinition {
   readonly pmid: number;
   readonly indomId: number;
-}
-
-const LABEL_NAME = /^[A-Za-z][A-Za-z0-9_]*$/;
-
-function checkLabels(labels: Labels | undefined, where: string): void {
-  for (const name of Object.keys(labels ?? {})) {
-    if (!LABEL_NAME.test(name) || name.length > 255) throw new CrootError('ERR_CONFIG', `${where}: label name "${name}" is not a PCP label name`);
-  }
-}
-
-/** One label set with its JSON and index, as pmdaAddLabels builds it (names sorted). */
-export function labelSet(inst: number, labels: Labels, flags: number): LabelSet {
-  const names = Object.keys(labels).sort();
-  // libpcp sends a set without labels with no JSON at all.
-  if (names.length === 0) return { inst, nlabels: 0, json: '', labels: [] };
-  let json = '{';
-  const index = names.map((name, i) => {
-    if (i > 0) json += ',';
-    const nameAt = Buffer.byteLength(json) + 1;
-    json += `${JSON.stringify(name)}:`;
-    const valueAt = Buffer.byteLength(json);
-    const value = JSON.stringify(labels[name]);
-    json += value;
-    return { name: nameAt, namelen: Buffer.byteLength(name), flags, value: valueAt, valuelen: Buffer.byteLength(value) };
-  });
-  json += '}';
-  return { inst, nlabels: index.length, json, labels: index };
 }
 
 export class Pmda {
@@ -286,54 +168,10 @@ export class Pmda {
 
   /** Speaks the protocol on `input`/`output`: credentials first, then one answer per request, in order. */
   run(streams: PmdaStreams): PmdaSession {
-    const { input, output } = streams;
     this.logger = streams.logger ?? this.logger;
-    const framer = new PduFramer();
-    let queue = Promise.resolve();
-    let done = false;
-    let settle: (why: string) => void = () => undefined;
-    const closed = new Promise<string>((resolve) => {
-      settle = (why) => {
-        if (done) return;
-        done = true;
-        input.off('data', onData);
-        input.off('end', onEnd);
-        input.off('close', onEnd);
-        input.off('error', onError);
-        output.off('error', onError);
-        resolve(why);
-      };
-    });
-    const send = (pdus: readonly Buffer[]): void => {
-      for (const pdu of pdus) if (!done) output.write(pdu);
-    };
-    const onData = (chunk: Buffer): void => {
-      let pdus: Buffer[];
-      try {
-        pdus = framer.push(chunk);
-      } catch (err) {
-        this.logger.error('the stream from pmcd is not PDUs any more', { error: (err as Error).message });
-        settle(`protocol error: ${(err as Error).message}`);
-        return;
-      }
-      for (const pdu of pdus) {
-        queue = queue.then(async () => {
-          if (!done) send(await this.handle(pdu));
-        });
-      }
-    };
-    const onEnd = (): void => {
-      void queue.then(() => settle('pmcd closed the pipe'));
-    };
-    const onError = (err: Error): void => settle(`stream error: ${err.message}`);
-    input.on('data', onData);
-    input.on('end', onEnd);
-    input.on('close', onEnd);
-    input.on('error', onError);
-    output.on('error', onError);
-    send([this.credentials(streams.pid)]);
+    const session = startSession(streams, { handle: (pdu) => this.handle(pdu), logger: this.logger, credentials: this.credentials(streams.pid) });
     this.logger.info('PMDA connected to pmcd', { agent: this.definition.name, domain: this.domain });
-    return { closed, close: () => settle('closed by the agent') };
+    return session;
   }
 
   private async dispatch(pdu: Pdu, type: number): Promise<Buffer[]> {
@@ -553,26 +391,6 @@ const WANTS_REPLY = new Set<number>([
   PduType.PMNS_TRAVERSE,
   PduType.RESULT,
 ]);
-
-function uniqueInstances(list: readonly Instance[], warn: (why: string) => void): readonly Instance[] {
-  const ids = new Set<number>();
-  const names = new Set<string>();
-  const out: Instance[] = [];
-  for (const i of list) {
-    if (!Number.isInteger(i.id) || i.id < 0 || i.id > 0x7fffffff || i.name.length === 0) {
-      warn(`instance ${i.id} "${i.name}" left out: ids are 0..2^31-1 and names are not empty`);
-      continue;
-    }
-    if (ids.has(i.id) || names.has(i.name)) {
-      warn(`instance ${i.id} "${i.name}" left out: its id or name is taken`);
-      continue;
-    }
-    ids.add(i.id);
-    names.add(i.name);
-    out.push(i);
-  }
-  return out;
-}
 
 /** Defines a PMDA; throws a CrootError `ERR_CONFIG` for a definition pmcd could not use. */
 export function definePmda(definition: PmdaDefinition): Pmda {

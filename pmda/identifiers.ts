@@ -4,7 +4,7 @@
  * pmInDom `domain:9 serial:22`, a pmUnits word packs six 4-bit fields. On the
  * wire each is one 32-bit word in network byte order.
  */
-import { CrootError } from '../core/errors.js';
+import { CrootError } from '../core/errors/croot-error.js';
 
 export const PM_ID_NULL = 0xffffffff;
 export const PM_INDOM_NULL = 0xffffffff;

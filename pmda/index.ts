@@ -3,19 +3,10 @@
  * TypeScript, a runtime to write PMDAs with it, and croot's root PMDA.
  * See docs/pmda.md.
  */
-export { definePmda, labelSet, Pmda } from './define-pmda.js';
-export type {
-  HelpText,
-  IndomDefinition,
-  Instance,
-  Labels,
-  MetricDefinition,
-  PmdaDefinition,
-  PmdaSession,
-  PmdaStreams,
-  RefreshRequest,
-  RequestContext,
-} from './define-pmda.js';
+export { definePmda, Pmda } from './define-pmda.js';
+export { labelSet } from './label-sets.js';
+export type { HelpText, IndomDefinition, Instance, Labels, MetricDefinition, PmdaDefinition, RefreshRequest, RequestContext } from './pmda-definition.js';
+export type { PmdaSession, PmdaStreams } from './pmda-session.js';
 export { InstanceNumbering } from './instance-numbering.js';
 export { NameTree, PMNS_LEAF, PMNS_NONLEAF } from './name-tree.js';
 export {

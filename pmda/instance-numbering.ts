@@ -6,7 +6,7 @@
  * went away keep their number should they come back, up to `maxRetired` of
  * them (the oldest are forgotten first; their numbers are still not reused).
  */
-import type { Instance } from './define-pmda.js';
+import type { Instance } from './pmda-definition.js';
 
 export class InstanceNumbering {
   private readonly live = new Map<string, number>();

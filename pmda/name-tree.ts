@@ -3,7 +3,7 @@
  * PMNS requests (children, traversal, name <-> PMID) and writes the ASCII
  * PMNS that `pmnsadd` merges into `$PCP_VAR_DIR/pmns/root`.
  */
-import { CrootError } from '../core/errors.js';
+import { CrootError } from '../core/errors/croot-error.js';
 import { pmidParts } from './identifiers.js';
 
 /** PMNS_LEAF_STATUS / PMNS_NONLEAF_STATUS of a children-with-status reply. */

@@ -4,7 +4,7 @@
  * `len` (bytes in the PDU, header included), `type` and `from`; PDUs follow
  * each other on the byte stream with no separator.
  */
-import { CrootError } from '../core/errors.js';
+import { CrootError } from '../core/errors/croot-error.js';
 
 export const PDU_HEADER_SIZE = 12;
 /** The PDU protocol version pmcd and libpcp_pmda agents exchange (PDU_VERSION2). */

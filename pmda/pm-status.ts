@@ -1,9 +1,9 @@
 /**
  * PCP status codes a PMDA sends (pmapi.h of PCP 6.0.3: -(12345 + n)).
- * pmErrStr renders them; core/status-text.ts has the texts of those croot
+ * pmErrStr renders them; core/protocol/error-text.ts has the texts of those croot
  * also uses on the root socket.
  */
-export { PM_ERR_GENERIC, PM_ERR_IPC, PM_ERR_NOCONTAINER } from '../core/errors.js';
+export { PM_ERR_GENERIC, PM_ERR_IPC, PM_ERR_NOCONTAINER } from '../core/errors/croot-error.js';
 
 export const PM_ERR_TEXT = -12349;
 export const PM_ERR_APPVERSION = -12350;

@@ -10,7 +10,7 @@
  * `<pod namespace>/<pod>/<container>`), and a state word from the flags
  * (running, paused, restarting) when the engine gives none.
  */
-import type { EngineRegistry, IndexedContainer } from '../core/engine-registry.js';
+import type { EngineRegistry, IndexedContainer } from '../core/registry/engine-registry.js';
 import type { ContainerSnapshotSource, ContainerView } from './container-source.js';
 
 export class RegistrySnapshotSource implements ContainerSnapshotSource {

@@ -9,8 +9,8 @@ import { MetricType, PM_IN_NULL, indom, pmid } from './identifiers.js';
 import { decodePdu, encodeFetch, encodeInstanceReq, type InstancePdu, type ResultPdu } from './pdus.js';
 import { containerInstanceNames, rootPmda } from './root-pmda.js';
 import { viewOf } from './registry-snapshot-source.js';
-import type { ContainerRecord } from '../core/engine.js';
-import type { IndexedContainer } from '../core/engine-registry.js';
+import type { ContainerRecord } from '../core/registry/engine-contribution.js';
+import type { IndexedContainer } from '../core/registry/engine-registry.js';
 import { decodeValue } from './values.js';
 
 const docker: ContainerView = { engine: 'docker', id: 'a'.repeat(64), names: ['web1'], running: true, paused: false, restarting: false, pid: 4242, cgroup: 'docker/aaaa', state: 'running', hostname: 'web1-h' };

@@ -10,7 +10,8 @@
  * the same name, `<engine>:<name>` for each of them.
  */
 import type { ContainerSnapshotSource, ContainerView } from './container-source.js';
-import { definePmda, type HelpText, type Instance, type MetricDefinition, type Pmda, type RefreshRequest } from './define-pmda.js';
+import { definePmda, type Pmda } from './define-pmda.js';
+import type { HelpText, Instance, MetricDefinition, RefreshRequest } from './pmda-definition.js';
 import { MetricType, Semantics, pmidParts } from './identifiers.js';
 import { InstanceNumbering } from './instance-numbering.js';
 import { countPidNamespaces, pidNamespaceOf, type NamespaceCounts } from './pid-namespace-counter.js';

@@ -5,7 +5,7 @@
  * the value lists (DPTR), 64-bit integers and doubles and floats in network
  * byte order, strings with their terminating NUL, aggregates as given.
  */
-import { CrootError } from '../core/errors.js';
+import { CrootError } from '../core/errors/croot-error.js';
 import { MetricType, ValueFormat } from './identifiers.js';
 import type { Value, ValueBlock } from './pdus.js';
 import { PM_ERR_SIGN, PM_ERR_TRUNC, PM_ERR_TYPE } from './pm-status.js';

@@ -4,7 +4,7 @@
  * pads them. Every read past the end of a PDU is a CrootError
  * `ERR_PROTOCOL` (PM_ERR_IPC), never a wrong value.
  */
-import { CrootError } from '../core/errors.js';
+import { CrootError } from '../core/errors/croot-error.js';
 
 /** libpcp fills the bytes after a string up to the next 4-byte boundary with this. */
 export const PAD_BYTE = 0x7e; // '~'

@@ -1,5 +1,5 @@
 /**
- * core/proc.ts against the /proc/PID/cgroup layouts of every engine and
+ * core/host/proc-files.ts against the /proc/PID/cgroup layouts of every engine and
  * cgroup mode (test/fixtures/cgroup/README.md says where each comes from),
  * and the captured layouts captured again, live, to show they are real.
  */
@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { chooseCgroupPath, parseCgroupFile, readCgroupName } from '../core/proc.js';
+import { chooseCGroupPath, parseCGroupFile, readCGroupName } from '../core/host/proc-files.js';
 import { describeWith, probes } from './support/components.js';
 
 const FIXTURES = join(__dirname, 'fixtures', 'cgroup');
@@ -53,24 +53,24 @@ describe('cgroup layouts', () => {
   });
 
   describe.each(Object.entries(expected))('%s', (layout, answer) => {
-    it('readCgroupName gives the chosen path without its leading slash', async () => {
-      await expect(readCgroupName(procRoot, pids.get(layout) as number)).resolves.toBe(answer);
+    it('readCGroupName gives the chosen path without its leading slash', async () => {
+      await expect(readCGroupName(procRoot, pids.get(layout) as number)).resolves.toBe(answer);
     });
   });
 
   it('prefers the unified line over memory when the unified path is not the root', () => {
-    const lines = parseCgroupFile('4:memory:/docker/a\n1:name=systemd:/docker/a\n0::/system.slice/docker-b.scope\n');
-    expect(chooseCgroupPath(lines)).toBe('system.slice/docker-b.scope');
+    const lines = parseCGroupFile('4:memory:/docker/a\n1:name=systemd:/docker/a\n0::/system.slice/docker-b.scope\n');
+    expect(chooseCGroupPath(lines)).toBe('system.slice/docker-b.scope');
   });
 
   it('keeps a path longer than the 128 bytes PCP truncates to', async () => {
-    const answer = await readCgroupName(procRoot, pids.get('v2-k8s-systemd') as number);
+    const answer = await readCGroupName(procRoot, pids.get('v2-k8s-systemd') as number);
     expect(answer.length).toBeGreaterThan(128);
     expect(answer.endsWith(`cri-containerd-${ID}.scope`)).toBe(true);
   });
 
   it('says a process whose cgroup file is missing is not running', async () => {
-    await expect(readCgroupName(procRoot, 99999)).rejects.toMatchObject({ code: 'ERR_NOT_RUNNING' });
+    await expect(readCGroupName(procRoot, 99999)).rejects.toMatchObject({ code: 'ERR_NOT_RUNNING' });
   });
 });
 

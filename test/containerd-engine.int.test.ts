@@ -9,8 +9,8 @@
 import { randomBytes } from 'node:crypto';
 import { rmdirSync } from 'node:fs';
 import { createCrootContainer } from '../core/create-container.js';
-import { EngineRegistry, EngineRegistryOptions, type IndexedContainer } from '../core/engine-registry.js';
-import { ContainerProcessIdResolver } from '../core/resolvers.js';
+import { EngineRegistry, EngineRegistryOptions, type IndexedContainer } from '../core/registry/engine-registry.js';
+import { ContainerProcessIdResolver } from '../core/registry/container-resolvers.js';
 import { containerdEngineModule } from '../engines/containerd/index.js';
 import { nativeModule } from '../native/native-module.js';
 import { describeWith, probes, run } from './support/components.js';

@@ -10,7 +10,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { RootClient } from '../core/root-client.js';
+import { RootClient } from '../core/client/root-client.js';
 import { MetricType, PduFramer, pdus, pmid, type Pdu } from '../pmda/index.js';
 import { describeWith, probes } from './support/components.js';
 import { CROOTD, builtBinaries, sleep } from './support/crootd-process.js';

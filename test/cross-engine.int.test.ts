@@ -11,8 +11,9 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { nodeSocketTransport } from '../core/node-socket-transport.js';
-import { RootClient, type RootTransportFactory } from '../core/root-client.js';
+import { nodeSocketTransport } from '../core/client/node-socket-transport.js';
+import { RootClient } from '../core/client/root-client.js';
+import type { RootTransportFactory } from '../core/client/root-transport.js';
 import { nativeTransport } from '../native/native-transport.js';
 import { describeWith, probes } from './support/components.js';
 import { builtBinaries, retryUntil, startCrootd, type CrootdProcess } from './support/crootd-process.js';

@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, rmSync } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
-import { RootClient } from '../core/root-client.js';
+import { RootClient } from '../core/client/root-client.js';
 import { eventually } from './support/outcomes.js';
 import { describeWith, probes } from './support/components.js';
 import { builtBinaries, retryUntil, runCroot, startCrootd, type CrootdProcess } from './support/crootd-process.js';

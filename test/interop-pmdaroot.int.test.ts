@@ -2,7 +2,7 @@
  * croot's clients against PCP 6.0.3's real pmdaroot, with PCP's own C client
  * (libpcp_pmda) as the oracle: for the same names on the same server,
  * RootClient (both transports) and croot's pmdaRoot* API must see what the C
- * library sees. Also re-checks the golden bytes in core/__golden__ (set
+ * library sees. Also re-checks the golden bytes in core/protocol/__golden__ (set
  * CROOT_UPDATE_GOLDEN=1 to rewrite the ones that differ from the live peers;
  * the test still fails on them, and CI never sets it).
  */
@@ -11,9 +11,9 @@ import { existsSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileS
 import { Socket, createConnection, createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { createCrootContainer } from '../core/create-container.js';
-import { EngineRegistry } from '../core/engine-registry.js';
-import { CrootError } from '../core/errors.js';
-import { nodeSocketTransport } from '../core/node-socket-transport.js';
+import { EngineRegistry } from '../core/registry/engine-registry.js';
+import { CrootError } from '../core/errors/croot-error.js';
+import { nodeSocketTransport } from '../core/client/node-socket-transport.js';
 import {
   pmdaRootConnect,
   pmdaRootContainerCGroupName,
@@ -23,9 +23,11 @@ import {
   pmdaRootProcessWait,
   pmdaRootShutdown,
   type ProcessStartOut,
-} from '../core/pmda-root.js';
-import { FrameDecoder, PduType, encodeContainer, encodeInfo, encodeStart, encodeStop } from '../core/protocol.js';
-import { RootClient, type RootTransportFactory } from '../core/root-client.js';
+} from '../core/client/pmda-root.js';
+import { FrameDecoder } from '../core/protocol/frame-decoder.js';
+import { PduType, encodeContainer, encodeInfo, encodeStart, encodeStop } from '../core/protocol/root-pdus.js';
+import { RootClient } from '../core/client/root-client.js';
+import type { RootTransportFactory } from '../core/client/root-transport.js';
 import { dockerEngineModule } from '../engines/docker/index.js';
 import { loadNative } from '../native/load-native.js';
 import { nativeTransport } from '../native/native-transport.js';
@@ -43,7 +45,7 @@ import {
 } from './support/pcp-peer.js';
 import { dockerInspect, dockerRun, removeDockerContainers, uniqueName } from './support/testbed.js';
 
-const GOLDEN = resolve(__dirname, '..', 'core', '__golden__');
+const GOLDEN = resolve(__dirname, '..', 'core', 'protocol', '__golden__');
 /** Rewrite golden files that differ from the live peers (never in CI: .ci/run unsets it too). */
 const updateGolden = process.env.CROOT_UPDATE_GOLDEN === '1' && !inCI;
 
@@ -400,7 +402,7 @@ describeWith('PCP (pmdaroot, libpcp_pmda, root)', pcpProbe, 'croot’s clients a
     });
   });
 
-  describe('golden bytes (core/__golden__)', () => {
+  describe('golden bytes (core/protocol/__golden__)', () => {
     let peer: PcpRootPeer;
 
     beforeAll(async () => {

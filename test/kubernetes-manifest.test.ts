@@ -14,8 +14,8 @@ import * as docker from '../engines/docker/index.js';
 import * as lxc from '../engines/lxc/index.js';
 import * as podman from '../engines/podman/index.js';
 import * as staticEngine from '../engines/static/index.js';
-import { DEFAULT_SOCKET_PATH } from '../core/config.js';
-import { DEFAULT_CONFIG_FILE } from '../core/config-file.js';
+import { DEFAULT_SOCKET_PATH } from '../core/config/croot-config.js';
+import { DEFAULT_CONFIG_FILE } from '../core/config/config-file.js';
 
 const MANIFEST = resolve(__dirname, '..', 'packaging', 'kubernetes', 'crootd-daemonset.yaml');
 

@@ -9,8 +9,8 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createCrootContainer } from '../core/create-container.js';
-import { EngineRegistry, type IndexedContainer } from '../core/engine-registry.js';
-import { ContainerProcessIdResolver } from '../core/resolvers.js';
+import { EngineRegistry, type IndexedContainer } from '../core/registry/engine-registry.js';
+import { ContainerProcessIdResolver } from '../core/registry/container-resolvers.js';
 import { lxcEngineModule } from '../engines/lxc/index.js';
 import { staticEngineModule } from '../engines/static/index.js';
 import { codeOf, eventually, settle } from './support/outcomes.js';

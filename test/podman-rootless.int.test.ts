@@ -12,7 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { podmanEngineModule } from '../engines/podman/index.js';
-import { RootClient } from '../core/root-client.js';
+import { RootClient } from '../core/client/root-client.js';
 import { nativeModule } from '../native/native-module.js';
 import { describeWith, probes, ROOTLESS_USER } from './support/components.js';
 import { builtBinaries, startCrootd, type CrootdProcess } from './support/crootd-process.js';

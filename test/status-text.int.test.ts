@@ -1,5 +1,5 @@
-import { ErrorCodes } from '../core/errors.js';
-import { errorText, knownStatuses } from '../core/status-text.js';
+import { ErrorCodes } from '../core/errors/croot-error.js';
+import { errorText, knownStatuses } from '../core/protocol/error-text.js';
 import { describeWith, probes } from './support/components.js';
 import { pmerrTexts } from './support/truth.js';
 

@@ -27,12 +27,12 @@
  */
 import { stat } from 'node:fs/promises';
 import { inject, injectable, optional } from 'inversify';
-import { CrootConfig } from '../../core/config.js';
-import type { ContainerRecord, ContainerSink, EngineContribution, KubernetesNames } from '../../core/engine.js';
-import { DirectoryWatcher, type DirectoryEvent } from '../../core/host-services.js';
-import { isDigestId } from '../../core/name-matcher.js';
-import { NodeDirectoryWatcher } from '../../core/node-directory-watcher.js';
-import { watchForDirectory } from '../../core/watch-for-directory.js';
+import { CrootConfig } from '../../core/config/croot-config.js';
+import type { ContainerRecord, ContainerSink, EngineContribution, KubernetesNames } from '../../core/registry/engine-contribution.js';
+import { DirectoryWatcher, type DirectoryEvent } from '../../core/host/host-services.js';
+import { isDigestId } from '../../core/registry/name-matcher.js';
+import { NodeDirectoryWatcher } from '../../core/host/node-directory-watcher.js';
+import { watchForDirectory } from '../../core/host/watch-for-directory.js';
 import { cgroupHintFrom, listFolders, MOBY_NAMESPACE, readTaskRuntime, readTaskSpec, type TaskSpec } from './containerd-tasks.js';
 
 export const CONTAINERD_ENGINE_ID = 'containerd';

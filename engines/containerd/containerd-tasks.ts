@@ -8,7 +8,7 @@
  */
 import { constants } from 'node:fs';
 import { lstat, open, readdir } from 'node:fs/promises';
-import type { KubernetesNames } from '../../core/engine.js';
+import type { KubernetesNames } from '../../core/registry/engine-contribution.js';
 
 /** The namespace Docker's own containerd uses: the Docker engine answers for those. */
 export const MOBY_NAMESPACE = 'moby';

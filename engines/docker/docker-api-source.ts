@@ -10,7 +10,7 @@
 import { request as httpRequest, type ClientRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type Docker from 'dockerode';
-import type { ContainerRecord } from '../../core/engine.js';
+import type { ContainerRecord } from '../../core/registry/engine-contribution.js';
 import { loadDockerTls, type DockerEndpoint, type DockerTlsAgent } from './docker-endpoint.js';
 import { dockerPidOf, dockerPidStartTime, dockerRecordFrom, type DockerContainerJson } from './docker-record.js';
 import { Limiter } from './limiter.js';

@@ -11,8 +11,8 @@
  * it never holds the event loop for long however many there are.
  */
 import { readdir, readFile, stat } from 'node:fs/promises';
-import type { ContainerRecord } from '../../core/engine.js';
-import type { DirectoryEvent, DirectoryWatcher } from '../../core/host-services.js';
+import type { ContainerRecord } from '../../core/registry/engine-contribution.js';
+import type { DirectoryEvent, DirectoryWatcher } from '../../core/host/host-services.js';
 import { dockerPidOf, dockerPidStartTime, dockerRecordFrom, type DockerContainerJson } from './docker-record.js';
 import { forEachLimited } from './limiter.js';
 

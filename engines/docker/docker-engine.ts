@@ -13,11 +13,11 @@
  */
 import { basename, dirname } from 'node:path';
 import { inject, injectable, optional } from 'inversify';
-import { CrootConfig } from '../../core/config.js';
-import type { ContainerRecord, ContainerSink, EngineContribution } from '../../core/engine.js';
-import { DirectoryWatcher, type DirectoryEvent } from '../../core/host-services.js';
-import { NodeDirectoryWatcher } from '../../core/node-directory-watcher.js';
-import { plural } from '../../core/plural.js';
+import { CrootConfig } from '../../core/config/croot-config.js';
+import type { ContainerRecord, ContainerSink, EngineContribution } from '../../core/registry/engine-contribution.js';
+import { DirectoryWatcher, type DirectoryEvent } from '../../core/host/host-services.js';
+import { NodeDirectoryWatcher } from '../../core/host/node-directory-watcher.js';
+import { plural } from '../../core/logging/plural.js';
 import { DockerApiSource, describeDockerError } from './docker-api-source.js';
 import { DockerDiskState } from './docker-disk-state.js';
 import { dockerEndpointFrom, type DockerEndpoint } from './docker-endpoint.js';

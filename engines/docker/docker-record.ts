@@ -6,8 +6,8 @@
  * Only the API gives `State.Status`; for the files it is derived.
  */
 import { readFile } from 'node:fs/promises';
-import type { ContainerRecord } from '../../core/engine.js';
-import { readProcessStat } from '../../core/proc.js';
+import type { ContainerRecord } from '../../core/registry/engine-contribution.js';
+import { readProcessStat } from '../../core/host/proc-files.js';
 
 /** The slice of Docker's container JSON croot reads (the API's `Id`, the disk's `ID`). */
 export interface DockerContainerJson {

@@ -25,12 +25,12 @@ import { constants as fsConstants, readFileSync } from 'node:fs';
 import { access, readdir, stat } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
 import { inject, injectable, optional } from 'inversify';
-import { CrootConfig } from '../../core/config.js';
-import type { ContainerRecord, ContainerSink, EngineContribution } from '../../core/engine.js';
-import { DirectoryWatcher, type DirectoryEvent } from '../../core/host-services.js';
-import { NodeDirectoryWatcher } from '../../core/node-directory-watcher.js';
-import { plural } from '../../core/plural.js';
-import { watchForDirectory } from '../../core/watch-for-directory.js';
+import { CrootConfig } from '../../core/config/croot-config.js';
+import type { ContainerRecord, ContainerSink, EngineContribution } from '../../core/registry/engine-contribution.js';
+import { DirectoryWatcher, type DirectoryEvent } from '../../core/host/host-services.js';
+import { NodeDirectoryWatcher } from '../../core/host/node-directory-watcher.js';
+import { plural } from '../../core/logging/plural.js';
+import { watchForDirectory } from '../../core/host/watch-for-directory.js';
 
 export const LXC_ENGINE_ID = 'lxc';
 export const DEFAULT_LXC_DIR = '/var/lib/lxc';

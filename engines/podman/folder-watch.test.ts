@@ -1,8 +1,8 @@
 import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { DirectoryEvent } from '../../core/host-services.js';
-import { NodeDirectoryWatcher } from '../../core/node-directory-watcher.js';
+import type { DirectoryEvent } from '../../core/host/host-services.js';
+import { NodeDirectoryWatcher } from '../../core/host/node-directory-watcher.js';
 import { eventually } from '../../test/support/outcomes.js';
 import { FolderWatch } from './folder-watch.js';
 

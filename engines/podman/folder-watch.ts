@@ -7,7 +7,7 @@
  */
 import { statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import type { DirectoryEvent, DirectoryWatcher } from '../../core/host-services.js';
+import type { DirectoryEvent, DirectoryWatcher } from '../../core/host/host-services.js';
 
 /** More re-arms in a row than a folder tree can need: guards against a tree that changes under every attempt. */
 const MAX_ARM_ATTEMPTS = 16;

@@ -6,7 +6,7 @@
  * shared user database of croot's.
  */
 import { execFile } from 'node:child_process';
-import { CrootError } from '../../core/errors.js';
+import { CrootError } from '../../core/errors/croot-error.js';
 
 /** One passwd entry (the fields croot uses). */
 export interface PasswdUser {

@@ -16,11 +16,11 @@
 import { readdir } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import { inject, injectable, optional } from 'inversify';
-import { CrootConfig } from '../../core/config.js';
-import type { ContainerRecord, ContainerSink, EngineContribution } from '../../core/engine.js';
-import { DirectoryWatcher, type DirectoryEvent } from '../../core/host-services.js';
-import { NodeDirectoryWatcher } from '../../core/node-directory-watcher.js';
-import { plural } from '../../core/plural.js';
+import { CrootConfig } from '../../core/config/croot-config.js';
+import type { ContainerRecord, ContainerSink, EngineContribution } from '../../core/registry/engine-contribution.js';
+import { DirectoryWatcher, type DirectoryEvent } from '../../core/host/host-services.js';
+import { NodeDirectoryWatcher } from '../../core/host/node-directory-watcher.js';
+import { plural } from '../../core/logging/plural.js';
 import { FolderWatch } from './folder-watch.js';
 import { nssUsers, type PasswdUser } from './nss-users.js';
 import {

@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
-import { hasExited, parseProcessStat } from '../../core/proc.js';
+import { hasExited, parseProcessStat } from '../../core/host/proc-files.js';
 import type { PasswdUser } from './nss-users.js';
 import { expandStoragePath, readStorageConf, type ExpansionUser, type StorageConf, type StorageConfRead } from './storage-conf.js';
 

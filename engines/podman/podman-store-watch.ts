@@ -7,8 +7,8 @@
  * removed when the container exits). Every change is read and handed to the
  * engine as a record.
  */
-import type { ContainerRecord } from '../../core/engine.js';
-import type { DirectoryEvent, DirectoryWatcher } from '../../core/host-services.js';
+import type { ContainerRecord } from '../../core/registry/engine-contribution.js';
+import type { DirectoryEvent, DirectoryWatcher } from '../../core/host/host-services.js';
 import { FolderWatch } from './folder-watch.js';
 import {
   CONMON_FILES,

@@ -7,7 +7,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import type * as SmolToml from 'smol-toml' with { 'resolution-mode': 'import' };
-import { CrootError } from '../../core/errors.js';
+import { CrootError } from '../../core/errors/croot-error.js';
 
 // smol-toml's types are ESM-only, but the package ships a CommonJS build
 // (its `require` export, dist/index.cjs), which is what croot (CommonJS, run

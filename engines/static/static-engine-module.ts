@@ -1,6 +1,6 @@
 /** The static engine as an inversify module: binds `StaticEngine` as an `EngineContribution`. */
 import { ContainerModule } from 'inversify';
-import { EngineContribution } from '../../core/engine.js';
+import { EngineContribution } from '../../core/registry/engine-contribution.js';
 import { StaticEngine } from './static-engine.js';
 
 export const staticEngineModule = new ContainerModule(({ bind }) => {

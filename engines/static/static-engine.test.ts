@@ -3,10 +3,10 @@ import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, unlinkSync, w
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Container } from 'inversify';
-import { defaultConfig, type StaticContainerConfig } from '../../core/config.js';
+import { defaultConfig, type StaticContainerConfig } from '../../core/config/croot-config.js';
 import { createCrootContainer } from '../../core/create-container.js';
-import { EngineRegistry, EngineRegistryOptions, type IndexedContainer } from '../../core/engine-registry.js';
-import { ContainerProcessIdResolver } from '../../core/resolvers.js';
+import { EngineRegistry, EngineRegistryOptions, type IndexedContainer } from '../../core/registry/engine-registry.js';
+import { ContainerProcessIdResolver } from '../../core/registry/container-resolvers.js';
 import { codeOf, eventually, settle } from '../../test/support/outcomes.js';
 import { parsePidfile } from './static-engine.js';
 import { staticEngineModule } from './static-engine-module.js';

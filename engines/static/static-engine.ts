@@ -13,12 +13,12 @@
 import { readFileSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { inject, injectable, optional } from 'inversify';
-import { CrootConfig, type StaticContainerConfig } from '../../core/config.js';
-import type { ContainerRecord, ContainerSink, EngineContribution } from '../../core/engine.js';
-import { DirectoryWatcher } from '../../core/host-services.js';
-import { NodeDirectoryWatcher } from '../../core/node-directory-watcher.js';
-import { plural } from '../../core/plural.js';
-import { readProcessStat } from '../../core/proc.js';
+import { CrootConfig, type StaticContainerConfig } from '../../core/config/croot-config.js';
+import type { ContainerRecord, ContainerSink, EngineContribution } from '../../core/registry/engine-contribution.js';
+import { DirectoryWatcher } from '../../core/host/host-services.js';
+import { NodeDirectoryWatcher } from '../../core/host/node-directory-watcher.js';
+import { plural } from '../../core/logging/plural.js';
+import { readProcessStat } from '../../core/host/proc-files.js';
 
 export const STATIC_ENGINE_ID = 'static';
 

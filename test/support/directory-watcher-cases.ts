@@ -7,8 +7,8 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { CrootError, Errno } from '../../core/errors.js';
-import type { DirectoryEvent, DirectoryWatcher } from '../../core/host-services.js';
+import { CrootError, Errno } from '../../core/errors/croot-error.js';
+import type { DirectoryEvent, DirectoryWatcher } from '../../core/host/host-services.js';
 
 /** The events one watch received, in order. */
 export class EventLog {

@@ -5,8 +5,8 @@
  */
 import type { ContainerModule } from 'inversify';
 import { createCrootContainer } from '../../core/create-container.js';
-import { EngineRegistry } from '../../core/engine-registry.js';
-import { ContainerCGroupResolver, ContainerProcessIdResolver } from '../../core/resolvers.js';
+import { EngineRegistry } from '../../core/registry/engine-registry.js';
+import { ContainerCGroupResolver, ContainerProcessIdResolver } from '../../core/registry/container-resolvers.js';
 
 /** The registry and resolvers of one freshly built croot container. */
 export interface EngineResolvers {

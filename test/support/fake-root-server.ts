@@ -7,7 +7,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FrameDecoder, encodeInfo } from '../../core/protocol.js';
+import { FrameDecoder } from '../../core/protocol/frame-decoder.js';
+import { encodeInfo } from '../../core/protocol/root-pdus.js';
 
 export interface FakeRootServerOptions {
   /** Bytes sent on accept; default PCP's INFO. `null`: nothing. */

@@ -1,5 +1,5 @@
 /** Small helpers for asserting on things that settle over time or fail with a code. */
-import { CrootError } from '../../core/errors.js';
+import { CrootError } from '../../core/errors/croot-error.js';
 
 /** Polls `probe` every 50 ms until it gives a value (not undefined), or fails after `ms` with the last error. */
 export async function eventually<T>(probe: () => Promise<T | undefined>, ms = 10000): Promise<T> {

@@ -9,7 +9,7 @@
 import { comm, sleep, startUtsSleeper, until } from './uts-sleeper.js';
 import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
-import { ProcProcessHandle } from '../../core/proc-process-handle.js';
+import { ProcProcessHandle } from '../../core/host/proc-process-handle.js';
 import { loadNative } from '../../native/load-native.js';
 import { NativeNamespaceHostnameReader } from '../../native/native-host-services.js';
 import { NativeProcessAnchor } from '../../native/native-process-anchor.js';

@@ -5,8 +5,8 @@
  * runner says which). Also checks what subscribers were told.
  */
 import { existsSync } from 'node:fs';
-import type { EngineRegistry, IndexedContainer, RegistryEvent } from '../../core/engine-registry.js';
-import type { ContainerProcessIdResolver } from '../../core/resolvers.js';
+import type { EngineRegistry, IndexedContainer, RegistryEvent } from '../../core/registry/engine-registry.js';
+import type { ContainerProcessIdResolver } from '../../core/registry/container-resolvers.js';
 import { cgroupTruth, podmanInspect, podmanRun, type PodmanRunner } from './engine-containers.js';
 import { codeOf, eventually, settle } from './outcomes.js';
 

@@ -1,6 +1,6 @@
 /**
  * What the kernel says about processes, read from /proc directly (not through
- * core/proc.ts), so tests compare croot's answers with the host's own.
+ * core/host/proc-files.ts), so tests compare croot's answers with the host's own.
  */
 import { readFileSync, readdirSync } from 'node:fs';
 

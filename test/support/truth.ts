@@ -49,7 +49,7 @@ function mountOf(line: KernelCgroupLine): { point: string; root: string } | unde
 
 /**
  * The cgroup that names `pid`'s container, as the kernel shows it: from
- * /proc/PID/cgroup (read here, not through core/proc.ts) the unified `0::`
+ * /proc/PID/cgroup (read here, not through core/host/proc-files.ts) the unified `0::`
  * line unless it is `/`, else the `memory` line, else `name=systemd`; without
  * the leading `/`. The rule is PCP's (docs/architecture.md); this is a second,
  * separate writing of it. Where the chosen hierarchy is mounted here, the

@@ -1,0 +1,25 @@
+import { ErrorCodes } from '../errors/croot-error.js';
+import { errorText, knownStatuses } from './error-text.js';
+
+describe('errorText', () => {
+  it.each(Object.entries(ErrorCodes))('has a real pmErrStr text for %s (%d)', (_code, status) => {
+    const text = errorText(status);
+    expect(text).not.toMatch(/^Unknown error|^No such PMAPI error code/);
+    expect(text.length).toBeGreaterThan(0);
+  });
+
+  it('knows PCP’s container-not-found text', () => {
+    expect(errorText(-12399)).toBe('Container not found');
+  });
+
+  it('falls back to pmErrStr’s wording for codes it does not know', () => {
+    expect(errorText(-12999)).toBe('No such PMAPI error code (-12999)');
+    expect(errorText(-4000)).toBe('Unknown error 4000');
+  });
+
+  it('lists only negative statuses, each with its own text', () => {
+    const statuses = knownStatuses();
+    expect(statuses.every((s) => s < 0)).toBe(true);
+    expect(new Set(statuses).size).toBe(statuses.length);
+  });
+});

@@ -1,0 +1,185 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { ContainerIndex } from './container-index.js';
+import type { IndexChange } from './indexed-container.js';
+import type { ContainerRecord } from './engine-contribution.js';
+import { NameMatcher } from './name-matcher.js';
+import { ProcProcessAnchor } from '../host/proc-process-anchor.js';
+
+const stopped = (engine: string, id: string, ...names: string[]): ContainerRecord => ({ engine, id, names, running: false });
+
+/** The kernel's own view of a process, read without croot's code: state and start time from /proc/PID/stat. */
+function kernelStat(pid: number): { state: string; start: number } {
+  const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  return { state: fields[0] as string, start: Number(fields[19]) };
+}
+
+function kernelCgroup(pid: number): string {
+  // The memory hierarchy's line, as the host sees it (this machine is cgroup v1 hybrid).
+  const line = readFileSync(`/proc/${pid}/cgroup`, 'utf8')
+    .split('\n')
+    .find((l) => l.split(':')[1]?.split(',').includes('memory'));
+  return (line as string).split(':').slice(2).join(':').replace(/^\//, '');
+}
+
+const children: ChildProcess[] = [];
+function sleeper(): ChildProcess {
+  const child = spawn('sleep', ['1000'], { stdio: 'ignore' });
+  children.push(child);
+  return child;
+}
+afterAll(() => {
+  for (const c of children) c.kill('SIGKILL');
+});
+
+async function exitOf(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  await new Promise((resolve) => child.once('exit', resolve));
+}
+
+describe('ContainerIndex', () => {
+  const anchor = new ProcProcessAnchor('/proc');
+
+  describe('searches', () => {
+    const index = new ContainerIndex(anchor, '/proc');
+    index.replaceAll('docker', [stopped('docker', 'abc123000000', 'x'), stopped('docker', 'abd999000000', 'y')]);
+    index.replaceAll('podman', [stopped('podman', 'abc777000000', 'x', 'x')]);
+    index.replaceAll('lxc', [stopped('lxc', 'zzz', 'z')]);
+
+    it('finds every digest id with a prefix, and only those', () => {
+      expect(index.withIdPrefix('abc').map((c) => c.id).sort()).toEqual(['abc123000000', 'abc777000000']);
+      expect(index.withIdPrefix('ab').length).toBe(3);
+      expect(index.withIdPrefix('abe')).toEqual([]);
+      // zzz is a chosen name, not a digest: no prefix finds it, not even itself.
+      expect(index.withIdPrefix('zzz')).toEqual([]);
+    });
+
+    it('lists a container once per name even when the engine repeats it', () => {
+      expect(index.withName('x').map((c) => c.id).sort()).toEqual(['abc123000000', 'abc777000000']);
+    });
+
+    it('gives the matcher the same answers as a plain list of the same records', () => {
+      const matcher = new NameMatcher();
+      const ids = ['docker', 'podman', 'lxc'];
+      const records = [...index.containers()].map((c) => c.record);
+      for (const ref of ['abc1', 'abd', 'docker:x', 'podman:x', 'z', 'lxc:zzz', 'y', 'docker.x', 'lxc.zzz']) {
+        expect([ref, matcher.find(ref, index, ids).record]).toEqual([ref, matcher.match(ref, records, ids)]);
+      }
+      for (const ref of ['ab', 'x', 'abc', 'nope', 'docker:abc7', 'zz', 'lxc:zz']) {
+        const codeOf = (fn: () => unknown): unknown => {
+          try {
+            fn();
+            return 'found';
+          } catch (err) {
+            return (err as { code: string }).code;
+          }
+        };
+        expect([ref, codeOf(() => matcher.find(ref, index, ids))]).toEqual([ref, codeOf(() => matcher.match(ref, records, ids))]);
+      }
+    });
+
+    it('keeps prefix search right when thousands of ids arrive and leave at once', () => {
+      const big = new ContainerIndex(anchor, '/proc');
+      const ids = Array.from({ length: 3000 }, (_, i) => (i * 2654435761 % 2 ** 32).toString(16).padStart(8, '0') + 'deadbeef');
+      big.replaceAll('docker', ids.map((id) => stopped('docker', id, `n${id}`)));
+      const sample = ids[1234] as string;
+      expect(big.withIdPrefix(sample.slice(0, 8)).map((c) => c.id)).toEqual(ids.filter((id) => id.startsWith(sample.slice(0, 8))));
+      big.replaceAll('docker', ids.slice(0, 10).map((id) => stopped('docker', id, `n${id}`)));
+      expect(big.size).toBe(10);
+      expect(big.withIdPrefix(sample.slice(0, 8))).toEqual([]);
+      expect(big.withName(`n${sample}`)).toEqual([]);
+    });
+
+    it('follows renames and removals', () => {
+      const small = new ContainerIndex(anchor, '/proc');
+      small.upsert('docker', stopped('docker', 'aaaa00000000', 'old'));
+      small.upsert('docker', stopped('docker', 'aaaa00000000', 'new'));
+      expect(small.withName('old')).toEqual([]);
+      expect(small.withName('new').map((c) => c.id)).toEqual(['aaaa00000000']);
+      small.remove('docker', 'aaaa00000000');
+      expect(small.withName('new')).toEqual([]);
+      expect(small.withIdPrefix('aaaa')).toEqual([]);
+      expect(small.size).toBe(0);
+    });
+  });
+
+  describe('anchoring running containers', () => {
+    it('holds a running init process with the start time and cgroup the kernel gives it', () => {
+      const child = sleeper();
+      const pid = child.pid as number;
+      const index = new ContainerIndex(anchor, '/proc');
+      index.upsert('static', { engine: 'static', id: 'a', names: ['a'], running: true, pid });
+      const [c] = index.withId('a');
+      expect(c?.liveness).toBe('running');
+      expect(c?.pid).toBe(pid);
+      expect(c?.startTime).toBe(kernelStat(pid).start);
+      expect(c?.cgroup).toBe(kernelCgroup(pid));
+      expect(c?.handle?.isAlive()).toBe(true);
+    });
+
+    it('marks a record whose PID started at another time than the engine says as reused', () => {
+      const child = sleeper();
+      const pid = child.pid as number;
+      const index = new ContainerIndex(anchor, '/proc');
+      index.upsert('docker', { engine: 'docker', id: 'b', names: ['b'], running: true, pid, pidStartTime: kernelStat(pid).start - 500 });
+      expect(index.withId('b')[0]?.liveness).toBe('reused');
+      expect(index.withId('b')[0]?.handle).toBeUndefined();
+    });
+
+    it('sees an exit through the handle, also while the process is a zombie, and never brings the PID back', async () => {
+      // A child that is not reaped stays a zombie: spawn through a shell that keeps it so.
+      const parent = spawn('sh', ['-c', 'sleep 1000 & echo $!; exec sleep 1000'], { stdio: ['ignore', 'pipe', 'ignore'] });
+      children.push(parent);
+      const pid = Number(await new Promise<string>((resolve) => parent.stdout?.once('data', (d: Buffer) => resolve(d.toString().trim()))));
+      const index = new ContainerIndex(anchor, '/proc');
+      const changes: IndexChange[] = [];
+      const watched = new ContainerIndex(anchor, '/proc', (c) => changes.push(c));
+      const record: ContainerRecord = { engine: 'static', id: 'z', names: ['z'], running: true, pid };
+      index.upsert('static', record);
+      watched.upsert('static', record);
+      const c = index.withId('z')[0];
+      expect(c?.handle?.isAlive()).toBe(true);
+      process.kill(pid, 'SIGKILL');
+      for (let i = 0; i < 200 && kernelStat(pid).state !== 'Z'; i++) await new Promise((r) => setTimeout(r, 10));
+      expect(kernelStat(pid).state).toBe('Z');
+      expect(c?.handle?.isAlive()).toBe(false);
+      index.markExited(c as NonNullable<typeof c>);
+      expect(c?.liveness).toBe('exited');
+      // The engine reports the same PID again (a stale pidfile): it stays dead.
+      index.upsert('static', { ...record, names: ['z', 'zz'] });
+      expect(index.withName('zz')[0]?.liveness).toBe('exited');
+      parent.kill('SIGKILL');
+      await exitOf(parent);
+      expect(changes.map((ch) => ch.kind)).toEqual(['added']);
+    });
+
+    it('anchors again when the engine reports a new PID', () => {
+      const first = sleeper();
+      const second = sleeper();
+      const index = new ContainerIndex(anchor, '/proc');
+      index.upsert('static', { engine: 'static', id: 'r', names: ['r'], running: true, pid: first.pid as number });
+      index.upsert('static', { engine: 'static', id: 'r', names: ['r'], running: true, pid: second.pid as number });
+      const c = index.withId('r')[0];
+      expect(c?.pid).toBe(second.pid);
+      expect(c?.startTime).toBe(kernelStat(second.pid as number).start);
+      expect(c?.liveness).toBe('running');
+    });
+
+    it('releases the handle of a container the engine removes', () => {
+      const child = sleeper();
+      const index = new ContainerIndex(anchor, '/proc');
+      index.upsert('static', { engine: 'static', id: 'q', names: ['q'], running: true, pid: child.pid as number });
+      const handle = index.withId('q')[0]?.handle;
+      index.remove('static', 'q');
+      expect(handle?.isAlive()).toBe(false);
+      expect(index.withId('q')).toEqual([]);
+    });
+
+    it('records a PID that does not exist as exited', () => {
+      const index = new ContainerIndex(anchor, '/proc');
+      index.upsert('static', { engine: 'static', id: 'n', names: ['n'], running: true, pid: 4194304 + 1 });
+      expect(index.withId('n')[0]?.liveness).toBe('exited');
+    });
+  });
+});

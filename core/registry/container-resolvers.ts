@@ -1,0 +1,147 @@
+/**
+ * The three questions pmdaroot answers, as injectable resolvers. Each takes a
+ * container reference (`NAME`, `ENGINE:NAME` or `ENGINE.NAME`) and throws a
+ * CrootError with the PCP status to send when it cannot answer. PID and
+ * cgroup answers come straight from the live index, synchronously, once the
+ * engines in question have loaded; only a hostname needs the namespace
+ * thread, and so a promise.
+ */
+import { inject, injectable, optional } from 'inversify';
+import { CrootConfig } from '../config/croot-config.js';
+import type { ContainerRecord } from './engine-contribution.js';
+import { EngineRegistry, type IndexedContainer } from './engine-registry.js';
+import { CrootError } from '../errors/croot-error.js';
+import { NamespaceHostnameReader } from '../host/host-services.js';
+import { readCGroupNameSync, readProcessStat } from '../host/proc-files.js';
+
+/** A value, or a promise of it when something had to be waited for. */
+export type MaybePromise<T> = T | Promise<T>;
+
+export const ContainerHostnameResolver = Symbol.for('croot/ContainerHostnameResolver');
+export interface ContainerHostnameResolver {
+  /** The hostname seen inside the container (its UTS namespace). */
+  resolveHostname(ref: string, signal?: AbortSignal): Promise<ResolvedAnswer<string>>;
+  /** The hostname seen by a host PID (PCP's `namelen == 0` request). */
+  resolveHostnameOfProcess(pid: number, signal?: AbortSignal): Promise<string>;
+}
+
+export const ContainerProcessIdResolver = Symbol.for('croot/ContainerProcessIdResolver');
+export interface ContainerProcessIdResolver {
+  /** The container's init PID as seen from the host; never 0 or -1. */
+  resolveProcessId(ref: string): MaybePromise<number>;
+}
+
+export const ContainerCGroupResolver = Symbol.for('croot/ContainerCGroupResolver');
+export interface ContainerCGroupResolver {
+  /** The container's cgroup from the host's /proc/PID/cgroup, without the leading `/`. */
+  resolveCGroupName(ref: string): MaybePromise<ResolvedAnswer<string>>;
+  /** The cgroup of a host PID (PCP's `namelen == 0` request). */
+  resolveCGroupNameOfProcess(pid: number): string;
+}
+
+/** An answer together with the init PID it was read from (the wire carries both). */
+export interface ResolvedAnswer<T> {
+  readonly pid: number;
+  readonly value: T;
+  readonly container: ContainerRecord;
+}
+
+/**
+ * Looks a container up and checks that its init process is still the one the
+ * index holds: a zero-timeout poll of its pidfd (or, without pidfds, its
+ * /proc start time and state). A process seen dead here is marked exited in
+ * the index at once.
+ */
+@injectable()
+export class RunningContainerLocator {
+  constructor(@inject(EngineRegistry) private readonly registry: EngineRegistry) {}
+
+  locate(ref: string): MaybePromise<IndexedContainer> {
+    const found = this.registry.lookup(ref);
+    return found instanceof Promise ? found.then((c) => this.running(c)) : this.running(found);
+  }
+
+  /** `container` when its init process runs; else the CrootError a request gets. */
+  running(container: IndexedContainer): IndexedContainer {
+    if (container.liveness === 'running' && container.handle !== undefined) {
+      if (container.handle.isAlive()) return container;
+      this.registry.markExited(container);
+    }
+    throw notRunning(container);
+  }
+}
+
+function notRunning(container: IndexedContainer): CrootError {
+  const record = container.record;
+  const label = `${record.engine}:${record.names[0] ?? record.id}`;
+  const details = { engine: record.engine, id: record.id, ...(container.pid !== undefined ? { pid: container.pid } : {}) };
+  switch (container.liveness) {
+    case 'reused':
+      return new CrootError('ERR_PID_REUSED', `container ${label} is gone: PID ${container.pid} now belongs to another process`, { details });
+    case 'stopped':
+      return new CrootError('ERR_NOT_RUNNING', `container ${label} is not running`, { details });
+    default:
+      return new CrootError('ERR_NOT_RUNNING', `container ${label} is not running (its init process ${container.pid} has exited)`, {
+        details,
+      });
+  }
+}
+
+@injectable()
+export class DefaultContainerResolver
+  implements ContainerHostnameResolver, ContainerProcessIdResolver, ContainerCGroupResolver
+{
+  constructor(
+    @inject(RunningContainerLocator) private readonly locator: RunningContainerLocator,
+    @inject(CrootConfig) private readonly config: CrootConfig,
+    @inject(NamespaceHostnameReader) @optional() private readonly hostnames: NamespaceHostnameReader | undefined,
+  ) {}
+
+  async resolveHostname(ref: string, signal?: AbortSignal): Promise<ResolvedAnswer<string>> {
+    const container = await this.locator.locate(ref);
+    const reader = this.reader();
+    // Through the pidfd when the process is held by one: a reused PID can then never be entered.
+    const handle = container.handle;
+    const value = await reader.readHostname(handle?.pidfd !== undefined ? handle : (container.pid as number), signal);
+    return { pid: container.pid as number, container: container.record, value };
+  }
+
+  async resolveHostnameOfProcess(pid: number, signal?: AbortSignal): Promise<string> {
+    return this.reader().readHostname(pid, signal);
+  }
+
+  resolveProcessId(ref: string): MaybePromise<number> {
+    const found = this.locator.locate(ref);
+    return found instanceof Promise ? found.then(pidOf) : pidOf(found);
+  }
+
+  resolveCGroupName(ref: string): MaybePromise<ResolvedAnswer<string>> {
+    const found = this.locator.locate(ref);
+    return found instanceof Promise ? found.then((c) => this.cgroupOf(c)) : this.cgroupOf(found);
+  }
+
+  resolveCGroupNameOfProcess(pid: number): string {
+    const stat = readProcessStat(this.config.procRoot, pid);
+    if (stat === undefined) throw new CrootError('ERR_NOT_RUNNING', `process ${pid} is gone`, { details: { pid } });
+    return readCGroupNameSync(this.config.procRoot, pid);
+  }
+
+  private cgroupOf(container: IndexedContainer): ResolvedAnswer<string> {
+    const pid = container.pid as number;
+    // Held since the container started: read when its record arrived. Only a process
+    // anchored without it (a /proc read that failed then) is read now.
+    const value = container.cgroup ?? readCGroupNameSync(this.config.procRoot, pid);
+    return { pid, container: container.record, value };
+  }
+
+  private reader(): NamespaceHostnameReader {
+    if (this.hostnames === undefined) {
+      throw new CrootError('ERR_NATIVE_LOAD', 'no NamespaceHostnameReader is bound: the native module is not loaded');
+    }
+    return this.hostnames;
+  }
+}
+
+function pidOf(container: IndexedContainer): number {
+  return container.pid as number;
+}

@@ -1,0 +1,211 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { settle } from '../../test/support/outcomes.js';
+import { Container, ContainerModule } from 'inversify';
+import { coreModule } from '../create-container.js';
+import { defaultConfig } from '../config/croot-config.js';
+import { EngineContribution, type ContainerRecord, type ContainerSink } from './engine-contribution.js';
+import { EngineRegistry, EngineRegistryOptions, type RegistryEvent } from './engine-registry.js';
+import { CrootError } from '../errors/croot-error.js';
+
+/** An engine as the contract describes one, driven by the test: it pushes what the test tells it to. */
+class PushEngine implements EngineContribution {
+  sink: ContainerSink | undefined;
+  rechecks = 0;
+  recheckTimes: number[] = [];
+  stopped = false;
+  constructor(
+    readonly id: string,
+    private readonly initial: readonly ContainerRecord[] | 'never' | 'fail',
+  ) {}
+  start(sink: ContainerSink): void {
+    this.sink = sink;
+    if (this.initial === 'fail') throw new Error('daemon exploded');
+    if (this.initial === 'never') return;
+    sink.replaceAll(this.initial);
+    sink.health(true, `${this.initial.length} containers`);
+  }
+  async recheck(): Promise<void> {
+    this.rechecks++;
+    this.recheckTimes.push(performance.now());
+  }
+  async stop(): Promise<void> {
+    this.stopped = true;
+  }
+}
+
+function registryWith(options: EngineRegistryOptions, ...engines: EngineContribution[]): EngineRegistry {
+  const c = new Container();
+  c.loadSync(
+    coreModule(defaultConfig()),
+    new ContainerModule(({ bind }) => void bind(EngineRegistryOptions).toConstantValue(options)),
+    ...engines.map((e) => new ContainerModule(({ bind }) => void bind(EngineContribution).toConstantValue(e))),
+  );
+  return c.get<EngineRegistry>(EngineRegistry);
+}
+
+const rec = (engine: string, id: string, name: string, extra: Partial<ContainerRecord> = {}): ContainerRecord => ({
+  engine,
+  id,
+  names: [name],
+  running: false,
+  ...extra,
+});
+
+function codeOf(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof CrootError) return err.code;
+    throw err;
+  }
+  return 'found';
+}
+
+const children: ChildProcess[] = [];
+afterAll(() => {
+  for (const c of children) c.kill('SIGKILL');
+});
+
+describe('DefaultEngineRegistry', () => {
+  it('is filled from every bound EngineContribution, in order', () => {
+    const r = registryWith({}, new PushEngine('docker', []), new PushEngine('podman', []));
+    expect(r.ids()).toEqual(['docker', 'podman']);
+  });
+
+  it('rejects two engines with one id', () => {
+    expect(() => registryWith({}, new PushEngine('docker', []), new PushEngine('docker', []))).toThrow(/two engines registered with id "docker"/);
+  });
+
+  it('answers synchronously from the index once the engines have loaded', async () => {
+    const d = rec('docker', 'aaa111000000', 'web');
+    const p = rec('podman', 'bbb222000000', 'web');
+    const r = registryWith({}, new PushEngine('docker', [d]), new PushEngine('podman', [p]));
+    await r.start();
+    expect(r.lookup('docker:web')).not.toBeInstanceOf(Promise);
+    expect((r.lookup('docker:web') as { record: ContainerRecord }).record).toBe(d);
+    expect((r.lookup('podman.web') as { record: ContainerRecord }).record).toBe(p);
+    expect((r.lookup('bbb') as { record: ContainerRecord }).record).toBe(p);
+    expect(codeOf(() => r.lookup('web'))).toBe('ERR_AMBIGUOUS_NAME');
+  });
+
+  it('follows what engines push after their first load', async () => {
+    const engine = new PushEngine('docker', []);
+    const r = registryWith({}, engine);
+    await r.start();
+    expect(codeOf(() => r.lookup('web'))).toBe('ERR_NO_CONTAINER');
+    engine.sink?.upsert(rec('docker', 'ccc333000000', 'web'));
+    expect((r.lookup('web') as { id: string }).id).toBe('ccc333000000');
+    engine.sink?.upsert(rec('docker', 'ccc333000000', 'web2'));
+    expect(codeOf(() => r.lookup('web'))).toBe('ERR_NO_CONTAINER');
+    engine.sink?.remove('ccc333000000');
+    expect(codeOf(() => r.lookup('web2'))).toBe('ERR_NO_CONTAINER');
+    expect(r.containers()).toEqual([]);
+  });
+
+  it('answers a request for one engine while another has not loaded, and makes others wait for it', async () => {
+    const stalled = new PushEngine('lxc', 'never');
+    const r = registryWith({ firstLoadTimeoutMs: 60000 }, new PushEngine('docker', [rec('docker', 'ddd444000000', 'web')]), stalled);
+    await r.start();
+    expect((r.lookup('docker:web') as { id: string }).id).toBe('ddd444000000');
+    const waiting = r.lookup('web');
+    expect(waiting).toBeInstanceOf(Promise);
+    // lxc's container has "web" as its id, which beats docker's name: answering before lxc loaded would have been wrong.
+    stalled.sink?.replaceAll([rec('lxc', 'web', 'web')]);
+    await expect(waiting).resolves.toMatchObject({ engine: 'lxc', id: 'web' });
+    await r.stop();
+  });
+
+  it('never answers "not found" while an engine the name could belong to is still loading', async () => {
+    const r = registryWith({ firstLoadTimeoutMs: 50 }, new PushEngine('docker', []), new PushEngine('lxc', 'never'));
+    await r.start();
+    await expect(settle(() => r.lookup('ghost'))).rejects.toMatchObject({ code: 'ERR_ENGINE_LOADING', status: -11 });
+    // After the deadline requests no longer wait, and still say why they cannot be sure.
+    expect(codeOf(() => r.lookup('ghost'))).toBe('ERR_ENGINE_LOADING');
+    expect(codeOf(() => r.lookup('docker:ghost'))).toBe('ERR_NO_CONTAINER');
+    await r.stop();
+  });
+
+  it('applies a long first list in slices: other engines answer meanwhile, and this one once it is all in', async () => {
+    const many = Array.from({ length: 3000 }, (_, i) => rec('docker', `${i.toString(16).padStart(8, '0')}aaaabbbb`, `c${i}`));
+    const small = new PushEngine('static', [rec('static', 'sbx', 'sbx')]);
+    const big = new PushEngine('docker', 'never');
+    const r = registryWith({ firstLoadTimeoutMs: 60000 }, small, big);
+    await r.start();
+    big.sink?.replaceAll(many);
+    // The first slice is in, the rest waits for the event loop: docker is not loaded yet.
+    expect(r.containers().length).toBeLessThan(3001);
+    expect((r.lookup('static:sbx') as { id: string }).id).toBe('sbx');
+    const late = r.lookup('c2999');
+    expect(late).toBeInstanceOf(Promise);
+    await expect(late).resolves.toMatchObject({ id: many[2999]?.id });
+    expect(r.containers()).toHaveLength(3001);
+    // A container pushed on its own while a long list is applied wins over the list's older record of it.
+    const renamed = { ...many[2000], names: ['renamed'] } as ContainerRecord;
+    big.sink?.replaceAll(many);
+    big.sink?.upsert(renamed);
+    await r.ready();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect((r.lookup('renamed') as { id: string }).id).toBe(many[2000]?.id);
+    expect(codeOf(() => r.lookup('c2000'))).toBe('ERR_NO_CONTAINER');
+    // A second full list drops what it no longer holds.
+    big.sink?.replaceAll(many.slice(0, 10));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(codeOf(() => r.lookup('c2999'))).toBe('ERR_NO_CONTAINER');
+    expect(r.containers()).toHaveLength(11);
+  });
+
+  it('records an engine that fails to start instead of failing, and does not wait for it', async () => {
+    const r = registryWith({}, new PushEngine('docker', 'fail'), new PushEngine('lxc', []));
+    await r.start();
+    await r.ready();
+    const statuses = r.statuses();
+    expect(statuses.find((s) => s.engine === 'docker')).toMatchObject({ available: false, reason: expect.stringContaining('daemon exploded') });
+    expect(statuses.find((s) => s.engine === 'lxc')).toMatchObject({ available: true });
+    const miss = (() => {
+      try {
+        r.lookup('nothing');
+      } catch (err) {
+        return err as CrootError;
+      }
+      return undefined;
+    })();
+    expect(miss?.code).toBe('ERR_NO_CONTAINER');
+    expect(miss?.message).toContain('engines down: docker');
+  });
+
+  it('tells listeners about index and health changes', async () => {
+    const engine = new PushEngine('docker', []);
+    const r = registryWith({}, engine);
+    const events: RegistryEvent[] = [];
+    r.subscribe((e) => events.push(e));
+    await r.start();
+    engine.sink?.upsert(rec('docker', 'eee555000000', 'a'));
+    engine.sink?.health(false, 'daemon gone');
+    engine.sink?.remove('eee555000000');
+    expect(events.map((e) => e.kind)).toEqual(['health', 'added', 'health', 'removed']);
+  });
+
+  it('runs the safety-net re-check off any request, never sooner than its interval after the last', async () => {
+    const engine = new PushEngine('docker', []);
+    const r = registryWith({ recheckIntervalMs: 30 }, engine);
+    const started = performance.now();
+    await r.start();
+    while (engine.rechecks < 3) await new Promise((resolve) => setTimeout(resolve, 10));
+    await r.stop();
+    const times = [started, ...engine.recheckTimes];
+    for (let i = 1; i < times.length; i++) expect((times[i] as number) - (times[i - 1] as number)).toBeGreaterThanOrEqual(29);
+    expect(engine.stopped).toBe(true);
+  });
+
+  it('holds a running container of any engine by its init process', async () => {
+    const child = spawn('sleep', ['1000'], { stdio: 'ignore' });
+    children.push(child);
+    const engine = new PushEngine('static', [{ engine: 'static', id: 'sbx', names: ['sbx'], running: true, pid: child.pid as number }]);
+    const r = registryWith({}, engine);
+    await r.start();
+    const found = r.lookup('sbx') as { liveness: string; pid: number };
+    expect(found.liveness).toBe('running');
+    expect(found.pid).toBe(child.pid);
+    await r.stop();
+  });
+});

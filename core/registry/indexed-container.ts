@@ -1,0 +1,92 @@
+/**
+ * A container as the live index holds it: the engine's record and what the
+ * index learnt of its init process (liveness, PID, start time, cgroup, the
+ * handle that holds it).
+ */
+import type { ContainerRecord } from './engine-contribution.js';
+import type { ProcessHandle } from '../host/host-services.js';
+
+/**
+ * What the index knows of a container's init process:
+ * `running` (held, alive at the last check), `stopped` (the engine says so),
+ * `exited` (it died since the engine reported it running), `reused` (the PID
+ * now belongs to a process that started at another time than the engine
+ * recorded).
+ */
+export type Liveness = 'running' | 'stopped' | 'exited' | 'reused';
+
+/**
+ * A container as the index holds it: the engine's record (its fields are
+ * readable here directly) and what the index learnt of its init process.
+ * Read-only for everyone but the index.
+ */
+export interface IndexedContainer extends ContainerRecord {
+  readonly record: ContainerRecord;
+  readonly liveness: Liveness;
+  /** The init PID while `running`, else the one it had (for messages). */
+  readonly pid: number | undefined;
+  /** The init process's start time as the kernel gave it when anchored. */
+  readonly startTime: number | undefined;
+  /** The host's view of its cgroup (from /proc/PID/cgroup when anchored), without the leading `/`. */
+  readonly cgroup: string | undefined;
+  /** The held init process while `running`. */
+  readonly handle: ProcessHandle | undefined;
+}
+
+/** What changed, for listeners (`croot events`, the PMDA). */
+export interface IndexChange {
+  readonly kind: 'added' | 'updated' | 'removed';
+  readonly container: IndexedContainer;
+}
+
+/** The index's own record of a container: mutable by the index only, read by everyone as an IndexedContainer. */
+export class Entry implements IndexedContainer {
+  liveness: Liveness = 'stopped';
+  pid: number | undefined;
+  startTime: number | undefined;
+  cgroup: string | undefined;
+  handle: ProcessHandle | undefined;
+  constructor(public record: ContainerRecord) {}
+
+  get engine(): string {
+    return this.record.engine;
+  }
+  get id(): string {
+    return this.record.id;
+  }
+  get names(): readonly string[] {
+    return this.record.names;
+  }
+  get running(): boolean {
+    return this.record.running;
+  }
+  get paused(): boolean | undefined {
+    return this.record.paused;
+  }
+  get restarting(): boolean | undefined {
+    return this.record.restarting;
+  }
+  get pidStartTime(): number | undefined {
+    return this.record.pidStartTime;
+  }
+  get hostname(): string | undefined {
+    return this.record.hostname;
+  }
+  get cgroupHint(): string | undefined {
+    return this.record.cgroupHint;
+  }
+  get state(): string | undefined {
+    return this.record.state;
+  }
+  get kubernetes(): ContainerRecord['kubernetes'] {
+    return this.record.kubernetes;
+  }
+  get source(): string | undefined {
+    return this.record.source;
+  }
+
+  /** The record's facts and the index's, as plain data (for JSON and logs). */
+  toJSON(): Record<string, unknown> {
+    return { ...this.record, liveness: this.liveness, pid: this.pid, cgroup: this.cgroup };
+  }
+}
