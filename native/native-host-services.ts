@@ -85,42 +85,51 @@ export class NativeNamespaceHostnameReader implements NamespaceHostnameReader {
 
   /** The read; `waitMicros` as for the addon's readHostnameNow (undefined: its default). */
   private read(target: number | ProcessHandle, waitMicros: number | undefined): string | Promise<string> {
-    if (typeof target === 'number') return this.settled(target, () => this.native.readHostnameNow(target, undefined, waitMicros));
+    if (typeof target === 'number') return this.now(target, undefined, waitMicros);
     const pid = target.pid;
     if (target instanceof PidfdProcessHandle) {
       const pidfd = target.pidfd;
       // Closed: it vouches for nothing. An exited process is refused by setns itself (ESRCH).
       if (pidfd === undefined) throw exitedError(pid);
-      const answer = this.settled(pid, () => this.native.readHostnameNow(pid, pidfd, waitMicros));
+      const answer = this.now(pid, pidfd, waitMicros);
       if (typeof answer === 'string') return answer;
-      // The job borrows the pidfd until it settles (nothing ran since the call: it is still open).
+      // The job borrows the pidfd until it settles (no JS ran since the call: it is still open).
       target.borrowPidfd();
       return answer.finally(() => target.returnPidfd());
     }
     const pidfd = target.pidfd;
-    // Another anchor's pidfd: the job takes a copy of its own, so it may be closed at any time.
-    if (pidfd !== undefined) return this.settled(pid, () => this.native.readHostname(pid, pidfd));
+    if (pidfd !== undefined) {
+      // Another anchor's pidfd, which may be closed at any time: the job takes a copy of its own.
+      return inRealm(this.native.readHostname(pid, pidfd), pid);
+    }
     // A /proc handle: the PID may be reused while the thread reads it, so only a process still alive answers.
     if (!target.isAlive()) throw exitedError(pid);
-    const answer = this.settled(pid, () => this.native.readHostnameNow(pid, undefined, waitMicros));
+    const answer = this.now(pid, undefined, waitMicros);
     if (typeof answer !== 'string') return answer.then((hostname) => stillAlive(target, hostname));
     return stillAlive(target, answer);
   }
 
-  /** Runs one addon read, translating its error (thrown or rejected) at the edge. */
-  private settled(pid: number, read: () => string | Promise<string>): string | Promise<string> {
+  /** One addon readHostnameNow, its error (thrown or rejected) translated at the edge. */
+  private now(pid: number, pidfd: number | undefined, waitMicros: number | undefined): string | Promise<string> {
     let answer: string | Promise<string>;
     try {
-      answer = read();
+      answer = this.native.readHostnameNow(pid, pidfd, waitMicros);
     } catch (err) {
       throw translateNativeError(err, `hostname of process ${pid}`, { notRunning: true });
     }
-    if (typeof answer === 'string') return answer;
-    // A promise of this realm (the addon's are the main realm's, which `instanceof Promise` misses under Jest).
-    return new Promise<string>((resolve, reject) => {
-      answer.then(resolve, (err: unknown) => reject(translateNativeError(err, `hostname of process ${pid}`, { notRunning: true })));
-    });
+    return typeof answer === 'string' ? answer : inRealm(answer, pid);
   }
+}
+
+/**
+ * The addon's promise as one of this realm (the addon's are the main
+ * realm's, which `instanceof Promise` misses under Jest), its rejection
+ * translated.
+ */
+function inRealm(answer: Promise<string>, pid: number): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
+    answer.then(resolve, (err: unknown) => reject(translateNativeError(err, `hostname of process ${pid}`, { notRunning: true })));
+  });
 }
 
 function whatOf(target: number | ProcessHandle): string {

@@ -66,6 +66,10 @@ constexpr long kDefaultWaitMicros = 50;
 constexpr long kMaxWaitMicros = 200;
 // How often a waiting JS thread looks whether the event loop has work.
 constexpr int64_t kLoopCheckNanos = 4000;
+// How long it waits for the thread to take the job at all: a thread that has
+// not got a CPU by then will not soon, and may need the one the JS thread
+// spins on (the scheduler often wakes it there).
+constexpr int64_t kStartWaitNanos = 15000;
 
 // Where a job's answer goes. The namespace thread moves a job out of
 // kWaiting (to kDone) and the JS thread moves it out of kWaiting (to
@@ -91,6 +95,8 @@ struct HostnameJob {
   int fd;
   bool ownsFd;
   std::atomic<int> state;
+  // The namespace thread has taken the job.
+  std::atomic<bool> started{false};
   // Set on the JS thread before the job can reach Settle.
   std::optional<Napi::Promise::Deferred> deferred;
   std::string hostname;
@@ -310,6 +316,7 @@ void ThreadMain(std::shared_ptr<Shared> shared, SettleFunction tsfn, uint64_t ge
       sh.queue.pop_front();
       sh.running = true;
     }
+    job->started.store(true, std::memory_order_relaxed);
     if (RunJob(sh, *job, home.get(), nsDir.get(), homeStat)) {
       // Idle again before the answer is out, so the next job may be waited for.
       sh.running.store(false, std::memory_order_relaxed);
@@ -490,10 +497,12 @@ Napi::Value ReadHostnameNow(const Napi::CallbackInfo& info) {
   if (idle) {
     int64_t now = NowNanos();
     int64_t deadline = now + waitMicros * 1000;
+    int64_t startDeadline = now + kStartWaitNanos;
     int64_t nextCheck = now;
     while (job->state.load(std::memory_order_acquire) == kWaiting) {
       now = NowNanos();
       if (now >= deadline) break;
+      if (now >= startDeadline && !job->started.load(std::memory_order_relaxed)) break;
       if (now >= nextCheck) {
         if (LoopHasWork(*state)) break;
         nextCheck = now + kLoopCheckNanos;
