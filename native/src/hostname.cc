@@ -13,14 +13,18 @@
 // A job's answer reaches JS one of two ways. readHostnameNow waits for it on
 // the JS thread, for a strictly bounded time and only while the event loop
 // has nothing else to do: when the thread was idle (nothing queued or
-// running), it spins for at most `waitMicros` (default kDefaultWaitMicros,
-// never more than kMaxWaitMicros), looking every kLoopCheckNanos whether
-// libuv's epoll fd has become ready, and returns the string (or throws) when
-// the thread finished within that. Otherwise the job is handed over and its
-// answer comes later through a thread-safe function into a Promise, exactly
-// as for readHostname. The spin stands in for the epoll_wait the loop would
-// have slept in: the answer arrives without waking the loop's CPU again and
-// without a thread-safe call, and never at the cost of other work.
+// running), the JS thread yields its CPU in a loop (sched_yield) for at most
+// `waitMicros` (default kDefaultWaitMicros, never more than kMaxWaitMicros),
+// gives up at once when libuv's epoll fd becomes ready (looked at every
+// kLoopCheckNanos) or when the thread has not even taken the job after
+// kStartWaitNanos, and returns the string (or throws) when the answer came
+// within that. Otherwise the job is handed over and its answer comes later
+// through a thread-safe function into a Promise, exactly as for readHostname.
+// The wait stands in for the epoll_wait the loop would have slept in: the
+// answer is there without a wake-up of the loop, a thread-safe call and a
+// promise, and never at the cost of other work. Yielding rather than
+// spinning gives the CPU to the namespace thread when the scheduler woke it
+// on the JS thread's own CPU (on small VMs it mostly does).
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -67,8 +71,7 @@ constexpr long kMaxWaitMicros = 200;
 // How often a waiting JS thread looks whether the event loop has work.
 constexpr int64_t kLoopCheckNanos = 4000;
 // How long it waits for the thread to take the job at all: a thread that has
-// not got a CPU by then will not soon, and may need the one the JS thread
-// spins on (the scheduler often wakes it there).
+// not got a CPU by then will not get one soon.
 constexpr int64_t kStartWaitNanos = 15000;
 
 // Where a job's answer goes. The namespace thread moves a job out of
@@ -119,14 +122,6 @@ int64_t NowNanos() {
   return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
 }
 
-inline void CpuRelax() {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#elif defined(__aarch64__)
-  asm volatile("yield");
-#endif
-}
-
 // What the JS thread and the namespace threads share, under `mu`.
 struct Shared {
   std::mutex mu;
@@ -140,8 +135,9 @@ struct Shared {
   pid_t tid = 0;           // the accepting thread's tid, once it runs
   uint64_t generation = 0; // threads started so far
   uint64_t replaced = 0;   // threads discarded because they could not get home
-  uint64_t answeredAtOnce = 0;  // jobs whose answer the JS thread took while it waited
-  uint64_t handedOver = 0;      // jobs answered through a Promise
+  // Counted on the JS thread only (atomics so that namespaceThreadInfo needs no lock for them).
+  std::atomic<uint64_t> answeredAtOnce{0};  // jobs whose answer the JS thread took while it waited
+  std::atomic<uint64_t> handedOver{0};      // jobs answered through a Promise
   // The futex a sleeping thread waits on; bumped (under `mu`) to wake it.
   std::atomic<uint32_t> wake{0};
   // Test hook: the next job that enters a namespace does not setns back.
@@ -412,10 +408,7 @@ void Settle(Napi::Env env, Napi::Function, State* state, HostnameJob* raw) {
   if (env == nullptr) return;  // The environment is going away: nothing to settle.
   Napi::HandleScope scope(env);
   bool retired = job->retired;
-  {
-    std::lock_guard<std::mutex> lock(state->shared->mu);
-    state->shared->handedOver++;
-  }
+  state->shared->handedOver.fetch_add(1, std::memory_order_relaxed);
   FinishJob(env, state, std::move(job));
   if (retired) Replace(env, state);
 }
@@ -496,18 +489,20 @@ Napi::Value ReadHostnameNow(const Napi::CallbackInfo& info) {
   // them too), and only while the loop has nothing else to do.
   if (idle) {
     int64_t now = NowNanos();
-    int64_t deadline = now + waitMicros * 1000;
-    int64_t startDeadline = now + kStartWaitNanos;
-    int64_t nextCheck = now;
+    const int64_t deadline = now + waitMicros * 1000;
+    const int64_t startDeadline = now + kStartWaitNanos;
+    int64_t nextCheck = now + kLoopCheckNanos;
     while (job->state.load(std::memory_order_acquire) == kWaiting) {
-      now = NowNanos();
       if (now >= deadline) break;
       if (now >= startDeadline && !job->started.load(std::memory_order_relaxed)) break;
       if (now >= nextCheck) {
         if (LoopHasWork(*state)) break;
         nextCheck = now + kLoopCheckNanos;
       }
-      CpuRelax();
+      // The CPU goes to whatever else may run on it: often the namespace
+      // thread itself, which the scheduler tends to wake on this CPU.
+      sched_yield();
+      now = NowNanos();
     }
   }
   int expected = kWaiting;
@@ -516,10 +511,7 @@ Napi::Value ReadHostnameNow(const Napi::CallbackInfo& info) {
   }
   // Finished while we waited (or failed to start): the answer is ours.
   std::unique_ptr<HostnameJob> done(job);
-  {
-    std::lock_guard<std::mutex> lock(sh.mu);
-    sh.answeredAtOnce++;
-  }
+  sh.answeredAtOnce.fetch_add(1, std::memory_order_relaxed);
   if (done->retired) Replace(env, state);
   if (done->error.failed()) throw ErrnoError(env, done->error);
   return Napi::String::New(env, done->hostname);
@@ -535,8 +527,8 @@ Napi::Value NamespaceThreadInfo(const Napi::CallbackInfo& info) {
   result.Set("generation", Napi::Number::New(env, static_cast<double>(sh.generation)));
   result.Set("replaced", Napi::Number::New(env, static_cast<double>(sh.replaced)));
   result.Set("queued", Napi::Number::New(env, static_cast<double>(sh.queue.size())));
-  result.Set("answeredAtOnce", Napi::Number::New(env, static_cast<double>(sh.answeredAtOnce)));
-  result.Set("handedOver", Napi::Number::New(env, static_cast<double>(sh.handedOver)));
+  result.Set("answeredAtOnce", Napi::Number::New(env, static_cast<double>(sh.answeredAtOnce.load())));
+  result.Set("handedOver", Napi::Number::New(env, static_cast<double>(sh.handedOver.load())));
   return result;
 }
 
