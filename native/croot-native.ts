@@ -141,6 +141,10 @@ export interface NamespaceThreadInfo {
   readonly replaced: number;
   /** Jobs waiting for the thread. */
   readonly queued: number;
+  /** readHostnameNow calls answered while the JS thread waited (no Promise). */
+  readonly answeredAtOnce: number;
+  /** Jobs answered through a Promise (readHostname, and readHostnameNow calls that were handed over). */
+  readonly handedOver: number;
 }
 
 /** Token for the loaded addon (bound by nativeModule, replaceable in tests). */
@@ -158,6 +162,16 @@ export interface CrootNative {
    * and is replaced.
    */
   readHostname(pid: number, pidfd?: number): Promise<string>;
+  /**
+   * The same read, answered at once when it can be: when the namespace thread
+   * is idle, the JS thread spins for its answer for at most `waitMicros`
+   * (default 50, at most 200; 0: never), and only while the event loop has
+   * no events waiting; the hostname is returned (or the error thrown) when it
+   * came within that. Otherwise a Promise, as from readHostname. `pidfd` is
+   * borrowed, not copied: keep it open until the call has returned a string
+   * or its Promise has settled.
+   */
+  readHostnameNow(pid: number, pidfd?: number, waitMicros?: number): string | Promise<string>;
   /** The namespace thread now. */
   namespaceThreadInfo(): NamespaceThreadInfo;
   /** Test-only: the next job that enters a namespace does not setns back, so its thread must be replaced. */
@@ -238,6 +252,7 @@ export interface CrootNative {
 export const crootNativeFunctions = [
   'peerCredentials',
   'readHostname',
+  'readHostnameNow',
   'sendWithFds',
   'connectUnix',
   'send',

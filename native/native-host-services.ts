@@ -8,6 +8,7 @@ import { CrootError } from '../core/errors/croot-error.js';
 import { systemError } from '../core/errors/system-error.js';
 import type { FdSender, NamespaceHostnameReader, PeerCredentialReader, PeerCredentials, ProcessHandle } from '../core/host/host-services.js';
 import { CrootNative } from './croot-native.js';
+import { PidfdProcessHandle } from './native-process-anchor.js';
 
 /**
  * A CrootError for a failed native call, through core's one translation of
@@ -24,8 +25,8 @@ function abortedError(signal: AbortSignal, what: string): CrootError {
   return new CrootError('ERR_ABORTED', `${what}: aborted`, { cause: signal.reason });
 }
 
-function exitedError(what: string): CrootError {
-  return new CrootError('ERR_NOT_RUNNING', `${what}: the process has exited`);
+function exitedError(pid: number): CrootError {
+  return new CrootError('ERR_NOT_RUNNING', `hostname of process ${pid}: the process has exited`);
 }
 
 /**
@@ -39,32 +40,84 @@ export class NativeNamespaceHostnameReader implements NamespaceHostnameReader {
   constructor(@inject(CrootNative) private readonly native: CrootNative) {}
 
   readHostname(target: number | ProcessHandle, signal?: AbortSignal): Promise<string> {
-    const pid = typeof target === 'number' ? target : target.pid;
-    const what = `hostname of process ${pid}`;
-    if (signal?.aborted === true) return Promise.reject(abortedError(signal, what));
-    const reading = this.start(target, pid, what).catch((err: unknown) => {
-      throw translateNativeError(err, what, { notRunning: true });
-    });
+    if (signal?.aborted === true) return Promise.reject(abortedError(signal, whatOf(target)));
+    let reading: Promise<string>;
+    try {
+      // With a signal the JS thread does not wait: the read stays abortable.
+      const answer = this.read(target, signal === undefined ? undefined : 0);
+      reading = typeof answer === 'string' ? Promise.resolve(answer) : answer;
+    } catch (err) {
+      return Promise.reject(err);
+    }
     if (signal === undefined) return reading;
     // An abort settles the caller's promise at once; the job finishes harmlessly on the thread.
     return new Promise<string>((resolve, reject) => {
-      const onAbort = (): void => reject(abortedError(signal, what));
+      const onAbort = (): void => reject(abortedError(signal, whatOf(target)));
       signal.addEventListener('abort', onAbort, { once: true });
       reading.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
     });
   }
 
-  private async start(target: number | ProcessHandle, pid: number, what: string): Promise<string> {
-    if (typeof target === 'number') return this.native.readHostname(pid);
-    if (!target.isAlive()) throw exitedError(what);
-    // Read once: the job takes its own copy of the fd before this returns.
-    const pidfd = target.pidfd;
-    if (pidfd !== undefined) return this.native.readHostname(pid, pidfd);
-    const hostname = await this.native.readHostname(pid);
-    // The PID may have been reused while the thread read it: only a process still alive answers.
-    if (!target.isAlive()) throw exitedError(what);
-    return hostname;
+  readHostnameNow(target: number | ProcessHandle): string | Promise<string> {
+    return this.read(target, undefined);
   }
+
+  /** The read; `waitMicros` as for the addon's readHostnameNow (undefined: its default). */
+  private read(target: number | ProcessHandle, waitMicros: number | undefined): string | Promise<string> {
+    if (typeof target === 'number') return this.now(target, undefined, waitMicros);
+    const pid = target.pid;
+    if (target instanceof PidfdProcessHandle) {
+      const pidfd = target.pidfd;
+      // Closed: it vouches for nothing. An exited process is refused by setns itself (ESRCH).
+      if (pidfd === undefined) throw exitedError(pid);
+      const answer = this.now(pid, pidfd, waitMicros);
+      if (typeof answer === 'string') return answer;
+      // The job borrows the pidfd until it settles (no JS ran since the call: it is still open).
+      target.borrowPidfd();
+      return answer.finally(() => target.returnPidfd());
+    }
+    const pidfd = target.pidfd;
+    if (pidfd !== undefined) {
+      // Another anchor's pidfd, which may be closed at any time: the job takes a copy of its own.
+      return inRealm(this.native.readHostname(pid, pidfd), pid);
+    }
+    // A /proc handle: the PID may be reused while the thread reads it, so only a process still alive answers.
+    if (!target.isAlive()) throw exitedError(pid);
+    const answer = this.now(pid, undefined, waitMicros);
+    if (typeof answer !== 'string') return answer.then((hostname) => stillAlive(target, hostname));
+    return stillAlive(target, answer);
+  }
+
+  /** One addon readHostnameNow, its error (thrown or rejected) translated at the edge. */
+  private now(pid: number, pidfd: number | undefined, waitMicros: number | undefined): string | Promise<string> {
+    let answer: string | Promise<string>;
+    try {
+      answer = this.native.readHostnameNow(pid, pidfd, waitMicros);
+    } catch (err) {
+      throw translateNativeError(err, `hostname of process ${pid}`, { notRunning: true });
+    }
+    return typeof answer === 'string' ? answer : inRealm(answer, pid);
+  }
+}
+
+/**
+ * The addon's promise as one of this realm (the addon's are the main
+ * realm's, which `instanceof Promise` misses under Jest), its rejection
+ * translated.
+ */
+function inRealm(answer: Promise<string>, pid: number): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
+    answer.then(resolve, (err: unknown) => reject(translateNativeError(err, `hostname of process ${pid}`, { notRunning: true })));
+  });
+}
+
+function whatOf(target: number | ProcessHandle): string {
+  return `hostname of process ${typeof target === 'number' ? target : target.pid}`;
+}
+
+function stillAlive(target: ProcessHandle, hostname: string): string {
+  if (!target.isAlive()) throw exitedError(target.pid);
+  return hostname;
 }
 
 /** SO_PEERCRED through the addon. */

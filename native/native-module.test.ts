@@ -8,6 +8,7 @@ import { CrootError, Errno } from '../core/errors/croot-error.js';
 import { DirectoryWatcher, FdSender, NamespaceHostnameReader, PeerCredentialReader, ProcessAnchor } from '../core/host/host-services.js';
 import { ProcProcessHandle } from '../core/host/proc-process-handle.js';
 import { describeWith, probes } from '../test/support/components.js';
+import { settle } from '../test/support/outcomes.js';
 import { startSandbox } from '../test/support/sandbox.js';
 import { CrootNative } from './croot-native.js';
 import type { NativeError } from './croot-native.js';
@@ -15,6 +16,16 @@ import { translateNativeError } from './native-host-services.js';
 import { nativeModule } from './native-module.js';
 import { NativeDirectoryWatcher } from './native-directory-watcher.js';
 import { NativeProcessAnchor } from './native-process-anchor.js';
+
+/** The process a pidfd of this process is open on (its fdinfo's `Pid:`), or undefined when `fd` is not an open pidfd. */
+function pidOfFd(fd: number): number | undefined {
+  try {
+    const line = fs.readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8').split('\n').find((l) => l.startsWith('Pid:'));
+    return line === undefined ? undefined : Number(line.slice(4).trim());
+  } catch {
+    return undefined;
+  }
+}
 
 function impossiblePid(): number {
   return Number(fs.readFileSync('/proc/sys/kernel/pid_max', 'utf8').trim());
@@ -81,6 +92,48 @@ describe('nativeModule', () => {
         handle.close();
         // A closed handle vouches for nothing.
         expect(((await rejection(reader.readHostname(handle))) as CrootError).code).toBe('ERR_NOT_RUNNING');
+      } finally {
+        handle.close();
+        await sandbox.stop();
+      }
+    });
+
+    it('answers readHostnameNow like readHostname, at once or through a promise, with the same errors', async () => {
+      const sandbox = await startSandbox();
+      const handle = container.get<ProcessAnchor>(ProcessAnchor).open(sandbox.pid, () => undefined)!;
+      try {
+        for (const target of [handle, sandbox.pid, ProcProcessHandle.open(sandbox.pid)!]) {
+          expect(await settle(() => reader.readHostnameNow(target))).toBe(sandbox.hostname);
+        }
+        await sandbox.stop();
+        for (const target of [handle, impossiblePid()]) {
+          const err = (await rejection(settle(() => reader.readHostnameNow(target)))) as CrootError;
+          expect(err).toBeInstanceOf(CrootError);
+          expect(err.code).toBe('ERR_NOT_RUNNING');
+        }
+      } finally {
+        handle.close();
+        await sandbox.stop();
+      }
+    });
+
+    it('keeps a handle’s pidfd open while a read borrows it, even past close(), and closes it when the read settles', async () => {
+      const sandbox = await startSandbox();
+      const anchor = container.get<ProcessAnchor>(ProcessAnchor) as NativeProcessAnchor;
+      const handle = anchor.open(sandbox.pid, () => undefined)!;
+      const fd = handle.pidfd!;
+      const watched = anchor.watchedCount();
+      try {
+        // With a signal the read is always handed over to a promise: it borrows the pidfd.
+        const reading = reader.readHostname(handle, new AbortController().signal);
+        handle.close();
+        expect(handle.pidfd).toBeUndefined();
+        expect(handle.isAlive()).toBe(false);
+        expect(anchor.watchedCount()).toBe(watched - 1);
+        // The kernel still has the fd, on the same process, while the read is pending.
+        expect(pidOfFd(fd)).toBe(sandbox.pid);
+        await expect(reading).resolves.toBe(sandbox.hostname);
+        expect(pidOfFd(fd)).not.toBe(sandbox.pid);
       } finally {
         handle.close();
         await sandbox.stop();

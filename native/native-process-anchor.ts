@@ -32,8 +32,12 @@ function describe(err: unknown): string {
 }
 
 /** A process held by a pidfd. */
-class PidfdProcessHandle implements ProcessHandle {
+export class PidfdProcessHandle implements ProcessHandle {
   private fd: number | undefined;
+  /** Reads on the namespace thread that borrow the pidfd (NativeNamespaceHostnameReader). */
+  private borrowers = 0;
+  /** The pidfd of a close() that waits for its borrowers. */
+  private closing: number | undefined;
 
   constructor(
     private readonly anchor: NativeProcessAnchor,
@@ -59,7 +63,30 @@ class PidfdProcessHandle implements ProcessHandle {
     const fd = this.fd;
     if (fd === undefined) return;
     this.fd = undefined;
-    this.anchor.release(this, fd);
+    this.anchor.forget(this, fd);
+    // A read still holding the pidfd keeps the fd (and so its number) until it settles.
+    if (this.borrowers > 0) this.closing = fd;
+    else this.anchor.closePidfd(fd);
+  }
+
+  /**
+   * @internal The pidfd stays open until the matching returnPidfd(), even
+   * when close() comes first (the handle counts as closed at once): a job on
+   * the namespace thread that uses the fd's number can never meet another
+   * file under it. Only while the handle is open.
+   */
+  borrowPidfd(): void {
+    if (this.fd === undefined) throw new Error('borrowPidfd: the handle is closed');
+    this.borrowers++;
+  }
+
+  /** @internal Ends one borrowPidfd(); the last one closes a pidfd whose close() waited. */
+  returnPidfd(): void {
+    this.borrowers--;
+    const fd = this.closing;
+    if (this.borrowers > 0 || fd === undefined) return;
+    this.closing = undefined;
+    this.anchor.closePidfd(fd);
   }
 }
 
@@ -148,9 +175,13 @@ export class NativeProcessAnchor implements ProcessAnchor {
     }
   }
 
-  /** @internal Called by a handle's first close(). */
-  release(handle: PidfdProcessHandle, pidfd: number): void {
+  /** @internal Called by a handle's first close(): its exit is no longer watched. */
+  forget(handle: PidfdProcessHandle, pidfd: number): void {
     if (this.watched.delete(handle.key) && this.epollFd !== undefined) this.removeQuietly(pidfd);
+  }
+
+  /** @internal Closes a handle's pidfd, once nothing borrows it. */
+  closePidfd(pidfd: number): void {
     this.pidfds--;
     try {
       this.native.close(pidfd);

@@ -21,6 +21,13 @@ export interface NamespaceHostnameReader {
    * on the event loop or a libuv pool thread.
    */
   readHostname(target: number | ProcessHandle, signal?: AbortSignal): Promise<string>;
+  /**
+   * The same read for the request path: the hostname itself when the
+   * namespace thread answers within a few tens of µs while the event loop has
+   * nothing else to do (the loop waits for it, bounded), else a promise.
+   * Throws (or rejects with) the same CrootErrors.
+   */
+  readHostnameNow(target: number | ProcessHandle): string | Promise<string>;
 }
 
 /**

@@ -3,8 +3,9 @@
  * container reference (`NAME`, `ENGINE:NAME` or `ENGINE.NAME`) and throws a
  * CrootError with the PCP status to send when it cannot answer. PID and
  * cgroup answers come straight from the live index, synchronously, once the
- * engines in question have loaded; only a hostname needs the namespace
- * thread, and so a promise.
+ * engines in question have loaded. A hostname needs the namespace thread: it
+ * is synchronous too when the thread answers at once (readHostnameNow), else
+ * a promise.
  */
 import { inject, injectable, optional } from 'inversify';
 import { CrootConfig } from '../config/croot-config.js';
@@ -19,10 +20,14 @@ export type MaybePromise<T> = T | Promise<T>;
 
 export const ContainerHostnameResolver = Symbol.for('croot/ContainerHostnameResolver');
 export interface ContainerHostnameResolver {
-  /** The hostname seen inside the container (its UTS namespace). */
-  resolveHostname(ref: string, signal?: AbortSignal): Promise<ResolvedAnswer<string>>;
-  /** The hostname seen by a host PID (PCP's `namelen == 0` request). */
-  resolveHostnameOfProcess(pid: number, signal?: AbortSignal): Promise<string>;
+  /**
+   * The hostname seen inside the container (its UTS namespace). Without a
+   * signal, synchronous when the namespace thread answers at once; with one,
+   * always a promise, which the signal's abort rejects.
+   */
+  resolveHostname(ref: string, signal?: AbortSignal): MaybePromise<ResolvedAnswer<string>>;
+  /** The hostname seen by a host PID (PCP's `namelen == 0` request); synchronous as resolveHostname. */
+  resolveHostnameOfProcess(pid: number, signal?: AbortSignal): MaybePromise<string>;
 }
 
 export const ContainerProcessIdResolver = Symbol.for('croot/ContainerProcessIdResolver');
@@ -97,17 +102,14 @@ export class DefaultContainerResolver
     @inject(NamespaceHostnameReader) @optional() private readonly hostnames: NamespaceHostnameReader | undefined,
   ) {}
 
-  async resolveHostname(ref: string, signal?: AbortSignal): Promise<ResolvedAnswer<string>> {
-    const container = await this.locator.locate(ref);
-    const reader = this.reader();
-    // Through the pidfd when the process is held by one: a reused PID can then never be entered.
-    const handle = container.handle;
-    const value = await reader.readHostname(handle?.pidfd !== undefined ? handle : (container.pid as number), signal);
-    return { pid: container.pid as number, container: container.record, value };
+  resolveHostname(ref: string, signal?: AbortSignal): MaybePromise<ResolvedAnswer<string>> {
+    const found = this.locator.locate(ref);
+    return found instanceof Promise ? found.then((c) => this.hostnameOf(c, signal)) : this.hostnameOf(found, signal);
   }
 
-  async resolveHostnameOfProcess(pid: number, signal?: AbortSignal): Promise<string> {
-    return this.reader().readHostname(pid, signal);
+  resolveHostnameOfProcess(pid: number, signal?: AbortSignal): MaybePromise<string> {
+    const reader = this.reader();
+    return signal === undefined ? reader.readHostnameNow(pid) : reader.readHostname(pid, signal);
   }
 
   resolveProcessId(ref: string): MaybePromise<number> {
@@ -124,6 +126,18 @@ export class DefaultContainerResolver
     const stat = readProcessStat(this.config.procRoot, pid);
     if (stat === undefined) throw new CrootError('ERR_NOT_RUNNING', `process ${pid} is gone`, { details: { pid } });
     return readCGroupNameSync(this.config.procRoot, pid);
+  }
+
+  private hostnameOf(container: IndexedContainer, signal: AbortSignal | undefined): MaybePromise<ResolvedAnswer<string>> {
+    const reader = this.reader();
+    const pid = container.pid as number;
+    const record = container.record;
+    // Through the handle the locator has just checked: its pidfd, so a reused PID can never be
+    // entered, or else its start time, checked again after the read.
+    const target = container.handle ?? pid;
+    const value = signal === undefined ? reader.readHostnameNow(target) : reader.readHostname(target, signal);
+    if (typeof value === 'string') return { pid, container: record, value };
+    return value.then((v) => ({ pid, container: record, value: v }));
   }
 
   private cgroupOf(container: IndexedContainer): ResolvedAnswer<string> {

@@ -1,7 +1,8 @@
 /**
  * Answers one framed request of PCP's root protocol: decode → index lookup →
  * identity check → encode. Synchronous whenever nothing has to be waited
- * for (PID and cgroup of a loaded engine's container); a hostname, a
+ * for (PID and cgroup of a loaded engine's container, and a hostname the
+ * namespace thread answered at once); a hostname handed over to a promise, a
  * process-service request, or a name whose engine is still loading gives a
  * promise. Never throws: every failure becomes an error reply.
  */
@@ -120,8 +121,10 @@ export class RootRequestHandler {
     const replyType = req.type + 1;
     if (req.name.length === 0) return this.answerProcess(req.type, replyType, req.pid);
     switch (req.type) {
-      case PduType.HOSTNAME_REQ:
-        return this.hostnames.resolveHostname(req.name).then((a) => named(replyType, a));
+      case PduType.HOSTNAME_REQ: {
+        const answer = this.hostnames.resolveHostname(req.name);
+        return answer instanceof Promise ? answer.then((a) => named(replyType, a)) : named(replyType, answer);
+      }
       case PduType.CGROUPNAME_REQ: {
         const answer = this.cgroups.resolveCGroupName(req.name);
         return answer instanceof Promise ? answer.then((a) => named(replyType, a)) : named(replyType, answer);
@@ -137,8 +140,10 @@ export class RootRequestHandler {
   private answerProcess(type: number, replyType: number, pid: number): MaybePromise<Reply> {
     if (pid <= 0) throw new CrootError('ERR_INVALID_NAME', 'neither a container name nor a pid');
     switch (type) {
-      case PduType.HOSTNAME_REQ:
-        return this.hostnames.resolveHostnameOfProcess(pid).then((name) => ({ bytes: encodeContainer(replyType, truncate(name), { pid }) }));
+      case PduType.HOSTNAME_REQ: {
+        const name = this.hostnames.resolveHostnameOfProcess(pid);
+        return name instanceof Promise ? name.then((n) => hostOnly(replyType, n, pid)) : hostOnly(replyType, name, pid);
+      }
       case PduType.CGROUPNAME_REQ:
         return { bytes: encodeContainer(replyType, truncate(this.cgroups.resolveCGroupNameOfProcess(pid)), { pid }) };
       default:
@@ -178,6 +183,10 @@ export class RootRequestHandler {
 
 function named(replyType: number, answer: ResolvedAnswer<string>): Reply {
   return { bytes: encodeContainer(replyType, truncate(answer.value), { pid: answer.pid }) };
+}
+
+function hostOnly(replyType: number, name: string, pid: number): Reply {
+  return { bytes: encodeContainer(replyType, truncate(name), { pid }) };
 }
 
 function pidOnly(replyType: number, pid: number): Reply {
