@@ -25,7 +25,7 @@
  * with its pmcd-safe spelling `<pod-namespace>_<pod>_<container>`. CRI pause
  * (sandbox) containers are left out.
  */
-import { stat } from 'node:fs/promises';
+import { lstat } from 'node:fs/promises';
 import { inject, injectable, optional } from 'inversify';
 import { CrootConfig } from '../../core/config/croot-config.js';
 import type { ContainerRecord, ContainerSink, EngineContribution, KubernetesNames } from '../../core/registry/engine-contribution.js';
@@ -60,6 +60,8 @@ interface Task {
   readonly pid: number | undefined;
   readonly recordedStart: number | undefined;
   readonly created: boolean;
+  /** Why its run state cannot be trusted (it is then not running for croot). */
+  readonly damaged: string | undefined;
 }
 
 function started(task: Task): boolean {
@@ -305,15 +307,29 @@ export class ContainerdEngine implements EngineContribution {
     const runc = `${this.runcRoot}/${key}`;
     let ino: number;
     try {
-      const s = await stat(bundle);
+      // A symbolic link in a task's place is not a task (and is not followed).
+      const s = await lstat(bundle);
       if (!s.isDirectory()) return undefined;
       ino = s.ino;
     } catch {
       return undefined;
     }
     const same = before !== undefined && before.ino === ino;
-    const [spec, runtime] = await Promise.all([same && before.spec !== undefined ? before.spec : readTaskSpec(bundle), readTaskRuntime(bundle, runc)]);
-    const task: Task = { key, namespace, id, ino, spec, pid: runtime.pid, recordedStart: runtime.recordedStart, created: runtime.created };
+    const [spec, runtime] = await Promise.all([
+      same && before.spec !== undefined ? before.spec : readTaskSpec(bundle, this.taskRoot),
+      readTaskRuntime(bundle, runc, this.taskRoot, this.runcRoot),
+    ]);
+    const task: Task = {
+      key,
+      namespace,
+      id,
+      ino,
+      spec,
+      pid: runtime.pid,
+      recordedStart: runtime.recordedStart,
+      created: runtime.created,
+      damaged: runtime.damaged,
+    };
     if (complete(task)) {
       this.unwatch(bundle);
       this.unwatch(runc);
@@ -533,9 +549,15 @@ export class ContainerdEngine implements EngineContribution {
     }
     const counts = new Map<string, number>();
     let sandboxes = 0;
+    const damaged: string[] = [];
     for (const task of this.tasks.values()) {
       if (task.spec?.sandbox === true) sandboxes++;
       else if (task.spec !== undefined) counts.set(task.namespace, (counts.get(task.namespace) ?? 0) + 1);
+      if (task.damaged !== undefined) damaged.push(`${task.key} (${task.damaged})`);
+    }
+    if (damaged.length > 0) {
+      const shown = damaged.sort().slice(0, 3).join(', ') + (damaged.length > 3 ? `, and ${damaged.length - 3} more` : '');
+      problems.unshift(`run state damaged, so not running for croot: ${shown}`);
     }
     const list = [...counts].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([ns, n]) => `${ns}: ${n}`);
     const reason =

@@ -6,9 +6,10 @@
  * (`init_process_pid`, `init_process_start`) and, until the task is started,
  * the `exec.fifo` its init process waits on.
  */
-import { constants } from 'node:fs';
-import { lstat, open, readdir } from 'node:fs/promises';
+import { lstat, readdir } from 'node:fs/promises';
+import { dirname, relative } from 'node:path';
 import type { KubernetesNames } from '../../core/registry/engine-contribution.js';
+import { readStateFile } from '../../core/host/state-file.js';
 
 /** The namespace Docker's own containerd uses: the Docker engine answers for those. */
 export const MOBY_NAMESPACE = 'moby';
@@ -40,6 +41,13 @@ export interface TaskRuntime {
   readonly recordedStart?: number;
   /** runc's `exec.fifo` is there: created, not started yet. */
   readonly created: boolean;
+  /**
+   * Why the run state cannot be trusted, when it cannot: `init.pid` or
+   * `state.json` there but not a file croot reads or not what runc writes
+   * (runc writes both whole, by rename), or naming two different PIDs. Such
+   * a task is not running for croot.
+   */
+  readonly damaged?: string;
 }
 
 /** Largest `config.json` read; CRI specs are tens of kilobytes. */
@@ -54,26 +62,20 @@ export async function listFolders(dir: string): Promise<string[]> {
 }
 
 /**
- * A regular file's text, or undefined when it is missing, not a regular file,
- * larger than `limit` or unreadable. Opened non-blocking, so a FIFO in its
- * place can never hold a thread of the pool.
+ * The text of the file at `path` inside the tree `root` (core/host/state-file.ts:
+ * no symbolic link, FIFO or oversized file; `root` defaults to the task root
+ * or runc root two folders above a task's folder), else why it was not read,
+ * or undefined when it is missing.
  */
-export async function readRegularFile(path: string, limit: number): Promise<string | undefined> {
-  let handle;
-  try {
-    handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
-  } catch {
-    return undefined;
-  }
-  try {
-    const stat = await handle.stat();
-    if (!stat.isFile() || stat.size > limit) return undefined;
-    return await handle.readFile({ encoding: 'utf8' });
-  } catch {
-    return undefined;
-  } finally {
-    await handle.close().catch(() => undefined);
-  }
+async function readTaskFile(root: string, path: string, limit: number): Promise<{ text: string } | { refused: string } | undefined> {
+  const file = await readStateFile(root, relative(root, path), limit);
+  if (file.kind === 'missing') return undefined;
+  return file.kind === 'text' ? { text: file.text } : { refused: file.reason };
+}
+
+/** The tree a task's folder lies in: `<root>/<namespace>/<id>`. */
+function treeOf(taskDir: string): string {
+  return dirname(dirname(taskDir));
 }
 
 function parseObject(text: string | undefined): Record<string, unknown> | undefined {
@@ -86,9 +88,14 @@ function parseObject(text: string | undefined): Record<string, unknown> | undefi
   }
 }
 
-/** The spec facts of the bundle in `bundleDir`; undefined while `config.json` is missing or not whole. */
-export async function readTaskSpec(bundleDir: string): Promise<TaskSpec | undefined> {
-  const spec = parseObject(await readRegularFile(`${bundleDir}/config.json`, MAX_SPEC_BYTES));
+/**
+ * The spec facts of the bundle in `bundleDir` (inside the task root
+ * `taskRoot`); undefined while `config.json` is missing, not whole, or not a
+ * file croot reads.
+ */
+export async function readTaskSpec(bundleDir: string, taskRoot: string = treeOf(bundleDir)): Promise<TaskSpec | undefined> {
+  const file = await readTaskFile(taskRoot, `${bundleDir}/config.json`, MAX_SPEC_BYTES);
+  const spec = file !== undefined && 'text' in file ? parseObject(file.text) : undefined;
   return spec === undefined ? undefined : taskSpecFrom(spec);
 }
 
@@ -119,21 +126,44 @@ export function kubernetesNamesOf(annotations: Readonly<Record<string, string>>)
   return container && pod && namespace ? { namespace, pod, container } : undefined;
 }
 
-/** The init PID of the bundle in `bundleDir` and what runc's folder `runcDir` says of it. */
-export async function readTaskRuntime(bundleDir: string, runcDir: string): Promise<TaskRuntime> {
-  const [pidText, stateText, created] = await Promise.all([
-    readRegularFile(`${bundleDir}/init.pid`, MAX_STATE_BYTES),
-    readRegularFile(`${runcDir}/state.json`, MAX_STATE_BYTES),
+/**
+ * The init PID of the bundle in `bundleDir` and what runc's folder `runcDir`
+ * says of it (inside the task root and runc's root). A `state.json` that is
+ * there must be whole and name the same init PID as `init.pid`, else the run
+ * state is `damaged`; without one (a runtime other than runc) `init.pid` is
+ * taken alone.
+ */
+export async function readTaskRuntime(
+  bundleDir: string,
+  runcDir: string,
+  taskRoot: string = treeOf(bundleDir),
+  runcRoot: string = treeOf(runcDir),
+): Promise<TaskRuntime> {
+  const [pidFile, stateFile, created] = await Promise.all([
+    readTaskFile(taskRoot, `${bundleDir}/init.pid`, MAX_STATE_BYTES),
+    readTaskFile(runcRoot, `${runcDir}/state.json`, MAX_STATE_BYTES),
     lstat(`${runcDir}/exec.fifo`).then(
       () => true,
       () => false,
     ),
   ]);
-  const pidValue = pidText === undefined ? NaN : Number(pidText.trim());
-  const pid = Number.isSafeInteger(pidValue) && pidValue > 0 ? pidValue : undefined;
-  const state = pid === undefined ? undefined : parseObject(stateText);
-  const start = state?.init_process_start;
-  const recordedStart = state?.init_process_pid === pid && typeof start === 'number' && Number.isSafeInteger(start) ? start : undefined;
+  let damaged: string | undefined;
+  let pid: number | undefined;
+  if (pidFile !== undefined) {
+    const value = 'text' in pidFile ? Number(pidFile.text.trim()) : NaN;
+    if (Number.isSafeInteger(value) && value > 0) pid = value;
+    else damaged = `init.pid ${'refused' in pidFile ? pidFile.refused : 'holds no PID'}`;
+  }
+  let recordedStart: number | undefined;
+  if (stateFile !== undefined && damaged === undefined) {
+    const state = 'text' in stateFile ? parseObject(stateFile.text) : undefined;
+    const statePid = state?.init_process_pid;
+    const start = state?.init_process_start;
+    if (state === undefined) damaged = `runc's state.json ${'refused' in stateFile ? stateFile.refused : 'is not whole'}`;
+    else if (pid !== undefined && statePid !== pid) damaged = `init.pid says ${pid}, runc's state.json ${String(statePid)}`;
+    else if (pid !== undefined && typeof start === 'number' && Number.isSafeInteger(start)) recordedStart = start;
+  }
+  if (damaged !== undefined) return { created, damaged };
   return { created, ...(pid !== undefined ? { pid } : {}), ...(recordedStart !== undefined ? { recordedStart } : {}) };
 }
 

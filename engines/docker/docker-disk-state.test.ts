@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { ContainerRecord } from '../../core/registry/engine-contribution.js';
@@ -251,6 +251,29 @@ describe('DockerDiskState', () => {
       await eventually(async () => (state.size === 3 ? true : undefined));
       expect(state.unavailableReason()).toBeUndefined();
       expect(changes.filter((c) => c.startsWith('upsert')).map((c) => c.split(' ')[2]).sort()).toEqual(['desperate_turing', 'dreamy_elion', 'jolly_sinoussi']);
+    });
+
+    it('takes no config that names another container, nor one reached through a link or a FIFO in its place', async () => {
+      const other = 'd2e89f8c107e1b7ae899603469cd524618897d52197fbbd6aaf961454202f23e';
+      // Folders whose config cannot be taken: never read whole, so not answered.
+      mkdirSync(join(containersDir(), newId));
+      writeConfig(newId, 'config.json', { ...configOf(template), ID: other, Name: '/impostor' });
+      const linked = 'abcdef01'.repeat(8);
+      mkdirSync(join(containersDir(), linked));
+      symlinkSync(join(containersDir(), template, 'config.json'), join(containersDir(), linked, 'config.json'));
+      const fifo = '12345678'.repeat(8);
+      mkdirSync(join(containersDir(), fifo));
+      execFileSync('mkfifo', [join(containersDir(), fifo, 'config.json')]);
+      const records = await start().load();
+      expect(records.map((r) => r.names[0]).sort()).toEqual(['desperate_turing', 'dreamy_elion', 'jolly_sinoussi']);
+      // A config of a container read whole that breaks afterwards keeps what was known of it.
+      const before = state.containers().find((r) => r.id === template);
+      const path = join(containersDir(), template, 'config.json');
+      renameSync(path, `${path}.away`);
+      symlinkSync('/etc/passwd', path);
+      await state.recheck();
+      expect(changes).toEqual([]);
+      expect(state.containers().find((r) => r.id === template)).toBe(before);
     });
 
     describe('with a watcher that misses every change', () => {

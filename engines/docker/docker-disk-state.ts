@@ -10,14 +10,18 @@
  * changes. The first load reads a bounded number of containers at a time, so
  * it never holds the event loop for long however many there are.
  */
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { lstat, readdir, stat } from 'node:fs/promises';
 import type { ContainerRecord } from '../../core/registry/engine-contribution.js';
 import type { DirectoryEvent, DirectoryWatcher } from '../../core/host/host-services.js';
+import { readStateFile } from '../../core/host/state-file.js';
 import { dockerPidOf, dockerPidStartTime, dockerRecordFrom, type DockerContainerJson } from './docker-record.js';
 import { forEachLimited } from './limiter.js';
 
 /** The files of a container folder that croot reads; a change of any other is ignored. */
 const READ_FILES = new Set(['config.v2.json', 'config.json', 'hostconfig.json']);
+
+/** Largest config or hostconfig file read (Docker's are a few KiB). */
+const MAX_CONFIG_BYTES = 4 * 1024 * 1024;
 
 export interface DockerDiskStateOptions {
   /** Docker's root folder, `$PCP_DOCKER_DIR` (default /var/lib/docker). */
@@ -300,18 +304,30 @@ export class DockerDiskState {
     return entry.reading;
   }
 
+  /**
+   * Reads one container's files, inside Docker's tree only
+   * (core/host/state-file.ts: no symbolic link, no FIFO, bounded size). A config
+   * that cannot be read or parsed, or that names another container than its
+   * folder, keeps what was known of the container (the registry still checks
+   * that its init PID is alive and the same process); a container never read
+   * whole is not answered.
+   */
   private async read(id: string, entry: Entry, onlyChanged: boolean): Promise<void> {
     const dir = `${this.containersDir}/${id}`;
-    const config = (await signatureOf(`${dir}/config.v2.json`)) ?? (await signatureOf(`${dir}/config.json`));
-    const host = config === undefined ? undefined : await signatureOf(`${dir}/hostconfig.json`);
-    let signature = config === undefined ? 'none' : `${config.path}|${config.sig}|${host?.sig ?? ''}`;
+    const config = (await signatureOf(dir, 'config.v2.json')) ?? (await signatureOf(dir, 'config.json'));
+    const host = config === undefined ? undefined : await signatureOf(dir, 'hostconfig.json');
+    let signature = config === undefined ? 'none' : `${config.name}|${config.sig}|${host?.sig ?? ''}`;
     if (onlyChanged && signature === entry.signature) return;
     let record: ContainerRecord | undefined;
     if (config !== undefined) {
+      const configFile = await readStateFile(this.containersDir, `${id}/${config.name}`, MAX_CONFIG_BYTES);
+      const hostFile = host === undefined ? undefined : await readStateFile(this.containersDir, `${id}/hostconfig.json`, MAX_CONFIG_BYTES);
       try {
-        record = this.parse(id, await readFile(config.path, 'utf8'), host === undefined ? undefined : await readText(`${dir}/hostconfig.json`));
+        if (configFile.kind !== 'text') throw new Error(configFile.kind === 'refused' ? configFile.reason : 'gone');
+        record = this.parse(id, configFile.text, hostFile?.kind === 'text' ? hostFile.text : undefined);
+        if (record !== undefined && record.id !== id) throw new Error(`it names container ${record.id}`);
       } catch {
-        // Caught mid-write, or not JSON: keep what was known; the write's own event or the safety net reads it again.
+        // Damaged, not a file croot reads, or not this container's: keep what was known; the next write's event or the safety net reads it again.
         record = entry.record;
         signature = '';
       }
@@ -348,19 +364,11 @@ export class DockerDiskState {
   }
 }
 
-async function signatureOf(path: string): Promise<{ path: string; sig: string } | undefined> {
+/** The file `name` of `dir` and its `ino:size:mtime` (of the file itself: a symbolic link is not followed), or undefined when it is absent. */
+async function signatureOf(dir: string, name: string): Promise<{ name: string; sig: string } | undefined> {
   try {
-    const st = await stat(path);
-    if (st.isDirectory()) return undefined;
-    return { path, sig: `${st.ino}:${st.size}:${st.mtimeMs}` };
-  } catch {
-    return undefined;
-  }
-}
-
-async function readText(path: string): Promise<string | undefined> {
-  try {
-    return await readFile(path, 'utf8');
+    const st = await lstat(`${dir}/${name}`);
+    return { name, sig: `${st.ino}:${st.size}:${st.mtimeMs}` };
   } catch {
     return undefined;
   }

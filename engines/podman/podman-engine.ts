@@ -455,6 +455,7 @@ export class PodmanEngine implements EngineContribution {
       else {
         available = true;
         parts.push(`${label}: read ${scan.read.join(', ')} (${plural(scan.count, 'container')})`);
+        for (const kept of scan.kept ?? []) parts.push(`${label}: ${kept}`);
       }
     }
     parts.push(...this.locateNotes);

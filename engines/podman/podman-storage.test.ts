@@ -1,7 +1,8 @@
-import { mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { canonicalDriver, chooseDriver, listPaths, persistDir, runStatus, userdataDir } from './podman-storage.js';
+import { canonicalDriver, chooseDriver, listPaths, persistDir, readRunState, runStatus, scanStore, userdataDir, type StorageEntry } from './podman-storage.js';
 
 describe('chooseDriver', () => {
   let root: string;
@@ -87,5 +88,49 @@ describe('runStatus', () => {
     expect(runStatus({ pid: 10, conmonPid: 9 }, { ppid: 1, startTime: 500 })).toEqual({ running: false, state: 'exited' });
     expect(runStatus({ pid: 10, conmonPid: 9 }, { ppid: 9, startTime: 500 })).toEqual({ running: true, state: 'running', startTime: 500 });
     expect(runStatus({ pid: 10 }, { ppid: 1, startTime: 500 })).toEqual({ running: true, state: 'running', startTime: 500 });
+  });
+});
+
+describe('scanStore and readRunState on damaged files', () => {
+  let root: string;
+  const store = () => ({ label: 'rootful', storageDir: join(root, 'graph'), runDir: join(root, 'run'), driver: 'vfs' });
+  const list = () => join(root, 'graph', 'vfs-containers', 'containers.json');
+  beforeEach(() => {
+    root = mkdtempSync(join(tmpdir(), 'croot-podman-damaged-'));
+    mkdirSync(join(root, 'graph', 'vfs-containers'), { recursive: true });
+    writeFileSync(list(), JSON.stringify([{ id: 'c1', names: ['web'] }]));
+  });
+  afterEach(() => rmSync(root, { recursive: true, force: true }));
+
+  it('keeps the entries of a list’s last good read while it is cut short, a link or a FIFO, and says so', async () => {
+    const lastGood = new Map<string, readonly StorageEntry[]>();
+    await expect(scanStore(store(), lastGood)).resolves.toEqual({ store: store(), entries: [{ id: 'c1', names: ['web'] }], read: [list()] });
+    for (const damage of [() => writeFileSync(list(), '[{"id": "c1", "na'), () => symlinkSync('/etc/passwd', list()), () => execFileSync('mkfifo', [list()])]) {
+      rmSync(list());
+      damage();
+      const scan = await scanStore(store(), lastGood);
+      expect(scan.entries).toEqual([{ id: 'c1', names: ['web'] }]);
+      expect(scan.kept).toEqual([expect.stringMatching(/^.*containers\.json: .*; keeping the container of its last good read$/)]);
+    }
+    // Never read whole: nothing to keep, the store is absent and says why.
+    await expect(scanStore(store(), new Map())).resolves.toMatchObject({ entries: [], absent: `${list()}: a FIFO` });
+  });
+
+  it('forgets a list removed', async () => {
+    const lastGood = new Map<string, readonly StorageEntry[]>();
+    await scanStore(store(), lastGood);
+    rmSync(list());
+    await expect(scanStore(store(), lastGood)).resolves.toMatchObject({ entries: [], absent: `no ${list()}` });
+    expect(lastGood.size).toBe(0);
+  });
+
+  it('reads no run-state file through a link, a FIFO or past its size', () => {
+    const dir = userdataDir(store(), 'c1');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(root, 'elsewhere.pid'), '4321');
+    symlinkSync(join(root, 'elsewhere.pid'), join(dir, 'pidfile'));
+    execFileSync('mkfifo', [join(dir, 'conmon.pid')]);
+    writeFileSync(join(dir, 'hostname'), `web${' '.repeat(5000)}`);
+    expect(readRunState(store(), 'c1')).toEqual({});
   });
 });

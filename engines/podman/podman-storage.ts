@@ -5,8 +5,9 @@
  * store's graph driver (`overlay-containers`, `vfs-containers`, ...).
  */
 import { readFileSync } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { hasExited, parseProcessStat } from '../../core/host/proc-files.js';
+import { readStateFile, readStateFileSync } from '../../core/host/state-file.js';
 import type { PasswdUser } from './nss-users.js';
 import { expandStoragePath, readStorageConf, type ExpansionUser, type StorageConf, type StorageConfRead } from './storage-conf.js';
 
@@ -47,7 +48,14 @@ export interface StoreScan {
   readonly read: readonly string[];
   /** Set when the store's container list could not be read at all. */
   readonly absent?: string;
+  /** Lists that are there but could not be read or parsed, whose last good read was used instead, with why. */
+  readonly kept?: readonly string[];
 }
+
+/** Largest container list read (c/storage writes about 1 KiB per container). */
+export const MAX_LIST_BYTES = 64 * 1024 * 1024;
+/** Largest `pidfile`, `conmon.pid` or `hostname` read. */
+export const MAX_RUN_STATE_BYTES = 4096;
 
 export const STORAGE_LISTS = ['containers.json', 'volatile-containers.json'] as const;
 
@@ -87,10 +95,15 @@ export function canonicalDriver(name: string): string {
 
 /** Where a store's lists may be: the graph root always, the run root when podman uses a transient store. */
 export function listPaths(store: Pick<PodmanStore, 'storageDir' | 'runDir' | 'driver'>): string[] {
+  return listFiles(store).map((f) => `${f.root}/${f.rel}`);
+}
+
+/** `listPaths` as the tree each list lies in (the graph root or the run root) and its path inside it. */
+function listFiles(store: Pick<PodmanStore, 'storageDir' | 'runDir' | 'driver'>): Array<{ root: string; rel: string }> {
   return [
-    `${store.storageDir}/${store.driver}-containers/containers.json`,
-    `${store.storageDir}/${store.driver}-containers/volatile-containers.json`,
-    `${store.runDir}/${store.driver}-containers/volatile-containers.json`,
+    { root: store.storageDir, rel: `${store.driver}-containers/containers.json` },
+    { root: store.storageDir, rel: `${store.driver}-containers/volatile-containers.json` },
+    { root: store.runDir, rel: `${store.driver}-containers/volatile-containers.json` },
   ];
 }
 
@@ -149,35 +162,56 @@ export async function chooseDriver(storageDir: string, runDir: string, configure
   };
 }
 
-/** Reads every list of a store; the store is absent when none of them exists. */
-export async function scanStore(store: PodmanStore): Promise<StoreScan> {
+/**
+ * Reads every list of a store; the store is absent when none of them exists.
+ * A list that is there but cannot be used (not a regular file, a symbolic
+ * link, too large, not JSON: c/storage replaces its lists by rename, so this
+ * is damage, not a write caught half-way) counts with the entries of its last
+ * good read in `lastGood` (kept per path, updated here), and is named in
+ * `kept`; a store whose lists were never read whole is absent.
+ */
+export async function scanStore(store: PodmanStore, lastGood: Map<string, readonly StorageEntry[]> = new Map()): Promise<StoreScan> {
   const byId = new Map<string, StorageEntry>();
   const read: string[] = [];
   const problems: string[] = [];
-  for (const path of listPaths(store)) {
-    let text: string;
-    try {
-      text = await readFile(path, 'utf8');
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code !== 'ENOENT' && code !== 'ENOTDIR') problems.push(`${path}: ${(err as Error).message}`);
+  const kept: string[] = [];
+  for (const { root, rel } of listFiles(store)) {
+    const path = `${root}/${rel}`;
+    const file = await readStateFile(root, rel, MAX_LIST_BYTES);
+    if (file.kind === 'missing') {
+      lastGood.delete(path);
       continue;
     }
-    try {
-      for (const entry of parseContainerList(text)) {
-        const seen = byId.get(entry.id);
-        byId.set(entry.id, seen ? { id: entry.id, names: [...new Set([...seen.names, ...entry.names])] } : entry);
+    let entries: readonly StorageEntry[] | undefined;
+    let problem: string | undefined;
+    if (file.kind === 'refused') problem = file.reason;
+    else {
+      try {
+        entries = parseContainerList(file.text);
+        lastGood.set(path, entries);
+      } catch (err) {
+        problem = (err as Error).message;
       }
-      read.push(path);
-    } catch (err) {
-      problems.push(`${path}: ${(err as Error).message}`);
     }
+    if (entries === undefined) {
+      entries = lastGood.get(path);
+      if (entries === undefined) {
+        problems.push(`${path}: ${problem ?? 'unreadable'}`);
+        continue;
+      }
+      kept.push(`${path}: ${problem ?? 'unreadable'}; keeping the ${entries.length === 1 ? 'container' : `${entries.length} containers`} of its last good read`);
+    }
+    for (const entry of entries) {
+      const seen = byId.get(entry.id);
+      byId.set(entry.id, seen ? { id: entry.id, names: [...new Set([...seen.names, ...entry.names])] } : entry);
+    }
+    read.push(path);
   }
   if (read.length === 0) {
     const why = problems.length > 0 ? problems.join('; ') : `no ${listPaths(store)[0]}`;
     return { store, entries: [], read, absent: why };
   }
-  return { store, entries: [...byId.values()], read };
+  return { store, entries: [...byId.values()], read, ...(kept.length > 0 ? { kept } : {}) };
 }
 
 /** The folder of a store's container lists (c/storage rewrites them there by rename). */
@@ -210,18 +244,27 @@ export const RUN_STATE_FILES: readonly string[] = ['pidfile', 'conmon.pid', 'hos
 /** The files of `persistDir` that exist exactly while conmon runs: their removal says the container exited. */
 export const CONMON_FILES: readonly string[] = ['ctl', 'winsz', 'attach'];
 
-/**
- * A small file's text, or undefined when it cannot be read. Synchronous:
- * run state lives on tmpfs and /proc, where a read takes microseconds, and
- * a trip through the thread pool per file would cost more than the read
- * (the caller runs these reads in short slices of the event loop).
- */
-function readSmall(path: string): string | undefined {
+/** A /proc file's text, or undefined when the process is gone (a proc file never waits on a disk or a writer). */
+function readProcSmall(path: string): string | undefined {
   try {
     return readFileSync(path, 'utf8');
   } catch {
     return undefined;
   }
+}
+
+/**
+ * A run-state file's text, or undefined when it is missing or not a file
+ * croot reads (core/host/state-file.ts: a symbolic link, a FIFO, too large, reached
+ * through a link): the container then counts as not started. Synchronous:
+ * run state lives on tmpfs, where a read takes microseconds and a trip
+ * through the thread pool per file would cost more than the read (the
+ * caller runs these reads in short slices of the event loop); a FIFO is
+ * opened non-blocking and refused, so nothing here can wait.
+ */
+function readRunStateFile(store: Pick<PodmanStore, 'runDir' | 'driver'>, id: string, name: string): string | undefined {
+  const file = readStateFileSync(store.runDir, `${store.driver}-containers/${id}/userdata/${name}`, MAX_RUN_STATE_BYTES);
+  return file.kind === 'text' ? file.text : undefined;
 }
 
 function parsePid(text: string | undefined): number | undefined {
@@ -232,10 +275,9 @@ function parsePid(text: string | undefined): number | undefined {
 
 /** Reads `pidfile`, `conmon.pid` and `hostname` of one container (synchronously: small tmpfs files); missing files are left out. */
 export function readRunState(store: Pick<PodmanStore, 'runDir' | 'driver'>, id: string): RunState {
-  const dir = userdataDir(store, id);
-  const pidText = readSmall(`${dir}/pidfile`);
-  const conmonText = readSmall(`${dir}/conmon.pid`);
-  const hostText = readSmall(`${dir}/hostname`);
+  const pidText = readRunStateFile(store, id, 'pidfile');
+  const conmonText = readRunStateFile(store, id, 'conmon.pid');
+  const hostText = readRunStateFile(store, id, 'hostname');
   const pid = parsePid(pidText);
   const conmonPid = parsePid(conmonText);
   const hostname = hostText?.trim();
@@ -256,7 +298,7 @@ export interface InitProcess {
 
 /** The PID's parent and start time from /proc/PID/stat; undefined when it is gone or a zombie. */
 export function readInitProcess(procRoot: string, pid: number): InitProcess | undefined {
-  const text = readSmall(`${procRoot}/${pid}/stat`);
+  const text = readProcSmall(`${procRoot}/${pid}/stat`);
   if (text === undefined) return undefined;
   const stat = parseProcessStat(text);
   if (stat === undefined || hasExited(stat)) return undefined;

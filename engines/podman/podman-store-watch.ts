@@ -26,6 +26,7 @@ import {
   type PodmanStore,
   type RunState,
   type RunStatus,
+  type StorageEntry,
 } from './podman-storage.js';
 import type { ReadScheduler } from './read-scheduler.js';
 
@@ -41,6 +42,8 @@ export interface ListSummary {
   readonly count: number;
   /** Why no list could be read, when none could. */
   readonly absent?: string;
+  /** Lists that could not be used now, read as they were last time (with why). */
+  readonly kept?: readonly string[];
 }
 
 /** What a store needs from the engine. */
@@ -108,6 +111,8 @@ export class PodmanStoreWatch {
   scan: ListSummary | undefined;
   private watches: FolderWatch[] = [];
   private closed = false;
+  /** Each list's entries as last read whole, by path: what a damaged list counts as. */
+  private readonly lastGood = new Map<string, readonly StorageEntry[]>();
 
   constructor(
     readonly host: StoreHost,
@@ -180,9 +185,14 @@ export class PodmanStoreWatch {
    */
   readLists(all = false): Promise<void> {
     return this.host.scheduler.coalesce(`${this.store.label}\0lists`, async () => {
-      const scan = await scanStore(this.store);
+      const scan = await scanStore(this.store, this.lastGood);
       if (this.closed) return;
-      this.scan = { read: scan.read, count: scan.entries.length, ...(scan.absent !== undefined ? { absent: scan.absent } : {}) };
+      this.scan = {
+        read: scan.read,
+        count: scan.entries.length,
+        ...(scan.absent !== undefined ? { absent: scan.absent } : {}),
+        ...(scan.kept !== undefined ? { kept: scan.kept } : {}),
+      };
       const seen = new Set<string>();
       let n = 0;
       for (const entry of scan.entries) {

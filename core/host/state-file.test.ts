@@ -1,0 +1,95 @@
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { readStateFile, readStateFileSync, type StateFileRead } from './state-file.js';
+
+describe('readStateFile and readStateFileSync', () => {
+  let base: string;
+  let root: string;
+  let outside: string;
+  let server: Server | undefined;
+
+  beforeEach(() => {
+    base = mkdtempSync(join(tmpdir(), 'croot-state-file-'));
+    root = join(base, 'tree');
+    outside = join(base, 'outside');
+    mkdirSync(join(root, 'a', 'b'), { recursive: true });
+    mkdirSync(outside);
+    writeFileSync(join(root, 'a', 'b', 'state.json'), '{"pid":42}');
+    writeFileSync(join(outside, 'secret'), 'root:x:0:0');
+  });
+
+  afterEach(async () => {
+    await new Promise<void>((r) => (server === undefined ? r() : server.close(() => r())));
+    server = undefined;
+    rmSync(base, { recursive: true, force: true });
+  });
+
+  /** Both readers, which must agree. */
+  async function both(rootDir: string, rel: string, max = 1024): Promise<StateFileRead> {
+    const sync = readStateFileSync(rootDir, rel, max);
+    const async = await readStateFile(rootDir, rel, max);
+    expect(async).toEqual(sync);
+    return sync;
+  }
+
+  it('reads a regular file inside the tree', async () => {
+    await expect(both(root, 'a/b/state.json')).resolves.toEqual({ kind: 'text', text: '{"pid":42}' });
+  });
+
+  it('says missing for a file or a folder that is not there', async () => {
+    await expect(both(root, 'a/b/none.json')).resolves.toEqual({ kind: 'missing' });
+    await expect(both(root, 'a/none/state.json')).resolves.toEqual({ kind: 'missing' });
+    await expect(both(join(base, 'no-tree'), 'a/b/state.json')).resolves.toEqual({ kind: 'missing' });
+  });
+
+  it('refuses a symbolic link in the file’s place, pointing out of the tree or into it', async () => {
+    symlinkSync(join(outside, 'secret'), join(root, 'a', 'b', 'out.json'));
+    symlinkSync('state.json', join(root, 'a', 'b', 'in.json'));
+    await expect(both(root, 'a/b/out.json')).resolves.toEqual({ kind: 'refused', reason: 'a symbolic link' });
+    await expect(both(root, 'a/b/in.json')).resolves.toEqual({ kind: 'refused', reason: 'a symbolic link' });
+  });
+
+  it('refuses a file reached through a folder that is a symbolic link, out of the tree or inside it', async () => {
+    symlinkSync(outside, join(root, 'a', 'evil'));
+    symlinkSync('b', join(root, 'a', 'alias'));
+    const out = await both(root, 'a/evil/secret');
+    expect(out).toEqual({ kind: 'refused', reason: `reached through a symbolic link (it is ${join(outside, 'secret')})` });
+    const inside = await both(root, 'a/alias/state.json');
+    expect(inside).toEqual({ kind: 'refused', reason: `reached through a symbolic link (it is ${join(root, 'a', 'b', 'state.json')})` });
+  });
+
+  it('reads through a tree root that is itself a symbolic link', async () => {
+    symlinkSync(root, join(base, 'link-to-tree'));
+    await expect(both(join(base, 'link-to-tree'), 'a/b/state.json')).resolves.toEqual({ kind: 'text', text: '{"pid":42}' });
+  });
+
+  it('refuses a FIFO at once, without waiting for a writer', async () => {
+    execFileSync('mkfifo', [join(root, 'a', 'b', 'fifo')]);
+    await expect(both(root, 'a/b/fifo')).resolves.toEqual({ kind: 'refused', reason: 'a FIFO' });
+  });
+
+  it('refuses a folder and a socket in the file’s place', async () => {
+    mkdirSync(join(root, 'a', 'b', 'dir.json'));
+    await expect(both(root, 'a/b/dir.json')).resolves.toEqual({ kind: 'refused', reason: 'a folder' });
+    const socketPath = join(root, 'a', 'b', 'sock');
+    server = createServer();
+    await new Promise<void>((r) => server?.listen(socketPath, r));
+    await expect(both(root, 'a/b/sock')).resolves.toEqual({ kind: 'refused', reason: 'not a regular file' });
+  });
+
+  it('refuses a file larger than the limit, and reads one exactly at it', async () => {
+    writeFileSync(join(root, 'big'), 'x'.repeat(1025));
+    writeFileSync(join(root, 'fits'), 'y'.repeat(1024));
+    await expect(both(root, 'big')).resolves.toEqual({ kind: 'refused', reason: 'larger than 1024 bytes' });
+    await expect(both(root, 'fits')).resolves.toEqual({ kind: 'text', text: 'y'.repeat(1024) });
+  });
+
+  it('refuses a path that could leave the tree', async () => {
+    for (const rel of ['../outside/secret', 'a/../../outside/secret', '/etc/passwd', 'a//b/state.json', './a/b/state.json', '']) {
+      expect((await both(root, rel)).kind).toBe('refused');
+    }
+  });
+});
