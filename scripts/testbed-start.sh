@@ -39,7 +39,15 @@ start_daemon() {
   local name=$1 log=$2
   shift 2
   say "starting $name (log $log)"
-  setsid nohup "$@" </dev/null >"$log" 2>&1 &
+  # Without the caller's other descriptors (a flock(1) lock, a CI runner's
+  # pipes): the daemon outlives the caller and must not hold them.
+  (
+    for fd in /proc/$BASHPID/fd/*; do
+      fd=${fd##*/}
+      [ "$fd" -gt 2 ] && eval "exec $fd>&-"
+    done
+    exec setsid nohup "$@" </dev/null >"$log" 2>&1
+  ) &
   echo $! >"$RUN_DIR/$name.pid"
 }
 

@@ -23,6 +23,9 @@ const SYSTEM_SOCKET = '/var/lib/pcp/pmcd/root.socket';
 const SYSTEM_PIDFILE = '/run/crootd.pid';
 
 /** README lines that name containers or engines this machine cannot have for a test, and why. */
+/** PCP's agent table, which the README's `crootd install-pmcd` edits. */
+const PMCD_CONF = '/etc/pcp/pmcd/pmcd.conf';
+
 const NOT_RUNNABLE: ReadonlyMap<string, string> = new Map([
   ['croot pid docker:web1', 'a Docker container named web1 (tests name theirs croot-t-*)'],
   ['croot cgroup k8s.io/3f2a...', 'an illustrative, elided Kubernetes id'],
@@ -94,6 +97,10 @@ describeWith('root, the built package and npm', probe, 'the packed croot, instal
   }, 1200000);
 
   afterAll(async () => {
+    // `crootd install-pmcd` of the README must never outlive the test: it points pmcd at this prefix.
+    if (prefix !== undefined && readFileSync(PMCD_CONF, 'utf8').includes(prefix)) {
+      await runIn('/', join(prefix, 'bin', 'crootd'), ['uninstall-pmcd'], { env });
+    }
     await crootd?.stop('SIGTERM', 10000);
     await sandbox?.stop();
     if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
@@ -182,9 +189,17 @@ describeWith('root, the built package and npm', probe, 'the packed croot, instal
       const args = localized(server as string).split(/\s+/).slice(1);
       crootd = await startCrootd({ bin: join(prefix, 'bin', 'crootd'), socketPath: socket(), logPath: join(dir, 'crootd.log'), args: args.filter((_, i) => args[i] !== '--socket' && args[i - 1] !== '--socket'), env });
       const results: { command: string; code: number | null; stderr: string }[] = [];
+      const pmcdConf = readFileSync(PMCD_CONF, 'utf8');
       for (const command of commands.filter((c) => c !== server)) {
         const r = await runIn('/', 'sh', ['-c', localized(command)], { env });
         results.push({ command, code: r.code, stderr: r.code === 0 ? '' : r.stderr });
+        if (command.startsWith('crootd install-pmcd') && r.code === 0) {
+          // pmcd's root line now runs this package's crootd; its uninstall-pmcd gives pmcd.conf back as it was.
+          expect(readFileSync(PMCD_CONF, 'utf8')).toMatch(new RegExp(`^root\\s+1\\s+pipe\\s+binary\\s+\\S*${prefix.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/\\S*crootd --pmda$`, 'm'));
+          const undo = await runIn('/', 'sh', ['-c', 'crootd uninstall-pmcd'], { env });
+          expect({ code: undo.code, stderr: undo.code === 0 ? '' : undo.stderr }).toEqual({ code: 0, stderr: '' });
+          expect(readFileSync(PMCD_CONF, 'utf8')).toBe(pmcdConf);
+        }
         if (command === 'croot hostname web1') expect(r.stdout).toBe(`${hostnameOf(sandbox.pid)}\n`);
         if (command.startsWith('croot show web1 --format json')) {
           expect((JSON.parse(r.stdout) as { containers: unknown[] }).containers[0]).toMatchObject({
