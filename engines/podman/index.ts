@@ -7,10 +7,10 @@ export {
   PODMAN_ENGINE_ID,
   DEFAULT_PODMAN_DATADIR,
   DEFAULT_PODMAN_RUNDIR,
-  DEFAULT_CONTAINERS_STORAGE_CONFS,
-  podmanPathsFrom,
 } from './podman-engine.js';
-export type { PodmanPaths, UserLookup } from './podman-engine.js';
+export type { UserLookup } from './podman-engine.js';
+export { DEFAULT_CONTAINERS_STORAGE_CONFS, podmanPathsFrom } from './podman-paths.js';
+export type { PodmanPaths } from './podman-paths.js';
 export {
   parseContainerList,
   rootlessLocation,
