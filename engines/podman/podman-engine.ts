@@ -29,7 +29,7 @@ import { PODMAN_ENGINE_ID, PodmanStoreWatch, type StoreHost } from './podman-sto
 import { ReadScheduler } from './read-scheduler.js';
 
 export { PODMAN_ENGINE_ID } from './podman-store-watch.js';
-export { DEFAULT_PODMAN_DATADIR, DEFAULT_PODMAN_RUNDIR } from './podman-storage.js';
+export { DEFAULT_PODMAN_DATADIR, DEFAULT_PODMAN_RUNDIR } from './locate-stores.js';
 export { DEFAULT_CONTAINERS_STORAGE_CONFS, podmanPathsFrom, type PodmanPaths } from './podman-paths.js';
 
 /**
