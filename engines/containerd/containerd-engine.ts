@@ -17,23 +17,16 @@
  * sees that through its pidfd. runc records the init process's start time,
  * which the registry checks when it anchors the PID.
  *
- * Ids and names: a Kubernetes (CRI) id is a digest and stays the id, so a
- * unique prefix finds it; any other id becomes `<namespace>/<id>`, so the
- * same id in two namespaces is two containers. Names: `<namespace>/<id>`,
- * its pmcd-safe spelling `<namespace>_<id>`, the bare id when it is not the
- * record's id, and for CRI containers `<pod-namespace>/<pod>/<container>`
- * with its pmcd-safe spelling `<pod-namespace>_<pod>_<container>`. CRI pause
- * (sandbox) containers are left out.
+ * Ids and names: see containerd-task-records.ts.
  */
-import { lstat } from 'node:fs/promises';
 import { inject, injectable, optional } from 'inversify';
 import { CrootConfig } from '../../core/config/croot-config.js';
-import type { ContainerRecord, ContainerSink, EngineContribution, KubernetesNames } from '../../core/registry/engine-contribution.js';
+import type { ContainerSink, EngineContribution } from '../../core/registry/engine-contribution.js';
 import { DirectoryWatcher, type DirectoryEvent } from '../../core/host/host-services.js';
-import { isDigestId } from '../../core/registry/name-matcher.js';
 import { NodeDirectoryWatcher } from '../../core/host/node-directory-watcher.js';
 import { watchForDirectory } from '../../core/host/watch-for-directory.js';
-import { cgroupHintFrom, listFolders, MOBY_NAMESPACE, readTaskRuntime, readTaskSpec, type TaskSpec } from './containerd-tasks.js';
+import { ContainerdTaskRecords } from './containerd-task-records.js';
+import { complete, listFolders, MOBY_NAMESPACE, readTask, type Task } from './containerd-tasks.js';
 
 export const CONTAINERD_ENGINE_ID = 'containerd';
 export const DEFAULT_CONTAINERD_TASK_DIR = '/run/containerd/io.containerd.runtime.v2.task';
@@ -44,50 +37,6 @@ export const ContainerdEngineOptions = Symbol.for('croot/ContainerdEngineOptions
 export interface ContainerdEngineOptions {
   /** How many task folders are read at once (default 32). */
   readonly concurrency?: number;
-}
-
-/** Characters current pmcd lets through in a container name (PCP's `__pmCheckAttribute`). */
-const PMCD_SAFE = /^[A-Za-z0-9._-]+$/;
-
-/** One task as read from disk. */
-interface Task {
-  readonly key: string;
-  readonly namespace: string;
-  readonly id: string;
-  /** Inode of the bundle folder: a task removed and created again under the same id is a new one. */
-  readonly ino: number;
-  readonly spec: TaskSpec | undefined;
-  readonly pid: number | undefined;
-  readonly recordedStart: number | undefined;
-  readonly created: boolean;
-  /** Why its run state cannot be trusted (it is then not running for croot). */
-  readonly damaged: string | undefined;
-}
-
-function started(task: Task): boolean {
-  return task.pid !== undefined && !task.created;
-}
-
-/** Read all there is to read: the spec, the init PID, and no `exec.fifo` left. */
-function complete(task: Task): boolean {
-  return task.spec !== undefined && started(task);
-}
-
-function kubernetesName(k: KubernetesNames): string {
-  return `${k.namespace}/${k.pod}/${k.container}`;
-}
-
-function addTo(map: Map<string, Set<string>>, name: string, key: string): void {
-  let set = map.get(name);
-  if (set === undefined) map.set(name, (set = new Set()));
-  set.add(key);
-}
-
-function dropFrom(map: Map<string, Set<string>>, name: string, key: string): void {
-  const set = map.get(name);
-  if (set === undefined) return;
-  set.delete(key);
-  if (set.size === 0) map.delete(name);
 }
 
 /** Calls `fn` on every item, at most `limit` at a time. */
@@ -111,13 +60,8 @@ export class ContainerdEngine implements EngineContribution {
   private sink: ContainerSink | undefined;
   private stopped = false;
 
-  /** Tasks by `<namespace>/<id>`. */
-  private tasks = new Map<string, Task>();
-  /** The record last pushed for each task, by task key. */
-  private pushed = new Map<string, ContainerRecord>();
-  /** Task keys by Kubernetes name, and by bare id (tasks that give a record only). */
-  private readonly kubernetesHolders = new Map<string, Set<string>>();
-  private readonly idHolders = new Map<string, Set<string>>();
+  /** The tasks as read, and the records pushed for them. */
+  private readonly tasks = new ContainerdTaskRecords(CONTAINERD_ENGINE_ID);
 
   /** Watched folders: path → its unwatch function. */
   private readonly watches = new Map<string, () => void>();
@@ -270,7 +214,7 @@ export class ContainerdEngine implements EngineContribution {
       this.dirty.clear();
       const read = new Map<string, Task | undefined>();
       await eachLimited(keys, this.concurrency, async (key) => {
-        read.set(key, await this.readTask(key, this.tasks.get(key)));
+        read.set(key, await this.readAndWatch(key, this.tasks.get(key)));
       });
       if (this.stopped || this.rescanWanted) break;
       this.apply(read);
@@ -299,37 +243,11 @@ export class ContainerdEngine implements EngineContribution {
    * has its folders watched; a newly watched one is read once more, so a
    * change made between the read and the watch is not missed.
    */
-  private async readTask(key: string, before: Task | undefined): Promise<Task | undefined> {
-    const slash = key.indexOf('/');
-    const namespace = key.slice(0, slash);
-    const id = key.slice(slash + 1);
+  private async readAndWatch(key: string, before: Task | undefined): Promise<Task | undefined> {
+    const task = await readTask(this.taskRoot, this.runcRoot, key, before);
+    if (task === undefined) return undefined;
     const bundle = `${this.taskRoot}/${key}`;
     const runc = `${this.runcRoot}/${key}`;
-    let ino: number;
-    try {
-      // A symbolic link in a task's place is not a task (and is not followed).
-      const s = await lstat(bundle);
-      if (!s.isDirectory()) return undefined;
-      ino = s.ino;
-    } catch {
-      return undefined;
-    }
-    const same = before !== undefined && before.ino === ino;
-    const [spec, runtime] = await Promise.all([
-      same && before.spec !== undefined ? before.spec : readTaskSpec(bundle, this.taskRoot),
-      readTaskRuntime(bundle, runc, this.taskRoot, this.runcRoot),
-    ]);
-    const task: Task = {
-      key,
-      namespace,
-      id,
-      ino,
-      spec,
-      pid: runtime.pid,
-      recordedStart: runtime.recordedStart,
-      created: runtime.created,
-      damaged: runtime.damaged,
-    };
     if (complete(task)) {
       this.unwatch(bundle);
       this.unwatch(runc);
@@ -370,7 +288,7 @@ export class ContainerdEngine implements EngineContribution {
     }
     const fresh = new Map<string, Task>();
     await eachLimited(keys, this.concurrency, async (key) => {
-      const task = await this.readTask(key, this.tasks.get(key));
+      const task = await this.readAndWatch(key, this.tasks.get(key));
       if (task !== undefined) fresh.set(key, task);
     });
     if (this.stopped) return;
@@ -415,7 +333,7 @@ export class ContainerdEngine implements EngineContribution {
 
   // ---- records ------------------------------------------------------------
 
-  /** Replaces every task (a full re-read) and pushes the whole list. */
+  /** Replaces every task (a full re-read), unwatches the folders no longer wanted, and pushes the whole list. */
   private replaceTasks(fresh: Map<string, Task>, namespaces: readonly string[]): void {
     const live = new Set(namespaces);
     // Folders of namespaces and tasks that are gone, or of tasks now started, are no longer watched.
@@ -428,115 +346,17 @@ export class ContainerdEngine implements EngineContribution {
       return task !== undefined && !complete(task);
     };
     for (const dir of new Set([...this.watches.keys(), ...this.unwatchable.keys()])) if (!wanted(dir)) this.unwatch(dir);
-    this.tasks = fresh;
-    this.kubernetesHolders.clear();
-    this.idHolders.clear();
-    for (const task of fresh.values()) this.hold(task);
-    const pushed = new Map<string, ContainerRecord>();
-    for (const task of fresh.values()) {
-      const record = this.recordOf(task);
-      if (record !== undefined) pushed.set(task.key, record);
-    }
-    this.pushed = pushed;
-    this.sink?.replaceAll(pushed.values());
+    this.tasks.replaceAll(fresh, this.sink);
   }
 
-  /** Applies what was read of some tasks (undefined: gone) and pushes every record that changed. */
+  /** Applies what was read of some tasks (undefined: gone, its folders unwatched) and pushes every record that changed. */
   private apply(read: ReadonlyMap<string, Task | undefined>): void {
-    const affected = new Set<string>();
-    const touch = (task: Task | undefined): void => {
-      if (task === undefined) return;
-      affected.add(task.key);
-      if (task.spec === undefined || task.spec.sandbox) return;
-      for (const k of this.idHolders.get(task.id) ?? []) affected.add(k);
-      const k8s = task.spec.kubernetes;
-      if (k8s !== undefined) for (const k of this.kubernetesHolders.get(kubernetesName(k8s)) ?? []) affected.add(k);
-    };
     for (const [key, task] of read) {
-      const before = this.tasks.get(key);
-      touch(before);
-      if (before !== undefined) this.release(before);
-      affected.add(key);
-      if (task === undefined) {
-        this.tasks.delete(key);
-        this.unwatch(`${this.taskRoot}/${key}`);
-        this.unwatch(`${this.runcRoot}/${key}`);
-        continue;
-      }
-      this.tasks.set(key, task);
-      this.hold(task);
-      touch(task);
+      if (task !== undefined) continue;
+      this.unwatch(`${this.taskRoot}/${key}`);
+      this.unwatch(`${this.runcRoot}/${key}`);
     }
-    const upserts: ContainerRecord[] = [];
-    for (const key of affected) {
-      const task = this.tasks.get(key);
-      const record = task === undefined ? undefined : this.recordOf(task);
-      const old = this.pushed.get(key);
-      if (old !== undefined && (record === undefined || record.id !== old.id)) this.sink?.remove(old.id);
-      if (record === undefined) this.pushed.delete(key);
-      else {
-        this.pushed.set(key, record);
-        upserts.push(record);
-      }
-    }
-    // Removals first: a task whose id changed must not meet its own old record.
-    for (const record of upserts) this.sink?.upsert(record);
-  }
-
-  private hold(task: Task): void {
-    if (task.spec === undefined || task.spec.sandbox) return;
-    addTo(this.idHolders, task.id, task.key);
-    if (task.spec.kubernetes !== undefined) addTo(this.kubernetesHolders, kubernetesName(task.spec.kubernetes), task.key);
-  }
-
-  private release(task: Task): void {
-    if (task.spec === undefined || task.spec.sandbox) return;
-    dropFrom(this.idHolders, task.id, task.key);
-    if (task.spec.kubernetes !== undefined) dropFrom(this.kubernetesHolders, kubernetesName(task.spec.kubernetes), task.key);
-  }
-
-  /** The record of a task, or undefined for a sandbox or a bundle whose spec is not written yet. */
-  private recordOf(task: Task): ContainerRecord | undefined {
-    const spec = task.spec;
-    if (spec === undefined || spec.sandbox) return undefined;
-    const { namespace, id } = task;
-    const alone = isDigestId(id) && (this.idHolders.get(id)?.size ?? 0) <= 1;
-    const names = [`${namespace}/${id}`];
-    addSafe(names, `${namespace}_${id}`);
-    if (!alone) names.push(id);
-    const k8s = spec.kubernetes;
-    if (k8s !== undefined && this.keepsKubernetesName(task, k8s)) {
-      names.push(kubernetesName(k8s));
-      addSafe(names, `${k8s.namespace}_${k8s.pod}_${k8s.container}`);
-    }
-    const running = started(task);
-    return {
-      engine: this.id,
-      id: alone ? id : `${namespace}/${id}`,
-      names,
-      running,
-      ...(running ? { pid: task.pid } : {}),
-      ...(running && task.recordedStart !== undefined ? { pidStartTime: task.recordedStart } : {}),
-      ...(task.created ? { state: 'created' } : {}),
-      ...(k8s !== undefined ? { kubernetes: k8s } : {}),
-      ...(spec.hostname !== undefined ? { hostname: spec.hostname } : {}),
-      ...(spec.cgroupsPath !== undefined ? { cgroupHint: cgroupHintFrom(spec.cgroupsPath) } : {}),
-      source: `disk:${namespace}`,
-    };
-  }
-
-  /**
-   * A Kubernetes name held by several tasks (a restarted container whose old
-   * task is not deleted yet) stays on the started ones only.
-   */
-  private keepsKubernetesName(task: Task, k8s: KubernetesNames): boolean {
-    const holders = this.kubernetesHolders.get(kubernetesName(k8s));
-    if (holders === undefined || holders.size < 2 || started(task)) return true;
-    for (const key of holders) {
-      const other = this.tasks.get(key);
-      if (other !== undefined && started(other)) return false;
-    }
-    return true;
+    this.tasks.apply(read, this.sink);
   }
 
   private reportHealth(): void {
@@ -547,27 +367,15 @@ export class ContainerdEngine implements EngineContribution {
       sink.health(false, [this.absent, ...problems].join('; '));
       return;
     }
-    const counts = new Map<string, number>();
-    let sandboxes = 0;
-    const damaged: string[] = [];
-    for (const task of this.tasks.values()) {
-      if (task.spec?.sandbox === true) sandboxes++;
-      else if (task.spec !== undefined) counts.set(task.namespace, (counts.get(task.namespace) ?? 0) + 1);
-      if (task.damaged !== undefined) damaged.push(`${task.key} (${task.damaged})`);
-    }
+    const { namespaces: list, sandboxes, damaged } = this.tasks.summary();
     if (damaged.length > 0) {
       const shown = damaged.sort().slice(0, 3).join(', ') + (damaged.length > 3 ? `, and ${damaged.length - 3} more` : '');
       problems.unshift(`run state damaged, so not running for croot: ${shown}`);
     }
-    const list = [...counts].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([ns, n]) => `${ns}: ${n}`);
     const reason =
       `reading ${this.taskRoot} (runc state ${this.runcRoot}): ` +
       (list.length > 0 ? list.join(', ') : 'no tasks') +
       (sandboxes > 0 ? `; ${sandboxes} CRI ${sandboxes === 1 ? 'sandbox' : 'sandboxes'} left out` : '');
     sink.health(true, [reason, ...problems].join('; '));
   }
-}
-
-function addSafe(names: string[], name: string): void {
-  if (PMCD_SAFE.test(name) && !names.includes(name)) names.push(name);
 }

@@ -167,6 +167,67 @@ export async function readTaskRuntime(
   return { created, ...(pid !== undefined ? { pid } : {}), ...(recordedStart !== undefined ? { recordedStart } : {}) };
 }
 
+/** One task as read from disk. */
+export interface Task {
+  /** `<namespace>/<id>`. */
+  readonly key: string;
+  readonly namespace: string;
+  readonly id: string;
+  /** Inode of the bundle folder: a task removed and created again under the same id is a new one. */
+  readonly ino: number;
+  readonly spec: TaskSpec | undefined;
+  readonly pid: number | undefined;
+  readonly recordedStart: number | undefined;
+  readonly created: boolean;
+  /** Why its run state cannot be trusted (it is then not running for croot). */
+  readonly damaged: string | undefined;
+}
+
+export function started(task: Task): boolean {
+  return task.pid !== undefined && !task.created;
+}
+
+/** Read all there is to read: the spec, the init PID, and no `exec.fifo` left. */
+export function complete(task: Task): boolean {
+  return task.spec !== undefined && started(task);
+}
+
+/**
+ * Reads the task `<namespace>/<id>` (`key`) from its bundle under `taskRoot`
+ * and runc's folder under `runcRoot`; undefined when its bundle is gone or
+ * is not a folder. The spec of `before`, the same bundle read earlier, is
+ * kept: it does not change while the task lives.
+ */
+export async function readTask(taskRoot: string, runcRoot: string, key: string, before: Task | undefined): Promise<Task | undefined> {
+  const slash = key.indexOf('/');
+  const bundle = `${taskRoot}/${key}`;
+  let ino: number;
+  try {
+    // A symbolic link in a task's place is not a task (and is not followed).
+    const s = await lstat(bundle);
+    if (!s.isDirectory()) return undefined;
+    ino = s.ino;
+  } catch {
+    return undefined;
+  }
+  const same = before !== undefined && before.ino === ino;
+  const [spec, runtime] = await Promise.all([
+    same && before.spec !== undefined ? before.spec : readTaskSpec(bundle, taskRoot),
+    readTaskRuntime(bundle, `${runcRoot}/${key}`, taskRoot, runcRoot),
+  ]);
+  return {
+    key,
+    namespace: key.slice(0, slash),
+    id: key.slice(slash + 1),
+    ino,
+    spec,
+    pid: runtime.pid,
+    recordedStart: runtime.recordedStart,
+    created: runtime.created,
+    damaged: runtime.damaged,
+  };
+}
+
 /**
  * The cgroup `linux.cgroupsPath` designates, as a path without the leading
  * `/`: plain paths as they are; systemd's `slice:prefix:name` triple expanded

@@ -11,24 +11,15 @@ import { request as httpRequest, type ClientRequest, type IncomingMessage } from
 import { request as httpsRequest } from 'node:https';
 import type Docker from 'dockerode';
 import type { ContainerRecord } from '../../core/registry/engine-contribution.js';
+import { ContainerWorkQueue, type ContainerWork } from './container-work-queue.js';
 import { loadDockerTls, type DockerEndpoint, type DockerTlsAgent } from './docker-endpoint.js';
+import { followDockerEvents } from './docker-event-stream.js';
 import { dockerPidOf, dockerPidStartTime, dockerRecordFrom, type DockerContainerJson } from './docker-record.js';
 import { Limiter } from './limiter.js';
+import { makeDockerode } from './make-dockerode.js';
 
 /** Errors that say nothing about TLS: the daemon was not reached at all, or the request timed out. */
 const NOT_TLS_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'ABORT_ERR']);
-
-/** Container events that can change what croot records; exec_*, attach, top... cannot. */
-const STATE_EVENTS = new Set(['create', 'start', 'restart', 'die', 'stop', 'kill', 'oom', 'pause', 'unpause', 'rename', 'update', 'destroy']);
-
-let dockerode: typeof Docker | undefined;
-
-/** dockerode and docker-modem, loaded only once a daemon has answered (they are ~200 modules). */
-function loadDockerode(): typeof Docker {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  dockerode ??= require('dockerode') as typeof Docker;
-  return dockerode;
-}
 
 export interface DockerApiSourceOptions {
   readonly endpoint: DockerEndpoint;
@@ -67,16 +58,6 @@ export interface DockerApiProgress {
   readonly lastError: string | undefined;
 }
 
-interface DockerEvent {
-  readonly Type?: string;
-  readonly Action?: string;
-  readonly status?: string;
-  readonly id?: string;
-  readonly Actor?: { readonly ID?: string };
-}
-
-type Work = 'inspect' | 'destroy';
-
 export class DockerApiSource {
   private docker: Docker | undefined;
   /** The TLS agent, for tcp:// daemons over TLS; destroyed on close. */
@@ -88,9 +69,8 @@ export class DockerApiSource {
   private stream: NodeJS.ReadableStream | undefined;
   private readonly limiter: Limiter;
   /** Events that came during the first load, applied once it is done. */
-  private backlog: [string, Work][] | undefined = [];
-  /** Containers whose event work is running, and what to do after it. */
-  private readonly busy = new Map<string, { next: Work | undefined; done: Promise<void> }>();
+  private backlog: [string, ContainerWork][] | undefined = [];
+  private readonly queue = new ContainerWorkQueue((id, work) => this.perform(id, work));
   private cgroupDriver: string | undefined;
   private answered = false;
   private listed: number | undefined;
@@ -127,7 +107,7 @@ export class DockerApiSource {
       await this.ping();
       this.answered = true;
       this.progressed();
-      const docker = makeDockerode(this.dockerOptions());
+      const docker = makeDockerode(this.options.endpoint.options, this.agent);
       this.docker = docker;
       // dockerode's info() takes options at run time; its types do not say so.
       const info = (await (docker.info as (opts: object) => Promise<unknown>).call(docker, { abortSignal: this.requestSignal() })) as {
@@ -167,7 +147,7 @@ export class DockerApiSource {
   startFollowing(): void {
     const backlog = this.backlog ?? [];
     this.backlog = undefined;
-    for (const [id, work] of backlog) void this.enqueue(id, work);
+    for (const [id, work] of backlog) void this.queue.enqueue(id, work);
   }
 
   /** Every container now, as the source knows it. */
@@ -199,9 +179,9 @@ export class DockerApiSource {
       listed.add(c.Id);
       const known = this.records.get(c.Id);
       const names = (c.Names ?? []).map((n) => n.replace(/^\/+/, ''));
-      if (known === undefined || known.state !== c.State || !names.includes(known.names[0] ?? '')) work.push(this.enqueue(c.Id, 'inspect'));
+      if (known === undefined || known.state !== c.State || !names.includes(known.names[0] ?? '')) work.push(this.queue.enqueue(c.Id, 'inspect'));
     }
-    for (const id of this.records.keys()) if (!listed.has(id)) work.push(this.enqueue(id, 'inspect'));
+    for (const id of this.records.keys()) if (!listed.has(id)) work.push(this.queue.enqueue(id, 'inspect'));
     await Promise.all(work);
   }
 
@@ -245,17 +225,6 @@ export class DockerApiSource {
     });
   }
 
-  /** dockerode's options, every transport key given, so none of docker-modem's defaults is left in. */
-  private dockerOptions(): Docker.DockerOptions {
-    const { options } = this.options.endpoint;
-    const unset = { host: undefined, port: undefined, socketPath: undefined, ca: undefined, cert: undefined, key: undefined, agent: undefined };
-    const chosen =
-      options.socketPath !== undefined
-        ? { socketPath: options.socketPath, protocol: 'http' }
-        : { host: options.host, port: options.port, protocol: options.protocol ?? 'http', ...(this.agent === undefined ? {} : { agent: this.agent }) };
-    return { ...unset, ...chosen } as unknown as Docker.DockerOptions;
-  }
-
   /** A TLS failure as a message saying so (and what was offered); anything else unchanged. */
   private tlsFailure(err: unknown): unknown {
     const tls = this.options.endpoint.tls;
@@ -290,20 +259,14 @@ export class DockerApiSource {
 
   private follow(stream: NodeJS.ReadableStream): void {
     this.stream = stream;
-    let buffered = '';
-    stream.setEncoding?.('utf8');
-    stream.on('data', (chunk: string | Buffer) => {
-      buffered += chunk.toString();
-      let nl: number;
-      while ((nl = buffered.indexOf('\n')) >= 0) {
-        const line = buffered.slice(0, nl).trim();
-        buffered = buffered.slice(nl + 1);
-        if (line.length > 0) this.onEventLine(line);
-      }
-    });
-    stream.on('end', () => this.lose('event stream ended'));
-    stream.on('close', () => this.lose('event stream closed'));
-    stream.on('error', (err: Error) => this.lose(`event stream failed: ${err.message}`));
+    followDockerEvents(
+      stream,
+      (id, work) => {
+        if (this.backlog !== undefined) this.backlog.push([id, work]);
+        else void this.queue.enqueue(id, work);
+      },
+      (reason) => this.lose(reason),
+    );
   }
 
   /** The daemon can no longer be followed: during the first load, that load fails; after it, the engine is told. */
@@ -314,63 +277,28 @@ export class DockerApiSource {
     else this.options.onLost(reason);
   }
 
-  private onEventLine(line: string): void {
-    let event: DockerEvent;
+  /** One piece of a container's work (see ContainerWorkQueue); false when no more should follow: closed, or lost. */
+  private async perform(id: string, work: ContainerWork): Promise<boolean> {
+    if (this.closed) return false;
+    if (work === 'destroy') {
+      this.drop(id);
+      return true;
+    }
+    let record: ContainerRecord | undefined;
     try {
-      event = JSON.parse(line) as DockerEvent;
-    } catch {
-      return;
+      record = await this.limiter.run(() => this.inspect(id));
+    } catch (err) {
+      // Kept trying and failed: the index can no longer be trusted to follow the daemon.
+      this.lose((err as Error).message);
+      return false;
     }
-    if ((event.Type ?? 'container') !== 'container') return;
-    const action = (event.Action ?? event.status ?? '').split(':')[0] ?? '';
-    const id = event.Actor?.ID ?? event.id;
-    if (id === undefined || !STATE_EVENTS.has(action)) return;
-    const work: Work = action === 'destroy' ? 'destroy' : 'inspect';
-    if (this.backlog !== undefined) this.backlog.push([id, work]);
-    else void this.enqueue(id, work);
-  }
-
-  /**
-   * Work on one container, one at a time per container and in the daemon's
-   * order: while an inspect runs, later events fold into one more (a destroy
-   * wins). Resolves when the container's work is done.
-   */
-  private enqueue(id: string, work: Work): Promise<void> {
-    const running = this.busy.get(id);
-    if (running !== undefined) {
-      if (running.next !== 'destroy') running.next = work;
-      return running.done;
+    if (this.closed) return false;
+    if (record === undefined) this.drop(id);
+    else {
+      this.records.set(record.id, record);
+      this.options.onUpsert(record);
     }
-    const slot: { next: Work | undefined; done: Promise<void> } = { next: undefined, done: Promise.resolve() };
-    this.busy.set(id, slot);
-    slot.done = this.work(id, work, slot).finally(() => this.busy.delete(id));
-    return slot.done;
-  }
-
-  private async work(id: string, first: Work, slot: { next: Work | undefined }): Promise<void> {
-    let work: Work | undefined = first;
-    while (work !== undefined && !this.closed) {
-      if (work === 'destroy') {
-        this.drop(id);
-      } else {
-        let record: ContainerRecord | undefined;
-        try {
-          record = await this.limiter.run(() => this.inspect(id));
-        } catch (err) {
-          // Kept trying and failed: the index can no longer be trusted to follow the daemon.
-          this.lose((err as Error).message);
-          return;
-        }
-        if (this.closed) return;
-        if (record === undefined) this.drop(id);
-        else {
-          this.records.set(record.id, record);
-          this.options.onUpsert(record);
-        }
-      }
-      work = slot.next;
-      slot.next = undefined;
-    }
+    return true;
   }
 
   private drop(id: string): void {
@@ -420,24 +348,6 @@ export class DockerApiSource {
       ...(this.cgroupDriver === undefined ? {} : { cgroupDriver: this.cgroupDriver }),
       ...(pidStartTime === undefined ? {} : { pidStartTime }),
     });
-  }
-}
-
-/**
- * dockerode on exactly these options. docker-modem's constructor first reads
- * the process's own DOCKER_HOST and, for a tcp:// one, DOCKER_CERT_PATH's
- * three files with readFileSync (throwing when cert.pem is absent, which
- * croot allows); croot's config says where the daemon is, so DOCKER_HOST is
- * hidden from that constructor (synchronously, nothing else runs meanwhile).
- */
-function makeDockerode(options: Docker.DockerOptions): Docker {
-  const Dockerode = loadDockerode();
-  const saved = process.env.DOCKER_HOST;
-  delete process.env.DOCKER_HOST;
-  try {
-    return new Dockerode(options);
-  } finally {
-    if (saved !== undefined) process.env.DOCKER_HOST = saved;
   }
 }
 

@@ -59,7 +59,7 @@ export function dockerPidOf(json: DockerContainerJson): number | undefined {
  * cgroupfs `PARENT/<id>` (default parent `docker`), systemd
  * `PARENT/docker-<id>.scope` (default `system.slice`). Display only.
  */
-export function dockerCgroupHint(id: string, cgroupParent: string | undefined, driver: string | undefined): string {
+export function dockerCGroupHint(id: string, cgroupParent: string | undefined, driver: string | undefined): string {
   const parent = (cgroupParent ?? '').replace(/^\/+|\/+$/g, '');
   if (driver === 'systemd') return `${parent.length > 0 ? parent : 'system.slice'}/docker-${id}.scope`;
   return `${parent.length > 0 ? parent : 'docker'}/${id}`;
@@ -106,7 +106,7 @@ export function dockerRecordFrom(
     paused: state.Paused === true,
     restarting: state.Restarting === true,
     state: dockerStateOf(json),
-    cgroupHint: dockerCgroupHint(id, parent, options.cgroupDriver),
+    cgroupHint: dockerCGroupHint(id, parent, options.cgroupDriver),
     source,
   };
   if (pid !== undefined) record.pid = pid;

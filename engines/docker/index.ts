@@ -10,5 +10,5 @@ export { dockerContextFrom, dockerConfigDir, DEFAULT_CONTEXT } from './docker-co
 export type { DockerContext, DockerContextChoice } from './docker-context.js';
 export { DockerDiskState } from './docker-disk-state.js';
 export type { DockerDiskStateOptions } from './docker-disk-state.js';
-export { dockerRecordFrom, dockerCgroupHint, dockerPidStartTime, dockerStateOf } from './docker-record.js';
+export { dockerRecordFrom, dockerCGroupHint, dockerPidStartTime, dockerStateOf } from './docker-record.js';
 export type { DockerContainerJson, DockerRecordOptions, DockerSourceKind } from './docker-record.js';

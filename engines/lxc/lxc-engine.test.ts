@@ -8,7 +8,9 @@ import { EngineRegistry, EngineRegistryOptions, type IndexedContainer, type Regi
 import { ContainerProcessIdResolver } from '../../core/registry/container-resolvers.js';
 import { codeOf, eventually, settle } from '../../test/support/outcomes.js';
 import { statFields } from '../../test/support/processes.js';
-import { LxcEngine, LxcEngineOptions, cgroupMountPoints, parseLxcInfo } from './lxc-engine.js';
+import { LxcEngine, LxcEngineOptions } from './lxc-engine.js';
+import { cgroupMountPoints } from './lxc-cgroup-watch.js';
+import { parseLxcInfo } from './lxc-info-runner.js';
 import { lxcEngineModule } from './lxc-engine-module.js';
 
 /** PCP's QA tarball (see test/fixtures/lxc/README.md): var/lib/lxc/myvm/config from an LXC 1.0.6 host. */

@@ -20,10 +20,8 @@
  * pushed as it comes. A failed or hung lxc-info leaves the container as it
  * was and says so in the engine's health.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { constants as fsConstants, readFileSync } from 'node:fs';
-import { access, readdir, stat } from 'node:fs/promises';
-import { delimiter, join } from 'node:path';
+import { readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import { inject, injectable, optional } from 'inversify';
 import { CrootConfig } from '../../core/config/croot-config.js';
 import type { ContainerRecord, ContainerSink, EngineContribution } from '../../core/registry/engine-contribution.js';
@@ -31,8 +29,11 @@ import { DirectoryWatcher, type DirectoryEvent } from '../../core/host/host-serv
 import { NodeDirectoryWatcher } from '../../core/host/node-directory-watcher.js';
 import { plural } from '../../core/logging/plural.js';
 import { watchForDirectory } from '../../core/host/watch-for-directory.js';
+import { LxcCGroupWatch } from './lxc-cgroup-watch.js';
+import { LxcInfoRunner, type LxcInfoAnswer } from './lxc-info-runner.js';
+import { LXC_ENGINE_ID, listedLxcRecord, lxcRecordFrom, sameLxcRecord } from './lxc-record.js';
 
-export const LXC_ENGINE_ID = 'lxc';
+export { LXC_ENGINE_ID } from './lxc-record.js';
 export const DEFAULT_LXC_DIR = '/var/lib/lxc';
 export const DEFAULT_LXC_INFO = 'lxc-info';
 
@@ -51,55 +52,10 @@ export interface LxcEngineOptions {
   readonly cgroupRoots?: readonly string[];
 }
 
-/** What `lxc-info -n NAME` says about one container. */
-export interface LxcInfo {
-  readonly state?: string;
-  readonly pid?: number;
-}
-
-/** Parses lxc-info's `Key: value` lines (`State:`, `PID:`); other lines are ignored. */
-export function parseLxcInfo(text: string): LxcInfo {
-  let state: string | undefined;
-  let pid: number | undefined;
-  for (const line of text.split('\n')) {
-    const m = /^\s*([A-Za-z][A-Za-z ]*?)\s*:\s*(.*?)\s*$/.exec(line);
-    if (!m) continue;
-    const key = (m[1] ?? '').toLowerCase();
-    const value = m[2] ?? '';
-    if (key === 'state' && state === undefined) state = value.toUpperCase();
-    else if (key === 'pid' && pid === undefined && /^\d+$/.test(value)) pid = Number(value);
-  }
-  return { ...(state !== undefined && { state }), ...(pid !== undefined && { pid }) };
-}
-
-/** The mount points of the cgroup and cgroup2 file systems in a mountinfo text. */
-export function cgroupMountPoints(mountinfo: string): string[] {
-  const points: string[] = [];
-  for (const line of mountinfo.split('\n')) {
-    const [before, after] = line.split(' - ');
-    const fstype = after?.split(' ')[0];
-    if (fstype !== 'cgroup' && fstype !== 'cgroup2') continue;
-    const point = before?.split(' ')[4];
-    if (point !== undefined) points.push(point.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8))));
-  }
-  return points;
-}
-
-/** LXC states in which the init process exists (FROZEN is paused, which counts as running). */
-const LIVE_STATES = new Set(['RUNNING', 'FREEZING', 'FROZEN', 'THAWED', 'STOPPING']);
-const PAUSED_STATES = new Set(['FREEZING', 'FROZEN']);
 /** States on the way to another: lxc-info is asked again shortly, a few times. */
 const PASSING_STATES = new Set(['STARTING', 'STOPPING', 'ABORTING', 'FREEZING', 'THAWED']);
 const PASSING_RETRIES = 6;
 const PASSING_FIRST_DELAY_MS = 100;
-
-/** A started container's cgroup folders at a hierarchy's root (LXC 4 and later). */
-const PAYLOAD_FOLDER = /^lxc\.(?:payload|monitor)\.(.+)$/;
-/** Folders LXC puts containers' cgroups in, one per container (`lxc/NAME` up to LXC 3). */
-const PARENT_FOLDERS = ['lxc', 'lxc.payload', 'lxc.monitor'];
-
-/** What lxc-info gave: an answer, a failure, or that the command is not there. */
-type Answer = { readonly info: LxcInfo } | { readonly failed: string } | 'ENOENT';
 
 /** One container of the LXC folder. */
 interface Known {
@@ -117,14 +73,12 @@ export class LxcEngine implements EngineContribution {
   readonly id = LXC_ENGINE_ID;
   private readonly lxcDir: string;
   private readonly lxcInfo: string;
-  private readonly timeoutMs: number;
-  private readonly concurrency: number;
-  private readonly cgroupRoots: readonly string[] | undefined;
   private readonly watcher: DirectoryWatcher;
+  private readonly runner: LxcInfoRunner;
+  private readonly cgroups: LxcCGroupWatch;
 
   private sink: ContainerSink | undefined;
   private stopped = false;
-  private command: string | undefined;
   private readonly known = new Map<string, Known>();
   /** Why the engine cannot read its containers, when it cannot. */
   private unavailable: string | undefined = 'not read yet';
@@ -133,15 +87,11 @@ export class LxcEngine implements EngineContribution {
   private dirWait: (() => void) | undefined;
   /** Container folders without a `config` yet. */
   private readonly halfMade = new Map<string, () => void>();
-  /** Watched cgroup folders → unwatch. */
-  private readonly cgroupWatches = new Map<string, () => void>();
+  /** Folders that cannot be watched (the LXC folder's and the cgroup folders'), with why. */
   private readonly watchProblems = new Map<string, string>();
 
   /** Listing work, one job at a time. */
   private serial: Promise<void> = Promise.resolve();
-  private running = 0;
-  private readonly waiting: (() => void)[] = [];
-  private readonly children = new Set<ChildProcess>();
 
   constructor(
     @inject(CrootConfig) private readonly config: CrootConfig,
@@ -150,10 +100,16 @@ export class LxcEngine implements EngineContribution {
   ) {
     this.lxcDir = (config.env.PCP_LXC_DIR || DEFAULT_LXC_DIR).replace(/(.)\/+$/, '$1');
     this.lxcInfo = config.env.PCP_LXC_INFO || DEFAULT_LXC_INFO;
-    this.timeoutMs = options?.timeoutMs ?? 5000;
-    this.concurrency = Math.max(1, options?.concurrency ?? 4);
-    this.cgroupRoots = options?.cgroupRoots;
     this.watcher = watcher ?? new NodeDirectoryWatcher();
+    this.runner = new LxcInfoRunner(this.lxcInfo, this.lxcDir, options?.timeoutMs ?? 5000, Math.max(1, options?.concurrency ?? 4));
+    this.cgroups = new LxcCGroupWatch(
+      this.watcher,
+      options?.cgroupRoots,
+      config.procRoot,
+      this.watchProblems,
+      (folder) => this.changed(folder),
+      () => void this.askAll(),
+    );
   }
 
   /** Lists the LXC folder and pushes its containers at once; lxc-info answers follow as they come. */
@@ -174,11 +130,11 @@ export class LxcEngine implements EngineContribution {
     this.dirWatch?.();
     this.dirWait?.();
     this.dirWatch = this.dirWait = undefined;
-    for (const end of [...this.halfMade.values(), ...this.cgroupWatches.values()]) end();
+    for (const end of this.halfMade.values()) end();
     this.halfMade.clear();
-    this.cgroupWatches.clear();
+    this.cgroups.close();
     for (const k of this.known.values()) clearTimeout(k.retry);
-    for (const child of this.children) killGroup(child);
+    this.runner.stop();
     await this.serial;
     await Promise.all([...this.known.values()].map((k) => k.asking));
   }
@@ -195,14 +151,14 @@ export class LxcEngine implements EngineContribution {
 
   /** Finds lxc-info, watches the folder and the cgroups, lists the containers and pushes them all. */
   private async load(): Promise<void> {
-    this.command = await findCommand(this.lxcInfo, this.config.env.PATH);
+    const found = await this.runner.locate(this.config.env.PATH);
     if (this.stopped) return;
-    if (this.command === undefined) {
+    if (!found) {
       this.drop(`${this.lxcInfo} not found (install lxc or set PCP_LXC_INFO)`);
       return;
     }
     if (!this.watchFolder()) return;
-    this.watchCgroups();
+    this.cgroups.open();
     let entries;
     try {
       entries = await readdir(this.lxcDir, { withFileTypes: true });
@@ -347,59 +303,6 @@ export class LxcEngine implements EngineContribution {
 
   // ---- start and stop: the cgroups ---------------------------------------
 
-  private watchCgroups(): void {
-    for (const root of this.cgroupRootList()) {
-      this.watchCgroup(root, (e) => this.onCgroupRoot(root, e));
-      for (const parent of PARENT_FOLDERS) this.watchCgroup(join(root, parent), (e) => this.onCgroupParent(join(root, parent), e), true);
-    }
-  }
-
-  private cgroupRootList(): readonly string[] {
-    if (this.cgroupRoots !== undefined) return this.cgroupRoots;
-    try {
-      return cgroupMountPoints(readFileSync(join(this.config.procRoot, 'self', 'mountinfo'), 'utf8'));
-    } catch {
-      return [];
-    }
-  }
-
-  /** True when newly watched. */
-  private watchCgroup(dir: string, onEvent: (event: DirectoryEvent) => void, mayBeAbsent = false): boolean {
-    if (this.stopped || this.cgroupWatches.has(dir)) return false;
-    try {
-      this.cgroupWatches.set(dir, this.watcher.watch(dir, onEvent));
-      this.watchProblems.delete(dir);
-      return true;
-    } catch (err) {
-      if (!mayBeAbsent) this.watchProblems.set(dir, (err as Error).message);
-      return false;
-    }
-  }
-
-  private onCgroupRoot(root: string, event: DirectoryEvent): void {
-    if (event.kind === 'gone') this.cgroupWatches.delete(root);
-    if (event.kind === 'overflow') {
-      void this.askAll();
-      return;
-    }
-    if (PARENT_FOLDERS.includes(event.name)) {
-      const dir = join(root, event.name);
-      // Newly watched: the first container's folder may be in it already.
-      if (event.kind === 'changed' && this.watchCgroup(dir, (e) => this.onCgroupParent(dir, e), true)) {
-        void readdir(dir).then((names) => names.forEach((name) => this.changed(name)), () => undefined);
-      }
-      return;
-    }
-    const m = PAYLOAD_FOLDER.exec(event.name);
-    if (m !== null) this.changed(m[1] as string);
-  }
-
-  private onCgroupParent(dir: string, event: DirectoryEvent): void {
-    if (event.kind === 'gone') this.cgroupWatches.delete(dir);
-    if (event.kind === 'overflow') void this.askAll();
-    else if (event.name !== '') this.changed(event.name);
-  }
-
   /** A cgroup folder of `folder` (a container's name, or LXC's `NAME-1` when that one was taken) came or went. */
   private changed(folder: string): void {
     if (this.known.has(folder)) {
@@ -429,7 +332,7 @@ export class LxcEngine implements EngineContribution {
     k.asking = (async () => {
       do {
         k.again = false;
-        const answer = await this.limited(() => this.runLxcInfo(name));
+        const answer = await this.runner.ask(name);
         if (this.stopped || this.known.get(name) !== k) return;
         this.take(name, k, answer);
       } while (k.again);
@@ -439,9 +342,9 @@ export class LxcEngine implements EngineContribution {
     return k.asking;
   }
 
-  private take(name: string, k: Known, answer: Answer): void {
+  private take(name: string, k: Known, answer: LxcInfoAnswer): void {
     if (answer === 'ENOENT') {
-      this.command = undefined;
+      this.runner.command = undefined;
       this.drop(`${this.lxcInfo} not found (install lxc or set PCP_LXC_INFO)`);
       return;
     }
@@ -451,8 +354,8 @@ export class LxcEngine implements EngineContribution {
       return;
     }
     k.failed = undefined;
-    const record = recordOf(name, answer.info);
-    if (!sameRecord(record, k.record)) {
+    const record = lxcRecordFrom(name, answer.info);
+    if (!sameLxcRecord(record, k.record)) {
       k.record = record;
       this.sink?.upsert(record);
     }
@@ -466,67 +369,6 @@ export class LxcEngine implements EngineContribution {
     this.reportHealth();
   }
 
-  /** Runs `job` once fewer than `concurrency` lxc-info children are running. */
-  private limited<T>(job: () => Promise<T>): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      const go = (): void => {
-        this.running++;
-        job()
-          .then(resolve, reject)
-          .finally(() => {
-            this.running--;
-            this.waiting.shift()?.();
-          });
-      };
-      if (this.running < this.concurrency) go();
-      else this.waiting.push(go);
-    });
-  }
-
-  /** One lxc-info child in a process group of its own; the whole group is killed at the timeout. */
-  private runLxcInfo(name: string): Promise<Answer> {
-    const command = this.command;
-    if (this.stopped || command === undefined) return Promise.resolve({ failed: 'not asked' });
-    return new Promise<Answer>((resolve) => {
-      // -P: the folder croot listed, not lxc's configured lxcpath; -s -p: skip the IP and cgroup statistics.
-      let child: ChildProcess;
-      try {
-        child = spawn(command, ['-n', name, '-P', this.lxcDir, '-s', '-p'], { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
-      } catch (err) {
-        resolve({ failed: (err as Error).message });
-        return;
-      }
-      this.children.add(child);
-      let stdout = '';
-      let stderr = '';
-      let timedOut = false;
-      let settled = false;
-      const timer = setTimeout(() => {
-        timedOut = true;
-        killGroup(child);
-      }, this.timeoutMs);
-      const done = (answer: Answer): void => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        this.children.delete(child);
-        resolve(answer);
-      };
-      child.stdout?.setEncoding('utf8').on('data', (d: string) => {
-        if (stdout.length < 65536) stdout += d;
-      });
-      child.stderr?.setEncoding('utf8').on('data', (d: string) => {
-        if (stderr.length < 4096) stderr += d;
-      });
-      child.on('error', (err: NodeJS.ErrnoException) => done(err.code === 'ENOENT' ? 'ENOENT' : { failed: err.message }));
-      child.on('close', (code, signal) => {
-        if (timedOut) done({ failed: `timed out after ${this.timeoutMs} ms` });
-        else if (code === 0) done({ info: parseLxcInfo(stdout) });
-        else done({ failed: `exited with ${code ?? signal}${stderr.trim() ? `: ${stderr.trim().split('\n')[0]}` : ''}` });
-      });
-    });
-  }
-
   private reportHealth(): void {
     const sink = this.sink;
     if (sink === undefined) return;
@@ -537,7 +379,7 @@ export class LxcEngine implements EngineContribution {
     }
     const failed = [...this.known].filter(([, k]) => k.failed !== undefined).map(([name, k]) => `${name} (${k.failed})`);
     const shown = failed.slice(0, 3).join(', ') + (failed.length > 3 ? `, and ${failed.length - 3} more` : '');
-    const cgroups = this.cgroupWatches.size === 0 ? ['no cgroup folder watched: starts and stops show at the next re-check'] : [];
+    const cgroups = this.cgroups.size === 0 ? ['no cgroup folder watched: starts and stops show at the next re-check'] : [];
     sink.health(
       true,
       [
@@ -550,68 +392,7 @@ export class LxcEngine implements EngineContribution {
   }
 }
 
-/** A container listed but not asked about yet: its state is unknown, so it is not running. */
+/** A container listed but not asked about yet. */
 function fresh(name: string): Known {
-  return {
-    record: { engine: LXC_ENGINE_ID, id: name, names: [name], running: false, source: 'directory' },
-    asking: undefined,
-    again: false,
-    retry: undefined,
-    retries: 0,
-    failed: undefined,
-  };
-}
-
-function recordOf(name: string, info: LxcInfo): ContainerRecord {
-  const state = info.state;
-  const running = state !== undefined && LIVE_STATES.has(state) && info.pid !== undefined && info.pid > 0;
-  return {
-    engine: LXC_ENGINE_ID,
-    id: name,
-    names: [name],
-    running,
-    paused: running && PAUSED_STATES.has(state),
-    restarting: false,
-    ...(running ? { pid: info.pid } : {}),
-    ...(state !== undefined ? { state } : {}),
-    source: 'lxc-info',
-  };
-}
-
-function sameRecord(a: ContainerRecord, b: ContainerRecord): boolean {
-  return a.running === b.running && a.paused === b.paused && a.pid === b.pid && a.state === b.state && a.source === b.source;
-}
-
-/**
- * Kills a child's whole process group (a script that does not `exec` leaves
- * its own children). Called only before the child's 'close' (its pipes are
- * still held by it or its descendants), never after, when the group id could
- * in principle belong to an unrelated process.
- */
-function killGroup(child: ChildProcess): void {
-  if (child.pid === undefined) return;
-  try {
-    process.kill(-child.pid, 'SIGKILL');
-  } catch {
-    // the group is gone already
-  }
-}
-
-/** `cmd` itself when it holds a slash, else its first executable match in `pathVar`; undefined when none. */
-export async function findCommand(cmd: string, pathVar: string | undefined = process.env.PATH): Promise<string | undefined> {
-  const candidates = cmd.includes('/')
-    ? [cmd]
-    : (pathVar ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin')
-        .split(delimiter)
-        .filter((d) => d.length > 0)
-        .map((d) => join(d, cmd));
-  for (const candidate of candidates) {
-    try {
-      await access(candidate, fsConstants.X_OK);
-      return candidate;
-    } catch {
-      // try the next one
-    }
-  }
-  return undefined;
+  return { record: listedLxcRecord(name), asking: undefined, again: false, retry: undefined, retries: 0, failed: undefined };
 }

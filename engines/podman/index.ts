@@ -7,20 +7,14 @@ export {
   PODMAN_ENGINE_ID,
   DEFAULT_PODMAN_DATADIR,
   DEFAULT_PODMAN_RUNDIR,
-  DEFAULT_CONTAINERS_STORAGE_CONFS,
-  podmanPathsFrom,
 } from './podman-engine.js';
-export type { PodmanPaths, UserLookup } from './podman-engine.js';
-export {
-  parseContainerList,
-  rootlessLocation,
-  rootfulLocation,
-  readSystemStorageConf,
-  chooseDriver,
-  runStatus,
-  GRAPH_DRIVERS,
-} from './podman-storage.js';
-export type { PodmanStore, StorageEntry, RunState, RunStatus, InitProcess, RootfulLocation, ConfiguredDriver, DriverChoice, Location } from './podman-storage.js';
+export type { UserLookup } from './podman-engine.js';
+export { DEFAULT_CONTAINERS_STORAGE_CONFS, podmanPathsFrom } from './podman-paths.js';
+export type { PodmanPaths } from './podman-paths.js';
+export { parseContainerList, chooseDriver, runStatus, GRAPH_DRIVERS } from './podman-storage.js';
+export type { PodmanStore, StorageEntry, RunState, RunStatus, InitProcess, ConfiguredDriver, DriverChoice } from './podman-storage.js';
+export { rootlessLocation, rootfulLocation, readSystemStorageConf } from './locate-stores.js';
+export type { RootfulLocation, Location } from './locate-stores.js';
 export { recordNames } from './podman-store-watch.js';
 export { nssUsers, parsePasswd } from './nss-users.js';
 export type { PasswdUser, NssUserOptions } from './nss-users.js';

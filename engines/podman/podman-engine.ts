@@ -23,23 +23,14 @@ import { NodeDirectoryWatcher } from '../../core/host/node-directory-watcher.js'
 import { plural } from '../../core/logging/plural.js';
 import { FolderWatch } from './folder-watch.js';
 import { nssUsers, type PasswdUser } from './nss-users.js';
-import {
-  chooseDriver,
-  readSystemStorageConf,
-  rootfulLocation,
-  rootlessLocation,
-  systemConfNote,
-  DEFAULT_PODMAN_DATADIR,
-  DEFAULT_PODMAN_RUNDIR,
-  type PodmanStore,
-} from './podman-storage.js';
+import { locateStores, type WantedStore } from './locate-stores.js';
+import { podmanPathsFrom, type PodmanPaths } from './podman-paths.js';
 import { PODMAN_ENGINE_ID, PodmanStoreWatch, type StoreHost } from './podman-store-watch.js';
 import { ReadScheduler } from './read-scheduler.js';
-import { readStorageConf, type StorageConf } from './storage-conf.js';
 
 export { PODMAN_ENGINE_ID } from './podman-store-watch.js';
-export { DEFAULT_PODMAN_DATADIR, DEFAULT_PODMAN_RUNDIR };
-export const DEFAULT_CONTAINERS_STORAGE_CONFS: readonly string[] = ['/etc/containers/storage.conf', '/usr/share/containers/storage.conf'];
+export { DEFAULT_PODMAN_DATADIR, DEFAULT_PODMAN_RUNDIR } from './locate-stores.js';
+export { DEFAULT_CONTAINERS_STORAGE_CONFS, podmanPathsFrom, type PodmanPaths } from './podman-paths.js';
 
 /**
  * Looks users up: every user NSS lists when `keys` is empty, else the users
@@ -63,64 +54,6 @@ export interface PodmanEngineOptions {
   /** How users are looked up (default: `getent passwd` through NSS). */
   readonly lookupUsers?: UserLookup;
 }
-
-/** Where the engine looks, from `config.env`. */
-export interface PodmanPaths {
-  /**
-   * Rootful graph root from `PCP_PODMAN_DATADIR`; absent when unset or empty:
-   * then the system `storage.conf`'s `graphroot`, else `DEFAULT_PODMAN_DATADIR`.
-   */
-  readonly dataDir?: string;
-  /**
-   * Rootful run root from `PCP_PODMAN_RUNDIR`; absent when unset or empty:
-   * then the system `storage.conf`'s `runroot`, else `DEFAULT_PODMAN_RUNDIR`.
-   */
-  readonly runDir?: string;
-  /** Whether users' rootless stores are read (`CROOT_PODMAN_ROOTLESS=0` turns it off). */
-  readonly rootless: boolean;
-  /** Parent of the per-uid runtime dirs (`/run/user`). */
-  readonly userRunRoot: string;
-  /**
-   * System `storage.conf` candidates, first existing one used: its
-   * `graphroot`/`runroot` move the rootful store (unless set above), its
-   * `rootless_storage_path` every rootless store. From
-   * `CROOT_CONTAINERS_STORAGE_CONF` (empty: none), else c/storage's
-   * `/etc/containers/storage.conf`, then `/usr/share/containers/storage.conf`.
-   */
-  readonly storageConfPaths: readonly string[];
-}
-
-export function podmanPathsFrom(env: Readonly<Record<string, string | undefined>>): PodmanPaths {
-  return {
-    ...(env.PCP_PODMAN_DATADIR ? { dataDir: env.PCP_PODMAN_DATADIR } : {}),
-    ...(env.PCP_PODMAN_RUNDIR ? { runDir: env.PCP_PODMAN_RUNDIR } : {}),
-    rootless: env.CROOT_PODMAN_ROOTLESS !== '0',
-    userRunRoot: env.CROOT_PODMAN_USER_RUNDIR || '/run/user',
-    storageConfPaths: storageConfPathsFrom(env.CROOT_CONTAINERS_STORAGE_CONF),
-  };
-}
-
-function storageConfPathsFrom(value: string | undefined): readonly string[] {
-  if (value === undefined) return DEFAULT_CONTAINERS_STORAGE_CONFS;
-  return value === '' ? [] : [value];
-}
-
-/** A store as a locate pass wants it. */
-interface WantedStore {
-  readonly store: PodmanStore;
-  readonly driverConfigured: boolean;
-}
-
-/** What a locate pass found for one user. */
-interface UserLocation {
-  readonly wanted?: WantedStore;
-  readonly note?: string;
-  /** The folder of the user's storage.conf, watched while the user has or may soon have a store. */
-  readonly confDir?: string;
-}
-
-/** Users processed at once by a locate pass (each costs a storage.conf read and a few stats). */
-const USER_CONCURRENCY = 16;
 
 @injectable()
 export class PodmanEngine implements EngineContribution {
@@ -306,60 +239,12 @@ export class PodmanEngine implements EngineContribution {
 
   private async locateNow(): Promise<void> {
     if (this.stopped) return;
-    const systemRead = await readSystemStorageConf(this.paths.storageConfPaths);
-    const notes: string[] = systemRead.state === 'bad' ? [systemConfNote(systemRead)] : [];
-    const { problem, driver, ...where } = rootfulLocation(this.paths, systemRead);
-    const choice = await chooseDriver(where.storageDir, where.runDir, driver);
-    const rootfulNote = [problem, choice.note].filter((n) => n !== undefined).join('; ');
-    const wanted: WantedStore[] = [
-      {
-        store: { label: 'rootful', ...where, driver: choice.driver, ...(rootfulNote !== '' ? { note: rootfulNote } : {}) },
-        driverConfigured: driver !== undefined,
-      },
-    ];
-    const confDirs: string[] = [];
-    if (this.paths.rootless) {
-      const system = systemRead.state === 'read' ? systemRead.conf : {};
-      const runtime = new Set(await this.runtimeUids());
-      const users = this.users.filter((u) => u.uid !== 0 && u.home !== '/' && u.home.length > 0);
-      for (const found of await mapLimit(users, USER_CONCURRENCY, (u) => this.locateUser(u, system, runtime.has(String(u.uid))))) {
-        if (found.note !== undefined) notes.push(found.note);
-        if (found.wanted !== undefined) wanted.push(found.wanted);
-        if (found.confDir !== undefined) confDirs.push(found.confDir);
-      }
-    }
+    const found = await locateStores(this.paths, () => this.users, () => this.runtimeUids());
     if (this.stopped) return;
-    this.locateNotes = notes;
-    this.watchConfigs(confDirs);
-    await this.applyStores(wanted);
+    this.locateNotes = found.notes;
+    this.watchConfigs(found.confDirs);
+    await this.applyStores(found.wanted);
     this.reportHealth();
-  }
-
-  /**
-   * Where one user's store is. It is watched when its lists exist, when its
-   * configuration has a problem, or when the user has a runtime folder (a
-   * session or lingering: where rootless podman runs).
-   */
-  private async locateUser(user: PasswdUser, system: StorageConf, hasRuntime: boolean): Promise<UserLocation> {
-    const confDir = `${user.home.replace(/\/+$/, '')}/.config/containers`;
-    const userConf = await readStorageConf(`${confDir}/storage.conf`);
-    const where = rootlessLocation(user, userConf, system, this.paths.userRunRoot);
-    const label = `rootless:${user.name}`;
-    if (where.storageDir === undefined || where.runDir === undefined) {
-      return { note: `${label}: ${where.problem ?? 'no store location'}`, confDir };
-    }
-    const choice = await chooseDriver(where.storageDir, where.runDir, where.driver);
-    const note = [where.problem, choice.note].filter((n) => n !== undefined).join('; ');
-    if (!choice.found && note === '' && !hasRuntime) return {};
-    const store: PodmanStore = {
-      label,
-      user: user.name,
-      storageDir: where.storageDir,
-      runDir: where.runDir,
-      driver: choice.driver,
-      ...(note !== '' ? { note } : {}),
-    };
-    return { wanted: { store, driverConfigured: where.driver !== undefined }, confDir };
   }
 
   /** Keeps stores that did not move, opens and loads new or moved ones, closes the rest. */
@@ -474,20 +359,6 @@ function uniqueUsers(users: readonly PasswdUser[]): PasswdUser[] {
   const seen = new Map<string, PasswdUser>();
   for (const u of users) if (!seen.has(u.name)) seen.set(u.name, u);
   return [...seen.values()];
-}
-
-/** `fn` over `items`, at most `limit` at a time, results in order. */
-async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i] as T);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
 }
 
 const RECORD_KEYS = ['running', 'pid', 'pidStartTime', 'hostname', 'state', 'source'] as const;

@@ -8,8 +8,6 @@ import { readFileSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { hasExited, parseProcessStat } from '../../core/host/proc-files.js';
 import { readStateFile, readStateFileSync } from '../../core/host/state-file.js';
-import type { PasswdUser } from './nss-users.js';
-import { expandStoragePath, readStorageConf, type ExpansionUser, type StorageConf, type StorageConfRead } from './storage-conf.js';
 
 /** One c/storage container store: rootful, or one user's rootless store. */
 export interface PodmanStore {
@@ -59,11 +57,6 @@ export const MAX_RUN_STATE_BYTES = 4096;
 
 export const STORAGE_LISTS = ['containers.json', 'volatile-containers.json'] as const;
 
-/** c/storage's built-in rootful graph root. */
-export const DEFAULT_PODMAN_DATADIR = '/var/lib/containers/storage';
-/** c/storage's built-in rootful run root. */
-export const DEFAULT_PODMAN_RUNDIR = '/run/containers/storage';
-
 /** Parses a c/storage container list; entries without an id are dropped. */
 export function parseContainerList(text: string): StorageEntry[] {
   const data: unknown = JSON.parse(text);
@@ -84,9 +77,6 @@ export function parseContainerList(text: string): StorageEntry[] {
  * here), vfs next (the rootless fallback without fuse-overlayfs).
  */
 export const GRAPH_DRIVERS: readonly string[] = ['overlay', 'vfs', 'btrfs', 'zfs', 'devicemapper', 'aufs'];
-
-/** The drivers c/storage lets a rootless user inherit from the system `storage.conf`. */
-export const ROOTLESS_DRIVERS: readonly string[] = ['overlay', 'vfs', 'btrfs'];
 
 /** c/storage's spelling of a configured driver (`overlay2` is an old name of `overlay`). */
 export function canonicalDriver(name: string): string {
@@ -325,116 +315,4 @@ export function runStatus(state: RunState, init: InitProcess | undefined): RunSt
   if (state.pid === undefined) return { running: false, state: 'created' };
   if (init === undefined || (state.conmonPid !== undefined && init.ppid !== state.conmonPid)) return { running: false, state: 'exited' };
   return { running: true, state: 'running', startTime: init.startTime };
-}
-
-/** Where one user's store is, or why it cannot be known. */
-export interface Location {
-  readonly storageDir?: string;
-  readonly runDir?: string;
-  /** The driver the user's or the system's `storage.conf` names; absent: found on disk (`chooseDriver`). */
-  readonly driver?: ConfiguredDriver;
-  readonly problem?: string;
-}
-
-/**
- * Where a rootless user's store is, as c/storage 1.43 (podman 4.3) works it
- * out: the user's own `storage.conf` (`$XDG_CONFIG_HOME/containers/`, for
- * croot `<home>/.config/containers/`), when it exists, replaces the system
- * one; its `graphroot` wins, then its `rootless_storage_path`, then the
- * system file's `rootless_storage_path`, then `~/.local/share/containers/storage`.
- * The run root is the user file's `runroot` or `/run/user/<uid>/containers`
- * (the system file's `runroot` is for root only). The driver is the user
- * file's `driver`; without a user file, the system file's when it is one a
- * rootless user may use (overlay, vfs, btrfs); else it is left to
- * `chooseDriver`. A user file that cannot be parsed is a problem, and the
- * defaults apply, as they do in podman 4.3.
- */
-export function rootlessLocation(user: PasswdUser, userConf: StorageConfRead, system: StorageConf, userRunRoot: string): Location {
-  const problems: string[] = [];
-  const expand = (path: string, what: string): string | undefined => {
-    try {
-      return expandStoragePath(path, user);
-    } catch (err) {
-      problems.push(`${what} ${(err as Error).message}`);
-      return undefined;
-    }
-  };
-  let graph: { path: string; key: string } | undefined;
-  let run: string | undefined;
-  let driver: ConfiguredDriver | undefined;
-  if (userConf.state === 'bad') {
-    problems.push(`${userConf.reason} (using the defaults, as podman 4.3 does)`);
-  } else if (userConf.state === 'read') {
-    const conf = userConf.conf;
-    if (conf.graphroot !== undefined) graph = { path: conf.graphroot, key: `${userConf.path}: graphroot` };
-    else if (conf.rootlessStoragePath !== undefined) graph = { path: conf.rootlessStoragePath, key: `${userConf.path}: rootless_storage_path` };
-    run = conf.runroot;
-    if (conf.driver !== undefined) driver = { name: conf.driver, from: userConf.path };
-  } else if (system.driver !== undefined && ROOTLESS_DRIVERS.includes(canonicalDriver(system.driver))) {
-    driver = { name: system.driver, from: 'system storage.conf' };
-  }
-  const runKey = userConf.state === 'read' ? `${userConf.path}: runroot` : 'runroot';
-  if (graph === undefined && system.rootlessStoragePath !== undefined) graph = { path: system.rootlessStoragePath, key: 'system rootless_storage_path' };
-  const storageDir = graph !== undefined ? expand(graph.path, graph.key) : `${user.home.replace(/\/+$/, '')}/.local/share/containers/storage`;
-  const runDir = run !== undefined ? expand(run, runKey) : `${userRunRoot}/${user.uid}/containers`;
-  return {
-    ...(storageDir !== undefined ? { storageDir } : {}),
-    ...(runDir !== undefined ? { runDir } : {}),
-    ...(driver !== undefined ? { driver } : {}),
-    ...(problems.length > 0 ? { problem: problems.join('; ') } : {}),
-  };
-}
-
-/** The first system `storage.conf` of `paths` that exists (c/storage: /etc, then /usr/share), read. */
-export async function readSystemStorageConf(paths: readonly string[]): Promise<StorageConfRead> {
-  for (const path of paths) {
-    const read = await readStorageConf(path);
-    if (read.state !== 'absent') return read;
-  }
-  return { state: 'absent' };
-}
-
-/** The health note for a system `storage.conf` that cannot be used. */
-export function systemConfNote(read: StorageConfRead & { state: 'bad' }): string {
-  return `system storage.conf ${read.reason} (using the built-in defaults, as podman 4.3 does)`;
-}
-
-/** Whom croot expands the rootful store's paths for: podman run as root. */
-const ROOT_USER: ExpansionUser = { name: 'root', uid: 0, home: '/root' };
-
-/** Where the rootful store is; `problem` says why a configured path was not used. */
-export interface RootfulLocation {
-  readonly storageDir: string;
-  readonly runDir: string;
-  /** The system `storage.conf`'s `driver`; absent: found on disk (`chooseDriver`). */
-  readonly driver?: ConfiguredDriver;
-  readonly problem?: string;
-}
-
-/**
- * Where the rootful store is: an explicit directory (PCP's
- * `PCP_PODMAN_DATADIR` / `PCP_PODMAN_RUNDIR`) wins; else the system
- * `storage.conf`'s `[storage] graphroot` / `runroot`, expanded as for root
- * (`$UID` is 0, `$HOME` is /root, `$USER` is root); else c/storage's
- * built-in paths. The driver is the system file's `driver`, if any. A
- * malformed file counts as empty (the caller reports it); a path that cannot
- * be expanded is a `problem` and the default is used.
- */
-export function rootfulLocation(explicit: { readonly dataDir?: string; readonly runDir?: string }, system: StorageConfRead): RootfulLocation {
-  const conf: StorageConf = system.state === 'read' ? system.conf : {};
-  const problems: string[] = [];
-  const pick = (given: string | undefined, configured: string | undefined, key: string, fallback: string): string => {
-    if (given !== undefined) return given;
-    if (configured === undefined) return fallback;
-    try {
-      return expandStoragePath(configured, ROOT_USER);
-    } catch (err) {
-      problems.push(`${system.state === 'read' ? system.path : 'system storage.conf'}: ${key} ${(err as Error).message} (using ${fallback})`);
-      return fallback;
-    }
-  };
-  const storageDir = pick(explicit.dataDir, conf.graphroot, 'graphroot', DEFAULT_PODMAN_DATADIR);
-  const runDir = pick(explicit.runDir, conf.runroot, 'runroot', DEFAULT_PODMAN_RUNDIR);
-  const driver = system.state === 'read' && conf.driver !== undefined ? { driver: { name: conf.driver, from: system.path } } : {};
-  return { storageDir, runDir, ...driver, ...(problems.length > 0 ? { problem: problems.join('; ') } : {}) };
 }

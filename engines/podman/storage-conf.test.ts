@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expandStoragePath, parseStorageConf, readStorageConf } from './storage-conf.js';
-import { DEFAULT_PODMAN_DATADIR, DEFAULT_PODMAN_RUNDIR, readSystemStorageConf, rootfulLocation, rootlessLocation } from './podman-storage.js';
+import { DEFAULT_PODMAN_DATADIR, DEFAULT_PODMAN_RUNDIR, readSystemStorageConf, rootfulLocation, rootlessLocation } from './locate-stores.js';
 
 const FIXTURE = join(__dirname, '..', '..', 'test', 'fixtures', 'podman');
 const ALICE = { name: 'alice', uid: 1000, home: '/home/alice' };
