@@ -529,6 +529,42 @@ describe('PodmanEngine', () => {
       for (const f of ['ctl', 'winsz', 'attach']) unlinkSync(join(root, 'rootful/storage/overlay-containers', NEW, 'userdata', f));
     }
 
+    /** The OCI runtime's process in /proc: conmon's child; its main thread a zombie when `zombie` (a Go program's other threads may outlive it). */
+    function runtimeProcess(pid: number, ppid: number, zombie: boolean): void {
+      fakeProcess(root, pid, ppid, 89000);
+      const stat = join(root, 'proc', String(pid), 'stat');
+      const text = readFileSync(stat, 'utf8');
+      const close = text.lastIndexOf(')');
+      if (zombie) writeFileSync(stat, `${text.slice(0, close + 2)}Z${text.slice(close + 3)}`);
+    }
+
+    it('takes as running an init that is still the child of the runtime that wrote its pidfile, even while the runtime\'s main thread is a zombie', async () => {
+      const { registry } = await started(root, { ...env, CROOT_PODMAN_ROOTLESS: '0' });
+      const record = (): IndexedContainer | undefined => registry.containers().find((c) => c.id === NEW);
+      create('croot-fx-new');
+      await until(() => record()?.state === 'created');
+      runtimeProcess(4250, 4241, true);
+      start(4242, 4250, 90000);
+      // The pidfile names 4242, whose parent 4250 is conmon's (4241) child: the kernel gives 4242 to conmon when 4250's last thread exits.
+      writeFileSync(join(root, 'rootful/run/overlay-containers', NEW, 'userdata/conmon.pid'), '4241');
+      writeFileSync(join(root, 'rootful/run/overlay-containers', NEW, 'userdata/pidfile'), '4242');
+      await until(() => record()?.running === true);
+      expect(record()?.record).toMatchObject({ running: true, state: 'running', pid: 4242, pidStartTime: 90000 });
+    });
+
+    it('does not take an init whose parent is not conmon\'s child', async () => {
+      const { registry } = await started(root, { ...env, CROOT_PODMAN_ROOTLESS: '0' });
+      const record = (): IndexedContainer | undefined => registry.containers().find((c) => c.id === NEW);
+      create('croot-fx-new');
+      await until(() => record()?.state === 'created');
+      runtimeProcess(4250, 1, false);
+      start(4242, 4250, 90000);
+      writeFileSync(join(root, 'rootful/run/overlay-containers', NEW, 'userdata/conmon.pid'), '4241');
+      writeFileSync(join(root, 'rootful/run/overlay-containers', NEW, 'userdata/pidfile'), '4242');
+      await until(() => record()?.state === 'exited');
+      expect(record()?.running).toBe(false);
+    });
+
     it('follows create, start, stop, restart, rename and remove, and says each once to subscribers', async () => {
       const { registry, pids, events } = await started(root, { ...env, CROOT_PODMAN_ROOTLESS: '0' });
       events.splice(0);

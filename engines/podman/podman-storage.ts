@@ -296,6 +296,14 @@ export function readInitProcess(procRoot: string, pid: number): InitProcess | un
   return Number.isInteger(ppid) ? { ppid, startTime: stat.startTime } : undefined;
 }
 
+/** The parent PID /proc gives for `pid`, whether it runs or has exited and not been reaped yet. */
+export function readParentPid(procRoot: string, pid: number): number | undefined {
+  const text = readProcSmall(`${procRoot}/${pid}/stat`);
+  if (text === undefined) return undefined;
+  const ppid = Number(text.slice(text.lastIndexOf(')') + 2).split(' ')[1]);
+  return Number.isInteger(ppid) && ppid > 0 ? ppid : undefined;
+}
+
 /** A container's state as its run-state files and /proc tell it. */
 export interface RunStatus {
   readonly running: boolean;

@@ -17,6 +17,7 @@ import {
   listDir,
   persistDir,
   readInitProcess,
+  readParentPid,
   readRunState,
   runListDir,
   runStatus,
@@ -261,14 +262,20 @@ export class PodmanStoreWatch {
   /**
    * The pidfile's process, when it is conmon's child, or its grandchild
    * through the OCI runtime that has written the pidfile and not yet
-   * exited (the init becomes conmon's child when it does).
+   * exited (the init becomes conmon's child when it does). The runtime is
+   * a Go program: its main thread may show as a zombie while another of its
+   * threads, the init's parent, still runs, so its parent is read whether
+   * it has exited or not; if it is gone altogether, the init has been given
+   * to conmon (a subreaper) and is read again. Nothing else would make croot
+   * read again: the pidfile is the last run-state file written at a start.
    */
   private initOf(run: RunState): InitProcess | undefined {
     if (run.pid === undefined) return undefined;
     const init = readInitProcess(this.host.procRoot, run.pid);
     if (init === undefined || run.conmonPid === undefined || init.ppid === run.conmonPid) return init;
-    const runtime = readInitProcess(this.host.procRoot, init.ppid);
-    return runtime !== undefined && runtime.ppid === run.conmonPid ? { ...init, ppid: run.conmonPid } : init;
+    const runtimeParent = readParentPid(this.host.procRoot, init.ppid);
+    if (runtimeParent === undefined) return readInitProcess(this.host.procRoot, run.pid);
+    return runtimeParent === run.conmonPid ? { ...init, ppid: run.conmonPid } : init;
   }
 
   private push(c: StoreContainer): void {
