@@ -452,6 +452,7 @@ describeWith('root, the native module and the built bin/croot, bin/crootd', prob
 
   it.each([
     ['croot', CROOT],
+    ['bin/croot (the launcher, which answers --version itself)', join(__dirname, '..', 'bin', 'croot')],
     ['crootd', CROOTD],
   ])('%s --version prints the version of the package.json it was built from, and exits 0', async (_name, file) => {
     const { version } = JSON.parse(readFileSync(join(__dirname, '..', 'package.json'), 'utf8')) as { version: string };
