@@ -336,7 +336,7 @@ function sameNames(a: readonly string[], b: readonly string[]): boolean {
   return true;
 }
 
-const RECORD_KEYS = ['running', 'paused', 'restarting', 'pid', 'pidStartTime', 'hostname', 'cgroupHint', 'state', 'source'] as const;
+const RECORD_KEYS = ['running', 'paused', 'restarting', 'pid', 'pidStartTime', 'hostname', 'cgroupHint', 'state', 'source', 'pending'] as const;
 
 /** Same facts (ids are equal by construction). */
 function sameRecord(a: ContainerRecord, b: ContainerRecord): boolean {

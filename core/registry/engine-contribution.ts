@@ -40,6 +40,13 @@ export interface ContainerRecord {
   readonly kubernetes?: KubernetesNames | undefined;
   /** Where the facts came from (`api`, `disk`, `config`...), for logs and `croot list`. */
   readonly source?: string | undefined;
+  /**
+   * Listed, but its state not read yet (LXC's containers before lxc-info has
+   * answered): a request for it waits for the engine's next word on it, at
+   * most the registry's first-load wait, instead of being told that it is
+   * not running.
+   */
+  readonly pending?: boolean | undefined;
 }
 
 export interface KubernetesNames {

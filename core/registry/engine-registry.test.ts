@@ -115,6 +115,26 @@ describe('DefaultEngineRegistry', () => {
     await r.stop();
   });
 
+  it('makes a request for a container listed with its state not read yet (pending) wait for the engine\'s word on it, never answering "not running" before', async () => {
+    const lxc = new PushEngine('lxc', [rec('lxc', 'vm1', 'vm1', { pending: true })]);
+    const r = registryWith({ firstLoadTimeoutMs: 60000 }, lxc);
+    await r.start();
+    const waiting = r.lookup('vm1');
+    expect(waiting).toBeInstanceOf(Promise);
+    lxc.sink?.upsert(rec('lxc', 'vm1', 'vm1', { state: 'STOPPED' }));
+    await expect(waiting).resolves.toMatchObject({ engine: 'lxc', id: 'vm1', running: false, state: 'STOPPED' });
+    // Once stated, answered at once.
+    expect((r.lookup('vm1') as { state?: string }).state).toBe('STOPPED');
+    await r.stop();
+  });
+
+  it('says the engine has not stated a pending container when its word does not come within the first-load wait', async () => {
+    const r = registryWith({ firstLoadTimeoutMs: 50 }, new PushEngine('lxc', [rec('lxc', 'vm1', 'vm1', { pending: true })]));
+    await r.start();
+    await expect(settle(() => r.lookup('lxc:vm1'))).rejects.toMatchObject({ code: 'ERR_ENGINE_LOADING', status: -11, message: expect.stringContaining('has not said yet whether') });
+    await r.stop();
+  });
+
   it('never answers "not found" while an engine the name could belong to is still loading', async () => {
     const r = registryWith({ firstLoadTimeoutMs: 50 }, new PushEngine('docker', []), new PushEngine('lxc', 'never'));
     await r.start();

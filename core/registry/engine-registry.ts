@@ -15,6 +15,7 @@ import { ProcessAnchor, type ProcessAnchorMode } from '../host/host-services.js'
 import { Logger, SilentLogger } from '../logging/logger.js';
 import { NameMatcher } from './name-matcher.js';
 import { ProcProcessAnchor } from '../host/proc-process-anchor.js';
+import { untilStated } from './until-stated.js';
 
 export type { IndexedContainer, IndexChange, Liveness } from './indexed-container.js';
 
@@ -165,9 +166,20 @@ export class DefaultEngineRegistry implements EngineRegistry {
     if (!this.started) void this.start();
     const scope = this.scopeOf(ref);
     for (const slot of scope) {
-      if (!slot.answerable) return Promise.all(scope.map((s) => s.settled)).then(() => this.match(ref, scope));
+      if (!slot.answerable) return Promise.all(scope.map((s) => s.settled)).then(() => this.known(ref, scope));
     }
-    return this.match(ref, scope);
+    return this.known(ref, scope);
+  }
+
+  /** The match for `ref`; when its engine has not read its state yet, a promise of the match once it has (bounded). */
+  private known(ref: string, scope: readonly EngineSlot[]): IndexedContainer | Promise<IndexedContainer> {
+    const found = this.match(ref, scope);
+    if (found.record.pending !== true) return found;
+    return untilStated(this, found, this.options.firstLoadTimeoutMs).then(() => {
+      const again = this.match(ref, scope);
+      if (again.record.pending !== true) return again;
+      throw new CrootError('ERR_ENGINE_LOADING', `${again.engine} has not said yet whether "${ref}" runs`, { details: { ref, loading: [again.engine] } });
+    });
   }
 
   markExited(container: IndexedContainer): void {

@@ -296,12 +296,12 @@ describe('LxcEngine', () => {
         .filter((pid) => Number(statFields(pid)?.[2]) === pgid && alive(pid));
     }
 
-    it('does not hold the first load: the names are pushed at once, not running until lxc-info answers', async () => {
+    it('does not hold the first load: the names are pushed at once, and a request waits for lxc-info (bounded) instead of hearing "not running"', async () => {
       const pidfile = join(work, 'hung.pid');
       const { registry, pids } = await croot({ PCP_LXC_INFO: hangingLxcInfo(pidfile) }, { timeoutMs: 600000 });
-      expect(found(registry, 'myvm')).toMatchObject({ running: false, state: undefined });
+      expect(registry.containers().find((c) => c.id === 'myvm')?.record).toMatchObject({ running: false, pending: true });
       const hung = await eventually(async () => (existsSync(pidfile) ? Number(readFileSync(pidfile, 'utf8')) : undefined));
-      expect(await codeOf(() => pids.resolveProcessId('myvm'))).toBe('ERR_NOT_RUNNING');
+      expect(await codeOf(() => pids.resolveProcessId('myvm'))).toBe('ERR_ENGINE_LOADING');
       expect(alive(hung)).toBe(true);
     });
 

@@ -350,6 +350,8 @@ export class LxcEngine implements EngineContribution {
     }
     if ('failed' in answer) {
       k.failed = answer.failed;
+      // Requests waiting for its state get "not running" (the health says why), not a wait per request.
+      if (k.record.pending === true) this.sink?.upsert((k.record = { ...k.record, pending: false }));
       this.reportHealth();
       return;
     }

@@ -10,7 +10,7 @@ const PAUSED_STATES = new Set(['FREEZING', 'FROZEN']);
 
 /** A container listed but not asked about yet: its state is unknown, so it is not running. */
 export function listedLxcRecord(name: string): ContainerRecord {
-  return { engine: LXC_ENGINE_ID, id: name, names: [name], running: false, source: 'directory' };
+  return { engine: LXC_ENGINE_ID, id: name, names: [name], running: false, source: 'directory', pending: true };
 }
 
 /** A container as lxc-info described it: running while its state has an init process and lxc-info gave its PID. */
@@ -32,5 +32,5 @@ export function lxcRecordFrom(name: string, info: LxcInfo): ContainerRecord {
 
 /** Whether two records of one container say the same about it. */
 export function sameLxcRecord(a: ContainerRecord, b: ContainerRecord): boolean {
-  return a.running === b.running && a.paused === b.paused && a.pid === b.pid && a.state === b.state && a.source === b.source;
+  return a.running === b.running && a.paused === b.paused && a.pid === b.pid && a.state === b.state && a.source === b.source && a.pending === b.pending;
 }
