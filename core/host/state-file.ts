@@ -113,11 +113,14 @@ export async function readStateFile(root: string, relPath: string, maxBytes: num
 }
 
 /**
- * `readStateFile`, synchronously: for small files on tmpfs (run state),
- * where a read takes microseconds and a trip through the thread pool would
- * cost more. Blocks on nothing: a FIFO is opened non-blocking and refused.
+ * `readStateFile`, synchronously: for small local files (run state on tmpfs,
+ * Docker's configs), where a read takes microseconds and a trip through the
+ * thread pool would cost more. Blocks on nothing: a FIFO is opened
+ * non-blocking and refused. `realRoot` is `root` resolved, when the caller
+ * resolved it once for many reads (a root re-pointed since then makes the
+ * files it reads refused, never followed).
  */
-export function readStateFileSync(root: string, relPath: string, maxBytes: number): StateFileRead {
+export function readStateFileSync(root: string, relPath: string, maxBytes: number, realRoot?: string): StateFileRead {
   if (namesOf(relPath) === undefined) return refused(`not a path inside ${root}`);
   let fd: number;
   try {
@@ -135,7 +138,7 @@ export function readStateFileSync(root: string, relPath: string, maxBytes: numbe
     } catch {
       opened = undefined;
     }
-    const problem = placeProblem(opened, realpathSync(root), relPath);
+    const problem = placeProblem(opened, realRoot ?? realpathSync.native(root), relPath);
     if (problem !== undefined) return refused(problem);
     let buf: Buffer = Buffer.alloc(Math.min(stat.size, maxBytes) + 1);
     let length = 0;

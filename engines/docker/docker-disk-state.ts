@@ -10,12 +10,12 @@
  * changes. The first load reads a bounded number of containers at a time, so
  * it never holds the event loop for long however many there are.
  */
-import { lstat, readdir, stat } from 'node:fs/promises';
+import { lstatSync, realpathSync } from 'node:fs';
+import { readdir, stat } from 'node:fs/promises';
 import type { ContainerRecord } from '../../core/registry/engine-contribution.js';
 import type { DirectoryEvent, DirectoryWatcher } from '../../core/host/host-services.js';
-import { readStateFile } from '../../core/host/state-file.js';
+import { readStateFileSync } from '../../core/host/state-file.js';
 import { dockerPidOf, dockerPidStartTime, dockerRecordFrom, type DockerContainerJson } from './docker-record.js';
-import { forEachLimited } from './limiter.js';
 
 /** The files of a container folder that croot reads; a change of any other is ignored. */
 const READ_FILES = new Set(['config.v2.json', 'config.json', 'hostconfig.json']);
@@ -31,8 +31,8 @@ export interface DockerDiskStateOptions {
   readonly watcher: DirectoryWatcher;
   /** The host's boot time (seconds since the epoch), to turn `StartedAt` into clock ticks. */
   readonly bootTime: number | undefined;
-  /** Containers read at once (default 16). */
-  readonly concurrency?: number;
+  /** Containers read per turn of the event loop in a full scan (default 64). */
+  readonly readSlice?: number;
   /** A container added or changed, after `load()` resolved. */
   readonly onUpsert?: (record: ContainerRecord) => void;
   /** A container gone, after `load()` resolved. */
@@ -47,9 +47,6 @@ interface Entry {
   /** `ino:size:mtime` of the files the record was read from; '' when it must be read again. */
   signature: string;
   unwatch: (() => void) | undefined;
-  /** The read in flight, and whether another must follow it. */
-  reading: Promise<void> | undefined;
-  again: boolean;
 }
 
 export class DockerDiskState {
@@ -176,7 +173,17 @@ export class DockerDiskState {
         if (onlyChanged) toRead.push(id);
       }
     }
-    await forEachLimited(toRead, this.options.concurrency ?? 16, (id) => this.refresh(id, onlyChanged));
+    // Each read is synchronous (a few small files through the state-file rules): a slice per turn of the loop keeps requests going.
+    const slice = this.options.readSlice ?? 64;
+    let realRoot = resolvedOrUndefined(this.containersDir);
+    for (let i = 0; i < toRead.length; i++) {
+      if (i > 0 && i % slice === 0) {
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        if (this.closed) return;
+        realRoot = resolvedOrUndefined(this.containersDir);
+      }
+      this.refresh(toRead[i] as string, onlyChanged, realRoot);
+    }
   }
 
   /** Watches the containers folder, or, while it is absent, Docker's folder for it to appear. */
@@ -215,10 +222,10 @@ export class DockerDiskState {
     } else if (event.kind === 'removed') {
       this.drop(event.name);
     } else if (this.entries.has(event.name)) {
-      void this.refresh(event.name, false);
+      this.refresh(event.name, false);
     } else {
       this.add(event.name);
-      void this.refresh(event.name, false);
+      this.refresh(event.name, false);
     }
   }
 
@@ -227,14 +234,14 @@ export class DockerDiskState {
     if (event.kind === 'gone') {
       entry.unwatch?.();
       entry.unwatch = undefined;
-      void this.refresh(id, false);
+      this.refresh(id, false);
     } else if (event.kind === 'overflow' || event.name === '' || READ_FILES.has(event.name)) {
-      void this.refresh(id, false);
+      this.refresh(id, false);
     }
   }
 
   private add(id: string): Entry {
-    const entry: Entry = { record: undefined, signature: '', unwatch: undefined, reading: undefined, again: false };
+    const entry: Entry = { record: undefined, signature: '', unwatch: undefined };
     this.entries.set(id, entry);
     this.watchEntry(id, entry);
     return entry;
@@ -279,29 +286,11 @@ export class DockerDiskState {
     if (changed && this.loaded) this.options.onPresence?.();
   }
 
-  /**
-   * Reads container `id` again (with `onlyChanged`, only when its files'
-   * signature changed). One read per container at a time: a change during a
-   * read makes it read once more, and every caller waits for that.
-   */
-  private refresh(id: string, onlyChanged: boolean): Promise<void> {
+  /** Reads container `id` again (with `onlyChanged`, only when its files' signature changed). */
+  private refresh(id: string, onlyChanged: boolean, realRoot?: string): void {
     const entry = this.entries.get(id);
-    if (entry === undefined) return Promise.resolve();
-    if (entry.reading !== undefined) {
-      entry.again = true;
-      return entry.reading;
-    }
-    entry.reading = (async () => {
-      let changedOnly = onlyChanged;
-      do {
-        entry.again = false;
-        await this.read(id, entry, changedOnly);
-        changedOnly = false;
-      } while (entry.again && !this.closed && this.entries.get(id) === entry);
-    })().finally(() => {
-      entry.reading = undefined;
-    });
-    return entry.reading;
+    if (entry === undefined || this.closed) return;
+    this.read(id, entry, onlyChanged, realRoot);
   }
 
   /**
@@ -310,18 +299,19 @@ export class DockerDiskState {
    * that cannot be read or parsed, or that names another container than its
    * folder, keeps what was known of the container (the registry still checks
    * that its init PID is alive and the same process); a container never read
-   * whole is not answered.
+   * whole is not answered. Synchronous: Docker's files are small and local,
+   * and a read through the thread pool costs more than the read itself.
    */
-  private async read(id: string, entry: Entry, onlyChanged: boolean): Promise<void> {
+  private read(id: string, entry: Entry, onlyChanged: boolean, realRoot: string | undefined): void {
     const dir = `${this.containersDir}/${id}`;
-    const config = (await signatureOf(dir, 'config.v2.json')) ?? (await signatureOf(dir, 'config.json'));
-    const host = config === undefined ? undefined : await signatureOf(dir, 'hostconfig.json');
+    const config = signatureOf(dir, 'config.v2.json') ?? signatureOf(dir, 'config.json');
+    const host = config === undefined ? undefined : signatureOf(dir, 'hostconfig.json');
     let signature = config === undefined ? 'none' : `${config.name}|${config.sig}|${host?.sig ?? ''}`;
     if (onlyChanged && signature === entry.signature) return;
     let record: ContainerRecord | undefined;
     if (config !== undefined) {
-      const configFile = await readStateFile(this.containersDir, `${id}/${config.name}`, MAX_CONFIG_BYTES);
-      const hostFile = host === undefined ? undefined : await readStateFile(this.containersDir, `${id}/hostconfig.json`, MAX_CONFIG_BYTES);
+      const configFile = readStateFileSync(this.containersDir, `${id}/${config.name}`, MAX_CONFIG_BYTES, realRoot);
+      const hostFile = host === undefined ? undefined : readStateFileSync(this.containersDir, `${id}/hostconfig.json`, MAX_CONFIG_BYTES, realRoot);
       try {
         if (configFile.kind !== 'text') throw new Error(configFile.kind === 'refused' ? configFile.reason : 'gone');
         record = this.parse(id, configFile.text, hostFile?.kind === 'text' ? hostFile.text : undefined);
@@ -364,10 +354,19 @@ export class DockerDiskState {
   }
 }
 
-/** The file `name` of `dir` and its `ino:size:mtime` (of the file itself: a symbolic link is not followed), or undefined when it is absent. */
-async function signatureOf(dir: string, name: string): Promise<{ name: string; sig: string } | undefined> {
+/** `dir` with every link resolved, once for a slice of reads; undefined when it cannot be (each read then resolves it itself). */
+function resolvedOrUndefined(dir: string): string | undefined {
   try {
-    const st = await lstat(`${dir}/${name}`);
+    return realpathSync.native(dir);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The file `name` of `dir` and its `ino:size:mtime` (of the file itself: a symbolic link is not followed), or undefined when it is absent. */
+function signatureOf(dir: string, name: string): { name: string; sig: string } | undefined {
+  try {
+    const st = lstatSync(`${dir}/${name}`);
     return { name, sig: `${st.ino}:${st.size}:${st.mtimeMs}` };
   } catch {
     return undefined;

@@ -43,8 +43,8 @@ export interface DockerEngineOptions {
   readonly inspectAttempts?: number;
   /** Wait before an inspect's first retry (ms, default 200; doubles up to 5 s). */
   readonly inspectRetryMs?: number;
-  /** Container folders read at once (default 16). */
-  readonly diskConcurrency?: number;
+  /** Container folders read per turn of the event loop in a full scan of the files (default 64). */
+  readonly diskReadSlice?: number;
   /**
    * When to ask the daemon: `always` (default: the API once it answers, the
    * files meanwhile), or `when-no-files`: the files alone whenever Docker's
@@ -165,7 +165,7 @@ export class DockerEngine implements EngineContribution {
       procRoot: this.config.procRoot,
       watcher: this.watcher,
       bootTime: this.bootTime,
-      ...(this.options.diskConcurrency === undefined ? {} : { concurrency: this.options.diskConcurrency }),
+      ...(this.options.diskReadSlice === undefined ? {} : { readSlice: this.options.diskReadSlice }),
       onUpsert: (record) => this.fromDisk(disk, (sink) => sink.upsert(record)),
       onRemove: (id) => this.fromDisk(disk, (sink) => sink.remove(id)),
       onPresence: () => this.fromDisk(disk, () => undefined),

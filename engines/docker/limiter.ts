@@ -18,12 +18,3 @@ export class Limiter {
     }
   }
 }
-
-/** Calls `task` for every item, at most `limit` at a time; resolves when all are done. */
-export async function forEachLimited<T>(items: readonly T[], limit: number, task: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) await task(items[next++] as T);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-}
