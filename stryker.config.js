@@ -1,15 +1,20 @@
 /**
- * Stryker over core/ or engines/ with the Jest unit project
- * (jest.stryker.config.js). Run it through `npm run mutate -- <folder>`
- * (scripts/mutate.js), which sets CROOT_MUTATE_FOLDER; each folder keeps its
- * own incremental file, reports/mutation/<folder>.incremental.json, so a
- * rerun tests only the mutants whose code or covering tests changed.
- * See docs/testing.md, "Mutation testing".
+ * Stryker over one part of core/ or engines/ with the Jest unit project
+ * (jest.stryker.config.js). Run it through `npm run mutate` (scripts/mutate.js),
+ * which runs one part at a time and sets CROOT_MUTATE_PART: a folder
+ * (core/registry: every file below it) or a folder's own files (core/.:
+ * core/*.ts only). Each part keeps its own incremental file,
+ * reports/mutation/<part>.incremental.json, so a rerun tests only the
+ * mutants whose code or covering tests changed, and an interrupted run
+ * loses one part only. See docs/testing.md, "Mutation testing".
  */
-const folder = process.env.CROOT_MUTATE_FOLDER ?? 'core';
-if (!/^[a-z][a-z0-9-]*(\/[a-z0-9-]+)*$/.test(folder)) {
-  throw new Error(`CROOT_MUTATE_FOLDER must be a folder under the checkout, got ${JSON.stringify(folder)}`);
+const part = process.env.CROOT_MUTATE_PART ?? 'core/.';
+if (!/^(core|engines)(\/[a-z0-9-]+)*(\/\.)?$/.test(part)) {
+  throw new Error(`CROOT_MUTATE_PART must be core/... or engines/..., got ${JSON.stringify(part)}`);
 }
+const ownFilesOnly = part.endsWith('/.');
+const folder = ownFilesOnly ? part.slice(0, -2) : part;
+const files = ownFilesOnly ? `${folder}/*` : `${folder}/**/*`;
 const slug = folder.replace(/\//g, '-');
 const checker = process.env.CROOT_MUTATE_CHECKER === '1';
 
@@ -23,10 +28,8 @@ module.exports = {
     enableFindRelatedTests: true,
   },
   mutate: [
-    `${folder}/**/*.ts`,
-    `!${folder}/**/*.test.ts`,
-    `!${folder}/**/__golden__/**`,
-    `!${folder}/**/*.d.ts`,
+    `${files}.ts`,
+    `!${files}.test.ts`,
   ],
   coverageAnalysis: 'perTest',
   // Static mutants (module-level constants) are covered by every test that
@@ -42,9 +45,8 @@ module.exports = {
   checkers: checker ? ['typescript'] : [],
   tsconfigFile: 'tsconfig.json',
   typescriptChecker: { prioritizePerformanceOverAccuracy: true },
-  reporters: ['clear-text', 'progress-append-only', 'html', 'json'],
+  reporters: ['clear-text', 'progress-append-only', 'html'],
   htmlReporter: { fileName: `reports/mutation/${slug}.html` },
-  jsonReporter: { fileName: `reports/mutation/${slug}.json` },
   clearTextReporter: { allowColor: false, logTests: false, maxTestsToLog: 0 },
   ignorePatterns: ['/dist', '/reports', '/coverage'],
   tempDirName: '.stryker-tmp',
