@@ -48,7 +48,7 @@ module.exports = {
   reporters: ['clear-text', 'progress-append-only', 'html'],
   htmlReporter: { fileName: `reports/mutation/${slug}.html` },
   clearTextReporter: { allowColor: false, logTests: false, maxTestsToLog: 0 },
-  ignorePatterns: ['/dist', '/reports', '/coverage'],
+  ignorePatterns: ['/dist', '/reports', '/coverage', '/.stryker-tmp*'],
   tempDirName: '.stryker-tmp',
   cleanTempDir: true,
 };
