@@ -38,4 +38,32 @@ describe('FrameDecoder', () => {
     huge.writeInt32LE(1 << 20, 4);
     expect(d.push(huge)[0]?.kind).toBe('broken');
   });
+
+  it('says why a length cannot be trusted, and takes a PDU exactly as long as the limit', () => {
+    const short = Buffer.from(a);
+    short.writeInt32LE(15, 4);
+    expect(new FrameDecoder().push(short)).toEqual([
+      { kind: 'broken', header: { type: PduType.HOSTNAME_REQ, length: 15, status: 0, version: a.readInt32LE(12) }, reason: 'PDU length 15 is shorter than its header' },
+    ]);
+    const limit = a.length;
+    expect(new FrameDecoder(limit - 1).push(a)).toMatchObject([{ kind: 'broken', reason: `PDU length ${limit} exceeds ${limit - 1}` }]);
+    expect(new FrameDecoder(limit).push(a)).toEqual([{ kind: 'pdu', header: expect.objectContaining({ length: limit }), bytes: a }]);
+    // A header alone is a PDU of its own when it says so.
+    const bare = Buffer.from(a.subarray(0, 16));
+    bare.writeInt32LE(16, 4);
+    expect(new FrameDecoder().push(bare)).toMatchObject([{ kind: 'pdu', header: { length: 16 } }]);
+  });
+
+  it('keeps exactly the bytes after each PDU, however the writes cut them', () => {
+    const stream = Buffer.concat([a, b, a, b]);
+    for (let cut = 1; cut < stream.length; cut += 5) {
+      const d = new FrameDecoder();
+      const got: Buffer[] = [];
+      for (let at = 0; at < stream.length; at += cut) {
+        for (const f of [...d.push(Buffer.alloc(0)), ...d.push(stream.subarray(at, at + cut))]) if (f.kind === 'pdu') got.push(f.bytes);
+      }
+      expect([cut, got]).toEqual([cut, [a, b, a, b]]);
+      expect([cut, d.pending]).toEqual([cut, 0]);
+    }
+  });
 });

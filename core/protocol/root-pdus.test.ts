@@ -1,3 +1,6 @@
+import { readFileSync } from 'node:fs';
+import { errnoTruth } from '../../test/support/truth.js';
+import type { CrootError } from '../errors/croot-error.js';
 import {
   PduType,
   decodeContainer,
@@ -11,6 +14,32 @@ import {
 } from './root-pdus.js';
 
 const hex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ''), 'hex');
+
+/** The C structs' buffer sizes, from the headers PCP's pmdaroot and the kernel ship. */
+const PATH_MAX = Number(/^#define\s+PATH_MAX\s+(\d+)/m.exec(readFileSync('/usr/include/linux/limits.h', 'utf8'))?.[1]);
+const MAXPMDALEN = Number(/^#define\s+MAXPMDALEN\s+(\d+)/m.exec(readFileSync('/usr/include/pcp/pmdaroot.h', 'utf8'))?.[1]);
+const EINVAL = errnoTruth('EINVAL');
+
+/** What decoding `buf` throws: its code and status, or 'decoded'. */
+function failureOf(decode: () => unknown): [string, number] | 'decoded' {
+  try {
+    decode();
+    return 'decoded';
+  } catch (err) {
+    return [(err as CrootError).code, (err as CrootError).status];
+  }
+}
+
+/** A container PDU laid out by hand: the 24-byte header of pmdaroot.h's __pmdaRootPDUContainer, then `name`. */
+function containerBytes(namelen: number, name: Buffer): Buffer {
+  const buf = Buffer.alloc(24 + name.length);
+  buf.writeInt32LE(PduType.HOSTNAME_REQ, 0);
+  buf.writeInt32LE(buf.length, 4);
+  buf.writeInt32LE(1, 12);
+  buf.writeInt32LE(namelen, 20);
+  name.copy(buf, 24);
+  return buf;
+}
 
 describe('protocol', () => {
   describe('INFO', () => {
@@ -70,6 +99,29 @@ describe('protocol', () => {
     });
   });
 
+  describe('container PDUs at the limits of pmdaroot.h', () => {
+    it('takes a name of PATH_MAX - 1 bytes and refuses PATH_MAX, sent or received', () => {
+      const longest = Buffer.alloc(PATH_MAX - 1, 0x61);
+      expect(decodeContainer(containerBytes(PATH_MAX - 1, longest)).name).toBe(longest.toString());
+      expect(failureOf(() => decodeContainer(containerBytes(PATH_MAX, Buffer.alloc(PATH_MAX, 0x61))))[0]).toBe('ERR_TOO_LONG');
+      expect(encodeContainer(PduType.HOSTNAME_REQ, longest).length).toBe(24 + PATH_MAX - 1);
+      expect(() => encodeContainer(PduType.HOSTNAME_REQ, longest, { trailingNul: true })).toThrow(
+        `container name of ${PATH_MAX} bytes exceeds ${PATH_MAX - 1}`,
+      );
+    });
+
+    it('answers a malformed length with -EINVAL: negative, disagreeing with the PDU, or a PDU shorter than the header', () => {
+      expect(failureOf(() => decodeContainer(containerBytes(-1, Buffer.from('abc'))))).toEqual(['ERR_PROTOCOL', -EINVAL]);
+      expect(failureOf(() => decodeContainer(containerBytes(2, Buffer.from('abc'))))).toEqual(['ERR_PROTOCOL', -EINVAL]);
+      expect(failureOf(() => decodeContainer(containerBytes(0, Buffer.alloc(0)).subarray(0, 20)))).toEqual(['ERR_PROTOCOL', -EINVAL]);
+    });
+
+    it('reads the name up to its first NUL, as the C string it is', () => {
+      expect(decodeContainer(containerBytes(7, Buffer.from('abc\0def'))).name).toBe('abc');
+      expect(decodeContainer(containerBytes(4, Buffer.from('\0abc'))).name).toBe('');
+    });
+  });
+
   describe('STARTPMDA and STOPPMDA', () => {
     it('lays out a start request as 104 bytes plus the arguments, label zero-padded', () => {
       const bytes = encodeStart(PduType.STARTPMDA_REQ, { ipctype: 2, label: 'linux', args: '/bin/cat -d 60' });
@@ -87,6 +139,46 @@ describe('protocol', () => {
       const bytes = encodeStart(PduType.STARTPMDA, { pid: 99, label: 'linux' });
       expect(bytes.length).toBe(104);
       expect(decodeStart(bytes)).toMatchObject({ pid: 99, label: 'linux', namelen: 5, argslen: 0 });
+    });
+
+    it('puts the descriptors and takes label and arguments as bytes or text alike', () => {
+      const bytes = encodeStart(PduType.STARTPMDA_REQ, { pid: 7, infd: 3, outfd: 4, ipctype: 1, label: Buffer.from('pmdax'), args: Buffer.from('/bin/x -d') });
+      expect([bytes.readInt32LE(16), bytes.readInt32LE(20), bytes.readInt32LE(24), bytes.readInt32LE(28)]).toEqual([7, 3, 4, 1]);
+      expect(bytes).toEqual(encodeStart(PduType.STARTPMDA_REQ, { pid: 7, infd: 3, outfd: 4, ipctype: 1, label: 'pmdax', args: '/bin/x -d' }));
+      expect(decodeStart(bytes)).toMatchObject({ pid: 7, infd: 3, outfd: 4, ipctype: 1, label: 'pmdax', args: '/bin/x -d' });
+      // A reply has no arguments whatever follows the label.
+      expect(decodeStart(encodeStart(PduType.STARTPMDA, { pid: 7, label: 'pmdax' })).args).toBe('');
+    });
+
+    it('takes a label of MAXPMDALEN - 1 bytes and arguments of PATH_MAX - 1, and refuses one more of either', () => {
+      const label = 'l'.repeat(MAXPMDALEN - 1);
+      const args = 'a'.repeat(PATH_MAX - 1);
+      expect(decodeStart(encodeStart(PduType.STARTPMDA_REQ, { label, args }))).toMatchObject({ label, args });
+      expect(failureOf(() => encodeStart(PduType.STARTPMDA_REQ, { label: `${label}l` }))[0]).toBe('ERR_TOO_LONG');
+      expect(failureOf(() => encodeStart(PduType.STARTPMDA_REQ, { label, args: `${args}a` }))[0]).toBe('ERR_TOO_LONG');
+      const longLabel = encodeStart(PduType.STARTPMDA_REQ, { label });
+      longLabel.writeInt32LE(MAXPMDALEN, 32);
+      expect(failureOf(() => decodeStart(longLabel))[0]).toBe('ERR_TOO_LONG');
+      const longArgs = Buffer.concat([encodeStart(PduType.STARTPMDA_REQ, { label, args }), Buffer.from('a')]);
+      longArgs.writeInt32LE(PATH_MAX, 36);
+      expect(failureOf(() => decodeStart(longArgs))[0]).toBe('ERR_TOO_LONG');
+    });
+
+    it('answers malformed STARTPMDA and STOPPMDA lengths with -EINVAL', () => {
+      const negLabel = encodeStart(PduType.STARTPMDA_REQ, { label: 'x' });
+      negLabel.writeInt32LE(-1, 32);
+      const negArgs = encodeStart(PduType.STARTPMDA_REQ, { label: 'x' });
+      negArgs.writeInt32LE(-1, 36);
+      const argsDisagree = encodeStart(PduType.STARTPMDA_REQ, { label: 'x', args: 'abc' });
+      argsDisagree.writeInt32LE(2, 36);
+      const replyTooLong = Buffer.concat([encodeStart(PduType.STARTPMDA, { label: 'x' }), Buffer.alloc(4)]);
+      const short = encodeStart(PduType.STARTPMDA_REQ, { label: 'x' }).subarray(0, 100);
+      for (const [what, buf] of Object.entries({ negLabel, negArgs, argsDisagree, replyTooLong, short })) {
+        expect([what, failureOf(() => decodeStart(buf))]).toEqual([what, ['ERR_PROTOCOL', -EINVAL]]);
+      }
+      const stop = encodeStop(PduType.STOPPMDA_REQ, { pid: 5 });
+      expect(failureOf(() => decodeStop(stop.subarray(0, 28)))).toEqual(['ERR_PROTOCOL', -EINVAL]);
+      expect(failureOf(() => decodeStop(Buffer.concat([stop, Buffer.alloc(4)])))).toEqual(['ERR_PROTOCOL', -EINVAL]);
     });
 
     it('encodes a stop PDU as 32 bytes', () => {

@@ -176,6 +176,111 @@ describe('ContainerIndex', () => {
       expect(index.withId('q')).toEqual([]);
     });
 
+    it('keeps the same handle while the engine reports the same PID and start time again, with new names', () => {
+      const child = sleeper();
+      const pid = child.pid as number;
+      const start = kernelStat(pid).start;
+      const index = new ContainerIndex(anchor, '/proc');
+      index.upsert('docker', { engine: 'docker', id: 'k', names: ['k'], running: true, pid, pidStartTime: start });
+      const handle = index.withId('k')[0]?.handle;
+      expect(handle?.isAlive()).toBe(true);
+      index.upsert('docker', { engine: 'docker', id: 'k', names: ['k', 'k2'], running: true, pid, pidStartTime: start });
+      // An engine that does not report start times: the kernel's is the one the index holds.
+      index.upsert('docker', { engine: 'docker', id: 'k', names: ['k3'], running: true, pid });
+      const c = index.withName('k3')[0];
+      expect(c?.handle).toBe(handle);
+      expect(handle?.isAlive()).toBe(true);
+      expect(c?.liveness).toBe('running');
+      expect(c?.startTime).toBe(start);
+    });
+
+    it('marks a running container reused when the engine reports its PID with another start time', () => {
+      const child = sleeper();
+      const pid = child.pid as number;
+      const start = kernelStat(pid).start;
+      const index = new ContainerIndex(anchor, '/proc');
+      index.upsert('docker', { engine: 'docker', id: 'u', names: ['u'], running: true, pid, pidStartTime: start });
+      const handle = index.withId('u')[0]?.handle;
+      index.upsert('docker', { engine: 'docker', id: 'u', names: ['u'], running: true, pid, pidStartTime: start + 500 });
+      const c = index.withId('u')[0];
+      expect(c?.liveness).toBe('reused');
+      expect(c?.handle).toBeUndefined();
+      expect(handle?.isAlive()).toBe(false);
+    });
+
+    it('holds no process for a record that is not running, or whose PID is 0 or missing', () => {
+      const child = sleeper();
+      const pid = child.pid as number;
+      const index = new ContainerIndex(anchor, '/proc');
+      index.upsert('static', { engine: 'static', id: 's1', names: [], running: false, pid });
+      index.upsert('static', { engine: 'static', id: 's2', names: [], running: true, pid: 0 });
+      index.upsert('static', { engine: 'static', id: 's3', names: [], running: true });
+      for (const id of ['s1', 's2', 's3']) {
+        const c = index.withId(id)[0];
+        expect([id, c?.liveness, c?.pid, c?.handle, c?.startTime]).toEqual([id, 'stopped', undefined, undefined, undefined]);
+      }
+      // A running container that stops: its handle is released and its PID forgotten.
+      index.upsert('static', { engine: 'static', id: 's4', names: [], running: true, pid });
+      const handle = index.withId('s4')[0]?.handle;
+      expect(handle?.isAlive()).toBe(true);
+      index.upsert('static', { engine: 'static', id: 's4', names: [], running: false });
+      expect(index.withId('s4')[0]?.liveness).toBe('stopped');
+      expect(index.withId('s4')[0]?.pid).toBeUndefined();
+      expect(handle?.isAlive()).toBe(false);
+    });
+
+    it('tells its listener what changed: added, updated only when a fact changed, removed, and an exit seen by a request', () => {
+      const child = sleeper();
+      const pid = child.pid as number;
+      const changes: string[] = [];
+      const index = new ContainerIndex(anchor, '/proc', (c) => changes.push(`${c.kind} ${c.container.id}`));
+      const record: ContainerRecord = { engine: 'static', id: 'e', names: ['e', 'f'], running: true, pid, hostname: 'h' };
+      index.upsert('static', record);
+      index.upsert('static', { ...record, names: [...record.names] });
+      index.upsert('static', { ...record, hostname: 'h2' });
+      index.upsert('static', { ...record, hostname: 'h2', names: ['f', 'e'] });
+      const pod = { namespace: 'ns', pod: 'p', container: 'c' };
+      index.upsert('static', { ...record, hostname: 'h2', names: ['f', 'e'], kubernetes: pod });
+      index.upsert('static', { ...record, hostname: 'h2', names: ['f', 'e'], kubernetes: { ...pod } });
+      index.upsert('static', { ...record, hostname: 'h2', names: ['f', 'e'], kubernetes: { ...pod, pod: 'q' } });
+      index.remove('static', 'nope');
+      index.remove('nope', 'e');
+      const c = index.withId('e')[0] as NonNullable<ReturnType<typeof index.withId>[0]>;
+      const handle = c.handle;
+      index.markExited(c);
+      index.markExited(c);
+      expect(c.liveness).toBe('exited');
+      expect(handle?.isAlive()).toBe(false);
+      index.remove('static', 'e');
+      expect(changes).toEqual(['added e', 'updated e', 'updated e', 'updated e', 'updated e', 'updated e', 'removed e']);
+      // An exit seen after the engine dropped the container tells nobody.
+      const gone = new ContainerIndex(anchor, '/proc', (ch) => changes.push(`${ch.kind} ${ch.container.id}`));
+      gone.upsert('static', { ...record, id: 'g' });
+      const g = gone.withId('g')[0] as NonNullable<ReturnType<typeof gone.withId>[0]>;
+      gone.clear();
+      gone.markExited(g);
+      expect(changes.slice(7)).toEqual(['added g']);
+    });
+
+    it('forgets everything and releases every handle on clear', () => {
+      const child = sleeper();
+      const index = new ContainerIndex(anchor, '/proc');
+      index.upsert('docker', { engine: 'docker', id: 'abcdef0123456789', names: ['c'], running: true, pid: child.pid as number });
+      index.upsert('podman', stopped('podman', 'abcdef9999999999', 'd'));
+      const handle = index.withId('abcdef0123456789')[0]?.handle;
+      index.clear();
+      expect(index.size).toBe(0);
+      expect(handle?.isAlive()).toBe(false);
+      expect([index.withId('abcdef0123456789'), index.withName('c'), index.withName('d'), index.withIdPrefix('abcdef')]).toEqual([[], [], [], []]);
+      expect([...index.containers()]).toEqual([]);
+    });
+
+    it('files a record under the engine it is given, whatever the record says', () => {
+      const index = new ContainerIndex(anchor, '/proc');
+      index.upsert('podman', stopped('docker', 'abcdef0123456789', 'w'));
+      expect(index.withId('abcdef0123456789')[0]?.engine).toBe('podman');
+    });
+
     it('records a PID that does not exist as exited', () => {
       const index = new ContainerIndex(anchor, '/proc');
       index.upsert('static', { engine: 'static', id: 'n', names: ['n'], running: true, pid: 4194304 + 1 });

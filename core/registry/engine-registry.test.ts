@@ -174,6 +174,74 @@ describe('DefaultEngineRegistry', () => {
     expect(r.containers()).toHaveLength(11);
   });
 
+  it('names the engines it still waits for, and the engines down, in what it answers', async () => {
+    const r = registryWith(
+      { firstLoadTimeoutMs: 50 },
+      new PushEngine('docker', 'fail'),
+      new PushEngine('lxc', 'never'),
+      new PushEngine('podman', 'never'),
+      new PushEngine('static', []),
+    );
+    expect(r.statuses().map((s) => [s.engine, s.available, s.reason])).toEqual([
+      ['docker', false, 'loading'],
+      ['lxc', false, 'loading'],
+      ['podman', false, 'loading'],
+      ['static', false, 'loading'],
+    ]);
+    await r.start();
+    await r.ready();
+    const errorOf = (ref: string): CrootError => {
+      try {
+        r.lookup(ref);
+      } catch (err) {
+        return err as CrootError;
+      }
+      throw new Error(`${ref} was found`);
+    };
+    const waiting = errorOf('ghost');
+    expect([waiting.code, waiting.message, waiting.details]).toEqual([
+      'ERR_ENGINE_LOADING',
+      'no container matches "ghost" yet: lxc, podman have not finished loading',
+      { ref: 'ghost', loading: ['lxc', 'podman'] },
+    ]);
+    expect(errorOf('lxc:ghost').message).toBe('no container matches "lxc:ghost" yet: lxc has not finished loading');
+    const down = errorOf('docker:ghost');
+    expect([down.code, down.message, down.details]).toEqual([
+      'ERR_NO_CONTAINER',
+      'no container matches "docker:ghost" (engines down: docker)',
+      { ref: 'docker:ghost', down: ['docker'] },
+    ]);
+    // An engine down outside the reference's scope is not blamed.
+    expect(errorOf('static:ghost').message).toBe('no container matches "static:ghost"');
+    await r.stop();
+  });
+
+  it('stops listening to an engine once stopped, and a listener once unsubscribed; a health repeated is no change', async () => {
+    const engine = new PushEngine('docker', []);
+    const r = registryWith({}, engine);
+    const events: string[] = [];
+    const unsubscribe = r.subscribe((e) => events.push(e.kind === 'health' ? `health ${e.status.available} ${e.status.reason}` : e.kind));
+    const others: string[] = [];
+    r.subscribe((e) => others.push(e.kind));
+    await r.start();
+    engine.sink?.health(true, '0 containers');
+    engine.sink?.health(false, 'daemon gone');
+    engine.sink?.health(false, 'daemon gone');
+    engine.sink?.health(false, 'socket refused');
+    unsubscribe();
+    engine.sink?.upsert(rec('docker', 'fff666000000', 'b'));
+    expect(events).toEqual(['health true 0 containers', 'health false daemon gone', 'health false socket refused']);
+    expect(others).toEqual(['health', 'health', 'health', 'added']);
+    await r.stop();
+    expect(engine.stopped).toBe(true);
+    engine.sink?.replaceAll([rec('docker', 'aaa000000000', 'c')]);
+    engine.sink?.upsert(rec('docker', 'bbb000000000', 'd'));
+    engine.sink?.remove('fff666000000');
+    engine.sink?.health(true, 'back');
+    expect(r.containers()).toEqual([]);
+    expect(others).toEqual(['health', 'health', 'health', 'added']);
+  });
+
   it('records an engine that fails to start instead of failing, and does not wait for it', async () => {
     const r = registryWith({}, new PushEngine('docker', 'fail'), new PushEngine('lxc', []));
     await r.start();

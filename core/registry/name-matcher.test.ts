@@ -67,6 +67,34 @@ describe('NameMatcher', () => {
       expect(err.message).toContain('c0deba5e2200');
     });
 
+    it('says which step found several containers, how many, and names each as ENGINE:ID (first name)', () => {
+      const unnamed = record('podman', 'c0c0c0c0c0c0');
+      const byPrefix = errorOf(() => matcher.match('c0', [web, db, unnamed], engines));
+      expect(byPrefix.message).toBe(
+        '"c0" is ambiguous: id prefix of 3 containers: docker:c0ffee11aa00 (web), docker:c0deba5e2200 (db), podman:c0c0c0c0c0c0',
+      );
+      expect(byPrefix.details).toEqual({
+        ref: 'c0',
+        candidates: [web, db, unnamed].map((r) => ({ engine: r.engine, id: r.id, names: r.names })),
+      });
+      expect(errorOf(() => matcher.match('web', [web, podWeb], engines)).message).toBe(
+        '"web" is ambiguous: name of 2 containers: docker:c0ffee11aa00 (web), podman:aa11bb22cc00 (web)',
+      );
+      const twin = record('podman', 'c0ffee11aa00', 'twin');
+      expect(errorOf(() => matcher.match('c0ffee11aa00', [web, twin], engines)).message).toBe(
+        '"c0ffee11aa00" is ambiguous: id of 2 containers: docker:c0ffee11aa00 (web), podman:c0ffee11aa00 (twin)',
+      );
+      expect(errorOf(() => matcher.match('docker:c0', [web, db, unnamed], engines)).message).toBe(
+        '"docker:c0" is ambiguous: id prefix of 2 containers: docker:c0ffee11aa00 (web), docker:c0deba5e2200 (db)',
+      );
+    });
+
+    it('keeps the reference of a miss in its details, and names the engine of an empty qualified name', () => {
+      expect(errorOf(() => matcher.match('nosuch', [web], engines)).details).toEqual({ ref: 'nosuch' });
+      expect(errorOf(() => matcher.match('docker:', [web], engines)).message).toBe('empty container name for engine docker');
+      expect(errorOf(() => matcher.match('podman./', [web], engines)).message).toBe('empty container name for engine podman');
+    });
+
     it('reports a miss as an answer: the status and message, no stack trace recorded, the limit left as it was', () => {
       const limit = Error.stackTraceLimit;
       const err = errorOf(() => matcher.match('nosuch', [web], engines));

@@ -1,0 +1,21 @@
+/**
+ * The Jest unit project of jest.config.js, flat, for Stryker's jest runner
+ * (`npm run mutate`), narrowed to the unit tests of the top folder being
+ * mutated (CROOT_MUTATE_PART: core/registry or core/. -> core/**\/*.test.ts):
+ * a folder's mutants are judged by that folder's own tests. Engine tests
+ * that load core through fixture trees would otherwise cover most of core's
+ * mutants with seconds of waiting each; integration tests never run here.
+ */
+const config = require('./jest.config.js');
+
+const unit = config.projects.find((project) => project.displayName === 'unit');
+if (unit === undefined) throw new Error('jest.config.js has no project named "unit"');
+
+const top = (process.env.CROOT_MUTATE_PART ?? 'core').split('/')[0];
+const { displayName: _displayName, ...project } = unit;
+/** @type {import('jest').Config} */
+module.exports = {
+  ...project,
+  testMatch: [`<rootDir>/${top}/**/*.test.ts`],
+  testTimeout: config.testTimeout,
+};
