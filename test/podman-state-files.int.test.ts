@@ -146,20 +146,28 @@ describeWith('root, podman, docker (for the test image), PCP’s C client librar
       fifoInPlace(list()),
       folderInPlace(list()),
     ];
+    /** The podman engine's health once `done` holds for it (or after 20 s). */
+    const healthWhen = async (done: (reason: string) => boolean): Promise<string> => {
+      const deadline = Date.now() + 20000;
+      let reason = '';
+      while (Date.now() < deadline && !done(reason)) {
+        const doc = await askCrootd({ op: 'engines' }, crootd?.socketPath, { transport: nodeSocketTransport });
+        reason = doc.engines?.find((e) => e.engine === 'podman')?.reason ?? '';
+        if (!done(reason)) await new Promise((r) => setTimeout(r, 100));
+      }
+      return reason;
+    };
     for (const f of faults) {
       apply(f);
       // The engine's health says when it has read the broken list.
-      const deadline = Date.now() + 20000;
-      let reason = '';
-      while (Date.now() < deadline && !reason.includes('last good read')) {
-        const doc = await askCrootd({ op: 'engines' }, crootd?.socketPath, { transport: nodeSocketTransport });
-        reason = doc.engines?.find((e) => e.engine === 'podman')?.reason ?? '';
-        if (!reason.includes('last good read')) await new Promise((r) => setTimeout(r, 100));
-      }
+      const reason = await healthWhen((r) => r.includes('last good read'));
       expect({ fault: f.name, reason }).toEqual({ fault: f.name, reason: expect.stringMatching(/containers\.json: .*last good read/) });
       // podman itself cannot read its broken list: the truth is the inits /proc shows alive.
       await checker?.expectTold(all().map((ref) => [ref, 'answered'] as const), async (ref) => truth.running(ref), 10000);
       undo(f);
+      // The next fault is about the good list: the engine must have read it again first.
+      const healed = await healthWhen((r) => r !== '' && !r.includes('containers.json:'));
+      expect({ fault: f.name, healed }).toEqual({ fault: f.name, healed: expect.not.stringContaining('containers.json:') });
     }
     await checker?.expectTold(all().map((ref) => [ref, 'answered'] as const), current);
   });
