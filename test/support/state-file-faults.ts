@@ -29,7 +29,14 @@ function besides(path: string): string {
   return join(dirname(path), `.croot-t-${randomBytes(4).toString('hex')}`);
 }
 
-/** Moves `made` over `path`; what rename cannot replace (a folder by a file, a file by a folder) is removed first. */
+/**
+ * Moves `made` over `path` in one step, as engines replace their files.
+ * What rename(2) cannot replace (a folder by a file, a file by a folder) is
+ * swapped with renameat2(RENAME_EXCHANGE) (through python3's ctypes; Node
+ * has no binding), and the old one then removed from `made`'s place: the
+ * path never names nothing, which a reader would rightly take as the file
+ * being gone.
+ */
 function replace(path: string, made: string): void {
   try {
     renameSync(made, path);
@@ -37,8 +44,15 @@ function replace(path: string, made: string): void {
   } catch (err) {
     if (!['EISDIR', 'ENOTDIR', 'ENOTEMPTY', 'EEXIST'].includes((err as NodeJS.ErrnoException).code ?? '')) throw err;
   }
-  rmSync(path, { recursive: true, force: true });
-  renameSync(made, path);
+  const exchange = [
+    'import ctypes, os, sys',
+    'libc = ctypes.CDLL(None, use_errno=True)',
+    'AT_FDCWD, RENAME_EXCHANGE = -100, 2',
+    'if libc.renameat2(AT_FDCWD, sys.argv[1].encode(), AT_FDCWD, sys.argv[2].encode(), RENAME_EXCHANGE) != 0:',
+    '    e = ctypes.get_errno(); sys.exit("renameat2: " + os.strerror(e))',
+  ].join('\n');
+  execFileSync('python3', ['-c', exchange, made, path]);
+  rmSync(made, { recursive: true, force: true });
 }
 
 /** A fault that replaces the file with what `make(at)` makes, and restores the content and mode it had. */
