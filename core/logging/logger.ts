@@ -23,17 +23,9 @@ function render(fields: Record<string, unknown> | undefined): string {
 }
 
 /** Writes `TIME LEVEL message key=value...` lines to a stream (stderr by default). */
-export class StreamLogger implements Logger {
-  constructor(
-    private readonly level: LogLevel = 'info',
-    private readonly write: (line: string) => void = (line) => process.stderr.write(line),
-    private readonly name = 'crootd',
-  ) {}
-
-  private log(level: LogLevel, message: string, fields?: Record<string, unknown>): void {
-    if (ORDER[level] < ORDER[this.level]) return;
-    this.write(`${new Date().toISOString()} ${this.name}[${process.pid}] ${level.toUpperCase()} ${message}${render(fields)}\n`);
-  }
+/** A Logger whose four levels all go through one `log(level, ...)`. */
+export abstract class LevelLogger implements Logger {
+  protected abstract log(level: LogLevel, message: string, fields: Record<string, unknown> | undefined): void;
 
   debug(message: string, fields?: Record<string, unknown>): void {
     this.log('debug', message, fields);
@@ -47,6 +39,22 @@ export class StreamLogger implements Logger {
   error(message: string, fields?: Record<string, unknown>): void {
     this.log('error', message, fields);
   }
+}
+
+export class StreamLogger extends LevelLogger {
+  constructor(
+    private readonly level: LogLevel = 'info',
+    private readonly write: (line: string) => void = (line) => process.stderr.write(line),
+    private readonly name = 'crootd',
+  ) {
+    super();
+  }
+
+  protected log(level: LogLevel, message: string, fields: Record<string, unknown> | undefined): void {
+    if (ORDER[level] < ORDER[this.level]) return;
+    this.write(`${new Date().toISOString()} ${this.name}[${process.pid}] ${level.toUpperCase()} ${message}${render(fields)}\n`);
+  }
+
 }
 
 /** Drops everything (library default). */

@@ -12,7 +12,7 @@
  * an interval writes at most maxLinesPerInterval + maxKinds + 1 lines of
  * bounded length (docs/security.md gives the numbers).
  */
-import type { LogLevel, Logger } from './logger.js';
+import { LevelLogger, type LogLevel, type Logger } from './logger.js';
 
 export interface RateLimitOptions {
   /** Length of one counting interval. Default 60 000 ms. */
@@ -49,7 +49,7 @@ interface Kind {
   readonly values: Map<string, Map<string, number>>;
 }
 
-export class RateLimitedLogger implements Logger {
+export class RateLimitedLogger extends LevelLogger {
   private readonly intervalMs: number;
   private readonly burstPerKind: number;
   private readonly maxLines: number;
@@ -67,6 +67,7 @@ export class RateLimitedLogger implements Logger {
     private readonly inner: Logger,
     options: RateLimitOptions = {},
   ) {
+    super();
     this.intervalMs = options.intervalMs ?? 60_000;
     this.burstPerKind = options.burstPerKind ?? 10;
     this.maxLines = options.maxLinesPerInterval ?? 60;
@@ -78,18 +79,6 @@ export class RateLimitedLogger implements Logger {
     this.windowStart = this.now();
   }
 
-  debug(message: string, fields?: Record<string, unknown>): void {
-    this.log('debug', message, fields);
-  }
-  info(message: string, fields?: Record<string, unknown>): void {
-    this.log('info', message, fields);
-  }
-  warn(message: string, fields?: Record<string, unknown>): void {
-    this.log('warn', message, fields);
-  }
-  error(message: string, fields?: Record<string, unknown>): void {
-    this.log('error', message, fields);
-  }
 
   /** Writes the summaries of the interval so far and starts a new one (crootd calls it when it stops). */
   flush(): void {
@@ -104,7 +93,7 @@ export class RateLimitedLogger implements Logger {
     this.windowStart = this.now();
   }
 
-  private log(level: LogLevel, message: string, fields: Record<string, unknown> | undefined): void {
+  protected log(level: LogLevel, message: string, fields: Record<string, unknown> | undefined): void {
     if (ORDER[level] < ORDER[this.level]) return;
     if (this.now() - this.windowStart >= this.intervalMs) this.flush();
     const kind = this.kindOf(level, message);
