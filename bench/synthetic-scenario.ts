@@ -9,7 +9,7 @@ import type { ScenarioResult } from './results.js';
 import { idleAndWarm, measureLookups, plans, scenarioServers, startPair, stopPair, type Pair, type Settings, type Tools, type Truth } from './scenarios.js';
 
 /** crootd's environment for an on-disk tree: no Docker daemon, every other engine pointed at something empty. */
-function crootOnDiskEnv(dockerDir: string, dir: string): Record<string, string> {
+export function crootOnDiskEnv(dockerDir: string, dir: string): Record<string, string> {
   const empty = join(dir, 'empty');
   mkdirSync(empty, { recursive: true });
   const passwd = join(dir, 'passwd');
