@@ -17,7 +17,7 @@ import { staticEngineModule } from '../engines/static/index.js';
 import { nativeModule } from '../native/native-module.js';
 import { describeWith, probes } from './support/components.js';
 import { codeOf, eventually, settle } from './support/outcomes.js';
-import { cgroupTruth, startTimeFromStatFile } from './support/truth.js';
+import { bootTimeTruth, cgroupTruth, clockTicksTruth, startTimeFromStatFile } from './support/truth.js';
 import { dockerInspect, dockerRun, removeDockerContainers, uniqueName, type TestContainer } from './support/testbed.js';
 
 function startCroot(env: Record<string, string | undefined>, options?: DockerEngineOptions, extra: ContainerModule[] = []): Container {
@@ -170,11 +170,15 @@ describeWith('docker', probes.docker, 'DockerEngine against a real dockerd', () 
     }
   });
 
-  it('holds each running container\'s init process with the start time the kernel gives it', async () => {
+  it('holds each running container\'s init process with the start time the kernel gives it, which StartedAt names within its tolerance', async () => {
     for (const c of running) {
       const found = (await registry.lookup(c.name)) as IndexedContainer;
       const pid = inspectPid(c);
-      expect(found).toMatchObject({ liveness: 'running', pid, startTime: kernelStart(pid), pidStartTime: kernelStart(pid) });
+      expect(found).toMatchObject({ liveness: 'running', pid, startTime: kernelStart(pid) });
+      // Docker's StartedAt (its clock's time) as clock ticks since boot, and a tolerance that takes in the kernel's start.
+      const startedAt = Date.parse(dockerInspect(c.id, '{{.State.StartedAt}}'));
+      expect(found.pidStartTime).toBe(Math.round((startedAt / 1000 - bootTimeTruth()) * clockTicksTruth()));
+      expect(Math.abs((found.pidStartTime as number) - kernelStart(pid))).toBeLessThanOrEqual(found.pidStartTolerance as number);
     }
   });
 

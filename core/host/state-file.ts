@@ -24,7 +24,12 @@ import { open, readlink, realpath, type FileHandle } from 'node:fs/promises';
 
 /** What reading a state file gave. */
 export type StateFileRead =
-  | { readonly kind: 'text'; readonly text: string }
+  | {
+      readonly kind: 'text';
+      readonly text: string;
+      /** `ino:size:mtimeMs` of the file read, from the open descriptor: changes whenever the file is replaced or written. */
+      readonly signature: string;
+    }
   /** Not there (or a folder of its path is not there): the engine's state says so. */
   | { readonly kind: 'missing' }
   /** There, but not a file croot reads: why, for the engine's health. */
@@ -104,7 +109,7 @@ export async function readStateFile(root: string, relPath: string, maxBytes: num
       length += bytesRead;
       if (length > maxBytes) return refused(`larger than ${maxBytes} bytes`);
     }
-    return { kind: 'text', text: buf.toString('utf8', 0, length) };
+    return { kind: 'text', text: buf.toString('utf8', 0, length), signature: `${stat.ino}:${stat.size}:${stat.mtimeMs}` };
   } catch (err) {
     return refused(`unreadable (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
   } finally {
@@ -149,7 +154,7 @@ export function readStateFileSync(root: string, relPath: string, maxBytes: numbe
       length += n;
       if (length > maxBytes) return refused(`larger than ${maxBytes} bytes`);
     }
-    return { kind: 'text', text: buf.toString('utf8', 0, length) };
+    return { kind: 'text', text: buf.toString('utf8', 0, length), signature: `${stat.ino}:${stat.size}:${stat.mtimeMs}` };
   } catch (err) {
     return refused(`unreadable (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
   } finally {

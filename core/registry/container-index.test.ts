@@ -1,5 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { ContainerIndex } from './container-index.js';
 import type { IndexChange } from './indexed-container.js';
 import type { ContainerRecord } from './engine-contribution.js';
@@ -125,6 +127,61 @@ describe('ContainerIndex', () => {
       index.upsert('docker', { engine: 'docker', id: 'b', names: ['b'], running: true, pid, pidStartTime: kernelStat(pid).start - 500 });
       expect(index.withId('b')[0]?.liveness).toBe('reused');
       expect(index.withId('b')[0]?.handle).toBeUndefined();
+    });
+
+    it('takes a process whose start lies within the record\'s tolerance as the container\'s, and one outside it as a reuse', () => {
+      const child = sleeper();
+      const pid = child.pid as number;
+      const start = kernelStat(pid).start;
+      const index = new ContainerIndex(anchor, '/proc');
+      // As Docker records it: its own clock's time of the start, off by a few ticks, with a tolerance.
+      index.upsert('docker', { engine: 'docker', id: 't1', names: ['t1'], running: true, pid, pidStartTime: start - 40, pidStartTolerance: 50 });
+      const near = index.withId('t1')[0];
+      expect([near?.liveness, near?.startTime, near?.handle?.isAlive()]).toEqual(['running', start, true]);
+      index.upsert('docker', { engine: 'docker', id: 't2', names: ['t2'], running: true, pid, pidStartTime: start + 51, pidStartTolerance: 50 });
+      expect(index.withId('t2')[0]?.liveness).toBe('reused');
+      expect(index.withId('t2')[0]?.handle).toBeUndefined();
+      // The same record again (a rename) keeps the process held; a new start time outside the tolerance is a reuse.
+      const handle = near?.handle;
+      index.upsert('docker', { engine: 'docker', id: 't1', names: ['t1b'], running: true, pid, pidStartTime: start - 40, pidStartTolerance: 50 });
+      expect(index.withName('t1b')[0]?.handle).toBe(handle);
+      index.upsert('docker', { engine: 'docker', id: 't1', names: ['t1b'], running: true, pid, pidStartTime: start - 400, pidStartTolerance: 50 });
+      expect(index.withId('t1')[0]?.liveness).toBe('reused');
+      expect(handle?.isAlive()).toBe(false);
+    });
+
+    it('anchors without the cgroup file, reads the cgroup when first asked for, and keeps it', () => {
+      const child = sleeper();
+      const pid = child.pid as number;
+      // A proc root holding the process's stat only: anchoring must not need its cgroup.
+      const procRoot = mkdtempSync(join(tmpdir(), 'croot-index-proc-'));
+      try {
+        mkdirSync(join(procRoot, String(pid)));
+        writeFileSync(join(procRoot, String(pid), 'stat'), readFileSync(`/proc/${pid}/stat`));
+        const index = new ContainerIndex(anchor, procRoot);
+        index.upsert('static', { engine: 'static', id: 'cg', names: ['cg'], running: true, pid });
+        const c = index.withId('cg')[0];
+        expect(c?.liveness).toBe('running');
+        writeFileSync(join(procRoot, String(pid), 'cgroup'), readFileSync(`/proc/${pid}/cgroup`));
+        expect(c?.cgroup).toBe(kernelCgroup(pid));
+        writeFileSync(join(procRoot, String(pid), 'cgroup'), '0::/elsewhere\n');
+        expect(c?.cgroup).toBe(kernelCgroup(pid));
+      } finally {
+        rmSync(procRoot, { recursive: true, force: true });
+      }
+    });
+
+    it('gives no cgroup for a process that exited before it was asked for', async () => {
+      const child = sleeper();
+      const pid = child.pid as number;
+      const index = new ContainerIndex(anchor, '/proc');
+      index.upsert('static', { engine: 'static', id: 'cx', names: ['cx'], running: true, pid });
+      const c = index.withId('cx')[0];
+      child.kill('SIGKILL');
+      await exitOf(child);
+      // The /proc anchor announces no exit: the index still says running, but the process is not there to read.
+      expect(c?.liveness).toBe('running');
+      expect(c?.cgroup).toBeUndefined();
     });
 
     it('sees an exit through the handle, also while the process is a zombie, and never brings the PID back', async () => {

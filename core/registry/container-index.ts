@@ -2,15 +2,16 @@
  * The one live index of containers: engines push their changes into it (via
  * the registry's sinks), requests only read it. Each running container's
  * init process is anchored when its record arrives — held by a pidfd, its
- * start time checked against what the engine recorded, its cgroup read from
- * the host's /proc — so a request needs no file read, and an exit is seen
- * from the pidfd without any request.
+ * start time checked against what the engine recorded (the one read of its
+ * /proc/PID/stat) — so a request for its PID needs no file read, and an exit
+ * is seen from the pidfd without any request. Its cgroup is read from the
+ * host's /proc the first time it is asked for, and kept.
  */
 import type { ContainerRecord } from './engine-contribution.js';
 import type { ProcessAnchor, ProcessHandle } from '../host/host-services.js';
 import { Entry, type IndexChange, type IndexedContainer } from './indexed-container.js';
 import { isDigestId, type ContainerSearch } from './name-matcher.js';
-import { hasExited, readCGroupNameSync, readProcessStat } from '../host/proc-files.js';
+import { hasExited, readProcessStat } from '../host/proc-files.js';
 
 const NONE: readonly Entry[] = Object.freeze([]);
 
@@ -126,7 +127,7 @@ export class ContainerIndex implements ContainerSearch<IndexedContainer> {
     const map = this.mapOf(engine);
     const entry = map.get(record.id);
     if (entry === undefined) {
-      const fresh = new Entry(record);
+      const fresh = new Entry(record, this.procRoot);
       map.set(record.id, fresh);
       this.count++;
       this.addKeys(fresh);
@@ -205,16 +206,19 @@ export class ContainerIndex implements ContainerSearch<IndexedContainer> {
       entry.liveness = 'stopped';
       entry.pid = undefined;
       entry.startTime = undefined;
-      entry.cgroup = undefined;
+      entry.knownCGroup = undefined;
       return;
     }
     if (before !== undefined && entry.pid === pid && entry.liveness !== 'stopped') {
-      const sameProcess = record.pidStartTime === undefined || record.pidStartTime === before.pidStartTime || record.pidStartTime === entry.startTime;
+      const sameProcess =
+        record.pidStartTime === undefined ||
+        (record.pidStartTime === before.pidStartTime && record.pidStartTolerance === before.pidStartTolerance) ||
+        (entry.startTime !== undefined && startMatches(record, entry.startTime));
       if (sameProcess) return;
     }
     this.release(entry);
     entry.pid = pid;
-    entry.cgroup = undefined;
+    entry.knownCGroup = undefined;
     entry.startTime = undefined;
     let handle: ProcessHandle | undefined;
     handle = this.anchor.open(pid, () => this.exited(entry, handle));
@@ -225,24 +229,18 @@ export class ContainerIndex implements ContainerSearch<IndexedContainer> {
       return;
     }
     entry.startTime = stat.startTime;
-    if (record.pidStartTime !== undefined && record.pidStartTime !== stat.startTime) {
+    if (!startMatches(record, stat.startTime)) {
       handle.close();
       entry.liveness = 'reused';
       return;
     }
-    let cgroup: string | undefined;
-    try {
-      cgroup = readCGroupNameSync(this.procRoot, pid);
-    } catch {
-      cgroup = undefined;
-    }
+    // The pidfd was opened before the stat was read: alive now, it holds the process the stat showed.
     if (!handle.isAlive()) {
       handle.close();
       entry.liveness = 'exited';
       return;
     }
     entry.handle = handle;
-    entry.cgroup = cgroup;
     entry.liveness = 'running';
   }
 
@@ -336,7 +334,15 @@ function sameNames(a: readonly string[], b: readonly string[]): boolean {
   return true;
 }
 
-const RECORD_KEYS = ['running', 'paused', 'restarting', 'pid', 'pidStartTime', 'hostname', 'cgroupHint', 'state', 'source', 'pending'] as const;
+/** Whether a process that the kernel says started at `startTime` is the one `record` names (no recorded start time: any). */
+function startMatches(record: ContainerRecord, startTime: number): boolean {
+  const recorded = record.pidStartTime;
+  if (recorded === undefined) return true;
+  const tolerance = record.pidStartTolerance ?? 0;
+  return tolerance > 0 ? Math.abs(startTime - recorded) <= tolerance : startTime === recorded;
+}
+
+const RECORD_KEYS = ['running', 'paused', 'restarting', 'pid', 'pidStartTime', 'pidStartTolerance', 'hostname', 'cgroupHint', 'state', 'source', 'pending'] as const;
 
 /** Same facts (ids are equal by construction). */
 function sameRecord(a: ContainerRecord, b: ContainerRecord): boolean {

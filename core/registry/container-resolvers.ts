@@ -142,10 +142,14 @@ export class DefaultContainerResolver
 
   private cgroupOf(container: IndexedContainer): ResolvedAnswer<string> {
     const pid = container.pid as number;
-    // Held since the container started: read when its record arrived. Only a process
-    // anchored without it (a /proc read that failed then) is read now.
-    const value = container.cgroup ?? readCGroupNameSync(this.config.procRoot, pid);
-    return { pid, container: container.record, value };
+    // Read from /proc once, the first time it is asked for, while the process is held (IndexedContainer.cgroup).
+    const value = container.cgroup;
+    if (value !== undefined) return { pid, container: container.record, value };
+    // None: its file names no usable cgroup (the read says why), or the process exited meanwhile.
+    const read = readCGroupNameSync(this.config.procRoot, pid);
+    // Checked after the read: only a process still held makes the PID's cgroup this container's.
+    this.locator.running(container);
+    return { pid, container: container.record, value: read };
   }
 
   private reader(): NamespaceHostnameReader {

@@ -30,6 +30,15 @@ export interface ContainerRecord {
    * registry sees first is kept for as long as the engine reports that PID.
    */
   readonly pidStartTime?: number | undefined;
+  /**
+   * How far (clock ticks) the kernel's start time may lie from
+   * `pidStartTime` and still be this container's process; absent or 0: it
+   * must be equal. For an engine that records its own clock's time rather
+   * than the kernel's ticks (Docker's `StartedAt`): the registry's one read
+   * of /proc/PID/stat, when it anchors the process, is then the only one —
+   * the engine reads no /proc file to make its records.
+   */
+  readonly pidStartTolerance?: number | undefined;
   /** Hostname the engine configured, for display only (truth is the UTS ns). */
   readonly hostname?: string | undefined;
   /** The cgroup the engine says it placed the container in, for display only. */

@@ -5,6 +5,7 @@
  */
 import type { ContainerRecord } from './engine-contribution.js';
 import type { ProcessHandle } from '../host/host-services.js';
+import { readCGroupNameSync } from '../host/proc-files.js';
 
 /**
  * What the index knows of a container's init process:
@@ -27,7 +28,13 @@ export interface IndexedContainer extends ContainerRecord {
   readonly pid: number | undefined;
   /** The init process's start time as the kernel gave it when anchored. */
   readonly startTime: number | undefined;
-  /** The host's view of its cgroup (from /proc/PID/cgroup when anchored), without the leading `/`. */
+  /**
+   * The host's view of its cgroup, without the leading `/`: read from
+   * /proc/PID/cgroup the first time it is asked for while the process is held
+   * (and kept), so anchoring thousands of containers reads no cgroup that no
+   * one asks for. Undefined when the process is not held or the file gives no
+   * usable line.
+   */
   readonly cgroup: string | undefined;
   /** The held init process while `running`. */
   readonly handle: ProcessHandle | undefined;
@@ -44,9 +51,36 @@ export class Entry implements IndexedContainer {
   liveness: Liveness = 'stopped';
   pid: number | undefined;
   startTime: number | undefined;
-  cgroup: string | undefined;
   handle: ProcessHandle | undefined;
-  constructor(public record: ContainerRecord) {}
+  /** The cgroup once read for the process held now; the index clears it whenever it anchors another. */
+  knownCGroup: string | undefined;
+  constructor(
+    public record: ContainerRecord,
+    private readonly procRoot: string,
+  ) {}
+
+  get cgroup(): string | undefined {
+    if (this.knownCGroup === undefined && this.liveness === 'running') this.knownCGroup = this.readCGroup();
+    return this.knownCGroup;
+  }
+
+  /**
+   * /proc/PID/cgroup of the held process. The handle is checked after the
+   * read: a PID whose process exited meanwhile may belong to another process,
+   * whose cgroup is not this container's.
+   */
+  private readCGroup(): string | undefined {
+    const handle = this.handle;
+    const pid = this.pid;
+    if (handle === undefined || pid === undefined) return undefined;
+    let cgroup: string;
+    try {
+      cgroup = readCGroupNameSync(this.procRoot, pid);
+    } catch {
+      return undefined;
+    }
+    return handle.isAlive() && this.handle === handle ? cgroup : undefined;
+  }
 
   get engine(): string {
     return this.record.engine;
@@ -68,6 +102,9 @@ export class Entry implements IndexedContainer {
   }
   get pidStartTime(): number | undefined {
     return this.record.pidStartTime;
+  }
+  get pidStartTolerance(): number | undefined {
+    return this.record.pidStartTolerance;
   }
   get hostname(): string | undefined {
     return this.record.hostname;

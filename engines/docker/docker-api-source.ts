@@ -23,7 +23,6 @@ const NOT_TLS_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTU
 
 export interface DockerApiSourceOptions {
   readonly endpoint: DockerEndpoint;
-  readonly procRoot: string;
   /** The host's boot time (seconds since the epoch), to turn `StartedAt` into clock ticks. */
   readonly bootTime: number | undefined;
   /** Limit for the ping (default 3000 ms). */
@@ -342,7 +341,7 @@ export class DockerApiSource {
   private recordFrom(json: DockerContainerJson, id: string): ContainerRecord | undefined {
     const pid = dockerPidOf(json);
     // Read once per inspect: the registry matches it against the kernel when it holds the process.
-    const pidStartTime = pid === undefined ? undefined : dockerPidStartTime(this.options.procRoot, pid, json.State?.StartedAt, this.options.bootTime);
+    const pidStartTime = pid === undefined ? undefined : dockerPidStartTime(json.State?.StartedAt, this.options.bootTime);
     return dockerRecordFrom(json, 'api', {
       fallbackId: id,
       ...(this.cgroupDriver === undefined ? {} : { cgroupDriver: this.cgroupDriver }),

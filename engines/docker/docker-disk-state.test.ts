@@ -70,7 +70,7 @@ const bootTime = bootTimeTruth();
 
 /** A DockerDiskState on `dockerDir` with Node's watcher (unless given another) and the host's /proc. */
 function diskState(dockerDir: string, extra: Partial<DockerDiskStateOptions> = {}): DockerDiskState {
-  return new DockerDiskState({ dockerDir, procRoot: '/proc', watcher: new NodeDirectoryWatcher(), bootTime, ...extra });
+  return new DockerDiskState({ dockerDir, watcher: new NodeDirectoryWatcher(), bootTime, ...extra });
 }
 
 async function loaded(dockerDir: string): Promise<readonly ContainerRecord[]> {

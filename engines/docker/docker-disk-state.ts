@@ -26,8 +26,6 @@ const MAX_CONFIG_BYTES = 4 * 1024 * 1024;
 export interface DockerDiskStateOptions {
   /** Docker's root folder, `$PCP_DOCKER_DIR` (default /var/lib/docker). */
   readonly dockerDir: string;
-  /** Root of the proc filesystem, for start times of recorded PIDs. */
-  readonly procRoot: string;
   readonly watcher: DirectoryWatcher;
   /** The host's boot time (seconds since the epoch), to turn `StartedAt` into clock ticks. */
   readonly bootTime: number | undefined;
@@ -304,17 +302,28 @@ export class DockerDiskState {
    */
   private read(id: string, entry: Entry, onlyChanged: boolean, realRoot: string | undefined): void {
     const dir = `${this.containersDir}/${id}`;
-    const config = signatureOf(dir, 'config.v2.json') ?? signatureOf(dir, 'config.json');
-    const host = config === undefined ? undefined : signatureOf(dir, 'hostconfig.json');
-    let signature = config === undefined ? 'none' : `${config.name}|${config.sig}|${host?.sig ?? ''}`;
-    if (onlyChanged && signature === entry.signature) return;
+    if (onlyChanged) {
+      // The safety net: a few lstat calls tell whether anything was written since the last read.
+      const config = signatureOf(dir, 'config.v2.json') ?? signatureOf(dir, 'config.json');
+      const host = config === undefined ? undefined : signatureOf(dir, 'hostconfig.json');
+      const now = config === undefined ? 'none' : `${config.name}|${config.sig}|${host?.sig ?? ''}`;
+      if (now === entry.signature) return;
+    }
+    // The signature comes from the files as they were read (fstat of each open descriptor).
+    let configName = 'config.v2.json';
+    let configFile = readStateFileSync(this.containersDir, `${id}/${configName}`, MAX_CONFIG_BYTES, realRoot);
+    if (configFile.kind === 'missing') {
+      configName = 'config.json';
+      configFile = readStateFileSync(this.containersDir, `${id}/${configName}`, MAX_CONFIG_BYTES, realRoot);
+    }
+    let signature = 'none';
     let record: ContainerRecord | undefined;
-    if (config !== undefined) {
-      const configFile = readStateFileSync(this.containersDir, `${id}/${config.name}`, MAX_CONFIG_BYTES, realRoot);
-      const hostFile = host === undefined ? undefined : readStateFileSync(this.containersDir, `${id}/hostconfig.json`, MAX_CONFIG_BYTES, realRoot);
+    if (configFile.kind !== 'missing') {
+      const hostFile = readStateFileSync(this.containersDir, `${id}/hostconfig.json`, MAX_CONFIG_BYTES, realRoot);
       try {
-        if (configFile.kind !== 'text') throw new Error(configFile.kind === 'refused' ? configFile.reason : 'gone');
-        record = this.parse(id, configFile.text, hostFile?.kind === 'text' ? hostFile.text : undefined);
+        if (configFile.kind !== 'text') throw new Error(configFile.reason);
+        signature = `${configName}|${configFile.signature}|${hostFile.kind === 'text' ? hostFile.signature : ''}`;
+        record = this.parse(id, configFile.text, hostFile.kind === 'text' ? hostFile.text : undefined);
         if (record !== undefined && record.id !== id) throw new Error(`it names container ${record.id}`);
       } catch {
         // Damaged, not a file croot reads, or not this container's: keep what was known; the next write's event or the safety net reads it again.
@@ -345,7 +354,7 @@ export class DockerDiskState {
       }
     }
     const pid = dockerPidOf(json);
-    const pidStartTime = pid === undefined ? undefined : dockerPidStartTime(this.options.procRoot, pid, json.State?.StartedAt, this.options.bootTime);
+    const pidStartTime = pid === undefined ? undefined : dockerPidStartTime(json.State?.StartedAt, this.options.bootTime);
     return dockerRecordFrom(json, 'disk', {
       fallbackId: id,
       ...(cgroupParent === undefined ? {} : { cgroupParent }),

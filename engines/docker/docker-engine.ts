@@ -162,7 +162,6 @@ export class DockerEngine implements EngineContribution {
   private openDisk(): void {
     const disk: DockerDiskState = new DockerDiskState({
       dockerDir: this.dockerDir,
-      procRoot: this.config.procRoot,
       watcher: this.watcher,
       bootTime: this.bootTime,
       ...(this.options.diskReadSlice === undefined ? {} : { readSlice: this.options.diskReadSlice }),
@@ -212,7 +211,6 @@ export class DockerEngine implements EngineContribution {
     if (this.attempt !== undefined) return this.attempt.done;
     const source: DockerApiSource = new DockerApiSource({
       endpoint: this.endpoint,
-      procRoot: this.config.procRoot,
       bootTime: this.bootTime,
       ...pick(this.options, ['probeTimeoutMs', 'requestTimeoutMs', 'inspectConcurrency', 'inspectAttempts', 'inspectRetryMs']),
       onUpsert: (record) => this.fromApi(source, (sink) => sink.upsert(record)),

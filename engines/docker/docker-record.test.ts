@@ -1,4 +1,3 @@
-import { startTimeOf } from '../../test/support/processes.js';
 import { bootTimeTruth, clockTicksTruth } from '../../test/support/truth.js';
 import { dockerPidStartTime, dockerRecordFrom, dockerStateOf } from './docker-record.js';
 
@@ -35,23 +34,25 @@ describe('dockerStateOf', () => {
 });
 
 describe('dockerPidStartTime', () => {
-  const actual = startTimeOf(process.pid) as number;
-
-  it('gives the process\'s real start time when it started when Docker says it did', () => {
-    const startedAt = new Date((bootTime + actual / ticks) * 1000 + 300).toISOString();
-    expect(dockerPidStartTime('/proc', process.pid, startedAt, bootTime)).toBe(actual);
-  });
-
-  it('gives the time StartedAt implies when the PID belongs to a process started at another time', () => {
-    const startedAt = '2014-12-10T05:22:46.8807158Z';
+  it('gives the clock ticks since boot that StartedAt implies, reading nothing of the process', () => {
+    const startedAt = '2024-01-02T03:04:05.250Z';
     const implied = Math.round((Date.parse(startedAt) / 1000 - bootTime) * ticks);
-    expect(dockerPidStartTime('/proc', process.pid, startedAt, bootTime)).toBe(implied);
-    expect(implied).not.toBe(actual);
+    expect(dockerPidStartTime(startedAt, bootTime)).toBe(implied);
+    const atBoot = new Date((bootTime + 1000) * 1000).toISOString();
+    expect(dockerPidStartTime(atBoot, bootTime)).toBe(1000 * ticks);
   });
 
-  it('gives the real start time when StartedAt is unusable, and the implied one when the PID is gone', () => {
-    expect(dockerPidStartTime('/proc', process.pid, 'not a time', bootTime)).toBe(actual);
-    const startedAt = new Date((bootTime + 1000) * 1000).toISOString();
-    expect(dockerPidStartTime('/proc', 0x3ffffff0, startedAt, bootTime)).toBe(1000 * ticks);
+  it('gives nothing when StartedAt is no time or the boot time is unknown', () => {
+    expect(dockerPidStartTime('not a time', bootTime)).toBeUndefined();
+    expect(dockerPidStartTime(undefined, bootTime)).toBeUndefined();
+    expect(dockerPidStartTime('2024-01-02T03:04:05Z', undefined)).toBeUndefined();
+  });
+
+  it('goes into the record with a tolerance of 30 s of clock ticks, for a running container only', () => {
+    const json = { Id: 'c'.repeat(64), Name: '/t', State: { Running: true, Pid: 4242, StartedAt: '2024-01-02T03:04:05Z' } };
+    expect(dockerRecordFrom(json, 'disk', { pidStartTime: 5000 })).toMatchObject({ pid: 4242, pidStartTime: 5000, pidStartTolerance: 30 * ticks });
+    const stopped = dockerRecordFrom({ ...json, State: { ...json.State, Running: false } }, 'disk', { pidStartTime: 5000 });
+    expect(stopped?.pidStartTime).toBeUndefined();
+    expect(stopped?.pidStartTolerance).toBeUndefined();
   });
 });

@@ -7,7 +7,6 @@
  */
 import { readFile } from 'node:fs/promises';
 import type { ContainerRecord } from '../../core/registry/engine-contribution.js';
-import { readProcessStat } from '../../core/host/proc-files.js';
 
 /** The slice of Docker's container JSON croot reads (the API's `Id`, the disk's `ID`). */
 export interface DockerContainerJson {
@@ -38,7 +37,7 @@ export interface DockerRecordOptions {
   readonly cgroupParent?: string;
   /** Docker's cgroup driver when known (`systemd` or `cgroupfs`). */
   readonly cgroupDriver?: string;
-  /** Start time (clock ticks since boot) of the init PID, when observed. */
+  /** Start time (clock ticks since boot) of the init PID as `StartedAt` gives it (dockerPidStartTime), when known. */
   readonly pidStartTime?: number;
 }
 
@@ -110,7 +109,10 @@ export function dockerRecordFrom(
     source,
   };
   if (pid !== undefined) record.pid = pid;
-  if (pid !== undefined && options.pidStartTime !== undefined) record.pidStartTime = options.pidStartTime;
+  if (pid !== undefined && options.pidStartTime !== undefined) {
+    record.pidStartTime = options.pidStartTime;
+    record.pidStartTolerance = START_TOLERANCE_SECONDS * CLOCK_TICKS_PER_SECOND;
+  }
   if (typeof hostname === 'string' && hostname.length > 0) record.hostname = hostname;
   return Object.freeze(record);
 }
@@ -131,22 +133,18 @@ export const CLOCK_TICKS_PER_SECOND = 100;
 export const START_TOLERANCE_SECONDS = 30;
 
 /**
- * The start time to record for Docker's init PID, read once when the record
- * is made (an inspect, a read of the files), never per lookup. Docker's
- * `StartedAt` is the truth, but the files may be stale (a dead daemon does not
- * update them): when the process now at `pid` started within
- * START_TOLERANCE_SECONDS of `StartedAt`, its real start time (which the
- * registry then matches exactly); when it started at another time (the PID
- * was reused) or is gone, the time `StartedAt` implies, so the registry sees
- * the mismatch. Undefined when neither is known.
+ * The start time Docker recorded for its init PID, in clock ticks since
+ * boot: `StartedAt` less the boot time. Undefined when either is unknown or
+ * `StartedAt` is no time. Docker writes its own clock's time, not the
+ * kernel's ticks, so the record carries it with a tolerance of
+ * START_TOLERANCE_SECONDS (`pidStartTolerance`): the registry, which reads
+ * the process's real start once when it anchors it, takes a process that
+ * started within that tolerance as the container's, and calls any other
+ * process at that PID a reuse. Croot reads no /proc file to make the
+ * record.
  */
-export function dockerPidStartTime(procRoot: string, pid: number, startedAt: unknown, bootTime: number | undefined): number | undefined {
-  const actual = readProcessStat(procRoot, pid)?.startTime;
+export function dockerPidStartTime(startedAt: unknown, bootTime: number | undefined): number | undefined {
   const startedMs = typeof startedAt === 'string' ? Date.parse(startedAt) : NaN;
-  const expected =
-    bootTime !== undefined && Number.isFinite(startedMs) && startedMs > 0
-      ? Math.round((startedMs / 1000 - bootTime) * CLOCK_TICKS_PER_SECOND)
-      : undefined;
-  if (actual === undefined || expected === undefined) return actual ?? expected;
-  return Math.abs(actual - expected) <= START_TOLERANCE_SECONDS * CLOCK_TICKS_PER_SECOND ? actual : expected;
+  if (bootTime === undefined || !Number.isFinite(startedMs) || startedMs <= 0) return undefined;
+  return Math.round((startedMs / 1000 - bootTime) * CLOCK_TICKS_PER_SECOND);
 }
