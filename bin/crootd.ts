@@ -30,8 +30,7 @@ import { serverModule } from '../core/server/server-module.js';
 import { raiseFdLimit } from '../native/index.js';
 import type { UserDatabase } from '../core/host/user-database.js';
 import { defaultModules, systemUsers } from './default-modules.js';
-import { startRootPmda } from './crootd-pmda.js';
-import { pmcdInstallCommand } from './crootd-install-pmcd.js';
+import type { startRootPmda as StartRootPmda } from './crootd-pmda.js';
 import { crootVersion } from './version.js';
 
 interface Options {
@@ -48,7 +47,11 @@ interface Options {
 }
 
 async function main(argv: readonly string[]): Promise<number> {
-  if (argv[0] === 'install-pmcd' || argv[0] === 'uninstall-pmcd') return pmcdInstallCommand(argv);
+  // The PMDA and pmcd.conf code is required only in the modes that use it: every other start skips loading it.
+  if (argv[0] === 'install-pmcd' || argv[0] === 'uninstall-pmcd') {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    return (require('./crootd-install-pmcd.js') as typeof import('./crootd-install-pmcd.js')).pmcdInstallCommand(argv);
+  }
   const program = new Command('crootd')
     .description("croot's root server: answers PCP's root-socket protocol (pmdaroot's) on a unix socket")
     .version(crootVersion(), '-V, --version', "print crootd's version")
@@ -118,7 +121,7 @@ async function main(argv: readonly string[]): Promise<number> {
 
   // Signals are handled from here on: a SIGHUP or SIGTERM that comes while crootd starts up must
   // not take the default action (death) once the socket is there for clients to see.
-  let pmda: ReturnType<typeof startRootPmda> | undefined;
+  let pmda: ReturnType<typeof StartRootPmda> | undefined;
   let resolveExit!: (code: number) => void;
   const exited = new Promise<number>((resolve) => (resolveExit = resolve));
   let stopping = false;
@@ -151,7 +154,11 @@ async function main(argv: readonly string[]): Promise<number> {
   await container.get<NamespaceHostnameReader>(NamespaceHostnameReader).readHostname(process.pid);
   await server.listen(socketPath);
   // --pmda: greet pmcd once the socket listens, before the engines load (pmcd waits only 3 s for its root agent's first PDU).
-  pmda = opts.pmda === true ? startRootPmda({ registry, logger }) : undefined;
+  if (opts.pmda === true) {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { startRootPmda } = require('./crootd-pmda.js') as typeof import('./crootd-pmda.js');
+    pmda = startRootPmda({ registry, logger });
+  }
   void pmda?.closed.then(() => stop());
   await registry.start();
   void registry.ready().then(() => {
