@@ -93,6 +93,29 @@ describe('ContainerIndex', () => {
       expect(big.withName(`n${sample}`)).toEqual([]);
     });
 
+    it('keeps prefix search right over a long list applied in many batches, with removals and prefix searches in between', () => {
+      const sliced = new ContainerIndex(anchor, '/proc');
+      const ids = Array.from({ length: 2000 }, (_, i) => ((i * 2246822519) % 2 ** 32).toString(16).padStart(8, '0') + 'cafef00d');
+      const live = new Set<string>();
+      for (let at = 0; at < ids.length; at += 100) {
+        const slice = ids.slice(at, at + 100);
+        sliced.upsertMany('docker', slice.map((id) => stopped('docker', id, `n${id}`)));
+        for (const id of slice) live.add(id);
+        // Every fifth batch a few leave, and a prefix search comes.
+        if ((at / 100) % 5 === 0) {
+          for (const id of slice.slice(0, 3)) {
+            sliced.remove('docker', id);
+            live.delete(id);
+          }
+          const probe = (slice[50] as string).slice(0, 3);
+          expect(sliced.withIdPrefix(probe).map((c) => c.id).sort()).toEqual([...live].filter((id) => id.startsWith(probe)).sort());
+        }
+      }
+      for (const prefix of ['0', '7f', 'a', ids[1999]?.slice(0, 6) as string]) {
+        expect([prefix, sliced.withIdPrefix(prefix).map((c) => c.id).sort()]).toEqual([prefix, [...live].filter((id) => id.startsWith(prefix)).sort()]);
+      }
+    });
+
     it('follows renames and removals', () => {
       const small = new ContainerIndex(anchor, '/proc');
       small.upsert('docker', stopped('docker', 'aaaa00000000', 'old'));

@@ -10,7 +10,7 @@
 import type { ContainerRecord } from './engine-contribution.js';
 import type { ProcessAnchor, ProcessHandle } from '../host/host-services.js';
 import { Entry, type IndexChange, type IndexedContainer } from './indexed-container.js';
-import { isDigestId, type ContainerSearch } from './name-matcher.js';
+import type { ContainerSearch } from './name-matcher.js';
 import { hasExited, readProcessStat } from '../host/proc-files.js';
 
 const NONE: readonly Entry[] = Object.freeze([]);
@@ -25,6 +25,12 @@ export class ContainerIndex implements ContainerSearch<IndexedContainer> {
   private readonly byName = new Map<string, Entry[]>();
   /** Entries with digest ids, sorted by id, for prefix search. */
   private digests: Entry[] = [];
+  /**
+   * Set when a batch changed too many digest ids to patch the list: it is
+   * rebuilt once, by the next prefix search, however many batches (a long
+   * list applied in slices) came in between.
+   */
+  private digestsStale = false;
   private count = 0;
   private batch: { digestsChanged: number } | undefined;
 
@@ -62,6 +68,7 @@ export class ContainerIndex implements ContainerSearch<IndexedContainer> {
   }
 
   withIdPrefix(prefix: string): readonly IndexedContainer[] {
+    if (this.digestsStale) this.rebuildDigests();
     const list = this.digests;
     let lo = 0;
     let hi = list.length;
@@ -115,9 +122,8 @@ export class ContainerIndex implements ContainerSearch<IndexedContainer> {
     try {
       body();
     } finally {
-      const rebuild = this.batch.digestsChanged > REBUILD_THRESHOLD;
+      if (this.batch.digestsChanged > REBUILD_THRESHOLD) this.digestsStale = true;
       this.batch = undefined;
-      if (rebuild) this.rebuildDigests();
     }
   }
 
@@ -181,6 +187,7 @@ export class ContainerIndex implements ContainerSearch<IndexedContainer> {
     this.byId.clear();
     this.byName.clear();
     this.digests = [];
+    this.digestsStale = false;
     this.count = 0;
   }
 
@@ -258,7 +265,7 @@ export class ContainerIndex implements ContainerSearch<IndexedContainer> {
   private addKeys(entry: Entry): void {
     push(this.byId, entry.record.id, entry);
     this.addNames(entry, entry.record.names);
-    if (isDigestId(entry.record.id)) {
+    if (entry.digest && !this.digestsStale) {
       if (this.batch !== undefined && ++this.batch.digestsChanged > REBUILD_THRESHOLD) return;
       const list = this.digests;
       list.splice(this.position(entry.record.id), 0, entry);
@@ -268,7 +275,7 @@ export class ContainerIndex implements ContainerSearch<IndexedContainer> {
   private dropKeys(entry: Entry): void {
     pull(this.byId, entry.record.id, entry);
     this.dropNames(entry, entry.record.names);
-    if (isDigestId(entry.record.id)) {
+    if (entry.digest && !this.digestsStale) {
       if (this.batch !== undefined && ++this.batch.digestsChanged > REBUILD_THRESHOLD) return;
       const list = this.digests;
       for (let i = this.position(entry.record.id); i < list.length && (list[i] as Entry).record.id === entry.record.id; i++) {
@@ -306,9 +313,10 @@ export class ContainerIndex implements ContainerSearch<IndexedContainer> {
 
   private rebuildDigests(): void {
     const list: Entry[] = [];
-    for (const map of this.engines.values()) for (const entry of map.values()) if (isDigestId(entry.record.id)) list.push(entry);
+    for (const map of this.engines.values()) for (const entry of map.values()) if (entry.digest) list.push(entry);
     list.sort((a, b) => (a.record.id < b.record.id ? -1 : a.record.id > b.record.id ? 1 : 0));
     this.digests = list;
+    this.digestsStale = false;
   }
 }
 

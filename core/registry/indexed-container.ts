@@ -6,6 +6,7 @@
 import type { ContainerRecord } from './engine-contribution.js';
 import type { ProcessHandle } from '../host/host-services.js';
 import { readCGroupNameSync } from '../host/proc-files.js';
+import { isDigestId } from './name-matcher.js';
 
 /**
  * What the index knows of a container's init process:
@@ -54,10 +55,14 @@ export class Entry implements IndexedContainer {
   handle: ProcessHandle | undefined;
   /** The cgroup once read for the process held now; the index clears it whenever it anchors another. */
   knownCGroup: string | undefined;
+  /** Whether a prefix of its id finds it (the id never changes). */
+  readonly digest: boolean;
   constructor(
     public record: ContainerRecord,
     private readonly procRoot: string,
-  ) {}
+  ) {
+    this.digest = isDigestId(record.id);
+  }
 
   get cgroup(): string | undefined {
     if (this.knownCGroup === undefined && this.liveness === 'running') this.knownCGroup = this.readCGroup();
