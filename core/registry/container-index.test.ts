@@ -207,6 +207,44 @@ describe('ContainerIndex', () => {
       expect(c?.cgroup).toBeUndefined();
     });
 
+    it('anchors a record that names its start time when it is first read: a process gone by then is exited, never running', async () => {
+      const child = sleeper();
+      const pid = child.pid as number;
+      const start = kernelStat(pid).start;
+      const index = new ContainerIndex(anchor, '/proc');
+      index.upsert('docker', { engine: 'docker', id: 'w1', names: ['w1'], running: true, pid, pidStartTime: start });
+      // Gone before anything read the entry (this anchor announces no exit): the read anchors it, and finds that.
+      child.kill('SIGKILL');
+      await exitOf(child);
+      const c = index.withId('w1')[0];
+      expect([c?.liveness, c?.handle]).toEqual(['exited', undefined]);
+    });
+
+    it('anchors owed entries in the background, with no read, and tells its listener of each found gone', async () => {
+      const child = sleeper();
+      const pid = child.pid as number;
+      const start = kernelStat(pid).start;
+      child.kill('SIGKILL');
+      await exitOf(child);
+      const live = sleeper();
+      const livePid = live.pid as number;
+      const liveStart = kernelStat(livePid).start;
+      const changes: string[] = [];
+      const index = new ContainerIndex(anchor, '/proc', (ch) => changes.push(`${ch.kind} ${ch.container.id}`));
+      // More than one slice of the background pass, and one running process among them.
+      const ids = Array.from({ length: 600 }, (_, i) => `bg${i}`);
+      index.upsertMany('docker', [
+        ...ids.map((id) => ({ engine: 'docker', id, names: [id], running: true, pid, pidStartTime: start })),
+        { engine: 'docker', id: 'alive', names: ['alive'], running: true, pid: livePid, pidStartTime: liveStart },
+      ]);
+      expect(changes.filter((c) => c.startsWith('updated'))).toEqual([]);
+      for (let i = 0; i < 50 && changes.length < 2 * ids.length + 1; i++) await new Promise((r) => setImmediate(r));
+      expect(changes.filter((c) => c.startsWith('updated')).sort()).toEqual(ids.map((id) => `updated ${id}`).sort());
+      expect(index.withId('bg599')[0]?.liveness).toBe('exited');
+      const alive = index.withId('alive')[0];
+      expect([alive?.liveness, alive?.startTime, alive?.handle?.isAlive()]).toEqual(['running', liveStart, true]);
+    });
+
     it('sees an exit through the handle, also while the process is a zombie, and never brings the PID back', async () => {
       // A child that is not reaped stays a zombie: spawn through a shell that keeps it so.
       const parent = spawn('sh', ['-c', 'sleep 1000 & echo $!; exec sleep 1000'], { stdio: ['ignore', 'pipe', 'ignore'] });

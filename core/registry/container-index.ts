@@ -9,7 +9,7 @@
  */
 import type { ContainerRecord } from './engine-contribution.js';
 import type { ProcessAnchor, ProcessHandle } from '../host/host-services.js';
-import { Entry, type IndexChange, type IndexedContainer } from './indexed-container.js';
+import { Entry, type AnchorDebtor, type IndexChange, type IndexedContainer } from './indexed-container.js';
 import type { ContainerSearch } from './name-matcher.js';
 import { hasExited, readProcessStat } from '../host/proc-files.js';
 
@@ -18,7 +18,10 @@ const NONE: readonly Entry[] = Object.freeze([]);
 /** Above this many digest ids changed at once, the sorted list is rebuilt instead of patched. */
 const REBUILD_THRESHOLD = 64;
 
-export class ContainerIndex implements ContainerSearch<IndexedContainer> {
+/** Owed anchorings done per turn of the event loop. */
+const ANCHOR_SLICE = 256;
+
+export class ContainerIndex implements ContainerSearch<IndexedContainer>, AnchorDebtor {
   /** engine id → container id → entry. */
   private readonly engines = new Map<string, Map<string, Entry>>();
   private readonly byId = new Map<string, Entry[]>();
@@ -33,6 +36,10 @@ export class ContainerIndex implements ContainerSearch<IndexedContainer> {
   private digestsStale = false;
   private count = 0;
   private batch: { digestsChanged: number } | undefined;
+  /** New entries whose anchoring is owed, in arrival order, from `owedHead` on. */
+  private owed: Entry[] = [];
+  private owedHead = 0;
+  private owedScheduled = false;
 
   constructor(
     private readonly anchor: ProcessAnchor,
@@ -137,7 +144,8 @@ export class ContainerIndex implements ContainerSearch<IndexedContainer> {
       map.set(record.id, fresh);
       this.count++;
       this.addKeys(fresh);
-      this.anchorEntry(fresh, undefined);
+      if (mayWait(record)) this.owe(fresh);
+      else this.anchorEntry(fresh, undefined);
       this.onChange({ kind: 'added', container: fresh });
       return;
     }
@@ -150,8 +158,58 @@ export class ContainerIndex implements ContainerSearch<IndexedContainer> {
     } else {
       entry.record = record;
     }
-    this.anchorEntry(entry, before);
+    if (entry.owedBy === undefined) this.anchorEntry(entry, before);
+    else if (!mayWait(record)) this.anchorOwed(entry);
     this.onChange({ kind: 'updated', container: entry });
+  }
+
+  /**
+   * Anchors an entry whose anchoring was owed (see {@link owe}): called by
+   * the entry itself when something reads what anchoring learns, and by the
+   * background pass.
+   */
+  anchorOwed(entry: Entry): void {
+    if (entry.owedBy !== this) return;
+    entry.owedBy = undefined;
+    this.anchorEntry(entry, undefined);
+  }
+
+  /**
+   * Defers the anchoring of a new entry whose record names its init
+   * process's start time (so the identity check gives the same answer
+   * whenever it runs): a first load of thousands of containers is in the
+   * index, and answerable, before their pidfds are opened. The first read of
+   * the entry's liveness, PID or handle (a request's, a listener's) anchors
+   * it on the spot; a background pass anchors the rest a slice per turn of
+   * the event loop, so exits are watched for without any request.
+   */
+  private owe(entry: Entry): void {
+    entry.owedBy = this;
+    this.owed.push(entry);
+    if (this.owedScheduled) return;
+    this.owedScheduled = true;
+    setImmediate(() => this.anchorSomeOwed());
+  }
+
+  private anchorSomeOwed(): void {
+    this.owedScheduled = false;
+    const end = Math.min(this.owed.length, this.owedHead + ANCHOR_SLICE);
+    for (; this.owedHead < end; this.owedHead++) {
+      const entry = this.owed[this.owedHead] as Entry;
+      if (entry.owedBy !== this) continue;
+      this.anchorOwed(entry);
+      // Its 'added' told running; a process found gone or reused is a change.
+      if (entry.liveness !== 'running' && this.engines.get(entry.record.engine)?.get(entry.record.id) === entry) {
+        this.onChange({ kind: 'updated', container: entry });
+      }
+    }
+    if (this.owedHead < this.owed.length) {
+      this.owedScheduled = true;
+      setImmediate(() => this.anchorSomeOwed());
+      return;
+    }
+    this.owed = [];
+    this.owedHead = 0;
   }
 
   /** Drops one container of `engine`; releases its anchor. */
@@ -161,6 +219,7 @@ export class ContainerIndex implements ContainerSearch<IndexedContainer> {
     if (map === undefined || entry === undefined) return;
     map.delete(id);
     this.count--;
+    entry.owedBy = undefined;
     this.release(entry);
     this.dropKeys(entry);
     this.onChange({ kind: 'removed', container: entry });
@@ -182,7 +241,14 @@ export class ContainerIndex implements ContainerSearch<IndexedContainer> {
 
   /** Releases every anchor and forgets everything. */
   clear(): void {
-    for (const map of this.engines.values()) for (const entry of map.values()) this.release(entry);
+    for (const map of this.engines.values()) {
+      for (const entry of map.values()) {
+        entry.owedBy = undefined;
+        this.release(entry);
+      }
+    }
+    this.owed = [];
+    this.owedHead = 0;
     this.engines.clear();
     this.byId.clear();
     this.byName.clear();
@@ -340,6 +406,16 @@ function sameNames(a: readonly string[], b: readonly string[]): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
+}
+
+/**
+ * Whether the anchoring of a new record may wait: it names a running init
+ * process and the start time the engine recorded for it, so the identity
+ * check does not depend on when the PID is looked at (a record without one
+ * takes whatever process holds the PID when anchored: that is done at once).
+ */
+function mayWait(record: ContainerRecord): boolean {
+  return record.running && record.pid !== undefined && record.pid > 0 && record.pidStartTime !== undefined;
 }
 
 /** Whether a process that the kernel says started at `startTime` is the one `record` names (no recorded start time: any). */

@@ -47,12 +47,25 @@ export interface IndexChange {
   readonly container: IndexedContainer;
 }
 
-/** The index's own record of a container: mutable by the index only, read by everyone as an IndexedContainer. */
+/** Who owes an entry the anchoring of its init process (the index). */
+export interface AnchorDebtor {
+  /** Anchors `entry` now. */
+  anchorOwed(entry: Entry): void;
+}
+
+/**
+ * The index's own record of a container: mutable by the index only, read by
+ * everyone as an IndexedContainer. While the index owes it the anchoring of
+ * its init process (`owedBy`), reading anything anchoring learns (liveness,
+ * PID, start time, handle, cgroup) anchors it first: no reader ever sees a
+ * container that is not anchored.
+ */
 export class Entry implements IndexedContainer {
-  liveness: Liveness = 'stopped';
-  pid: number | undefined;
-  startTime: number | undefined;
-  handle: ProcessHandle | undefined;
+  owedBy: AnchorDebtor | undefined;
+  private life: Liveness = 'stopped';
+  private heldPid: number | undefined;
+  private start: number | undefined;
+  private held: ProcessHandle | undefined;
   /** The cgroup once read for the process held now; the index clears it whenever it anchors another. */
   knownCGroup: string | undefined;
   /** Whether a prefix of its id finds it (the id never changes). */
@@ -62,6 +75,35 @@ export class Entry implements IndexedContainer {
     private readonly procRoot: string,
   ) {
     this.digest = isDigestId(record.id);
+  }
+
+  get liveness(): Liveness {
+    if (this.owedBy !== undefined) this.owedBy.anchorOwed(this);
+    return this.life;
+  }
+  set liveness(value: Liveness) {
+    this.life = value;
+  }
+  get pid(): number | undefined {
+    if (this.owedBy !== undefined) this.owedBy.anchorOwed(this);
+    return this.heldPid;
+  }
+  set pid(value: number | undefined) {
+    this.heldPid = value;
+  }
+  get startTime(): number | undefined {
+    if (this.owedBy !== undefined) this.owedBy.anchorOwed(this);
+    return this.start;
+  }
+  set startTime(value: number | undefined) {
+    this.start = value;
+  }
+  get handle(): ProcessHandle | undefined {
+    if (this.owedBy !== undefined) this.owedBy.anchorOwed(this);
+    return this.held;
+  }
+  set handle(value: ProcessHandle | undefined) {
+    this.held = value;
   }
 
   get cgroup(): string | undefined {
