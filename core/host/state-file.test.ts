@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -35,8 +35,24 @@ describe('readStateFile and readStateFileSync', () => {
     return sync;
   }
 
-  it('reads a regular file inside the tree', async () => {
-    await expect(both(root, 'a/b/state.json')).resolves.toEqual({ kind: 'text', text: '{"pid":42}' });
+  /** ino:size:mtime of the file, as stat(2) gives it. */
+  function statSignature(path: string): string {
+    const st = statSync(path);
+    return `${st.ino}:${st.size}:${st.mtimeMs}`;
+  }
+
+  it('reads a regular file inside the tree, with the signature stat gives it', async () => {
+    const path = join(root, 'a', 'b', 'state.json');
+    await expect(both(root, 'a/b/state.json')).resolves.toEqual({ kind: 'text', text: '{"pid":42}', signature: statSignature(path) });
+  });
+
+  it('gives another signature once the file is replaced, as engines write their state (a temp file renamed over it)', async () => {
+    const before = await both(root, 'a/b/state.json');
+    writeFileSync(join(root, 'a', 'b', '.tmp'), '{"pid":43}');
+    renameSync(join(root, 'a', 'b', '.tmp'), join(root, 'a', 'b', 'state.json'));
+    const after = await both(root, 'a/b/state.json');
+    expect(after).toEqual({ kind: 'text', text: '{"pid":43}', signature: statSignature(join(root, 'a', 'b', 'state.json')) });
+    expect(after.kind === 'text' && before.kind === 'text' && after.signature !== before.signature).toBe(true);
   });
 
   it('says missing for a file or a folder that is not there', async () => {
@@ -63,7 +79,7 @@ describe('readStateFile and readStateFileSync', () => {
 
   it('reads through a tree root that is itself a symbolic link', async () => {
     symlinkSync(root, join(base, 'link-to-tree'));
-    await expect(both(join(base, 'link-to-tree'), 'a/b/state.json')).resolves.toEqual({ kind: 'text', text: '{"pid":42}' });
+    await expect(both(join(base, 'link-to-tree'), 'a/b/state.json')).resolves.toEqual({ kind: 'text', text: '{"pid":42}', signature: statSignature(join(root, 'a', 'b', 'state.json')) });
   });
 
   it('refuses a FIFO at once, without waiting for a writer', async () => {
@@ -84,7 +100,7 @@ describe('readStateFile and readStateFileSync', () => {
     writeFileSync(join(root, 'big'), 'x'.repeat(1025));
     writeFileSync(join(root, 'fits'), 'y'.repeat(1024));
     await expect(both(root, 'big')).resolves.toEqual({ kind: 'refused', reason: 'larger than 1024 bytes' });
-    await expect(both(root, 'fits')).resolves.toEqual({ kind: 'text', text: 'y'.repeat(1024) });
+    await expect(both(root, 'fits')).resolves.toEqual({ kind: 'text', text: 'y'.repeat(1024), signature: statSignature(join(root, 'fits')) });
   });
 
   it('refuses a path that could leave the tree', async () => {
