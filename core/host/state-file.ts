@@ -153,6 +153,8 @@ export function readStateFileSync(root: string, relPath: string, maxBytes: numbe
       if (n === 0) break;
       length += n;
       if (length > maxBytes) return refused(`larger than ${maxBytes} bytes`);
+      // As many bytes as fstat gave and room for more: the file as it was when opened, without one more read to see its end.
+      if (length === stat.size && length < buf.length) break;
     }
     return { kind: 'text', text: buf.toString('utf8', 0, length), signature: `${stat.ino}:${stat.size}:${stat.mtimeMs}` };
   } catch (err) {
