@@ -181,7 +181,8 @@ export class ContainerIndex implements ContainerSearch<IndexedContainer>, Anchor
    * index, and answerable, before their pidfds are opened. The first read of
    * the entry's liveness, PID or handle (a request's, a listener's) anchors
    * it on the spot; a background pass anchors the rest a slice per turn of
-   * the event loop, so exits are watched for without any request.
+   * the event loop, so exits are watched for without any request. Owing
+   * changes no fact anyone can see, so settling the debt sends no event.
    */
   private owe(entry: Entry): void {
     entry.owedBy = this;
@@ -196,12 +197,8 @@ export class ContainerIndex implements ContainerSearch<IndexedContainer>, Anchor
     const end = Math.min(this.owed.length, this.owedHead + ANCHOR_SLICE);
     for (; this.owedHead < end; this.owedHead++) {
       const entry = this.owed[this.owedHead] as Entry;
-      if (entry.owedBy !== this) continue;
+      // No event: whoever looks at the entry (a listener at its 'added' included) anchors it first, and sees the same.
       this.anchorOwed(entry);
-      // Its 'added' told running; a process found gone or reused is a change.
-      if (entry.liveness !== 'running' && this.engines.get(entry.record.engine)?.get(entry.record.id) === entry) {
-        this.onChange({ kind: 'updated', container: entry });
-      }
     }
     if (this.owedHead < this.owed.length) {
       this.owedScheduled = true;
