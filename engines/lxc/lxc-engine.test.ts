@@ -12,6 +12,7 @@ import { LxcEngine, LxcEngineOptions } from './lxc-engine.js';
 import { cgroupMountPoints } from './lxc-cgroup-watch.js';
 import { parseLxcInfo } from './lxc-info-runner.js';
 import { lxcEngineModule } from './lxc-engine-module.js';
+import { lxcRecordFrom, sameLxcRecord } from './lxc-record.js';
 
 /** PCP's QA tarball (see test/fixtures/lxc/README.md): var/lib/lxc/myvm/config from an LXC 1.0.6 host. */
 const FIXTURE = resolve(__dirname, '../../test/fixtures/lxc/containers-lxc-1.0.6-root-001.tgz');
@@ -128,6 +129,43 @@ describe('parseLxcInfo', () => {
   it('takes the first State and PID lines, in any case and spacing, and nothing else', () => {
     expect(parseLxcInfo('  state :  running  \npid:12x\nPID:\t 42 \nState: STOPPED\nPID: 43\nIP: 10.0.0.2\n')).toEqual({ state: 'RUNNING', pid: 42 });
     expect(parseLxcInfo('Name: myvm\nCPU use: 0.41 seconds\n')).toEqual({});
+  });
+});
+
+describe('lxcRecordFrom', () => {
+  // LXC's states (lxc_state_t): the init process exists from RUNNING until STOPPED, through a freeze and a stop under way.
+  it.each([
+    ['RUNNING', true, false],
+    ['FREEZING', true, true],
+    ['FROZEN', true, true],
+    ['THAWED', true, false],
+    ['STOPPING', true, false],
+    ['STARTING', false, false],
+    ['ABORTING', false, false],
+    ['STOPPED', false, false],
+  ])('%s with a PID: running %s, paused %s', (state, running, paused) => {
+    const record = lxcRecordFrom('web', { state, pid: 4242 });
+    expect(record).toMatchObject({ engine: 'lxc', id: 'web', names: ['web'], running, paused, restarting: false, state, source: 'lxc-info' });
+    expect(record.pid).toBe(running ? 4242 : undefined);
+  });
+
+  it('is not running without a PID, or with PID 0, whatever the state says', () => {
+    const facts = (r: ReturnType<typeof lxcRecordFrom>): unknown => [r.running, r.paused, r.pid, r.state];
+    expect(facts(lxcRecordFrom('web', { state: 'RUNNING' }))).toEqual([false, false, undefined, 'RUNNING']);
+    expect(facts(lxcRecordFrom('web', { state: 'FROZEN', pid: 0 }))).toEqual([false, false, undefined, 'FROZEN']);
+    expect(facts(lxcRecordFrom('web', { pid: 4242 }))).toEqual([false, false, undefined, undefined]);
+  });
+
+  it('tells apart two answers that differ in state, PID or pause only', () => {
+    const running = lxcRecordFrom('web', { state: 'RUNNING', pid: 1 });
+    expect(sameLxcRecord(running, lxcRecordFrom('web', { state: 'RUNNING', pid: 1 }))).toBe(true);
+    expect(sameLxcRecord(running, lxcRecordFrom('web', { state: 'RUNNING', pid: 2 }))).toBe(false);
+    expect(sameLxcRecord(running, lxcRecordFrom('web', { state: 'THAWED', pid: 1 }))).toBe(false);
+    expect(sameLxcRecord(running, { ...running, paused: true })).toBe(false);
+    expect(sameLxcRecord(lxcRecordFrom('web', { state: 'STOPPED' }), lxcRecordFrom('web', { state: 'ABORTING' }))).toBe(false);
+    expect(sameLxcRecord(running, { ...running, source: 'directory' })).toBe(false);
+    expect(sameLxcRecord(running, { ...running, pending: true })).toBe(false);
+    expect(sameLxcRecord(running, { ...running, running: false })).toBe(false);
   });
 });
 
@@ -342,6 +380,17 @@ describe('LxcEngine', () => {
       await engine.recheck();
       expect(callsFor('myvm')).toBe(2);
       expect(events).toEqual([]);
+    });
+
+    it('catches a restart no signal announced: the same state with another PID', async () => {
+      fakeProc(5154, 95, '0::/lxc.payload.myvm\n');
+      fakeProc(5155, 94, '0::/lxc.payload.myvm\n');
+      answer('myvm', 'RUNNING', 5154);
+      const { registry, engine, pids } = await croot({ PCP_LXC_INFO: fakeLxcInfo() });
+      await until(registry, 'myvm', (c) => c.pid === 5154);
+      answer('myvm', 'RUNNING', 5155);
+      await engine.recheck();
+      expect(pids.resolveProcessId('myvm')).toBe(5155);
     });
 
     it('catches a change no signal announced (a freeze)', async () => {
