@@ -8,6 +8,7 @@ import { EngineRegistry, EngineRegistryOptions, type IndexedContainer, type Regi
 import { DirectoryWatcher, type DirectoryEvent } from '../../core/host/host-services.js';
 import { NodeDirectoryWatcher } from '../../core/host/node-directory-watcher.js';
 import { ContainerProcessIdResolver } from '../../core/registry/container-resolvers.js';
+import { LossyWatcher } from '../../test/support/lossy-watcher.js';
 import { pmcdAcceptsContainerName } from '../../test/support/pcp-container-name.js';
 import { codeOf, eventually, settle } from '../../test/support/outcomes.js';
 import { ContainerdEngine } from './containerd-engine.js';
@@ -66,10 +67,10 @@ interface Croot {
   readonly watcher: CountingWatcher;
 }
 
-async function croot(env: Record<string, string> = envFor()): Promise<Croot> {
+async function croot(env: Record<string, string> = envFor(), lossy?: LossyWatcher): Promise<Croot> {
   const c = createCrootContainer({ config: { env, procRoot: join(root, 'proc') }, modules: [containerdEngineModule] });
   const watcher = new CountingWatcher();
-  c.bind<DirectoryWatcher>(DirectoryWatcher).toConstantValue(watcher);
+  c.bind<DirectoryWatcher>(DirectoryWatcher).toConstantValue(lossy ?? watcher);
   c.bind<EngineRegistryOptions>(EngineRegistryOptions).toConstantValue({ recheckIntervalMs: 600000 });
   containers.push(c);
   const registry = c.get<EngineRegistry>(EngineRegistry);
@@ -414,6 +415,35 @@ describe('ContainerdEngine', () => {
       new FakeTask('marker', 'later', 7013, 6830).bundleWritten().created().started();
       await eventually(async () => ((await settle(() => pids.resolveProcessId('marker/later')).catch(() => 0)) === 7013 ? true : undefined));
       expect(mine(registry).map((c) => c.id).sort()).toEqual(['default/croot-fx-ctr1', 'default/croot-fx-tmp2', 'k8s.io/croot-fx-kapp', 'marker/later']);
+    });
+  });
+
+  describe('lost events', () => {
+    it('reads everything again when the task root or a namespace folder reports an overflow', async () => {
+      const lossy = new LossyWatcher();
+      const { pids, registry } = await croot(envFor(), lossy);
+      lossy.losing = true;
+      new FakeTask('fresh', 'lost', 7020, 6900).bundleWritten().created().started();
+      lossy.overflow(join(root, 'task'));
+      await eventually(async () => ((await settle(() => pids.resolveProcessId('fresh/lost')).catch(() => 0)) === 7020 ? true : undefined));
+
+      lossy.losing = true;
+      new FakeTask('default', 'lost2', 7021, 6910).bundleWritten().created().started();
+      rmSync(join(root, 'task', 'default', 'croot-fx-tmp2'), { recursive: true });
+      lossy.overflow(join(root, 'task', 'default'));
+      await eventually(async () => ((await settle(() => pids.resolveProcessId('default/lost2')).catch(() => 0)) === 7021 ? true : undefined));
+      expect(mine(registry).map((c) => c.id)).not.toContain('default/croot-fx-tmp2');
+    });
+
+    it("reads a task again when runc's folder for its namespace reports an overflow", async () => {
+      const lossy = new LossyWatcher();
+      const { pids } = await croot(envFor(), lossy);
+      const task = new FakeTask('default', 'slow', 7022, 6920).bundleWritten().created();
+      await eventually(async () => ((await codeOf(() => pids.resolveProcessId('default/slow'))) === 'ERR_NOT_RUNNING' ? true : undefined));
+      lossy.losing = true;
+      task.started();
+      lossy.overflow(join(root, 'runc', 'default'));
+      await eventually(async () => ((await settle(() => pids.resolveProcessId('default/slow')).catch(() => 0)) === 7022 ? true : undefined));
     });
   });
 

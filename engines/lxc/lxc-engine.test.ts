@@ -7,6 +7,8 @@ import { createCrootContainer } from '../../core/create-container.js';
 import { EngineRegistry, EngineRegistryOptions, type IndexedContainer, type RegistryEvent } from '../../core/registry/engine-registry.js';
 import { ContainerProcessIdResolver } from '../../core/registry/container-resolvers.js';
 import { codeOf, eventually, settle } from '../../test/support/outcomes.js';
+import { LossyWatcher } from '../../test/support/lossy-watcher.js';
+import { DirectoryWatcher } from '../../core/host/host-services.js';
 import { statFields } from '../../test/support/processes.js';
 import { LxcEngine, LxcEngineOptions } from './lxc-engine.js';
 import { cgroupMountPoints } from './lxc-cgroup-watch.js';
@@ -81,8 +83,9 @@ interface Croot {
   readonly engine: LxcEngine;
 }
 
-async function croot(env: Record<string, string | undefined>, options: LxcEngineOptions = {}, procRoot = join(work, 'proc')): Promise<Croot> {
+async function croot(env: Record<string, string | undefined>, options: LxcEngineOptions = {}, procRoot = join(work, 'proc'), watcher?: DirectoryWatcher): Promise<Croot> {
   const c = createCrootContainer({ config: { procRoot, env: { PATH: process.env.PATH, PCP_LXC_DIR: lxcDir, ...env } }, modules: [lxcEngineModule] });
+  if (watcher !== undefined) c.bind<DirectoryWatcher>(DirectoryWatcher).toConstantValue(watcher);
   c.bind<LxcEngineOptions>(LxcEngineOptions).toConstantValue({ cgroupRoots: [cgroupRoot], ...options });
   c.bind<EngineRegistryOptions>(EngineRegistryOptions).toConstantValue({ recheckIntervalMs: 600000 });
   containers.push(c);
@@ -530,6 +533,33 @@ describe('LxcEngine', () => {
       mkdirSync(join(lxcDir, 'half'));
       writeFileSync(join(lxcDir, 'half', 'config'), '');
       await until(registry, 'half', (c) => c.state === 'STOPPED');
+    });
+  });
+
+  describe('lost events', () => {
+    it('lists the LXC folder again when it reports an overflow', async () => {
+      const lossy = new LossyWatcher();
+      const { registry } = await croot({ PCP_LXC_INFO: fakeLxcInfo() }, {}, join(work, 'proc'), lossy);
+      await until(registry, 'myvm', (c) => c.state === 'STOPPED');
+      lossy.losing = true;
+      mkdirSync(join(lxcDir, 'lost'));
+      writeFileSync(join(lxcDir, 'lost', 'config'), '');
+      rmSync(join(lxcDir, 'myvm'), { recursive: true });
+      lossy.overflow(lxcDir);
+      await until(registry, 'lost', (c) => c.state === 'STOPPED');
+      expect(registry.containers().map((c) => c.id)).toEqual(['lost']);
+    });
+
+    it('asks lxc-info about every container again when a cgroup root reports an overflow', async () => {
+      fakeProc(5170, 80, '0::/lxc.payload.myvm\n');
+      const lossy = new LossyWatcher();
+      const { registry } = await croot({ PCP_LXC_INFO: fakeLxcInfo() }, {}, join(work, 'proc'), lossy);
+      await until(registry, 'myvm', (c) => c.state === 'STOPPED');
+      lossy.losing = true;
+      answer('myvm', 'RUNNING', 5170);
+      mkdirSync(join(cgroupRoot, 'lxc.payload.myvm'));
+      lossy.overflow(cgroupRoot);
+      expect(await until(registry, 'myvm', (c) => c.running)).toMatchObject({ pid: 5170 });
     });
   });
 });
