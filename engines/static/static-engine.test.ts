@@ -125,6 +125,7 @@ describe('StaticEngine', () => {
     const pidfile = join(dir, 'jail.pid');
     const { pids, registry } = await started([{ name: 'jail', pidfile }]);
     expect(await codeOf(() => pids.resolveProcessId('jail'))).toBe('ERR_NOT_RUNNING');
+    expect(found(registry, 'jail').running).toBe(false);
     expect(reason(registry)).toBe(`1 container declared in the config; jail: cannot read pidfile ${pidfile}: ENOENT`);
 
     const first = sleeper();
@@ -188,6 +189,7 @@ describe('StaticEngine', () => {
     expect(await codeOf(() => pids.resolveProcessId('dead'))).toBe('ERR_NOT_RUNNING');
     expect(await codeOf(() => pids.resolveProcessId('junk'))).toBe('ERR_NOT_RUNNING');
     expect(pids.resolveProcessId('live')).toBe(live);
+    expect(['dead', 'junk', 'live'].map((name) => found(registry, name).running)).toEqual([false, false, true]);
     expect(reason(registry)).toBe(`3 containers declared in the config; dead: process ${dead} is not running; junk: pidfile ${join(dir, 'junk.pid')} holds no PID`);
   });
 
@@ -198,6 +200,7 @@ describe('StaticEngine', () => {
       { name: 'fraction', pid: 1.5 },
     ]);
     for (const name of ['zero', 'negative', 'fraction']) expect([name, await codeOf(() => pids.resolveProcessId(name))]).toEqual([name, 'ERR_NOT_RUNNING']);
+    expect(['zero', 'negative', 'fraction'].map((name) => found(registry, name).running)).toEqual([false, false, false]);
     for (const name of ['zero', 'negative', 'fraction']) expect(reason(registry)).toContain(`${name}: neither a valid pid nor a pidfile`);
   });
 
