@@ -8,6 +8,7 @@ import { EngineRegistry, EngineRegistryOptions, type IndexedContainer, type Regi
 import { DirectoryWatcher, type DirectoryEvent } from '../../core/host/host-services.js';
 import { NodeDirectoryWatcher } from '../../core/host/node-directory-watcher.js';
 import { ContainerProcessIdResolver } from '../../core/registry/container-resolvers.js';
+import { LossyWatcher } from '../../test/support/lossy-watcher.js';
 import { pmcdAcceptsContainerName } from '../../test/support/pcp-container-name.js';
 import { codeOf, eventually, settle } from '../../test/support/outcomes.js';
 import { ContainerdEngine } from './containerd-engine.js';
@@ -66,10 +67,10 @@ interface Croot {
   readonly watcher: CountingWatcher;
 }
 
-async function croot(env: Record<string, string> = envFor()): Promise<Croot> {
+async function croot(env: Record<string, string> = envFor(), lossy?: LossyWatcher): Promise<Croot> {
   const c = createCrootContainer({ config: { env, procRoot: join(root, 'proc') }, modules: [containerdEngineModule] });
   const watcher = new CountingWatcher();
-  c.bind<DirectoryWatcher>(DirectoryWatcher).toConstantValue(watcher);
+  c.bind<DirectoryWatcher>(DirectoryWatcher).toConstantValue(lossy ?? watcher);
   c.bind<EngineRegistryOptions>(EngineRegistryOptions).toConstantValue({ recheckIntervalMs: 600000 });
   containers.push(c);
   const registry = c.get<EngineRegistry>(EngineRegistry);
@@ -370,6 +371,79 @@ describe('ContainerdEngine', () => {
       }
       expect(found(registry, 'prod_store-1_db').id).toBe(DIGEST);
       expect(found(registry, 'containerd.prod_store-1_db').id).toBe(DIGEST);
+    });
+  });
+
+  describe('health and what is left out', () => {
+    it('reads the roots as given with trailing slashes, and names them in its health', async () => {
+      const { registry } = await croot(envFor(`${join(root, 'task')}//`, `${join(root, 'runc')}/`));
+      expect(mine(registry)).toHaveLength(3);
+      expect(registry.statuses()[0]?.reason).toBe(`reading ${join(root, 'task')} (runc state ${join(root, 'runc')}): default: 2, k8s.io: 1; 1 CRI sandbox left out`);
+    });
+
+    it('says "no tasks" for an empty task root, and counts CRI sandboxes in the plural', async () => {
+      const empty = join(root, 'empty-task');
+      mkdirSync(empty);
+      const first = await croot(envFor(empty));
+      expect(first.registry.statuses()[0]).toMatchObject({ available: true, reason: `reading ${empty} (runc state ${join(root, 'runc')}): no tasks` });
+      await first.registry.stop();
+      new FakeTask('k8s.io', 'second-sbx', 7010, 6800).bundleWritten({ 'io.kubernetes.cri.container-type': 'sandbox' }).created().started();
+      const { registry } = await croot();
+      expect(registry.statuses()[0]?.reason).toContain('k8s.io: 1; 2 CRI sandboxes left out');
+    });
+
+    it('names tasks with damaged run state in its health, three of them and how many more, and takes a task once its file is whole again', async () => {
+      for (const id of ['d1', 'd2', 'd3', 'd4', 'd5']) {
+        const task = new FakeTask('default', id, 7100, 6900).bundleWritten().created().started();
+        writeFileSync(join(task.bundle, 'init.pid'), 'junk');
+      }
+      const { registry, pids } = await croot();
+      expect(registry.statuses()[0]?.reason).toContain(
+        'run state damaged, so not running for croot: default/d1 (init.pid holds no PID), default/d2 (init.pid holds no PID), default/d3 (init.pid holds no PID), and 2 more',
+      );
+      expect(await codeOf(() => pids.resolveProcessId('default/d1'))).toBe('ERR_NOT_RUNNING');
+      writeFileSync(join(root, 'task', 'default', 'd1', '.init.pid'), '7100');
+      renameSync(join(root, 'task', 'default', 'd1', '.init.pid'), join(root, 'task', 'default', 'd1', 'init.pid'));
+      await eventually(async () => ((await settle(() => pids.resolveProcessId('default/d1')).catch(() => 0)) === 7100 ? true : undefined));
+      expect(registry.statuses()[0]?.reason).toContain('default/d2 (init.pid holds no PID), default/d3 (init.pid holds no PID), default/d4 (init.pid holds no PID), and 1 more');
+    });
+
+    it("leaves out Docker's moby namespace and hidden folders that appear later", async () => {
+      const { registry, pids } = await croot();
+      new FakeTask('moby', 'later', 7011, 6810).bundleWritten().created().started();
+      new FakeTask('.hidden', 'later', 7012, 6820).bundleWritten().created().started();
+      new FakeTask('marker', 'later', 7013, 6830).bundleWritten().created().started();
+      await eventually(async () => ((await settle(() => pids.resolveProcessId('marker/later')).catch(() => 0)) === 7013 ? true : undefined));
+      expect(mine(registry).map((c) => c.id).sort()).toEqual(['default/croot-fx-ctr1', 'default/croot-fx-tmp2', 'k8s.io/croot-fx-kapp', 'marker/later']);
+    });
+  });
+
+  describe('lost events', () => {
+    it('reads everything again when the task root or a namespace folder reports an overflow', async () => {
+      const lossy = new LossyWatcher();
+      const { pids, registry } = await croot(envFor(), lossy);
+      lossy.losing = true;
+      new FakeTask('fresh', 'lost', 7020, 6900).bundleWritten().created().started();
+      lossy.overflow(join(root, 'task'));
+      await eventually(async () => ((await settle(() => pids.resolveProcessId('fresh/lost')).catch(() => 0)) === 7020 ? true : undefined));
+
+      lossy.losing = true;
+      new FakeTask('default', 'lost2', 7021, 6910).bundleWritten().created().started();
+      rmSync(join(root, 'task', 'default', 'croot-fx-tmp2'), { recursive: true });
+      lossy.overflow(join(root, 'task', 'default'));
+      await eventually(async () => ((await settle(() => pids.resolveProcessId('default/lost2')).catch(() => 0)) === 7021 ? true : undefined));
+      expect(mine(registry).map((c) => c.id)).not.toContain('default/croot-fx-tmp2');
+    });
+
+    it("reads a task again when runc's folder for its namespace reports an overflow", async () => {
+      const lossy = new LossyWatcher();
+      const { pids } = await croot(envFor(), lossy);
+      const task = new FakeTask('default', 'slow', 7022, 6920).bundleWritten().created();
+      await eventually(async () => ((await codeOf(() => pids.resolveProcessId('default/slow'))) === 'ERR_NOT_RUNNING' ? true : undefined));
+      lossy.losing = true;
+      task.started();
+      lossy.overflow(join(root, 'runc', 'default'));
+      await eventually(async () => ((await settle(() => pids.resolveProcessId('default/slow')).catch(() => 0)) === 7022 ? true : undefined));
     });
   });
 

@@ -150,7 +150,9 @@ export async function readTaskRuntime(
   let damaged: string | undefined;
   let pid: number | undefined;
   if (pidFile !== undefined) {
-    const value = 'text' in pidFile ? Number(pidFile.text.trim()) : NaN;
+    // The shim writes the PID in decimal; anything else (a sign, hex, an exponent) is not its file.
+    const text = 'text' in pidFile ? pidFile.text.trim() : '';
+    const value = /^\d+$/.test(text) ? Number(text) : NaN;
     if (Number.isSafeInteger(value) && value > 0) pid = value;
     else damaged = `init.pid ${'refused' in pidFile ? pidFile.refused : 'holds no PID'}`;
   }

@@ -7,11 +7,14 @@ import { createCrootContainer } from '../../core/create-container.js';
 import { EngineRegistry, EngineRegistryOptions, type IndexedContainer, type RegistryEvent } from '../../core/registry/engine-registry.js';
 import { ContainerProcessIdResolver } from '../../core/registry/container-resolvers.js';
 import { codeOf, eventually, settle } from '../../test/support/outcomes.js';
+import { LossyWatcher } from '../../test/support/lossy-watcher.js';
+import { DirectoryWatcher } from '../../core/host/host-services.js';
 import { statFields } from '../../test/support/processes.js';
 import { LxcEngine, LxcEngineOptions } from './lxc-engine.js';
 import { cgroupMountPoints } from './lxc-cgroup-watch.js';
 import { parseLxcInfo } from './lxc-info-runner.js';
 import { lxcEngineModule } from './lxc-engine-module.js';
+import { lxcRecordFrom, sameLxcRecord } from './lxc-record.js';
 
 /** PCP's QA tarball (see test/fixtures/lxc/README.md): var/lib/lxc/myvm/config from an LXC 1.0.6 host. */
 const FIXTURE = resolve(__dirname, '../../test/fixtures/lxc/containers-lxc-1.0.6-root-001.tgz');
@@ -80,8 +83,9 @@ interface Croot {
   readonly engine: LxcEngine;
 }
 
-async function croot(env: Record<string, string | undefined>, options: LxcEngineOptions = {}, procRoot = join(work, 'proc')): Promise<Croot> {
+async function croot(env: Record<string, string | undefined>, options: LxcEngineOptions = {}, procRoot = join(work, 'proc'), watcher?: DirectoryWatcher): Promise<Croot> {
   const c = createCrootContainer({ config: { procRoot, env: { PATH: process.env.PATH, PCP_LXC_DIR: lxcDir, ...env } }, modules: [lxcEngineModule] });
+  if (watcher !== undefined) c.bind<DirectoryWatcher>(DirectoryWatcher).toConstantValue(watcher);
   c.bind<LxcEngineOptions>(LxcEngineOptions).toConstantValue({ cgroupRoots: [cgroupRoot], ...options });
   c.bind<EngineRegistryOptions>(EngineRegistryOptions).toConstantValue({ recheckIntervalMs: 600000 });
   containers.push(c);
@@ -123,6 +127,48 @@ describe('parseLxcInfo', () => {
 
   it('ignores a PID that is not a number', () => {
     expect(parseLxcInfo('State: RUNNING\nPID: none\n')).toEqual({ state: 'RUNNING' });
+  });
+
+  it('takes the first State and PID lines, in any case and spacing, and nothing else', () => {
+    expect(parseLxcInfo('  state :  running  \npid:12x\nPID:\t 42 \nState: STOPPED\nPID: 43\nIP: 10.0.0.2\n')).toEqual({ state: 'RUNNING', pid: 42 });
+    expect(parseLxcInfo('Name: myvm\nCPU use: 0.41 seconds\n')).toEqual({});
+  });
+});
+
+describe('lxcRecordFrom', () => {
+  // LXC's states (lxc_state_t): the init process exists from RUNNING until STOPPED, through a freeze and a stop under way.
+  it.each([
+    ['RUNNING', true, false],
+    ['FREEZING', true, true],
+    ['FROZEN', true, true],
+    ['THAWED', true, false],
+    ['STOPPING', true, false],
+    ['STARTING', false, false],
+    ['ABORTING', false, false],
+    ['STOPPED', false, false],
+  ])('%s with a PID: running %s, paused %s', (state, running, paused) => {
+    const record = lxcRecordFrom('web', { state, pid: 4242 });
+    expect(record).toMatchObject({ engine: 'lxc', id: 'web', names: ['web'], running, paused, restarting: false, state, source: 'lxc-info' });
+    expect(record.pid).toBe(running ? 4242 : undefined);
+  });
+
+  it('is not running without a PID, or with PID 0, whatever the state says', () => {
+    const facts = (r: ReturnType<typeof lxcRecordFrom>): unknown => [r.running, r.paused, r.pid, r.state];
+    expect(facts(lxcRecordFrom('web', { state: 'RUNNING' }))).toEqual([false, false, undefined, 'RUNNING']);
+    expect(facts(lxcRecordFrom('web', { state: 'FROZEN', pid: 0 }))).toEqual([false, false, undefined, 'FROZEN']);
+    expect(facts(lxcRecordFrom('web', { pid: 4242 }))).toEqual([false, false, undefined, undefined]);
+  });
+
+  it('tells apart two answers that differ in state, PID or pause only', () => {
+    const running = lxcRecordFrom('web', { state: 'RUNNING', pid: 1 });
+    expect(sameLxcRecord(running, lxcRecordFrom('web', { state: 'RUNNING', pid: 1 }))).toBe(true);
+    expect(sameLxcRecord(running, lxcRecordFrom('web', { state: 'RUNNING', pid: 2 }))).toBe(false);
+    expect(sameLxcRecord(running, lxcRecordFrom('web', { state: 'THAWED', pid: 1 }))).toBe(false);
+    expect(sameLxcRecord(running, { ...running, paused: true })).toBe(false);
+    expect(sameLxcRecord(lxcRecordFrom('web', { state: 'STOPPED' }), lxcRecordFrom('web', { state: 'ABORTING' }))).toBe(false);
+    expect(sameLxcRecord(running, { ...running, source: 'directory' })).toBe(false);
+    expect(sameLxcRecord(running, { ...running, pending: true })).toBe(false);
+    expect(sameLxcRecord(running, { ...running, running: false })).toBe(false);
   });
 });
 
@@ -339,6 +385,17 @@ describe('LxcEngine', () => {
       expect(events).toEqual([]);
     });
 
+    it('catches a restart no signal announced: the same state with another PID', async () => {
+      fakeProc(5154, 95, '0::/lxc.payload.myvm\n');
+      fakeProc(5155, 94, '0::/lxc.payload.myvm\n');
+      answer('myvm', 'RUNNING', 5154);
+      const { registry, engine, pids } = await croot({ PCP_LXC_INFO: fakeLxcInfo() });
+      await until(registry, 'myvm', (c) => c.pid === 5154);
+      answer('myvm', 'RUNNING', 5155);
+      await engine.recheck();
+      expect(pids.resolveProcessId('myvm')).toBe(5155);
+    });
+
     it('catches a change no signal announced (a freeze)', async () => {
       fakeProc(5153, 96, '0::/lxc.payload.myvm\n');
       answer('myvm', 'RUNNING', 5153);
@@ -347,6 +404,162 @@ describe('LxcEngine', () => {
       answer('myvm', 'FROZEN', 5153);
       await engine.recheck();
       expect(found(registry, 'myvm')).toMatchObject({ running: true, paused: true, state: 'FROZEN' });
+    });
+  });
+
+  describe('more of what LXC does', () => {
+    it('asks about the folder as listed when PCP_LXC_DIR ends in slashes', async () => {
+      const { registry } = await croot({ PCP_LXC_INFO: fakeLxcInfo(), PCP_LXC_DIR: `${lxcDir}//` });
+      await until(registry, 'myvm', (c) => c.state === 'STOPPED');
+      expect(readFileSync(calls, 'utf8').trim()).toBe(`-n myvm -P ${lxcDir} -s -p`);
+    });
+
+    it('finds lxc-info on PATH, passing over an empty entry and a file that is not executable', async () => {
+      const noexec = join(work, 'noexec');
+      const bin = join(work, 'bin');
+      mkdirSync(noexec);
+      mkdirSync(bin);
+      writeFileSync(join(noexec, 'lxc-info'), '#!/bin/sh\nexit 3\n');
+      renameSync(fakeLxcInfo(), join(bin, 'lxc-info'));
+      answer('myvm', 'STOPPED');
+      const { registry } = await croot({ PCP_LXC_INFO: undefined, PATH: `:${noexec}:${bin}:${process.env.PATH}` });
+      await until(registry, 'myvm', (c) => c.state === 'STOPPED');
+      expect(status(registry)).toMatchObject({ available: true, reason: expect.stringContaining(`reads ${lxcDir} with lxc-info (1 container)`) });
+    });
+
+    it('says why lxc-info failed (its exit status and first line of stderr) and leaves the container not running', async () => {
+      const info = join(work, 'lxc-info');
+      writeFileSync(info, `#!/bin/sh\necho "$2 doesn't exist" >&2\necho "second line" >&2\nexit 1\n`);
+      chmodSync(info, 0o755);
+      const { registry, pids } = await croot({ PCP_LXC_INFO: info });
+      await eventually(async () => (status(registry).reason.includes("lxc-info failed for myvm (exited with 1: myvm doesn't exist)") ? true : undefined));
+      expect(status(registry).available).toBe(true);
+      expect(await codeOf(() => pids.resolveProcessId('myvm'))).toBe('ERR_NOT_RUNNING');
+    });
+
+    it('becomes unavailable when lxc-info disappears after the load, and lists nothing', async () => {
+      const info = fakeLxcInfo();
+      const { registry } = await croot({ PCP_LXC_INFO: info });
+      await until(registry, 'myvm', (c) => c.state === 'STOPPED');
+      rmSync(info);
+      mkdirSync(join(cgroupRoot, 'lxc.payload.myvm'));
+      await eventually(async () => (status(registry).available === false ? true : undefined));
+      expect(status(registry).reason).toContain(`${info} not found`);
+      expect(registry.containers()).toEqual([]);
+    });
+
+    it('runs no more lxc-info children at once than its concurrency', async () => {
+      for (const name of ['b', 'c', 'd']) {
+        mkdirSync(join(lxcDir, name));
+        writeFileSync(join(lxcDir, name, 'config'), '');
+      }
+      const running = join(work, 'running');
+      mkdirSync(running);
+      // Each child marks itself running, waits for the file go/NAME, and says RUNNING with PID 1.
+      const info = join(work, 'lxc-info');
+      writeFileSync(info, `#!/bin/sh\ntouch ${running}/$2\nwhile [ ! -e ${work}/go/$2 ]; do sleep 0.02; done\nrm ${running}/$2\necho "State: STOPPED"\n`);
+      chmodSync(info, 0o755);
+      mkdirSync(join(work, 'go'));
+      const { registry } = await croot({ PCP_LXC_INFO: info }, { concurrency: 2 });
+      const first = await eventually(async () => (readdirSync(running).length === 2 ? readdirSync(running) : undefined));
+      for (const name of first) writeFileSync(join(work, 'go', name), '');
+      const rest = ['b', 'c', 'd', 'myvm'].filter((n) => !first.includes(n));
+      await eventually(async () => (readdirSync(running).sort().join() === rest.join() ? true : undefined));
+      for (const name of rest) writeFileSync(join(work, 'go', name), '');
+      for (const name of ['b', 'c', 'd', 'myvm']) await until(registry, name, (c) => c.state === 'STOPPED');
+    });
+
+    it('takes a start shown as NAME-1 (the name LXC uses when NAME is taken) as NAME', async () => {
+      fakeProc(5160, 90, '0::/lxc.payload.myvm-1\n');
+      const { registry } = await croot({ PCP_LXC_INFO: fakeLxcInfo() });
+      await until(registry, 'myvm', (c) => c.state === 'STOPPED');
+      answer('myvm', 'RUNNING', 5160);
+      mkdirSync(join(cgroupRoot, 'lxc.payload.myvm-1'));
+      expect(await until(registry, 'myvm', (c) => c.running)).toMatchObject({ pid: 5160, cgroup: 'lxc.payload.myvm-1' });
+    });
+
+    it('follows the lxc.payload/NAME layout, a parent folder made with its first container already in it', async () => {
+      fakeProc(5161, 91, '4:memory:/lxc.payload/myvm\n');
+      const { registry } = await croot({ PCP_LXC_INFO: fakeLxcInfo() });
+      await until(registry, 'myvm', (c) => c.state === 'STOPPED');
+      answer('myvm', 'RUNNING', 5161);
+      mkdirSync(join(work, 'staging', 'lxc.payload', 'myvm'), { recursive: true });
+      renameSync(join(work, 'staging', 'lxc.payload'), join(cgroupRoot, 'lxc.payload'));
+      expect(await until(registry, 'myvm', (c) => c.running)).toMatchObject({ pid: 5161, cgroup: 'lxc.payload/myvm' });
+    });
+
+    it('finds the cgroup roots in the mount table of its proc root when none are given', async () => {
+      const proc = join(work, 'proc');
+      fakeProc(5162, 92, '0::/lxc.payload.myvm\n');
+      mkdirSync(join(proc, 'self'), { recursive: true });
+      writeFileSync(join(proc, 'self', 'mountinfo'), `30 25 0:26 / ${cgroupRoot.replace(/ /g, '\\040')} rw,nosuid - cgroup2 cgroup2 rw\n31 25 0:27 / ${work} rw - tmpfs tmpfs rw\n`);
+      const c = createCrootContainer({ config: { procRoot: proc, env: { PATH: process.env.PATH, PCP_LXC_DIR: lxcDir, PCP_LXC_INFO: fakeLxcInfo() } }, modules: [lxcEngineModule] });
+      c.bind<EngineRegistryOptions>(EngineRegistryOptions).toConstantValue({ recheckIntervalMs: 600000 });
+      containers.push(c);
+      const registry = c.get<EngineRegistry>(EngineRegistry);
+      await registry.start();
+      await registry.ready();
+      await until(registry, 'myvm', (x) => x.state === 'STOPPED');
+      answer('myvm', 'RUNNING', 5162);
+      mkdirSync(join(cgroupRoot, 'lxc.payload.myvm'));
+      expect(await until(registry, 'myvm', (x) => x.running)).toMatchObject({ pid: 5162 });
+      expect(status(registry).reason).not.toContain('no cgroup folder watched');
+    });
+
+    it('says when no cgroup folder can be watched, so starts and stops wait for the re-check', async () => {
+      const missing = join(work, 'no-cgroup');
+      const { registry } = await croot({ PCP_LXC_INFO: fakeLxcInfo() }, { cgroupRoots: [missing] });
+      await until(registry, 'myvm', (c) => c.state === 'STOPPED');
+      expect(status(registry).reason).toContain('no cgroup folder watched');
+      expect(status(registry).reason).toContain(`cannot watch ${missing}`);
+      expect(status(registry).available).toBe(true);
+    });
+
+    it('drops every container when the LXC folder goes, and reads it again when it comes back', async () => {
+      const { registry } = await croot({ PCP_LXC_INFO: fakeLxcInfo() });
+      await until(registry, 'myvm', (c) => c.state === 'STOPPED');
+      const saved = join(work, 'saved-lxc');
+      renameSync(lxcDir, saved);
+      await eventually(async () => (registry.containers().length === 0 && !status(registry).available ? true : undefined));
+      renameSync(saved, lxcDir);
+      await until(registry, 'myvm', (c) => c.state === 'STOPPED');
+      expect(status(registry).available).toBe(true);
+    });
+
+    it('forgets a half-made folder removed before its config was written, and takes it if made again', async () => {
+      mkdirSync(join(lxcDir, 'half'));
+      const { registry } = await croot({ PCP_LXC_INFO: fakeLxcInfo() });
+      rmdirSync(join(lxcDir, 'half'));
+      mkdirSync(join(lxcDir, 'half'));
+      writeFileSync(join(lxcDir, 'half', 'config'), '');
+      await until(registry, 'half', (c) => c.state === 'STOPPED');
+    });
+  });
+
+  describe('lost events', () => {
+    it('lists the LXC folder again when it reports an overflow', async () => {
+      const lossy = new LossyWatcher();
+      const { registry } = await croot({ PCP_LXC_INFO: fakeLxcInfo() }, {}, join(work, 'proc'), lossy);
+      await until(registry, 'myvm', (c) => c.state === 'STOPPED');
+      lossy.losing = true;
+      mkdirSync(join(lxcDir, 'lost'));
+      writeFileSync(join(lxcDir, 'lost', 'config'), '');
+      rmSync(join(lxcDir, 'myvm'), { recursive: true });
+      lossy.overflow(lxcDir);
+      await until(registry, 'lost', (c) => c.state === 'STOPPED');
+      expect(registry.containers().map((c) => c.id)).toEqual(['lost']);
+    });
+
+    it('asks lxc-info about every container again when a cgroup root reports an overflow', async () => {
+      fakeProc(5170, 80, '0::/lxc.payload.myvm\n');
+      const lossy = new LossyWatcher();
+      const { registry } = await croot({ PCP_LXC_INFO: fakeLxcInfo() }, {}, join(work, 'proc'), lossy);
+      await until(registry, 'myvm', (c) => c.state === 'STOPPED');
+      lossy.losing = true;
+      answer('myvm', 'RUNNING', 5170);
+      mkdirSync(join(cgroupRoot, 'lxc.payload.myvm'));
+      lossy.overflow(cgroupRoot);
+      expect(await until(registry, 'myvm', (c) => c.running)).toMatchObject({ pid: 5170 });
     });
   });
 });

@@ -7,8 +7,10 @@ import { defaultConfig, type StaticContainerConfig } from '../../core/config/cro
 import { createCrootContainer } from '../../core/create-container.js';
 import { EngineRegistry, EngineRegistryOptions, type IndexedContainer } from '../../core/registry/engine-registry.js';
 import { ContainerProcessIdResolver } from '../../core/registry/container-resolvers.js';
+import { DirectoryWatcher } from '../../core/host/host-services.js';
+import { CountingWatcher } from '../../test/support/counting-watcher.js';
 import { codeOf, eventually, settle } from '../../test/support/outcomes.js';
-import { parsePidfile } from './static-engine.js';
+import { parsePidfile, StaticEngine } from './static-engine.js';
 import { staticEngineModule } from './static-engine-module.js';
 
 let work: string;
@@ -31,14 +33,28 @@ function sleeper(): number {
   return child.pid as number;
 }
 
+/** The PID of a process that has exited and been reaped: the kernel has no such process now. */
+async function deadPid(): Promise<number> {
+  const child = spawn('true', [], { stdio: 'ignore' });
+  await new Promise((resolve) => child.on('exit', resolve));
+  return child.pid as number;
+}
+
 /** Field 22 of /proc/PID/stat, read by the test itself: the kernel's start time. */
 function kernelStart(pid: number): number {
   const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
   return Number(text.slice(text.lastIndexOf(')') + 2).split(' ')[19]);
 }
 
-async function started(staticContainers: StaticContainerConfig[]): Promise<{ registry: EngineRegistry; pids: ContainerProcessIdResolver; c: Container }> {
+interface Croot {
+  registry: EngineRegistry;
+  pids: ContainerProcessIdResolver;
+  c: Container;
+}
+
+async function started(staticContainers: StaticContainerConfig[], watcher?: DirectoryWatcher): Promise<Croot> {
   const c = createCrootContainer({ config: { staticContainers, env: {} }, modules: [staticEngineModule] });
+  if (watcher !== undefined) c.bind<DirectoryWatcher>(DirectoryWatcher).toConstantValue(watcher);
   c.bind<EngineRegistryOptions>(EngineRegistryOptions).toConstantValue({ recheckIntervalMs: 60000 });
   containers.push(c);
   const registry = c.get<EngineRegistry>(EngineRegistry);
@@ -51,6 +67,20 @@ function found(registry: EngineRegistry, ref: string): IndexedContainer {
   return registry.lookup(ref) as IndexedContainer;
 }
 
+function reason(registry: EngineRegistry): string | undefined {
+  return registry.statuses().find((s) => s.engine === 'static')?.reason;
+}
+
+/** Waits until `ref` resolves to `pid`. */
+function resolvesTo(pids: ContainerProcessIdResolver, ref: string, pid: number): Promise<true> {
+  return eventually(async () => ((await settle(() => pids.resolveProcessId(ref)).catch(() => 0)) === pid ? true : undefined));
+}
+
+/** Waits until `ref` is known but not running. */
+function notRunning(pids: ContainerProcessIdResolver, ref: string): Promise<true> {
+  return eventually(async () => ((await codeOf(() => pids.resolveProcessId(ref))) === 'ERR_NOT_RUNNING' ? true : undefined));
+}
+
 describe('parsePidfile', () => {
   it('reads a PID from the first line', () => {
     expect(parsePidfile('1234\n')).toBe(1234);
@@ -59,6 +89,10 @@ describe('parsePidfile', () => {
 
   it('refuses an empty, zero, negative or non-numeric pidfile', () => {
     for (const bad of ['', '\n', '0', '-5', 'abc', '12x']) expect(parsePidfile(bad)).toBeUndefined();
+  });
+
+  it('refuses what is a number to JavaScript but not a PID in decimal: hex, exponent, sign, fraction, beyond a safe integer', () => {
+    for (const bad of ['0x1f', '1e3', '+5', '1.5', 'x12', '99999999999999999999', '\n12']) expect([bad, parsePidfile(bad)]).toEqual([bad, undefined]);
   });
 });
 
@@ -74,7 +108,7 @@ describe('StaticEngine', () => {
 
   it('uses the name as the id when no id is declared', async () => {
     const { registry } = await started([{ name: 'plain', pid: sleeper() }]);
-    expect(found(registry, 'plain').id).toBe('plain');
+    expect(found(registry, 'plain')).toMatchObject({ id: 'plain', names: ['plain'] });
   });
 
   it('answers ERR_NOT_RUNNING once the declared process has exited', async () => {
@@ -91,11 +125,14 @@ describe('StaticEngine', () => {
     const pidfile = join(dir, 'jail.pid');
     const { pids, registry } = await started([{ name: 'jail', pidfile }]);
     expect(await codeOf(() => pids.resolveProcessId('jail'))).toBe('ERR_NOT_RUNNING');
-    expect(registry.statuses()[0]?.reason).toContain('cannot read pidfile');
+    expect(found(registry, 'jail').running).toBe(false);
+    expect(reason(registry)).toBe(`1 container declared in the config; jail: cannot read pidfile ${pidfile}: ENOENT`);
 
     const first = sleeper();
     writeFileSync(pidfile, `${first}\n`);
     await eventually(async () => ((await settle(() => pids.resolveProcessId('jail')).catch(() => 0)) === first ? true : undefined));
+    expect(found(registry, 'jail').source).toBe('pidfile');
+    expect(reason(registry)).toBe('1 container declared in the config');
 
     const second = sleeper();
     writeFileSync(join(dir, 'tmp'), `${second}\n`);
@@ -135,5 +172,92 @@ describe('StaticEngine', () => {
   it('says which declared containers have no usable PID', async () => {
     const { registry } = await started([{ name: 'nothing' }]);
     expect(registry.statuses()[0]).toMatchObject({ engine: 'static', available: true, reason: expect.stringContaining('nothing: neither a valid pid nor a pidfile') });
+  });
+
+  it('reports a pidfile naming no live process, or holding no PID, as not running and says why', async () => {
+    const dir = join(work, 'run');
+    mkdirSync(dir);
+    const dead = await deadPid();
+    writeFileSync(join(dir, 'dead.pid'), `${dead}\n`);
+    writeFileSync(join(dir, 'junk.pid'), 'not a pid\n');
+    const live = sleeper();
+    const { pids, registry } = await started([
+      { name: 'dead', pidfile: join(dir, 'dead.pid') },
+      { name: 'junk', pidfile: join(dir, 'junk.pid') },
+      { name: 'live', pid: live },
+    ]);
+    expect(await codeOf(() => pids.resolveProcessId('dead'))).toBe('ERR_NOT_RUNNING');
+    expect(await codeOf(() => pids.resolveProcessId('junk'))).toBe('ERR_NOT_RUNNING');
+    expect(pids.resolveProcessId('live')).toBe(live);
+    expect(['dead', 'junk', 'live'].map((name) => found(registry, name).running)).toEqual([false, false, true]);
+    expect(reason(registry)).toBe(`3 containers declared in the config; dead: process ${dead} is not running; junk: pidfile ${join(dir, 'junk.pid')} holds no PID`);
+  });
+
+  it('refuses a declared PID that is zero, negative or not an integer', async () => {
+    const { pids, registry } = await started([
+      { name: 'zero', pid: 0 },
+      { name: 'negative', pid: -1 },
+      { name: 'fraction', pid: 1.5 },
+    ]);
+    for (const name of ['zero', 'negative', 'fraction']) expect([name, await codeOf(() => pids.resolveProcessId(name))]).toEqual([name, 'ERR_NOT_RUNNING']);
+    expect(['zero', 'negative', 'fraction'].map((name) => found(registry, name).running)).toEqual([false, false, false]);
+    for (const name of ['zero', 'negative', 'fraction']) expect(reason(registry)).toContain(`${name}: neither a valid pid nor a pidfile`);
+  });
+
+  it('follows a pidfile beside a container declared by PID', async () => {
+    const dir = join(work, 'run');
+    mkdirSync(dir);
+    const a = sleeper();
+    const { pids } = await started([
+      { name: 'by-pid', pid: a },
+      { name: 'by-file', pidfile: join(dir, 'b.pid') },
+    ]);
+    const b = sleeper();
+    writeFileSync(join(dir, 'b.pid'), `${b}\n`);
+    await resolvesTo(pids, 'by-file', b);
+    expect(pids.resolveProcessId('by-pid')).toBe(a);
+  });
+
+  it('sees the pidfile folder moved away, and follows the folder made again once re-checked', async () => {
+    const dir = join(work, 'run');
+    mkdirSync(dir);
+    const pidfile = join(dir, 'jail.pid');
+    const first = sleeper();
+    writeFileSync(pidfile, `${first}\n`);
+    const watcher = new CountingWatcher();
+    const { pids, c } = await started([{ name: 'jail', pidfile }], watcher);
+    expect(pids.resolveProcessId('jail')).toBe(first);
+
+    renameSync(dir, join(work, 'run.old'));
+    await notRunning(pids, 'jail');
+    expect(watcher.active.has(dir)).toBe(false);
+
+    mkdirSync(dir);
+    await c.get(StaticEngine).recheck();
+    expect(watcher.active.get(dir)).toBe(1);
+    const second = sleeper();
+    writeFileSync(pidfile, `${second}\n`);
+    await resolvesTo(pids, 'jail', second);
+    await c.get(StaticEngine).recheck();
+    expect(watcher.active.get(dir)).toBe(1);
+  });
+
+  it('watches only the folders of the pidfiles the configuration names, and none once stopped', async () => {
+    const one = join(work, 'one');
+    const two = join(work, 'two');
+    mkdirSync(one);
+    mkdirSync(two);
+    const watcher = new CountingWatcher();
+    const { registry, pids } = await started([{ name: 'jail', pidfile: join(one, 'jail.pid') }, { name: 'by-pid', pid: sleeper() }], watcher);
+    expect([...watcher.active]).toEqual([[one, 1]]);
+
+    await registry.reconfigure(defaultConfig({ staticContainers: [{ name: 'jail', pidfile: join(two, 'jail.pid') }, { name: 'also', pidfile: join(two, 'also.pid') }], env: {} }));
+    expect([...watcher.active]).toEqual([[two, 1]]);
+    const pid = sleeper();
+    writeFileSync(join(two, 'jail.pid'), `${pid}\n`);
+    await resolvesTo(pids, 'jail', pid);
+
+    await registry.stop();
+    expect([...watcher.active]).toEqual([]);
   });
 });
