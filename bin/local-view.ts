@@ -5,6 +5,7 @@
  * and stops them. The one place in the command line that starts the engine
  * registry; everything else goes through the ContainerView it hands out.
  */
+import './inversify-bundle.js';
 import 'reflect-metadata';
 import { loadCrootConfigFile } from '../core/config/config-file.js';
 import { ContainerView, type ContainerField } from '../core/registry/container-view.js';
