@@ -24,7 +24,11 @@ export interface EngineFacts {
 
 export interface EngineEntry {
   readonly id: string;
-  /** Requires the engine's code and returns its ContainerModule. */
+  /**
+   * Requires the engine's module file (not its public index, which also
+   * re-exports the parts a lookup may never need, such as Docker's API
+   * client) and returns its ContainerModule.
+   */
   load(): ContainerModule;
   /** The paths whose existence says the engine may have something here. */
   sources(facts: EngineFacts): readonly string[];
@@ -64,7 +68,7 @@ function absentUnless(paths: readonly string[]): string | undefined {
 export const ENGINES: readonly EngineEntry[] = [
   {
     id: 'docker',
-    load: () => (require('../engines/docker/index.js') as typeof import('../engines/docker/index.js')).dockerEngineModule,
+    load: () => (require('../engines/docker/docker-engine-module.js') as typeof import('../engines/docker/docker-engine-module.js')).dockerEngineModule,
     sources: ({ env }) => {
       const d = ENGINE_DEFAULT_PATHS.docker;
       const configDir = env.DOCKER_CONFIG || join(env.HOME || homedir(), '.docker');
@@ -78,7 +82,7 @@ export const ENGINES: readonly EngineEntry[] = [
   },
   {
     id: 'podman',
-    load: () => (require('../engines/podman/index.js') as typeof import('../engines/podman/index.js')).podmanEngineModule,
+    load: () => (require('../engines/podman/podman-engine-module.js') as typeof import('../engines/podman/podman-engine-module.js')).podmanEngineModule,
     sources: ({ env }) => {
       const p = ENGINE_DEFAULT_PATHS.podman;
       const confs = env.CROOT_CONTAINERS_STORAGE_CONF !== undefined ? [env.CROOT_CONTAINERS_STORAGE_CONF].filter(Boolean) : p.storageConfs;
@@ -92,7 +96,7 @@ export const ENGINES: readonly EngineEntry[] = [
   },
   {
     id: 'containerd',
-    load: () => (require('../engines/containerd/index.js') as typeof import('../engines/containerd/index.js')).containerdEngineModule,
+    load: () => (require('../engines/containerd/containerd-engine-module.js') as typeof import('../engines/containerd/containerd-engine-module.js')).containerdEngineModule,
     sources: ({ env }) => [env.CROOT_CONTAINERD_TASK_DIR || ENGINE_DEFAULT_PATHS.containerd.taskDir],
     absent(facts) {
       return absentUnless(this.sources(facts));
@@ -100,7 +104,7 @@ export const ENGINES: readonly EngineEntry[] = [
   },
   {
     id: 'lxc',
-    load: () => (require('../engines/lxc/index.js') as typeof import('../engines/lxc/index.js')).lxcEngineModule,
+    load: () => (require('../engines/lxc/lxc-engine-module.js') as typeof import('../engines/lxc/lxc-engine-module.js')).lxcEngineModule,
     sources: ({ env }) => [env.PCP_LXC_DIR || ENGINE_DEFAULT_PATHS.lxc.dir],
     absent(facts) {
       return absentUnless(this.sources(facts));
@@ -108,7 +112,7 @@ export const ENGINES: readonly EngineEntry[] = [
   },
   {
     id: 'static',
-    load: () => (require('../engines/static/index.js') as typeof import('../engines/static/index.js')).staticEngineModule,
+    load: () => (require('../engines/static/static-engine-module.js') as typeof import('../engines/static/static-engine-module.js')).staticEngineModule,
     sources: () => [],
     // Costs nothing to load, and says how many containers the config declares (none is a fine answer).
     absent: () => undefined,
