@@ -20,7 +20,7 @@ export interface LoadedModules {
   readonly problems: string[];
   /** Set when the native module could not be loaded (also in `problems`): crootd cannot run without it. */
   readonly nativeProblem?: string;
-  /** Built-in engines not loaded because this host has nothing for them (`onlyPresent`), with why. */
+  /** Built-in engines not loaded because this host has nothing for them (`onlyPresent`, `onlyHolding`), with why. */
   readonly skipped: readonly { readonly engine: string; readonly reason: string }[];
 }
 
@@ -31,6 +31,8 @@ export interface ModuleChoice {
   readonly env?: NodeJS.ProcessEnv;
   /** Leave out built-in engines whose sources this host does not have (one-shot commands). */
   readonly onlyPresent?: boolean;
+  /** Leave out, too, built-in engines whose sources hold no container at all (a lookup by name: they cannot hold it). */
+  readonly onlyHolding?: boolean;
   /** Load only these engines (ENGINE:NAME asks one engine); plugins that do not say their engine id are loaded anyway. */
   readonly onlyEngines?: readonly string[];
   /** Containers the config file declares (the static engine's source). */
@@ -63,7 +65,7 @@ export async function defaultModules(choice: ModuleChoice = {}): Promise<LoadedM
   const facts: EngineFacts = { env, declaredContainers: choice.declaredContainers ?? 0 };
   for (const engine of ENGINES) {
     if (disabled.has(engine.id) || (only !== undefined && !only.has(engine.id))) continue;
-    const absent = choice.onlyPresent ? engine.absent(facts) : undefined;
+    const absent = choice.onlyPresent ? (engine.absent(facts) ?? (choice.onlyHolding ? engine.holdsNone?.(facts) : undefined)) : undefined;
     if (absent !== undefined) {
       skipped.push({ engine: engine.id, reason: absent });
       continue;

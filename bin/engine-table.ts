@@ -9,7 +9,7 @@
  * exports them; bin/engine-table.test.ts keeps the two in step): they are
  * repeated here so that deciding costs no engine's code.
  */
-import { statSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { homedir } from 'node:os';
 import type { ContainerModule } from 'inversify';
@@ -34,6 +34,15 @@ export interface EngineEntry {
   sources(facts: EngineFacts): readonly string[];
   /** Why this host has nothing for the engine, or undefined when it may. */
   absent(facts: EngineFacts): string | undefined;
+  /**
+   * Why the engine's sources, though there, hold no container at all (they
+   * were listed and found empty), or undefined when they may hold some or
+   * cannot be listed. A lookup by name leaves such an engine out: it holds
+   * nothing a name could match, so the answer, and whether the name is
+   * ambiguous, are the same without it. Engines whose containers cannot be
+   * listed this cheaply (Docker, Podman) have no such test.
+   */
+  holdsNone?(facts: EngineFacts): string | undefined;
 }
 
 /** The engines' default paths, as their modules export them. */
@@ -45,7 +54,7 @@ export const ENGINE_DEFAULT_PATHS = {
     userRunRoot: '/run/user',
     storageConfs: ['/etc/containers/storage.conf', '/usr/share/containers/storage.conf'],
   },
-  containerd: { taskDir: '/run/containerd/io.containerd.runtime.v2.task' },
+  containerd: { taskDir: '/run/containerd/io.containerd.runtime.v2.task', mobyNamespace: 'moby' },
   lxc: { dir: '/var/lib/lxc' },
 } as const;
 
@@ -62,6 +71,15 @@ export function mayExist(path: string): boolean {
 
 function absentUnless(paths: readonly string[]): string | undefined {
   return paths.some(mayExist) ? undefined : `not loaded: none of ${paths.join(', ')} exists on this host`;
+}
+
+/** The names in folder `path` ([] when it is gone), or undefined when it cannot be listed. */
+function entriesOf(path: string): string[] | undefined {
+  try {
+    return readdirSync(path);
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ENOENT' ? [] : undefined;
+  }
 }
 
 /* eslint-disable @typescript-eslint/no-require-imports */
@@ -101,6 +119,18 @@ export const ENGINES: readonly EngineEntry[] = [
     absent(facts) {
       return absentUnless(this.sources(facts));
     },
+    holdsNone(facts) {
+      // A task is a folder of a namespace folder; Docker's namespace is the Docker engine's.
+      const [root] = this.sources(facts) as [string];
+      const namespaces = entriesOf(root);
+      if (namespaces === undefined) return undefined;
+      for (const ns of namespaces) {
+        if (ns === ENGINE_DEFAULT_PATHS.containerd.mobyNamespace) continue;
+        const tasks = entriesOf(join(root, ns));
+        if (tasks === undefined || tasks.length > 0) return undefined;
+      }
+      return `not loaded: no task in ${root} (Docker's namespace aside)`;
+    },
   },
   {
     id: 'lxc',
@@ -109,6 +139,11 @@ export const ENGINES: readonly EngineEntry[] = [
     absent(facts) {
       return absentUnless(this.sources(facts));
     },
+    holdsNone(facts) {
+      // Every container is a folder of the LXC folder.
+      const [dir] = this.sources(facts) as [string];
+      return entriesOf(dir)?.length === 0 ? `not loaded: ${dir} is empty` : undefined;
+    },
   },
   {
     id: 'static',
@@ -116,6 +151,7 @@ export const ENGINES: readonly EngineEntry[] = [
     sources: () => [],
     // Costs nothing to load, and says how many containers the config declares (none is a fine answer).
     absent: () => undefined,
+    holdsNone: ({ declaredContainers }) => (declaredContainers === 0 ? 'not loaded: the config file declares no container' : undefined),
   },
 ];
 /* eslint-enable @typescript-eslint/no-require-imports */

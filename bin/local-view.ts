@@ -1,8 +1,9 @@
 /**
  * croot's in-process view: the containers and engine health this process
  * can see by itself, without a server. It loads only the engines this host
- * has sources for (or the one an ENGINE:NAME names), starts them, answers,
- * and stops them. The one place in the command line that starts the engine
+ * has sources for (or the one an ENGINE:NAME names; for a lookup, only
+ * those whose sources hold some container), starts them, answers, and
+ * stops them. The one place in the command line that starts the engine
  * registry; everything else goes through the ContainerView it hands out.
  */
 import './inversify-bundle.js';
@@ -25,6 +26,8 @@ export interface LocalViewOptions {
   readonly config?: string;
   /** Load only these engines (the ENGINE of ENGINE:NAME). */
   readonly engines?: readonly string[];
+  /** The view answers a lookup by name: engines whose sources hold no container are left out too. */
+  readonly lookup?: boolean;
 }
 
 export interface LocalView {
@@ -49,6 +52,7 @@ export async function openLocalView(options: LocalViewOptions = {}): Promise<Loc
     disabledEngines: fileConfig.disabledEngines ?? [],
     plugins: fileConfig.plugins ?? [],
     onlyPresent: true,
+    onlyHolding: options.lookup === true,
     declaredContainers: fileConfig.staticContainers?.length ?? 0,
     ...(options.engines !== undefined ? { onlyEngines: options.engines } : {}),
   });
