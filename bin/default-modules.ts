@@ -50,8 +50,7 @@ export async function defaultModules(choice: ModuleChoice = {}): Promise<LoadedM
   const skipped: { engine: string; reason: string }[] = [];
   let nativeProblem: string | undefined;
   try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const native = require('../native/index.js') as typeof import('../native/index.js');
+    const native = nativeParts();
     native.loadNative();
     modules.push(native.nativeModule);
     if (choice.processServices) {
@@ -101,15 +100,28 @@ export async function defaultModules(choice: ModuleChoice = {}): Promise<LoadedM
  */
 export function systemUsers(): UserDatabase {
   try {
-    /* eslint-disable @typescript-eslint/no-require-imports */
-    const native = require('../native/index.js') as typeof import('../native/index.js');
+    const native = nativeParts();
     native.loadNative();
+    /* eslint-disable @typescript-eslint/no-require-imports */
     const { createCrootContainer } = require('../core/create-container.js') as typeof import('../core/create-container.js');
     /* eslint-enable @typescript-eslint/no-require-imports */
     return createCrootContainer({ modules: [native.nativeModule] }).get<UserDatabase>(UserDatabase);
   } catch {
     return new GetentUserDatabase();
   }
+}
+
+/**
+ * The native module's loader and ContainerModule, from their own files: its
+ * public index also brings what no command's container needs (the client
+ * transport, the fd limit).
+ */
+function nativeParts(): Pick<typeof import('../native/index.js'), 'loadNative' | 'nativeModule'> {
+  /* eslint-disable @typescript-eslint/no-require-imports */
+  const { loadNative } = require('../native/load-native.js') as typeof import('../native/load-native.js');
+  const { nativeModule } = require('../native/native-module.js') as typeof import('../native/native-module.js');
+  /* eslint-enable @typescript-eslint/no-require-imports */
+  return { loadNative, nativeModule };
 }
 
 /** CROOT_PLUGINS: package names (looked up from croot's install) or absolute paths. */

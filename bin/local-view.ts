@@ -14,6 +14,7 @@ import { createCrootContainer } from '../core/create-container.js';
 import { SCHEMA_VERSION, sortEngines, type AnchorReport, type ContainerReport, type CrootDocument, type EngineReport } from '../core/protocol/croot-extension.js';
 import { EngineRegistry } from '../core/registry/engine-registry.js';
 import type { CrootdEventStream } from '../core/client/extension-client.js';
+import type { UserDatabase } from '../core/host/user-database.js';
 import { defaultModules, systemUsers } from './default-modules.js';
 import { ENGINE_IDS } from './engine-table.js';
 import type { DockerEngineOptions } from '../engines/docker/index.js';
@@ -47,7 +48,7 @@ export interface LocalView {
 }
 
 export async function openLocalView(options: LocalViewOptions = {}): Promise<LocalView> {
-  const fileConfig = await loadCrootConfigFile(options.config, process.env, { users: systemUsers() });
+  const fileConfig = await loadCrootConfigFile(options.config, process.env, { users: whenAsked(systemUsers) });
   const loaded = await defaultModules({
     disabledEngines: fileConfig.disabledEngines ?? [],
     plugins: fileConfig.plugins ?? [],
@@ -84,6 +85,13 @@ export async function openLocalView(options: LocalViewOptions = {}): Promise<Loc
     events: () => localEvents(view, others),
     close: () => registry.stop(),
   };
+}
+
+/** The user database `make` gives, made on the first look-up: most configs (or none) never ask. */
+function whenAsked(make: () => UserDatabase): UserDatabase {
+  let users: UserDatabase | undefined;
+  const get = (): UserDatabase => (users ??= make());
+  return { userByName: (name) => get().userByName(name), userById: (uid) => get().userById(uid) };
 }
 
 /** The view's changes as a stream of documents, as crootd would send them. */
