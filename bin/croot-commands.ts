@@ -61,10 +61,18 @@ function engineOf(ref: string): string | undefined {
   return ENGINE_IDS.includes(engine) ? engine : undefined;
 }
 
-/** Opens the in-process view (only the engine of ENGINE:NAME when `ref` has one), runs `body`, stops the engines. */
+/**
+ * Opens the in-process view (for a lookup of `ref`: only the engine of
+ * ENGINE:NAME when it has one, and only engines holding some container),
+ * runs `body`, stops the engines.
+ */
 async function inProcess<T>(opts: GlobalOptions, ref: string | undefined, body: (view: LocalView) => Promise<T>): Promise<T> {
   const engine = ref === undefined ? undefined : engineOf(ref);
-  const view = await local().openLocalView({ ...(opts.config !== undefined ? { config: opts.config } : {}), ...(engine !== undefined ? { engines: [engine] } : {}) });
+  const view = await local().openLocalView({
+    ...(opts.config !== undefined ? { config: opts.config } : {}),
+    ...(engine !== undefined ? { engines: [engine] } : {}),
+    lookup: ref !== undefined,
+  });
   for (const w of view.warnings) warn(w);
   try {
     return await body(view);

@@ -12,6 +12,7 @@
  * may connect take effect at once; a changed socket or set of engines is
  * reported as needing a restart.
  */
+import './inversify-bundle.js';
 import 'reflect-metadata';
 import { closeSync, openSync, readFileSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { Command, Option } from 'commander';

@@ -20,7 +20,7 @@ export interface LoadedModules {
   readonly problems: string[];
   /** Set when the native module could not be loaded (also in `problems`): crootd cannot run without it. */
   readonly nativeProblem?: string;
-  /** Built-in engines not loaded because this host has nothing for them (`onlyPresent`), with why. */
+  /** Built-in engines not loaded because this host has nothing for them (`onlyPresent`, `onlyHolding`), with why. */
   readonly skipped: readonly { readonly engine: string; readonly reason: string }[];
 }
 
@@ -31,6 +31,8 @@ export interface ModuleChoice {
   readonly env?: NodeJS.ProcessEnv;
   /** Leave out built-in engines whose sources this host does not have (one-shot commands). */
   readonly onlyPresent?: boolean;
+  /** Leave out, too, built-in engines whose sources hold no container at all (a lookup by name: they cannot hold it). */
+  readonly onlyHolding?: boolean;
   /** Load only these engines (ENGINE:NAME asks one engine); plugins that do not say their engine id are loaded anyway. */
   readonly onlyEngines?: readonly string[];
   /** Containers the config file declares (the static engine's source). */
@@ -48,8 +50,7 @@ export async function defaultModules(choice: ModuleChoice = {}): Promise<LoadedM
   const skipped: { engine: string; reason: string }[] = [];
   let nativeProblem: string | undefined;
   try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const native = require('../native/index.js') as typeof import('../native/index.js');
+    const native = nativeParts();
     native.loadNative();
     modules.push(native.nativeModule);
     if (choice.processServices) {
@@ -63,7 +64,7 @@ export async function defaultModules(choice: ModuleChoice = {}): Promise<LoadedM
   const facts: EngineFacts = { env, declaredContainers: choice.declaredContainers ?? 0 };
   for (const engine of ENGINES) {
     if (disabled.has(engine.id) || (only !== undefined && !only.has(engine.id))) continue;
-    const absent = choice.onlyPresent ? engine.absent(facts) : undefined;
+    const absent = choice.onlyPresent ? (engine.absent(facts) ?? (choice.onlyHolding ? engine.holdsNone?.(facts) : undefined)) : undefined;
     if (absent !== undefined) {
       skipped.push({ engine: engine.id, reason: absent });
       continue;
@@ -99,15 +100,28 @@ export async function defaultModules(choice: ModuleChoice = {}): Promise<LoadedM
  */
 export function systemUsers(): UserDatabase {
   try {
-    /* eslint-disable @typescript-eslint/no-require-imports */
-    const native = require('../native/index.js') as typeof import('../native/index.js');
+    const native = nativeParts();
     native.loadNative();
+    /* eslint-disable @typescript-eslint/no-require-imports */
     const { createCrootContainer } = require('../core/create-container.js') as typeof import('../core/create-container.js');
     /* eslint-enable @typescript-eslint/no-require-imports */
     return createCrootContainer({ modules: [native.nativeModule] }).get<UserDatabase>(UserDatabase);
   } catch {
     return new GetentUserDatabase();
   }
+}
+
+/**
+ * The native module's loader and ContainerModule, from their own files: its
+ * public index also brings what no command's container needs (the client
+ * transport, the fd limit).
+ */
+function nativeParts(): Pick<typeof import('../native/index.js'), 'loadNative' | 'nativeModule'> {
+  /* eslint-disable @typescript-eslint/no-require-imports */
+  const { loadNative } = require('../native/load-native.js') as typeof import('../native/load-native.js');
+  const { nativeModule } = require('../native/native-module.js') as typeof import('../native/native-module.js');
+  /* eslint-enable @typescript-eslint/no-require-imports */
+  return { loadNative, nativeModule };
 }
 
 /** CROOT_PLUGINS: package names (looked up from croot's install) or absolute paths. */

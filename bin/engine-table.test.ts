@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as containerd from '../engines/containerd/index.js';
@@ -17,7 +17,7 @@ describe('the engine table', () => {
         userRunRoot: podman.podmanPathsFrom({}).userRunRoot,
         storageConfs: [...podman.DEFAULT_CONTAINERS_STORAGE_CONFS],
       },
-      containerd: { taskDir: containerd.DEFAULT_CONTAINERD_TASK_DIR },
+      containerd: { taskDir: containerd.DEFAULT_CONTAINERD_TASK_DIR, mobyNamespace: containerd.MOBY_NAMESPACE },
       lxc: { dir: lxc.DEFAULT_LXC_DIR },
     });
   });
@@ -64,6 +64,33 @@ describe('the engine table', () => {
       expect(ENGINES.find((e) => e.id === 'lxc')?.absent({ env, declaredContainers: 0 })).toBeUndefined();
       expect(ENGINES.find((e) => e.id === 'docker')?.absent({ env: { ...nowhere(), DOCKER_HOST: 'tcp://127.0.0.1:1' }, declaredContainers: 0 })).toBeUndefined();
       expect(ENGINES.find((e) => e.id === 'static')?.absent({ env: nowhere(), declaredContainers: 0 })).toBeUndefined();
+    });
+
+    it('says an LXC folder holds nothing only while it is empty', () => {
+      const lxc = ENGINES.find((e) => e.id === 'lxc');
+      const dir = join(empty, 'lxc-holding');
+      mkdirSync(dir);
+      const facts = { env: { ...nowhere(), PCP_LXC_DIR: dir }, declaredContainers: 0 };
+      expect(lxc?.holdsNone?.(facts)).toBe(`not loaded: ${dir} is empty`);
+      mkdirSync(join(dir, 'web'));
+      expect(lxc?.holdsNone?.(facts)).toBeUndefined();
+    });
+
+    it('says containerd holds nothing while no namespace but Docker’s has a task', () => {
+      const ctr = ENGINES.find((e) => e.id === 'containerd');
+      const root = join(empty, 'tasks-holding');
+      mkdirSync(join(root, 'default'), { recursive: true });
+      mkdirSync(join(root, containerd.MOBY_NAMESPACE, 'a'.repeat(64)), { recursive: true });
+      const facts = { env: { ...nowhere(), CROOT_CONTAINERD_TASK_DIR: root }, declaredContainers: 0 };
+      expect(ctr?.holdsNone?.(facts)).toMatch(/^not loaded: no task in /);
+      mkdirSync(join(root, 'default', 'web'));
+      expect(ctr?.holdsNone?.(facts)).toBeUndefined();
+    });
+
+    it('says the static engine holds nothing only when the config declares no container', () => {
+      const stat = ENGINES.find((e) => e.id === 'static');
+      expect(stat?.holdsNone?.({ env: nowhere(), declaredContainers: 0 })).toBe('not loaded: the config file declares no container');
+      expect(stat?.holdsNone?.({ env: nowhere(), declaredContainers: 1 })).toBeUndefined();
     });
 
     it('tells a path that is not there (or under a missing folder) from one that is', () => {

@@ -1,10 +1,12 @@
 /**
  * croot's in-process view: the containers and engine health this process
  * can see by itself, without a server. It loads only the engines this host
- * has sources for (or the one an ENGINE:NAME names), starts them, answers,
- * and stops them. The one place in the command line that starts the engine
+ * has sources for (or the one an ENGINE:NAME names; for a lookup, only
+ * those whose sources hold some container), starts them, answers, and
+ * stops them. The one place in the command line that starts the engine
  * registry; everything else goes through the ContainerView it hands out.
  */
+import './inversify-bundle.js';
 import 'reflect-metadata';
 import { loadCrootConfigFile } from '../core/config/config-file.js';
 import { ContainerView, type ContainerField } from '../core/registry/container-view.js';
@@ -12,6 +14,7 @@ import { createCrootContainer } from '../core/create-container.js';
 import { SCHEMA_VERSION, sortEngines, type AnchorReport, type ContainerReport, type CrootDocument, type EngineReport } from '../core/protocol/croot-extension.js';
 import { EngineRegistry } from '../core/registry/engine-registry.js';
 import type { CrootdEventStream } from '../core/client/extension-client.js';
+import type { UserDatabase } from '../core/host/user-database.js';
 import { defaultModules, systemUsers } from './default-modules.js';
 import { ENGINE_IDS } from './engine-table.js';
 import type { DockerEngineOptions } from '../engines/docker/index.js';
@@ -24,6 +27,8 @@ export interface LocalViewOptions {
   readonly config?: string;
   /** Load only these engines (the ENGINE of ENGINE:NAME). */
   readonly engines?: readonly string[];
+  /** The view answers a lookup by name: engines whose sources hold no container are left out too. */
+  readonly lookup?: boolean;
 }
 
 export interface LocalView {
@@ -43,11 +48,12 @@ export interface LocalView {
 }
 
 export async function openLocalView(options: LocalViewOptions = {}): Promise<LocalView> {
-  const fileConfig = await loadCrootConfigFile(options.config, process.env, { users: systemUsers() });
+  const fileConfig = await loadCrootConfigFile(options.config, process.env, { users: whenAsked(systemUsers) });
   const loaded = await defaultModules({
     disabledEngines: fileConfig.disabledEngines ?? [],
     plugins: fileConfig.plugins ?? [],
     onlyPresent: true,
+    onlyHolding: options.lookup === true,
     declaredContainers: fileConfig.staticContainers?.length ?? 0,
     ...(options.engines !== undefined ? { onlyEngines: options.engines } : {}),
   });
@@ -79,6 +85,13 @@ export async function openLocalView(options: LocalViewOptions = {}): Promise<Loc
     events: () => localEvents(view, others),
     close: () => registry.stop(),
   };
+}
+
+/** The user database `make` gives, made on the first look-up: most configs (or none) never ask. */
+function whenAsked(make: () => UserDatabase): UserDatabase {
+  let users: UserDatabase | undefined;
+  const get = (): UserDatabase => (users ??= make());
+  return { userByName: (name) => get().userByName(name), userById: (uid) => get().userById(uid) };
 }
 
 /** The view's changes as a stream of documents, as crootd would send them. */

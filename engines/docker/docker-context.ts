@@ -7,7 +7,6 @@
  * `Endpoints.docker.Host` and `SkipTLSVerify`), with its TLS files, when it
  * has any, in `contexts/tls/<same digest>/docker/{ca,cert,key}.pem`.
  */
-import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
@@ -73,6 +72,9 @@ function currentContextOf(configFile: string): string | undefined | { problem: s
 }
 
 function readContext(configDir: string, name: string): DockerContextChoice {
+  // node:crypto is required here, not at load: most hosts use no named context, and it costs a one-shot lookup its start.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { createHash } = require('node:crypto') as typeof import('node:crypto');
   const digest = createHash('sha256').update(name).digest('hex');
   const metaFile = join(configDir, 'contexts', 'meta', digest, 'meta.json');
   const broken = (problem: string): DockerContextChoice => ({ kind: 'broken', name, problem: `docker context "${name}": ${problem}` });

@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { rootCertificates } from 'node:tls';
 import { inspect } from 'node:util';
 import { eventually } from '../../test/support/outcomes.js';
-import { dockerEndpointFrom, loadDockerTls, type DockerTls } from './docker-endpoint.js';
+import { dockerEndpointFrom, type DockerTls } from './docker-endpoint.js';
+import { loadDockerTls } from './docker-tls.js';
 
 describe('dockerEndpointFrom', () => {
   it('uses /var/run/docker.sock without DOCKER_HOST or a docker context', () => {

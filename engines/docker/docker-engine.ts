@@ -18,10 +18,20 @@ import type { ContainerRecord, ContainerSink, EngineContribution } from '../../c
 import { DirectoryWatcher, type DirectoryEvent } from '../../core/host/host-services.js';
 import { NodeDirectoryWatcher } from '../../core/host/node-directory-watcher.js';
 import { plural } from '../../core/logging/plural.js';
-import { DockerApiSource, describeDockerError } from './docker-api-source.js';
+import type { DockerApiSource } from './docker-api-source.js';
 import { DockerDiskState } from './docker-disk-state.js';
 import { dockerEndpointFrom, type DockerEndpoint } from './docker-endpoint.js';
 import { readBootTime } from './docker-record.js';
+
+/**
+ * The daemon's side (node:http, node:https, dockerode when it answers),
+ * required on the first try at the daemon: a lookup that Docker's files
+ * answer (`daemon: 'when-no-files'`) never loads it.
+ */
+function apiSourceModule(): typeof import('./docker-api-source.js') {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return require('./docker-api-source.js') as typeof import('./docker-api-source.js');
+}
 
 export const DOCKER_ENGINE_ID = 'docker';
 export const DEFAULT_DOCKER_DIR = '/var/lib/docker';
@@ -209,6 +219,7 @@ export class DockerEngine implements EngineContribution {
   private tryDaemon(): Promise<boolean> {
     if (this.stopped || this.api !== undefined) return Promise.resolve(this.api !== undefined);
     if (this.attempt !== undefined) return this.attempt.done;
+    const { DockerApiSource, describeDockerError } = apiSourceModule();
     const source: DockerApiSource = new DockerApiSource({
       endpoint: this.endpoint,
       bootTime: this.bootTime,

@@ -1,6 +1,7 @@
 /** dockerode for one endpoint, loaded only once a daemon has answered (it and docker-modem are ~200 modules). */
 import type Docker from 'dockerode';
-import type { DockerTlsAgent, DockerTransport } from './docker-endpoint.js';
+import type { DockerTransport } from './docker-endpoint.js';
+import type { DockerTlsAgent } from './docker-tls.js';
 
 let dockerode: typeof Docker | undefined;
 

@@ -112,6 +112,17 @@ export interface DriverChoice {
   readonly note?: string;
 }
 
+/** Whether `path` is certainly not there (ENOENT, ENOTDIR); one croot may not read counts as there. */
+async function isMissing(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return false;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    return code === 'ENOENT' || code === 'ENOTDIR';
+  }
+}
+
 /** The newest mtime of the lists that exist for `driver`, or undefined when none does. */
 async function listsMtime(storageDir: string, runDir: string, driver: string): Promise<number | undefined> {
   const stats = await Promise.all(listPaths({ storageDir, runDir, driver }).map((p) => stat(p).then((s) => s.mtimeMs, () => undefined)));
@@ -129,14 +140,17 @@ async function listsMtime(storageDir: string, runDir: string, driver: string): P
  * most recently), named in the note; when none has, overlay.
  */
 export async function chooseDriver(storageDir: string, runDir: string, configured: ConfiguredDriver | undefined): Promise<DriverChoice> {
-  const mtimes = await Promise.all(GRAPH_DRIVERS.map(async (d) => ({ driver: d, mtime: await listsMtime(storageDir, runDir, d) })));
+  // A store whose graph root and run root are both missing (most users' on a host) has no list: two stats, not three per driver.
+  const none = (await Promise.all([storageDir, runDir].map(isMissing))).every(Boolean);
+  const lists = (driver: string): Promise<number | undefined> => (none ? Promise.resolve(undefined) : listsMtime(storageDir, runDir, driver));
+  const mtimes = await Promise.all(GRAPH_DRIVERS.map(async (d) => ({ driver: d, mtime: await lists(d) })));
   const present = mtimes.filter((m): m is { driver: string; mtime: number } => m.mtime !== undefined);
   if (configured !== undefined) {
     const driver = canonicalDriver(configured.name);
     // Every known driver was looked at above; only one croot does not know is looked for now.
     const found = GRAPH_DRIVERS.includes(driver)
       ? present.some((p) => p.driver === driver)
-      : (await listsMtime(storageDir, runDir, driver)) !== undefined;
+      : (await lists(driver)) !== undefined;
     const others = present.filter((p) => p.driver !== driver).map((p) => `${p.driver}-containers`);
     const note = !found && others.length > 0 ? `${configured.from} sets driver "${driver}", so ${others.join(', ')} under ${storageDir} are not read` : undefined;
     return { driver, found, ...(note !== undefined ? { note } : {}) };
