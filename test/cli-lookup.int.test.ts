@@ -152,5 +152,29 @@ describeWith('root, docker, podman, containerd, LXC tools and the built bin/croo
       // The other engines' answers are unchanged.
       expect(outcome(await runCroot(['pid', podmanOnly], { env: env() }))).toEqual({ code: EXIT.ok, stdout: podmanPid(podmanOnly) });
     }, 60000);
+
+    it('reports an LXC container named like a Docker one as ambiguous, naming both (its id is a name someone chose)', async () => {
+      mkdirSync(join(lxcDir, dockerOnly));
+      writeFileSync(join(lxcDir, dockerOnly, 'config'), `lxc.uts.name = ${dockerOnly}\n`);
+      expect(run('lxc-ls', ['-P', lxcDir]).split(/\s+/)).toContain(dockerOnly);
+      const r = await runCroot(['pid', dockerOnly], { env: env() });
+      expect(r.code).toBe(EXIT.ambiguous);
+      expect(r.stderr).toContain(`docker:${ids.get(`docker:${dockerOnly}`)}`);
+      expect(r.stderr).toContain(`lxc:${dockerOnly}`);
+      expect(outcome(await runCroot(['pid', `docker:${dockerOnly}`], { env: env() }))).toEqual({ code: EXIT.ok, stdout: dockerPid(dockerOnly) });
+      rmSync(join(lxcDir, dockerOnly), { recursive: true, force: true });
+    }, 60000);
   });
+
+  it('reports a container declared in the config file under a Docker container’s name as ambiguous; static:NAME and docker:NAME pick one', async () => {
+    const config = join(work, 'twin.json');
+    // The declared container is this test's own process: the kernel's PID for it is process.pid.
+    writeFileSync(config, JSON.stringify({ containers: [{ name: dockerOnly, pid: process.pid }] }));
+    const r = await runCroot(['pid', dockerOnly, '--config', config]);
+    expect(r.code).toBe(EXIT.ambiguous);
+    expect(r.stderr).toContain(`docker:${ids.get(`docker:${dockerOnly}`)}`);
+    expect(r.stderr).toContain(`static:${dockerOnly}`);
+    expect(outcome(await runCroot(['pid', `static:${dockerOnly}`, '--config', config]))).toEqual({ code: EXIT.ok, stdout: String(process.pid) });
+    expect(outcome(await runCroot(['pid', `docker:${dockerOnly}`, '--config', config]))).toEqual({ code: EXIT.ok, stdout: dockerPid(dockerOnly) });
+  }, 60000);
 });

@@ -212,11 +212,12 @@ describe('ContainerIndex', () => {
       const child = sleeper();
       const pid = child.pid as number;
       const start = kernelStat(pid).start;
-      const index = new ContainerIndex(anchor, '/proc');
-      index.upsert('docker', { engine: 'docker', id: 'w1', names: ['w1'], running: true, pid, pidStartTime: start });
-      // Gone before anything read the entry (this anchor announces no exit): the read anchors it, and finds that.
+      // Gone (and reaped) before the engine's record of it arrives and before anything reads the entry; with
+      // the record already in, the background pass could anchor the killed but not yet reaped process.
       child.kill('SIGKILL');
       await exitOf(child);
+      const index = new ContainerIndex(anchor, '/proc');
+      index.upsert('docker', { engine: 'docker', id: 'w1', names: ['w1'], running: true, pid, pidStartTime: start });
       const c = index.withId('w1')[0];
       expect([c?.liveness, c?.handle]).toEqual(['exited', undefined]);
     });

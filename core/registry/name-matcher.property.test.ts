@@ -1,8 +1,8 @@
 /**
  * Properties of the naming rule over generated sets of containers
  * (fast-check), through `NameMatcher.match(ref, records, engineIds)` with
- * plain record lists: an exact id beats an exact name, which beats a unique
- * prefix; prefixes find digest ids only; two fits are an error naming both,
+ * plain record lists: an exact digest id beats an exact name or chosen id
+ * (which rank together), which beats a unique prefix; prefixes find digest ids only; two fits are an error naming both,
  * never an answer. Ids and names come from small alphabets so that they
  * collide, share prefixes and equal one another often. The expected outcome
  * is worked out here from the rule as docs/architecture.md states it.
@@ -36,8 +36,8 @@ function expectedOutcome(name: string, records: readonly ContainerRecord[]): Out
   if (name === '' || name === '/') return { code: 'ERR_INVALID_NAME' };
   const bare = name.startsWith('/') ? name.slice(1) : name;
   const kinds = [
-    records.filter((r) => r.id === name),
-    records.filter((r) => r.names.includes(bare)),
+    records.filter((r) => DIGEST.test(r.id) && r.id === name),
+    records.filter((r) => (!DIGEST.test(r.id) && r.id === name) || r.names.includes(bare)),
     /^[0-9a-f]+$/.test(name) ? records.filter((r) => DIGEST.test(r.id) && r.id.startsWith(name)) : [],
   ];
   const fits = kinds.find((k) => k.length > 0);
@@ -83,12 +83,17 @@ describe('NameMatcher.match (properties)', () => {
     );
   });
 
-  it('finds every container by its full id, whatever else is named or prefixed like it', () => {
+  it('finds every container by its full digest id whatever else is named like it, and by a chosen id unless another container is named so', () => {
+    const byId = (r: ContainerRecord, among: readonly ContainerRecord[]): Outcome => {
+      const namesakes = among.filter((o) => o !== r && o.names.includes(r.id));
+      if (DIGEST.test(r.id) || namesakes.length === 0) return { found: key(r) };
+      return { code: 'ERR_AMBIGUOUS_NAME', candidates: [r, ...namesakes].map(key).sort() };
+    };
     fc.assert(
       fc.property(containers, (records) => {
         for (const r of records) {
-          expect(outcomeOf(r.id, records)).toEqual({ found: key(r) });
-          expect(outcomeOf(`${r.engine}:${r.id}`, records)).toEqual({ found: key(r) });
+          expect(outcomeOf(r.id, records)).toEqual(byId(r, records));
+          expect(outcomeOf(`${r.engine}:${r.id}`, records)).toEqual(byId(r, records.filter((o) => o.engine === r.engine)));
         }
       }),
       { numRuns: 300 },

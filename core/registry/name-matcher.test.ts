@@ -48,6 +48,20 @@ describe('NameMatcher', () => {
       expect(matcher.match('c0ffee11aa00', [namedLikeId, web], engines)).toBe(web);
     });
 
+    it('ranks an id someone chose (LXC, containerd, declared) with the names: another engine\'s container of that name makes it ambiguous', () => {
+      const declared = record('static', 'web', 'web');
+      const lxcDb = record('lxc', 'db', 'db');
+      const err = errorOf(() => matcher.match('web', [web, declared], ['docker', 'static']));
+      expect([err.code, err.message]).toEqual(['ERR_AMBIGUOUS_NAME', '"web" is ambiguous: id or name of 2 containers: static:web (web), docker:c0ffee11aa00 (web)']);
+      expect(errorOf(() => matcher.match('db', [lxcDb, db], ['docker', 'lxc'])).code).toBe('ERR_AMBIGUOUS_NAME');
+      // Found both by its id and its name, a container counts once; qualified, each engine answers its own.
+      expect(matcher.match('web', [declared], ['static'])).toBe(declared);
+      expect(matcher.match('static:web', [web, declared], ['docker', 'static'])).toBe(declared);
+      expect(matcher.match('docker:web', [web, declared], ['docker', 'static'])).toBe(web);
+      // A chosen id still wins over nothing else: a prefix of a digest that it also is does not compete.
+      expect(matcher.match('lxc:db', [lxcDb, db], ['docker', 'lxc'])).toBe(lxcDb);
+    });
+
     it('takes prefixes of digest ids only: a chosen id (LXC, containerd, declared) must be given in full', () => {
       const lxcWeb1 = record('lxc', 'web1', 'web1');
       const ctrApp = record('containerd', 'default/app-7', 'app-7');

@@ -1,6 +1,9 @@
 /**
- * One naming rule for every engine: exact full id, then exact name (`name`
- * or `/name`), then a unique id prefix. Never a guess: an ambiguous name is an
+ * One naming rule for every engine: exact full digest id, then exact name
+ * (`name` or `/name`) or exact id someone chose (LXC's, containerd's outside
+ * Kubernetes, a declared container's: these are names, so they rank with
+ * names and a container of another engine named the same makes the
+ * reference ambiguous), then a unique id prefix. Never a guess: an ambiguous name is an
  * error that names the candidates, and a name that fits nothing is
  * PM_ERR_NOCONTAINER even when it starts like some id. Only content-digest
  * ids (hex, as Docker, Podman and Kubernetes make them) are matched by
@@ -115,11 +118,14 @@ export class NameMatcher {
 
   private exact<T>(ref: string, name: string, engine: string | undefined, search: ContainerSearch<T>): T | undefined {
     const byId = this.inEngine(search.withId(name), engine, search);
-    if (byId.length > 0) return this.single(ref, byId, 'id', search);
+    if (byId.length > 0 && isDigestId(name)) return this.single(ref, byId, 'id', search);
     const bare = name.charCodeAt(0) === 47 /* '/' */ ? name.slice(1) : name;
     const byName = this.inEngine(search.withName(bare), engine, search);
-    if (byName.length > 0) return this.single(ref, byName, 'name', search);
-    return undefined;
+    if (byId.length === 0) return byName.length > 0 ? this.single(ref, byName, 'name', search) : undefined;
+    // A chosen id is a name: it ranks with the names, and a container found both ways counts once.
+    const same = (a: T, b: T): boolean => search.recordOf(a).engine === search.recordOf(b).engine && search.recordOf(a).id === search.recordOf(b).id;
+    const found = [...byId, ...byName.filter((item) => !byId.some((other) => same(other, item)))];
+    return this.single(ref, found, 'id or name', search);
   }
 
   private inEngine<T>(found: readonly T[], engine: string | undefined, search: ContainerSearch<T>): readonly T[] {
