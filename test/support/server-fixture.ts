@@ -63,6 +63,8 @@ export interface TestServerOptions {
   readonly engines?: readonly FixtureEngine[];
   /** Bind the process services (STARTPMDA/STOPPMDA). */
   readonly processes?: boolean;
+  /** Leave the native module out (no SO_PEERCRED: every connection refused). */
+  readonly withoutNative?: boolean;
   /** A directory made beforehand, this mode (e.g. 0o755 for other uids); else the server creates it. */
   readonly dirMode?: number;
 }
@@ -83,7 +85,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   const socketDir = options.dirMode !== undefined ? dir : join(dir, 'pmcd');
   const logger = new LinesLogger();
   const modules = [
-    nativeModule,
+    ...(options.withoutNative === true ? [] : [nativeModule]),
     serverModule({ version: '0.0.0-test', ...options.extension }),
     new ContainerModule(({ bind }) => {
       bind<Logger>(Logger).toConstantValue(logger);

@@ -1,0 +1,271 @@
+/**
+ * croot's server at accept and around it, over real unix sockets: the
+ * allow-list checked against the peer's credentials as the kernel gives
+ * them (SO_PEERCRED of real child processes run as `nobody`, and of a
+ * process whose executable is named pmcd), the connection caps and who is
+ * displaced, the idle timeout, the socket's life (directory, mode, stale
+ * and live sockets, removal at close).
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { linkSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { describeWith, probes } from '../../test/support/components.js';
+import { RawRootClient } from '../../test/support/raw-root-client.js';
+import { PCP_INFO, T, containerRequest, readContainer } from '../../test/support/root-pdu-bytes.js';
+import { startTestServer, type TestServer } from '../../test/support/server-fixture.js';
+import { errnoTruth } from '../../test/support/truth.js';
+import { removeStaleSocket } from './root-server.js';
+
+const NOBODY = 65534;
+/** Connects, prints what it got first (INFO or a close), sends half a header when told, then prints when the server closes. */
+const CLIENT = `
+import socket, sys, select
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.connect(sys.argv[1])
+data = b''
+while len(data) < 24:
+    chunk = s.recv(24 - len(data))
+    if not chunk: break
+    data += chunk
+print(('info ' + data.hex()) if len(data) == 24 else 'closed', flush=True)
+for line in sys.stdin:
+    if line.strip() == 'partial':
+        s.send(b'\\x01\\x90\\x00\\x00'); print('sent', flush=True)
+    elif line.strip() == 'wait':
+        select.select([s], [], [])
+        print('closed' if not s.recv(100) else 'data', flush=True)
+`;
+
+class PeerProcess {
+  private readonly lines: string[] = [];
+  private readonly waiters: (() => void)[] = [];
+  private constructor(readonly child: ChildProcess) {
+    createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (l) => {
+      this.lines.push(l);
+      for (const w of this.waiters.splice(0)) w();
+    });
+  }
+  static start(path: string, options: { uid?: number; exe?: string } = {}): PeerProcess {
+    const uid = options.uid ?? 0;
+    return new PeerProcess(spawn(options.exe ?? '/usr/bin/python3', ['-c', CLIENT, path], { uid, gid: uid, cwd: '/', stdio: ['pipe', 'pipe', 'inherit'] }));
+  }
+  get pid(): number {
+    return this.child.pid as number;
+  }
+  async line(): Promise<string> {
+    while (this.lines.length === 0) await new Promise<void>((r) => this.waiters.push(r));
+    return this.lines.shift() as string;
+  }
+  /** Sends half a header: the server holds an incomplete request, so the connection is not idle. */
+  async partial(): Promise<void> {
+    this.child.stdin?.write('partial\n');
+    expect(await this.line()).toBe('sent');
+  }
+  /** Resolves 'closed' once the server closes the connection. */
+  closed(): Promise<string> {
+    this.child.stdin?.write('wait\n');
+    return this.line();
+  }
+  stop(): void {
+    this.child.kill('SIGKILL');
+  }
+}
+
+describeWith('root', () => probes.root() ?? probes.native(), 'RootServer at accept', () => {
+  const servers: TestServer[] = [];
+  const peers: PeerProcess[] = [];
+  const clients: RawRootClient[] = [];
+  async function serve(options: Parameters<typeof startTestServer>[0] = {}): Promise<TestServer> {
+    const t = await startTestServer({ dirMode: 0o755, ...options, config: { socketMode: 0o777, ...options.config } });
+    servers.push(t);
+    return t;
+  }
+  function peer(t: TestServer, options: { uid?: number; exe?: string } = {}): PeerProcess {
+    const p = PeerProcess.start(t.socket, options);
+    peers.push(p);
+    return p;
+  }
+  async function root(t: TestServer): Promise<RawRootClient> {
+    const c = await RawRootClient.open(t.socket, false);
+    clients.push(c);
+    expect(await c.next()).toEqual(PCP_INFO);
+    return c;
+  }
+  /** One answered request: the server has read everything sent before it on every connection. */
+  async function roundTrip(c: RawRootClient): Promise<void> {
+    await c.write(containerRequest(T.PROCESSID_REQ, 9, 'x'));
+    expect(readContainer((await c.next()) as Buffer)).toMatchObject({ type: T.PROCESSID, pid: 9 });
+  }
+
+  afterEach(async () => {
+    for (const p of peers.splice(0)) p.stop();
+    for (const c of clients.splice(0)) c.close();
+    for (const t of servers.splice(0)) await t.stop();
+  });
+
+  it('closes a uid not on the allow-list before any byte, as SO_PEERCRED names it', async () => {
+    const t = await serve();
+    const nobody = peer(t, { uid: NOBODY });
+    expect(await nobody.line()).toBe('closed');
+    expect(t.server.stats()).toEqual({ connections: 0, accepted: 0, refused: 1, evicted: 0 });
+    expect(t.logger.lines.find((l) => l.line === 'warn connection refused: uid not allowed')?.fields).toEqual({ uid: NOBODY, pid: nobody.pid });
+    await root(t);
+    expect(t.server.stats()).toMatchObject({ connections: 1, accepted: 1, refused: 1 });
+  });
+
+  it('admits a uid once allowed, and closes its connections when it is taken off', async () => {
+    const t = await serve();
+    t.server.setAllowedUids([0, NOBODY]);
+    expect(t.server.allowedUids).toEqual([0, NOBODY]);
+    const nobody = peer(t, { uid: NOBODY });
+    expect(await nobody.line()).toBe(`info ${PCP_INFO.toString('hex')}`);
+    const c = await root(t);
+    expect(t.server.setAllowedUids([0])).toBe(1);
+    expect(await nobody.closed()).toBe('closed');
+    await roundTrip(c);
+    expect(t.server.connectionCount).toBe(1);
+  });
+
+  it("caps a non-root uid's connections: its idle one is dropped for a newcomer, a busy one is not", async () => {
+    const t = await serve({ config: { allowUids: [0, NOBODY] }, server: { maxConnectionsPerUid: 1 } });
+    expect(t.server.connectionLimits).toEqual({ maxConnections: 1024, maxConnectionsPerUid: 1, reservedForRoot: 64, idleTimeoutMs: 10000 });
+    const first = peer(t, { uid: NOBODY });
+    expect(await first.line()).toMatch(/^info /);
+    const second = peer(t, { uid: NOBODY });
+    expect(await second.line()).toMatch(/^info /);
+    expect(await first.closed()).toBe('closed');
+    expect(t.server.stats()).toMatchObject({ connections: 1, accepted: 2, evicted: 1, refused: 0 });
+    await second.partial();
+    await roundTrip(await root(t));
+    const third = peer(t, { uid: NOBODY });
+    expect(await third.line()).toBe('closed');
+    expect(t.server.stats()).toMatchObject({ accepted: 3, evicted: 1, refused: 1 });
+  });
+
+  it('keeps reservedForRoot slots for root, and at the cap drops the oldest idle connection', async () => {
+    const t = await serve({ config: { allowUids: [0, NOBODY], connectionLimits: { maxConnections: 2, reservedForRoot: 1 } } });
+    const busy = await root(t);
+    await busy.write(containerRequest(T.PROCESSID_REQ, 0, 'x').subarray(0, 10));
+    await roundTrip(await root(t));
+    // Two root connections: the cap is reached for everybody; nobody may not displace root's.
+    const nobody = peer(t, { uid: NOBODY });
+    expect(await nobody.line()).toBe('closed');
+    const oldestIdle = clients[1] as RawRootClient;
+    const third = await root(t);
+    expect(await oldestIdle.next()).toBeUndefined();
+    expect(t.server.stats()).toMatchObject({ connections: 2, evicted: 1, refused: 1 });
+    // The busy connection was kept: the rest of its request gets its answer.
+    await busy.write(containerRequest(T.PROCESSID_REQ, 0, 'x').subarray(10));
+    expect(readContainer((await busy.next()) as Buffer)).toMatchObject({ type: T.PROCESSID, status: -12399 });
+    await roundTrip(third);
+  });
+
+  it('never drops a pmcd connection (a process whose executable is pmcd), even idle', async () => {
+    const t = await serve({ server: { maxConnections: 1 } });
+    const bin = mkdtempSync(join(tmpdir(), 'croot-pmcd-'));
+    try {
+      linkSync('/usr/bin/python3.11', join(bin, 'pmcd'));
+      const pmcd = peer(t, { exe: join(bin, 'pmcd') });
+      expect(await pmcd.line()).toMatch(/^info /);
+      const c = await RawRootClient.open(t.socket, false);
+      clients.push(c);
+      expect(await c.next()).toBeUndefined();
+      expect(t.server.stats()).toMatchObject({ connections: 1, refused: 1, evicted: 0 });
+      expect(t.logger.lines.find((l) => l.line === 'debug client connected')?.fields).toEqual({ pid: pmcd.pid, uid: 0, pmcd: true });
+    } finally {
+      rmSync(bin, { recursive: true, force: true });
+    }
+  });
+
+  it('closes a connection that sends no complete request within idleTimeoutMs, but not one that has asked', async () => {
+    const t = await serve({ server: { idleTimeoutMs: 100 } });
+    const asked = await root(t);
+    await roundTrip(asked);
+    const silent = await root(t);
+    const halfway = await root(t);
+    await roundTrip(halfway);
+    await halfway.write(containerRequest(T.PROCESSID_REQ, 0, 'x').subarray(0, 20));
+    expect(await silent.next()).toBeUndefined();
+    expect(await halfway.next()).toBeUndefined();
+    // `asked` went quiet before `silent` connected: its timer has fired too, and it is still served.
+    await roundTrip(asked);
+  });
+
+  it('reads ahead at most maxQueuedRequests, and still answers all of a long pipeline in order', async () => {
+    const t = await serve({ server: { maxQueuedRequests: 2 } });
+    const c = await root(t);
+    await c.write(Buffer.concat(Array.from({ length: 40 }, (_, i) => containerRequest(T.PROCESSID_REQ, i + 1, 'nosuch'))));
+    const pids: number[] = [];
+    for (let i = 0; i < 40; i++) pids.push(readContainer((await c.next()) as Buffer).pid);
+    expect(pids).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
+  });
+
+  it('refuses every connection when it cannot read peer credentials, and says so once', async () => {
+    const t = await serve({ withoutNative: true });
+    for (let i = 0; i < 2; i++) {
+      const c = await RawRootClient.open(t.socket, false);
+      clients.push(c);
+      expect(await c.next()).toBeUndefined();
+    }
+    expect(t.logger.lines.filter((l) => l.line.startsWith('error cannot read peer credentials'))).toHaveLength(1);
+    expect(t.server.stats()).toMatchObject({ connections: 0, accepted: 0 });
+  });
+});
+
+describeWith('root', () => probes.root() ?? probes.native(), 'RootServer socket', () => {
+  it('creates its directory 0700 and the socket with the mode asked, and removes the socket at close', async () => {
+    const t = await startTestServer({ config: { socketMode: 0o750 } });
+    try {
+      expect(statSync(join(t.dir, 'pmcd')).mode & 0o7777).toBe(0o700);
+      expect(statSync(t.socket).mode & 0o777).toBe(0o750);
+      expect(t.server.path).toBe(t.socket);
+      await expect(t.server.listen(t.socket)).rejects.toMatchObject({ code: 'ERR_CONFIG' });
+      await t.server.close();
+      expect(() => statSync(t.socket)).toThrow();
+      await t.server.close();
+    } finally {
+      await t.stop();
+    }
+  });
+
+  it('warns about a directory open to others', async () => {
+    const t = await startTestServer({ dirMode: 0o755 });
+    await t.stop();
+    expect(t.logger.lines.find((l) => l.line === 'warn socket directory is reachable by others; PCP keeps it 0700')?.fields).toEqual({ dir: t.dir, mode: '755' });
+    const sticky = await startTestServer({ dirMode: 0o1777 });
+    await sticky.stop();
+    expect(sticky.logger.lines.some((l) => l.line.startsWith('warn socket directory'))).toBe(false);
+  });
+
+  it('refuses a live socket and a path that is not a socket; replaces a stale one', async () => {
+    const t = await startTestServer();
+    const dir = mkdtempSync(join(tmpdir(), 'croot-stale-'));
+    try {
+      await expect(removeStaleSocket(t.socket)).rejects.toMatchObject({ code: 'ERR_CONFIG', status: -errnoTruth('EBUSY') });
+      const file = join(dir, 'file');
+      writeFileSync(file, '');
+      await expect(removeStaleSocket(file)).rejects.toMatchObject({ code: 'ERR_CONFIG' });
+      await removeStaleSocket(join(dir, 'none'));
+      // A socket nobody listens on: bound by a process that then exits.
+      const stale = join(dir, 'stale.socket');
+      spawnSync('/usr/bin/python3', ['-c', 'import socket,sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])', stale]);
+      expect(statSync(stale).isSocket()).toBe(true);
+      await removeStaleSocket(stale);
+      expect(() => statSync(stale)).toThrow();
+    } finally {
+      await t.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('leaves at close a socket path that another file has taken since', async () => {
+    const t = await startTestServer();
+    rmSync(t.socket);
+    mkdirSync(t.socket);
+    await t.server.close();
+    expect(statSync(t.socket).isDirectory()).toBe(true);
+    await t.stop();
+  });
+});
