@@ -204,6 +204,21 @@ describeWith('root', () => probes.root() ?? probes.native(), 'RootServer answeri
     await until(() => procGone(start.pid), `process ${start.pid} killed`);
   });
 
+  it('reaps a child that exited for STOPPMDA wait, with its raw wait status', async () => {
+    const start = readStart(await ask(startRequest(1, 'exit3', '/bin/sh -c "exit 3"')));
+    expect(start.status).toBe(0);
+    const c = await client();
+    let stop = { pid: 0, code: 0, force: -1, status: 0 };
+    for (let i = 0; i < 500 && stop.pid === 0; i++) {
+      if (i > 0) await new Promise((r) => setTimeout(r, 10));
+      await c.write(stopRequest(start.pid, false));
+      stop = readStop((await c.next()) as Buffer);
+    }
+    // Linux's wait status: exit code in bits 8-15, no signal in bits 0-6.
+    expect([stop.status, stop.pid, (stop.code >> 8) & 0xff, stop.code & 0x7f, stop.force]).toEqual([0, start.pid, 3, 0, 0]);
+    expect(procGone(start.pid)).toBe(true);
+  });
+
   it('refuses malformed STARTPMDA and STOPPMDA of a process it did not start, with replies of their shape', async () => {
     const shapes = [
       readStart(await ask(startRequest(3, 'bad', '/bin/true'))),

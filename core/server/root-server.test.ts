@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { describeWith, probes } from '../../test/support/components.js';
 import { RawRootClient } from '../../test/support/raw-root-client.js';
-import { PCP_INFO, T, containerRequest, readContainer } from '../../test/support/root-pdu-bytes.js';
+import { PCP_INFO, T, containerRequest, readContainer, readStart, readStop, startRequest, stopRequest } from '../../test/support/root-pdu-bytes.js';
 import { startTestServer, type TestServer } from '../../test/support/server-fixture.js';
 import { errnoTruth } from '../../test/support/truth.js';
 import { removeStaleSocket } from './root-server.js';
@@ -200,6 +200,15 @@ describeWith('root', () => probes.root() ?? probes.native(), 'RootServer at acce
     const pids: number[] = [];
     for (let i = 0; i < 40; i++) pids.push(readContainer((await c.next()) as Buffer).pid);
     expect(pids).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
+  });
+
+  it('answers STARTPMDA and STOPPMDA with -ENOTSUP when the process services are not loaded', async () => {
+    const t = await serve();
+    const c = await root(t);
+    await c.write(startRequest(1, 'label', '/bin/true'));
+    expect(readStart((await c.next()) as Buffer)).toMatchObject({ type: T.STARTPMDA, bytes: 104, status: -errnoTruth('EOPNOTSUPP'), pid: -1 });
+    await c.write(stopRequest(4242, true));
+    expect(readStop((await c.next()) as Buffer)).toMatchObject({ type: T.STOPPMDA, bytes: 32, status: -errnoTruth('EOPNOTSUPP'), pid: 4242 });
   });
 
   it('refuses every connection when it cannot read peer credentials, and says so once', async () => {
