@@ -46,6 +46,9 @@ async function until(check: () => boolean, what: string): Promise<void> {
 
 describeWith('root', () => probes.root() ?? probes.native(), 'RootServer answering PCP requests', () => {
   let sandbox: Sandbox;
+  /** The sandbox's hostname and cgroup as the kernel gives them (nsenter, /proc), read once. */
+  let hostname: string;
+  let cgroup: string;
   let dead: number;
   let t: TestServer;
   const clients: RawRootClient[] = [];
@@ -64,6 +67,8 @@ describeWith('root', () => probes.root() ?? probes.native(), 'RootServer answeri
 
   beforeAll(async () => {
     sandbox = await startSandbox();
+    hostname = hostnameTruth(sandbox.pid);
+    cgroup = cgroupTruth(sandbox.pid);
     dead = spawnSync('true').pid as number;
     const engine = new FixtureEngine('fixture', [
       { engine: 'fixture', id: 'ab12cd340000', names: ['sbx'], running: true, pid: sandbox.pid },
@@ -89,8 +94,6 @@ describeWith('root', () => probes.root() ?? probes.native(), 'RootServer answeri
   });
 
   it("answers a container's hostname, cgroup and init PID by name (with or without the NUL) and by id", async () => {
-    const hostname = hostnameTruth(sandbox.pid);
-    const cgroup = cgroupTruth(sandbox.pid);
     for (const [name, nul] of [['sbx', true], ['sbx', false], ['ab12cd340000', true]] as const) {
       expect(readContainer(await ask(containerRequest(T.HOSTNAME_REQ, 0, name, { nul })))).toEqual({
         type: T.HOSTNAME, length: 24 + Buffer.byteLength(hostname), status: 0, version: 2, bytes: 24 + Buffer.byteLength(hostname), pid: sandbox.pid, namelen: Buffer.byteLength(hostname), name: hostname,
@@ -105,7 +108,6 @@ describeWith('root', () => probes.root() ?? probes.native(), 'RootServer answeri
   });
 
   it('answers namelen 0 for the PID itself, and refuses neither name nor PID with -EINVAL', async () => {
-    const hostname = hostnameTruth(sandbox.pid);
     expect(readContainer(await ask(containerRequest(T.HOSTNAME_REQ, sandbox.pid, '')))).toMatchObject({ type: T.HOSTNAME, status: 0, pid: sandbox.pid, name: hostname });
     expect(readContainer(await ask(containerRequest(T.CGROUPNAME_REQ, process.pid, '')))).toMatchObject({ type: T.CGROUPNAME, status: 0, pid: process.pid, name: cgroupTruth(process.pid) });
     expect(readContainer(await ask(containerRequest(T.PROCESSID_REQ, process.pid, '')))).toEqual({

@@ -6,8 +6,9 @@
  * displaced, the idle timeout, the socket's life (directory, mode, stale
  * and live sockets, removal at close).
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { linkSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+import { linkSync, mkdirSync, mkdtempSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -19,9 +20,9 @@ import { errnoTruth } from '../../test/support/truth.js';
 import { removeStaleSocket } from './root-server.js';
 
 const NOBODY = 65534;
-/** Connects, prints what it got first (INFO or a close), sends half a header when told, then prints when the server closes. */
+/** Connects, prints what it got first (INFO or a close), then holds the connection until its stdin closes. */
 const CLIENT = `
-import socket, sys, select
+import socket, sys
 s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
 s.connect(sys.argv[1])
 data = b''
@@ -30,14 +31,10 @@ while len(data) < 24:
     if not chunk: break
     data += chunk
 print(('info ' + data.hex()) if len(data) == 24 else 'closed', flush=True)
-for line in sys.stdin:
-    if line.strip() == 'partial':
-        s.send(b'\\x01\\x90\\x00\\x00'); print('sent', flush=True)
-    elif line.strip() == 'wait':
-        select.select([s], [], [])
-        print('closed' if not s.recv(100) else 'data', flush=True)
+sys.stdin.read()
 `;
 
+/** A client in a process of its own, whose executable the server sees through /proc/PID/exe. */
 class PeerProcess {
   private readonly lines: string[] = [];
   private readonly waiters: (() => void)[] = [];
@@ -47,9 +44,8 @@ class PeerProcess {
       for (const w of this.waiters.splice(0)) w();
     });
   }
-  static start(path: string, options: { uid?: number; exe?: string } = {}): PeerProcess {
-    const uid = options.uid ?? 0;
-    return new PeerProcess(spawn(options.exe ?? '/usr/bin/python3', ['-c', CLIENT, path], { uid, gid: uid, cwd: '/', stdio: ['pipe', 'pipe', 'inherit'] }));
+  static start(path: string, exe: string): PeerProcess {
+    return new PeerProcess(spawn(exe, ['-S', '-c', CLIENT, path], { cwd: '/', stdio: ['pipe', 'pipe', 'inherit'] }));
   }
   get pid(): number {
     return this.child.pid as number;
@@ -57,16 +53,6 @@ class PeerProcess {
   async line(): Promise<string> {
     while (this.lines.length === 0) await new Promise<void>((r) => this.waiters.push(r));
     return this.lines.shift() as string;
-  }
-  /** Sends half a header: the server holds an incomplete request, so the connection is not idle. */
-  async partial(): Promise<void> {
-    this.child.stdin?.write('partial\n');
-    expect(await this.line()).toBe('sent');
-  }
-  /** Resolves 'closed' once the server closes the connection. */
-  closed(): Promise<string> {
-    this.child.stdin?.write('wait\n');
-    return this.line();
   }
   stop(): void {
     this.child.kill('SIGKILL');
@@ -82,8 +68,8 @@ describeWith('root', () => probes.root() ?? probes.native(), 'RootServer at acce
     servers.push(t);
     return t;
   }
-  function peer(t: TestServer, options: { uid?: number; exe?: string } = {}): PeerProcess {
-    const p = PeerProcess.start(t.socket, options);
+  function peer(t: TestServer, exe: string): PeerProcess {
+    const p = PeerProcess.start(t.socket, exe);
     peers.push(p);
     return p;
   }
@@ -105,12 +91,17 @@ describeWith('root', () => probes.root() ?? probes.native(), 'RootServer at acce
     for (const t of servers.splice(0)) await t.stop();
   });
 
+  async function nobody(t: TestServer): Promise<RawRootClient> {
+    const c = await RawRootClient.open(t.socket, false, NOBODY);
+    clients.push(c);
+    return c;
+  }
+
   it('closes a uid not on the allow-list before any byte, as SO_PEERCRED names it', async () => {
     const t = await serve();
-    const nobody = peer(t, { uid: NOBODY });
-    expect(await nobody.line()).toBe('closed');
+    expect(await (await nobody(t)).next()).toBeUndefined();
     expect(t.server.stats()).toEqual({ connections: 0, accepted: 0, refused: 1, evicted: 0 });
-    expect(t.logger.lines.find((l) => l.line === 'warn connection refused: uid not allowed')?.fields).toEqual({ uid: NOBODY, pid: nobody.pid });
+    expect(t.logger.lines.find((l) => l.line === 'warn connection refused: uid not allowed')?.fields).toEqual({ uid: NOBODY, pid: process.pid });
     await root(t);
     expect(t.server.stats()).toMatchObject({ connections: 1, accepted: 1, refused: 1 });
   });
@@ -119,11 +110,11 @@ describeWith('root', () => probes.root() ?? probes.native(), 'RootServer at acce
     const t = await serve();
     t.server.setAllowedUids([0, NOBODY]);
     expect(t.server.allowedUids).toEqual([0, NOBODY]);
-    const nobody = peer(t, { uid: NOBODY });
-    expect(await nobody.line()).toBe(`info ${PCP_INFO.toString('hex')}`);
+    const n = await nobody(t);
+    expect(await n.next()).toEqual(PCP_INFO);
     const c = await root(t);
     expect(t.server.setAllowedUids([0])).toBe(1);
-    expect(await nobody.closed()).toBe('closed');
+    expect(await n.next()).toBeUndefined();
     await roundTrip(c);
     expect(t.server.connectionCount).toBe(1);
   });
@@ -131,16 +122,16 @@ describeWith('root', () => probes.root() ?? probes.native(), 'RootServer at acce
   it("caps a non-root uid's connections: its idle one is dropped for a newcomer, a busy one is not", async () => {
     const t = await serve({ config: { allowUids: [0, NOBODY] }, server: { maxConnectionsPerUid: 1 } });
     expect(t.server.connectionLimits).toEqual({ maxConnections: 1024, maxConnectionsPerUid: 1, reservedForRoot: 64, idleTimeoutMs: 10000 });
-    const first = peer(t, { uid: NOBODY });
-    expect(await first.line()).toMatch(/^info /);
-    const second = peer(t, { uid: NOBODY });
-    expect(await second.line()).toMatch(/^info /);
-    expect(await first.closed()).toBe('closed');
-    expect(t.server.stats()).toMatchObject({ connections: 1, accepted: 2, evicted: 1, refused: 0 });
-    await second.partial();
+    const first = await nobody(t);
+    expect(await first.next()).toEqual(PCP_INFO);
+    const second = await nobody(t);
+    expect(await second.next()).toEqual(PCP_INFO);
+    expect(await first.next()).toBeUndefined();
+    expect(t.server.stats()).toMatchObject({ accepted: 2, evicted: 1, refused: 0 });
+    // Half a request: the server holds an incomplete request, so the connection is not idle.
+    await second.write(containerRequest(T.PROCESSID_REQ, 0, 'x').subarray(0, 4));
     await roundTrip(await root(t));
-    const third = peer(t, { uid: NOBODY });
-    expect(await third.line()).toBe('closed');
+    expect(await (await nobody(t)).next()).toBeUndefined();
     expect(t.server.stats()).toMatchObject({ accepted: 3, evicted: 1, refused: 1 });
   });
 
@@ -148,14 +139,13 @@ describeWith('root', () => probes.root() ?? probes.native(), 'RootServer at acce
     const t = await serve({ config: { allowUids: [0, NOBODY], connectionLimits: { maxConnections: 2, reservedForRoot: 1 } } });
     const busy = await root(t);
     await busy.write(containerRequest(T.PROCESSID_REQ, 0, 'x').subarray(0, 10));
-    await roundTrip(await root(t));
+    const oldestIdle = await root(t);
+    await roundTrip(oldestIdle);
     // Two root connections: the cap is reached for everybody; nobody may not displace root's.
-    const nobody = peer(t, { uid: NOBODY });
-    expect(await nobody.line()).toBe('closed');
-    const oldestIdle = clients[1] as RawRootClient;
+    expect(await (await nobody(t)).next()).toBeUndefined();
     const third = await root(t);
     expect(await oldestIdle.next()).toBeUndefined();
-    expect(t.server.stats()).toMatchObject({ connections: 2, evicted: 1, refused: 1 });
+    expect(t.server.stats()).toMatchObject({ evicted: 1, refused: 1 });
     // The busy connection was kept: the rest of its request gets its answer.
     await busy.write(containerRequest(T.PROCESSID_REQ, 0, 'x').subarray(10));
     expect(readContainer((await busy.next()) as Buffer)).toMatchObject({ type: T.PROCESSID, status: -12399 });
@@ -167,7 +157,7 @@ describeWith('root', () => probes.root() ?? probes.native(), 'RootServer at acce
     const bin = mkdtempSync(join(tmpdir(), 'croot-pmcd-'));
     try {
       linkSync('/usr/bin/python3.11', join(bin, 'pmcd'));
-      const pmcd = peer(t, { exe: join(bin, 'pmcd') });
+      const pmcd = peer(t, join(bin, 'pmcd'));
       expect(await pmcd.line()).toMatch(/^info /);
       const c = await RawRootClient.open(t.socket, false);
       clients.push(c);
@@ -257,9 +247,12 @@ describeWith('root', () => probes.root() ?? probes.native(), 'RootServer socket'
       writeFileSync(file, '');
       await expect(removeStaleSocket(file)).rejects.toMatchObject({ code: 'ERR_CONFIG' });
       await removeStaleSocket(join(dir, 'none'));
-      // A socket nobody listens on: bound by a process that then exits.
+      // A socket nobody listens on: moved away from its server before the server closed (and unlinked its own path).
       const stale = join(dir, 'stale.socket');
-      spawnSync('/usr/bin/python3', ['-c', 'import socket,sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])', stale]);
+      const gone = createServer();
+      await new Promise<void>((resolve) => gone.listen(join(dir, 'live.socket'), resolve));
+      renameSync(join(dir, 'live.socket'), stale);
+      await new Promise<void>((resolve) => gone.close(() => resolve()));
       expect(statSync(stale).isSocket()).toBe(true);
       await removeStaleSocket(stale);
       expect(() => statSync(stale)).toThrow();
