@@ -161,6 +161,10 @@ describeWith('root', () => probes.root() ?? probes.native(), 'RootServer answeri
     expect(readContainer((await c.next()) as Buffer)).toMatchObject({ type: T.HOSTNAME, bytes: 24, status: -errnoTruth('EOPNOTSUPP') });
     await c.write(containerRequest(T.HOSTNAME_REQ, 5, 'sbx', { version: 0 }));
     expect(readContainer((await c.next()) as Buffer)).toMatchObject({ type: T.HOSTNAME, status: -errnoTruth('EOPNOTSUPP') });
+    // A request too short for its body: -EINVAL of its reply type, pid 0.
+    await c.write(headerBytes(T.CGROUPNAME_REQ, 20));
+    await c.write(Buffer.alloc(4));
+    expect(readContainer((await c.next()) as Buffer)).toEqual({ type: T.CGROUPNAME, length: 24, status: -errnoTruth('EINVAL'), version: 2, bytes: 24, pid: 0, namelen: 0, name: '' });
     // Still serving after bad requests.
     await c.write(containerRequest(T.PROCESSID_REQ, 0, 'sbx', { version: 1 }));
     expect(readContainer((await c.next()) as Buffer)).toMatchObject({ status: 0, pid: sandbox.pid });

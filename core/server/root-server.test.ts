@@ -152,6 +152,18 @@ describeWith('root', () => probes.root() ?? probes.native(), 'RootServer at acce
     await roundTrip(third);
   });
 
+  it('drops, at the cap, the connection idle the longest, not the one connected first', async () => {
+    const t = await serve({ server: { maxConnections: 2 } });
+    const first = await root(t);
+    const second = await root(t);
+    await roundTrip(second);
+    await roundTrip(first);
+    const third = await root(t);
+    expect(await second.next()).toBeUndefined();
+    await roundTrip(first);
+    await roundTrip(third);
+  });
+
   it('never drops a pmcd connection (a process whose executable is pmcd), even idle', async () => {
     const t = await serve({ server: { maxConnections: 1 } });
     const bin = mkdtempSync(join(tmpdir(), 'croot-pmcd-'));
@@ -221,7 +233,9 @@ describeWith('root', () => probes.root() ?? probes.native(), 'RootServer socket'
       expect(statSync(t.socket).mode & 0o777).toBe(0o750);
       expect(t.server.path).toBe(t.socket);
       await expect(t.server.listen(t.socket)).rejects.toMatchObject({ code: 'ERR_CONFIG' });
+      const c = await RawRootClient.open(t.socket);
       await t.server.close();
+      expect(await c.next()).toBeUndefined();
       expect(() => statSync(t.socket)).toThrow();
       await t.server.close();
     } finally {
@@ -259,6 +273,19 @@ describeWith('root', () => probes.root() ?? probes.native(), 'RootServer socket'
     } finally {
       await t.stop();
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('rejects a path the kernel cannot bind, and can listen afterwards', async () => {
+    const t = await startTestServer();
+    await t.server.close();
+    try {
+      await expect(t.server.listen(join(t.dir, 'x'.repeat(200)))).rejects.toThrow();
+      const path = join(t.dir, 'again.socket');
+      await expect(t.server.listen(path)).resolves.toBe(path);
+      expect(statSync(path).isSocket()).toBe(true);
+    } finally {
+      await t.stop();
     }
   });
 
