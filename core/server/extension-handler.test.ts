@@ -13,6 +13,9 @@ import { startSandbox, type Sandbox } from '../../test/support/sandbox.js';
 import { FixtureEngine, startTestServer, type TestServer } from '../../test/support/server-fixture.js';
 import { cgroupTruth, errnoTruth, hostnameTruth } from '../../test/support/truth.js';
 
+/** How long a reply on a local socket may take: a broken server fails the test in this, not in Jest's minute. */
+const REPLY_MS = 2000;
+
 interface Doc {
   status: number;
   chunks: number;
@@ -24,7 +27,7 @@ async function readDoc(c: RawRootClient): Promise<Doc> {
   let text = '';
   let chunks = 0;
   for (;;) {
-    const pdu = await c.next();
+    const pdu = await c.next(REPLY_MS);
     if (pdu === undefined) throw new Error('closed in the middle of a reply');
     const p = readExtension(pdu);
     expect([p.type, p.version, p.length, pdu.length <= 4096, p.flags & ~1]).toEqual([T.EXT_REPLY, 2, 24 + p.paylen, true, 0]);
@@ -132,7 +135,7 @@ describeWith('root', () => probes.root() ?? probes.native(), "croot's extension 
       await c.write(
         Buffer.concat([containerRequest(T.PROCESSID_REQ, 0, 'nosuch'), containerRequest(T.HOSTNAME_REQ, 3, 'nosuch'), containerRequest(T.PROCESSID_REQ, process.pid, ''), headerBytes(0x9055, 16)]),
       );
-      for (let i = 0; i < 4; i++) await c.next();
+      for (let i = 0; i < 4; i++) await c.next(REPLY_MS);
       await c.write(extensionRequest({ v: 1, op: 'status' }));
       const { doc } = await readDoc(c);
       expect(doc.server).toEqual({
@@ -168,7 +171,7 @@ describeWith('root', () => probes.root() ?? probes.native(), "croot's extension 
     expect(added.doc).toMatchObject({ schemaVersion: 1, event: { type: 'container', action: 'added', container: { id: 'f00d00000000', names: ['newcomer'] } } });
     expect((await readDoc(c)).doc).toMatchObject({ event: { type: 'container', action: 'removed' } });
     c.socket.end();
-    expect(await c.next()).toBeUndefined();
+    expect(await c.next(REPLY_MS)).toBeUndefined();
     expect(await connectionsLeft()).toBe(0);
   });
 
@@ -190,13 +193,13 @@ describeWith('root', () => probes.root() ?? probes.native(), "croot's extension 
     engine.sink?.remove('beef00000000');
     c.socket.resume();
     let text = '';
-    for (let pdu = await c.next(); pdu !== undefined; pdu = await c.next()) text += readExtension(pdu).payload;
+    for (let pdu = await c.next(REPLY_MS); pdu !== undefined; pdu = await c.next(REPLY_MS)) text += readExtension(pdu).payload;
     expect(text).not.toContain('after');
     expect(text).not.toContain(`${name}${pushed - 1}"`);
     expect(await connectionsLeft()).toBe(0);
     // Another client is served as before.
     const other = await client();
     await other.write(containerRequest(T.PROCESSID_REQ, 0, 'sbx'));
-    expect(readContainer((await other.next()) as Buffer).pid).toBe(sandbox.pid);
+    expect(readContainer((await other.next(REPLY_MS)) as Buffer).pid).toBe(sandbox.pid);
   });
 });

@@ -44,6 +44,9 @@ async function until(check: () => boolean, what: string): Promise<void> {
   throw new Error(`never happened: ${what}`);
 }
 
+/** How long a reply on a local socket may take: a broken server fails the test in this, not in Jest's minute. */
+const REPLY_MS = 2000;
+
 describeWith('root', () => probes.root() ?? probes.native(), 'RootServer answering PCP requests', () => {
   let sandbox: Sandbox;
   /** The sandbox's hostname and cgroup as the kernel gives them (nsenter, /proc), read once. */
@@ -60,7 +63,7 @@ describeWith('root', () => probes.root() ?? probes.native(), 'RootServer answeri
   async function ask(request: Buffer): Promise<Buffer> {
     const c = await client();
     await c.write(request);
-    const reply = await c.next();
+    const reply = await c.next(REPLY_MS);
     if (reply === undefined) throw new Error('closed without a reply');
     return reply;
   }
@@ -90,7 +93,7 @@ describeWith('root', () => probes.root() ?? probes.native(), 'RootServer answeri
   it('greets with PCP INFO, byte for byte', async () => {
     const c = await RawRootClient.open(t.socket, false);
     clients.push(c);
-    expect(await c.next()).toEqual(PCP_INFO);
+    expect(await c.next(REPLY_MS)).toEqual(PCP_INFO);
   });
 
   it("answers a container's hostname, cgroup and init PID by name (with or without the NUL) and by id", async () => {
@@ -133,9 +136,9 @@ describeWith('root', () => probes.root() ?? probes.native(), 'RootServer answeri
     const c = await client();
     const one = containerRequest(T.PROCESSID_REQ, 0, 'sbx');
     for (const byte of one) await c.write(Buffer.from([byte]));
-    expect(readContainer((await c.next()) as Buffer).pid).toBe(sandbox.pid);
+    expect(readContainer((await c.next(REPLY_MS)) as Buffer).pid).toBe(sandbox.pid);
     await c.write(Buffer.concat([containerRequest(T.PROCESSID_REQ, 11, 'none'), containerRequest(T.HOSTNAME_REQ, 0, 'twin'), containerRequest(T.PROCESSID_REQ, 12, 'none2')]));
-    const replies = [await c.next(), await c.next(), await c.next()].map((b) => readContainer(b as Buffer));
+    const replies = [await c.next(REPLY_MS), await c.next(REPLY_MS), await c.next(REPLY_MS)].map((b) => readContainer(b as Buffer));
     expect(replies.map((r) => [r.type, r.pid, r.status])).toEqual([
       [T.PROCESSID, 11, PM_ERR_NOCONTAINER],
       [T.HOSTNAME, sandbox.pid, 0],
@@ -149,25 +152,25 @@ describeWith('root', () => probes.root() ?? probes.native(), 'RootServer answeri
     await c.write(Buffer.concat(many));
     c.socket.end();
     const types: number[] = [];
-    for (let reply = await c.next(); reply !== undefined; reply = await c.next()) types.push(readHeader(reply).type);
+    for (let reply = await c.next(REPLY_MS); reply !== undefined; reply = await c.next(REPLY_MS)) types.push(readHeader(reply).type);
     expect(types).toEqual([T.PROCESSID, T.HOSTNAME, T.PROCESSID, T.HOSTNAME, T.PROCESSID]);
   });
 
   it('answers an unknown type with a bare header of that type, a newer version with -ENOTSUP of the reply type', async () => {
     const c = await client();
     await c.write(headerBytes(0x9055, 16));
-    expect(await c.next()).toEqual(headerBytes(0x9055, 16, -errnoTruth('EOPNOTSUPP')));
+    expect(await c.next(REPLY_MS)).toEqual(headerBytes(0x9055, 16, -errnoTruth('EOPNOTSUPP')));
     await c.write(containerRequest(T.HOSTNAME_REQ, 5, 'sbx', { version: 3 }));
-    expect(readContainer((await c.next()) as Buffer)).toMatchObject({ type: T.HOSTNAME, bytes: 24, status: -errnoTruth('EOPNOTSUPP') });
+    expect(readContainer((await c.next(REPLY_MS)) as Buffer)).toMatchObject({ type: T.HOSTNAME, bytes: 24, status: -errnoTruth('EOPNOTSUPP') });
     await c.write(containerRequest(T.HOSTNAME_REQ, 5, 'sbx', { version: 0 }));
-    expect(readContainer((await c.next()) as Buffer)).toMatchObject({ type: T.HOSTNAME, status: -errnoTruth('EOPNOTSUPP') });
+    expect(readContainer((await c.next(REPLY_MS)) as Buffer)).toMatchObject({ type: T.HOSTNAME, status: -errnoTruth('EOPNOTSUPP') });
     // A request too short for its body: -EINVAL of its reply type, pid 0.
     await c.write(headerBytes(T.CGROUPNAME_REQ, 20));
     await c.write(Buffer.alloc(4));
-    expect(readContainer((await c.next()) as Buffer)).toEqual({ type: T.CGROUPNAME, length: 24, status: -errnoTruth('EINVAL'), version: 2, bytes: 24, pid: 0, namelen: 0, name: '' });
+    expect(readContainer((await c.next(REPLY_MS)) as Buffer)).toEqual({ type: T.CGROUPNAME, length: 24, status: -errnoTruth('EINVAL'), version: 2, bytes: 24, pid: 0, namelen: 0, name: '' });
     // Still serving after bad requests.
     await c.write(containerRequest(T.PROCESSID_REQ, 0, 'sbx', { version: 1 }));
-    expect(readContainer((await c.next()) as Buffer)).toMatchObject({ status: 0, pid: sandbox.pid });
+    expect(readContainer((await c.next(REPLY_MS)) as Buffer)).toMatchObject({ status: 0, pid: sandbox.pid });
   });
 
   it.each([
@@ -177,8 +180,8 @@ describeWith('root', () => probes.root() ?? probes.native(), 'RootServer answeri
   ])('answers a length %s with -EINVAL, then closes', async (_what, length) => {
     const c = await client();
     await c.write(headerBytes(T.HOSTNAME_REQ, length));
-    expect(readContainer((await c.next()) as Buffer)).toMatchObject({ type: T.HOSTNAME, bytes: 24, status: -errnoTruth('EINVAL'), pid: 0 });
-    expect(await c.next()).toBeUndefined();
+    expect(readContainer((await c.next(REPLY_MS)) as Buffer)).toMatchObject({ type: T.HOSTNAME, bytes: 24, status: -errnoTruth('EINVAL'), pid: 0 });
+    expect(await c.next(REPLY_MS)).toBeUndefined();
   });
 
   it('starts a command as root for STARTPMDA (socket IPC) and kills it for STOPPMDA force', async () => {
@@ -218,7 +221,7 @@ describeWith('root', () => probes.root() ?? probes.native(), 'RootServer answeri
     for (let i = 0; i < 500 && stop.pid === 0; i++) {
       if (i > 0) await new Promise((r) => setTimeout(r, 10));
       await c.write(stopRequest(start.pid, false));
-      stop = readStop((await c.next()) as Buffer);
+      stop = readStop((await c.next(REPLY_MS)) as Buffer);
     }
     // Linux's wait status: exit code in bits 8-15, no signal in bits 0-6.
     expect([stop.status, stop.pid, (stop.code >> 8) & 0xff, stop.code & 0x7f, stop.force]).toEqual([0, start.pid, 3, 0, 0]);

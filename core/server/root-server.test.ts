@@ -59,6 +59,9 @@ class PeerProcess {
   }
 }
 
+/** How long a reply on a local socket may take: a broken server fails the test in this, not in Jest's minute. */
+const REPLY_MS = 2000;
+
 describeWith('root', () => probes.root() ?? probes.native(), 'RootServer at accept', () => {
   const servers: TestServer[] = [];
   const peers: PeerProcess[] = [];
@@ -76,13 +79,13 @@ describeWith('root', () => probes.root() ?? probes.native(), 'RootServer at acce
   async function root(t: TestServer): Promise<RawRootClient> {
     const c = await RawRootClient.open(t.socket, false);
     clients.push(c);
-    expect(await c.next()).toEqual(PCP_INFO);
+    expect(await c.next(REPLY_MS)).toEqual(PCP_INFO);
     return c;
   }
   /** One answered request: the server has read everything sent before it on every connection. */
   async function roundTrip(c: RawRootClient): Promise<void> {
     await c.write(containerRequest(T.PROCESSID_REQ, 9, 'x'));
-    expect(readContainer((await c.next()) as Buffer)).toMatchObject({ type: T.PROCESSID, pid: 9 });
+    expect(readContainer((await c.next(REPLY_MS)) as Buffer)).toMatchObject({ type: T.PROCESSID, pid: 9 });
   }
 
   afterEach(async () => {
@@ -99,7 +102,7 @@ describeWith('root', () => probes.root() ?? probes.native(), 'RootServer at acce
 
   it('closes a uid not on the allow-list before any byte, as SO_PEERCRED names it', async () => {
     const t = await serve();
-    expect(await (await nobody(t)).next()).toBeUndefined();
+    expect(await (await nobody(t)).next(REPLY_MS)).toBeUndefined();
     expect(t.server.stats()).toEqual({ connections: 0, accepted: 0, refused: 1, evicted: 0 });
     expect(t.logger.lines.find((l) => l.line === 'warn connection refused: uid not allowed')?.fields).toEqual({ uid: NOBODY, pid: process.pid });
     await root(t);
@@ -111,10 +114,10 @@ describeWith('root', () => probes.root() ?? probes.native(), 'RootServer at acce
     t.server.setAllowedUids([0, NOBODY]);
     expect(t.server.allowedUids).toEqual([0, NOBODY]);
     const n = await nobody(t);
-    expect(await n.next()).toEqual(PCP_INFO);
+    expect(await n.next(REPLY_MS)).toEqual(PCP_INFO);
     const c = await root(t);
     expect(t.server.setAllowedUids([0])).toBe(1);
-    expect(await n.next()).toBeUndefined();
+    expect(await n.next(REPLY_MS)).toBeUndefined();
     await roundTrip(c);
     expect(t.server.connectionCount).toBe(1);
   });
@@ -123,15 +126,15 @@ describeWith('root', () => probes.root() ?? probes.native(), 'RootServer at acce
     const t = await serve({ config: { allowUids: [0, NOBODY] }, server: { maxConnectionsPerUid: 1 } });
     expect(t.server.connectionLimits).toEqual({ maxConnections: 1024, maxConnectionsPerUid: 1, reservedForRoot: 64, idleTimeoutMs: 10000 });
     const first = await nobody(t);
-    expect(await first.next()).toEqual(PCP_INFO);
+    expect(await first.next(REPLY_MS)).toEqual(PCP_INFO);
     const second = await nobody(t);
-    expect(await second.next()).toEqual(PCP_INFO);
-    expect(await first.next()).toBeUndefined();
+    expect(await second.next(REPLY_MS)).toEqual(PCP_INFO);
+    expect(await first.next(REPLY_MS)).toBeUndefined();
     expect(t.server.stats()).toMatchObject({ accepted: 2, evicted: 1, refused: 0 });
     // Half a request: the server holds an incomplete request, so the connection is not idle.
     await second.write(containerRequest(T.PROCESSID_REQ, 0, 'x').subarray(0, 4));
     await roundTrip(await root(t));
-    expect(await (await nobody(t)).next()).toBeUndefined();
+    expect(await (await nobody(t)).next(REPLY_MS)).toBeUndefined();
     expect(t.server.stats()).toMatchObject({ accepted: 3, evicted: 1, refused: 1 });
   });
 
@@ -142,13 +145,13 @@ describeWith('root', () => probes.root() ?? probes.native(), 'RootServer at acce
     const oldestIdle = await root(t);
     await roundTrip(oldestIdle);
     // Two root connections: the cap is reached for everybody; nobody may not displace root's.
-    expect(await (await nobody(t)).next()).toBeUndefined();
+    expect(await (await nobody(t)).next(REPLY_MS)).toBeUndefined();
     const third = await root(t);
-    expect(await oldestIdle.next()).toBeUndefined();
+    expect(await oldestIdle.next(REPLY_MS)).toBeUndefined();
     expect(t.server.stats()).toMatchObject({ evicted: 1, refused: 1 });
     // The busy connection was kept: the rest of its request gets its answer.
     await busy.write(containerRequest(T.PROCESSID_REQ, 0, 'x').subarray(10));
-    expect(readContainer((await busy.next()) as Buffer)).toMatchObject({ type: T.PROCESSID, status: -12399 });
+    expect(readContainer((await busy.next(REPLY_MS)) as Buffer)).toMatchObject({ type: T.PROCESSID, status: -12399 });
     await roundTrip(third);
   });
 
@@ -159,7 +162,7 @@ describeWith('root', () => probes.root() ?? probes.native(), 'RootServer at acce
     await roundTrip(second);
     await roundTrip(first);
     const third = await root(t);
-    expect(await second.next()).toBeUndefined();
+    expect(await second.next(REPLY_MS)).toBeUndefined();
     await roundTrip(first);
     await roundTrip(third);
   });
@@ -173,7 +176,7 @@ describeWith('root', () => probes.root() ?? probes.native(), 'RootServer at acce
       expect(await pmcd.line()).toMatch(/^info /);
       const c = await RawRootClient.open(t.socket, false);
       clients.push(c);
-      expect(await c.next()).toBeUndefined();
+      expect(await c.next(REPLY_MS)).toBeUndefined();
       expect(t.server.stats()).toMatchObject({ connections: 1, refused: 1, evicted: 0 });
       expect(t.logger.lines.find((l) => l.line === 'debug client connected')?.fields).toEqual({ pid: pmcd.pid, uid: 0, pmcd: true });
     } finally {
@@ -189,8 +192,8 @@ describeWith('root', () => probes.root() ?? probes.native(), 'RootServer at acce
     const halfway = await root(t);
     await roundTrip(halfway);
     await halfway.write(containerRequest(T.PROCESSID_REQ, 0, 'x').subarray(0, 20));
-    expect(await silent.next()).toBeUndefined();
-    expect(await halfway.next()).toBeUndefined();
+    expect(await silent.next(REPLY_MS)).toBeUndefined();
+    expect(await halfway.next(REPLY_MS)).toBeUndefined();
     // `asked` went quiet before `silent` connected: its timer has fired too, and it is still served.
     await roundTrip(asked);
   });
@@ -200,7 +203,7 @@ describeWith('root', () => probes.root() ?? probes.native(), 'RootServer at acce
     const c = await root(t);
     await c.write(Buffer.concat(Array.from({ length: 40 }, (_, i) => containerRequest(T.PROCESSID_REQ, i + 1, 'nosuch'))));
     const pids: number[] = [];
-    for (let i = 0; i < 40; i++) pids.push(readContainer((await c.next()) as Buffer).pid);
+    for (let i = 0; i < 40; i++) pids.push(readContainer((await c.next(REPLY_MS)) as Buffer).pid);
     expect(pids).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
   });
 
@@ -208,9 +211,9 @@ describeWith('root', () => probes.root() ?? probes.native(), 'RootServer at acce
     const t = await serve();
     const c = await root(t);
     await c.write(startRequest(1, 'label', '/bin/true'));
-    expect(readStart((await c.next()) as Buffer)).toMatchObject({ type: T.STARTPMDA, bytes: 104, status: -errnoTruth('EOPNOTSUPP'), pid: -1 });
+    expect(readStart((await c.next(REPLY_MS)) as Buffer)).toMatchObject({ type: T.STARTPMDA, bytes: 104, status: -errnoTruth('EOPNOTSUPP'), pid: -1 });
     await c.write(stopRequest(4242, true));
-    expect(readStop((await c.next()) as Buffer)).toMatchObject({ type: T.STOPPMDA, bytes: 32, status: -errnoTruth('EOPNOTSUPP'), pid: 4242 });
+    expect(readStop((await c.next(REPLY_MS)) as Buffer)).toMatchObject({ type: T.STOPPMDA, bytes: 32, status: -errnoTruth('EOPNOTSUPP'), pid: 4242 });
   });
 
   it('refuses every connection when it cannot read peer credentials, and says so once', async () => {
@@ -218,7 +221,7 @@ describeWith('root', () => probes.root() ?? probes.native(), 'RootServer at acce
     for (let i = 0; i < 2; i++) {
       const c = await RawRootClient.open(t.socket, false);
       clients.push(c);
-      expect(await c.next()).toBeUndefined();
+      expect(await c.next(REPLY_MS)).toBeUndefined();
     }
     expect(t.logger.lines.filter((l) => l.line.startsWith('error cannot read peer credentials'))).toHaveLength(1);
     expect(t.server.stats()).toMatchObject({ connections: 0, accepted: 0 });
@@ -235,7 +238,7 @@ describeWith('root', () => probes.root() ?? probes.native(), 'RootServer socket'
       await expect(t.server.listen(t.socket)).rejects.toMatchObject({ code: 'ERR_CONFIG' });
       const c = await RawRootClient.open(t.socket);
       await t.server.close();
-      expect(await c.next()).toBeUndefined();
+      expect(await c.next(REPLY_MS)).toBeUndefined();
       expect(() => statSync(t.socket)).toThrow();
       await t.server.close();
     } finally {
