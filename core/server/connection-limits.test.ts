@@ -37,6 +37,8 @@ describe('admit', () => {
     expect(outcome(user, [conn('new', 1000, 5), conn('old', 1000, 3)])).toBe('admitted, dropping old');
     expect(outcome(user, [conn('old', 1000, 3), conn('new', 1000, 5)])).toBe('admitted, dropping old');
     expect(outcome(user, [conn('old', 1000, 3, { busy: true }), conn('new', 1000, 5)])).toBe('admitted, dropping new');
+    // Idle alike as long: the one that connected first (the server lists connections in that order).
+    expect(outcome(user, [conn('earlier', 1000, 4), conn('later', 1000, 4)])).toBe('admitted, dropping earlier');
     // Another uid's idle connection is not the one dropped for the uid cap.
     expect(outcome(user, [conn('other', 2000, 1), conn('a', 1000, 3, { busy: true }), conn('b', 1000, 5, { busy: true })])).toBe(
       'refused: uid 1000 holds 2 busy connections (limit 2)',
@@ -66,6 +68,7 @@ describe('admit', () => {
     expect(outcome({ uid: 5000, pmcd: false }, full)).toBe('admitted, dropping b');
     expect(outcome(root, full)).toBe('admitted, dropping c');
     expect(outcome(pmcd, full)).toBe('admitted, dropping c');
+    expect(outcome(root, [conn('earlier', 2000, 4), conn('later', 3000, 4), conn('x', 4000, 9), conn('y', 5000, 9)])).toBe('admitted, dropping earlier');
     // pmcd's connections are never displaced, even idle and oldest.
     const withPmcd = [conn('p', 999, 0, { pmcd: true }), conn('a', 2000, 5), conn('b', 3000, 9), conn('d', 4000, 7, { busy: true })];
     expect(outcome(root, withPmcd)).toBe('admitted, dropping a');

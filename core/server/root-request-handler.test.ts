@@ -185,10 +185,10 @@ describeWith('root', () => probes.root() ?? probes.native(), 'RootServer answeri
   });
 
   it('starts a command as root for STARTPMDA (socket IPC) and kills it for STOPPMDA force', async () => {
-    const start = readStart(await ask(startRequest(1, 'sleeper', '/bin/sleep 1000')));
+    const start = readStart(await ask(startRequest(1, 'sleeper', '/bin/sleep 60')));
     expect(start).toMatchObject({ type: T.STARTPMDA, length: 104, bytes: 104, status: 0, version: 2, label: 'sleeper' });
     expect(start.rest).toEqual([0, 0, 0, 'sleeper'.length, 0]);
-    expect(readFileSync(`/proc/${start.pid}/cmdline`, 'utf8')).toBe('/bin/sleep\u00001000\u0000');
+    expect(readFileSync(`/proc/${start.pid}/cmdline`, 'utf8')).toBe('/bin/sleep\u000060\u0000');
     expect(readFileSync(`/proc/${start.pid}/status`, 'utf8')).toMatch(/^Uid:\s+0\s/m);
     const stop = readStop(await ask(stopRequest(start.pid, true)));
     expect(stop).toMatchObject({ type: T.STOPPMDA, length: 32, bytes: 32, status: 0, pid: start.pid, force: 1 });
@@ -196,7 +196,7 @@ describeWith('root', () => probes.root() ?? probes.native(), 'RootServer answeri
   });
 
   it('hands pipe IPC fds over and keeps no copy of them', async () => {
-    const start = readStart(await ask(startRequest(2, 'piped', '/bin/sleep 1000')));
+    const start = readStart(await ask(startRequest(2, 'piped', '/bin/sleep 60')));
     expect(start).toMatchObject({ type: T.STARTPMDA, bytes: 104, status: 0, label: 'piped' });
     expect(start.pid).toBeGreaterThan(0);
     const stdin = readlinkSync(`/proc/${start.pid}/fd/0`);
