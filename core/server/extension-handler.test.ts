@@ -136,6 +136,8 @@ describeWith('root', () => probes.root() ?? probes.native(), "croot's extension 
         Buffer.concat([containerRequest(T.PROCESSID_REQ, 0, 'nosuch'), containerRequest(T.HOSTNAME_REQ, 3, 'nosuch'), containerRequest(T.PROCESSID_REQ, process.pid, ''), headerBytes(0x9055, 16)]),
       );
       for (let i = 0; i < 4; i++) await c.next(REPLY_MS);
+      await c.write(extensionRequest({ v: 1, op: 'dance' }));
+      expect((await readDoc(c)).status).toBe(-errnoTruth('EOPNOTSUPP'));
       await c.write(extensionRequest({ v: 1, op: 'status' }));
       const { doc } = await readDoc(c);
       expect(doc.server).toEqual({
@@ -146,12 +148,14 @@ describeWith('root', () => probes.root() ?? probes.native(), "croot's extension 
         uptimeSeconds: expect.any(Number),
         allowUids: [0, 65534],
         connections: { open: 2, peers: [{ pid: process.pid, uid: 0 }, { pid: process.pid, uid: 0 }] },
-        requests: { total: 5, failed: 2, byKind: { extension: 1, hostname: 1, other: 1, pid: 2 } },
+        requests: { total: 6, failed: 3, byKind: { extension: 2, hostname: 1, other: 1, pid: 2 } },
       });
       const uptime = (doc.server as { uptimeSeconds: number }).uptimeSeconds;
       expect(uptime).toBeGreaterThanOrEqual(7);
       expect(uptime).toBeLessThanOrEqual(Math.ceil((Date.now() - startedAt) / 1000));
       expect(Object.keys(doc).sort()).toEqual(['anchor', 'engines', 'schemaVersion', 'server']);
+      // The kinds in alphabetical order, as `croot status --json` prints them.
+      expect(Object.keys((doc.server as { requests: { byKind: object } }).requests.byKind)).toEqual(['extension', 'hostname', 'other', 'pid']);
     } finally {
       await fresh.stop();
     }
