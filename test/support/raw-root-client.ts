@@ -22,9 +22,22 @@ export class RawRootClient {
     socket.on('error', () => undefined);
   }
 
-  /** Connects to `path` and (with `readInfo`, the default) reads the INFO PDU the server sends first. */
-  static async open(path: string, readInfo = true): Promise<RawRootClient> {
-    const socket = createConnection(path);
+  /**
+   * Connects to `path` and (with `readInfo`, the default) reads the INFO PDU
+   * the server sends first. With `asUid` (root only) the connect(2) is made
+   * with that effective uid, which is what the server's SO_PEERCRED reads.
+   */
+  static async open(path: string, readInfo = true, asUid?: number): Promise<RawRootClient> {
+    const seteuid = process.seteuid as (id: number) => void;
+    const euid = process.geteuid?.() ?? 0;
+    if (asUid !== undefined) seteuid(asUid);
+    let socket: Socket;
+    try {
+      // connect(2) on a unix socket is made at once, inside createConnection.
+      socket = createConnection(path);
+    } finally {
+      if (asUid !== undefined) seteuid(euid);
+    }
     await new Promise<void>((resolve, reject) => {
       socket.once('connect', resolve);
       socket.once('error', reject);

@@ -1,0 +1,246 @@
+/**
+ * PCP's requests to croot's server over a real unix socket, checked byte by
+ * byte against PCP's layout (test/support/root-pdu-bytes.ts, written from
+ * pmdaroot.h, not croot's codec), with the answers' truth from the kernel:
+ * a real UTS-namespace sandbox (its hostname through nsenter, its cgroup
+ * through /proc), real children started and killed through STARTPMDA and
+ * STOPPMDA, watched in /proc.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { describeWith, probes } from '../../test/support/components.js';
+import { RawRootClient } from '../../test/support/raw-root-client.js';
+import {
+  PCP_INFO,
+  T,
+  containerRequest,
+  headerBytes,
+  readContainer,
+  readHeader,
+  readStart,
+  readStop,
+  startRequest,
+  stopRequest,
+} from '../../test/support/root-pdu-bytes.js';
+import { startSandbox, type Sandbox } from '../../test/support/sandbox.js';
+import { FixtureEngine, startTestServer, type TestServer } from '../../test/support/server-fixture.js';
+import { cgroupTruth, errnoTruth, hostnameTruth } from '../../test/support/truth.js';
+
+const PM_ERR_NOCONTAINER = -12399;
+
+function procGone(pid: number): boolean {
+  try {
+    return /^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  } catch {
+    return true;
+  }
+}
+
+async function until(check: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 500; i++) {
+    if (check()) return;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error(`never happened: ${what}`);
+}
+
+/** How long a reply on a local socket may take: a broken server fails the test in this, not in Jest's minute. */
+const REPLY_MS = 2000;
+
+describeWith('root', () => probes.root() ?? probes.native(), 'RootServer answering PCP requests', () => {
+  let sandbox: Sandbox;
+  /** The sandbox's hostname and cgroup as the kernel gives them (nsenter, /proc), read once. */
+  let hostname: string;
+  let cgroup: string;
+  let dead: number;
+  let t: TestServer;
+  const clients: RawRootClient[] = [];
+  async function client(): Promise<RawRootClient> {
+    const c = await RawRootClient.open(t.socket);
+    clients.push(c);
+    return c;
+  }
+  async function ask(request: Buffer): Promise<Buffer> {
+    const c = await client();
+    await c.write(request);
+    const reply = await c.next(REPLY_MS);
+    if (reply === undefined) throw new Error('closed without a reply');
+    return reply;
+  }
+
+  beforeAll(async () => {
+    sandbox = await startSandbox();
+    hostname = hostnameTruth(sandbox.pid);
+    cgroup = cgroupTruth(sandbox.pid);
+    dead = spawnSync('true').pid as number;
+    const engine = new FixtureEngine('fixture', [
+      { engine: 'fixture', id: 'ab12cd340000', names: ['sbx'], running: true, pid: sandbox.pid },
+      { engine: 'fixture', id: 'ab12ef560000', names: ['twin'], running: true, pid: sandbox.pid },
+      { engine: 'fixture', id: 'cd5500000000', names: ['stopped'], running: false },
+    ]);
+    t = await startTestServer({ engines: [engine], processes: true });
+  });
+
+  afterEach(() => {
+    for (const c of clients.splice(0)) c.close();
+  });
+
+  afterAll(async () => {
+    await t?.stop();
+    await sandbox?.stop();
+  });
+
+  it('greets with PCP INFO, byte for byte', async () => {
+    const c = await RawRootClient.open(t.socket, false);
+    clients.push(c);
+    expect(await c.next(REPLY_MS)).toEqual(PCP_INFO);
+  });
+
+  it("answers a container's hostname, cgroup and init PID by name (with or without the NUL) and by id", async () => {
+    for (const [name, nul] of [['sbx', true], ['sbx', false], ['ab12cd340000', true]] as const) {
+      expect(readContainer(await ask(containerRequest(T.HOSTNAME_REQ, 0, name, { nul })))).toEqual({
+        type: T.HOSTNAME, length: 24 + Buffer.byteLength(hostname), status: 0, version: 2, bytes: 24 + Buffer.byteLength(hostname), pid: sandbox.pid, namelen: Buffer.byteLength(hostname), name: hostname,
+      });
+    }
+    expect(readContainer(await ask(containerRequest(T.CGROUPNAME_REQ, 0, 'twin')))).toEqual({
+      type: T.CGROUPNAME, length: 24 + cgroup.length, status: 0, version: 2, bytes: 24 + cgroup.length, pid: sandbox.pid, namelen: cgroup.length, name: cgroup,
+    });
+    expect(readContainer(await ask(containerRequest(T.PROCESSID_REQ, 0, 'sbx')))).toEqual({
+      type: T.PROCESSID, length: 24, status: 0, version: 2, bytes: 24, pid: sandbox.pid, namelen: 0, name: '',
+    });
+  });
+
+  it('answers namelen 0 for the PID itself, and refuses neither name nor PID with -EINVAL', async () => {
+    expect(readContainer(await ask(containerRequest(T.HOSTNAME_REQ, sandbox.pid, '')))).toMatchObject({ type: T.HOSTNAME, status: 0, pid: sandbox.pid, name: hostname });
+    expect(readContainer(await ask(containerRequest(T.CGROUPNAME_REQ, process.pid, '')))).toMatchObject({ type: T.CGROUPNAME, status: 0, pid: process.pid, name: cgroupTruth(process.pid) });
+    expect(readContainer(await ask(containerRequest(T.PROCESSID_REQ, process.pid, '')))).toEqual({
+      type: T.PROCESSID, length: 24, status: 0, version: 2, bytes: 24, pid: process.pid, namelen: 0, name: '',
+    });
+    expect(readContainer(await ask(containerRequest(T.PROCESSID_REQ, dead, '')))).toMatchObject({ type: T.PROCESSID, bytes: 24, status: -errnoTruth('ESRCH'), pid: dead });
+    for (const type of [T.HOSTNAME_REQ, T.CGROUPNAME_REQ, T.PROCESSID_REQ]) {
+      expect(readContainer(await ask(containerRequest(type, 0, '')))).toEqual({
+        type: type + 1, length: 24, status: -errnoTruth('EINVAL'), version: 2, bytes: 24, pid: 0, namelen: 0, name: '',
+      });
+    }
+  });
+
+  it('answers unknown, ambiguous and stopped containers with 24-byte errors that echo the pid', async () => {
+    expect(readContainer(await ask(containerRequest(T.HOSTNAME_REQ, 4321, 'nosuch')))).toEqual({
+      type: T.HOSTNAME, length: 24, status: PM_ERR_NOCONTAINER, version: 2, bytes: 24, pid: 4321, namelen: 0, name: '',
+    });
+    expect(readContainer(await ask(containerRequest(T.CGROUPNAME_REQ, 7, 'ab12')))).toMatchObject({ type: T.CGROUPNAME, bytes: 24, status: -errnoTruth('ENOTUNIQ'), pid: 7 });
+    expect(readContainer(await ask(containerRequest(T.PROCESSID_REQ, 0, 'stopped')))).toMatchObject({ type: T.PROCESSID, bytes: 24, status: -errnoTruth('ESRCH') });
+  });
+
+  it('frames by length: a request split byte by byte and three in one write are answered in order', async () => {
+    const c = await client();
+    const one = containerRequest(T.PROCESSID_REQ, 0, 'sbx');
+    for (const byte of one) await c.write(Buffer.from([byte]));
+    expect(readContainer((await c.next(REPLY_MS)) as Buffer).pid).toBe(sandbox.pid);
+    await c.write(Buffer.concat([containerRequest(T.PROCESSID_REQ, 11, 'none'), containerRequest(T.HOSTNAME_REQ, 0, 'twin'), containerRequest(T.PROCESSID_REQ, 12, 'none2')]));
+    const replies = [await c.next(REPLY_MS), await c.next(REPLY_MS), await c.next(REPLY_MS)].map((b) => readContainer(b as Buffer));
+    expect(replies.map((r) => [r.type, r.pid, r.status])).toEqual([
+      [T.PROCESSID, 11, PM_ERR_NOCONTAINER],
+      [T.HOSTNAME, sandbox.pid, 0],
+      [T.PROCESSID, 12, PM_ERR_NOCONTAINER],
+    ]);
+  });
+
+  it('answers every request sent before a half-close, then closes', async () => {
+    const c = await client();
+    const many = Array.from({ length: 5 }, (_, i) => containerRequest(i % 2 === 0 ? T.PROCESSID_REQ : T.HOSTNAME_REQ, 0, 'sbx'));
+    await c.write(Buffer.concat(many));
+    c.socket.end();
+    const types: number[] = [];
+    for (let reply = await c.next(REPLY_MS); reply !== undefined; reply = await c.next(REPLY_MS)) types.push(readHeader(reply).type);
+    expect(types).toEqual([T.PROCESSID, T.HOSTNAME, T.PROCESSID, T.HOSTNAME, T.PROCESSID]);
+  });
+
+  it('answers an unknown type with a bare header of that type, a newer version with -ENOTSUP of the reply type', async () => {
+    const c = await client();
+    await c.write(headerBytes(0x9055, 16));
+    expect(await c.next(REPLY_MS)).toEqual(headerBytes(0x9055, 16, -errnoTruth('EOPNOTSUPP')));
+    await c.write(containerRequest(T.HOSTNAME_REQ, 5, 'sbx', { version: 3 }));
+    expect(readContainer((await c.next(REPLY_MS)) as Buffer)).toMatchObject({ type: T.HOSTNAME, bytes: 24, status: -errnoTruth('EOPNOTSUPP') });
+    await c.write(containerRequest(T.HOSTNAME_REQ, 5, 'sbx', { version: 0 }));
+    expect(readContainer((await c.next(REPLY_MS)) as Buffer)).toMatchObject({ type: T.HOSTNAME, status: -errnoTruth('EOPNOTSUPP') });
+    // A request too short for its body: -EINVAL of its reply type, pid 0.
+    await c.write(headerBytes(T.CGROUPNAME_REQ, 20));
+    await c.write(Buffer.alloc(4));
+    expect(readContainer((await c.next(REPLY_MS)) as Buffer)).toEqual({ type: T.CGROUPNAME, length: 24, status: -errnoTruth('EINVAL'), version: 2, bytes: 24, pid: 0, namelen: 0, name: '' });
+    // Still serving after bad requests.
+    await c.write(containerRequest(T.PROCESSID_REQ, 0, 'sbx', { version: 1 }));
+    expect(readContainer((await c.next(REPLY_MS)) as Buffer)).toMatchObject({ status: 0, pid: sandbox.pid });
+  });
+
+  it.each([
+    ['shorter than a header', 8],
+    ['longer than PCP frames', 5000],
+    ['negative', -1],
+  ])('answers a length %s with -EINVAL, then closes', async (_what, length) => {
+    const c = await client();
+    await c.write(headerBytes(T.HOSTNAME_REQ, length));
+    expect(readContainer((await c.next(REPLY_MS)) as Buffer)).toMatchObject({ type: T.HOSTNAME, bytes: 24, status: -errnoTruth('EINVAL'), pid: 0 });
+    expect(await c.next(REPLY_MS)).toBeUndefined();
+  });
+
+  it('starts a command as root for STARTPMDA (socket IPC) and kills it for STOPPMDA force', async () => {
+    const start = readStart(await ask(startRequest(1, 'sleeper', '/bin/sleep 60')));
+    expect(start).toMatchObject({ type: T.STARTPMDA, length: 104, bytes: 104, status: 0, version: 2, label: 'sleeper' });
+    expect(start.rest).toEqual([0, 0, 0, 'sleeper'.length, 0]);
+    expect(readFileSync(`/proc/${start.pid}/cmdline`, 'utf8')).toBe('/bin/sleep\u000060\u0000');
+    expect(readFileSync(`/proc/${start.pid}/status`, 'utf8')).toMatch(/^Uid:\s+0\s/m);
+    const stop = readStop(await ask(stopRequest(start.pid, true)));
+    expect(stop).toMatchObject({ type: T.STOPPMDA, length: 32, bytes: 32, status: 0, pid: start.pid, force: 1 });
+    await until(() => procGone(start.pid), `process ${start.pid} killed`);
+  });
+
+  it('hands pipe IPC fds over and keeps no copy of them', async () => {
+    const start = readStart(await ask(startRequest(2, 'piped', '/bin/sleep 60')));
+    expect(start).toMatchObject({ type: T.STARTPMDA, bytes: 104, status: 0, label: 'piped' });
+    expect(start.pid).toBeGreaterThan(0);
+    const stdin = readlinkSync(`/proc/${start.pid}/fd/0`);
+    expect(stdin).toMatch(/^pipe:/);
+    const ours = readdirSync('/proc/self/fd').map((fd) => {
+      try {
+        return readlinkSync(`/proc/self/fd/${fd}`);
+      } catch {
+        return '';
+      }
+    });
+    expect(ours).not.toContain(stdin);
+    expect(readStop(await ask(stopRequest(start.pid, true)))).toMatchObject({ status: 0, pid: start.pid });
+    await until(() => procGone(start.pid), `process ${start.pid} killed`);
+  });
+
+  it('reaps a child that exited for STOPPMDA wait, with its raw wait status', async () => {
+    const start = readStart(await ask(startRequest(1, 'exit3', '/bin/sh -c "exit 3"')));
+    expect(start.status).toBe(0);
+    const c = await client();
+    let stop = { pid: 0, code: 0, force: -1, status: 0 };
+    for (let i = 0; i < 500 && stop.pid === 0; i++) {
+      if (i > 0) await new Promise((r) => setTimeout(r, 10));
+      await c.write(stopRequest(start.pid, false));
+      stop = readStop((await c.next(REPLY_MS)) as Buffer);
+    }
+    // Linux's wait status: exit code in bits 8-15, no signal in bits 0-6.
+    expect([stop.status, stop.pid, (stop.code >> 8) & 0xff, stop.code & 0x7f, stop.force]).toEqual([0, start.pid, 3, 0, 0]);
+    expect(procGone(start.pid)).toBe(true);
+  });
+
+  it('refuses malformed STARTPMDA and STOPPMDA of a process it did not start, with replies of their shape', async () => {
+    const shapes = [
+      readStart(await ask(startRequest(3, 'bad', '/bin/true'))),
+      readStart(await ask(startRequest(1, '', '/bin/true', 0))),
+      readStart(await ask(startRequest(1, 'noargs', ''))),
+    ];
+    expect(shapes.map((s) => [s.type, s.bytes, s.status, s.pid])).toEqual([
+      [T.STARTPMDA, 104, -errnoTruth('EINVAL'), -1],
+      [T.STARTPMDA, 104, -errnoTruth('EINVAL'), -1],
+      [T.STARTPMDA, 104, -errnoTruth('EINVAL'), -1],
+    ]);
+    const refused = readStop(await ask(stopRequest(process.pid, true)));
+    expect(refused).toMatchObject({ type: T.STOPPMDA, bytes: 32, status: -errnoTruth('ECHILD'), pid: process.pid });
+    expect(existsSync(`/proc/${process.pid}`)).toBe(true);
+  });
+});

@@ -1,0 +1,303 @@
+/**
+ * croot's server at accept and around it, over real unix sockets: the
+ * allow-list checked against the peer's credentials as the kernel gives
+ * them (SO_PEERCRED of real child processes run as `nobody`, and of a
+ * process whose executable is named pmcd), the connection caps and who is
+ * displaced, the idle timeout, the socket's life (directory, mode, stale
+ * and live sockets, removal at close).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+import { linkSync, mkdirSync, mkdtempSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { describeWith, probes } from '../../test/support/components.js';
+import { RawRootClient } from '../../test/support/raw-root-client.js';
+import { PCP_INFO, T, containerRequest, readContainer, readStart, readStop, startRequest, stopRequest } from '../../test/support/root-pdu-bytes.js';
+import { startTestServer, type TestServer } from '../../test/support/server-fixture.js';
+import { errnoTruth } from '../../test/support/truth.js';
+import { removeStaleSocket } from './root-server.js';
+
+const NOBODY = 65534;
+/** Connects, prints what it got first (INFO or a close), then holds the connection until its stdin closes. */
+const CLIENT = `
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.connect(sys.argv[1])
+data = b''
+while len(data) < 24:
+    chunk = s.recv(24 - len(data))
+    if not chunk: break
+    data += chunk
+print(('info ' + data.hex()) if len(data) == 24 else 'closed', flush=True)
+sys.stdin.read()
+`;
+
+/** A client in a process of its own, whose executable the server sees through /proc/PID/exe. */
+class PeerProcess {
+  private readonly lines: string[] = [];
+  private readonly waiters: (() => void)[] = [];
+  private constructor(readonly child: ChildProcess) {
+    createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (l) => {
+      this.lines.push(l);
+      for (const w of this.waiters.splice(0)) w();
+    });
+  }
+  static start(path: string, exe: string): PeerProcess {
+    return new PeerProcess(spawn(exe, ['-S', '-c', CLIENT, path], { cwd: '/', stdio: ['pipe', 'pipe', 'inherit'] }));
+  }
+  get pid(): number {
+    return this.child.pid as number;
+  }
+  async line(): Promise<string> {
+    while (this.lines.length === 0) await new Promise<void>((r) => this.waiters.push(r));
+    return this.lines.shift() as string;
+  }
+  stop(): void {
+    this.child.kill('SIGKILL');
+  }
+}
+
+/** How long a reply on a local socket may take: a broken server fails the test in this, not in Jest's minute. */
+const REPLY_MS = 2000;
+
+describeWith('root', () => probes.root() ?? probes.native(), 'RootServer at accept', () => {
+  const servers: TestServer[] = [];
+  const peers: PeerProcess[] = [];
+  const clients: RawRootClient[] = [];
+  async function serve(options: Parameters<typeof startTestServer>[0] = {}): Promise<TestServer> {
+    const t = await startTestServer({ dirMode: 0o755, ...options, config: { socketMode: 0o777, ...options.config } });
+    servers.push(t);
+    return t;
+  }
+  function peer(t: TestServer, exe: string): PeerProcess {
+    const p = PeerProcess.start(t.socket, exe);
+    peers.push(p);
+    return p;
+  }
+  async function root(t: TestServer): Promise<RawRootClient> {
+    const c = await RawRootClient.open(t.socket, false);
+    clients.push(c);
+    expect(await c.next(REPLY_MS)).toEqual(PCP_INFO);
+    return c;
+  }
+  /** One answered request: the server has read everything sent before it on every connection. */
+  async function roundTrip(c: RawRootClient): Promise<void> {
+    await c.write(containerRequest(T.PROCESSID_REQ, 9, 'x'));
+    expect(readContainer((await c.next(REPLY_MS)) as Buffer)).toMatchObject({ type: T.PROCESSID, pid: 9 });
+  }
+
+  afterEach(async () => {
+    for (const p of peers.splice(0)) p.stop();
+    for (const c of clients.splice(0)) c.close();
+    for (const t of servers.splice(0)) await t.stop();
+  });
+
+  async function nobody(t: TestServer): Promise<RawRootClient> {
+    const c = await RawRootClient.open(t.socket, false, NOBODY);
+    clients.push(c);
+    return c;
+  }
+
+  it('closes a uid not on the allow-list before any byte, as SO_PEERCRED names it', async () => {
+    const t = await serve();
+    expect(await (await nobody(t)).next(REPLY_MS)).toBeUndefined();
+    expect(t.server.stats()).toEqual({ connections: 0, accepted: 0, refused: 1, evicted: 0 });
+    expect(t.logger.lines.find((l) => l.line === 'warn connection refused: uid not allowed')?.fields).toEqual({ uid: NOBODY, pid: process.pid });
+    await root(t);
+    expect(t.server.stats()).toMatchObject({ connections: 1, accepted: 1, refused: 1 });
+  });
+
+  it('admits a uid once allowed, and closes its connections when it is taken off', async () => {
+    const t = await serve();
+    t.server.setAllowedUids([0, NOBODY]);
+    expect(t.server.allowedUids).toEqual([0, NOBODY]);
+    const n = await nobody(t);
+    expect(await n.next(REPLY_MS)).toEqual(PCP_INFO);
+    const c = await root(t);
+    expect(t.server.setAllowedUids([0])).toBe(1);
+    expect(await n.next(REPLY_MS)).toBeUndefined();
+    await roundTrip(c);
+    expect(t.server.connectionCount).toBe(1);
+  });
+
+  it("caps a non-root uid's connections: its idle one is dropped for a newcomer, a busy one is not", async () => {
+    const t = await serve({ config: { allowUids: [0, NOBODY] }, server: { maxConnectionsPerUid: 1 } });
+    expect(t.server.connectionLimits).toEqual({ maxConnections: 1024, maxConnectionsPerUid: 1, reservedForRoot: 64, idleTimeoutMs: 10000 });
+    const first = await nobody(t);
+    expect(await first.next(REPLY_MS)).toEqual(PCP_INFO);
+    const second = await nobody(t);
+    expect(await second.next(REPLY_MS)).toEqual(PCP_INFO);
+    expect(await first.next(REPLY_MS)).toBeUndefined();
+    expect(t.server.stats()).toMatchObject({ accepted: 2, evicted: 1, refused: 0 });
+    // Half a request: the server holds an incomplete request, so the connection is not idle.
+    await second.write(containerRequest(T.PROCESSID_REQ, 0, 'x').subarray(0, 4));
+    await roundTrip(await root(t));
+    expect(await (await nobody(t)).next(REPLY_MS)).toBeUndefined();
+    expect(t.server.stats()).toMatchObject({ accepted: 3, evicted: 1, refused: 1 });
+  });
+
+  it('keeps reservedForRoot slots for root, and at the cap drops the oldest idle connection', async () => {
+    const t = await serve({ config: { allowUids: [0, NOBODY], connectionLimits: { maxConnections: 2, reservedForRoot: 1 } } });
+    const busy = await root(t);
+    await busy.write(containerRequest(T.PROCESSID_REQ, 0, 'x').subarray(0, 10));
+    const oldestIdle = await root(t);
+    await roundTrip(oldestIdle);
+    // Two root connections: the cap is reached for everybody; nobody may not displace root's.
+    expect(await (await nobody(t)).next(REPLY_MS)).toBeUndefined();
+    const third = await root(t);
+    expect(await oldestIdle.next(REPLY_MS)).toBeUndefined();
+    expect(t.server.stats()).toMatchObject({ evicted: 1, refused: 1 });
+    // The busy connection was kept: the rest of its request gets its answer.
+    await busy.write(containerRequest(T.PROCESSID_REQ, 0, 'x').subarray(10));
+    expect(readContainer((await busy.next(REPLY_MS)) as Buffer)).toMatchObject({ type: T.PROCESSID, status: -12399 });
+    await roundTrip(third);
+  });
+
+  it('drops, at the cap, the connection idle the longest, not the one connected first', async () => {
+    const t = await serve({ server: { maxConnections: 2 } });
+    const first = await root(t);
+    const second = await root(t);
+    await roundTrip(second);
+    await roundTrip(first);
+    const third = await root(t);
+    expect(await second.next(REPLY_MS)).toBeUndefined();
+    await roundTrip(first);
+    await roundTrip(third);
+  });
+
+  it('never drops a pmcd connection (a process whose executable is pmcd), even idle', async () => {
+    const t = await serve({ server: { maxConnections: 1 } });
+    const bin = mkdtempSync(join(tmpdir(), 'croot-pmcd-'));
+    try {
+      linkSync('/usr/bin/python3.11', join(bin, 'pmcd'));
+      const pmcd = peer(t, join(bin, 'pmcd'));
+      expect(await pmcd.line()).toMatch(/^info /);
+      const c = await RawRootClient.open(t.socket, false);
+      clients.push(c);
+      expect(await c.next(REPLY_MS)).toBeUndefined();
+      expect(t.server.stats()).toMatchObject({ connections: 1, refused: 1, evicted: 0 });
+      expect(t.logger.lines.find((l) => l.line === 'debug client connected')?.fields).toEqual({ pid: pmcd.pid, uid: 0, pmcd: true });
+    } finally {
+      rmSync(bin, { recursive: true, force: true });
+    }
+  });
+
+  it('closes a connection that sends no complete request within idleTimeoutMs, but not one that has asked', async () => {
+    const t = await serve({ server: { idleTimeoutMs: 100 } });
+    const asked = await root(t);
+    await roundTrip(asked);
+    const silent = await root(t);
+    const halfway = await root(t);
+    await roundTrip(halfway);
+    await halfway.write(containerRequest(T.PROCESSID_REQ, 0, 'x').subarray(0, 20));
+    expect(await silent.next(REPLY_MS)).toBeUndefined();
+    expect(await halfway.next(REPLY_MS)).toBeUndefined();
+    // `asked` went quiet before `silent` connected: its timer has fired too, and it is still served.
+    await roundTrip(asked);
+  });
+
+  it('reads ahead at most maxQueuedRequests, and still answers all of a long pipeline in order', async () => {
+    const t = await serve({ server: { maxQueuedRequests: 2 } });
+    const c = await root(t);
+    await c.write(Buffer.concat(Array.from({ length: 40 }, (_, i) => containerRequest(T.PROCESSID_REQ, i + 1, 'nosuch'))));
+    const pids: number[] = [];
+    for (let i = 0; i < 40; i++) pids.push(readContainer((await c.next(REPLY_MS)) as Buffer).pid);
+    expect(pids).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
+  });
+
+  it('answers STARTPMDA and STOPPMDA with -ENOTSUP when the process services are not loaded', async () => {
+    const t = await serve();
+    const c = await root(t);
+    await c.write(startRequest(1, 'label', '/bin/true'));
+    expect(readStart((await c.next(REPLY_MS)) as Buffer)).toMatchObject({ type: T.STARTPMDA, bytes: 104, status: -errnoTruth('EOPNOTSUPP'), pid: -1 });
+    await c.write(stopRequest(4242, true));
+    expect(readStop((await c.next(REPLY_MS)) as Buffer)).toMatchObject({ type: T.STOPPMDA, bytes: 32, status: -errnoTruth('EOPNOTSUPP'), pid: 4242 });
+  });
+
+  it('refuses every connection when it cannot read peer credentials, and says so once', async () => {
+    const t = await serve({ withoutNative: true });
+    for (let i = 0; i < 2; i++) {
+      const c = await RawRootClient.open(t.socket, false);
+      clients.push(c);
+      expect(await c.next(REPLY_MS)).toBeUndefined();
+    }
+    expect(t.logger.lines.filter((l) => l.line.startsWith('error cannot read peer credentials'))).toHaveLength(1);
+    expect(t.server.stats()).toMatchObject({ connections: 0, accepted: 0 });
+  });
+});
+
+describeWith('root', () => probes.root() ?? probes.native(), 'RootServer socket', () => {
+  it('creates its directory 0700 and the socket with the mode asked, and removes the socket at close', async () => {
+    const t = await startTestServer({ config: { socketMode: 0o750 } });
+    try {
+      expect(statSync(join(t.dir, 'pmcd')).mode & 0o7777).toBe(0o700);
+      expect(statSync(t.socket).mode & 0o777).toBe(0o750);
+      expect(t.server.path).toBe(t.socket);
+      await expect(t.server.listen(t.socket)).rejects.toMatchObject({ code: 'ERR_CONFIG' });
+      const c = await RawRootClient.open(t.socket);
+      await t.server.close();
+      expect(await c.next(REPLY_MS)).toBeUndefined();
+      expect(() => statSync(t.socket)).toThrow();
+      await t.server.close();
+    } finally {
+      await t.stop();
+    }
+  });
+
+  it('warns about a directory open to others', async () => {
+    const t = await startTestServer({ dirMode: 0o755 });
+    await t.stop();
+    expect(t.logger.lines.find((l) => l.line === 'warn socket directory is reachable by others; PCP keeps it 0700')?.fields).toEqual({ dir: t.dir, mode: '755' });
+    const sticky = await startTestServer({ dirMode: 0o1777 });
+    await sticky.stop();
+    expect(sticky.logger.lines.some((l) => l.line.startsWith('warn socket directory'))).toBe(false);
+  });
+
+  it('refuses a live socket and a path that is not a socket; replaces a stale one', async () => {
+    const t = await startTestServer();
+    const dir = mkdtempSync(join(tmpdir(), 'croot-stale-'));
+    try {
+      await expect(removeStaleSocket(t.socket)).rejects.toMatchObject({ code: 'ERR_CONFIG', status: -errnoTruth('EBUSY') });
+      const file = join(dir, 'file');
+      writeFileSync(file, '');
+      await expect(removeStaleSocket(file)).rejects.toMatchObject({ code: 'ERR_CONFIG' });
+      await removeStaleSocket(join(dir, 'none'));
+      // A socket nobody listens on: moved away from its server before the server closed (and unlinked its own path).
+      const stale = join(dir, 'stale.socket');
+      const gone = createServer();
+      await new Promise<void>((resolve) => gone.listen(join(dir, 'live.socket'), resolve));
+      renameSync(join(dir, 'live.socket'), stale);
+      await new Promise<void>((resolve) => gone.close(() => resolve()));
+      expect(statSync(stale).isSocket()).toBe(true);
+      await removeStaleSocket(stale);
+      expect(() => statSync(stale)).toThrow();
+    } finally {
+      await t.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('rejects a path the kernel cannot bind, and can listen afterwards', async () => {
+    const t = await startTestServer();
+    await t.server.close();
+    try {
+      await expect(t.server.listen(join(t.dir, 'x'.repeat(200)))).rejects.toThrow();
+      const path = join(t.dir, 'again.socket');
+      await expect(t.server.listen(path)).resolves.toBe(path);
+      expect(statSync(path).isSocket()).toBe(true);
+    } finally {
+      await t.stop();
+    }
+  });
+
+  it('leaves at close a socket path that another file has taken since', async () => {
+    const t = await startTestServer();
+    rmSync(t.socket);
+    mkdirSync(t.socket);
+    await t.server.close();
+    expect(statSync(t.socket).isDirectory()).toBe(true);
+    await t.stop();
+  });
+});

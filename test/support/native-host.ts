@@ -1,0 +1,7 @@
+/**
+ * The native module's bindings (SO_PEERCRED, SCM_RIGHTS, the namespace
+ * thread, the spawner) for core's own tests: core's sources and tests never
+ * import native/ themselves (.dependency-cruiser.cjs), but a test of the
+ * server needs the real peer credentials the kernel reports, not a stand-in.
+ */
+export { nativeModule } from '../../native/native-module.js';
