@@ -55,6 +55,33 @@ describe('ContainerIndex', () => {
       expect(index.withIdPrefix('zzz')).toEqual([]);
     });
 
+    it('finds a digest id by its whole self and by prefixes at either end of the sorted ids', () => {
+      expect(index.withIdPrefix('abc123000000').map((c) => c.id)).toEqual(['abc123000000']);
+      expect(index.withIdPrefix('abd999000000').map((c) => c.id)).toEqual(['abd999000000']);
+      expect(index.withIdPrefix('abd').map((c) => c.id)).toEqual(['abd999000000']);
+      expect(index.withIdPrefix('abc1230000001')).toEqual([]);
+      expect(index.withIdPrefix('a0')).toEqual([]);
+      expect(index.withIdPrefix('f')).toEqual([]);
+    });
+
+    it('lists and counts the containers of one engine, or of all', () => {
+      expect([...index.containers('podman')].map((c) => c.id)).toEqual(['abc777000000']);
+      expect([...index.containers('nope')]).toEqual([]);
+      expect([...index.containers()].map((c) => c.id).sort()).toEqual(['abc123000000', 'abc777000000', 'abd999000000', 'zzz']);
+      expect([index.sizeOf('docker'), index.sizeOf('lxc'), index.sizeOf('nope'), index.size]).toEqual([2, 1, 0, 4]);
+    });
+
+    it("gives the record's facts through the container it holds", () => {
+      const facts = { paused: true, restarting: false, pidStartTime: 42, hostname: 'h', cgroupHint: 'cg', state: 'paused', source: 'api', kubernetes: { namespace: 'ns', pod: 'p', container: 'c' } };
+      const one = new ContainerIndex(anchor, '/proc');
+      one.upsert('docker', { ...stopped('docker', 'aaaa00000000', 'n'), ...facts });
+      const [c] = one.withId('aaaa00000000');
+      expect(c && { paused: c.paused, restarting: c.restarting, pidStartTime: c.pidStartTime, hostname: c.hostname, cgroupHint: c.cgroupHint, state: c.state, source: c.source, kubernetes: c.kubernetes }).toEqual(facts);
+      expect(c && [c.engine, c.id, c.names, c.running]).toEqual(['docker', 'aaaa00000000', ['n'], false]);
+      // As plain data (croot show --json, logs): the record's facts and the index's.
+      expect(JSON.parse(JSON.stringify(c))).toEqual({ engine: 'docker', id: 'aaaa00000000', names: ['n'], running: false, ...facts, liveness: 'stopped' });
+    });
+
     it('lists a container once per name even when the engine repeats it', () => {
       expect(index.withName('x').map((c) => c.id).sort()).toEqual(['abc123000000', 'abc777000000']);
     });
