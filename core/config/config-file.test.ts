@@ -96,12 +96,12 @@ describe('loadConfigFile', () => {
 
   it("takes a relative pidfile from the config file's folder", async () => {
     const file = writeConfig({ containers: [{ name: 'a', pidfile: 'run/a.pid' }] });
-    expect((await loadConfigFile(file)).staticContainers).toEqual([{ name: 'a', pidfile: join(work, 'run/a.pid') }]);
+    expect((await loadConfigFile(file)).staticContainers).toStrictEqual([{ name: 'a', pidfile: join(work, 'run/a.pid') }]);
   });
 
   it('ignores $comment keys', async () => {
     const file = writeConfig({ $comment: ['x', 'y'], containers: [{ $comment: 'z', name: 'a', pid: 1 }] });
-    expect((await loadConfigFile(file)).staticContainers).toEqual([{ name: 'a', pid: 1 }]);
+    expect((await loadConfigFile(file)).staticContainers).toStrictEqual([{ name: 'a', pid: 1 }]);
   });
 
   itWithPcp('reads the documented example', async () => {
@@ -153,6 +153,10 @@ describe('loadConfigFile', () => {
     const err = await configError(content);
     expect(err.details).toMatchObject({ key });
     expect(err.message).toContain(`"${key}"`);
+  });
+
+  it('says a container name is required', async () => {
+    expect((await configError({ containers: [{ pid: 1 }] })).message).toBe(`config file ${join(work, 'croot.json')}: "containers[0].name" is required`);
   });
 
   it('refuses a container with neither pid nor pidfile', async () => {
