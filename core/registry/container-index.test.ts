@@ -5,6 +5,7 @@ import type { IndexChange } from './indexed-container.js';
 import type { ContainerRecord } from './engine-contribution.js';
 import { NameMatcher } from './name-matcher.js';
 import { ProcProcessAnchor } from '../host/proc-process-anchor.js';
+import type { ProcessAnchor, ProcessAnchorMode, ProcessHandle } from '../host/host-services.js';
 
 const stopped = (engine: string, id: string, ...names: string[]): ContainerRecord => ({ engine, id, names, running: false });
 
@@ -313,5 +314,69 @@ describe('ContainerIndex', () => {
       index.upsert('static', { engine: 'static', id: 'n', names: ['n'], running: true, pid: 4194304 + 1 });
       expect(index.withId('n')[0]?.liveness).toBe('exited');
     });
+  });
+  describe('exits announced by the anchor', () => {
+    /**
+     * Holds this test's children as the /proc anchor does, and announces an
+     * exit when Node has reaped the child: what the pidfd anchor does when the
+     * kernel makes the pidfd readable.
+     */
+    class ReapAnnouncingAnchor implements ProcessAnchor {
+      constructor(private readonly known: Map<number, ChildProcess>) {}
+      mode(): ProcessAnchorMode {
+        return { kind: 'pidfd' };
+      }
+      open(pid: number, onExit: () => void): ProcessHandle | undefined {
+        const handle = anchor.open(pid);
+        this.known.get(pid)?.once('exit', () => setImmediate(onExit));
+        return handle;
+      }
+    }
+
+    it('marks a running container exited when its init process ends, with no request', async () => {
+      const child = sleeper();
+      const pid = child.pid as number;
+      const changes: string[] = [];
+      const index = new ContainerIndex(new ReapAnnouncingAnchor(new Map([[pid, child]])), '/proc', (c) => changes.push(`${c.kind} ${c.container.id} ${c.container.liveness}`));
+      index.upsert('static', { engine: 'static', id: 'a', names: ['a'], running: true, pid });
+      const announced = new Promise((resolve) => child.once('exit', () => setImmediate(() => setImmediate(resolve))));
+      child.kill('SIGKILL');
+      await announced;
+      expect(kernelStat.bind(null, pid)).toThrow();
+      expect(changes).toEqual(['added a running', 'updated a exited']);
+      expect(index.withId('a')[0]?.handle).toBeUndefined();
+    });
+
+    it('ignores the exit of a process it no longer holds for that container', async () => {
+      const first = sleeper();
+      const second = sleeper();
+      const changes: string[] = [];
+      const known = new Map([
+        [first.pid as number, first],
+        [second.pid as number, second],
+      ]);
+      const index = new ContainerIndex(new ReapAnnouncingAnchor(known), '/proc', (c) => changes.push(`${c.kind} ${c.container.id} ${c.container.liveness}`));
+      index.upsert('static', { engine: 'static', id: 'a', names: ['a'], running: true, pid: first.pid as number });
+      // The engine reports a new init process: the old one's end is no news about the container.
+      index.upsert('static', { engine: 'static', id: 'a', names: ['a'], running: true, pid: second.pid as number });
+      index.upsert('static', { engine: 'static', id: 'b', names: ['b'], running: true, pid: first.pid as number });
+      index.remove('static', 'b');
+      const announced = new Promise((resolve) => first.once('exit', () => setImmediate(() => setImmediate(resolve))));
+      first.kill('SIGKILL');
+      await announced;
+      expect(changes).toEqual(['added a running', 'updated a running', 'added b running', 'removed b running']);
+      expect(index.withId('a')[0]?.liveness).toBe('running');
+    });
+  });
+
+  it('keeps prefix search right when two engines hold the same digest id and either leaves', () => {
+    const index = new ContainerIndex(anchor, '/proc');
+    for (const leaving of ['docker', 'podman']) {
+      index.upsert('docker', stopped('docker', 'abcabc000000', 'x'));
+      index.upsert('podman', stopped('podman', 'abcabc000000', 'y'));
+      index.remove(leaving, 'abcabc000000');
+      expect(index.withIdPrefix('abcabc').map((c) => c.engine)).toEqual([leaving === 'docker' ? 'podman' : 'docker']);
+      index.clear();
+    }
   });
 });

@@ -134,4 +134,28 @@ describe('DefaultEngineRegistry upkeep', () => {
     expect(found(r, 'eeee')).toBe('ERR_NO_CONTAINER -12399');
     await r.stop();
   });
+  it('works with no engine at all: nothing to wait for, nothing found', async () => {
+    const c = new Container();
+    c.loadSync(coreModule(defaultConfig({ env: {} })));
+    const r = c.get<EngineRegistry>(EngineRegistry);
+    await r.start();
+    expect([r.ids(), r.statuses(), r.containers()]).toEqual([[], [], []]);
+    expect(found(r, 'web')).toBe('ERR_NO_CONTAINER -12399');
+  });
+
+  it('takes a full list as any iterable, not only an array', async () => {
+    const engine = new ScriptedEngine('docker', []);
+    const r = registryWith([], {}, engine);
+    await r.start();
+    engine.sink?.replaceAll(new Set([rec('aaaa00000000', 'one'), rec('bbbb00000000', 'two')]));
+    expect(r.containers().map((c) => c.names[0])).toEqual(['one', 'two']);
+    function* many(): Generator<ContainerRecord> {
+      for (let i = 0; i < 600; i++) yield rec(`${i.toString(16).padStart(8, '0')}eeee`, `g${i}`);
+    }
+    engine.sink?.replaceAll(many());
+    for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve));
+    expect(r.containers()).toHaveLength(600);
+    expect(found(r, 'g599')).toBe('00000257eeee');
+    await r.stop();
+  });
 });
