@@ -32,13 +32,22 @@ class ScriptedEngine implements EngineContribution {
   async stop(): Promise<void> {}
 }
 
-/** An engine with neither re-check nor reconfigure. */
+/** An engine with neither re-check nor reconfigure; `loads: false` never pushes a list, `stop: 'fail'` fails to stop. */
 class PlainEngine implements EngineContribution {
-  constructor(readonly id: string) {}
+  starts = 0;
+  stops = 0;
+  constructor(
+    readonly id: string,
+    private readonly behaviour: { loads?: boolean; stop?: 'fail' } = {},
+  ) {}
   start(sink: ContainerSink): void {
-    sink.replaceAll([]);
+    this.starts++;
+    if (this.behaviour.loads !== false) sink.replaceAll([]);
   }
-  async stop(): Promise<void> {}
+  async stop(): Promise<void> {
+    this.stops++;
+    if (this.behaviour.stop === 'fail') throw new Error('stuck');
+  }
 }
 
 function registryWith(lines: string[], options: EngineRegistryOptions, ...engines: EngineContribution[]): EngineRegistry {
@@ -59,7 +68,10 @@ const rec = (id: string, name: string): ContainerRecord => ({ engine: 'docker', 
 function found(r: EngineRegistry, ref: string): string {
   try {
     const c = r.lookup(ref);
-    if (c instanceof Promise) return 'promise';
+    if (c instanceof Promise) {
+      c.catch(() => undefined);
+      return 'promise';
+    }
     return c.id;
   } catch (err) {
     if (err instanceof CrootError) return `${err.code} ${err.status}`;
@@ -156,6 +168,54 @@ describe('DefaultEngineRegistry upkeep', () => {
     for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve));
     expect(r.containers()).toHaveLength(600);
     expect(found(r, 'g599')).toBe('00000257eeee');
+    await r.stop();
+  });
+  it('starts each engine once however often it is started', async () => {
+    const engine = new PlainEngine('docker');
+    const r = registryWith([], {}, engine);
+    await Promise.all([r.start(), r.start()]);
+    await r.start();
+    found(r, 'x');
+    expect(engine.starts).toBe(1);
+    await r.stop();
+  });
+
+  it('answers without an engine whose first load is overdue, logging it once', async () => {
+    const lines: string[] = [];
+    const r = registryWith(lines, { firstLoadTimeoutMs: 20 }, new PlainEngine('lxc', { loads: false }), new PlainEngine('docker'));
+    await r.start();
+    expect(found(r, 'x')).toBe('promise');
+    await r.ready();
+    expect(lines).toEqual(['WARN engine lxc: first load not done after 20 ms; answering without it']);
+    // No longer waited for, and still named as the reason a name may be missing.
+    expect(found(r, 'x')).toBe(`ERR_ENGINE_LOADING -${errnoTruth('EAGAIN')}`);
+    await r.stop();
+  });
+
+  it('stops every engine, also when one fails to stop, and lets nobody wait for a load that will not come', async () => {
+    const stuck = new PlainEngine('lxc', { loads: false, stop: 'fail' });
+    const other = new PlainEngine('docker', { loads: false });
+    const r = registryWith([], { firstLoadTimeoutMs: 600_000 }, stuck, other);
+    await r.start();
+    const waiting = r.ready();
+    await r.stop();
+    await waiting;
+    expect([stuck.stops, other.stops]).toEqual([1, 1]);
+  });
+
+  it('tells every listener a change although one of them throws, and logs the failure', async () => {
+    const lines: string[] = [];
+    const engine = new ScriptedEngine('docker', []);
+    const r = registryWith(lines, {}, engine);
+    await r.start();
+    const seen: string[] = [];
+    r.subscribe(() => {
+      throw new Error('listener broke');
+    });
+    r.subscribe((e) => seen.push(e.kind));
+    engine.sink?.upsert(rec('aaaa00000000', 'a'));
+    expect(seen).toEqual(['added']);
+    expect(lines).toEqual(['ERROR registry listener failed error="listener broke"']);
     await r.stop();
   });
 });
