@@ -159,4 +159,44 @@ describe('RateLimitedLogger', () => {
       `WARN y ×2 in the last 2 s (reason plain ×1, "${'y'.repeat(64)}…(36 more)" ×1)`,
     ]);
   });
+  it('starts a new interval on flush: the summary of what comes next is written at the end of that interval', () => {
+    jest.useFakeTimers({ now: clock });
+    try {
+      const logger = make({ burstPerKind: 1, intervalMs: 60_000, now: () => Date.now() });
+      logger.warn('a');
+      logger.warn('a');
+      jest.advanceTimersByTime(30_000);
+      logger.flush();
+      logger.warn('b');
+      logger.warn('b');
+      jest.advanceTimersByTime(30_000);
+      expect(written()).toEqual(['WARN a', 'WARN a ×1 in the last 30 s', 'WARN b']);
+      jest.advanceTimersByTime(30_000);
+      expect(written()).toEqual(['WARN a', 'WARN a ×1 in the last 30 s', 'WARN b', 'WARN b ×1 in the last 60 s']);
+    } finally {
+      jest.useRealTimers();
+    }
+  });
+
+  it('keeps the kinds beyond maxKinds apart by level', () => {
+    const logger = make({ burstPerKind: 1, maxKinds: 1 });
+    logger.info('first');
+    logger.warn('w');
+    logger.error('e');
+    logger.flush();
+    expect(written()).toEqual(['INFO first', 'WARN other messages ×1 in the last 1 s (message w ×1)', 'ERROR other messages ×1 in the last 1 s (message e ×1)']);
+  });
+
+  it('tells at most eight values of a field apart: a ninth is counted among the others, however often it comes', () => {
+    const logger = make({ burstPerKind: 0 });
+    for (const status of ['1', '2', '3', '4', '5', '6', '7', '8']) logger.warn('x', { status });
+    for (let i = 0; i < 10; i++) logger.warn('x', { status: '9' });
+    logger.flush();
+    expect(written()).toEqual(['WARN x ×18 in the last 1 s (status 1 ×1, 2 ×1, 3 ×1, 4 ×1, 5 ×1, others ×13)']);
+  });
+
+  it('leaves a message of exactly maxFieldLength characters whole', () => {
+    make({ maxFieldLength: 8 }).warn('12345678', { v: 'abcdefgh' });
+    expect(written()).toEqual(['WARN 12345678 v=abcdefgh']);
+  });
 });
