@@ -271,7 +271,10 @@ describe('loadConfigFile', () => {
 
   it('refuses a file when the name service cannot be asked, saying so', async () => {
     const file = writeConfig({ allowUsers: ['root'] });
-    const err = await loadConfigFile(file, { users: new GetentUserDatabase(join(work, 'no-getent')) }).catch((e: unknown) => e as CrootError);
+    const err = (await loadConfigFile(file, { users: new GetentUserDatabase(join(work, 'no-getent')) }).then(
+      () => undefined,
+      (e: unknown) => e,
+    )) as CrootError;
     expect(err).toBeInstanceOf(CrootError);
     expect(err.code).toBe('ERR_CONFIG');
     expect(err.details).toEqual({ file, key: 'allowUsers[0]' });

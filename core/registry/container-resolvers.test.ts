@@ -238,7 +238,8 @@ describe('DefaultContainerResolver', () => {
     it('refuses with ERR_NATIVE_LOAD when nothing can enter a namespace', async () => {
       const w = world(new ListEngine('static', [running('self', process.pid)]));
       await w.registry.start();
-      for (const ask of [() => w.hostnames.resolveHostname('self'), () => w.hostnames.resolveHostnameOfProcess(process.pid)]) {
+      const asks: (() => unknown)[] = [() => w.hostnames.resolveHostname('self'), () => w.hostnames.resolveHostnameOfProcess(process.pid)];
+      for (const ask of asks) {
         await expect(settle(ask)).rejects.toMatchObject({ code: 'ERR_NATIVE_LOAD', status: -errnoTruth('ENOSYS') });
       }
       await w.registry.stop();
