@@ -218,4 +218,15 @@ describe('DefaultEngineRegistry upkeep', () => {
     expect(lines).toEqual(['ERROR registry listener failed error="listener broke"']);
     await r.stop();
   });
+  it('waits for every engine when the name has no known engine before a colon, however it starts', async () => {
+    const docker = new ScriptedEngine('docker', []);
+    const late = new PlainEngine('lxc', { loads: false });
+    const r = registryWith([], { firstLoadTimeoutMs: 600_000 }, docker, late);
+    await r.start();
+    // "dockerd" starts like "docker", "svc:1" has a colon: neither is docker's alone, so lxc is waited for.
+    expect(found(r, 'dockerd')).toBe('promise');
+    expect(found(r, 'svc:1')).toBe('promise');
+    expect(found(r, 'docker:svc')).toBe('ERR_NO_CONTAINER -12399');
+    await r.stop();
+  });
 });

@@ -73,7 +73,9 @@ describe('DefaultEngineRegistry', () => {
   });
 
   it('rejects two engines with one id', () => {
-    expect(() => registryWith({}, new PushEngine('docker', []), new PushEngine('docker', []))).toThrow(/two engines registered with id "docker"/);
+    expect(() => registryWith({}, new PushEngine('docker', []), new PushEngine('docker', []))).toThrow(
+      expect.objectContaining({ code: 'ERR_DUPLICATE_ENGINE', message: 'two engines registered with id "docker"' }),
+    );
   });
 
   it('answers synchronously from the index once the engines have loaded', async () => {
@@ -131,7 +133,12 @@ describe('DefaultEngineRegistry', () => {
   it('says the engine has not stated a pending container when its word does not come within the first-load wait', async () => {
     const r = registryWith({ firstLoadTimeoutMs: 50 }, new PushEngine('lxc', [rec('lxc', 'vm1', 'vm1', { pending: true })]));
     await r.start();
-    await expect(settle(() => r.lookup('lxc:vm1'))).rejects.toMatchObject({ code: 'ERR_ENGINE_LOADING', status: -11, message: expect.stringContaining('has not said yet whether') });
+    await expect(settle(() => r.lookup('lxc:vm1'))).rejects.toMatchObject({
+      code: 'ERR_ENGINE_LOADING',
+      status: -11,
+      message: 'lxc has not said yet whether "lxc:vm1" runs',
+      details: { ref: 'lxc:vm1', loading: ['lxc'] },
+    });
     await r.stop();
   });
 
