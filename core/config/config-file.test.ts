@@ -114,6 +114,7 @@ describe('loadConfigFile', () => {
   it('refuses a file that is not JSON', async () => {
     const err = await configError('{ "socket": ');
     expect(err.message).toContain('not valid JSON');
+    expect(err.details).toEqual({ file: join(work, 'croot.json') });
   });
 
   it('refuses a file whose top is not an object', async () => {
@@ -140,6 +141,8 @@ describe('loadConfigFile', () => {
     [{ allowUsers: 'pcp' }, 'allowUsers'],
     [{ allowUsers: ['pcp', 3] }, 'allowUsers[1]'],
     [{ disabledEngines: [''] }, 'disabledEngines[0]'],
+    [{ disabledEngines: 'lxc' }, 'disabledEngines'],
+    [{ plugins: 'croot-engine-example' }, 'plugins'],
     [{ containers: {} }, 'containers'],
     [{ containers: ['a'] }, 'containers[0]'],
     [{ containers: [{ pid: 1 }] }, 'containers[0].name'],
@@ -225,6 +228,10 @@ describe('loadConfigFile', () => {
     );
   });
 
+  it('gives allowUids from allowUsers alone, as the name service has them', async () => {
+    expect((await loadConfigFile(writeConfig({ allowUsers: ['root', 'root'] }))).allowUids).toEqual([uidOf('root')]);
+  });
+
   it('takes uids up to 4294967294, the largest the kernel gives ((uid_t)-1 means none)', async () => {
     expect((await loadConfigFile(writeConfig({ allowUids: [4294967294, 0, 0] }))).allowUids).toEqual([4294967294, 0]);
     const err = await configError({ allowUids: [4294967295] });
@@ -306,6 +313,11 @@ describe('loadCrootConfigFile', () => {
 
   it('fails when the file CROOT_CONFIG names is missing', async () => {
     await expect(loadCrootConfigFile(undefined, { CROOT_CONFIG: join(work, 'missing.json') })).rejects.toMatchObject({ code: 'ERR_CONFIG' });
+  });
+
+  it('reads an explicitly given file, whatever CROOT_CONFIG says', async () => {
+    const file = writeConfig({ socket: '/tmp/given.sock' });
+    expect(await loadCrootConfigFile(file, { CROOT_CONFIG: join(work, 'other.json') })).toEqual({ socketPath: '/tmp/given.sock' });
   });
 
   it('fails when an explicitly given file is missing', async () => {
