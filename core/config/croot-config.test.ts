@@ -19,7 +19,8 @@ describe('defaultSocketPath', () => {
 
   it('takes PCP_VAR_DIR from the pcp.conf PCP_CONF names when the environment has none', () => {
     const conf = join(work, 'pcp.conf');
-    writeFileSync(conf, '# PCP_VAR_DIR=/commented\n PCP_VAR_DIR="/srv/pcp"\nPCP_LOG_DIR=/var/log/pcp\npcp_var_dir=/lower\n');
+    // A comment or a lower-case key after the setting changes nothing.
+    writeFileSync(conf, ' PCP_VAR_DIR="/srv/pcp"\nPCP_LOG_DIR=/var/log/pcp\n# PCP_VAR_DIR=/commented\nX_PCP_VAR_DIR=/other\n');
     expect(defaultSocketPath({ PCP_CONF: conf })).toBe('/srv/pcp/pmcd/root.socket');
     writeFileSync(conf, 'PCP_VAR_DIR=/var/lib/pcp2\n');
     expect(defaultSocketPath({ PCP_CONF: conf })).toBe('/var/lib/pcp2/pmcd/root.socket');
