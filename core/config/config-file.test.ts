@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { configFilePath, DEFAULT_CONFIG_FILE, loadConfigFile, loadCrootConfigFile, resolveUserUid } from './config-file.js';
 import { CrootError } from '../errors/croot-error.js';
+import { GetentUserDatabase } from '../host/user-database.js';
 import { inCI } from '../../test/support/components.js';
 
 let work: string;
@@ -95,12 +96,12 @@ describe('loadConfigFile', () => {
 
   it("takes a relative pidfile from the config file's folder", async () => {
     const file = writeConfig({ containers: [{ name: 'a', pidfile: 'run/a.pid' }] });
-    expect((await loadConfigFile(file)).staticContainers).toEqual([{ name: 'a', pidfile: join(work, 'run/a.pid') }]);
+    expect((await loadConfigFile(file)).staticContainers).toStrictEqual([{ name: 'a', pidfile: join(work, 'run/a.pid') }]);
   });
 
   it('ignores $comment keys', async () => {
     const file = writeConfig({ $comment: ['x', 'y'], containers: [{ $comment: 'z', name: 'a', pid: 1 }] });
-    expect((await loadConfigFile(file)).staticContainers).toEqual([{ name: 'a', pid: 1 }]);
+    expect((await loadConfigFile(file)).staticContainers).toStrictEqual([{ name: 'a', pid: 1 }]);
   });
 
   itWithPcp('reads the documented example', async () => {
@@ -113,6 +114,7 @@ describe('loadConfigFile', () => {
   it('refuses a file that is not JSON', async () => {
     const err = await configError('{ "socket": ');
     expect(err.message).toContain('not valid JSON');
+    expect(err.details).toEqual({ file: join(work, 'croot.json') });
   });
 
   it('refuses a file whose top is not an object', async () => {
@@ -139,6 +141,8 @@ describe('loadConfigFile', () => {
     [{ allowUsers: 'pcp' }, 'allowUsers'],
     [{ allowUsers: ['pcp', 3] }, 'allowUsers[1]'],
     [{ disabledEngines: [''] }, 'disabledEngines[0]'],
+    [{ disabledEngines: 'lxc' }, 'disabledEngines'],
+    [{ plugins: 'croot-engine-example' }, 'plugins'],
     [{ containers: {} }, 'containers'],
     [{ containers: ['a'] }, 'containers[0]'],
     [{ containers: [{ pid: 1 }] }, 'containers[0].name'],
@@ -152,6 +156,10 @@ describe('loadConfigFile', () => {
     const err = await configError(content);
     expect(err.details).toMatchObject({ key });
     expect(err.message).toContain(`"${key}"`);
+  });
+
+  it('says a container name is required', async () => {
+    expect((await configError({ containers: [{ pid: 1 }] })).message).toBe(`config file ${join(work, 'croot.json')}: "containers[0].name" is required`);
   });
 
   it('refuses a container with neither pid nor pidfile', async () => {
@@ -183,9 +191,107 @@ describe('loadConfigFile', () => {
     expect(err.message).toContain('no user "ghost"');
   });
 
+  it('reads the connection limits, each one optional', async () => {
+    const limits = { maxConnections: 10, maxConnectionsPerUid: 1, reservedForRoot: 9, idleTimeoutMs: 1 };
+    expect((await loadConfigFile(writeConfig({ limits: { $comment: 'x', ...limits } }))).connectionLimits).toEqual(limits);
+    expect((await loadConfigFile(writeConfig({ limits: { reservedForRoot: 0 } }))).connectionLimits).toEqual({ reservedForRoot: 0 });
+    expect((await loadConfigFile(writeConfig({ limits: { reservedForRoot: 500 } }))).connectionLimits).toEqual({ reservedForRoot: 500 });
+    expect((await loadConfigFile(writeConfig({ limits: {} }))).connectionLimits).toEqual({});
+  });
+
+  it.each([
+    [{ limits: [] }, 'limits', 'must be an object'],
+    [{ limits: { maxConection: 3 } }, 'limits.maxConection', 'is not a known key (known: maxConnections, maxConnectionsPerUid, reservedForRoot, idleTimeoutMs)'],
+    [{ limits: { $comment: 1 } }, 'limits.$comment', 'must be a string or an array of strings'],
+    [{ limits: { maxConnections: 0 } }, 'limits.maxConnections', 'must be an integer >= 1'],
+    [{ limits: { maxConnectionsPerUid: 0 } }, 'limits.maxConnectionsPerUid', 'must be an integer >= 1'],
+    [{ limits: { idleTimeoutMs: 0 } }, 'limits.idleTimeoutMs', 'must be an integer >= 1'],
+    [{ limits: { idleTimeoutMs: 1.5 } }, 'limits.idleTimeoutMs', 'must be an integer >= 1'],
+    [{ limits: { maxConnections: '10' } }, 'limits.maxConnections', 'must be an integer >= 1'],
+    [{ limits: { reservedForRoot: -1 } }, 'limits.reservedForRoot', 'must be an integer >= 0'],
+    [{ limits: { maxConnections: 4, reservedForRoot: 4 } }, 'limits.reservedForRoot', 'must be less than limits.maxConnections'],
+  ])('refuses %j, naming %s and why', async (content, key, why) => {
+    const err = await configError(content);
+    expect(err.details).toEqual({ file: join(work, 'croot.json'), key });
+    expect(err.message).toBe(`config file ${join(work, 'croot.json')}: "${key}" ${why}`);
+  });
+
+  it('says what is wrong with a file whose top is not an object, and which keys it knows', async () => {
+    const file = join(work, 'croot.json');
+    expect((await configError('"text"')).message).toBe(`config file ${file}: must hold a JSON object`);
+    expect((await configError(null)).message).toBe(`config file ${file}: must hold a JSON object`);
+    expect((await configError({ sockt: 1 })).message).toBe(
+      `config file ${file}: "sockt" is not a known key (known: socket, allowUids, allowUsers, disabledEngines, plugins, containers, limits)`,
+    );
+    expect((await configError({ containers: [{ name: 'a', pid: 1, x: 1 }] })).message).toBe(
+      `config file ${file}: "containers[0].x" is not a known key (known: name, aliases, id, pid, pidfile)`,
+    );
+  });
+
+  it('gives allowUids from allowUsers alone, as the name service has them', async () => {
+    expect((await loadConfigFile(writeConfig({ allowUsers: ['root', 'root'] }))).allowUids).toEqual([uidOf('root')]);
+  });
+
+  it('takes uids up to 4294967294, the largest the kernel gives ((uid_t)-1 means none)', async () => {
+    expect((await loadConfigFile(writeConfig({ allowUids: [4294967294, 0, 0] }))).allowUids).toEqual([4294967294, 0]);
+    const err = await configError({ allowUids: [4294967295] });
+    expect(err.details).toMatchObject({ key: 'allowUids[0]' });
+  });
+
+  it('takes $comment as a string or a list of strings only', async () => {
+    expect(await loadConfigFile(writeConfig({ $comment: 'one line' }))).toEqual({});
+    expect((await configError({ $comment: ['a', 2] })).details).toMatchObject({ key: '$comment' });
+    expect((await configError({ containers: [{ name: 'a', pid: 1, $comment: [null] }] })).details).toMatchObject({ key: 'containers[0].$comment' });
+  });
+
+  it('refuses empty strings where a name, alias, id, pidfile or plugin is expected', async () => {
+    for (const [content, key] of [
+      [{ containers: [{ name: '', pid: 1 }] }, 'containers[0].name'],
+      [{ containers: [{ name: 'a', aliases: [''], pid: 1 }] }, 'containers[0].aliases[0]'],
+      [{ containers: [{ name: 'a', id: '', pid: 1 }] }, 'containers[0].id'],
+      [{ containers: [{ name: 'a', pidfile: '' }] }, 'containers[0].pidfile'],
+      [{ plugins: ['x', ''] }, 'plugins[1]'],
+      [{ allowUsers: [''] }, 'allowUsers[0]'],
+    ] as const) {
+      expect((await configError(content)).details).toMatchObject({ key });
+    }
+  });
+
+  it('refuses a pid that is not a whole positive number', async () => {
+    for (const pid of [-3, 1.5, Number.MAX_SAFE_INTEGER + 2]) {
+      expect((await configError({ containers: [{ name: 'a', pid }] })).message).toContain('"containers[0].pid" must be a positive integer');
+    }
+  });
+
+  it('refuses a name used twice within one container, and an id equal to an earlier name-less id', async () => {
+    const twice = await configError({ containers: [{ name: 'a', aliases: ['b', 'a'], pid: 1 }] });
+    expect(twice.details).toMatchObject({ key: 'containers[0].aliases[1]' });
+    expect(twice.message).toContain('(already used by containers[0].name)');
+    // Without an id a container's id is its name.
+    const id = await configError({ containers: [{ name: 'a', pid: 1 }, { name: 'b', id: 'a', pid: 2 }] });
+    expect(id.details).toMatchObject({ key: 'containers[1].id' });
+    expect(id.message).toContain('duplicate container id "a" (already used by containers[0].name)');
+    const byName = await configError({ containers: [{ name: 'x', id: 'b', pid: 1 }, { name: 'b', pid: 2 }] });
+    expect(byName.details).toMatchObject({ key: 'containers[1].name' });
+    expect(byName.message).toContain('(already used by containers[0].id)');
+  });
+
+  it('refuses a file when the name service cannot be asked, saying so', async () => {
+    const file = writeConfig({ allowUsers: ['root'] });
+    const err = (await loadConfigFile(file, { users: new GetentUserDatabase(join(work, 'no-getent')) }).then(
+      () => undefined,
+      (e: unknown) => e,
+    )) as CrootError;
+    expect(err).toBeInstanceOf(CrootError);
+    expect(err.code).toBe('ERR_CONFIG');
+    expect(err.details).toEqual({ file, key: 'allowUsers[0]' });
+    expect(err.message).toContain(`config file ${file}: "allowUsers[0]" cannot look user "root" up: `);
+    expect((err.cause as CrootError).code).toBe('ERR_SYSTEM');
+  });
+
   it('refuses a file that does not exist', async () => {
     const missing = join(work, 'nope.json');
-    await expect(loadConfigFile(missing)).rejects.toMatchObject({ code: 'ERR_CONFIG', message: expect.stringContaining(missing) });
+    await expect(loadConfigFile(missing)).rejects.toMatchObject({ code: 'ERR_CONFIG', message: `cannot read config file ${missing}: ENOENT`, details: { file: missing } });
   });
 });
 
@@ -193,6 +299,8 @@ describe('configFilePath', () => {
   it('is CROOT_CONFIG when set, else the default', () => {
     expect(configFilePath({ CROOT_CONFIG: '/x/c.json' })).toEqual({ path: '/x/c.json', explicit: true });
     expect(configFilePath({})).toEqual({ path: DEFAULT_CONFIG_FILE, explicit: false });
+    expect(configFilePath({ CROOT_CONFIG: '' })).toEqual({ path: DEFAULT_CONFIG_FILE, explicit: false });
+    expect(configFilePath({}, '/y/d.json')).toEqual({ path: '/y/d.json', explicit: false });
     expect(DEFAULT_CONFIG_FILE).toBe('/etc/croot/croot.json');
   });
 });
@@ -207,8 +315,18 @@ describe('loadCrootConfigFile', () => {
     await expect(loadCrootConfigFile(undefined, { CROOT_CONFIG: join(work, 'missing.json') })).rejects.toMatchObject({ code: 'ERR_CONFIG' });
   });
 
+  it('reads an explicitly given file, whatever CROOT_CONFIG says', async () => {
+    const file = writeConfig({ socket: '/tmp/given.sock' });
+    expect(await loadCrootConfigFile(file, { CROOT_CONFIG: join(work, 'other.json') })).toEqual({ socketPath: '/tmp/given.sock' });
+  });
+
   it('fails when an explicitly given file is missing', async () => {
     await expect(loadCrootConfigFile(join(work, 'missing.json'), {})).rejects.toMatchObject({ code: 'ERR_CONFIG' });
+  });
+
+  it('refuses a default file that is there but cannot be read', async () => {
+    // A folder where the file should be: EISDIR, not a missing file.
+    await expect(loadCrootConfigFile(undefined, {}, { defaultPath: work })).rejects.toMatchObject({ code: 'ERR_CONFIG', message: `cannot read config file ${work}: EISDIR` });
   });
 
   it('gives an empty config when the default file is missing', async () => {

@@ -7,7 +7,7 @@ import type { IndexChange } from './indexed-container.js';
 import type { ContainerRecord } from './engine-contribution.js';
 import { NameMatcher } from './name-matcher.js';
 import { ProcProcessAnchor } from '../host/proc-process-anchor.js';
-import type { ProcessAnchor } from '../host/host-services.js';
+import type { ProcessAnchor, ProcessAnchorMode, ProcessHandle } from '../host/host-services.js';
 
 const stopped = (engine: string, id: string, ...names: string[]): ContainerRecord => ({ engine, id, names, running: false });
 
@@ -56,6 +56,33 @@ describe('ContainerIndex', () => {
       expect(index.withIdPrefix('abe')).toEqual([]);
       // zzz is a chosen name, not a digest: no prefix finds it, not even itself.
       expect(index.withIdPrefix('zzz')).toEqual([]);
+    });
+
+    it('finds a digest id by its whole self and by prefixes at either end of the sorted ids', () => {
+      expect(index.withIdPrefix('abc123000000').map((c) => c.id)).toEqual(['abc123000000']);
+      expect(index.withIdPrefix('abd999000000').map((c) => c.id)).toEqual(['abd999000000']);
+      expect(index.withIdPrefix('abd').map((c) => c.id)).toEqual(['abd999000000']);
+      expect(index.withIdPrefix('abc1230000001')).toEqual([]);
+      expect(index.withIdPrefix('a0')).toEqual([]);
+      expect(index.withIdPrefix('f')).toEqual([]);
+    });
+
+    it('lists and counts the containers of one engine, or of all', () => {
+      expect([...index.containers('podman')].map((c) => c.id)).toEqual(['abc777000000']);
+      expect([...index.containers('nope')]).toEqual([]);
+      expect([...index.containers()].map((c) => c.id).sort()).toEqual(['abc123000000', 'abc777000000', 'abd999000000', 'zzz']);
+      expect([index.sizeOf('docker'), index.sizeOf('lxc'), index.sizeOf('nope'), index.size]).toEqual([2, 1, 0, 4]);
+    });
+
+    it("gives the record's facts through the container it holds", () => {
+      const facts = { paused: true, restarting: false, pidStartTime: 42, hostname: 'h', cgroupHint: 'cg', state: 'paused', source: 'api', kubernetes: { namespace: 'ns', pod: 'p', container: 'c' } };
+      const one = new ContainerIndex(anchor, '/proc');
+      one.upsert('docker', { ...stopped('docker', 'aaaa00000000', 'n'), ...facts });
+      const [c] = one.withId('aaaa00000000');
+      expect(c && { paused: c.paused, restarting: c.restarting, pidStartTime: c.pidStartTime, hostname: c.hostname, cgroupHint: c.cgroupHint, state: c.state, source: c.source, kubernetes: c.kubernetes }).toEqual(facts);
+      expect(c && [c.engine, c.id, c.names, c.running]).toEqual(['docker', 'aaaa00000000', ['n'], false]);
+      // As plain data (croot show --json, logs): the record's facts and the index's.
+      expect(JSON.parse(JSON.stringify(c))).toEqual({ engine: 'docker', id: 'aaaa00000000', names: ['n'], running: false, ...facts, liveness: 'stopped' });
     });
 
     it('lists a container once per name even when the engine repeats it', () => {
@@ -407,5 +434,69 @@ describe('ContainerIndex', () => {
       index.upsert('static', { engine: 'static', id: 'n', names: ['n'], running: true, pid: 4194304 + 1 });
       expect(index.withId('n')[0]?.liveness).toBe('exited');
     });
+  });
+  describe('exits announced by the anchor', () => {
+    /**
+     * Holds this test's children as the /proc anchor does, and announces an
+     * exit when Node has reaped the child: what the pidfd anchor does when the
+     * kernel makes the pidfd readable.
+     */
+    class ReapAnnouncingAnchor implements ProcessAnchor {
+      constructor(private readonly known: Map<number, ChildProcess>) {}
+      mode(): ProcessAnchorMode {
+        return { kind: 'pidfd' };
+      }
+      open(pid: number, onExit: () => void): ProcessHandle | undefined {
+        const handle = anchor.open(pid);
+        this.known.get(pid)?.once('exit', () => setImmediate(onExit));
+        return handle;
+      }
+    }
+
+    it('marks a running container exited when its init process ends, with no request', async () => {
+      const child = sleeper();
+      const pid = child.pid as number;
+      const changes: string[] = [];
+      const index = new ContainerIndex(new ReapAnnouncingAnchor(new Map([[pid, child]])), '/proc', (c) => changes.push(`${c.kind} ${c.container.id} ${c.container.liveness}`));
+      index.upsert('static', { engine: 'static', id: 'a', names: ['a'], running: true, pid });
+      const announced = new Promise((resolve) => child.once('exit', () => setImmediate(() => setImmediate(resolve))));
+      child.kill('SIGKILL');
+      await announced;
+      expect(kernelStat.bind(null, pid)).toThrow();
+      expect(changes).toEqual(['added a running', 'updated a exited']);
+      expect(index.withId('a')[0]?.handle).toBeUndefined();
+    });
+
+    it('ignores the exit of a process it no longer holds for that container', async () => {
+      const first = sleeper();
+      const second = sleeper();
+      const changes: string[] = [];
+      const known = new Map([
+        [first.pid as number, first],
+        [second.pid as number, second],
+      ]);
+      const index = new ContainerIndex(new ReapAnnouncingAnchor(known), '/proc', (c) => changes.push(`${c.kind} ${c.container.id} ${c.container.liveness}`));
+      index.upsert('static', { engine: 'static', id: 'a', names: ['a'], running: true, pid: first.pid as number });
+      // The engine reports a new init process: the old one's end is no news about the container.
+      index.upsert('static', { engine: 'static', id: 'a', names: ['a'], running: true, pid: second.pid as number });
+      index.upsert('static', { engine: 'static', id: 'b', names: ['b'], running: true, pid: first.pid as number });
+      index.remove('static', 'b');
+      const announced = new Promise((resolve) => first.once('exit', () => setImmediate(() => setImmediate(resolve))));
+      first.kill('SIGKILL');
+      await announced;
+      expect(changes).toEqual(['added a running', 'updated a running', 'added b running', 'removed b running']);
+      expect(index.withId('a')[0]?.liveness).toBe('running');
+    });
+  });
+
+  it('keeps prefix search right when two engines hold the same digest id and either leaves', () => {
+    const index = new ContainerIndex(anchor, '/proc');
+    for (const leaving of ['docker', 'podman']) {
+      index.upsert('docker', stopped('docker', 'abcabc000000', 'x'));
+      index.upsert('podman', stopped('podman', 'abcabc000000', 'y'));
+      index.remove(leaving, 'abcabc000000');
+      expect(index.withIdPrefix('abcabc').map((c) => c.engine)).toEqual([leaving === 'docker' ? 'podman' : 'docker']);
+      index.clear();
+    }
   });
 });

@@ -183,6 +183,10 @@ describe('ContainerChanges', () => {
 });
 
 describe('reports', () => {
+  it('says how the registry holds init processes: without the native module, through /proc', () => {
+    expect(viewOf().anchor()).toEqual({ mode: 'proc', reason: 'the native module is not loaded' });
+  });
+
   it('describes how init processes are held', () => {
     expect(anchorReport({ kind: 'pidfd' })).toEqual({ mode: 'pidfd' });
     expect(anchorReport({ kind: 'proc', reason: 'kernel too old' })).toEqual({ mode: 'proc', reason: 'kernel too old' });

@@ -73,7 +73,9 @@ describe('DefaultEngineRegistry', () => {
   });
 
   it('rejects two engines with one id', () => {
-    expect(() => registryWith({}, new PushEngine('docker', []), new PushEngine('docker', []))).toThrow(/two engines registered with id "docker"/);
+    expect(() => registryWith({}, new PushEngine('docker', []), new PushEngine('docker', []))).toThrow(
+      expect.objectContaining({ code: 'ERR_DUPLICATE_ENGINE', message: 'two engines registered with id "docker"' }),
+    );
   });
 
   it('answers synchronously from the index once the engines have loaded', async () => {
@@ -109,9 +111,9 @@ describe('DefaultEngineRegistry', () => {
     expect((r.lookup('docker:web') as { id: string }).id).toBe('ddd444000000');
     const waiting = r.lookup('web');
     expect(waiting).toBeInstanceOf(Promise);
-    // lxc's container has "web" as its id, which beats docker's name: answering before lxc loaded would have been wrong.
+    // lxc also has a container named "web": answering docker's before lxc loaded would have been wrong.
     stalled.sink?.replaceAll([rec('lxc', 'web', 'web')]);
-    await expect(waiting).resolves.toMatchObject({ engine: 'lxc', id: 'web' });
+    await expect(waiting).rejects.toMatchObject({ code: 'ERR_AMBIGUOUS_NAME', details: { candidates: [{ engine: 'lxc', id: 'web' }, { engine: 'docker', id: 'ddd444000000' }] } });
     await r.stop();
   });
 
@@ -131,7 +133,12 @@ describe('DefaultEngineRegistry', () => {
   it('says the engine has not stated a pending container when its word does not come within the first-load wait', async () => {
     const r = registryWith({ firstLoadTimeoutMs: 50 }, new PushEngine('lxc', [rec('lxc', 'vm1', 'vm1', { pending: true })]));
     await r.start();
-    await expect(settle(() => r.lookup('lxc:vm1'))).rejects.toMatchObject({ code: 'ERR_ENGINE_LOADING', status: -11, message: expect.stringContaining('has not said yet whether') });
+    await expect(settle(() => r.lookup('lxc:vm1'))).rejects.toMatchObject({
+      code: 'ERR_ENGINE_LOADING',
+      status: -11,
+      message: 'lxc has not said yet whether "lxc:vm1" runs',
+      details: { ref: 'lxc:vm1', loading: ['lxc'] },
+    });
     await r.stop();
   });
 
@@ -172,6 +179,60 @@ describe('DefaultEngineRegistry', () => {
     await new Promise((resolve) => setImmediate(resolve));
     expect(codeOf(() => r.lookup('c2999'))).toBe('ERR_NO_CONTAINER');
     expect(r.containers()).toHaveLength(11);
+  });
+
+  describe('a long list still being applied', () => {
+    const many = Array.from({ length: 3000 }, (_, i) => rec('docker', `${i.toString(16).padStart(8, '0')}ccccdddd`, `m${i}`));
+    /** Enough turns of the event loop for every slice of `many` to have been applied. */
+    const turns = async (): Promise<void> => {
+      for (let i = 0; i < 40; i++) await new Promise((resolve) => setImmediate(resolve));
+    };
+    const names = (r: EngineRegistry): string[] => r.containers().map((c) => c.names[0] as string).sort();
+
+    it('is superseded by a newer list: nothing of the older one comes back after it', async () => {
+      const engine = new PushEngine('docker', 'never');
+      const r = registryWith({ firstLoadTimeoutMs: 60000 }, engine);
+      await r.start();
+      engine.sink?.replaceAll(many);
+      engine.sink?.replaceAll([rec('docker', 'eeee00000000', 'newer')]);
+      await r.ready();
+      await turns();
+      expect(names(r)).toEqual(['newer']);
+      // A newer long list supersedes one as well.
+      engine.sink?.replaceAll(many);
+      engine.sink?.replaceAll(many.slice(1000, 1600));
+      await turns();
+      expect(names(r)).toEqual(many.slice(1000, 1600).map((c) => c.names[0] as string).sort());
+      await r.stop();
+    });
+
+    it('leaves out a container removed on its own meanwhile, and keeps one added on its own', async () => {
+      const engine = new PushEngine('docker', 'never');
+      const r = registryWith({ firstLoadTimeoutMs: 60000 }, engine);
+      await r.start();
+      engine.sink?.replaceAll(many);
+      engine.sink?.remove(many[2500]?.id as string);
+      engine.sink?.upsert(rec('docker', 'ffff00000000', 'started-meanwhile'));
+      await r.ready();
+      expect(r.containers()).toHaveLength(3000);
+      expect(codeOf(() => r.lookup('m2500'))).toBe('ERR_NO_CONTAINER');
+      expect((r.lookup('started-meanwhile') as { id: string }).id).toBe('ffff00000000');
+      // Pushes after the list is in are ordinary changes again; a later list holds what it says.
+      engine.sink?.replaceAll(many.slice(0, 300));
+      await turns();
+      expect(r.containers()).toHaveLength(300);
+      await r.stop();
+    });
+
+    it('stops when the registry stops', async () => {
+      const engine = new PushEngine('docker', 'never');
+      const r = registryWith({ firstLoadTimeoutMs: 60000 }, engine);
+      await r.start();
+      engine.sink?.replaceAll(many);
+      await r.stop();
+      await turns();
+      expect(r.containers()).toEqual([]);
+    });
   });
 
   it('names the engines it still waits for, and the engines down, in what it answers', async () => {

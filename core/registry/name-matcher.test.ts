@@ -169,6 +169,19 @@ describe('NameMatcher', () => {
       expect(matcher.match('docker.web', [web, dotted], engines)).toBe(dotted);
     });
 
+    it('keeps the order within one engine too: exact id, then exact name, then a unique id prefix; several at one step is no answer', () => {
+      const namedLikeId = record('docker', 'ffff00004400', 'c0ffee11aa00');
+      expect(matcher.match('docker:c0ffee11aa00', [namedLikeId, web], engines)).toBe(web);
+      expect(matcher.match('docker.c0ffee11aa00', [namedLikeId, web], engines)).toBe(web);
+      expect(matcher.match('docker:c0de', [web, db, cafe], engines)).toBe(cafe);
+      expect(matcher.match('docker:/db', [web, db], engines)).toBe(db);
+      expect(matcher.match('docker:c0f', [web, db], engines)).toBe(web);
+      const web2 = record('docker', 'abab00001100', 'web');
+      expect(errorOf(() => matcher.match('docker:web', [web, web2, podWeb], engines)).code).toBe('ERR_AMBIGUOUS_NAME');
+      expect(errorOf(() => matcher.match('docker:c0', [web, db, podWeb], engines)).code).toBe('ERR_AMBIGUOUS_NAME');
+      expect(errorOf(() => matcher.match('docker:/', [web], engines)).code).toBe('ERR_INVALID_NAME');
+    });
+
     it('refuses an ENGINE.NAME whose name part is empty', () => {
       expect(errorOf(() => matcher.match('docker.', [web], engines)).code).toBe('ERR_INVALID_NAME');
     });
