@@ -4,8 +4,7 @@
  * pmcd.conf) and the pids it will not touch. No process is started here:
  * the spawner refuses every call, so a refusal that came too late fails the
  * test. ProcessManager with real children is in
- * native/native-process-spawner.test.ts (the addon lives in native/, which
- * core/ does not import).
+ * process-manager.children.test.ts.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

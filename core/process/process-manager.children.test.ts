@@ -2,7 +2,7 @@
  * ProcessManager on the addon's NativeProcessSpawner, with real children:
  * the fds, argv, environment and executable each child really has (read
  * from /proc), who gets killed and reaped, and the raw wait statuses the
- * kernel gives. core/process-manager.test.ts has the refusals that come
+ * kernel gives. process-manager.test.ts has the refusals that come
  * before any process exists; test/process-service.int.test.ts the same
  * through the server and socket.
  */
@@ -10,15 +10,13 @@ import { closeSync, fstatSync, mkdtempSync, openSync, readFileSync, readSync, re
 import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { CrootConfig } from '../core/config/croot-config.js';
-import { CrootError } from '../core/errors/croot-error.js';
-import type { PeerCredentials } from '../core/host/host-services.js';
-import { ProcessManager, SAFE_PATH, type ProcessManagerOptions } from '../core/process/process-manager.js';
-import { processState, zombieChildren } from '../test/support/processes.js';
-import { loadNative } from './load-native.js';
-import { NativeProcessSpawner } from './native-process-spawner.js';
-
-const spawner = new NativeProcessSpawner(loadNative());
+import type { CrootConfig } from '../config/croot-config.js';
+import { CrootError } from '../errors/croot-error.js';
+import type { PeerCredentials, ProcessSpawner } from '../host/host-services.js';
+import { ProcessManager, SAFE_PATH, type ProcessManagerOptions } from './process-manager.js';
+import { describeWith, probes } from '../../test/support/components.js';
+import { nativeSpawner } from '../../test/support/native-spawner.js';
+import { processState, zombieChildren } from '../../test/support/processes.js';
 
 /** The targets of this process's fds that are pipes, e.g. `pipe:[1234]`. */
 function ownPipes(): string[] {
@@ -76,7 +74,8 @@ async function procList(pid: number, file: 'cmdline' | 'environ'): Promise<strin
 const cmdline = (pid: number): Promise<string[]> => procList(pid, 'cmdline');
 const environ = (pid: number): Promise<string[]> => procList(pid, 'environ');
 
-describe('NativeProcessSpawner under ProcessManager', () => {
+describeWith('croot native', probes.native, 'ProcessManager with real children', () => {
+  let spawner: ProcessSpawner;
   let dir: string;
   let logPath: string;
   let logFd: number;
@@ -89,6 +88,7 @@ describe('NativeProcessSpawner under ProcessManager', () => {
   }
 
   beforeAll(() => {
+    spawner = nativeSpawner();
     dir = mkdtempSync(join(tmpdir(), 'croot-t-spawner-'));
     logPath = join(dir, 'agents.log');
     logFd = openSync(logPath, 'a');
@@ -202,15 +202,11 @@ describe('NativeProcessSpawner under ProcessManager', () => {
 
     it('leaves a process it did not start alone', async () => {
       const foreign = spawn('/bin/sleep', ['30'], { stdio: 'ignore' });
-      const closed = new Promise((r) => foreign.once('close', r));
-      try {
-        await expect(manager.terminate(foreign.pid as number, undefined)).rejects.toMatchObject({ code: 'ERR_NOT_CHILD', status: -10 });
-        await new Promise((r) => setTimeout(r, 50));
-        expect(processState(foreign.pid as number)).toBe('S');
-      } finally {
-        foreign.kill('SIGKILL');
-        await closed;
-      }
+      const closed = new Promise<NodeJS.Signals | null>((r) => foreign.once('close', (_code, signal) => r(signal)));
+      await expect(manager.terminate(foreign.pid as number, undefined)).rejects.toMatchObject({ code: 'ERR_NOT_CHILD', status: -10 });
+      // Had the refusal come after a SIGKILL, the kernel would report that signal, not ours.
+      foreign.kill('SIGTERM');
+      expect(await closed).toBe('SIGTERM');
     });
 
     it('does not signal a child that already exited, and keeps its status for one wait', async () => {
