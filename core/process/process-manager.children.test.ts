@@ -6,7 +6,7 @@
  * before any process exists; test/process-service.int.test.ts the same
  * through the server and socket.
  */
-import { closeSync, fstatSync, mkdtempSync, openSync, readFileSync, readSync, readdirSync, readlinkSync, realpathSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, readdirSync, readlinkSync, realpathSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -162,6 +162,32 @@ describeWith('croot native', probes.native, 'ProcessManager with real children',
       manager = make({}, { PATH: '/evil', PCP_DEBUG: 'appl0', PCP_CONF: '/etc/pcp.conf', LANG: 'C.UTF-8', SECRET_TOKEN: 'x', LD_PRELOAD: '/x.so' });
       const { pid } = await manager.start({ ipctype: 1, label: 'env', args: '/bin/sleep 30' }, undefined);
       expect((await environ(pid)).sort()).toEqual([`PATH=${SAFE_PATH}`, 'PCP_DEBUG=appl0', 'PCP_CONF=/etc/pcp.conf', 'LANG=C.UTF-8'].sort());
+      const env: Record<string, string | undefined> = { HOME: '/root', LC_ALL: 'C', TZ: 'UTC', PCP_UNSET: undefined, 'PCP_A=B': 'c', MY_PCP_X: 'y' };
+      await manager.shutdown();
+      manager = make({}, env as Record<string, string>);
+      const other = await manager.start({ ipctype: 1, label: 'env', args: '/bin/sleep 30' }, undefined);
+      expect((await environ(other.pid)).sort()).toEqual([`PATH=${SAFE_PATH}`, 'HOME=/root', 'LC_ALL=C', 'TZ=UTC'].sort());
+    });
+
+    it("looks a bare name up past folders where it is not an executable file, in PCP_BINADM_DIR and the extra folders", async () => {
+      const [notExec, isDir, binadm, extra] = ['not-exec', 'is-dir', 'binadm', 'extra'].map((d) => join(dir, d)) as [string, string, string, string];
+      for (const d of [notExec, isDir, binadm, extra]) mkdirSync(d, { recursive: true });
+      // Scripts that wait on their stdin (a pipe): sh keeps running them, with the script's path in its argv.
+      const script = '#!/bin/sh\nread line\n';
+      writeFileSync(join(notExec, 'croot-t-agent'), script, { mode: 0o644 });
+      mkdirSync(join(isDir, 'croot-t-agent'), { recursive: true });
+      writeFileSync(join(binadm, 'croot-t-agent'), script, { mode: 0o755 });
+      writeFileSync(join(extra, 'croot-t-other'), script, { mode: 0o755 });
+      manager = make({ extraSearchDirs: [notExec, isDir, extra] }, { PCP_BINADM_DIR: binadm });
+      const a = await manager.start({ ipctype: 2, label: 'a', args: 'croot-t-agent' }, undefined);
+      const b = await manager.start({ ipctype: 2, label: 'b', args: 'croot-t-other -x' }, undefined);
+      held.push(...a.fds, ...b.fds);
+      // The kernel runs a script's interpreter with the script's path as its argument.
+      expect(await cmdline(a.pid)).toEqual(['/bin/sh', join(binadm, 'croot-t-agent')]);
+      expect(await cmdline(b.pid)).toEqual(['/bin/sh', join(extra, 'croot-t-other'), '-x']);
+      await manager.shutdown();
+      manager = make({ extraSearchDirs: [notExec, isDir] });
+      await expect(manager.start({ ipctype: 1, label: 'a', args: 'croot-t-agent' }, undefined)).rejects.toMatchObject({ code: 'ERR_SYSTEM', status: -2 });
     });
 
     it('answers a program that cannot be executed with -errno and leaves no fd and no child', async () => {
@@ -207,6 +233,17 @@ describeWith('croot native', probes.native, 'ProcessManager with real children',
       // Had the refusal come after a SIGKILL, the kernel would report that signal, not ours.
       foreign.kill('SIGTERM');
       expect(await closed).toBe('SIGTERM');
+    });
+
+    it('reaps a child that exited but was not reaped yet instead of signalling it, keeping its exit status', async () => {
+      // No reaping by the timer in this test: the child stays a zombie until terminate.
+      manager = make({ reapIntervalMs: 60000 });
+      const { pid } = await manager.start({ ipctype: 1, label: 'x', args: '/bin/sh -c "exit 4"' }, undefined);
+      await until('the child to be a zombie', () => processState(pid) === 'Z');
+      expect(await manager.terminate(pid, undefined)).toEqual({ pid, code: 0 });
+      expect(processState(pid)).toBeUndefined();
+      expect(await manager.wait(pid, undefined)).toEqual({ pid, code: 4 << 8 });
+      await expect(manager.wait(pid, undefined)).rejects.toMatchObject({ code: 'ERR_NOT_CHILD', status: -10 });
     });
 
     it('does not signal a child that already exited, and keeps its status for one wait', async () => {
