@@ -206,6 +206,12 @@ describeWith('croot native', probes.native, 'ProcessManager with real children',
   describe('.start for a client other than root', () => {
     const pcpUser: PeerCredentials = { uid: 995, gid: 995, pid: 1 };
 
+    it('lets root (uid 0) start what pmcd.conf does not name', async () => {
+      manager = make({}, { PCP_PMCDCONF_PATH: join(dir, 'no-such-pmcd.conf') });
+      const { pid } = await manager.start({ ipctype: 1, label: 'anything', args: '/bin/sleep 30' }, { uid: 0, gid: 0, pid: 1 });
+      expect(await cmdline(pid)).toEqual(['/bin/sleep', '30']);
+    });
+
     it('starts, as root, an agent pmcd.conf names, with exactly its command line', async () => {
       const conf = join(dir, 'pmcd.conf');
       writeFileSync(conf, 'sleeper 200 pipe binary /bin/sleep "30"\n[access]\nallow "local:*" : all;\n');
@@ -214,6 +220,20 @@ describeWith('croot native', probes.native, 'ProcessManager with real children',
       held.push(...fds);
       expect(await cmdline(pid)).toEqual(['/bin/sleep', '30']);
       expect(readFileSync(`/proc/${pid}/status`, 'utf8')).toMatch(/^Uid:\s+0\s+0\s+0\s+0$/m);
+    });
+  });
+
+  describe('with what an injector gives when nothing is bound', () => {
+    it('runs with no logger, config or options: children get this process\'s stderr, and are killed and reaped', async () => {
+      const bare = new ProcessManager(spawner, undefined, undefined, undefined);
+      try {
+        const { pid } = await bare.start({ ipctype: 1, label: 'bare', args: '/bin/sleep 30' }, undefined);
+        expect(readlinkSync(`/proc/${pid}/fd/2`)).toBe(readlinkSync('/proc/self/fd/2'));
+        expect(await bare.terminate(pid, undefined)).toEqual({ pid, code: 0 });
+        expect(processState(pid)).toBeUndefined();
+      } finally {
+        await bare.shutdown();
+      }
     });
   });
 
