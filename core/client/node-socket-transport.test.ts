@@ -113,4 +113,52 @@ describe('NodeSocketTransport', () => {
       status: -2,
     });
   });
+
+  it('allows one receive at a time, and none once closed', async () => {
+    await withServer(
+      () => undefined,
+      async (path) => {
+        const t = await NodeSocketTransport.connect(path, 1000);
+        const first = t.receive(5000);
+        await expect(t.receive(5000)).rejects.toMatchObject({ code: 'ERR_PROTOCOL' });
+        t.close();
+        await expect(first).rejects.toMatchObject({ code: 'ERR_NOT_CONNECTED' });
+        await expect(t.receive(5000)).rejects.toMatchObject({ code: 'ERR_NOT_CONNECTED' });
+        await expect(t.send(encodeInfo())).rejects.toMatchObject({ code: 'ERR_NOT_CONNECTED' });
+      },
+    );
+  });
+
+  it('waits without a bound for receive(Infinity), until the server writes', async () => {
+    const info = encodeInfo();
+    await withServer(
+      // The server answers whatever the client writes: the client decides when.
+      (socket) => socket.on('data', () => socket.write(info)),
+      async (path) => {
+        const t = await NodeSocketTransport.connect(path, 1000);
+        const pending = t.receive(Infinity);
+        // A timer set for Infinity becomes a 1 ms one in Node; 1 ms timers fire in the order they were set,
+        // so a receive that armed one has given up before this one fires.
+        await new Promise((r) => setTimeout(r, 1));
+        await t.send(Buffer.from('x'));
+        await expect(pending).resolves.toMatchObject({ data: info });
+        t.close();
+      },
+    );
+  });
+
+  it('hands over frames that arrived before the receive, and then the end', async () => {
+    const a = encodeInfo();
+    await withServer(
+      (socket) => socket.end(a),
+      async (path) => {
+        const t = await NodeSocketTransport.connect(path, 1000);
+        // Give the bytes and the end time to arrive before asking.
+        await new Promise((r) => setImmediate(r));
+        expect((await t.receive(1000)).data).toEqual(a);
+        expect((await t.receive(1000)).data).toEqual(Buffer.alloc(0));
+        t.close();
+      },
+    );
+  });
 });

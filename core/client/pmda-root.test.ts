@@ -1,3 +1,7 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { FakeRootServer } from '../../test/support/fake-root-server.js';
 import {
   pmdaRootConnect,
@@ -211,6 +215,93 @@ describe('pmdaRoot process calls', () => {
       await expect(pmdaRootProcessTerminate(fd, 0)).resolves.toBe(-22);
       pmdaRootShutdown(fd);
       await expect(pmdaRootProcessWait(fd, -1, {})).resolves.toBe(-1);
+    });
+  });
+});
+
+describe('against the documented bytes (docs/pcp-root-protocol.md)', () => {
+  /** A root PDU built field by field: header (type, length, status, version 2), then 32-bit ints and raw bytes. */
+  function rootPdu(type: number, status: number, ints: number[] = [], tail: Buffer = Buffer.alloc(0)): Buffer {
+    const out = Buffer.alloc(16 + 4 * ints.length);
+    [type, out.length + tail.length, status, 2, ...ints].forEach((v, i) => out.writeInt32LE(v, i * 4));
+    return Buffer.concat([out, tail]);
+  }
+
+  it('returns -EINVAL when the server closes before INFO (libpcp read 0 bytes, not 24)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'croot-t-hangup-'));
+    const hangup = createServer((socket) => socket.end());
+    await new Promise<void>((r) => hangup.listen(join(dir, 's'), r));
+    try {
+      await expect(pmdaRootConnect(join(dir, 's'), { timeoutMs: 2000 })).resolves.toBe(-22);
+    } finally {
+      await new Promise<void>((r) => hangup.close(() => r()));
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('returns -ETIMEDOUT for a reply that does not come, and -1 (a failed send) on the handle after', async () => {
+    const server = await FakeRootServer.start({ reply: () => undefined });
+    const fd = await pmdaRootConnect(server.path, { timeoutMs: 100 });
+    try {
+      await expect(pmdaRootContainerProcessID(fd, 'web1', 5)).resolves.toBe(-110);
+      await expect(pmdaRootContainerProcessID(fd, 'web1', 5)).resolves.toBe(-1);
+    } finally {
+      pmdaRootShutdown(fd);
+      await server.close();
+    }
+  });
+
+  it('resolves 0 and leaves the buffer alone for a reply with no name, and never writes past the buffer', async () => {
+    await withHandle(
+      { reply: (req) => (req.readInt32LE(20) === 1 ? rootPdu(0x9002, 0, [77, 0]) : rootPdu(0x9002, 0, [77, 9], Buffer.from('web1-host'))) },
+      async (fd) => {
+        const buffer = Buffer.alloc(16, 0x58);
+        await expect(pmdaRootContainerHostName(fd, 'a', 1, buffer)).resolves.toBe(0);
+        expect(buffer.every((b) => b === 0x58)).toBe(true);
+        // buflen larger than the buffer: the buffer's own size bounds the copy.
+        const small = Buffer.alloc(9, 0x58);
+        await expect(pmdaRootContainerHostName(fd, 'ab', 2, small, 64)).resolves.toBe(-7);
+        expect(small.every((b) => b === 0x58)).toBe(true);
+      },
+    );
+  });
+
+  it('returns -E2BIG for a container reply whose length field cannot hold its namelen', async () => {
+    await withHandle({ reply: () => rootPdu(0x9006, 0, [77, 50], Buffer.from('docker/abc')) }, async (fd) => {
+      await expect(pmdaRootContainerCGroupName(fd, 'web1', 5, Buffer.alloc(64))).resolves.toBe(-7);
+    });
+  });
+
+  it('checks a STARTPMDA reply in libpcp order: -ESRCH wrong type, its status, -EINVAL shorter than 104 bytes', async () => {
+    const replies = [rootPdu(0x900a, 0, [1, 0, 0, 0]), rootPdu(0x9008, -13, [-1, 0, 0, 1, 0, 0]), rootPdu(0x9008, 0, [55, 0, 0, 1, 0, 0])];
+    await withHandle({ reply: () => replies.shift() }, async (fd) => {
+      for (const expected of [-3, -13, -22]) {
+        const out: ProcessStartOut = {};
+        await expect(pmdaRootProcessStart(fd, 1, 'agent', 5, '/bin/agent', 10, out)).resolves.toBe(expected);
+        expect(out).toEqual({});
+      }
+    });
+  });
+
+  it('returns -ESRCH when the server hangs up on a STARTPMDA (PCP checks the type of the nothing it read)', async () => {
+    await withHandle(
+      {
+        reply: (_req, socket) => {
+          socket.end();
+          return undefined;
+        },
+      },
+      async (fd) => {
+        await expect(pmdaRootProcessStart(fd, 1, 'agent', 5, '/bin/agent', 10, {})).resolves.toBe(-3);
+      },
+    );
+  });
+
+  it('checks a STOPPMDA reply: -ESRCH wrong type, -EINVAL shorter than 32 bytes', async () => {
+    const replies = [rootPdu(0x9008, 0, [1, 0, 0, 0]), rootPdu(0x900a, 0, [1, 0])];
+    await withHandle({ reply: () => replies.shift() }, async (fd) => {
+      await expect(pmdaRootProcessWait(fd, -1, {})).resolves.toBe(-3);
+      await expect(pmdaRootProcessTerminate(fd, 1)).resolves.toBe(-22);
     });
   });
 });

@@ -1,3 +1,7 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { FakeRootServer } from '../../test/support/fake-root-server.js';
 import { CrootError, type ErrorCode } from '../errors/croot-error.js';
 import {
@@ -260,6 +264,116 @@ describe('RootClient', () => {
         expect(err.message).toContain('No child processes');
         client.close();
       });
+    });
+  });
+
+  describe('against the documented bytes (docs/pcp-root-protocol.md)', () => {
+    /** A root PDU built field by field: the 16-byte header (type, length, status, version 2) and 32-bit ints after it. */
+    function rootPdu(type: number, status: number, ints: number[] = [], tail: Buffer = Buffer.alloc(0)): Buffer {
+      const out = Buffer.alloc(16 + 4 * ints.length);
+      [type, out.length + tail.length, status, 2, ...ints].forEach((v, i) => out.writeInt32LE(v, i * 4));
+      return Buffer.concat([out, tail]);
+    }
+
+    it("reads the live HOSTNAME reply the protocol notes give for docker's web1", async () => {
+      const live = Buffer.concat([Buffer.from('029000002100000000000000020000005819000009000000', 'hex'), Buffer.from('web1-host')]);
+      await withServer({ reply: () => live }, async (server) => {
+        const client = await RootClient.connect(server.path);
+        await expect(client.containerQuery(PduType.HOSTNAME_REQ, 'web1')).resolves.toEqual({ value: 'web1-host', pid: 6488 });
+        client.close();
+      });
+    });
+
+    it('takes a bare 16-byte header of the right type with an error status as that error, keeping the connection', async () => {
+      await withServer({ reply: () => rootPdu(0x9006, -12399) }, async (server) => {
+        const client = await RootClient.connect(server.path);
+        await expectCode(client.cgroupName('nosuch'), 'ERR_NO_CONTAINER', -12399);
+        expect(client.connected).toBe(true);
+        client.close();
+      });
+    });
+
+    it.each<[string, Buffer]>([
+      ['a bare header of the right type with status 0', rootPdu(0x9002, 0)],
+      ['a bare header of another type with an error status', rootPdu(0x9004, -12399)],
+    ])('refuses %s as a short reply (-EINVAL) and drops the connection', async (_what, reply) => {
+      await withServer({ reply: () => reply }, async (server) => {
+        const client = await RootClient.connect(server.path);
+        await expectCode(client.hostname('web1'), 'ERR_PROTOCOL', -22);
+        expect(client.connected).toBe(false);
+      });
+    });
+
+    it('refuses a reply of a newer PDU version with -ENOTSUP, and one with a positive status as a protocol error carrying it', async () => {
+      const newer = rootPdu(0x9004, 0, [77, 0]);
+      newer.writeInt32LE(3, 12);
+      await withServer({ reply: (req) => (req.readInt32LE(0) === 0x9003 ? newer : rootPdu(0x900a, 5, [1, 0, 0, 0])) }, async (server) => {
+        const client = await RootClient.connect(server.path);
+        await expectCode(client.processId('web1'), 'ERR_VERSION', -95);
+        client.close();
+        const again = await RootClient.connect(server.path);
+        await expectCode(again.processWait(-1), 'ERR_PROTOCOL', 5);
+        again.close();
+      });
+    });
+
+    it('decodes a STARTPMDA reply of 104 bytes and a STOPPMDA reply of 32, sending the documented request layouts', async () => {
+      const label = Buffer.alloc(64);
+      label.write('agent');
+      await withServer(
+        { reply: (req) => (req.readInt32LE(0) === 0x9007 ? rootPdu(0x9008, 0, [4321, 0, 0, 1, 5, 0], label) : rootPdu(0x900a, 0, [4321, 9 << 8, 0, 0])) },
+        async (server) => {
+          const client = await RootClient.connect(server.path);
+          await expect(client.processStart(1, 'agent', '/usr/bin/agent -d 1')).resolves.toMatchObject({ pid: 4321, fds: [] });
+          await expect(client.processWait(4321)).resolves.toEqual({ pid: 4321, code: 9 << 8 });
+          client.close();
+          const [start, stop] = server.requests as [Buffer, Buffer];
+          expect(start.length).toBe(104 + 19);
+          expect([0, 4, 8, 12, 16, 20, 24, 28, 32, 36].map((at) => start.readInt32LE(at))).toEqual([0x9007, 123, 0, 2, 0, 0, 0, 1, 5, 19]);
+          expect(start.subarray(40, 104)).toEqual(label);
+          expect(start.subarray(104).toString()).toBe('/usr/bin/agent -d 1');
+          expect([0, 4, 8, 12, 16, 20, 24, 28].map((at) => stop.readInt32LE(at))).toEqual([0x9009, 32, 0, 2, 4321, 0, 0, 0]);
+        },
+      );
+    });
+
+    it('reports a server that closes before INFO as ERR_NOT_CONNECTED', async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'croot-t-hangup-'));
+      const hangup = createServer((socket) => socket.end());
+      await new Promise<void>((r) => hangup.listen(join(dir, 's'), r));
+      try {
+        const err = await expectCode(RootClient.connect(join(dir, 's'), { timeoutMs: 2000 }), 'ERR_NOT_CONNECTED');
+        expect(err.message).toContain('before sending INFO');
+      } finally {
+        await new Promise<void>((r) => hangup.close(() => r()));
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+
+    it('answers a call whose signal has already aborted with ERR_ABORTED, sending nothing and keeping the connection', async () => {
+      await withServer({ reply: hostnameReply }, async (server) => {
+        const client = await RootClient.connect(server.path);
+        await expectCode(client.hostname('web1', { signal: AbortSignal.abort() }), 'ERR_ABORTED');
+        expect(server.requests).toHaveLength(0);
+        await expect(client.hostname('web1', { signal: new AbortController().signal })).resolves.toBe('web1-host');
+        client.close();
+      });
+    });
+
+    it('closes the connection when the server hangs up in the middle of a call', async () => {
+      await withServer(
+        {
+          reply: (_req, socket) => {
+            socket.end();
+            return undefined;
+          },
+        },
+        async (server) => {
+          const client = await RootClient.connect(server.path);
+          await expectCode(client.hostname('web1'), 'ERR_NOT_CONNECTED');
+          expect(client.connected).toBe(false);
+        },
+      );
     });
   });
 });

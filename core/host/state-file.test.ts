@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, realpathSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -107,5 +107,42 @@ describe('readStateFile and readStateFileSync', () => {
     for (const rel of ['../outside/secret', 'a/../../outside/secret', '/etc/passwd', 'a//b/state.json', './a/b/state.json', '']) {
       expect((await both(root, rel)).kind).toBe('refused');
     }
+  });
+
+  it('refuses a device in the file’s place', async () => {
+    await expect(both('/dev', 'null')).resolves.toEqual({ kind: 'refused', reason: 'a device' });
+  });
+
+  it('reads a file whose size the kernel does not know beforehand (procfs says 0), past its first buffer', async () => {
+    // /proc/self/cmdline is this process's argv, the same for every read; stat gives it size 0.
+    const truth = readFileSync('/proc/self/cmdline', 'utf8');
+    expect(truth.length).toBeGreaterThan(4);
+    const signature = statSignature('/proc/self/cmdline');
+    await expect(both('/proc/self', 'cmdline', 4096)).resolves.toEqual({ kind: 'text', text: truth, signature });
+    await expect(both('/proc/self', 'cmdline', truth.length)).resolves.toEqual({ kind: 'text', text: truth, signature });
+    await expect(both('/proc/self', 'cmdline', truth.length - 1)).resolves.toEqual({ kind: 'refused', reason: `larger than ${truth.length - 1} bytes` });
+  });
+
+  it('reads under the root folder /', async () => {
+    await expect(both('/', `${root.slice(1)}/a/b/state.json`)).resolves.toEqual({ kind: 'text', text: '{"pid":42}', signature: statSignature(join(root, 'a', 'b', 'state.json')) });
+  });
+
+  it('says why an open that fails for another reason is refused', async () => {
+    await expect(both(root, 'n'.repeat(300))).resolves.toEqual({ kind: 'refused', reason: 'unreadable (ENAMETOOLONG)' });
+  });
+
+  it('refuses, given the root as resolved earlier, a file once the root link points elsewhere', () => {
+    const link = join(base, 'current');
+    symlinkSync(root, link);
+    const resolved = realpathSync(link);
+    expect(readStateFileSync(link, 'a/b/state.json', 1024, resolved)).toEqual({ kind: 'text', text: '{"pid":42}', signature: statSignature(join(root, 'a', 'b', 'state.json')) });
+    mkdirSync(join(outside, 'a', 'b'), { recursive: true });
+    writeFileSync(join(outside, 'a', 'b', 'state.json'), '{"pid":1}');
+    symlinkSync(outside, join(base, 'next'));
+    renameSync(join(base, 'next'), link);
+    expect(readStateFileSync(link, 'a/b/state.json', 1024, resolved)).toEqual({
+      kind: 'refused',
+      reason: `reached through a symbolic link (it is ${join(outside, 'a', 'b', 'state.json')})`,
+    });
   });
 });

@@ -1,4 +1,7 @@
 import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { GetentUserDatabase, parsePasswdLine } from './user-database.js';
 
 /** id(1)'s view of a user (its own NSS lookup): the truth. */
@@ -44,6 +47,46 @@ describe('GetentUserDatabase', () => {
   it('fails with ERR_SYSTEM when the lookup cannot run at all', async () => {
     await expect(new GetentUserDatabase('/nonexistent/getent').userByName('root')).rejects.toMatchObject({ code: 'ERR_SYSTEM' });
   });
+
+  it('answers undefined without asking the name service for what no passwd entry can be', async () => {
+    // Asking at all would fail: this getent does not exist.
+    const never = new GetentUserDatabase('/nonexistent/getent');
+    for (const name of ['', 'a:b', 'a\nb', '-x', '42']) expect(await never.userByName(name)).toBeUndefined();
+    for (const uid of [-1, 1.5, 2 ** 53]) expect(await never.userById(uid)).toBeUndefined();
+  });
+
+  describe('with a getent that fails', () => {
+    let dir: string;
+    beforeAll(() => {
+      dir = mkdtempSync(join(tmpdir(), 'croot-t-getent-'));
+    });
+    afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+    function getent(name: string, body: string): string {
+      const path = join(dir, name);
+      writeFileSync(path, `#!/bin/sh\n${body}\n`, { mode: 0o755 });
+      return path;
+    }
+
+    it("reports getent's own complaint, and takes its status 2 as no such user", async () => {
+      const broken = new GetentUserDatabase(getent('broken', 'echo "nss: backend down" >&2; exit 1'));
+      await expect(broken.userByName('root')).rejects.toMatchObject({ code: 'ERR_SYSTEM', message: expect.stringContaining('nss: backend down') });
+      expect(await new GetentUserDatabase(getent('none', 'exit 2')).userById(0)).toBeUndefined();
+    });
+
+    it('gives up with ERR_SYSTEM on a lookup that does not end in time', async () => {
+      const hung = new GetentUserDatabase(getent('hung', 'exec sleep 30'), 50);
+      await expect(hung.userByName('root')).rejects.toMatchObject({ code: 'ERR_SYSTEM' });
+    });
+
+    it('takes only an entry for the very name or uid asked', async () => {
+      // A name service answering with another entry than the one asked for.
+      const other = new GetentUserDatabase(getent('other', 'echo "daemon:x:1:1::/:/bin/sh"'));
+      expect(await other.userByName('root')).toBeUndefined();
+      expect(await other.userById(0)).toBeUndefined();
+      expect(await other.userById(1)).toMatchObject({ name: 'daemon', uid: 1 });
+    });
+  });
 });
 
 describe('parsePasswdLine', () => {
@@ -61,5 +104,9 @@ describe('parsePasswdLine', () => {
     expect(parsePasswdLine('broken-line')).toBeUndefined();
     expect(parsePasswdLine('a:x:1x:0::/:/bin/sh')).toBeUndefined();
     expect(parsePasswdLine(':x:1:0::/:/bin/sh')).toBeUndefined();
+    expect(parsePasswdLine('a:x:1:0::/')).toBeUndefined();
+    expect(parsePasswdLine('a:x:1:g::/:/bin/sh')).toBeUndefined();
+    expect(parsePasswdLine(`a:x:${'9'.repeat(20)}:0::/:/bin/sh`)).toBeUndefined();
+    expect(parsePasswdLine(`a:x:0:${'9'.repeat(20)}::/:/bin/sh`)).toBeUndefined();
   });
 });

@@ -39,7 +39,9 @@ describe('splitCommandLine', () => {
       caught = err;
     }
     expect(caught).toBeInstanceOf(CrootError);
-    expect(caught).toMatchObject({ code: 'ERR_PROTOCOL', status: -22 });
+    expect(caught).toMatchObject({ code: 'ERR_PROTOCOL', status: -22, details: { commandLine: '/bin/sh -c "echo' } });
+    // Where the quote that never closes opened, for the log reader.
+    expect((caught as Error).message).toContain('offset 11');
   });
 });
 

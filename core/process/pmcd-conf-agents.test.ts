@@ -80,6 +80,35 @@ describe('parsePmcdConf', () => {
     expect(problems[0]).toMatch(/^line 1: .*domain number/);
   });
 
+  it("takes carriage returns, vertical tabs and form feeds as white space (a pmcd.conf with CRLF line ends)", () => {
+    const { agents, problems } = parsePmcdConf('a 9 pipe binary /bin/a -x\r\nb\v10\fpipe binary /bin/b\r\n');
+    expect(problems).toEqual([]);
+    expect(agents).toEqual([
+      { label: 'a', ipctype: PIPE, argv: ['/bin/a', '-x'], line: 1 },
+      { label: 'b', ipctype: PIPE, argv: ['/bin/b'], line: 2 },
+    ]);
+  });
+
+  it('takes a quoted label that starts with [ as a label, not as the [access] section', () => {
+    expect(parsePmcdConf('"[odd]" 9 pipe binary /bin/a\nafter 10 pipe binary /bin/b').agents.map((a) => a.label)).toEqual(['[odd]', 'after']);
+  });
+
+  it('reports a label alone, a domain that is not all digits, and a socket line without a known address domain or a port', () => {
+    const text = ['alone', 'a x9 pipe binary /bin/a', 'b 9x pipe binary /bin/b', 's1 9 socket tcp 2345 /bin/s', 's2 9 socket inet', 'ok 9 socket unix /run/s.sock /bin/ok'].join('\n');
+    const { agents, problems } = parsePmcdConf(text);
+    expect(agents).toEqual([{ label: 'ok', ipctype: SOCKET, argv: ['/bin/ok'], line: 6 }]);
+    expect(problems.map((p) => p.slice(0, p.indexOf(':')))).toEqual(['line 1', 'line 2', 'line 3', 'line 4', 'line 5']);
+  });
+
+  it('says which word is wrong in each rejected line', () => {
+    const { problems } = parsePmcdConf(['odd 9 pipe text /bin/b', 'none 10 pipe binary', 'what 11 fifo /bin/c'].join('\n'));
+    expect(problems).toEqual([
+      expect.stringMatching(/^line 1: .*binary/),
+      expect.stringMatching(/^line 2: .*command/),
+      expect.stringMatching(/^line 3: .*dso, socket or pipe/),
+    ]);
+  });
+
   it('gives no agent at all for a file with an unterminated quote, as pmcd gives up on it', () => {
     const { agents, problems } = parsePmcdConf('good 9 pipe binary /bin/a\nbad 10 pipe binary /bin/sh -c "oops\nlater 11 pipe binary /bin/b');
     expect(agents).toEqual([]);
@@ -101,6 +130,20 @@ describe('pmcdConfPath', () => {
     expect(pmcdConfPath({ PCP_CONF: pcpConf })).toBe('/opt/pcp/pmcd.conf');
     expect(pmcdConfPath({ PCP_CONF: join(dir, 'missing.conf') })).toBe(DEFAULT_PMCD_CONF);
   });
+
+  it("reads pcp.conf as the shell does: an empty variable is unset, a commented line does not count, quotes and trailing blanks go", () => {
+    const pcpConf = join(dir, 'quoted.conf');
+    writeFileSync(pcpConf, '# PCP_PMCDCONF_PATH=/commented/pmcd.conf\nPCP_PMCDCONF_PATH=\nPCP_PMCDCONF_PATH="/quoted/pmcd.conf"  \n');
+    expect(pmcdConfPath({ PCP_PMCDCONF_PATH: '', PCP_CONF: pcpConf })).toBe('/quoted/pmcd.conf');
+    for (const [value, expected] of [
+      ['x"/a"', 'x"/a"'],
+      ['"/a"b', '"/a"b'],
+      ['"/ab"', '/ab'],
+    ]) {
+      writeFileSync(pcpConf, `PCP_PMCDCONF_PATH=${value}\n`);
+      expect(pmcdConfPath({ PCP_CONF: pcpConf })).toBe(expected);
+    }
+  });
 });
 
 describe('PmcdConfAgents', () => {
@@ -120,6 +163,17 @@ describe('PmcdConfAgents', () => {
     utimesSync(path, new Date(0), new Date(0));
     expect(conf.current().agents.map((a) => a.label)).toEqual(['a', 'b']);
     unlinkSync(path);
-    expect(conf.current()).toMatchObject({ path, agents: [], error: `cannot read ${path}: ENOENT` });
+    expect(conf.current()).toEqual({ path, agents: [], problems: [], error: `cannot read ${path}: ENOENT` });
+  });
+
+  it('sees a rewrite of the same size within the same second by its nanosecond times', () => {
+    const path = join(dir, 'same-size.conf');
+    writeFileSync(path, 'a 9 pipe binary /bin/a\n');
+    utimesSync(path, 1000.001, 1000.001);
+    const conf = new PmcdConfAgents(() => path);
+    expect(conf.current().agents.map((a) => a.label)).toEqual(['a']);
+    writeFileSync(path, 'b 9 pipe binary /bin/b\n');
+    utimesSync(path, 1000.002, 1000.002);
+    expect(conf.current().agents.map((a) => a.label)).toEqual(['b']);
   });
 });

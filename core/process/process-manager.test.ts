@@ -4,8 +4,7 @@
  * pmcd.conf) and the pids it will not touch. No process is started here:
  * the spawner refuses every call, so a refusal that came too late fails the
  * test. ProcessManager with real children is in
- * native/native-process-spawner.test.ts (the addon lives in native/, which
- * core/ does not import).
+ * process-manager.children.test.ts.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -111,6 +110,7 @@ describe('ProcessManager', () => {
       ["a named agent's command under another label", 2, 'kernel', '/var/lib/pcp/pmdas/linux/pmdalinux'],
       ['a named agent with an extra argument', 2, 'proc', '/var/lib/pcp/pmdas/proc/pmdaproc -d 3 -x'],
       ['a named agent with an argument missing', 2, 'proc', '/var/lib/pcp/pmdas/proc/pmdaproc -d'],
+      ['a named agent with one argument changed', 2, 'proc', '/var/lib/pcp/pmdas/proc/pmdaproc -d 4'],
       ['a pipe agent asked for with socket IPC', 1, 'linux', '/var/lib/pcp/pmdas/linux/pmdalinux'],
       ['a socket agent asked for with pipe IPC', 2, 'sock', '/usr/local/bin/pmdasock -p 2345'],
       ['a dso agent', 2, 'pmcd', '/var/lib/pcp/pmdas/pmcd/pmda_pmcd.so'],

@@ -2,23 +2,21 @@
  * ProcessManager on the addon's NativeProcessSpawner, with real children:
  * the fds, argv, environment and executable each child really has (read
  * from /proc), who gets killed and reaped, and the raw wait statuses the
- * kernel gives. core/process-manager.test.ts has the refusals that come
+ * kernel gives. process-manager.test.ts has the refusals that come
  * before any process exists; test/process-service.int.test.ts the same
  * through the server and socket.
  */
-import { closeSync, fstatSync, mkdtempSync, openSync, readFileSync, readSync, readdirSync, readlinkSync, realpathSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, readdirSync, readlinkSync, realpathSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { CrootConfig } from '../core/config/croot-config.js';
-import { CrootError } from '../core/errors/croot-error.js';
-import type { PeerCredentials } from '../core/host/host-services.js';
-import { ProcessManager, SAFE_PATH, type ProcessManagerOptions } from '../core/process/process-manager.js';
-import { processState, zombieChildren } from '../test/support/processes.js';
-import { loadNative } from './load-native.js';
-import { NativeProcessSpawner } from './native-process-spawner.js';
-
-const spawner = new NativeProcessSpawner(loadNative());
+import type { CrootConfig } from '../config/croot-config.js';
+import { CrootError } from '../errors/croot-error.js';
+import type { PeerCredentials, ProcessSpawner } from '../host/host-services.js';
+import { ProcessManager, SAFE_PATH, type ProcessManagerOptions } from './process-manager.js';
+import { describeWith, probes } from '../../test/support/components.js';
+import { nativeSpawner } from '../../test/support/native-spawner.js';
+import { processState, zombieChildren } from '../../test/support/processes.js';
 
 /** The targets of this process's fds that are pipes, e.g. `pipe:[1234]`. */
 function ownPipes(): string[] {
@@ -76,7 +74,8 @@ async function procList(pid: number, file: 'cmdline' | 'environ'): Promise<strin
 const cmdline = (pid: number): Promise<string[]> => procList(pid, 'cmdline');
 const environ = (pid: number): Promise<string[]> => procList(pid, 'environ');
 
-describe('NativeProcessSpawner under ProcessManager', () => {
+describeWith('croot native', probes.native, 'ProcessManager with real children', () => {
+  let spawner: ProcessSpawner;
   let dir: string;
   let logPath: string;
   let logFd: number;
@@ -89,6 +88,7 @@ describe('NativeProcessSpawner under ProcessManager', () => {
   }
 
   beforeAll(() => {
+    spawner = nativeSpawner();
     dir = mkdtempSync(join(tmpdir(), 'croot-t-spawner-'));
     logPath = join(dir, 'agents.log');
     logFd = openSync(logPath, 'a');
@@ -162,6 +162,32 @@ describe('NativeProcessSpawner under ProcessManager', () => {
       manager = make({}, { PATH: '/evil', PCP_DEBUG: 'appl0', PCP_CONF: '/etc/pcp.conf', LANG: 'C.UTF-8', SECRET_TOKEN: 'x', LD_PRELOAD: '/x.so' });
       const { pid } = await manager.start({ ipctype: 1, label: 'env', args: '/bin/sleep 30' }, undefined);
       expect((await environ(pid)).sort()).toEqual([`PATH=${SAFE_PATH}`, 'PCP_DEBUG=appl0', 'PCP_CONF=/etc/pcp.conf', 'LANG=C.UTF-8'].sort());
+      const env: Record<string, string | undefined> = { HOME: '/root', LC_ALL: 'C', TZ: 'UTC', PCP_UNSET: undefined, 'PCP_A=B': 'c', MY_PCP_X: 'y' };
+      await manager.shutdown();
+      manager = make({}, env as Record<string, string>);
+      const other = await manager.start({ ipctype: 1, label: 'env', args: '/bin/sleep 30' }, undefined);
+      expect((await environ(other.pid)).sort()).toEqual([`PATH=${SAFE_PATH}`, 'HOME=/root', 'LC_ALL=C', 'TZ=UTC'].sort());
+    });
+
+    it("looks a bare name up past folders where it is not an executable file, in PCP_BINADM_DIR and the extra folders", async () => {
+      const [notExec, isDir, binadm, extra] = ['not-exec', 'is-dir', 'binadm', 'extra'].map((d) => join(dir, d)) as [string, string, string, string];
+      for (const d of [notExec, isDir, binadm, extra]) mkdirSync(d, { recursive: true });
+      // Scripts that wait on their stdin (a pipe): sh keeps running them, with the script's path in its argv.
+      const script = '#!/bin/sh\nread line\n';
+      writeFileSync(join(notExec, 'croot-t-agent'), script, { mode: 0o644 });
+      mkdirSync(join(isDir, 'croot-t-agent'), { recursive: true });
+      writeFileSync(join(binadm, 'croot-t-agent'), script, { mode: 0o755 });
+      writeFileSync(join(extra, 'croot-t-other'), script, { mode: 0o755 });
+      manager = make({ extraSearchDirs: [notExec, isDir, extra] }, { PCP_BINADM_DIR: binadm });
+      const a = await manager.start({ ipctype: 2, label: 'a', args: 'croot-t-agent' }, undefined);
+      const b = await manager.start({ ipctype: 2, label: 'b', args: 'croot-t-other -x' }, undefined);
+      held.push(...a.fds, ...b.fds);
+      // The kernel runs a script's interpreter with the script's path as its argument.
+      expect(await cmdline(a.pid)).toEqual(['/bin/sh', join(binadm, 'croot-t-agent')]);
+      expect(await cmdline(b.pid)).toEqual(['/bin/sh', join(extra, 'croot-t-other'), '-x']);
+      await manager.shutdown();
+      manager = make({ extraSearchDirs: [notExec, isDir] });
+      await expect(manager.start({ ipctype: 1, label: 'a', args: 'croot-t-agent' }, undefined)).rejects.toMatchObject({ code: 'ERR_SYSTEM', status: -2 });
     });
 
     it('answers a program that cannot be executed with -errno and leaves no fd and no child', async () => {
@@ -180,6 +206,12 @@ describe('NativeProcessSpawner under ProcessManager', () => {
   describe('.start for a client other than root', () => {
     const pcpUser: PeerCredentials = { uid: 995, gid: 995, pid: 1 };
 
+    it('lets root (uid 0) start what pmcd.conf does not name', async () => {
+      manager = make({}, { PCP_PMCDCONF_PATH: join(dir, 'no-such-pmcd.conf') });
+      const { pid } = await manager.start({ ipctype: 1, label: 'anything', args: '/bin/sleep 30' }, { uid: 0, gid: 0, pid: 1 });
+      expect(await cmdline(pid)).toEqual(['/bin/sleep', '30']);
+    });
+
     it('starts, as root, an agent pmcd.conf names, with exactly its command line', async () => {
       const conf = join(dir, 'pmcd.conf');
       writeFileSync(conf, 'sleeper 200 pipe binary /bin/sleep "30"\n[access]\nallow "local:*" : all;\n');
@@ -188,6 +220,20 @@ describe('NativeProcessSpawner under ProcessManager', () => {
       held.push(...fds);
       expect(await cmdline(pid)).toEqual(['/bin/sleep', '30']);
       expect(readFileSync(`/proc/${pid}/status`, 'utf8')).toMatch(/^Uid:\s+0\s+0\s+0\s+0$/m);
+    });
+  });
+
+  describe('with what an injector gives when nothing is bound', () => {
+    it('runs with no logger, config or options: children get this process\'s stderr, and are killed and reaped', async () => {
+      const bare = new ProcessManager(spawner, undefined, undefined, undefined);
+      try {
+        const { pid } = await bare.start({ ipctype: 1, label: 'bare', args: '/bin/sleep 30' }, undefined);
+        expect(readlinkSync(`/proc/${pid}/fd/2`)).toBe(readlinkSync('/proc/self/fd/2'));
+        expect(await bare.terminate(pid, undefined)).toEqual({ pid, code: 0 });
+        expect(processState(pid)).toBeUndefined();
+      } finally {
+        await bare.shutdown();
+      }
     });
   });
 
@@ -202,15 +248,22 @@ describe('NativeProcessSpawner under ProcessManager', () => {
 
     it('leaves a process it did not start alone', async () => {
       const foreign = spawn('/bin/sleep', ['30'], { stdio: 'ignore' });
-      const closed = new Promise((r) => foreign.once('close', r));
-      try {
-        await expect(manager.terminate(foreign.pid as number, undefined)).rejects.toMatchObject({ code: 'ERR_NOT_CHILD', status: -10 });
-        await new Promise((r) => setTimeout(r, 50));
-        expect(processState(foreign.pid as number)).toBe('S');
-      } finally {
-        foreign.kill('SIGKILL');
-        await closed;
-      }
+      const closed = new Promise<NodeJS.Signals | null>((r) => foreign.once('close', (_code, signal) => r(signal)));
+      await expect(manager.terminate(foreign.pid as number, undefined)).rejects.toMatchObject({ code: 'ERR_NOT_CHILD', status: -10 });
+      // Had the refusal come after a SIGKILL, the kernel would report that signal, not ours.
+      foreign.kill('SIGTERM');
+      expect(await closed).toBe('SIGTERM');
+    });
+
+    it('reaps a child that exited but was not reaped yet instead of signalling it, keeping its exit status', async () => {
+      // No reaping by the timer in this test: the child stays a zombie until terminate.
+      manager = make({ reapIntervalMs: 60000 });
+      const { pid } = await manager.start({ ipctype: 1, label: 'x', args: '/bin/sh -c "exit 4"' }, undefined);
+      await until('the child to be a zombie', () => processState(pid) === 'Z');
+      expect(await manager.terminate(pid, undefined)).toEqual({ pid, code: 0 });
+      expect(processState(pid)).toBeUndefined();
+      expect(await manager.wait(pid, undefined)).toEqual({ pid, code: 4 << 8 });
+      await expect(manager.wait(pid, undefined)).rejects.toMatchObject({ code: 'ERR_NOT_CHILD', status: -10 });
     });
 
     it('does not signal a child that already exited, and keeps its status for one wait', async () => {
