@@ -260,14 +260,22 @@ describe('croot protocol extension: replies', () => {
     expect(JSON.parse(Buffer.concat(two.map((p) => p.payload)).toString())).toEqual(documentOfBytes(4073));
   });
 
-  it('sends and puts back a document of 8 MiB, then the next document of the stream, and refuses a larger one', () => {
-    const most = documentOfBytes(EXTENSION_MAX_REPLY);
+  it('refuses to send a document of more than 8 MiB, what every client takes', () => {
+    expect(outcomeOf(() => encodeExtensionReply(documentOfBytes(8 * 1024 * 1024 + 1)))).toEqual(['ERR_TOO_LONG', -E2BIG]);
+  });
+
+  it('sends and puts back a document exactly as long as the cap it is given, then the next document of the stream, and refuses a longer one', () => {
+    const cap = 3 * 4072 + 10;
+    const most = documentOfBytes(cap);
     const next = { schemaVersion: 1, engines: [] };
-    const assembler = new ExtensionReplyAssembler();
-    const frames = new FrameDecoder().push(Buffer.concat([encodeExtensionReply(most), encodeExtensionReply(next)]));
+    const assembler = new ExtensionReplyAssembler(cap);
+    const frames = new FrameDecoder().push(Buffer.concat([encodeExtensionReply(most, cap), encodeExtensionReply(most, cap), encodeExtensionReply(next, cap)]));
     const documents = frames.map((f) => (f.kind === 'pdu' ? assembler.push(f.bytes) : f.reason)).filter((d) => d !== undefined);
-    expect(documents).toEqual([most, next]);
-    expect(outcomeOf(() => encodeExtensionReply(documentOfBytes(EXTENSION_MAX_REPLY + 1)))).toEqual(['ERR_TOO_LONG', -E2BIG]);
+    expect(documents).toEqual([most, most, next]);
+    expect(outcomeOf(() => encodeExtensionReply(documentOfBytes(cap + 1), cap))).toEqual(['ERR_TOO_LONG', -E2BIG]);
+    const longer = new FrameDecoder().push(encodeExtensionReply(documentOfBytes(cap + 1)));
+    const small = new ExtensionReplyAssembler(cap);
+    expect(outcomeOf(() => longer.map((f) => (f.kind === 'pdu' ? small.push(f.bytes) : f.reason)))).toEqual(['ERR_TOO_LONG', -E2BIG]);
   });
 
   it('takes a reply of an older PDU version and refuses a newer one with -ENOTSUP', () => {
