@@ -9,6 +9,9 @@ import {
   encodeExtensionError,
   encodeExtensionReply,
   encodeExtensionRequest,
+  sortContainers,
+  sortEngines,
+  type ContainerReport,
   type CrootDocument,
 } from './croot-extension.js';
 import { CrootError } from '../errors/croot-error.js';
@@ -336,5 +339,35 @@ describe('croot protocol extension: error replies', () => {
     }
     expect(thrown).toBeInstanceOf(CrootError);
     expect(thrown).toMatchObject(expected);
+  });
+});
+
+describe('the order every command prints (docs/cli.md: by engine, first name, id)', () => {
+  const c = (engine: string | null, names: string[], id: string | null): ContainerReport => ({ engine, id, names, state: null, pid: null });
+
+  it('sorts containers by engine, then first name, then id, a missing one first', () => {
+    const sorted = [
+      c(null, ['z'], 'f'),
+      c('docker', [], 'e'),
+      c('docker', ['a', 'z'], null),
+      c('docker', ['a', 'b'], '1'),
+      c('docker', ['a'], '2'),
+      c('docker', ['b'], '0'),
+      c('lxc', ['a'], '0'),
+      c('podman', ['a'], '0'),
+    ];
+    const shuffled = [sorted[5], sorted[7], sorted[3], sorted[0], sorted[6], sorted[4], sorted[1], sorted[2]] as ContainerReport[];
+    expect(sortContainers(shuffled)).toEqual(sorted);
+    expect(sortContainers([...shuffled].reverse())).toEqual(sorted);
+    // The list given is left as it was.
+    expect(shuffled[0]).toBe(sorted[5]);
+  });
+
+  it('sorts engines by id', () => {
+    const e = (engine: string) => ({ engine, available: true, reason: '', checkedAt: '' });
+    const list = [e('podman'), e('containerd'), e('lxc'), e('docker')];
+    expect(sortEngines(list).map((r) => r.engine)).toEqual(['containerd', 'docker', 'lxc', 'podman']);
+    expect(sortEngines([...list].reverse()).map((r) => r.engine)).toEqual(['containerd', 'docker', 'lxc', 'podman']);
+    expect(list[0]?.engine).toBe('podman');
   });
 });
