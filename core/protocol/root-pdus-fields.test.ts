@@ -14,6 +14,7 @@ import {
   decodeStart,
   decodeStop,
   encodeErrorHeader,
+  encodeContainer,
   encodeInfo,
   encodeStart,
   encodeStop,
@@ -99,4 +100,39 @@ describe('root PDUs, field by field', () => {
     expect(encodeStop(PduType.STOPPMDA_REQ, { pid: -1, force: 1 })).toEqual(ints([0x9009, 32, 0, 2, -1, 0, 1, 0]));
     expect(decodeStop(ints([0x900a, 32, -10, 2, 4242, 9, 1, 3]))).toEqual({ type: 0x900a, length: 32, status: -10, version: 2, pid: 4242, code: 9, force: 1, zeroed: 3 });
   });
+
+  it('names the length it refuses, and the limit, in the message a peer or a log shows', () => {
+    const messageOf = (run: () => unknown): string => {
+      try {
+        run();
+      } catch (err) {
+        return (err as Error).message;
+      }
+      return 'decoded';
+    };
+    const label = Buffer.alloc(64);
+    const cases: [string, () => unknown, RegExp][] = [
+      ['short header', () => decodeHeader(Buffer.alloc(13)), /\b13\b.*\b16\b/],
+      ['INFO size', () => decodeInfo(ints([0x9000, 24, 0, 2, 7, 0, 0])), /\b28\b.*\b24\b/],
+      ['INFO type', () => decodeInfo(ints([0x9abc, 24, 0, 2, 7, 0])), /9abc/],
+      ['INFO version', () => decodeInfo(ints([0x9000, 24, 0, 7, 7, 0])), /\b7\b.*\b2\b/],
+      ['INFO status', () => decodeInfo(ints([0x9000, 24, -12399, 2, 7, 0])), /-12399/],
+      ['INFO length', () => decodeInfo(ints([0x9000, 31, 0, 2, 7, 0])), /\b31\b.*\b24\b/],
+      ['container size', () => decodeContainer(Buffer.alloc(21)), /\b21\b.*\b24\b/],
+      ['negative namelen', () => decodeContainer(ints([0x9001, 24, 0, 2, 0, -9])), /-9\b/],
+      ['long namelen', () => decodeContainer(ints([0x9001, 24, 0, 2, 0, 5000])), /\b5000\b.*\b4095\b/],
+      ['namelen off', () => decodeContainer(ints([0x9001, 27, 0, 2, 0, 2], Buffer.from('abc'))), /\b2\b.*\b27\b/],
+      ['start size', () => decodeStart(Buffer.alloc(99)), /\b99\b.*\b104\b/],
+      ['negative argslen', () => decodeStart(ints([0x9007, 104, 0, 2, 0, 0, 0, 2, 3, -8], label)), /\b3\b.*-8\b/],
+      ['long label', () => decodeStart(ints([0x9007, 104, 0, 2, 0, 0, 0, 2, 70, 0], label)), /\b70\b.*\b63\b/],
+      ['long args', () => decodeStart(ints([0x9007, 104, 0, 2, 0, 0, 0, 2, 3, 4100], label)), /\b4100\b.*\b4095\b/],
+      ['args off', () => decodeStart(ints([0x9007, 104, 0, 2, 0, 0, 0, 2, 3, 6], label)), /\b6\b.*\b104\b/],
+      ['stop size', () => decodeStop(Buffer.alloc(36)), /\b36\b.*\b32\b/],
+      ['name to send', () => encodeContainer(PduType.HOSTNAME_REQ, 'n'.repeat(4200)), /\b4200\b.*\b4095\b/],
+      ['label to send', () => encodeStart(PduType.STARTPMDA_REQ, { label: 'l'.repeat(65) }), /\b65\b.*\b63\b/],
+      ['args to send', () => encodeStart(PduType.STARTPMDA_REQ, { label: 'l', args: 'a'.repeat(4101) }), /\b4101\b.*\b4095\b/],
+    ];
+    for (const [what, run, pattern] of cases) expect([what, messageOf(run)]).toEqual([what, expect.stringMatching(pattern)]);
+  });
 });
+
