@@ -123,6 +123,10 @@ describe('systemError with errors in the native module’s shape', () => {
     });
   });
 
+  it('keeps the name the error gives when errno.h has two for its number', () => {
+    expect(seen(systemError({ code: 'EWOULDBLOCK', errno: -E('EAGAIN') }, 'reading'))).toMatchObject({ errno: E('EAGAIN'), name: 'EWOULDBLOCK' });
+  });
+
   it('trusts the errno name over a number that disagrees with it', () => {
     expect(seen(systemError({ code: 'EPIPE', errno: E('ENOENT') }, 'writing'))).toMatchObject({ code: 'ERR_NOT_CONNECTED', errno: E('EPIPE'), name: 'EPIPE' });
   });
@@ -132,6 +136,8 @@ describe('systemError with errors in the native module’s shape', () => {
       expect([err, seen(systemError(err, 'doing'))]).toEqual([err, { code: 'ERR_SYSTEM', status: PM_ERR_GENERIC, errno: undefined, syscall: undefined, name: undefined }]);
     }
     expect(systemError('boom', 'doing').message).toBe('doing: boom');
+    const odd = new Error('odd');
+    expect(systemError(odd, 'doing').cause).toBe(odd);
     expect(systemError({ errno: 2, syscall: 7 }, 'doing').syscall).toBeUndefined();
   });
 });
