@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
-import { CrootError, ErrorCodes, isAnswerCode, statusOf } from './croot-error.js';
+import { inspect } from 'node:util';
+import { CrootError, ErrorCodes, isAnswerCode, isCrootError, statusOf } from './croot-error.js';
 import { systemError } from './system-error.js';
 
 function nodeError(run: () => unknown): NodeJS.ErrnoException {
@@ -46,6 +47,34 @@ describe('CrootError', () => {
     expect(CrootError.is(new Error('plain'))).toBe(false);
     expect(CrootError.is({ code: 'ERR_NO_CONTAINER', status: -12399 })).toBe(false);
     expect(CrootError.is(null)).toBe(false);
+  });
+
+  it("carries its code's status unless told another, and the errno, system call, details and cause it was given", () => {
+    const cause = new Error('inner');
+    const err = new CrootError('ERR_SYSTEM', 'setns failed', { status: -1, errno: 1, syscall: 'setns', details: { pid: 7 }, cause });
+    expect({ name: err.name, code: err.code, status: err.status, errno: err.errno, syscall: err.syscall, details: err.details, cause: err.cause }).toEqual({
+      name: 'CrootError',
+      code: 'ERR_SYSTEM',
+      status: -1,
+      errno: 1,
+      syscall: 'setns',
+      details: { pid: 7 },
+      cause,
+    });
+    const bare = new CrootError('ERR_NO_CONTAINER', 'no container matches "web"');
+    expect({ status: bare.status, errno: bare.errno, syscall: bare.syscall, details: bare.details }).toEqual({ status: -12399, errno: undefined, syscall: undefined, details: {} });
+    // Without a cause there is none to show (util.inspect prints a cause that is there, even one that is undefined).
+    expect('cause' in bare).toBe(false);
+    expect(inspect(bare)).not.toContain('[cause]');
+    expect(inspect(err)).toContain('[cause]: Error: inner');
+  });
+
+  it('is not fooled by values that only look like one', () => {
+    for (const value of [undefined, 'CrootError', 7, { [Symbol.for('croot/CrootError')]: 'yes' }, Object.create(null) as object]) {
+      expect([value, CrootError.is(value), isCrootError(value)]).toEqual([value, false, false]);
+    }
+    expect(isCrootError(new CrootError('ERR_TIMEOUT', 'slow'))).toBe(true);
+    expect(isCrootError({ [Symbol.for('croot/CrootError')]: true })).toBe(true);
   });
 });
 

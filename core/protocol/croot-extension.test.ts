@@ -9,11 +9,15 @@ import {
   encodeExtensionError,
   encodeExtensionReply,
   encodeExtensionRequest,
+  sortContainers,
+  sortEngines,
+  type ContainerReport,
   type CrootDocument,
 } from './croot-extension.js';
 import { CrootError } from '../errors/croot-error.js';
 import { FrameDecoder } from './frame-decoder.js';
 import { MAX_PDU_SIZE, PduType } from './root-pdus.js';
+import { errnoTruth } from '../../test/support/truth.js';
 
 const hex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 
@@ -127,5 +131,243 @@ describe('croot protocol extension', () => {
     const bytes = encodeExtensionRequest({ op: 'list' });
     bytes.writeInt32LE(3, 20);
     expect(() => decodeExtensionRequest(bytes)).toThrow(expect.objectContaining({ code: 'ERR_PROTOCOL', status: -22 }));
+  });
+});
+
+/** The statuses docs/protocol.md gives the extension's refusals, numbered by the kernel's errno headers. */
+const EINVAL = errnoTruth('EINVAL');
+// ENOTSUP is glibc's name for the kernel's EOPNOTSUPP.
+const ENOTSUP = errnoTruth('EOPNOTSUPP');
+const E2BIG = errnoTruth('E2BIG');
+const ESRCH = errnoTruth('ESRCH');
+
+/** An extension PDU laid out by hand from docs/protocol.md: type, length, status, version, flags, paylen, then the payload. */
+function extensionBytes(payload: Buffer | string, fields: { type?: number; length?: number; status?: number; version?: number; flags?: number; paylen?: number } = {}): Buffer {
+  const body = typeof payload === 'string' ? Buffer.from(payload, 'utf8') : payload;
+  const buf = Buffer.alloc(24 + body.length);
+  buf.writeInt32LE(fields.type ?? 0x9100, 0);
+  buf.writeInt32LE(fields.length ?? buf.length, 4);
+  buf.writeInt32LE(fields.status ?? 0, 8);
+  buf.writeInt32LE(fields.version ?? 2, 12);
+  buf.writeInt32LE(fields.flags ?? 0, 16);
+  buf.writeInt32LE(fields.paylen ?? body.length, 20);
+  body.copy(buf, 24);
+  return buf;
+}
+
+/** The code and status `run` throws, or what it returned. */
+function outcomeOf(run: () => unknown): unknown {
+  try {
+    return run();
+  } catch (err) {
+    if (!(err instanceof CrootError)) throw err;
+    return [err.code, err.status];
+  }
+}
+
+/** The PDUs of a byte stream, read by hand: type, status, version, flags, paylen and payload of each. */
+function pdusOf(bytes: Buffer): { type: number; status: number; version: number; flags: number; payload: Buffer }[] {
+  const out = [];
+  for (let at = 0; at < bytes.length; at += bytes.readInt32LE(at + 4)) {
+    const paylen = bytes.readInt32LE(at + 20);
+    expect(bytes.readInt32LE(at + 4)).toBe(24 + paylen);
+    out.push({ type: bytes.readInt32LE(at), status: bytes.readInt32LE(at + 8), version: bytes.readInt32LE(at + 12), flags: bytes.readInt32LE(at + 16), payload: bytes.subarray(at + 24, at + 24 + paylen) });
+  }
+  return out;
+}
+
+/** A JSON object of exactly `size` bytes: `{"schemaVersion":1,"pad":"xxx…"}`. */
+function documentOfBytes(size: number): CrootDocument & { pad: string } {
+  const empty = Buffer.byteLength(JSON.stringify({ schemaVersion: 1, pad: '' }));
+  return { schemaVersion: 1, pad: 'x'.repeat(size - empty) };
+}
+
+describe('croot protocol extension: requests as docs/protocol.md spells them', () => {
+  it.each([
+    ['{"v":1,"op":"list"}', { op: 'list' }],
+    ['{"v":1,"op":"engines"}', { op: 'engines' }],
+    ['{"v":1,"op":"status"}', { op: 'status' }],
+    ['{"v":1,"op":"events"}', { op: 'events' }],
+    ['{"v":1,"op":"show","name":"web"}', { op: 'show', name: 'web' }],
+    // What an operation does not take is not passed on.
+    ['{"v":1,"op":"list","name":"web"}', { op: 'list' }],
+  ])('takes %s', (json, request) => {
+    expect(decodeExtensionRequest(extensionBytes(json))).toEqual(request);
+  });
+
+  it('encodes each request as the JSON docs/protocol.md gives', () => {
+    for (const [request, json] of [
+      [{ op: 'engines' }, '{"v":1,"op":"engines"}'],
+      [{ op: 'status' }, '{"v":1,"op":"status"}'],
+      [{ op: 'events' }, '{"v":1,"op":"events"}'],
+      [{ op: 'show', name: 'web' }, '{"v":1,"op":"show","name":"web"}'],
+    ] as const) {
+      expect(encodeExtensionRequest(request)).toEqual(extensionBytes(json));
+    }
+  });
+
+  it.each([
+    ['not JSON', '{"v":1', ['ERR_PROTOCOL', -EINVAL]],
+    ['JSON null', 'null', ['ERR_PROTOCOL', -EINVAL]],
+    ['a JSON array', '[{"v":1,"op":"list"}]', ['ERR_PROTOCOL', -EINVAL]],
+    ['a JSON string', '"list"', ['ERR_PROTOCOL', -EINVAL]],
+    ['a JSON number', '1', ['ERR_PROTOCOL', -EINVAL]],
+    ['without a version', '{"op":"list"}', ['ERR_NOT_SUPPORTED', -ENOTSUP]],
+    ['of version "1" as text', '{"v":"1","op":"list"}', ['ERR_NOT_SUPPORTED', -ENOTSUP]],
+    ['of version 2', '{"v":2,"op":"list"}', ['ERR_NOT_SUPPORTED', -ENOTSUP]],
+    ['without an operation', '{"v":1}', ['ERR_NOT_SUPPORTED', -ENOTSUP]],
+    ['of an unknown operation', '{"v":1,"op":"kill"}', ['ERR_NOT_SUPPORTED', -ENOTSUP]],
+    ['of an operation in capitals', '{"v":1,"op":"LIST"}', ['ERR_NOT_SUPPORTED', -ENOTSUP]],
+    ['show without a name', '{"v":1,"op":"show"}', ['ERR_INVALID_NAME', -EINVAL]],
+    ['show with an empty name', '{"v":1,"op":"show","name":""}', ['ERR_INVALID_NAME', -EINVAL]],
+    ['show with a number for a name', '{"v":1,"op":"show","name":7}', ['ERR_INVALID_NAME', -EINVAL]],
+  ])('refuses a request %s, with the status docs/protocol.md gives', (_what, json, outcome) => {
+    expect(outcomeOf(() => decodeExtensionRequest(extensionBytes(json)))).toEqual(outcome);
+  });
+
+  it('refuses a request PDU of the wrong shape with -EINVAL: MORE set, an unknown flag, a payload length that disagrees', () => {
+    const list = '{"v":1,"op":"list"}';
+    expect(outcomeOf(() => decodeExtensionRequest(extensionBytes(list, { flags: 1 })))).toEqual(['ERR_PROTOCOL', -EINVAL]);
+    expect(outcomeOf(() => decodeExtensionRequest(extensionBytes(list, { flags: 2 })))).toEqual(['ERR_PROTOCOL', -EINVAL]);
+    expect(outcomeOf(() => decodeExtensionRequest(extensionBytes(list, { flags: 1 << 31 })))).toEqual(['ERR_PROTOCOL', -EINVAL]);
+    expect(outcomeOf(() => decodeExtensionRequest(extensionBytes(list, { paylen: -1 })))).toEqual(['ERR_PROTOCOL', -EINVAL]);
+    expect(outcomeOf(() => decodeExtensionRequest(extensionBytes(list, { paylen: 20 })))).toEqual(['ERR_PROTOCOL', -EINVAL]);
+    // A root-protocol header without the extension's flags and paylen.
+    expect(outcomeOf(() => decodeExtensionRequest(extensionBytes('').subarray(0, 20)))).toEqual(['ERR_PROTOCOL', -EINVAL]);
+    expect(outcomeOf(() => decodeExtensionRequest(extensionBytes('').subarray(0, 16)))).toEqual(['ERR_PROTOCOL', -EINVAL]);
+  });
+
+  it('refuses a reply where a request belongs, with -ESRCH', () => {
+    expect(outcomeOf(() => decodeExtensionRequest(extensionBytes('{"v":1,"op":"list"}', { type: 0x9101 })))).toEqual(['ERR_UNEXPECTED_PDU', -ESRCH]);
+  });
+
+  it('takes a request PDU of 4096 bytes and refuses one of 4097, sent or received', () => {
+    const fits = (nameBytes: number): string => JSON.stringify({ v: 1, op: 'show', name: 'n'.repeat(nameBytes) });
+    const longest = 'n'.repeat(4096 - 24 - Buffer.byteLength(fits(0)));
+    expect(decodeExtensionRequest(extensionBytes(fits(longest.length)))).toEqual({ op: 'show', name: longest });
+    expect(encodeExtensionRequest({ op: 'show', name: longest })).toEqual(extensionBytes(fits(longest.length)));
+    expect(outcomeOf(() => decodeExtensionRequest(extensionBytes(fits(longest.length + 1))))).toEqual(['ERR_TOO_LONG', -E2BIG]);
+    expect(outcomeOf(() => encodeExtensionRequest({ op: 'show', name: `${longest}n` }))).toEqual(['ERR_TOO_LONG', -E2BIG]);
+  });
+});
+
+describe('croot protocol extension: replies', () => {
+  it('sends a document of 4072 bytes as one PDU, and one more byte as two, the first with MORE', () => {
+    const one = pdusOf(encodeExtensionReply(documentOfBytes(4072)));
+    expect(one.map((p) => [p.type, p.status, p.version, p.flags, p.payload.length])).toEqual([[0x9101, 0, 2, 0, 4072]]);
+    const two = pdusOf(encodeExtensionReply(documentOfBytes(4073)));
+    expect(two.map((p) => [p.type, p.status, p.version, p.flags, p.payload.length])).toEqual([
+      [0x9101, 0, 2, 1, 4072],
+      [0x9101, 0, 2, 0, 1],
+    ]);
+    expect(JSON.parse(Buffer.concat(two.map((p) => p.payload)).toString())).toEqual(documentOfBytes(4073));
+  });
+
+  it('refuses to send a document of more than 8 MiB, what every client takes', () => {
+    expect(outcomeOf(() => encodeExtensionReply(documentOfBytes(8 * 1024 * 1024 + 1)))).toEqual(['ERR_TOO_LONG', -E2BIG]);
+  });
+
+  it('sends and puts back a document exactly as long as the cap it is given, then the next document of the stream, and refuses a longer one', () => {
+    const cap = 3 * 4072 + 10;
+    const most = documentOfBytes(cap);
+    const next = { schemaVersion: 1, engines: [] };
+    const assembler = new ExtensionReplyAssembler(cap);
+    const frames = new FrameDecoder().push(Buffer.concat([encodeExtensionReply(most, cap), encodeExtensionReply(most, cap), encodeExtensionReply(next, cap)]));
+    const documents = frames.map((f) => (f.kind === 'pdu' ? assembler.push(f.bytes) : f.reason)).filter((d) => d !== undefined);
+    expect(documents).toEqual([most, most, next]);
+    expect(outcomeOf(() => encodeExtensionReply(documentOfBytes(cap + 1), cap))).toEqual(['ERR_TOO_LONG', -E2BIG]);
+    const longer = new FrameDecoder().push(encodeExtensionReply(documentOfBytes(cap + 1)));
+    const small = new ExtensionReplyAssembler(cap);
+    expect(outcomeOf(() => longer.map((f) => (f.kind === 'pdu' ? small.push(f.bytes) : f.reason)))).toEqual(['ERR_TOO_LONG', -E2BIG]);
+  });
+
+  it('takes a reply of an older PDU version and refuses a newer one with -ENOTSUP', () => {
+    expect(new ExtensionReplyAssembler().push(extensionBytes('{"schemaVersion":1}', { type: 0x9101, version: 1 }))).toEqual({ schemaVersion: 1 });
+    expect(outcomeOf(() => new ExtensionReplyAssembler().push(extensionBytes('{"schemaVersion":1}', { type: 0x9101, version: 3 })))).toEqual(['ERR_VERSION', -ENOTSUP]);
+  });
+
+  it('refuses a request where a reply belongs, with -ESRCH', () => {
+    expect(outcomeOf(() => new ExtensionReplyAssembler().push(extensionBytes('{"schemaVersion":1}')))).toEqual(['ERR_UNEXPECTED_PDU', -ESRCH]);
+  });
+
+  it.each([
+    ['not JSON', '{"schemaVersion":1'],
+    ['JSON null', 'null'],
+    ['a JSON number', '1'],
+    ['an object without schemaVersion', '{"containers":[]}'],
+    ['a schemaVersion that is text', '{"schemaVersion":"1"}'],
+  ])('refuses a reply that is %s, and reads the next document of the stream as if nothing had been', (_what, json) => {
+    const assembler = new ExtensionReplyAssembler();
+    expect(outcomeOf(() => assembler.push(extensionBytes(json, { type: 0x9101 })))).toEqual(['ERR_PROTOCOL', -12366]);
+    expect(assembler.push(extensionBytes('{"schemaVersion":1,"engines":[]}', { type: 0x9101 }))).toEqual({ schemaVersion: 1, engines: [] });
+  });
+});
+
+describe('croot protocol extension: error replies', () => {
+  it('sends a negative status as it is, and a status that is not negative as -EINVAL', () => {
+    expect(pdusOf(encodeExtensionError(-12399, { code: 'ERR_NO_CONTAINER', message: 'no' })).map((p) => [p.type, p.status, p.flags])).toEqual([[0x9101, -12399, 0]]);
+    expect(pdusOf(encodeExtensionError(-1, { code: 'ERR_NOT_PERMITTED', message: 'no' }))[0]?.status).toBe(-1);
+    expect(pdusOf(encodeExtensionError(0, { code: 'ERR_SYSTEM', message: 'no' }))[0]?.status).toBe(-EINVAL);
+    expect(pdusOf(encodeExtensionError(5, { code: 'ERR_SYSTEM', message: 'no' }))[0]?.status).toBe(-EINVAL);
+  });
+
+  it('keeps a message that fits one PDU whole, and cuts a longer one to a prefix of it, marked with …', () => {
+    const report = (message: string): string => JSON.stringify({ code: 'ERR_NO_CONTAINER', status: -12399, message });
+    const whole = 'm'.repeat(4072 - Buffer.byteLength(report('')));
+    const [fits] = pdusOf(encodeExtensionError(-12399, { code: 'ERR_NO_CONTAINER', message: whole }));
+    expect(fits?.payload.toString()).toBe(report(whole));
+    const [cut] = pdusOf(encodeExtensionError(-12399, { code: 'ERR_NO_CONTAINER', message: `${whole}m` }));
+    const { message } = JSON.parse(cut?.payload.toString() ?? '') as { message: string };
+    expect(cut?.payload.length).toBeLessThanOrEqual(4072);
+    expect(message.endsWith('…')).toBe(true);
+    expect(whole.startsWith(message.slice(0, -1))).toBe(true);
+    expect(message.length).toBeGreaterThan(1000);
+  });
+
+  it.each([
+    ['a code croot does not know', '{"code":"ERR_BOGUS","status":-5,"message":"odd"}', { code: 'ERR_REMOTE', status: -5, message: 'odd' }],
+    ['a code from Object.prototype', '{"code":"constructor","status":-5,"message":"odd"}', { code: 'ERR_REMOTE', status: -5, message: 'odd' }],
+    ['a code that is not text', '{"code":7,"status":-5,"message":"odd"}', { code: 'ERR_REMOTE', status: -5, message: 'odd' }],
+    ['no JSON at all', 'oops', { code: 'ERR_REMOTE', status: -5, message: 'server answered status -5' }],
+    ['a message that is not text', '{"code":"ERR_NOT_RUNNING","message":["x"]}', { code: 'ERR_NOT_RUNNING', status: -5, message: 'server answered status -5' }],
+  ])('turns an error reply with %s into a CrootError with the status of the PDU', (_what, json, expected) => {
+    let thrown: unknown = 'no error';
+    try {
+      new ExtensionReplyAssembler().push(extensionBytes(json, { type: 0x9101, status: -5 }));
+    } catch (err) {
+      thrown = err;
+    }
+    expect(thrown).toBeInstanceOf(CrootError);
+    expect(thrown).toMatchObject(expected);
+  });
+});
+
+describe('the order every command prints (docs/cli.md: by engine, first name, id)', () => {
+  const c = (engine: string | null, names: string[], id: string | null): ContainerReport => ({ engine, id, names, state: null, pid: null });
+
+  it('sorts containers by engine, then first name, then id, a missing one first', () => {
+    const sorted = [
+      c(null, ['z'], 'f'),
+      c('docker', [], 'e'),
+      c('docker', ['a', 'z'], null),
+      c('docker', ['a', 'b'], '1'),
+      c('docker', ['a'], '2'),
+      c('docker', ['b'], '0'),
+      c('lxc', ['a'], '0'),
+      c('podman', ['a'], '0'),
+    ];
+    const shuffled = [sorted[5], sorted[7], sorted[3], sorted[0], sorted[6], sorted[4], sorted[1], sorted[2]] as ContainerReport[];
+    expect(sortContainers(shuffled)).toEqual(sorted);
+    expect(sortContainers([...shuffled].reverse())).toEqual(sorted);
+    // The list given is left as it was.
+    expect(shuffled[0]).toBe(sorted[5]);
+  });
+
+  it('sorts engines by id', () => {
+    const e = (engine: string) => ({ engine, available: true, reason: '', checkedAt: '' });
+    const list = [e('podman'), e('containerd'), e('lxc'), e('docker')];
+    expect(sortEngines(list).map((r) => r.engine)).toEqual(['containerd', 'docker', 'lxc', 'podman']);
+    expect(sortEngines([...list].reverse()).map((r) => r.engine)).toEqual(['containerd', 'docker', 'lxc', 'podman']);
+    expect(list[0]?.engine).toBe('podman');
   });
 });

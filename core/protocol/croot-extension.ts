@@ -231,11 +231,15 @@ export function decodeExtensionRequest(buf: Buffer): ExtensionRequest {
   throw new CrootError('ERR_NOT_SUPPORTED', `unknown extension operation ${JSON.stringify(op)}`);
 }
 
-/** The reply to a request (or one document of an event stream): the document's JSON cut into chunks (one PDU each), concatenated. */
-export function encodeExtensionReply(document: CrootDocument): Buffer {
+/**
+ * The reply to a request (or one document of an event stream): the
+ * document's JSON cut into chunks (one PDU each), concatenated. ERR_TOO_LONG
+ * past `maxReply` bytes of JSON (EXTENSION_MAX_REPLY, what every client takes).
+ */
+export function encodeExtensionReply(document: CrootDocument, maxReply: number = EXTENSION_MAX_REPLY): Buffer {
   const json = Buffer.from(JSON.stringify(document), 'utf8');
-  if (json.length > EXTENSION_MAX_REPLY) {
-    throw new CrootError('ERR_TOO_LONG', `reply of ${json.length} bytes exceeds ${EXTENSION_MAX_REPLY}`);
+  if (json.length > maxReply) {
+    throw new CrootError('ERR_TOO_LONG', `reply of ${json.length} bytes exceeds ${maxReply}`);
   }
   const chunks: Buffer[] = [];
   for (let at = 0; at < json.length || chunks.length === 0; at += EXTENSION_MAX_CHUNK) {
@@ -260,12 +264,14 @@ export function encodeExtensionError(status: number, report: { code: string; mes
  * Puts a reply back together, chunk by chunk. `push` returns the document
  * once the last chunk is in (then the next push starts the next document of
  * an event stream), throws the server's error (a CrootError with its
- * code and status) for an error reply, and ERR_TOO_LONG past
- * EXTENSION_MAX_REPLY bytes.
+ * code and status) for an error reply, and ERR_TOO_LONG past `maxReply`
+ * bytes of one document (EXTENSION_MAX_REPLY unless told less).
  */
 export class ExtensionReplyAssembler {
   private readonly chunks: Buffer[] = [];
   private size = 0;
+
+  constructor(private readonly maxReply: number = EXTENSION_MAX_REPLY) {}
 
   push(buf: Buffer): CrootDocument | undefined {
     const p = decodeExtensionPdu(buf);
@@ -275,7 +281,7 @@ export class ExtensionReplyAssembler {
     if (p.version > ROOT_PDU_VERSION) throw new CrootError('ERR_VERSION', `extension reply has PDU version ${p.version}`);
     if (p.status < 0) throw remoteExtensionError(p.status, p.payload);
     this.size += p.payload.length;
-    if (this.size > EXTENSION_MAX_REPLY) throw new CrootError('ERR_TOO_LONG', `extension reply exceeds ${EXTENSION_MAX_REPLY} bytes`);
+    if (this.size > this.maxReply) throw new CrootError('ERR_TOO_LONG', `extension reply exceeds ${this.maxReply} bytes`);
     this.chunks.push(Buffer.from(p.payload));
     if (p.more) return undefined;
     const json = Buffer.concat(this.chunks).toString('utf8');

@@ -1,3 +1,5 @@
+import { commandWorks, describeWith } from '../../test/support/components.js';
+import { pmerrTexts } from '../../test/support/truth.js';
 import { ErrorCodes } from '../errors/croot-error.js';
 import { errorText, knownStatuses } from './error-text.js';
 
@@ -21,5 +23,15 @@ describe('errorText', () => {
     const statuses = knownStatuses();
     expect(statuses.every((s) => s < 0)).toBe(true);
     expect(new Set(statuses).size).toBe(statuses.length);
+  });
+});
+
+describeWith('PCP’s pmerr', () => commandWorks('pmerr', ['-12399']), 'texts of statuses croot has no entry for', () => {
+  it("gives what PCP's pmerr prints for no error, a positive code, an unknown errno and an unknown PCP code", () => {
+    // pmerr reads a positive code as its negative; 0 is "No error".
+    const statuses = [0, 2, 22, -134, -4000, -12344, -12999, -20000];
+    const pmerr = pmerrTexts(statuses);
+    const truth = (status: number): string | undefined => pmerr.get(status > 0 ? -status : status);
+    for (const status of statuses) expect([status, errorText(status)]).toEqual([status, truth(status)]);
   });
 });

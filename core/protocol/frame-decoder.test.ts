@@ -67,3 +67,14 @@ describe('FrameDecoder', () => {
     }
   });
 });
+
+describe('FrameDecoder on a broken stream', () => {
+  it('holds none of the bytes it received once the stream is broken, whatever comes after', () => {
+    const d = new FrameDecoder();
+    const bad = Buffer.concat([Buffer.alloc(4), Buffer.alloc(4, 0xff), Buffer.alloc(8)]);
+    expect(d.push(Buffer.concat([bad, Buffer.alloc(100)])).map((f) => f.kind)).toEqual(['broken']);
+    expect(d.pending).toBe(0);
+    expect(d.push(Buffer.alloc(50))).toEqual([]);
+    expect(d.pending).toBe(0);
+  });
+});
