@@ -8,7 +8,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
-import { linkSync, mkdirSync, mkdtempSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { linkSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -283,7 +283,11 @@ describeWith('root', () => probes.root() ?? probes.native(), 'RootServer socket'
     const t = await startTestServer();
     await t.server.close();
     try {
-      await expect(t.server.listen(join(t.dir, 'x'.repeat(200)))).rejects.toThrow();
+      // sockaddr_un's sun_path holds 108 bytes with the NUL (unix(7)): a longer path is refused, never cut and bound.
+      const long = join(t.dir, 'x'.repeat(200));
+      await expect(t.server.listen(long)).rejects.toMatchObject({ code: 'ERR_CONFIG', status: -errnoTruth('ENAMETOOLONG') });
+      expect(readdirSync(t.dir).filter((name) => name.startsWith('xxx'))).toEqual([]);
+      expect(t.server.stats().connections).toBe(0);
       const path = join(t.dir, 'again.socket');
       await expect(t.server.listen(path)).resolves.toBe(path);
       expect(statSync(path).isSocket()).toBe(true);

@@ -18,6 +18,9 @@ import { ALL_FEATURES, encodeInfo } from '../protocol/root-pdus.js';
 import { RootConnection } from './root-connection.js';
 import { RootRequestHandler, type Reply } from './root-request-handler.js';
 
+/** The longest path a unix socket address holds (sockaddr_un's sun_path, 108 bytes with its NUL). */
+const SUN_PATH_MAX = 107;
+
 export interface RootServerOptions extends ConnectionLimitOptions {
   /** Requests read ahead per connection before reading pauses (default 64). */
   readonly maxQueuedRequests?: number;
@@ -109,6 +112,13 @@ export class RootServer {
   /** Binds the socket (directory created 0700 when missing; a stale socket replaced, a live one refused). */
   async listen(path: string = this.config.socketPath): Promise<string> {
     if (this.server !== undefined) throw new CrootError('ERR_CONFIG', `already listening on ${this.socketPath}`);
+    // libuv cuts a longer path to fit sun_path and binds that: refuse it instead of listening somewhere else.
+    const bytes = Buffer.byteLength(path);
+    if (bytes > SUN_PATH_MAX) {
+      throw new CrootError('ERR_CONFIG', `socket path ${path} is ${bytes} bytes, more than the ${SUN_PATH_MAX} a unix socket address holds`, {
+        status: -Errno.ENAMETOOLONG,
+      });
+    }
     prepareDirectory(dirname(path), this.logger);
     await removeStaleSocket(path);
     // Half-open: a client that shuts down its writing side still gets every answer.
@@ -121,10 +131,15 @@ export class RootServer {
       });
     });
     server.on('error', (err) => this.logger.error('server error', { error: err.message }));
-    chmodSync(path, this.config.socketMode);
+    try {
+      chmodSync(path, this.config.socketMode);
+      this.socketIno = statSync(path).ino;
+    } catch (err) {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      throw err;
+    }
     this.server = server;
     this.socketPath = path;
-    this.socketIno = statSync(path).ino;
     this.logger.info('listening', {
       socket: path,
       mode: this.config.socketMode.toString(8),
