@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path';
 import { configFilePath, DEFAULT_CONFIG_FILE, loadConfigFile, loadCrootConfigFile, resolveUserUid } from './config-file.js';
 import { CrootError } from '../errors/croot-error.js';
 import { GetentUserDatabase } from '../host/user-database.js';
-import { inCI } from '../../test/support/components.js';
+import { describeWith, probes } from '../../test/support/components.js';
 
 let work: string;
 
@@ -18,8 +18,6 @@ function uidOf(user: string): number | undefined {
   }
 }
 const pcpUid = uidOf('pcp');
-/** Tests that need PCP's `pcp` user: skipped without it locally; in CI they run, and fail without it (CI installs PCP). */
-const itWithPcp = pcpUid === undefined && !inCI ? it.skip : it;
 
 beforeEach(() => {
   work = mkdtempSync(join(tmpdir(), 'croot-t-config-'));
@@ -49,9 +47,11 @@ async function configError(content: unknown): Promise<CrootError> {
 }
 
 describe('resolveUserUid', () => {
-  itWithPcp('finds a user through the name service, with the uid id(1) gives', async () => {
-    expect(await resolveUserUid('pcp')).toBe(pcpUid);
-    expect(await resolveUserUid('root')).toBe(uidOf('root'));
+  describeWith("PCP's pcp user", probes.pcpUser, 'with the pcp user', () => {
+    it('finds a user through the name service, with the uid id(1) gives', async () => {
+      expect(await resolveUserUid('pcp')).toBe(pcpUid);
+      expect(await resolveUserUid('root')).toBe(uidOf('root'));
+    });
   });
 
   it('gives undefined for a user that is not there, and never a prefix match', async () => {
@@ -63,30 +63,32 @@ describe('resolveUserUid', () => {
 });
 
 describe('loadConfigFile', () => {
-  itWithPcp('reads every key into croot settings', async () => {
-    const file = writeConfig({
-      socket: '/tmp/croot.sock',
-      allowUids: [0, 1000],
-      allowUsers: ['pcp', 'root'],
-      disabledEngines: ['lxc', 'podman'],
-      plugins: ['croot-engine-example', './engines/mine'],
-      containers: [
-        { name: 'sbx', aliases: ['sandbox'], id: 'sbx-1', pid: 1234 },
-        { name: 'jail', pidfile: '/run/jail.pid' },
-      ],
-    });
-    expect(await loadConfigFile(file)).toEqual({
-      socketPath: '/tmp/croot.sock',
-      allowUids: [...new Set([0, 1000, pcpUid])],
-      disabledEngines: ['lxc', 'podman'],
-      plugins: [
-        { name: 'croot-engine-example', from: work },
-        { name: './engines/mine', from: work },
-      ],
-      staticContainers: [
-        { name: 'sbx', aliases: ['sandbox'], id: 'sbx-1', pid: 1234 },
-        { name: 'jail', pidfile: '/run/jail.pid' },
-      ],
+  describeWith("PCP's pcp user", probes.pcpUser, 'with the pcp user', () => {
+    it('reads every key into croot settings', async () => {
+      const file = writeConfig({
+        socket: '/tmp/croot.sock',
+        allowUids: [0, 1000],
+        allowUsers: ['pcp', 'root'],
+        disabledEngines: ['lxc', 'podman'],
+        plugins: ['croot-engine-example', './engines/mine'],
+        containers: [
+          { name: 'sbx', aliases: ['sandbox'], id: 'sbx-1', pid: 1234 },
+          { name: 'jail', pidfile: '/run/jail.pid' },
+        ],
+      });
+      expect(await loadConfigFile(file)).toEqual({
+        socketPath: '/tmp/croot.sock',
+        allowUids: [...new Set([0, 1000, pcpUid])],
+        disabledEngines: ['lxc', 'podman'],
+        plugins: [
+          { name: 'croot-engine-example', from: work },
+          { name: './engines/mine', from: work },
+        ],
+        staticContainers: [
+          { name: 'sbx', aliases: ['sandbox'], id: 'sbx-1', pid: 1234 },
+          { name: 'jail', pidfile: '/run/jail.pid' },
+        ],
+      });
     });
   });
 
@@ -104,11 +106,13 @@ describe('loadConfigFile', () => {
     expect((await loadConfigFile(file)).staticContainers).toStrictEqual([{ name: 'a', pid: 1 }]);
   });
 
-  itWithPcp('reads the documented example', async () => {
-    const example = resolve(__dirname, '../../examples/croot.example.json');
-    const config = await loadConfigFile(example);
-    expect(config.allowUids).toEqual([0, pcpUid]);
-    expect(config.staticContainers?.map((c) => c.name)).toEqual(['build-sandbox', 'legacy-jail']);
+  describeWith("PCP's pcp user", probes.pcpUser, 'with the pcp user', () => {
+    it('reads the documented example', async () => {
+      const example = resolve(__dirname, '../../examples/croot.example.json');
+      const config = await loadConfigFile(example);
+      expect(config.allowUids).toEqual([0, pcpUid]);
+      expect(config.staticContainers?.map((c) => c.name)).toEqual(['build-sandbox', 'legacy-jail']);
+    });
   });
 
   it('refuses a file that is not JSON', async () => {

@@ -81,6 +81,8 @@ export const probes = {
     commandWorks('test', ['-x', '/usr/share/lxc/templates/lxc-busybox']) ??
     commandWorks('test', ['-x', '/bin/busybox']),
   pcp: (): string | undefined => commandWorks('test', ['-x', '/var/lib/pcp/pmdas/root/pmdaroot']),
+  /** PCP's `pcp` user, which PCP's packages create (the config file's user names are checked against it). */
+  pcpUser: (): string | undefined => commandWorks('id', ['-u', 'pcp']),
   pcpClientLib: (): string | undefined => commandWorks('test', ['-e', '/usr/include/pcp/pmdaroot.h']),
   /** croot's addon: undefined when it loads, else the first line of the loader's complaint. */
   native: (): string | undefined => {
