@@ -1,4 +1,5 @@
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { crootErrorOf } from '../../test/support/outcomes.js';
 import { once } from 'node:events';
 import { promisify } from 'node:util';
 import { Container, ContainerModule } from 'inversify';
@@ -93,15 +94,7 @@ async function killed(child: ChildProcess): Promise<number> {
   return pid;
 }
 
-function errorOf(fn: () => unknown): CrootError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof CrootError) return err;
-    throw err;
-  }
-  throw new Error('expected a CrootError');
-}
+const errorOf = crootErrorOf;
 
 const ESRCH = errnoTruth('ESRCH');
 const ESTALE = errnoTruth('ESTALE');

@@ -1,4 +1,5 @@
 import type { ContainerRecord } from './engine-contribution.js';
+import { crootErrorOf } from '../../test/support/outcomes.js';
 import { CrootError } from '../errors/croot-error.js';
 import { NameMatcher } from './name-matcher.js';
 
@@ -12,15 +13,7 @@ const cafe = record('docker', 'cafe00003300', 'c0de'); // its name is another co
 const podWeb = record('podman', 'aa11bb22cc00', 'web', 'frontend');
 const engines = ['docker', 'podman'];
 
-function errorOf(fn: () => unknown): CrootError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof CrootError) return err;
-    throw err;
-  }
-  throw new Error('expected a CrootError');
-}
+const errorOf = crootErrorOf;
 
 describe('NameMatcher', () => {
   const matcher = new NameMatcher();

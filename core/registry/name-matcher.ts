@@ -39,7 +39,7 @@ export function hasDigestId(record: ContainerRecord): boolean {
   return isDigestId(record.id);
 }
 
-/** The three searches the naming rule needs, over items of any kind. */
+/** The three searches the naming rule needs, over items of any kind; each returns the same item for the same container. */
 export interface ContainerSearch<T> {
   withId(id: string): readonly T[];
   withName(name: string): readonly T[];
@@ -123,8 +123,7 @@ export class NameMatcher {
     const byName = this.inEngine(search.withName(bare), engine, search);
     if (byId.length === 0) return byName.length > 0 ? this.single(ref, byName, 'name', search) : undefined;
     // A chosen id is a name: it ranks with the names, and a container found both ways counts once.
-    const same = (a: T, b: T): boolean => search.recordOf(a).engine === search.recordOf(b).engine && search.recordOf(a).id === search.recordOf(b).id;
-    const found = [...byId, ...byName.filter((item) => !byId.some((other) => same(other, item)))];
+    const found = [...byId, ...byName.filter((item) => !byId.includes(item))];
     return this.single(ref, found, 'id or name', search);
   }
 

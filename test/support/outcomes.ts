@@ -35,3 +35,14 @@ export async function codeOf(promise: Promise<unknown> | (() => unknown)): Promi
     return err instanceof CrootError ? err.code : `not a CrootError: ${String(err)}`;
   }
 }
+
+/** The CrootError `fn` throws at once; anything else it throws is rethrown, and not throwing fails. */
+export function crootErrorOf(fn: () => unknown): CrootError {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof CrootError) return err;
+    throw err;
+  }
+  throw new Error('expected a CrootError');
+}
