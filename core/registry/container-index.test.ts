@@ -275,6 +275,35 @@ describe('ContainerIndex', () => {
       expect(changes.filter((c) => !c.startsWith('added'))).toEqual([]);
     });
 
+    it('holds the background pass while asked to: a read still anchors its own entry, the release anchors the rest', async () => {
+      const live = sleeper();
+      const pid = live.pid as number;
+      const start = kernelStat(pid).start;
+      let opened = 0;
+      const real: ProcessAnchor = anchor;
+      const counting: ProcessAnchor = { mode: () => real.mode(), open: (p, onExit) => (opened++, real.open(p, onExit)) };
+      const index = new ContainerIndex(counting, '/proc');
+      const release = index.holdBackgroundAnchoring();
+      const second = index.holdBackgroundAnchoring();
+      const ids = Array.from({ length: 300 }, (_, i) => `h${i}`);
+      index.upsertMany('docker', ids.map((id) => ({ engine: 'docker', id, names: [id], running: true, pid, pidStartTime: start })));
+      const turns = async (n: number): Promise<void> => {
+        for (let i = 0; i < n; i++) await new Promise((r) => setImmediate(r));
+      };
+      await turns(5);
+      expect(opened).toBe(0);
+      expect([index.withName('h7')[0]?.liveness, index.withName('h7')[0]?.startTime]).toEqual(['running', start]);
+      expect(opened).toBe(1);
+      // Holds nest: the pass waits for the last release; a release given twice counts once.
+      second();
+      second();
+      await turns(5);
+      expect(opened).toBe(1);
+      release();
+      await turns(5);
+      expect(opened).toBe(ids.length);
+    });
+
     it('sees an exit through the handle, also while the process is a zombie, and never brings the PID back', async () => {
       // A child that is not reaped stays a zombie: spawn through a shell that keeps it so.
       const parent = spawn('sh', ['-c', 'sleep 1000 & echo $!; exec sleep 1000'], { stdio: ['ignore', 'pipe', 'ignore'] });

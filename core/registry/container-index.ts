@@ -40,6 +40,8 @@ export class ContainerIndex implements ContainerSearch<IndexedContainer>, Anchor
   private owed: Entry[] = [];
   private owedHead = 0;
   private owedScheduled = false;
+  /** Holds on the background pass (see {@link holdBackgroundAnchoring}). */
+  private holds = 0;
 
   constructor(
     private readonly anchor: ProcessAnchor,
@@ -187,13 +189,35 @@ export class ContainerIndex implements ContainerSearch<IndexedContainer>, Anchor
   private owe(entry: Entry): void {
     entry.owedBy = this;
     this.owed.push(entry);
-    if (this.owedScheduled) return;
+    this.scheduleOwed();
+  }
+
+  /**
+   * Holds the background pass until the returned release is called (once;
+   * holds nest): while a long list is applied in slices, the turns of the
+   * event loop go to the list, so the engine finishes its load, and answers,
+   * sooner. A read still anchors its entry on the spot.
+   */
+  holdBackgroundAnchoring(): () => void {
+    this.holds++;
+    let held = true;
+    return () => {
+      if (!held) return;
+      held = false;
+      this.holds--;
+      this.scheduleOwed();
+    };
+  }
+
+  private scheduleOwed(): void {
+    if (this.owedScheduled || this.holds > 0 || this.owedHead >= this.owed.length) return;
     this.owedScheduled = true;
     setImmediate(() => this.anchorSomeOwed());
   }
 
   private anchorSomeOwed(): void {
     this.owedScheduled = false;
+    if (this.holds > 0) return;
     const end = Math.min(this.owed.length, this.owedHead + ANCHOR_SLICE);
     for (; this.owedHead < end; this.owedHead++) {
       const entry = this.owed[this.owedHead] as Entry;
@@ -201,8 +225,7 @@ export class ContainerIndex implements ContainerSearch<IndexedContainer>, Anchor
       this.anchorOwed(entry);
     }
     if (this.owedHead < this.owed.length) {
-      this.owedScheduled = true;
-      setImmediate(() => this.anchorSomeOwed());
+      this.scheduleOwed();
       return;
     }
     this.owed = [];

@@ -6,6 +6,9 @@ import { defaultConfig } from '../config/croot-config.js';
 import { EngineContribution, type ContainerRecord, type ContainerSink } from './engine-contribution.js';
 import { EngineRegistry, EngineRegistryOptions, type RegistryEvent } from './engine-registry.js';
 import { CrootError } from '../errors/croot-error.js';
+import { ProcessAnchor } from '../host/host-services.js';
+import { ProcProcessAnchor } from '../host/proc-process-anchor.js';
+import { startTimeOf } from '../../test/support/processes.js';
 
 /** An engine as the contract describes one, driven by the test: it pushes what the test tells it to. */
 class PushEngine implements EngineContribution {
@@ -221,6 +224,47 @@ describe('DefaultEngineRegistry', () => {
       engine.sink?.replaceAll(many.slice(0, 300));
       await turns();
       expect(r.containers()).toHaveLength(300);
+      await r.stop();
+    });
+
+    it('holds back the background anchoring while it is applied, then holds every container without a request', async () => {
+      const child = spawn('sleep', ['1000'], { stdio: 'ignore' });
+      children.push(child);
+      const pid = child.pid as number;
+      const start = startTimeOf(pid) as number;
+      let opened = 0;
+      const real: ProcessAnchor = new ProcProcessAnchor('/proc');
+      const counting: ProcessAnchor = { mode: () => real.mode(), open: (p, onExit) => (opened++, real.open(p, onExit)) };
+      const engine = new PushEngine('docker', 'never');
+      const c = new Container();
+      c.loadSync(
+        coreModule(defaultConfig()),
+        new ContainerModule(({ bind }) => {
+          bind(EngineRegistryOptions).toConstantValue({ firstLoadTimeoutMs: 60000 });
+          bind(ProcessAnchor).toConstantValue(counting);
+          bind(EngineContribution).toConstantValue(engine);
+        }),
+      );
+      const r = c.get<EngineRegistry>(EngineRegistry);
+      await r.start();
+      let loaded = false;
+      const ready = r.ready().then(() => (loaded = true));
+      engine.sink?.replaceAll(many.map((m) => ({ ...m, running: true, pid, pidStartTime: start })));
+      let turnsWhileApplying = 0;
+      while (!loaded) {
+        expect(opened).toBe(0);
+        turnsWhileApplying++;
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      await ready;
+      // The list took several turns, none of which anchored anything; once it is in, the pass holds all of it.
+      expect(turnsWhileApplying).toBeGreaterThan(2);
+      await turns();
+      expect(opened).toBe(many.length);
+      // Held by the process the kernel shows: reading them opens nothing more.
+      const seen = r.containers().map((x) => [x.liveness, x.pid, x.startTime]);
+      expect(new Set(seen.map((x) => x.join()))).toEqual(new Set([['running', pid, start].join()]));
+      expect(opened).toBe(many.length);
       await r.stop();
     });
 

@@ -320,9 +320,14 @@ export class DefaultEngineRegistry implements EngineRegistry {
     const seen = new Set<string>();
     const touched = new Set<string>();
     slot.touched = touched;
+    // The list's own containers are anchored when read, or by the background pass once the list is in.
+    const release = this.index.holdBackgroundAnchoring();
     let next = 0;
     const step = (): void => {
-      if (slot.stopped || run !== slot.replaceRun) return;
+      if (slot.stopped || run !== slot.replaceRun) {
+        release();
+        return;
+      }
       const end = Math.min(next + REPLACE_SLICE, list.length);
       // A container pushed on its own since this list began is newer than the list's record of it.
       const slice = touched.size === 0 ? list.slice(next, end) : list.slice(next, end).filter((r) => !touched.has(r.id));
@@ -335,6 +340,7 @@ export class DefaultEngineRegistry implements EngineRegistry {
       slot.touched = undefined;
       for (const t of touched) seen.add(t);
       this.index.removeExcept(id, seen);
+      release();
       finished();
     };
     step();
