@@ -171,7 +171,8 @@ export function buildTable(run: RunResult): TableRow[] {
       });
     }
     for (const l of scenario.lookups) {
-      const nodeFloor = floorOf(run.floors, l.client, l.op, l.clients);
+      // The floor of the row itself when it was measured there, else the run-start one.
+      const nodeFloor = l.floor ?? floorOf(run.floors, l.client, l.op, l.clients);
       const kernelFloor = floorOf(run.floors, 'socketpair', 'socketpair', l.clients);
       const c = headline(l.croot, l.clients);
       const p = headline(l.pcp, l.clients);

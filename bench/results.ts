@@ -18,6 +18,9 @@ export interface LookupMeasure {
   /** Why a server has no result for this row (it failed, or its time budget was spent). */
   readonly crootError?: string;
   readonly pcpError?: string;
+  /** The Node floor measured in this row, beside the servers (rows by name). */
+  readonly floor?: LoadResult;
+  readonly floorError?: string;
 }
 
 /** How one server started and idled in a scenario. */

@@ -22,7 +22,7 @@ import { writePlot } from './plot.js';
 import { buildTable, renderCli, renderFloors, renderHeadline, renderMarkdown, rowErrors, summarize } from './report.js';
 import type { RunResult, ScenarioResult } from './results.js';
 import { realScenario } from './real-scenario.js';
-import { measureFloors, type Settings, type Tools } from './scenarios.js';
+import { measureFloors, startLiveFloor, type Settings, type Tools } from './scenarios.js';
 import { syntheticScenario } from './synthetic-scenario.js';
 
 interface Options {
@@ -307,7 +307,10 @@ async function main(options: Options): Promise<number> {
   };
 
   progress('floors: the Node floor server and the kernel socketpair');
-  const floors = await measureFloors(tools);
+  const liveFloor = await startLiveFloor(tools);
+  onCleanup('Node floor', () => liveFloor.stop());
+  tools.floor = liveFloor;
+  const floors = await measureFloors(tools, liveFloor);
   notes.push(...floors.notes);
   const scenarios: ScenarioResult[] = [];
   for (const size of [...sizes].sort((a, b) => (a === 'real' ? -1 : b === 'real' ? 1 : a - b))) {

@@ -63,6 +63,8 @@ export interface Tools {
   progress(line: string): void;
   /** Reports wrong answers loudly (stderr at once, and in the run's notes). */
   wrong(message: string): void;
+  /** The Node floor server, up for the whole run: every by-name row measures it too (see measureLookups). */
+  floor?: LiveFloor;
 }
 
 const OPS: readonly RequestOp[] = ['processid', 'hostname', 'cgroup'];
@@ -142,47 +144,78 @@ async function load(
 
 // ------------------------------------------------------------------ floors
 
-/** The Node floor (fixed replies) and the kernel's socketpair round trip, for every client kind and count. */
-export async function measureFloors(tools: Tools): Promise<{ floors: FloorMeasure[]; notes: string[] }> {
-  const s = tools.settings;
+/** The Node floor server with the one process it answers for, kept up for the run. */
+export interface LiveFloor {
+  readonly server: RunningServer;
+  /** The right answers of the floor's fixed replies. */
+  refs(op: RequestOp): Expectation[];
+  stop(): Promise<void>;
+}
+
+/** Starts the Node floor server (bench/floor-server.ts) on a process of its own. */
+export async function startLiveFloor(tools: Tools): Promise<LiveFloor> {
   const init = new InitProcesses(tools.helpers.initProcesses);
   const [proc] = await init.spawn(1, 'floor');
-  if (proc === undefined) throw new Error('no process for the floor');
+  if (proc === undefined) {
+    await init.stop();
+    throw new Error('no process for the floor');
+  }
   const cgroup = cgroupPaths(proc.pid)[0] ?? 'floor';
   const dir = mkdtempSync(join(tools.work, 'floor-'));
-  const floor = await startFloor(tools.floorScript, dir, proc.pid, proc.hostname, cgroup);
-  const floors: FloorMeasure[] = [];
-  const notes: string[] = [];
+  let server: RunningServer;
   try {
-    const refs = (op: RequestOp): Expectation[] => [
-      { name: 'floor', pid: proc.pid, mode: op === 'processid' ? 'any' : 'eq', values: op === 'hostname' ? [proc.hostname] : op === 'cgroup' ? [cgroup] : [] },
-    ];
-    const clientsFor = (client: ClientKind): readonly number[] =>
-      client === 'croot-node' ? s.clientCounts.filter((c) => c === 1 || (c === 8 && !s.quick)) : s.clientCounts;
-    for (const client of ['pcp-c', 'croot-node'] as const) {
-      if (programFor(tools, client) === undefined) continue;
-      for (const clients of clientsFor(client)) {
-        for (const op of OPS) {
-          // The same rows as the scenarios have (see plans()).
-          if ((client === 'croot-node' || clients > 1) && s.quick && op !== 'processid') continue;
-          if (client === 'croot-node' && clients > 1 && op !== 'processid') continue;
-          tools.progress(`floor: Node floor, ${client}, ${op}, ${clients} client(s)`);
-          const result = await load(tools, `Node floor ${op}`, floor, client, op, refs(op), clients, s.rowMs, s.warmupCalls);
-          floors.push({ client, op, clients, result });
-        }
-      }
-    }
-    for (const clients of s.clientCounts) {
-      tools.progress(`floor: kernel socketpair, ${clients} pair(s)`);
-      const result = await load(tools, 'socketpair floor', undefined, 'socketpair', 'processid', [], clients, s.rowMs, s.warmupCalls);
-      floors.push({ client: 'socketpair', op: 'socketpair', clients, result });
-    }
-  } finally {
-    await floor.stop();
+    server = await startFloor(tools.floorScript, dir, proc.pid, proc.hostname, cgroup);
+  } catch (err) {
     await init.stop();
     rmSync(dir, { recursive: true, force: true });
+    throw err;
   }
-  notes.push(`Node floor: node ${process.version} on a unix socket, INFO on accept, framing by length, one fixed reply per request in one write (bench/floor-server.ts).`);
+  return {
+    server,
+    refs: (op) => [
+      { name: 'floor', pid: proc.pid, mode: op === 'processid' ? 'any' : 'eq', values: op === 'hostname' ? [proc.hostname] : op === 'cgroup' ? [cgroup] : [] },
+    ],
+    stop: async () => {
+      await server.stop();
+      await init.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * The Node floor (fixed replies) for every client kind and count, and the
+ * kernel's socketpair round trip, measured at the run's start (the rows by
+ * full id and prefix are compared with these; the by-name rows measure the
+ * floor again beside the servers).
+ */
+export async function measureFloors(tools: Tools, floor: LiveFloor): Promise<{ floors: FloorMeasure[]; notes: string[] }> {
+  const s = tools.settings;
+  const floors: FloorMeasure[] = [];
+  const notes: string[] = [];
+  const clientsFor = (client: ClientKind): readonly number[] =>
+    client === 'croot-node' ? s.clientCounts.filter((c) => c === 1 || (c === 8 && !s.quick)) : s.clientCounts;
+  for (const client of ['pcp-c', 'croot-node'] as const) {
+    if (programFor(tools, client) === undefined) continue;
+    for (const clients of clientsFor(client)) {
+      for (const op of OPS) {
+        // The same rows as the scenarios have (see plans()).
+        if ((client === 'croot-node' || clients > 1) && s.quick && op !== 'processid') continue;
+        if (client === 'croot-node' && clients > 1 && op !== 'processid') continue;
+        tools.progress(`floor: Node floor, ${client}, ${op}, ${clients} client(s)`);
+        const result = await load(tools, `Node floor ${op}`, floor.server, client, op, floor.refs(op), clients, s.rowMs, s.warmupCalls);
+        floors.push({ client, op, clients, result });
+      }
+    }
+  }
+  for (const clients of s.clientCounts) {
+    tools.progress(`floor: kernel socketpair, ${clients} pair(s)`);
+    const result = await load(tools, 'socketpair floor', undefined, 'socketpair', 'processid', [], clients, s.rowMs, s.warmupCalls);
+    floors.push({ client: 'socketpair', op: 'socketpair', clients, result });
+  }
+  notes.push(
+    `Node floor: node ${process.version} on a unix socket, INFO on accept, framing by length, one fixed reply per request in one write (bench/floor-server.ts); measured at the run's start, and again in every by-name row, beside the servers (the row's own is the one its ratios use).`,
+  );
   return { floors, notes };
 }
 
@@ -317,10 +350,21 @@ export async function measureLookups(
   for (const { plan, index } of order) {
     const what = `${label} ${plan.engine} ${plan.op} by ${plan.ref}, ${plan.client} x${plan.clients}`;
     tools.progress(`  ${what}`);
-    const servers: RunningServer[] = [pair.croot, ...(plan.withPcp && pair.pcp ? [pair.pcp] : [])];
-    if (turn++ % 2 === 1) servers.reverse();
+    // The floor joins the rows by name, so their croot/floor ratios compare two servers measured moments apart.
+    const floor = plan.ref === 'name' ? tools.floor : undefined;
+    const servers: RunningServer[] = [pair.croot, ...(plan.withPcp && pair.pcp ? [pair.pcp] : []), ...(floor ? [floor.server] : [])];
+    const shift = turn++ % servers.length;
+    servers.push(...servers.splice(0, shift));
     const measure: { -readonly [K in keyof LookupMeasure]: LookupMeasure[K] } = { engine: plan.engine, op: plan.op, ref: plan.ref, client: plan.client, clients: plan.clients };
     for (const server of servers) {
+      if (floor !== undefined && server === floor.server) {
+        try {
+          measure.floor = await load(tools, `${what} (Node floor)`, server, plan.client, plan.op, floor.refs(plan.op), plan.clients, s.rowMs, s.warmupCalls);
+        } catch (err) {
+          measure.floorError = (err as Error).message.slice(0, 500);
+        }
+        continue;
+      }
       const role = server.role === 'pcp' ? 'pcp' : 'croot';
       if ((spent.get(server) ?? 0) > s.lookupBudgetMs) {
         measure[`${role}Error`] = `skipped: ${role}'s ${s.lookupBudgetMs / 1000} s budget for this scenario's lookups was spent`;
