@@ -117,6 +117,35 @@ describe('askCrootd', () => {
     );
   });
 
+  it.each<[string, number, number]>([
+    ['of the reply type with an error status', 0x9101, -12399],
+    ['of the request type with status 0', 0x9100, 0],
+  ])('takes a bare header %s as a reply too short (ERR_PROTOCOL, -EINVAL), not as a server without the extension', async (_what, type, status) => {
+    const header = Buffer.alloc(16);
+    [type, 16, status, 2].forEach((v, i) => header.writeInt32LE(v, i * 4));
+    await withServer(
+      () => header,
+      async (server) => {
+        await expect(rejection(askCrootd({ op: 'list' }, server.path, { timeoutMs: 2000 }))).resolves.toMatchObject({ code: 'ERR_PROTOCOL', status: -22 });
+      },
+    );
+  });
+
+  it('waits for a server that answers late, within the bound', async () => {
+    await withServer(
+      (_req, socket) => {
+        setTimeout(() => socket.write(replyChunks(LIST)), 50);
+        return undefined;
+      },
+      async (server) => {
+        await expect(askCrootd({ op: 'list' }, server.path, { timeoutMs: 5000 })).resolves.toEqual(LIST);
+        const events = await subscribeCrootd(server.path, { timeoutMs: 5000 });
+        expect(events.first).toEqual(LIST);
+        events.close();
+      },
+    );
+  });
+
   it('fails with ERR_TIMEOUT when the reply does not come within the bound, connecting included', async () => {
     await withServer(
       () => undefined,

@@ -132,7 +132,7 @@ describeWith('croot native', probes.native, 'processStart with pipe IPC (fds by 
     const client = await RootClient.connect(server.path, { transport: fdTransport });
     try {
       const err = await rejection(client.processStart(2, 'agent', '/usr/bin/agent'));
-      expect(err).toMatchObject({ code: 'ERR_REMOTE', status: -13 });
+      expect(err).toMatchObject({ code: 'ERR_REMOTE', status: -13, message: 'start of "agent": Permission denied (-13)' });
       expect(client.connected).toBe(true);
       await expect(client.processStart(1, 'agent', '/usr/bin/agent')).resolves.toEqual({ pid: 555, stdin: undefined, stdout: undefined, fds: [] });
       expect(held.map((p) => fdsOn(p.name))).toEqual(held.map((p) => [p.read]));
