@@ -6,9 +6,13 @@
  * answers (PCP's pmdaroot closes; an old crootd echoes the type with -95).
  */
 import type { Socket } from 'node:net';
+import { describeWith, probes } from '../../test/support/components.js';
 import { FakeRootServer } from '../../test/support/fake-root-server.js';
+import { fdTransport } from '../../test/support/fd-passing.js';
+import { VanishingRootServer, afterEachSend } from '../../test/support/vanishing-root-server.js';
 import { CrootError } from '../errors/croot-error.js';
 import { askCrootd, subscribeCrootd } from './extension-client.js';
+import { nodeSocketTransport } from './node-socket-transport.js';
 
 /** INFO as PCP 6.0.3 sends it, byte for byte (docs/pcp-root-protocol.md). */
 const INFO = Buffer.from('009000001800000000000000020000000700000000000000', 'hex');
@@ -53,11 +57,18 @@ async function rejection(p: Promise<unknown>): Promise<CrootError> {
 const LIST = { schemaVersion: 1, containers: [{ id: 'a'.repeat(64), names: ['web1'], engine: 'docker' }], note: 'é'.repeat(3000) };
 
 describe('askCrootd', () => {
-  it('sends one request PDU with the documented header and JSON, and puts a chunked reply back together', async () => {
+  it('sends one request PDU with the documented header and JSON, and puts a chunked reply back together, then hangs up', async () => {
+    let closed: Promise<void> | undefined;
     await withServer(
-      () => replyChunks(LIST, 1000),
+      (_req, socket) => {
+        closed = new Promise((r) => socket.once('close', () => r()));
+        return replyChunks(LIST, 1000);
+      },
       async (server) => {
-        await expect(askCrootd({ op: 'show', name: 'web1' }, server.path, { timeoutMs: 2000 })).resolves.toEqual(LIST);
+        // Without options: the default bound (10 s) applies, connecting included.
+        await expect(askCrootd({ op: 'show', name: 'web1' }, server.path)).resolves.toEqual(LIST);
+        // The client closes its connection once it has the document.
+        await closed;
         expect(server.requests).toHaveLength(1);
         const req = server.requests[0] as Buffer;
         const payload = req.subarray(24);
@@ -106,6 +117,35 @@ describe('askCrootd', () => {
     );
   });
 
+  it.each<[string, number, number]>([
+    ['of the reply type with an error status', 0x9101, -12399],
+    ['of the request type with status 0', 0x9100, 0],
+  ])('takes a bare header %s as a reply too short (ERR_PROTOCOL, -EINVAL), not as a server without the extension', async (_what, type, status) => {
+    const header = Buffer.alloc(16);
+    [type, 16, status, 2].forEach((v, i) => header.writeInt32LE(v, i * 4));
+    await withServer(
+      () => header,
+      async (server) => {
+        await expect(rejection(askCrootd({ op: 'list' }, server.path, { timeoutMs: 2000 }))).resolves.toMatchObject({ code: 'ERR_PROTOCOL', status: -22 });
+      },
+    );
+  });
+
+  it('waits for a server that answers late, within the bound', async () => {
+    await withServer(
+      (_req, socket) => {
+        setTimeout(() => socket.write(replyChunks(LIST)), 50);
+        return undefined;
+      },
+      async (server) => {
+        await expect(askCrootd({ op: 'list' }, server.path, { timeoutMs: 5000 })).resolves.toEqual(LIST);
+        const events = await subscribeCrootd(server.path, { timeoutMs: 5000 });
+        expect(events.first).toEqual(LIST);
+        events.close();
+      },
+    );
+  });
+
   it('fails with ERR_TIMEOUT when the reply does not come within the bound, connecting included', async () => {
     await withServer(
       () => undefined,
@@ -131,7 +171,7 @@ describe('subscribeCrootd', () => {
         return replyChunks(LIST, 2000);
       },
       async (server) => {
-        const events = await subscribeCrootd(server.path, { timeoutMs: 2000 });
+        const events = await subscribeCrootd(server.path);
         expect(events.first).toEqual(LIST);
         expect(JSON.parse((server.requests[0] as Buffer).subarray(24).toString('utf8'))).toEqual({ v: 1, op: 'events' });
         const event = { schemaVersion: 1, event: { action: 'exited', id: 'a'.repeat(64) } };
@@ -174,5 +214,47 @@ describe('subscribeCrootd', () => {
         await closed;
       },
     );
+  });
+});
+
+describe('a server that goes away', () => {
+  it('says ERR_NOT_SUPPORTED when the server resets the connection with the request unread (ECONNRESET), as pmdaroot does on a type it does not know', async () => {
+    const server = await VanishingRootServer.start();
+    try {
+      const err = await rejection(askCrootd({ op: 'list' }, server.path, { timeoutMs: 5000, transport: afterEachSend(nodeSocketTransport, () => server.vanish()) }));
+      expect(err.code).toBe('ERR_NOT_SUPPORTED');
+      expect(err.message).toContain('closed the connection on the request');
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('ends an event stream with ERR_NOT_CONNECTED when the server resets it after the first document', async () => {
+    const server = await VanishingRootServer.start();
+    try {
+      const events = await subscribeCrootd(server.path, { timeoutMs: 5000, transport: afterEachSend(nodeSocketTransport, () => server.write(replyChunks(LIST))) });
+      expect(events.first).toEqual(LIST);
+      const next = events.next();
+      server.vanish();
+      const err = await rejection(next);
+      expect(err.code).toBe('ERR_NOT_CONNECTED');
+      expect(err.message).toContain('closed the event stream');
+      events.close();
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+describeWith('croot native', probes.native, 'a server that closed before the request was written (EPIPE)', () => {
+  it('says ERR_NOT_SUPPORTED: the server closed the connection on the request', async () => {
+    const server = await VanishingRootServer.start({ closeAtOnce: true });
+    try {
+      const err = await rejection(askCrootd({ op: 'status' }, server.path, { timeoutMs: 5000, transport: fdTransport }));
+      expect(err.code).toBe('ERR_NOT_SUPPORTED');
+      expect(err.message).toContain('closed the connection on the request');
+    } finally {
+      await server.close();
+    }
   });
 });

@@ -81,6 +81,23 @@ describe('NodeSocketTransport', () => {
     );
   });
 
+  it('times out a receive with no time left (0 ms) instead of waiting, and receives again after a timeout', async () => {
+    const info = encodeInfo();
+    await withServer(
+      (socket) => socket.on('data', () => socket.write(info)),
+      async (path) => {
+        const t = await NodeSocketTransport.connect(path, 1000);
+        await expect(t.receive(0)).rejects.toMatchObject({ code: 'ERR_TIMEOUT' });
+        await expect(t.receive(20)).rejects.toMatchObject({ code: 'ERR_TIMEOUT' });
+        // The timed-out receives are gone: the next one gets what the server writes.
+        const next = t.receive(5000);
+        await t.send(Buffer.from('x'));
+        await expect(next).resolves.toMatchObject({ data: info });
+        t.close();
+      },
+    );
+  });
+
   it('rejects a pending receive when closed', async () => {
     await withServer(
       () => undefined,

@@ -47,6 +47,18 @@ describe('pmdaRootConnect', () => {
     });
   });
 
+  it('connects within the default bound when given no options', async () => {
+    const server = await FakeRootServer.start({ reply: containerReply });
+    const fd = await pmdaRootConnect(server.path);
+    try {
+      expect(fd).toBeGreaterThanOrEqual(0);
+      await expect(pmdaRootContainerProcessID(fd, 'web1', 5)).resolves.toBe(4242);
+    } finally {
+      pmdaRootShutdown(fd);
+      await server.close();
+    }
+  });
+
   it('returns -1 when the connect fails, as libpcp does whatever the errno', async () => {
     await expect(pmdaRootConnect('/nonexistent/croot/root.socket')).resolves.toBe(-1);
   });
@@ -103,6 +115,18 @@ describe('pmdaRootContainerHostName', () => {
         [5, Buffer.from('web1\0').toString('hex')],
         [2, Buffer.from('we').toString('hex')],
         [7, Buffer.from('web1\0\0\0').toString('hex')],
+      ]);
+    });
+  });
+
+  it('copies a name like strncpy: up to its first NUL, whatever follows it', async () => {
+    await withHandle({ reply: containerReply }, async (fd, server) => {
+      const buffer = Buffer.alloc(64);
+      await pmdaRootContainerHostName(fd, Buffer.from('web1\0junk'), 9, buffer);
+      await pmdaRootContainerHostName(fd, Buffer.from('\0junk'), 5, buffer);
+      expect(server.requests.map((r) => r.subarray(20).toString('hex'))).toEqual([
+        Buffer.concat([Buffer.from([9, 0, 0, 0]), Buffer.from('web1'), Buffer.alloc(5)]).toString('hex'),
+        Buffer.concat([Buffer.from([5, 0, 0, 0]), Buffer.alloc(5)]).toString('hex'),
       ]);
     });
   });

@@ -261,7 +261,8 @@ describe('RootClient', () => {
       await withServer({ reply: () => encodeStop(PduType.STOPPMDA, { pid: 5, status: -10 }) }, async (server) => {
         const client = await RootClient.connect(server.path);
         const err = await expectCode(client.processTerminate(5), 'ERR_REMOTE', -10);
-        expect(err.message).toContain('No child processes');
+        expect(err.message).toBe('terminate of pid 5: No child processes (-10)');
+        await expect(expectCode(client.processWait(-1), 'ERR_REMOTE', -10)).resolves.toMatchObject({ message: 'wait of pid -1: No child processes (-10)' });
         client.close();
       });
     });
