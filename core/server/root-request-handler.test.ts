@@ -125,11 +125,19 @@ describeWith('root', () => probes.root() ?? probes.native(), 'RootServer answeri
   });
 
   it('answers unknown, ambiguous and stopped containers with 24-byte errors that echo the pid', async () => {
+    const logged = t.logger.lines.length;
     expect(readContainer(await ask(containerRequest(T.HOSTNAME_REQ, 4321, 'nosuch')))).toEqual({
       type: T.HOSTNAME, length: 24, status: PM_ERR_NOCONTAINER, version: 2, bytes: 24, pid: 4321, namelen: 0, name: '',
     });
     expect(readContainer(await ask(containerRequest(T.CGROUPNAME_REQ, 7, 'ab12')))).toMatchObject({ type: T.CGROUPNAME, bytes: 24, status: -errnoTruth('ENOTUNIQ'), pid: 7 });
     expect(readContainer(await ask(containerRequest(T.PROCESSID_REQ, 0, 'stopped')))).toMatchObject({ type: T.PROCESSID, bytes: 24, status: -errnoTruth('ESRCH') });
+    // A name that designates no container is routine for PCP's clients: logged for debugging, not as a warning.
+    const failures = t.logger.lines.slice(logged).filter((l) => l.line.endsWith(' request failed'));
+    expect(failures.map((l) => [l.line.split(' ')[0], l.fields?.status, l.fields?.pid])).toEqual([
+      ['debug', PM_ERR_NOCONTAINER, process.pid],
+      ['warn', -errnoTruth('ENOTUNIQ'), process.pid],
+      ['warn', -errnoTruth('ESRCH'), process.pid],
+    ]);
   });
 
   it('frames by length: a request split byte by byte and three in one write are answered in order', async () => {
@@ -171,6 +179,13 @@ describeWith('root', () => probes.root() ?? probes.native(), 'RootServer answeri
     // Still serving after bad requests.
     await c.write(containerRequest(T.PROCESSID_REQ, 0, 'sbx', { version: 1 }));
     expect(readContainer((await c.next(REPLY_MS)) as Buffer)).toMatchObject({ status: 0, pid: sandbox.pid });
+  });
+
+  it('answers an unframeable request of a type it does not know with a bare -EINVAL header of that type, then closes', async () => {
+    const c = await client();
+    await c.write(headerBytes(0x9055, 8));
+    expect(await c.next(REPLY_MS)).toEqual(headerBytes(0x9055, 16, -errnoTruth('EINVAL')));
+    expect(await c.next(REPLY_MS)).toBeUndefined();
   });
 
   it.each([
@@ -239,6 +254,11 @@ describeWith('root', () => probes.root() ?? probes.native(), 'RootServer answeri
       [T.STARTPMDA, 104, -errnoTruth('EINVAL'), -1],
       [T.STARTPMDA, 104, -errnoTruth('EINVAL'), -1],
     ]);
+    // The shortest label there is (one byte) is a label.
+    const short = readStart(await ask(startRequest(1, 'a', '/bin/sleep 60')));
+    expect(short).toMatchObject({ type: T.STARTPMDA, status: 0, label: 'a' });
+    expect(readFileSync(`/proc/${short.pid}/cmdline`, 'utf8')).toBe('/bin/sleep\u000060\u0000');
+    expect(readStop(await ask(stopRequest(short.pid, true)))).toMatchObject({ status: 0, pid: short.pid });
     const refused = readStop(await ask(stopRequest(process.pid, true)));
     expect(refused).toMatchObject({ type: T.STOPPMDA, bytes: 32, status: -errnoTruth('ECHILD'), pid: process.pid });
     expect(existsSync(`/proc/${process.pid}`)).toBe(true);

@@ -201,9 +201,11 @@ describeWith('root', () => probes.root() ?? probes.native(), 'RootServer at acce
   it('reads ahead at most maxQueuedRequests, and still answers all of a long pipeline in order', async () => {
     const t = await serve({ server: { maxQueuedRequests: 2 } });
     const c = await root(t);
-    await c.write(Buffer.concat(Array.from({ length: 40 }, (_, i) => containerRequest(T.PROCESSID_REQ, i + 1, 'nosuch'))));
+    // Every third a STOPPMDA, answered through a promise (-ENOTSUP here): the requests behind it queue up meanwhile.
+    const request = (i: number): Buffer => (i % 3 === 0 ? stopRequest(i + 1, true) : containerRequest(T.PROCESSID_REQ, i + 1, 'nosuch'));
+    await c.write(Buffer.concat(Array.from({ length: 40 }, (_, i) => request(i))));
     const pids: number[] = [];
-    for (let i = 0; i < 40; i++) pids.push(readContainer((await c.next(REPLY_MS)) as Buffer).pid);
+    for (let i = 0; i < 40; i++) pids.push(((await c.next(REPLY_MS)) as Buffer).readInt32LE(16));
     expect(pids).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
   });
 
@@ -233,6 +235,7 @@ describeWith('root', () => probes.root() ?? probes.native(), 'RootServer socket'
     const t = await startTestServer({ config: { socketMode: 0o750 } });
     try {
       expect(statSync(join(t.dir, 'pmcd')).mode & 0o7777).toBe(0o700);
+      expect(t.logger.lines.some((l) => l.line.startsWith('warn socket directory'))).toBe(false);
       expect(statSync(t.socket).mode & 0o777).toBe(0o750);
       expect(t.server.path).toBe(t.socket);
       await expect(t.server.listen(t.socket)).rejects.toMatchObject({ code: 'ERR_CONFIG' });
@@ -288,9 +291,14 @@ describeWith('root', () => probes.root() ?? probes.native(), 'RootServer socket'
       await expect(t.server.listen(long)).rejects.toMatchObject({ code: 'ERR_CONFIG', status: -errnoTruth('ENAMETOOLONG') });
       expect(readdirSync(t.dir).filter((name) => name.startsWith('xxx'))).toEqual([]);
       expect(t.server.stats().connections).toBe(0);
-      const path = join(t.dir, 'again.socket');
+      // The longest path that fits (107 bytes and the NUL) is bound as it is.
+      const path = join(t.dir, 'y'.repeat(107 - Buffer.byteLength(t.dir) - 1));
+      expect(Buffer.byteLength(path)).toBe(107);
       await expect(t.server.listen(path)).resolves.toBe(path);
       expect(statSync(path).isSocket()).toBe(true);
+      const c = await RawRootClient.open(path, false);
+      expect(await c.next(REPLY_MS)).toEqual(PCP_INFO);
+      c.close();
     } finally {
       await t.stop();
     }

@@ -1,0 +1,164 @@
+/**
+ * One connection of croot's server under pressure, over real unix sockets
+ * (requests and replies in PCP's documented bytes, test/support/root-pdu-bytes.ts):
+ * replies that outgrow the socket buffers, a client that resets with
+ * replies unread, answers still pending at a half-close, a reply with fds
+ * behind replies the client has not read yet (and a client gone before
+ * it), an `events` stream at the connection cap. The fds are checked in
+ * /proc.
+ */
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { describeWith, probes } from '../../test/support/components.js';
+import { RawRootClient } from '../../test/support/raw-root-client.js';
+import { T, containerRequest, extensionRequest, readContainer, readExtension, readHeader, readStart, readStop, startRequest, stopRequest } from '../../test/support/root-pdu-bytes.js';
+import { FixtureEngine, startTestServer, type TestServer } from '../../test/support/server-fixture.js';
+import { errnoTruth } from '../../test/support/truth.js';
+
+const PM_ERR_NOCONTAINER = -12399;
+/** How long a reply on a local socket may take: a broken server fails the test in this, not in Jest's minute. */
+const REPLY_MS = 2000;
+/**
+ * Requests whose 24-byte replies fill the kernel's side of a unix socket
+ * (charged per buffer, a few hundred small writes) but stay below Node's
+ * 16 KiB write high-water mark, so the server keeps answering.
+ */
+const FILLING = 600;
+
+async function until(check: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 300; i++) {
+    if (check()) return;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error(`never happened: ${what}`);
+}
+
+/** What this process's fds point at (/proc/self/fd). */
+function ourFds(): string[] {
+  return readdirSync('/proc/self/fd').map((fd) => {
+    try {
+      return readlinkSync(`/proc/self/fd/${fd}`);
+    } catch {
+      return '';
+    }
+  });
+}
+
+function pipeline(count: number): Buffer {
+  return Buffer.concat(Array.from({ length: count }, (_, i) => containerRequest(T.PROCESSID_REQ, i + 1, 'nosuch')));
+}
+
+describeWith('root', () => probes.root() ?? probes.native(), 'RootConnection', () => {
+  const servers: TestServer[] = [];
+  const clients: RawRootClient[] = [];
+  async function serve(options: Parameters<typeof startTestServer>[0] = {}): Promise<TestServer> {
+    const t = await startTestServer(options);
+    servers.push(t);
+    return t;
+  }
+  async function client(t: TestServer): Promise<RawRootClient> {
+    const c = await RawRootClient.open(t.socket);
+    clients.push(c);
+    return c;
+  }
+  async function pids(c: RawRootClient, count: number): Promise<number[]> {
+    const out: number[] = [];
+    for (let i = 0; i < count; i++) out.push(readContainer((await c.next(REPLY_MS)) as Buffer).pid);
+    return out;
+  }
+  /** The started process's pid once the server has it (its log), checked as this process's child running `/bin/sleep` in /proc. */
+  async function started(t: TestServer, label: string): Promise<number> {
+    const line = (): Record<string, unknown> | undefined => t.logger.lines.find((l) => l.line === 'info started process' && l.fields?.label === label)?.fields;
+    await until(() => line() !== undefined, `${label} started`);
+    const pid = line()?.pid as number;
+    expect(readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[0]).toBe('/bin/sleep');
+    expect(/^PPid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]).toBe(String(process.pid));
+    return pid;
+  }
+
+  afterEach(async () => {
+    for (const c of clients.splice(0)) c.close();
+    for (const t of servers.splice(0)) await t.stop();
+  });
+
+  it('answers a pipeline whose replies outgrow the socket buffers, in order, as the client reads them', async () => {
+    const t = await serve();
+    const c = await client(t);
+    const count = 5000;
+    void c.write(pipeline(count));
+    expect(await pids(c, count)).toEqual(Array.from({ length: count }, (_, i) => i + 1));
+    // The connection reads again afterwards.
+    await c.write(containerRequest(T.PROCESSID_REQ, 77, 'nosuch'));
+    expect(readContainer((await c.next(REPLY_MS)) as Buffer)).toMatchObject({ type: T.PROCESSID, status: PM_ERR_NOCONTAINER, pid: 77 });
+  });
+
+  it('survives a client that resets with replies unread, and serves the next', async () => {
+    const t = await serve();
+    const c = await client(t);
+    c.socket.pause();
+    void c.write(pipeline(5000)).catch(() => undefined);
+    // Replies pile up unread in the client's socket; closing it then resets the server's side (ECONNRESET/EPIPE).
+    await until(() => t.logger.lines.filter((l) => l.line === 'debug request failed').length >= 200, 'replies queued');
+    c.close();
+    await until(() => t.server.connectionCount === 0, 'connection closed');
+    const next = await client(t);
+    await next.write(containerRequest(T.PROCESSID_REQ, 5, 'nosuch'));
+    expect(readContainer((await next.next(REPLY_MS)) as Buffer)).toMatchObject({ type: T.PROCESSID, status: PM_ERR_NOCONTAINER, pid: 5 });
+  });
+
+  it('answers requests still pending when the client half-closes, then closes', async () => {
+    const t = await serve();
+    const c = await client(t);
+    // STOPPMDA is answered through a promise (here -ENOTSUP: no process services); the PROCESSID between them at once.
+    await c.write(Buffer.concat([stopRequest(4242, true), containerRequest(T.PROCESSID_REQ, 7, 'nosuch'), stopRequest(4343, false)]));
+    c.socket.end();
+    const replies: Buffer[] = [];
+    for (let r = await c.next(REPLY_MS); r !== undefined; r = await c.next(REPLY_MS)) replies.push(r);
+    expect(replies.map((r) => [readHeader(r).type, readHeader(r).status, r.readInt32LE(16)])).toEqual([
+      [T.STOPPMDA, -errnoTruth('EOPNOTSUPP'), 4242],
+      [T.PROCESSID, PM_ERR_NOCONTAINER, 7],
+      [T.STOPPMDA, -errnoTruth('EOPNOTSUPP'), 4343],
+    ]);
+  });
+
+  it('sends a reply with fds only after the replies before it, however long the client takes to read them', async () => {
+    const t = await serve({ processes: true });
+    const c = await client(t);
+    c.socket.pause();
+    await c.write(Buffer.concat([pipeline(FILLING), startRequest(2, 'behind', '/bin/sleep 61')]));
+    const pid = await started(t, 'behind');
+    c.socket.resume();
+    expect(await pids(c, FILLING)).toEqual(Array.from({ length: FILLING }, (_, i) => i + 1));
+    expect(readStart((await c.next(REPLY_MS)) as Buffer)).toMatchObject({ type: T.STARTPMDA, bytes: 104, status: 0, pid, label: 'behind' });
+    const stdin = readlinkSync(`/proc/${pid}/fd/0`);
+    expect(stdin).toMatch(/^pipe:/);
+    expect(ourFds()).not.toContain(stdin);
+    await c.write(stopRequest(pid, true));
+    expect(readStop((await c.next(REPLY_MS)) as Buffer)).toMatchObject({ status: 0, pid });
+  });
+
+  it('closes the fds of a reply whose client is gone', async () => {
+    const t = await serve({ processes: true });
+    const c = await client(t);
+    c.socket.pause();
+    await c.write(Buffer.concat([pipeline(FILLING), startRequest(2, 'orphan', '/bin/sleep 61')]));
+    const pid = await started(t, 'orphan');
+    const stdin = readlinkSync(`/proc/${pid}/fd/0`);
+    c.close();
+    await until(() => t.server.connectionCount === 0, 'connection closed');
+    await until(() => !ourFds().includes(stdin), `the server's end of ${stdin} closed`);
+  });
+
+  it('never displaces an events subscriber as idle, and goes on streaming to it', async () => {
+    const engine = new FixtureEngine('fixture', []);
+    const t = await serve({ engines: [engine], server: { maxConnections: 1 } });
+    const c = await client(t);
+    await c.write(extensionRequest({ v: 1, op: 'events' }));
+    expect(readExtension((await c.next(REPLY_MS)) as Buffer)).toMatchObject({ type: T.EXT_REPLY, status: 0, flags: 0 });
+    const late = await RawRootClient.open(t.socket, false);
+    clients.push(late);
+    expect(await late.next(REPLY_MS)).toBeUndefined();
+    expect(t.server.stats()).toMatchObject({ connections: 1, refused: 1, evicted: 0 });
+    engine.sink?.upsert({ engine: 'fixture', id: 'abc000000000', names: ['still'], running: false });
+    expect(JSON.parse(readExtension((await c.next(REPLY_MS)) as Buffer).payload)).toMatchObject({ event: { action: 'added', container: { names: ['still'] } } });
+  });
+});
