@@ -339,4 +339,20 @@ describeWith('root', () => probes.root() ?? probes.native(), "croot's extension 
     expect(measure.writes).toHaveLength(4);
     expect(measure.closes).toBe(0);
   });
+
+  it('made without options or logger: reports version unknown and when it was made, and answers failures all the same', async () => {
+    const view = t.container.get<ContainerView>(ContainerView);
+    const before = Date.now();
+    const bare = new ExtensionHandler(view, undefined, undefined);
+    const after = Date.now();
+    const facts = { socket: undefined, allowUids: [], peers: [] };
+    const peer = { pid: process.pid, uid: 0, gid: 0 };
+    const status = readExtension((await bare.answer(extensionRequest({ v: 1, op: 'status' }), facts, peer)).bytes);
+    const server = (JSON.parse(status.payload) as { server: { version: string; startedAt: string; socket: unknown } }).server;
+    expect([status.status, server.version, server.socket]).toEqual([0, 'unknown', null]);
+    expect(Date.parse(server.startedAt)).toBeGreaterThanOrEqual(before);
+    expect(Date.parse(server.startedAt)).toBeLessThanOrEqual(after);
+    const failed = readExtension((await bare.answer(extensionRequest({ v: 1, op: 'show', name: 'ab12' }), facts, peer)).bytes);
+    expect(failed.status).toBe(-errnoTruth('ENOTUNIQ'));
+  });
 });
