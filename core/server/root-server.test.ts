@@ -263,6 +263,9 @@ describeWith('root', () => probes.root() ?? probes.native(), 'RootServer socket'
     const dir = mkdtempSync(join(tmpdir(), 'croot-stale-'));
     try {
       await expect(removeStaleSocket(t.socket)).rejects.toMatchObject({ code: 'ERR_CONFIG', status: -errnoTruth('EBUSY') });
+      // Its probe connection is not left open on the live server.
+      for (let i = 0; i < 300 && t.server.connectionCount > 0; i++) await new Promise((r) => setTimeout(r, 10));
+      expect(t.server.stats()).toMatchObject({ connections: 0, accepted: 1 });
       const file = join(dir, 'file');
       writeFileSync(file, '');
       await expect(removeStaleSocket(file)).rejects.toMatchObject({ code: 'ERR_CONFIG' });
@@ -311,5 +314,29 @@ describeWith('root', () => probes.root() ?? probes.native(), 'RootServer socket'
     await t.server.close();
     expect(statSync(t.socket).isDirectory()).toBe(true);
     await t.stop();
+  });
+
+  it('makes its directory 0700 whatever the umask', async () => {
+    const umask = process.umask(0o277);
+    const t = await startTestServer().finally(() => process.umask(umask));
+    try {
+      expect(statSync(join(t.dir, 'pmcd')).mode & 0o7777).toBe(0o700);
+    } finally {
+      await t.stop();
+    }
+  });
+
+  it("rejects a socket path below a file with the kernel's error, and can listen afterwards", async () => {
+    const t = await startTestServer();
+    await t.server.close();
+    try {
+      const file = join(t.dir, 'file');
+      writeFileSync(file, '');
+      await expect(t.server.listen(join(file, 'root.socket'))).rejects.toMatchObject({ code: 'ENOTDIR' });
+      const path = join(t.dir, 'after.socket');
+      await expect(t.server.listen(path)).resolves.toBe(path);
+    } finally {
+      await t.stop();
+    }
   });
 });
