@@ -162,4 +162,43 @@ describeWith('root', () => probes.root() ?? probes.native(), 'RootConnection', (
     engine.sink?.upsert({ engine: 'fixture', id: 'abc000000000', names: ['still'], running: false });
     expect(JSON.parse(readExtension((await c.next(REPLY_MS)) as Buffer).payload)).toMatchObject({ event: { action: 'added', container: { names: ['still'] } } });
   });
+
+  it('never displaces as idle a connection whose answered requests wait for it to read', async () => {
+    const t = await serve({ server: { maxConnections: 1 } });
+    const c = await client(t);
+    c.socket.pause();
+    // Small enough to be read at once (no request left half-read), large enough that the replies fill the socket and the server stops.
+    await c.write(pipeline(1500));
+    await until(() => t.logger.lines.filter((l) => l.line === 'debug request failed').length >= 200, 'replies queued');
+    const late = await RawRootClient.open(t.socket, false);
+    clients.push(late);
+    expect(await late.next(REPLY_MS)).toBeUndefined();
+    expect(t.server.stats()).toMatchObject({ connections: 1, refused: 1, evicted: 0 });
+    c.socket.resume();
+    expect(await pids(c, 1500)).toEqual(Array.from({ length: 1500 }, (_, i) => i + 1));
+  });
+
+  it('ends an events stream asked for behind a pending request when the client half-closes', async () => {
+    // A container whose engine has not stated it yet: a request for it waits until the engine does.
+    const held = { engine: 'fixture', id: 'be1d00000000', names: ['held'], running: true, pending: true };
+    const engine = new FixtureEngine('fixture', [held]);
+    const t = await serve({ engines: [engine], server: { maxQueuedRequests: 1 } });
+    const c = await client(t);
+    /** Written, and two turns of the event loop later read by the server (both ends live in this process). */
+    async function send(bytes: Buffer): Promise<void> {
+      await c.write(bytes);
+      for (let i = 0; i < 2; i++) await new Promise((r) => setImmediate(r));
+    }
+    await send(containerRequest(T.PROCESSID_REQ, 31, 'held'));
+    // Read while that request is pending: one request queued is the most read ahead, so reading pauses.
+    await send(extensionRequest({ v: 1, op: 'events' }));
+    // Sent after asking for events, so never read as a request; it waits in the paused socket ahead of the half-close.
+    await send(containerRequest(T.PROCESSID_REQ, 32, 'held'));
+    engine.sink?.upsert({ ...held, running: false, pending: false });
+    expect(readContainer((await c.next(REPLY_MS)) as Buffer)).toMatchObject({ type: T.PROCESSID, status: -errnoTruth('ESRCH'), pid: 31 });
+    expect(readExtension((await c.next(REPLY_MS)) as Buffer)).toMatchObject({ type: T.EXT_REPLY, status: 0 });
+    c.socket.end();
+    expect(await c.next(REPLY_MS)).toBeUndefined();
+    await until(() => t.server.connectionCount === 0, 'connection closed');
+  });
 });
