@@ -107,17 +107,23 @@ describeWith('root', () => probes.root() ?? probes.native(), 'RootConnection', (
   });
 
   it('answers requests still pending when the client half-closes, then closes', async () => {
-    const t = await serve();
+    // A container whose engine has not stated it yet: a request for it waits until the engine does.
+    const held = { engine: 'fixture', id: 'be1d00000000', names: ['held'], running: true, pending: true };
+    const engine = new FixtureEngine('fixture', [held]);
+    const t = await serve({ engines: [engine] });
     const c = await client(t);
-    // STOPPMDA is answered through a promise (here -ENOTSUP: no process services); the PROCESSID between them at once.
-    await c.write(Buffer.concat([stopRequest(4242, true), containerRequest(T.PROCESSID_REQ, 7, 'nosuch'), stopRequest(4343, false)]));
-    c.socket.end();
+    // STOPPMDA is answered through a promise (here -ENOTSUP: no process services); the PROCESSID for `held` waits.
+    await c.write(Buffer.concat([stopRequest(4242, true), containerRequest(T.PROCESSID_REQ, 6, 'held'), containerRequest(T.PROCESSID_REQ, 7, 'nosuch')]));
+    // Shut down (end's callback: the kernel has the FIN), then turns of the event loop for the server, in this process, to see it.
+    await new Promise<void>((resolve) => c.socket.end(resolve));
+    for (let i = 0; i < 10; i++) await new Promise((r) => setImmediate(r));
+    engine.sink?.upsert({ ...held, running: false, pending: false });
     const replies: Buffer[] = [];
     for (let r = await c.next(REPLY_MS); r !== undefined; r = await c.next(REPLY_MS)) replies.push(r);
     expect(replies.map((r) => [readHeader(r).type, readHeader(r).status, r.readInt32LE(16)])).toEqual([
       [T.STOPPMDA, -errnoTruth('EOPNOTSUPP'), 4242],
+      [T.PROCESSID, -errnoTruth('ESRCH'), 6],
       [T.PROCESSID, PM_ERR_NOCONTAINER, 7],
-      [T.STOPPMDA, -errnoTruth('EOPNOTSUPP'), 4343],
     ]);
   });
 
@@ -125,11 +131,13 @@ describeWith('root', () => probes.root() ?? probes.native(), 'RootConnection', (
     const t = await serve({ processes: true });
     const c = await client(t);
     c.socket.pause();
-    await c.write(Buffer.concat([pipeline(FILLING), startRequest(2, 'behind', '/bin/sleep 61')]));
+    await c.write(Buffer.concat([pipeline(FILLING), startRequest(2, 'behind', '/bin/sleep 61'), containerRequest(T.PROCESSID_REQ, 999, 'nosuch')]));
     const pid = await started(t, 'behind');
     c.socket.resume();
     expect(await pids(c, FILLING)).toEqual(Array.from({ length: FILLING }, (_, i) => i + 1));
     expect(readStart((await c.next(REPLY_MS)) as Buffer)).toMatchObject({ type: T.STARTPMDA, bytes: 104, status: 0, pid, label: 'behind' });
+    // The request after it waited for it.
+    expect(readContainer((await c.next(REPLY_MS)) as Buffer)).toMatchObject({ type: T.PROCESSID, status: PM_ERR_NOCONTAINER, pid: 999 });
     const stdin = readlinkSync(`/proc/${pid}/fd/0`);
     expect(stdin).toMatch(/^pipe:/);
     expect(ourFds()).not.toContain(stdin);
