@@ -12,7 +12,7 @@ import { describeWith, probes } from '../../test/support/components.js';
 import { RawRootClient } from '../../test/support/raw-root-client.js';
 import { T, containerRequest, extensionRequest, readContainer, readExtension, readHeader, readStart, readStop, startRequest, stopRequest } from '../../test/support/root-pdu-bytes.js';
 import { FixtureEngine, startTestServer, type TestServer } from '../../test/support/server-fixture.js';
-import { errnoTruth } from '../../test/support/truth.js';
+import { cgroupTruth, errnoTruth, hostnameTruth } from '../../test/support/truth.js';
 
 const PM_ERR_NOCONTAINER = -12399;
 /** How long a reply on a local socket may take: a broken server fails the test in this, not in Jest's minute. */
@@ -112,19 +112,24 @@ describeWith('root', () => probes.root() ?? probes.native(), 'RootConnection', (
     const engine = new FixtureEngine('fixture', [held]);
     const t = await serve({ engines: [engine] });
     const c = await client(t);
-    // STOPPMDA is answered through a promise (here -ENOTSUP: no process services); the PROCESSID for `held` waits.
-    await c.write(Buffer.concat([stopRequest(4242, true), containerRequest(T.PROCESSID_REQ, 6, 'held'), containerRequest(T.PROCESSID_REQ, 7, 'nosuch')]));
+    // STOPPMDA is answered through a promise (here -ENOTSUP: no process services); the requests for `held` wait.
+    const forHeld = [T.PROCESSID_REQ, T.HOSTNAME_REQ, T.CGROUPNAME_REQ].map((type) => containerRequest(type, 6, 'held'));
+    await c.write(Buffer.concat([stopRequest(4242, true), ...forHeld, containerRequest(T.PROCESSID_REQ, 7, 'nosuch')]));
     // Shut down (end's callback: the kernel has the FIN), then turns of the event loop for the server, in this process, to see it.
     await new Promise<void>((resolve) => c.socket.end(resolve));
     for (let i = 0; i < 10; i++) await new Promise((r) => setImmediate(r));
-    engine.sink?.upsert({ ...held, running: false, pending: false });
+    // The engine's word: running, with this process as its init.
+    engine.sink?.upsert({ ...held, pid: process.pid, pending: false });
     const replies: Buffer[] = [];
     for (let r = await c.next(REPLY_MS); r !== undefined; r = await c.next(REPLY_MS)) replies.push(r);
     expect(replies.map((r) => [readHeader(r).type, readHeader(r).status, r.readInt32LE(16)])).toEqual([
       [T.STOPPMDA, -errnoTruth('EOPNOTSUPP'), 4242],
-      [T.PROCESSID, -errnoTruth('ESRCH'), 6],
+      [T.PROCESSID, 0, process.pid],
+      [T.HOSTNAME, 0, process.pid],
+      [T.CGROUPNAME, 0, process.pid],
       [T.PROCESSID, PM_ERR_NOCONTAINER, 7],
     ]);
+    expect(replies.slice(1, 4).map((r) => readContainer(r).name)).toEqual(['', hostnameTruth(process.pid), cgroupTruth(process.pid)]);
   });
 
   it('sends a reply with fds only after the replies before it, however long the client takes to read them', async () => {

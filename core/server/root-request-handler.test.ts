@@ -172,9 +172,9 @@ describeWith('root', () => probes.root() ?? probes.native(), 'RootServer answeri
     expect(readContainer((await c.next(REPLY_MS)) as Buffer)).toMatchObject({ type: T.HOSTNAME, bytes: 24, status: -errnoTruth('EOPNOTSUPP') });
     await c.write(containerRequest(T.HOSTNAME_REQ, 5, 'sbx', { version: 0 }));
     expect(readContainer((await c.next(REPLY_MS)) as Buffer)).toMatchObject({ type: T.HOSTNAME, status: -errnoTruth('EOPNOTSUPP') });
-    // A request too short for its body: -EINVAL of its reply type, pid 0.
+    // A request too short for its body: -EINVAL of its reply type, pid 0 (whatever its 4 bytes of body say).
     await c.write(headerBytes(T.CGROUPNAME_REQ, 20));
-    await c.write(Buffer.alloc(4));
+    await c.write(Buffer.from([7, 0, 0, 0]));
     expect(readContainer((await c.next(REPLY_MS)) as Buffer)).toEqual({ type: T.CGROUPNAME, length: 24, status: -errnoTruth('EINVAL'), version: 2, bytes: 24, pid: 0, namelen: 0, name: '' });
     // Still serving after bad requests.
     await c.write(containerRequest(T.PROCESSID_REQ, 0, 'sbx', { version: 1 }));
@@ -249,10 +249,10 @@ describeWith('root', () => probes.root() ?? probes.native(), 'RootServer answeri
       readStart(await ask(startRequest(1, '', '/bin/true', 0))),
       readStart(await ask(startRequest(1, 'noargs', ''))),
     ];
-    expect(shapes.map((s) => [s.type, s.bytes, s.status, s.pid])).toEqual([
-      [T.STARTPMDA, 104, -errnoTruth('EINVAL'), -1],
-      [T.STARTPMDA, 104, -errnoTruth('EINVAL'), -1],
-      [T.STARTPMDA, 104, -errnoTruth('EINVAL'), -1],
+    expect(shapes.map((s) => [s.type, s.bytes, s.status, s.pid, s.label, s.rest])).toEqual([
+      [T.STARTPMDA, 104, -errnoTruth('EINVAL'), -1, '', [0, 0, 0, 0, 0]],
+      [T.STARTPMDA, 104, -errnoTruth('EINVAL'), -1, '', [0, 0, 0, 0, 0]],
+      [T.STARTPMDA, 104, -errnoTruth('EINVAL'), -1, '', [0, 0, 0, 0, 0]],
     ]);
     // The shortest label there is (one byte) is a label.
     const short = readStart(await ask(startRequest(1, 'a', '/bin/sleep 60')));
