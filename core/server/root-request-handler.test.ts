@@ -203,6 +203,8 @@ describeWith('root', () => probes.root() ?? probes.native(), 'RootServer answeri
     const start = readStart(await ask(startRequest(1, 'sleeper', '/bin/sleep 60')));
     expect(start).toMatchObject({ type: T.STARTPMDA, length: 104, bytes: 104, status: 0, version: 2, label: 'sleeper' });
     expect(start.rest).toEqual([0, 0, 0, 'sleeper'.length, 0]);
+    // The reply may come while the kernel is still setting up the new image's arguments (cmdline empty until then).
+    await until(() => readFileSync(`/proc/${start.pid}/cmdline`, 'utf8') !== '', `process ${start.pid} has its arguments`);
     expect(readFileSync(`/proc/${start.pid}/cmdline`, 'utf8')).toBe('/bin/sleep\u000060\u0000');
     expect(readFileSync(`/proc/${start.pid}/status`, 'utf8')).toMatch(/^Uid:\s+0\s/m);
     const stop = readStop(await ask(stopRequest(start.pid, true)));
