@@ -214,4 +214,19 @@ describeWith('root', () => probes.root() ?? probes.native(), 'RootConnection', (
     expect(await c.next(REPLY_MS)).toBeUndefined();
     await until(() => t.server.connectionCount === 0, 'connection closed');
   });
+
+  it('stops reading a client that does not read its replies: what it answers meanwhile fits in the socket buffers and one high-water mark', async () => {
+    const t = await serve();
+    const c = await client(t);
+    c.socket.pause();
+    const answered = (): number => t.logger.lines.filter((l) => l.line === 'debug request failed').length;
+    void c.write(pipeline(20000)).catch(() => undefined);
+    await until(() => answered() >= 200, 'replies queued');
+    for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+    // The kernel holds at most wmem_default bytes of a unix socket's replies (/proc/sys/net/core), Node 16 KiB more before the server stops.
+    const wmem = Number(readFileSync('/proc/sys/net/core/wmem_default', 'utf8'));
+    expect(answered()).toBeLessThanOrEqual(Math.ceil((wmem + 16384) / 24) + 1);
+    c.socket.resume();
+    expect(await pids(c, 20000)).toHaveLength(20000);
+  });
 });
