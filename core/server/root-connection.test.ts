@@ -229,4 +229,22 @@ describeWith('root', () => probes.root() ?? probes.native(), 'RootConnection', (
     c.socket.resume();
     expect(await pids(c, 20000)).toHaveLength(20000);
   });
+
+  it('reads at most maxQueuedRequests (64) ahead while a request is pending: the rest waits in the client', async () => {
+    const held = { engine: 'fixture', id: 'be1d00000000', names: ['held'], running: true, pending: true };
+    const engine = new FixtureEngine('fixture', [held]);
+    const t = await serve({ engines: [engine] });
+    const c = await client(t);
+    await c.write(containerRequest(T.PROCESSID_REQ, 1, 'held'));
+    // More than the kernel's buffers hold (wmem_default, /proc/sys/net/core): what the server does not read stays in this process.
+    const wmem = Number(readFileSync('/proc/sys/net/core/wmem_default', 'utf8'));
+    const count = Math.ceil((2 * wmem) / 28);
+    const written = c.write(pipeline(count));
+    for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+    expect(c.socket.writableLength).toBeGreaterThan(0);
+    engine.sink?.upsert({ ...held, running: false, pending: false });
+    expect(readContainer((await c.next(REPLY_MS)) as Buffer)).toMatchObject({ pid: 1, status: -errnoTruth('ESRCH') });
+    expect(await pids(c, count)).toHaveLength(count);
+    await written;
+  });
 });
