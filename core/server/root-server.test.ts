@@ -8,7 +8,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
-import { linkSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, linkSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -239,6 +239,10 @@ describeWith('root', () => probes.root() ?? probes.native(), 'RootServer socket'
       expect(statSync(t.socket).mode & 0o777).toBe(0o750);
       expect(t.server.path).toBe(t.socket);
       await expect(t.server.listen(t.socket)).rejects.toMatchObject({ code: 'ERR_CONFIG' });
+      // One socket per server: a second path is refused, not bound.
+      const second = join(t.dir, 'second.socket');
+      await expect(t.server.listen(second)).rejects.toMatchObject({ code: 'ERR_CONFIG', message: expect.stringContaining(t.socket) });
+      expect(existsSync(second)).toBe(false);
       const c = await RawRootClient.open(t.socket);
       await t.server.close();
       expect(await c.next(REPLY_MS)).toBeUndefined();
@@ -256,19 +260,22 @@ describeWith('root', () => probes.root() ?? probes.native(), 'RootServer socket'
     const sticky = await startTestServer({ dirMode: 0o1777 });
     await sticky.stop();
     expect(sticky.logger.lines.some((l) => l.line.startsWith('warn socket directory'))).toBe(false);
+    const closed = await startTestServer({ dirMode: 0o700 });
+    await closed.stop();
+    expect(closed.logger.lines.some((l) => l.line.startsWith('warn socket directory'))).toBe(false);
   });
 
   it('refuses a live socket and a path that is not a socket; replaces a stale one', async () => {
     const t = await startTestServer();
     const dir = mkdtempSync(join(tmpdir(), 'croot-stale-'));
     try {
-      await expect(removeStaleSocket(t.socket)).rejects.toMatchObject({ code: 'ERR_CONFIG', status: -errnoTruth('EBUSY') });
+      await expect(removeStaleSocket(t.socket)).rejects.toMatchObject({ code: 'ERR_CONFIG', status: -errnoTruth('EBUSY'), message: expect.stringContaining(t.socket) });
       // Its probe connection is not left open on the live server.
       for (let i = 0; i < 300 && t.server.connectionCount > 0; i++) await new Promise((r) => setTimeout(r, 10));
       expect(t.server.stats()).toMatchObject({ connections: 0, accepted: 1 });
       const file = join(dir, 'file');
       writeFileSync(file, '');
-      await expect(removeStaleSocket(file)).rejects.toMatchObject({ code: 'ERR_CONFIG' });
+      await expect(removeStaleSocket(file)).rejects.toMatchObject({ code: 'ERR_CONFIG', message: expect.stringContaining(file) });
       await removeStaleSocket(join(dir, 'none'));
       // A socket nobody listens on: moved away from its server before the server closed (and unlinked its own path).
       const stale = join(dir, 'stale.socket');
@@ -291,7 +298,7 @@ describeWith('root', () => probes.root() ?? probes.native(), 'RootServer socket'
     try {
       // sockaddr_un's sun_path holds 108 bytes with the NUL (unix(7)): a longer path is refused, never cut and bound.
       const long = join(t.dir, 'x'.repeat(200));
-      await expect(t.server.listen(long)).rejects.toMatchObject({ code: 'ERR_CONFIG', status: -errnoTruth('ENAMETOOLONG') });
+      await expect(t.server.listen(long)).rejects.toMatchObject({ code: 'ERR_CONFIG', status: -errnoTruth('ENAMETOOLONG'), message: expect.stringContaining(long) });
       expect(readdirSync(t.dir).filter((name) => name.startsWith('xxx'))).toEqual([]);
       expect(t.server.stats().connections).toBe(0);
       // The longest path that fits (107 bytes and the NUL) is bound as it is.
@@ -316,11 +323,15 @@ describeWith('root', () => probes.root() ?? probes.native(), 'RootServer socket'
     await t.stop();
   });
 
-  it('makes its directory 0700 whatever the umask', async () => {
+  it('makes its directory 0700 whatever the umask, and the directories above it that are missing', async () => {
     const umask = process.umask(0o277);
     const t = await startTestServer().finally(() => process.umask(umask));
     try {
       expect(statSync(join(t.dir, 'pmcd')).mode & 0o7777).toBe(0o700);
+      await t.server.close();
+      const deep = join(t.dir, 'a', 'b', 'root.socket');
+      await expect(t.server.listen(deep)).resolves.toBe(deep);
+      expect([join(t.dir, 'a'), join(t.dir, 'a', 'b')].map((d) => statSync(d).mode & 0o7777)).toEqual([0o700, 0o700]);
     } finally {
       await t.stop();
     }
