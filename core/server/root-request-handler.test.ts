@@ -6,7 +6,7 @@
  * through /proc), real children started and killed through STARTPMDA and
  * STOPPMDA, watched in /proc.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { describeWith, probes } from '../../test/support/components.js';
 import { RawRootClient } from '../../test/support/raw-root-client.js';
@@ -228,6 +228,37 @@ describeWith('root', () => probes.root() ?? probes.native(), 'RootServer answeri
     expect(ours).not.toContain(stdin);
     expect(readStop(await ask(stopRequest(start.pid, true)))).toMatchObject({ status: 0, pid: start.pid });
     await until(() => procGone(start.pid), `process ${start.pid} killed`);
+  });
+
+  it("passes pipe IPC's fds to the client with the reply (SCM_RIGHTS): the child's stdin and stdout", async () => {
+    // A client of its own that reads the reply with recvmsg(2), as pmcd does, and says what the fds it got are.
+    const script = [
+      'import socket, sys, json, os, array',
+      's = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)',
+      's.connect(sys.argv[1])',
+      "info = b''",
+      'while len(info) < 24: info += s.recv(24 - len(info))',
+      's.sendall(bytes.fromhex(sys.argv[2]))',
+      "data, fds = b'', []",
+      'while len(data) < 104:',
+      '    msg, anc, flags, addr = s.recvmsg(104 - len(data), socket.CMSG_SPACE(64))',
+      '    if not msg: break',
+      '    data += msg',
+      '    for level, kind, cdata in anc:',
+      "        a = array.array('i'); a.frombytes(cdata[:len(cdata) - len(cdata) % 4]); fds += list(a)",
+      "print(json.dumps({'reply': data.hex(), 'fds': [os.readlink('/proc/self/fd/%d' % fd) for fd in fds]}), flush=True)",
+    ].join('\n');
+    const child = spawn('python3', ['-S', '-c', script, t.socket, startRequest(2, 'passed', '/bin/sleep 60').toString('hex')], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    await new Promise((resolve) => child.on('close', resolve));
+    const got = JSON.parse(out) as { reply: string; fds: string[] };
+    const start = readStart(Buffer.from(got.reply, 'hex'));
+    expect(start).toMatchObject({ type: T.STARTPMDA, bytes: 104, status: 0, label: 'passed' });
+    const ends = [0, 1].map((fd) => readlinkSync(`/proc/${start.pid}/fd/${fd}`));
+    expect(ends.every((e) => e.startsWith('pipe:'))).toBe(true);
+    expect([...got.fds].sort()).toEqual([...ends].sort());
+    expect(readStop(await ask(stopRequest(start.pid, true)))).toMatchObject({ status: 0, pid: start.pid });
   });
 
   it('reaps a child that exited for STOPPMDA wait, with its raw wait status', async () => {
