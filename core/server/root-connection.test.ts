@@ -115,6 +115,9 @@ describeWith('root', () => probes.root() ?? probes.native(), 'RootConnection', (
     // STOPPMDA is answered through a promise (here -ENOTSUP: no process services); the requests for `held` wait.
     const forHeld = [T.PROCESSID_REQ, T.HOSTNAME_REQ, T.CGROUPNAME_REQ].map((type) => containerRequest(type, 6, 'held'));
     await c.write(Buffer.concat([stopRequest(4242, true), ...forHeld, containerRequest(T.PROCESSID_REQ, 7, 'nosuch')]));
+    // Each kind also first in line on a connection of its own, so that each waits for the engine itself.
+    const others = await Promise.all(forHeld.map(() => client(t)));
+    for (const [i, other] of others.entries()) await other.write(forHeld[i] as Buffer);
     // Shut down (end's callback: the kernel has the FIN), then turns of the event loop for the server, in this process, to see it.
     await new Promise<void>((resolve) => c.socket.end(resolve));
     for (let i = 0; i < 10; i++) await new Promise((r) => setImmediate(r));
@@ -130,6 +133,7 @@ describeWith('root', () => probes.root() ?? probes.native(), 'RootConnection', (
       [T.PROCESSID, PM_ERR_NOCONTAINER, 7],
     ]);
     expect(replies.slice(1, 4).map((r) => readContainer(r).name)).toEqual(['', hostnameTruth(process.pid), cgroupTruth(process.pid)]);
+    for (const [i, other] of others.entries()) expect((await other.next(REPLY_MS))?.toString('hex')).toBe(replies[i + 1]?.toString('hex'));
   });
 
   it('sends a reply with fds only after the replies before it, however long the client takes to read them', async () => {
