@@ -118,6 +118,7 @@ describeWith('root', () => probes.root() ?? probes.native(), 'RootServer at acce
     const c = await root(t);
     expect(t.server.setAllowedUids([0])).toBe(1);
     expect(await n.next(REPLY_MS)).toBeUndefined();
+    expect(t.logger.lines.filter((l) => l.line === 'warn connection closed: uid no longer allowed').map((l) => l.fields)).toEqual([{ uid: NOBODY, pid: process.pid }]);
     await roundTrip(c);
     expect(t.server.connectionCount).toBe(1);
   });
@@ -136,6 +137,11 @@ describeWith('root', () => probes.root() ?? probes.native(), 'RootServer at acce
     await roundTrip(await root(t));
     expect(await (await nobody(t)).next(REPLY_MS)).toBeUndefined();
     expect(t.server.stats()).toMatchObject({ accepted: 3, evicted: 1, refused: 1 });
+    // Who was dropped and who refused, for the operator.
+    expect(t.logger.lines.filter((l) => l.line === 'warn idle connection dropped for a new one').map((l) => l.fields)).toEqual([{ uid: NOBODY, pid: process.pid }]);
+    expect(t.logger.lines.filter((l) => l.line === 'warn connection refused: limit reached').map((l) => l.fields)).toEqual([
+      { uid: NOBODY, pid: process.pid, reason: expect.stringContaining(`uid ${NOBODY}`) },
+    ]);
   });
 
   it('keeps reservedForRoot slots for root, and at the cap drops the oldest idle connection', async () => {
