@@ -6,12 +6,17 @@
  * uid) and against what the test itself sent, the `events` stream with
  * its bounded backlog.
  */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { ContainerView } from '../registry/container-view.js';
 import { describeWith, probes } from '../../test/support/components.js';
 import { RawRootClient } from '../../test/support/raw-root-client.js';
 import { T, containerRequest, extensionRequest, headerBytes, readContainer, readExtension } from '../../test/support/root-pdu-bytes.js';
 import { startSandbox, type Sandbox } from '../../test/support/sandbox.js';
 import { FixtureEngine, startTestServer, type TestServer } from '../../test/support/server-fixture.js';
 import { cgroupTruth, errnoTruth, hostnameTruth } from '../../test/support/truth.js';
+import { ExtensionHandler, type StreamOutlet } from './extension-handler.js';
 
 /** How long a reply on a local socket may take: a broken server fails the test in this, not in Jest's minute. */
 const REPLY_MS = 2000;
@@ -34,6 +39,79 @@ async function readDoc(c: RawRootClient): Promise<Doc> {
     text += p.payload;
     chunks++;
     if ((p.flags & 1) === 0) return { status: p.status, chunks, doc: JSON.parse(text) as Doc['doc'] };
+  }
+}
+
+/**
+ * The connection of an `events` subscriber that reads nothing: every byte
+ * the handler writes stays unread. A stand-in, because over a real socket
+ * the kernel's buffers (charged by buffer size, not by bytes) make the
+ * bound unreachable to the byte.
+ */
+class UnreadOutlet implements StreamOutlet {
+  readonly writes: Buffer[] = [];
+  closes = 0;
+  write(bytes: Buffer): void {
+    this.writes.push(bytes);
+  }
+  get backlog(): number {
+    return this.writes.reduce((n, b) => n + b.length, 0);
+  }
+  close(): void {
+    this.closes++;
+  }
+  /** The documents written, each checked to be whole PDUs by the documented layout. */
+  docs(): Record<string, unknown>[] {
+    return this.writes.map((w) => {
+      let text = '';
+      for (let at = 0; at < w.length; ) {
+        const p = readExtension(w.subarray(at));
+        expect([p.type, p.length]).toEqual([T.EXT_REPLY, 24 + p.paylen]);
+        text += p.payload;
+        at += p.length;
+      }
+      return JSON.parse(text) as Record<string, unknown>;
+    });
+  }
+}
+
+/** A client in a process of its own (as `uid`): connects when told, says once it has INFO, holds the connection until killed. */
+const PEER = `
+import socket, sys
+sys.stdin.readline()
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.connect(sys.argv[1])
+data = b''
+while len(data) < 24:
+    chunk = s.recv(24 - len(data))
+    if not chunk: break
+    data += chunk
+print(len(data), flush=True)
+sys.stdin.read()
+`;
+
+class PeerChild {
+  private readonly lines: AsyncIterator<string>;
+  private constructor(readonly child: ChildProcess) {
+    this.lines = createInterface({ input: child.stdout as NodeJS.ReadableStream })[Symbol.asyncIterator]();
+  }
+  static start(path: string, uid: number): PeerChild {
+    return new PeerChild(spawn('python3', ['-S', '-c', PEER, path], { uid, gid: uid, cwd: '/', stdio: ['pipe', 'pipe', 'inherit'] }));
+  }
+  get pid(): number {
+    return this.child.pid as number;
+  }
+  /** Its uid as the kernel has it (/proc/PID/status). */
+  uid(): number {
+    return Number(/^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${this.pid}/status`, 'utf8'))?.[1]);
+  }
+  /** Connects, and resolves once INFO (24 bytes) came. */
+  async connect(): Promise<void> {
+    this.child.stdin?.write('go\n');
+    expect((await this.lines.next()).value).toBe('24');
+  }
+  stop(): void {
+    this.child.kill('SIGKILL');
   }
 }
 
@@ -116,19 +194,28 @@ describeWith('root', () => probes.root() ?? probes.native(), "croot's extension 
       ['{"v":1,', -errnoTruth('EINVAL'), 'ERR_PROTOCOL'],
       ['[1]', -errnoTruth('EINVAL'), 'ERR_PROTOCOL'],
     ];
+    const logged = t.logger.lines.length;
     for (const [payload, status, code] of cases) {
       const reply = await ask(payload);
       expect([reply.status, reply.chunks, reply.doc.code, reply.doc.status]).toEqual([status, 1, code, status]);
       expect(typeof reply.doc.message).toBe('string');
     }
+    // A name that designates no container is routine for PCP's clients: logged for debugging, not as a warning.
+    const failures = t.logger.lines.slice(logged).filter((l) => l.line.endsWith(' extension request failed'));
+    expect(failures.map((l) => [l.line.split(' ')[0], l.fields])).toEqual(
+      cases.map(([, status]) => [status === -12399 ? 'debug' : 'warn', { pid: process.pid, op: expect.any(String), status, error: expect.any(String) }]),
+    );
     const ambiguous = await ask({ v: 1, op: 'show', name: 'ab12' });
     expect(ambiguous.doc.message).toEqual(expect.stringContaining('ab12cd340000'));
     expect(ambiguous.doc.message).toEqual(expect.stringContaining('ab12ef560000'));
   });
 
   it('reports the server: version, pid, socket, start, allowed uids, peers, and the requests it answered by kind', async () => {
-    const fresh = await startTestServer({ engines: [], config: { allowUids: [65534, 0] }, extension: { startedAt } });
+    const fresh = await startTestServer({ engines: [], dirMode: 0o755, config: { allowUids: [65534, 0], socketMode: 0o777 }, extension: { startedAt } });
+    const children = [PeerChild.start(fresh.socket, 65534), PeerChild.start(fresh.socket, 0)];
     try {
+      // Connected highest pid first: the report sorts the peers by pid, whatever the order they came in.
+      for (const child of [...children].sort((a, b) => b.pid - a.pid)) await child.connect();
       const c = await RawRootClient.open(fresh.socket);
       const other = await RawRootClient.open(fresh.socket);
       clients.push(c, other);
@@ -147,7 +234,10 @@ describeWith('root', () => probes.root() ?? probes.native(), "croot's extension 
         startedAt: new Date(startedAt).toISOString(),
         uptimeSeconds: expect.any(Number),
         allowUids: [0, 65534],
-        connections: { open: 2, peers: [{ pid: process.pid, uid: 0 }, { pid: process.pid, uid: 0 }] },
+        connections: {
+          open: 4,
+          peers: [...children.map((p) => ({ pid: p.pid, uid: p.uid() })), { pid: process.pid, uid: 0 }, { pid: process.pid, uid: 0 }].sort((a, b) => a.pid - b.pid),
+        },
         requests: { total: 6, failed: 3, byKind: { extension: 2, hostname: 1, other: 1, pid: 2 } },
       });
       const uptime = (doc.server as { uptimeSeconds: number }).uptimeSeconds;
@@ -157,6 +247,7 @@ describeWith('root', () => probes.root() ?? probes.native(), "croot's extension 
       // The kinds in alphabetical order, as `croot status --json` prints them.
       expect(Object.keys((doc.server as { requests: { byKind: object } }).requests.byKind)).toEqual(['extension', 'hostname', 'other', 'pid']);
     } finally {
+      for (const child of children) child.stop();
       await fresh.stop();
     }
   });
@@ -205,5 +296,63 @@ describeWith('root', () => probes.root() ?? probes.native(), "croot's extension 
     const other = await client();
     await other.write(containerRequest(T.PROCESSID_REQ, 0, 'sbx'));
     expect(readContainer((await other.next(REPLY_MS)) as Buffer).pid).toBe(sandbox.pid);
+  });
+
+  it('keeps a subscriber whose unread events reach the bound exactly, drops it one byte past, and writes nothing after a close', async () => {
+    const view = t.container.get<ContainerView>(ContainerView);
+    const peer = { pid: process.pid, uid: 0, gid: 0 };
+    async function subscribe(handler: ExtensionHandler, outlet: UnreadOutlet): Promise<() => void> {
+      const reply = await handler.answer(extensionRequest({ v: 1, op: 'events' }), { socket: undefined, allowUids: [], peers: [] }, peer);
+      expect(reply.bytes).toHaveLength(0);
+      return (reply.stream as NonNullable<typeof reply.stream>)(outlet);
+    }
+    /** Three changes of one container: added, updated, removed (the same bytes each time but for the time, always 24 characters). */
+    function churn(): void {
+      engine.sink?.upsert({ engine: 'fixture', id: 'c0ffee000000', names: ['churned'], running: false });
+      engine.sink?.upsert({ engine: 'fixture', id: 'c0ffee000000', names: ['churned', 'again'], running: false });
+      engine.sink?.remove('c0ffee000000');
+    }
+    // What each change costs, seen by a subscriber with room to spare.
+    const measure = new UnreadOutlet();
+    const stopMeasure = await subscribe(new ExtensionHandler(view, { version: 't', eventBacklogBytes: 1 << 20 }, t.logger), measure);
+    churn();
+    stopMeasure();
+    expect(measure.docs().slice(1).map((d) => (d.event as { action: string }).action)).toEqual(['added', 'updated', 'removed']);
+    const [first, added, updated] = measure.writes.map((w) => w.length) as [number, number, number];
+
+    const exact = new UnreadOutlet();
+    await subscribe(new ExtensionHandler(view, { version: 't', eventBacklogBytes: added + updated }, t.logger), exact);
+    const short = new UnreadOutlet();
+    await subscribe(new ExtensionHandler(view, { version: 't', eventBacklogBytes: added + updated - 1 }, t.logger), short);
+    const logged = t.logger.lines.length;
+    churn();
+    expect([exact.writes.length, exact.closes, exact.backlog]).toEqual([3, 1, first + added + updated]);
+    expect([short.writes.length, short.closes, short.backlog]).toEqual([2, 1, first + added]);
+    expect(t.logger.lines.slice(logged).filter((l) => l.line === 'warn events subscriber dropped: it does not read what it is sent').map((l) => l.fields)).toEqual([
+      { pid: process.pid, uid: 0, unread: short.backlog, limit: added + updated - 1 },
+      { pid: process.pid, uid: 0, unread: exact.backlog, limit: added + updated },
+    ]);
+    // Dropped: nothing more is written, however much changes.
+    churn();
+    expect([exact.writes.length, exact.closes, short.writes.length, short.closes]).toEqual([3, 1, 2, 1]);
+    // The connection closed (what it calls then): nothing more is written either.
+    expect(measure.writes).toHaveLength(4);
+    expect(measure.closes).toBe(0);
+  });
+
+  it('made without options or logger: reports version unknown and when it was made, and answers failures all the same', async () => {
+    const view = t.container.get<ContainerView>(ContainerView);
+    const before = Date.now();
+    const bare = new ExtensionHandler(view, undefined, undefined);
+    const after = Date.now();
+    const facts = { socket: undefined, allowUids: [], peers: [] };
+    const peer = { pid: process.pid, uid: 0, gid: 0 };
+    const status = readExtension((await bare.answer(extensionRequest({ v: 1, op: 'status' }), facts, peer)).bytes);
+    const server = (JSON.parse(status.payload) as { server: { version: string; startedAt: string; socket: unknown } }).server;
+    expect([status.status, server.version, server.socket]).toEqual([0, 'unknown', null]);
+    expect(Date.parse(server.startedAt)).toBeGreaterThanOrEqual(before);
+    expect(Date.parse(server.startedAt)).toBeLessThanOrEqual(after);
+    const failed = readExtension((await bare.answer(extensionRequest({ v: 1, op: 'show', name: 'ab12' }), facts, peer)).bytes);
+    expect(failed.status).toBe(-errnoTruth('ENOTUNIQ'));
   });
 });

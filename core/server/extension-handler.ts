@@ -196,7 +196,8 @@ export class ExtensionHandler {
     };
   }
 
-  private async document(request: ExtensionRequest, facts: ServerFacts, signal?: AbortSignal): Promise<CrootDocument> {
+  /** The one document of a request that is not a stream (`answer` turns `events` into one). */
+  private async document(request: Exclude<ExtensionRequest, { op: 'events' }>, facts: ServerFacts, signal?: AbortSignal): Promise<CrootDocument> {
     switch (request.op) {
       case 'list':
         return { schemaVersion: SCHEMA_VERSION, engines: await this.view.engines(), containers: await this.view.containers(signal) };
@@ -206,8 +207,6 @@ export class ExtensionHandler {
         return { schemaVersion: SCHEMA_VERSION, server: this.server(facts), anchor: this.view.anchor(), engines: await this.view.engines() };
       case 'show':
         return { schemaVersion: SCHEMA_VERSION, containers: [await this.view.inspect(request.name, CONTAINER_FIELDS, signal)] };
-      case 'events':
-        throw new CrootError('ERR_NOT_SUPPORTED', 'events is a stream, not one document');
     }
   }
 

@@ -6,7 +6,7 @@
  * through /proc), real children started and killed through STARTPMDA and
  * STOPPMDA, watched in /proc.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { describeWith, probes } from '../../test/support/components.js';
 import { RawRootClient } from '../../test/support/raw-root-client.js';
@@ -125,11 +125,19 @@ describeWith('root', () => probes.root() ?? probes.native(), 'RootServer answeri
   });
 
   it('answers unknown, ambiguous and stopped containers with 24-byte errors that echo the pid', async () => {
+    const logged = t.logger.lines.length;
     expect(readContainer(await ask(containerRequest(T.HOSTNAME_REQ, 4321, 'nosuch')))).toEqual({
       type: T.HOSTNAME, length: 24, status: PM_ERR_NOCONTAINER, version: 2, bytes: 24, pid: 4321, namelen: 0, name: '',
     });
     expect(readContainer(await ask(containerRequest(T.CGROUPNAME_REQ, 7, 'ab12')))).toMatchObject({ type: T.CGROUPNAME, bytes: 24, status: -errnoTruth('ENOTUNIQ'), pid: 7 });
     expect(readContainer(await ask(containerRequest(T.PROCESSID_REQ, 0, 'stopped')))).toMatchObject({ type: T.PROCESSID, bytes: 24, status: -errnoTruth('ESRCH') });
+    // A name that designates no container is routine for PCP's clients: logged for debugging, not as a warning.
+    const failures = t.logger.lines.slice(logged).filter((l) => l.line.endsWith(' request failed'));
+    expect(failures.map((l) => [l.line.split(' ')[0], l.fields?.status, l.fields?.pid])).toEqual([
+      ['debug', PM_ERR_NOCONTAINER, process.pid],
+      ['warn', -errnoTruth('ENOTUNIQ'), process.pid],
+      ['warn', -errnoTruth('ESRCH'), process.pid],
+    ]);
   });
 
   it('frames by length: a request split byte by byte and three in one write are answered in order', async () => {
@@ -164,13 +172,20 @@ describeWith('root', () => probes.root() ?? probes.native(), 'RootServer answeri
     expect(readContainer((await c.next(REPLY_MS)) as Buffer)).toMatchObject({ type: T.HOSTNAME, bytes: 24, status: -errnoTruth('EOPNOTSUPP') });
     await c.write(containerRequest(T.HOSTNAME_REQ, 5, 'sbx', { version: 0 }));
     expect(readContainer((await c.next(REPLY_MS)) as Buffer)).toMatchObject({ type: T.HOSTNAME, status: -errnoTruth('EOPNOTSUPP') });
-    // A request too short for its body: -EINVAL of its reply type, pid 0.
+    // A request too short for its body: -EINVAL of its reply type, pid 0 (whatever its 4 bytes of body say).
     await c.write(headerBytes(T.CGROUPNAME_REQ, 20));
-    await c.write(Buffer.alloc(4));
+    await c.write(Buffer.from([7, 0, 0, 0]));
     expect(readContainer((await c.next(REPLY_MS)) as Buffer)).toEqual({ type: T.CGROUPNAME, length: 24, status: -errnoTruth('EINVAL'), version: 2, bytes: 24, pid: 0, namelen: 0, name: '' });
     // Still serving after bad requests.
     await c.write(containerRequest(T.PROCESSID_REQ, 0, 'sbx', { version: 1 }));
     expect(readContainer((await c.next(REPLY_MS)) as Buffer)).toMatchObject({ status: 0, pid: sandbox.pid });
+  });
+
+  it('answers an unframeable request of a type it does not know with a bare -EINVAL header of that type, then closes', async () => {
+    const c = await client();
+    await c.write(headerBytes(0x9055, 8));
+    expect(await c.next(REPLY_MS)).toEqual(headerBytes(0x9055, 16, -errnoTruth('EINVAL')));
+    expect(await c.next(REPLY_MS)).toBeUndefined();
   });
 
   it.each([
@@ -188,6 +203,8 @@ describeWith('root', () => probes.root() ?? probes.native(), 'RootServer answeri
     const start = readStart(await ask(startRequest(1, 'sleeper', '/bin/sleep 60')));
     expect(start).toMatchObject({ type: T.STARTPMDA, length: 104, bytes: 104, status: 0, version: 2, label: 'sleeper' });
     expect(start.rest).toEqual([0, 0, 0, 'sleeper'.length, 0]);
+    // The reply may come while the kernel is still setting up the new image's arguments (cmdline empty until then).
+    await until(() => readFileSync(`/proc/${start.pid}/cmdline`, 'utf8') !== '', `process ${start.pid} has its arguments`);
     expect(readFileSync(`/proc/${start.pid}/cmdline`, 'utf8')).toBe('/bin/sleep\u000060\u0000');
     expect(readFileSync(`/proc/${start.pid}/status`, 'utf8')).toMatch(/^Uid:\s+0\s/m);
     const stop = readStop(await ask(stopRequest(start.pid, true)));
@@ -213,6 +230,37 @@ describeWith('root', () => probes.root() ?? probes.native(), 'RootServer answeri
     await until(() => procGone(start.pid), `process ${start.pid} killed`);
   });
 
+  it("passes pipe IPC's fds to the client with the reply (SCM_RIGHTS): the child's stdin and stdout", async () => {
+    // A client of its own that reads the reply with recvmsg(2), as pmcd does, and says what the fds it got are.
+    const script = [
+      'import socket, sys, json, os, array',
+      's = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)',
+      's.connect(sys.argv[1])',
+      "info = b''",
+      'while len(info) < 24: info += s.recv(24 - len(info))',
+      's.sendall(bytes.fromhex(sys.argv[2]))',
+      "data, fds = b'', []",
+      'while len(data) < 104:',
+      '    msg, anc, flags, addr = s.recvmsg(104 - len(data), socket.CMSG_SPACE(64))',
+      '    if not msg: break',
+      '    data += msg',
+      '    for level, kind, cdata in anc:',
+      "        a = array.array('i'); a.frombytes(cdata[:len(cdata) - len(cdata) % 4]); fds += list(a)",
+      "print(json.dumps({'reply': data.hex(), 'fds': [os.readlink('/proc/self/fd/%d' % fd) for fd in fds]}), flush=True)",
+    ].join('\n');
+    const child = spawn('python3', ['-S', '-c', script, t.socket, startRequest(2, 'passed', '/bin/sleep 60').toString('hex')], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    await new Promise((resolve) => child.on('close', resolve));
+    const got = JSON.parse(out) as { reply: string; fds: string[] };
+    const start = readStart(Buffer.from(got.reply, 'hex'));
+    expect(start).toMatchObject({ type: T.STARTPMDA, bytes: 104, status: 0, label: 'passed' });
+    const ends = [0, 1].map((fd) => readlinkSync(`/proc/${start.pid}/fd/${fd}`));
+    expect(ends.every((e) => e.startsWith('pipe:'))).toBe(true);
+    expect([...got.fds].sort()).toEqual([...ends].sort());
+    expect(readStop(await ask(stopRequest(start.pid, true)))).toMatchObject({ status: 0, pid: start.pid });
+  });
+
   it('reaps a child that exited for STOPPMDA wait, with its raw wait status', async () => {
     const start = readStart(await ask(startRequest(1, 'exit3', '/bin/sh -c "exit 3"')));
     expect(start.status).toBe(0);
@@ -234,11 +282,16 @@ describeWith('root', () => probes.root() ?? probes.native(), 'RootServer answeri
       readStart(await ask(startRequest(1, '', '/bin/true', 0))),
       readStart(await ask(startRequest(1, 'noargs', ''))),
     ];
-    expect(shapes.map((s) => [s.type, s.bytes, s.status, s.pid])).toEqual([
-      [T.STARTPMDA, 104, -errnoTruth('EINVAL'), -1],
-      [T.STARTPMDA, 104, -errnoTruth('EINVAL'), -1],
-      [T.STARTPMDA, 104, -errnoTruth('EINVAL'), -1],
+    expect(shapes.map((s) => [s.type, s.bytes, s.status, s.pid, s.label, s.rest])).toEqual([
+      [T.STARTPMDA, 104, -errnoTruth('EINVAL'), -1, '', [0, 0, 0, 0, 0]],
+      [T.STARTPMDA, 104, -errnoTruth('EINVAL'), -1, '', [0, 0, 0, 0, 0]],
+      [T.STARTPMDA, 104, -errnoTruth('EINVAL'), -1, '', [0, 0, 0, 0, 0]],
     ]);
+    // The shortest label there is (one byte) is a label.
+    const short = readStart(await ask(startRequest(1, 'a', '/bin/sleep 60')));
+    expect(short).toMatchObject({ type: T.STARTPMDA, status: 0, label: 'a' });
+    expect(readFileSync(`/proc/${short.pid}/status`, 'utf8')).toMatch(/^Name:\s+sleep$/m);
+    expect(readStop(await ask(stopRequest(short.pid, true)))).toMatchObject({ status: 0, pid: short.pid });
     const refused = readStop(await ask(stopRequest(process.pid, true)));
     expect(refused).toMatchObject({ type: T.STOPPMDA, bytes: 32, status: -errnoTruth('ECHILD'), pid: process.pid });
     expect(existsSync(`/proc/${process.pid}`)).toBe(true);

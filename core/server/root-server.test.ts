@@ -8,7 +8,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
-import { linkSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, linkSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -118,6 +118,7 @@ describeWith('root', () => probes.root() ?? probes.native(), 'RootServer at acce
     const c = await root(t);
     expect(t.server.setAllowedUids([0])).toBe(1);
     expect(await n.next(REPLY_MS)).toBeUndefined();
+    expect(t.logger.lines.filter((l) => l.line === 'warn connection closed: uid no longer allowed').map((l) => l.fields)).toEqual([{ uid: NOBODY, pid: process.pid }]);
     await roundTrip(c);
     expect(t.server.connectionCount).toBe(1);
   });
@@ -136,6 +137,11 @@ describeWith('root', () => probes.root() ?? probes.native(), 'RootServer at acce
     await roundTrip(await root(t));
     expect(await (await nobody(t)).next(REPLY_MS)).toBeUndefined();
     expect(t.server.stats()).toMatchObject({ accepted: 3, evicted: 1, refused: 1 });
+    // Who was dropped and who refused, for the operator.
+    expect(t.logger.lines.filter((l) => l.line === 'warn idle connection dropped for a new one').map((l) => l.fields)).toEqual([{ uid: NOBODY, pid: process.pid }]);
+    expect(t.logger.lines.filter((l) => l.line === 'warn connection refused: limit reached').map((l) => l.fields)).toEqual([
+      { uid: NOBODY, pid: process.pid, reason: expect.stringContaining(`uid ${NOBODY}`) },
+    ]);
   });
 
   it('keeps reservedForRoot slots for root, and at the cap drops the oldest idle connection', async () => {
@@ -201,9 +207,11 @@ describeWith('root', () => probes.root() ?? probes.native(), 'RootServer at acce
   it('reads ahead at most maxQueuedRequests, and still answers all of a long pipeline in order', async () => {
     const t = await serve({ server: { maxQueuedRequests: 2 } });
     const c = await root(t);
-    await c.write(Buffer.concat(Array.from({ length: 40 }, (_, i) => containerRequest(T.PROCESSID_REQ, i + 1, 'nosuch'))));
+    // Every third a STOPPMDA, answered through a promise (-ENOTSUP here): the requests behind it queue up meanwhile.
+    const request = (i: number): Buffer => (i % 3 === 0 ? stopRequest(i + 1, true) : containerRequest(T.PROCESSID_REQ, i + 1, 'nosuch'));
+    await c.write(Buffer.concat(Array.from({ length: 40 }, (_, i) => request(i))));
     const pids: number[] = [];
-    for (let i = 0; i < 40; i++) pids.push(readContainer((await c.next(REPLY_MS)) as Buffer).pid);
+    for (let i = 0; i < 40; i++) pids.push(((await c.next(REPLY_MS)) as Buffer).readInt32LE(16));
     expect(pids).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
   });
 
@@ -233,9 +241,14 @@ describeWith('root', () => probes.root() ?? probes.native(), 'RootServer socket'
     const t = await startTestServer({ config: { socketMode: 0o750 } });
     try {
       expect(statSync(join(t.dir, 'pmcd')).mode & 0o7777).toBe(0o700);
+      expect(t.logger.lines.some((l) => l.line.startsWith('warn socket directory'))).toBe(false);
       expect(statSync(t.socket).mode & 0o777).toBe(0o750);
       expect(t.server.path).toBe(t.socket);
       await expect(t.server.listen(t.socket)).rejects.toMatchObject({ code: 'ERR_CONFIG' });
+      // One socket per server: a second path is refused, not bound.
+      const second = join(t.dir, 'second.socket');
+      await expect(t.server.listen(second)).rejects.toMatchObject({ code: 'ERR_CONFIG', message: expect.stringContaining(t.socket) });
+      expect(existsSync(second)).toBe(false);
       const c = await RawRootClient.open(t.socket);
       await t.server.close();
       expect(await c.next(REPLY_MS)).toBeUndefined();
@@ -253,16 +266,22 @@ describeWith('root', () => probes.root() ?? probes.native(), 'RootServer socket'
     const sticky = await startTestServer({ dirMode: 0o1777 });
     await sticky.stop();
     expect(sticky.logger.lines.some((l) => l.line.startsWith('warn socket directory'))).toBe(false);
+    const closed = await startTestServer({ dirMode: 0o700 });
+    await closed.stop();
+    expect(closed.logger.lines.some((l) => l.line.startsWith('warn socket directory'))).toBe(false);
   });
 
   it('refuses a live socket and a path that is not a socket; replaces a stale one', async () => {
     const t = await startTestServer();
     const dir = mkdtempSync(join(tmpdir(), 'croot-stale-'));
     try {
-      await expect(removeStaleSocket(t.socket)).rejects.toMatchObject({ code: 'ERR_CONFIG', status: -errnoTruth('EBUSY') });
+      await expect(removeStaleSocket(t.socket)).rejects.toMatchObject({ code: 'ERR_CONFIG', status: -errnoTruth('EBUSY'), message: expect.stringContaining(t.socket) });
+      // Its probe connection is not left open on the live server.
+      for (let i = 0; i < 300 && t.server.connectionCount > 0; i++) await new Promise((r) => setTimeout(r, 10));
+      expect(t.server.stats()).toMatchObject({ connections: 0, accepted: 1 });
       const file = join(dir, 'file');
       writeFileSync(file, '');
-      await expect(removeStaleSocket(file)).rejects.toMatchObject({ code: 'ERR_CONFIG' });
+      await expect(removeStaleSocket(file)).rejects.toMatchObject({ code: 'ERR_CONFIG', message: expect.stringContaining(file) });
       await removeStaleSocket(join(dir, 'none'));
       // A socket nobody listens on: moved away from its server before the server closed (and unlinked its own path).
       const stale = join(dir, 'stale.socket');
@@ -285,12 +304,17 @@ describeWith('root', () => probes.root() ?? probes.native(), 'RootServer socket'
     try {
       // sockaddr_un's sun_path holds 108 bytes with the NUL (unix(7)): a longer path is refused, never cut and bound.
       const long = join(t.dir, 'x'.repeat(200));
-      await expect(t.server.listen(long)).rejects.toMatchObject({ code: 'ERR_CONFIG', status: -errnoTruth('ENAMETOOLONG') });
+      await expect(t.server.listen(long)).rejects.toMatchObject({ code: 'ERR_CONFIG', status: -errnoTruth('ENAMETOOLONG'), message: expect.stringContaining(long) });
       expect(readdirSync(t.dir).filter((name) => name.startsWith('xxx'))).toEqual([]);
       expect(t.server.stats().connections).toBe(0);
-      const path = join(t.dir, 'again.socket');
+      // The longest path that fits (107 bytes and the NUL) is bound as it is.
+      const path = join(t.dir, 'y'.repeat(107 - Buffer.byteLength(t.dir) - 1));
+      expect(Buffer.byteLength(path)).toBe(107);
       await expect(t.server.listen(path)).resolves.toBe(path);
       expect(statSync(path).isSocket()).toBe(true);
+      const c = await RawRootClient.open(path, false);
+      expect(await c.next(REPLY_MS)).toEqual(PCP_INFO);
+      c.close();
     } finally {
       await t.stop();
     }
@@ -303,5 +327,33 @@ describeWith('root', () => probes.root() ?? probes.native(), 'RootServer socket'
     await t.server.close();
     expect(statSync(t.socket).isDirectory()).toBe(true);
     await t.stop();
+  });
+
+  it('makes its directory 0700 whatever the umask, and the directories above it that are missing', async () => {
+    const umask = process.umask(0o277);
+    const t = await startTestServer().finally(() => process.umask(umask));
+    try {
+      expect(statSync(join(t.dir, 'pmcd')).mode & 0o7777).toBe(0o700);
+      await t.server.close();
+      const deep = join(t.dir, 'a', 'b', 'root.socket');
+      await expect(t.server.listen(deep)).resolves.toBe(deep);
+      expect([join(t.dir, 'a'), join(t.dir, 'a', 'b')].map((d) => statSync(d).mode & 0o7777)).toEqual([0o700, 0o700]);
+    } finally {
+      await t.stop();
+    }
+  });
+
+  it("rejects a socket path below a file with the kernel's error, and can listen afterwards", async () => {
+    const t = await startTestServer();
+    await t.server.close();
+    try {
+      const file = join(t.dir, 'file');
+      writeFileSync(file, '');
+      await expect(t.server.listen(join(file, 'root.socket'))).rejects.toMatchObject({ code: 'ENOTDIR' });
+      const path = join(t.dir, 'after.socket');
+      await expect(t.server.listen(path)).resolves.toBe(path);
+    } finally {
+      await t.stop();
+    }
   });
 });
