@@ -31,7 +31,7 @@ describe(ProcProcessAnchor, () => {
 
   it('holds a running process: alive, with the PID and no pidfd, until the process dies', async () => {
     const child = start('sleep', ['600']);
-    const handle = new ProcProcessAnchor('/proc').open(child.pid, () => undefined);
+    const handle = new ProcProcessAnchor('/proc').open(child.pid);
     expect(handle).toMatchObject({ pid: child.pid, pidfd: undefined, startTime: startTimeOf(child.pid) });
     expect(handle?.isAlive()).toBe(true);
     const exited = once(child, 'exit');
@@ -45,10 +45,10 @@ describe(ProcProcessAnchor, () => {
     const parent = start('sh', ['-c', 'true & exec sleep 600']);
     const zombie = await eventually(async () => childrenOf(parent.pid).find((pid) => processState(pid) === 'Z'));
     const anchor = new ProcProcessAnchor('/proc');
-    expect(anchor.open(zombie, () => undefined)).toBeUndefined();
+    expect(anchor.open(zombie)).toBeUndefined();
     const gone = start('true', []);
     await once(gone, 'exit');
-    expect(anchor.open(gone.pid, () => undefined)).toBeUndefined();
+    expect(anchor.open(gone.pid)).toBeUndefined();
   });
 
   it('reads the proc it is given, not the host’s', () => {
@@ -57,10 +57,10 @@ describe(ProcProcessAnchor, () => {
     const linked = mkdtempSync(join(tmpdir(), 'croot-t-proc-'));
     try {
       // A proc root with no such PID: no process, although the host's /proc has one.
-      expect(new ProcProcessAnchor(empty).open(child.pid, () => undefined)).toBeUndefined();
+      expect(new ProcProcessAnchor(empty).open(child.pid)).toBeUndefined();
       // The same process reached through another path to proc.
       symlinkSync(`/proc/${child.pid}`, join(linked, String(child.pid)));
-      expect(new ProcProcessAnchor(linked).open(child.pid, () => undefined)?.isAlive()).toBe(true);
+      expect(new ProcProcessAnchor(linked).open(child.pid)?.isAlive()).toBe(true);
     } finally {
       rmSync(empty, { recursive: true, force: true });
       rmSync(linked, { recursive: true, force: true });
