@@ -83,6 +83,25 @@ describe(ProcProcessHandle, () => {
     expect(ProcProcessHandle.open(-5)).toBeUndefined();
   });
 
+  it('is not alive once another process stands in its PID’s place, as after a PID reuse', () => {
+    const child = start('sleep', ['600']);
+    // A proc root whose entry for the child's PID the test can point at another process (init, started at boot).
+    const proc = fs.mkdtempSync(path.join(os.tmpdir(), 'croot-t-proc-'));
+    try {
+      fs.symlinkSync(`/proc/${child.pid}`, path.join(proc, String(child.pid)));
+      const handle = ProcProcessHandle.open(child.pid, { procRoot: proc })!;
+      expect([handle.startTime, handle.isAlive()]).toEqual([startTimeOf(child.pid), true]);
+      expect(startTimeOf(1)).not.toBe(startTimeOf(child.pid));
+      fs.rmSync(path.join(proc, String(child.pid)));
+      fs.symlinkSync('/proc/1', path.join(proc, String(child.pid)));
+      expect(handle.isAlive()).toBe(false);
+      fs.rmSync(path.join(proc, String(child.pid)));
+      expect(handle.isAlive()).toBe(false);
+    } finally {
+      fs.rmSync(proc, { recursive: true, force: true });
+    }
+  });
+
   it('is not alive after close(), which calls onClose once', () => {
     const child = start('sleep', ['600']);
     let closes = 0;

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, realpathSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, realpathSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -103,10 +103,28 @@ describe('readStateFile and readStateFileSync', () => {
     await expect(both(root, 'fits')).resolves.toEqual({ kind: 'text', text: 'y'.repeat(1024), signature: statSignature(join(root, 'fits')) });
   });
 
-  it('refuses a path that could leave the tree', async () => {
-    for (const rel of ['../outside/secret', 'a/../../outside/secret', '/etc/passwd', 'a//b/state.json', './a/b/state.json', '']) {
-      expect((await both(root, rel)).kind).toBe('refused');
+  it('refuses a path that could leave the tree, without opening it', async () => {
+    for (const rel of ['../outside/secret', 'a/../../outside/secret', 'a/b/..', '/etc/passwd', 'a//b/state.json', './a/b/state.json', 'a/./b/state.json', '']) {
+      expect([rel, await both(root, rel)]).toEqual([rel, { kind: 'refused', reason: `not a path inside ${root}` }]);
     }
+  });
+
+  it('says missing for a path through a file as if it were a folder (ENOTDIR)', async () => {
+    await expect(both(root, 'a/b/state.json/more')).resolves.toEqual({ kind: 'missing' });
+  });
+
+  it('leaves no descriptor open, whatever it read or refused', async () => {
+    // The kernel's list of this process's open descriptors.
+    const fds = (): string[] => readdirSync('/proc/self/fd').sort();
+    execFileSync('mkfifo', [join(root, 'a', 'b', 'fifo')]);
+    mkdirSync(join(root, 'a', 'b', 'dir.json'));
+    writeFileSync(join(root, 'big'), 'x'.repeat(2000));
+    symlinkSync(outside, join(root, 'a', 'evil'));
+    await both(root, 'a/b/state.json');
+    const before = fds();
+    for (const rel of ['a/b/state.json', 'a/b/fifo', 'a/b/dir.json', 'big', 'a/evil/secret']) await both(root, rel);
+    await both('/proc/self', 'cmdline', 4096);
+    expect(fds()).toEqual(before);
   });
 
   it('refuses a device in the file’s place', async () => {

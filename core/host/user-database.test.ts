@@ -44,8 +44,15 @@ describe('GetentUserDatabase', () => {
     expect(await users.userByName('--help')).toBeUndefined();
   });
 
-  it('fails with ERR_SYSTEM when the lookup cannot run at all', async () => {
-    await expect(new GetentUserDatabase('/nonexistent/getent').userByName('root')).rejects.toMatchObject({ code: 'ERR_SYSTEM' });
+  it('fails with ERR_SYSTEM when the lookup cannot run at all, saying why and keeping the cause', async () => {
+    const failure = new GetentUserDatabase('/nonexistent/getent').userByName('root');
+    await expect(failure).rejects.toMatchObject({ code: 'ERR_SYSTEM', message: expect.stringMatching(/^\/nonexistent\/getent passwd root: .*ENOENT/), cause: expect.objectContaining({ code: 'ENOENT' }) });
+  });
+
+  it('asks the name service for a name that merely starts or ends with digits', async () => {
+    // Asking fails here (no such getent): the failure shows the name was asked.
+    const never = new GetentUserDatabase('/nonexistent/getent');
+    for (const name of ['1user', 'user1']) await expect(never.userByName(name)).rejects.toMatchObject({ code: 'ERR_SYSTEM' });
   });
 
   it('answers undefined without asking the name service for what no passwd entry can be', async () => {
@@ -70,7 +77,7 @@ describe('GetentUserDatabase', () => {
 
     it("reports getent's own complaint, and takes its status 2 as no such user", async () => {
       const broken = new GetentUserDatabase(getent('broken', 'echo "nss: backend down" >&2; exit 1'));
-      await expect(broken.userByName('root')).rejects.toMatchObject({ code: 'ERR_SYSTEM', message: expect.stringContaining('nss: backend down') });
+      await expect(broken.userByName('root')).rejects.toMatchObject({ code: 'ERR_SYSTEM', message: expect.stringMatching(/: nss: backend down$/) });
       expect(await new GetentUserDatabase(getent('none', 'exit 2')).userById(0)).toBeUndefined();
     });
 
@@ -108,5 +115,9 @@ describe('parsePasswdLine', () => {
     expect(parsePasswdLine('a:x:1:g::/:/bin/sh')).toBeUndefined();
     expect(parsePasswdLine(`a:x:${'9'.repeat(20)}:0::/:/bin/sh`)).toBeUndefined();
     expect(parsePasswdLine(`a:x:0:${'9'.repeat(20)}::/:/bin/sh`)).toBeUndefined();
+    // passwd(5): uid and gid are decimal numbers, nothing else Number() would take.
+    for (const [uid, gid] of [['0x10', '0'], ['+1', '0'], [' 1', '0'], ['1e3', '0'], ['1', '0x10'], ['1', '+1'], ['1', ' 1'], ['1', '1e3']]) {
+      expect([uid, gid, parsePasswdLine(`a:x:${uid}:${gid}::/:/bin/sh`)]).toEqual([uid, gid, undefined]);
+    }
   });
 });

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { commandWorks, describeWith } from '../../test/support/components.js';
 import { pmerrTexts } from '../../test/support/truth.js';
 import { ErrorCodes } from '../errors/croot-error.js';
@@ -23,6 +24,17 @@ describe('errorText', () => {
     const statuses = knownStatuses();
     expect(statuses.every((s) => s < 0)).toBe(true);
     expect(new Set(statuses).size).toBe(statuses.length);
+  });
+
+  it('lists every errno the kernel’s headers number, negated, and PCP’s three codes of the root protocol', () => {
+    // asm-generic/errno*.h: `#define ENAME N`; aliases (`#define EWOULDBLOCK EAGAIN`) name no new number.
+    const errnos = ['errno-base.h', 'errno.h'].flatMap((file) =>
+      [...readFileSync(`/usr/include/asm-generic/${file}`, 'utf8').matchAll(/^#define\s+E[A-Z0-9]+\s+(\d+)\b/gm)].map((m) => -Number(m[1])),
+    );
+    expect(errnos.length).toBeGreaterThan(100);
+    // PM_ERR_GENERIC, PM_ERR_IPC, PM_ERR_NOCONTAINER, as pcp-root-protocol.md lists them.
+    const pcp = [-12345, -12366, -12399];
+    expect([...knownStatuses()].sort((a, b) => a - b)).toEqual([...new Set([...errnos, ...pcp])].sort((a, b) => a - b));
   });
 });
 

@@ -67,9 +67,10 @@ export class FrameDecoder {
       this.buffered = 0;
       return all;
     }
+    // `all` is longer than the PDU here (one exactly as long returned above): keep the rest.
     const out = Buffer.from(all.subarray(0, n));
     const rest = all.subarray(n);
-    this.chunks = rest.length > 0 ? [rest] : [];
+    this.chunks = [rest];
     this.buffered = rest.length;
     return out;
   }

@@ -172,8 +172,12 @@ describe('protocol', () => {
       const argsDisagree = encodeStart(PduType.STARTPMDA_REQ, { label: 'x', args: 'abc' });
       argsDisagree.writeInt32LE(2, 36);
       const replyTooLong = Buffer.concat([encodeStart(PduType.STARTPMDA, { label: 'x' }), Buffer.alloc(4)]);
+      // A reply is 104 bytes whatever its argslen says: arguments travel in requests only.
+      const replyWithArgs = Buffer.concat([encodeStart(PduType.STARTPMDA, { label: 'x' }), Buffer.from('abc')]);
+      replyWithArgs.writeInt32LE(3, 36);
+      replyWithArgs.writeInt32LE(107, 4);
       const short = encodeStart(PduType.STARTPMDA_REQ, { label: 'x' }).subarray(0, 100);
-      for (const [what, buf] of Object.entries({ negLabel, negArgs, argsDisagree, replyTooLong, short })) {
+      for (const [what, buf] of Object.entries({ negLabel, negArgs, argsDisagree, replyTooLong, replyWithArgs, short })) {
         expect([what, failureOf(() => decodeStart(buf))]).toEqual([what, ['ERR_PROTOCOL', -EINVAL]]);
       }
       const stop = encodeStop(PduType.STOPPMDA_REQ, { pid: 5 });
