@@ -83,11 +83,17 @@ interface Croot {
   readonly engine: LxcEngine;
 }
 
-async function croot(env: Record<string, string | undefined>, options: LxcEngineOptions = {}, procRoot = join(work, 'proc'), watcher?: DirectoryWatcher): Promise<Croot> {
+async function croot(
+  env: Record<string, string | undefined>,
+  options: LxcEngineOptions = {},
+  procRoot = join(work, 'proc'),
+  watcher?: DirectoryWatcher,
+  registryOptions: EngineRegistryOptions = {},
+): Promise<Croot> {
   const c = createCrootContainer({ config: { procRoot, env: { PATH: process.env.PATH, PCP_LXC_DIR: lxcDir, ...env } }, modules: [lxcEngineModule] });
   if (watcher !== undefined) c.bind<DirectoryWatcher>(DirectoryWatcher).toConstantValue(watcher);
   c.bind<LxcEngineOptions>(LxcEngineOptions).toConstantValue({ cgroupRoots: [cgroupRoot], ...options });
-  c.bind<EngineRegistryOptions>(EngineRegistryOptions).toConstantValue({ recheckIntervalMs: 600000 });
+  c.bind<EngineRegistryOptions>(EngineRegistryOptions).toConstantValue({ recheckIntervalMs: 600000, ...registryOptions });
   containers.push(c);
   const registry = c.get<EngineRegistry>(EngineRegistry);
   await registry.start();
@@ -344,7 +350,8 @@ describe('LxcEngine', () => {
 
     it('does not hold the first load: the names are pushed at once, and a request waits for lxc-info (bounded) instead of hearing "not running"', async () => {
       const pidfile = join(work, 'hung.pid');
-      const { registry, pids } = await croot({ PCP_LXC_INFO: hangingLxcInfo(pidfile) }, { timeoutMs: 600000 });
+      // The request's bound (the registry's first-load bound) made short: the test waits it out.
+      const { registry, pids } = await croot({ PCP_LXC_INFO: hangingLxcInfo(pidfile) }, { timeoutMs: 600000 }, join(work, 'proc'), undefined, { firstLoadTimeoutMs: 200 });
       expect(registry.containers().find((c) => c.id === 'myvm')?.record).toMatchObject({ running: false, pending: true });
       const hung = await eventually(async () => (existsSync(pidfile) ? Number(readFileSync(pidfile, 'utf8')) : undefined));
       expect(await codeOf(() => pids.resolveProcessId('myvm'))).toBe('ERR_ENGINE_LOADING');
