@@ -6,6 +6,7 @@
  * that load core through fixture trees would otherwise cover most of core's
  * mutants with seconds of waiting each; integration tests never run here.
  */
+const path = require('node:path');
 const config = require('./jest.config.js');
 
 // Tests wait for what they expect with eventually() (test/support/outcomes.ts),
@@ -24,5 +25,8 @@ const { displayName: _displayName, ...project } = unit;
 module.exports = {
   ...project,
   testMatch: [`<rootDir>/${top}/**/*.test.ts`],
+  // After a file's first failing test its other tests are skipped: one failure
+  // kills the mutant (see the environment's comment).
+  testEnvironment: path.join(__dirname, 'test', 'support', 'fail-fast-environment.js'),
   testTimeout: config.testTimeout,
 };

@@ -414,6 +414,40 @@ describe('LxcEngine', () => {
     });
   });
 
+  describe('its health', () => {
+    it('names the folder, the lxc-info it runs and how many containers it has, and nothing else when all is well', async () => {
+      mkdirSync(join(lxcDir, 'other'));
+      writeFileSync(join(lxcDir, 'other', 'config'), '');
+      const info = fakeLxcInfo();
+      const { registry } = await croot({ PCP_LXC_INFO: info });
+      await until(registry, 'other', (c) => c.state === 'STOPPED');
+      await until(registry, 'myvm', (c) => c.state === 'STOPPED');
+      expect(status(registry)).toEqual(expect.objectContaining({ available: true, reason: `reads ${lxcDir} with ${info} (2 containers)` }));
+    });
+
+    it('names the first three containers lxc-info failed for, by name, and how many more', async () => {
+      for (const name of ['a', 'b', 'c', 'd']) {
+        mkdirSync(join(lxcDir, name));
+        writeFileSync(join(lxcDir, name, 'config'), '');
+      }
+      const info = join(work, 'lxc-info');
+      writeFileSync(info, `#!/bin/sh\necho "$2 doesn't exist" >&2\nexit 1\n`);
+      chmodSync(info, 0o755);
+      const { registry } = await croot({ PCP_LXC_INFO: info });
+      const failed = (n: string): string => `${n} (exited with 1: ${n} doesn't exist)`;
+      const want = `reads ${lxcDir} with ${info} (5 containers); lxc-info failed for ${failed('a')}, ${failed('b')}, ${failed('c')}, and 2 more`;
+      await eventually(async () => (status(registry).reason === want ? true : undefined)).catch(() => expect(status(registry).reason).toBe(want));
+      expect(status(registry).available).toBe(true);
+    });
+
+    it('says no cgroup folder is watched when its proc root has no mount table and no cgroup root is given', async () => {
+      const info = fakeLxcInfo();
+      const { registry } = await croot({ PCP_LXC_INFO: info }, { cgroupRoots: undefined });
+      await until(registry, 'myvm', (c) => c.state === 'STOPPED');
+      expect(status(registry).reason).toBe(`reads ${lxcDir} with ${info} (1 container); no cgroup folder watched: starts and stops show at the next re-check`);
+    });
+  });
+
   describe('more of what LXC does', () => {
     it('asks about the folder as listed when PCP_LXC_DIR ends in slashes', async () => {
       const { registry } = await croot({ PCP_LXC_INFO: fakeLxcInfo(), PCP_LXC_DIR: `${lxcDir}//` });
@@ -483,6 +517,16 @@ describe('LxcEngine', () => {
       answer('myvm', 'RUNNING', 5160);
       mkdirSync(join(cgroupRoot, 'lxc.payload.myvm-1'));
       expect(await until(registry, 'myvm', (c) => c.running)).toMatchObject({ pid: 5160, cgroup: 'lxc.payload.myvm-1' });
+    });
+
+    it('follows the lxc/NAME layout when the lxc folder is there before croot', async () => {
+      fakeProc(5163, 93, '4:memory:/lxc/myvm\n');
+      mkdirSync(join(cgroupRoot, 'lxc'));
+      const { registry } = await croot({ PCP_LXC_INFO: fakeLxcInfo() });
+      await until(registry, 'myvm', (c) => c.state === 'STOPPED');
+      answer('myvm', 'RUNNING', 5163);
+      mkdirSync(join(cgroupRoot, 'lxc', 'myvm'));
+      expect(await until(registry, 'myvm', (c) => c.running)).toMatchObject({ pid: 5163, cgroup: 'lxc/myvm' });
     });
 
     it('follows the lxc.payload/NAME layout, a parent folder made with its first container already in it', async () => {
