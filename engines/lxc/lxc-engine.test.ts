@@ -8,7 +8,9 @@ import { EngineRegistry, EngineRegistryOptions, type IndexedContainer, type Regi
 import { ContainerProcessIdResolver } from '../../core/registry/container-resolvers.js';
 import { codeOf, eventually, settle } from '../../test/support/outcomes.js';
 import { LossyWatcher } from '../../test/support/lossy-watcher.js';
-import { DirectoryWatcher } from '../../core/host/host-services.js';
+import { DirectoryWatcher, type DirectoryEvent } from '../../core/host/host-services.js';
+import { NodeDirectoryWatcher } from '../../core/host/node-directory-watcher.js';
+import { systemError } from '../../core/errors/system-error.js';
 import { statFields } from '../../test/support/processes.js';
 import { LxcEngine, LxcEngineOptions } from './lxc-engine.js';
 import { cgroupMountPoints } from './lxc-cgroup-watch.js';
@@ -117,6 +119,23 @@ function status(registry: EngineRegistry): { available: boolean; reason: string 
   const s = registry.statuses().find((x) => x.engine === 'lxc');
   if (s === undefined) throw new Error('no lxc status');
   return s;
+}
+
+/**
+ * A real watcher that refuses the folders in `refused` as inotify does once
+ * its watch limit is reached (ENOSPC), which a test cannot cause on a shared
+ * machine.
+ */
+class LimitedWatcher implements DirectoryWatcher {
+  private readonly inner = new NodeDirectoryWatcher();
+  constructor(private readonly refused: readonly string[]) {}
+  watch(dir: string, onEvent: (event: DirectoryEvent) => void): () => void {
+    if (this.refused.includes(dir)) {
+      const err = Object.assign(new Error(`ENOSPC: System limit for number of file watchers reached, watch '${dir}'`), { code: 'ENOSPC', errno: -28, syscall: 'watch' });
+      throw systemError(err, `watching ${dir}`);
+    }
+    return this.inner.watch(dir, onEvent);
+  }
 }
 
 describe('parseLxcInfo', () => {
@@ -442,9 +461,38 @@ describe('LxcEngine', () => {
 
     it('says no cgroup folder is watched when its proc root has no mount table and no cgroup root is given', async () => {
       const info = fakeLxcInfo();
-      const { registry } = await croot({ PCP_LXC_INFO: info }, { cgroupRoots: undefined });
-      await until(registry, 'myvm', (c) => c.state === 'STOPPED');
+      const c = createCrootContainer({ config: { procRoot: join(work, 'proc'), env: { PATH: process.env.PATH, PCP_LXC_DIR: lxcDir, PCP_LXC_INFO: info } }, modules: [lxcEngineModule] });
+      containers.push(c);
+      const registry = c.get<EngineRegistry>(EngineRegistry);
+      await registry.start();
+      await until(registry, 'myvm', (x) => x.state === 'STOPPED');
       expect(status(registry).reason).toBe(`reads ${lxcDir} with ${info} (1 container); no cgroup folder watched: starts and stops show at the next re-check`);
+    });
+  });
+
+  describe('folders it cannot watch', () => {
+    it('reads an LXC folder it cannot watch, says so, and finds a new container at the re-check', async () => {
+      const info = fakeLxcInfo();
+      const { registry, engine } = await croot({ PCP_LXC_INFO: info }, {}, join(work, 'proc'), new LimitedWatcher([lxcDir]));
+      await until(registry, 'myvm', (c) => c.state === 'STOPPED');
+      expect(status(registry)).toMatchObject({
+        available: true,
+        reason: `reads ${lxcDir} with ${info} (1 container); cannot watch ${lxcDir} (watching ${lxcDir}: ENOSPC: System limit for number of file watchers reached, watch '${lxcDir}'); its changes show at the next re-check`,
+      });
+      mkdirSync(join(lxcDir, 'late'));
+      writeFileSync(join(lxcDir, 'late', 'config'), '');
+      await engine.recheck();
+      expect(registry.containers().map((c) => c.id).sort()).toEqual(['late', 'myvm']);
+    });
+
+    it('says which cgroup root it cannot watch, and that starts then wait for the re-check', async () => {
+      const info = fakeLxcInfo();
+      const { registry } = await croot({ PCP_LXC_INFO: info }, {}, join(work, 'proc'), new LimitedWatcher([cgroupRoot]));
+      await until(registry, 'myvm', (c) => c.state === 'STOPPED');
+      expect(status(registry).reason).toBe(
+        `reads ${lxcDir} with ${info} (1 container); no cgroup folder watched: starts and stops show at the next re-check; ` +
+          `cannot watch ${cgroupRoot} (watching ${cgroupRoot}: ENOSPC: System limit for number of file watchers reached, watch '${cgroupRoot}'); its changes show at the next re-check`,
+      );
     });
   });
 
@@ -575,6 +623,21 @@ describe('LxcEngine', () => {
       renameSync(saved, lxcDir);
       await until(registry, 'myvm', (c) => c.state === 'STOPPED');
       expect(status(registry).available).toBe(true);
+    });
+
+    it('drops at the re-check a container whose config was removed (lxc-ls no longer lists it), and takes it again once the config is written back', async () => {
+      const info = fakeLxcInfo();
+      const { registry, engine } = await croot({ PCP_LXC_INFO: info });
+      await until(registry, 'myvm', (c) => c.state === 'STOPPED');
+      const config = readFileSync(join(lxcDir, 'myvm', 'config'));
+      // Only the LXC folder itself is watched for a container that has its config: the removal shows at the re-check.
+      rmSync(join(lxcDir, 'myvm', 'config'));
+      await engine.recheck();
+      expect(registry.containers()).toEqual([]);
+      expect(status(registry).reason).toBe(`reads ${lxcDir} with ${info} (0 containers)`);
+      writeFileSync(join(lxcDir, 'myvm', 'config'), config);
+      await until(registry, 'myvm', (c) => c.state === 'STOPPED');
+      expect(status(registry).reason).toBe(`reads ${lxcDir} with ${info} (1 container)`);
     });
 
     it('forgets a half-made folder removed before its config was written, and takes it if made again', async () => {
