@@ -526,6 +526,17 @@ describe('LxcEngine', () => {
       expect(await codeOf(() => pids.resolveProcessId('myvm'))).toBe('ERR_NOT_RUNNING');
     });
 
+    it("reads no more than 64 KiB of lxc-info's output: a State line after 200 KB of other lines is not taken", async () => {
+      fakeProc(5164, 89, '0::/lxc.payload.myvm\n');
+      const info = join(work, 'lxc-info');
+      // 2 000 lines of 100 bytes, then the answer.
+      writeFileSync(info, `#!/bin/sh\ni=0\nwhile [ $i -lt 2000 ]; do printf '%099d\\n' 0; i=$((i+1)); done\necho "State: RUNNING"\necho "PID: 5164"\n`);
+      chmodSync(info, 0o755);
+      const { registry } = await croot({ PCP_LXC_INFO: info });
+      const myvm = await until(registry, 'myvm', (c) => c.record.source === 'lxc-info');
+      expect(myvm).toMatchObject({ running: false, state: undefined });
+    });
+
     it('becomes unavailable when lxc-info disappears after the load, and lists nothing', async () => {
       const info = fakeLxcInfo();
       const { registry } = await croot({ PCP_LXC_INFO: info });
