@@ -138,6 +138,18 @@ class LimitedWatcher implements DirectoryWatcher {
   }
 }
 
+/** A real watcher that keeps every event it has handed to croot (after croot's handler returned). */
+class RecordingWatcher implements DirectoryWatcher {
+  readonly delivered: DirectoryEvent[] = [];
+  private readonly inner = new NodeDirectoryWatcher();
+  watch(dir: string, onEvent: (event: DirectoryEvent) => void): () => void {
+    return this.inner.watch(dir, (event) => {
+      onEvent(event);
+      this.delivered.push(event);
+    });
+  }
+}
+
 describe('parseLxcInfo', () => {
   it('reads the state and the PID from lxc-info lines', () => {
     expect(parseLxcInfo('Name:           myvm\nState:          RUNNING\nPID:            17297\nCPU use:        1.5 seconds\n')).toEqual({
@@ -546,6 +558,24 @@ describe('LxcEngine', () => {
       await eventually(async () => (status(registry).available === false ? true : undefined));
       expect(status(registry).reason).toContain(`${info} not found`);
       expect(registry.containers()).toEqual([]);
+    });
+
+    it('asks once more when a start is signalled while lxc-info is still answering about the container', async () => {
+      fakeProc(5165, 88, '0::/lxc.payload.myvm\n');
+      answer('myvm', 'STOPPED');
+      // Reads its answer, logs the call, then prints the answer only once the file "go" exists.
+      const info = join(work, 'lxc-info');
+      writeFileSync(info, `#!/bin/sh\na=$(cat "${answers}/$2")\necho "$*" >>${calls}\nwhile [ ! -e ${work}/go ]; do sleep 0.02; done\necho "$a"\n`);
+      chmodSync(info, 0o755);
+      const watcher = new RecordingWatcher();
+      const { registry } = await croot({ PCP_LXC_INFO: info }, {}, join(work, 'proc'), watcher);
+      await eventually(async () => (callsFor('myvm') === 1 ? true : undefined));
+      answer('myvm', 'RUNNING', 5165);
+      mkdirSync(join(cgroupRoot, 'lxc.payload.myvm'));
+      await eventually(async () => (watcher.delivered.some((e) => e.name === 'lxc.payload.myvm') ? true : undefined));
+      writeFileSync(join(work, 'go'), '');
+      expect(await until(registry, 'myvm', (c) => c.running)).toMatchObject({ pid: 5165 });
+      expect(callsFor('myvm')).toBe(2);
     });
 
     it('runs no more lxc-info children at once than its concurrency', async () => {
