@@ -700,6 +700,7 @@ describe('LxcEngine', () => {
       mkdirSync(join(lxcDir, 'lost'));
       writeFileSync(join(lxcDir, 'lost', 'config'), '');
       rmSync(join(lxcDir, 'myvm'), { recursive: true });
+      await eventually(async () => (['lost', 'myvm'].every((n) => lossy.lost.some((l) => l.dir === lxcDir && l.event.name === n)) ? true : undefined));
       lossy.overflow(lxcDir);
       await until(registry, 'lost', (c) => c.state === 'STOPPED');
       expect(registry.containers().map((c) => c.id)).toEqual(['lost']);
@@ -713,8 +714,23 @@ describe('LxcEngine', () => {
       lossy.losing = true;
       answer('myvm', 'RUNNING', 5170);
       mkdirSync(join(cgroupRoot, 'lxc.payload.myvm'));
+      await eventually(async () => (lossy.lost.some((l) => l.event.name === 'lxc.payload.myvm') ? true : undefined));
       lossy.overflow(cgroupRoot);
       expect(await until(registry, 'myvm', (c) => c.running)).toMatchObject({ pid: 5170 });
+    });
+
+    it('asks lxc-info about every container again when the lxc cgroup folder (LXC 3 and earlier) reports an overflow', async () => {
+      fakeProc(5171, 79, '4:memory:/lxc/myvm\n');
+      mkdirSync(join(cgroupRoot, 'lxc'));
+      const lossy = new LossyWatcher();
+      const { registry } = await croot({ PCP_LXC_INFO: fakeLxcInfo() }, {}, join(work, 'proc'), lossy);
+      await until(registry, 'myvm', (c) => c.state === 'STOPPED');
+      lossy.losing = true;
+      answer('myvm', 'RUNNING', 5171);
+      mkdirSync(join(cgroupRoot, 'lxc', 'myvm'));
+      await eventually(async () => (lossy.lost.some((l) => l.event.name === 'myvm') ? true : undefined));
+      lossy.overflow(join(cgroupRoot, 'lxc'));
+      expect(await until(registry, 'myvm', (c) => c.running)).toMatchObject({ pid: 5171, cgroup: 'lxc/myvm' });
     });
   });
 });
