@@ -164,6 +164,7 @@ describe('parseLxcInfo', () => {
 
   it('ignores a PID that is not a number', () => {
     expect(parseLxcInfo('State: RUNNING\nPID: none\n')).toEqual({ state: 'RUNNING' });
+    expect(parseLxcInfo('State: RUNNING\nPID: x12\n')).toEqual({ state: 'RUNNING' });
   });
 
   it('takes the first State and PID lines, in any case and spacing, and nothing else', () => {
