@@ -295,6 +295,22 @@ describe('LxcEngine', () => {
     expect(callsFor('other')).toBe(1);
   });
 
+  it("ignores other cgroup folders at a hierarchy's root, even one named like a container", async () => {
+    fakeProc(5167, 86, '0::/lxc.payload.other\n');
+    mkdirSync(join(lxcDir, 'other'));
+    writeFileSync(join(lxcDir, 'other', 'config'), '');
+    const { registry } = await croot({ PCP_LXC_INFO: fakeLxcInfo() });
+    await until(registry, 'myvm', (c) => c.state === 'STOPPED');
+    await until(registry, 'other', (c) => c.state === 'STOPPED');
+    mkdirSync(join(cgroupRoot, 'system.slice'));
+    mkdirSync(join(cgroupRoot, 'myvm'));
+    // A start after them in the same folder: once it is answered, the folders before it have been seen.
+    answer('other', 'RUNNING', 5167);
+    mkdirSync(join(cgroupRoot, 'lxc.payload.other'));
+    await until(registry, 'other', (c) => c.running);
+    expect(callsFor('myvm')).toBe(1);
+  });
+
   it('follows the lxc/NAME layout of LXC 3 and earlier, the lxc folder made at the first start', async () => {
     fakeProc(5151, 98, '4:memory:/lxc/myvm\n');
     const { registry } = await croot({ PCP_LXC_INFO: fakeLxcInfo() });
