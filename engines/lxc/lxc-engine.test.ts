@@ -8,7 +8,9 @@ import { EngineRegistry, EngineRegistryOptions, type IndexedContainer, type Regi
 import { ContainerProcessIdResolver } from '../../core/registry/container-resolvers.js';
 import { codeOf, eventually, settle } from '../../test/support/outcomes.js';
 import { LossyWatcher } from '../../test/support/lossy-watcher.js';
-import { DirectoryWatcher } from '../../core/host/host-services.js';
+import { DirectoryWatcher, type DirectoryEvent } from '../../core/host/host-services.js';
+import { NodeDirectoryWatcher } from '../../core/host/node-directory-watcher.js';
+import { systemError } from '../../core/errors/system-error.js';
 import { statFields } from '../../test/support/processes.js';
 import { LxcEngine, LxcEngineOptions } from './lxc-engine.js';
 import { cgroupMountPoints } from './lxc-cgroup-watch.js';
@@ -83,11 +85,17 @@ interface Croot {
   readonly engine: LxcEngine;
 }
 
-async function croot(env: Record<string, string | undefined>, options: LxcEngineOptions = {}, procRoot = join(work, 'proc'), watcher?: DirectoryWatcher): Promise<Croot> {
+async function croot(
+  env: Record<string, string | undefined>,
+  options: LxcEngineOptions = {},
+  procRoot = join(work, 'proc'),
+  watcher?: DirectoryWatcher,
+  registryOptions: EngineRegistryOptions = {},
+): Promise<Croot> {
   const c = createCrootContainer({ config: { procRoot, env: { PATH: process.env.PATH, PCP_LXC_DIR: lxcDir, ...env } }, modules: [lxcEngineModule] });
   if (watcher !== undefined) c.bind<DirectoryWatcher>(DirectoryWatcher).toConstantValue(watcher);
   c.bind<LxcEngineOptions>(LxcEngineOptions).toConstantValue({ cgroupRoots: [cgroupRoot], ...options });
-  c.bind<EngineRegistryOptions>(EngineRegistryOptions).toConstantValue({ recheckIntervalMs: 600000 });
+  c.bind<EngineRegistryOptions>(EngineRegistryOptions).toConstantValue({ recheckIntervalMs: 600000, ...registryOptions });
   containers.push(c);
   const registry = c.get<EngineRegistry>(EngineRegistry);
   await registry.start();
@@ -113,6 +121,35 @@ function status(registry: EngineRegistry): { available: boolean; reason: string 
   return s;
 }
 
+/**
+ * A real watcher that refuses the folders in `refused` as inotify does once
+ * its watch limit is reached (ENOSPC), which a test cannot cause on a shared
+ * machine.
+ */
+class LimitedWatcher implements DirectoryWatcher {
+  private readonly inner = new NodeDirectoryWatcher();
+  constructor(private readonly refused: readonly string[]) {}
+  watch(dir: string, onEvent: (event: DirectoryEvent) => void): () => void {
+    if (this.refused.includes(dir)) {
+      const err = Object.assign(new Error(`ENOSPC: System limit for number of file watchers reached, watch '${dir}'`), { code: 'ENOSPC', errno: -28, syscall: 'watch' });
+      throw systemError(err, `watching ${dir}`);
+    }
+    return this.inner.watch(dir, onEvent);
+  }
+}
+
+/** A real watcher that keeps every event it has handed to croot (after croot's handler returned). */
+class RecordingWatcher implements DirectoryWatcher {
+  readonly delivered: DirectoryEvent[] = [];
+  private readonly inner = new NodeDirectoryWatcher();
+  watch(dir: string, onEvent: (event: DirectoryEvent) => void): () => void {
+    return this.inner.watch(dir, (event) => {
+      onEvent(event);
+      this.delivered.push(event);
+    });
+  }
+}
+
 describe('parseLxcInfo', () => {
   it('reads the state and the PID from lxc-info lines', () => {
     expect(parseLxcInfo('Name:           myvm\nState:          RUNNING\nPID:            17297\nCPU use:        1.5 seconds\n')).toEqual({
@@ -127,6 +164,7 @@ describe('parseLxcInfo', () => {
 
   it('ignores a PID that is not a number', () => {
     expect(parseLxcInfo('State: RUNNING\nPID: none\n')).toEqual({ state: 'RUNNING' });
+    expect(parseLxcInfo('State: RUNNING\nPID: x12\n')).toEqual({ state: 'RUNNING' });
   });
 
   it('takes the first State and PID lines, in any case and spacing, and nothing else', () => {
@@ -257,6 +295,22 @@ describe('LxcEngine', () => {
     expect(callsFor('other')).toBe(1);
   });
 
+  it("ignores other cgroup folders at a hierarchy's root, even one named like a container", async () => {
+    fakeProc(5167, 86, '0::/lxc.payload.other\n');
+    mkdirSync(join(lxcDir, 'other'));
+    writeFileSync(join(lxcDir, 'other', 'config'), '');
+    const { registry } = await croot({ PCP_LXC_INFO: fakeLxcInfo() });
+    await until(registry, 'myvm', (c) => c.state === 'STOPPED');
+    await until(registry, 'other', (c) => c.state === 'STOPPED');
+    mkdirSync(join(cgroupRoot, 'system.slice'));
+    mkdirSync(join(cgroupRoot, 'myvm'));
+    // A start after them in the same folder: once it is answered, the folders before it have been seen.
+    answer('other', 'RUNNING', 5167);
+    mkdirSync(join(cgroupRoot, 'lxc.payload.other'));
+    await until(registry, 'other', (c) => c.running);
+    expect(callsFor('myvm')).toBe(1);
+  });
+
   it('follows the lxc/NAME layout of LXC 3 and earlier, the lxc folder made at the first start', async () => {
     fakeProc(5151, 98, '4:memory:/lxc/myvm\n');
     const { registry } = await croot({ PCP_LXC_INFO: fakeLxcInfo() });
@@ -344,7 +398,8 @@ describe('LxcEngine', () => {
 
     it('does not hold the first load: the names are pushed at once, and a request waits for lxc-info (bounded) instead of hearing "not running"', async () => {
       const pidfile = join(work, 'hung.pid');
-      const { registry, pids } = await croot({ PCP_LXC_INFO: hangingLxcInfo(pidfile) }, { timeoutMs: 600000 });
+      // The request's bound (the registry's first-load bound) made short: the test waits it out.
+      const { registry, pids } = await croot({ PCP_LXC_INFO: hangingLxcInfo(pidfile) }, { timeoutMs: 600000 }, join(work, 'proc'), undefined, { firstLoadTimeoutMs: 200 });
       expect(registry.containers().find((c) => c.id === 'myvm')?.record).toMatchObject({ running: false, pending: true });
       const hung = await eventually(async () => (existsSync(pidfile) ? Number(readFileSync(pidfile, 'utf8')) : undefined));
       expect(await codeOf(() => pids.resolveProcessId('myvm'))).toBe('ERR_ENGINE_LOADING');
@@ -407,6 +462,69 @@ describe('LxcEngine', () => {
     });
   });
 
+  describe('its health', () => {
+    it('names the folder, the lxc-info it runs and how many containers it has, and nothing else when all is well', async () => {
+      mkdirSync(join(lxcDir, 'other'));
+      writeFileSync(join(lxcDir, 'other', 'config'), '');
+      const info = fakeLxcInfo();
+      const { registry } = await croot({ PCP_LXC_INFO: info });
+      await until(registry, 'other', (c) => c.state === 'STOPPED');
+      await until(registry, 'myvm', (c) => c.state === 'STOPPED');
+      expect(status(registry)).toEqual(expect.objectContaining({ available: true, reason: `reads ${lxcDir} with ${info} (2 containers)` }));
+    });
+
+    it('names the first three containers lxc-info failed for, by name, and how many more', async () => {
+      for (const name of ['a', 'b', 'c', 'd']) {
+        mkdirSync(join(lxcDir, name));
+        writeFileSync(join(lxcDir, name, 'config'), '');
+      }
+      const info = join(work, 'lxc-info');
+      writeFileSync(info, `#!/bin/sh\necho "$2 doesn't exist" >&2\nexit 1\n`);
+      chmodSync(info, 0o755);
+      const { registry } = await croot({ PCP_LXC_INFO: info });
+      const failed = (n: string): string => `${n} (exited with 1: ${n} doesn't exist)`;
+      const want = `reads ${lxcDir} with ${info} (5 containers); lxc-info failed for ${failed('a')}, ${failed('b')}, ${failed('c')}, and 2 more`;
+      await eventually(async () => (status(registry).reason === want ? true : undefined)).catch(() => expect(status(registry).reason).toBe(want));
+      expect(status(registry).available).toBe(true);
+    });
+
+    it('says no cgroup folder is watched when its proc root has no mount table and no cgroup root is given', async () => {
+      const info = fakeLxcInfo();
+      const c = createCrootContainer({ config: { procRoot: join(work, 'proc'), env: { PATH: process.env.PATH, PCP_LXC_DIR: lxcDir, PCP_LXC_INFO: info } }, modules: [lxcEngineModule] });
+      containers.push(c);
+      const registry = c.get<EngineRegistry>(EngineRegistry);
+      await registry.start();
+      await until(registry, 'myvm', (x) => x.state === 'STOPPED');
+      expect(status(registry).reason).toBe(`reads ${lxcDir} with ${info} (1 container); no cgroup folder watched: starts and stops show at the next re-check`);
+    });
+  });
+
+  describe('folders it cannot watch', () => {
+    it('reads an LXC folder it cannot watch, says so, and finds a new container at the re-check', async () => {
+      const info = fakeLxcInfo();
+      const { registry, engine } = await croot({ PCP_LXC_INFO: info }, {}, join(work, 'proc'), new LimitedWatcher([lxcDir]));
+      await until(registry, 'myvm', (c) => c.state === 'STOPPED');
+      expect(status(registry)).toMatchObject({
+        available: true,
+        reason: `reads ${lxcDir} with ${info} (1 container); cannot watch ${lxcDir} (watching ${lxcDir}: ENOSPC: System limit for number of file watchers reached, watch '${lxcDir}'); its changes show at the next re-check`,
+      });
+      mkdirSync(join(lxcDir, 'late'));
+      writeFileSync(join(lxcDir, 'late', 'config'), '');
+      await engine.recheck();
+      expect(registry.containers().map((c) => c.id).sort()).toEqual(['late', 'myvm']);
+    });
+
+    it('says which cgroup root it cannot watch, and that starts then wait for the re-check', async () => {
+      const info = fakeLxcInfo();
+      const { registry } = await croot({ PCP_LXC_INFO: info }, {}, join(work, 'proc'), new LimitedWatcher([cgroupRoot]));
+      await until(registry, 'myvm', (c) => c.state === 'STOPPED');
+      expect(status(registry).reason).toBe(
+        `reads ${lxcDir} with ${info} (1 container); no cgroup folder watched: starts and stops show at the next re-check; ` +
+          `cannot watch ${cgroupRoot} (watching ${cgroupRoot}: ENOSPC: System limit for number of file watchers reached, watch '${cgroupRoot}'); its changes show at the next re-check`,
+      );
+    });
+  });
+
   describe('more of what LXC does', () => {
     it('asks about the folder as listed when PCP_LXC_DIR ends in slashes', async () => {
       const { registry } = await croot({ PCP_LXC_INFO: fakeLxcInfo(), PCP_LXC_DIR: `${lxcDir}//` });
@@ -437,6 +555,17 @@ describe('LxcEngine', () => {
       expect(await codeOf(() => pids.resolveProcessId('myvm'))).toBe('ERR_NOT_RUNNING');
     });
 
+    it("reads no more than 64 KiB of lxc-info's output: a State line after 200 KB of other lines is not taken", async () => {
+      fakeProc(5164, 89, '0::/lxc.payload.myvm\n');
+      const info = join(work, 'lxc-info');
+      // 2 000 lines of 100 bytes, then the answer.
+      writeFileSync(info, `#!/bin/sh\ni=0\nwhile [ $i -lt 2000 ]; do printf '%099d\\n' 0; i=$((i+1)); done\necho "State: RUNNING"\necho "PID: 5164"\n`);
+      chmodSync(info, 0o755);
+      const { registry } = await croot({ PCP_LXC_INFO: info });
+      const myvm = await until(registry, 'myvm', (c) => c.record.source === 'lxc-info');
+      expect(myvm).toMatchObject({ running: false, state: undefined });
+    });
+
     it('becomes unavailable when lxc-info disappears after the load, and lists nothing', async () => {
       const info = fakeLxcInfo();
       const { registry } = await croot({ PCP_LXC_INFO: info });
@@ -446,6 +575,24 @@ describe('LxcEngine', () => {
       await eventually(async () => (status(registry).available === false ? true : undefined));
       expect(status(registry).reason).toContain(`${info} not found`);
       expect(registry.containers()).toEqual([]);
+    });
+
+    it('asks once more when a start is signalled while lxc-info is still answering about the container', async () => {
+      fakeProc(5165, 88, '0::/lxc.payload.myvm\n');
+      answer('myvm', 'STOPPED');
+      // Reads its answer, logs the call, then prints the answer only once the file "go" exists.
+      const info = join(work, 'lxc-info');
+      writeFileSync(info, `#!/bin/sh\na=$(cat "${answers}/$2")\necho "$*" >>${calls}\nwhile [ ! -e ${work}/go ]; do sleep 0.02; done\necho "$a"\n`);
+      chmodSync(info, 0o755);
+      const watcher = new RecordingWatcher();
+      const { registry } = await croot({ PCP_LXC_INFO: info }, {}, join(work, 'proc'), watcher);
+      await eventually(async () => (callsFor('myvm') === 1 ? true : undefined));
+      answer('myvm', 'RUNNING', 5165);
+      mkdirSync(join(cgroupRoot, 'lxc.payload.myvm'));
+      await eventually(async () => (watcher.delivered.some((e) => e.name === 'lxc.payload.myvm') ? true : undefined));
+      writeFileSync(join(work, 'go'), '');
+      expect(await until(registry, 'myvm', (c) => c.running)).toMatchObject({ pid: 5165 });
+      expect(callsFor('myvm')).toBe(2);
     });
 
     it('runs no more lxc-info children at once than its concurrency', async () => {
@@ -476,6 +623,16 @@ describe('LxcEngine', () => {
       answer('myvm', 'RUNNING', 5160);
       mkdirSync(join(cgroupRoot, 'lxc.payload.myvm-1'));
       expect(await until(registry, 'myvm', (c) => c.running)).toMatchObject({ pid: 5160, cgroup: 'lxc.payload.myvm-1' });
+    });
+
+    it('follows the lxc/NAME layout when the lxc folder is there before croot', async () => {
+      fakeProc(5163, 93, '4:memory:/lxc/myvm\n');
+      mkdirSync(join(cgroupRoot, 'lxc'));
+      const { registry } = await croot({ PCP_LXC_INFO: fakeLxcInfo() });
+      await until(registry, 'myvm', (c) => c.state === 'STOPPED');
+      answer('myvm', 'RUNNING', 5163);
+      mkdirSync(join(cgroupRoot, 'lxc', 'myvm'));
+      expect(await until(registry, 'myvm', (c) => c.running)).toMatchObject({ pid: 5163, cgroup: 'lxc/myvm' });
     });
 
     it('follows the lxc.payload/NAME layout, a parent folder made with its first container already in it', async () => {
@@ -526,6 +683,21 @@ describe('LxcEngine', () => {
       expect(status(registry).available).toBe(true);
     });
 
+    it('drops at the re-check a container whose config was removed (lxc-ls no longer lists it), and takes it again once the config is written back', async () => {
+      const info = fakeLxcInfo();
+      const { registry, engine } = await croot({ PCP_LXC_INFO: info });
+      await until(registry, 'myvm', (c) => c.state === 'STOPPED');
+      const config = readFileSync(join(lxcDir, 'myvm', 'config'));
+      // Only the LXC folder itself is watched for a container that has its config: the removal shows at the re-check.
+      rmSync(join(lxcDir, 'myvm', 'config'));
+      await engine.recheck();
+      expect(registry.containers()).toEqual([]);
+      expect(status(registry).reason).toBe(`reads ${lxcDir} with ${info} (0 containers)`);
+      writeFileSync(join(lxcDir, 'myvm', 'config'), config);
+      await until(registry, 'myvm', (c) => c.state === 'STOPPED');
+      expect(status(registry).reason).toBe(`reads ${lxcDir} with ${info} (1 container)`);
+    });
+
     it('forgets a half-made folder removed before its config was written, and takes it if made again', async () => {
       mkdirSync(join(lxcDir, 'half'));
       const { registry } = await croot({ PCP_LXC_INFO: fakeLxcInfo() });
@@ -545,6 +717,7 @@ describe('LxcEngine', () => {
       mkdirSync(join(lxcDir, 'lost'));
       writeFileSync(join(lxcDir, 'lost', 'config'), '');
       rmSync(join(lxcDir, 'myvm'), { recursive: true });
+      await eventually(async () => (['lost', 'myvm'].every((n) => lossy.lost.some((l) => l.dir === lxcDir && l.event.name === n)) ? true : undefined));
       lossy.overflow(lxcDir);
       await until(registry, 'lost', (c) => c.state === 'STOPPED');
       expect(registry.containers().map((c) => c.id)).toEqual(['lost']);
@@ -558,8 +731,23 @@ describe('LxcEngine', () => {
       lossy.losing = true;
       answer('myvm', 'RUNNING', 5170);
       mkdirSync(join(cgroupRoot, 'lxc.payload.myvm'));
+      await eventually(async () => (lossy.lost.some((l) => l.event.name === 'lxc.payload.myvm') ? true : undefined));
       lossy.overflow(cgroupRoot);
       expect(await until(registry, 'myvm', (c) => c.running)).toMatchObject({ pid: 5170 });
+    });
+
+    it('asks lxc-info about every container again when the lxc cgroup folder (LXC 3 and earlier) reports an overflow', async () => {
+      fakeProc(5171, 79, '4:memory:/lxc/myvm\n');
+      mkdirSync(join(cgroupRoot, 'lxc'));
+      const lossy = new LossyWatcher();
+      const { registry } = await croot({ PCP_LXC_INFO: fakeLxcInfo() }, {}, join(work, 'proc'), lossy);
+      await until(registry, 'myvm', (c) => c.state === 'STOPPED');
+      lossy.losing = true;
+      answer('myvm', 'RUNNING', 5171);
+      mkdirSync(join(cgroupRoot, 'lxc', 'myvm'));
+      await eventually(async () => (lossy.lost.some((l) => l.event.name === 'myvm') ? true : undefined));
+      lossy.overflow(join(cgroupRoot, 'lxc'));
+      expect(await until(registry, 'myvm', (c) => c.running)).toMatchObject({ pid: 5171, cgroup: 'lxc/myvm' });
     });
   });
 });

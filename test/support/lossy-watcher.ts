@@ -11,12 +11,15 @@ import { NodeDirectoryWatcher } from '../../core/host/node-directory-watcher.js'
 export class LossyWatcher implements DirectoryWatcher {
   /** While true, events are lost. */
   losing = false;
+  /** The events lost, by folder: a test waits for a change's event to be lost before it reports the overflow. */
+  readonly lost: { readonly dir: string; readonly event: DirectoryEvent }[] = [];
   private readonly inner = new NodeDirectoryWatcher();
   private readonly handlers = new Map<string, Set<(event: DirectoryEvent) => void>>();
 
   watch(dir: string, onEvent: (event: DirectoryEvent) => void): () => void {
     const end = this.inner.watch(dir, (event) => {
       if (!this.losing) onEvent(event);
+      else this.lost.push({ dir, event });
     });
     let set = this.handlers.get(dir);
     if (set === undefined) this.handlers.set(dir, (set = new Set()));

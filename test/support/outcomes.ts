@@ -1,8 +1,22 @@
 /** Small helpers for asserting on things that settle over time or fail with a code. */
 import { CrootError } from '../../core/errors/croot-error.js';
 
-/** Polls `probe` every 50 ms until it gives a value (not undefined), or fails after `ms` with the last error. */
-export async function eventually<T>(probe: () => Promise<T | undefined>, ms = 10000): Promise<T> {
+/**
+ * How long `eventually` waits when not told: 10 s, or CROOT_TEST_EVENTUALLY_MS
+ * when set. jest.stryker.config.js sets 2000 so that a mutant breaking what a
+ * test waits for fails that test in 2 s instead of running into Stryker's
+ * timeout (which costs a restarted test process); see docs/testing.md.
+ */
+export function defaultEventuallyMs(env: NodeJS.ProcessEnv = process.env): number {
+  const text = env.CROOT_TEST_EVENTUALLY_MS;
+  if (text === undefined || text === '') return 10000;
+  const ms = Number(text);
+  if (!Number.isSafeInteger(ms) || ms <= 0) throw new Error(`CROOT_TEST_EVENTUALLY_MS must be a positive number of ms, got ${JSON.stringify(text)}`);
+  return ms;
+}
+
+/** Polls `probe` every 50 ms until it gives a value (not undefined), or fails after `ms` (default: defaultEventuallyMs()) with the last error. */
+export async function eventually<T>(probe: () => Promise<T | undefined>, ms = defaultEventuallyMs()): Promise<T> {
   const deadline = Date.now() + ms;
   let last: unknown;
   for (;;) {
