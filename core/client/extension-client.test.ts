@@ -13,6 +13,7 @@ import { VanishingRootServer, afterEachSend } from '../../test/support/vanishing
 import { CrootError } from '../errors/croot-error.js';
 import { askCrootd, subscribeCrootd } from './extension-client.js';
 import { nodeSocketTransport } from './node-socket-transport.js';
+import { crootRejectionOf } from '../../test/support/outcomes.js';
 
 /** INFO as PCP 6.0.3 sends it, byte for byte (docs/pcp-root-protocol.md). */
 const INFO = Buffer.from('009000001800000000000000020000000700000000000000', 'hex');
@@ -45,15 +46,6 @@ async function withServer(reply: (request: Buffer, socket: Socket) => Buffer | u
   }
 }
 
-async function rejection(p: Promise<unknown>): Promise<CrootError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(CrootError);
-  return err as CrootError;
-}
-
 const LIST = { schemaVersion: 1, containers: [{ id: 'a'.repeat(64), names: ['web1'], engine: 'docker' }], note: 'é'.repeat(3000) };
 
 describe('askCrootd', () => {
@@ -83,7 +75,7 @@ describe('askCrootd', () => {
     await withServer(
       () => extensionPdu(0x9101, -76, 0, JSON.stringify(report)),
       async (server) => {
-        const err = await rejection(askCrootd({ op: 'show', name: 'web' }, server.path, { timeoutMs: 2000 }));
+        const err = await crootRejectionOf(askCrootd({ op: 'show', name: 'web' }, server.path, { timeoutMs: 2000 }));
         expect(err).toMatchObject({ code: 'ERR_AMBIGUOUS_NAME', status: -76 });
         expect(err.message).toContain('fits web1 and web2');
       },
@@ -97,7 +89,7 @@ describe('askCrootd', () => {
         return undefined;
       },
       async (server) => {
-        const err = await rejection(askCrootd({ op: 'list' }, server.path, { timeoutMs: 2000 }));
+        const err = await crootRejectionOf(askCrootd({ op: 'list' }, server.path, { timeoutMs: 2000 }));
         expect(err.code).toBe('ERR_NOT_SUPPORTED');
         expect(err.message).toContain('closed the connection on the request');
       },
@@ -110,7 +102,7 @@ describe('askCrootd', () => {
     await withServer(
       () => header,
       async (server) => {
-        const err = await rejection(askCrootd({ op: 'engines' }, server.path, { timeoutMs: 2000 }));
+        const err = await crootRejectionOf(askCrootd({ op: 'engines' }, server.path, { timeoutMs: 2000 }));
         expect(err.code).toBe('ERR_NOT_SUPPORTED');
         expect(err.message).toContain('answered status -95');
       },
@@ -126,7 +118,7 @@ describe('askCrootd', () => {
     await withServer(
       () => header,
       async (server) => {
-        await expect(rejection(askCrootd({ op: 'list' }, server.path, { timeoutMs: 2000 }))).resolves.toMatchObject({ code: 'ERR_PROTOCOL', status: -22 });
+        await expect(crootRejectionOf(askCrootd({ op: 'list' }, server.path, { timeoutMs: 2000 }))).resolves.toMatchObject({ code: 'ERR_PROTOCOL', status: -22 });
       },
     );
   });
@@ -150,14 +142,14 @@ describe('askCrootd', () => {
     await withServer(
       () => undefined,
       async (server) => {
-        const err = await rejection(askCrootd({ op: 'status' }, server.path, { timeoutMs: 100 }));
+        const err = await crootRejectionOf(askCrootd({ op: 'status' }, server.path, { timeoutMs: 100 }));
         expect(err.code).toBe('ERR_TIMEOUT');
       },
     );
   });
 
   it('fails with ERR_NOT_CONNECTED when nothing listens', async () => {
-    const err = await rejection(askCrootd({ op: 'list' }, '/nonexistent/croot/root.socket', { timeoutMs: 500 }));
+    const err = await crootRejectionOf(askCrootd({ op: 'list' }, '/nonexistent/croot/root.socket', { timeoutMs: 500 }));
     expect(err).toMatchObject({ code: 'ERR_NOT_CONNECTED', status: -2 });
   });
 });
@@ -179,7 +171,7 @@ describe('subscribeCrootd', () => {
         stream?.write(replyChunks(event));
         await expect(next).resolves.toEqual(event);
         stream?.end();
-        const err = await rejection(events.next());
+        const err = await crootRejectionOf(events.next());
         expect(err.code).toBe('ERR_NOT_CONNECTED');
         expect(err.message).toContain('closed the event stream');
         events.close();
@@ -208,7 +200,7 @@ describe('subscribeCrootd', () => {
         return extensionPdu(0x9101, -95, 0, JSON.stringify({ code: 'ERR_NOT_SUPPORTED', status: -95, message: 'unknown operation "events"' }));
       },
       async (server) => {
-        const err = await rejection(subscribeCrootd(server.path, { timeoutMs: 2000 }));
+        const err = await crootRejectionOf(subscribeCrootd(server.path, { timeoutMs: 2000 }));
         expect(err).toMatchObject({ code: 'ERR_NOT_SUPPORTED', status: -95 });
         // The client hung up: the server sees the close without closing itself.
         await closed;
@@ -221,7 +213,7 @@ describe('a server that goes away', () => {
   it('says ERR_NOT_SUPPORTED when the server resets the connection with the request unread (ECONNRESET), as pmdaroot does on a type it does not know', async () => {
     const server = await VanishingRootServer.start();
     try {
-      const err = await rejection(askCrootd({ op: 'list' }, server.path, { timeoutMs: 5000, transport: afterEachSend(nodeSocketTransport, () => server.vanish()) }));
+      const err = await crootRejectionOf(askCrootd({ op: 'list' }, server.path, { timeoutMs: 5000, transport: afterEachSend(nodeSocketTransport, () => server.vanish()) }));
       expect(err.code).toBe('ERR_NOT_SUPPORTED');
       expect(err.message).toContain('closed the connection on the request');
     } finally {
@@ -236,7 +228,7 @@ describe('a server that goes away', () => {
       expect(events.first).toEqual(LIST);
       const next = events.next();
       server.vanish();
-      const err = await rejection(next);
+      const err = await crootRejectionOf(next);
       expect(err.code).toBe('ERR_NOT_CONNECTED');
       expect(err.message).toContain('closed the event stream');
       events.close();
@@ -250,7 +242,7 @@ describeWith('croot native', probes.native, 'a server that closed before the req
   it('says ERR_NOT_SUPPORTED: the server closed the connection on the request', async () => {
     const server = await VanishingRootServer.start({ closeAtOnce: true });
     try {
-      const err = await rejection(askCrootd({ op: 'status' }, server.path, { timeoutMs: 5000, transport: fdTransport }));
+      const err = await crootRejectionOf(askCrootd({ op: 'status' }, server.path, { timeoutMs: 5000, transport: fdTransport }));
       expect(err.code).toBe('ERR_NOT_SUPPORTED');
       expect(err.message).toContain('closed the connection on the request');
     } finally {

@@ -15,6 +15,7 @@ import { CrootError } from '../errors/croot-error.js';
 import { nodeSocketTransport } from './node-socket-transport.js';
 import { pmdaRootConnect, pmdaRootContainerHostName, pmdaRootContainerProcessID, pmdaRootShutdown } from './pmda-root.js';
 import { RootClient } from './root-client.js';
+import { crootRejectionOf } from '../../test/support/outcomes.js';
 
 const { ECONNRESET, EPIPE } = constants.errno;
 
@@ -24,15 +25,6 @@ function containerReply(type: number, status: number, pid: number, name = ''): B
   [type, out.length, status, 2, pid, Buffer.byteLength(name)].forEach((v, i) => out.writeInt32LE(v, i * 4));
   out.write(name, 24);
   return out;
-}
-
-async function rejection(p: Promise<unknown>): Promise<CrootError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(CrootError);
-  return err as CrootError;
 }
 
 describe('a server that closes with the request unread (ECONNRESET)', () => {
@@ -47,7 +39,7 @@ describe('a server that closes with the request unread (ECONNRESET)', () => {
   it('fails the call with ERR_NOT_CONNECTED and the errno the kernel gave, and drops the connection', async () => {
     const client = await RootClient.connect(server.path, { transport: afterEachSend(nodeSocketTransport, () => server.vanish()) });
     expect(client.path).toBe(server.path);
-    const err = await rejection(client.hostname('web1'));
+    const err = await crootRejectionOf(client.hostname('web1'));
     expect(err).toMatchObject({ code: 'ERR_NOT_CONNECTED', errno: ECONNRESET });
     expect(client.connected).toBe(false);
   });
@@ -68,7 +60,7 @@ describeWith('croot native', probes.native, 'a server that closed before the req
     const server = await VanishingRootServer.start({ closeAtOnce: true });
     try {
       const client = await RootClient.connect(server.path, { transport: fdTransport });
-      await expect(rejection(client.cgroupName('web1'))).resolves.toMatchObject({ code: 'ERR_NOT_CONNECTED', errno: EPIPE });
+      await expect(crootRejectionOf(client.cgroupName('web1'))).resolves.toMatchObject({ code: 'ERR_NOT_CONNECTED', errno: EPIPE });
       expect(client.connected).toBe(false);
       const fd = await pmdaRootConnect(server.path, { transport: fdTransport });
       expect(fd).toBeGreaterThanOrEqual(0);
@@ -94,7 +86,7 @@ describe('calls bounded by an AbortSignal', () => {
     });
     try {
       const client = await RootClient.connect(server.path);
-      const err = await rejection(client.hostname('web1', { signal: controller.signal }));
+      const err = await crootRejectionOf(client.hostname('web1', { signal: controller.signal }));
       expect(err.code).toBe('ERR_ABORTED');
       expect(err.cause).toBe(reason);
       // The reply may still come: the connection cannot be used again.
@@ -116,10 +108,10 @@ describe('calls bounded by an AbortSignal', () => {
     try {
       const client = await RootClient.connect(server.path);
       await expect(client.hostname('web1', { signal })).resolves.toBe('web1-host');
-      await expect(rejection(client.hostname('nosuch', { signal }))).resolves.toMatchObject({ code: 'ERR_NO_CONTAINER' });
+      await expect(crootRejectionOf(client.hostname('nosuch', { signal }))).resolves.toMatchObject({ code: 'ERR_NO_CONTAINER' });
       await expect(client.processId('web1', { signal })).resolves.toBe(4242);
       expect(getEventListeners(signal, 'abort')).toHaveLength(0);
-      await expect(rejection(client.hostname('slow', { signal, timeoutMs: 50 }))).resolves.toMatchObject({ code: 'ERR_TIMEOUT' });
+      await expect(crootRejectionOf(client.hostname('slow', { signal, timeoutMs: 50 }))).resolves.toMatchObject({ code: 'ERR_TIMEOUT' });
       expect(getEventListeners(signal, 'abort')).toHaveLength(0);
       client.close();
     } finally {
@@ -137,7 +129,7 @@ describe('what a failed call says', () => {
     const server = await FakeRootServer.start({ reply: (req) => containerReply(req.readInt32LE(0) + 1, -12399, 0) });
     try {
       const client = await RootClient.connect(server.path);
-      await expect(rejection(call(client))).resolves.toMatchObject({ message: `${what}: Container not found (-12399)` });
+      await expect(crootRejectionOf(call(client))).resolves.toMatchObject({ message: `${what}: Container not found (-12399)` });
       client.close();
     } finally {
       await server.close();
@@ -148,10 +140,10 @@ describe('what a failed call says', () => {
     const server = await FakeRootServer.start({ reply: (req) => containerReply(req.readInt32LE(0) + 1, readContainer(req).name.startsWith('web') ? -76 : -3, 0) });
     try {
       const client = await RootClient.connect(server.path);
-      const ambiguous = await rejection(client.hostname('web'));
+      const ambiguous = await crootRejectionOf(client.hostname('web'));
       expect(ambiguous).toMatchObject({ code: 'ERR_AMBIGUOUS_NAME', status: -76 });
       expect(ambiguous.message).toContain('the server log names them');
-      const gone = await rejection(client.hostname('db'));
+      const gone = await crootRejectionOf(client.hostname('db'));
       expect(gone).toMatchObject({ code: 'ERR_NOT_RUNNING', status: -3 });
       expect(gone.message).not.toContain('the server log');
       client.close();
@@ -169,7 +161,7 @@ describe('what a failed call says', () => {
     });
     try {
       const client = await RootClient.connect(server.path);
-      await expect(rejection(client.processId('web1'))).resolves.toMatchObject({ code: 'ERR_NOT_CONNECTED', message: `${server.path} closed the connection` });
+      await expect(crootRejectionOf(client.processId('web1'))).resolves.toMatchObject({ code: 'ERR_NOT_CONNECTED', message: `${server.path} closed the connection` });
     } finally {
       await server.close();
     }

@@ -15,6 +15,7 @@ import { fdTarget, fdTransport, fdsOn, pipe, sendWithFds } from '../../test/supp
 import { CrootError } from '../errors/croot-error.js';
 import { RootClient } from './root-client.js';
 import { pmdaRootConnect, pmdaRootContainerHostName, pmdaRootContainerProcessID, pmdaRootProcessStart, pmdaRootShutdown, type ProcessStartOut } from './pmda-root.js';
+import { crootRejectionOf } from '../../test/support/outcomes.js';
 
 /** A root PDU field by field: the header (type, length, status, version 2), 32-bit ints, raw bytes; `length` overrides the length field. */
 function rootPdu(type: number, status: number, ints: number[] = [], tail: Buffer = Buffer.alloc(0), length?: number): Buffer {
@@ -46,15 +47,6 @@ async function fdServer(reply: () => Buffer, fds: () => number[]): Promise<FakeR
       return undefined;
     },
   });
-}
-
-async function rejection(p: Promise<unknown>): Promise<CrootError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(CrootError);
-  return err as CrootError;
 }
 
 describeWith('croot native', probes.native, 'processStart with pipe IPC (fds by SCM_RIGHTS)', () => {
@@ -108,7 +100,7 @@ describeWith('croot native', probes.native, 'processStart with pipe IPC (fds by 
     );
     const client = await RootClient.connect(server.path, { transport: fdTransport });
     try {
-      const err = await rejection(client.processStart(2, 'agent', '/usr/bin/agent'));
+      const err = await crootRejectionOf(client.processStart(2, 'agent', '/usr/bin/agent'));
       expect(err).toMatchObject({ code: 'ERR_PROTOCOL', details: { pid: 777 } });
       expect(err.message).toContain(`carried ${count} fds, expected 2`);
       // Only the test's own read ends are left on those pipes.
@@ -131,7 +123,7 @@ describeWith('croot native', probes.native, 'processStart with pipe IPC (fds by 
     const held = [...pipes];
     const client = await RootClient.connect(server.path, { transport: fdTransport });
     try {
-      const err = await rejection(client.processStart(2, 'agent', '/usr/bin/agent'));
+      const err = await crootRejectionOf(client.processStart(2, 'agent', '/usr/bin/agent'));
       expect(err).toMatchObject({ code: 'ERR_REMOTE', status: -13, message: 'start of "agent": Permission denied (-13)' });
       expect(client.connected).toBe(true);
       await expect(client.processStart(1, 'agent', '/usr/bin/agent')).resolves.toEqual({ pid: 555, stdin: undefined, stdout: undefined, fds: [] });
@@ -149,7 +141,7 @@ describeWith('croot native', probes.native, 'replies read with one recvmsg, as P
     const server = await FakeRootServer.start({ reply: () => rootPdu(0x9002, -12399).subarray(0, 12) });
     const client = await RootClient.connect(server.path, { transport: fdTransport });
     try {
-      await expect(rejection(client.hostname('web1'))).resolves.toMatchObject({ code: 'ERR_PROTOCOL', status: -22 });
+      await expect(crootRejectionOf(client.hostname('web1'))).resolves.toMatchObject({ code: 'ERR_PROTOCOL', status: -22 });
       expect(client.connected).toBe(false);
     } finally {
       client.close();
@@ -163,7 +155,7 @@ describeWith('croot native', probes.native, 'replies read with one recvmsg, as P
     const server = await FakeRootServer.start({ reply: () => newer });
     const client = await RootClient.connect(server.path, { transport: fdTransport });
     try {
-      await expect(rejection(client.hostname('web1'))).resolves.toMatchObject({ code: 'ERR_VERSION', status: -95 });
+      await expect(crootRejectionOf(client.hostname('web1'))).resolves.toMatchObject({ code: 'ERR_VERSION', status: -95 });
     } finally {
       client.close();
       await server.close();

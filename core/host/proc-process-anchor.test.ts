@@ -1,28 +1,15 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { childrenOf, processState, startTimeOf } from '../../test/support/processes.js';
+import { childrenOf, processState, startTimeOf, testChildren } from '../../test/support/processes.js';
 import { eventually } from '../../test/support/outcomes.js';
 import { ProcProcessAnchor } from './proc-process-anchor.js';
 
 describe(ProcProcessAnchor, () => {
-  const children: ChildProcess[] = [];
-  afterEach(async () => {
-    for (const child of children.splice(0)) {
-      if (child.exitCode === null && child.signalCode === null) {
-        const exited = once(child, 'exit');
-        child.kill('SIGKILL');
-        await exited;
-      }
-    }
-  });
-  function start(file: string, args: string[]): ChildProcess & { pid: number } {
-    const child = spawn(file, args, { stdio: 'ignore' });
-    children.push(child);
-    return child as ChildProcess & { pid: number };
-  }
+  const children = testChildren();
+  afterEach(() => children.reap());
+  const start = children.start;
 
   it('says it holds processes through /proc, and why', () => {
     expect(new ProcProcessAnchor('/proc').mode()).toEqual({ kind: 'proc', reason: 'the native module is not loaded' });

@@ -1,9 +1,8 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { childrenOf, processState, startTimeOf } from '../../test/support/processes.js';
+import { childrenOf, processState, startTimeOf, testChildren } from '../../test/support/processes.js';
 import { ProcProcessHandle } from './proc-process-handle.js';
 
 async function waitFor(what: string, probe: () => boolean, timeoutMs = 10000): Promise<void> {
@@ -15,23 +14,9 @@ async function waitFor(what: string, probe: () => boolean, timeoutMs = 10000): P
 }
 
 describe(ProcProcessHandle, () => {
-  const children: ChildProcess[] = [];
-
-  afterEach(async () => {
-    for (const child of children.splice(0)) {
-      if (child.exitCode === null && child.signalCode === null) {
-        const exited = once(child, 'exit');
-        child.kill('SIGKILL');
-        await exited;
-      }
-    }
-  });
-
-  function start(file: string, args: string[]): ChildProcess & { pid: number } {
-    const child = spawn(file, args, { stdio: 'ignore' });
-    children.push(child);
-    return child as ChildProcess & { pid: number };
-  }
+  const children = testChildren();
+  afterEach(() => children.reap());
+  const start = children.start;
 
   it('holds a running process by its start time, and has no pidfd', () => {
     const child = start('sleep', ['600']);

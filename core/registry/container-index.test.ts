@@ -8,6 +8,7 @@ import type { ContainerRecord } from './engine-contribution.js';
 import { NameMatcher } from './name-matcher.js';
 import { ProcProcessAnchor } from '../host/proc-process-anchor.js';
 import type { ProcessAnchor, ProcessAnchorMode, ProcessHandle } from '../host/host-services.js';
+import { CountingAnchor } from '../../test/support/counting-anchor.js';
 
 const stopped = (engine: string, id: string, ...names: string[]): ContainerRecord => ({ engine, id, names, running: false });
 
@@ -254,24 +255,22 @@ describe('ContainerIndex', () => {
       const pid = live.pid as number;
       const start = kernelStat(pid).start;
       // The real /proc anchor, counting the processes it is asked to hold.
-      let opened = 0;
-      const real: ProcessAnchor = anchor;
-      const counting: ProcessAnchor = { mode: () => real.mode(), open: (p, onExit) => (opened++, real.open(p, onExit)) };
+      const counting = new CountingAnchor(anchor);
       const changes: string[] = [];
       const index = new ContainerIndex(counting, '/proc', (ch) => changes.push(`${ch.kind} ${ch.container.id}`));
       const ids = Array.from({ length: 600 }, (_, i) => `bg${i}`);
       index.upsertMany('docker', ids.map((id) => ({ engine: 'docker', id, names: [id], running: true, pid, pidStartTime: start })));
       // In the index and findable at once; none of them held yet.
       expect(index.withName('bg599').map((c) => c.id)).toEqual(['bg599']);
-      expect(opened).toBe(0);
+      expect(counting.opened).toBe(0);
       await new Promise((r) => setImmediate(r));
-      expect(opened).toBeGreaterThan(0);
-      expect(opened).toBeLessThan(ids.length);
-      for (let i = 0; i < 20 && opened < ids.length; i++) await new Promise((r) => setImmediate(r));
-      expect(opened).toBe(ids.length);
+      expect(counting.opened).toBeGreaterThan(0);
+      expect(counting.opened).toBeLessThan(ids.length);
+      for (let i = 0; i < 20 && counting.opened < ids.length; i++) await new Promise((r) => setImmediate(r));
+      expect(counting.opened).toBe(ids.length);
       // Reading them now opens nothing more: they were held already, each by the process the kernel shows.
       for (const id of ids) expect([id, index.withId(id)[0]?.liveness, index.withId(id)[0]?.startTime]).toEqual([id, 'running', start]);
-      expect(opened).toBe(ids.length);
+      expect(counting.opened).toBe(ids.length);
       expect(changes.filter((c) => !c.startsWith('added'))).toEqual([]);
     });
 
@@ -279,9 +278,7 @@ describe('ContainerIndex', () => {
       const live = sleeper();
       const pid = live.pid as number;
       const start = kernelStat(pid).start;
-      let opened = 0;
-      const real: ProcessAnchor = anchor;
-      const counting: ProcessAnchor = { mode: () => real.mode(), open: (p, onExit) => (opened++, real.open(p, onExit)) };
+      const counting = new CountingAnchor(anchor);
       const index = new ContainerIndex(counting, '/proc');
       const release = index.holdBackgroundAnchoring();
       const second = index.holdBackgroundAnchoring();
@@ -291,17 +288,17 @@ describe('ContainerIndex', () => {
         for (let i = 0; i < n; i++) await new Promise((r) => setImmediate(r));
       };
       await turns(5);
-      expect(opened).toBe(0);
+      expect(counting.opened).toBe(0);
       expect([index.withName('h7')[0]?.liveness, index.withName('h7')[0]?.startTime]).toEqual(['running', start]);
-      expect(opened).toBe(1);
+      expect(counting.opened).toBe(1);
       // Holds nest: the pass waits for the last release; a release given twice counts once.
       second();
       second();
       await turns(5);
-      expect(opened).toBe(1);
+      expect(counting.opened).toBe(1);
       release();
       await turns(5);
-      expect(opened).toBe(ids.length);
+      expect(counting.opened).toBe(ids.length);
     });
 
     it('sees an exit through the handle, also while the process is a zombie, and never brings the PID back', async () => {

@@ -9,6 +9,7 @@ import { CrootError } from '../errors/croot-error.js';
 import { ProcessAnchor } from '../host/host-services.js';
 import { ProcProcessAnchor } from '../host/proc-process-anchor.js';
 import { startTimeOf } from '../../test/support/processes.js';
+import { CountingAnchor } from '../../test/support/counting-anchor.js';
 
 /** An engine as the contract describes one, driven by the test: it pushes what the test tells it to. */
 class PushEngine implements EngineContribution {
@@ -232,9 +233,7 @@ describe('DefaultEngineRegistry', () => {
       children.push(child);
       const pid = child.pid as number;
       const start = startTimeOf(pid) as number;
-      let opened = 0;
-      const real: ProcessAnchor = new ProcProcessAnchor('/proc');
-      const counting: ProcessAnchor = { mode: () => real.mode(), open: (p, onExit) => (opened++, real.open(p, onExit)) };
+      const counting = new CountingAnchor(new ProcProcessAnchor('/proc'));
       const engine = new PushEngine('docker', 'never');
       const c = new Container();
       c.loadSync(
@@ -252,7 +251,7 @@ describe('DefaultEngineRegistry', () => {
       engine.sink?.replaceAll(many.map((m) => ({ ...m, running: true, pid, pidStartTime: start })));
       let turnsWhileApplying = 0;
       while (!loaded) {
-        expect(opened).toBe(0);
+        expect(counting.opened).toBe(0);
         turnsWhileApplying++;
         await new Promise((resolve) => setImmediate(resolve));
       }
@@ -260,11 +259,11 @@ describe('DefaultEngineRegistry', () => {
       // The list took several turns, none of which anchored anything; once it is in, the pass holds all of it.
       expect(turnsWhileApplying).toBeGreaterThan(2);
       await turns();
-      expect(opened).toBe(many.length);
+      expect(counting.opened).toBe(many.length);
       // Held by the process the kernel shows: reading them opens nothing more.
       const seen = r.containers().map((x) => [x.liveness, x.pid, x.startTime]);
       expect(new Set(seen.map((x) => x.join()))).toEqual(new Set([['running', pid, start].join()]));
-      expect(opened).toBe(many.length);
+      expect(counting.opened).toBe(many.length);
       await r.stop();
     });
 

@@ -60,3 +60,13 @@ export function crootErrorOf(fn: () => unknown): CrootError {
   }
   throw new Error('expected a CrootError');
 }
+
+/** The CrootError `promise` rejects with; resolving, or rejecting with anything else, fails the test. */
+export async function crootRejectionOf(promise: Promise<unknown>): Promise<CrootError> {
+  const err = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(CrootError);
+  return err as CrootError;
+}

@@ -2,6 +2,8 @@
  * What the kernel says about processes, read from /proc directly (not through
  * core/host/proc-files.ts), so tests compare croot's answers with the host's own.
  */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
 import { readFileSync, readdirSync } from 'node:fs';
 
 /**
@@ -45,4 +47,25 @@ export function childrenOf(ppid: number): number[] {
 /** Children of `ppid` (default: this process) that have exited but are not reaped. */
 export function zombieChildren(ppid: number = process.pid): number[] {
   return childrenOf(ppid).filter((pid) => processState(pid) === 'Z');
+}
+
+/** Children a test starts (`start`), each killed with SIGKILL and reaped by `reap()` (an afterEach). */
+export function testChildren(): { start(file: string, args: string[]): ChildProcess & { pid: number }; reap(): Promise<void> } {
+  const children: ChildProcess[] = [];
+  return {
+    start(file, args) {
+      const child = spawn(file, args, { stdio: 'ignore' });
+      children.push(child);
+      return child as ChildProcess & { pid: number };
+    },
+    async reap() {
+      for (const child of children.splice(0)) {
+        if (child.exitCode === null && child.signalCode === null) {
+          const exited = once(child, 'exit');
+          child.kill('SIGKILL');
+          await exited;
+        }
+      }
+    },
+  };
 }
