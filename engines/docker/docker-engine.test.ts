@@ -321,6 +321,9 @@ describe('DockerEngine and dockerode', () => {
             isolated.dockerEngineModule,
             new ContainerModule(({ bind }) => {
               bind<DockerEngineOptions>(DockerEngineOptions).toConstantValue({ probeTimeoutMs: 300, requestTimeoutMs: 300 });
+              // ready() waits for the engine's own verdict, not the registry's 5 s first-load bound (a loaded machine may
+              // spend seconds loading dockerode in the isolated module registry before the engine's 300 ms bounds start).
+              bind<EngineRegistryOptions>(EngineRegistryOptions).toConstantValue({ firstLoadTimeoutMs: 120000 });
             }),
           ],
         });
