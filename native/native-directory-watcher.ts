@@ -17,8 +17,13 @@ interface Listener {
 export class NativeDirectoryWatcher implements DirectoryWatcher {
   private fd: number | undefined;
   private watcher: FdWatcher | undefined;
-  /** Listeners by watch descriptor; one wd per directory, however many watch it. */
-  private readonly listeners = new Map<number, Set<Listener>>();
+  /**
+   * Listeners by watch descriptor; one wd per directory, however many watch
+   * it. An array, not a Set: one per watched directory (one per container
+   * for some engines), mostly of one listener, where a Set's hash table
+   * would be most of the memory.
+   */
+  private readonly listeners = new Map<number, Listener[]>();
   private readonly changed: number;
   private readonly removed: number;
   private readonly gone: number;
@@ -41,14 +46,12 @@ export class NativeDirectoryWatcher implements DirectoryWatcher {
     } catch (err) {
       throw translateNativeError(err, `watching ${dir}`);
     }
-    let set = this.listeners.get(wd);
-    if (set === undefined) {
-      set = new Set();
-      this.listeners.set(wd, set);
-    }
     // An object of its own, so one function can watch one directory twice and stop each watch alone.
     const listener: Listener = { onEvent };
-    set.add(listener);
+    const list = this.listeners.get(wd);
+    // A new list made with its one element: `[]` and a push would reserve room for 17.
+    if (list === undefined) this.listeners.set(wd, [listener]);
+    else list.push(listener);
     return () => this.unwatch(wd, listener);
   }
 
@@ -83,9 +86,11 @@ export class NativeDirectoryWatcher implements DirectoryWatcher {
   }
 
   private unwatch(wd: number, listener: Listener): void {
-    const set = this.listeners.get(wd);
-    if (set === undefined || !set.delete(listener)) return;
-    if (set.size > 0) return;
+    const list = this.listeners.get(wd);
+    const at = list?.indexOf(listener) ?? -1;
+    if (list === undefined || at < 0) return;
+    list.splice(at, 1);
+    if (list.length > 0) return;
     this.listeners.delete(wd);
     this.removeWatch(wd);
   }
@@ -123,21 +128,21 @@ export class NativeDirectoryWatcher implements DirectoryWatcher {
 
   private dispatch(event: InotifyEvent, call: (listeners: Iterable<Listener>, event: DirectoryEvent) => void): void {
     if ((event.mask & this.native.IN.Q_OVERFLOW) !== 0) {
-      const everyone = [...this.listeners.values()].flatMap((set) => [...set]);
+      const everyone = [...this.listeners.values()].flat();
       call(everyone, { name: '', kind: 'overflow' });
       return;
     }
-    const set = this.listeners.get(event.wd);
-    if (set === undefined) return;
+    const list = this.listeners.get(event.wd);
+    if (list === undefined) return;
     if ((event.mask & this.gone) !== 0) {
       // The watch has ended (or, after a move, croot ends it: the path no longer names the directory).
       this.listeners.delete(event.wd);
       if ((event.mask & this.native.IN.IGNORED) === 0) this.removeWatch(event.wd);
-      call(set, { name: '', kind: 'gone' });
+      call(list, { name: '', kind: 'gone' });
     } else if ((event.mask & this.removed) !== 0) {
-      call(set, { name: event.name, kind: 'removed' });
+      call(list, { name: event.name, kind: 'removed' });
     } else if ((event.mask & this.changed) !== 0) {
-      call(set, { name: event.name, kind: 'changed' });
+      call(list, { name: event.name, kind: 'changed' });
     }
   }
 }

@@ -35,6 +35,15 @@ export type StateFileRead =
   /** There, but not a file croot reads: why, for the engine's health. */
   | { readonly kind: 'refused'; readonly reason: string };
 
+/**
+ * `ino:size:mtimeMs` of a file, as one flat string: an engine keeps one per
+ * container, and a template literal would keep it as a tree of pieces (a
+ * V8 cons string of numbers turned into strings), several times its size.
+ */
+export function fileSignature(stat: { readonly ino: number; readonly size: number; readonly mtimeMs: number }): string {
+  return [stat.ino, stat.size, stat.mtimeMs].join(':');
+}
+
 const FLAGS = constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW;
 const MISSING: StateFileRead = Object.freeze({ kind: 'missing' });
 
@@ -109,7 +118,7 @@ export async function readStateFile(root: string, relPath: string, maxBytes: num
       length += bytesRead;
       if (length > maxBytes) return refused(`larger than ${maxBytes} bytes`);
     }
-    return { kind: 'text', text: buf.toString('utf8', 0, length), signature: `${stat.ino}:${stat.size}:${stat.mtimeMs}` };
+    return { kind: 'text', text: buf.toString('utf8', 0, length), signature: fileSignature(stat) };
   } catch (err) {
     return refused(`unreadable (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
   } finally {
@@ -156,7 +165,7 @@ export function readStateFileSync(root: string, relPath: string, maxBytes: numbe
       // As many bytes as fstat gave and room for more: the file as it was when opened, without one more read to see its end.
       if (length === stat.size && length < buf.length) break;
     }
-    return { kind: 'text', text: buf.toString('utf8', 0, length), signature: `${stat.ino}:${stat.size}:${stat.mtimeMs}` };
+    return { kind: 'text', text: buf.toString('utf8', 0, length), signature: fileSignature(stat) };
   } catch (err) {
     return refused(`unreadable (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
   } finally {

@@ -14,7 +14,7 @@ import { lstatSync, realpathSync } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import type { ContainerRecord } from '../../core/registry/engine-contribution.js';
 import type { DirectoryEvent, DirectoryWatcher } from '../../core/host/host-services.js';
-import { readStateFileSync } from '../../core/host/state-file.js';
+import { fileSignature, readStateFileSync } from '../../core/host/state-file.js';
 import { dockerPidOf, dockerPidStartTime, dockerRecordFrom, type DockerContainerJson } from './docker-record.js';
 
 /** The files of a container folder that croot reads; a change of any other is ignored. */
@@ -306,7 +306,7 @@ export class DockerDiskState {
       // The safety net: a few lstat calls tell whether anything was written since the last read.
       const config = signatureOf(dir, 'config.v2.json') ?? signatureOf(dir, 'config.json');
       const host = config === undefined ? undefined : signatureOf(dir, 'hostconfig.json');
-      const now = config === undefined ? 'none' : `${config.name}|${config.sig}|${host?.sig ?? ''}`;
+      const now = config === undefined ? 'none' : [config.name, config.sig, host?.sig ?? ''].join('|');
       if (now === entry.signature) return;
     }
     // The signature comes from the files as they were read (fstat of each open descriptor).
@@ -322,7 +322,8 @@ export class DockerDiskState {
       const hostFile = readStateFileSync(this.containersDir, `${id}/hostconfig.json`, MAX_CONFIG_BYTES, realRoot);
       try {
         if (configFile.kind !== 'text') throw new Error(configFile.reason);
-        signature = `${configName}|${configFile.signature}|${hostFile.kind === 'text' ? hostFile.signature : ''}`;
+        // Joined, not a template literal: kept per container, it is one flat string (see fileSignature).
+        signature = [configName, configFile.signature, hostFile.kind === 'text' ? hostFile.signature : ''].join('|');
         record = this.parse(id, configFile.text, hostFile.kind === 'text' ? hostFile.text : undefined);
         if (record !== undefined && record.id !== id) throw new Error(`it names container ${record.id}`);
       } catch {
@@ -376,7 +377,7 @@ function resolvedOrUndefined(dir: string): string | undefined {
 function signatureOf(dir: string, name: string): { name: string; sig: string } | undefined {
   try {
     const st = lstatSync(`${dir}/${name}`);
-    return { name, sig: `${st.ino}:${st.size}:${st.mtimeMs}` };
+    return { name, sig: fileSignature(st) };
   } catch {
     return undefined;
   }

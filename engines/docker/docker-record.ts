@@ -44,6 +44,8 @@ export interface DockerRecordOptions {
 /** The container's full id, or undefined when the JSON has none. */
 export function dockerIdOf(json: DockerContainerJson, fallbackId?: string): string | undefined {
   const id = typeof json.Id === 'string' ? json.Id : typeof json.ID === 'string' ? json.ID : fallbackId;
+  // Equal to the caller's: the caller's string, which it keeps anyway (one copy per container, not two).
+  if (id === fallbackId) return fallbackId;
   return id !== undefined && id.length > 0 ? id : undefined;
 }
 
