@@ -203,6 +203,8 @@ export interface CrootNative {
   getFdLimit(): FdLimit;
   /** setrlimit(RLIMIT_NOFILE) with the soft limit raised to the hard one; returns the limits now in force. */
   raiseFdLimit(): FdLimit;
+  /** malloc_trim(0): gives the system back the free pages of every malloc arena; true when some were. */
+  releaseFreeMemory(): boolean;
   /** getpwnam_r through NSS; null when there is no such user. May block on a remote directory (sssd, LDAP). */
   getUserByName(name: string): PasswdEntry | null;
   /** getpwuid_r through NSS; null when there is no such user. May block like getUserByName. */
@@ -279,6 +281,7 @@ export const crootNativeFunctions = [
   'inotifyRead',
   'getFdLimit',
   'raiseFdLimit',
+  'releaseFreeMemory',
   'getUserByName',
   'getUserById',
   'listUsers',

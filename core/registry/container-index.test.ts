@@ -301,6 +301,30 @@ describe('ContainerIndex', () => {
       expect(counting.opened).toBe(ids.length);
     });
 
+    it('tells when nothing is owed: at once when nothing is, else once the pass has held every owed process', async () => {
+      const live = sleeper();
+      const pid = live.pid as number;
+      const start = kernelStat(pid).start;
+      const counting = new CountingAnchor(anchor);
+      const index = new ContainerIndex(counting, '/proc');
+      let anchoredAt: number | undefined;
+      await index.whenAnchored();
+      expect(counting.opened).toBe(0);
+      const release = index.holdBackgroundAnchoring();
+      const ids = Array.from({ length: 700 }, (_, i) => `w${i}`);
+      index.upsertMany('docker', ids.map((id) => ({ engine: 'docker', id, names: [id], running: true, pid, pidStartTime: start })));
+      const done = index.whenAnchored().then(() => (anchoredAt = counting.opened));
+      for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+      // Held: still owed, so not yet.
+      expect(anchoredAt).toBeUndefined();
+      release();
+      await done;
+      // Every one held by then, by the process the kernel shows.
+      expect(anchoredAt).toBe(ids.length);
+      expect(index.withId('w699')[0]?.startTime).toBe(start);
+      expect(counting.opened).toBe(ids.length);
+    });
+
     it('sees an exit through the handle, also while the process is a zombie, and never brings the PID back', async () => {
       // A child that is not reaped stays a zombie: spawn through a shell that keeps it so.
       const parent = spawn('sh', ['-c', 'sleep 1000 & echo $!; exec sleep 1000'], { stdio: ['ignore', 'pipe', 'ignore'] });

@@ -42,6 +42,8 @@ export class ContainerIndex implements ContainerSearch<IndexedContainer>, Anchor
   private owedScheduled = false;
   /** Holds on the background pass (see {@link holdBackgroundAnchoring}). */
   private holds = 0;
+  /** Called, once each, when nothing is owed any more (see {@link whenAnchored}). */
+  private anchoredWaiters: Array<() => void> = [];
 
   constructor(
     private readonly anchor: ProcessAnchor,
@@ -209,6 +211,15 @@ export class ContainerIndex implements ContainerSearch<IndexedContainer>, Anchor
     };
   }
 
+  /**
+   * Resolves once no entry's anchoring is owed: at once when none is, else
+   * when the background pass (or reads) have anchored every owed entry.
+   */
+  whenAnchored(): Promise<void> {
+    if (this.owedHead >= this.owed.length) return Promise.resolve();
+    return new Promise<void>((resolve) => this.anchoredWaiters.push(resolve));
+  }
+
   private scheduleOwed(): void {
     if (this.owedScheduled || this.holds > 0 || this.owedHead >= this.owed.length) return;
     this.owedScheduled = true;
@@ -230,6 +241,13 @@ export class ContainerIndex implements ContainerSearch<IndexedContainer>, Anchor
     }
     this.owed = [];
     this.owedHead = 0;
+    this.settleAnchoredWaiters();
+  }
+
+  private settleAnchoredWaiters(): void {
+    const waiters = this.anchoredWaiters;
+    this.anchoredWaiters = [];
+    for (const resolve of waiters) resolve();
   }
 
   /** Drops one container of `engine`; releases its anchor. */
@@ -269,6 +287,7 @@ export class ContainerIndex implements ContainerSearch<IndexedContainer>, Anchor
     }
     this.owed = [];
     this.owedHead = 0;
+    this.settleAnchoredWaiters();
     this.engines.clear();
     this.byId.clear();
     this.byName.clear();

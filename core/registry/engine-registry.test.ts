@@ -256,8 +256,12 @@ describe('DefaultEngineRegistry', () => {
         await new Promise((resolve) => setImmediate(resolve));
       }
       await ready;
-      // The list took several turns, none of which anchored anything; once it is in, the pass holds all of it.
+      // The list took several turns, none of which anchored anything; once it is in, the pass holds all of it,
+      // and anchored() says so when it has.
       expect(turnsWhileApplying).toBeGreaterThan(2);
+      let openedWhenAnchored: number | undefined;
+      await r.anchored().then(() => (openedWhenAnchored = counting.opened));
+      expect(openedWhenAnchored).toBe(many.length);
       await turns();
       expect(counting.opened).toBe(many.length);
       // Held by the process the kernel shows: reading them opens nothing more.

@@ -61,6 +61,12 @@ export interface EngineRegistry {
   start(): Promise<void>;
   /** Resolves once every engine has loaded, failed, or passed its first-load deadline. */
   ready(): Promise<void>;
+  /**
+   * Resolves once the engines are ready (as {@link ready}) and every
+   * container they listed has its init process anchored (the background
+   * pass is done): the end of start-up work.
+   */
+  anchored(): Promise<void>;
   /** How init processes are held (pidfds, or /proc checks and why). */
   anchorMode(): ProcessAnchorMode;
   /** Calls `listener` for every change of the index and of engine health; returns an unsubscribe function. */
@@ -194,6 +200,11 @@ export class DefaultEngineRegistry implements EngineRegistry {
 
   async ready(): Promise<void> {
     await Promise.all(this.slots.map((s) => s.settled));
+  }
+
+  async anchored(): Promise<void> {
+    await this.ready();
+    await this.index.whenAnchored();
   }
 
   subscribe(listener: (event: RegistryEvent) => void): () => void {
