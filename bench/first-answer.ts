@@ -94,7 +94,7 @@ async function main(): Promise<number> {
             // bin/crootd's own flag, and the profile.
             program = join(dir, 'crootd-profiled');
             const script = join(dirname(crootd), '..', 'dist', 'bin', 'crootd.js');
-            writeFileSync(program, `#!/bin/sh\nexec ${process.execPath} --max-semi-space-size=2 --cpu-prof --cpu-prof-dir=${prof} ${script} "$@"\n`);
+            writeFileSync(program, `#!/bin/sh\nexec ${process.execPath} --max-semi-space-size=1 --cpu-prof --cpu-prof-dir=${prof} ${script} "$@"\n`);
             chmodSync(program, 0o755);
           }
           const server = await startCrootd({ crootd: program, dir: join(dir, 'croot'), config: {}, env }, known, 120000);

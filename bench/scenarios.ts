@@ -265,6 +265,9 @@ export async function idleAndWarm(
   truths: readonly Truth[],
 ): Promise<{ measures: Map<RunningServer, { idle: number; rss: number }>; callMs: Map<RunningServer, number> }> {
   const s = tools.settings;
+  // Idle means after start-up: crootd logs when its start-up work (loading, holding every init process, compacting) is done.
+  const startUp = await startUpDone(pair.croot, 60000);
+  tools.progress(`  crootd's start-up work: ${startUp === undefined ? 'its end not logged within 60 s' : `done (waited ${(startUp / 1000).toFixed(2)} s for it)`}`);
   await delay(s.settleMs);
   const servers = [pair.croot, ...(pair.pcp ? [pair.pcp] : [])];
   tools.progress(`  idle for ${s.idleMs / 1000} s (no requests)`);
@@ -285,6 +288,17 @@ export async function idleAndWarm(
     callMs.set(server, ms);
   }
   return { measures, callMs };
+}
+
+/** ms until `server`'s log says its start-up work is done (from now), or undefined after `timeoutMs`. */
+async function startUpDone(server: RunningServer, timeoutMs: number): Promise<number | undefined> {
+  const t0 = Date.now();
+  while (Date.now() - t0 < timeoutMs) {
+    if (/ start-up done /.test(server.output())) return Date.now() - t0;
+    if (server.exited) return undefined;
+    await delay(20);
+  }
+  return undefined;
 }
 
 interface LookupPlan {
