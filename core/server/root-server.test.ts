@@ -320,6 +320,45 @@ describeWith('root', () => probes.root() ?? probes.native(), 'RootServer socket'
     }
   });
 
+  it('removes at close only its own socket: a server that took the path since keeps it and still answers', async () => {
+    const first = await startTestServer();
+    const second = await startTestServer();
+    try {
+      // Our socket file removed, and the path bound again by another server (a new crootd).
+      rmSync(first.socket);
+      await second.server.close();
+      await second.server.listen(first.socket);
+      const theirs = statSync(first.socket);
+      await first.server.close();
+      const now = statSync(first.socket);
+      expect([now.dev, now.ino]).toEqual([theirs.dev, theirs.ino]);
+      const c = await RawRootClient.open(first.socket, false);
+      expect(await c.next(REPLY_MS)).toEqual(PCP_INFO);
+      c.close();
+      // The second server removes its own socket, and leaves no other name in the directory.
+      await second.server.close();
+      expect(readdirSync(join(first.dir, 'pmcd'))).toEqual([]);
+    } finally {
+      await first.stop();
+      await second.stop();
+    }
+  });
+
+  it('forgets its path at close, and serves the new one after listening again', async () => {
+    const t = await startTestServer();
+    try {
+      expect(readdirSync(join(t.dir, 'pmcd'))).toEqual(['root.socket']);
+      await t.server.close();
+      expect(t.server.path).toBeUndefined();
+      const again = join(t.dir, 'again.socket');
+      await t.server.listen(again);
+      expect(t.server.path).toBe(again);
+      expect(statSync(again).isSocket()).toBe(true);
+    } finally {
+      await t.stop();
+    }
+  });
+
   it('leaves at close a socket path that another file has taken since', async () => {
     const t = await startTestServer();
     rmSync(t.socket);
