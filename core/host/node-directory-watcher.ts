@@ -6,25 +6,21 @@
  * - fs.watch says only 'rename' or 'change': a 'rename' whose entry exists
  *   afterwards is `changed`, one whose entry is gone is `removed`;
  * - a write reports `changed` at each write (IN_MODIFY), not once at close;
- * - the directory itself deleted, moved or replaced is seen by checking that
- *   its path still names the same inode after each 'rename': `gone`;
  * - an event without a file name (libuv could not tell) is `overflow`;
- * - libuv names an event about the directory itself by the directory's own
- *   base name: a 'change' of that name with no such entry becomes ''.
+ * - libuv names an event about the directory itself (inotify's
+ *   IN_DELETE_SELF, IN_MOVE_SELF, IN_IGNORED, IN_UNMOUNT, IN_ATTRIB) by the
+ *   last part of the path watched, as an entry of that name would be named.
+ *   A 'rename' of that name ends the watch as `gone`: the directory may have
+ *   been deleted or moved, and its path may already name a new directory
+ *   with the same inode number (ext4 gives freed numbers back), so nothing
+ *   found at the path afterwards can tell. An entry named like its directory
+ *   thus ends the watch too, which costs the caller a re-read. A 'change' of
+ *   that name with no such entry is about the directory: name ''.
  */
-import { lstatSync, statSync, watch, type FSWatcher, type Stats } from 'node:fs';
-import { basename, join } from 'node:path';
+import { lstatSync, statSync, watch, type FSWatcher } from 'node:fs';
+import { join } from 'node:path';
 import { systemError } from '../errors/system-error.js';
 import type { DirectoryEvent, DirectoryWatcher } from './host-services.js';
-
-function sameDirectory(dir: string, was: Stats): boolean {
-  try {
-    const now = statSync(dir);
-    return now.ino === was.ino && now.dev === was.dev;
-  } catch {
-    return false;
-  }
-}
 
 function exists(path: string): boolean {
   try {
@@ -37,11 +33,9 @@ function exists(path: string): boolean {
 
 export class NodeDirectoryWatcher implements DirectoryWatcher {
   watch(dir: string, onEvent: (event: DirectoryEvent) => void): () => void {
-    let was: Stats;
     let watcher: FSWatcher;
     try {
-      was = statSync(dir);
-      if (!was.isDirectory()) {
+      if (!statSync(dir).isDirectory()) {
         throw Object.assign(new Error(`ENOTDIR: not a directory, watch '${dir}'`), { code: 'ENOTDIR', errno: -20, syscall: 'watch' });
       }
       // Not persistent: watching never keeps the process running by itself (as the native watcher).
@@ -49,7 +43,8 @@ export class NodeDirectoryWatcher implements DirectoryWatcher {
     } catch (err) {
       throw systemError(err, `watching ${dir}`);
     }
-    const self = basename(dir);
+    // libuv's name for the directory itself: what follows the path's last '/' ('' for a path ending in '/').
+    const self = dir.slice(dir.lastIndexOf('/') + 1);
     let ended = false;
     const end = (): void => {
       if (ended) return;
@@ -68,11 +63,11 @@ export class NodeDirectoryWatcher implements DirectoryWatcher {
         onEvent({ name: '', kind: 'overflow' });
         return;
       }
-      if (eventType === 'rename' && !sameDirectory(dir, was)) {
+      const name = filename.toString();
+      if (eventType === 'rename' && name === self) {
         gone();
         return;
       }
-      const name = filename.toString();
       const present = exists(join(dir, name));
       if (eventType === 'change') {
         onEvent({ name: !present && name === self ? '' : name, kind: 'changed' });

@@ -137,6 +137,40 @@ export function describeDirectoryWatcherContract(make: () => DirectoryWatcher, c
     expect(log.events[log.events.length - 1]).toEqual({ name: '', kind: 'gone' });
   });
 
+  it('reports the directory deleted and made again at once as gone, even when the new one has the same inode number', async () => {
+    const other = watched();
+    // Deleted and made again before the watcher has a turn; fresh directories until the
+    // kernel gives the old inode number back (ext4 mostly does at once, tmpfs does not).
+    let target = watched();
+    for (let attempt = 0; attempt < 20; attempt++) {
+      const was = fs.statSync(target.dir).ino;
+      fs.rmdirSync(target.dir);
+      fs.mkdirSync(target.dir);
+      if (fs.statSync(target.dir).ino === was) break;
+      target.stop();
+      target = watched();
+    }
+    fs.writeFileSync(path.join(target.dir, 'late'), 'x');
+    fs.writeFileSync(path.join(other.dir, 'marker'), 'x');
+    await other.log.waitFor('marker', 'changed');
+    expect(target.log.events).toEqual([{ name: '', kind: 'gone' }]);
+  });
+
+  it('reports as gone a directory watched through a path ending in a slash', async () => {
+    const other = watched();
+    const dir = tempDir();
+    dirs.push(dir);
+    const log = new EventLog();
+    stops.push(watcher.watch(`${dir}/`, log.listener));
+    fs.writeFileSync(path.join(dir, 'f'), 'x');
+    await log.waitFor('f', 'changed');
+    fs.rmSync(dir, { recursive: true });
+    fs.mkdirSync(dir);
+    fs.writeFileSync(path.join(other.dir, 'marker'), 'x');
+    await other.log.waitFor('marker', 'changed');
+    expect(log.events[log.events.length - 1]).toEqual({ name: '', kind: 'gone' });
+  });
+
   it('reports the directory moved away as gone', async () => {
     const { dir, log } = watched();
     fs.renameSync(dir, `${dir}.moved`);
