@@ -7,17 +7,17 @@
  *   afterwards is `changed`, one whose entry is gone is `removed`;
  * - a write reports `changed` at each write (IN_MODIFY), not once at close;
  * - an event without a file name (libuv could not tell) is `overflow`;
- * - libuv names an event about the directory itself (inotify's
- *   IN_DELETE_SELF, IN_MOVE_SELF, IN_IGNORED, IN_UNMOUNT, IN_ATTRIB) by the
- *   last part of the path watched, as an entry of that name would be named.
- *   A 'rename' of that name ends the watch as `gone`: the directory may have
- *   been deleted or moved, and its path may already name a new directory
- *   with the same inode number (ext4 gives freed numbers back), so nothing
- *   found at the path afterwards can tell. An entry named like its directory
- *   thus ends the watch too, which costs the caller a re-read. A 'change' of
- *   that name with no such entry is about the directory: name ''.
+ * - libuv names an event about the directory itself by what follows the
+ *   last '/' of the path watched, as an entry of that name would be named,
+ *   and always as a 'rename' (inotify flags them IN_ISDIR): its deletion,
+ *   move or unmount, and also a change of its own attributes. Any
+ *   'rename' of that name ends the watch as `gone`: the path may already name
+ *   a new directory with the old inode number (ext4 gives freed numbers back
+ *   at once), so nothing found there afterwards can tell. A chmod, chown or
+ *   utimes of the directory, or an entry named like it, thus costs the caller
+ *   a re-read; a directory deleted and made again is never taken for the old.
  */
-import { lstatSync, statSync, watch, type FSWatcher } from 'node:fs';
+import { lstatSync, opendirSync, watch, type FSWatcher } from 'node:fs';
 import { join } from 'node:path';
 import { systemError } from '../errors/system-error.js';
 import type { DirectoryEvent, DirectoryWatcher } from './host-services.js';
@@ -35,15 +35,14 @@ export class NodeDirectoryWatcher implements DirectoryWatcher {
   watch(dir: string, onEvent: (event: DirectoryEvent) => void): () => void {
     let watcher: FSWatcher;
     try {
-      if (!statSync(dir).isDirectory()) {
-        throw Object.assign(new Error(`ENOTDIR: not a directory, watch '${dir}'`), { code: 'ENOTDIR', errno: -20, syscall: 'watch' });
-      }
+      // fs.watch would watch a file as well: opening it as a directory gets the kernel's ENOTDIR (or ENOENT...) first.
+      opendirSync(dir).closeSync();
       // Not persistent: watching never keeps the process running by itself (as the native watcher).
       watcher = watch(dir, { persistent: false });
     } catch (err) {
       throw systemError(err, `watching ${dir}`);
     }
-    // libuv's name for the directory itself: what follows the path's last '/' ('' for a path ending in '/').
+    // libuv's name for the directory itself ('' for a path ending in '/').
     const self = dir.slice(dir.lastIndexOf('/') + 1);
     let ended = false;
     const end = (): void => {
@@ -68,12 +67,7 @@ export class NodeDirectoryWatcher implements DirectoryWatcher {
         gone();
         return;
       }
-      const present = exists(join(dir, name));
-      if (eventType === 'change') {
-        onEvent({ name: !present && name === self ? '' : name, kind: 'changed' });
-      } else {
-        onEvent({ name, kind: present ? 'changed' : 'removed' });
-      }
+      onEvent({ name, kind: eventType === 'change' || exists(join(dir, name)) ? 'changed' : 'removed' });
     });
     return end;
   }
