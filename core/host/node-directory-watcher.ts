@@ -6,7 +6,8 @@
  * - fs.watch says only 'rename' or 'change': a 'rename' whose entry exists
  *   afterwards is `changed`, one whose entry is gone is `removed`;
  * - a write reports `changed` at each write (IN_MODIFY), not once at close;
- * - an event without a file name (libuv could not tell) is `overflow`;
+ * - an event without a file name is `overflow`; on Linux libuv never sends
+ *   one, and drops inotify's IN_Q_OVERFLOW: events lost are not reported;
  * - libuv names an event about the directory itself by what follows the
  *   last '/' of the path watched, as an entry of that name would be named,
  *   and always as a 'rename' (inotify flags them IN_ISDIR): its deletion,
@@ -44,20 +45,13 @@ export class NodeDirectoryWatcher implements DirectoryWatcher {
     }
     // libuv's name for the directory itself ('' for a path ending in '/').
     const self = dir.slice(dir.lastIndexOf('/') + 1);
-    let ended = false;
-    const end = (): void => {
-      if (ended) return;
-      ended = true;
-      watcher.close();
-    };
+    // Once closed (closing again does nothing), an FSWatcher emits nothing more, not even events read with the last one.
     const gone = (): void => {
-      if (ended) return;
-      end();
+      watcher.close();
       onEvent({ name: '', kind: 'gone' });
     };
     watcher.on('error', gone);
     watcher.on('change', (eventType: string, filename: string | Buffer | null) => {
-      if (ended) return;
       if (filename === null) {
         onEvent({ name: '', kind: 'overflow' });
         return;
@@ -69,6 +63,6 @@ export class NodeDirectoryWatcher implements DirectoryWatcher {
       }
       onEvent({ name, kind: eventType === 'change' || exists(join(dir, name)) ? 'changed' : 'removed' });
     });
-    return end;
+    return () => watcher.close();
   }
 }

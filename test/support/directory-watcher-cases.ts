@@ -9,6 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { CrootError, Errno } from '../../core/errors/croot-error.js';
 import type { DirectoryEvent, DirectoryWatcher } from '../../core/host/host-services.js';
+import { defaultEventuallyMs } from './outcomes.js';
 
 /** The events one watch received, in order. */
 export class EventLog {
@@ -23,7 +24,7 @@ export class EventLog {
   }
 
   /** Waits until an event `name`/`kind` has arrived at index `from` or later. */
-  async waitFor(name: string, kind: DirectoryEvent['kind'], from = 0, timeoutMs = 10000): Promise<void> {
+  async waitFor(name: string, kind: DirectoryEvent['kind'], from = 0, timeoutMs = defaultEventuallyMs()): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (!this.has(name, kind, from)) {
       if (Date.now() > deadline) throw new Error(`no ${kind} event for '${name}' in ${JSON.stringify(this.events)}`);
