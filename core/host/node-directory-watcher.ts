@@ -6,25 +6,22 @@
  * - fs.watch says only 'rename' or 'change': a 'rename' whose entry exists
  *   afterwards is `changed`, one whose entry is gone is `removed`;
  * - a write reports `changed` at each write (IN_MODIFY), not once at close;
- * - the directory itself deleted, moved or replaced is seen by checking that
- *   its path still names the same inode after each 'rename': `gone`;
- * - an event without a file name (libuv could not tell) is `overflow`;
- * - libuv names an event about the directory itself by the directory's own
- *   base name: a 'change' of that name with no such entry becomes ''.
+ * - an event without a file name is `overflow`; on Linux libuv never sends
+ *   one, and drops inotify's IN_Q_OVERFLOW: events lost are not reported;
+ * - libuv names an event about the directory itself by what follows the
+ *   last '/' of the path watched, as an entry of that name would be named,
+ *   and always as a 'rename' (inotify flags them IN_ISDIR): its deletion,
+ *   move or unmount, and also a change of its own attributes. Any
+ *   'rename' of that name ends the watch as `gone`: the path may already name
+ *   a new directory with the old inode number (ext4 gives freed numbers back
+ *   at once), so nothing found there afterwards can tell. A chmod, chown or
+ *   utimes of the directory, or an entry named like it, thus costs the caller
+ *   a re-read; a directory deleted and made again is never taken for the old.
  */
-import { lstatSync, statSync, watch, type FSWatcher, type Stats } from 'node:fs';
-import { basename, join } from 'node:path';
+import { lstatSync, opendirSync, watch, type FSWatcher } from 'node:fs';
+import { join } from 'node:path';
 import { systemError } from '../errors/system-error.js';
 import type { DirectoryEvent, DirectoryWatcher } from './host-services.js';
-
-function sameDirectory(dir: string, was: Stats): boolean {
-  try {
-    const now = statSync(dir);
-    return now.ino === was.ino && now.dev === was.dev;
-  } catch {
-    return false;
-  }
-}
 
 function exists(path: string): boolean {
   try {
@@ -37,49 +34,35 @@ function exists(path: string): boolean {
 
 export class NodeDirectoryWatcher implements DirectoryWatcher {
   watch(dir: string, onEvent: (event: DirectoryEvent) => void): () => void {
-    let was: Stats;
     let watcher: FSWatcher;
     try {
-      was = statSync(dir);
-      if (!was.isDirectory()) {
-        throw Object.assign(new Error(`ENOTDIR: not a directory, watch '${dir}'`), { code: 'ENOTDIR', errno: -20, syscall: 'watch' });
-      }
+      // fs.watch would watch a file as well: opening it as a directory gets the kernel's ENOTDIR (or ENOENT...) first.
+      opendirSync(dir).closeSync();
       // Not persistent: watching never keeps the process running by itself (as the native watcher).
       watcher = watch(dir, { persistent: false });
     } catch (err) {
       throw systemError(err, `watching ${dir}`);
     }
-    const self = basename(dir);
-    let ended = false;
-    const end = (): void => {
-      if (ended) return;
-      ended = true;
-      watcher.close();
-    };
+    // libuv's name for the directory itself ('' for a path ending in '/').
+    const self = dir.slice(dir.lastIndexOf('/') + 1);
+    // Once closed (closing again does nothing), an FSWatcher emits nothing more, not even events read with the last one.
     const gone = (): void => {
-      if (ended) return;
-      end();
+      watcher.close();
       onEvent({ name: '', kind: 'gone' });
     };
     watcher.on('error', gone);
     watcher.on('change', (eventType: string, filename: string | Buffer | null) => {
-      if (ended) return;
       if (filename === null) {
         onEvent({ name: '', kind: 'overflow' });
         return;
       }
-      if (eventType === 'rename' && !sameDirectory(dir, was)) {
+      const name = filename.toString();
+      if (eventType === 'rename' && name === self) {
         gone();
         return;
       }
-      const name = filename.toString();
-      const present = exists(join(dir, name));
-      if (eventType === 'change') {
-        onEvent({ name: !present && name === self ? '' : name, kind: 'changed' });
-      } else {
-        onEvent({ name, kind: present ? 'changed' : 'removed' });
-      }
+      onEvent({ name, kind: eventType === 'change' || exists(join(dir, name)) ? 'changed' : 'removed' });
     });
-    return end;
+    return () => watcher.close();
   }
 }

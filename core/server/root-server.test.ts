@@ -249,8 +249,10 @@ describeWith('root', () => probes.root() ?? probes.native(), 'RootServer socket'
       const second = join(t.dir, 'second.socket');
       await expect(t.server.listen(second)).rejects.toMatchObject({ code: 'ERR_CONFIG', message: expect.stringContaining(t.socket) });
       expect(existsSync(second)).toBe(false);
+      expect(readdirSync(join(t.dir, 'pmcd'))).toEqual(['root.socket']);
       const c = await RawRootClient.open(t.socket);
       await t.server.close();
+      expect(t.server.path).toBeUndefined();
       expect(await c.next(REPLY_MS)).toBeUndefined();
       expect(() => statSync(t.socket)).toThrow();
       await t.server.close();
@@ -315,8 +317,37 @@ describeWith('root', () => probes.root() ?? probes.native(), 'RootServer socket'
       const c = await RawRootClient.open(path, false);
       expect(await c.next(REPLY_MS)).toEqual(PCP_INFO);
       c.close();
+      // And when its own name is a single byte.
+      await t.server.close();
+      const deep = join(t.dir, 'd'.repeat(107 - Buffer.byteLength(t.dir) - 3), 'r');
+      await expect(t.server.listen(deep)).resolves.toBe(deep);
+      expect(statSync(deep).isSocket()).toBe(true);
     } finally {
       await t.stop();
+    }
+  });
+
+  it('removes at close only its own socket: a server that took the path since keeps it and still answers', async () => {
+    const first = await startTestServer();
+    const second = await startTestServer();
+    try {
+      // Our socket file removed, and the path bound again by another server (a new crootd).
+      rmSync(first.socket);
+      await second.server.close();
+      await second.server.listen(first.socket);
+      const theirs = statSync(first.socket);
+      await first.server.close();
+      const now = statSync(first.socket);
+      expect([now.dev, now.ino]).toEqual([theirs.dev, theirs.ino]);
+      const c = await RawRootClient.open(first.socket, false);
+      expect(await c.next(REPLY_MS)).toEqual(PCP_INFO);
+      c.close();
+      // The second server removes its own socket, and leaves no other name in the directory.
+      await second.server.close();
+      expect(readdirSync(join(first.dir, 'pmcd'))).toEqual([]);
+    } finally {
+      await first.stop();
+      await second.stop();
     }
   });
 

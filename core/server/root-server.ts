@@ -3,10 +3,17 @@
  * client's uid (SO_PEERCRED) and the connection limits at accept, sends
  * INFO, and hands the connection to a RootConnection, which frames and
  * answers its requests in order through the RootRequestHandler.
+ *
+ * The socket is bound under a temporary name in its directory and hard-linked
+ * to its path: libuv unlinks the name it bound when the server closes, and
+ * that name is gone by then, so closing never removes a socket another server
+ * has put at the path since. close() removes the path itself only while it
+ * still names the inode bound here.
  */
-import { chmodSync, lstatSync, mkdirSync, readlinkSync, statSync, unlinkSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, linkSync, lstatSync, mkdirSync, readlinkSync, statSync, unlinkSync, type BigIntStats } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
-import { basename, dirname } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { inject, injectable, optional } from 'inversify';
 import { CONNECTION_LIMIT_DEFAULTS, CrootConfig, type ConnectionLimitOptions } from '../config/croot-config.js';
 import { admit } from './connection-limits.js';
@@ -42,7 +49,8 @@ export interface RootServerStats {
 export class RootServer {
   private server: Server | undefined;
   private socketPath: string | undefined;
-  private socketIno: number | undefined;
+  /** The socket's inode as bound, to tell it from a file another process has put at the path since. */
+  private bound: BigIntStats | undefined;
   private readonly connections = new Set<RootConnection>();
   /** Uids that may connect: the config's, until setAllowedUids. */
   private allowed: ReadonlySet<number>;
@@ -90,7 +98,7 @@ export class RootServer {
     return closed;
   }
 
-  /** The path being served, once listening. */
+  /** The path being served: set by listen(), undefined again once close() has begun. */
   get path(): string | undefined {
     return this.socketPath;
   }
@@ -109,7 +117,11 @@ export class RootServer {
     return { connections: this.connections.size, ...this.counters };
   }
 
-  /** Binds the socket (directory created 0700 when missing; a stale socket replaced, a live one refused). */
+  /**
+   * Binds the socket (directory created 0700 when missing; a stale socket
+   * replaced, a live one or any file that appears meanwhile refused). The
+   * socket has its mode before it appears at `path`.
+   */
   async listen(path: string = this.config.socketPath): Promise<string> {
     if (this.server !== undefined) throw new CrootError('ERR_CONFIG', `already listening on ${this.socketPath}`);
     // libuv cuts a longer path to fit sun_path and binds that: refuse it instead of listening somewhere else.
@@ -123,18 +135,19 @@ export class RootServer {
     await removeStaleSocket(path);
     // Half-open: a client that shuts down its writing side still gets every answer.
     const server = createServer({ allowHalfOpen: true }, (socket) => this.accept(socket));
+    const temporary = temporaryPath(path);
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(path, () => {
+      server.listen(temporary, () => {
         server.off('error', reject);
         resolve();
       });
     });
     server.on('error', (err) => this.logger.error('server error', { error: err.message }));
     try {
-      chmodSync(path, this.config.socketMode);
-      this.socketIno = statSync(path).ino;
+      this.bound = publish(temporary, path, this.config.socketMode);
     } catch (err) {
+      // libuv unlinks the temporary name.
       await new Promise<void>((resolve) => server.close(() => resolve()));
       throw err;
     }
@@ -148,21 +161,18 @@ export class RootServer {
     return path;
   }
 
-  /** Stops accepting, closes every connection, removes the socket if it is still ours. */
+  /** Removes the socket if its path still names it, stops accepting, closes every connection. */
   async close(): Promise<void> {
     const server = this.server;
     if (server === undefined) return;
+    const path = this.socketPath as string;
     this.server = undefined;
+    this.socketPath = undefined;
+    // Before the server closes: while it listens, a server starting meanwhile finds it live and stays off the path.
+    removeIfSame(path, this.bound as BigIntStats);
+    this.bound = undefined;
     for (const connection of this.connections) connection.socket.destroy();
     await new Promise<void>((resolve) => server.close(() => resolve()));
-    const path = this.socketPath;
-    if (path !== undefined) {
-      try {
-        if (statSync(path).ino === this.socketIno) unlinkSync(path);
-      } catch {
-        // already gone
-      }
-    }
     this.logger.info('closed', { socket: path });
   }
 
@@ -239,6 +249,45 @@ function isPmcd(pid: number): boolean {
 function socketFd(socket: Socket): number | undefined {
   const handle = (socket as unknown as { _handle?: { fd?: unknown } })._handle;
   return typeof handle?.fd === 'number' && handle.fd >= 0 ? handle.fd : undefined;
+}
+
+/**
+ * A name next to `path` for binding, random and no longer than the room
+ * sun_path leaves in that directory (never less than `path`'s own name takes).
+ */
+function temporaryPath(path: string): string {
+  const dir = dirname(path);
+  const room = SUN_PATH_MAX - Buffer.byteLength(dir) - 1;
+  const name = `.${randomBytes(8).toString('hex')}`;
+  return join(dir, name.slice(-room));
+}
+
+/**
+ * Gives the socket bound at `temporary` its mode, then its name `path`
+ * through link(2), which (unlike rename(2)) fails when anything has taken
+ * `path` since the stale-socket check. Returns the socket's inode.
+ */
+function publish(temporary: string, path: string, mode: number): BigIntStats {
+  chmodSync(temporary, mode);
+  const bound = lstatSync(temporary, { bigint: true });
+  try {
+    linkSync(temporary, path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    throw new CrootError('ERR_CONFIG', `${path} appeared while croot was binding it (another server starting?)`, { status: -Errno.EBUSY });
+  }
+  unlinkSync(temporary);
+  return bound;
+}
+
+/** Unlinks `path` only while it names the inode `bound`. */
+function removeIfSame(path: string, bound: BigIntStats): void {
+  try {
+    const now = lstatSync(path, { bigint: true });
+    if (now.dev === bound.dev && now.ino === bound.ino) unlinkSync(path);
+  } catch {
+    // already gone
+  }
 }
 
 function prepareDirectory(dir: string, logger: Logger): void {

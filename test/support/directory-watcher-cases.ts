@@ -9,6 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { CrootError, Errno } from '../../core/errors/croot-error.js';
 import type { DirectoryEvent, DirectoryWatcher } from '../../core/host/host-services.js';
+import { defaultEventuallyMs } from './outcomes.js';
 
 /** The events one watch received, in order. */
 export class EventLog {
@@ -23,7 +24,7 @@ export class EventLog {
   }
 
   /** Waits until an event `name`/`kind` has arrived at index `from` or later. */
-  async waitFor(name: string, kind: DirectoryEvent['kind'], from = 0, timeoutMs = 10000): Promise<void> {
+  async waitFor(name: string, kind: DirectoryEvent['kind'], from = 0, timeoutMs = defaultEventuallyMs()): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (!this.has(name, kind, from)) {
       if (Date.now() > deadline) throw new Error(`no ${kind} event for '${name}' in ${JSON.stringify(this.events)}`);
@@ -134,6 +135,40 @@ export function describeDirectoryWatcherContract(make: () => DirectoryWatcher, c
     await other.log.waitFor('marker', 'changed');
     expect(log.events.filter((e) => e.kind === 'gone')).toHaveLength(1);
     expect(log.events.map((e) => e.name)).not.toContain('late');
+    expect(log.events[log.events.length - 1]).toEqual({ name: '', kind: 'gone' });
+  });
+
+  it('reports the directory deleted and made again at once as gone, even when the new one has the same inode number', async () => {
+    const other = watched();
+    // Deleted and made again before the watcher has a turn; fresh directories until the
+    // kernel gives the old inode number back (ext4 mostly does at once, tmpfs does not).
+    let target = watched();
+    for (let attempt = 0; attempt < 20; attempt++) {
+      const was = fs.statSync(target.dir).ino;
+      fs.rmdirSync(target.dir);
+      fs.mkdirSync(target.dir);
+      if (fs.statSync(target.dir).ino === was) break;
+      target.stop();
+      target = watched();
+    }
+    fs.writeFileSync(path.join(target.dir, 'late'), 'x');
+    fs.writeFileSync(path.join(other.dir, 'marker'), 'x');
+    await other.log.waitFor('marker', 'changed');
+    expect(target.log.events).toEqual([{ name: '', kind: 'gone' }]);
+  });
+
+  it('reports as gone a directory watched through a path ending in a slash', async () => {
+    const other = watched();
+    const dir = tempDir();
+    dirs.push(dir);
+    const log = new EventLog();
+    stops.push(watcher.watch(`${dir}/`, log.listener));
+    fs.writeFileSync(path.join(dir, 'f'), 'x');
+    await log.waitFor('f', 'changed');
+    fs.rmSync(dir, { recursive: true });
+    fs.mkdirSync(dir);
+    fs.writeFileSync(path.join(other.dir, 'marker'), 'x');
+    await other.log.waitFor('marker', 'changed');
     expect(log.events[log.events.length - 1]).toEqual({ name: '', kind: 'gone' });
   });
 
