@@ -127,6 +127,16 @@ export async function readStateFile(root: string, relPath: string, maxBytes: num
 }
 
 /**
+ * The synchronous reads' buffer, reused from one read to the next (nothing
+ * runs in between: they are synchronous): an engine loading thousands of
+ * containers reads two files each, and a buffer of its own per read would be
+ * that many allocations for the garbage collector. Files larger than this
+ * are read into a buffer of their own, so no large buffer is kept.
+ */
+const SCRATCH_BYTES = 64 * 1024;
+let scratch: Buffer | undefined;
+
+/**
  * `readStateFile`, synchronously: for small local files (run state on tmpfs,
  * Docker's configs), where a read takes microseconds and a trip through the
  * thread pool would cost more. Blocks on nothing: a FIFO is opened
@@ -154,7 +164,8 @@ export function readStateFileSync(root: string, relPath: string, maxBytes: numbe
     }
     const problem = placeProblem(opened, realRoot ?? realpathSync.native(root), relPath);
     if (problem !== undefined) return refused(problem);
-    let buf: Buffer = Buffer.alloc(Math.min(stat.size, maxBytes) + 1);
+    const want = Math.min(stat.size, maxBytes) + 1;
+    let buf: Buffer = want <= SCRATCH_BYTES ? (scratch ??= Buffer.allocUnsafeSlow(SCRATCH_BYTES)) : Buffer.allocUnsafe(want);
     let length = 0;
     for (;;) {
       if (length === buf.length) buf = grown(buf, maxBytes);
