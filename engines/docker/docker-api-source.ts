@@ -8,12 +8,11 @@
  * handed to the engine.
  */
 import { request as httpRequest, type ClientRequest, type IncomingMessage } from 'node:http';
-import { request as httpsRequest } from 'node:https';
 import type Docker from 'dockerode';
 import type { ContainerRecord } from '../../core/registry/engine-contribution.js';
 import { ContainerWorkQueue, type ContainerWork } from './container-work-queue.js';
 import type { DockerEndpoint } from './docker-endpoint.js';
-import { loadDockerTls, type DockerTlsAgent } from './docker-tls.js';
+import type { DockerTlsAgent } from './docker-tls.js';
 import { followDockerEvents } from './docker-event-stream.js';
 import { dockerPidOf, dockerPidStartTime, dockerRecordFrom, type DockerContainerJson } from './docker-record.js';
 import { Limiter } from './limiter.js';
@@ -98,7 +97,8 @@ export class DockerApiSource {
     try {
       if (problem !== undefined) throw new Error(problem);
       if (tls !== undefined) {
-        // Read at each try, so fixed files are picked up by the next retry.
+        // Read at each try, so fixed files are picked up by the next retry. TLS (node:https, node:tls) is loaded only for a TLS endpoint.
+        const { loadDockerTls } = require('./docker-tls.js') as typeof import('./docker-tls.js');
         const material = await loadDockerTls(tls, label);
         this.agent = material.agent;
         this.absentClientFiles = material.absent;
@@ -216,6 +216,7 @@ export class DockerApiSource {
       if (options.socketPath !== undefined) {
         req = httpRequest({ socketPath: options.socketPath, path: '/_ping', method: 'GET', agent: false, signal }, onResponse);
       } else if (options.protocol === 'https') {
+        const { request: httpsRequest } = require('node:https') as typeof import('node:https');
         req = httpsRequest({ host: options.host, port: options.port, path: '/_ping', method: 'GET', agent: this.agent, signal }, onResponse);
       } else {
         req = httpRequest({ host: options.host, port: options.port, path: '/_ping', method: 'GET', agent: false, signal }, onResponse);
