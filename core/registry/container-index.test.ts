@@ -81,11 +81,11 @@ describe('ContainerIndex', () => {
     });
 
     it("gives the record's facts through the container it holds", () => {
-      const facts = { paused: true, restarting: false, pidStartTime: 42, hostname: 'h', cgroupHint: 'cg', state: 'paused', source: 'api', kubernetes: { namespace: 'ns', pod: 'p', container: 'c' } };
+      const facts = { paused: true, restarting: false, pidStartTime: 42, pidStartTolerance: 7, hostname: 'h', cgroupHint: 'cg', state: 'paused', source: 'api', kubernetes: { namespace: 'ns', pod: 'p', container: 'c' } };
       const one = new ContainerIndex(anchor, '/proc');
       one.upsert('docker', { ...stopped('docker', 'aaaa00000000', 'n'), ...facts });
       const [c] = one.withId('aaaa00000000');
-      expect(c && { paused: c.paused, restarting: c.restarting, pidStartTime: c.pidStartTime, hostname: c.hostname, cgroupHint: c.cgroupHint, state: c.state, source: c.source, kubernetes: c.kubernetes }).toEqual(facts);
+      expect(c && { paused: c.paused, restarting: c.restarting, pidStartTime: c.pidStartTime, pidStartTolerance: c.pidStartTolerance, hostname: c.hostname, cgroupHint: c.cgroupHint, state: c.state, source: c.source, kubernetes: c.kubernetes }).toEqual(facts);
       expect(c && [c.engine, c.id, c.names, c.running]).toEqual(['docker', 'aaaa00000000', ['n'], false]);
       // As plain data (croot show --json, logs): the record's facts and the index's.
       expect(JSON.parse(JSON.stringify(c))).toEqual({ engine: 'docker', id: 'aaaa00000000', names: ['n'], running: false, ...facts, liveness: 'stopped' });
@@ -275,6 +275,23 @@ describe('ContainerIndex', () => {
       expect(c?.cgroup).toBeUndefined();
     });
 
+    it('gives no cgroup for an init process that became a zombie before it was asked for (the kernel shows a zombie in the root cgroup)', async () => {
+      const parent = spawn('sh', ['-c', 'sleep 1000 & echo $!; exec sleep 1000'], { stdio: ['ignore', 'pipe', 'ignore'] });
+      children.push(parent);
+      const pid = Number(await new Promise<string>((resolve) => parent.stdout?.once('data', (d: Buffer) => resolve(d.toString().trim()))));
+      const index = new ContainerIndex(anchor, '/proc');
+      index.upsert('static', { engine: 'static', id: 'zc', names: ['zc'], running: true, pid });
+      const c = index.withId('zc')[0];
+      expect(c?.liveness).toBe('running');
+      process.kill(pid, 'SIGKILL');
+      for (let i = 0; i < 200 && kernelStat(pid).state !== 'Z'; i++) await new Promise((r) => setTimeout(r, 10));
+      expect(kernelStat(pid).state).toBe('Z');
+      expect(readFileSync(`/proc/${pid}/cgroup`, 'utf8').length).toBeGreaterThan(0);
+      expect(c?.cgroup).toBeUndefined();
+      parent.kill('SIGKILL');
+      await exitOf(parent);
+    });
+
     it('anchors a record that names its start time when it is first read: a process gone by then is exited, never running', async () => {
       const child = sleeper();
       const pid = child.pid as number;
@@ -335,6 +352,22 @@ describe('ContainerIndex', () => {
       release();
       await turns(5);
       expect(counting.opened).toBe(ids.length);
+    });
+
+    it('anchors a waiting container when its PID, start time or handle is the first thing read', () => {
+      const live = sleeper();
+      const pid = live.pid as number;
+      const start = kernelStat(pid).start;
+      const counting = new CountingAnchor(anchor);
+      const index = new ContainerIndex(counting, '/proc');
+      const release = index.holdBackgroundAnchoring();
+      index.upsertMany('docker', ['r0', 'r1', 'r2'].map((id) => ({ engine: 'docker', id, names: [id], running: true, pid, pidStartTime: start })));
+      expect(counting.opened).toBe(0);
+      expect(index.withId('r0')[0]?.pid).toBe(pid);
+      expect(index.withId('r1')[0]?.startTime).toBe(start);
+      expect(index.withId('r2')[0]?.handle?.isAlive()).toBe(true);
+      expect(counting.opened).toBe(3);
+      release();
     });
 
     it('holds the background pass when asked after owed entries arrived: nothing is anchored until the release', async () => {
