@@ -168,6 +168,10 @@ describe('ContainerIndex', () => {
       small.upsert('podman', stopped('podman', 'bbbb00000000', 'x', 'x'));
       small.upsert('podman', stopped('podman', 'bbbb00000000', 'y'));
       expect([small.withName('x').map((c) => c.engine), small.withName('y').map((c) => c.engine)]).toEqual([['docker'], ['podman']]);
+      // Alone under its name, listed twice, and gone.
+      small.upsert('lxc', stopped('lxc', 'solo', 'solo', 'solo'));
+      small.remove('lxc', 'solo');
+      expect(small.withName('solo')).toEqual([]);
     });
 
     it('follows renames and removals', () => {
@@ -225,6 +229,19 @@ describe('ContainerIndex', () => {
       index.upsert('docker', { engine: 'docker', id: 't1', names: ['t1b'], running: true, pid, pidStartTime: start - 400, pidStartTolerance: 50 });
       expect(index.withId('t1')[0]?.liveness).toBe('reused');
       expect(handle?.isAlive()).toBe(false);
+    });
+
+    it('keeps holding the process when the engine reports another start time that still fits the one the kernel gave', () => {
+      const child = sleeper();
+      const pid = child.pid as number;
+      const start = kernelStat(pid).start;
+      const index = new ContainerIndex(anchor, '/proc');
+      // Docker's StartedAt read again, a few ticks off the first reading: still the kernel's process.
+      index.upsert('docker', { engine: 'docker', id: 'd1', names: ['d1'], running: true, pid, pidStartTime: start - 40, pidStartTolerance: 50 });
+      const handle = index.withId('d1')[0]?.handle;
+      index.upsert('docker', { engine: 'docker', id: 'd1', names: ['d1'], running: true, pid, pidStartTime: start - 30, pidStartTolerance: 50 });
+      const c = index.withId('d1')[0];
+      expect([c?.liveness, c?.handle === handle, handle?.isAlive()]).toEqual(['running', true, true]);
     });
 
     it('takes a start exactly the tolerance away as the container\'s, and checks the process again when the tolerance changes', () => {
