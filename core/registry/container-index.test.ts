@@ -37,6 +37,11 @@ afterAll(() => {
   for (const c of children) c.kill('SIGKILL');
 });
 
+/** Lets `n` turns of the event loop pass (the background anchoring pass runs one slice per turn). */
+async function turns(n: number): Promise<void> {
+  for (let i = 0; i < n; i++) await new Promise((r) => setImmediate(r));
+}
+
 async function exitOf(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   await new Promise((resolve) => child.once('exit', resolve));
@@ -76,11 +81,11 @@ describe('ContainerIndex', () => {
     });
 
     it("gives the record's facts through the container it holds", () => {
-      const facts = { paused: true, restarting: false, pidStartTime: 42, hostname: 'h', cgroupHint: 'cg', state: 'paused', source: 'api', kubernetes: { namespace: 'ns', pod: 'p', container: 'c' } };
+      const facts = { paused: true, restarting: false, pidStartTime: 42, pidStartTolerance: 7, hostname: 'h', cgroupHint: 'cg', state: 'paused', source: 'api', kubernetes: { namespace: 'ns', pod: 'p', container: 'c' } };
       const one = new ContainerIndex(anchor, '/proc');
       one.upsert('docker', { ...stopped('docker', 'aaaa00000000', 'n'), ...facts });
       const [c] = one.withId('aaaa00000000');
-      expect(c && { paused: c.paused, restarting: c.restarting, pidStartTime: c.pidStartTime, hostname: c.hostname, cgroupHint: c.cgroupHint, state: c.state, source: c.source, kubernetes: c.kubernetes }).toEqual(facts);
+      expect(c && { paused: c.paused, restarting: c.restarting, pidStartTime: c.pidStartTime, pidStartTolerance: c.pidStartTolerance, hostname: c.hostname, cgroupHint: c.cgroupHint, state: c.state, source: c.source, kubernetes: c.kubernetes }).toEqual(facts);
       expect(c && [c.engine, c.id, c.names, c.running]).toEqual(['docker', 'aaaa00000000', ['n'], false]);
       // As plain data (croot show --json, logs): the record's facts and the index's.
       expect(JSON.parse(JSON.stringify(c))).toEqual({ engine: 'docker', id: 'aaaa00000000', names: ['n'], running: false, ...facts, liveness: 'stopped' });
@@ -145,6 +150,30 @@ describe('ContainerIndex', () => {
       }
     });
 
+    it('finds a container by a name the engine added to its names, and no longer by one it dropped', () => {
+      const small = new ContainerIndex(anchor, '/proc');
+      small.upsert('docker', stopped('docker', 'aaaa00000000', 'a'));
+      small.upsert('docker', stopped('docker', 'aaaa00000000', 'a', 'b'));
+      expect([small.withName('a').length, small.withName('b').map((c) => c.id)]).toEqual([1, ['aaaa00000000']]);
+      small.upsert('docker', stopped('docker', 'aaaa00000000', 'b'));
+      expect([small.withName('a'), small.withName('b').map((c) => c.id)]).toEqual([[], ['aaaa00000000']]);
+    });
+
+    it('keeps the other containers of a name when one that listed the name twice leaves or is renamed', () => {
+      const small = new ContainerIndex(anchor, '/proc');
+      small.upsert('docker', stopped('docker', 'aaaa00000000', 'x'));
+      small.upsert('podman', stopped('podman', 'bbbb00000000', 'x', 'x'));
+      small.remove('podman', 'bbbb00000000');
+      expect(small.withName('x').map((c) => c.engine)).toEqual(['docker']);
+      small.upsert('podman', stopped('podman', 'bbbb00000000', 'x', 'x'));
+      small.upsert('podman', stopped('podman', 'bbbb00000000', 'y'));
+      expect([small.withName('x').map((c) => c.engine), small.withName('y').map((c) => c.engine)]).toEqual([['docker'], ['podman']]);
+      // Alone under its name, listed twice, and gone.
+      small.upsert('lxc', stopped('lxc', 'solo', 'solo', 'solo'));
+      small.remove('lxc', 'solo');
+      expect(small.withName('solo')).toEqual([]);
+    });
+
     it('follows renames and removals', () => {
       const small = new ContainerIndex(anchor, '/proc');
       small.upsert('docker', stopped('docker', 'aaaa00000000', 'old'));
@@ -202,6 +231,33 @@ describe('ContainerIndex', () => {
       expect(handle?.isAlive()).toBe(false);
     });
 
+    it('keeps holding the process when the engine reports another start time that still fits the one the kernel gave', () => {
+      const child = sleeper();
+      const pid = child.pid as number;
+      const start = kernelStat(pid).start;
+      const index = new ContainerIndex(anchor, '/proc');
+      // Docker's StartedAt read again, a few ticks off the first reading: still the kernel's process.
+      index.upsert('docker', { engine: 'docker', id: 'd1', names: ['d1'], running: true, pid, pidStartTime: start - 40, pidStartTolerance: 50 });
+      const handle = index.withId('d1')[0]?.handle;
+      index.upsert('docker', { engine: 'docker', id: 'd1', names: ['d1'], running: true, pid, pidStartTime: start - 30, pidStartTolerance: 50 });
+      const c = index.withId('d1')[0];
+      expect([c?.liveness, c?.handle === handle, handle?.isAlive()]).toEqual(['running', true, true]);
+    });
+
+    it('takes a start exactly the tolerance away as the container\'s, and checks the process again when the tolerance changes', () => {
+      const child = sleeper();
+      const pid = child.pid as number;
+      const start = kernelStat(pid).start;
+      const index = new ContainerIndex(anchor, '/proc');
+      index.upsert('docker', { engine: 'docker', id: 'e1', names: ['e1'], running: true, pid, pidStartTime: start + 50, pidStartTolerance: 50 });
+      const edge = index.withId('e1')[0];
+      const handle = edge?.handle;
+      expect([edge?.liveness, handle?.isAlive()]).toEqual(['running', true]);
+      // The same recorded start with a narrower tolerance no longer fits the process the kernel shows.
+      index.upsert('docker', { engine: 'docker', id: 'e1', names: ['e1'], running: true, pid, pidStartTime: start + 50, pidStartTolerance: 10 });
+      expect([edge?.liveness, edge?.handle, handle?.isAlive()]).toEqual(['reused', undefined, false]);
+    });
+
     it('anchors without the cgroup file, reads the cgroup when first asked for, and keeps it', () => {
       const child = sleeper();
       const pid = child.pid as number;
@@ -234,6 +290,23 @@ describe('ContainerIndex', () => {
       // The /proc anchor announces no exit: the index still says running, but the process is not there to read.
       expect(c?.liveness).toBe('running');
       expect(c?.cgroup).toBeUndefined();
+    });
+
+    it('gives no cgroup for an init process that became a zombie before it was asked for (the kernel shows a zombie in the root cgroup)', async () => {
+      const parent = spawn('sh', ['-c', 'sleep 1000 & echo $!; exec sleep 1000'], { stdio: ['ignore', 'pipe', 'ignore'] });
+      children.push(parent);
+      const pid = Number(await new Promise<string>((resolve) => parent.stdout?.once('data', (d: Buffer) => resolve(d.toString().trim()))));
+      const index = new ContainerIndex(anchor, '/proc');
+      index.upsert('static', { engine: 'static', id: 'zc', names: ['zc'], running: true, pid });
+      const c = index.withId('zc')[0];
+      expect(c?.liveness).toBe('running');
+      process.kill(pid, 'SIGKILL');
+      for (let i = 0; i < 200 && kernelStat(pid).state !== 'Z'; i++) await new Promise((r) => setTimeout(r, 10));
+      expect(kernelStat(pid).state).toBe('Z');
+      expect(readFileSync(`/proc/${pid}/cgroup`, 'utf8').length).toBeGreaterThan(0);
+      expect(c?.cgroup).toBeUndefined();
+      parent.kill('SIGKILL');
+      await exitOf(parent);
     });
 
     it('anchors a record that names its start time when it is first read: a process gone by then is exited, never running', async () => {
@@ -284,9 +357,6 @@ describe('ContainerIndex', () => {
       const second = index.holdBackgroundAnchoring();
       const ids = Array.from({ length: 300 }, (_, i) => `h${i}`);
       index.upsertMany('docker', ids.map((id) => ({ engine: 'docker', id, names: [id], running: true, pid, pidStartTime: start })));
-      const turns = async (n: number): Promise<void> => {
-        for (let i = 0; i < n; i++) await new Promise((r) => setImmediate(r));
-      };
       await turns(5);
       expect(counting.opened).toBe(0);
       expect([index.withName('h7')[0]?.liveness, index.withName('h7')[0]?.startTime]).toEqual(['running', start]);
@@ -323,6 +393,77 @@ describe('ContainerIndex', () => {
       expect(anchoredAt).toBe(ids.length);
       expect(index.withId('w699')[0]?.startTime).toBe(start);
       expect(counting.opened).toBe(ids.length);
+    });
+
+    it('anchors a waiting container when its PID, start time or handle is the first thing read', () => {
+      const live = sleeper();
+      const pid = live.pid as number;
+      const start = kernelStat(pid).start;
+      const counting = new CountingAnchor(anchor);
+      const index = new ContainerIndex(counting, '/proc');
+      const release = index.holdBackgroundAnchoring();
+      index.upsertMany('docker', ['r0', 'r1', 'r2'].map((id) => ({ engine: 'docker', id, names: [id], running: true, pid, pidStartTime: start })));
+      expect(counting.opened).toBe(0);
+      expect(index.withId('r0')[0]?.pid).toBe(pid);
+      expect(index.withId('r1')[0]?.startTime).toBe(start);
+      expect(index.withId('r2')[0]?.handle?.isAlive()).toBe(true);
+      expect(counting.opened).toBe(3);
+      release();
+    });
+
+    it('holds the background pass when asked after owed entries arrived: nothing is anchored until the release', async () => {
+      const live = sleeper();
+      const pid = live.pid as number;
+      const start = kernelStat(pid).start;
+      const counting = new CountingAnchor(anchor);
+      const index = new ContainerIndex(counting, '/proc');
+      const ids = Array.from({ length: 10 }, (_, i) => `l${i}`);
+      index.upsertMany('docker', ids.map((id) => ({ engine: 'docker', id, names: [id], running: true, pid, pidStartTime: start })));
+      const release = index.holdBackgroundAnchoring();
+      await turns(5);
+      expect(counting.opened).toBe(0);
+      release();
+      await turns(5);
+      expect(counting.opened).toBe(ids.length);
+    });
+
+    it('anchors in the background what arrives after an earlier pass has finished', async () => {
+      const live = sleeper();
+      const pid = live.pid as number;
+      const start = kernelStat(pid).start;
+      const counting = new CountingAnchor(anchor);
+      const index = new ContainerIndex(counting, '/proc');
+      const load = (prefix: string): void =>
+        index.upsertMany('docker', Array.from({ length: 10 }, (_, i) => ({ engine: 'docker', id: `${prefix}${i}`, names: [`${prefix}${i}`], running: true, pid, pidStartTime: start })));
+      load('p');
+      await turns(5);
+      expect(counting.opened).toBe(10);
+      load('q');
+      await turns(5);
+      expect(counting.opened).toBe(20);
+      expect(index.withId('q9')[0]?.liveness).toBe('running');
+      expect(counting.opened).toBe(20);
+    });
+
+    it('never holds the process of a container removed, or of an index cleared, before its anchoring was due', async () => {
+      const live = sleeper();
+      const pid = live.pid as number;
+      const start = kernelStat(pid).start;
+      const record = (id: string): ContainerRecord => ({ engine: 'docker', id, names: [id], running: true, pid, pidStartTime: start });
+      const counting = new CountingAnchor(anchor);
+      const index = new ContainerIndex(counting, '/proc');
+      index.upsertMany('docker', [record('o0'), record('o1'), record('o2')]);
+      const removed = index.withId('o0')[0];
+      index.remove('docker', 'o0');
+      const clearedCounting = new CountingAnchor(anchor);
+      const cleared = new ContainerIndex(clearedCounting, '/proc');
+      cleared.upsertMany('docker', [record('c0')]);
+      const kept = cleared.withId('c0')[0];
+      cleared.clear();
+      await turns(5);
+      // Whoever still holds a let-go container reads it without the index opening anything for it.
+      expect([removed?.handle, kept?.handle]).toEqual([undefined, undefined]);
+      expect([counting.opened, clearedCounting.opened]).toEqual([2, 0]);
     });
 
     it('sees an exit through the handle, also while the process is a zombie, and never brings the PID back', async () => {
@@ -460,6 +601,22 @@ describe('ContainerIndex', () => {
       expect(changes.slice(7)).toEqual(['added g']);
     });
 
+    it('tells its listener when the pod names appear, change in any part, or go', () => {
+      const changes: string[] = [];
+      const index = new ContainerIndex(anchor, '/proc', (c) => changes.push(c.kind));
+      const base = stopped('containerd', 'aaaa00000000', 'k');
+      const pod = { namespace: 'ns', pod: 'p', container: 'c' };
+      index.upsert('containerd', base);
+      index.upsert('containerd', { ...base, kubernetes: pod });
+      index.upsert('containerd', { ...base, kubernetes: { ...pod } });
+      index.upsert('containerd', { ...base, kubernetes: { ...pod, namespace: 'ns2' } });
+      index.upsert('containerd', { ...base, kubernetes: { ...pod, namespace: 'ns2', container: 'c2' } });
+      expect(index.withId('aaaa00000000')[0]?.kubernetes).toEqual({ namespace: 'ns2', pod: 'p', container: 'c2' });
+      index.upsert('containerd', base);
+      expect(changes).toEqual(['added', 'updated', 'updated', 'updated', 'updated']);
+      expect(index.withId('aaaa00000000')[0]?.kubernetes).toBeUndefined();
+    });
+
     it('forgets everything and releases every handle on clear', () => {
       const child = sleeper();
       const index = new ContainerIndex(anchor, '/proc');
@@ -515,6 +672,24 @@ describe('ContainerIndex', () => {
       expect(kernelStat.bind(null, pid)).toThrow();
       expect(changes).toEqual(['added a running', 'updated a exited']);
       expect(index.withId('a')[0]?.handle).toBeUndefined();
+    });
+
+    it('anchors at once a waiting container whose engine now gives no start time, so its exit is announced', async () => {
+      const child = sleeper();
+      const pid = child.pid as number;
+      const start = kernelStat(pid).start;
+      const changes: string[] = [];
+      // The listener reads nothing that anchoring learns, so it anchors nothing itself.
+      const index = new ContainerIndex(new ReapAnnouncingAnchor(new Map([[pid, child]])), '/proc', (c) => changes.push(`${c.kind} ${c.container.id}`));
+      const release = index.holdBackgroundAnchoring();
+      index.upsert('static', { engine: 'static', id: 'a', names: ['a'], running: true, pid, pidStartTime: start });
+      index.upsert('static', { engine: 'static', id: 'a', names: ['a', 'b'], running: true, pid });
+      const announced = new Promise((resolve) => child.once('exit', () => setImmediate(() => setImmediate(resolve))));
+      child.kill('SIGKILL');
+      await announced;
+      release();
+      expect(changes).toEqual(['added a', 'updated a', 'updated a']);
+      expect(index.withId('a')[0]?.liveness).toBe('exited');
     });
 
     it('ignores the exit of a process it no longer holds for that container', async () => {

@@ -122,6 +122,18 @@ describe('RegistryContainerView', () => {
     expect(c).toEqual(['health docker']);
   });
 
+  it('tells watchers nothing of an update that changes nothing a report shows', async () => {
+    const engine = new PushEngine('docker', [{ engine: 'docker', id: 'abcd00000000', names: ['h'], running: false, hostname: 'one' }]);
+    const view = viewOf(engine);
+    await view.inspect('h', []);
+    const seen: EventReport[] = [];
+    const watch = view.watch((e) => seen.push(e));
+    engine.sink?.upsert({ engine: 'docker', id: 'abcd00000000', names: ['h'], running: false, hostname: 'two' });
+    engine.sink?.upsert({ engine: 'docker', id: 'abcd00000000', names: ['h2'], running: false, hostname: 'two' });
+    watch.stop();
+    expect(seen.map((e) => [e?.action, e?.container?.names])).toEqual([['updated', ['h2']]]);
+  });
+
   it('still tells every watcher when one of them throws', async () => {
     const engine = new PushEngine('docker', []);
     const view = viewOf(engine);
@@ -168,6 +180,17 @@ describe('ContainerChanges', () => {
     expect(changes.translate({ kind: 'removed', container: container(['c', 'b'], 'stopped') }, now)).toMatchObject({ action: 'removed' });
     // Once removed it is new again.
     expect(changes.translate({ kind: 'updated', container: container(['c', 'b'], 'stopped') }, now)).toMatchObject({ action: 'added' });
+  });
+
+  it('tells apart containers of two engines that share an id', () => {
+    const of = (engine: string, names: string[]): IndexedContainer =>
+      ({ engine, id: 'abc000000000', names, running: false, pid: undefined, liveness: 'stopped' }) as unknown as IndexedContainer;
+    const changes = new ContainerChanges([]);
+    expect(changes.translate({ kind: 'added', container: of('docker', ['d']) })?.action).toBe('added');
+    expect(changes.translate({ kind: 'added', container: of('podman', ['p']) })?.action).toBe('added');
+    expect(changes.translate({ kind: 'updated', container: of('docker', ['d']) })).toBeUndefined();
+    expect(changes.translate({ kind: 'removed', container: of('podman', ['p']) })?.action).toBe('removed');
+    expect(changes.translate({ kind: 'updated', container: of('docker', ['d2']) })).toMatchObject({ action: 'updated', was: { engine: 'docker', names: ['d'] } });
   });
 
   it('starts from the containers it is given', () => {
