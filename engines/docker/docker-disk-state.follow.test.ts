@@ -135,8 +135,12 @@ describe('DockerDiskState, following Docker\'s folder', () => {
     expect(state?.containers().find((r) => r.id === TEMPLATE)).toMatchObject({ names: ['jolly_sinoussi'], cgroupHint: `docker/${TEMPLATE}` });
   });
 
-  it('re-reads at the re-check a container whose hostconfig.json alone changed, with a watcher that misses it', async () => {
+  it('re-reads at the re-check a container whose hostconfig.json alone changed, with a watcher that misses it, and no other', async () => {
+    // A container without hostconfig.json (Docker < 1.3.2 wrote none) is not read again while nothing changes.
+    addContainer(containersDir(), NEW_ID, 'no_hostconfig', templateConfig());
     await start({ watcher: { watch: () => () => undefined } }).load();
+    await state?.recheck();
+    expect(changes).toEqual([]);
     const hostconfig = join(containersDir(), TEMPLATE, 'hostconfig.json');
     replace(hostconfig, JSON.stringify({ CgroupParent: 'unseen.slice' }));
     await state?.recheck();
@@ -200,5 +204,64 @@ describe('DockerDiskState, following Docker\'s folder', () => {
     await eventually(async () => (state?.size === 3 ? true : undefined));
     expect(counting.active.get(dockerDir)).toBeUndefined();
     expect(counting.active.get(containersDir())).toBe(1);
+  });
+
+  it('gives a running container the start time its StartedAt implies, in clock ticks since the kernel\'s boot', async () => {
+    const ticks = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
+    const config = templateConfig() as { State: { Running: boolean; Pid: number; StartedAt: string } };
+    expect(config.State.Running).toBe(true);
+    const record = (await start().load()).find((r) => r.id === TEMPLATE);
+    expect(record).toMatchObject({ pid: config.State.Pid, pidStartTime: Math.round((Date.parse(config.State.StartedAt) / 1000 - bootTime) * ticks) });
+    state?.close();
+    const unknownBoot = (await start({ bootTime: undefined }).load()).find((r) => r.id === TEMPLATE);
+    expect(unknownBoot?.pid).toBe(config.State.Pid);
+    expect(unknownBoot?.pidStartTime).toBeUndefined();
+  });
+
+  it('drops every container and says so when the containers folder goes, even unheard', async () => {
+    await start({ watcher: { watch: () => () => undefined } }).load();
+    renameSync(containersDir(), `${containersDir()}.away`);
+    await state?.recheck();
+    expect(changes.sort()).toEqual(['presence false', 'remove 252b56e7', 'remove 2cb8e83a', 'remove d2e89f8c'].sort());
+    expect(state?.size).toBe(0);
+    renameSync(`${containersDir()}.away`, containersDir());
+    await state?.recheck();
+    expect(changes.filter((c) => c.startsWith('presence'))).toEqual(['presence false', 'presence true']);
+    expect(state?.size).toBe(3);
+  });
+
+  it('leaves no watch open when closed during its first load', async () => {
+    const counting = new CountingWatcher();
+    const loading = start({ watcher: counting }).load();
+    state?.close();
+    expect(await loading).toEqual([]);
+    expect([...counting.active.keys()]).toEqual([]);
+  });
+
+  it('watches each folder once, however many re-checks and changes', async () => {
+    const counting = new CountingWatcher();
+    await start({ watcher: counting }).load();
+    replace(join(containersDir(), TEMPLATE, 'config.json'), JSON.stringify({ ...templateConfig(), Name: '/once' }));
+    await seen(`upsert once docker/${TEMPLATE}`);
+    await state?.recheck();
+    await state?.recheck();
+    expect([...counting.active.values()]).toEqual([1, 1, 1, 1]);
+  });
+
+  it('watches Docker\'s folder again when it is removed and made again, and finds the containers folder made in it', async () => {
+    const config = templateConfig();
+    const counting = new CountingWatcher();
+    rmSync(containersDir(), { recursive: true });
+    await start({ watcher: counting }).load();
+    expect([...counting.active.keys()]).toEqual([dockerDir]);
+    rmSync(dockerDir, { recursive: true });
+    await eventually(async () => (counting.active.size === 0 ? true : undefined));
+    mkdirSync(dockerDir);
+    await state?.recheck();
+    expect([...counting.active.keys()]).toEqual([dockerDir]);
+    mkdirSync(`${dockerDir}/containers.new`);
+    addContainer(`${dockerDir}/containers.new`, NEW_ID, 'in_new_docker_dir', config);
+    renameSync(`${dockerDir}/containers.new`, containersDir());
+    await seen(`upsert in_new_docker_dir docker/${NEW_ID}`);
   });
 });
