@@ -100,6 +100,10 @@ describe('dockerContextFrom', () => {
     writeFileSync(meta, JSON.stringify({ Name: 'a', Endpoints: { docker: { Host: 'tcp://h:2376', SkipTLSVerify: 'true' } } }));
     const choice = dockerContextFrom({ DOCKER_CONFIG: dir });
     expect(choice).toMatchObject({ kind: 'context', context: { skipTlsVerify: false, tlsDir: expect.stringMatching(/\/contexts\/tls\/[0-9a-f]{64}\/docker$/) } });
+    for (const file of ['ca.pem', 'cert.pem']) {
+      const one = configDir('c1', { c1: { host: 'tcp://h:2376', tls: [file] } });
+      expect([file, dockerContextFrom({ DOCKER_CONFIG: one })]).toMatchObject([file, { kind: 'context', context: { tlsDir: expect.stringMatching(/\/docker$/) } }]);
+    }
     const none = configDir('b', { b: { host: 'tcp://h:2376', tls: [] } });
     expect(dockerContextFrom({ DOCKER_CONFIG: none })).toEqual({ kind: 'context', context: { name: 'b', host: 'tcp://h:2376', skipTlsVerify: false } });
   });
