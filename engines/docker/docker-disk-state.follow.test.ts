@@ -264,4 +264,21 @@ describe('DockerDiskState, following Docker\'s folder', () => {
     renameSync(`${dockerDir}/containers.new`, containersDir());
     await seen(`upsert in_new_docker_dir docker/${NEW_ID}`);
   });
+
+  it('watches a containers folder replaced unheard once a re-check finds it is another folder', async () => {
+    const lossy = new LossyWatcher();
+    const config = templateConfig();
+    await start({ watcher: lossy }).load();
+    lossy.losing = true;
+    mkdirSync(`${containersDir()}.new`);
+    renameSync(containersDir(), `${containersDir()}.old`);
+    renameSync(`${containersDir()}.new`, containersDir());
+    await eventually(async () => (lossy.lost.some((l) => l.dir === containersDir() && l.event.kind === 'gone') ? true : undefined));
+    lossy.losing = false;
+    await state?.recheck();
+    expect(state?.size).toBe(0);
+    // Heard through the new folder's own watch.
+    addContainer(containersDir(), NEW_ID, 'in_replaced_folder', config);
+    await seen(`upsert in_replaced_folder docker/${NEW_ID}`);
+  });
 });
