@@ -6,7 +6,7 @@
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { rmSync } from 'node:fs';
-import { createConnection, createServer, type Server, type Socket } from 'node:net';
+import { createServer, type Server, type Socket } from 'node:net';
 import { ContainerModule, type Container } from 'inversify';
 import { createCrootContainer } from '../core/create-container.js';
 import { EngineRegistry, EngineRegistryOptions, type IndexedContainer, type IndexChange, type RegistryEvent } from '../core/registry/engine-registry.js';
@@ -16,6 +16,7 @@ import { dockerEngineModule, DockerEngine, DockerEngineOptions } from '../engine
 import { staticEngineModule } from '../engines/static/index.js';
 import { nativeModule } from '../native/native-module.js';
 import { describeWith, probes } from './support/components.js';
+import { DaemonRelay } from './support/docker-relay.js';
 import { codeOf, eventually, settle } from './support/outcomes.js';
 import { bootTimeTruth, cgroupTruth, clockTicksTruth, startTimeFromStatFile } from './support/truth.js';
 import { dockerInspect, dockerRun, removeDockerContainers, uniqueName, type TestContainer } from './support/testbed.js';
@@ -44,61 +45,6 @@ const dockerStatus = (registry: EngineRegistry) => registry.statuses().find((s) 
 /** Waits until the engine reads the daemon's API (the files come first). */
 async function onApi(c: Container): Promise<void> {
   await eventually(async () => (c.get(DockerEngine).source === 'api' ? true : undefined), 30000);
-}
-
-/**
- * A unix socket relaying to the real daemon's, which a test can open and
- * cut. With `muteEvents`, a request for /events gets its response headers
- * and then nothing, ever: an event stream that misses every change.
- */
-class DaemonRelay {
-  private server: Server | undefined;
-  private readonly sockets = new Set<Socket>();
-  constructor(
-    readonly path: string,
-    private readonly muteEvents = false,
-    private readonly target = '/var/run/docker.sock',
-  ) {}
-
-  async open(): Promise<void> {
-    rmSync(this.path, { force: true });
-    const server = createServer((client) => {
-      this.hold(client);
-      client.once('data', (first: Buffer) => {
-        if (this.muteEvents && /^GET \S*\/events[?\s]/.test(first.toString('latin1'))) {
-          client.write('HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n');
-          client.resume();
-          return;
-        }
-        const upstream = createConnection(this.target);
-        this.hold(upstream, client);
-        upstream.write(first);
-        client.pipe(upstream);
-        upstream.pipe(client);
-      });
-    });
-    this.server = server;
-    await new Promise<void>((resolve, reject) => server.once('error', reject).listen(this.path, resolve));
-  }
-
-  private hold(s: Socket, peer?: Socket): void {
-    this.sockets.add(s);
-    s.on('close', () => this.sockets.delete(s));
-    s.on('error', () => {
-      s.destroy();
-      peer?.destroy();
-    });
-    peer?.on('close', () => s.destroy());
-  }
-
-  /** Stops listening and cuts every relayed connection (the event stream with them). */
-  async cut(): Promise<void> {
-    const server = this.server;
-    this.server = undefined;
-    for (const s of this.sockets) s.destroy();
-    if (server !== undefined) await new Promise<void>((resolve) => server.close(() => resolve()));
-    rmSync(this.path, { force: true });
-  }
 }
 
 describeWith('docker', probes.docker, 'DockerEngine against a real dockerd', () => {

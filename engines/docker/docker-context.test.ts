@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { dockerEndpointFrom } from './docker-endpoint.js';
 import { dockerConfigDir, dockerContextFrom } from './docker-context.js';
@@ -65,6 +65,52 @@ describe('dockerContextFrom', () => {
     const dir = configDir('a', { a: { host: 'unix:///a.sock' } });
     expect(dockerContextFrom({ DOCKER_CONFIG: dir, DOCKER_HOST: 'unix:///h.sock', DOCKER_CONTEXT: 'a' })).toEqual({ kind: 'none' });
     expect(dockerEndpointFrom({ DOCKER_CONFIG: dir, DOCKER_HOST: 'unix:///h.sock' }).label).toBe('/h.sock');
+  });
+
+  it('takes a config.json holding null as naming no context (docker context show: default), and a blank Host as none', () => {
+    expect(dockerContextFrom({ DOCKER_CONFIG: configDir(undefined, {}, 'null') })).toEqual({ kind: 'none' });
+    expect(dockerContextFrom({ DOCKER_CONFIG: configDir('xy', { xy: { host: '   ' } }) })).toMatchObject({ kind: 'broken', name: 'xy', problem: expect.stringContaining('names no docker endpoint host') });
+  });
+
+  it('takes a DOCKER_CONFIG that is a file as holding no config, and a config.json it cannot read as broken', () => {
+    const file = join(root, `file-${n++}`);
+    writeFileSync(file, 'not a folder');
+    expect(dockerContextFrom({ DOCKER_CONFIG: file })).toEqual({ kind: 'none' });
+    const dir = configDir(undefined);
+    mkdirSync(join(dir, 'config.json'));
+    expect(dockerContextFrom({ DOCKER_CONFIG: dir })).toEqual({ kind: 'broken', name: '?', problem: `cannot read ${join(dir, 'config.json')}: EISDIR` });
+  });
+
+  it('says so when a context\'s meta.json cannot be read or parsed', () => {
+    const dir = configDir('a', { a: { host: 'unix:///a.sock' } });
+    const meta = join(dir, 'contexts', 'meta', createHash('sha256').update('a').digest('hex'), 'meta.json');
+    rmSync(meta);
+    mkdirSync(meta);
+    expect(dockerContextFrom({ DOCKER_CONFIG: dir })).toEqual({ kind: 'broken', name: 'a', problem: `docker context "a": cannot read ${meta}: EISDIR` });
+    rmSync(meta, { recursive: true });
+    writeFileSync(meta, '{ "Endpoints": ');
+    expect(dockerContextFrom({ DOCKER_CONFIG: dir })).toMatchObject({ kind: 'broken', name: 'a', problem: expect.stringMatching(/^docker context "a": cannot read .*meta\.json: .*JSON/) });
+    writeFileSync(meta, 'null');
+    expect(dockerContextFrom({ DOCKER_CONFIG: dir })).toMatchObject({ kind: 'broken', problem: `docker context "a": ${meta} names no docker endpoint host` });
+  });
+
+  it('skips the TLS check only for SkipTLSVerify true, and takes TLS files from a folder holding any one of them', () => {
+    const dir = configDir('a', { a: { host: 'tcp://h:2376', tls: ['key.pem'] } });
+    const meta = join(dir, 'contexts', 'meta', createHash('sha256').update('a').digest('hex'), 'meta.json');
+    writeFileSync(meta, JSON.stringify({ Name: 'a', Endpoints: { docker: { Host: 'tcp://h:2376', SkipTLSVerify: 'true' } } }));
+    const choice = dockerContextFrom({ DOCKER_CONFIG: dir });
+    expect(choice).toMatchObject({ kind: 'context', context: { skipTlsVerify: false, tlsDir: expect.stringMatching(/\/contexts\/tls\/[0-9a-f]{64}\/docker$/) } });
+    for (const file of ['ca.pem', 'cert.pem']) {
+      const one = configDir('c1', { c1: { host: 'tcp://h:2376', tls: [file] } });
+      expect([file, dockerContextFrom({ DOCKER_CONFIG: one })]).toMatchObject([file, { kind: 'context', context: { tlsDir: expect.stringMatching(/\/docker$/) } }]);
+    }
+    const none = configDir('b', { b: { host: 'tcp://h:2376', tls: [] } });
+    expect(dockerContextFrom({ DOCKER_CONFIG: none })).toEqual({ kind: 'context', context: { name: 'b', host: 'tcp://h:2376', skipTlsVerify: false } });
+  });
+
+  it('takes $HOME/.docker from the system\'s home folder when HOME is unset or empty', () => {
+    expect(dockerConfigDir({})).toBe(join(homedir(), '.docker'));
+    expect(dockerConfigDir({ HOME: '', DOCKER_CONFIG: '' })).toBe(join(homedir(), '.docker'));
   });
 
   it('says what is wrong with a context it cannot use', () => {

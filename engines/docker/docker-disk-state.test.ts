@@ -91,9 +91,12 @@ describe('DockerDiskState', () => {
     let records: readonly ContainerRecord[];
     let expected: Expected;
     let root: string;
-    beforeAll(async () => {
+    beforeAll(() => {
       root = unpack(tarball);
       expected = expectations.get(tarball) as Expected;
+    });
+    // Read in each test, not once: what a test checks must run inside it for Stryker's per-test coverage.
+    beforeEach(async () => {
       records = await loaded(join(root, 'var/lib/docker'));
     });
 
@@ -144,8 +147,10 @@ describe('DockerDiskState', () => {
     const id = 'e41d0176fce811b3065a604031ff6629c850d76747a29604ff930794596052bb';
     let root: string;
     let record: ContainerRecord | undefined;
-    beforeAll(async () => {
+    beforeAll(() => {
       root = unpack('containers-docker-titan-root-007.tgz');
+    });
+    beforeEach(async () => {
       record = byId(await loaded(join(root, 'var/lib/docker'))).get(id);
     });
 

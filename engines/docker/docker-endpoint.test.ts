@@ -29,6 +29,36 @@ describe('dockerEndpointFrom', () => {
   });
 });
 
+describe('dockerEndpointFrom, the forms of DOCKER_HOST', () => {
+  it('takes unix:// with no path as the default socket, and ignores blanks around DOCKER_HOST', () => {
+    expect(dockerEndpointFrom({ DOCKER_HOST: 'unix://' })).toEqual({ options: { socketPath: '/var/run/docker.sock' }, label: '/var/run/docker.sock' });
+    expect(dockerEndpointFrom({ DOCKER_HOST: '  unix:///run/d.sock \n' })).toEqual({ options: { socketPath: '/run/d.sock' }, label: '/run/d.sock' });
+  });
+
+  it('takes a blank DOCKER_HOST as unset', () => {
+    expect(dockerEndpointFrom({ DOCKER_HOST: '   ', DOCKER_CONFIG: '/nonexistent/croot-docker-config' }).options).toEqual({ socketPath: '/var/run/docker.sock' });
+  });
+
+  it('takes a bare path as a socket, labelled by it', () => {
+    expect(dockerEndpointFrom({ DOCKER_HOST: '/run/d.sock' })).toEqual({ options: { socketPath: '/run/d.sock' }, label: '/run/d.sock' });
+  });
+
+  it('reads http://, a bracketed IPv6 address and a trailing slash, labelling host:port', () => {
+    expect(dockerEndpointFrom({ DOCKER_HOST: 'http://10.0.0.5:2375/' })).toEqual({ options: { host: '10.0.0.5', port: '2375', protocol: 'http' }, label: '10.0.0.5:2375' });
+    expect(dockerEndpointFrom({ DOCKER_HOST: 'tcp://[::1]:2380' }).options).toEqual({ host: '::1', port: '2380', protocol: 'http' });
+    expect(dockerEndpointFrom({ DOCKER_HOST: 'tcp://h' }).label).toBe('h:2375');
+  });
+
+  it('refuses a scheme it does not speak, and ssh:// in any case, saying why', () => {
+    expect(dockerEndpointFrom({ DOCKER_HOST: 'fd://' })).toEqual({ options: { socketPath: '/var/run/docker.sock' }, label: 'fd://', problem: 'fd://: croot does not speak fd:// (it reaches docker over unix://, tcp://, http:// or https://)' });
+    expect(dockerEndpointFrom({ DOCKER_HOST: 'SSH://me@far' }).problem).toBe('SSH://me@far: an ssh:// daemon runs on another host, and croot answers only for containers whose processes are on this one');
+  });
+
+  it('takes an empty DOCKER_CERT_PATH as unset', () => {
+    expect(dockerEndpointFrom({ DOCKER_HOST: 'tcp://h', DOCKER_TLS_VERIFY: '1', DOCKER_CERT_PATH: '', DOCKER_CONFIG: '/cfg' }).tls?.caFile).toBe('/cfg/ca.pem');
+  });
+});
+
 describe('dockerEndpointFrom with TLS, as the docker CLI reads its environment', () => {
   const files = (dir: string) => ({ certPath: dir, caFile: `${dir}/ca.pem`, certFile: `${dir}/cert.pem`, keyFile: `${dir}/key.pem` });
 

@@ -1,5 +1,8 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { bootTimeTruth, clockTicksTruth } from '../../test/support/truth.js';
-import { dockerPidStartTime, dockerRecordFrom, dockerStateOf } from './docker-record.js';
+import { dockerPidStartTime, dockerRecordFrom, dockerStateOf, readBootTime } from './docker-record.js';
 
 const bootTime = bootTimeTruth();
 const ticks = clockTicksTruth();
@@ -54,5 +57,98 @@ describe('dockerPidStartTime', () => {
     const stopped = dockerRecordFrom({ ...json, State: { ...json.State, Running: false } }, 'disk', { pidStartTime: 5000 });
     expect(stopped?.pidStartTime).toBeUndefined();
     expect(stopped?.pidStartTolerance).toBeUndefined();
+  });
+});
+
+/** `/proc/PID/cgroup` lines of real processes placed where Docker's two drivers put a container (test/fixtures/cgroup/README.md). */
+function capturedDockerCgroup(layout: 'hybrid-docker-cgroupfs' | 'hybrid-docker-systemd'): { id: string; path: string } {
+  const line = readFileSync(resolve(__dirname, '../../test/fixtures/cgroup', layout, 'cgroup'), 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('0::')) as string;
+  const path = line.slice('0::/'.length);
+  return { id: /([0-9a-f]{64})/.exec(path)?.[1] as string, path };
+}
+
+describe('dockerRecordFrom', () => {
+  const id = 'e'.repeat(64);
+
+  it('takes the API\'s Id, the files\' ID, else the folder\'s name, and makes no record without any', () => {
+    expect(dockerRecordFrom({ Id: id, ID: 'f'.repeat(64) }, 'api', { fallbackId: 'a'.repeat(64) })?.id).toBe(id);
+    expect(dockerRecordFrom({ ID: id }, 'disk', { fallbackId: 'a'.repeat(64) })?.id).toBe(id);
+    expect(dockerRecordFrom({ Name: '/x' }, 'disk', { fallbackId: id })?.id).toBe(id);
+    expect(dockerRecordFrom({ Name: '/x' }, 'disk')).toBeUndefined();
+    expect(dockerRecordFrom({ Id: '', Name: '/x' }, 'api')).toBeUndefined();
+  });
+
+  it('gives the name without Docker\'s leading slash, and no name for an empty one', () => {
+    expect(dockerRecordFrom({ Id: id, Name: '/web1' }, 'api')?.names).toEqual(['web1']);
+    expect(dockerRecordFrom({ Id: id, Name: '/' }, 'api')?.names).toEqual([]);
+    expect(dockerRecordFrom({ Id: id, Name: 7 }, 'api')?.names).toEqual([]);
+  });
+
+  it('records the PID only of a running container, and only a positive whole number', () => {
+    const pidOf = (state: Record<string, unknown>) => dockerRecordFrom({ Id: id, State: state }, 'api')?.pid;
+    expect(pidOf({ Running: true, Pid: 4242 })).toBe(4242);
+    expect(pidOf({ Running: false, Pid: 4242 })).toBeUndefined();
+    expect(pidOf({ Running: 'true', Pid: 4242 })).toBeUndefined();
+    for (const pid of [0, -1, 1.5, '4242', undefined]) expect([pid, pidOf({ Running: true, Pid: pid })]).toEqual([pid, undefined]);
+  });
+
+  it('records Config.Hostname when it is a non-empty string', () => {
+    expect(dockerRecordFrom({ Id: id, Config: { Hostname: 'web' } }, 'api')?.hostname).toBe('web');
+    expect(dockerRecordFrom({ Id: id, Config: { Hostname: '' } }, 'api')).not.toHaveProperty('hostname');
+    expect(dockerRecordFrom({ Id: id, Config: { Hostname: 5 } }, 'api')).not.toHaveProperty('hostname');
+  });
+
+  it('names the cgroup where Docker\'s cgroupfs and systemd drivers put the container, as the kernel shows it', () => {
+    const cgroupfs = capturedDockerCgroup('hybrid-docker-cgroupfs');
+    expect(dockerRecordFrom({ Id: cgroupfs.id }, 'api', { cgroupDriver: 'cgroupfs' })?.cgroupHint).toBe(cgroupfs.path);
+    expect(dockerRecordFrom({ Id: cgroupfs.id }, 'disk')?.cgroupHint).toBe(cgroupfs.path);
+    const systemd = capturedDockerCgroup('hybrid-docker-systemd');
+    expect(dockerRecordFrom({ Id: systemd.id }, 'api', { cgroupDriver: 'systemd' })?.cgroupHint).toBe(systemd.path);
+  });
+
+  it('puts the container under --cgroup-parent, from HostConfig or hostconfig.json, without its slashes', () => {
+    expect(dockerRecordFrom({ Id: id, HostConfig: { CgroupParent: '/mine/' } }, 'api')?.cgroupHint).toBe(`mine/${id}`);
+    expect(dockerRecordFrom({ Id: id, HostConfig: { CgroupParent: 'my.slice' } }, 'api', { cgroupDriver: 'systemd' })?.cgroupHint).toBe(`my.slice/docker-${id}.scope`);
+    expect(dockerRecordFrom({ Id: id, HostConfig: { CgroupParent: 'api' } }, 'disk', { cgroupParent: '/disk' })?.cgroupHint).toBe(`disk/${id}`);
+    expect(dockerRecordFrom({ Id: id, HostConfig: { CgroupParent: 3 } }, 'api')?.cgroupHint).toBe(`docker/${id}`);
+  });
+
+  it('says where it came from', () => {
+    expect(dockerRecordFrom({ Id: id }, 'api')).toMatchObject({ engine: 'docker', source: 'api', running: false, paused: false, restarting: false, state: 'created' });
+    expect(dockerRecordFrom({ Id: id, State: { Running: true, Restarting: true } }, 'disk')).toMatchObject({ source: 'disk', running: true, restarting: true });
+  });
+});
+
+describe('dockerStateOf, edge cases', () => {
+  it('derives the state when the API\'s Status is empty, and takes a StartedAt that is empty as never started', () => {
+    expect(dockerStateOf({ State: { Status: '', Running: true } })).toBe('running');
+    expect(dockerStateOf({ State: { Running: false, StartedAt: '' } })).toBe('created');
+    expect(dockerStateOf({})).toBe('created');
+  });
+});
+
+describe('dockerPidStartTime, edge cases', () => {
+  it('gives nothing for Docker\'s zero time (a container never started) or a StartedAt that is no string', () => {
+    expect(dockerPidStartTime('0001-01-01T00:00:00Z', bootTime)).toBeUndefined();
+    expect(dockerPidStartTime(1704164645000, bootTime)).toBeUndefined();
+  });
+});
+
+describe('readBootTime', () => {
+  it('reads btime from the kernel\'s /proc/stat', async () => {
+    expect(await readBootTime('/proc')).toBe(bootTime);
+  });
+
+  it('gives nothing for a proc root without a stat file, or one without a btime line', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'croot-docker-btime-'));
+    try {
+      expect(await readBootTime(dir)).toBeUndefined();
+      writeFileSync(join(dir, 'stat'), 'cpu  1 2 3\nbtime x\nprocesses 9\n');
+      expect(await readBootTime(dir)).toBeUndefined();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

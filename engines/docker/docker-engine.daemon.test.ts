@@ -1,0 +1,210 @@
+/**
+ * DockerEngine choosing between Docker's files and its daemon
+ * (docker-engine.test.ts covers the files and daemons that never answer):
+ * `daemon: 'when-no-files'`, a tcp:// daemon tried again, a daemon that
+ * answers its ping only, the watches ended at stop, and the real dockerd
+ * appearing and going away behind a socket the test makes.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { ContainerModule, type Container } from 'inversify';
+import { createCrootContainer } from '../../core/create-container.js';
+import { EngineRegistry, EngineRegistryOptions } from '../../core/registry/engine-registry.js';
+import { DirectoryWatcher } from '../../core/host/host-services.js';
+import { describeWith, probes } from '../../test/support/components.js';
+import { CountingWatcher } from '../../test/support/counting-watcher.js';
+import { DaemonRelay } from '../../test/support/docker-relay.js';
+import { eventually } from '../../test/support/outcomes.js';
+import { DockerEngine, DockerEngineOptions } from './docker-engine.js';
+import { dockerEngineModule } from './docker-engine-module.js';
+
+const FIXTURE = resolve(__dirname, '../../test/fixtures/pcp-qa/containers-docker-1.3.2-root-001.tgz');
+
+let scratch: string;
+const started: Container[] = [];
+const servers: Server[] = [];
+const held = new Set<Socket>();
+
+beforeAll(() => {
+  scratch = mkdtempSync(join(tmpdir(), 'croot-t-docker-daemon-'));
+});
+afterEach(async () => {
+  for (const c of started.splice(0)) await c.get<EngineRegistry>(EngineRegistry).stop();
+  for (const s of held) s.destroy();
+  for (const server of servers.splice(0)) await new Promise<void>((res) => server.close(() => res()));
+});
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+/** A fresh copy of PCP QA's Docker 1.3.2 tree (three containers); its Docker folder. */
+function fixtureDockerDir(): string {
+  const root = mkdtempSync(join(scratch, 'root-'));
+  execFileSync('tar', ['-xzf', FIXTURE, '-C', root]);
+  return join(root, 'var/lib/docker');
+}
+
+/** The container modules of a registry holding only the docker engine (`engineModule`: a fresh copy, or the usual one). */
+function crootContainer(env: Record<string, string>, options: DockerEngineOptions, watcher?: DirectoryWatcher, engineModule = dockerEngineModule): Container {
+  const c = createCrootContainer({
+    config: { env },
+    modules: [
+      engineModule,
+      new ContainerModule(({ bind }) => {
+        bind<DockerEngineOptions>(DockerEngineOptions).toConstantValue(options);
+        // ready() means the engine's own first load; the safety net stays out of the way.
+        bind<EngineRegistryOptions>(EngineRegistryOptions).toConstantValue({ recheckIntervalMs: 600000, firstLoadTimeoutMs: 120000 });
+        if (watcher !== undefined) bind<DirectoryWatcher>(DirectoryWatcher).toConstantValue(watcher);
+      }),
+    ],
+  });
+  started.push(c);
+  return c;
+}
+
+async function startedCroot(env: Record<string, string>, options: DockerEngineOptions = {}, watcher?: DirectoryWatcher): Promise<{ c: Container; registry: EngineRegistry }> {
+  const c = crootContainer(env, options, watcher);
+  const registry = c.get<EngineRegistry>(EngineRegistry);
+  await registry.start();
+  await registry.ready();
+  return { c, registry };
+}
+
+const reason = (registry: EngineRegistry): string | undefined => registry.statuses().find((s) => s.engine === 'docker')?.reason;
+const reasonMatching = (registry: EngineRegistry, re: RegExp): Promise<string> =>
+  eventually(async () => {
+    const r = reason(registry);
+    return r !== undefined && re.test(r) ? r : undefined;
+  });
+
+/** A unix or tcp server answering each connection with `answer` (its first request's text); connections counted. */
+async function fakeDaemon(listen: string | 0, answer: (request: string, s: Socket) => void): Promise<{ connections: () => number; port: number }> {
+  let connections = 0;
+  const server = createServer((s) => {
+    connections++;
+    held.add(s);
+    s.on('close', () => held.delete(s));
+    s.on('error', () => undefined);
+    s.on('data', (chunk) => answer(chunk.toString('latin1'), s));
+  });
+  servers.push(server);
+  await new Promise<void>((res) => (listen === 0 ? server.listen(0, '127.0.0.1', res) : server.listen(listen, res)));
+  const address = server.address();
+  return { connections: () => connections, port: typeof address === 'object' && address !== null ? (address as AddressInfo).port : 0 };
+}
+
+const pingOnly = (request: string, s: Socket): void => {
+  if (request.startsWith('GET /_ping ')) s.write('HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nOK');
+};
+
+describe('DockerEngine\'s defaults', () => {
+  it('reads /var/lib/docker (PCP\'s default) when PCP_DOCKER_DIR is unset or empty', () => {
+    expect(crootContainer({ PCP_DOCKER_DIR: '' }, {}).get(DockerEngine).dockerDir).toBe('/var/lib/docker');
+    expect(crootContainer({}, {}).get(DockerEngine).dockerDir).toBe('/var/lib/docker');
+  });
+});
+
+describe('DockerEngine with daemon: \'when-no-files\'', () => {
+  /** Starts a fresh copy of the engine's modules until its first load is over, counting how often the daemon's side is loaded. */
+  async function apiLoadsWith(env: Record<string, string>): Promise<{ loads: number; reason: string | undefined; afterRecheck: string | undefined }> {
+    let loads = 0;
+    let first: string | undefined;
+    let later: string | undefined;
+    await jest.isolateModulesAsync(async () => {
+      jest.doMock('./docker-api-source.js', () => {
+        loads++;
+        return jest.requireActual('./docker-api-source.js');
+      });
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const isolated = require('./docker-engine-module.js') as typeof import('./docker-engine-module.js');
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const engineClass = (require('./docker-engine.js') as typeof import('./docker-engine.js')).DockerEngine;
+      const c = crootContainer(env, { daemon: 'when-no-files' }, undefined, isolated.dockerEngineModule);
+      const registry = c.get<EngineRegistry>(EngineRegistry);
+      await registry.start();
+      await registry.ready();
+      first = reason(registry);
+      await c.get(engineClass).recheck();
+      later = reason(registry);
+    });
+    return { loads, reason: first, afterRecheck: later };
+  }
+
+  it('answers from the files alone while Docker\'s containers folder can be read, never loading the daemon\'s side', async () => {
+    const dockerDir = fixtureDockerDir();
+    const sock = join(scratch, 'wnf-absent.sock');
+    const wanted = `daemon at ${sock} not answered yet; reading ${dockerDir}: 3 containers`;
+    expect(await apiLoadsWith({ DOCKER_HOST: `unix://${sock}`, PCP_DOCKER_DIR: dockerDir })).toEqual({ loads: 0, reason: wanted, afterRecheck: wanted });
+  });
+
+  it('asks the daemon when there is no containers folder', async () => {
+    const sock = join(scratch, 'wnf-none.sock');
+    const none = join(scratch, 'wnf-no-docker-dir');
+    expect(await apiLoadsWith({ DOCKER_HOST: `unix://${sock}`, PCP_DOCKER_DIR: none })).toMatchObject({
+      loads: 1,
+      reason: `no daemon at ${sock} (ENOENT) and ${none}/containers absent`,
+    });
+  });
+});
+
+describe('DockerEngine trying a daemon again', () => {
+  it('tries a tcp:// daemon again and again with backoff while it fails, reading the files meanwhile', async () => {
+    const daemon = await fakeDaemon(0, (_request, s) => s.destroy());
+    const dockerDir = fixtureDockerDir();
+    const { registry } = await startedCroot({ DOCKER_HOST: `tcp://127.0.0.1:${daemon.port}`, PCP_DOCKER_DIR: dockerDir }, { retryMinMs: 10, retryMaxMs: 40 });
+    await eventually(async () => (daemon.connections() >= 4 ? true : undefined));
+    expect(await reasonMatching(registry, /unreachable/)).toBe(`daemon at 127.0.0.1:${daemon.port} unreachable (ECONNRESET); reading ${dockerDir}: 3 containers`);
+    expect(registry.lookup('dreamy_elion')).toMatchObject({ source: 'disk' });
+  });
+
+  it('says how far a daemon that answers its ping has come, the files answering meanwhile', async () => {
+    const sock = join(scratch, 'ping-only.sock');
+    await fakeDaemon(sock, pingOnly);
+    const dockerDir = fixtureDockerDir();
+    const { c, registry } = await startedCroot({ DOCKER_HOST: `unix://${sock}`, PCP_DOCKER_DIR: dockerDir }, { requestTimeoutMs: 600000 });
+    expect(await reasonMatching(registry, /answers/)).toBe(`daemon at ${sock} answers, loading: listing its containers; meanwhile reading ${dockerDir}: 3 containers`);
+    expect(registry.statuses().find((s) => s.engine === 'docker')?.available).toBe(true);
+    expect(c.get(DockerEngine).source).toBe('disk');
+  });
+
+  it('ends every watch at stop: the files\' and the socket folder\'s', async () => {
+    const counting = new CountingWatcher();
+    const dockerDir = fixtureDockerDir();
+    const sockDir = join(scratch, 'sockdir');
+    mkdirSync(sockDir);
+    const { registry } = await startedCroot({ DOCKER_HOST: `unix://${sockDir}/docker.sock`, PCP_DOCKER_DIR: dockerDir }, {}, counting);
+    await eventually(async () => (counting.active.has(sockDir) ? true : undefined));
+    expect(counting.active.get(join(dockerDir, 'containers'))).toBe(1);
+    expect(counting.active.size).toBe(5);
+    await registry.stop();
+    expect([...counting.active.keys()]).toEqual([]);
+  });
+});
+
+describeWith('docker', probes.docker, 'DockerEngine and the real dockerd behind a socket that appears and goes away', () => {
+  it('switches to the daemon as soon as its socket appears, back to the files when its stream ends, and again when it is back', async () => {
+    const relay = new DaemonRelay(join(scratch, 'relay.sock'));
+    const dockerDir = fixtureDockerDir();
+    // No timer tries again: only the socket's appearance can.
+    const { c, registry } = await startedCroot({ DOCKER_HOST: `unix://${relay.path}`, PCP_DOCKER_DIR: dockerDir }, { retryMinMs: 600000, retryMaxMs: 600000 });
+    const engine = c.get(DockerEngine);
+    try {
+      expect(await reasonMatching(registry, /unreachable/)).toBe(`daemon at ${relay.path} unreachable (ENOENT); reading ${dockerDir}: 3 containers`);
+      expect(engine.source).toBe('disk');
+      await relay.open();
+      expect(await reasonMatching(registry, /API/)).toMatch(new RegExp(`^daemon at ${relay.path} \\(API and events\\): \\d+ containers?$`));
+      expect(engine.source).toBe('api');
+      // The files' containers are not the daemon's.
+      expect(registry.containers().some((r) => r.names.includes('dreamy_elion'))).toBe(false);
+      await relay.cut();
+      expect(await reasonMatching(registry, /unreachable/)).toMatch(new RegExp(`^daemon at ${relay.path} unreachable \\(event stream (ended|closed|failed)[^)]*\\); reading ${dockerDir}: 3 containers$`));
+      expect(engine.source).toBe('disk');
+      await relay.open();
+      await reasonMatching(registry, /API/);
+      expect(engine.source).toBe('api');
+    } finally {
+      await relay.cut();
+    }
+  });
+});
