@@ -152,10 +152,10 @@ class FakeTask {
     return join(root, 'runc', this.ns, this.id);
   }
 
-  bundleWritten(annotations: Record<string, string> = {}): this {
+  bundleWritten(annotations: Record<string, string> = {}, fields: Record<string, unknown> = {}): this {
     mkdirSync(this.bundle, { recursive: true });
     const spec = JSON.parse(readFileSync(join(root, 'task', 'default', 'croot-fx-ctr1', 'config.json'), 'utf8')) as Record<string, unknown>;
-    writeFileSync(join(this.bundle, 'config.json'), JSON.stringify({ ...spec, annotations, linux: { cgroupsPath: `/${this.ns}/${this.id}` } }));
+    writeFileSync(join(this.bundle, 'config.json'), JSON.stringify({ ...spec, annotations, linux: { cgroupsPath: `/${this.ns}/${this.id}` }, ...fields }));
     return this;
   }
 
@@ -249,6 +249,21 @@ describe('ContainerdEngine', () => {
       expect(await codeOf(() => pids.resolveProcessId('default/croot-fx-ctr1'))).toBe('ERR_PID_REUSED');
     });
 
+    it('gives the hostname the spec names, and no cgroup hint when the spec names no cgroup', async () => {
+      new FakeTask('default', 'named', 7040, 6160).bundleWritten({}, { hostname: 'web-1', linux: {} }).created().started();
+      const { registry } = await croot();
+      const c = found(registry, 'default/named');
+      expect([c.hostname, c.cgroupHint, c.pid]).toEqual(['web-1', undefined, 7040]);
+      expect(found(registry, 'default/croot-fx-ctr1').hostname).toBeUndefined();
+    });
+
+    it('gives no record for a bundle whose config.json is not written yet, and counts it nowhere', async () => {
+      mkdirSync(join(root, 'task', 'default', 'unwritten'));
+      const { registry } = await croot();
+      expect(mine(registry).map((c) => c.id).sort()).toEqual(['default/croot-fx-ctr1', 'default/croot-fx-tmp2', 'k8s.io/croot-fx-kapp']);
+      expect(registry.statuses()[0]?.reason).toBe(`reading ${join(root, 'task')} (runc state ${join(root, 'runc')}): default: 2, k8s.io: 1; 1 CRI sandbox left out`);
+    });
+
     it('gives the cgroup the spec asks for as a hint', async () => {
       const { registry } = await croot();
       expect(found(registry, 'default/croot-fx-ctr1').cgroupHint).toBe('default/croot-fx-ctr1');
@@ -293,9 +308,13 @@ describe('ContainerdEngine', () => {
       expect(await codeOf(() => pids.resolveProcessId('web'))).toBe('ERR_NOT_RUNNING');
 
       await engine.recheck();
+      const events: RegistryEvent[] = [];
+      registry.subscribe((e) => events.push(e));
       task.started();
       await eventually(async () => ((await settle(() => pids.resolveProcessId('default_web')).catch(() => 0)) === task.pid ? true : undefined));
       expect(found(registry, 'default/web')).toMatchObject({ running: true, pidStartTime: task.start, state: undefined, liveness: 'running' });
+      // The same container, started: updated in place, never dropped and added again.
+      expect(events.flatMap((e) => (e.kind !== 'health' && e.container.id === 'default/web' ? [e.kind] : [])).filter((k) => k !== 'updated')).toEqual([]);
       await eventually(async () => (!watcher.active.has(task.bundle) && !watcher.active.has(task.runc) ? true : undefined));
 
       await engine.recheck();
@@ -307,7 +326,7 @@ describe('ContainerdEngine', () => {
       const { pids, registry } = await croot();
       new FakeTask('fresh', 'job', 7003, 6100).bundleWritten().created().started();
       await eventually(async () => ((await settle(() => pids.resolveProcessId('fresh_job')).catch(() => 0)) === 7003 ? true : undefined));
-      expect(registry.statuses()[0]?.reason).toContain('fresh: 1');
+      expect(registry.statuses()[0]?.reason).toBe(`reading ${join(root, 'task')} (runc state ${join(root, 'runc')}): default: 2, fresh: 1, k8s.io: 1; 1 CRI sandbox left out`);
       new FakeTask('fresh', 'job2', 7033, 6110).bundleWritten().created().started();
       await eventually(async () => ((await settle(() => pids.resolveProcessId('fresh_job2')).catch(() => 0)) === 7033 ? true : undefined));
     });
