@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Container } from 'inversify';
@@ -11,6 +11,7 @@ import { ContainerProcessIdResolver } from '../../core/registry/container-resolv
 import { LossyWatcher } from '../../test/support/lossy-watcher.js';
 import { pmcdAcceptsContainerName } from '../../test/support/pcp-container-name.js';
 import { codeOf, eventually, settle } from '../../test/support/outcomes.js';
+import { systemError } from '../../core/errors/system-error.js';
 import { ContainerdEngine } from './containerd-engine.js';
 import { containerdEngineModule } from './containerd-engine-module.js';
 import { cgroupHintFrom } from './containerd-tasks.js';
@@ -18,10 +19,10 @@ import { cgroupHintFrom } from './containerd-tasks.js';
 const FIXTURE = join(__dirname, '..', '..', 'test', 'fixtures', 'containerd');
 const DIGEST = 'c0ffee0123456789abcdef0123456789abcdef0123456789abcdef0123456789';
 
-/** A DirectoryWatcher that remembers which folders are watched now (a real NodeDirectoryWatcher underneath). */
+/** A DirectoryWatcher that remembers which folders are watched now (a real NodeDirectoryWatcher underneath, or the one given). */
 class CountingWatcher implements DirectoryWatcher {
   readonly active = new Map<string, number>();
-  private readonly inner = new NodeDirectoryWatcher();
+  constructor(private readonly inner: DirectoryWatcher = new NodeDirectoryWatcher()) {}
   watch(dir: string, onEvent: (event: DirectoryEvent) => void): () => void {
     const end = this.inner.watch(dir, (event) => {
       if (event.kind === 'gone') this.drop(dir);
@@ -40,6 +41,24 @@ class CountingWatcher implements DirectoryWatcher {
     const n = (this.active.get(dir) ?? 0) - 1;
     if (n > 0) this.active.set(dir, n);
     else this.active.delete(dir);
+  }
+}
+
+/**
+ * A DirectoryWatcher (a real NodeDirectoryWatcher underneath) whose kernel
+ * refuses some folders, as inotify does at its watch limit (ENOSPC), which a
+ * test cannot reach on a shared machine; the error as NodeDirectoryWatcher
+ * gives it.
+ */
+class RefusingWatcher implements DirectoryWatcher {
+  private readonly inner = new NodeDirectoryWatcher();
+  constructor(readonly refused: Map<string, 'ENOSPC' | 'ENOENT'>) {}
+  watch(dir: string, onEvent: (event: DirectoryEvent) => void): () => void {
+    const code = this.refused.get(dir);
+    if (code === undefined) return this.inner.watch(dir, onEvent);
+    const text = code === 'ENOSPC' ? 'System limit for number of file watchers reached' : 'no such file or directory';
+    const errno = code === 'ENOSPC' ? -28 : -2;
+    throw systemError(Object.assign(new Error(`${code}: ${text}, watch '${dir}'`), { code, errno, syscall: 'watch' }), `watching ${dir}`);
   }
 }
 
@@ -67,16 +86,21 @@ interface Croot {
   readonly watcher: CountingWatcher;
 }
 
-async function croot(env: Record<string, string> = envFor(), lossy?: LossyWatcher): Promise<Croot> {
+async function croot(env: Record<string, string> = envFor(), lossy?: DirectoryWatcher): Promise<Croot> {
   const c = createCrootContainer({ config: { env, procRoot: join(root, 'proc') }, modules: [containerdEngineModule] });
-  const watcher = new CountingWatcher();
-  c.bind<DirectoryWatcher>(DirectoryWatcher).toConstantValue(lossy ?? watcher);
+  const watcher = new CountingWatcher(lossy);
+  c.bind<DirectoryWatcher>(DirectoryWatcher).toConstantValue(watcher);
   c.bind<EngineRegistryOptions>(EngineRegistryOptions).toConstantValue({ recheckIntervalMs: 600000 });
   containers.push(c);
   const registry = c.get<EngineRegistry>(EngineRegistry);
   await registry.start();
   await registry.ready();
   return { registry, pids: c.get<ContainerProcessIdResolver>(ContainerProcessIdResolver), engine: c.get(ContainerdEngine), watcher };
+}
+
+/** Waits until the event naming `name` in `dir` has been lost, so that only the overflow can tell the engine. */
+async function lost(lossy: LossyWatcher, dir: string, name: string): Promise<void> {
+  await eventually(async () => (lossy.lost.some((l) => l.dir === dir && l.event.name === name) ? true : undefined));
 }
 
 function found(registry: EngineRegistry, ref: string): IndexedContainer {
@@ -128,17 +152,23 @@ class FakeTask {
     return join(root, 'runc', this.ns, this.id);
   }
 
-  bundleWritten(annotations: Record<string, string> = {}): this {
+  bundleWritten(annotations: Record<string, string> = {}, fields: Record<string, unknown> = {}): this {
     mkdirSync(this.bundle, { recursive: true });
     const spec = JSON.parse(readFileSync(join(root, 'task', 'default', 'croot-fx-ctr1', 'config.json'), 'utf8')) as Record<string, unknown>;
-    writeFileSync(join(this.bundle, 'config.json'), JSON.stringify({ ...spec, annotations, linux: { cgroupsPath: `/${this.ns}/${this.id}` } }));
+    writeFileSync(join(this.bundle, 'config.json'), JSON.stringify({ ...spec, annotations, linux: { cgroupsPath: `/${this.ns}/${this.id}` }, ...fields }));
+    return this;
+  }
+
+  /** runc's folder for the task, with `exec.fifo` and `state.json`, before the shim writes `init.pid`. */
+  runcCreated(): this {
+    mkdirSync(this.runc, { recursive: true });
+    execFileSync('mkfifo', [join(this.runc, 'exec.fifo')]);
+    writeFileSync(join(this.runc, 'state.json'), JSON.stringify({ id: this.id, init_process_pid: this.pid, init_process_start: this.start }));
     return this;
   }
 
   created(): this {
-    mkdirSync(this.runc, { recursive: true });
-    execFileSync('mkfifo', [join(this.runc, 'exec.fifo')]);
-    writeFileSync(join(this.runc, 'state.json'), JSON.stringify({ id: this.id, init_process_pid: this.pid, init_process_start: this.start }));
+    if (!existsSync(this.runc)) this.runcCreated();
     const stat = readFileSync(join(root, 'proc', '8101', 'stat'), 'utf8').split(' ');
     stat[0] = String(this.pid);
     stat[21] = String(this.start);
@@ -219,6 +249,21 @@ describe('ContainerdEngine', () => {
       expect(await codeOf(() => pids.resolveProcessId('default/croot-fx-ctr1'))).toBe('ERR_PID_REUSED');
     });
 
+    it('gives the hostname the spec names, and no cgroup hint when the spec names no cgroup', async () => {
+      new FakeTask('default', 'named', 7040, 6160).bundleWritten({}, { hostname: 'web-1', linux: {} }).created().started();
+      const { registry } = await croot();
+      const c = found(registry, 'default/named');
+      expect([c.hostname, c.cgroupHint, c.pid]).toEqual(['web-1', undefined, 7040]);
+      expect(found(registry, 'default/croot-fx-ctr1').hostname).toBeUndefined();
+    });
+
+    it('gives no record for a bundle whose config.json is not written yet, and counts it nowhere', async () => {
+      mkdirSync(join(root, 'task', 'default', 'unwritten'));
+      const { registry } = await croot();
+      expect(mine(registry).map((c) => c.id).sort()).toEqual(['default/croot-fx-ctr1', 'default/croot-fx-tmp2', 'k8s.io/croot-fx-kapp']);
+      expect(registry.statuses()[0]?.reason).toBe(`reading ${join(root, 'task')} (runc state ${join(root, 'runc')}): default: 2, k8s.io: 1; 1 CRI sandbox left out`);
+    });
+
     it('gives the cgroup the spec asks for as a hint', async () => {
       const { registry } = await croot();
       expect(found(registry, 'default/croot-fx-ctr1').cgroupHint).toBe('default/croot-fx-ctr1');
@@ -247,11 +292,13 @@ describe('ContainerdEngine', () => {
 
   describe('following changes', () => {
     it('follows a task through create, start and removal', async () => {
-      const { registry, pids, watcher } = await croot();
+      const { registry, pids, watcher, engine } = await croot();
       const task = new FakeTask('default', 'web', 7002, 6000).bundleWritten();
       await eventually(async () => (mine(registry).some((c) => c.id === 'default/web') ? true : undefined));
       expect(watcher.active.has(task.bundle)).toBe(true);
 
+      // Each step after a re-check has read everything: only the watches can tell the engine of it.
+      await engine.recheck();
       task.created();
       const created = await eventually(async () => {
         const c = mine(registry).find((x) => x.id === 'default/web');
@@ -260,11 +307,17 @@ describe('ContainerdEngine', () => {
       expect(created.running).toBe(false);
       expect(await codeOf(() => pids.resolveProcessId('web'))).toBe('ERR_NOT_RUNNING');
 
+      await engine.recheck();
+      const events: RegistryEvent[] = [];
+      registry.subscribe((e) => events.push(e));
       task.started();
       await eventually(async () => ((await settle(() => pids.resolveProcessId('default_web')).catch(() => 0)) === task.pid ? true : undefined));
       expect(found(registry, 'default/web')).toMatchObject({ running: true, pidStartTime: task.start, state: undefined, liveness: 'running' });
+      // The same container, started: updated in place, never dropped and added again.
+      expect(events.flatMap((e) => (e.kind !== 'health' && e.container.id === 'default/web' ? [e.kind] : [])).filter((k) => k !== 'updated')).toEqual([]);
       await eventually(async () => (!watcher.active.has(task.bundle) && !watcher.active.has(task.runc) ? true : undefined));
 
+      await engine.recheck();
       task.removed();
       await eventually(async () => ((await codeOf(() => pids.resolveProcessId('default/web'))) === 'ERR_NO_CONTAINER' ? true : undefined));
     });
@@ -273,7 +326,44 @@ describe('ContainerdEngine', () => {
       const { pids, registry } = await croot();
       new FakeTask('fresh', 'job', 7003, 6100).bundleWritten().created().started();
       await eventually(async () => ((await settle(() => pids.resolveProcessId('fresh_job')).catch(() => 0)) === 7003 ? true : undefined));
-      expect(registry.statuses()[0]?.reason).toContain('fresh: 1');
+      expect(registry.statuses()[0]?.reason).toBe(`reading ${join(root, 'task')} (runc state ${join(root, 'runc')}): default: 2, fresh: 1, k8s.io: 1; 1 CRI sandbox left out`);
+      new FakeTask('fresh', 'job2', 7033, 6110).bundleWritten().created().started();
+      await eventually(async () => ((await settle(() => pids.resolveProcessId('fresh_job2')).catch(() => 0)) === 7033 ? true : undefined));
+    });
+
+    it("sees runc's folder of a task appear before init.pid, in a namespace runc has a folder for and in one it has not", async () => {
+      const { registry, engine } = await croot();
+      const old = new FakeTask('default', 'early', 7034, 6120).bundleWritten();
+      const fresh = new FakeTask('fresh', 'early', 7035, 6130).bundleWritten();
+      await eventually(async () => (mine(registry).filter((c) => c.id.endsWith('/early')).length === 2 ? true : undefined));
+      await engine.recheck();
+      old.runcCreated();
+      fresh.runcCreated();
+      await eventually(async () => (mine(registry).filter((c) => c.id.endsWith('/early') && c.state === 'created').length === 2 ? true : undefined));
+    });
+
+    it('follows a namespace folder moved away and made again', async () => {
+      const { registry, pids, engine } = await croot();
+      renameSync(join(root, 'task', 'k8s.io'), join(root, 'task', '.k8s.io-old'));
+      await eventually(async () => (mine(registry).every((c) => c.id.startsWith('default/')) ? true : undefined));
+      mkdirSync(join(root, 'task', 'k8s.io'));
+      await engine.recheck();
+      new FakeTask('k8s.io', 'again', 7036, 6140).bundleWritten().created().started();
+      await eventually(async () => ((await settle(() => pids.resolveProcessId('k8s.io/again')).catch(() => 0)) === 7036 ? true : undefined));
+    });
+
+    it('stops watching the folders of a task removed while their events were lost, at the re-check', async () => {
+      const lossy = new LossyWatcher();
+      const { registry, engine, watcher } = await croot(envFor(), lossy);
+      const task = new FakeTask('default', 'unheard', 7037, 6150).bundleWritten().created();
+      await eventually(async () => (found(registry, 'default/unheard')?.state === 'created' && watcher.active.has(task.runc) ? true : undefined));
+      lossy.losing = true;
+      task.removed();
+      await lost(lossy, join(root, 'task', 'default'), 'unheard');
+      lossy.losing = false;
+      await engine.recheck();
+      expect(mine(registry).map((c) => c.id)).not.toContain('default/unheard');
+      expect([watcher.active.has(task.bundle), watcher.active.has(task.runc)]).toEqual([false, false]);
     });
 
     it('waits for a task root that does not exist yet, then reads it', async () => {
@@ -289,8 +379,9 @@ describe('ContainerdEngine', () => {
     });
 
     it('ends every watch when stopped, the wait for an absent task root included', async () => {
-      const { registry, watcher } = await croot(envFor(join(root, 'absent', 'task')));
+      const { registry, watcher, engine } = await croot(envFor(join(root, 'absent', 'task')));
       new FakeTask('default', 'half', 7009, 6700).bundleWritten();
+      await engine.recheck();
       await registry.stop();
       expect([...watcher.active.keys()]).toEqual([]);
       const again = await croot();
@@ -349,6 +440,10 @@ describe('ContainerdEngine', () => {
       await eventually(async () => (mine(registry).find((c) => c.id === 'k8s.io/next-app')?.state === 'created' ? true : undefined));
       expect(pids.resolveProcessId('prod_shop-7d9f_app')).toBe(initPid('k8s.io', 'croot-fx-kapp'));
       expect(found(registry, 'k8s.io/next-app').names).not.toContain('prod/shop-7d9f/app');
+      // The started task's removal hands the name to the one left.
+      rmSync(join(root, 'task', 'k8s.io', 'croot-fx-kapp'), { recursive: true });
+      await eventually(async () => (found(registry, 'prod/shop-7d9f/app').id === 'k8s.io/next-app' ? true : undefined));
+      expect(found(registry, 'k8s.io/next-app').names).toEqual(['k8s.io/next-app', 'k8s.io_next-app', 'next-app', 'prod/shop-7d9f/app', 'prod_shop-7d9f_app']);
     });
   });
 
@@ -376,7 +471,7 @@ describe('ContainerdEngine', () => {
 
   describe('health and what is left out', () => {
     it('reads the roots as given with trailing slashes, and names them in its health', async () => {
-      const { registry } = await croot(envFor(`${join(root, 'task')}//`, `${join(root, 'runc')}/`));
+      const { registry } = await croot(envFor(`${join(root, 'task')}//`, `${join(root, 'runc')}//`));
       expect(mine(registry)).toHaveLength(3);
       expect(registry.statuses()[0]?.reason).toBe(`reading ${join(root, 'task')} (runc state ${join(root, 'runc')}): default: 2, k8s.io: 1; 1 CRI sandbox left out`);
     });
@@ -390,6 +485,20 @@ describe('ContainerdEngine', () => {
       new FakeTask('k8s.io', 'second-sbx', 7010, 6800).bundleWritten({ 'io.kubernetes.cri.container-type': 'sandbox' }).created().started();
       const { registry } = await croot();
       expect(registry.statuses()[0]?.reason).toContain('k8s.io: 1; 2 CRI sandboxes left out');
+    });
+
+    it('names each task with damaged run state when there are three or fewer', async () => {
+      for (const id of ['d1', 'd2', 'd3']) {
+        const task = new FakeTask('default', id, 7100, 6900).bundleWritten().created().started();
+        writeFileSync(join(task.bundle, 'init.pid'), 'junk');
+      }
+      const { registry } = await croot();
+      expect(registry.statuses()[0]).toMatchObject({
+        available: true,
+        reason:
+          `reading ${join(root, 'task')} (runc state ${join(root, 'runc')}): default: 5, k8s.io: 1; 1 CRI sandbox left out; ` +
+          'run state damaged, so not running for croot: default/d1 (init.pid holds no PID), default/d2 (init.pid holds no PID), default/d3 (init.pid holds no PID)',
+      });
     });
 
     it('names tasks with damaged run state in its health, three of them and how many more, and takes a task once its file is whole again', async () => {
@@ -409,12 +518,63 @@ describe('ContainerdEngine', () => {
     });
 
     it("leaves out Docker's moby namespace and hidden folders that appear later", async () => {
+      rmSync(join(root, 'task', 'moby'), { recursive: true });
       const { registry, pids } = await croot();
       new FakeTask('moby', 'later', 7011, 6810).bundleWritten().created().started();
       new FakeTask('.hidden', 'later', 7012, 6820).bundleWritten().created().started();
+      new FakeTask('default', '.later', 7014, 6840).bundleWritten().created().started();
       new FakeTask('marker', 'later', 7013, 6830).bundleWritten().created().started();
       await eventually(async () => ((await settle(() => pids.resolveProcessId('marker/later')).catch(() => 0)) === 7013 ? true : undefined));
       expect(mine(registry).map((c) => c.id).sort()).toEqual(['default/croot-fx-ctr1', 'default/croot-fx-tmp2', 'k8s.io/croot-fx-kapp', 'marker/later']);
+    });
+  });
+
+  describe('folders it cannot watch or read', () => {
+    const status = `reading ${'${T}'} (runc state ${'${R}'}): default: 2, k8s.io: 1; 1 CRI sandbox left out`;
+    const statusOf = (): string => status.replace('${T}', join(root, 'task')).replace('${R}', join(root, 'runc'));
+
+    it('names a folder the kernel refuses to watch (the inotify limit) in its health, and reads it at the re-check', async () => {
+      const dir = join(root, 'task', 'default');
+      const refusing = new RefusingWatcher(new Map([[dir, 'ENOSPC']]));
+      const { registry, engine, pids } = await croot(envFor(), refusing);
+      const why = `watching ${dir}: ENOSPC: System limit for number of file watchers reached, watch '${dir}'`;
+      expect(registry.statuses()[0]).toMatchObject({
+        available: true,
+        reason: `${statusOf()}; cannot watch ${dir} (${why}); its changes show at the next re-check`,
+      });
+      new FakeTask('default', 'unseen', 7030, 7000).bundleWritten().created().started();
+      refusing.refused.clear();
+      await engine.recheck();
+      expect(pids.resolveProcessId('default/unseen')).toBe(7030);
+      expect(registry.statuses()[0]?.reason).toBe(statusOf().replace('default: 2', 'default: 3'));
+      new FakeTask('default', 'seen', 7031, 7010).bundleWritten().created().started();
+      await eventually(async () => ((await settle(() => pids.resolveProcessId('default/seen')).catch(() => 0)) === 7031 ? true : undefined));
+    });
+
+    it('says so when the folder above an absent task root cannot be watched', async () => {
+      const absent = join(root, 'absent', 'task');
+      const { registry } = await croot(envFor(absent), new RefusingWatcher(new Map([[root, 'ENOSPC']])));
+      const why = `watching ${root}: ENOSPC: System limit for number of file watchers reached, watch '${root}'`;
+      expect(registry.statuses()[0]).toMatchObject({
+        available: false,
+        reason: `no ${absent}: containerd has run no task here; waiting for it to appear; cannot watch ${absent} (waiting for it: ${why}); its changes show at the next re-check`,
+      });
+    });
+
+    it('says nothing of a folder that was gone when it was to be watched', async () => {
+      const dir = join(root, 'task', 'default');
+      const { registry } = await croot(envFor(), new RefusingWatcher(new Map([[dir, 'ENOENT']])));
+      expect(registry.statuses()[0]).toMatchObject({ available: true, reason: statusOf() });
+    });
+
+    it('says why it cannot read a task root that is a file, and reads it once it is a folder', async () => {
+      const file = join(root, 'task-file');
+      writeFileSync(file, '');
+      const { registry, pids } = await croot(envFor(file));
+      expect(registry.statuses()[0]).toMatchObject({ available: false, reason: `cannot read ${file}: ENOTDIR` });
+      rmSync(file);
+      cpSync(join(root, 'task'), file, { recursive: true });
+      await eventually(async () => ((await settle(() => pids.resolveProcessId('default/croot-fx-ctr1')).catch(() => 0)) === initPid('default', 'croot-fx-ctr1') ? true : undefined));
     });
   });
 
@@ -424,12 +584,14 @@ describe('ContainerdEngine', () => {
       const { pids, registry } = await croot(envFor(), lossy);
       lossy.losing = true;
       new FakeTask('fresh', 'lost', 7020, 6900).bundleWritten().created().started();
+      await lost(lossy, join(root, 'task'), 'fresh');
       lossy.overflow(join(root, 'task'));
       await eventually(async () => ((await settle(() => pids.resolveProcessId('fresh/lost')).catch(() => 0)) === 7020 ? true : undefined));
 
       lossy.losing = true;
       new FakeTask('default', 'lost2', 7021, 6910).bundleWritten().created().started();
       rmSync(join(root, 'task', 'default', 'croot-fx-tmp2'), { recursive: true });
+      await lost(lossy, join(root, 'task', 'default'), 'croot-fx-tmp2');
       lossy.overflow(join(root, 'task', 'default'));
       await eventually(async () => ((await settle(() => pids.resolveProcessId('default/lost2')).catch(() => 0)) === 7021 ? true : undefined));
       expect(mine(registry).map((c) => c.id)).not.toContain('default/croot-fx-tmp2');
@@ -442,12 +604,25 @@ describe('ContainerdEngine', () => {
       await eventually(async () => ((await codeOf(() => pids.resolveProcessId('default/slow'))) === 'ERR_NOT_RUNNING' ? true : undefined));
       lossy.losing = true;
       task.started();
+      await lost(lossy, task.runc, 'exec.fifo');
       lossy.overflow(join(root, 'runc', 'default'));
       await eventually(async () => ((await settle(() => pids.resolveProcessId('default/slow')).catch(() => 0)) === 7022 ? true : undefined));
     });
   });
 
   describe('.recheck', () => {
+    it('reads what changed on disk without an event before it resolves', async () => {
+      const lossy = new LossyWatcher();
+      const { pids, registry, engine } = await croot(envFor(), lossy);
+      lossy.losing = true;
+      new FakeTask('default', 'quiet', 7032, 7020).bundleWritten().created().started();
+      rmSync(join(root, 'task', 'default', 'croot-fx-tmp2'), { recursive: true });
+      await lost(lossy, join(root, 'task', 'default'), 'quiet');
+      await engine.recheck();
+      expect(pids.resolveProcessId('default/quiet')).toBe(7032);
+      expect(mine(registry).map((c) => c.id).sort()).toEqual(['default/croot-fx-ctr1', 'default/quiet', 'k8s.io/croot-fx-kapp']);
+    });
+
     it('changes nothing in the index when nothing changed on disk', async () => {
       const { registry, engine } = await croot();
       const events: RegistryEvent[] = [];

@@ -37,7 +37,7 @@ describe('readTaskRuntime and readTaskSpec on damaged task files', () => {
 
   it('takes init.pid alone when there is no state.json (a runtime other than runc)', async () => {
     rmSync(join(runc('a'), 'state.json'));
-    await expect(readTaskRuntime(bundle('a'), runc('a'), taskRoot, runcRoot)).resolves.toEqual({ created: false, pid: 1234 });
+    await expect(readTaskRuntime(bundle('a'), runc('a'), taskRoot, runcRoot)).resolves.toStrictEqual({ created: false, pid: 1234 });
   });
 
   it('calls the run state damaged when init.pid is a link to another task’s', async () => {
@@ -143,7 +143,7 @@ describe('readTaskRuntime and readTaskSpec on what runc and the shim write', () 
     const key = 'default/croot-fx-ctr1';
     rmSync(join(bundle(key), 'init.pid'));
     execFileSync('mkfifo', [join(runc(key), 'exec.fifo')]);
-    await expect(readTaskRuntime(bundle(key), runc(key), taskRoot, runcRoot)).resolves.toEqual({ created: true });
+    await expect(readTaskRuntime(bundle(key), runc(key), taskRoot, runcRoot)).resolves.toStrictEqual({ created: true });
   });
 
   it('reads no spec from a config.json that is not a JSON object', async () => {
@@ -167,6 +167,25 @@ describe('readTaskRuntime and readTaskSpec on what runc and the shim write', () 
     expect((await readTask(taskRoot, runcRoot, key, first))?.spec?.hostname).toBe('changed');
   });
 
+  it('reads the spec of a bundle whose config.json was missing at the first read once it is there', async () => {
+    const key = 'default/croot-fx-ctr1';
+    const spec = readFileSync(join(bundle(key), 'config.json'), 'utf8');
+    rmSync(join(bundle(key), 'config.json'));
+    await expect(readTaskSpec(bundle(key), taskRoot)).resolves.toBeUndefined();
+    const first = await readTask(taskRoot, runcRoot, key, undefined);
+    expect(first).toMatchObject({ key, spec: undefined });
+    writeFileSync(join(bundle(key), 'config.json'), spec);
+    expect((await readTask(taskRoot, runcRoot, key, first))?.spec).toMatchObject({ sandbox: false, cgroupsPath: (JSON.parse(spec) as { linux: { cgroupsPath: string } }).linux.cgroupsPath });
+  });
+
+  it('takes an init.pid with a trailing newline, and no PID beyond what a number holds exactly', async () => {
+    const key = 'default/croot-fx-ctr1';
+    writeFileSync(join(bundle(key), 'init.pid'), '8101\n');
+    await expect(readTaskRuntime(bundle(key), runc(key), taskRoot, runcRoot)).resolves.toMatchObject({ pid: 8101 });
+    writeFileSync(join(bundle(key), 'init.pid'), '99999999999999999999');
+    await expect(readTaskRuntime(bundle(key), runc(key), taskRoot, runcRoot)).resolves.toEqual({ created: false, damaged: 'init.pid holds no PID' });
+  });
+
   it('reads no task where the bundle is missing, a file, or a link to another bundle', async () => {
     writeFileSync(join(taskRoot, 'default', 'a-file'), '');
     symlinkSync(bundle('default/croot-fx-ctr1'), join(taskRoot, 'default', 'a-link'));
@@ -182,8 +201,10 @@ describe('readTaskRuntime and readTaskSpec on what runc and the shim write', () 
 
 describe('taskSpecFrom and kubernetesNamesOf', () => {
   it('keeps string annotations only, and leaves out an empty hostname or cgroupsPath', () => {
-    expect(taskSpecFrom({ annotations: { 'io.kubernetes.cri.container-type': 1, other: null }, hostname: '', linux: { cgroupsPath: '' } })).toEqual({ sandbox: false });
-    expect(taskSpecFrom({ annotations: null, hostname: 7, linux: null })).toEqual({ sandbox: false });
+    expect(taskSpecFrom({ annotations: { 'io.kubernetes.cri.container-type': 1, other: null }, hostname: '', linux: { cgroupsPath: '' } })).toStrictEqual({ sandbox: false });
+    expect(taskSpecFrom({ annotations: null, hostname: 7, linux: null })).toStrictEqual({ sandbox: false });
+    const names = { 'io.kubernetes.cri.container-name': 7, 'io.kubernetes.cri.sandbox-name': ['shop'], 'io.kubernetes.cri.sandbox-namespace': true };
+    expect(taskSpecFrom({ annotations: names })).toStrictEqual({ sandbox: false });
     expect(taskSpecFrom({ hostname: 'web', linux: { cgroupsPath: '/a/b' } })).toEqual({ sandbox: false, hostname: 'web', cgroupsPath: '/a/b' });
   });
 
@@ -202,6 +223,7 @@ describe("cgroupHintFrom, as runc's systemd driver expands cgroupsPath", () => {
   it('takes a relative path without a colon as it is, and strips every leading slash', () => {
     expect(cgroupHintFrom('default/web')).toBe('default/web');
     expect(cgroupHintFrom('//default/web')).toBe('default/web');
+    expect(cgroupHintFrom('/pods/a:b:c')).toBe('pods/a:b:c');
   });
 
   it('puts a unit in the root slice for "-.slice" or no slice', () => {
