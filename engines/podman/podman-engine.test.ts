@@ -14,6 +14,8 @@ import type { ContainerRecord } from '../../core/registry/engine-contribution.js
 import { EngineRegistry, EngineRegistryOptions, type IndexedContainer, type RegistryEvent } from '../../core/registry/engine-registry.js';
 import { parseStartTime } from '../../core/host/proc-files.js';
 import { ContainerProcessIdResolver } from '../../core/registry/container-resolvers.js';
+import { DirectoryWatcher } from '../../core/host/host-services.js';
+import { CountingWatcher } from '../../test/support/counting-watcher.js';
 import { codeOf, eventually } from '../../test/support/outcomes.js';
 import { nssUsers, parsePasswd, type PasswdUser } from './nss-users.js';
 import { DEFAULT_PODMAN_DATADIR, PodmanEngine, PodmanEngineOptions, podmanPathsFrom, type UserLookup } from './podman-engine.js';
@@ -674,6 +676,42 @@ describe('PodmanEngine', () => {
       answer(parsePasswd(readFileSync(join(root, 'passwd'), 'utf8')));
       await until(() => has(registry, ROOTLESS));
       await until(() => !reason(registry).includes('first load not finished'));
+    });
+  });
+
+  describe('watches', () => {
+    /** The engine on `env` with a watcher that counts the watches open on each folder. */
+    async function counted(engineEnv: Record<string, string>): Promise<Started & { watcher: CountingWatcher }> {
+      const watcher = new CountingWatcher();
+      const module = new ContainerModule(({ bind }) => void bind<DirectoryWatcher>(DirectoryWatcher).toConstantValue(watcher));
+      return { ...(await started(root, engineEnv, {}, [module])), watcher };
+    }
+
+    it('watches the storage.conf folder, the graph root, both list folders and each started container\'s run state, once each, and nothing once stopped', async () => {
+      const { registry, watcher } = await counted({ ...env, CROOT_PODMAN_ROOTLESS: '0' });
+      const run = join(root, 'rootful/run/overlay-containers');
+      // croot-fx-stopped was never started: podman made no run-state folder for it, and conmon made no folder under the graph root for any.
+      const expected = [
+        root,
+        join(root, 'rootful/storage'),
+        join(root, 'rootful/storage/overlay-containers'),
+        run,
+        ...[RUN, EXITED, VOLATILE].map((id) => join(run, id, 'userdata')),
+      ];
+      expect([...watcher.active].sort()).toEqual(expected.map((dir) => [dir, 1]).sort());
+      await registry.stop();
+      expect([...watcher.active]).toEqual([]);
+    });
+
+    it('ends a container\'s watches when it leaves the lists', async () => {
+      const { registry, watcher } = await counted({ ...env, CROOT_PODMAN_ROOTLESS: '0' });
+      const userdata = join(root, 'rootful/run/overlay-containers', RUN, 'userdata');
+      expect(watcher.active.get(userdata)).toBe(1);
+      const lists = join(root, 'rootful/storage/overlay-containers/containers.json');
+      const entries = JSON.parse(readFileSync(lists, 'utf8')) as { id: string }[];
+      atomicWrite(lists, JSON.stringify(entries.filter((e) => e.id !== RUN)));
+      await until(() => !has(registry, RUN));
+      expect(watcher.active.has(userdata)).toBe(false);
     });
   });
 });
