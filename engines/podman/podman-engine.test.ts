@@ -259,6 +259,20 @@ describe('PodmanEngine', () => {
       await until(() => reason(registry).includes(join(root, 'elsewhere/overlay-containers/containers.json')));
     });
 
+    it('keeps, without a word to subscribers, the containers that the store\'s new place lists too', async () => {
+      moveRootful();
+      const { registry, engine, events } = await started(root, movedEnv);
+      events.splice(0);
+      cpSync(join(root, 'moved/storage'), join(root, 'copied'), { recursive: true });
+      atomicWrite(movedConf, readFileSync(movedConf, 'utf8').replace(/^graphroot = .*$/m, `graphroot = "${join(root, 'copied')}"`));
+      await until(() => reason(registry).includes(join(root, 'copied/overlay-containers/containers.json')));
+      // Runs after the locate pass that moved the store has ended.
+      await engine.recheck();
+      expect(all(registry).map((r) => r.id).sort()).toEqual([RUN, STOPPED, EXITED, VOLATILE].sort());
+      expect(byId(registry, RUN).running).toBe(true);
+      expect(events.filter((e) => e.kind !== 'health')).toEqual([]);
+    });
+
     it('says why a malformed system storage.conf is not used, once, and falls back to the built-in paths', async () => {
       writeFileSync(movedConf, '[storage]\ngraphroot = nope\n');
       const { registry } = await started(root, { ...movedEnv, CROOT_PODMAN_ROOTLESS: '1' });
@@ -699,6 +713,13 @@ describe('PodmanEngine', () => {
         ...[RUN, EXITED, VOLATILE].map((id) => join(run, id, 'userdata')),
       ];
       expect([...watcher.active].sort()).toEqual(expected.map((dir) => [dir, 1]).sort());
+      await registry.stop();
+      expect([...watcher.active]).toEqual([]);
+    });
+
+    it('watches /run/user once for users\' runtime folders when it reads rootless stores, and nothing once stopped', async () => {
+      const { registry, watcher } = await counted(env);
+      expect(watcher.active.get(join(root, 'run-user'))).toBe(1);
       await registry.stop();
       expect([...watcher.active]).toEqual([]);
     });
