@@ -447,6 +447,47 @@ describe('PodmanEngine', () => {
     });
   });
 
+  describe('the safety-net re-check', () => {
+    it('asks NSS again and reads the store of a user it lists since', async () => {
+      const passwd = join(root, 'passwd');
+      const listed = readFileSync(passwd, 'utf8');
+      writeFileSync(passwd, listed.split('\n').filter((line) => !line.startsWith('alice:')).join('\n'));
+      const { registry, engine } = await started(root, env);
+      expect(has(registry, ROOTLESS)).toBe(false);
+      writeFileSync(passwd, listed);
+      await engine.recheck();
+      expect(byId(registry, ROOTLESS)).toMatchObject({ source: 'rootless:alice', running: true });
+    });
+
+    it('follows a system storage.conf whose folder was moved away and replaced, which inotify does not tell', async () => {
+      const movedConf = join(root, 'etc/containers-moved/storage.conf');
+      const { registry, engine } = await started(root, { ...env, CROOT_CONTAINERS_STORAGE_CONF: movedConf, CROOT_PODMAN_ROOTLESS: '0' });
+      expect(byId(registry, RUN).running).toBe(true);
+      renameSync(join(root, 'etc'), join(root, 'etc-old'));
+      cpSync(join(root, 'etc-old'), join(root, 'etc'), { recursive: true });
+      await engine.recheck();
+      atomicWrite(movedConf, readFileSync(movedConf, 'utf8').replace(/^driver = .*$/m, 'driver = "vfs"'));
+      await until(() => reason(registry).includes(join(root, 'rootful/storage/vfs-containers/containers.json')));
+    });
+
+    it('follows users\' runtime folders under a /run/user whose parent was moved away and replaced, which inotify does not tell', async () => {
+      const erin = { name: 'erin', uid: 1005, home: join(root, 'home/erin') };
+      cpSync(join(root, 'home/alice/.local'), join(erin.home, '.local'), { recursive: true });
+      writeFileSync(join(erin.home, '.local/share/containers/storage/overlay-containers/containers.json'), JSON.stringify([{ id: '1005'.repeat(16), names: ['croot-fx-erin'] }]));
+      // /run/user in a folder of its own, /run, which is what is moved: inotify tells a watched folder that it moved, but not its child.
+      mkdirSync(join(root, 'run'));
+      renameSync(join(root, 'run-user'), join(root, 'run/user'));
+      const { registry, engine } = await started(root, { ...env, CROOT_PODMAN_USER_RUNDIR: join(root, 'run/user') }, { lookupUsers: fixtureUsers(root, [erin]) });
+      expect(has(registry, '1005'.repeat(16))).toBe(false);
+      renameSync(join(root, 'run'), join(root, 'run-old'));
+      cpSync(join(root, 'run-old'), join(root, 'run'), { recursive: true });
+      await engine.recheck();
+      mkdirSync(join(root, 'run/user/1005'));
+      await until(() => has(registry, '1005'.repeat(16)));
+      expect(byId(registry, '1005'.repeat(16)).source).toBe('rootless:erin');
+    });
+  });
+
   describe('graph drivers other than overlay', () => {
     const daveGraph = (): string => join(root, 'home/dave/.local/share/containers/storage');
 
