@@ -447,6 +447,19 @@ describe('PodmanEngine', () => {
     });
   });
 
+  describe('users NSS lists twice', () => {
+    it('takes the first entry of a user, as getpwnam does, when two NSS sources list the same name', async () => {
+      const enumerate = fixtureUsers(root);
+      // alice again from a second source, with a home that has no store: podman, run as alice, would see the first entry's home.
+      const lookupUsers: UserLookup = async (keys, signal) => {
+        const users = await enumerate(keys, signal);
+        return [...users, ...users.filter((u) => u.name === 'alice').map((u) => ({ ...u, home: join(root, 'home/nowhere') }))];
+      };
+      const { registry } = await started(root, env, { lookupUsers });
+      expect(byId(registry, ROOTLESS)).toMatchObject({ source: 'rootless:alice', running: true });
+    });
+  });
+
   describe('the safety-net re-check', () => {
     it('asks NSS again and reads the store of a user it lists since', async () => {
       const passwd = join(root, 'passwd');
