@@ -704,6 +704,14 @@ describe('PodmanEngine', () => {
       expect(health()).toBe(before + 1);
     });
 
+    it('keeps the containers of a list it cannot parse and says so in its health', async () => {
+      const { registry } = await started(root, { ...env, CROOT_PODMAN_ROOTLESS: '0' });
+      writeFileSync(lists(), '[{"id": "');
+      await until(() => reason(registry).includes(`rootful: ${lists()}: `));
+      expect(reason(registry)).toMatch(new RegExp(`rootful: ${lists()}: [^;]+; keeping the 3 containers of its last good read`));
+      expect(all(registry).map((r) => r.id).sort()).toEqual([RUN, STOPPED, EXITED, VOLATILE].sort());
+    });
+
     it('sees at the safety-net re-check an exit that changed no file', async () => {
       const { registry, engine } = await started(root, { ...env, CROOT_PODMAN_ROOTLESS: '0' });
       const pid = Number(readFileSync(join(root, 'rootful/run/overlay-containers', RUN, 'userdata/pidfile'), 'utf8'));
@@ -730,6 +738,16 @@ describe('PodmanEngine', () => {
       expect(pids.resolveProcessId('croot-fx-run')).toBeGreaterThan(0);
       expect(has(registry, ROOTLESS)).toBe(false);
       expect(reason(registry)).toContain('gave no answer within 200 ms');
+    });
+
+    it('bounds the look-up by uid of a runtime folder\'s owner, and says why that user\'s store is not read', async () => {
+      // A directory server that enumerates but never answers a look-up by key.
+      writeFileSync(join(tools, 'getent'), `#!/bin/sh\nif [ $# -gt 1 ]; then exec sleep 1000; fi\ncat ${join(root, 'passwd')}\n`);
+      mkdirSync(join(root, 'run-user/1005'));
+      const lookupUsers: UserLookup = (keys, signal) => nssUsers(keys, { command: join(tools, 'getent'), timeoutMs: 200, signal });
+      const { registry } = await started(root, env, { lookupUsers });
+      expect(byId(registry, ROOTLESS).source).toBe('rootless:alice');
+      expect(reason(registry)).toContain(`users: ${join(tools, 'getent')} passwd gave no answer within 200 ms; rootless stores of users not known yet are not read`);
     });
 
     it('pushes what it has read when its first load passes its bound, and the rest when it comes', async () => {
