@@ -674,7 +674,7 @@ describe('PodmanEngine', () => {
       expect(events.filter((e) => e.kind !== 'health' && e.container.id !== NEW)).toEqual([]);
     });
 
-    it('follows a container whose run-state folder appears only when it starts', async () => {
+    it('follows a container whose run-state and conmon folders appear only when it starts, to its exit', async () => {
       const { registry, pids } = await started(root, { ...env, CROOT_PODMAN_ROOTLESS: '0' });
       atomicWrite(lists(), JSON.stringify([...readList(), { id: NEW, names: ['croot-fx-late'] }]));
       await until(() => registry.containers().some((c) => c.id === NEW));
@@ -683,6 +683,9 @@ describe('PodmanEngine', () => {
       start(4444, 4443, 97000);
       await until(() => byId(registry, NEW).running);
       expect(pids.resolveProcessId('croot-fx-late')).toBe(4444);
+      // conmon's files under the graph root, whose folder also came late, say when it exits.
+      exit(4444);
+      await until(() => byId(registry, NEW).state === 'exited');
     });
 
     it('follows a transient store\'s volatile list in the run root', async () => {
