@@ -310,6 +310,17 @@ describe('PodmanEngine', () => {
       }
     });
 
+    it('makes the pmcd-safe name of a user whose name has characters outside [A-Za-z0-9._-] (sssd\'s user@domain)', async () => {
+      const enumerate = fixtureUsers(root);
+      const lookupUsers: UserLookup = async (keys, signal) => (await enumerate(keys, signal)).map((u) => (u.name === 'alice' ? { ...u, name: 'alice@corp.example' } : u));
+      const { registry, pids } = await started(root, env, { lookupUsers });
+      expect(byId(registry, ROOTLESS)).toMatchObject({
+        source: 'rootless:alice@corp.example',
+        names: ['croot-fx-web', 'alice@corp.example/croot-fx-web', 'alice_corp.example_croot-fx-web'],
+      });
+      expect(pids.resolveProcessId('alice_corp.example_croot-fx-web')).toBe(byId(registry, ROOTLESS).pid);
+    });
+
     it('finds a user whose storage.conf moves graphroot and runroot there, with $USER and $UID expanded', async () => {
       const { registry } = await started(root, env);
       expect(byId(registry, MOVED)).toMatchObject({
