@@ -204,6 +204,17 @@ describe('PodmanEngine', () => {
       expect(status?.reason).toContain('(4 containers)');
       expect(status?.reason).toContain('rootless:alice');
     });
+
+    it('says in its health, store by store, which lists it read and how many containers they hold, and nothing else when all is well', async () => {
+      const { registry } = await started(root, env);
+      const rootful = join(root, 'rootful/storage/overlay-containers');
+      expect(reason(registry).split('; ')).toEqual([
+        `rootful: read ${rootful}/containers.json, ${rootful}/volatile-containers.json (4 containers)`,
+        `rootless:alice: read ${join(root, 'home/alice/.local/share/containers/storage/overlay-containers/containers.json')} (1 container)`,
+        `rootless:carol: read ${join(root, 'srv/containers/carol/storage/overlay-containers/containers.json')} (1 container)`,
+        `rootless:dave: read ${join(root, 'home/dave/.local/share/containers/storage/vfs-containers/containers.json')} (2 containers)`,
+      ]);
+    });
   });
 
   describe('rootful store placed by the system storage.conf', () => {
@@ -438,6 +449,26 @@ describe('PodmanEngine', () => {
       renameSync(join(root, 'alice-later'), alice);
       await until(() => has(registry, ROOTLESS) && byId(registry, ROOTLESS).running);
       expect(byId(registry, ROOTLESS)).toMatchObject(runningFrom(root, join(root, 'run-user/1000/containers/overlay-containers', ROOTLESS, 'userdata')));
+    });
+
+    it('reads the stores of users with lists on a host without /run/user', async () => {
+      const { registry } = await started(root, { ...env, CROOT_PODMAN_USER_RUNDIR: join(root, 'no-run-user') });
+      expect(byId(registry, ROOTLESS)).toMatchObject({ source: 'rootless:alice', running: false });
+      expect(byId(registry, MOVED).source).toBe('rootless:carol');
+      expect(reason(registry)).not.toMatch(/fail/);
+    });
+
+    it('says nothing of the empty store of a user with a runtime folder, and reads it once podman writes its lists', async () => {
+      mkdirSync(join(root, 'run-user/1001'));
+      const { registry } = await started(root, env);
+      expect(byId(registry, ROOTLESS).running).toBe(true);
+      expect(reason(registry)).not.toContain('rootless:bob');
+      const lists = join(root, 'home/bob/.local/share/containers/storage/overlay-containers');
+      mkdirSync(lists, { recursive: true });
+      atomicWrite(join(lists, 'containers.json'), JSON.stringify([{ id: 'b0b'.padEnd(64, '0'), names: ['croot-fx-bob'] }]));
+      await until(() => has(registry, 'b0b'.padEnd(64, '0')));
+      expect(byId(registry, 'b0b'.padEnd(64, '0'))).toMatchObject({ source: 'rootless:bob', names: ['croot-fx-bob', 'bob/croot-fx-bob', 'bob_croot-fx-bob'], state: 'created' });
+      await until(() => reason(registry).includes(`rootless:bob: read ${join(lists, 'containers.json')} (1 container)`));
     });
 
     it('asks NSS by uid for the owner of a runtime folder it does not enumerate, at start and when the folder appears', async () => {
@@ -752,6 +783,20 @@ describe('PodmanEngine', () => {
       expect(pids.resolveProcessId('croot-fx-run')).toBeGreaterThan(0);
       expect(has(registry, ROOTLESS)).toBe(false);
       expect(reason(registry)).toContain('gave no answer within 200 ms');
+    });
+
+    it('reads the stores of the owners of runtime folders, looked up by uid, when NSS fails to enumerate, and says so', async () => {
+      // A directory server that refuses to enumerate but answers look-ups by name or uid (getent exits 2 when a key is not found).
+      const getent = join(tools, 'getent');
+      const passwd = join(root, 'passwd');
+      writeFileSync(getent, `#!/bin/sh\nif [ $# -eq 1 ]; then echo 'enumeration refused' >&2; exit 3; fi\nshift\nst=0\nfor k in "$@"; do grep -E "^$k:|^[^:]*:[^:]*:$k:" ${passwd} || st=2; done\nexit $st\n`);
+      const lookupUsers: UserLookup = (keys, signal) => nssUsers(keys, { command: getent, timeoutMs: 5000, signal });
+      const { registry } = await started(root, env, { lookupUsers });
+      expect(byId(registry, ROOTLESS).source).toBe('rootless:alice');
+      expect(byId(registry, VFS_RUN).source).toBe('rootless:dave');
+      // carol has no runtime folder: nothing names her.
+      expect(has(registry, MOVED)).toBe(false);
+      expect(reason(registry)).toContain(`users: ${getent} passwd failed: `);
     });
 
     it('bounds the look-up by uid of a runtime folder\'s owner, and says why that user\'s store is not read', async () => {
