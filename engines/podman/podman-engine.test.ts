@@ -514,6 +514,21 @@ describe('PodmanEngine', () => {
       expect(byId(registry, ROOTLESS)).toMatchObject({ source: 'rootless:alice', running: true });
     });
 
+    it('forgets a user NSS no longer lists: their containers go and their folders are no longer watched', async () => {
+      const watcher = new CountingWatcher();
+      const module = new ContainerModule(({ bind }) => void bind<DirectoryWatcher>(DirectoryWatcher).toConstantValue(watcher));
+      const { registry, engine } = await started(root, env, {}, [module]);
+      const carolConf = join(root, 'home/carol/.config/containers');
+      const carolLists = join(root, 'srv/containers/carol/storage/overlay-containers');
+      expect([watcher.active.get(carolConf), watcher.active.get(carolLists)]).toEqual([1, 1]);
+      const passwd = join(root, 'passwd');
+      writeFileSync(passwd, readFileSync(passwd, 'utf8').split('\n').filter((line) => !line.startsWith('carol:')).join('\n'));
+      await engine.recheck();
+      expect(has(registry, MOVED)).toBe(false);
+      expect(byId(registry, ROOTLESS).source).toBe('rootless:alice');
+      expect([watcher.active.has(carolConf), watcher.active.has(carolLists)]).toEqual([false, false]);
+    });
+
     it('follows a system storage.conf whose folder was moved away and replaced, which inotify does not tell', async () => {
       const movedConf = join(root, 'etc/containers-moved/storage.conf');
       const { registry, engine } = await started(root, { ...env, CROOT_CONTAINERS_STORAGE_CONF: movedConf, CROOT_PODMAN_ROOTLESS: '0' });
