@@ -196,6 +196,16 @@ describe('PodmanEngine', () => {
       expect(byId(registry, VOLATILE)).toMatchObject({ running: true, state: 'running', names: ['croot-fx-vol'], hostname: 'vol-host' });
     });
 
+    it('runs with no options bound, as crootd starts it', async () => {
+      const c = createCrootContainer({ config: { env: { ...env, CROOT_PODMAN_ROOTLESS: '0' }, procRoot: join(root, 'proc') }, modules: [podmanEngineModule] });
+      made.push(c);
+      const registry = c.get<EngineRegistry>(EngineRegistry);
+      await registry.start();
+      await registry.ready();
+      expect(all(registry).map((r) => r.id).sort()).toEqual([RUN, STOPPED, EXITED, VOLATILE].sort());
+      expect(byId(registry, RUN).running).toBe(true);
+    });
+
     it('names the files it read in its health', async () => {
       const { registry } = await started(root, env);
       const status = registry.statuses()[0];
