@@ -755,6 +755,18 @@ describe('PodmanEngine', () => {
       await until(() => byId(registry, NEW).state === 'exited');
     });
 
+    it('follows the graph root\'s lists folder removed and put back whole, as a restore from a backup does', async () => {
+      const { registry } = await started(root, { ...env, CROOT_PODMAN_ROOTLESS: '0' });
+      const lists = join(root, 'rootful/storage/overlay-containers');
+      cpSync(lists, join(root, 'saved'), { recursive: true });
+      rmSync(lists, { recursive: true });
+      await until(() => all(registry).length === 0);
+      // The folder appears with its lists in it at once: no event names a file inside.
+      renameSync(join(root, 'saved'), lists);
+      await until(() => has(registry, RUN) && byId(registry, RUN).running);
+      expect(all(registry).map((r) => r.id).sort()).toEqual([RUN, STOPPED, EXITED, VOLATILE].sort());
+    });
+
     it('follows a transient store\'s volatile list in the run root', async () => {
       const { registry } = await started(root, { ...env, CROOT_PODMAN_ROOTLESS: '0' });
       atomicWrite(join(root, 'rootful/run/overlay-containers/volatile-containers.json'), JSON.stringify([{ id: NEW, names: ['croot-fx-transient'] }]));
