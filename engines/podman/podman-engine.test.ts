@@ -14,6 +14,8 @@ import type { ContainerRecord } from '../../core/registry/engine-contribution.js
 import { EngineRegistry, EngineRegistryOptions, type IndexedContainer, type RegistryEvent } from '../../core/registry/engine-registry.js';
 import { parseStartTime } from '../../core/host/proc-files.js';
 import { ContainerProcessIdResolver } from '../../core/registry/container-resolvers.js';
+import { DirectoryWatcher } from '../../core/host/host-services.js';
+import { CountingWatcher } from '../../test/support/counting-watcher.js';
 import { codeOf, eventually } from '../../test/support/outcomes.js';
 import { nssUsers, parsePasswd, type PasswdUser } from './nss-users.js';
 import { DEFAULT_PODMAN_DATADIR, PodmanEngine, PodmanEngineOptions, podmanPathsFrom, type UserLookup } from './podman-engine.js';
@@ -194,6 +196,16 @@ describe('PodmanEngine', () => {
       expect(byId(registry, VOLATILE)).toMatchObject({ running: true, state: 'running', names: ['croot-fx-vol'], hostname: 'vol-host' });
     });
 
+    it('runs with no options bound, as crootd starts it', async () => {
+      const c = createCrootContainer({ config: { env: { ...env, CROOT_PODMAN_ROOTLESS: '0' }, procRoot: join(root, 'proc') }, modules: [podmanEngineModule] });
+      made.push(c);
+      const registry = c.get<EngineRegistry>(EngineRegistry);
+      await registry.start();
+      await registry.ready();
+      expect(all(registry).map((r) => r.id).sort()).toEqual([RUN, STOPPED, EXITED, VOLATILE].sort());
+      expect(byId(registry, RUN).running).toBe(true);
+    });
+
     it('names the files it read in its health', async () => {
       const { registry } = await started(root, env);
       const status = registry.statuses()[0];
@@ -201,6 +213,17 @@ describe('PodmanEngine', () => {
       expect(status?.reason).toContain(`rootful: read ${join(root, 'rootful/storage/overlay-containers/containers.json')}`);
       expect(status?.reason).toContain('(4 containers)');
       expect(status?.reason).toContain('rootless:alice');
+    });
+
+    it('says in its health, store by store, which lists it read and how many containers they hold, and nothing else when all is well', async () => {
+      const { registry } = await started(root, env);
+      const rootful = join(root, 'rootful/storage/overlay-containers');
+      expect(reason(registry).split('; ')).toEqual([
+        `rootful: read ${rootful}/containers.json, ${rootful}/volatile-containers.json (4 containers)`,
+        `rootless:alice: read ${join(root, 'home/alice/.local/share/containers/storage/overlay-containers/containers.json')} (1 container)`,
+        `rootless:carol: read ${join(root, 'srv/containers/carol/storage/overlay-containers/containers.json')} (1 container)`,
+        `rootless:dave: read ${join(root, 'home/dave/.local/share/containers/storage/vfs-containers/containers.json')} (2 containers)`,
+      ]);
     });
   });
 
@@ -257,6 +280,20 @@ describe('PodmanEngine', () => {
       await until(() => reason(registry).includes(join(root, 'elsewhere/overlay-containers/containers.json')));
     });
 
+    it('keeps, without a word to subscribers, the containers that the store\'s new place lists too', async () => {
+      moveRootful();
+      const { registry, engine, events } = await started(root, movedEnv);
+      events.splice(0);
+      cpSync(join(root, 'moved/storage'), join(root, 'copied'), { recursive: true });
+      atomicWrite(movedConf, readFileSync(movedConf, 'utf8').replace(/^graphroot = .*$/m, `graphroot = "${join(root, 'copied')}"`));
+      await until(() => reason(registry).includes(join(root, 'copied/overlay-containers/containers.json')));
+      // Runs after the locate pass that moved the store has ended.
+      await engine.recheck();
+      expect(all(registry).map((r) => r.id).sort()).toEqual([RUN, STOPPED, EXITED, VOLATILE].sort());
+      expect(byId(registry, RUN).running).toBe(true);
+      expect(events.filter((e) => e.kind !== 'health')).toEqual([]);
+    });
+
     it('says why a malformed system storage.conf is not used, once, and falls back to the built-in paths', async () => {
       writeFileSync(movedConf, '[storage]\ngraphroot = nope\n');
       const { registry } = await started(root, { ...movedEnv, CROOT_PODMAN_ROOTLESS: '1' });
@@ -292,6 +329,17 @@ describe('PodmanEngine', () => {
       for (const ref of ['alice/croot-fx-web', 'alice_croot-fx-web', 'podman.alice_croot-fx-web']) {
         expect([ref, pids.resolveProcessId(ref)]).toEqual([ref, Number(readFileSync(join(userdata, 'pidfile'), 'utf8'))]);
       }
+    });
+
+    it('makes the pmcd-safe name of a user whose name has characters outside [A-Za-z0-9._-] (sssd\'s user@domain)', async () => {
+      const enumerate = fixtureUsers(root);
+      const lookupUsers: UserLookup = async (keys, signal) => (await enumerate(keys, signal)).map((u) => (u.name === 'alice' ? { ...u, name: 'alice@corp.example' } : u));
+      const { registry, pids } = await started(root, env, { lookupUsers });
+      expect(byId(registry, ROOTLESS)).toMatchObject({
+        source: 'rootless:alice@corp.example',
+        names: ['croot-fx-web', 'alice@corp.example/croot-fx-web', 'alice_corp.example_croot-fx-web'],
+      });
+      expect(pids.resolveProcessId('alice_corp.example_croot-fx-web')).toBe(byId(registry, ROOTLESS).pid);
     });
 
     it('finds a user whose storage.conf moves graphroot and runroot there, with $USER and $UID expanded', async () => {
@@ -413,6 +461,26 @@ describe('PodmanEngine', () => {
       expect(byId(registry, ROOTLESS)).toMatchObject(runningFrom(root, join(root, 'run-user/1000/containers/overlay-containers', ROOTLESS, 'userdata')));
     });
 
+    it('reads the stores of users with lists on a host without /run/user', async () => {
+      const { registry } = await started(root, { ...env, CROOT_PODMAN_USER_RUNDIR: join(root, 'no-run-user') });
+      expect(byId(registry, ROOTLESS)).toMatchObject({ source: 'rootless:alice', running: false });
+      expect(byId(registry, MOVED).source).toBe('rootless:carol');
+      expect(reason(registry)).not.toMatch(/fail/);
+    });
+
+    it('says nothing of the empty store of a user with a runtime folder, and reads it once podman writes its lists', async () => {
+      mkdirSync(join(root, 'run-user/1001'));
+      const { registry } = await started(root, env);
+      expect(byId(registry, ROOTLESS).running).toBe(true);
+      expect(reason(registry)).not.toContain('rootless:bob');
+      const lists = join(root, 'home/bob/.local/share/containers/storage/overlay-containers');
+      mkdirSync(lists, { recursive: true });
+      atomicWrite(join(lists, 'containers.json'), JSON.stringify([{ id: 'b0b'.padEnd(64, '0'), names: ['croot-fx-bob'] }]));
+      await until(() => has(registry, 'b0b'.padEnd(64, '0')));
+      expect(byId(registry, 'b0b'.padEnd(64, '0'))).toMatchObject({ source: 'rootless:bob', names: ['croot-fx-bob', 'bob/croot-fx-bob', 'bob_croot-fx-bob'], state: 'created' });
+      await until(() => reason(registry).includes(`rootless:bob: read ${join(lists, 'containers.json')} (1 container)`));
+    });
+
     it('asks NSS by uid for the owner of a runtime folder it does not enumerate, at start and when the folder appears', async () => {
       const erin = { name: 'erin', uid: 1005, home: join(root, 'home/erin') };
       const frank = { name: 'frank', uid: 1006, home: join(root, 'home/frank') };
@@ -428,6 +496,75 @@ describe('PodmanEngine', () => {
       mkdirSync(join(root, 'run-user/1006'));
       await until(() => has(registry, '1006'.repeat(16)));
       expect(byId(registry, '1006'.repeat(16)).source).toBe('rootless:frank');
+    });
+  });
+
+  describe('users NSS lists twice', () => {
+    it('takes the first entry of a user, as getpwnam does, when two NSS sources list the same name', async () => {
+      const enumerate = fixtureUsers(root);
+      // alice again from a second source, with a home that has no store: podman, run as alice, would see the first entry's home.
+      const lookupUsers: UserLookup = async (keys, signal) => {
+        const users = await enumerate(keys, signal);
+        return [...users, ...users.filter((u) => u.name === 'alice').map((u) => ({ ...u, home: join(root, 'home/nowhere') }))];
+      };
+      const { registry } = await started(root, env, { lookupUsers });
+      expect(byId(registry, ROOTLESS)).toMatchObject({ source: 'rootless:alice', running: true });
+    });
+  });
+
+  describe('the safety-net re-check', () => {
+    it('asks NSS again and reads the store of a user it lists since', async () => {
+      const passwd = join(root, 'passwd');
+      const listed = readFileSync(passwd, 'utf8');
+      writeFileSync(passwd, listed.split('\n').filter((line) => !line.startsWith('alice:')).join('\n'));
+      const { registry, engine } = await started(root, env);
+      expect(has(registry, ROOTLESS)).toBe(false);
+      writeFileSync(passwd, listed);
+      await engine.recheck();
+      expect(byId(registry, ROOTLESS)).toMatchObject({ source: 'rootless:alice', running: true });
+    });
+
+    it('forgets a user NSS no longer lists: their containers go and their folders are no longer watched', async () => {
+      const watcher = new CountingWatcher();
+      const module = new ContainerModule(({ bind }) => void bind<DirectoryWatcher>(DirectoryWatcher).toConstantValue(watcher));
+      const { registry, engine } = await started(root, env, {}, [module]);
+      const carolConf = join(root, 'home/carol/.config/containers');
+      const carolLists = join(root, 'srv/containers/carol/storage/overlay-containers');
+      expect([watcher.active.get(carolConf), watcher.active.get(carolLists)]).toEqual([1, 1]);
+      const passwd = join(root, 'passwd');
+      writeFileSync(passwd, readFileSync(passwd, 'utf8').split('\n').filter((line) => !line.startsWith('carol:')).join('\n'));
+      await engine.recheck();
+      expect(has(registry, MOVED)).toBe(false);
+      expect(byId(registry, ROOTLESS).source).toBe('rootless:alice');
+      expect([watcher.active.has(carolConf), watcher.active.has(carolLists)]).toEqual([false, false]);
+    });
+
+    it('follows a system storage.conf whose folder was moved away and replaced, which inotify does not tell', async () => {
+      const movedConf = join(root, 'etc/containers-moved/storage.conf');
+      const { registry, engine } = await started(root, { ...env, CROOT_CONTAINERS_STORAGE_CONF: movedConf, CROOT_PODMAN_ROOTLESS: '0' });
+      expect(byId(registry, RUN).running).toBe(true);
+      renameSync(join(root, 'etc'), join(root, 'etc-old'));
+      cpSync(join(root, 'etc-old'), join(root, 'etc'), { recursive: true });
+      await engine.recheck();
+      atomicWrite(movedConf, readFileSync(movedConf, 'utf8').replace(/^driver = .*$/m, 'driver = "vfs"'));
+      await until(() => reason(registry).includes(join(root, 'rootful/storage/vfs-containers/containers.json')));
+    });
+
+    it('follows users\' runtime folders under a /run/user whose parent was moved away and replaced, which inotify does not tell', async () => {
+      const erin = { name: 'erin', uid: 1005, home: join(root, 'home/erin') };
+      cpSync(join(root, 'home/alice/.local'), join(erin.home, '.local'), { recursive: true });
+      writeFileSync(join(erin.home, '.local/share/containers/storage/overlay-containers/containers.json'), JSON.stringify([{ id: '1005'.repeat(16), names: ['croot-fx-erin'] }]));
+      // /run/user in a folder of its own, /run, which is what is moved: inotify tells a watched folder that it moved, but not its child.
+      mkdirSync(join(root, 'run'));
+      renameSync(join(root, 'run-user'), join(root, 'run/user'));
+      const { registry, engine } = await started(root, { ...env, CROOT_PODMAN_USER_RUNDIR: join(root, 'run/user') }, { lookupUsers: fixtureUsers(root, [erin]) });
+      expect(has(registry, '1005'.repeat(16))).toBe(false);
+      renameSync(join(root, 'run'), join(root, 'run-old'));
+      cpSync(join(root, 'run-old'), join(root, 'run'), { recursive: true });
+      await engine.recheck();
+      mkdirSync(join(root, 'run/user/1005'));
+      await until(() => has(registry, '1005'.repeat(16)));
+      expect(byId(registry, '1005'.repeat(16)).source).toBe('rootless:erin');
     });
   });
 
@@ -604,7 +741,7 @@ describe('PodmanEngine', () => {
       expect(events.filter((e) => e.kind !== 'health' && e.container.id !== NEW)).toEqual([]);
     });
 
-    it('follows a container whose run-state folder appears only when it starts', async () => {
+    it('follows a container whose run-state and conmon folders appear only when it starts, to its exit', async () => {
       const { registry, pids } = await started(root, { ...env, CROOT_PODMAN_ROOTLESS: '0' });
       atomicWrite(lists(), JSON.stringify([...readList(), { id: NEW, names: ['croot-fx-late'] }]));
       await until(() => registry.containers().some((c) => c.id === NEW));
@@ -613,6 +750,21 @@ describe('PodmanEngine', () => {
       start(4444, 4443, 97000);
       await until(() => byId(registry, NEW).running);
       expect(pids.resolveProcessId('croot-fx-late')).toBe(4444);
+      // conmon's files under the graph root, whose folder also came late, say when it exits.
+      exit(4444);
+      await until(() => byId(registry, NEW).state === 'exited');
+    });
+
+    it('follows the graph root\'s lists folder removed and put back whole, as a restore from a backup does', async () => {
+      const { registry } = await started(root, { ...env, CROOT_PODMAN_ROOTLESS: '0' });
+      const lists = join(root, 'rootful/storage/overlay-containers');
+      cpSync(lists, join(root, 'saved'), { recursive: true });
+      rmSync(lists, { recursive: true });
+      await until(() => all(registry).length === 0);
+      // The folder appears with its lists in it at once: no event names a file inside.
+      renameSync(join(root, 'saved'), lists);
+      await until(() => has(registry, RUN) && byId(registry, RUN).running);
+      expect(all(registry).map((r) => r.id).sort()).toEqual([RUN, STOPPED, EXITED, VOLATILE].sort());
     });
 
     it('follows a transient store\'s volatile list in the run root', async () => {
@@ -632,6 +784,14 @@ describe('PodmanEngine', () => {
       start(4242, 4241, 90000);
       await until(() => byId(registry, NEW).running);
       expect(health()).toBe(before + 1);
+    });
+
+    it('keeps the containers of a list it cannot parse and says so in its health', async () => {
+      const { registry } = await started(root, { ...env, CROOT_PODMAN_ROOTLESS: '0' });
+      writeFileSync(lists(), '[{"id": "');
+      await until(() => reason(registry).includes(`rootful: ${lists()}: `));
+      expect(reason(registry)).toMatch(new RegExp(`rootful: ${lists()}: [^;]+; keeping the 3 containers of its last good read`));
+      expect(all(registry).map((r) => r.id).sort()).toEqual([RUN, STOPPED, EXITED, VOLATILE].sort());
     });
 
     it('sees at the safety-net re-check an exit that changed no file', async () => {
@@ -662,6 +822,30 @@ describe('PodmanEngine', () => {
       expect(reason(registry)).toContain('gave no answer within 200 ms');
     });
 
+    it('reads the stores of the owners of runtime folders, looked up by uid, when NSS fails to enumerate, and says so', async () => {
+      // A directory server that refuses to enumerate but answers look-ups by name or uid (getent exits 2 when a key is not found).
+      const getent = join(tools, 'getent');
+      const passwd = join(root, 'passwd');
+      writeFileSync(getent, `#!/bin/sh\nif [ $# -eq 1 ]; then echo 'enumeration refused' >&2; exit 3; fi\nshift\nst=0\nfor k in "$@"; do grep -E "^$k:|^[^:]*:[^:]*:$k:" ${passwd} || st=2; done\nexit $st\n`);
+      const lookupUsers: UserLookup = (keys, signal) => nssUsers(keys, { command: getent, timeoutMs: 5000, signal });
+      const { registry } = await started(root, env, { lookupUsers });
+      expect(byId(registry, ROOTLESS).source).toBe('rootless:alice');
+      expect(byId(registry, VFS_RUN).source).toBe('rootless:dave');
+      // carol has no runtime folder: nothing names her.
+      expect(has(registry, MOVED)).toBe(false);
+      expect(reason(registry)).toContain(`users: ${getent} passwd failed: `);
+    });
+
+    it('bounds the look-up by uid of a runtime folder\'s owner, and says why that user\'s store is not read', async () => {
+      // A directory server that enumerates but never answers a look-up by key.
+      writeFileSync(join(tools, 'getent'), `#!/bin/sh\nif [ $# -gt 1 ]; then exec sleep 1000; fi\ncat ${join(root, 'passwd')}\n`);
+      mkdirSync(join(root, 'run-user/1005'));
+      const lookupUsers: UserLookup = (keys, signal) => nssUsers(keys, { command: join(tools, 'getent'), timeoutMs: 200, signal });
+      const { registry } = await started(root, env, { lookupUsers });
+      expect(byId(registry, ROOTLESS).source).toBe('rootless:alice');
+      expect(reason(registry)).toContain(`users: ${join(tools, 'getent')} passwd gave no answer within 200 ms; rootless stores of users not known yet are not read`);
+    });
+
     it('pushes what it has read when its first load passes its bound, and the rest when it comes', async () => {
       let answer: (users: PasswdUser[]) => void = () => undefined;
       const users = new Promise<PasswdUser[]>((resolve) => (answer = resolve));
@@ -674,6 +858,49 @@ describe('PodmanEngine', () => {
       answer(parsePasswd(readFileSync(join(root, 'passwd'), 'utf8')));
       await until(() => has(registry, ROOTLESS));
       await until(() => !reason(registry).includes('first load not finished'));
+    });
+  });
+
+  describe('watches', () => {
+    /** The engine on `env` with a watcher that counts the watches open on each folder. */
+    async function counted(engineEnv: Record<string, string>): Promise<Started & { watcher: CountingWatcher }> {
+      const watcher = new CountingWatcher();
+      const module = new ContainerModule(({ bind }) => void bind<DirectoryWatcher>(DirectoryWatcher).toConstantValue(watcher));
+      return { ...(await started(root, engineEnv, {}, [module])), watcher };
+    }
+
+    it('watches the storage.conf folder, the graph root, both list folders and each started container\'s run state, once each, and nothing once stopped', async () => {
+      const { registry, watcher } = await counted({ ...env, CROOT_PODMAN_ROOTLESS: '0' });
+      const run = join(root, 'rootful/run/overlay-containers');
+      // croot-fx-stopped was never started: podman made no run-state folder for it, and conmon made no folder under the graph root for any.
+      const expected = [
+        root,
+        join(root, 'rootful/storage'),
+        join(root, 'rootful/storage/overlay-containers'),
+        run,
+        ...[RUN, EXITED, VOLATILE].map((id) => join(run, id, 'userdata')),
+      ];
+      expect([...watcher.active].sort()).toEqual(expected.map((dir) => [dir, 1]).sort());
+      await registry.stop();
+      expect([...watcher.active]).toEqual([]);
+    });
+
+    it('watches /run/user once for users\' runtime folders when it reads rootless stores, and nothing once stopped', async () => {
+      const { registry, watcher } = await counted(env);
+      expect(watcher.active.get(join(root, 'run-user'))).toBe(1);
+      await registry.stop();
+      expect([...watcher.active]).toEqual([]);
+    });
+
+    it('ends a container\'s watches when it leaves the lists', async () => {
+      const { registry, watcher } = await counted({ ...env, CROOT_PODMAN_ROOTLESS: '0' });
+      const userdata = join(root, 'rootful/run/overlay-containers', RUN, 'userdata');
+      expect(watcher.active.get(userdata)).toBe(1);
+      const lists = join(root, 'rootful/storage/overlay-containers/containers.json');
+      const entries = JSON.parse(readFileSync(lists, 'utf8')) as { id: string }[];
+      atomicWrite(lists, JSON.stringify(entries.filter((e) => e.id !== RUN)));
+      await until(() => !has(registry, RUN));
+      expect(watcher.active.has(userdata)).toBe(false);
     });
   });
 });

@@ -1,8 +1,22 @@
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { canonicalDriver, chooseDriver, listPaths, persistDir, readRunState, runStatus, scanStore, userdataDir, type StorageEntry } from './podman-storage.js';
+import { eventually } from '../../test/support/outcomes.js';
+import { childrenOf, parentPid, processState, startTimeOf, testChildren } from '../../test/support/processes.js';
+import {
+  canonicalDriver,
+  chooseDriver,
+  listPaths,
+  persistDir,
+  readInitProcess,
+  readParentPid,
+  readRunState,
+  runStatus,
+  scanStore,
+  userdataDir,
+  type StorageEntry,
+} from './podman-storage.js';
 
 describe('chooseDriver', () => {
   let root: string;
@@ -132,5 +146,132 @@ describe('scanStore and readRunState on damaged files', () => {
     execFileSync('mkfifo', [join(dir, 'conmon.pid')]);
     writeFileSync(join(dir, 'hostname'), `web${' '.repeat(5000)}`);
     expect(readRunState(store(), 'c1')).toEqual({});
+  });
+});
+
+describe('scanStore on c/storage\'s lists', () => {
+  let root: string;
+  const store = () => ({ label: 'rootful', storageDir: join(root, 'graph'), runDir: join(root, 'run'), driver: 'overlay' });
+  const list = (name: string) => join(root, 'graph', 'overlay-containers', name);
+  beforeEach(() => {
+    root = mkdtempSync(join(tmpdir(), 'croot-podman-lists-'));
+    mkdirSync(join(root, 'graph', 'overlay-containers'), { recursive: true });
+  });
+  afterEach(() => rmSync(root, { recursive: true, force: true }));
+
+  it('takes each entry\'s id and string names, and drops entries without an id', async () => {
+    writeFileSync(
+      list('containers.json'),
+      JSON.stringify([
+        { id: 'c1', names: ['web', '', 7, 'alias'], image: 'i', layer: 'l' },
+        { id: '', names: ['no-id'] },
+        { names: ['missing-id'] },
+        { id: 5, names: ['number-id'] },
+        { id: 'c2' },
+        { id: 'c3', names: 'not-a-list' },
+      ]),
+    );
+    await expect(scanStore(store())).resolves.toEqual({
+      store: store(),
+      entries: [
+        { id: 'c1', names: ['web', 'alias'] },
+        { id: 'c2', names: [] },
+        { id: 'c3', names: [] },
+      ],
+      read: [list('containers.json')],
+    });
+  });
+
+  it('joins the names of a container both lists hold', async () => {
+    writeFileSync(list('containers.json'), JSON.stringify([{ id: 'c1', names: ['web'] }, { id: 'c2', names: ['db'] }]));
+    writeFileSync(list('volatile-containers.json'), JSON.stringify([{ id: 'c1', names: ['web', 'web-tmp'] }]));
+    const scan = await scanStore(store());
+    expect(scan.entries).toEqual([
+      { id: 'c1', names: ['web', 'web-tmp'] },
+      { id: 'c2', names: ['db'] },
+    ]);
+    expect(scan.read).toEqual([list('containers.json'), list('volatile-containers.json')]);
+  });
+
+  it('refuses a list that is JSON but not an array, and counts the containers it keeps', async () => {
+    const lastGood = new Map<string, readonly StorageEntry[]>();
+    writeFileSync(list('containers.json'), JSON.stringify([{ id: 'c1' }, { id: 'c2' }]));
+    await scanStore(store(), lastGood);
+    writeFileSync(list('containers.json'), '{"id": "c1"}');
+    const scan = await scanStore(store(), lastGood);
+    expect(scan.entries.map((e) => e.id)).toEqual(['c1', 'c2']);
+    expect(scan.kept).toEqual([`${list('containers.json')}: not a JSON array; keeping the 2 containers of its last good read`]);
+    await expect(scanStore(store(), new Map())).resolves.toMatchObject({ entries: [], read: [], absent: `${list('containers.json')}: not a JSON array` });
+  });
+
+  it('names every list it could not read when it read none', async () => {
+    writeFileSync(list('containers.json'), 'not json');
+    writeFileSync(list('volatile-containers.json'), '"text"');
+    const scan = await scanStore(store());
+    expect(scan.absent?.split('; ')).toEqual([expect.stringMatching(new RegExp(`^${list('containers.json')}: .+`)), `${list('volatile-containers.json')}: not a JSON array`]);
+  });
+});
+
+describe('readRunState', () => {
+  let root: string;
+  const store = () => ({ runDir: root, driver: 'overlay' });
+  beforeEach(() => {
+    root = mkdtempSync(join(tmpdir(), 'croot-podman-run-'));
+    mkdirSync(userdataDir(store(), 'c1'), { recursive: true });
+  });
+  afterEach(() => rmSync(root, { recursive: true, force: true }));
+
+  const write = (name: string, text: string): void => writeFileSync(join(userdataDir(store(), 'c1'), name), text);
+
+  it('reads the PIDs and hostname podman and conmon write, with or without a newline', () => {
+    write('pidfile', '4242');
+    write('conmon.pid', '4241\n');
+    write('hostname', 'web-host\n');
+    expect(readRunState(store(), 'c1')).toEqual({ pid: 4242, conmonPid: 4241, hostname: 'web-host' });
+  });
+
+  it.each(['', '0', '-12', '12abc', '1.5', 'abc'])('leaves out a PID that is not a positive whole number: %j', (text) => {
+    write('pidfile', text);
+    write('conmon.pid', text);
+    write('hostname', ' \n');
+    expect(readRunState(store(), 'c1')).toEqual({});
+  });
+});
+
+describe('the init process in /proc', () => {
+  const children = testChildren();
+  let tools: string;
+  beforeEach(() => (tools = mkdtempSync(join(tmpdir(), 'croot-t-proc-'))));
+  afterEach(async () => {
+    await children.reap();
+    rmSync(tools, { recursive: true, force: true });
+  });
+
+  it('gives a live process\'s parent and start time as the kernel does, whatever its name', () => {
+    // A command name with the characters that end the name field of /proc/PID/stat.
+    const odd = join(tools, 'a) S 1 (b');
+    copyFileSync('/bin/sleep', odd);
+    execFileSync('chmod', ['755', odd]);
+    const child = children.start(odd, ['1000']);
+    expect(readInitProcess('/proc', child.pid)).toEqual({ ppid: process.pid, startTime: startTimeOf(child.pid) });
+    expect(readParentPid('/proc', child.pid)).toBe(process.pid);
+  });
+
+  it('gives nothing for a PID that is gone, and no parent for the kernel\'s own first process', async () => {
+    const child = children.start('/bin/sleep', ['1000']);
+    await children.reap();
+    expect(readInitProcess('/proc', child.pid)).toBeUndefined();
+    expect(readParentPid('/proc', child.pid)).toBeUndefined();
+    expect(parentPid(1)).toBe(0);
+    expect(readParentPid('/proc', 1)).toBeUndefined();
+  });
+
+  it('does not take a zombie as an init, but still gives its parent', async () => {
+    // sh starts a short child and becomes a sleep that never reaps it.
+    const parent = children.start('/bin/sh', ['-c', 'sleep 0 & exec sleep 1000']);
+    const zombie = await eventually(async () => childrenOf(parent.pid).find((pid) => processState(pid) === 'Z'));
+    expect(readInitProcess('/proc', zombie)).toBeUndefined();
+    expect(readParentPid('/proc', zombie)).toBe(parent.pid);
+    expect(readFileSync(`/proc/${zombie}/stat`, 'utf8')).toMatch(/\) Z /);
   });
 });
