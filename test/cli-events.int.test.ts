@@ -19,6 +19,7 @@ import { encodeExtensionRequest, type CrootDocument, type EventReport } from '..
 import { subscribeCrootd, type CrootdEventStream } from '../core/client/extension-client.js';
 import { describeWith, probes, run } from './support/components.js';
 import { builtBinaries, CROOT, runCroot, sleep, startCrootd, type CrootdProcess } from './support/crootd-process.js';
+import { eventually } from './support/outcomes.js';
 import { makeTempDir, startPcpRoot, type PcpRootPeer } from './support/pcp-peer.js';
 import { startTimeOf } from './support/processes.js';
 import { startSandbox, type Sandbox } from './support/sandbox.js';
@@ -210,8 +211,8 @@ describeWith('root, the native module and the built bin/croot, bin/crootd', prob
         // Seen through the pidfd, before the pidfile said anything.
         expect(down.event).toMatchObject({ action: 'exited', container: { state: 'stopped', pid: null }, was: { state: 'running', pid } });
       }
-      // The table is one line per event, with what it was.
-      const line = table.lines.find((l) => l.includes(` exited `) && l.includes(sandboxName));
+      // The table is one line per event, with what it was (its own process: it prints the exit when it gets it).
+      const line = await eventually(async () => table.lines.find((l) => l.includes(` exited `) && l.includes(sandboxName))).catch(() => undefined);
       expect(line).toMatch(new RegExp(`^\\d{4}-\\d\\d-\\d\\dT\\S+Z  container  exited   static  ${sandboxName}  stopped  -  ${sandboxName}  \\(was running ${pid}\\)$`));
 
       reconfigure(declared(false));
