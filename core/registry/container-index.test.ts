@@ -49,6 +49,12 @@ async function exitOf(child: ChildProcess): Promise<void> {
 
 describe('ContainerIndex', () => {
   const anchor = new ProcProcessAnchor('/proc');
+  /** A live process and its start time as the kernel gives it, and an index over the real /proc anchor, counting what it holds. */
+  function countedIndex(): { pid: number; start: number; counting: CountingAnchor; index: ContainerIndex } {
+    const pid = sleeper().pid as number;
+    const counting = new CountingAnchor(anchor);
+    return { pid, start: kernelStat(pid).start, counting, index: new ContainerIndex(counting, '/proc') };
+  }
 
   describe('searches', () => {
     const index = new ContainerIndex(anchor, '/proc');
@@ -348,11 +354,7 @@ describe('ContainerIndex', () => {
     });
 
     it('holds the background pass while asked to: a read still anchors its own entry, the release anchors the rest', async () => {
-      const live = sleeper();
-      const pid = live.pid as number;
-      const start = kernelStat(pid).start;
-      const counting = new CountingAnchor(anchor);
-      const index = new ContainerIndex(counting, '/proc');
+      const { pid, start, counting, index } = countedIndex();
       const release = index.holdBackgroundAnchoring();
       const second = index.holdBackgroundAnchoring();
       const ids = Array.from({ length: 300 }, (_, i) => `h${i}`);
@@ -372,11 +374,7 @@ describe('ContainerIndex', () => {
     });
 
     it('tells when nothing is owed: at once when nothing is, else once the pass has held every owed process', async () => {
-      const live = sleeper();
-      const pid = live.pid as number;
-      const start = kernelStat(pid).start;
-      const counting = new CountingAnchor(anchor);
-      const index = new ContainerIndex(counting, '/proc');
+      const { pid, start, counting, index } = countedIndex();
       let anchoredAt: number | undefined;
       await index.whenAnchored();
       expect(counting.opened).toBe(0);
@@ -396,11 +394,7 @@ describe('ContainerIndex', () => {
     });
 
     it('anchors a waiting container when its PID, start time or handle is the first thing read', () => {
-      const live = sleeper();
-      const pid = live.pid as number;
-      const start = kernelStat(pid).start;
-      const counting = new CountingAnchor(anchor);
-      const index = new ContainerIndex(counting, '/proc');
+      const { pid, start, counting, index } = countedIndex();
       const release = index.holdBackgroundAnchoring();
       index.upsertMany('docker', ['r0', 'r1', 'r2'].map((id) => ({ engine: 'docker', id, names: [id], running: true, pid, pidStartTime: start })));
       expect(counting.opened).toBe(0);
@@ -412,11 +406,7 @@ describe('ContainerIndex', () => {
     });
 
     it('holds the background pass when asked after owed entries arrived: nothing is anchored until the release', async () => {
-      const live = sleeper();
-      const pid = live.pid as number;
-      const start = kernelStat(pid).start;
-      const counting = new CountingAnchor(anchor);
-      const index = new ContainerIndex(counting, '/proc');
+      const { pid, start, counting, index } = countedIndex();
       const ids = Array.from({ length: 10 }, (_, i) => `l${i}`);
       index.upsertMany('docker', ids.map((id) => ({ engine: 'docker', id, names: [id], running: true, pid, pidStartTime: start })));
       const release = index.holdBackgroundAnchoring();
@@ -428,11 +418,7 @@ describe('ContainerIndex', () => {
     });
 
     it('anchors in the background what arrives after an earlier pass has finished', async () => {
-      const live = sleeper();
-      const pid = live.pid as number;
-      const start = kernelStat(pid).start;
-      const counting = new CountingAnchor(anchor);
-      const index = new ContainerIndex(counting, '/proc');
+      const { pid, start, counting, index } = countedIndex();
       const load = (prefix: string): void =>
         index.upsertMany('docker', Array.from({ length: 10 }, (_, i) => ({ engine: 'docker', id: `${prefix}${i}`, names: [`${prefix}${i}`], running: true, pid, pidStartTime: start })));
       load('p');
