@@ -24,6 +24,8 @@ export class NativeDirectoryWatcher implements DirectoryWatcher {
    * would be most of the memory.
    */
   private readonly listeners = new Map<number, Listener[]>();
+  /** inotify's IN_Q_OVERFLOW reaches every listener as `overflow` (dispatch). */
+  readonly reportsLostEvents = true;
   private readonly changed: number;
   private readonly removed: number;
   private readonly gone: number;

@@ -101,6 +101,12 @@ export interface DirectoryWatcher {
    * when it does not exist.
    */
   watch(dir: string, onEvent: (event: DirectoryEvent) => void): () => void;
+  /**
+   * True when no event is ever lost unsaid: every loss is told to the
+   * watches as `overflow` (inotify's IN_Q_OVERFLOW). A safety net may then
+   * leave alone what a live watch vouches for. Absent means false.
+   */
+  readonly reportsLostEvents?: boolean;
 }
 
 /** SO_PEERCRED of a connected unix socket. */

@@ -33,6 +33,9 @@ function exists(path: string): boolean {
 }
 
 export class NodeDirectoryWatcher implements DirectoryWatcher {
+  /** libuv drops IN_Q_OVERFLOW (above). */
+  readonly reportsLostEvents = false;
+
   watch(dir: string, onEvent: (event: DirectoryEvent) => void): () => void {
     let watcher: FSWatcher;
     try {

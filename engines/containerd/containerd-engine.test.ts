@@ -9,9 +9,9 @@ import { DirectoryWatcher, type DirectoryEvent } from '../../core/host/host-serv
 import { NodeDirectoryWatcher } from '../../core/host/node-directory-watcher.js';
 import { ContainerProcessIdResolver } from '../../core/registry/container-resolvers.js';
 import { LossyWatcher } from '../../test/support/lossy-watcher.js';
+import { RefusingWatcher } from '../../test/support/refusing-watcher.js';
 import { pmcdAcceptsContainerName } from '../../test/support/pcp-container-name.js';
 import { codeOf, eventually, settle } from '../../test/support/outcomes.js';
-import { systemError } from '../../core/errors/system-error.js';
 import { ContainerdEngine } from './containerd-engine.js';
 import { containerdEngineModule } from './containerd-engine-module.js';
 import { cgroupHintFrom } from './containerd-tasks.js';
@@ -41,24 +41,6 @@ class CountingWatcher implements DirectoryWatcher {
     const n = (this.active.get(dir) ?? 0) - 1;
     if (n > 0) this.active.set(dir, n);
     else this.active.delete(dir);
-  }
-}
-
-/**
- * A DirectoryWatcher (a real NodeDirectoryWatcher underneath) whose kernel
- * refuses some folders, as inotify does at its watch limit (ENOSPC), which a
- * test cannot reach on a shared machine; the error as NodeDirectoryWatcher
- * gives it.
- */
-class RefusingWatcher implements DirectoryWatcher {
-  private readonly inner = new NodeDirectoryWatcher();
-  constructor(readonly refused: Map<string, 'ENOSPC' | 'ENOENT'>) {}
-  watch(dir: string, onEvent: (event: DirectoryEvent) => void): () => void {
-    const code = this.refused.get(dir);
-    if (code === undefined) return this.inner.watch(dir, onEvent);
-    const text = code === 'ENOSPC' ? 'System limit for number of file watchers reached' : 'no such file or directory';
-    const errno = code === 'ENOSPC' ? -28 : -2;
-    throw systemError(Object.assign(new Error(`${code}: ${text}, watch '${dir}'`), { code, errno, syscall: 'watch' }), `watching ${dir}`);
   }
 }
 

@@ -14,6 +14,7 @@ import type { ContainerRecord } from '../../core/registry/engine-contribution.js
 import { NodeDirectoryWatcher } from '../../core/host/node-directory-watcher.js';
 import { CountingWatcher } from '../../test/support/counting-watcher.js';
 import { LossyWatcher } from '../../test/support/lossy-watcher.js';
+import { RefusingWatcher } from '../../test/support/refusing-watcher.js';
 import { eventually } from '../../test/support/outcomes.js';
 import { bootTimeTruth } from '../../test/support/truth.js';
 import { DockerDiskState, type DockerDiskStateOptions } from './docker-disk-state.js';
@@ -280,5 +281,42 @@ describe('DockerDiskState, following Docker\'s folder', () => {
     // Heard through the new folder's own watch.
     addContainer(containersDir(), NEW_ID, 'in_replaced_folder', config);
     await seen(`upsert in_replaced_folder docker/${NEW_ID}`);
+  });
+
+  it('re-reads at the safety net only the containers no live watch vouches for, when the watcher tells its lost events', async () => {
+    const victim = 'd2e89f8c107e1b7ae899603469cd524618897d52197fbbd6aaf961454202f23e';
+    // The template's folder is refused its watch (inotify's limit reached); the victim's watch loses a change without saying so.
+    const watcher = new RefusingWatcher(new Map([[join(containersDir(), TEMPLATE), 'ENOSPC']]), { reportsLostEvents: true });
+    watcher.deaf.add(join(containersDir(), victim));
+    const config = templateConfig();
+    await start({ watcher }).load();
+    replace(join(containersDir(), TEMPLATE, 'config.json'), JSON.stringify({ ...config, Name: '/unwatched_renamed' }));
+    replace(join(containersDir(), victim, 'config.json'), JSON.stringify({ ...config, ID: victim, Name: '/vouched_renamed' }));
+    await state?.recheck();
+    expect(changes).toEqual([`upsert unwatched_renamed docker/${TEMPLATE}`]);
+    expect(names(state?.containers() ?? [])).toEqual(['desperate_turing', 'dreamy_elion', 'unwatched_renamed']);
+    // The same watcher without that claim: the safety net reads every folder's files again.
+    state?.close();
+    changes = [];
+    const unvouched = new RefusingWatcher(new Map(), { reportsLostEvents: false });
+    unvouched.deaf.add(join(containersDir(), victim));
+    await start({ watcher: unvouched }).load();
+    replace(join(containersDir(), victim, 'config.json'), JSON.stringify({ ...config, ID: victim, Name: '/unvouched_renamed' }));
+    await state?.recheck();
+    expect(changes).toContain(`upsert unvouched_renamed docker/${victim}`);
+  });
+});
+
+
+describe('DockerDiskState, a container folder made again under its name', () => {
+  it('is watched again at once, so its next change is heard without a re-check', async () => {
+    const config = templateConfig();
+    await start().load();
+    // Removed and made again before croot hears of either: its old watch ends, the name stays known.
+    rmSync(join(containersDir(), TEMPLATE), { recursive: true });
+    addContainer(containersDir(), TEMPLATE, 'made_again', config);
+    await seen(`upsert made_again docker/${TEMPLATE}`);
+    replace(join(containersDir(), TEMPLATE, 'config.json'), JSON.stringify({ ...config, ID: TEMPLATE, Name: '/changed_after' }));
+    await seen(`upsert changed_after docker/${TEMPLATE}`);
   });
 });

@@ -39,6 +39,14 @@ export interface DockerDiskStateOptions {
   readonly onPresence?: () => void;
 }
 
+/**
+ * What a scan reads again besides the containers new to it: nothing; those
+ * whose changes no live watch vouches for (the periodic safety net); or every
+ * one whose files changed (after events were lost).
+ */
+type Recheck = 'none' | 'unvouched' | 'changed';
+const STRENGTH: Readonly<Record<Recheck, number>> = { none: 0, unvouched: 1, changed: 2 };
+
 /** One container folder. */
 interface Entry {
   record: ContainerRecord | undefined;
@@ -56,7 +64,8 @@ export class DockerDiskState {
   private watchedIno: number | undefined;
   private unwatchParent: (() => void) | undefined;
   private scanning: Promise<void> | undefined;
-  private scanAgain = false;
+  /** A scan asked for while one runs, the strongest asked. */
+  private scanAgain: Recheck | undefined;
   private loaded = false;
   private present: boolean | undefined;
   private absentReason: string | undefined;
@@ -72,7 +81,7 @@ export class DockerDiskState {
    * an absent or unreadable folder gives no containers and a reason.
    */
   async load(): Promise<readonly ContainerRecord[]> {
-    await this.rescan(false);
+    await this.rescan('none');
     this.loaded = true;
     return this.containers();
   }
@@ -100,12 +109,16 @@ export class DockerDiskState {
   }
 
   /**
-   * The safety net: reads the folder again, re-reads each container whose
-   * files' inode, size or mtime changed, and watches what could not be
-   * watched before.
+   * The safety net: reads the folder again (containers added or removed
+   * unheard), watches what could not be watched before, and re-reads each
+   * container whose files' inode, size or mtime changed, among those whose
+   * changes no watch vouches for: a folder that was not watched, one whose
+   * last read failed, or every one when the watcher may lose events unsaid.
+   * With inotify (which says when it lost events) and every folder watched,
+   * that is one readdir, however many containers there are.
    */
   recheck(): Promise<void> {
-    return this.rescan(true);
+    return this.rescan('unvouched');
   }
 
   /** Ends every watch; nothing is handed on after this. */
@@ -118,26 +131,26 @@ export class DockerDiskState {
     for (const entry of this.entries.values()) entry.unwatch?.();
   }
 
-  /** One scan at a time; a scan asked for during one runs once more after it. */
-  private rescan(onlyChanged: boolean): Promise<void> {
+  /** One scan at a time; scans asked for during one run once more after it, as the strongest of them. */
+  private rescan(recheck: Recheck): Promise<void> {
     if (this.scanning !== undefined) {
-      this.scanAgain = true;
+      if (this.scanAgain === undefined || STRENGTH[recheck] > STRENGTH[this.scanAgain]) this.scanAgain = recheck;
       return this.scanning;
     }
     this.scanning = (async () => {
-      let changedOnly = onlyChanged;
-      do {
-        this.scanAgain = false;
-        await this.scan(changedOnly);
-        changedOnly = true;
-      } while (this.scanAgain && !this.closed);
+      let next: Recheck | undefined = recheck;
+      while (next !== undefined && !this.closed) {
+        this.scanAgain = undefined;
+        await this.scan(next);
+        next = this.scanAgain;
+      }
     })().finally(() => {
       this.scanning = undefined;
     });
     return this.scanning;
   }
 
-  private async scan(onlyChanged: boolean): Promise<void> {
+  private async scan(recheck: Recheck): Promise<void> {
     if (this.closed) return;
     let names: string[];
     try {
@@ -161,15 +174,17 @@ export class DockerDiskState {
     const listed = new Set(names);
     for (const id of [...this.entries.keys()]) if (!listed.has(id)) this.drop(id);
     const toRead: string[] = [];
+    const vouched = this.options.watcher.reportsLostEvents === true;
     for (const id of names) {
       const entry = this.entries.get(id);
       if (entry === undefined) {
         this.add(id);
         toRead.push(id);
-      } else {
-        if (entry.unwatch === undefined) this.watchEntry(id, entry);
-        if (onlyChanged) toRead.push(id);
+        continue;
       }
+      const unwatched = entry.unwatch === undefined;
+      if (unwatched) this.watchEntry(id, entry);
+      if (recheck === 'changed' || (recheck === 'unvouched' && (unwatched || !vouched || entry.signature === ''))) toRead.push(id);
     }
     // Each read is synchronous (a few small files through the state-file rules): a slice per turn of the loop keeps requests going.
     const slice = this.options.readSlice ?? 64;
@@ -180,7 +195,7 @@ export class DockerDiskState {
         if (this.closed) return;
         realRoot = resolvedOrUndefined(this.containersDir);
       }
-      this.refresh(toRead[i] as string, onlyChanged, realRoot);
+      this.refresh(toRead[i] as string, recheck !== 'none', realRoot);
     }
   }
 
@@ -199,7 +214,7 @@ export class DockerDiskState {
             this.unwatchParent?.();
             this.unwatchParent = undefined;
           } else if (event.name === 'containers' || event.kind === 'overflow') {
-            void this.rescan(true);
+            void this.rescan('changed');
           }
         });
       } catch {
@@ -214,12 +229,15 @@ export class DockerDiskState {
       this.unwatchDir?.();
       this.unwatchDir = undefined;
       this.watchedIno = undefined;
-      void this.rescan(true);
+      void this.rescan('changed');
     } else if (event.kind === 'overflow' || event.name === '') {
-      void this.rescan(true);
+      void this.rescan('changed');
     } else if (event.kind === 'removed') {
       this.drop(event.name);
     } else if (this.entries.has(event.name)) {
+      const entry = this.entries.get(event.name) as Entry;
+      // A folder made again under a known name (its old watch has ended): watched at once, not at the next safety net.
+      if (entry.unwatch === undefined) this.watchEntry(event.name, entry);
       this.refresh(event.name, false);
     } else {
       this.add(event.name);
@@ -232,6 +250,8 @@ export class DockerDiskState {
     if (event.kind === 'gone') {
       entry.unwatch?.();
       entry.unwatch = undefined;
+      // A folder made again at once under the name is watched now; one still gone, when the containers folder tells.
+      this.watchEntry(id, entry);
       this.refresh(id, false);
     } else if (event.kind === 'overflow' || event.name === '' || READ_FILES.has(event.name)) {
       this.refresh(id, false);

@@ -8,9 +8,9 @@ import { EngineRegistry, EngineRegistryOptions, type IndexedContainer, type Regi
 import { ContainerProcessIdResolver } from '../../core/registry/container-resolvers.js';
 import { codeOf, eventually, settle } from '../../test/support/outcomes.js';
 import { LossyWatcher } from '../../test/support/lossy-watcher.js';
+import { RefusingWatcher } from '../../test/support/refusing-watcher.js';
 import { DirectoryWatcher, type DirectoryEvent } from '../../core/host/host-services.js';
 import { NodeDirectoryWatcher } from '../../core/host/node-directory-watcher.js';
-import { systemError } from '../../core/errors/system-error.js';
 import { statFields } from '../../test/support/processes.js';
 import { LxcEngine, LxcEngineOptions } from './lxc-engine.js';
 import { cgroupMountPoints } from './lxc-cgroup-watch.js';
@@ -119,23 +119,6 @@ function status(registry: EngineRegistry): { available: boolean; reason: string 
   const s = registry.statuses().find((x) => x.engine === 'lxc');
   if (s === undefined) throw new Error('no lxc status');
   return s;
-}
-
-/**
- * A real watcher that refuses the folders in `refused` as inotify does once
- * its watch limit is reached (ENOSPC), which a test cannot cause on a shared
- * machine.
- */
-class LimitedWatcher implements DirectoryWatcher {
-  private readonly inner = new NodeDirectoryWatcher();
-  constructor(private readonly refused: readonly string[]) {}
-  watch(dir: string, onEvent: (event: DirectoryEvent) => void): () => void {
-    if (this.refused.includes(dir)) {
-      const err = Object.assign(new Error(`ENOSPC: System limit for number of file watchers reached, watch '${dir}'`), { code: 'ENOSPC', errno: -28, syscall: 'watch' });
-      throw systemError(err, `watching ${dir}`);
-    }
-    return this.inner.watch(dir, onEvent);
-  }
 }
 
 /** A real watcher that keeps every event it has handed to croot (after croot's handler returned). */
@@ -502,7 +485,7 @@ describe('LxcEngine', () => {
   describe('folders it cannot watch', () => {
     it('reads an LXC folder it cannot watch, says so, and finds a new container at the re-check', async () => {
       const info = fakeLxcInfo();
-      const { registry, engine } = await croot({ PCP_LXC_INFO: info }, {}, join(work, 'proc'), new LimitedWatcher([lxcDir]));
+      const { registry, engine } = await croot({ PCP_LXC_INFO: info }, {}, join(work, 'proc'), new RefusingWatcher(new Map([[lxcDir, 'ENOSPC']])));
       await until(registry, 'myvm', (c) => c.state === 'STOPPED');
       expect(status(registry)).toMatchObject({
         available: true,
@@ -516,7 +499,7 @@ describe('LxcEngine', () => {
 
     it('says which cgroup root it cannot watch, and that starts then wait for the re-check', async () => {
       const info = fakeLxcInfo();
-      const { registry } = await croot({ PCP_LXC_INFO: info }, {}, join(work, 'proc'), new LimitedWatcher([cgroupRoot]));
+      const { registry } = await croot({ PCP_LXC_INFO: info }, {}, join(work, 'proc'), new RefusingWatcher(new Map([[cgroupRoot, 'ENOSPC']])));
       await until(registry, 'myvm', (c) => c.state === 'STOPPED');
       expect(status(registry).reason).toBe(
         `reads ${lxcDir} with ${info} (1 container); no cgroup folder watched: starts and stops show at the next re-check; ` +
