@@ -83,7 +83,7 @@ async function started(root: string, env: Record<string, string>, options: Podma
       podmanEngineModule,
       ...modules,
       new ContainerModule(({ bind }) => {
-        bind<PodmanEngineOptions>(PodmanEngineOptions).toConstantValue({ lookupUsers: fixtureUsers(root), ...options });
+        bind<PodmanEngineOptions>(PodmanEngineOptions).toConstantValue({ lookupUsers: fixtureUsers(root), passwdFile: join(root, 'passwd'), ...options });
         // The safety net only when a test calls it.
         bind<EngineRegistryOptions>(EngineRegistryOptions).toConstantValue({ recheckIntervalMs: 3600e3 });
       }),
@@ -902,5 +902,45 @@ describe('PodmanEngine', () => {
       await until(() => !has(registry, RUN));
       expect(watcher.active.has(userdata)).toBe(false);
     });
+  });
+});
+
+describe('PodmanEngine asking NSS for the users at its safety net', () => {
+  it('lists every user again only when the passwd file changed or the listing is older than usersMaxAgeMs', async () => {
+    const { root, env } = fixtureTree();
+    // The fixture's users come from its own passwd file, which started() makes the engine's.
+    const passwdFile = join(root, 'passwd');
+    const asked: string[] = [];
+    const fixture = fixtureUsers(root);
+    const lookupUsers: UserLookup = async (keys, signal) => {
+      asked.push(keys.length === 0 ? 'all' : keys.join(','));
+      return fixture(keys, signal);
+    };
+    const { engine } = await started(root, env, { lookupUsers, usersMaxAgeMs: 3600e3 });
+    expect(asked).toEqual(['all']);
+    await engine.recheck();
+    await engine.recheck();
+    expect(asked).toEqual(['all']);
+    // A user added as useradd does it: the file replaced by rename.
+    writeFileSync(`${passwdFile}.new`, `${readFileSync(passwdFile, 'utf8')}erin:x:1004:1004::/home/erin:/bin/sh\n`);
+    renameSync(`${passwdFile}.new`, passwdFile);
+    await engine.recheck();
+    expect(asked).toEqual(['all', 'all']);
+    await engine.recheck();
+    expect(asked).toEqual(['all', 'all']);
+  });
+
+  it('lists them at every re-check when usersMaxAgeMs is 0', async () => {
+    const { root, env } = fixtureTree();
+    let listed = 0;
+    const fixture = fixtureUsers(root);
+    const lookupUsers: UserLookup = async (keys, signal) => {
+      if (keys.length === 0) listed++;
+      return fixture(keys, signal);
+    };
+    const { engine } = await started(root, env, { lookupUsers, usersMaxAgeMs: 0 });
+    await engine.recheck();
+    await engine.recheck();
+    expect(listed).toBe(3);
   });
 });

@@ -11,8 +11,10 @@
  * places them changes, when a user's runtime folder appears under
  * `/run/user`, when a `<driver>-containers` folder appears under a store
  * whose driver is found on disk, and at the registry's safety-net re-check,
- * which also asks NSS for the users again.
+ * which also asks NSS for the users again when the passwd file changed
+ * or every five minutes (the owners of new runtime folders at once).
  */
+import { statSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import { inject, injectable, optional } from 'inversify';
@@ -21,6 +23,7 @@ import type { ContainerRecord, ContainerSink, EngineContribution } from '../../c
 import { DirectoryWatcher, type DirectoryEvent } from '../../core/host/host-services.js';
 import { NodeDirectoryWatcher } from '../../core/host/node-directory-watcher.js';
 import { plural } from '../../core/logging/plural.js';
+import { fileSignature } from '../../core/host/state-file.js';
 import { FolderWatch } from './folder-watch.js';
 import { nssUsers, type PasswdUser } from './nss-users.js';
 import { locateStores, type WantedStore } from './locate-stores.js';
@@ -53,6 +56,15 @@ export interface PodmanEngineOptions {
   readonly sliceMs?: number;
   /** How users are looked up (default: `getent passwd` through NSS). */
   readonly lookupUsers?: UserLookup;
+  /**
+   * The safety net asks NSS for every user again only when the passwd file
+   * changed or the users were listed longer ago than this (ms, default
+   * 300000): users that only another NSS source knows (sssd, LDAP) show
+   * within that, or at once when their runtime folder appears.
+   */
+  readonly usersMaxAgeMs?: number;
+  /** The passwd file whose change makes the users be listed again (default /etc/passwd). */
+  readonly passwdFile?: string;
 }
 
 @injectable()
@@ -75,6 +87,11 @@ export class PodmanEngine implements EngineContribution {
   private readonly records = new Map<string, ContainerRecord>();
   private readonly stores = new Map<string, PodmanStoreWatch>();
   private users: readonly PasswdUser[] = [];
+  /** When the users were last listed (performance.now()), and the passwd file's signature then. */
+  private usersListedAt = Number.NEGATIVE_INFINITY;
+  private usersPasswd: string | undefined;
+  private readonly usersMaxAgeMs: number;
+  private readonly passwdFile: string;
   /** Health notes: from locating the stores, from looking users up, from the first load, from failed reads. */
   private locateNotes: readonly string[] = [];
   private usersNote: string | undefined;
@@ -95,6 +112,8 @@ export class PodmanEngine implements EngineContribution {
     const timeoutMs = options?.userLookupTimeoutMs ?? 5000;
     this.lookup = options?.lookupUsers ?? ((keys, signal) => nssUsers(keys, { timeoutMs, signal }));
     this.firstLoadTimeoutMs = options?.firstLoadTimeoutMs ?? 10000;
+    this.usersMaxAgeMs = options?.usersMaxAgeMs ?? 300000;
+    this.passwdFile = options?.passwdFile ?? '/etc/passwd';
     this.scheduler = new ReadScheduler(options?.sliceMs ?? 4, (err) => {
       this.readNote = `a read failed: ${(err as Error).message}`;
     });
@@ -129,11 +148,16 @@ export class PodmanEngine implements EngineContribution {
     }
   }
 
-  /** The safety net: users from NSS, every storage.conf, the lists and every container's run state, read again. */
+  /**
+   * The safety net: users from NSS (all of them when due, else the owners of
+   * new runtime folders), every storage.conf, the lists and every
+   * container's run state, read again.
+   */
   async recheck(): Promise<void> {
     if (this.stopped) return;
     this.readNote = undefined;
-    await this.refreshUsers();
+    if (this.usersDue()) await this.refreshUsers();
+    else await this.lookUpRuntimeOwners(await this.runtimeUids());
     await this.locate();
     for (const { watch } of this.confWatches.values()) watch.verify();
     this.runtimeWatch?.verify();
@@ -193,8 +217,25 @@ export class PodmanEngine implements EngineContribution {
   // ---- users -------------------------------------------------------------
 
   /** Every user NSS lists, plus those owning a runtime folder that NSS does not enumerate. */
+  /** Whether to list every user again: the last listing failed, is old, or the passwd file changed since. */
+  private usersDue(): boolean {
+    return this.usersNote !== undefined || performance.now() - this.usersListedAt >= this.usersMaxAgeMs || this.passwdSignature() !== this.usersPasswd;
+  }
+
+  /** The passwd file's `ino:size:mtime` (through links), '' when it cannot be read. */
+  private passwdSignature(): string {
+    try {
+      return fileSignature(statSync(this.passwdFile));
+    } catch {
+      return '';
+    }
+  }
+
   private async refreshUsers(): Promise<void> {
     if (!this.paths.rootless || this.stopped) return;
+    // Taken before the listing: a change while it runs makes the next re-check list again.
+    this.usersListedAt = performance.now();
+    this.usersPasswd = this.passwdSignature();
     try {
       const listed = await this.lookup([], this.abort.signal);
       this.users = uniqueUsers(listed);
