@@ -64,7 +64,10 @@ export class DockerApiSource {
   /** Client files that were absent (TLS only), for the failure reason. */
   private absentClientFiles: readonly string[] = [];
   private readonly records = new Map<string, ContainerRecord>();
+  /** Aborted when the source closes or is lost: ends the event stream, every request and every retry wait. */
   private readonly abort = new AbortController();
+  /** The controllers of the bounded requests in flight (see `request`), aborted with `abort`. */
+  private readonly requests = new Set<AbortController>();
   private stream: NodeJS.ReadableStream | undefined;
   private readonly limiter: Limiter;
   /** Events that came during the first load, applied once it is done. */
@@ -110,7 +113,7 @@ export class DockerApiSource {
       const docker = makeDockerode(this.options.endpoint.options, this.agent);
       this.docker = docker;
       // dockerode's info() takes options at run time; its types do not say so.
-      const info = (await (docker.info as (opts: object) => Promise<unknown>).call(docker, { abortSignal: this.requestSignal() })) as {
+      const info = (await this.request((abortSignal) => (docker.info as (opts: object) => Promise<unknown>).call(docker, { abortSignal }))) as {
         CgroupDriver?: unknown;
       };
       if (typeof info.CgroupDriver === 'string') this.cgroupDriver = info.CgroupDriver;
@@ -120,7 +123,7 @@ export class DockerApiSource {
         docker.getEvents({ filters: { type: ['container'] }, abortSignal: this.abort.signal } as Docker.GetEventsOptions),
       );
       this.follow(stream);
-      const list = await docker.listContainers({ all: true, abortSignal: this.requestSignal() } as Docker.ContainerListOptions);
+      const list = await this.request((abortSignal) => docker.listContainers({ all: true, abortSignal } as Docker.ContainerListOptions));
       this.listed = list.length;
       this.progressed();
       await Promise.all(
@@ -172,7 +175,7 @@ export class DockerApiSource {
   async recheck(): Promise<void> {
     const docker = this.docker;
     if (docker === undefined || this.closed) return;
-    const list = await docker.listContainers({ all: true, abortSignal: this.requestSignal() } as Docker.ContainerListOptions);
+    const list = await this.request((abortSignal) => docker.listContainers({ all: true, abortSignal } as Docker.ContainerListOptions));
     const listed = new Set<string>();
     const work: Promise<void>[] = [];
     for (const c of list) {
@@ -189,7 +192,7 @@ export class DockerApiSource {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    this.abort.abort();
+    this.abortAll();
     const s = this.stream as (NodeJS.ReadableStream & { destroy?: () => void }) | undefined;
     s?.destroy?.();
     this.stream = undefined;
@@ -199,11 +202,14 @@ export class DockerApiSource {
 
   /** GET /_ping with node:http, bounded by the probe timeout. */
   private ping(): Promise<void> {
+    return this.request((signal) => this.pingWith(signal), this.options.probeTimeoutMs ?? 3000);
+  }
+
+  private pingWith(signal: AbortSignal): Promise<void> {
     const { options } = this.options.endpoint;
-    const timeout = AbortSignal.timeout(this.options.probeTimeoutMs ?? 3000);
-    const signal = AbortSignal.any([this.abort.signal, timeout]);
     return new Promise<void>((resolve, reject) => {
-      const fail = (err: unknown): void => reject(timeout.aborted && !this.abort.signal.aborted ? new Error('timed out') : err);
+      // Aborted while the source is not: the probe's bound ran out.
+      const fail = (err: unknown): void => reject(signal.aborted && !this.abort.signal.aborted ? new Error('timed out') : err);
       let req: ClientRequest;
       const onResponse = (res: IncomingMessage): void => {
         res.on('error', fail);
@@ -243,15 +249,39 @@ export class DockerApiSource {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
-        this.abort.abort();
+        this.abortAll();
         reject(new Error('timed out'));
       }, this.options.requestTimeoutMs ?? 10000);
     });
     return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
   }
 
-  private requestSignal(): AbortSignal {
-    return AbortSignal.any([this.abort.signal, AbortSignal.timeout(this.options.requestTimeoutMs ?? 10000)]);
+  /**
+   * Runs one request with a signal that aborts when the source closes or is
+   * lost, or after `timeoutMs`; the timer is cleared once the request settles.
+   * Not `AbortSignal.any([..., AbortSignal.timeout()])`: Node 20 holds a
+   * timeout signal inside such a composite only weakly, so a garbage
+   * collection while the request waits takes its bound away
+   * (nodejs/node#57736) and a daemon that stops answering holds the request,
+   * and the engine's load, for ever. Here the timer holds the controller.
+   */
+  private async request<T>(run: (signal: AbortSignal) => Promise<T>, timeoutMs = this.options.requestTimeoutMs ?? 10000): Promise<T> {
+    const controller = new AbortController();
+    if (this.abort.signal.aborted) controller.abort(this.abort.signal.reason);
+    this.requests.add(controller);
+    const timer = setTimeout(() => controller.abort(new DOMException('The operation was aborted due to timeout', 'TimeoutError')), timeoutMs);
+    try {
+      return await run(controller.signal);
+    } finally {
+      clearTimeout(timer);
+      this.requests.delete(controller);
+    }
+  }
+
+  /** Aborts the source's signal and every request in flight. */
+  private abortAll(): void {
+    this.abort.abort();
+    for (const controller of this.requests) controller.abort(this.abort.signal.reason);
   }
 
   private progressed(): void {
@@ -274,7 +304,7 @@ export class DockerApiSource {
   private lose(reason: string): void {
     if (this.closed || this.lostReason !== undefined) return;
     this.lostReason = reason;
-    if (this.backlog !== undefined) this.abort.abort();
+    if (this.backlog !== undefined) this.abortAll();
     else this.options.onLost(reason);
   }
 
@@ -318,7 +348,7 @@ export class DockerApiSource {
     for (let attempt = 1; ; attempt++) {
       let json: DockerContainerJson;
       try {
-        json = (await docker.getContainer(id).inspect({ abortSignal: this.requestSignal() } as object)) as DockerContainerJson;
+        json = (await this.request((abortSignal) => docker.getContainer(id).inspect({ abortSignal } as object))) as DockerContainerJson;
       } catch (err) {
         if ((err as { statusCode?: unknown }).statusCode === 404) return undefined;
         if (this.closed) throw err;

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { rootCertificates } from 'node:tls';
 import { inspect } from 'node:util';
+import { crootDials, dockerCliAnswers, dockerDials, tlsEnvironment } from '../../test/support/docker-cli-answers.js';
 import { eventually } from '../../test/support/outcomes.js';
 import { dockerEndpointFrom, type DockerTls } from './docker-endpoint.js';
 import { loadDockerTls } from './docker-tls.js';
@@ -19,9 +20,10 @@ describe('dockerEndpointFrom', () => {
     expect(dockerEndpointFrom({ DOCKER_HOST: 'unix:///run/user/1000/docker.sock' }).options).toEqual({ socketPath: '/run/user/1000/docker.sock' });
   });
 
-  it('reads a tcp:// DOCKER_HOST, with the default port when there is none', () => {
+  // Every form of DOCKER_HOST, and the default port with TLS, is checked against the docker CLI in test/docker-host.int.test.ts.
+  it('reads a tcp:// DOCKER_HOST', () => {
     expect(dockerEndpointFrom({ DOCKER_HOST: 'tcp://10.0.0.5:2375' }).options).toEqual({ host: '10.0.0.5', port: '2375', protocol: 'http' });
-    expect(dockerEndpointFrom({ DOCKER_HOST: 'tcp://dockerhost', DOCKER_TLS_VERIFY: '1' }).options).toEqual({
+    expect(dockerEndpointFrom({ DOCKER_HOST: 'tcp://dockerhost:2376', DOCKER_TLS_VERIFY: '1' }).options).toEqual({
       host: 'dockerhost',
       port: '2376',
       protocol: 'https',
@@ -37,10 +39,6 @@ describe('dockerEndpointFrom, the forms of DOCKER_HOST', () => {
 
   it('takes a blank DOCKER_HOST as unset', () => {
     expect(dockerEndpointFrom({ DOCKER_HOST: '   ', DOCKER_CONFIG: '/nonexistent/croot-docker-config' }).options).toEqual({ socketPath: '/var/run/docker.sock' });
-  });
-
-  it('takes a bare path as a socket, labelled by it', () => {
-    expect(dockerEndpointFrom({ DOCKER_HOST: '/run/d.sock' })).toEqual({ options: { socketPath: '/run/d.sock' }, label: '/run/d.sock' });
   });
 
   it('reads http://, a bracketed IPv6 address and a trailing slash, labelling host:port', () => {
@@ -59,11 +57,36 @@ describe('dockerEndpointFrom, the forms of DOCKER_HOST', () => {
   });
 });
 
+describe('dockerEndpointFrom, against what the docker CLI makes of each DOCKER_HOST', () => {
+  const { docker, answers } = dockerCliAnswers();
+  const endpointFor = (answer: (typeof answers)[number]) =>
+    dockerEndpointFrom({ DOCKER_HOST: answer.value, DOCKER_CONFIG: '/nonexistent/croot-docker-config', ...(answer.tls === true ? tlsEnvironment('/c') : {}) });
+
+  it(`dials the address docker ${docker} resolves, and refuses what it refuses`, () => {
+    expect(answers.map((a) => [a.value, a.tls ?? false, crootDials(endpointFor(a))])).toEqual(answers.map((a) => [a.value, a.tls ?? false, dockerDials(a)]));
+  });
+
+  it('names the value in each refusal, and docker\'s own address for a path without a scheme', () => {
+    for (const a of answers) {
+      const problem = endpointFor(a).problem;
+      if (problem !== undefined) expect(problem.startsWith(`${a.value}: `)).toBe(true);
+      // A value without a scheme that docker resolves to an address with an API path.
+      if (!a.value.includes('://') && /^tcp:\/\/[^/]*\/./.test(a.resolves ?? '')) {
+        expect(problem).toContain(`here ${a.resolves},`);
+      }
+    }
+  });
+
+  it('gives a tcp daemon TLS when the environment asks for it, on the port docker dials', () => {
+    for (const a of answers.filter((x) => x.tls === true)) expect(endpointFor(a).options.protocol).toBe('https');
+  });
+});
+
 describe('dockerEndpointFrom with TLS, as the docker CLI reads its environment', () => {
   const files = (dir: string) => ({ certPath: dir, caFile: `${dir}/ca.pem`, certFile: `${dir}/cert.pem`, keyFile: `${dir}/key.pem` });
 
   it('verifies with DOCKER_TLS_VERIFY, reading the files from DOCKER_CERT_PATH', () => {
-    const endpoint = dockerEndpointFrom({ DOCKER_HOST: 'tcp://10.0.0.5', DOCKER_TLS_VERIFY: '1', DOCKER_CERT_PATH: '/etc/croot/docker' });
+    const endpoint = dockerEndpointFrom({ DOCKER_HOST: 'tcp://10.0.0.5:2376', DOCKER_TLS_VERIFY: '1', DOCKER_CERT_PATH: '/etc/croot/docker' });
     expect(endpoint).toEqual({
       options: { host: '10.0.0.5', port: '2376', protocol: 'https' },
       label: '10.0.0.5:2376',
@@ -84,7 +107,7 @@ describe('dockerEndpointFrom with TLS, as the docker CLI reads its environment',
   });
 
   it('uses TLS without checking the daemon for DOCKER_TLS alone', () => {
-    const endpoint = dockerEndpointFrom({ DOCKER_HOST: 'tcp://h', DOCKER_TLS: '1', DOCKER_CERT_PATH: '/c' });
+    const endpoint = dockerEndpointFrom({ DOCKER_HOST: 'tcp://h:2376', DOCKER_TLS: '1', DOCKER_CERT_PATH: '/c' });
     expect(endpoint.options).toEqual({ host: 'h', port: '2376', protocol: 'https' });
     expect(endpoint.tls).toEqual({ verify: false, ...files('/c') });
   });

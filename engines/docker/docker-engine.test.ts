@@ -3,6 +3,8 @@ import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { ContainerModule, type Container } from 'inversify';
 import { createCrootContainer } from '../../core/create-container.js';
 import { EngineRegistry, EngineRegistryOptions, type IndexedContainer, type RegistryEvent } from '../../core/registry/engine-registry.js';
@@ -344,10 +346,18 @@ describe('DockerEngine and dockerode', () => {
     expect(await dockerodeLoadsWith(path, () => undefined)).toEqual({ loads: 0, reason: `no daemon at ${path} (timed out) and ${join(scratch, 'none')}/containers absent` });
   });
 
-  it('is loaded once the daemon answers its ping; a daemon silent after that is given up on after the request bound', async () => {
+  /** A full garbage collection now, as a long-lived crootd gets at any moment (V8's gc(), exposed to a fresh context). */
+  function collectGarbage(): void {
+    setFlagsFromString('--expose-gc');
+    (runInNewContext('gc') as () => void)();
+  }
+
+  it('is loaded once the daemon answers its ping; a daemon silent after that is given up on after the request bound, a garbage collection meanwhile notwithstanding', async () => {
     const path = join(scratch, 'ping-only.sock');
     const pingOnly = (request: string, s: Socket): void => {
       if (request.startsWith('GET /_ping ')) s.end('HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nOK');
+      // The next request waits on its bound alone; memory collected now must not take that bound away.
+      else collectGarbage();
     };
     expect(await dockerodeLoadsWith(path, pingOnly)).toEqual({ loads: 1, reason: `no daemon at ${path} (timed out) and ${join(scratch, 'none')}/containers absent` });
   });
