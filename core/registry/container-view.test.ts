@@ -177,6 +177,12 @@ describe('RegistryContainerView', () => {
     expect([seen, subscribed]).toEqual([['updated renamed'], 1]);
     again.stop();
     expect(subscribed).toBe(0);
+    // One listener in two watches: stopping both ends the subscription once.
+    const one = view.watch(listener);
+    const two = view.watch(listener);
+    one.stop();
+    two.stop();
+    expect(subscribed).toBe(0);
   });
 
   it('still tells every watcher when one of them throws', async () => {
@@ -233,7 +239,8 @@ describe('ContainerChanges', () => {
     const changes = new ContainerChanges([container(['a', 'b'], 'running', 42)]);
     const paused = { ...container(['a', 'b'], 'running', 42), paused: true } as IndexedContainer;
     expect(changes.translate({ kind: 'updated', container: paused })).toMatchObject({ action: 'updated', container: { state: 'paused' }, was: { state: 'running' } });
-    expect(changes.translate({ kind: 'updated', container: container(['a', 'c'], 'running', 42) })).toMatchObject({
+    const renamed = { ...container(['a', 'c'], 'running', 42), paused: true } as IndexedContainer;
+    expect(changes.translate({ kind: 'updated', container: renamed })).toMatchObject({
       action: 'updated',
       container: { names: ['a', 'c'] },
       was: { names: ['a', 'b'] },
