@@ -4,8 +4,10 @@ import { cgroupTruth } from '../../test/support/truth.js';
 import { createCrootContainer } from '../create-container.js';
 import { CrootError } from '../errors/croot-error.js';
 import type { EventReport } from '../protocol/croot-extension.js';
-import { ContainerChanges, ContainerView, anchorReport, errorFromReport, errorReport } from './container-view.js';
+import { Logger, StreamLogger } from '../logging/logger.js';
+import { ContainerChanges, ContainerView, anchorReport, containerReport, errorFromReport, errorReport } from './container-view.js';
 import { EngineContribution, type ContainerRecord, type ContainerSink } from './engine-contribution.js';
+import { EngineRegistry } from './engine-registry.js';
 import type { IndexedContainer } from './indexed-container.js';
 
 /** An engine driven by the test: its first list, then whatever the test pushes. */
@@ -35,10 +37,17 @@ afterAll(() => {
 });
 
 function viewOf(...engines: PushEngine[]): ContainerView {
-  const container = createCrootContainer({
-    modules: engines.map((e) => new ContainerModule(({ bind }) => void bind(EngineContribution).toConstantValue(e))),
+  return containerOf([], ...engines).get<ContainerView>(ContainerView);
+}
+
+/** The container of a view over `engines`, its log lines (level and message) pushed to `lines`. */
+function containerOf(lines: string[], ...engines: PushEngine[]): ReturnType<typeof createCrootContainer> {
+  return createCrootContainer({
+    modules: [
+      new ContainerModule(({ bind }) => void bind(Logger).toConstantValue(new StreamLogger('debug', (line) => lines.push(line.replace(/^\S+ \S+\[\d+\] /, '').trimEnd())))),
+      ...engines.map((e) => new ContainerModule(({ bind }) => void bind(EngineContribution).toConstantValue(e))),
+    ],
   });
-  return container.get<ContainerView>(ContainerView);
 }
 
 describe('RegistryContainerView', () => {
@@ -91,6 +100,9 @@ describe('RegistryContainerView', () => {
     expect(pidOnly).toEqual({ engine: 'docker', id: 'abab00000000', names: ['up'], state: 'running', pid });
     const down = await view.inspect('down', ['pid', 'cgroup']);
     expect([down.pid, down.cgroup, down.errors?.pid?.code, down.errors?.cgroup?.code]).toEqual([null, null, 'ERR_NOT_RUNNING', 'ERR_NOT_RUNNING']);
+    // Only what was asked is read: no PID is looked for, so none is missing.
+    const cgroupOnly = await view.inspect('down', ['cgroup']);
+    expect([cgroupOnly.cgroup, Object.keys(cgroupOnly.errors ?? {})]).toEqual([null, ['cgroup']]);
     await expect(view.inspect('nosuch', ['pid'])).rejects.toMatchObject({ code: 'ERR_NO_CONTAINER' });
   });
 
@@ -134,9 +146,49 @@ describe('RegistryContainerView', () => {
     expect(seen.map((e) => [e?.action, e?.container?.names])).toEqual([['updated', ['h2']]]);
   });
 
+  it('ends its one subscription to the registry when the last watcher stops; a stop called again ends nothing else', async () => {
+    const engine = new PushEngine('docker', [{ engine: 'docker', id: 'eeee00000000', names: ['first'], running: false }]);
+    const container = containerOf([], engine);
+    const registry = container.get<EngineRegistry>(EngineRegistry);
+    let subscribed = 0;
+    const subscribe = registry.subscribe.bind(registry);
+    registry.subscribe = (listener) => {
+      subscribed++;
+      const unsubscribe = subscribe(listener);
+      return () => {
+        subscribed--;
+        unsubscribe();
+      };
+    };
+    const view = container.get<ContainerView>(ContainerView);
+    await view.inspect('first', []);
+    const seen: string[] = [];
+    const listener = (e: EventReport): void => void seen.push(`${e.action} ${e.container?.names.join(',')}`);
+    const first = view.watch(listener);
+    const other = view.watch(() => undefined);
+    expect(subscribed).toBe(1);
+    first.stop();
+    other.stop();
+    expect(subscribed).toBe(0);
+    // The same listener watching again: the first watch's stop, called again, leaves the new one be.
+    const again = view.watch(listener);
+    first.stop();
+    engine.sink?.upsert({ engine: 'docker', id: 'eeee00000000', names: ['renamed'], running: false });
+    expect([seen, subscribed]).toEqual([['updated renamed'], 1]);
+    again.stop();
+    expect(subscribed).toBe(0);
+    // One listener in two watches: stopping both ends the subscription once.
+    const one = view.watch(listener);
+    const two = view.watch(listener);
+    one.stop();
+    two.stop();
+    expect(subscribed).toBe(0);
+  });
+
   it('still tells every watcher when one of them throws', async () => {
     const engine = new PushEngine('docker', []);
-    const view = viewOf(engine);
+    const lines: string[] = [];
+    const view = containerOf(lines, engine).get<ContainerView>(ContainerView);
     await view.engines();
     await expect(view.inspect('x', [])).rejects.toMatchObject({ code: 'ERR_NO_CONTAINER' });
     const seen: string[] = [];
@@ -147,6 +199,7 @@ describe('RegistryContainerView', () => {
     // The registry logs the failure; the other watcher is told and the index holds the container.
     engine.sink?.upsert({ engine: 'docker', id: 'a1a100000000', names: ['n'], running: false });
     expect(seen).toEqual(['container']);
+    expect(lines.filter((l) => l.includes('listener'))).toEqual(['ERROR registry listener failed error="listener broke"']);
     expect((await view.containers()).map((c) => c.id)).toEqual(['a1a100000000']);
   });
 });
@@ -167,7 +220,7 @@ describe('ContainerChanges', () => {
     });
     expect(changes.translate({ kind: 'updated', container: container(['a'], 'running', 42) }, now)).toBeUndefined();
     const renamed = changes.translate({ kind: 'updated', container: container(['b'], 'running', 42) }, now);
-    expect(renamed).toMatchObject({ action: 'updated', container: { names: ['b'] }, was: { names: ['a'] } });
+    expect(renamed).toMatchObject({ type: 'container', action: 'updated', container: { names: ['b'] }, was: { names: ['a'] } });
     expect(changes.translate({ kind: 'updated', container: container(['b', 'c'], 'running', 42) }, now)).toMatchObject({ action: 'updated' });
     expect(changes.translate({ kind: 'updated', container: container(['c', 'b'], 'running', 42) }, now)).toMatchObject({ action: 'updated' });
     expect(changes.translate({ kind: 'updated', container: container(['c', 'b'], 'running', 43) }, now)).toMatchObject({ action: 'updated', was: { pid: 42 } });
@@ -180,6 +233,21 @@ describe('ContainerChanges', () => {
     expect(changes.translate({ kind: 'removed', container: container(['c', 'b'], 'stopped') }, now)).toMatchObject({ action: 'removed' });
     // Once removed it is new again.
     expect(changes.translate({ kind: 'updated', container: container(['c', 'b'], 'stopped') }, now)).toMatchObject({ action: 'added' });
+  });
+
+  it('tells a change of state alone, or of any one of several names; an exit once, later changes as updates', () => {
+    const changes = new ContainerChanges([container(['a', 'b'], 'running', 42)]);
+    const paused = { ...container(['a', 'b'], 'running', 42), paused: true } as IndexedContainer;
+    expect(changes.translate({ kind: 'updated', container: paused })).toMatchObject({ action: 'updated', container: { state: 'paused' }, was: { state: 'running' } });
+    const renamed = { ...container(['a', 'c'], 'running', 42), paused: true } as IndexedContainer;
+    expect(changes.translate({ kind: 'updated', container: renamed })).toMatchObject({
+      action: 'updated',
+      container: { names: ['a', 'c'] },
+      was: { names: ['a', 'b'] },
+    });
+    expect(changes.translate({ kind: 'updated', container: container(['a', 'c'], 'exited', 42) })?.action).toBe('exited');
+    // Renamed after croot saw its init end: the exit was told already.
+    expect(changes.translate({ kind: 'updated', container: container(['d'], 'exited', 42) })).toMatchObject({ action: 'updated', container: { names: ['d'] } });
   });
 
   it('tells apart containers of two engines that share an id', () => {
@@ -208,6 +276,12 @@ describe('ContainerChanges', () => {
 describe('reports', () => {
   it('says how the registry holds init processes: without the native module, through /proc', () => {
     expect(viewOf().anchor()).toEqual({ mode: 'proc', reason: 'the native module is not loaded' });
+  });
+
+  it('gives no PID for a record that says running with PID 0 or below: no container process has one', () => {
+    for (const pid of [0, -1]) {
+      expect(containerReport({ engine: 'lxc', id: 'box', names: ['box'], running: true, pid })).toEqual({ engine: 'lxc', id: 'box', names: ['box'], state: 'running', pid: null });
+    }
   });
 
   it('describes how init processes are held', () => {

@@ -150,7 +150,13 @@ describe('NameMatcher', () => {
       expect(matcher.match('svc:1', [odd], [...engines, 'static'])).toBe(odd);
     });
 
-    it('takes ENGINE.NAME, the spelling current pmcd lets through, like ENGINE:NAME', () => {
+    it('treats a dot after anything but an engine id as part of the name: no engine, so nothing is empty', () => {
+    const dotted = record('static', 'x', 'k8s.io');
+    expect(matcher.match('k8s.io', [dotted], [...engines, 'static'])).toBe(dotted);
+    expect(errorOf(() => matcher.match('web.', [web], engines)).code).toBe('ERR_NO_CONTAINER');
+  });
+
+  it('takes ENGINE.NAME, the spelling current pmcd lets through, like ENGINE:NAME', () => {
       expect(matcher.match('docker.web', [web, podWeb], engines)).toBe(web);
       expect(matcher.match('podman.web', [web, podWeb], engines)).toBe(podWeb);
       expect(matcher.match('docker.c0ffee', [web, db, podWeb], engines)).toBe(web);
@@ -186,6 +192,8 @@ describe('NameMatcher', () => {
       expect(matcher.parse('k8s.io/abc', engines)).toEqual({ name: 'k8s.io/abc' });
       expect(matcher.parse('lxc:web', engines)).toEqual({ name: 'lxc:web' });
       expect(matcher.parse('podman.web', engines)).toEqual({ engine: 'podman', name: 'web' });
+      // An engine id with no separator after it is the start of a plain name.
+      expect(matcher.parse('dockerd', engines)).toEqual({ name: 'dockerd' });
     });
   });
 });
