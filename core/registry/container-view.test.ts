@@ -103,6 +103,8 @@ describe('RegistryContainerView', () => {
     // Only what was asked is read: no PID is looked for, so none is missing.
     const cgroupOnly = await view.inspect('down', ['cgroup']);
     expect([cgroupOnly.cgroup, Object.keys(cgroupOnly.errors ?? {})]).toEqual([null, ['cgroup']]);
+    // A PID not asked for is still the running container's, as the list gives it (the kernel's: the sleeper).
+    expect(await view.inspect('up', ['cgroup'])).toEqual({ engine: 'docker', id: 'abab00000000', names: ['up'], state: 'running', pid, cgroup: cgroupTruth(pid) });
     await expect(view.inspect('nosuch', ['pid'])).rejects.toMatchObject({ code: 'ERR_NO_CONTAINER' });
   });
 

@@ -87,7 +87,8 @@ export class RegistryContainerView implements ContainerView {
     // Asked by engine and id, so each answer is about this very container.
     const exact = `${record.engine}:${record.id}`;
     const base = containerReport(record);
-    const out: { pid: number | null; hostname?: string | null; cgroup?: string | null } = { pid: null };
+    // A PID not asked for is the index's (null when not running), as `containers()` gives it.
+    const out: { pid?: number | null; hostname?: string | null; cgroup?: string | null } = {};
     const errors: { pid?: ErrorReport; hostname?: ErrorReport; cgroup?: ErrorReport } = {};
     const attempt = async <T>(field: ContainerField, get: () => T | Promise<T>): Promise<T | null> => {
       try {
