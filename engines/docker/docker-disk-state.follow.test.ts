@@ -321,6 +321,18 @@ describe('DockerDiskState, following Docker\'s folder', () => {
     await state?.recheck();
     await state?.recheck();
     expect([...counting.active.entries()]).toEqual([[dockerDir, 1]]);
+    // Nor is its absence told again.
+    expect(changes).toEqual([]);
+  });
+
+  it('ends the watches of the containers it drops when the containers folder is moved away', async () => {
+    const counting = new CountingWatcher();
+    await start({ watcher: counting }).load();
+    expect(counting.active.size).toBe(4);
+    renameSync(containersDir(), `${containersDir()}.away`);
+    await seen('presence false');
+    // The container folders still exist (moved along): only croot can end their watches.
+    expect([...counting.active.entries()]).toEqual([[dockerDir, 1]]);
   });
 
   it('looks for the containers folder again when the kernel says events on Docker\'s folder were lost', async () => {

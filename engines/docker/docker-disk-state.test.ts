@@ -300,6 +300,25 @@ describe('DockerDiskState', () => {
         const untouched = first.find((r) => r.names[0] === 'desperate_turing');
         expect(state.containers().find((r) => r.id === untouched?.id)).toBe(untouched);
       });
+
+      it('runs a re-check asked for during one once more after it, so a container added meanwhile is read', async () => {
+        let second: Promise<void> | undefined;
+        await start({
+          watcher: deaf,
+          onUpsert: (r) => {
+            changes.push(`upsert ${r.id.slice(0, 8)} ${r.names.join(',')}`);
+            // The first re-check is reading containers now: it listed the folder before this one was added.
+            if (second === undefined) {
+              addContainer(newId, 'added_during_recheck');
+              second = state.recheck();
+            }
+          },
+        }).load();
+        writeConfig(template, 'config.json', { ...configOf(template), Name: '/changed_unseen' });
+        await state.recheck();
+        await second;
+        expect(changes.sort()).toEqual([`upsert ${template.slice(0, 8)} changed_unseen`, `upsert ${newId.slice(0, 8)} added_during_recheck`]);
+      });
     });
   });
 });
