@@ -1,7 +1,8 @@
 /**
  * followDockerEvents on dockerd's own event stream: a container the test
- * runs through its life (run, exec, pause, unpause, rename, stop, rm) and a
- * network it makes and removes, read back from `GET /events` with a time
+ * runs through its life (run, exec, update, restart, pause, unpause, rename,
+ * stop, rm), one the kernel kills for want of memory, and a network it makes
+ * and removes, read back from `GET /events` with a time
  * window, so the stream is the daemon's bytes and ends on its own. The truth
  * is what dockerd sent, read by the test itself.
  */
@@ -58,6 +59,7 @@ describeWith('docker', probes.docker, 'followDockerEvents on dockerd\'s event st
   let since: string;
   let until: string;
   let containerId: string;
+  let oomId: string;
   let networkId: string;
   let raw: Buffer;
   let rawEvents: RawEvent[];
@@ -67,6 +69,8 @@ describeWith('docker', probes.docker, 'followDockerEvents on dockerd\'s event st
     const name = uniqueName();
     containerId = dockerRun(name, {}, created).id;
     execFileSync('docker', ['exec', name, 'true']);
+    execFileSync('docker', ['update', '--cpu-shares', '512', name]);
+    execFileSync('docker', ['restart', '-t', '0', name]);
     execFileSync('docker', ['pause', name]);
     execFileSync('docker', ['unpause', name]);
     const renamed = uniqueName();
@@ -77,6 +81,12 @@ describeWith('docker', probes.docker, 'followDockerEvents on dockerd\'s event st
     execFileSync('docker', ['network', 'rm', network]);
     execFileSync('docker', ['stop', '-t', '0', renamed]);
     execFileSync('docker', ['rm', renamed]);
+    // Doubles a string until the cgroup's 8 MiB run out: the kernel's OOM killer ends it.
+    const starved = uniqueName();
+    oomId = dockerRun(starved, { createOnly: true, args: ['--memory', '8m', '--memory-swap', '8m'], command: ['sh', '-c', 'x=aaaaaaaa; while true; do x="$x$x"; done'] }, created).id;
+    execFileSync('docker', ['start', starved]);
+    expect(execFileSync('docker', ['wait', starved], { encoding: 'utf8' }).trim()).toBe('137');
+    execFileSync('docker', ['rm', starved]);
     until = now();
     raw = await bytesOf(await events(since, until));
     rawEvents = raw.toString('utf8').split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as RawEvent);
@@ -84,15 +94,16 @@ describeWith('docker', probes.docker, 'followDockerEvents on dockerd\'s event st
   afterAll(() => removeDockerContainers(created));
 
   /** The work the container's own events ask for, read from dockerd's bytes by the test. */
-  const expectedWorks = (): string[] =>
+  const expectedWorks = (id = containerId): string[] =>
     rawEvents
-      .filter((e) => e.Type === 'container' && e.Actor.ID === containerId && STATE_ACTIONS.includes(e.Action))
-      .map((e) => `${containerId} ${e.Action === 'destroy' ? 'destroy' : 'inspect'}`);
+      .filter((e) => e.Type === 'container' && e.Actor.ID === id && STATE_ACTIONS.includes(e.Action))
+      .map((e) => `${id} ${e.Action === 'destroy' ? 'destroy' : 'inspect'}`);
   const worksOf = (works: string[], id: string): string[] => works.filter((w) => w.startsWith(`${id} `));
 
-  it('has a stream holding the container\'s life, its execs and another object\'s create and destroy', () => {
+  it('has a stream holding the containers\' lives, an exec, an OOM kill and another object\'s create and destroy', () => {
     const ofContainer = rawEvents.filter((e) => e.Actor.ID === containerId).map((e) => e.Action.split(':')[0]);
-    expect(ofContainer).toEqual(expect.arrayContaining(['create', 'start', 'exec_start', 'pause', 'unpause', 'rename', 'die', 'stop', 'destroy']));
+    expect(ofContainer).toEqual(expect.arrayContaining(['create', 'start', 'exec_start', 'update', 'restart', 'pause', 'unpause', 'rename', 'kill', 'die', 'stop', 'destroy']));
+    expect(rawEvents.filter((e) => e.Actor.ID === oomId).map((e) => e.Action)).toEqual(expect.arrayContaining(['oom', 'die']));
     expect(rawEvents.filter((e) => e.Actor.ID === networkId).map((e) => `${e.Type} ${e.Action}`)).toEqual(['network create', 'network destroy']);
   });
 
@@ -100,6 +111,7 @@ describeWith('docker', probes.docker, 'followDockerEvents on dockerd\'s event st
     const { works, ends } = await follow(await events(since, until));
     const mine = worksOf(works, containerId);
     expect(mine).toEqual(expectedWorks());
+    expect(worksOf(works, oomId)).toEqual(expectedWorks(oomId));
     expect(mine.at(-1)).toBe(`${containerId} destroy`);
     expect(mine.filter((w) => w.endsWith(' destroy'))).toHaveLength(1);
     expect(worksOf(works, networkId)).toEqual([]);
@@ -114,6 +126,7 @@ describeWith('docker', probes.docker, 'followDockerEvents on dockerd\'s event st
     stream.end();
     const { works } = await following;
     expect(worksOf(works, containerId)).toEqual(expectedWorks());
+    expect(worksOf(works, oomId)).toEqual(expectedWorks(oomId));
     expect(worksOf(works, networkId)).toEqual([]);
   });
 
