@@ -301,6 +301,19 @@ describe('DockerDiskState', () => {
         expect(state.containers().find((r) => r.id === untouched?.id)).toBe(untouched);
       });
 
+      it('drops at the re-check a container whose config file went unheard, and takes it again when the file is back', async () => {
+        await start({ watcher: deaf }).load();
+        const config = configOf(template);
+        rmSync(join(containersDir(), template, 'config.json'));
+        await state.recheck();
+        await state.recheck();
+        expect(changes).toEqual([`remove ${template.slice(0, 8)}`]);
+        expect(state.size).toBe(2);
+        writeConfig(template, 'config.json', { ...config, Name: '/back_again' });
+        await state.recheck();
+        expect(changes).toEqual([`remove ${template.slice(0, 8)}`, `upsert ${template.slice(0, 8)} back_again running`]);
+      });
+
       it('runs a re-check asked for during one once more after it, so a container added meanwhile is read', async () => {
         let second: Promise<void> | undefined;
         await start({
