@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path';
 import type { ContainerRecord } from '../../core/registry/engine-contribution.js';
 import type { DirectoryWatcher } from '../../core/host/host-services.js';
 import { NodeDirectoryWatcher } from '../../core/host/node-directory-watcher.js';
+import { CountingWatcher } from '../../test/support/counting-watcher.js';
 import { eventually } from '../../test/support/outcomes.js';
 import { bootTimeTruth } from '../../test/support/truth.js';
 import { DockerDiskState, type DockerDiskStateOptions } from './docker-disk-state.js';
@@ -245,6 +246,25 @@ describe('DockerDiskState', () => {
       rmSync(join(containersDir(), template), { recursive: true });
       expect(await next('remove')).toBe(`remove ${template.slice(0, 8)}`);
       expect(state.size).toBe(2);
+    });
+
+    it('takes no notice of a container folder that goes before it ever held a config', async () => {
+      const counting = new CountingWatcher();
+      await start({ watcher: counting }).load();
+      mkdirSync(join(containersDir(), newId));
+      // Once it is watched, it was taken as a container folder (and found without a config).
+      await eventually(async () => (counting.active.get(join(containersDir(), newId)) === 1 ? true : undefined));
+      rmSync(join(containersDir(), newId), { recursive: true });
+      // Heard after the removal, through the same folder's events.
+      addContainer(template.replace(/^2/, '3'), 'after_the_empty_one');
+      await next('upsert 3cb8e83a');
+      // One gone before its event is handled: its removal names a folder never taken.
+      mkdirSync(join(containersDir(), newId));
+      rmSync(join(containersDir(), newId), { recursive: true });
+      addContainer(template.replace(/^2/, '4'), 'after_the_short_one');
+      await next('upsert 4cb8e83a');
+      expect(changes).toEqual(['upsert 3cb8e83a after_the_empty_one running', 'upsert 4cb8e83a after_the_short_one running']);
+      expect(state.size).toBe(5);
     });
 
     it('says when the containers folder is absent, and picks it up when it appears', async () => {
