@@ -357,6 +357,14 @@ describe('DockerDiskState, following Docker\'s folder', () => {
     replace(join(containersDir(), TEMPLATE, 'config.json'), JSON.stringify({ ...config, Name: '/heard_after_recheck' }));
     await seen(`upsert heard_after_recheck docker/${TEMPLATE}`);
   });
+
+  it('ends every other watch at close when one was refused', async () => {
+    const watcher = new RefusingWatcher(join(containersDir(), TEMPLATE));
+    await start({ watcher }).load();
+    expect(watcher.counting.active.size).toBe(3);
+    state?.close();
+    expect([...watcher.counting.active.keys()]).toEqual([]);
+  });
 });
 
 /**

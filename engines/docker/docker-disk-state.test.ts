@@ -248,6 +248,17 @@ describe('DockerDiskState', () => {
       expect(state.size).toBe(2);
     });
 
+    it('finds a containers folder made (mkdir) in Docker\'s folder, and the containers put in it', async () => {
+      const config = configOf(template);
+      rmSync(containersDir(), { recursive: true });
+      expect(await start().load()).toEqual([]);
+      mkdirSync(containersDir());
+      await next('presence true');
+      mkdirSync(join(containersDir(), newId));
+      writeConfig(newId, 'config.json', { ...config, ID: newId, Name: '/in_made_folder' });
+      expect(await next(`upsert ${newId.slice(0, 8)}`)).toBe(`upsert ${newId.slice(0, 8)} in_made_folder running`);
+    });
+
     it('takes no notice of a container folder that goes before it ever held a config', async () => {
       const counting = new CountingWatcher();
       await start({ watcher: counting }).load();
