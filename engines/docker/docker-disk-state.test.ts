@@ -332,6 +332,25 @@ describe('DockerDiskState', () => {
         expect(state.containers().find((r) => r.id === untouched?.id)).toBe(untouched);
       });
 
+      it('keeps its containers up to date without being given onUpsert, onRemove or onPresence', async () => {
+        state = diskState(dockerDir, { watcher: deaf });
+        await state.load();
+        writeConfig(template, 'config.json', { ...configOf(template), Name: '/renamed_quietly' });
+        // One container's config file goes, another's whole folder.
+        rmSync(join(containersDir(), 'd2e89f8c107e1b7ae899603469cd524618897d52197fbbd6aaf961454202f23e', 'config.json'));
+        rmSync(join(containersDir(), '252b56e79da57371dd0fe0fd1069418b761a06c42304d5c74b873f3fb9386d5f'), { recursive: true });
+        await state.recheck();
+        expect(state.containers().map((r) => r.names[0])).toEqual(['renamed_quietly']);
+        expect(state.size).toBe(1);
+        // Nor onPresence.
+        renameSync(containersDir(), `${containersDir()}.away`);
+        await state.recheck();
+        expect([state.isPresent, state.size]).toEqual([false, 0]);
+        renameSync(`${containersDir()}.away`, containersDir());
+        await state.recheck();
+        expect([state.isPresent, state.size]).toEqual([true, 1]);
+      });
+
       it('drops at the re-check a container whose config file went unheard, and takes it again when the file is back', async () => {
         await start({ watcher: deaf }).load();
         const config = configOf(template);
