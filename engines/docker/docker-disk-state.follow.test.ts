@@ -11,6 +11,7 @@ import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { ContainerRecord } from '../../core/registry/engine-contribution.js';
+import type { DirectoryEvent, DirectoryWatcher } from '../../core/host/host-services.js';
 import { NodeDirectoryWatcher } from '../../core/host/node-directory-watcher.js';
 import { CountingWatcher } from '../../test/support/counting-watcher.js';
 import { LossyWatcher } from '../../test/support/lossy-watcher.js';
@@ -283,6 +284,89 @@ describe('DockerDiskState, following Docker\'s folder', () => {
     await seen(`upsert in_replaced_folder docker/${NEW_ID}`);
   });
 
+  it('reads its first load a slice at a time, the event loop turning between slices', async () => {
+    const config = templateConfig();
+    for (const digit of '01234') addContainer(containersDir(), digit.repeat(64), `sliced_${digit}`, config);
+    const loading = start({ readSlice: 3 }).load();
+    let loaded = false;
+    void loading.finally(() => (loaded = true));
+    // How many containers were read each time the loop came round to this test's own callback.
+    const sizes = [state?.size ?? -1];
+    while (!loaded) {
+      await new Promise<void>((turn) => setImmediate(turn));
+      sizes.push(state?.size ?? -1);
+    }
+    expect(await loading).toHaveLength(8);
+    expect([...new Set(sizes)].filter((n) => n < 8)).toEqual([0, 3, 6]);
+  });
+
+  it('reads 64 containers a turn unless told otherwise', async () => {
+    const config = templateConfig();
+    for (let i = 0; i < 67; i++) addContainer(containersDir(), i.toString(16).padStart(64, 'e'), `many_${i}`, config);
+    const loading = start().load();
+    let loaded = false;
+    void loading.finally(() => (loaded = true));
+    const sizes = [state?.size ?? -1];
+    while (!loaded) {
+      await new Promise<void>((turn) => setImmediate(turn));
+      sizes.push(state?.size ?? -1);
+    }
+    expect(await loading).toHaveLength(70);
+    expect([...new Set(sizes)].filter((n) => n < 70)).toEqual([0, 64]);
+  });
+
+  it('watches Docker\'s folder once while the containers folder stays absent, however many re-checks', async () => {
+    const counting = new CountingWatcher();
+    renameSync(containersDir(), `${containersDir()}.away`);
+    await start({ watcher: counting }).load();
+    await state?.recheck();
+    await state?.recheck();
+    expect([...counting.active.entries()]).toEqual([[dockerDir, 1]]);
+    // Nor is its absence told again.
+    expect(changes).toEqual([]);
+  });
+
+  it('ends the watches of the containers it drops when the containers folder is moved away', async () => {
+    const counting = new CountingWatcher();
+    await start({ watcher: counting }).load();
+    expect(counting.active.size).toBe(4);
+    renameSync(containersDir(), `${containersDir()}.away`);
+    await seen('presence false');
+    // The container folders still exist (moved along): only croot can end their watches.
+    expect([...counting.active.entries()]).toEqual([[dockerDir, 1]]);
+  });
+
+  it('looks for the containers folder again when the kernel says events on Docker\'s folder were lost', async () => {
+    const lossy = new LossyWatcher();
+    renameSync(containersDir(), `${containersDir()}.away`);
+    await start({ watcher: lossy }).load();
+    lossy.losing = true;
+    renameSync(`${containersDir()}.away`, containersDir());
+    await eventually(async () => (lossy.lost.some((l) => l.dir === dockerDir && l.event.name === 'containers') ? true : undefined));
+    lossy.overflow(dockerDir);
+    await seen('presence true');
+    await eventually(async () => (state?.size === 3 ? true : undefined));
+  });
+
+  it('watches a container folder at the next re-check when the kernel refused its watch (no inotify watch left)', async () => {
+    const watcher = new RefusingOnceWatcher(join(containersDir(), TEMPLATE));
+    await start({ watcher }).load();
+    expect(watcher.counting.active.get(join(containersDir(), TEMPLATE))).toBeUndefined();
+    const config = templateConfig();
+    await state?.recheck();
+    expect(watcher.counting.active.get(join(containersDir(), TEMPLATE))).toBe(1);
+    replace(join(containersDir(), TEMPLATE, 'config.json'), JSON.stringify({ ...config, Name: '/heard_after_recheck' }));
+    await seen(`upsert heard_after_recheck docker/${TEMPLATE}`);
+  });
+
+  it('ends every other watch at close when one was refused', async () => {
+    const watcher = new RefusingOnceWatcher(join(containersDir(), TEMPLATE));
+    await start({ watcher }).load();
+    expect(watcher.counting.active.size).toBe(3);
+    state?.close();
+    expect([...watcher.counting.active.keys()]).toEqual([]);
+  });
+
   it('re-reads at the safety net only the containers no live watch vouches for, when the watcher tells its lost events', async () => {
     const victim = 'd2e89f8c107e1b7ae899603469cd524618897d52197fbbd6aaf961454202f23e';
     // The template's folder is refused its watch (inotify's limit reached); the victim's watch loses a change without saying so.
@@ -320,3 +404,23 @@ describe('DockerDiskState, a container folder made again under its name', () => 
     await seen(`upsert changed_after docker/${TEMPLATE}`);
   });
 });
+
+/**
+ * A CountingWatcher whose first watch of one folder fails as inotify_add_watch
+ * does once the user's inotify watches are used up (ENOSPC), which a test on
+ * a shared machine must not cause for real.
+ */
+class RefusingOnceWatcher implements DirectoryWatcher {
+  readonly counting = new CountingWatcher();
+  private refused = false;
+
+  constructor(private readonly dir: string) {}
+
+  watch(dir: string, onEvent: (event: DirectoryEvent) => void): () => void {
+    if (dir === this.dir && !this.refused) {
+      this.refused = true;
+      throw Object.assign(new Error(`inotify_add_watch ${dir}: ENOSPC`), { code: 'ENOSPC' });
+    }
+    return this.counting.watch(dir, onEvent);
+  }
+}

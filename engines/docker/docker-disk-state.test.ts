@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path';
 import type { ContainerRecord } from '../../core/registry/engine-contribution.js';
 import type { DirectoryWatcher } from '../../core/host/host-services.js';
 import { NodeDirectoryWatcher } from '../../core/host/node-directory-watcher.js';
+import { CountingWatcher } from '../../test/support/counting-watcher.js';
 import { eventually } from '../../test/support/outcomes.js';
 import { bootTimeTruth } from '../../test/support/truth.js';
 import { DockerDiskState, type DockerDiskStateOptions } from './docker-disk-state.js';
@@ -247,6 +248,36 @@ describe('DockerDiskState', () => {
       expect(state.size).toBe(2);
     });
 
+    it('finds a containers folder made (mkdir) in Docker\'s folder, and the containers put in it', async () => {
+      const config = configOf(template);
+      rmSync(containersDir(), { recursive: true });
+      expect(await start().load()).toEqual([]);
+      mkdirSync(containersDir());
+      await next('presence true');
+      mkdirSync(join(containersDir(), newId));
+      writeConfig(newId, 'config.json', { ...config, ID: newId, Name: '/in_made_folder' });
+      expect(await next(`upsert ${newId.slice(0, 8)}`)).toBe(`upsert ${newId.slice(0, 8)} in_made_folder running`);
+    });
+
+    it('takes no notice of a container folder that goes before it ever held a config', async () => {
+      const counting = new CountingWatcher();
+      await start({ watcher: counting }).load();
+      mkdirSync(join(containersDir(), newId));
+      // Once it is watched, it was taken as a container folder (and found without a config).
+      await eventually(async () => (counting.active.get(join(containersDir(), newId)) === 1 ? true : undefined));
+      rmSync(join(containersDir(), newId), { recursive: true });
+      // Heard after the removal, through the same folder's events.
+      addContainer(template.replace(/^2/, '3'), 'after_the_empty_one');
+      await next('upsert 3cb8e83a');
+      // One gone before its event is handled: its removal names a folder never taken.
+      mkdirSync(join(containersDir(), newId));
+      rmSync(join(containersDir(), newId), { recursive: true });
+      addContainer(template.replace(/^2/, '4'), 'after_the_short_one');
+      await next('upsert 4cb8e83a');
+      expect(changes).toEqual(['upsert 3cb8e83a after_the_empty_one running', 'upsert 4cb8e83a after_the_short_one running']);
+      expect(state.size).toBe(5);
+    });
+
     it('says when the containers folder is absent, and picks it up when it appears', async () => {
       renameSync(containersDir(), `${containersDir()}.away`);
       expect(await start().load()).toEqual([]);
@@ -299,6 +330,57 @@ describe('DockerDiskState', () => {
         // The container whose files did not change kept its record: it was not read again.
         const untouched = first.find((r) => r.names[0] === 'desperate_turing');
         expect(state.containers().find((r) => r.id === untouched?.id)).toBe(untouched);
+      });
+
+      it('keeps its containers up to date without being given onUpsert, onRemove or onPresence', async () => {
+        state = diskState(dockerDir, { watcher: deaf });
+        await state.load();
+        writeConfig(template, 'config.json', { ...configOf(template), Name: '/renamed_quietly' });
+        // One container's config file goes, another's whole folder.
+        rmSync(join(containersDir(), 'd2e89f8c107e1b7ae899603469cd524618897d52197fbbd6aaf961454202f23e', 'config.json'));
+        rmSync(join(containersDir(), '252b56e79da57371dd0fe0fd1069418b761a06c42304d5c74b873f3fb9386d5f'), { recursive: true });
+        await state.recheck();
+        expect(state.containers().map((r) => r.names[0])).toEqual(['renamed_quietly']);
+        expect(state.size).toBe(1);
+        // Nor onPresence.
+        renameSync(containersDir(), `${containersDir()}.away`);
+        await state.recheck();
+        expect([state.isPresent, state.size]).toEqual([false, 0]);
+        renameSync(`${containersDir()}.away`, containersDir());
+        await state.recheck();
+        expect([state.isPresent, state.size]).toEqual([true, 1]);
+      });
+
+      it('drops at the re-check a container whose config file went unheard, and takes it again when the file is back', async () => {
+        await start({ watcher: deaf }).load();
+        const config = configOf(template);
+        rmSync(join(containersDir(), template, 'config.json'));
+        await state.recheck();
+        await state.recheck();
+        expect(changes).toEqual([`remove ${template.slice(0, 8)}`]);
+        expect(state.size).toBe(2);
+        writeConfig(template, 'config.json', { ...config, Name: '/back_again' });
+        await state.recheck();
+        expect(changes).toEqual([`remove ${template.slice(0, 8)}`, `upsert ${template.slice(0, 8)} back_again running`]);
+      });
+
+      it('runs a re-check asked for during one once more after it, so a container added meanwhile is read', async () => {
+        let second: Promise<void> | undefined;
+        await start({
+          watcher: deaf,
+          onUpsert: (r) => {
+            changes.push(`upsert ${r.id.slice(0, 8)} ${r.names.join(',')}`);
+            // The first re-check is reading containers now: it listed the folder before this one was added.
+            if (second === undefined) {
+              addContainer(newId, 'added_during_recheck');
+              second = state.recheck();
+            }
+          },
+        }).load();
+        writeConfig(template, 'config.json', { ...configOf(template), Name: '/changed_unseen' });
+        await state.recheck();
+        await second;
+        expect(changes.sort()).toEqual([`upsert ${template.slice(0, 8)} changed_unseen`, `upsert ${newId.slice(0, 8)} added_during_recheck`]);
       });
     });
   });

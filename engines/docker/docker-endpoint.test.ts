@@ -193,6 +193,19 @@ describe('loadDockerTls', () => {
     material.agent.destroy();
   });
 
+  it('rejects a key.pem it cannot read, naming it', async () => {
+    const tls = certPath({ 'ca.pem': realCa, 'cert.pem': realCa, 'key.pem': null });
+    await expect(loadDockerTls(tls)).rejects.toThrow(`TLS: cannot read the client key ${tls.keyFile} (EISDIR)`);
+  });
+
+  it('sends no client key either when cert.pem alone is absent', async () => {
+    const tls = certPath({ 'ca.pem': realCa, 'key.pem': unrelatedKey });
+    const material = await loadDockerTls(tls);
+    expect([material.agent.options.cert, material.agent.options.key]).toEqual([undefined, undefined]);
+    expect(material.absent).toEqual([tls.certFile]);
+    material.agent.destroy();
+  });
+
   it('checks the daemon\'s certificate exactly when verifying', async () => {
     for (const verify of [true, false]) {
       const material = await loadDockerTls(certPath({ 'ca.pem': realCa }, verify));
