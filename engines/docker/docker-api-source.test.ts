@@ -99,6 +99,15 @@ const quietEvents = on(/^\/events$/, (res) => {
   res.writeHead(200, { 'Content-Type': 'application/json' });
   res.flushHeaders();
 });
+/** An event stream that starts, hands its response to `open` (to write events into), and says nothing by itself. */
+const eventsTo = (open: (res: ServerResponse) => void): Route =>
+  on(/^\/events$/, (res) => {
+    res.writeHead(200, { 'Content-Type': 'application/json' });
+    res.flushHeaders();
+    open(res);
+  });
+const containerJson = (Id: string) => ({ Id, Name: `/c-${Id.slice(0, 4)}`, State: { Status: 'exited', Running: false, StartedAt: '2024-01-01T00:00:00Z' } });
+const inspectOk = on(/^\/containers\/\w+\/json$/, (res, req) => json(200, containerJson(/\/containers\/(\w+)\/json/.exec(req.url ?? '')?.[1] ?? ''))(res));
 const ID = 'ab'.repeat(32);
 const listOne = on(/^\/containers\/json$/, json(200, [{ Id: ID, Names: ['/lonely'], State: 'running' }]));
 
@@ -163,6 +172,75 @@ describe('DockerApiSource and a daemon that answers wrong', () => {
       [1, 1, 'HTTP 500: (HTTP code 500) server error - overloaded'],
       [1, 0, 'HTTP 500: (HTTP code 500) server error - overloaded'],
     ]);
+  });
+});
+
+describe('DockerApiSource and a small daemon', () => {
+  it('applies the events that came during its first load once told to follow', async () => {
+    const socket = await fakeDaemon(
+      'backlog',
+      pingOk,
+      info,
+      eventsTo((res) => res.write(`${JSON.stringify({ Type: 'container', Action: 'create', Actor: { ID } })}\n`)),
+      on(/^\/containers\/json$/, (res) => setTimeout(() => json(200, [])(res), 100)),
+      inspectOk,
+    );
+    const { source, told } = sourceAt(socket);
+    expect(await source.connect()).toEqual([]);
+    expect(told.upserts).toEqual([]);
+    source.startFollowing();
+    expect(await eventually(async () => told.upserts[0])).toMatchObject({ id: ID, names: ['c-abab'], state: 'exited' });
+    expect(source.size).toBe(1);
+  });
+
+  it('tells the engine it is lost when an inspect after the first load keeps failing', async () => {
+    let events: ServerResponse | undefined;
+    const socket = await fakeDaemon(
+      'inspect-later',
+      pingOk,
+      info,
+      eventsTo((res) => (events = res)),
+      on(/^\/containers\/json$/, json(200, [])),
+      on(/^\/containers\/\w+\/json$/, json(500, { message: 'overloaded' })),
+    );
+    const { source, told } = sourceAt(socket, { inspectAttempts: 2, inspectRetryMs: 10 });
+    await source.connect();
+    source.startFollowing();
+    events?.write(`${JSON.stringify({ Type: 'container', Action: 'start', Actor: { ID } })}\n`);
+    expect(await eventually(async () => told.lost[0])).toBe(`inspect of container ${ID.slice(0, 12)} failed 2 times (HTTP 500: (HTTP code 500) server error - overloaded)`);
+    expect(told.upserts).toEqual([]);
+  });
+
+  it('gives the cgroup Docker\'s systemd driver puts a container in', async () => {
+    const socket = await fakeDaemon('systemd', pingOk, on(/^\/info$/, json(200, { CgroupDriver: 'systemd' })), quietEvents, listOne, inspectOk);
+    expect((await sourceAt(socket).source.connect()).map((r) => r.cgroupHint)).toEqual([`system.slice/docker-${ID}.scope`]);
+  });
+
+  it('moves its progress in tenths of a long list', async () => {
+    const ids = Array.from({ length: 20 }, (_, i) => `${String(i).padStart(2, '0')}${'cd'.repeat(31)}`);
+    const socket = await fakeDaemon('tenths', pingOk, info, quietEvents, on(/^\/containers\/json$/, json(200, ids.map((Id) => ({ Id, State: 'exited' })))), inspectOk);
+    const { source, told } = sourceAt(socket, { inspectConcurrency: 1 });
+    expect(await source.connect()).toHaveLength(20);
+    expect(told.progress.map((p) => p.inspected)).toEqual([0, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20]);
+  });
+
+  it('ends its event stream and a pending retry at close', async () => {
+    let streamClosed = false;
+    const socket = await fakeDaemon(
+      'close',
+      pingOk,
+      info,
+      eventsTo((res) => res.on('close', () => (streamClosed = true))),
+      listOne,
+      on(/^\/containers\/\w+\/json$/, json(500, { message: 'overloaded' })),
+    );
+    const { source, told } = sourceAt(socket, { inspectRetryMs: 600000 });
+    const connecting = source.connect();
+    await eventually(async () => (told.progress.at(-1)?.retrying === 1 ? true : undefined));
+    source.close();
+    // The wait of ten minutes before the next try ends at once.
+    expect(await failureOf(connecting)).toBe('closed');
+    expect(await eventually(async () => (streamClosed ? true : undefined))).toBe(true);
   });
 });
 
