@@ -6,12 +6,15 @@
  * cut short, an inspect that keeps failing, a container gone mid-load).
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ContainerRecord } from '../../core/registry/engine-contribution.js';
-import { describeWith, probes } from '../../test/support/components.js';
+import { commandWorks, describeWith, probes } from '../../test/support/components.js';
 import { DaemonRelay } from '../../test/support/docker-relay.js';
 import { eventually } from '../../test/support/outcomes.js';
 import { dockerInspect, dockerRun, removeDockerContainers, uniqueName, type TestContainer } from '../../test/support/testbed.js';
@@ -241,6 +244,113 @@ describe('DockerApiSource and a small daemon', () => {
     // The wait of ten minutes before the next try ends at once.
     expect(await failureOf(connecting)).toBe('closed');
     expect(await eventually(async () => (streamClosed ? true : undefined))).toBe(true);
+  });
+});
+
+/** A P-256 key and certificate made by openssl in `dir`: self-signed (a CA), or signed by `issuer`. */
+function makeCert(dir: string, name: string, subject: string, issuer?: string, extensions = ''): void {
+  const openssl = (args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'], timeout: 20000 });
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', `${name}-key.pem`, '-subj', subject];
+  if (issuer === undefined) {
+    openssl(['req', '-x509', ...ec, '-out', `${name}.pem`, '-days', '1']);
+    return;
+  }
+  openssl(['req', '-new', ...ec, '-out', `${name}.csr`]);
+  writeFileSync(join(dir, `${name}.ext`), `${extensions}\n`);
+  openssl(['x509', '-req', '-in', `${name}.csr`, '-CA', `${issuer}.pem`, '-CAkey', `${issuer}-key.pem`, '-CAcreateserial', '-out', `${name}.pem`, '-days', '1', '-extfile', `${name}.ext`]);
+}
+
+describeWith('openssl', () => commandWorks('openssl', ['version']), 'DockerApiSource and a daemon over TLS that demands a client certificate', () => {
+  let pki: string;
+  let port: number;
+  /** Common names of the client certificates the daemon accepted. */
+  const clients: string[] = [];
+  let pingStatus = 200;
+  let daemon: ReturnType<typeof createHttpsServer> | undefined;
+
+  beforeAll(async () => {
+    pki = join(scratch, 'pki');
+    mkdirSync(pki);
+    makeCert(pki, 'ca', '/CN=croot test CA');
+    makeCert(pki, 'other-ca', '/CN=croot other CA');
+    makeCert(pki, 'server', '/CN=127.0.0.1', 'ca', 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth');
+    makeCert(pki, 'client', '/CN=croot client', 'ca', 'extendedKeyUsage=clientAuth');
+    makeCert(pki, 'rogue', '/CN=croot rogue', 'other-ca', 'extendedKeyUsage=clientAuth');
+    const pem = (name: string) => readFileSync(join(pki, `${name}.pem`));
+    const routes = [on(/^\/_ping$/, (res) => res.writeHead(pingStatus).end('OK')), info, quietEvents, on(/^\/containers\/json$/, json(200, []))];
+    const server = createHttpsServer({ key: pem('server-key'), cert: pem('server'), ca: pem('ca'), requestCert: true, rejectUnauthorized: true }, (req, res) => {
+      clients.push(String((req.socket as TLSSocket).getPeerCertificate().subject.CN));
+      if (!routes.some((route) => route(req, res))) res.writeHead(404).end();
+    });
+    await new Promise<void>((res) => server.listen(0, '127.0.0.1', res));
+    port = (server.address() as AddressInfo).port;
+    daemon = server;
+  });
+  afterAll(async () => {
+    daemon?.closeAllConnections();
+    await new Promise<void>((res) => (daemon === undefined ? res() : daemon.close(() => res())));
+  });
+
+  /** A DOCKER_CERT_PATH with the CA `ca` and, when given, the client certificate `client`. */
+  function certPath(ca: string, client?: string): string {
+    const dir = mkdtempSync(join(scratch, 'certs-'));
+    copyFileSync(join(pki, `${ca}.pem`), join(dir, 'ca.pem'));
+    if (client !== undefined) {
+      copyFileSync(join(pki, `${client}.pem`), join(dir, 'cert.pem'));
+      copyFileSync(join(pki, `${client}-key.pem`), join(dir, 'key.pem'));
+    }
+    return dir;
+  }
+
+  function tlsSource(certs: string, at = port): DockerApiSource {
+    const source = new DockerApiSource({
+      endpoint: dockerEndpointFrom({ DOCKER_HOST: `tcp://127.0.0.1:${at}`, DOCKER_TLS_VERIFY: '1', DOCKER_CERT_PATH: certs }),
+      bootTime: bootTimeTruth(),
+      onUpsert: () => undefined,
+      onRemove: () => undefined,
+      onLost: () => undefined,
+    });
+    sources.push(source);
+    return source;
+  }
+
+  it('loads through the daemon with the client certificate its CA signed', async () => {
+    clients.length = 0;
+    const source = tlsSource(certPath('ca', 'client'));
+    expect(await source.connect()).toEqual([]);
+    expect(source.progress()).toMatchObject({ answered: true, listed: 0 });
+    // Every request, the ping's and dockerode's, came with that certificate.
+    expect(clients.length).toBeGreaterThanOrEqual(4);
+    expect(new Set(clients)).toEqual(new Set(['croot client']));
+  });
+
+  it('says a refused handshake is TLS\'s doing, naming the certificate it sent', async () => {
+    const certs = certPath('ca', 'rogue');
+    expect(await failureOf(tlsSource(certs).connect())).toMatch(new RegExp(`^TLS with 127\\.0\\.0\\.1:${port} failed: [A-Z0-9_]+; sent client certificate ${join(certs, 'cert.pem')}$`));
+  });
+
+  it('names the client files that were absent when it sent none', async () => {
+    const certs = certPath('ca');
+    expect(await failureOf(tlsSource(certs).connect())).toMatch(
+      new RegExp(`^TLS with 127\\.0\\.0\\.1:${port} failed: [A-Z0-9_]+; sent no client certificate \\(${join(certs, 'cert.pem')}, ${join(certs, 'key.pem')} absent\\)$`),
+    );
+  });
+
+  it('does not blame TLS for an HTTP status, which needs a handshake that went through', async () => {
+    pingStatus = 503;
+    try {
+      expect(await failureOf(tlsSource(certPath('ca', 'client')).connect())).toBe('HTTP 503 to /_ping');
+    } finally {
+      pingStatus = 200;
+    }
+  });
+
+  it('does not blame TLS when nothing listens', async () => {
+    const closed = createServer();
+    await new Promise<void>((res) => closed.listen(0, '127.0.0.1', res));
+    const free = (closed.address() as AddressInfo).port;
+    await new Promise<void>((res) => closed.close(() => res()));
+    expect(await failureOf(tlsSource(certPath('ca', 'client'), free).connect())).toBe(`connect ECONNREFUSED 127.0.0.1:${free}`);
   });
 });
 
