@@ -233,6 +233,14 @@ describe('DockerEngine while a daemon that answers loads', () => {
     expect(registry.statuses().find((s) => s.engine === 'docker')?.available).toBe(false);
   });
 
+  it('gives up after as many tries of an inspect as it is told, naming the container', async () => {
+    const sock = join(scratch, 'loading-fails.sock');
+    await fakeDaemon(sock, loadingDaemon([a], new Set()));
+    const none = join(scratch, 'loading-fails');
+    const { registry } = await startedCroot({ DOCKER_HOST: `unix://${sock}`, PCP_DOCKER_DIR: none }, { inspectAttempts: 2, inspectRetryMs: 10, retryMinMs: 600000 });
+    expect(reason(registry)).toBe(`no daemon at ${sock} (inspect of container ${a.slice(0, 12)} failed 2 times (HTTP 500: (HTTP code 500) server error - overloaded)) and ${none}/containers absent`);
+  });
+
   it('lets go of a daemon still being pinged when it stops', async () => {
     const sock = join(scratch, 'stop-pinging.sock');
     const daemon = await fakeDaemon(sock, () => undefined);
@@ -310,16 +318,21 @@ describeWith('docker', probes.docker, 'DockerEngine and the real dockerd behind 
     const relay = new DaemonRelay(join(scratch, 'back.sock'));
     await relay.open();
     try {
-      const { c, registry } = await startedCroot({ DOCKER_HOST: `unix://${relay.path}`, PCP_DOCKER_DIR: fixtureDockerDir() }, { retryMinMs: 300, retryMaxMs: 1200 }, deaf);
+      const dockerDir = fixtureDockerDir();
+      const { c, registry } = await startedCroot({ DOCKER_HOST: `unix://${relay.path}`, PCP_DOCKER_DIR: dockerDir }, { retryMinMs: 300, retryMaxMs: 1200 }, deaf);
       await reasonMatching(registry, /API/);
-      const reasons: string[] = [];
+      const health: string[] = [];
       registry.subscribe((e) => {
-        if (e.kind === 'health' && e.status.engine === 'docker' && e.status.reason !== undefined) reasons.push(e.status.reason);
+        if (e.kind === 'health' && e.status.engine === 'docker') health.push(`${e.status.available ? 'available' : 'unavailable'}: ${e.status.reason}`);
       });
       await relay.cut();
       await relay.open();
-      // Lost, on the files, then the daemon's API again: found by a timed try, as no watch reports anything.
-      await eventually(async () => (reasons.some((r) => r.includes('unreachable (event stream')) && reasons.at(-1)?.includes('(API and events)') ? true : undefined));
+      // Lost (the files not read yet), then the daemon's API again: found by a timed try, as no watch reports anything.
+      await eventually(async () => (health.some((r) => r.includes('unreachable (event stream')) && health.at(-1)?.includes('(API and events)') ? true : undefined));
+      expect(health.find((r) => r.includes('unreachable (event stream'))).toMatch(
+        new RegExp(`^unavailable: daemon at ${relay.path} unreachable \\(event stream (ended|closed|failed)[^)]*\\); ${dockerDir} not read yet$`),
+      );
+      expect(health.at(-1)).toMatch(new RegExp(`^available: daemon at ${relay.path} \\(API and events\\): \\d+ containers?$`));
       expect(c.get(DockerEngine).source).toBe('api');
     } finally {
       await relay.cut();
