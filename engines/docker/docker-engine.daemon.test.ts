@@ -2,8 +2,11 @@
  * DockerEngine choosing between Docker's files and its daemon
  * (docker-engine.test.ts covers the files and daemons that never answer):
  * `daemon: 'when-no-files'`, a tcp:// daemon tried again, a daemon that
- * answers its ping only, the watches ended at stop, and the real dockerd
- * appearing and going away behind a socket the test makes.
+ * answers its ping only, its health while a daemon loads (small HTTP
+ * daemons whose inspects fail), the watches ended at stop, and the real
+ * dockerd appearing and going away behind a socket the test makes: its
+ * re-check through an event stream that says nothing, the tries after a
+ * missed socket, a cut stream, and a socket folder removed and made again.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
