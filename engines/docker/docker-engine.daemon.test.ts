@@ -209,6 +209,21 @@ describe('DockerEngine trying a daemon again', () => {
   });
 });
 
+describe('DockerEngine watching for a socket', () => {
+  it('keeps one watch on the socket\'s folder however many tries fail', async () => {
+    const counting = new CountingWatcher();
+    const sockDir = join(scratch, 'once-dir');
+    mkdirSync(sockDir);
+    const { registry } = await startedCroot({ DOCKER_HOST: `unix://${sockDir}/docker.sock`, PCP_DOCKER_DIR: fixtureDockerDir() }, { retryMinMs: 10, retryMaxMs: 40 }, counting);
+    await reasonMatching(registry, /unreachable \(ENOENT\)/);
+    // A socket that drops every connection: its appearance brings a try, and a few more with backoff, each failing.
+    const daemon = await fakeDaemon(join(sockDir, 'docker.sock'), (_request, s) => s.destroy());
+    await eventually(async () => (daemon.connections() >= 3 ? true : undefined));
+    await reasonMatching(registry, /unreachable \(ECONNRESET\)/);
+    expect(counting.active.get(sockDir)).toBe(1);
+  });
+});
+
 describe('DockerEngine while a daemon that answers loads', () => {
   const [a, b] = ['a1'.repeat(32), 'b2'.repeat(32)];
 
