@@ -376,6 +376,8 @@ describeWith('docker', probes.docker, 'DockerApiSource against the real dockerd'
   beforeAll(() => {
     running = dockerRun(uniqueName(), { hostname: 'api-source-host' }, created);
     idle = dockerRun(uniqueName(), { createOnly: true }, created);
+    // By id too: a test renames containers, and one that fails midway leaves the new name.
+    created.push(running.id, idle.id);
   });
   afterAll(() => removeDockerContainers(created));
 
@@ -407,6 +409,7 @@ describeWith('docker', probes.docker, 'DockerApiSource against the real dockerd'
     await source.connect();
     source.startFollowing();
     const late = dockerRun(uniqueName(), { createOnly: true }, created);
+    created.push(late.id);
     expect(await eventually(async () => told.upserts.find((r) => r.id === late.id))).toMatchObject({ names: [late.name], state: 'created', running: false });
     const renamed = uniqueName();
     execFileSync('docker', ['rename', late.id, renamed]);
