@@ -2,8 +2,11 @@
  * DockerEngine choosing between Docker's files and its daemon
  * (docker-engine.test.ts covers the files and daemons that never answer):
  * `daemon: 'when-no-files'`, a tcp:// daemon tried again, a daemon that
- * answers its ping only, the watches ended at stop, and the real dockerd
- * appearing and going away behind a socket the test makes.
+ * answers its ping only, its health while a daemon loads (small HTTP
+ * daemons whose inspects fail), the watches ended at stop, and the real
+ * dockerd appearing and going away behind a socket the test makes: its
+ * re-check through an event stream that says nothing, the tries after a
+ * missed socket, a cut stream, and a socket folder removed and made again.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
@@ -12,12 +15,13 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { ContainerModule, type Container } from 'inversify';
 import { createCrootContainer } from '../../core/create-container.js';
-import { EngineRegistry, EngineRegistryOptions } from '../../core/registry/engine-registry.js';
+import { EngineRegistry, EngineRegistryOptions, type IndexedContainer } from '../../core/registry/engine-registry.js';
 import { DirectoryWatcher } from '../../core/host/host-services.js';
 import { describeWith, probes } from '../../test/support/components.js';
 import { CountingWatcher } from '../../test/support/counting-watcher.js';
 import { DaemonRelay } from '../../test/support/docker-relay.js';
-import { eventually } from '../../test/support/outcomes.js';
+import { codeOf, eventually } from '../../test/support/outcomes.js';
+import { dockerRun, removeDockerContainers, uniqueName } from '../../test/support/testbed.js';
 import { DockerEngine, DockerEngineOptions } from './docker-engine.js';
 import { dockerEngineModule } from './docker-engine-module.js';
 
@@ -97,6 +101,29 @@ async function fakeDaemon(listen: string | 0, answer: (request: string, s: Socke
 const pingOnly = (request: string, s: Socket): void => {
   if (request.startsWith('GET /_ping ')) s.write('HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nOK');
 };
+
+/** A watcher that misses every change (it only says it watches). */
+const deaf: DirectoryWatcher = { watch: () => () => undefined };
+
+/**
+ * A daemon (Docker's HTTP API, as much as a first load asks) listing the
+ * containers `ids`, whose inspect answers only for those in `answered` and
+ * is refused (500) for the others, again and again.
+ */
+function loadingDaemon(ids: readonly string[], answered: ReadonlySet<string>) {
+  const reply = (status: string, body: string) => `HTTP/1.1 ${status}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+  return (request: string, s: Socket): void => {
+    const inspect = /^GET (?:\/v[\d.]+)?\/containers\/(\w+)\/json/.exec(request);
+    if (request.startsWith('GET /_ping ')) pingOnly(request, s);
+    else if (/^GET (?:\/v[\d.]+)?\/info/.test(request)) s.write(reply('200 OK', '{"CgroupDriver":"cgroupfs"}'));
+    else if (/^GET (?:\/v[\d.]+)?\/events/.test(request)) s.write('HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n');
+    else if (/^GET (?:\/v[\d.]+)?\/containers\/json/.test(request)) s.write(reply('200 OK', JSON.stringify(ids.map((Id) => ({ Id, Names: [`/c-${Id.slice(0, 4)}`], State: 'exited' })))));
+    else if (inspect !== null && answered.has(inspect[1] as string)) {
+      const Id = inspect[1] as string;
+      s.write(reply('200 OK', JSON.stringify({ Id, Name: `/c-${Id.slice(0, 4)}`, State: { Status: 'exited', Running: false, StartedAt: '2024-01-01T00:00:00Z' } })));
+    } else if (inspect !== null) s.write(reply('500 Internal Server Error', '{"message":"overloaded"}'));
+  };
+}
 
 describe('DockerEngine\'s defaults', () => {
   it('reads /var/lib/docker (PCP\'s default) when PCP_DOCKER_DIR is unset or empty', () => {
@@ -182,6 +209,66 @@ describe('DockerEngine trying a daemon again', () => {
   });
 });
 
+describe('DockerEngine watching for a socket', () => {
+  it('keeps one watch on the socket\'s folder however many tries fail', async () => {
+    const counting = new CountingWatcher();
+    const sockDir = join(scratch, 'once-dir');
+    mkdirSync(sockDir);
+    const { registry } = await startedCroot({ DOCKER_HOST: `unix://${sockDir}/docker.sock`, PCP_DOCKER_DIR: fixtureDockerDir() }, { retryMinMs: 10, retryMaxMs: 40 }, counting);
+    await reasonMatching(registry, /unreachable \(ENOENT\)/);
+    // A socket that drops every connection: its appearance brings a try, and a few more with backoff, each failing.
+    const daemon = await fakeDaemon(join(sockDir, 'docker.sock'), (_request, s) => s.destroy());
+    await eventually(async () => (daemon.connections() >= 3 ? true : undefined));
+    await reasonMatching(registry, /unreachable \(ECONNRESET\)/);
+    expect(counting.active.get(sockDir)).toBe(1);
+  });
+});
+
+describe('DockerEngine while a daemon that answers loads', () => {
+  const [a, b] = ['a1'.repeat(32), 'b2'.repeat(32)];
+
+  it('says how many containers are inspected and how many wait to be tried again, and why, the files answering meanwhile', async () => {
+    const sock = join(scratch, 'loading-files.sock');
+    await fakeDaemon(sock, loadingDaemon([a, b], new Set([a])));
+    const dockerDir = fixtureDockerDir();
+    const { registry } = await startedCroot({ DOCKER_HOST: `unix://${sock}`, PCP_DOCKER_DIR: dockerDir }, { inspectAttempts: 100, inspectRetryMs: 600000 });
+    expect(await reasonMatching(registry, /to retry/)).toBe(
+      `daemon at ${sock} answers, loading: 1 of 2 containers inspected, 1 inspect to retry (HTTP 500: (HTTP code 500) server error - overloaded); meanwhile reading ${dockerDir}: 3 containers`,
+    );
+    expect(registry.statuses().find((s) => s.engine === 'docker')?.available).toBe(true);
+    expect(registry.lookup('dreamy_elion')).toMatchObject({ source: 'disk' });
+  });
+
+  it('says its first load is not complete when there are no files to answer meanwhile', async () => {
+    const sock = join(scratch, 'loading-none.sock');
+    await fakeDaemon(sock, loadingDaemon([a, b], new Set()));
+    const c = crootContainer({ DOCKER_HOST: `unix://${sock}`, PCP_DOCKER_DIR: join(scratch, 'loading-none') }, { inspectAttempts: 100, inspectRetryMs: 600000 });
+    const registry = c.get<EngineRegistry>(EngineRegistry);
+    await registry.start();
+    expect(await reasonMatching(registry, /to retry/)).toBe(
+      `daemon at ${sock} answers, loading: 0 of 2 containers inspected, 2 inspects to retry (HTTP 500: (HTTP code 500) server error - overloaded); its first load is not complete`,
+    );
+    expect(registry.statuses().find((s) => s.engine === 'docker')?.available).toBe(false);
+  });
+
+  it('gives up after as many tries of an inspect as it is told, naming the container', async () => {
+    const sock = join(scratch, 'loading-fails.sock');
+    await fakeDaemon(sock, loadingDaemon([a], new Set()));
+    const none = join(scratch, 'loading-fails');
+    const { registry } = await startedCroot({ DOCKER_HOST: `unix://${sock}`, PCP_DOCKER_DIR: none }, { inspectAttempts: 2, inspectRetryMs: 10, retryMinMs: 600000 });
+    expect(reason(registry)).toBe(`no daemon at ${sock} (inspect of container ${a.slice(0, 12)} failed 2 times (HTTP 500: (HTTP code 500) server error - overloaded)) and ${none}/containers absent`);
+  });
+
+  it('lets go of a daemon still being pinged when it stops', async () => {
+    const sock = join(scratch, 'stop-pinging.sock');
+    const daemon = await fakeDaemon(sock, () => undefined);
+    const { registry } = await startedCroot({ DOCKER_HOST: `unix://${sock}`, PCP_DOCKER_DIR: fixtureDockerDir() }, { probeTimeoutMs: 600000 });
+    await eventually(async () => (daemon.connections() === 1 && held.size === 1 ? true : undefined));
+    await registry.stop();
+    expect(await eventually(async () => (held.size === 0 ? 0 : undefined))).toBe(0);
+  });
+});
+
 describeWith('docker', probes.docker, 'DockerEngine and the real dockerd behind a socket that appears and goes away', () => {
   it('switches to the daemon as soon as its socket appears, back to the files when its stream ends, and again when it is back', async () => {
     const relay = new DaemonRelay(join(scratch, 'relay.sock'));
@@ -203,6 +290,90 @@ describeWith('docker', probes.docker, 'DockerEngine and the real dockerd behind 
       await relay.open();
       await reasonMatching(registry, /API/);
       expect(engine.source).toBe('api');
+    } finally {
+      await relay.cut();
+    }
+  });
+
+  const created: string[] = [];
+  afterAll(() => removeDockerContainers(created));
+
+  it('finds at its re-check a container an event stream that says nothing missed', async () => {
+    const relay = new DaemonRelay(join(scratch, 'mute.sock'), true);
+    await relay.open();
+    try {
+      const { c, registry } = await startedCroot({ DOCKER_HOST: `unix://${relay.path}`, PCP_DOCKER_DIR: join(scratch, 'mute-none') });
+      await reasonMatching(registry, /API/);
+      const late = dockerRun(uniqueName(), { createOnly: true }, created);
+      expect(await codeOf(() => registry.lookup(late.name))).toBe('ERR_NO_CONTAINER');
+      await c.get(DockerEngine).recheck();
+      expect(registry.lookup(late.name)).toMatchObject({ id: late.id, state: 'created', source: 'api' });
+      const n = registry.containers().length;
+      expect(reason(registry)).toBe(`daemon at ${relay.path} (API and events): ${n} container${n === 1 ? '' : 's'}`);
+    } finally {
+      await relay.cut();
+    }
+  });
+
+  it('tries the daemon once more at its re-check when it missed the socket appearing', async () => {
+    const relay = new DaemonRelay(join(scratch, 'missed.sock'));
+    const dockerDir = fixtureDockerDir();
+    const { c, registry } = await startedCroot({ DOCKER_HOST: `unix://${relay.path}`, PCP_DOCKER_DIR: dockerDir }, { retryMinMs: 600000, retryMaxMs: 600000 }, deaf);
+    try {
+      await reasonMatching(registry, /unreachable/);
+      await relay.open();
+      const engine = c.get(DockerEngine);
+      expect(engine.source).toBe('disk');
+      await engine.recheck();
+      await reasonMatching(registry, /API/);
+      expect(engine.source).toBe('api');
+    } finally {
+      await relay.cut();
+    }
+  });
+
+  it('tries again a few times after its stream was cut, with no socket event, and finds the daemon back', async () => {
+    const relay = new DaemonRelay(join(scratch, 'back.sock'));
+    await relay.open();
+    try {
+      const dockerDir = fixtureDockerDir();
+      const { c, registry } = await startedCroot({ DOCKER_HOST: `unix://${relay.path}`, PCP_DOCKER_DIR: dockerDir }, { retryMinMs: 300, retryMaxMs: 1200 }, deaf);
+      await reasonMatching(registry, /API/);
+      const health: string[] = [];
+      registry.subscribe((e) => {
+        if (e.kind === 'health' && e.status.engine === 'docker') health.push(`${e.status.available ? 'available' : 'unavailable'}: ${e.status.reason}`);
+      });
+      await relay.cut();
+      await relay.open();
+      // Lost (the files not read yet), then the daemon's API again: found by a timed try, as no watch reports anything.
+      await eventually(async () => (health.some((r) => r.includes('unreachable (event stream')) && health.at(-1)?.includes('(API and events)') ? true : undefined));
+      expect(health.find((r) => r.includes('unreachable (event stream'))).toMatch(
+        new RegExp(`^unavailable: daemon at ${relay.path} unreachable \\(event stream (ended|closed|failed)[^)]*\\); ${dockerDir} not read yet$`),
+      );
+      expect(health.at(-1)).toMatch(new RegExp(`^available: daemon at ${relay.path} \\(API and events\\): \\d+ containers?$`));
+      expect(c.get(DockerEngine).source).toBe('api');
+    } finally {
+      await relay.cut();
+    }
+  });
+
+  it('picks the daemon up when the folder its socket lives in is removed and made again', async () => {
+    const counting = new CountingWatcher();
+    const sockDir = join(scratch, 'gone-dir');
+    mkdirSync(sockDir);
+    const relay = new DaemonRelay(join(sockDir, 'docker.sock'));
+    const { c, registry } = await startedCroot({ DOCKER_HOST: `unix://${relay.path}`, PCP_DOCKER_DIR: fixtureDockerDir() }, { retryMinMs: 50, retryMaxMs: 100 }, counting);
+    try {
+      await reasonMatching(registry, /unreachable/);
+      await eventually(async () => (counting.active.has(sockDir) ? true : undefined));
+      rmSync(sockDir, { recursive: true });
+      await eventually(async () => (counting.active.has(sockDir) ? undefined : true));
+      mkdirSync(sockDir);
+      // Watched again once made (a try after the folder went finds it), so the socket's appearance is seen.
+      await eventually(async () => (counting.active.has(sockDir) ? true : undefined));
+      await relay.open();
+      await reasonMatching(registry, /API/);
+      expect(c.get(DockerEngine).source).toBe('api');
     } finally {
       await relay.cut();
     }

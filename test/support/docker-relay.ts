@@ -24,17 +24,26 @@ export class DaemonRelay {
     rmSync(this.path, { force: true });
     const server = createServer((client) => {
       this.hold(client);
-      client.once('data', (first: Buffer) => {
-        if (this.muteEvents && /^GET \S*\/events[?\s]/.test(first.toString('latin1'))) {
+      const upstream = createConnection(this.target);
+      this.hold(upstream, client);
+      upstream.pipe(client);
+      if (!this.muteEvents) {
+        client.pipe(upstream);
+        return;
+      }
+      // Node's HTTP clients keep connections alive and send one request at a
+      // time, so a request for /events may come on a connection that carried
+      // others before it: each chunk that starts a request is looked at.
+      let muted = false;
+      client.on('data', (chunk: Buffer) => {
+        if (muted) return;
+        if (/^GET \S*\/events[?\s]/.test(chunk.toString('latin1'))) {
+          muted = true;
+          upstream.unpipe(client);
           client.write('HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n');
-          client.resume();
           return;
         }
-        const upstream = createConnection(this.target);
-        this.hold(upstream, client);
-        upstream.write(first);
-        client.pipe(upstream);
-        upstream.pipe(client);
+        upstream.write(chunk);
       });
     });
     this.server = server;

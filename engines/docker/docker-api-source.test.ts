@@ -1,0 +1,468 @@
+/**
+ * DockerApiSource on its own: against the real dockerd (its records compared
+ * with `docker inspect` and /proc, its events and its safety net following
+ * changes the test makes), and against small HTTP daemons on a unix socket
+ * for the answers a healthy dockerd never gives (an error status, an answer
+ * cut short, an inspect that keeps failing, a container gone mid-load).
+ */
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import type { TLSSocket } from 'node:tls';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { ContainerRecord } from '../../core/registry/engine-contribution.js';
+import { commandWorks, describeWith, probes } from '../../test/support/components.js';
+import { DaemonRelay } from '../../test/support/docker-relay.js';
+import { eventually } from '../../test/support/outcomes.js';
+import { dockerInspect, dockerRun, removeDockerContainers, uniqueName, type TestContainer } from '../../test/support/testbed.js';
+import { bootTimeTruth, cgroupTruth, clockTicksTruth, startTimeFromStatFile } from '../../test/support/truth.js';
+import { DockerApiSource, describeDockerError, type DockerApiProgress, type DockerApiSourceOptions } from './docker-api-source.js';
+import { dockerEndpointFrom } from './docker-endpoint.js';
+
+let scratch: string;
+const sources: DockerApiSource[] = [];
+const servers: Server[] = [];
+
+beforeAll(() => {
+  scratch = mkdtempSync(join(tmpdir(), 'croot-t-docker-api-'));
+});
+afterEach(async () => {
+  for (const s of sources.splice(0)) s.close();
+  for (const server of servers.splice(0)) {
+    server.closeAllConnections();
+    await new Promise<void>((res) => server.close(() => res()));
+  }
+});
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+/** What a source told its engine, in order. */
+interface Told {
+  readonly upserts: ContainerRecord[];
+  readonly removes: string[];
+  readonly lost: string[];
+  readonly progress: DockerApiProgress[];
+}
+
+/** A source for the daemon at `socket`, remembering what it tells; closed after each test. */
+function sourceAt(socket: string, options: Partial<DockerApiSourceOptions> = {}): { source: DockerApiSource; told: Told } {
+  const told: Told = { upserts: [], removes: [], lost: [], progress: [] };
+  const source: DockerApiSource = new DockerApiSource({
+    endpoint: dockerEndpointFrom({ DOCKER_HOST: `unix://${socket}` }),
+    bootTime: bootTimeTruth(),
+    onUpsert: (record) => told.upserts.push(record),
+    onRemove: (id) => told.removes.push(id),
+    onLost: (why) => told.lost.push(why),
+    onProgress: () => told.progress.push(source.progress()),
+    ...options,
+  });
+  sources.push(source);
+  return { source, told };
+}
+
+/** The rejection's message of `promise` (which must reject). */
+async function failureOf(promise: Promise<unknown>): Promise<string> {
+  try {
+    await promise;
+  } catch (err) {
+    return (err as Error).message;
+  }
+  throw new Error('resolved, expected a rejection');
+}
+
+type Route = (req: IncomingMessage, res: ServerResponse) => boolean;
+
+/** An HTTP daemon on a unix socket: each request goes to the first route that takes it; any other gets 404. */
+async function fakeDaemon(name: string, ...routes: Route[]): Promise<string> {
+  const path = join(scratch, `${name}.sock`);
+  const server = createServer((req, res) => {
+    if (!routes.some((route) => route(req, res))) res.writeHead(404, { 'Content-Type': 'application/json' }).end('{"message":"no such route"}');
+  });
+  servers.push(server);
+  await new Promise<void>((res) => server.listen(path, res));
+  return path;
+}
+
+/** A route for `GET /<path>` (Docker's API paths, with or without a version prefix). */
+const on =
+  (path: RegExp, answer: (res: ServerResponse, req: IncomingMessage) => void): Route =>
+  (req, res) => {
+    const bare = (req.url ?? '').replace(/^\/v[\d.]+/, '').split('?')[0] ?? '';
+    if (!path.test(bare)) return false;
+    answer(res, req);
+    return true;
+  };
+const json = (status: number, body: unknown) => (res: ServerResponse) => res.writeHead(status, { 'Content-Type': 'application/json' }).end(JSON.stringify(body));
+const pingOk = on(/^\/_ping$/, (res) => res.writeHead(200, { 'Content-Type': 'text/plain' }).end('OK'));
+const info = on(/^\/info$/, json(200, { CgroupDriver: 'cgroupfs' }));
+/** An event stream that starts and then says nothing. */
+const quietEvents = on(/^\/events$/, (res) => {
+  res.writeHead(200, { 'Content-Type': 'application/json' });
+  res.flushHeaders();
+});
+/** An event stream that starts, hands its response to `open` (to write events into), and says nothing by itself. */
+const eventsTo = (open: (res: ServerResponse) => void): Route =>
+  on(/^\/events$/, (res) => {
+    res.writeHead(200, { 'Content-Type': 'application/json' });
+    res.flushHeaders();
+    open(res);
+  });
+const containerJson = (Id: string) => ({ Id, Name: `/c-${Id.slice(0, 4)}`, State: { Status: 'exited', Running: false, StartedAt: '2024-01-01T00:00:00Z' } });
+const inspectOk = on(/^\/containers\/\w+\/json$/, (res, req) => json(200, containerJson(/\/containers\/(\w+)\/json/.exec(req.url ?? '')?.[1] ?? ''))(res));
+const ID = 'ab'.repeat(32);
+const listOne = on(/^\/containers\/json$/, json(200, [{ Id: ID, Names: ['/lonely'], State: 'running' }]));
+
+describe('DockerApiSource and a daemon that answers wrong', () => {
+  it('fails on a ping answered with an error status, saying which', async () => {
+    const socket = await fakeDaemon('ping-500', on(/^\/_ping$/, (res) => res.writeHead(500).end('down')));
+    const { source, told } = sourceAt(socket);
+    expect(await failureOf(source.connect())).toBe('HTTP 500 to /_ping');
+    expect(source.progress().answered).toBe(false);
+    expect(told.progress).toEqual([]);
+  });
+
+  it('fails at once on a ping answer cut short', async () => {
+    const socket = await fakeDaemon(
+      'ping-cut',
+      on(/^\/_ping$/, (res) => {
+        res.writeHead(200, { 'Content-Length': '10' });
+        res.write('OK');
+        setImmediate(() => res.socket?.destroy());
+      }),
+    );
+    // Node reports the cut as `aborted` (or, without an error, the close says it); never a success, never a wait for the bound.
+    expect(await failureOf(sourceAt(socket, { probeTimeoutMs: 600000 }).source.connect())).toMatch(/^(aborted|the answer to \/_ping was cut short)$/);
+  });
+
+  it('fails with the event stream\'s end when it ends during the first load', async () => {
+    const socket = await fakeDaemon('events-end', pingOk, info, on(/^\/events$/, (res) => res.writeHead(200, { 'Content-Type': 'application/json' }).end()));
+    const { source, told } = sourceAt(socket);
+    expect(await failureOf(source.connect())).toMatch(/^event stream (ended|closed)$/);
+    expect(told.lost).toEqual([]);
+  });
+
+  it('leaves out a container the daemon no longer knows when it is inspected', async () => {
+    const socket = await fakeDaemon('gone', pingOk, info, quietEvents, listOne, on(/^\/containers\/\w+\/json$/, json(404, { message: 'No such container' })));
+    const { source } = sourceAt(socket);
+    expect(await source.connect()).toEqual([]);
+    expect(source.progress()).toEqual({ answered: true, listed: 1, inspected: 1, retrying: 0, lastError: undefined });
+  });
+
+  it('tries a failing inspect again after a growing wait, says so meanwhile, then gives up naming the container', async () => {
+    let inspects = 0;
+    const socket = await fakeDaemon(
+      'inspect-500',
+      pingOk,
+      info,
+      quietEvents,
+      listOne,
+      on(/^\/containers\/\w+\/json$/, (res) => {
+        inspects++;
+        json(500, { message: 'overloaded' })(res);
+      }),
+    );
+    const { source, told } = sourceAt(socket, { inspectAttempts: 3, inspectRetryMs: 20 });
+    expect(await failureOf(source.connect())).toBe(`inspect of container ${ID.slice(0, 12)} failed 3 times (HTTP 500: (HTTP code 500) server error - overloaded)`);
+    expect(inspects).toBe(3);
+    // Health as it went: answered, listed, then each wait announced and ended.
+    expect(told.progress.map((p) => [p.listed, p.retrying, p.lastError])).toEqual([
+      [undefined, 0, undefined],
+      [1, 0, undefined],
+      [1, 1, 'HTTP 500: (HTTP code 500) server error - overloaded'],
+      [1, 0, 'HTTP 500: (HTTP code 500) server error - overloaded'],
+      [1, 1, 'HTTP 500: (HTTP code 500) server error - overloaded'],
+      [1, 0, 'HTTP 500: (HTTP code 500) server error - overloaded'],
+    ]);
+  });
+});
+
+describe('DockerApiSource and a small daemon', () => {
+  it('applies the events that came during its first load once told to follow', async () => {
+    const socket = await fakeDaemon(
+      'backlog',
+      pingOk,
+      info,
+      eventsTo((res) => res.write(`${JSON.stringify({ Type: 'container', Action: 'create', Actor: { ID } })}\n`)),
+      on(/^\/containers\/json$/, (res) => setTimeout(() => json(200, [])(res), 100)),
+      inspectOk,
+    );
+    const { source, told } = sourceAt(socket);
+    expect(await source.connect()).toEqual([]);
+    expect(told.upserts).toEqual([]);
+    source.startFollowing();
+    expect(await eventually(async () => told.upserts[0])).toMatchObject({ id: ID, names: ['c-abab'], state: 'exited' });
+    expect(source.size).toBe(1);
+  });
+
+  it('tells the engine it is lost when an inspect after the first load keeps failing', async () => {
+    let events: ServerResponse | undefined;
+    const socket = await fakeDaemon(
+      'inspect-later',
+      pingOk,
+      info,
+      eventsTo((res) => (events = res)),
+      on(/^\/containers\/json$/, json(200, [])),
+      on(/^\/containers\/\w+\/json$/, json(500, { message: 'overloaded' })),
+    );
+    const { source, told } = sourceAt(socket, { inspectAttempts: 2, inspectRetryMs: 10 });
+    await source.connect();
+    source.startFollowing();
+    events?.write(`${JSON.stringify({ Type: 'container', Action: 'start', Actor: { ID } })}\n`);
+    expect(await eventually(async () => told.lost[0])).toBe(`inspect of container ${ID.slice(0, 12)} failed 2 times (HTTP 500: (HTTP code 500) server error - overloaded)`);
+    expect(told.upserts).toEqual([]);
+  });
+
+  it('gives the cgroup Docker\'s systemd driver puts a container in', async () => {
+    const socket = await fakeDaemon('systemd', pingOk, on(/^\/info$/, json(200, { CgroupDriver: 'systemd' })), quietEvents, listOne, inspectOk);
+    expect((await sourceAt(socket).source.connect()).map((r) => r.cgroupHint)).toEqual([`system.slice/docker-${ID}.scope`]);
+  });
+
+  it('moves its progress in tenths of a long list', async () => {
+    const ids = Array.from({ length: 20 }, (_, i) => `${String(i).padStart(2, '0')}${'cd'.repeat(31)}`);
+    const socket = await fakeDaemon('tenths', pingOk, info, quietEvents, on(/^\/containers\/json$/, json(200, ids.map((Id) => ({ Id, State: 'exited' })))), inspectOk);
+    const { source, told } = sourceAt(socket, { inspectConcurrency: 1 });
+    expect(await source.connect()).toHaveLength(20);
+    expect(told.progress.map((p) => p.inspected)).toEqual([0, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20]);
+  });
+
+  it('ends its event stream and a pending retry at close', async () => {
+    let streamClosed = false;
+    const socket = await fakeDaemon(
+      'close',
+      pingOk,
+      info,
+      eventsTo((res) => res.on('close', () => (streamClosed = true))),
+      listOne,
+      on(/^\/containers\/\w+\/json$/, json(500, { message: 'overloaded' })),
+    );
+    const { source, told } = sourceAt(socket, { inspectRetryMs: 600000 });
+    const connecting = source.connect();
+    await eventually(async () => (told.progress.at(-1)?.retrying === 1 ? true : undefined));
+    source.close();
+    // The wait of ten minutes before the next try ends at once.
+    expect(await failureOf(connecting)).toBe('closed');
+    expect(await eventually(async () => (streamClosed ? true : undefined))).toBe(true);
+  });
+});
+
+/** A P-256 key and certificate made by openssl in `dir`: self-signed (a CA), or signed by `issuer`. */
+function makeCert(dir: string, name: string, subject: string, issuer?: string, extensions = ''): void {
+  const openssl = (args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'], timeout: 20000 });
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', `${name}-key.pem`, '-subj', subject];
+  if (issuer === undefined) {
+    openssl(['req', '-x509', ...ec, '-out', `${name}.pem`, '-days', '1']);
+    return;
+  }
+  openssl(['req', '-new', ...ec, '-out', `${name}.csr`]);
+  writeFileSync(join(dir, `${name}.ext`), `${extensions}\n`);
+  openssl(['x509', '-req', '-in', `${name}.csr`, '-CA', `${issuer}.pem`, '-CAkey', `${issuer}-key.pem`, '-CAcreateserial', '-out', `${name}.pem`, '-days', '1', '-extfile', `${name}.ext`]);
+}
+
+describeWith('openssl', () => commandWorks('openssl', ['version']), 'DockerApiSource and a daemon over TLS that demands a client certificate', () => {
+  let pki: string;
+  let port: number;
+  /** Common names of the client certificates the daemon accepted. */
+  const clients: string[] = [];
+  let pingStatus = 200;
+  let daemon: ReturnType<typeof createHttpsServer> | undefined;
+
+  beforeAll(async () => {
+    pki = join(scratch, 'pki');
+    mkdirSync(pki);
+    makeCert(pki, 'ca', '/CN=croot test CA');
+    makeCert(pki, 'other-ca', '/CN=croot other CA');
+    makeCert(pki, 'server', '/CN=127.0.0.1', 'ca', 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth');
+    makeCert(pki, 'client', '/CN=croot client', 'ca', 'extendedKeyUsage=clientAuth');
+    makeCert(pki, 'rogue', '/CN=croot rogue', 'other-ca', 'extendedKeyUsage=clientAuth');
+    const pem = (name: string) => readFileSync(join(pki, `${name}.pem`));
+    const routes = [on(/^\/_ping$/, (res) => res.writeHead(pingStatus).end('OK')), info, quietEvents, on(/^\/containers\/json$/, json(200, []))];
+    const server = createHttpsServer({ key: pem('server-key'), cert: pem('server'), ca: pem('ca'), requestCert: true, rejectUnauthorized: true }, (req, res) => {
+      clients.push(String((req.socket as TLSSocket).getPeerCertificate().subject.CN));
+      if (!routes.some((route) => route(req, res))) res.writeHead(404).end();
+    });
+    await new Promise<void>((res) => server.listen(0, '127.0.0.1', res));
+    port = (server.address() as AddressInfo).port;
+    daemon = server;
+  });
+  afterAll(async () => {
+    daemon?.closeAllConnections();
+    await new Promise<void>((res) => (daemon === undefined ? res() : daemon.close(() => res())));
+  });
+
+  /** A DOCKER_CERT_PATH with the CA `ca` and, when given, the client certificate `client`. */
+  function certPath(ca: string, client?: string): string {
+    const dir = mkdtempSync(join(scratch, 'certs-'));
+    copyFileSync(join(pki, `${ca}.pem`), join(dir, 'ca.pem'));
+    if (client !== undefined) {
+      copyFileSync(join(pki, `${client}.pem`), join(dir, 'cert.pem'));
+      copyFileSync(join(pki, `${client}-key.pem`), join(dir, 'key.pem'));
+    }
+    return dir;
+  }
+
+  function tlsSource(certs: string, at = port): DockerApiSource {
+    const source = new DockerApiSource({
+      endpoint: dockerEndpointFrom({ DOCKER_HOST: `tcp://127.0.0.1:${at}`, DOCKER_TLS_VERIFY: '1', DOCKER_CERT_PATH: certs }),
+      bootTime: bootTimeTruth(),
+      onUpsert: () => undefined,
+      onRemove: () => undefined,
+      onLost: () => undefined,
+    });
+    sources.push(source);
+    return source;
+  }
+
+  it('loads through the daemon with the client certificate its CA signed', async () => {
+    clients.length = 0;
+    const source = tlsSource(certPath('ca', 'client'));
+    expect(await source.connect()).toEqual([]);
+    expect(source.progress()).toMatchObject({ answered: true, listed: 0 });
+    // Every request, the ping's and dockerode's, came with that certificate.
+    expect(clients.length).toBeGreaterThanOrEqual(4);
+    expect(new Set(clients)).toEqual(new Set(['croot client']));
+  });
+
+  it('says a refused handshake is TLS\'s doing, naming the certificate it sent', async () => {
+    const certs = certPath('ca', 'rogue');
+    expect(await failureOf(tlsSource(certs).connect())).toMatch(new RegExp(`^TLS with 127\\.0\\.0\\.1:${port} failed: [A-Z0-9_]+; sent client certificate ${join(certs, 'cert.pem')}$`));
+  });
+
+  it('names the client files that were absent when it sent none', async () => {
+    const certs = certPath('ca');
+    expect(await failureOf(tlsSource(certs).connect())).toMatch(
+      new RegExp(`^TLS with 127\\.0\\.0\\.1:${port} failed: [A-Z0-9_]+; sent no client certificate \\(${join(certs, 'cert.pem')}, ${join(certs, 'key.pem')} absent\\)$`),
+    );
+  });
+
+  it('does not blame TLS for an HTTP status, which needs a handshake that went through', async () => {
+    pingStatus = 503;
+    try {
+      expect(await failureOf(tlsSource(certPath('ca', 'client')).connect())).toBe('HTTP 503 to /_ping');
+    } finally {
+      pingStatus = 200;
+    }
+  });
+
+  it('does not blame TLS when nothing listens', async () => {
+    const closed = createServer();
+    await new Promise<void>((res) => closed.listen(0, '127.0.0.1', res));
+    const free = (closed.address() as AddressInfo).port;
+    await new Promise<void>((res) => closed.close(() => res()));
+    expect(await failureOf(tlsSource(certPath('ca', 'client'), free).connect())).toBe(`connect ECONNREFUSED 127.0.0.1:${free}`);
+  });
+});
+
+describe('describeDockerError', () => {
+  it('gives the errno code, "timed out" or "closed" for an abort, or the HTTP status', () => {
+    expect(describeDockerError(Object.assign(new Error('connect ENOENT /x'), { code: 'ENOENT' }))).toBe('ENOENT');
+    expect(describeDockerError(new DOMException('The operation was aborted due to timeout', 'TimeoutError'))).toBe('timed out');
+    const closing = new AbortController();
+    closing.abort();
+    expect(describeDockerError(Object.assign(new Error('aborted'), { name: 'AbortError' }), closing.signal)).toBe('closed');
+    expect(describeDockerError(Object.assign(new Error('aborted'), { code: 'ABORT_ERR' }), new AbortController().signal)).toBe('timed out');
+    expect(describeDockerError(Object.assign(new Error('no such image'), { statusCode: 404 }))).toBe('HTTP 404: no such image');
+    expect(describeDockerError('plain words')).toBe('plain words');
+  });
+});
+
+describeWith('docker', probes.docker, 'DockerApiSource against the real dockerd', () => {
+  const created: string[] = [];
+  let running: TestContainer;
+  let idle: TestContainer;
+  const DOCKER_SOCKET = '/var/run/docker.sock';
+
+  beforeAll(() => {
+    running = dockerRun(uniqueName(), { hostname: 'api-source-host' }, created);
+    idle = dockerRun(uniqueName(), { createOnly: true }, created);
+    // By id too: a test renames containers, and one that fails midway leaves the new name.
+    created.push(running.id, idle.id);
+  });
+  afterAll(() => removeDockerContainers(created));
+
+  const byId = (records: readonly ContainerRecord[], id: string) => records.find((r) => r.id === id);
+
+  it('lists and inspects every container, each as docker inspect and the kernel show it', async () => {
+    const { source, told } = sourceAt(DOCKER_SOCKET);
+    const records = await source.connect();
+    const pid = Number(dockerInspect(running.id, '{{.State.Pid}}'));
+    const r = byId(records, running.id);
+    expect(r).toMatchObject({ engine: 'docker', names: [running.name], running: true, state: 'running', pid, hostname: 'api-source-host', source: 'api' });
+    // The cgroup the kernel holds the init process in; Docker's start time of it, within a few seconds of the kernel's.
+    expect(r?.cgroupHint).toBe(cgroupTruth(pid));
+    expect(Math.abs((r?.pidStartTime ?? 0) - startTimeFromStatFile(`/proc/${pid}/stat`))).toBeLessThan(5 * clockTicksTruth());
+    expect(byId(records, idle.id)).toMatchObject({ names: [idle.name], running: false, state: 'created' });
+    expect(byId(records, idle.id)?.pid).toBeUndefined();
+    expect(source.containers()).toEqual(records);
+    expect(source.size).toBe(records.length);
+    const progress = source.progress();
+    expect(progress).toMatchObject({ answered: true, inspected: progress.listed, retrying: 0 });
+    expect(progress.listed).toBeGreaterThanOrEqual(2);
+    // The first load is told through its result and progress only.
+    expect(told.upserts).toEqual([]);
+    expect(told.progress.at(-1)).toEqual(progress);
+  });
+
+  it('follows the event stream once told to: a container created, renamed and removed', async () => {
+    const { source, told } = sourceAt(DOCKER_SOCKET);
+    await source.connect();
+    source.startFollowing();
+    const late = dockerRun(uniqueName(), { createOnly: true }, created);
+    created.push(late.id);
+    expect(await eventually(async () => told.upserts.find((r) => r.id === late.id))).toMatchObject({ names: [late.name], state: 'created', running: false });
+    const renamed = uniqueName();
+    execFileSync('docker', ['rename', late.id, renamed]);
+    await eventually(async () => told.upserts.find((r) => r.id === late.id && r.names[0] === renamed));
+    expect(byId(source.containers(), late.id)?.names).toEqual([renamed]);
+    removeDockerContainers([late.id]);
+    await eventually(async () => (told.removes.includes(late.id) ? true : undefined));
+    expect(byId(source.containers(), late.id)).toBeUndefined();
+    expect(told.lost).toEqual([]);
+  });
+
+  it('tells the engine once the event stream is cut after the first load', async () => {
+    const relay = new DaemonRelay(join(scratch, 'cut.sock'));
+    await relay.open();
+    try {
+      const { source, told } = sourceAt(relay.path);
+      await source.connect();
+      source.startFollowing();
+      await relay.cut();
+      expect(await eventually(async () => told.lost[0])).toMatch(/^event stream (ended|closed|failed)/);
+      expect(told.lost).toHaveLength(1);
+    } finally {
+      await relay.cut();
+    }
+  });
+
+  it('finds at its re-check what an event stream that says nothing missed: a container created, started, renamed, removed', async () => {
+    const relay = new DaemonRelay(join(scratch, 'mute.sock'), true);
+    await relay.open();
+    try {
+      const { source, told } = sourceAt(relay.path);
+      const first = await source.connect();
+      source.startFollowing();
+      const late = dockerRun(uniqueName(), { createOnly: true }, created);
+      const renamed = uniqueName();
+      execFileSync('docker', ['rename', idle.id, renamed]);
+      const mine = () => told.upserts.map((r) => r.id).filter((id) => [late.id, idle.id, running.id].includes(id)).sort();
+      await source.recheck();
+      // Only what changed is inspected again (other tests' containers may come and go meanwhile).
+      expect(mine()).toEqual([late.id, idle.id].sort());
+      expect(byId(source.containers(), idle.id)?.names).toEqual([renamed]);
+      execFileSync('docker', ['rename', idle.id, idle.name]);
+      told.upserts.length = 0;
+      execFileSync('docker', ['start', late.id]);
+      removeDockerContainers([running.id]);
+      await source.recheck();
+      expect(mine()).toEqual([idle.id, late.id].sort());
+      expect(byId(source.containers(), late.id)).toMatchObject({ running: true, pid: Number(dockerInspect(late.id, '{{.State.Pid}}')) });
+      expect(byId(first, running.id)).toBeDefined();
+      expect(told.removes.filter((id) => [late.id, idle.id, running.id].includes(id))).toEqual([running.id]);
+      expect(byId(source.containers(), running.id)).toBeUndefined();
+    } finally {
+      await relay.cut();
+    }
+  });
+});
