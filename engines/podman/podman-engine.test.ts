@@ -189,6 +189,8 @@ describe('PodmanEngine', () => {
       const pid = Number(readFileSync(join(root, 'rootful/run/overlay-containers', EXITED, 'userdata/pidfile'), 'utf8'));
       expect(statStart(root, pid)).toBeDefined();
       expect(byId(registry, EXITED)).toMatchObject({ running: false, state: 'exited' });
+      // As `podman inspect` gives State.Pid 0 for an exited container: the stale PID is no process of its.
+      expect(byId(registry, EXITED).pid).toBeUndefined();
     });
 
     it('marks a volatile container running like any other', async () => {
@@ -801,6 +803,28 @@ describe('PodmanEngine', () => {
       expect(byId(registry, RUN).running).toBe(true);
       await engine.recheck();
       expect(byId(registry, RUN)).toMatchObject({ running: false, state: 'exited' });
+    });
+  });
+
+  describe('a folder it cannot watch', () => {
+    it('says which folder of a store it cannot watch (a file stands in its way), and no more once the safety net can watch it', async () => {
+      const runRoot = join(root, 'rootful/run');
+      const lists = join(runRoot, 'overlay-containers');
+      renameSync(runRoot, join(root, 'run-saved'));
+      writeFileSync(runRoot, 'not a folder');
+      const { registry, engine } = await started(root, { ...env, CROOT_PODMAN_ROOTLESS: '0' });
+      expect(reason(registry)).toMatch(new RegExp(`(^|; )rootful: cannot watch ${lists}: watching ${runRoot}: ENOTDIR`));
+      // The graph root's lists are read all the same.
+      expect(all(registry).map((r) => r.id).sort()).toEqual([RUN, STOPPED, EXITED, VOLATILE].sort());
+      unlinkSync(runRoot);
+      renameSync(join(root, 'run-saved'), runRoot);
+      await engine.recheck();
+      expect(reason(registry)).not.toContain('cannot watch');
+      expect(byId(registry, RUN).running).toBe(true);
+      // Watched now: a transient container's list written in the run root is seen.
+      const transient = 'feed'.padEnd(64, '0');
+      atomicWrite(join(lists, 'volatile-containers.json'), JSON.stringify([{ id: transient, names: ['croot-fx-transient'] }]));
+      await until(() => has(registry, transient));
     });
   });
 
