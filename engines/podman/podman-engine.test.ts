@@ -282,6 +282,18 @@ describe('PodmanEngine', () => {
       await until(() => reason(registry).includes(join(root, 'elsewhere/overlay-containers/containers.json')));
     });
 
+    it('follows the file when only its runroot is edited, to a copy of the run root', async () => {
+      moveRootful();
+      const { registry } = await started(root, movedEnv);
+      expect(byId(registry, RUN).hostname).toBe(readFileSync(join(root, 'moved/0/run/overlay-containers', RUN, 'userdata/hostname'), 'utf8'));
+      const copy = join(root, 'run-copy');
+      cpSync(join(root, 'moved/0/run'), copy, { recursive: true });
+      writeFileSync(join(copy, 'overlay-containers', RUN, 'userdata/hostname'), 'copied-host');
+      atomicWrite(movedConf, readFileSync(movedConf, 'utf8').replace(/^runroot = .*$/m, `runroot = "${copy}"`));
+      await until(() => byId(registry, RUN).hostname === 'copied-host');
+      expect(byId(registry, RUN)).toMatchObject({ running: true, ...runningFrom(root, join(copy, 'overlay-containers', RUN, 'userdata')) });
+    });
+
     it('keeps, without a word to subscribers, the containers that the store\'s new place lists too', async () => {
       moveRootful();
       const { registry, engine, events } = await started(root, movedEnv);
@@ -916,15 +928,21 @@ describe('PodmanEngine', () => {
       expect([...watcher.active]).toEqual([]);
     });
 
-    it('ends a container\'s watches when it leaves the lists', async () => {
+    it('ends a container\'s watches, on its run state and on conmon\'s files, when it leaves the lists', async () => {
+      // conmon's folder under the graph root, with the files it keeps while the container runs.
+      const persist = join(root, 'rootful/storage/overlay-containers', RUN, 'userdata');
+      mkdirSync(persist, { recursive: true });
+      for (const f of ['ctl', 'winsz', 'attach']) writeFileSync(join(persist, f), '');
       const { registry, watcher } = await counted({ ...env, CROOT_PODMAN_ROOTLESS: '0' });
       const userdata = join(root, 'rootful/run/overlay-containers', RUN, 'userdata');
       expect(watcher.active.get(userdata)).toBe(1);
+      expect(watcher.active.get(persist)).toBe(1);
       const lists = join(root, 'rootful/storage/overlay-containers/containers.json');
       const entries = JSON.parse(readFileSync(lists, 'utf8')) as { id: string }[];
       atomicWrite(lists, JSON.stringify(entries.filter((e) => e.id !== RUN)));
       await until(() => !has(registry, RUN));
       expect(watcher.active.has(userdata)).toBe(false);
+      expect(watcher.active.has(persist)).toBe(false);
     });
   });
 });
