@@ -781,6 +781,29 @@ describe('PodmanEngine', () => {
       expect(all(registry).map((r) => r.id).sort()).toEqual([RUN, STOPPED, EXITED, VOLATILE].sort());
     });
 
+    it('follows the run state alone: a new init in the pidfile, with nothing changed under the graph root', async () => {
+      const { registry, pids } = await started(root, { ...env, CROOT_PODMAN_ROOTLESS: '0' });
+      const userdata = join(root, 'rootful/run/overlay-containers', RUN, 'userdata');
+      const conmon = Number(readFileSync(join(userdata, 'conmon.pid'), 'utf8'));
+      fakeProcess(root, 4545, conmon, 98000);
+      writeFileSync(join(userdata, 'hostname'), 'restarted-host');
+      writeFileSync(join(userdata, 'pidfile'), '4545');
+      await until(() => byId(registry, RUN).pid === 4545);
+      expect(byId(registry, RUN)).toMatchObject({ running: true, pid: 4545, pidStartTime: 98000, hostname: 'restarted-host' });
+      expect(pids.resolveProcessId('croot-fx-run')).toBe(4545);
+    });
+
+    it('follows a run root emptied by a reboot (/run is a tmpfs) and filled again by the next start', async () => {
+      const runLists = join(root, 'rootful/run/overlay-containers');
+      rmSync(runLists, { recursive: true });
+      const { registry } = await started(root, { ...env, CROOT_PODMAN_ROOTLESS: '0' });
+      expect(byId(registry, RUN)).toMatchObject({ running: false, state: 'created' });
+      // podman start: the run state's folders, made with the files in them.
+      cpSync(join(FIXTURE, 'rootful/run/overlay-containers', RUN), join(runLists, RUN), { recursive: true });
+      await until(() => byId(registry, RUN).running);
+      expect(byId(registry, RUN)).toMatchObject(runningFrom(root, join(runLists, RUN, 'userdata')));
+    });
+
     it('follows a transient store\'s volatile list in the run root', async () => {
       const { registry } = await started(root, { ...env, CROOT_PODMAN_ROOTLESS: '0' });
       atomicWrite(join(root, 'rootful/run/overlay-containers/volatile-containers.json'), JSON.stringify([{ id: NEW, names: ['croot-fx-transient'] }]));
@@ -921,6 +944,15 @@ describe('PodmanEngine', () => {
       expect([...watcher.active]).toEqual([]);
     });
 
+    it('places no watch at a safety-net re-check when nothing moved', async () => {
+      const { engine, watcher } = await counted({ ...env, CROOT_PODMAN_ROOTLESS: '0' });
+      const placed = watcher.placed;
+      const active = [...watcher.active].sort();
+      await engine.recheck();
+      expect(watcher.placed).toBe(placed);
+      expect([...watcher.active].sort()).toEqual(active);
+    });
+
     it('watches /run/user once for users\' runtime folders when it reads rootless stores, and nothing once stopped', async () => {
       const { registry, watcher } = await counted(env);
       expect(watcher.active.get(join(root, 'run-user'))).toBe(1);
@@ -943,6 +975,8 @@ describe('PodmanEngine', () => {
       await until(() => !has(registry, RUN));
       expect(watcher.active.has(userdata)).toBe(false);
       expect(watcher.active.has(persist)).toBe(false);
+      // The containers still listed keep their one watch each.
+      for (const id of [EXITED, VOLATILE]) expect([id, watcher.active.get(join(root, 'rootful/run/overlay-containers', id, 'userdata'))]).toEqual([id, 1]);
     });
   });
 });
