@@ -627,6 +627,15 @@ describe('PodmanEngine', () => {
       expect(registry.statuses()[0]?.available).toBe(true);
     });
 
+    it('follows a rootless vfs store that appears whole (restored from a backup) under a user with a runtime folder', async () => {
+      renameSync(daveGraph(), join(root, 'dave-saved'));
+      const { registry } = await started(root, env);
+      expect(has(registry, VFS_RUN)).toBe(false);
+      renameSync(join(root, 'dave-saved'), daveGraph());
+      await until(() => has(registry, VFS_RUN) && byId(registry, VFS_RUN).running);
+      expect(byId(registry, VFS_RUN)).toMatchObject({ source: 'rootless:dave', ...runningFrom(root, join(root, 'run-user/1003/containers/vfs-containers', VFS_RUN, 'userdata')) });
+    });
+
     it('follows a storage.conf driver that has no lists and says which lists it leaves unread', async () => {
       const conf = join(root, 'home/dave/.config/containers/storage.conf');
       mkdirSync(join(root, 'home/dave/.config/containers'), { recursive: true });
