@@ -4,7 +4,7 @@
  * while it loads (the engine retires a store that moved) places and pushes
  * nothing more.
  */
-import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ContainerRecord } from '../../core/registry/engine-contribution.js';
@@ -77,5 +77,16 @@ describe('PodmanStoreWatch', () => {
     expect(records).toEqual([]);
     expect([...watcher.active]).toEqual([]);
     expect(errors).toEqual([]);
+  });
+
+  it('reads a list of more than a thousand containers whole (it is gone through in pieces, with turns for other work between them)', async () => {
+    const ids = Array.from({ length: 1200 }, (_, i) => i.toString(16).padStart(64, '0'));
+    writeFileSync(join(root, 'rootful/storage/overlay-containers/containers.json'), JSON.stringify(ids.map((id, i) => ({ id, names: [`croot-fx-${i}`] }))));
+    const store = storeWatch();
+    store.open();
+    await store.load();
+    expect(store.scan?.count).toBe(ids.length + 1);
+    expect(records.map((r) => r.id).sort()).toEqual(listedIds().sort());
+    expect(records).toHaveLength(ids.length + 1);
   });
 });
