@@ -136,4 +136,19 @@ describe('FolderWatch', () => {
     expect(w.problem).toBeUndefined();
     expect(events).toEqual([{ name: '', kind: 'overflow' }]);
   });
+
+  it('waits from higher up when the ancestor it waits in is deleted, and still sees the folder made later', async () => {
+    const watcher = new CountingWatcher();
+    const target = join(root, 'a/b/c');
+    const w = watch(target, undefined, watcher);
+    const watching = (): string[] => [...watcher.active.keys()];
+    mkdirSync(join(root, 'a'));
+    await eventually(async () => (watching().includes(join(root, 'a')) ? true : undefined));
+    // Waiting in a/ now; a/ goes, and its watch with it: it waits in the tree's root again.
+    rmSync(join(root, 'a'), { recursive: true });
+    await eventually(async () => (watching().join() === root ? true : undefined));
+    mkdirSync(target, { recursive: true });
+    await saw('', 'overflow');
+    expect(w.armed).toBe(true);
+  });
 });
