@@ -1,8 +1,9 @@
 import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { DirectoryEvent } from '../../core/host/host-services.js';
+import type { DirectoryEvent, DirectoryWatcher } from '../../core/host/host-services.js';
 import { NodeDirectoryWatcher } from '../../core/host/node-directory-watcher.js';
+import { CountingWatcher } from '../../test/support/counting-watcher.js';
 import { eventually } from '../../test/support/outcomes.js';
 import { FolderWatch } from './folder-watch.js';
 
@@ -19,8 +20,8 @@ describe('FolderWatch', () => {
     rmSync(root, { recursive: true, force: true });
   });
 
-  function watch(target: string, floor?: string): FolderWatch {
-    const w = new FolderWatch(new NodeDirectoryWatcher(), target, (e) => events.push(e), { ...(floor !== undefined ? { floor } : {}), verifiable: true }).open();
+  function watch(target: string, floor?: string, watcher: DirectoryWatcher = new NodeDirectoryWatcher()): FolderWatch {
+    const w = new FolderWatch(watcher, target, (e) => events.push(e), { ...(floor !== undefined ? { floor } : {}), verifiable: true }).open();
     watches.push(w);
     return w;
   }
@@ -93,5 +94,61 @@ describe('FolderWatch', () => {
     events.length = 0;
     writeFileSync(join(target, 'containers.json'), '[]');
     await saw('containers.json');
+  });
+
+  it('says nothing when opened on a folder that is there, nor at retry() and verify() while it is watched in place', async () => {
+    const watcher = new CountingWatcher();
+    const w = watch(root, undefined, watcher);
+    w.retry();
+    w.verify();
+    writeFileSync(join(root, 'pidfile'), '1');
+    await saw('pidfile');
+    // Only the entry's own events: no 'read everything again', and still one watch on the folder.
+    expect(events.filter((e) => e.name !== 'pidfile')).toEqual([]);
+    expect([...watcher.active]).toEqual([[root, 1]]);
+  });
+
+  it('watches nothing and says nothing once closed, whatever is asked of it after', async () => {
+    const watcher = new CountingWatcher();
+    const target = join(root, 'lists');
+    const w = watch(target, undefined, watcher);
+    expect([...watcher.active]).toEqual([[root, 1]]);
+    w.close();
+    expect([...watcher.active]).toEqual([]);
+    mkdirSync(target);
+    w.retry();
+    w.verify();
+    expect(w.armed).toBe(false);
+    expect([...watcher.active]).toEqual([]);
+    expect(events).toEqual([]);
+  });
+
+  it('names why a folder on the way cannot be watched (a file stands there), and forgets it once the folder is there', async () => {
+    writeFileSync(join(root, 'storage'), 'not a folder');
+    const target = join(root, 'storage/overlay-containers');
+    const w = watch(target);
+    expect(w.armed).toBe(false);
+    expect(w.problem).toMatch(/ENOTDIR|not a directory/);
+    rmSync(join(root, 'storage'));
+    mkdirSync(target, { recursive: true });
+    w.retry();
+    expect(w.armed).toBe(true);
+    expect(w.problem).toBeUndefined();
+    expect(events).toEqual([{ name: '', kind: 'overflow' }]);
+  });
+
+  it('waits from higher up when the ancestor it waits in is deleted, and still sees the folder made later', async () => {
+    const watcher = new CountingWatcher();
+    const target = join(root, 'a/b/c');
+    const w = watch(target, undefined, watcher);
+    const watching = (): string[] => [...watcher.active.keys()];
+    mkdirSync(join(root, 'a'));
+    await eventually(async () => (watching().includes(join(root, 'a')) ? true : undefined));
+    // Waiting in a/ now; a/ goes, and its watch with it: it waits in the tree's root again.
+    rmSync(join(root, 'a'), { recursive: true });
+    await eventually(async () => (watching().join() === root ? true : undefined));
+    mkdirSync(target, { recursive: true });
+    await saw('', 'overflow');
+    expect(w.armed).toBe(true);
   });
 });

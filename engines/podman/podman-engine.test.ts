@@ -189,6 +189,8 @@ describe('PodmanEngine', () => {
       const pid = Number(readFileSync(join(root, 'rootful/run/overlay-containers', EXITED, 'userdata/pidfile'), 'utf8'));
       expect(statStart(root, pid)).toBeDefined();
       expect(byId(registry, EXITED)).toMatchObject({ running: false, state: 'exited' });
+      // As `podman inspect` gives State.Pid 0 for an exited container: the stale PID is no process of its.
+      expect(byId(registry, EXITED).pid).toBeUndefined();
     });
 
     it('marks a volatile container running like any other', async () => {
@@ -278,6 +280,18 @@ describe('PodmanEngine', () => {
       atomicWrite(movedConf, readFileSync(movedConf, 'utf8').replace(/^graphroot = .*$/m, `graphroot = "${join(root, 'elsewhere')}"`));
       await until(() => !has(registry, RUN));
       await until(() => reason(registry).includes(join(root, 'elsewhere/overlay-containers/containers.json')));
+    });
+
+    it('follows the file when only its runroot is edited, to a copy of the run root', async () => {
+      moveRootful();
+      const { registry } = await started(root, movedEnv);
+      expect(byId(registry, RUN).hostname).toBe(readFileSync(join(root, 'moved/0/run/overlay-containers', RUN, 'userdata/hostname'), 'utf8'));
+      const copy = join(root, 'run-copy');
+      cpSync(join(root, 'moved/0/run'), copy, { recursive: true });
+      writeFileSync(join(copy, 'overlay-containers', RUN, 'userdata/hostname'), 'copied-host');
+      atomicWrite(movedConf, readFileSync(movedConf, 'utf8').replace(/^runroot = .*$/m, `runroot = "${copy}"`));
+      await until(() => byId(registry, RUN).hostname === 'copied-host');
+      expect(byId(registry, RUN)).toMatchObject(runningFrom(root, join(copy, 'overlay-containers', RUN, 'userdata')));
     });
 
     it('keeps, without a word to subscribers, the containers that the store\'s new place lists too', async () => {
@@ -613,6 +627,15 @@ describe('PodmanEngine', () => {
       expect(registry.statuses()[0]?.available).toBe(true);
     });
 
+    it('follows a rootless vfs store that appears whole (restored from a backup) under a user with a runtime folder', async () => {
+      renameSync(daveGraph(), join(root, 'dave-saved'));
+      const { registry } = await started(root, env);
+      expect(has(registry, VFS_RUN)).toBe(false);
+      renameSync(join(root, 'dave-saved'), daveGraph());
+      await until(() => has(registry, VFS_RUN) && byId(registry, VFS_RUN).running);
+      expect(byId(registry, VFS_RUN)).toMatchObject({ source: 'rootless:dave', ...runningFrom(root, join(root, 'run-user/1003/containers/vfs-containers', VFS_RUN, 'userdata')) });
+    });
+
     it('follows a storage.conf driver that has no lists and says which lists it leaves unread', async () => {
       const conf = join(root, 'home/dave/.config/containers/storage.conf');
       mkdirSync(join(root, 'home/dave/.config/containers'), { recursive: true });
@@ -767,6 +790,29 @@ describe('PodmanEngine', () => {
       expect(all(registry).map((r) => r.id).sort()).toEqual([RUN, STOPPED, EXITED, VOLATILE].sort());
     });
 
+    it('follows the run state alone: a new init in the pidfile, with nothing changed under the graph root', async () => {
+      const { registry, pids } = await started(root, { ...env, CROOT_PODMAN_ROOTLESS: '0' });
+      const userdata = join(root, 'rootful/run/overlay-containers', RUN, 'userdata');
+      const conmon = Number(readFileSync(join(userdata, 'conmon.pid'), 'utf8'));
+      fakeProcess(root, 4545, conmon, 98000);
+      writeFileSync(join(userdata, 'hostname'), 'restarted-host');
+      writeFileSync(join(userdata, 'pidfile'), '4545');
+      await until(() => byId(registry, RUN).pid === 4545);
+      expect(byId(registry, RUN)).toMatchObject({ running: true, pid: 4545, pidStartTime: 98000, hostname: 'restarted-host' });
+      expect(pids.resolveProcessId('croot-fx-run')).toBe(4545);
+    });
+
+    it('follows a run root emptied by a reboot (/run is a tmpfs) and filled again by the next start', async () => {
+      const runLists = join(root, 'rootful/run/overlay-containers');
+      rmSync(runLists, { recursive: true });
+      const { registry } = await started(root, { ...env, CROOT_PODMAN_ROOTLESS: '0' });
+      expect(byId(registry, RUN)).toMatchObject({ running: false, state: 'created' });
+      // podman start: the run state's folders, made with the files in them.
+      cpSync(join(FIXTURE, 'rootful/run/overlay-containers', RUN), join(runLists, RUN), { recursive: true });
+      await until(() => byId(registry, RUN).running);
+      expect(byId(registry, RUN)).toMatchObject(runningFrom(root, join(runLists, RUN, 'userdata')));
+    });
+
     it('follows a transient store\'s volatile list in the run root', async () => {
       const { registry } = await started(root, { ...env, CROOT_PODMAN_ROOTLESS: '0' });
       atomicWrite(join(root, 'rootful/run/overlay-containers/volatile-containers.json'), JSON.stringify([{ id: NEW, names: ['croot-fx-transient'] }]));
@@ -801,6 +847,28 @@ describe('PodmanEngine', () => {
       expect(byId(registry, RUN).running).toBe(true);
       await engine.recheck();
       expect(byId(registry, RUN)).toMatchObject({ running: false, state: 'exited' });
+    });
+  });
+
+  describe('a folder it cannot watch', () => {
+    it('says which folder of a store it cannot watch (a file stands in its way), and no more once the safety net can watch it', async () => {
+      const runRoot = join(root, 'rootful/run');
+      const lists = join(runRoot, 'overlay-containers');
+      renameSync(runRoot, join(root, 'run-saved'));
+      writeFileSync(runRoot, 'not a folder');
+      const { registry, engine } = await started(root, { ...env, CROOT_PODMAN_ROOTLESS: '0' });
+      expect(reason(registry)).toMatch(new RegExp(`(^|; )rootful: cannot watch ${lists}: watching ${runRoot}: ENOTDIR`));
+      // The graph root's lists are read all the same.
+      expect(all(registry).map((r) => r.id).sort()).toEqual([RUN, STOPPED, EXITED, VOLATILE].sort());
+      unlinkSync(runRoot);
+      renameSync(join(root, 'run-saved'), runRoot);
+      await engine.recheck();
+      expect(reason(registry)).not.toContain('cannot watch');
+      expect(byId(registry, RUN).running).toBe(true);
+      // Watched now: a transient container's list written in the run root is seen.
+      const transient = 'feed'.padEnd(64, '0');
+      atomicWrite(join(lists, 'volatile-containers.json'), JSON.stringify([{ id: transient, names: ['croot-fx-transient'] }]));
+      await until(() => has(registry, transient));
     });
   });
 
@@ -885,6 +953,15 @@ describe('PodmanEngine', () => {
       expect([...watcher.active]).toEqual([]);
     });
 
+    it('places no watch at a safety-net re-check when nothing moved', async () => {
+      const { engine, watcher } = await counted({ ...env, CROOT_PODMAN_ROOTLESS: '0' });
+      const placed = watcher.placed;
+      const active = [...watcher.active].sort();
+      await engine.recheck();
+      expect(watcher.placed).toBe(placed);
+      expect([...watcher.active].sort()).toEqual(active);
+    });
+
     it('watches /run/user once for users\' runtime folders when it reads rootless stores, and nothing once stopped', async () => {
       const { registry, watcher } = await counted(env);
       expect(watcher.active.get(join(root, 'run-user'))).toBe(1);
@@ -892,15 +969,23 @@ describe('PodmanEngine', () => {
       expect([...watcher.active]).toEqual([]);
     });
 
-    it('ends a container\'s watches when it leaves the lists', async () => {
+    it('ends a container\'s watches, on its run state and on conmon\'s files, when it leaves the lists', async () => {
+      // conmon's folder under the graph root, with the files it keeps while the container runs.
+      const persist = join(root, 'rootful/storage/overlay-containers', RUN, 'userdata');
+      mkdirSync(persist, { recursive: true });
+      for (const f of ['ctl', 'winsz', 'attach']) writeFileSync(join(persist, f), '');
       const { registry, watcher } = await counted({ ...env, CROOT_PODMAN_ROOTLESS: '0' });
       const userdata = join(root, 'rootful/run/overlay-containers', RUN, 'userdata');
       expect(watcher.active.get(userdata)).toBe(1);
+      expect(watcher.active.get(persist)).toBe(1);
       const lists = join(root, 'rootful/storage/overlay-containers/containers.json');
       const entries = JSON.parse(readFileSync(lists, 'utf8')) as { id: string }[];
       atomicWrite(lists, JSON.stringify(entries.filter((e) => e.id !== RUN)));
       await until(() => !has(registry, RUN));
       expect(watcher.active.has(userdata)).toBe(false);
+      expect(watcher.active.has(persist)).toBe(false);
+      // The containers still listed keep their one watch each.
+      for (const id of [EXITED, VOLATILE]) expect([id, watcher.active.get(join(root, 'rootful/run/overlay-containers', id, 'userdata'))]).toEqual([id, 1]);
     });
   });
 });

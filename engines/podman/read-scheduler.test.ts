@@ -88,4 +88,55 @@ describe('ReadScheduler', () => {
     expect(errors.map((e) => (e as Error).message)).toEqual(['boom']);
     expect(ran).toBe(true);
   });
+
+  it('runs as much queued work in one slice as its time allows', async () => {
+    // A slice far longer than 50 small pieces of work take: all of them run in one turn of the event loop.
+    const s = new ReadScheduler(10_000, () => undefined);
+    let turns = 0;
+    let observing = true;
+    const observe = (): void => {
+      turns++;
+      if (observing) setImmediate(observe);
+    };
+    setImmediate(observe);
+    const seen: number[] = [];
+    for (let n = 0; n < 50; n++) s.enqueue(() => void seen.push(turns));
+    await s.idle();
+    observing = false;
+    expect(seen).toHaveLength(50);
+    expect(new Set(seen).size).toBe(1);
+  });
+
+  it('says at once that it is idle when nothing is queued, and again after each batch of work, however often', async () => {
+    const s = new ReadScheduler(4, () => undefined);
+    let idle = false;
+    void s.idle().then(() => (idle = true));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(idle).toBe(true);
+    const ran: string[] = [];
+    for (const batch of ['a', 'b', 'c']) {
+      s.enqueue(() => ran.push(`${batch}1`));
+      // Work queued by work runs too, before the scheduler is idle.
+      s.enqueue(() => s.enqueue(() => ran.push(`${batch}3`)));
+      s.enqueue(() => ran.push(`${batch}2`));
+      await s.idle();
+    }
+    expect(ran).toEqual(['a1', 'a2', 'a3', 'b1', 'b2', 'b3', 'c1', 'c2', 'c3']);
+  });
+
+  it('resolves the promise of a caller who asked during a run once the run after it is done', async () => {
+    const s = new ReadScheduler(4, () => undefined);
+    const first = gate();
+    const runs: string[] = [];
+    void s.coalesce('k', async () => {
+      await first.promise;
+      runs.push('first');
+    });
+    await Promise.resolve();
+    await Promise.resolve();
+    const again = s.coalesce('k', async () => void runs.push('again'));
+    first.open();
+    await again;
+    expect(runs).toEqual(['first', 'again']);
+  });
 });

@@ -73,6 +73,10 @@ describe('parseStorageConf', () => {
     ['[storage]\nrunroot = true\n', '[storage] runroot must be a string, not a boolean'],
     ['[storage]\nrootless_storage_path = { a = 1 }\n', '[storage] rootless_storage_path must be a string, not a table'],
     ['storage = "flat"\n', 'storage must be a table, not a string'],
+    ['[[storage]]\ndriver = "vfs"\n', 'storage must be a table, not an array'],
+    ['storage = 1979-05-27\n', 'storage must be a table, not a date'],
+    ['[storage]\ngraphroot = 1979-05-27T07:32:00Z\n', '[storage] graphroot must be a string, not a date'],
+    ['[storage]\ndriver = 1.5\n', '[storage] driver must be a string, not a number'],
   ])('rejects %j with ERR_CONFIG naming the key', (text, message) => {
     expect(() => parseStorageConf(text)).toThrow(expect.objectContaining({ code: 'ERR_CONFIG', message }));
   });
@@ -102,7 +106,16 @@ describe('readStorageConf', () => {
 
   it('gives a reason for a path that cannot be read as a file', async () => {
     mkdirSync(join(dir, 'storage.conf'));
-    await expect(readStorageConf(join(dir, 'storage.conf'))).resolves.toMatchObject({ state: 'bad' });
+    await expect(readStorageConf(join(dir, 'storage.conf'))).resolves.toEqual({
+      state: 'bad',
+      path: join(dir, 'storage.conf'),
+      reason: expect.stringMatching(new RegExp(`^${join(dir, 'storage.conf')}: EISDIR: `)),
+    });
+  });
+
+  it('says a file under a path that is not a folder is absent, as a missing one', async () => {
+    writeFileSync(join(dir, 'containers'), '');
+    await expect(readStorageConf(join(dir, 'containers/storage.conf'))).resolves.toEqual({ state: 'absent' });
   });
 });
 

@@ -10,6 +10,8 @@ import { NodeDirectoryWatcher } from '../../core/host/node-directory-watcher.js'
 export class CountingWatcher implements DirectoryWatcher {
   /** Open watches by folder. */
   readonly active = new Map<string, number>();
+  /** Watches placed since it was made (one ended and placed again counts again). */
+  placed = 0;
   private readonly inner = new NodeDirectoryWatcher();
 
   watch(dir: string, onEvent: (event: DirectoryEvent) => void): () => void {
@@ -25,6 +27,7 @@ export class CountingWatcher implements DirectoryWatcher {
       onEvent(event);
     });
     this.active.set(dir, (this.active.get(dir) ?? 0) + 1);
+    this.placed++;
     return () => {
       over();
       end();
