@@ -63,6 +63,18 @@ function start(extra: Partial<DockerDiskStateOptions> = {}): DockerDiskState {
   return made;
 }
 
+/** How many containers were read each time the event loop came round to this test's own callback, until `loading` settles. */
+async function sizesPerTurn(loading: Promise<unknown>): Promise<number[]> {
+  let loaded = false;
+  void loading.finally(() => (loaded = true));
+  const sizes = [state?.size ?? -1];
+  while (!loaded) {
+    await new Promise<void>((turn) => setImmediate(turn));
+    sizes.push(state?.size ?? -1);
+  }
+  return sizes;
+}
+
 const names = (records: readonly ContainerRecord[]): string[] => records.map((r) => r.names[0] ?? '?').sort();
 const seen = (change: string): Promise<string> => eventually(async () => changes.find((c) => c === change));
 
@@ -288,14 +300,7 @@ describe('DockerDiskState, following Docker\'s folder', () => {
     const config = templateConfig();
     for (const digit of '01234') addContainer(containersDir(), digit.repeat(64), `sliced_${digit}`, config);
     const loading = start({ readSlice: 3 }).load();
-    let loaded = false;
-    void loading.finally(() => (loaded = true));
-    // How many containers were read each time the loop came round to this test's own callback.
-    const sizes = [state?.size ?? -1];
-    while (!loaded) {
-      await new Promise<void>((turn) => setImmediate(turn));
-      sizes.push(state?.size ?? -1);
-    }
+    const sizes = await sizesPerTurn(loading);
     expect(await loading).toHaveLength(8);
     expect([...new Set(sizes)].filter((n) => n < 8)).toEqual([0, 3, 6]);
   });
@@ -304,13 +309,7 @@ describe('DockerDiskState, following Docker\'s folder', () => {
     const config = templateConfig();
     for (let i = 0; i < 67; i++) addContainer(containersDir(), i.toString(16).padStart(64, 'e'), `many_${i}`, config);
     const loading = start().load();
-    let loaded = false;
-    void loading.finally(() => (loaded = true));
-    const sizes = [state?.size ?? -1];
-    while (!loaded) {
-      await new Promise<void>((turn) => setImmediate(turn));
-      sizes.push(state?.size ?? -1);
-    }
+    const sizes = await sizesPerTurn(loading);
     expect(await loading).toHaveLength(70);
     expect([...new Set(sizes)].filter((n) => n < 70)).toEqual([0, 64]);
   });

@@ -7,6 +7,26 @@ function gate(): { promise: Promise<void>; open: () => void } {
   return { promise, open };
 }
 
+
+/** An observer of the event loop's turns: one count per check phase, until stopped. */
+function loopTurns(): { readonly turns: number; stop(): void } {
+  let turns = 0;
+  let observing = true;
+  const observe = (): void => {
+    turns++;
+    if (observing) setImmediate(observe);
+  };
+  setImmediate(observe);
+  return {
+    get turns() {
+      return turns;
+    },
+    stop: () => {
+      observing = false;
+    },
+  };
+}
+
 describe('ReadScheduler', () => {
   it('runs a key\'s task once more after the running one when asked during it, however often', async () => {
     const s = new ReadScheduler(4, () => undefined);
@@ -40,25 +60,18 @@ describe('ReadScheduler', () => {
 
   it('runs queued work in order, in slices, with turns of the event loop between them, and says when all has run', async () => {
     const s = new ReadScheduler(2, () => undefined);
-    // An observer of the event loop's turns: one count per check phase.
-    let turns = 0;
-    let observing = true;
-    const observe = (): void => {
-      turns++;
-      if (observing) setImmediate(observe);
-    };
-    setImmediate(observe);
+    const loop = loopTurns();
     const seen: { n: number; turn: number }[] = [];
     for (let n = 0; n < 20; n++) {
       s.enqueue(() => {
-        seen.push({ n, turn: turns });
+        seen.push({ n, turn: loop.turns });
         // Each piece of work takes at least 1 ms, so a 2 ms slice holds at most 3 of them.
         const until = performance.now() + 1;
         while (performance.now() < until);
       });
     }
     await s.idle();
-    observing = false;
+    loop.stop();
     expect(seen.map((x) => x.n)).toEqual(Array.from({ length: 20 }, (_, n) => n));
     expect(new Set(seen.map((x) => x.turn)).size).toBeGreaterThanOrEqual(7);
   });
@@ -92,17 +105,11 @@ describe('ReadScheduler', () => {
   it('runs as much queued work in one slice as its time allows', async () => {
     // A slice far longer than 50 small pieces of work take: all of them run in one turn of the event loop.
     const s = new ReadScheduler(10_000, () => undefined);
-    let turns = 0;
-    let observing = true;
-    const observe = (): void => {
-      turns++;
-      if (observing) setImmediate(observe);
-    };
-    setImmediate(observe);
+    const loop = loopTurns();
     const seen: number[] = [];
-    for (let n = 0; n < 50; n++) s.enqueue(() => void seen.push(turns));
+    for (let n = 0; n < 50; n++) s.enqueue(() => void seen.push(loop.turns));
     await s.idle();
-    observing = false;
+    loop.stop();
     expect(seen).toHaveLength(50);
     expect(new Set(seen).size).toBe(1);
   });
