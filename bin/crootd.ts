@@ -28,12 +28,11 @@ import { ProcessService } from '../core/process/process-service.js';
 import { RateLimitedLogger } from '../core/logging/rate-limited-logger.js';
 import { RootServer, removeStaleSocket } from '../core/server/root-server.js';
 import { serverModule } from '../core/server/server-module.js';
-import { raiseFdLimit, releaseFreeMemory } from '../native/index.js';
+import { raiseFdLimit, reduceHeap, releaseFreeMemory } from '../native/index.js';
 import type { UserDatabase } from '../core/host/user-database.js';
 import { defaultModules, systemUsers } from './default-modules.js';
 import type { startRootPmda as StartRootPmda } from './crootd-pmda.js';
 import { crootVersion } from './version.js';
-import { compactHeap } from './compact-heap.js';
 
 interface Options {
   socket?: string;
@@ -176,7 +175,7 @@ async function main(argv: readonly string[]): Promise<number> {
   void registry.anchored().then(() => {
     if (stopping) return;
     const before = process.memoryUsage.rss();
-    const compacted = compactHeap();
+    const compacted = reduceHeap();
     const trimmed = releaseFreeMemory();
     const mb = (bytes: number): number => Math.round(bytes / 2 ** 20);
     logger.info('start-up done', { containers: registry.containers().length, compacted, trimmed, rssMbBefore: mb(before), rssMb: mb(process.memoryUsage.rss()) });

@@ -205,6 +205,8 @@ export interface CrootNative {
   raiseFdLimit(): FdLimit;
   /** malloc_trim(0): gives the system back the free pages of every malloc arena; true when some were. */
   releaseFreeMemory(): boolean;
+  /** V8's low-memory collection on this isolate: full compacting collections, new space shrunk, free pages given back. */
+  reduceHeap(): boolean;
   /** getpwnam_r through NSS; null when there is no such user. May block on a remote directory (sssd, LDAP). */
   getUserByName(name: string): PasswdEntry | null;
   /** getpwuid_r through NSS; null when there is no such user. May block like getUserByName. */
@@ -282,6 +284,7 @@ export const crootNativeFunctions = [
   'getFdLimit',
   'raiseFdLimit',
   'releaseFreeMemory',
+  'reduceHeap',
   'getUserByName',
   'getUserById',
   'listUsers',

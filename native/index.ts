@@ -16,7 +16,7 @@ export type {
   WaitResult,
 } from './croot-native.js';
 export { raiseFdLimit } from './fd-limit.js';
-export { releaseFreeMemory } from './free-memory.js';
+export { reduceHeap, releaseFreeMemory } from './free-memory.js';
 export { findPackageRoot, loadNative, loadNativeUncached, nativeCandidates } from './load-native.js';
 export type { LoadNativeOptions } from './load-native.js';
 export { NativeFdSender, NativeNamespaceHostnameReader, NativePeerCredentialReader, translateNativeError } from './native-host-services.js';

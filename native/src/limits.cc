@@ -6,6 +6,8 @@
 
 #include <cmath>
 
+#include <v8.h>
+
 #include "common.h"
 
 namespace croot {
@@ -52,12 +54,23 @@ Napi::Value ReleaseFreeMemory(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), malloc_trim(0) != 0);
 }
 
+// reduceHeap(): V8's low-memory collection on the calling isolate: full,
+// compacting collections until one frees nothing, with new space shrunk and
+// free pages given back (what V8's memory reducer does by itself once the
+// allocation rate has been low for some seconds). N-API has no such call.
+Napi::Value ReduceHeap(const Napi::CallbackInfo& info) {
+  v8::Isolate* isolate = v8::Isolate::GetCurrent();
+  if (isolate != nullptr) isolate->LowMemoryNotification();
+  return Napi::Boolean::New(info.Env(), isolate != nullptr);
+}
+
 }  // namespace
 
 void InitLimits(Napi::Env env, Napi::Object exports) {
   exports.Set("getFdLimit", Napi::Function::New(env, GetFdLimit, "getFdLimit"));
   exports.Set("raiseFdLimit", Napi::Function::New(env, RaiseFdLimit, "raiseFdLimit"));
   exports.Set("releaseFreeMemory", Napi::Function::New(env, ReleaseFreeMemory, "releaseFreeMemory"));
+  exports.Set("reduceHeap", Napi::Function::New(env, ReduceHeap, "reduceHeap"));
 }
 
 }  // namespace croot
