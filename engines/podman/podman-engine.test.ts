@@ -5,7 +5,8 @@
  * rewritten by rename, run state written at start, conmon's files removed at
  * exit). Expected values come from the fixture files themselves.
  */
-import { chmodSync, cpSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, closeSync, constants, cpSync, mkdirSync, mkdtempSync, openSync, readFileSync, renameSync, rmSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Container, ContainerModule } from 'inversify';
@@ -15,6 +16,7 @@ import { EngineRegistry, EngineRegistryOptions, type IndexedContainer, type Regi
 import { parseStartTime } from '../../core/host/proc-files.js';
 import { ContainerProcessIdResolver } from '../../core/registry/container-resolvers.js';
 import { DirectoryWatcher } from '../../core/host/host-services.js';
+import { commandWorks, describeWith, probes, ROOTLESS_USER, run } from '../../test/support/components.js';
 import { CountingWatcher } from '../../test/support/counting-watcher.js';
 import { codeOf, eventually } from '../../test/support/outcomes.js';
 import { nssUsers, parsePasswd, type PasswdUser } from './nss-users.js';
@@ -914,6 +916,40 @@ describe('PodmanEngine', () => {
       expect(reason(registry)).toContain(`users: ${join(tools, 'getent')} passwd gave no answer within 200 ms; rootless stores of users not known yet are not read`);
     });
 
+    it('bounds a first load whose storage.conf read hangs: an empty list, a health that says only that, then the stores once the read ends', async () => {
+      // A system storage.conf whose reader blocks, as on an unreachable network file system: a FIFO nobody has opened for writing.
+      const conf = join(root, 'etc/containers/storage.conf');
+      rmSync(conf);
+      execFileSync('mkfifo', [conf]);
+      /** Ends the hang: a writer lets blocked readers open the FIFO, an empty file takes its place, and closing the writer gives those readers EOF. */
+      const release = (): void => {
+        let writer: number | undefined;
+        try {
+          writer = openSync(conf, constants.O_WRONLY | constants.O_NONBLOCK);
+        } catch {
+          // ENXIO: nobody reads it now.
+        }
+        writeFileSync(`${conf}.new`, '');
+        renameSync(`${conf}.new`, conf);
+        if (writer !== undefined) closeSync(writer);
+      };
+      let released = false;
+      try {
+        const { registry } = await started(root, { ...env, CROOT_CONTAINERS_STORAGE_CONF: conf }, { firstLoadTimeoutMs: 100 });
+        expect(registry.statuses().find((s) => s.engine === 'podman')).toMatchObject({
+          available: false,
+          reason: 'first load not finished after 100 ms; containers show as they are read',
+        });
+        expect(all(registry)).toEqual([]);
+        release();
+        released = true;
+        await until(() => has(registry, RUN) && has(registry, ROOTLESS));
+        await until(() => reason(registry).startsWith('rootful: read '));
+      } finally {
+        if (!released) release();
+      }
+    });
+
     it('pushes what it has read when its first load passes its bound, and the rest when it comes', async () => {
       let answer: (users: PasswdUser[]) => void = () => undefined;
       const users = new Promise<PasswdUser[]>((resolve) => (answer = resolve));
@@ -1029,3 +1065,29 @@ describe('PodmanEngine asking NSS for the users at its safety net', () => {
     expect(listed).toBe(3);
   });
 });
+
+describeWith(
+  `the testbed's rootless podman user (${ROOTLESS_USER}) with lists in its store`,
+  () => probes.root() ?? commandWorks('sh', ['-c', `ls ~${ROOTLESS_USER}/.local/share/containers/storage/*-containers/containers.json`]),
+  'PodmanEngine with no options bound and rootless stores on, as crootd starts it',
+  () => {
+    it('looks the users up through NSS and reads the testbed user\'s store in its home', async () => {
+      const { root, env } = fixtureTree();
+      try {
+        // The host's users and their runtime folders; the fixture's rootful store.
+        const c = createCrootContainer({ config: { env: without(env, 'CROOT_PODMAN_USER_RUNDIR'), procRoot: join(root, 'proc') }, modules: [podmanEngineModule] });
+        made.push(c);
+        const registry = c.get<EngineRegistry>(EngineRegistry);
+        await registry.start();
+        await registry.ready();
+        const home = run('getent', ['passwd', ROOTLESS_USER]).split(':')[5] ?? '';
+        const store = `${home}/.local/share/containers/storage/`;
+        expect(reason(registry).split('; ').filter((part) => part.startsWith(`rootless:${ROOTLESS_USER}: `))).toEqual([
+          expect.stringMatching(new RegExp(`^rootless:${ROOTLESS_USER}: read ${store.replace(/[.]/g, '\\.')}[a-z]+-containers/containers\\.json \\(\\d+ containers?\\)$`)),
+        ]);
+      } finally {
+        rmSync(root, { recursive: true, force: true });
+      }
+    });
+  },
+);
