@@ -910,7 +910,8 @@ describe('PodmanEngine', () => {
       // A directory server that enumerates but never answers a look-up by key.
       writeFileSync(join(tools, 'getent'), `#!/bin/sh\nif [ $# -gt 1 ]; then exec sleep 1000; fi\ncat ${join(root, 'passwd')}\n`);
       mkdirSync(join(root, 'run-user/1005'));
-      const lookupUsers: UserLookup = (keys, signal) => nssUsers(keys, { command: join(tools, 'getent'), timeoutMs: 200, signal });
+      // The listing gets time enough on a busy machine; the look-up by uid is the one bounded.
+      const lookupUsers: UserLookup = (keys, signal) => nssUsers(keys, { command: join(tools, 'getent'), timeoutMs: keys.length === 0 ? 5000 : 200, signal });
       const { registry } = await started(root, env, { lookupUsers });
       expect(byId(registry, ROOTLESS).source).toBe('rootless:alice');
       expect(reason(registry)).toContain(`users: ${join(tools, 'getent')} passwd gave no answer within 200 ms; rootless stores of users not known yet are not read`);
