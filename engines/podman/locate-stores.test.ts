@@ -219,7 +219,7 @@ describe('locateStores on a tree of its own', () => {
     writeFileSync(join(bob.home, '.config/containers/storage.conf'), '[storage]\ngraphroot = "$XDG_DATA_HOME/containers"\n');
     const found = await locate([bob]);
     expect(found.notes).toHaveLength(2);
-    expect(found.notes[0]).toMatch(new RegExp(`^system storage.conf ${join(root, 'etc/storage.conf')}: line 1, column \\d+: .+ \\(using the built-in defaults, as podman 4.3 does\\)$`));
+    expect(found.notes[0]).toMatch(new RegExp(`^system storage.conf ${join(root, 'etc/storage.conf')}: line 1, column \\d+: .+ \\(using the built-in paths; rootful podman 4.3 refuses such a file\\)$`));
     expect(found.notes[1]).toBe(`rootless:bob: ${join(bob.home, '.config/containers/storage.conf')}: graphroot "$XDG_DATA_HOME/containers": $XDG_DATA_HOME is not known outside the user's session`);
     expect(found.confDirs).toEqual([join(bob.home, '.config/containers')]);
     expect(found.wanted.map((w) => w.store.label)).toEqual(['rootful']);

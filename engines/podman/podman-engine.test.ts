@@ -314,7 +314,7 @@ describe('PodmanEngine', () => {
       writeFileSync(movedConf, '[storage]\ngraphroot = nope\n');
       const { registry } = await started(root, { ...movedEnv, CROOT_PODMAN_ROOTLESS: '1' });
       const text = reason(registry);
-      const note = `system storage.conf ${movedConf}: line 2, column 13: invalid value (using the built-in defaults`;
+      const note = `system storage.conf ${movedConf}: line 2, column 13: invalid value (using the built-in paths; rootful podman 4.3 refuses such a file)`;
       expect(text).toContain(note);
       expect(text.split(note)).toHaveLength(2);
       expect(text).toContain(`${DEFAULT_PODMAN_DATADIR}/overlay-containers/containers.json`);
