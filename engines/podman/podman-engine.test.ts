@@ -6,7 +6,7 @@
  * exit). Expected values come from the fixture files themselves.
  */
 import { execFileSync } from 'node:child_process';
-import { chmodSync, closeSync, constants, cpSync, mkdirSync, mkdtempSync, openSync, readFileSync, renameSync, rmSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, constants, cpSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, renameSync, rmSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Container, ContainerModule } from 'inversify';
@@ -917,6 +917,26 @@ describe('PodmanEngine', () => {
       expect(reason(registry)).toContain(`users: ${join(tools, 'getent')} passwd gave no answer within 200 ms; rootless stores of users not known yet are not read`);
     });
 
+    it('ends, when stopped, a user look-up that has not answered: no getent is left running', async () => {
+      const pidFile = join(tools, 'getent.pid');
+      writeFileSync(join(tools, 'getent'), `#!/bin/sh\necho $$ > ${pidFile}\nexec sleep 1000\n`);
+      const lookupUsers: UserLookup = (keys, signal) => nssUsers(keys, { command: join(tools, 'getent'), timeoutMs: 600e3, signal });
+      const { engine } = await started(root, env, { lookupUsers, firstLoadTimeoutMs: 100 });
+      const pid = Number(await eventually(async () => (existsSync(pidFile) ? readFileSync(pidFile, 'utf8').trim() || undefined : undefined)));
+      try {
+        expect(readFileSync(`/proc/${pid}/cmdline`, 'utf8')).toBe('sleep\u00001000\u0000');
+        await engine.stop();
+        // Killed and reaped: gone from /proc.
+        await eventually(async () => (existsSync(`/proc/${pid}`) ? undefined : true));
+      } finally {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // Gone already.
+        }
+      }
+    });
+
     it('bounds a first load whose storage.conf read hangs: an empty list, a health that says only that, then the stores once the read ends', async () => {
       // A system storage.conf whose reader blocks, as on an unreachable network file system: a FIFO nobody has opened for writing.
       const conf = join(root, 'etc/containers/storage.conf');
@@ -1050,6 +1070,25 @@ describe('PodmanEngine asking NSS for the users at its safety net', () => {
     expect(asked).toEqual(['all', 'all']);
     await engine.recheck();
     expect(asked).toEqual(['all', 'all']);
+  });
+
+  it('lists them again at the next re-check after a listing failed, and reads the stores of users only the listing names', async () => {
+    const { root, env } = fixtureTree();
+    let refuse = true;
+    const fixture = fixtureUsers(root);
+    const lookupUsers: UserLookup = async (keys, signal) => {
+      if (refuse && keys.length === 0) throw new Error('enumeration refused');
+      return fixture(keys, signal);
+    };
+    const { registry, engine } = await started(root, env, { lookupUsers, usersMaxAgeMs: 3600e3 });
+    // carol has no runtime folder: only the listing names her.
+    expect(has(registry, MOVED)).toBe(false);
+    expect(reason(registry)).toContain('users: enumeration refused');
+    refuse = false;
+    await engine.recheck();
+    expect(byId(registry, MOVED).source).toBe('rootless:carol');
+    expect(reason(registry)).not.toContain('users:');
+    rmSync(root, { recursive: true, force: true });
   });
 
   it('lists them at every re-check when usersMaxAgeMs is 0', async () => {
