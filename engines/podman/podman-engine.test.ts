@@ -924,7 +924,8 @@ describe('PodmanEngine', () => {
       const { engine } = await started(root, env, { lookupUsers, firstLoadTimeoutMs: 100 });
       const pid = Number(await eventually(async () => (existsSync(pidFile) ? readFileSync(pidFile, 'utf8').trim() || undefined : undefined)));
       try {
-        expect(readFileSync(`/proc/${pid}/cmdline`, 'utf8')).toBe('sleep\u00001000\u0000');
+        // The script has exec'd its sleep (while exec runs, cmdline reads empty).
+        await eventually(async () => (readFileSync(`/proc/${pid}/cmdline`, 'utf8') === 'sleep\u00001000\u0000' ? true : undefined));
         await engine.stop();
         // Killed and reaped: gone from /proc.
         await eventually(async () => (existsSync(`/proc/${pid}`) ? undefined : true));
