@@ -4,7 +4,7 @@
  * as the testbed's rootless user); on trees of its own, against the rules
  * c/storage and croot's docs give (docs/engines.md, "Podman").
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,12 +20,21 @@ interface PodmanStoreInfo {
   readonly driver: string;
 }
 
-function podmanInfo(asUser?: { name: string; uid: number }): PodmanStoreInfo {
+/**
+ * What `podman info` says, as root or as `asUser`. With `etcContainers`, podman
+ * runs in a mount namespace of its own where that folder is mounted on
+ * /etc/containers: the system storage.conf podman reads there, the host's left alone.
+ */
+function podmanInfo(asUser?: { name: string; uid: number }, etcContainers?: string): PodmanStoreInfo {
   const format = ['info', '--format', '{{.Store.GraphRoot}}\t{{.Store.RunRoot}}\t{{.Store.GraphDriverName}}'];
-  const out =
+  const podman =
     asUser === undefined
-      ? run('podman', format)
-      : run('sh', ['-c', `cd / && runuser -u ${asUser.name} -- env XDG_RUNTIME_DIR=/run/user/${asUser.uid} podman ${format.map((a) => `'${a}'`).join(' ')}`]);
+      ? `podman ${format.map((a) => `'${a}'`).join(' ')}`
+      : `cd / && runuser -u ${asUser.name} -- env XDG_RUNTIME_DIR=/run/user/${asUser.uid} podman ${format.map((a) => `'${a}'`).join(' ')}`;
+  const out =
+    etcContainers === undefined
+      ? run('sh', ['-c', podman])
+      : run('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', `mount --bind '${etcContainers}' /etc/containers && ${podman}`]);
   const [graphRoot, runRoot, driver] = out.split('\t');
   return { graphRoot: graphRoot ?? '', runRoot: runRoot ?? '', driver: driver ?? '' };
 }
@@ -57,6 +66,28 @@ describeWith('rootless podman', probes.podmanRootless, 'locateStores on this hos
     // Podman run as root uses the rootful store: root has no rootless store, whatever its home holds.
     expect(users.some((u) => u.uid === 0)).toBe(true);
     expect(found.wanted.filter((w) => w.store.user !== undefined && users.find((u) => u.name === w.store.user)?.uid === 0)).toEqual([]);
+  });
+
+  describe('with a system storage.conf that has no [storage] table', () => {
+    let etc: string;
+    let withConf: PodmanStoreInfo;
+    beforeAll(() => {
+      // /etc/containers as it is, plus a storage.conf whose settings are all commented out.
+      etc = mkdtempSync(join(tmpdir(), 'croot-t-etc-containers-'));
+      chmodSync(etc, 0o755);
+      run('cp', ['-a', '/etc/containers/.', etc]);
+      writeFileSync(join(etc, 'storage.conf'), '# [storage]\n# driver = "overlay"\n# graphroot = "/srv/containers"\n', { mode: 0o644 });
+      withConf = podmanInfo(user, etc);
+    }, 60000);
+    afterAll(() => rmSync(etc, { recursive: true, force: true }));
+
+    it('places the rootless user\'s store where podman then says it is, and notes nothing', async () => {
+      const paths = podmanPathsFrom({ CROOT_CONTAINERS_STORAGE_CONF: join(etc, 'storage.conf') });
+      const found = await locateStores(paths, () => [user], async () => (await readdir(paths.userRunRoot)).filter((n) => /^\d+$/.test(n)));
+      expect(storeOf(found, `rootless:${user.name}`)).toEqual({ storageDir: withConf.graphRoot, runDir: withConf.runRoot, driver: withConf.driver });
+      // The file is valid TOML: podman does not refuse it (rootful podman 4.3 then wants runroot and graphroot set, croot reads the built-in ones).
+      expect(found.notes).toEqual([]);
+    });
   });
 });
 
@@ -188,7 +219,7 @@ describe('locateStores on a tree of its own', () => {
     writeFileSync(join(bob.home, '.config/containers/storage.conf'), '[storage]\ngraphroot = "$XDG_DATA_HOME/containers"\n');
     const found = await locate([bob]);
     expect(found.notes).toHaveLength(2);
-    expect(found.notes[0]).toMatch(new RegExp(`^system storage.conf ${join(root, 'etc/storage.conf')}: line 1, column \\d+: .+ \\(using the built-in defaults, as podman 4.3 does\\)$`));
+    expect(found.notes[0]).toMatch(new RegExp(`^system storage.conf ${join(root, 'etc/storage.conf')}: line 1, column \\d+: .+ \\(using the built-in paths; rootful podman 4.3 refuses such a file\\)$`));
     expect(found.notes[1]).toBe(`rootless:bob: ${join(bob.home, '.config/containers/storage.conf')}: graphroot "$XDG_DATA_HOME/containers": $XDG_DATA_HOME is not known outside the user's session`);
     expect(found.confDirs).toEqual([join(bob.home, '.config/containers')]);
     expect(found.wanted.map((w) => w.store.label)).toEqual(['rootful']);

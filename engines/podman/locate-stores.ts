@@ -176,7 +176,7 @@ export async function readSystemStorageConf(paths: readonly string[]): Promise<S
 
 /** The health note for a system `storage.conf` that cannot be used. */
 export function systemConfNote(read: StorageConfRead & { state: 'bad' }): string {
-  return `system storage.conf ${read.reason} (using the built-in defaults, as podman 4.3 does)`;
+  return `system storage.conf ${read.reason} (using the built-in paths; rootful podman 4.3 refuses such a file)`;
 }
 
 /** Whom croot expands the rootful store's paths for: podman run as root. */

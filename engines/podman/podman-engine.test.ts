@@ -5,7 +5,8 @@
  * rewritten by rename, run state written at start, conmon's files removed at
  * exit). Expected values come from the fixture files themselves.
  */
-import { chmodSync, cpSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, closeSync, constants, cpSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, renameSync, rmSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Container, ContainerModule } from 'inversify';
@@ -15,6 +16,7 @@ import { EngineRegistry, EngineRegistryOptions, type IndexedContainer, type Regi
 import { parseStartTime } from '../../core/host/proc-files.js';
 import { ContainerProcessIdResolver } from '../../core/registry/container-resolvers.js';
 import { DirectoryWatcher } from '../../core/host/host-services.js';
+import { commandWorks, describeWith, probes, ROOTLESS_USER, run } from '../../test/support/components.js';
 import { CountingWatcher } from '../../test/support/counting-watcher.js';
 import { codeOf, eventually } from '../../test/support/outcomes.js';
 import { nssUsers, parsePasswd, type PasswdUser } from './nss-users.js';
@@ -312,7 +314,7 @@ describe('PodmanEngine', () => {
       writeFileSync(movedConf, '[storage]\ngraphroot = nope\n');
       const { registry } = await started(root, { ...movedEnv, CROOT_PODMAN_ROOTLESS: '1' });
       const text = reason(registry);
-      const note = `system storage.conf ${movedConf}: line 2, column 13: invalid value (using the built-in defaults`;
+      const note = `system storage.conf ${movedConf}: line 2, column 13: invalid value (using the built-in paths; rootful podman 4.3 refuses such a file)`;
       expect(text).toContain(note);
       expect(text.split(note)).toHaveLength(2);
       expect(text).toContain(`${DEFAULT_PODMAN_DATADIR}/overlay-containers/containers.json`);
@@ -908,10 +910,66 @@ describe('PodmanEngine', () => {
       // A directory server that enumerates but never answers a look-up by key.
       writeFileSync(join(tools, 'getent'), `#!/bin/sh\nif [ $# -gt 1 ]; then exec sleep 1000; fi\ncat ${join(root, 'passwd')}\n`);
       mkdirSync(join(root, 'run-user/1005'));
-      const lookupUsers: UserLookup = (keys, signal) => nssUsers(keys, { command: join(tools, 'getent'), timeoutMs: 200, signal });
+      // The listing gets time enough on a busy machine; the look-up by uid is the one bounded.
+      const lookupUsers: UserLookup = (keys, signal) => nssUsers(keys, { command: join(tools, 'getent'), timeoutMs: keys.length === 0 ? 5000 : 200, signal });
       const { registry } = await started(root, env, { lookupUsers });
       expect(byId(registry, ROOTLESS).source).toBe('rootless:alice');
       expect(reason(registry)).toContain(`users: ${join(tools, 'getent')} passwd gave no answer within 200 ms; rootless stores of users not known yet are not read`);
+    });
+
+    it('ends, when stopped, a user look-up that has not answered: no getent is left running', async () => {
+      const pidFile = join(tools, 'getent.pid');
+      writeFileSync(join(tools, 'getent'), `#!/bin/sh\necho $$ > ${pidFile}\nexec sleep 1000\n`);
+      const lookupUsers: UserLookup = (keys, signal) => nssUsers(keys, { command: join(tools, 'getent'), timeoutMs: 600e3, signal });
+      const { engine } = await started(root, env, { lookupUsers, firstLoadTimeoutMs: 100 });
+      const pid = Number(await eventually(async () => (existsSync(pidFile) ? readFileSync(pidFile, 'utf8').trim() || undefined : undefined)));
+      try {
+        // The script has exec'd its sleep (while exec runs, cmdline reads empty).
+        await eventually(async () => (readFileSync(`/proc/${pid}/cmdline`, 'utf8') === 'sleep\u00001000\u0000' ? true : undefined));
+        await engine.stop();
+        // Killed and reaped: gone from /proc.
+        await eventually(async () => (existsSync(`/proc/${pid}`) ? undefined : true));
+      } finally {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // Gone already.
+        }
+      }
+    });
+
+    it('bounds a first load whose storage.conf read hangs: an empty list, a health that says only that, then the stores once the read ends', async () => {
+      // A system storage.conf whose reader blocks, as on an unreachable network file system: a FIFO nobody has opened for writing.
+      const conf = join(root, 'etc/containers/storage.conf');
+      rmSync(conf);
+      execFileSync('mkfifo', [conf]);
+      /** Ends the hang: a writer lets blocked readers open the FIFO, an empty file takes its place, and closing the writer gives those readers EOF. */
+      const release = (): void => {
+        let writer: number | undefined;
+        try {
+          writer = openSync(conf, constants.O_WRONLY | constants.O_NONBLOCK);
+        } catch {
+          // ENXIO: nobody reads it now.
+        }
+        writeFileSync(`${conf}.new`, '');
+        renameSync(`${conf}.new`, conf);
+        if (writer !== undefined) closeSync(writer);
+      };
+      let released = false;
+      try {
+        const { registry } = await started(root, { ...env, CROOT_CONTAINERS_STORAGE_CONF: conf }, { firstLoadTimeoutMs: 100 });
+        expect(registry.statuses().find((s) => s.engine === 'podman')).toMatchObject({
+          available: false,
+          reason: 'first load not finished after 100 ms; containers show as they are read',
+        });
+        expect(all(registry)).toEqual([]);
+        release();
+        released = true;
+        await until(() => has(registry, RUN) && has(registry, ROOTLESS));
+        await until(() => reason(registry).startsWith('rootful: read '));
+      } finally {
+        if (!released) release();
+      }
     });
 
     it('pushes what it has read when its first load passes its bound, and the rest when it comes', async () => {
@@ -1015,6 +1073,25 @@ describe('PodmanEngine asking NSS for the users at its safety net', () => {
     expect(asked).toEqual(['all', 'all']);
   });
 
+  it('lists them again at the next re-check after a listing failed, and reads the stores of users only the listing names', async () => {
+    const { root, env } = fixtureTree();
+    let refuse = true;
+    const fixture = fixtureUsers(root);
+    const lookupUsers: UserLookup = async (keys, signal) => {
+      if (refuse && keys.length === 0) throw new Error('enumeration refused');
+      return fixture(keys, signal);
+    };
+    const { registry, engine } = await started(root, env, { lookupUsers, usersMaxAgeMs: 3600e3 });
+    // carol has no runtime folder: only the listing names her.
+    expect(has(registry, MOVED)).toBe(false);
+    expect(reason(registry)).toContain('users: enumeration refused');
+    refuse = false;
+    await engine.recheck();
+    expect(byId(registry, MOVED).source).toBe('rootless:carol');
+    expect(reason(registry)).not.toContain('users:');
+    rmSync(root, { recursive: true, force: true });
+  });
+
   it('lists them at every re-check when usersMaxAgeMs is 0', async () => {
     const { root, env } = fixtureTree();
     let listed = 0;
@@ -1029,3 +1106,29 @@ describe('PodmanEngine asking NSS for the users at its safety net', () => {
     expect(listed).toBe(3);
   });
 });
+
+describeWith(
+  `the testbed's rootless podman user (${ROOTLESS_USER}) with lists in its store`,
+  () => probes.root() ?? commandWorks('sh', ['-c', `ls ~${ROOTLESS_USER}/.local/share/containers/storage/*-containers/containers.json`]),
+  'PodmanEngine with no options bound and rootless stores on, as crootd starts it',
+  () => {
+    it('looks the users up through NSS and reads the testbed user\'s store in its home', async () => {
+      const { root, env } = fixtureTree();
+      try {
+        // The host's users and their runtime folders; the fixture's rootful store.
+        const c = createCrootContainer({ config: { env: without(env, 'CROOT_PODMAN_USER_RUNDIR'), procRoot: join(root, 'proc') }, modules: [podmanEngineModule] });
+        made.push(c);
+        const registry = c.get<EngineRegistry>(EngineRegistry);
+        await registry.start();
+        await registry.ready();
+        const home = run('getent', ['passwd', ROOTLESS_USER]).split(':')[5] ?? '';
+        const store = `${home}/.local/share/containers/storage/`;
+        expect(reason(registry).split('; ').filter((part) => part.startsWith(`rootless:${ROOTLESS_USER}: `))).toEqual([
+          expect.stringMatching(new RegExp(`^rootless:${ROOTLESS_USER}: read ${store.replace(/[.]/g, '\\.')}[a-z]+-containers/containers\\.json \\(\\d+ containers?\\)$`)),
+        ]);
+      } finally {
+        rmSync(root, { recursive: true, force: true });
+      }
+    });
+  },
+);

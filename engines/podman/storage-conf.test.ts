@@ -49,6 +49,14 @@ describe('parseStorageConf', () => {
     expect(parseStorageConf(text)).toEqual({ graphroot: 'C:\\no\\escapes', runroot: '/run/A\t', rootlessStoragePath: '/multiline', driver: 'overlay' });
   });
 
+  it.each([
+    ['an empty file', ''],
+    ['settings all commented out', '# [storage]\n# driver = "overlay"\n'],
+    ["another tool's table", '[engine]\ncgroup_manager = "cgroupfs"\n'],
+  ])('sets nothing for a file without a [storage] table (%s), as c/storage reads it', (_what, text) => {
+    expect(parseStorageConf(text)).toEqual({});
+  });
+
   it('treats an empty string as unset, as c/storage does', () => {
     expect(parseStorageConf('[storage]\ngraphroot = ""\n')).toEqual({});
   });
