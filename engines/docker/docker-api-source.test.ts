@@ -208,10 +208,13 @@ describe('DockerApiSource and a small daemon', () => {
     );
     const { source, told } = sourceAt(socket, { inspectAttempts: 2, inspectRetryMs: 10 });
     await source.connect();
+    const loadProgress = told.progress.length;
     source.startFollowing();
     events?.write(`${JSON.stringify({ Type: 'container', Action: 'start', Actor: { ID } })}\n`);
     expect(await eventually(async () => told.lost[0])).toBe(`inspect of container ${ID.slice(0, 12)} failed 2 times (HTTP 500: (HTTP code 500) server error - overloaded)`);
     expect(told.upserts).toEqual([]);
+    // Progress is the first load's: the retry after it moves no health.
+    expect(told.progress).toHaveLength(loadProgress);
   });
 
   it('gives the cgroup Docker\'s systemd driver puts a container in', async () => {
@@ -240,10 +243,60 @@ describe('DockerApiSource and a small daemon', () => {
     const { source, told } = sourceAt(socket, { inspectRetryMs: 600000 });
     const connecting = source.connect();
     await eventually(async () => (told.progress.at(-1)?.retrying === 1 ? true : undefined));
+    const before = told.progress.length;
     source.close();
     // The wait of ten minutes before the next try ends at once.
     expect(await failureOf(connecting)).toBe('closed');
     expect(await eventually(async () => (streamClosed ? true : undefined))).toBe(true);
+    // No callback after close: the ended wait is not told as progress.
+    expect(told.progress).toHaveLength(before);
+  });
+
+  it('tells nothing once closed after the first load: the event stream it ends is no loss, a re-check asks nothing', async () => {
+    let streamClosed = false;
+    let lists = 0;
+    const socket = await fakeDaemon(
+      'close-later',
+      pingOk,
+      info,
+      eventsTo((res) => res.on('close', () => (streamClosed = true))),
+      on(/^\/containers\/json$/, (res) => {
+        lists++;
+        json(200, [{ Id: ID, Names: ['/lonely'], State: 'running' }])(res);
+      }),
+      inspectOk,
+    );
+    const { source, told } = sourceAt(socket);
+    expect(await source.connect()).toHaveLength(1);
+    source.startFollowing();
+    source.close();
+    expect(await eventually(async () => (streamClosed ? true : undefined))).toBe(true);
+    await source.recheck();
+    expect(lists).toBe(1);
+    expect(told).toMatchObject({ upserts: [], removes: [], lost: [] });
+  });
+
+  it('fails with the event stream\'s end during an inspect in flight at once, not after the wait before its retry', async () => {
+    let events: ServerResponse | undefined;
+    let inspects = 0;
+    const socket = await fakeDaemon(
+      'end-mid-inspect',
+      pingOk,
+      info,
+      eventsTo((res) => (events = res)),
+      listOne,
+      // Never answered: the stream's end aborts it.
+      on(/^\/containers\/\w+\/json$/, () => {
+        inspects++;
+        events?.end();
+      }),
+    );
+    const { source } = sourceAt(socket, { inspectRetryMs: 600000 });
+    let failure: string | undefined;
+    void failureOf(source.connect()).then((message) => (failure = message));
+    expect(await eventually(async () => failure)).toMatch(/^event stream (ended|closed)$/);
+    expect(inspects).toBe(1);
+    expect(source.progress()).toMatchObject({ listed: 1, inspected: 0, retrying: 0 });
   });
 });
 
