@@ -318,6 +318,8 @@ describeWith('openssl', () => commandWorks('openssl', ['version']), 'DockerApiSo
   let port: number;
   /** Common names of the client certificates the daemon accepted. */
   const clients: string[] = [];
+  /** The daemon's connections now open. */
+  const connections = new Set<TLSSocket>();
   let pingStatus = 200;
   let daemon: ReturnType<typeof createHttpsServer> | undefined;
 
@@ -334,6 +336,12 @@ describeWith('openssl', () => commandWorks('openssl', ['version']), 'DockerApiSo
     const server = createHttpsServer({ key: pem('server-key'), cert: pem('server'), ca: pem('ca'), requestCert: true, rejectUnauthorized: true }, (req, res) => {
       clients.push(String((req.socket as TLSSocket).getPeerCertificate().subject.CN));
       if (!routes.some((route) => route(req, res))) res.writeHead(404).end();
+    });
+    // Idle connections stay open until the client ends them.
+    server.keepAliveTimeout = 0;
+    server.on('secureConnection', (socket: TLSSocket) => {
+      connections.add(socket);
+      socket.on('close', () => connections.delete(socket));
     });
     await new Promise<void>((res) => server.listen(0, '127.0.0.1', res));
     port = (server.address() as AddressInfo).port;
@@ -375,6 +383,14 @@ describeWith('openssl', () => commandWorks('openssl', ['version']), 'DockerApiSo
     // Every request, the ping's and dockerode's, came with that certificate.
     expect(clients.length).toBeGreaterThanOrEqual(4);
     expect(new Set(clients)).toEqual(new Set(['croot client']));
+  });
+
+  it('closes its connections to the daemon at close, the ones kept for the next request too', async () => {
+    const source = tlsSource(certPath('ca', 'client'));
+    await source.connect();
+    expect(connections.size).toBeGreaterThan(0);
+    source.close();
+    expect(await eventually(async () => (connections.size === 0 ? true : undefined))).toBe(true);
   });
 
   it('says a refused handshake is TLS\'s doing, naming the certificate it sent', async () => {
