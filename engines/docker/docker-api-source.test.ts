@@ -115,6 +115,16 @@ const ID = 'ab'.repeat(32);
 const listOne = on(/^\/containers\/json$/, json(200, [{ Id: ID, Names: ['/lonely'], State: 'running' }]));
 
 describe('DockerApiSource and a daemon that answers wrong', () => {
+  it('fails with the endpoint\'s problem, asking no daemon (not the default socket either)', async () => {
+    const endpoint = dockerEndpointFrom({ DOCKER_HOST: 'ssh://croot@example.invalid' });
+    const source = new DockerApiSource({ endpoint, bootTime: bootTimeTruth(), onUpsert: () => undefined, onRemove: () => undefined, onLost: () => undefined });
+    sources.push(source);
+    const failure = await failureOf(source.connect());
+    expect(failure).toMatch(/^ssh:\/\/croot@example\.invalid: /);
+    expect(failure).toBe(endpoint.problem);
+    expect(source.progress().answered).toBe(false);
+  });
+
   it('fails on a ping answered with an error status, saying which', async () => {
     const socket = await fakeDaemon('ping-500', on(/^\/_ping$/, (res) => res.writeHead(500).end('down')));
     const { source, told } = sourceAt(socket);
@@ -222,12 +232,13 @@ describe('DockerApiSource and a small daemon', () => {
     expect((await sourceAt(socket).source.connect()).map((r) => r.cgroupHint)).toEqual([`system.slice/docker-${ID}.scope`]);
   });
 
-  it('moves its progress in tenths of a long list', async () => {
-    const ids = Array.from({ length: 20 }, (_, i) => `${String(i).padStart(2, '0')}${'cd'.repeat(31)}`);
+  it('moves its progress in tenths of a long list, and at its end', async () => {
+    const ids = Array.from({ length: 25 }, (_, i) => `${String(i).padStart(2, '0')}${'cd'.repeat(31)}`);
     const socket = await fakeDaemon('tenths', pingOk, info, quietEvents, on(/^\/containers\/json$/, json(200, ids.map((Id) => ({ Id, State: 'exited' })))), inspectOk);
     const { source, told } = sourceAt(socket, { inspectConcurrency: 1 });
-    expect(await source.connect()).toHaveLength(20);
-    expect(told.progress.map((p) => p.inspected)).toEqual([0, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20]);
+    expect(await source.connect()).toHaveLength(25);
+    // A tenth of 25 is 3 inspects; the last 25th is told as well.
+    expect(told.progress.map((p) => p.inspected)).toEqual([0, 0, 3, 6, 9, 12, 15, 18, 21, 24, 25]);
   });
 
   it('ends its event stream and a pending retry at close', async () => {
@@ -383,6 +394,15 @@ describeWith('openssl', () => commandWorks('openssl', ['version']), 'DockerApiSo
     // Every request, the ping's and dockerode's, came with that certificate.
     expect(clients.length).toBeGreaterThanOrEqual(4);
     expect(new Set(clients)).toEqual(new Set(['croot client']));
+  });
+
+  it('ends with "closed" when closed while it reads the TLS files, having reached no daemon', async () => {
+    clients.length = 0;
+    const source = tlsSource(certPath('ca', 'client'));
+    const connecting = source.connect();
+    source.close();
+    expect(await failureOf(connecting)).toBe('closed');
+    expect(clients).toEqual([]);
   });
 
   it('closes its connections to the daemon at close, the ones kept for the next request too', async () => {
