@@ -133,6 +133,13 @@ describe('DockerApiSource and a daemon that answers wrong', () => {
     expect(told.progress).toEqual([]);
   });
 
+  it('fails "timed out" on a ping not answered within its bound', async () => {
+    const socket = await fakeDaemon('ping-silent', on(/^\/_ping$/, () => undefined));
+    const { source, told } = sourceAt(socket, { probeTimeoutMs: 100 });
+    expect(await failureOf(source.connect())).toBe('timed out');
+    expect(told.progress).toEqual([]);
+  });
+
   it('fails at once on a ping answer cut short', async () => {
     const socket = await fakeDaemon(
       'ping-cut',
@@ -225,6 +232,26 @@ describe('DockerApiSource and a small daemon', () => {
     expect(told.upserts).toEqual([]);
     // Progress is the first load's: the retry after it moves no health.
     expect(told.progress).toHaveLength(loadProgress);
+  });
+
+  it('loads through a tcp:// daemon without TLS, pinged at its host and port', async () => {
+    const asked: string[] = [];
+    const server = createServer((req, res) => {
+      asked.push(`${req.method ?? '?'} ${req.url ?? '?'}`);
+      if (![pingOk, info, quietEvents, listOne, inspectOk].some((route) => route(req, res))) res.writeHead(404).end();
+    });
+    servers.push(server);
+    await new Promise<void>((res) => server.listen(0, '127.0.0.1', res));
+    const source = new DockerApiSource({
+      endpoint: dockerEndpointFrom({ DOCKER_HOST: `tcp://127.0.0.1:${(server.address() as AddressInfo).port}` }),
+      bootTime: bootTimeTruth(),
+      onUpsert: () => undefined,
+      onRemove: () => undefined,
+      onLost: () => undefined,
+    });
+    sources.push(source);
+    expect((await source.connect()).map((r) => r.id)).toEqual([ID]);
+    expect(asked[0]).toBe('GET /_ping');
   });
 
   it('gives the cgroup Docker\'s systemd driver puts a container in', async () => {
