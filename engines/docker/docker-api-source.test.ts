@@ -201,7 +201,10 @@ describe('DockerApiSource and a small daemon', () => {
       'backlog',
       pingOk,
       info,
-      eventsTo((res) => res.write(`${JSON.stringify({ Type: 'container', Action: 'create', Actor: { ID } })}\n`)),
+      eventsTo((res) => {
+        res.write(`${JSON.stringify({ Type: 'container', Action: 'destroy', Actor: { ID: 'ef'.repeat(32) } })}\n`);
+        res.write(`${JSON.stringify({ Type: 'container', Action: 'create', Actor: { ID } })}\n`);
+      }),
       on(/^\/containers\/json$/, (res) => setTimeout(() => json(200, [])(res), 100)),
       inspectOk,
     );
@@ -211,6 +214,8 @@ describe('DockerApiSource and a small daemon', () => {
     source.startFollowing();
     expect(await eventually(async () => told.upserts[0])).toMatchObject({ id: ID, names: ['c-abab'], state: 'exited' });
     expect(source.size).toBe(1);
+    // The end of a container it never knew is nothing to tell.
+    expect(told.removes).toEqual([]);
   });
 
   it('tells the engine it is lost when an inspect after the first load keeps failing', async () => {
@@ -288,6 +293,32 @@ describe('DockerApiSource and a small daemon', () => {
     expect(await eventually(async () => (streamClosed ? true : undefined))).toBe(true);
     // No callback after close: the ended wait is not told as progress.
     expect(told.progress).toHaveLength(before);
+  });
+
+  it('ends an inspect the daemon holds at close, and its load with it', async () => {
+    let held: IncomingMessage | undefined;
+    let heldClosed = false;
+    const socket = await fakeDaemon(
+      'close-mid-inspect',
+      pingOk,
+      info,
+      quietEvents,
+      listOne,
+      on(/^\/containers\/\w+\/json$/, (_res, req) => {
+        held = req;
+        req.socket.on('close', () => (heldClosed = true));
+      }),
+    );
+    // The inspect's own bound is ten minutes: only the close can end it.
+    const { source } = sourceAt(socket, { requestTimeoutMs: 600000 });
+    let failure: string | undefined;
+    void failureOf(source.connect()).then((message) => (failure = message));
+    await eventually(async () => held);
+    source.close();
+    // Ended by the close (an abort), not by a bound.
+    expect(await eventually(async () => failure)).toMatch(/aborted|closed/);
+    expect(await eventually(async () => (heldClosed ? true : undefined))).toBe(true);
+    expect(source.progress()).toMatchObject({ listed: 1, inspected: 0 });
   });
 
   it('tells nothing once closed after the first load: the event stream it ends is no loss, a re-check asks nothing', async () => {
