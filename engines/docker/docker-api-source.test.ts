@@ -511,6 +511,9 @@ describe('describeDockerError', () => {
     expect(describeDockerError(Object.assign(new Error('aborted'), { code: 'ABORT_ERR' }), new AbortController().signal)).toBe('timed out');
     expect(describeDockerError(Object.assign(new Error('no such image'), { statusCode: 404 }))).toBe('HTTP 404: no such image');
     expect(describeDockerError('plain words')).toBe('plain words');
+    // A rejection with no value at all (a bare `reject()`) is named, not thrown over.
+    expect(describeDockerError(undefined)).toBe('undefined');
+    expect(describeDockerError(null)).toBe('null');
   });
 });
 
