@@ -115,11 +115,28 @@ const ID = 'ab'.repeat(32);
 const listOne = on(/^\/containers\/json$/, json(200, [{ Id: ID, Names: ['/lonely'], State: 'running' }]));
 
 describe('DockerApiSource and a daemon that answers wrong', () => {
+  it('fails with the endpoint\'s problem, asking no daemon (not the default socket either)', async () => {
+    const endpoint = dockerEndpointFrom({ DOCKER_HOST: 'ssh://croot@example.invalid' });
+    const source = new DockerApiSource({ endpoint, bootTime: bootTimeTruth(), onUpsert: () => undefined, onRemove: () => undefined, onLost: () => undefined });
+    sources.push(source);
+    const failure = await failureOf(source.connect());
+    expect(failure).toMatch(/^ssh:\/\/croot@example\.invalid: /);
+    expect(failure).toBe(endpoint.problem);
+    expect(source.progress().answered).toBe(false);
+  });
+
   it('fails on a ping answered with an error status, saying which', async () => {
     const socket = await fakeDaemon('ping-500', on(/^\/_ping$/, (res) => res.writeHead(500).end('down')));
     const { source, told } = sourceAt(socket);
     expect(await failureOf(source.connect())).toBe('HTTP 500 to /_ping');
     expect(source.progress().answered).toBe(false);
+    expect(told.progress).toEqual([]);
+  });
+
+  it('fails "timed out" on a ping not answered within its bound', async () => {
+    const socket = await fakeDaemon('ping-silent', on(/^\/_ping$/, () => undefined));
+    const { source, told } = sourceAt(socket, { probeTimeoutMs: 100 });
+    expect(await failureOf(source.connect())).toBe('timed out');
     expect(told.progress).toEqual([]);
   });
 
@@ -184,7 +201,10 @@ describe('DockerApiSource and a small daemon', () => {
       'backlog',
       pingOk,
       info,
-      eventsTo((res) => res.write(`${JSON.stringify({ Type: 'container', Action: 'create', Actor: { ID } })}\n`)),
+      eventsTo((res) => {
+        res.write(`${JSON.stringify({ Type: 'container', Action: 'destroy', Actor: { ID: 'ef'.repeat(32) } })}\n`);
+        res.write(`${JSON.stringify({ Type: 'container', Action: 'create', Actor: { ID } })}\n`);
+      }),
       on(/^\/containers\/json$/, (res) => setTimeout(() => json(200, [])(res), 100)),
       inspectOk,
     );
@@ -194,6 +214,8 @@ describe('DockerApiSource and a small daemon', () => {
     source.startFollowing();
     expect(await eventually(async () => told.upserts[0])).toMatchObject({ id: ID, names: ['c-abab'], state: 'exited' });
     expect(source.size).toBe(1);
+    // The end of a container it never knew is nothing to tell.
+    expect(told.removes).toEqual([]);
   });
 
   it('tells the engine it is lost when an inspect after the first load keeps failing', async () => {
@@ -208,10 +230,33 @@ describe('DockerApiSource and a small daemon', () => {
     );
     const { source, told } = sourceAt(socket, { inspectAttempts: 2, inspectRetryMs: 10 });
     await source.connect();
+    const loadProgress = told.progress.length;
     source.startFollowing();
     events?.write(`${JSON.stringify({ Type: 'container', Action: 'start', Actor: { ID } })}\n`);
     expect(await eventually(async () => told.lost[0])).toBe(`inspect of container ${ID.slice(0, 12)} failed 2 times (HTTP 500: (HTTP code 500) server error - overloaded)`);
     expect(told.upserts).toEqual([]);
+    // Progress is the first load's: the retry after it moves no health.
+    expect(told.progress).toHaveLength(loadProgress);
+  });
+
+  it('loads through a tcp:// daemon without TLS, pinged at its host and port', async () => {
+    const asked: string[] = [];
+    const server = createServer((req, res) => {
+      asked.push(`${req.method ?? '?'} ${req.url ?? '?'}`);
+      if (![pingOk, info, quietEvents, listOne, inspectOk].some((route) => route(req, res))) res.writeHead(404).end();
+    });
+    servers.push(server);
+    await new Promise<void>((res) => server.listen(0, '127.0.0.1', res));
+    const source = new DockerApiSource({
+      endpoint: dockerEndpointFrom({ DOCKER_HOST: `tcp://127.0.0.1:${(server.address() as AddressInfo).port}` }),
+      bootTime: bootTimeTruth(),
+      onUpsert: () => undefined,
+      onRemove: () => undefined,
+      onLost: () => undefined,
+    });
+    sources.push(source);
+    expect((await source.connect()).map((r) => r.id)).toEqual([ID]);
+    expect(asked[0]).toBe('GET /_ping');
   });
 
   it('gives the cgroup Docker\'s systemd driver puts a container in', async () => {
@@ -219,12 +264,13 @@ describe('DockerApiSource and a small daemon', () => {
     expect((await sourceAt(socket).source.connect()).map((r) => r.cgroupHint)).toEqual([`system.slice/docker-${ID}.scope`]);
   });
 
-  it('moves its progress in tenths of a long list', async () => {
-    const ids = Array.from({ length: 20 }, (_, i) => `${String(i).padStart(2, '0')}${'cd'.repeat(31)}`);
+  it('moves its progress in tenths of a long list, and at its end', async () => {
+    const ids = Array.from({ length: 25 }, (_, i) => `${String(i).padStart(2, '0')}${'cd'.repeat(31)}`);
     const socket = await fakeDaemon('tenths', pingOk, info, quietEvents, on(/^\/containers\/json$/, json(200, ids.map((Id) => ({ Id, State: 'exited' })))), inspectOk);
     const { source, told } = sourceAt(socket, { inspectConcurrency: 1 });
-    expect(await source.connect()).toHaveLength(20);
-    expect(told.progress.map((p) => p.inspected)).toEqual([0, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20]);
+    expect(await source.connect()).toHaveLength(25);
+    // A tenth of 25 is 3 inspects; the last 25th is told as well.
+    expect(told.progress.map((p) => p.inspected)).toEqual([0, 0, 3, 6, 9, 12, 15, 18, 21, 24, 25]);
   });
 
   it('ends its event stream and a pending retry at close', async () => {
@@ -240,10 +286,86 @@ describe('DockerApiSource and a small daemon', () => {
     const { source, told } = sourceAt(socket, { inspectRetryMs: 600000 });
     const connecting = source.connect();
     await eventually(async () => (told.progress.at(-1)?.retrying === 1 ? true : undefined));
+    const before = told.progress.length;
     source.close();
     // The wait of ten minutes before the next try ends at once.
     expect(await failureOf(connecting)).toBe('closed');
     expect(await eventually(async () => (streamClosed ? true : undefined))).toBe(true);
+    // No callback after close: the ended wait is not told as progress.
+    expect(told.progress).toHaveLength(before);
+  });
+
+  it('ends an inspect the daemon holds at close, and its load with it', async () => {
+    let held: IncomingMessage | undefined;
+    let heldClosed = false;
+    const socket = await fakeDaemon(
+      'close-mid-inspect',
+      pingOk,
+      info,
+      quietEvents,
+      listOne,
+      on(/^\/containers\/\w+\/json$/, (_res, req) => {
+        held = req;
+        req.socket.on('close', () => (heldClosed = true));
+      }),
+    );
+    // The inspect's own bound is ten minutes: only the close can end it.
+    const { source } = sourceAt(socket, { requestTimeoutMs: 600000 });
+    let failure: string | undefined;
+    void failureOf(source.connect()).then((message) => (failure = message));
+    await eventually(async () => held);
+    source.close();
+    // Ended by the close (an abort), not by a bound.
+    expect(await eventually(async () => failure)).toMatch(/aborted|closed/);
+    expect(await eventually(async () => (heldClosed ? true : undefined))).toBe(true);
+    expect(source.progress()).toMatchObject({ listed: 1, inspected: 0 });
+  });
+
+  it('tells nothing once closed after the first load: the event stream it ends is no loss, a re-check asks nothing', async () => {
+    let streamClosed = false;
+    let lists = 0;
+    const socket = await fakeDaemon(
+      'close-later',
+      pingOk,
+      info,
+      eventsTo((res) => res.on('close', () => (streamClosed = true))),
+      on(/^\/containers\/json$/, (res) => {
+        lists++;
+        json(200, [{ Id: ID, Names: ['/lonely'], State: 'running' }])(res);
+      }),
+      inspectOk,
+    );
+    const { source, told } = sourceAt(socket);
+    expect(await source.connect()).toHaveLength(1);
+    source.startFollowing();
+    source.close();
+    expect(await eventually(async () => (streamClosed ? true : undefined))).toBe(true);
+    await source.recheck();
+    expect(lists).toBe(1);
+    expect(told).toMatchObject({ upserts: [], removes: [], lost: [] });
+  });
+
+  it('fails with the event stream\'s end during an inspect in flight at once, not after the wait before its retry', async () => {
+    let events: ServerResponse | undefined;
+    let inspects = 0;
+    const socket = await fakeDaemon(
+      'end-mid-inspect',
+      pingOk,
+      info,
+      eventsTo((res) => (events = res)),
+      listOne,
+      // Never answered: the stream's end aborts it.
+      on(/^\/containers\/\w+\/json$/, () => {
+        inspects++;
+        events?.end();
+      }),
+    );
+    const { source } = sourceAt(socket, { inspectRetryMs: 600000 });
+    let failure: string | undefined;
+    void failureOf(source.connect()).then((message) => (failure = message));
+    expect(await eventually(async () => failure)).toMatch(/^event stream (ended|closed)$/);
+    expect(inspects).toBe(1);
+    expect(source.progress()).toMatchObject({ listed: 1, inspected: 0, retrying: 0 });
   });
 });
 
@@ -265,6 +387,8 @@ describeWith('openssl', () => commandWorks('openssl', ['version']), 'DockerApiSo
   let port: number;
   /** Common names of the client certificates the daemon accepted. */
   const clients: string[] = [];
+  /** The daemon's connections now open. */
+  const connections = new Set<TLSSocket>();
   let pingStatus = 200;
   let daemon: ReturnType<typeof createHttpsServer> | undefined;
 
@@ -281,6 +405,12 @@ describeWith('openssl', () => commandWorks('openssl', ['version']), 'DockerApiSo
     const server = createHttpsServer({ key: pem('server-key'), cert: pem('server'), ca: pem('ca'), requestCert: true, rejectUnauthorized: true }, (req, res) => {
       clients.push(String((req.socket as TLSSocket).getPeerCertificate().subject.CN));
       if (!routes.some((route) => route(req, res))) res.writeHead(404).end();
+    });
+    // Idle connections stay open until the client ends them.
+    server.keepAliveTimeout = 0;
+    server.on('secureConnection', (socket: TLSSocket) => {
+      connections.add(socket);
+      socket.on('close', () => connections.delete(socket));
     });
     await new Promise<void>((res) => server.listen(0, '127.0.0.1', res));
     port = (server.address() as AddressInfo).port;
@@ -324,6 +454,23 @@ describeWith('openssl', () => commandWorks('openssl', ['version']), 'DockerApiSo
     expect(new Set(clients)).toEqual(new Set(['croot client']));
   });
 
+  it('ends with "closed" when closed while it reads the TLS files, having reached no daemon', async () => {
+    clients.length = 0;
+    const source = tlsSource(certPath('ca', 'client'));
+    const connecting = source.connect();
+    source.close();
+    expect(await failureOf(connecting)).toBe('closed');
+    expect(clients).toEqual([]);
+  });
+
+  it('closes its connections to the daemon at close, the ones kept for the next request too', async () => {
+    const source = tlsSource(certPath('ca', 'client'));
+    await source.connect();
+    expect(connections.size).toBeGreaterThan(0);
+    source.close();
+    expect(await eventually(async () => (connections.size === 0 ? true : undefined))).toBe(true);
+  });
+
   it('says a refused handshake is TLS\'s doing, naming the certificate it sent', async () => {
     const certs = certPath('ca', 'rogue');
     expect(await failureOf(tlsSource(certs).connect())).toMatch(new RegExp(`^TLS with 127\\.0\\.0\\.1:${port} failed: [A-Z0-9_]+; sent client certificate ${join(certs, 'cert.pem')}$`));
@@ -364,6 +511,9 @@ describe('describeDockerError', () => {
     expect(describeDockerError(Object.assign(new Error('aborted'), { code: 'ABORT_ERR' }), new AbortController().signal)).toBe('timed out');
     expect(describeDockerError(Object.assign(new Error('no such image'), { statusCode: 404 }))).toBe('HTTP 404: no such image');
     expect(describeDockerError('plain words')).toBe('plain words');
+    // A rejection with no value at all (a bare `reject()`) is named, not thrown over.
+    expect(describeDockerError(undefined)).toBe('undefined');
+    expect(describeDockerError(null)).toBe('null');
   });
 });
 

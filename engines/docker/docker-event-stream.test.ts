@@ -130,6 +130,17 @@ describeWith('docker', probes.docker, 'followDockerEvents on dockerd\'s event st
     expect(worksOf(works, networkId)).toEqual([]);
   });
 
+  it('skips JSON lines that are no container event it can act on (not an object, no container id) and reads on', async () => {
+    const stream = new PassThrough();
+    const following = follow(stream);
+    const odd = ['null', '42', '"start"', '[]', '{}', '{"Type":"container","Action":"start"}', '{"Type":"container","Action":"start","Actor":{}}', '{"Type":"container","Action":"start","Actor":null}'];
+    stream.end(Buffer.concat([Buffer.from(`${odd.join('\n')}\n`), raw]));
+    const { works, ends } = await following;
+    expect(works.filter((w) => !/^[0-9a-f]{64} (inspect|destroy)$/.test(w))).toEqual([]);
+    expect(worksOf(works, containerId)).toEqual(expectedWorks());
+    expect(ends).toEqual(['event stream ended', 'event stream closed']);
+  });
+
   it('says why when the stream fails', async () => {
     const stream = await events(since, until);
     const following = follow(stream);

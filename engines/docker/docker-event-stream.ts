@@ -35,12 +35,14 @@ export function followDockerEvents(stream: NodeJS.ReadableStream, onWork: (id: s
 }
 
 function onEventLine(line: string, onWork: (id: string, work: ContainerWork) => void): void {
-  let event: DockerEvent;
+  let event: DockerEvent | null;
   try {
-    event = JSON.parse(line) as DockerEvent;
+    event = JSON.parse(line) as DockerEvent | null;
   } catch {
     return;
   }
+  // `null` is JSON too; any other non-object has no Type, Action nor Actor and is skipped below.
+  if (event === null) return;
   if ((event.Type ?? 'container') !== 'container') return;
   const action = (event.Action ?? event.status ?? '').split(':')[0] ?? '';
   const id = event.Actor?.ID ?? event.id;
