@@ -8,7 +8,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
-import { existsSync, linkSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, linkSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -348,6 +348,29 @@ describeWith('root', () => probes.root() ?? probes.native(), 'RootServer socket'
     } finally {
       await first.stop();
       await second.stop();
+    }
+  });
+
+  it('refuses with -EBUSY a path another file takes while it binds, keeps that file, leaves no other name, and can listen afterwards', async () => {
+    const t = await startTestServer();
+    await t.server.close();
+    const dir = join(t.dir, 'pmcd');
+    const path = join(dir, 'raced.socket');
+    try {
+      // listen() checks the path, then binds: the file is written after the check (listen's first await), before the bind.
+      const listening = t.server.listen(path);
+      writeFileSync(path, 'theirs');
+      await expect(listening).rejects.toMatchObject({ code: 'ERR_CONFIG', status: -errnoTruth('EBUSY'), message: expect.stringContaining(path) });
+      expect(readFileSync(path, 'utf8')).toBe('theirs');
+      expect(readdirSync(dir)).toEqual(['raced.socket']);
+      expect(t.server.path).toBeUndefined();
+      const after = join(dir, 'after.socket');
+      await expect(t.server.listen(after)).resolves.toBe(after);
+      const c = await RawRootClient.open(after, false);
+      expect(await c.next(REPLY_MS)).toEqual(PCP_INFO);
+      c.close();
+    } finally {
+      await t.stop();
     }
   });
 
