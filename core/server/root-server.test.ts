@@ -238,11 +238,15 @@ describeWith('root', () => probes.root() ?? probes.native(), 'RootServer at acce
 
 describeWith('root', () => probes.root() ?? probes.native(), 'RootServer socket', () => {
   it('creates its directory 0700 and the socket with the mode asked, and removes the socket at close', async () => {
-    const t = await startTestServer({ config: { socketMode: 0o750 } });
+    const t = await startTestServer({ config: { socketMode: 0o750, allowUids: [0, NOBODY] } });
     try {
       expect(statSync(join(t.dir, 'pmcd')).mode & 0o7777).toBe(0o700);
       expect(t.logger.lines.some((l) => l.line.startsWith('warn socket directory'))).toBe(false);
       expect(statSync(t.socket).mode & 0o777).toBe(0o750);
+      // The operator's record of what is served: the path, the mode as the kernel has it, who may connect.
+      expect(t.logger.lines.filter((l) => l.line === 'info listening').map((l) => l.fields)).toEqual([
+        { socket: t.socket, mode: (statSync(t.socket).mode & 0o777).toString(8), allowUids: `0,${NOBODY}` },
+      ]);
       expect(t.server.path).toBe(t.socket);
       await expect(t.server.listen(t.socket)).rejects.toMatchObject({ code: 'ERR_CONFIG' });
       // One socket per server: a second path is refused, not bound.
@@ -255,6 +259,7 @@ describeWith('root', () => probes.root() ?? probes.native(), 'RootServer socket'
       expect(t.server.path).toBeUndefined();
       expect(await c.next(REPLY_MS)).toBeUndefined();
       expect(() => statSync(t.socket)).toThrow();
+      expect(t.logger.lines.filter((l) => l.line === 'info closed').map((l) => l.fields)).toEqual([{ socket: t.socket }]);
       await t.server.close();
     } finally {
       await t.stop();
