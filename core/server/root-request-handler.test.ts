@@ -14,8 +14,10 @@ import {
   PCP_INFO,
   T,
   containerRequest,
+  extensionRequest,
   headerBytes,
   readContainer,
+  readExtension,
   readHeader,
   readStart,
   readStop,
@@ -23,6 +25,7 @@ import {
   stopRequest,
 } from '../../test/support/root-pdu-bytes.js';
 import { startSandbox, type Sandbox } from '../../test/support/sandbox.js';
+import type { ContainerSink } from '../../core/registry/engine-contribution.js';
 import { FixtureEngine, startTestServer, type TestServer } from '../../test/support/server-fixture.js';
 import { cgroupTruth, errnoTruth, hostnameTruth } from '../../test/support/truth.js';
 
@@ -42,6 +45,30 @@ async function until(check: () => boolean, what: string): Promise<void> {
     await new Promise((r) => setTimeout(r, 10));
   }
   throw new Error(`never happened: ${what}`);
+}
+
+/** An engine that has started but not listed its containers yet: the test lists them through `sink`. */
+class LateEngine extends FixtureEngine {
+  constructor(id: string) {
+    super(id, []);
+  }
+  override start(sink: ContainerSink): void {
+    this.sink = sink;
+  }
+}
+
+/** The server's request counts by kind, from croot's `status` extension request (docs/protocol.md). */
+async function requestsByKind(c: RawRootClient): Promise<Record<string, number>> {
+  await c.write(extensionRequest({ v: 1, op: 'status' }));
+  let text = '';
+  for (;;) {
+    const pdu = await c.next(2000);
+    if (pdu === undefined) throw new Error('closed in the middle of a status reply');
+    const p = readExtension(pdu);
+    text += p.payload;
+    if ((p.flags & 1) === 0) break;
+  }
+  return (JSON.parse(text) as { server: { requests: { byKind: Record<string, number> } } }).server.requests.byKind;
 }
 
 /** How long a reply on a local socket may take: a broken server fails the test in this, not in Jest's minute. */
@@ -138,6 +165,34 @@ describeWith('root', () => probes.root() ?? probes.native(), 'RootServer answeri
       ['warn', -errnoTruth('ENOTUNIQ'), process.pid],
       ['warn', -errnoTruth('ESRCH'), process.pid],
     ]);
+  });
+
+  it("answers a name whose engine is still loading once the engine has listed: hostname, cgroup and init PID", async () => {
+    const late = new LateEngine('late');
+    const s = await startTestServer({ engines: [late] });
+    const opened: RawRootClient[] = [];
+    try {
+      const requests = [containerRequest(T.HOSTNAME_REQ, 0, 'later'), containerRequest(T.CGROUPNAME_REQ, 0, 'later'), containerRequest(T.PROCESSID_REQ, 0, 'later')];
+      for (const request of requests) {
+        const c = await RawRootClient.open(s.socket);
+        opened.push(c);
+        await c.write(request);
+      }
+      // The three requests have reached the server (its own counts say so) while the engine has listed nothing.
+      const status = await RawRootClient.open(s.socket);
+      opened.push(status);
+      let kinds = await requestsByKind(status);
+      for (let i = 0; i < 500 && !(kinds.hostname === 1 && kinds.cgroup === 1 && kinds.pid === 1); i++) kinds = await requestsByKind(status);
+      expect(kinds).toMatchObject({ hostname: 1, cgroup: 1, pid: 1 });
+      (late.sink as ContainerSink).replaceAll([{ engine: 'late', id: 'fe12dc340000', names: ['later'], running: true, pid: sandbox.pid }]);
+      const [host, group, pid] = await Promise.all(opened.slice(0, 3).map(async (c) => readContainer((await c.next(REPLY_MS)) as Buffer)));
+      expect(host).toEqual({ type: T.HOSTNAME, length: 24 + Buffer.byteLength(hostname), status: 0, version: 2, bytes: 24 + Buffer.byteLength(hostname), pid: sandbox.pid, namelen: Buffer.byteLength(hostname), name: hostname });
+      expect(group).toEqual({ type: T.CGROUPNAME, length: 24 + cgroup.length, status: 0, version: 2, bytes: 24 + cgroup.length, pid: sandbox.pid, namelen: cgroup.length, name: cgroup });
+      expect(pid).toEqual({ type: T.PROCESSID, length: 24, status: 0, version: 2, bytes: 24, pid: sandbox.pid, namelen: 0, name: '' });
+    } finally {
+      for (const c of opened) c.close();
+      await s.stop();
+    }
   });
 
   it('frames by length: a request split byte by byte and three in one write are answered in order', async () => {

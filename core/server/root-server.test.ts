@@ -8,7 +8,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
-import { existsSync, linkSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, linkSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -238,11 +238,15 @@ describeWith('root', () => probes.root() ?? probes.native(), 'RootServer at acce
 
 describeWith('root', () => probes.root() ?? probes.native(), 'RootServer socket', () => {
   it('creates its directory 0700 and the socket with the mode asked, and removes the socket at close', async () => {
-    const t = await startTestServer({ config: { socketMode: 0o750 } });
+    const t = await startTestServer({ config: { socketMode: 0o750, allowUids: [0, NOBODY] } });
     try {
       expect(statSync(join(t.dir, 'pmcd')).mode & 0o7777).toBe(0o700);
       expect(t.logger.lines.some((l) => l.line.startsWith('warn socket directory'))).toBe(false);
       expect(statSync(t.socket).mode & 0o777).toBe(0o750);
+      // The operator's record of what is served: the path, the mode as the kernel has it, who may connect.
+      expect(t.logger.lines.filter((l) => l.line === 'info listening').map((l) => l.fields)).toEqual([
+        { socket: t.socket, mode: (statSync(t.socket).mode & 0o777).toString(8), allowUids: `0,${NOBODY}` },
+      ]);
       expect(t.server.path).toBe(t.socket);
       await expect(t.server.listen(t.socket)).rejects.toMatchObject({ code: 'ERR_CONFIG' });
       // One socket per server: a second path is refused, not bound.
@@ -255,6 +259,7 @@ describeWith('root', () => probes.root() ?? probes.native(), 'RootServer socket'
       expect(t.server.path).toBeUndefined();
       expect(await c.next(REPLY_MS)).toBeUndefined();
       expect(() => statSync(t.socket)).toThrow();
+      expect(t.logger.lines.filter((l) => l.line === 'info closed').map((l) => l.fields)).toEqual([{ socket: t.socket }]);
       await t.server.close();
     } finally {
       await t.stop();
@@ -348,6 +353,29 @@ describeWith('root', () => probes.root() ?? probes.native(), 'RootServer socket'
     } finally {
       await first.stop();
       await second.stop();
+    }
+  });
+
+  it('refuses with -EBUSY a path another file takes while it binds, keeps that file, leaves no other name, and can listen afterwards', async () => {
+    const t = await startTestServer();
+    await t.server.close();
+    const dir = join(t.dir, 'pmcd');
+    const path = join(dir, 'raced.socket');
+    try {
+      // listen() checks the path, then binds: the file is written after the check (listen's first await), before the bind.
+      const listening = t.server.listen(path);
+      writeFileSync(path, 'theirs');
+      await expect(listening).rejects.toMatchObject({ code: 'ERR_CONFIG', status: -errnoTruth('EBUSY'), message: expect.stringContaining(path) });
+      expect(readFileSync(path, 'utf8')).toBe('theirs');
+      expect(readdirSync(dir)).toEqual(['raced.socket']);
+      expect(t.server.path).toBeUndefined();
+      const after = join(dir, 'after.socket');
+      await expect(t.server.listen(after)).resolves.toBe(after);
+      const c = await RawRootClient.open(after, false);
+      expect(await c.next(REPLY_MS)).toEqual(PCP_INFO);
+      c.close();
+    } finally {
+      await t.stop();
     }
   });
 
