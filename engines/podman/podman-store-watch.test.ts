@@ -4,7 +4,7 @@
  * while it loads (the engine retires a store that moved) places and pushes
  * nothing more.
  */
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DirectoryWatcher } from '../../core/host/host-services.js';
@@ -193,5 +193,45 @@ describe('PodmanStoreWatch', () => {
     expect(store.sameLocation({ ...alice, note: 'a note changes nothing' })).toBe(true);
     const moved: Partial<PodmanStore>[] = [{ storageDir: join(root, 'other/storage') }, { runDir: join(root, 'other/run') }, { driver: 'vfs' }, { user: 'bob' }];
     expect(moved.map((change) => store.sameLocation({ ...alice, ...change }))).toEqual([false, false, false, false]);
+  });
+
+  it('reads only the container that was added when a list is rewritten, not every container again', async () => {
+    const store = storeWatch();
+    store.open();
+    await store.load();
+    records.length = 0;
+    const lists = join(root, 'rootful/storage/overlay-containers');
+    const added = 'f'.repeat(64);
+    const entries = JSON.parse(readFileSync(join(lists, 'containers.json'), 'utf8')) as unknown[];
+    // As c/storage writes it: a new file renamed over the list, the new container last.
+    writeFileSync(join(lists, 'containers.json.tmp'), JSON.stringify([...entries, { id: added, names: ['croot-fx-added'] }]));
+    renameSync(join(lists, 'containers.json.tmp'), join(lists, 'containers.json'));
+    await eventually(async () => records.find((r) => r.id === added));
+    expect(records.map((r) => r.id)).toEqual([added]);
+  });
+
+  it('reads a container once for a start\'s burst of run-state files written together', async () => {
+    const store = storeWatch();
+    store.open();
+    await store.load();
+    records.length = 0;
+    const userdata = join(root, `rootful/run/overlay-containers/${VOL}/userdata`);
+    const conmonPid = readFileSync(join(userdata, 'conmon.pid'), 'utf8');
+    const pid = readFileSync(join(userdata, 'pidfile'), 'utf8');
+    // What podman and conmon write at a start, one after the other.
+    writeFileSync(join(userdata, 'hostname'), 'vol-restarted');
+    writeFileSync(join(userdata, 'conmon.pid'), conmonPid);
+    writeFileSync(join(userdata, 'pidfile'), pid);
+    await eventually(async () => records.find((r) => r.id === VOL && r.hostname === 'vol-restarted'));
+    // The test's own watch on the folder, placed after the writes: once it sees a new file, every event before it was delivered.
+    const seen: string[] = [];
+    const unwatch = new NodeDirectoryWatcher().watch(userdata, (e) => seen.push(e.name));
+    try {
+      writeFileSync(join(userdata, 'oci-log'), '');
+      await eventually(async () => (seen.includes('oci-log') ? true : undefined));
+    } finally {
+      unwatch();
+    }
+    expect(records.filter((r) => r.id === VOL)).toHaveLength(1);
   });
 });
