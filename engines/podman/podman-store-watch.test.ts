@@ -234,4 +234,23 @@ describe('PodmanStoreWatch', () => {
     }
     expect(records.filter((r) => r.id === VOL)).toHaveLength(1);
   });
+
+  it('pushes a container whose names changed in part: one name replaced, or one added', async () => {
+    const store = storeWatch();
+    store.open();
+    await store.load();
+    records.length = 0;
+    const list = join(root, 'rootful/storage/overlay-containers/containers.json');
+    const entries = JSON.parse(readFileSync(list, 'utf8')) as { id: string; names: string[] }[];
+    const renamed = entries.map((e) => (e.names[0] === 'croot-fx-run' ? { ...e, names: ['croot-fx-run', 'croot-fx-renamed'] } : e.names[0] === 'croot-fx-stopped' ? { ...e, names: [...e.names, 'croot-fx-added'] } : e));
+    writeFileSync(`${list}.tmp`, JSON.stringify(renamed));
+    renameSync(`${list}.tmp`, list);
+    await eventually(async () => (records.length >= 2 ? true : undefined));
+    expect(new Map(records.map((r) => [r.names[0], r.names]))).toEqual(
+      new Map([
+        ['croot-fx-run', ['croot-fx-run', 'croot-fx-renamed']],
+        ['croot-fx-stopped', ['croot-fx-stopped', 'croot-fx-added']],
+      ]),
+    );
+  });
 });
