@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { DirectoryEvent, DirectoryWatcher } from '../../core/host/host-services.js';
 import { NodeDirectoryWatcher } from '../../core/host/node-directory-watcher.js';
 import { CountingWatcher } from '../../test/support/counting-watcher.js';
+import { LossyWatcher } from '../../test/support/lossy-watcher.js';
 import { eventually } from '../../test/support/outcomes.js';
 import { FolderWatch } from './folder-watch.js';
 
@@ -150,5 +151,18 @@ describe('FolderWatch', () => {
     mkdirSync(target, { recursive: true });
     await saw('', 'overflow');
     expect(w.armed).toBe(true);
+  });
+
+  it('looks again when the ancestor it waits in lost events (a full inotify queue), and finds the folder made meanwhile', async () => {
+    const watcher = new LossyWatcher();
+    const target = join(root, 'a/b');
+    const w = watch(target, undefined, watcher);
+    watcher.losing = true;
+    mkdirSync(target, { recursive: true });
+    await eventually(async () => (watcher.lost.some((l) => l.dir === root && l.event.name === 'a') ? true : undefined));
+    expect(w.armed).toBe(false);
+    watcher.overflow(root);
+    expect(w.armed).toBe(true);
+    expect(events).toEqual([{ name: '', kind: 'overflow' }]);
   });
 });

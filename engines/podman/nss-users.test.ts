@@ -1,7 +1,7 @@
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
-import { codeOf } from '../../test/support/outcomes.js';
+import { codeOf, eventually } from '../../test/support/outcomes.js';
 import { nssUsers, parsePasswd } from './nss-users.js';
 
 describe('parsePasswd', () => {
@@ -12,12 +12,32 @@ describe('parsePasswd', () => {
       { name: 'ann', uid: 1000, home: '/home/ann' },
     ]);
   });
+
+  it('skips a line whose uid field is not a plain decimal number', () => {
+    const text = ['neg:x:-5:5::/h:/bin/sh', 'suffix:x:12a:5::/h:/bin/sh', 'prefix:x:a12:5::/h:/bin/sh', 'ok:x:12:5::/h:/bin/sh'].join('\n');
+    expect(parsePasswd(text)).toEqual([{ name: 'ok', uid: 12, home: '/h' }]);
+  });
 });
+
+/** A process's command line, or '' once it is gone. */
+function cmdline(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+  } catch {
+    return '';
+  }
+}
 
 describe('nssUsers', () => {
   let tools: string;
   beforeEach(() => (tools = mkdtempSync(join(tmpdir(), 'croot-t-getent-'))));
-  afterEach(() => rmSync(tools, { recursive: true, force: true }));
+  afterEach(() => {
+    // A fake getent that outlived its test (one that ignores SIGTERM) is ended here, not left behind.
+    const pidFile = join(tools, 'pid');
+    const pid = existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8')) : 0;
+    if (pid > 0 && cmdline(pid).startsWith('sleep')) process.kill(pid, 'SIGKILL');
+    rmSync(tools, { recursive: true, force: true });
+  });
 
   /** A fake getent: `body` as a shell script that first writes its PID to `pid`. */
   function tool(body: string): string {
@@ -47,6 +67,14 @@ describe('nssUsers', () => {
     expect(existsSync(`/proc/${pid}`)).toBe(false);
   });
 
+  it('kills a getent that ignores SIGTERM (a look-up stuck in an NSS module) when it does not answer in time', async () => {
+    const command = tool("trap '' TERM\nexec sleep 1000");
+    const code = codeOf(nssUsers([], { command, timeoutMs: 100 }));
+    const pidFile = join(tools, 'pid');
+    await eventually(async () => (existsSync(pidFile) && !existsSync(`/proc/${readFileSync(pidFile, 'utf8').trim()}`) ? true : undefined));
+    expect(await code).toBe('ERR_TIMEOUT');
+  });
+
   it('ends the look-up when its signal is aborted', async () => {
     const command = tool('exec sleep 1000');
     const abort = new AbortController();
@@ -59,5 +87,11 @@ describe('nssUsers', () => {
   it('fails with ERR_SYSTEM when getent fails or cannot run', async () => {
     expect(await codeOf(nssUsers([], { command: tool('exit 3') }))).toBe('ERR_SYSTEM');
     expect(await codeOf(nssUsers([], { command: join(tools, 'missing') }))).toBe('ERR_SYSTEM');
+  });
+
+  it('fails with ERR_SYSTEM, not with an empty answer, when a look-up by key fails otherwise than by keys not found', async () => {
+    // getent(1): 1 is a missing argument or unknown database, 2 is "a key could not be found".
+    const command = tool('echo "root:x:0:0:root:/root:/bin/sh"\nexit 1');
+    expect(await codeOf(nssUsers(['root'], { command }))).toBe('ERR_SYSTEM');
   });
 });
