@@ -16,6 +16,7 @@ import { join, resolve } from 'node:path';
 import { ContainerModule, type Container } from 'inversify';
 import { createCrootContainer } from '../../core/create-container.js';
 import { EngineRegistry, EngineRegistryOptions, type IndexedContainer } from '../../core/registry/engine-registry.js';
+import type { ContainerSink } from '../../core/registry/engine-contribution.js';
 import { DirectoryWatcher } from '../../core/host/host-services.js';
 import { describeWith, probes } from '../../test/support/components.js';
 import { CountingWatcher } from '../../test/support/counting-watcher.js';
@@ -163,6 +164,35 @@ describe('DockerEngine with daemon: \'when-no-files\'', () => {
     const sock = join(scratch, 'wnf-absent.sock');
     const wanted = `daemon at ${sock} not answered yet; reading ${dockerDir}: 3 containers`;
     expect(await apiLoadsWith({ DOCKER_HOST: `unix://${sock}`, PCP_DOCKER_DIR: dockerDir })).toEqual({ loads: 0, reason: wanted, afterRecheck: wanted });
+  });
+
+  it('does not ask the daemon at a re-check made while the files are still being read', async () => {
+    const dockerDir = fixtureDockerDir();
+    let loads = 0;
+    const pushed: string[][] = [];
+    await jest.isolateModulesAsync(async () => {
+      jest.doMock('./docker-api-source.js', () => {
+        loads++;
+        return jest.requireActual('./docker-api-source.js');
+      });
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const isolated = require('./docker-engine-module.js') as typeof import('./docker-engine-module.js');
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const engineClass = (require('./docker-engine.js') as typeof import('./docker-engine.js')).DockerEngine;
+      const engine = crootContainer({ DOCKER_HOST: `unix://${join(scratch, 'wnf-early.sock')}`, PCP_DOCKER_DIR: dockerDir }, { daemon: 'when-no-files' }, undefined, isolated.dockerEngineModule).get(engineClass);
+      const sink: ContainerSink = {
+        replaceAll: (records) => void pushed.push([...records].map((r) => r.names.join(',')).sort()),
+        upsert: () => undefined,
+        remove: () => undefined,
+        health: () => undefined,
+      };
+      await engine.start(sink);
+      // The folder's reading started in start() and needs the file system: it cannot have ended yet.
+      await engine.recheck();
+      await eventually(async () => (pushed.length > 0 ? true : undefined));
+      await engine.stop();
+    });
+    expect({ loads, pushed }).toEqual({ loads: 0, pushed: [['desperate_turing', 'dreamy_elion', 'jolly_sinoussi']] });
   });
 
   it('asks the daemon when there is no containers folder', async () => {
