@@ -289,6 +289,16 @@ describe('DockerEngine while a daemon that answers loads', () => {
     expect(reason(registry)).toBe(`no daemon at ${sock} (inspect of container ${a.slice(0, 12)} failed 2 times (HTTP 500: (HTTP code 500) server error - overloaded)) and ${none}/containers absent`);
   });
 
+  it('closes every connection to a daemon in use when it stops, its event stream\'s too', async () => {
+    const sock = join(scratch, 'stop-following.sock');
+    await fakeDaemon(sock, loadingDaemon([a, b], new Set([a, b])));
+    const { registry } = await startedCroot({ DOCKER_HOST: `unix://${sock}`, PCP_DOCKER_DIR: join(scratch, 'stop-following') });
+    expect(await reasonMatching(registry, /API/)).toBe(`daemon at ${sock} (API and events): 2 containers`);
+    expect(held.size).toBeGreaterThan(0);
+    await registry.stop();
+    expect(await eventually(async () => (held.size === 0 ? 0 : undefined))).toBe(0);
+  });
+
   it('lets go of a daemon still being pinged when it stops', async () => {
     const sock = join(scratch, 'stop-pinging.sock');
     const daemon = await fakeDaemon(sock, () => undefined);
