@@ -9,7 +9,7 @@
  * missed socket, a cut stream, and a socket folder removed and made again.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -251,6 +251,25 @@ describe('DockerEngine watching for a socket', () => {
     await eventually(async () => (daemon.connections() >= 3 ? true : undefined));
     await reasonMatching(registry, /unreachable \(ECONNRESET\)/);
     expect(counting.active.get(sockDir)).toBe(1);
+  });
+});
+
+describe('DockerEngine seeing its socket appear', () => {
+  it('makes one try at the daemon however many events the socket\'s appearance brings at once', async () => {
+    const sockDir = join(scratch, 'twice-dir');
+    mkdirSync(sockDir);
+    const sock = join(sockDir, 'docker.sock');
+    const { registry } = await startedCroot({ DOCKER_HOST: `unix://${sock}`, PCP_DOCKER_DIR: fixtureDockerDir() }, { retryMinMs: 600000, retryMaxMs: 600000, requestTimeoutMs: 600000 });
+    await reasonMatching(registry, /unreachable \(ENOENT\)/);
+    let pings = 0;
+    await fakeDaemon(sock, (request, s) => {
+      if (request.startsWith('GET /_ping ')) pings++;
+      pingOnly(request, s);
+    });
+    // Made, then its mode set, as dockerd does: two events for the one socket, read together.
+    chmodSync(sock, 0o660);
+    expect(await reasonMatching(registry, /answers/)).toMatch(/loading: listing its containers/);
+    expect(pings).toBe(1);
   });
 });
 
