@@ -25,14 +25,24 @@ let failedMutant;
 class FailFastEnvironment extends TestEnvironment {
   failed = false;
 
-  async handleTestEvent(event) {
+  async handleTestEvent(event, state) {
     const mutant = process.env[ACTIVE_MUTANT];
-    if (event.name === 'test_fn_failure' || event.name === 'hook_failure') {
+    // A file after the failure: every block skipped, so no beforeAll of it runs either.
+    if (event.name === 'run_start' && mutant !== undefined && mutant === failedMutant) skipAll(state.rootDescribeBlock);
+    else if (event.name === 'test_fn_failure' || event.name === 'hook_failure') {
       this.failed = true;
       if (mutant !== undefined) failedMutant = mutant;
     }
     // jest-circus looks at the mode after test_start: a skipped test runs no hooks either.
     else if (event.name === 'test_start' && (this.failed || (mutant !== undefined && mutant === failedMutant))) event.test.mode = 'skip';
+  }
+}
+
+/** Marks a describe block's tests and blocks skipped (jest-circus skips a block's hooks when it has no test to run). */
+function skipAll(block) {
+  for (const child of block.children) {
+    child.mode = 'skip';
+    if (child.type === 'describeBlock') skipAll(child);
   }
 }
 
