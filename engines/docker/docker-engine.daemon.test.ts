@@ -195,6 +195,17 @@ describe('DockerEngine with daemon: \'when-no-files\'', () => {
     expect({ loads, pushed }).toEqual({ loads: 0, pushed: [['desperate_turing', 'dreamy_elion', 'jolly_sinoussi']] });
   });
 
+  it('asks the daemon again at a re-check while there is no containers folder', async () => {
+    const sock = join(scratch, 'wnf-again.sock');
+    const daemon = await fakeDaemon(sock, (_request, s) => s.destroy());
+    // No timed try: only the re-check can ask again.
+    const { c, registry } = await startedCroot({ DOCKER_HOST: `unix://${sock}`, PCP_DOCKER_DIR: join(scratch, 'wnf-again-none') }, { daemon: 'when-no-files', retryMinMs: 600000, retryMaxMs: 600000 });
+    await reasonMatching(registry, /ECONNRESET/);
+    const before = daemon.connections();
+    await c.get(DockerEngine).recheck();
+    expect(await eventually(async () => (daemon.connections() > before ? daemon.connections() - before : undefined))).toBe(1);
+  });
+
   it('asks the daemon when there is no containers folder', async () => {
     const sock = join(scratch, 'wnf-none.sock');
     const none = join(scratch, 'wnf-no-docker-dir');
