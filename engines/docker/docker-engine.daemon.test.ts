@@ -319,14 +319,22 @@ describe('DockerEngine while a daemon that answers loads', () => {
     expect(reason(registry)).toBe(`no daemon at ${sock} (inspect of container ${a.slice(0, 12)} failed 2 times (HTTP 500: (HTTP code 500) server error - overloaded)) and ${none}/containers absent`);
   });
 
-  it('closes every connection to a daemon in use when it stops, its event stream\'s too', async () => {
+  it('closes the event stream of a daemon in use when it stops', async () => {
     const sock = join(scratch, 'stop-following.sock');
-    await fakeDaemon(sock, loadingDaemon([a, b], new Set([a, b])));
+    const streams = new Set<Socket>();
+    const answer = loadingDaemon([a, b], new Set([a, b]));
+    await fakeDaemon(sock, (request, s) => {
+      if (/^GET (?:\/v[\d.]+)?\/events/.test(request)) {
+        streams.add(s);
+        s.on('close', () => streams.delete(s));
+      }
+      answer(request, s);
+    });
     const { registry } = await startedCroot({ DOCKER_HOST: `unix://${sock}`, PCP_DOCKER_DIR: join(scratch, 'stop-following') });
     expect(await reasonMatching(registry, /API/)).toBe(`daemon at ${sock} (API and events): 2 containers`);
-    expect(held.size).toBeGreaterThan(0);
+    expect(streams.size).toBe(1);
     await registry.stop();
-    expect(await eventually(async () => (held.size === 0 ? 0 : undefined))).toBe(0);
+    expect(await eventually(async () => (streams.size === 0 ? 0 : undefined))).toBe(0);
   });
 
   it('lets go of a daemon still being pinged when it stops', async () => {
