@@ -305,7 +305,8 @@ describe('DockerEngine while a daemon that answers loads', () => {
     const c = crootContainer({ DOCKER_HOST: `unix://${sock}`, PCP_DOCKER_DIR: join(scratch, 'loading-none') }, { inspectAttempts: 100, inspectRetryMs: 600000 });
     const registry = c.get<EngineRegistry>(EngineRegistry);
     await registry.start();
-    expect(await reasonMatching(registry, /to retry/)).toBe(
+    // Both inspects refused: the reason passes through "1 inspect to retry" on the way.
+    expect(await reasonMatching(registry, /2 inspects to retry/)).toBe(
       `daemon at ${sock} answers, loading: 0 of 2 containers inspected, 2 inspects to retry (HTTP 500: (HTTP code 500) server error - overloaded); its first load is not complete`,
     );
     expect(registry.statuses().find((s) => s.engine === 'docker')?.available).toBe(false);
