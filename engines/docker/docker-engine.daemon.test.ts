@@ -9,13 +9,14 @@
  * missed socket, a cut stream, and a socket folder removed and made again.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { ContainerModule, type Container } from 'inversify';
 import { createCrootContainer } from '../../core/create-container.js';
 import { EngineRegistry, EngineRegistryOptions, type IndexedContainer } from '../../core/registry/engine-registry.js';
+import type { ContainerSink } from '../../core/registry/engine-contribution.js';
 import { DirectoryWatcher } from '../../core/host/host-services.js';
 import { describeWith, probes } from '../../test/support/components.js';
 import { CountingWatcher } from '../../test/support/counting-watcher.js';
@@ -165,6 +166,35 @@ describe('DockerEngine with daemon: \'when-no-files\'', () => {
     expect(await apiLoadsWith({ DOCKER_HOST: `unix://${sock}`, PCP_DOCKER_DIR: dockerDir })).toEqual({ loads: 0, reason: wanted, afterRecheck: wanted });
   });
 
+  it('does not ask the daemon at a re-check made while the files are still being read', async () => {
+    const dockerDir = fixtureDockerDir();
+    let loads = 0;
+    const pushed: string[][] = [];
+    await jest.isolateModulesAsync(async () => {
+      jest.doMock('./docker-api-source.js', () => {
+        loads++;
+        return jest.requireActual('./docker-api-source.js');
+      });
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const isolated = require('./docker-engine-module.js') as typeof import('./docker-engine-module.js');
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const engineClass = (require('./docker-engine.js') as typeof import('./docker-engine.js')).DockerEngine;
+      const engine = crootContainer({ DOCKER_HOST: `unix://${join(scratch, 'wnf-early.sock')}`, PCP_DOCKER_DIR: dockerDir }, { daemon: 'when-no-files' }, undefined, isolated.dockerEngineModule).get(engineClass);
+      const sink: ContainerSink = {
+        replaceAll: (records) => void pushed.push([...records].map((r) => r.names.join(',')).sort()),
+        upsert: () => undefined,
+        remove: () => undefined,
+        health: () => undefined,
+      };
+      await engine.start(sink);
+      // The folder's reading started in start() and needs the file system: it cannot have ended yet.
+      await engine.recheck();
+      await eventually(async () => (pushed.length > 0 ? true : undefined));
+      await engine.stop();
+    });
+    expect({ loads, pushed }).toEqual({ loads: 0, pushed: [['desperate_turing', 'dreamy_elion', 'jolly_sinoussi']] });
+  });
+
   it('asks the daemon when there is no containers folder', async () => {
     const sock = join(scratch, 'wnf-none.sock');
     const none = join(scratch, 'wnf-no-docker-dir');
@@ -176,6 +206,17 @@ describe('DockerEngine with daemon: \'when-no-files\'', () => {
 });
 
 describe('DockerEngine trying a daemon again', () => {
+  it('asks the daemon again at a re-check with daemon \'when-no-files\' while there is no containers folder', async () => {
+    const sock = join(scratch, 'wnf-again.sock');
+    const daemon = await fakeDaemon(sock, (_request, s) => s.destroy());
+    // No timed try: only the re-check can ask again.
+    const { c, registry } = await startedCroot({ DOCKER_HOST: `unix://${sock}`, PCP_DOCKER_DIR: join(scratch, 'wnf-again-none') }, { daemon: 'when-no-files', retryMinMs: 600000, retryMaxMs: 600000 });
+    await reasonMatching(registry, /ECONNRESET/);
+    const before = daemon.connections();
+    await c.get(DockerEngine).recheck();
+    expect(await eventually(async () => (daemon.connections() > before ? daemon.connections() - before : undefined))).toBe(1);
+  });
+
   it('tries a tcp:// daemon again and again with backoff while it fails, reading the files meanwhile', async () => {
     const daemon = await fakeDaemon(0, (_request, s) => s.destroy());
     const dockerDir = fixtureDockerDir();
@@ -224,6 +265,25 @@ describe('DockerEngine watching for a socket', () => {
   });
 });
 
+describe('DockerEngine seeing its socket appear', () => {
+  it('makes one try at the daemon however many events the socket\'s appearance brings at once', async () => {
+    const sockDir = join(scratch, 'twice-dir');
+    mkdirSync(sockDir);
+    const sock = join(sockDir, 'docker.sock');
+    const { registry } = await startedCroot({ DOCKER_HOST: `unix://${sock}`, PCP_DOCKER_DIR: fixtureDockerDir() }, { retryMinMs: 600000, retryMaxMs: 600000, requestTimeoutMs: 600000 });
+    await reasonMatching(registry, /unreachable \(ENOENT\)/);
+    let pings = 0;
+    await fakeDaemon(sock, (request, s) => {
+      if (request.startsWith('GET /_ping ')) pings++;
+      pingOnly(request, s);
+    });
+    // Made, then its mode set, as dockerd does: two events for the one socket, read together.
+    chmodSync(sock, 0o660);
+    expect(await reasonMatching(registry, /answers/)).toMatch(/loading: listing its containers/);
+    expect(pings).toBe(1);
+  });
+});
+
 describe('DockerEngine while a daemon that answers loads', () => {
   const [a, b] = ['a1'.repeat(32), 'b2'.repeat(32)];
 
@@ -232,6 +292,7 @@ describe('DockerEngine while a daemon that answers loads', () => {
     await fakeDaemon(sock, loadingDaemon([a, b], new Set([a])));
     const dockerDir = fixtureDockerDir();
     const { registry } = await startedCroot({ DOCKER_HOST: `unix://${sock}`, PCP_DOCKER_DIR: dockerDir }, { inspectAttempts: 100, inspectRetryMs: 600000 });
+    // One inspected, the other refused: the reason may pass through "0 of 2 ... 1 inspect to retry" on the way.
     expect(await reasonMatching(registry, /1 of 2 containers inspected, 1 inspect to retry/)).toBe(
       `daemon at ${sock} answers, loading: 1 of 2 containers inspected, 1 inspect to retry (HTTP 500: (HTTP code 500) server error - overloaded); meanwhile reading ${dockerDir}: 3 containers`,
     );
@@ -245,6 +306,7 @@ describe('DockerEngine while a daemon that answers loads', () => {
     const c = crootContainer({ DOCKER_HOST: `unix://${sock}`, PCP_DOCKER_DIR: join(scratch, 'loading-none') }, { inspectAttempts: 100, inspectRetryMs: 600000 });
     const registry = c.get<EngineRegistry>(EngineRegistry);
     await registry.start();
+    // Both inspects refused: the reason passes through "1 inspect to retry" on the way.
     expect(await reasonMatching(registry, /2 inspects to retry/)).toBe(
       `daemon at ${sock} answers, loading: 0 of 2 containers inspected, 2 inspects to retry (HTTP 500: (HTTP code 500) server error - overloaded); its first load is not complete`,
     );
@@ -257,6 +319,24 @@ describe('DockerEngine while a daemon that answers loads', () => {
     const none = join(scratch, 'loading-fails');
     const { registry } = await startedCroot({ DOCKER_HOST: `unix://${sock}`, PCP_DOCKER_DIR: none }, { inspectAttempts: 2, inspectRetryMs: 10, retryMinMs: 600000 });
     expect(reason(registry)).toBe(`no daemon at ${sock} (inspect of container ${a.slice(0, 12)} failed 2 times (HTTP 500: (HTTP code 500) server error - overloaded)) and ${none}/containers absent`);
+  });
+
+  it('closes the event stream of a daemon in use when it stops', async () => {
+    const sock = join(scratch, 'stop-following.sock');
+    const streams = new Set<Socket>();
+    const answer = loadingDaemon([a, b], new Set([a, b]));
+    await fakeDaemon(sock, (request, s) => {
+      if (/^GET (?:\/v[\d.]+)?\/events/.test(request)) {
+        streams.add(s);
+        s.on('close', () => streams.delete(s));
+      }
+      answer(request, s);
+    });
+    const { registry } = await startedCroot({ DOCKER_HOST: `unix://${sock}`, PCP_DOCKER_DIR: join(scratch, 'stop-following') });
+    expect(await reasonMatching(registry, /API/)).toBe(`daemon at ${sock} (API and events): 2 containers`);
+    expect(streams.size).toBe(1);
+    await registry.stop();
+    expect(await eventually(async () => (streams.size === 0 ? 0 : undefined))).toBe(0);
   });
 
   it('lets go of a daemon still being pinged when it stops', async () => {
@@ -285,7 +365,8 @@ describeWith('docker', probes.docker, 'DockerEngine and the real dockerd behind 
       // The files' containers are not the daemon's.
       expect(registry.containers().some((r) => r.names.includes('dreamy_elion'))).toBe(false);
       await relay.cut();
-      expect(await reasonMatching(registry, /unreachable/)).toMatch(new RegExp(`^daemon at ${relay.path} unreachable \\(event stream (ended|closed|failed)[^)]*\\); reading ${dockerDir}: 3 containers$`));
+      // Back to the files, read afresh: the reason names them once they are read.
+      expect(await reasonMatching(registry, /unreachable.*: \d+ containers?$/)).toMatch(new RegExp(`^daemon at ${relay.path} unreachable \\(event stream (ended|closed|failed)[^)]*\\); reading ${dockerDir}: 3 containers$`));
       expect(engine.source).toBe('disk');
       await relay.open();
       await reasonMatching(registry, /API/);

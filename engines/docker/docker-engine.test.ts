@@ -173,6 +173,22 @@ describe('DockerEngine without a daemon (DOCKER_HOST at a socket that does not e
     expect(await codeOf(() => registry.lookup('renamed'))).toBe('ERR_NO_CONTAINER');
     expect(status(registry)?.reason).toMatch(/: 3 containers$/);
   });
+
+  it('says so as soon as Docker\'s containers folder appears or goes, with no try at the daemon between', async () => {
+    const dockerDir = join(scratch, 'folder-comes-and-goes');
+    mkdirSync(dockerDir);
+    // No timed try at the daemon: only the folder's own events can change what the engine says.
+    const { registry } = await croot(env(dockerDir), { retryMinMs: 600000, retryMaxMs: 600000 });
+    await registry.ready();
+    const absent = { available: false, reason: `no daemon at ${deadSocket} (ENOENT) and ${dockerDir}/containers absent` };
+    expect(status(registry)).toMatchObject(absent);
+    mkdirSync(join(dockerDir, 'containers'));
+    expect(await eventually(async () => (status(registry)?.available === true ? status(registry) : undefined))).toMatchObject({
+      reason: `daemon at ${deadSocket} unreachable (ENOENT); reading ${dockerDir}: 0 containers`,
+    });
+    rmSync(join(dockerDir, 'containers'), { recursive: true });
+    expect(await eventually(async () => (status(registry)?.available === false ? status(registry) : undefined))).toMatchObject(absent);
+  });
 });
 
 describe('DockerEngine\'s safety net, with a watcher that misses every change', () => {

@@ -51,12 +51,14 @@ describe('dockerPidStartTime', () => {
     expect(dockerPidStartTime('2024-01-02T03:04:05Z', undefined)).toBeUndefined();
   });
 
-  it('goes into the record with a tolerance of 30 s of clock ticks, for a running container only', () => {
+  it('goes into the record with a tolerance of 30 s of clock ticks, for a running container only, and no tolerance without it', () => {
     const json = { Id: 'c'.repeat(64), Name: '/t', State: { Running: true, Pid: 4242, StartedAt: '2024-01-02T03:04:05Z' } };
     expect(dockerRecordFrom(json, 'disk', { pidStartTime: 5000 })).toMatchObject({ pid: 4242, pidStartTime: 5000, pidStartTolerance: 30 * ticks });
     const stopped = dockerRecordFrom({ ...json, State: { ...json.State, Running: false } }, 'disk', { pidStartTime: 5000 });
     expect(stopped?.pidStartTime).toBeUndefined();
     expect(stopped?.pidStartTolerance).toBeUndefined();
+    const unknown = dockerRecordFrom(json, 'disk');
+    expect([unknown?.pid, unknown?.pidStartTime, unknown?.pidStartTolerance]).toEqual([4242, undefined, undefined]);
   });
 });
 
@@ -113,6 +115,11 @@ describe('dockerRecordFrom', () => {
     expect(dockerRecordFrom({ Id: id, HostConfig: { CgroupParent: 'my.slice' } }, 'api', { cgroupDriver: 'systemd' })?.cgroupHint).toBe(`my.slice/docker-${id}.scope`);
     expect(dockerRecordFrom({ Id: id, HostConfig: { CgroupParent: 'api' } }, 'disk', { cgroupParent: '/disk' })?.cgroupHint).toBe(`disk/${id}`);
     expect(dockerRecordFrom({ Id: id, HostConfig: { CgroupParent: 3 } }, 'api')?.cgroupHint).toBe(`docker/${id}`);
+  });
+
+  it('keeps a nested --cgroup-parent whole, dropping only the slashes at its ends, as the cgroupfs driver joins it', () => {
+    expect(dockerRecordFrom({ Id: id, HostConfig: { CgroupParent: '/croot/nested/' } }, 'api')?.cgroupHint).toBe(`croot/nested/${id}`);
+    expect(dockerRecordFrom({ Id: id, HostConfig: { CgroupParent: '//croot/nested//' } }, 'api')?.cgroupHint).toBe(`croot/nested/${id}`);
   });
 
   it('says where it came from', () => {
