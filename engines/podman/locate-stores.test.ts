@@ -184,7 +184,7 @@ describe('locateStores on a tree of its own', () => {
     expect(found.confDirs).toEqual([join(alice.home, '.config/containers')]);
   });
 
-  it('says of the rootful store both why a configured path is not used and which lists its driver leaves unread', async () => {
+  it('says of the rootful store both why a configured path is not used and that it reads the lists podman recorded over the configured driver', async () => {
     const system = join(root, 'etc/storage.conf');
     mkdirSync(join(root, 'etc'));
     writeFileSync(system, `[storage]\ndriver = "vfs"\ngraphroot = "${join(root, 'rootful/storage')}"\nrunroot = "relative/run"\n`);
@@ -193,10 +193,10 @@ describe('locateStores on a tree of its own', () => {
     const found = await locate([], confPaths);
     const rootful = found.wanted[0];
     expect(rootful?.driverConfigured).toBe(true);
-    expect(rootful?.store).toMatchObject({ label: 'rootful', storageDir: join(root, 'rootful/storage'), runDir: '/run/containers/storage', driver: 'vfs' });
+    expect(rootful?.store).toMatchObject({ label: 'rootful', storageDir: join(root, 'rootful/storage'), runDir: '/run/containers/storage', driver: 'overlay' });
     expect(rootful?.store.note).toBe(
       `${system}: runroot "relative/run" is not an absolute path (using /run/containers/storage); ` +
-        `${system} sets driver "vfs", so overlay-containers under ${join(root, 'rootful/storage')} are not read`,
+        `${system} sets driver "vfs", but only overlay-containers under ${join(root, 'rootful/storage')} hold lists, and podman keeps the driver it recorded for a store: reading overlay's`,
     );
     expect(found.notes).toEqual([]);
   });

@@ -638,13 +638,15 @@ describe('PodmanEngine', () => {
       expect(byId(registry, VFS_RUN)).toMatchObject({ source: 'rootless:dave', ...runningFrom(root, join(root, 'run-user/1003/containers/vfs-containers', VFS_RUN, 'userdata')) });
     });
 
-    it('follows a storage.conf driver that has no lists and says which lists it leaves unread', async () => {
+    it("reads the lists podman recorded over a storage.conf driver that has none, and says so", async () => {
       const conf = join(root, 'home/dave/.config/containers/storage.conf');
       mkdirSync(join(root, 'home/dave/.config/containers'), { recursive: true });
       writeFileSync(conf, '[storage]\ndriver = "overlay"\n');
       const { registry } = await started(root, env);
-      expect(has(registry, VFS_RUN)).toBe(false);
-      expect(reason(registry)).toContain(`rootless:dave: ${conf} sets driver "overlay", so vfs-containers under ${daveGraph()} are not read`);
+      expect(byId(registry, VFS_RUN).running).toBe(true);
+      expect(reason(registry)).toContain(
+        `rootless:dave: ${conf} sets driver "overlay", but only vfs-containers under ${daveGraph()} hold lists, and podman keeps the driver it recorded for a store: reading vfs's`,
+      );
     });
 
     it('reads the driver whose list changed last when a store has several, and says why', async () => {

@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { describeWith, probes, run as runCommand } from '../../test/support/components.js';
 import { eventually } from '../../test/support/outcomes.js';
 import { childrenOf, parentPid, processState, startTimeOf, testChildren } from '../../test/support/processes.js';
 import {
@@ -62,14 +63,18 @@ describe('chooseDriver', () => {
     await expect(chooseDriver(graph, run, undefined)).resolves.toMatchObject({ driver: 'overlay' });
   });
 
-  it('follows the configured driver over the lists on disk and names the lists it leaves unread', async () => {
+  it("reads the lists on disk over a configured driver that has none (podman keeps the driver it recorded), and says so", async () => {
     list(graph, 'vfs');
     const choice = await chooseDriver(graph, run, { name: 'overlay', from: '/home/u/.config/containers/storage.conf' });
     expect(choice).toEqual({
-      driver: 'overlay',
-      found: false,
-      note: `/home/u/.config/containers/storage.conf sets driver "overlay", so vfs-containers under ${graph} are not read`,
+      driver: 'vfs',
+      found: true,
+      note: `/home/u/.config/containers/storage.conf sets driver "overlay", but only vfs-containers under ${graph} hold lists, and podman keeps the driver it recorded for a store: reading vfs's`,
     });
+  });
+
+  it('follows a configured driver in a store without lists (podman makes the store with it)', async () => {
+    await expect(chooseDriver(graph, run, { name: 'vfs', from: '/etc/containers/storage.conf' })).resolves.toEqual({ driver: 'vfs', found: false });
   });
 
   it('follows a configured driver that has lists without a note, even when others have newer ones', async () => {
@@ -83,6 +88,50 @@ describe('chooseDriver', () => {
     expect(canonicalDriver('overlay2')).toBe('overlay');
     await expect(chooseDriver(graph, run, { name: 'overlay2', from: 'system storage.conf' })).resolves.toEqual({ driver: 'overlay', found: true });
   });
+});
+
+describeWith('podman', probes.podman, 'chooseDriver against podman itself', () => {
+  let dir: string;
+  let own: string[];
+
+  beforeAll(() => {
+    dir = mkdtempSync(join('/var/tmp', 'croot-t-driver-'));
+    // A store of the test's own (graph root, run root, and libpod's tmp dir: nothing of the host's podman shared).
+    own = ['--root', join(dir, 'graph'), '--runroot', join(dir, 'run'), '--tmpdir', join(dir, 'tmp')];
+  });
+
+  afterAll(() => {
+    try {
+      runCommand('podman', [...own, '--storage-driver', 'vfs', 'rm', '-fa']);
+      runCommand('podman', [...own, '--storage-driver', 'vfs', 'rmi', '-af']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("reads the driver podman uses for a store whose storage.conf names another (podman info and podman ps as truth)", async () => {
+    const graph = join(dir, 'graph');
+    const runRoot = join(dir, 'run');
+    // A vfs store with one container, made by podman: its database records vfs.
+    runCommand('sh', ['-c', `d=$(mktemp -d) && cp /bin/busybox $d/ && tar -C $d -c . | podman ${own.join(' ')} --storage-driver vfs import - localhost/croot-t-driver:latest >/dev/null; s=$?; rm -rf $d; exit $s`]);
+    const id = runCommand('podman', [...own, '--storage-driver', 'vfs', 'create', '--name', 'croot-t-driver', 'localhost/croot-t-driver:latest', '/busybox', 'true']);
+    // Then a storage.conf for that store naming overlay.
+    const conf = join(dir, 'storage.conf');
+    writeFileSync(conf, `[storage]\ndriver = "overlay"\ngraphroot = "${graph}"\nrunroot = "${runRoot}"\n`);
+    const podman = (args: readonly string[]): string =>
+      execFileSync('podman', ['--tmpdir', join(dir, 'tmp'), ...args], {
+        env: { ...process.env, CONTAINERS_STORAGE_CONF: conf },
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'pipe'],
+        timeout: 60000,
+      }).trim();
+    const used = podman(['info', '--format', '{{.Store.GraphDriverName}}']);
+    expect(podman(['ps', '-a', '--no-trunc', '--format', '{{.ID}}'])).toBe(id);
+    const choice = await chooseDriver(graph, runRoot, { name: 'overlay', from: conf });
+    expect(choice.driver).toBe(used);
+    const scan = await scanStore({ label: 'rootful', storageDir: graph, runDir: runRoot, driver: choice.driver });
+    expect(scan.entries.map((e) => e.id)).toEqual([id]);
+  }, 120000);
 });
 
 describe('store paths', () => {

@@ -131,13 +131,17 @@ async function listsMtime(storageDir: string, runDir: string, driver: string): P
 }
 
 /**
- * Which graph driver's lists to read. A driver named in `storage.conf` wins,
- * as it does for c/storage (even when only another driver's lists exist:
- * podman would not see those either; the note says so). Without one,
- * c/storage reuses the driver it used before, which croot tells by the
- * `<driver>-containers` lists it left: the one driver that has any; when
- * several have, the one whose list changed last (the store podman wrote to
- * most recently), named in the note; when none has, overlay.
+ * Which graph driver's lists to read: the driver podman itself uses. Podman
+ * records its driver in its database (under the graph root) when it first
+ * uses a store, and from then on the recorded driver wins over the one
+ * `storage.conf` names (podman logs "User-selected graph driver ...
+ * overwritten by graph driver ... from database"). croot does not read that
+ * database; it tells the recorded driver by the `<driver>-containers` lists
+ * podman left: the one driver that has any; when several have, the one
+ * whose list changed last (the store podman wrote to most recently). A
+ * driver named in `storage.conf` is read when it has lists, or when no
+ * driver has (a new store, which podman will make with it); otherwise the
+ * lists on disk win, and the note says so. With neither, overlay.
  */
 export async function chooseDriver(storageDir: string, runDir: string, configured: ConfiguredDriver | undefined): Promise<DriverChoice> {
   // A store whose graph root and run root are both missing (most users' on a host) has no list: two stats, not three per driver.
@@ -151,9 +155,13 @@ export async function chooseDriver(storageDir: string, runDir: string, configure
     const found = GRAPH_DRIVERS.includes(driver)
       ? present.some((p) => p.driver === driver)
       : (await lists(driver)) !== undefined;
-    const others = present.filter((p) => p.driver !== driver).map((p) => `${p.driver}-containers`);
-    const note = !found && others.length > 0 ? `${configured.from} sets driver "${driver}", so ${others.join(', ')} under ${storageDir} are not read` : undefined;
-    return { driver, found, ...(note !== undefined ? { note } : {}) };
+    if (found || present.length === 0) return { driver, found };
+    const recorded = present.reduce((a, b) => (b.mtime > a.mtime ? b : a));
+    return {
+      driver: recorded.driver,
+      found: true,
+      note: `${configured.from} sets driver "${driver}", but only ${present.map((p) => `${p.driver}-containers`).join(', ')} under ${storageDir} hold lists, and podman keeps the driver it recorded for a store: reading ${recorded.driver}'s`,
+    };
   }
   if (present.length === 0) return { driver: GRAPH_DRIVERS[0] as string, found: false };
   const newest = present.reduce((a, b) => (b.mtime > a.mtime ? b : a));
