@@ -562,6 +562,9 @@ describe('PodmanEngine', () => {
       renameSync(join(root, 'etc'), join(root, 'etc-old'));
       cpSync(join(root, 'etc-old'), join(root, 'etc'), { recursive: true });
       await engine.recheck();
+      // vfs gets lists of its own, so the driver the new storage.conf names is the one podman would use.
+      mkdirSync(join(root, 'rootful/storage/vfs-containers'), { recursive: true });
+      writeFileSync(join(root, 'rootful/storage/vfs-containers/containers.json'), '[]');
       atomicWrite(movedConf, readFileSync(movedConf, 'utf8').replace(/^driver = .*$/m, 'driver = "vfs"'));
       await until(() => reason(registry).includes(join(root, 'rootful/storage/vfs-containers/containers.json')));
     });
