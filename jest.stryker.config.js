@@ -25,10 +25,8 @@ const { displayName: _displayName, ...project } = unit;
 module.exports = {
   ...project,
   testMatch: [`<rootDir>/${top}/**/*.test.ts`],
-  // After a mutant's first failing test its other tests are skipped, in every
-  // file: one failure kills the mutant (see the environment's comment).
+  // After a file's first failing test its other tests are skipped: one failure
+  // kills the mutant (see the environment's comment).
   testEnvironment: path.join(__dirname, 'test', 'support', 'fail-fast-environment.js'),
-  // Fastest files first: a mutant a quick test kills skips the slow ones (see the sequencer).
-  testSequencer: path.join(__dirname, 'test', 'support', 'fast-first-sequencer.js'),
   testTimeout: config.testTimeout,
 };
