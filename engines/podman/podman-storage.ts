@@ -149,22 +149,22 @@ export async function chooseDriver(storageDir: string, runDir: string, configure
   const lists = (driver: string): Promise<number | undefined> => (none ? Promise.resolve(undefined) : listsMtime(storageDir, runDir, driver));
   const mtimes = await Promise.all(GRAPH_DRIVERS.map(async (d) => ({ driver: d, mtime: await lists(d) })));
   const present = mtimes.filter((m): m is { driver: string; mtime: number } => m.mtime !== undefined);
+  // The driver podman wrote to last: the one it recorded, when lists tell.
+  const newest = present.reduce<{ driver: string; mtime: number } | undefined>((a, b) => (a === undefined || b.mtime > a.mtime ? b : a), undefined);
   if (configured !== undefined) {
     const driver = canonicalDriver(configured.name);
     // Every known driver was looked at above; only one croot does not know is looked for now.
     const found = GRAPH_DRIVERS.includes(driver)
       ? present.some((p) => p.driver === driver)
       : (await lists(driver)) !== undefined;
-    if (found || present.length === 0) return { driver, found };
-    const recorded = present.reduce((a, b) => (b.mtime > a.mtime ? b : a));
+    if (found || newest === undefined) return { driver, found };
     return {
-      driver: recorded.driver,
+      driver: newest.driver,
       found: true,
-      note: `${configured.from} sets driver "${driver}", but only ${present.map((p) => `${p.driver}-containers`).join(', ')} under ${storageDir} hold lists, and podman keeps the driver it recorded for a store: reading ${recorded.driver}'s`,
+      note: `${configured.from} sets driver "${driver}", but only ${present.map((p) => `${p.driver}-containers`).join(', ')} under ${storageDir} hold lists, and podman keeps the driver it recorded for a store: reading ${newest.driver}'s`,
     };
   }
-  if (present.length === 0) return { driver: GRAPH_DRIVERS[0] as string, found: false };
-  const newest = present.reduce((a, b) => (b.mtime > a.mtime ? b : a));
+  if (newest === undefined) return { driver: GRAPH_DRIVERS[0] as string, found: false };
   if (present.length === 1) return { driver: newest.driver, found: true };
   const names = present.map((p) => p.driver).join(', ');
   return {
