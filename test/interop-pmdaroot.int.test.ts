@@ -319,6 +319,24 @@ describeWith('PCP (pmdaroot, libpcp_pmda, root)', pcpProbe, 'croot’s clients a
       await peer?.stop();
     });
 
+    /** The kernel's state letter for `pid` (`Z`: a zombie), or `gone` once somebody reaped it. */
+    function procState(pid: number): string {
+      try {
+        return readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ')[0] ?? '?';
+      } catch {
+        return 'gone';
+      }
+    }
+
+    async function untilDead(pid: number): Promise<string> {
+      const deadline = Date.now() + 15000;
+      for (let state = procState(pid); Date.now() < deadline; state = procState(pid)) {
+        if (state === 'Z' || state === 'gone') return state;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      return procState(pid);
+    }
+
     /** Asks pmdaroot to wait (WNOHANG) until it reports `pid`; 15 s, as a loaded CI machine can be slow. */
     async function reap(client: RootClient, pid: number): Promise<number> {
       const seen: number[] = [];
@@ -329,13 +347,7 @@ describeWith('PCP (pmdaroot, libpcp_pmda, root)', pcpProbe, 'croot’s clients a
         if (result.pid !== 0 && result.pid !== -1) seen.push(result.pid);
         await new Promise((r) => setTimeout(r, 50));
       }
-      let state = 'gone';
-      try {
-        state = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ')[0] ?? '?';
-      } catch {
-        // no such process
-      }
-      throw new Error(`pid ${pid} was never reaped (its state now: ${state}; other pids reaped meanwhile: ${seen.join(',') || 'none'})`);
+      throw new Error(`pid ${pid} was never reaped (its state now: ${procState(pid)}; other pids reaped meanwhile: ${seen.join(',') || 'none'})`);
     }
 
     it('starts a pipe-IPC child and talks to it through the two fds pmdaroot passes back', async () => {
@@ -358,13 +370,39 @@ describeWith('PCP (pmdaroot, libpcp_pmda, root)', pcpProbe, 'croot’s clients a
       }
     });
 
-    it('kills a child with processTerminate and sees SIGKILL when reaping it', async () => {
+    // pmdaroot calls waitpid(-1, WNOHANG) at the top of every pass of its main
+    // loop and drops what it reaps (root.c, root_main), so a child killed by
+    // its terminate usually dies in time to be reaped, status lost, on the
+    // pass that follows the reply. The kill is checked against the kernel
+    // here; the status a wait decodes, in the test after this one.
+    it('kills a child with processTerminate, as the kernel sees', async () => {
       const client = await RootClient.connect(peer.socketPath, { transport: nativeTransport });
       try {
         const started = await client.processStart(1, 'sleeper', '/bin/sleep 60');
         expect(parentPid(started.pid)).toBe(peer.pid);
+        expect(procState(started.pid)).toMatch(/^[RS]$/);
         await expect(client.processTerminate(started.pid)).resolves.toMatchObject({ pid: started.pid });
-        expect((await reap(client, started.pid)) & 0x7f).toBe(9);
+        const state = await untilDead(started.pid);
+        expect(['Z', 'gone']).toContain(state);
+        // Still a zombie: nothing reaped it yet, and the next wait must.
+        if (state === 'Z') expect((await reap(client, started.pid)) & 0x7f).toBe(9);
+      } finally {
+        client.close();
+      }
+    });
+
+    it('reaps a SIGKILLed child with processWait and decodes its raw wait status', async () => {
+      const client = await RootClient.connect(peer.socketPath, { transport: nativeTransport });
+      try {
+        const started = await client.processStart(1, 'sleeper', '/bin/sleep 60');
+        expect(parentPid(started.pid)).toBe(peer.pid);
+        // Killed from here while pmdaroot sits in select(): with no request it
+        // makes no pass of its loop, so the zombie waits for our wait.
+        process.kill(started.pid, 'SIGKILL');
+        expect(await untilDead(started.pid)).toBe('Z');
+        const code = await reap(client, started.pid);
+        expect(code & 0x7f).toBe(9);
+        expect(procState(started.pid)).toBe('gone');
       } finally {
         client.close();
       }
