@@ -174,6 +174,14 @@ export interface CrootNative {
   readHostnameNow(pid: number, pidfd?: number, waitMicros?: number): string | Promise<string>;
   /** The namespace thread now. */
   namespaceThreadInfo(): NamespaceThreadInfo;
+  /**
+   * A count that grows each time a hostname is set in any UTS namespace of
+   * this kernel (sethostname, or a write of /proc/sys/kernel/hostname): one
+   * poll(POLLPRI, timeout 0) of /proc/sys/kernel/hostname, whose sysctl poll
+   * event the kernel raises for every such change. -1 when that file cannot
+   * be opened: nothing may then be cached on it.
+   */
+  utsGeneration(): number;
   /** Test-only: the next job that enters a namespace does not setns back, so its thread must be replaced. */
   _testSkipNextReturn(): void;
   /** pidfd_open(pid, 0): a close-on-exec pidfd. ESRCH when there is no such process. */
@@ -269,6 +277,7 @@ export const crootNativeFunctions = [
   'waitpid',
   'kill',
   'namespaceThreadInfo',
+  'utsGeneration',
   '_testSkipNextReturn',
   'pidfdOpen',
   'pidfdIsAlive',

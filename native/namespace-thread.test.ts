@@ -282,3 +282,22 @@ describeWith('root', probes.root, 'readHostnameNow', () => {
     expect(end.state).toBe('S');
   });
 });
+
+describeWith('root', probes.root, 'utsGeneration', () => {
+  it('grows when a hostname is set in any UTS namespace, by sethostname or by a write of the sysctl file', () => {
+    const start = native.utsGeneration();
+    expect(start).toBeGreaterThanOrEqual(0);
+    execFileSync('unshare', ['--uts', 'hostname', 'croot-gen-a']);
+    const afterSet = native.utsGeneration();
+    expect(afterSet).toBeGreaterThan(start);
+    execFileSync('unshare', ['--uts', 'sh', '-c', 'echo croot-gen-b > /proc/sys/kernel/hostname']);
+    expect(native.utsGeneration()).toBeGreaterThan(afterSet);
+    // A namespace made and left without setting a hostname changes nothing the kernel flags.
+    const quiet = native.utsGeneration();
+    execFileSync('unshare', ['--uts', 'true']);
+    let last = quiet;
+    for (let i = 0; i < 20; i++) last = native.utsGeneration();
+    // Other tests' containers may set hostnames meanwhile; a count that rose by poll would be 20 up.
+    expect(last - quiet).toBeLessThan(10);
+  });
+});

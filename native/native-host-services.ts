@@ -34,6 +34,13 @@ function exitedError(pid: number): CrootError {
  * namespace thread. Through a handle with a pidfd the kernel guarantees the
  * process: a reused PID is never entered (ESRCH, so ERR_NOT_RUNNING). Through
  * a /proc handle, the start time is checked before and after the read.
+ *
+ * A hostname read through a pidfd handle is kept on the handle and answered
+ * again, without the namespace thread, for as long as the addon's
+ * utsGeneration() stays what it was before the read: the kernel raises it
+ * whenever a hostname is set in any namespace, so a kept hostname is never
+ * older than the last change anywhere. A handle is one process; a restarted
+ * container is a new handle.
  */
 @injectable()
 export class NativeNamespaceHostnameReader implements NamespaceHostnameReader {
@@ -70,11 +77,18 @@ export class NativeNamespaceHostnameReader implements NamespaceHostnameReader {
       const pidfd = target.pidfd;
       // Closed: it vouches for nothing. An exited process is refused by setns itself (ESRCH).
       if (pidfd === undefined) throw exitedError(pid);
+      // Taken before the read: a hostname set while it runs raises the count again.
+      const generation = this.utsGeneration();
+      if (generation >= 0 && target.hostnameGeneration === generation) {
+        // No hostname was set anywhere since this one was read through the same pidfd.
+        if (!target.isAlive()) throw exitedError(pid);
+        return target.hostname;
+      }
       const answer = this.now(pid, pidfd, waitMicros);
-      if (typeof answer === 'string') return answer;
+      if (typeof answer === 'string') return remember(target, answer, generation);
       // The job borrows the pidfd until it settles (no JS ran since the call: it is still open).
       target.borrowPidfd();
-      return answer.finally(() => target.returnPidfd());
+      return answer.then((hostname) => remember(target, hostname, generation)).finally(() => target.returnPidfd());
     }
     const pidfd = target.pidfd;
     if (pidfd !== undefined) {
@@ -86,6 +100,15 @@ export class NativeNamespaceHostnameReader implements NamespaceHostnameReader {
     const answer = this.now(pid, undefined, waitMicros);
     if (typeof answer !== 'string') return answer.then((hostname) => stillAlive(target, hostname));
     return stillAlive(target, answer);
+  }
+
+  /** The addon's count of hostname changes; -1 (cache nothing) when it cannot be read. */
+  private utsGeneration(): number {
+    try {
+      return this.native.utsGeneration();
+    } catch {
+      return -1;
+    }
   }
 
   /** One addon readHostnameNow, its error (thrown or rejected) translated at the edge. */
@@ -109,6 +132,15 @@ function inRealm(answer: Promise<string>, pid: number): Promise<string> {
   return new Promise<string>((resolve, reject) => {
     answer.then(resolve, (err: unknown) => reject(translateNativeError(err, `hostname of process ${pid}`, { notRunning: true })));
   });
+}
+
+/** Keeps `hostname` on the handle it was read through, valid while the count stays `generation`. */
+function remember(handle: PidfdProcessHandle, hostname: string, generation: number): string {
+  if (generation >= 0) {
+    handle.hostname = hostname;
+    handle.hostnameGeneration = generation;
+  }
+  return hostname;
 }
 
 function whatOf(target: number | ProcessHandle): string {

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { once } from 'node:events';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
@@ -134,6 +135,46 @@ describe('nativeModule', () => {
         expect(pidOfFd(fd)).toBe(sandbox.pid);
         await expect(reading).resolves.toBe(sandbox.hostname);
         expect(pidOfFd(fd)).not.toBe(sandbox.pid);
+      } finally {
+        handle.close();
+        await sandbox.stop();
+      }
+    });
+
+    it('answers a pidfd handle’s hostname again without the namespace thread until a hostname is set anywhere, never an old one', async () => {
+      const sandbox = await startSandbox();
+      const handle = container.get<ProcessAnchor>(ProcessAnchor).open(sandbox.pid, () => undefined)!;
+      const jobs = (): number => {
+        const info = native.namespaceThreadInfo();
+        return info.answeredAtOnce + info.handedOver;
+      };
+      /** The hostname in the sandbox's UTS namespace, as the kernel gives it to a process there. */
+      const inside = (): string => execFileSync('nsenter', ['-t', String(sandbox.pid), '-u', 'hostname'], { encoding: 'utf8' }).trim();
+      try {
+        expect(await settle(() => reader.readHostnameNow(handle))).toBe(sandbox.hostname);
+        const before = jobs();
+        for (let i = 0; i < 20; i++) expect(await settle(() => reader.readHostnameNow(handle))).toBe(sandbox.hostname);
+        // Other tests' containers may set hostnames meanwhile; with none, no job at all.
+        expect(jobs() - before).toBeLessThan(20);
+
+        execFileSync('nsenter', ['-t', String(sandbox.pid), '-u', 'hostname', `${sandbox.hostname}-b`]);
+        expect(inside()).toBe(`${sandbox.hostname}-b`);
+        expect(await settle(() => reader.readHostnameNow(handle))).toBe(inside());
+        await expect(reader.readHostname(handle, new AbortController().signal)).resolves.toBe(inside());
+
+        // A write of the sysctl file inside the namespace, not sethostname(2).
+        execFileSync('nsenter', ['-t', String(sandbox.pid), '-u', 'sh', '-c', `echo ${sandbox.hostname}-c > /proc/sys/kernel/hostname`]);
+        expect(inside()).toBe(`${sandbox.hostname}-c`);
+        expect(await settle(() => reader.readHostnameNow(handle))).toBe(inside());
+
+        // A hostname set in a namespace of nobody's concern: read again, same answer.
+        const again = jobs();
+        execFileSync('unshare', ['--uts', 'hostname', 'croot-elsewhere']);
+        expect(await settle(() => reader.readHostnameNow(handle))).toBe(`${sandbox.hostname}-c`);
+        expect(jobs()).toBeGreaterThan(again);
+
+        await sandbox.stop();
+        expect(((await rejection(settle(() => reader.readHostnameNow(handle)))) as CrootError).code).toBe('ERR_NOT_RUNNING');
       } finally {
         handle.close();
         await sandbox.stop();

@@ -38,6 +38,13 @@ export class PidfdProcessHandle implements ProcessHandle {
   private borrowers = 0;
   /** The pidfd of a close() that waits for its borrowers. */
   private closing: number | undefined;
+  /**
+   * @internal The hostname last read through this pidfd, and the
+   * CrootNative.utsGeneration() taken before that read (-1: none kept).
+   * NativeNamespaceHostnameReader's; a later process is a later handle.
+   */
+  hostname = '';
+  hostnameGeneration = -1;
 
   constructor(
     private readonly anchor: NativeProcessAnchor,
