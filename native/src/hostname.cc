@@ -543,13 +543,19 @@ Napi::Value TestSkipNextReturn(const Napi::CallbackInfo& info) {
 // /proc/sys/kernel/hostname, in whatever namespace, flag every open of that
 // file (its sysctl poll event, which is global, not per namespace); one
 // poll(POLLPRI) with a zero timeout reads and clears the flag. The file is
-// opened once per process; -1 when it cannot be, and then nothing may be
-// cached on the count.
+// opened once per process, when the addon loads (so the fd is there before
+// the first request, and stays); -1 when it cannot be, and then nothing may
+// be cached on the count.
+std::once_flag utsOpened;
+int utsFd = -1;
+std::atomic<int64_t> utsGenerationCount{0};
+
+void OpenUtsWatch() {
+  std::call_once(utsOpened, [] { utsFd = open("/proc/sys/kernel/hostname", O_RDONLY | O_CLOEXEC); });
+}
+
 Napi::Value UtsGeneration(const Napi::CallbackInfo& info) {
-  static std::once_flag opened;
-  static int fd = -1;
-  static std::atomic<int64_t> generation{0};
-  std::call_once(opened, [] { fd = open("/proc/sys/kernel/hostname", O_RDONLY | O_CLOEXEC); });
+  int fd = utsFd;
   if (fd < 0) return Napi::Number::New(info.Env(), -1);
   struct pollfd pfd = {fd, POLLPRI, 0};
   int n;
@@ -557,8 +563,8 @@ Napi::Value UtsGeneration(const Napi::CallbackInfo& info) {
     n = poll(&pfd, 1, 0);
   } while (n < 0 && errno == EINTR);
   if (n < 0) throw ErrnoError(info.Env(), errno, "poll");
-  if (pfd.revents & (POLLPRI | POLLERR)) generation.fetch_add(1);
-  return Napi::Number::New(info.Env(), static_cast<double>(generation.load()));
+  if (pfd.revents & (POLLPRI | POLLERR)) utsGenerationCount.fetch_add(1);
+  return Napi::Number::New(info.Env(), static_cast<double>(utsGenerationCount.load()));
 }
 
 // At environment teardown, before the thread-safe function's own cleanup
@@ -598,6 +604,7 @@ void InitHostname(Napi::Env env, Napi::Object exports) {
   exports.Set("readHostname", Napi::Function::New(env, ReadHostname, "readHostname", state));
   exports.Set("readHostnameNow", Napi::Function::New(env, ReadHostnameNow, "readHostnameNow", state));
   exports.Set("namespaceThreadInfo", Napi::Function::New(env, NamespaceThreadInfo, "namespaceThreadInfo", state));
+  OpenUtsWatch();
   exports.Set("utsGeneration", Napi::Function::New(env, UtsGeneration, "utsGeneration"));
   exports.Set("_testSkipNextReturn", Napi::Function::New(env, TestSkipNextReturn, "_testSkipNextReturn", state));
 }
