@@ -1,7 +1,8 @@
 /**
  * The benchmark's C programs (bench/*.c), compiled with gcc into a temp
  * folder at the start of each run: PCP's own client library as a load
- * client, the kernel's socketpair floor, and the stand-in init processes.
+ * client, the kernel's socketpair floor, the C floor server, and the
+ * stand-in init processes.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -16,6 +17,8 @@ export interface CHelpers {
   /** pcp-load-client (needs PCP's libpcp_pmda), or why it could not be built. */
   readonly pcpLoadClient: string | { readonly missing: string };
   readonly pingPong: string;
+  /** c-floor-server: fixed replies on the root socket, in C (the Node floor's twin). */
+  readonly cFloorServer: string;
   readonly initProcesses: string;
 }
 
@@ -36,5 +39,10 @@ export function buildCHelpers(dir: string): CHelpers {
     const stderr = (err as { stderr?: Buffer }).stderr?.toString().trim();
     pcpLoadClient = { missing: `PCP's client library did not link (install libpcp-pmda3-dev): ${stderr || (err as Error).message}` };
   }
-  return { pcpLoadClient, pingPong: compile(dir, 'socketpair-ping-pong', []), initProcesses: compile(dir, 'init-processes', []) };
+  return {
+    pcpLoadClient,
+    pingPong: compile(dir, 'socketpair-ping-pong', []),
+    cFloorServer: compile(dir, 'c-floor-server', []),
+    initProcesses: compile(dir, 'init-processes', []),
+  };
 }

@@ -43,7 +43,7 @@ function points(run: RunResult): { latency: Point[]; rss: Point[]; first: Point[
       if (Number.isFinite(m.firstAnswerMs)) first.push({ containers: s.containers, server, request: '', series: server, value: m.firstAnswerMs / 1000 });
     }
   }
-  const floor = run.floors.find((f) => f.client === client && f.op === 'processid' && f.clients === 1);
+  const floor = run.floors.find((f) => f.server !== 'c' && f.client === client && f.op === 'processid' && f.clients === 1);
   if (floor !== undefined) for (const s of synthetic) latency.push({ containers: s.containers, server: 'Node floor', request: 'PID', series: 'Node floor PID', value: floor.result.p50Us });
   return { latency, rss, first };
 }

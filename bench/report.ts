@@ -48,7 +48,7 @@ function headline(r: LoadResult | undefined, clients: number): number | undefine
 }
 
 function floorOf(floors: readonly FloorMeasure[], client: ClientKind, op: RequestOp | 'socketpair', clients: number): LoadResult | undefined {
-  return floors.find((f) => f.client === client && f.op === op && f.clients === clients)?.result;
+  return floors.find((f) => f.server !== 'c' && f.client === client && f.op === op && f.clients === clients)?.result;
 }
 
 function findLookup(scenario: ScenarioResult | undefined, m: Pick<LookupMeasure, 'engine' | 'op' | 'ref' | 'client' | 'clients'>): LookupMeasure | undefined {
@@ -311,7 +311,7 @@ export function renderHeadline(rows: readonly TableRow[]): string {
 /** The floors as a small table (they are also the floor columns of the big one). */
 export function renderFloors(floors: readonly FloorMeasure[]): string {
   const rows = floors.map((f) => [
-    f.client === 'socketpair' ? 'kernel socketpair, 24 B each way' : `Node floor, ${OP_LABEL[f.op as RequestOp]}`,
+    f.client === 'socketpair' ? 'kernel socketpair, 24 B each way' : `${f.server === 'c' ? 'C' : 'Node'} floor, ${OP_LABEL[f.op as RequestOp]}`,
     CLIENT_LABEL[f.client],
     String(f.clients),
     fmt(f.result.p50Us),

@@ -81,12 +81,17 @@ export interface ScenarioResult {
   error?: string;
 }
 
+/** The two floor servers: the same fixed replies from Node and from C. */
+export type FloorServerKind = 'node' | 'c';
+
 /** The floors, measured once per run. */
 export interface FloorMeasure {
   readonly client: ClientKind;
   readonly op: RequestOp | 'socketpair';
   readonly clients: number;
   readonly result: LoadResult;
+  /** Which floor server answered: the Node floor (also when absent, in older runs) or the C floor. */
+  readonly server?: FloorServerKind;
 }
 
 export interface RunResult {

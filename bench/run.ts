@@ -306,11 +306,12 @@ async function main(options: Options): Promise<number> {
     },
   };
 
-  progress('floors: the Node floor server and the kernel socketpair');
+  progress('floors: the Node floor server, the C floor server and the kernel socketpair');
   const liveFloor = await startLiveFloor(tools);
   onCleanup('Node floor', () => liveFloor.stop());
   tools.floor = liveFloor;
-  const floors = await measureFloors(tools, liveFloor);
+  const cFloor = await startLiveFloor(tools, 'c');
+  const floors = await measureFloors(tools, liveFloor, cFloor).finally(() => cFloor.stop());
   notes.push(...floors.notes);
   const scenarios: ScenarioResult[] = [];
   for (const size of [...sizes].sort((a, b) => (a === 'real' ? -1 : b === 'real' ? 1 : a - b))) {

@@ -13,7 +13,7 @@ import type { CHelpers } from './c-helpers.js';
 import { InitProcesses } from './init-processes.js';
 import { runLoad, type ClientKind, type Expectation, type LoadResult, type RequestOp } from './load-clients.js';
 import { cgroupPaths, type EngineName } from './real-containers.js';
-import type { FloorMeasure, LookupMeasure, RefKind, ScenarioResult, ServerMeasure } from './results.js';
+import type { FloorMeasure, FloorServerKind, LookupMeasure, RefKind, ScenarioResult, ServerMeasure } from './results.js';
 import { idleCpu, startCrootd, startFloor, startPmdaroot, type KnownContainer, type RunningServer } from './servers.js';
 
 /** How long and how much: the full run and `--quick` differ only here. */
@@ -152,8 +152,11 @@ export interface LiveFloor {
   stop(): Promise<void>;
 }
 
-/** Starts the Node floor server (bench/floor-server.ts) on a process of its own. */
-export async function startLiveFloor(tools: Tools): Promise<LiveFloor> {
+/**
+ * Starts a floor server on a process of its own: the Node floor
+ * (bench/floor-server.ts), or its twin in C (bench/c-floor-server.c).
+ */
+export async function startLiveFloor(tools: Tools, kind: FloorServerKind = 'node'): Promise<LiveFloor> {
   const init = new InitProcesses(tools.helpers.initProcesses);
   const [proc] = await init.spawn(1, 'floor');
   if (proc === undefined) {
@@ -164,7 +167,8 @@ export async function startLiveFloor(tools: Tools): Promise<LiveFloor> {
   const dir = mkdtempSync(join(tools.work, 'floor-'));
   let server: RunningServer;
   try {
-    server = await startFloor(tools.floorScript, dir, proc.pid, proc.hostname, cgroup);
+    const command: [string, ...string[]] = kind === 'c' ? [tools.helpers.cFloorServer] : [process.execPath, tools.floorScript];
+    server = await startFloor(command, dir, proc.pid, proc.hostname, cgroup);
   } catch (err) {
     await init.stop();
     rmSync(dir, { recursive: true, force: true });
@@ -184,12 +188,13 @@ export async function startLiveFloor(tools: Tools): Promise<LiveFloor> {
 }
 
 /**
- * The Node floor (fixed replies) for every client kind and count, and the
- * kernel's socketpair round trip, measured at the run's start (the rows by
- * full id and prefix are compared with these; the by-name rows measure the
- * floor again beside the servers).
+ * The Node floor (fixed replies) for every client kind and count, the same
+ * fixed replies from the C floor with PCP's client, and the kernel's
+ * socketpair round trip, measured at the run's start (the rows by full id
+ * and prefix are compared with the Node floor's; the by-name rows measure
+ * the Node floor again beside the servers).
  */
-export async function measureFloors(tools: Tools, floor: LiveFloor): Promise<{ floors: FloorMeasure[]; notes: string[] }> {
+export async function measureFloors(tools: Tools, floor: LiveFloor, cFloor?: LiveFloor): Promise<{ floors: FloorMeasure[]; notes: string[] }> {
   const s = tools.settings;
   const floors: FloorMeasure[] = [];
   const notes: string[] = [];
@@ -207,6 +212,19 @@ export async function measureFloors(tools: Tools, floor: LiveFloor): Promise<{ f
         floors.push({ client, op, clients, result });
       }
     }
+  }
+  if (cFloor !== undefined && programFor(tools, 'pcp-c') !== undefined) {
+    for (const clients of s.clientCounts) {
+      for (const op of OPS) {
+        if (clients > 1 && s.quick && op !== 'processid') continue;
+        tools.progress(`floor: C floor, pcp-c, ${op}, ${clients} client(s)`);
+        const result = await load(tools, `C floor ${op}`, cFloor.server, 'pcp-c', op, cFloor.refs(op), clients, s.rowMs, s.warmupCalls);
+        floors.push({ client: 'pcp-c', op, clients, result, server: 'c' });
+      }
+    }
+    notes.push(
+      'C floor: the Node floor\'s fixed replies from one C thread (epoll, one read and one write a request; bench/c-floor-server.c), with PCP\'s client, at the run\'s start: what no server on this socket and machine can go below.',
+    );
   }
   for (const clients of s.clientCounts) {
     tools.progress(`floor: kernel socketpair, ${clients} pair(s)`);

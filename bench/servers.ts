@@ -99,11 +99,16 @@ export function startPmdaroot(dir: string, env: Readonly<Record<string, string>>
   return startTimed('pcp', socket, () => spawnPcpRoot(socket, dir, env, emptyEngines), known, timeoutMs);
 }
 
-/** Starts the Node floor (floor-server.js) answering `pid`, `hostname` and `cgroup` to everything. */
-export async function startFloor(script: string, dir: string, pid: number, hostname: string, cgroup: string): Promise<RunningServer> {
+/**
+ * Starts a floor server answering `pid`, `hostname` and `cgroup` to
+ * everything: `command` is the program and its first arguments (the Node
+ * floor: node and floor-server.js; the C floor: c-floor-server).
+ */
+export async function startFloor(command: readonly [string, ...string[]], dir: string, pid: number, hostname: string, cgroup: string): Promise<RunningServer> {
   const socket = join(dir, 'floor.socket');
   const t0 = process.hrtime.bigint();
-  const child = spawnTracked(process.execPath, [script, socket, String(pid), hostname, cgroup], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const [file, ...first] = command;
+  const child = spawnTracked(file, [...first, socket, String(pid), hostname, cgroup], { stdio: ['pipe', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
   await new Promise<void>((resolve, reject) => {
