@@ -9,8 +9,8 @@
  * each request used to block the event loop in proportion to the
  * connections open, and containers went missing).
  */
-import { execFile, execFileSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createConnection, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,6 +24,7 @@ import { dockerEngineModule, DockerEngine } from '../engines/docker/index.js';
 import { commandWorks, describeWith, probes, run } from './support/components.js';
 import { codeOf, eventually } from './support/outcomes.js';
 import { dockerInspect, dockerRun, removeDockerContainers, uniqueName, type TestContainer } from './support/testbed.js';
+import { makeTestPki } from './support/test-pki.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -32,22 +33,6 @@ const EXTRA_CONTAINERS = 40;
 
 function dockerAndOpenssl(): string | undefined {
   return probes.docker() ?? commandWorks('openssl', ['version']);
-}
-
-function openssl(cwd: string, args: readonly string[]): void {
-  execFileSync('openssl', args, { cwd, stdio: ['ignore', 'ignore', 'pipe'], timeout: 20000 });
-}
-
-/** A P-256 key and a certificate for it: self-signed (a CA) or signed by `issuer`. */
-function makeCert(dir: string, name: string, subject: string, issuer?: string, extensions?: string): void {
-  const key = `${name}-key.pem`;
-  if (issuer === undefined) {
-    openssl(dir, ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', `${name}.pem`, '-days', '1', '-subj', subject]);
-    return;
-  }
-  openssl(dir, ['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', `${name}.csr`, '-subj', subject]);
-  writeFileSync(join(dir, `${name}.ext`), `${extensions ?? ''}\n`);
-  openssl(dir, ['x509', '-req', '-in', `${name}.csr`, '-CA', `${issuer}.pem`, '-CAkey', `${issuer}-key.pem`, '-CAcreateserial', '-out', `${name}.pem`, '-days', '1', '-extfile', `${name}.ext`]);
 }
 
 /** A DOCKER_CERT_PATH: the CA the client trusts, and optionally a client certificate and key. */
@@ -88,11 +73,7 @@ describeWith('docker and openssl', dockerAndOpenssl, 'DockerEngine over TLS with
     mkdirSync(emptyDockerDir);
     const pki = join(root, 'pki');
     mkdirSync(pki);
-    makeCert(pki, 'ca', '/CN=croot test CA');
-    makeCert(pki, 'other-ca', '/CN=croot other CA');
-    makeCert(pki, 'server', '/CN=127.0.0.1', 'ca', 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth');
-    makeCert(pki, 'client', '/CN=croot client', 'ca', 'extendedKeyUsage=clientAuth');
-    makeCert(pki, 'rogue-client', '/CN=croot client', 'other-ca', 'extendedKeyUsage=clientAuth');
+    makeTestPki(pki);
 
     const pem = (name: string) => readFileSync(join(pki, `${name}.pem`));
     server = createServer(
@@ -117,7 +98,7 @@ describeWith('docker and openssl', dockerAndOpenssl, 'DockerEngine over TLS with
     port = (server.address() as AddressInfo).port;
 
     certDir(root, 'good', pki, 'ca', 'client');
-    certDir(root, 'rogue', pki, 'ca', 'rogue-client');
+    certDir(root, 'rogue', pki, 'ca', 'rogue');
     certDir(root, 'none', pki, 'ca');
     certDir(root, 'wrong-ca', pki, 'other-ca', 'client');
 

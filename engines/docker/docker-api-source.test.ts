@@ -6,7 +6,7 @@
  * cut short, an inspect that keeps failing, a container gone mid-load).
  */
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -18,6 +18,7 @@ import { commandWorks, describeWith, probes } from '../../test/support/component
 import { DaemonRelay } from '../../test/support/docker-relay.js';
 import { eventually } from '../../test/support/outcomes.js';
 import { dockerInspect, dockerRun, removeDockerContainers, uniqueName, type TestContainer } from '../../test/support/testbed.js';
+import { makeTestPki } from '../../test/support/test-pki.js';
 import { bootTimeTruth, cgroupTruth, clockTicksTruth, startTimeFromStatFile } from '../../test/support/truth.js';
 import { DockerApiSource, describeDockerError, type DockerApiProgress, type DockerApiSourceOptions } from './docker-api-source.js';
 import { dockerEndpointFrom } from './docker-endpoint.js';
@@ -369,19 +370,6 @@ describe('DockerApiSource and a small daemon', () => {
   });
 });
 
-/** A P-256 key and certificate made by openssl in `dir`: self-signed (a CA), or signed by `issuer`. */
-function makeCert(dir: string, name: string, subject: string, issuer?: string, extensions = ''): void {
-  const openssl = (args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'], timeout: 20000 });
-  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', `${name}-key.pem`, '-subj', subject];
-  if (issuer === undefined) {
-    openssl(['req', '-x509', ...ec, '-out', `${name}.pem`, '-days', '1']);
-    return;
-  }
-  openssl(['req', '-new', ...ec, '-out', `${name}.csr`]);
-  writeFileSync(join(dir, `${name}.ext`), `${extensions}\n`);
-  openssl(['x509', '-req', '-in', `${name}.csr`, '-CA', `${issuer}.pem`, '-CAkey', `${issuer}-key.pem`, '-CAcreateserial', '-out', `${name}.pem`, '-days', '1', '-extfile', `${name}.ext`]);
-}
-
 describeWith('openssl', () => commandWorks('openssl', ['version']), 'DockerApiSource and a daemon over TLS that demands a client certificate', () => {
   let pki: string;
   let port: number;
@@ -395,11 +383,7 @@ describeWith('openssl', () => commandWorks('openssl', ['version']), 'DockerApiSo
   beforeAll(async () => {
     pki = join(scratch, 'pki');
     mkdirSync(pki);
-    makeCert(pki, 'ca', '/CN=croot test CA');
-    makeCert(pki, 'other-ca', '/CN=croot other CA');
-    makeCert(pki, 'server', '/CN=127.0.0.1', 'ca', 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth');
-    makeCert(pki, 'client', '/CN=croot client', 'ca', 'extendedKeyUsage=clientAuth');
-    makeCert(pki, 'rogue', '/CN=croot rogue', 'other-ca', 'extendedKeyUsage=clientAuth');
+    makeTestPki(pki);
     const pem = (name: string) => readFileSync(join(pki, `${name}.pem`));
     const routes = [on(/^\/_ping$/, (res) => res.writeHead(pingStatus).end('OK')), info, quietEvents, on(/^\/containers\/json$/, json(200, []))];
     const server = createHttpsServer({ key: pem('server-key'), cert: pem('server'), ca: pem('ca'), requestCert: true, rejectUnauthorized: true }, (req, res) => {
