@@ -172,6 +172,33 @@ describe('FolderWatch', () => {
     await saw('pidfile');
   });
 
+  it('gives up looking again, still waiting, when the tree changes under every look (a folder on the way made and removed each time)', () => {
+    const inner = new NodeDirectoryWatcher();
+    const a = join(root, 'a');
+    // Another process racing the watch: a/ is removed as it is about to be watched, and made again once root/ is watched.
+    let looks = 0;
+    let racing = true;
+    const racer: DirectoryWatcher = {
+      watch(dir, onEvent) {
+        if (racing && dir === a) {
+          looks++;
+          rmSync(a, { recursive: true, force: true });
+          // A watch that never gives up would race for ever: stop racing, so it fails here rather than hang.
+          if (looks >= 100) racing = false;
+        }
+        const end = inner.watch(dir, onEvent);
+        if (racing && dir === root) mkdirSync(a);
+        return end;
+      },
+    };
+    const w = watch(join(a, 'b'), undefined, racer);
+    racing = false;
+    expect(w.armed).toBe(false);
+    // It looked again after the first race, and stopped on its own.
+    expect(looks).toBeGreaterThan(1);
+    expect(looks).toBeLessThan(100);
+  });
+
   it('looks again when the ancestor it waits in lost events (a full inotify queue), and finds the folder made meanwhile', async () => {
     const watcher = new LossyWatcher();
     const target = join(root, 'a/b');
