@@ -221,8 +221,11 @@ describeWith('root', () => probes.root() ?? probes.native(), 'RootServer answeri
 
   it('answers an unknown type with a bare header of that type, a newer version with -ENOTSUP of the reply type', async () => {
     const c = await client();
+    const logged = t.logger.lines.length;
     await c.write(headerBytes(0x9055, 16));
     expect(await c.next(REPLY_MS)).toEqual(headerBytes(0x9055, 16, -errnoTruth('EOPNOTSUPP')));
+    // The operator learns who sent what: the client's pid (this process) and the type as sent, in hex.
+    expect(t.logger.lines.slice(logged).filter((l) => l.line === 'warn unknown request type').map((l) => l.fields)).toEqual([{ pid: process.pid, type: '0x9055' }]);
     await c.write(containerRequest(T.HOSTNAME_REQ, 5, 'sbx', { version: 3 }));
     expect(readContainer((await c.next(REPLY_MS)) as Buffer)).toMatchObject({ type: T.HOSTNAME, bytes: 24, status: -errnoTruth('EOPNOTSUPP') });
     await c.write(containerRequest(T.HOSTNAME_REQ, 5, 'sbx', { version: 0 }));
@@ -238,9 +241,14 @@ describeWith('root', () => probes.root() ?? probes.native(), 'RootServer answeri
 
   it('answers an unframeable request of a type it does not know with a bare -EINVAL header of that type, then closes', async () => {
     const c = await client();
+    const logged = t.logger.lines.length;
     await c.write(headerBytes(0x9055, 8));
     expect(await c.next(REPLY_MS)).toEqual(headerBytes(0x9055, 16, -errnoTruth('EINVAL')));
     expect(await c.next(REPLY_MS)).toBeUndefined();
+    // Why it was closed, for the operator: the client's pid, the type as sent in hex, the length that cannot be framed.
+    expect(t.logger.lines.slice(logged).filter((l) => l.line === 'warn unframeable request; closing').map((l) => l.fields)).toEqual([
+      { pid: process.pid, type: '0x9055', reason: expect.stringContaining('8') },
+    ]);
   });
 
   it.each([

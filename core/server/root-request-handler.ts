@@ -210,10 +210,9 @@ export function errorReply(requestType: number, status: number, pid: number): Bu
   }
 }
 
-/** The pid field of a request, when it has one, for echoing in an error reply. */
+/** The pid field of a request, for echoing in an error reply (a STARTPMDA error reply carries pid -1 whatever this says). */
 function echoPid(bytes: Buffer): number {
   if (bytes.length < CONTAINER_HEADER_SIZE) return 0;
-  if (getInt(bytes, 0) === PduType.STARTPMDA_REQ) return -1;
   return getInt(bytes, 16);
 }
 

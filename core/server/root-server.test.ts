@@ -379,6 +379,31 @@ describeWith('root', () => probes.root() ?? probes.native(), 'RootServer socket'
     }
   });
 
+  it("rejects a socket path with a trailing slash with the kernel's error for link(2) there, not as a path taken meanwhile", async () => {
+    const t = await startTestServer();
+    await t.server.close();
+    const dir = join(t.dir, 'pmcd');
+    try {
+      // What link(2) says for a new name with a trailing slash, asked of the kernel with a file of the test's own.
+      writeFileSync(join(t.dir, 'file'), '');
+      let kernel: string | undefined;
+      try {
+        linkSync(join(t.dir, 'file'), join(t.dir, 'linked/'));
+      } catch (err) {
+        kernel = (err as NodeJS.ErrnoException).code;
+      }
+      expect(kernel).toMatch(/^E[A-Z]+$/);
+      expect(kernel).not.toBe('EEXIST');
+      await expect(t.server.listen(join(dir, 'root.socket/'))).rejects.toMatchObject({ code: kernel });
+      // Nothing left behind: neither the socket nor the name it was bound under.
+      expect(readdirSync(dir)).toEqual([]);
+      const path = join(dir, 'root.socket');
+      await expect(t.server.listen(path)).resolves.toBe(path);
+    } finally {
+      await t.stop();
+    }
+  });
+
   it('leaves at close a socket path that another file has taken since', async () => {
     const t = await startTestServer();
     rmSync(t.socket);

@@ -38,14 +38,17 @@ describe('FolderWatch', () => {
   });
 
   it('waits for a folder several levels deep to appear, then says so and passes its events on', async () => {
+    const watcher = new CountingWatcher();
     const target = join(root, 'a/b/c');
-    const w = watch(target);
+    const w = watch(target, undefined, watcher);
     expect(w.armed).toBe(false);
     mkdirSync(join(root, 'a'));
     mkdirSync(join(root, 'a/b'));
     mkdirSync(join(root, 'a/b/c'));
     await saw('', 'overflow');
     expect(w.armed).toBe(true);
+    // The ancestors it waited in are no longer watched (inotify watches are a per-user budget): only the folder itself.
+    expect([...watcher.active]).toEqual([[target, 1]]);
     writeFileSync(join(target, 'containers.json'), '[]');
     await saw('containers.json');
   });
@@ -151,6 +154,49 @@ describe('FolderWatch', () => {
     mkdirSync(target, { recursive: true });
     await saw('', 'overflow');
     expect(w.armed).toBe(true);
+  });
+
+  it('finds at verify() a folder whose creation the ancestor it waits in never told (its event lost, no overflow said)', async () => {
+    const watcher = new LossyWatcher();
+    const target = join(root, 'a');
+    const w = watch(target, undefined, watcher);
+    watcher.losing = true;
+    mkdirSync(target);
+    await eventually(async () => (watcher.lost.some((l) => l.dir === root && l.event.name === 'a') ? true : undefined));
+    watcher.losing = false;
+    expect(w.armed).toBe(false);
+    w.verify();
+    expect(w.armed).toBe(true);
+    expect(events).toEqual([{ name: '', kind: 'overflow' }]);
+    writeFileSync(join(target, 'pidfile'), '1');
+    await saw('pidfile');
+  });
+
+  it('gives up looking again, still waiting, when the tree changes under every look (a folder on the way made and removed each time)', () => {
+    const inner = new NodeDirectoryWatcher();
+    const a = join(root, 'a');
+    // Another process racing the watch: a/ is removed as it is about to be watched, and made again once root/ is watched.
+    let looks = 0;
+    let racing = true;
+    const racer: DirectoryWatcher = {
+      watch(dir, onEvent) {
+        if (racing && dir === a) {
+          looks++;
+          rmSync(a, { recursive: true, force: true });
+          // A watch that never gives up would race for ever: stop racing, so it fails here rather than hang.
+          if (looks >= 100) racing = false;
+        }
+        const end = inner.watch(dir, onEvent);
+        if (racing && dir === root) mkdirSync(a);
+        return end;
+      },
+    };
+    const w = watch(join(a, 'b'), undefined, racer);
+    racing = false;
+    expect(w.armed).toBe(false);
+    // It looked again after the first race, and stopped on its own.
+    expect(looks).toBeGreaterThan(1);
+    expect(looks).toBeLessThan(100);
   });
 
   it('looks again when the ancestor it waits in lost events (a full inotify queue), and finds the folder made meanwhile', async () => {
