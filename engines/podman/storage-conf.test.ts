@@ -225,6 +225,16 @@ describe('rootfulLocation', () => {
       problem: `/etc/containers/storage.conf: graphroot "relative/store" is not an absolute path (using ${DEFAULT_PODMAN_DATADIR})`,
     });
   });
+
+  it('names both paths, one problem after the other, when neither can be expanded', () => {
+    expect(rootfulLocation({}, read({ graphroot: 'relative/store', runroot: '$XDG_RUNTIME_DIR/c' }))).toEqual({
+      storageDir: DEFAULT_PODMAN_DATADIR,
+      runDir: DEFAULT_PODMAN_RUNDIR,
+      problem:
+        `/etc/containers/storage.conf: graphroot "relative/store" is not an absolute path (using ${DEFAULT_PODMAN_DATADIR}); ` +
+        `/etc/containers/storage.conf: runroot "$XDG_RUNTIME_DIR/c": $XDG_RUNTIME_DIR is not known outside the user's session (using ${DEFAULT_PODMAN_RUNDIR})`,
+    });
+  });
 });
 
 describe('readSystemStorageConf', () => {
