@@ -4,7 +4,7 @@
  * as the testbed's rootless user); on trees of its own, against the rules
  * c/storage and croot's docs give (docs/engines.md, "Podman").
  */
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -145,6 +145,42 @@ describe('locateStores on a tree of its own', () => {
         driver: i % 3 === 0 && i % 2 === 1 ? 'vfs' : 'overlay',
       });
     }
+  });
+
+  it('places the store and storage.conf folder of a user whose passwd home ends in slashes as under the clean home, as Go\'s filepath.Join does', async () => {
+    const carol = userOf('carol', 1002);
+    store(carol);
+    const found = await locate([{ ...carol, home: `${carol.home}//` }]);
+    expect(storeOf(found, 'rootless:carol')).toEqual({
+      storageDir: join(carol.home, '.local/share/containers/storage'),
+      runDir: join(root, 'run-user/1002/containers'),
+      driver: 'overlay',
+    });
+    expect(found.confDirs).toEqual([join(carol.home, '.config/containers')]);
+  });
+
+  it('says of a user\'s store both that the user\'s storage.conf is malformed and which of several drivers\' lists it reads', async () => {
+    const dave = userOf('dave', 1003);
+    store(dave, 'overlay');
+    store(dave, 'vfs');
+    const graph = join(dave.home, '.local/share/containers/storage');
+    // vfs's list changed last: the driver podman wrote to most recently.
+    utimesSync(join(graph, 'overlay-containers/containers.json'), 1_000_000, 1_000_000);
+    utimesSync(join(graph, 'vfs-containers/containers.json'), 2_000_000, 2_000_000);
+    const conf = join(dave.home, '.config/containers/storage.conf');
+    mkdirSync(join(dave.home, '.config/containers'), { recursive: true });
+    writeFileSync(conf, '[storage\n');
+    const found = await locate([dave]);
+    const wanted = found.wanted.find((w) => w.store.label === 'rootless:dave');
+    expect(wanted).toMatchObject({ store: { storageDir: graph, driver: 'vfs' }, driverConfigured: false });
+    const escape = (s: string): string => s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+    expect(wanted?.store.note).toMatch(
+      new RegExp(
+        `^${escape(conf)}: line 1, column \\d+: [^;]+ \\(using the defaults, as podman 4\\.3 does\\); ` +
+          `${escape(`container lists of several graph drivers (overlay, vfs) under ${graph} and no driver in storage.conf: reading vfs's, changed last`)}$`,
+      ),
+    );
+    expect(found.notes).toEqual([]);
   });
 
   it('reads no user\'s store when rootless stores are off, and does not ask for users', async () => {
