@@ -206,6 +206,19 @@ describe('locateStores on a tree of its own', () => {
     expect(found.notes).toEqual([]);
   });
 
+  it('notes a user whose own storage.conf sets a runroot only the user\'s session can expand, and watches that folder, not the store', async () => {
+    const erin = userOf('erin', 1004);
+    store(erin);
+    runtime(erin.uid);
+    const conf = join(erin.home, '.config/containers/storage.conf');
+    mkdirSync(join(erin.home, '.config/containers'), { recursive: true });
+    writeFileSync(conf, '[storage]\nrunroot = "$XDG_RUNTIME_DIR/containers"\n');
+    const found = await locate([erin]);
+    expect(found.wanted.map((w) => w.store.label)).toEqual(['rootful']);
+    expect(found.notes).toEqual([`rootless:erin: ${conf}: runroot "$XDG_RUNTIME_DIR/containers": $XDG_RUNTIME_DIR is not known outside the user's session`]);
+    expect(found.confDirs).toEqual([join(erin.home, '.config/containers')]);
+  });
+
   it('reads no user\'s store when rootless stores are off, and does not ask for users', async () => {
     const alice = userOf('alice', 1000);
     store(alice);
