@@ -4,7 +4,7 @@
  * as the testbed's rootless user); on trees of its own, against the rules
  * c/storage and croot's docs give (docs/engines.md, "Podman").
  */
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,20 +21,19 @@ interface PodmanStoreInfo {
 }
 
 /**
- * What `podman info` says, as root or as `asUser`. With `etcContainers`, podman
- * runs in a mount namespace of its own where that folder is mounted on
- * /etc/containers: the system storage.conf podman reads there, the host's left alone.
+ * What `podman info` says, as root or as `asUser`. With `storageConf`, podman
+ * reads that file as the system storage.conf (c/storage's
+ * `CONTAINERS_STORAGE_CONF`), the host's left alone; an environment variable,
+ * not a file mounted over /etc/containers, because rootless podman joins the
+ * mount namespace of its running pause process, where /etc is the host's.
  */
-function podmanInfo(asUser?: { name: string; uid: number }, etcContainers?: string): PodmanStoreInfo {
+function podmanInfo(asUser?: { name: string; uid: number }, storageConf?: string): PodmanStoreInfo {
   const format = ['info', '--format', '{{.Store.GraphRoot}}\t{{.Store.RunRoot}}\t{{.Store.GraphDriverName}}'];
   const podman =
     asUser === undefined
       ? `podman ${format.map((a) => `'${a}'`).join(' ')}`
-      : `cd / && runuser -u ${asUser.name} -- env XDG_RUNTIME_DIR=/run/user/${asUser.uid} podman ${format.map((a) => `'${a}'`).join(' ')}`;
-  const out =
-    etcContainers === undefined
-      ? run('sh', ['-c', podman])
-      : run('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', `mount --bind '${etcContainers}' /etc/containers && ${podman}`]);
+      : `cd / && runuser -u ${asUser.name} -- env XDG_RUNTIME_DIR=/run/user/${asUser.uid} ${storageConf === undefined ? '' : `CONTAINERS_STORAGE_CONF='${storageConf}' `}podman ${format.map((a) => `'${a}'`).join(' ')}`;
+  const out = run('sh', ['-c', podman]);
   const [graphRoot, runRoot, driver] = out.split('\t');
   return { graphRoot: graphRoot ?? '', runRoot: runRoot ?? '', driver: driver ?? '' };
 }
@@ -72,12 +71,11 @@ describeWith('rootless podman', probes.podmanRootless, 'locateStores on this hos
     let etc: string;
     let withConf: PodmanStoreInfo;
     beforeAll(() => {
-      // /etc/containers as it is, plus a storage.conf whose settings are all commented out.
+      // A storage.conf whose settings are all commented out.
       etc = mkdtempSync(join(tmpdir(), 'croot-t-etc-containers-'));
       chmodSync(etc, 0o755);
-      run('cp', ['-a', '/etc/containers/.', etc]);
       writeFileSync(join(etc, 'storage.conf'), '# [storage]\n# driver = "overlay"\n# graphroot = "/srv/containers"\n', { mode: 0o644 });
-      withConf = podmanInfo(user, etc);
+      withConf = podmanInfo(user, join(etc, 'storage.conf'));
     }, 60000);
     afterAll(() => rmSync(etc, { recursive: true, force: true }));
 
@@ -86,6 +84,31 @@ describeWith('rootless podman', probes.podmanRootless, 'locateStores on this hos
       const found = await locateStores(paths, () => [user], async () => (await readdir(paths.userRunRoot)).filter((n) => /^\d+$/.test(n)));
       expect(storeOf(found, `rootless:${user.name}`)).toEqual({ storageDir: withConf.graphRoot, runDir: withConf.runRoot, driver: withConf.driver });
       // The file is valid TOML: podman does not refuse it (rootful podman 4.3 then wants runroot and graphroot set, croot reads the built-in ones).
+      expect(found.notes).toEqual([]);
+    });
+  });
+
+  describe('with a system storage.conf that sets rootless_storage_path and driver', () => {
+    let stores: string;
+    let withConf: PodmanStoreInfo;
+    beforeAll(() => {
+      // A folder the user owns, for podman to make the store in.
+      stores = mkdtempSync(join(tmpdir(), 'croot-t-rootless-stores-'));
+      chmodSync(stores, 0o755);
+      mkdirSync(join(stores, user.name));
+      chownSync(join(stores, user.name), user.uid, user.uid);
+      writeFileSync(join(stores, 'storage.conf'), `[storage]\ndriver = "vfs"\nrootless_storage_path = "${stores}/$USER/storage"\n`, { mode: 0o644 });
+      withConf = podmanInfo(user, join(stores, 'storage.conf'));
+    }, 60000);
+    afterAll(() => rmSync(stores, { recursive: true, force: true }));
+
+    it('places the rootless user\'s store where podman then says it is, with the system file\'s driver, as configured', async () => {
+      // Without the user's own storage.conf, podman takes the system file's rootless_storage_path and driver.
+      expect(withConf.graphRoot).toBe(join(stores, user.name, 'storage'));
+      const paths = podmanPathsFrom({ CROOT_CONTAINERS_STORAGE_CONF: join(stores, 'storage.conf') });
+      const found = await locateStores(paths, () => [user], async () => (await readdir(paths.userRunRoot)).filter((n) => /^\d+$/.test(n)));
+      expect(storeOf(found, `rootless:${user.name}`)).toEqual({ storageDir: withConf.graphRoot, runDir: withConf.runRoot, driver: withConf.driver });
+      expect(found.wanted.find((w) => w.store.label === `rootless:${user.name}`)?.driverConfigured).toBe(true);
       expect(found.notes).toEqual([]);
     });
   });
@@ -145,6 +168,55 @@ describe('locateStores on a tree of its own', () => {
         driver: i % 3 === 0 && i % 2 === 1 ? 'vfs' : 'overlay',
       });
     }
+  });
+
+  it('places the store and storage.conf folder of a user whose passwd home ends in slashes as under the clean home, as Go\'s filepath.Join does', async () => {
+    const carol = userOf('carol', 1002);
+    store(carol);
+    const found = await locate([{ ...carol, home: `${carol.home}//` }]);
+    expect(storeOf(found, 'rootless:carol')).toEqual({
+      storageDir: join(carol.home, '.local/share/containers/storage'),
+      runDir: join(root, 'run-user/1002/containers'),
+      driver: 'overlay',
+    });
+    expect(found.confDirs).toEqual([join(carol.home, '.config/containers')]);
+  });
+
+  it('says of a user\'s store both that the user\'s storage.conf is malformed and which of several drivers\' lists it reads', async () => {
+    const dave = userOf('dave', 1003);
+    store(dave, 'overlay');
+    store(dave, 'vfs');
+    const graph = join(dave.home, '.local/share/containers/storage');
+    // vfs's list changed last: the driver podman wrote to most recently.
+    utimesSync(join(graph, 'overlay-containers/containers.json'), 1_000_000, 1_000_000);
+    utimesSync(join(graph, 'vfs-containers/containers.json'), 2_000_000, 2_000_000);
+    const conf = join(dave.home, '.config/containers/storage.conf');
+    mkdirSync(join(dave.home, '.config/containers'), { recursive: true });
+    writeFileSync(conf, '[storage\n');
+    const found = await locate([dave]);
+    const wanted = found.wanted.find((w) => w.store.label === 'rootless:dave');
+    expect(wanted).toMatchObject({ store: { storageDir: graph, driver: 'vfs' }, driverConfigured: false });
+    const escape = (s: string): string => s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+    expect(wanted?.store.note).toMatch(
+      new RegExp(
+        `^${escape(conf)}: line 1, column \\d+: [^;]+ \\(using the defaults, as podman 4\\.3 does\\); ` +
+          `${escape(`container lists of several graph drivers (overlay, vfs) under ${graph} and no driver in storage.conf: reading vfs's, changed last`)}$`,
+      ),
+    );
+    expect(found.notes).toEqual([]);
+  });
+
+  it('notes a user whose own storage.conf sets a runroot only the user\'s session can expand, and watches that folder, not the store', async () => {
+    const erin = userOf('erin', 1004);
+    store(erin);
+    runtime(erin.uid);
+    const conf = join(erin.home, '.config/containers/storage.conf');
+    mkdirSync(join(erin.home, '.config/containers'), { recursive: true });
+    writeFileSync(conf, '[storage]\nrunroot = "$XDG_RUNTIME_DIR/containers"\n');
+    const found = await locate([erin]);
+    expect(found.wanted.map((w) => w.store.label)).toEqual(['rootful']);
+    expect(found.notes).toEqual([`rootless:erin: ${conf}: runroot "$XDG_RUNTIME_DIR/containers": $XDG_RUNTIME_DIR is not known outside the user's session`]);
+    expect(found.confDirs).toEqual([join(erin.home, '.config/containers')]);
   });
 
   it('reads no user\'s store when rootless stores are off, and does not ask for users', async () => {

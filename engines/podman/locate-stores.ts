@@ -140,7 +140,7 @@ export function rootlessLocation(user: PasswdUser, userConf: StorageConfRead, sy
     }
   };
   let graph: { path: string; key: string } | undefined;
-  let run: string | undefined;
+  let run: { path: string; key: string } | undefined;
   let driver: ConfiguredDriver | undefined;
   if (userConf.state === 'bad') {
     problems.push(`${userConf.reason} (using the defaults, as podman 4.3 does)`);
@@ -148,15 +148,14 @@ export function rootlessLocation(user: PasswdUser, userConf: StorageConfRead, sy
     const conf = userConf.conf;
     if (conf.graphroot !== undefined) graph = { path: conf.graphroot, key: `${userConf.path}: graphroot` };
     else if (conf.rootlessStoragePath !== undefined) graph = { path: conf.rootlessStoragePath, key: `${userConf.path}: rootless_storage_path` };
-    run = conf.runroot;
+    if (conf.runroot !== undefined) run = { path: conf.runroot, key: `${userConf.path}: runroot` };
     if (conf.driver !== undefined) driver = { name: conf.driver, from: userConf.path };
   } else if (system.driver !== undefined && ROOTLESS_DRIVERS.includes(canonicalDriver(system.driver))) {
     driver = { name: system.driver, from: 'system storage.conf' };
   }
-  const runKey = userConf.state === 'read' ? `${userConf.path}: runroot` : 'runroot';
   if (graph === undefined && system.rootlessStoragePath !== undefined) graph = { path: system.rootlessStoragePath, key: 'system rootless_storage_path' };
   const storageDir = graph !== undefined ? expand(graph.path, graph.key) : `${user.home.replace(/\/+$/, '')}/.local/share/containers/storage`;
-  const runDir = run !== undefined ? expand(run, runKey) : `${userRunRoot}/${user.uid}/containers`;
+  const runDir = run !== undefined ? expand(run.path, run.key) : `${userRunRoot}/${user.uid}/containers`;
   return {
     ...(storageDir !== undefined ? { storageDir } : {}),
     ...(runDir !== undefined ? { runDir } : {}),

@@ -187,6 +187,14 @@ describe('rootlessLocation', () => {
       problem: '/c: line 1: x (using the defaults, as podman 4.3 does)',
     });
   });
+  it('names the file and the setting of each path it cannot expand', () => {
+    const read = (conf: object) => ({ state: 'read', path: '/c', conf }) as const;
+    expect(rootlessLocation(ALICE, read({ rootlessStoragePath: 'mine' }), {}, '/run/user').problem).toBe('/c: rootless_storage_path "mine" is not an absolute path');
+    expect(rootlessLocation(ALICE, none, { rootlessStoragePath: 'sys' }, '/run/user').problem).toBe('system rootless_storage_path "sys" is not an absolute path');
+    expect(rootlessLocation(ALICE, read({ graphroot: 'g', runroot: '$XDG_RUNTIME_DIR/c' }), {}, '/run/user')).toEqual({
+      problem: '/c: graphroot "g" is not an absolute path; /c: runroot "$XDG_RUNTIME_DIR/c": $XDG_RUNTIME_DIR is not known outside the user\'s session',
+    });
+  });
 });
 
 describe('rootfulLocation', () => {
@@ -223,6 +231,16 @@ describe('rootfulLocation', () => {
       storageDir: DEFAULT_PODMAN_DATADIR,
       runDir: '/r',
       problem: `/etc/containers/storage.conf: graphroot "relative/store" is not an absolute path (using ${DEFAULT_PODMAN_DATADIR})`,
+    });
+  });
+
+  it('names both paths, one problem after the other, when neither can be expanded', () => {
+    expect(rootfulLocation({}, read({ graphroot: 'relative/store', runroot: '$XDG_RUNTIME_DIR/c' }))).toEqual({
+      storageDir: DEFAULT_PODMAN_DATADIR,
+      runDir: DEFAULT_PODMAN_RUNDIR,
+      problem:
+        `/etc/containers/storage.conf: graphroot "relative/store" is not an absolute path (using ${DEFAULT_PODMAN_DATADIR}); ` +
+        `/etc/containers/storage.conf: runroot "$XDG_RUNTIME_DIR/c": $XDG_RUNTIME_DIR is not known outside the user's session (using ${DEFAULT_PODMAN_RUNDIR})`,
     });
   });
 });
