@@ -339,6 +339,30 @@ describe('DockerEngine while a daemon that answers loads', () => {
     expect(await eventually(async () => (streams.size === 0 ? 0 : undefined))).toBe(0);
   });
 
+  it('has no more inspects in flight at the daemon than inspectConcurrency says', async () => {
+    const ids = ['c1', 'd2', 'e3', 'f4', 'a5'].map((x) => x.repeat(32));
+    const sock = join(scratch, 'inspect-concurrency.sock');
+    const answer = loadingDaemon(ids, new Set(ids));
+    /** Inspects the daemon has received and not answered yet; the most at once. */
+    const waiting: (() => void)[] = [];
+    let most = 0;
+    await fakeDaemon(sock, (request, s) => {
+      if (!/^GET (?:\/v[\d.]+)?\/containers\/\w+\/json/.test(request)) return answer(request, s);
+      waiting.push(() => answer(request, s));
+      most = Math.max(most, waiting.length);
+    });
+    const c = crootContainer({ DOCKER_HOST: `unix://${sock}`, PCP_DOCKER_DIR: join(scratch, 'inspect-concurrency') }, { inspectConcurrency: 2 });
+    const registry = c.get<EngineRegistry>(EngineRegistry);
+    await registry.start();
+    // The daemon answers one inspect whenever two wait (or the last one): a third would come only past the limit.
+    for (let left = ids.length; left > 0; left--) {
+      await eventually(async () => (waiting.length >= Math.min(2, left) ? true : undefined));
+      (waiting.shift() as () => void)();
+    }
+    expect(await reasonMatching(registry, /API/)).toBe(`daemon at ${sock} (API and events): 5 containers`);
+    expect(most).toBe(2);
+  });
+
   it('lets go of a daemon still being pinged when it stops', async () => {
     const sock = join(scratch, 'stop-pinging.sock');
     const daemon = await fakeDaemon(sock, () => undefined);
@@ -346,6 +370,32 @@ describe('DockerEngine while a daemon that answers loads', () => {
     await eventually(async () => (daemon.connections() === 1 && held.size === 1 ? true : undefined));
     await registry.stop();
     expect(await eventually(async () => (held.size === 0 ? 0 : undefined))).toBe(0);
+  });
+});
+
+describe('DockerEngine\'s bound on the daemon\'s ping', () => {
+  afterEach(() => jest.useRealTimers());
+
+  it('waits for the ping as long as probeTimeoutMs says, longer than the default 3 s, and uses a daemon that answers within it', async () => {
+    const sock = join(scratch, 'slow-ping.sock');
+    let answerPing: (() => void) | undefined;
+    let pingCame = (): void => undefined;
+    const pinged = new Promise<void>((res) => (pingCame = res));
+    await fakeDaemon(sock, (request, s) => {
+      if (!request.startsWith('GET /_ping ')) return;
+      answerPing = () => pingOnly(request, s);
+      pingCame();
+    });
+    // Only setTimeout is faked: the ping's bound runs on a clock the test moves; sockets and files stay real.
+    jest.useFakeTimers({ doNotFake: ['nextTick', 'setImmediate', 'clearImmediate', 'queueMicrotask', 'setInterval', 'clearInterval', 'Date', 'hrtime', 'performance'] });
+    const c = crootContainer({ DOCKER_HOST: `unix://${sock}`, PCP_DOCKER_DIR: join(scratch, 'slow-ping') }, { probeTimeoutMs: 5000 });
+    await c.get<EngineRegistry>(EngineRegistry).start();
+    await pinged;
+    jest.advanceTimersByTime(4000);
+    jest.useRealTimers();
+    (answerPing as () => void)();
+    const registry = c.get<EngineRegistry>(EngineRegistry);
+    expect(await reasonMatching(registry, /answers|timed out/)).toBe(`daemon at ${sock} answers, loading: listing its containers; its first load is not complete`);
   });
 });
 
@@ -394,6 +444,16 @@ describeWith('docker', probes.docker, 'DockerEngine and the real dockerd behind 
     } finally {
       await relay.cut();
     }
+  });
+
+  it('adds a container docker creates and drops it when docker removes it, while its API is in use', async () => {
+    const { registry } = await startedCroot({ DOCKER_HOST: 'unix:///var/run/docker.sock', PCP_DOCKER_DIR: join(scratch, 'follow-none') });
+    await reasonMatching(registry, /API/);
+    const made = dockerRun(uniqueName(), { createOnly: true }, created);
+    expect(await eventually(async () => registry.containers().find((r) => r.id === made.id))).toMatchObject({ names: [made.name], state: 'created', source: 'api' });
+    removeDockerContainers([made.id]);
+    expect(await eventually(async () => (registry.containers().some((r) => r.id === made.id) ? undefined : true))).toBe(true);
+    expect(await codeOf(() => registry.lookup(made.name))).toBe('ERR_NO_CONTAINER');
   });
 
   it('tries the daemon once more at its re-check when it missed the socket appearing', async () => {
