@@ -10,7 +10,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { createConnection, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { ContainerModule, type Container } from 'inversify';
@@ -224,6 +224,20 @@ describe('DockerEngine trying a daemon again', () => {
     await eventually(async () => (daemon.connections() >= 4 ? true : undefined));
     expect(await reasonMatching(registry, /unreachable/)).toBe(`daemon at 127.0.0.1:${daemon.port} unreachable (ECONNRESET); reading ${dockerDir}: 3 containers`);
     expect(registry.lookup('dreamy_elion')).toMatchObject({ source: 'disk' });
+  });
+
+  it('leaves the next try at a failing daemon to its backoff timer at a re-check made while that timer is set', async () => {
+    let before: number | undefined;
+    const daemon = await fakeDaemon(0, (request, s) => {
+      if (request === 'MARK') before = daemon.connections() - 1;
+      s.destroy();
+    });
+    const { c, registry } = await startedCroot({ DOCKER_HOST: `tcp://127.0.0.1:${daemon.port}`, PCP_DOCKER_DIR: fixtureDockerDir() }, { retryMinMs: 600000, retryMaxMs: 600000 });
+    await reasonMatching(registry, /unreachable \(ECONNRESET\)/);
+    await c.get(DockerEngine).recheck();
+    // A connection of the test's own, made after the re-check: the kernel queues connections to a listener in the order they came.
+    createConnection(daemon.port, '127.0.0.1').on('error', () => undefined).end('MARK');
+    expect(await eventually(async () => before)).toBe(1);
   });
 
   it('says how far a daemon that answers its ping has come, the files answering meanwhile', async () => {
