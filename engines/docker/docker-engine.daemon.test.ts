@@ -255,12 +255,15 @@ describe('DockerEngine trying a daemon again', () => {
     const dockerDir = fixtureDockerDir();
     const sockDir = join(scratch, 'sockdir');
     mkdirSync(sockDir);
-    const { registry } = await startedCroot({ DOCKER_HOST: `unix://${sockDir}/docker.sock`, PCP_DOCKER_DIR: dockerDir }, {}, counting);
+    const { c, registry } = await startedCroot({ DOCKER_HOST: `unix://${sockDir}/docker.sock`, PCP_DOCKER_DIR: dockerDir }, {}, counting);
     await eventually(async () => (counting.active.has(sockDir) ? true : undefined));
     expect(counting.active.get(join(dockerDir, 'containers'))).toBe(1);
     expect(counting.active.size).toBe(5);
     await registry.stop();
     expect([...counting.active.keys()]).toEqual([]);
+    // Nothing of the files is shown any more.
+    expect(registry.containers()).toEqual([]);
+    expect(c.get(DockerEngine).source).toBeUndefined();
   });
 });
 
@@ -346,10 +349,13 @@ describe('DockerEngine while a daemon that answers loads', () => {
       }
       answer(request, s);
     });
-    const { registry } = await startedCroot({ DOCKER_HOST: `unix://${sock}`, PCP_DOCKER_DIR: join(scratch, 'stop-following') });
+    const { c, registry } = await startedCroot({ DOCKER_HOST: `unix://${sock}`, PCP_DOCKER_DIR: join(scratch, 'stop-following') });
     expect(await reasonMatching(registry, /API/)).toBe(`daemon at ${sock} (API and events): 2 containers`);
     expect(streams.size).toBe(1);
-    await registry.stop();
+    // The engine's own stop (the registry's hides an engine's failure to stop): it settles, and the stream is closed.
+    const engine = c.get(DockerEngine);
+    expect(await engine.stop().then(() => 'stopped')).toBe('stopped');
+    expect(engine.source).toBeUndefined();
     expect(await eventually(async () => (streams.size === 0 ? 0 : undefined))).toBe(0);
   });
 
