@@ -264,6 +264,9 @@ describe('DockerEngine trying a daemon again', () => {
     // Nothing of the files is shown any more.
     expect(registry.containers()).toEqual([]);
     expect(c.get(DockerEngine).source).toBeUndefined();
+    // A re-check that comes after stop settles and watches nothing again.
+    expect(await c.get(DockerEngine).recheck().then(() => 'settled')).toBe('settled');
+    expect([...counting.active.keys()]).toEqual([]);
   });
 });
 
