@@ -10,7 +10,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { createConnection, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { ContainerModule, type Container } from 'inversify';
@@ -226,6 +226,20 @@ describe('DockerEngine trying a daemon again', () => {
     expect(registry.lookup('dreamy_elion')).toMatchObject({ source: 'disk' });
   });
 
+  it('leaves the next try at a failing daemon to its backoff timer at a re-check made while that timer is set', async () => {
+    let before: number | undefined;
+    const daemon = await fakeDaemon(0, (request, s) => {
+      if (request === 'MARK') before = daemon.connections() - 1;
+      s.destroy();
+    });
+    const { c, registry } = await startedCroot({ DOCKER_HOST: `tcp://127.0.0.1:${daemon.port}`, PCP_DOCKER_DIR: fixtureDockerDir() }, { retryMinMs: 600000, retryMaxMs: 600000 });
+    await reasonMatching(registry, /unreachable \(ECONNRESET\)/);
+    await c.get(DockerEngine).recheck();
+    // A connection of the test's own, made after the re-check: the kernel queues connections to a listener in the order they came.
+    createConnection(daemon.port, '127.0.0.1').on('error', () => undefined).end('MARK');
+    expect(await eventually(async () => before)).toBe(1);
+  });
+
   it('says how far a daemon that answers its ping has come, the files answering meanwhile', async () => {
     const sock = join(scratch, 'ping-only.sock');
     await fakeDaemon(sock, pingOnly);
@@ -241,11 +255,17 @@ describe('DockerEngine trying a daemon again', () => {
     const dockerDir = fixtureDockerDir();
     const sockDir = join(scratch, 'sockdir');
     mkdirSync(sockDir);
-    const { registry } = await startedCroot({ DOCKER_HOST: `unix://${sockDir}/docker.sock`, PCP_DOCKER_DIR: dockerDir }, {}, counting);
+    const { c, registry } = await startedCroot({ DOCKER_HOST: `unix://${sockDir}/docker.sock`, PCP_DOCKER_DIR: dockerDir }, {}, counting);
     await eventually(async () => (counting.active.has(sockDir) ? true : undefined));
     expect(counting.active.get(join(dockerDir, 'containers'))).toBe(1);
     expect(counting.active.size).toBe(5);
     await registry.stop();
+    expect([...counting.active.keys()]).toEqual([]);
+    // Nothing of the files is shown any more.
+    expect(registry.containers()).toEqual([]);
+    expect(c.get(DockerEngine).source).toBeUndefined();
+    // A re-check that comes after stop settles and watches nothing again.
+    expect(await c.get(DockerEngine).recheck().then(() => 'settled')).toBe('settled');
     expect([...counting.active.keys()]).toEqual([]);
   });
 });
@@ -332,11 +352,38 @@ describe('DockerEngine while a daemon that answers loads', () => {
       }
       answer(request, s);
     });
-    const { registry } = await startedCroot({ DOCKER_HOST: `unix://${sock}`, PCP_DOCKER_DIR: join(scratch, 'stop-following') });
+    const { c, registry } = await startedCroot({ DOCKER_HOST: `unix://${sock}`, PCP_DOCKER_DIR: join(scratch, 'stop-following') });
     expect(await reasonMatching(registry, /API/)).toBe(`daemon at ${sock} (API and events): 2 containers`);
     expect(streams.size).toBe(1);
-    await registry.stop();
+    // The engine's own stop (the registry's hides an engine's failure to stop): it settles, and the stream is closed.
+    const engine = c.get(DockerEngine);
+    expect(await engine.stop().then(() => 'stopped')).toBe('stopped');
+    expect(engine.source).toBeUndefined();
     expect(await eventually(async () => (streams.size === 0 ? 0 : undefined))).toBe(0);
+  });
+
+  it('has no more inspects in flight at the daemon than inspectConcurrency says', async () => {
+    const ids = ['c1', 'd2', 'e3', 'f4', 'a5'].map((x) => x.repeat(32));
+    const sock = join(scratch, 'inspect-concurrency.sock');
+    const answer = loadingDaemon(ids, new Set(ids));
+    /** Inspects the daemon has received and not answered yet; the most at once. */
+    const waiting: (() => void)[] = [];
+    let most = 0;
+    await fakeDaemon(sock, (request, s) => {
+      if (!/^GET (?:\/v[\d.]+)?\/containers\/\w+\/json/.test(request)) return answer(request, s);
+      waiting.push(() => answer(request, s));
+      most = Math.max(most, waiting.length);
+    });
+    const c = crootContainer({ DOCKER_HOST: `unix://${sock}`, PCP_DOCKER_DIR: join(scratch, 'inspect-concurrency') }, { inspectConcurrency: 2 });
+    const registry = c.get<EngineRegistry>(EngineRegistry);
+    await registry.start();
+    // The daemon answers one inspect whenever two wait (or the last one): a third would come only past the limit.
+    for (let left = ids.length; left > 0; left--) {
+      await eventually(async () => (waiting.length >= Math.min(2, left) ? true : undefined));
+      (waiting.shift() as () => void)();
+    }
+    expect(await reasonMatching(registry, /API/)).toBe(`daemon at ${sock} (API and events): 5 containers`);
+    expect(most).toBe(2);
   });
 
   it('lets go of a daemon still being pinged when it stops', async () => {
@@ -346,6 +393,32 @@ describe('DockerEngine while a daemon that answers loads', () => {
     await eventually(async () => (daemon.connections() === 1 && held.size === 1 ? true : undefined));
     await registry.stop();
     expect(await eventually(async () => (held.size === 0 ? 0 : undefined))).toBe(0);
+  });
+});
+
+describe('DockerEngine\'s bound on the daemon\'s ping', () => {
+  afterEach(() => jest.useRealTimers());
+
+  it('waits for the ping as long as probeTimeoutMs says, longer than the default 3 s, and uses a daemon that answers within it', async () => {
+    const sock = join(scratch, 'slow-ping.sock');
+    let answerPing: (() => void) | undefined;
+    let pingCame = (): void => undefined;
+    const pinged = new Promise<void>((res) => (pingCame = res));
+    await fakeDaemon(sock, (request, s) => {
+      if (!request.startsWith('GET /_ping ')) return;
+      answerPing = () => pingOnly(request, s);
+      pingCame();
+    });
+    // Only setTimeout is faked: the ping's bound runs on a clock the test moves; sockets and files stay real.
+    jest.useFakeTimers({ doNotFake: ['nextTick', 'setImmediate', 'clearImmediate', 'queueMicrotask', 'setInterval', 'clearInterval', 'Date', 'hrtime', 'performance'] });
+    const c = crootContainer({ DOCKER_HOST: `unix://${sock}`, PCP_DOCKER_DIR: join(scratch, 'slow-ping') }, { probeTimeoutMs: 5000 });
+    await c.get<EngineRegistry>(EngineRegistry).start();
+    await pinged;
+    jest.advanceTimersByTime(4000);
+    jest.useRealTimers();
+    (answerPing as () => void)();
+    const registry = c.get<EngineRegistry>(EngineRegistry);
+    expect(await reasonMatching(registry, /answers|timed out/)).toBe(`daemon at ${sock} answers, loading: listing its containers; its first load is not complete`);
   });
 });
 
@@ -394,6 +467,16 @@ describeWith('docker', probes.docker, 'DockerEngine and the real dockerd behind 
     } finally {
       await relay.cut();
     }
+  });
+
+  it('adds a container docker creates and drops it when docker removes it, while its API is in use', async () => {
+    const { registry } = await startedCroot({ DOCKER_HOST: 'unix:///var/run/docker.sock', PCP_DOCKER_DIR: join(scratch, 'follow-none') });
+    await reasonMatching(registry, /API/);
+    const made = dockerRun(uniqueName(), { createOnly: true }, created);
+    expect(await eventually(async () => registry.containers().find((r) => r.id === made.id))).toMatchObject({ names: [made.name], state: 'created', source: 'api' });
+    removeDockerContainers([made.id]);
+    expect(await eventually(async () => (registry.containers().some((r) => r.id === made.id) ? undefined : true))).toBe(true);
+    expect(await codeOf(() => registry.lookup(made.name))).toBe('ERR_NO_CONTAINER');
   });
 
   it('tries the daemon once more at its re-check when it missed the socket appearing', async () => {
