@@ -22,6 +22,7 @@ import { codeOf, eventually } from '../../test/support/outcomes.js';
 import { nssUsers, parsePasswd, type PasswdUser } from './nss-users.js';
 import { DEFAULT_PODMAN_DATADIR, PodmanEngine, PodmanEngineOptions, podmanPathsFrom, type UserLookup } from './podman-engine.js';
 import { podmanEngineModule } from './podman-engine-module.js';
+import type { PodmanClock } from './podman-clock.js';
 
 const FIXTURE = join(__dirname, '..', '..', 'test', 'fixtures', 'podman');
 const RUN = 'be36a965cb4803f38194ce0ee329956f4c53254d81f5cdd5f9ef5a8722fe788b';
@@ -78,7 +79,8 @@ afterEach(async () => {
   for (const c of made.splice(0)) await c.get<EngineRegistry>(EngineRegistry).stop();
 });
 
-async function started(root: string, env: Record<string, string>, options: PodmanEngineOptions = {}, modules: ContainerModule[] = []): Promise<Started> {
+/** The engine started, its first load not waited for: `ready` resolves when the registry has it. */
+async function starting(root: string, env: Record<string, string>, options: PodmanEngineOptions = {}, modules: ContainerModule[] = []): Promise<Started & { ready: Promise<void> }> {
   const c = createCrootContainer({
     config: { env, procRoot: join(root, 'proc') },
     modules: [
@@ -96,8 +98,42 @@ async function started(root: string, env: Record<string, string>, options: Podma
   const events: RegistryEvent[] = [];
   registry.subscribe((e) => events.push(e));
   await registry.start();
-  await registry.ready();
-  return { registry, pids: c.get<ContainerProcessIdResolver>(ContainerProcessIdResolver), engine: c.get(PodmanEngine), events };
+  return { registry, pids: c.get<ContainerProcessIdResolver>(ContainerProcessIdResolver), engine: c.get(PodmanEngine), events, ready: registry.ready() };
+}
+
+async function started(root: string, env: Record<string, string>, options: PodmanEngineOptions = {}, modules: ContainerModule[] = []): Promise<Started> {
+  const { ready, ...engine } = await starting(root, env, options, modules);
+  await ready;
+  return engine;
+}
+
+/** A clock that moves only when the test moves it, and fires a timer only when moved past it. */
+class ManualClock implements PodmanClock {
+  private time = 1e9;
+  private timers: { at: number; callback: () => void }[] = [];
+
+  now(): number {
+    return this.time;
+  }
+
+  after(ms: number, callback: () => void): () => void {
+    const timer = { at: this.time + ms, callback };
+    this.timers.push(timer);
+    return () => (this.timers = this.timers.filter((t) => t !== timer));
+  }
+
+  /** Moves the clock by `ms` and fires the timers due by then. */
+  advance(ms: number): void {
+    this.time += ms;
+    const due = this.timers.filter((t) => t.at <= this.time);
+    this.timers = this.timers.filter((t) => t.at > this.time);
+    for (const t of due) t.callback();
+  }
+}
+
+/** A module that gives the engine `watcher`. */
+function watcherModule(watcher: DirectoryWatcher): ContainerModule {
+  return new ContainerModule(({ bind }) => void bind<DirectoryWatcher>(DirectoryWatcher).toConstantValue(watcher));
 }
 
 /** `env` without the given variables (as when PCP's environment does not set them). */
@@ -477,8 +513,15 @@ describe('PodmanEngine', () => {
       expect(byId(registry, ROOTLESS)).toMatchObject(runningFrom(root, join(root, 'run-user/1000/containers/overlay-containers', ROOTLESS, 'userdata')));
     });
 
-    it('reads the stores of users with lists on a host without /run/user', async () => {
-      const { registry } = await started(root, { ...env, CROOT_PODMAN_USER_RUNDIR: join(root, 'no-run-user') });
+    it('reads the stores of users with lists on a host without /run/user, and asks NSS only for the listing', async () => {
+      const asked: string[][] = [];
+      const fixture = fixtureUsers(root);
+      const lookupUsers: UserLookup = async (keys, signal) => {
+        asked.push([...keys]);
+        return fixture(keys, signal);
+      };
+      const { registry } = await started(root, { ...env, CROOT_PODMAN_USER_RUNDIR: join(root, 'no-run-user') }, { lookupUsers });
+      expect(asked).toEqual([[]]);
       expect(byId(registry, ROOTLESS)).toMatchObject({ source: 'rootless:alice', running: false });
       expect(byId(registry, MOVED).source).toBe('rootless:carol');
       expect(reason(registry)).not.toMatch(/fail/);
@@ -512,6 +555,37 @@ describe('PodmanEngine', () => {
       mkdirSync(join(root, 'run-user/1006'));
       await until(() => has(registry, '1006'.repeat(16)));
       expect(byId(registry, '1006'.repeat(16)).source).toBe('rootless:frank');
+    });
+  });
+
+  describe('users NSS does not enumerate', () => {
+    it('asks NSS by uid only for the runtime folders named by a uid, as logind names them', async () => {
+      for (const name of ['carol', 'x1002', '1002x']) mkdirSync(join(root, 'run-user', name));
+      const asked: string[][] = [];
+      const fixture = fixtureUsers(root);
+      const lookupUsers: UserLookup = async (keys, signal) => {
+        if (keys.length === 0) throw new Error('enumeration refused');
+        asked.push([...keys].sort());
+        return fixture(keys, signal);
+      };
+      const { registry } = await started(root, env, { lookupUsers });
+      expect(asked).toEqual([['1000', '1003']]);
+      expect(byId(registry, ROOTLESS).source).toBe('rootless:alice');
+      expect(has(registry, MOVED)).toBe(false);
+    });
+
+    it('lists the users and reads their stores when the passwd file cannot be read, and takes it as unchanged', async () => {
+      let listed = 0;
+      const fixture = fixtureUsers(root);
+      const lookupUsers: UserLookup = async (keys, signal) => {
+        if (keys.length === 0) listed++;
+        return fixture(keys, signal);
+      };
+      const { registry, engine } = await started(root, env, { lookupUsers, passwdFile: join(root, 'no-such-passwd'), usersMaxAgeMs: 3600e3 });
+      expect(byId(registry, MOVED).source).toBe('rootless:carol');
+      await engine.recheck();
+      expect(listed).toBe(1);
+      expect(reason(registry)).not.toMatch(/fail/);
     });
   });
 
@@ -990,6 +1064,42 @@ describe('PodmanEngine', () => {
       await until(() => has(registry, ROOTLESS));
       await until(() => !reason(registry).includes('first load not finished'));
     });
+
+    it('shows nothing before its bound while the users hang, and at the bound every container it has read', async () => {
+      const clock = new ManualClock();
+      let answer: (users: PasswdUser[]) => void = () => undefined;
+      const users = new Promise<PasswdUser[]>((resolve) => (answer = resolve));
+      const watcher = new CountingWatcher();
+      const { registry, ready } = await starting(root, env, { lookupUsers: () => users, clock, firstLoadTimeoutMs: 10000 }, [watcherModule(watcher)]);
+      // A container's run-state folder is watched, then read and its record kept, in one synchronous step: once the watch is there, so is the record.
+      await until(() => watcher.active.get(join(root, 'rootful/run/overlay-containers', RUN, 'userdata')) === 1);
+      expect(all(registry)).toEqual([]);
+      clock.advance(10000);
+      await ready;
+      expect(reason(registry)).toContain('first load not finished after 10000 ms');
+      expect(byId(registry, RUN)).toMatchObject({ source: 'rootful', ...runningFrom(root, join(root, 'rootful/run/overlay-containers', RUN, 'userdata')) });
+      expect(has(registry, ROOTLESS)).toBe(false);
+      answer(parsePasswd(readFileSync(join(root, 'passwd'), 'utf8')));
+      await until(() => has(registry, ROOTLESS));
+    });
+
+    it('pushes nothing from a re-check that ends while the first listing of the users still hangs; the first load then pushes everything', async () => {
+      let answer: (users: PasswdUser[]) => void = () => undefined;
+      const users = new Promise<PasswdUser[]>((resolve) => (answer = resolve));
+      const fixture = fixtureUsers(root);
+      // The listing hangs; look-ups by uid (the owners of runtime folders) answer.
+      const lookupUsers: UserLookup = (keys, signal) => (keys.length === 0 ? users : fixture(keys, signal));
+      // The bound never passes: this clock does not move.
+      const { registry, engine, ready } = await starting(root, env, { lookupUsers, clock: new ManualClock() });
+      await engine.recheck();
+      expect(all(registry)).toEqual([]);
+      answer(parsePasswd(readFileSync(join(root, 'passwd'), 'utf8')));
+      await ready;
+      expect(byId(registry, RUN).source).toBe('rootful');
+      expect(byId(registry, ROOTLESS).source).toBe('rootless:alice');
+      // carol has no runtime folder: only the listing names her.
+      expect(byId(registry, MOVED).source).toBe('rootless:carol');
+    });
   });
 
   describe('watches', () => {
@@ -1094,6 +1204,27 @@ describe('PodmanEngine asking NSS for the users at its safety net', () => {
     await engine.recheck();
     expect(byId(registry, MOVED).source).toBe('rootless:carol');
     expect(reason(registry)).not.toContain('users:');
+    rmSync(root, { recursive: true, force: true });
+  });
+
+  it('lists them again once the listing is usersMaxAgeMs old by the engine\'s clock, and not before', async () => {
+    const { root, env } = fixtureTree();
+    const clock = new ManualClock();
+    let listed = 0;
+    const fixture = fixtureUsers(root);
+    const lookupUsers: UserLookup = async (keys, signal) => {
+      if (keys.length === 0) listed++;
+      return fixture(keys, signal);
+    };
+    const { engine } = await started(root, env, { lookupUsers, usersMaxAgeMs: 60000, clock });
+    clock.advance(59999);
+    await engine.recheck();
+    expect(listed).toBe(1);
+    clock.advance(1);
+    await engine.recheck();
+    expect(listed).toBe(2);
+    await engine.recheck();
+    expect(listed).toBe(2);
     rmSync(root, { recursive: true, force: true });
   });
 
