@@ -15,7 +15,7 @@ import type { ContainerRecord } from '../../core/registry/engine-contribution.js
 import { EngineRegistry, EngineRegistryOptions, type IndexedContainer, type RegistryEvent } from '../../core/registry/engine-registry.js';
 import { parseStartTime } from '../../core/host/proc-files.js';
 import { ContainerProcessIdResolver } from '../../core/registry/container-resolvers.js';
-import { DirectoryWatcher } from '../../core/host/host-services.js';
+import { DirectoryWatcher, type DirectoryEvent } from '../../core/host/host-services.js';
 import { commandWorks, describeWith, probes, ROOTLESS_USER, run } from '../../test/support/components.js';
 import { CountingWatcher } from '../../test/support/counting-watcher.js';
 import { codeOf, eventually } from '../../test/support/outcomes.js';
@@ -527,6 +527,19 @@ describe('PodmanEngine', () => {
       expect(reason(registry)).not.toMatch(/fail/);
     });
 
+    it('watches the empty store of a user whose runtime folder comes with a /run/user that appears after the first load', async () => {
+      const runUser = join(root, 'run/user');
+      const { registry } = await started(root, { ...env, CROOT_PODMAN_USER_RUNDIR: runUser });
+      // The first login after boot: /run/user appears with bob's runtime folder in it.
+      mkdirSync(join(root, 'run-new/user/1001'), { recursive: true });
+      renameSync(join(root, 'run-new'), join(root, 'run'));
+      const lists = join(root, 'home/bob/.local/share/containers/storage/overlay-containers');
+      mkdirSync(lists, { recursive: true });
+      atomicWrite(join(lists, 'containers.json'), JSON.stringify([{ id: 'b0b'.padEnd(64, '0'), names: ['croot-fx-bob'] }]));
+      await until(() => has(registry, 'b0b'.padEnd(64, '0')));
+      expect(byId(registry, 'b0b'.padEnd(64, '0')).source).toBe('rootless:bob');
+    });
+
     it('says nothing of the empty store of a user with a runtime folder, and reads it once podman writes its lists', async () => {
       mkdirSync(join(root, 'run-user/1001'));
       const { registry } = await started(root, env);
@@ -571,6 +584,32 @@ describe('PodmanEngine', () => {
       const { registry } = await started(root, env, { lookupUsers });
       expect(asked).toEqual([['1000', '1003']]);
       expect(byId(registry, ROOTLESS).source).toBe('rootless:alice');
+      expect(has(registry, MOVED)).toBe(false);
+    });
+
+    it('asks NSS for the owner of a runtime folder that appears only when it is named by a uid, and not when one goes', async () => {
+      const extra = [1005, 1006].map((uid) => ({ name: `u${uid}`, uid, home: join(root, 'home', `u${uid}`) }));
+      for (const user of extra) {
+        cpSync(join(root, 'home/alice/.local'), join(user.home, '.local'), { recursive: true });
+        writeFileSync(join(user.home, '.local/share/containers/storage/overlay-containers/containers.json'), JSON.stringify([{ id: String(user.uid).repeat(16), names: [`croot-fx-${user.name}`] }]));
+      }
+      // A uid NSS does not know: asked for once, when its folder appears.
+      mkdirSync(join(root, 'run-user/1009'));
+      const asked: string[][] = [];
+      const fixture = fixtureUsers(root, extra);
+      const lookupUsers: UserLookup = async (keys, signal) => {
+        if (keys.length === 0) throw new Error('enumeration refused');
+        asked.push([...keys].sort());
+        return fixture(keys, signal);
+      };
+      const { registry } = await started(root, env, { lookupUsers });
+      expect(asked).toEqual([['1000', '1003', '1009']]);
+      for (const name of ['carol', 'x1002', '1002x']) mkdirSync(join(root, 'run-user', name));
+      rmSync(join(root, 'run-user/1009'), { recursive: true });
+      // Events come in order: once the store of the owner of the folder made last is read, the earlier ones have been handled.
+      mkdirSync(join(root, 'run-user/1005'));
+      await until(() => has(registry, '1005'.repeat(16)));
+      expect(asked).toEqual([['1000', '1003', '1009'], ['1005']]);
       expect(has(registry, MOVED)).toBe(false);
     });
 
@@ -1133,6 +1172,29 @@ describe('PodmanEngine', () => {
       await engine.recheck();
       expect(watcher.placed).toBe(placed);
       expect([...watcher.active].sort()).toEqual(active);
+    });
+
+    it('watches /run/user again at a safety-net re-check only when it was moved away', async () => {
+      /** The folders watched, in the order the watches were placed. */
+      class RecordingWatcher extends CountingWatcher {
+        readonly dirs: string[] = [];
+        override watch(dir: string, onEvent: (event: DirectoryEvent) => void): () => void {
+          this.dirs.push(dir);
+          return super.watch(dir, onEvent);
+        }
+      }
+      const watcher = new RecordingWatcher();
+      const { engine } = await started(root, env, {}, [watcherModule(watcher)]);
+      const runUser = join(root, 'run-user');
+      expect(watcher.active.get(runUser)).toBe(1);
+      const before = watcher.dirs.length;
+      await engine.recheck();
+      expect(watcher.dirs.slice(before)).not.toContain(runUser);
+      renameSync(runUser, join(root, 'run-user-old'));
+      cpSync(join(root, 'run-user-old'), runUser, { recursive: true });
+      const moved = watcher.dirs.length;
+      await engine.recheck();
+      expect(watcher.dirs.slice(moved)).toContain(runUser);
     });
 
     it('watches /run/user once for users\' runtime folders when it reads rootless stores, and nothing once stopped', async () => {
