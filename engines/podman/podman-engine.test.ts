@@ -884,6 +884,20 @@ describe('PodmanEngine', () => {
       expect(events.filter((e) => e.kind !== 'health' && e.container.id !== NEW)).toEqual([]);
     });
 
+    it('follows a change of a container\'s other names: one replaced by another, then one added', async () => {
+      const { registry, pids } = await started(root, { ...env, CROOT_PODMAN_ROOTLESS: '0' });
+      const pid = Number(readFileSync(join(root, 'rootful/run/overlay-containers', RUN, 'userdata/pidfile'), 'utf8'));
+      const named = (names: string[]): void => atomicWrite(lists(), JSON.stringify(readList().map((e) => (e.id === RUN ? { ...e, names } : e))));
+      expect(readList().find((e) => e.id === RUN)?.names).toEqual(['croot-fx-run', 'croot-fx-alias']);
+      named(['croot-fx-run', 'croot-fx-other']);
+      await until(() => byId(registry, RUN).names.includes('croot-fx-other'));
+      expect(byId(registry, RUN).names).toEqual(['croot-fx-run', 'croot-fx-other']);
+      expect(await codeOf(() => pids.resolveProcessId('croot-fx-alias'))).toBe('ERR_NO_CONTAINER');
+      named(['croot-fx-run', 'croot-fx-other', 'croot-fx-third']);
+      await until(() => byId(registry, RUN).names.length === 3);
+      expect(pids.resolveProcessId('croot-fx-third')).toBe(pid);
+    });
+
     it('follows a container whose run-state and conmon folders appear only when it starts, to its exit', async () => {
       const { registry, pids } = await started(root, { ...env, CROOT_PODMAN_ROOTLESS: '0' });
       atomicWrite(lists(), JSON.stringify([...readList(), { id: NEW, names: ['croot-fx-late'] }]));
