@@ -727,6 +727,25 @@ describe('PodmanEngine', () => {
       expect(reason(registry)).toContain(join(root, 'rootful/storage/vfs-containers/containers.json'));
     });
 
+    it('follows a system storage.conf that stops naming the driver: lists of another driver that appear then are read', async () => {
+      const conf = join(root, 'driver.conf');
+      writeFileSync(conf, '[storage]\ndriver = "overlay"\n');
+      const watcher = new CountingWatcher();
+      const { registry } = await started(root, { ...env, CROOT_CONTAINERS_STORAGE_CONF: conf, CROOT_PODMAN_ROOTLESS: '0' }, {}, [watcherModule(watcher)]);
+      const graph = join(root, 'rootful/storage');
+      // The driver is named: no watch for other drivers' folders under the graph root.
+      expect(watcher.active.has(graph)).toBe(false);
+      atomicWrite(conf, '[storage]\n');
+      await until(() => watcher.active.get(graph) === 1);
+      // A vfs store restored whole, its list newer than overlay's: podman without a configured driver would now use it.
+      const id = 'f5'.repeat(32);
+      mkdirSync(join(root, 'vfs-new'));
+      writeFileSync(join(root, 'vfs-new/containers.json'), JSON.stringify([{ id, names: ['croot-fx-vfs'] }]));
+      renameSync(join(root, 'vfs-new'), join(graph, 'vfs-containers'));
+      await until(() => has(registry, id));
+      expect(byId(registry, id)).toMatchObject({ source: 'rootful', names: ['croot-fx-vfs'], state: 'created' });
+    });
+
     it('finds a rootful store by its vfs lists when no storage.conf names a driver', async () => {
       rootfulTo('vfs');
       const { registry } = await started(root, { ...env, CROOT_PODMAN_ROOTLESS: '0' });
