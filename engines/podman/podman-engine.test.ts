@@ -1146,6 +1146,8 @@ describe('PodmanEngine', () => {
       // A container's run-state folder is watched, then read and its record kept, in one synchronous step: once the watch is there, so is the record.
       await until(() => watcher.active.get(join(root, 'rootful/run/overlay-containers', RUN, 'userdata')) === 1);
       expect(all(registry)).toEqual([]);
+      // Nor a health that would say the store is read while its containers are not shown.
+      expect(registry.statuses().find((st) => st.engine === 'podman')).toMatchObject({ available: false, reason: 'loading' });
       clock.advance(10000);
       await ready;
       expect(reason(registry)).toContain('first load not finished after 10000 ms');
