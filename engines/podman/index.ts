@@ -9,6 +9,7 @@ export {
   DEFAULT_PODMAN_RUNDIR,
 } from './podman-engine.js';
 export type { UserLookup } from './podman-engine.js';
+export type { PodmanClock } from './podman-clock.js';
 export { DEFAULT_CONTAINERS_STORAGE_CONFS, podmanPathsFrom } from './podman-paths.js';
 export type { PodmanPaths } from './podman-paths.js';
 export { parseContainerList, chooseDriver, runStatus, GRAPH_DRIVERS } from './podman-storage.js';

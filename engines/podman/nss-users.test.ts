@@ -13,6 +13,10 @@ describe('parsePasswd', () => {
     ]);
   });
 
+  it('skips a commented-out entry', () => {
+    expect(parsePasswd(['#ann:x:1000:1000:Ann:/home/ann:/bin/sh', 'bob:x:1001:1001::/home/bob:/bin/sh'].join('\n'))).toEqual([{ name: 'bob', uid: 1001, home: '/home/bob' }]);
+  });
+
   it('skips a line whose uid field is not a plain decimal number', () => {
     const text = ['neg:x:-5:5::/h:/bin/sh', 'suffix:x:12a:5::/h:/bin/sh', 'prefix:x:a12:5::/h:/bin/sh', 'ok:x:12:5::/h:/bin/sh'].join('\n');
     expect(parsePasswd(text)).toEqual([{ name: 'ok', uid: 12, home: '/h' }]);
@@ -87,6 +91,50 @@ describe('nssUsers', () => {
   it('fails with ERR_SYSTEM when getent fails or cannot run', async () => {
     expect(await codeOf(nssUsers([], { command: tool('exit 3') }))).toBe('ERR_SYSTEM');
     expect(await codeOf(nssUsers([], { command: join(tools, 'missing') }))).toBe('ERR_SYSTEM');
+  });
+
+  it('fails with ERR_SYSTEM, not with what it printed, when a listing of every user ends with getent\'s "not found" status', async () => {
+    // The status that means "some keys not found" for a look-up by key means a failed listing here: the users printed are not all.
+    const command = tool('echo "root:x:0:0:root:/root:/bin/sh"\nexit 2');
+    expect(await codeOf(nssUsers([], { command }))).toBe('ERR_SYSTEM');
+  });
+
+  /** The environment getent runs with, read from the kernel (/proc/PID/environ) while it waits. */
+  async function environmentOfGetent(): Promise<Map<string, string>> {
+    const command = tool('exec sleep 1000');
+    const abort = new AbortController();
+    const failure = codeOf(nssUsers([], { command, signal: abort.signal }));
+    const pidFile = join(tools, 'pid');
+    const pid = await eventually(async () => (existsSync(pidFile) ? readFileSync(pidFile, 'utf8').trim() || undefined : undefined));
+    // Once the script has exec'd its sleep, environ is what getent was given (while exec runs, cmdline reads empty).
+    await eventually(async () => (cmdline(Number(pid)) === 'sleep\u00001000\u0000' ? true : undefined));
+    const environ = readFileSync(`/proc/${pid}/environ`, 'utf8');
+    abort.abort();
+    expect(await failure).toBe('ERR_ABORTED');
+    return new Map(environ.split('\0').filter((v) => v !== '').map((v) => [v.slice(0, v.indexOf('=')), v.slice(v.indexOf('=') + 1)]));
+  }
+
+  it('runs getent with this process\'s PATH and LC_ALL=C, and nothing else of its environment', async () => {
+    process.env.CROOT_T_NSS = 'not for getent';
+    try {
+      const env = await environmentOfGetent();
+      expect(env.get('PATH')).toBe(process.env.PATH);
+      expect(env.get('LC_ALL')).toBe('C');
+      expect(env.has('CROOT_T_NSS')).toBe(false);
+      expect(env.has('HOME')).toBe(false);
+    } finally {
+      delete process.env.CROOT_T_NSS;
+    }
+  });
+
+  it('gives getent the usual system PATH when this process has none', async () => {
+    const path = process.env.PATH;
+    delete process.env.PATH;
+    try {
+      expect((await environmentOfGetent()).get('PATH')).toBe('/usr/sbin:/usr/bin:/sbin:/bin');
+    } finally {
+      process.env.PATH = path;
+    }
   });
 
   it('fails with ERR_SYSTEM, not with an empty answer, when a look-up by key fails otherwise than by keys not found', async () => {

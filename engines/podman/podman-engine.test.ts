@@ -15,13 +15,14 @@ import type { ContainerRecord } from '../../core/registry/engine-contribution.js
 import { EngineRegistry, EngineRegistryOptions, type IndexedContainer, type RegistryEvent } from '../../core/registry/engine-registry.js';
 import { parseStartTime } from '../../core/host/proc-files.js';
 import { ContainerProcessIdResolver } from '../../core/registry/container-resolvers.js';
-import { DirectoryWatcher } from '../../core/host/host-services.js';
+import { DirectoryWatcher, type DirectoryEvent } from '../../core/host/host-services.js';
 import { commandWorks, describeWith, probes, ROOTLESS_USER, run } from '../../test/support/components.js';
 import { CountingWatcher } from '../../test/support/counting-watcher.js';
 import { codeOf, eventually } from '../../test/support/outcomes.js';
 import { nssUsers, parsePasswd, type PasswdUser } from './nss-users.js';
 import { DEFAULT_PODMAN_DATADIR, PodmanEngine, PodmanEngineOptions, podmanPathsFrom, type UserLookup } from './podman-engine.js';
 import { podmanEngineModule } from './podman-engine-module.js';
+import type { PodmanClock } from './podman-clock.js';
 
 const FIXTURE = join(__dirname, '..', '..', 'test', 'fixtures', 'podman');
 const RUN = 'be36a965cb4803f38194ce0ee329956f4c53254d81f5cdd5f9ef5a8722fe788b';
@@ -78,7 +79,8 @@ afterEach(async () => {
   for (const c of made.splice(0)) await c.get<EngineRegistry>(EngineRegistry).stop();
 });
 
-async function started(root: string, env: Record<string, string>, options: PodmanEngineOptions = {}, modules: ContainerModule[] = []): Promise<Started> {
+/** The engine started, its first load not waited for: `ready` resolves when the registry has it. */
+async function starting(root: string, env: Record<string, string>, options: PodmanEngineOptions = {}, modules: ContainerModule[] = []): Promise<Started & { ready: Promise<void> }> {
   const c = createCrootContainer({
     config: { env, procRoot: join(root, 'proc') },
     modules: [
@@ -96,8 +98,42 @@ async function started(root: string, env: Record<string, string>, options: Podma
   const events: RegistryEvent[] = [];
   registry.subscribe((e) => events.push(e));
   await registry.start();
-  await registry.ready();
-  return { registry, pids: c.get<ContainerProcessIdResolver>(ContainerProcessIdResolver), engine: c.get(PodmanEngine), events };
+  return { registry, pids: c.get<ContainerProcessIdResolver>(ContainerProcessIdResolver), engine: c.get(PodmanEngine), events, ready: registry.ready() };
+}
+
+async function started(root: string, env: Record<string, string>, options: PodmanEngineOptions = {}, modules: ContainerModule[] = []): Promise<Started> {
+  const { ready, ...engine } = await starting(root, env, options, modules);
+  await ready;
+  return engine;
+}
+
+/** A clock that moves only when the test moves it, and fires a timer only when moved past it. */
+class ManualClock implements PodmanClock {
+  private time = 1e9;
+  private timers: { at: number; callback: () => void }[] = [];
+
+  now(): number {
+    return this.time;
+  }
+
+  after(ms: number, callback: () => void): () => void {
+    const timer = { at: this.time + ms, callback };
+    this.timers.push(timer);
+    return () => (this.timers = this.timers.filter((t) => t !== timer));
+  }
+
+  /** Moves the clock by `ms` and fires the timers due by then. */
+  advance(ms: number): void {
+    this.time += ms;
+    const due = this.timers.filter((t) => t.at <= this.time);
+    this.timers = this.timers.filter((t) => t.at > this.time);
+    for (const t of due) t.callback();
+  }
+}
+
+/** A module that gives the engine `watcher`. */
+function watcherModule(watcher: DirectoryWatcher): ContainerModule {
+  return new ContainerModule(({ bind }) => void bind<DirectoryWatcher>(DirectoryWatcher).toConstantValue(watcher));
 }
 
 /** `env` without the given variables (as when PCP's environment does not set them). */
@@ -477,11 +513,31 @@ describe('PodmanEngine', () => {
       expect(byId(registry, ROOTLESS)).toMatchObject(runningFrom(root, join(root, 'run-user/1000/containers/overlay-containers', ROOTLESS, 'userdata')));
     });
 
-    it('reads the stores of users with lists on a host without /run/user', async () => {
-      const { registry } = await started(root, { ...env, CROOT_PODMAN_USER_RUNDIR: join(root, 'no-run-user') });
+    it('reads the stores of users with lists on a host without /run/user, and asks NSS only for the listing', async () => {
+      const asked: string[][] = [];
+      const fixture = fixtureUsers(root);
+      const lookupUsers: UserLookup = async (keys, signal) => {
+        asked.push([...keys]);
+        return fixture(keys, signal);
+      };
+      const { registry } = await started(root, { ...env, CROOT_PODMAN_USER_RUNDIR: join(root, 'no-run-user') }, { lookupUsers });
+      expect(asked).toEqual([[]]);
       expect(byId(registry, ROOTLESS)).toMatchObject({ source: 'rootless:alice', running: false });
       expect(byId(registry, MOVED).source).toBe('rootless:carol');
       expect(reason(registry)).not.toMatch(/fail/);
+    });
+
+    it('watches the empty store of a user whose runtime folder comes with a /run/user that appears after the first load', async () => {
+      const runUser = join(root, 'run/user');
+      const { registry } = await started(root, { ...env, CROOT_PODMAN_USER_RUNDIR: runUser });
+      // The first login after boot: /run/user appears with bob's runtime folder in it.
+      mkdirSync(join(root, 'run-new/user/1001'), { recursive: true });
+      renameSync(join(root, 'run-new'), join(root, 'run'));
+      const lists = join(root, 'home/bob/.local/share/containers/storage/overlay-containers');
+      mkdirSync(lists, { recursive: true });
+      atomicWrite(join(lists, 'containers.json'), JSON.stringify([{ id: 'b0b'.padEnd(64, '0'), names: ['croot-fx-bob'] }]));
+      await until(() => has(registry, 'b0b'.padEnd(64, '0')));
+      expect(byId(registry, 'b0b'.padEnd(64, '0')).source).toBe('rootless:bob');
     });
 
     it('says nothing of the empty store of a user with a runtime folder, and reads it once podman writes its lists', async () => {
@@ -512,6 +568,63 @@ describe('PodmanEngine', () => {
       mkdirSync(join(root, 'run-user/1006'));
       await until(() => has(registry, '1006'.repeat(16)));
       expect(byId(registry, '1006'.repeat(16)).source).toBe('rootless:frank');
+    });
+  });
+
+  describe('users NSS does not enumerate', () => {
+    it('asks NSS by uid only for the runtime folders named by a uid, as logind names them', async () => {
+      for (const name of ['carol', 'x1002', '1002x']) mkdirSync(join(root, 'run-user', name));
+      const asked: string[][] = [];
+      const fixture = fixtureUsers(root);
+      const lookupUsers: UserLookup = async (keys, signal) => {
+        if (keys.length === 0) throw new Error('enumeration refused');
+        asked.push([...keys].sort());
+        return fixture(keys, signal);
+      };
+      const { registry } = await started(root, env, { lookupUsers });
+      expect(asked).toEqual([['1000', '1003']]);
+      expect(byId(registry, ROOTLESS).source).toBe('rootless:alice');
+      expect(has(registry, MOVED)).toBe(false);
+    });
+
+    it('asks NSS for the owner of a runtime folder that appears only when it is named by a uid, and not when one goes', async () => {
+      const extra = [1005, 1006].map((uid) => ({ name: `u${uid}`, uid, home: join(root, 'home', `u${uid}`) }));
+      for (const user of extra) {
+        cpSync(join(root, 'home/alice/.local'), join(user.home, '.local'), { recursive: true });
+        writeFileSync(join(user.home, '.local/share/containers/storage/overlay-containers/containers.json'), JSON.stringify([{ id: String(user.uid).repeat(16), names: [`croot-fx-${user.name}`] }]));
+      }
+      // A uid NSS does not know: asked for once, when its folder appears.
+      mkdirSync(join(root, 'run-user/1009'));
+      const asked: string[][] = [];
+      const fixture = fixtureUsers(root, extra);
+      const lookupUsers: UserLookup = async (keys, signal) => {
+        if (keys.length === 0) throw new Error('enumeration refused');
+        asked.push([...keys].sort());
+        return fixture(keys, signal);
+      };
+      const { registry } = await started(root, env, { lookupUsers });
+      expect(asked).toEqual([['1000', '1003', '1009']]);
+      for (const name of ['carol', 'x1002', '1002x']) mkdirSync(join(root, 'run-user', name));
+      rmSync(join(root, 'run-user/1009'), { recursive: true });
+      // Events come in order: once the store of the owner of the folder made last is read, the earlier ones have been handled.
+      mkdirSync(join(root, 'run-user/1005'));
+      await until(() => has(registry, '1005'.repeat(16)));
+      expect(asked).toEqual([['1000', '1003', '1009'], ['1005']]);
+      expect(has(registry, MOVED)).toBe(false);
+    });
+
+    it('lists the users and reads their stores when the passwd file cannot be read, and takes it as unchanged', async () => {
+      let listed = 0;
+      const fixture = fixtureUsers(root);
+      const lookupUsers: UserLookup = async (keys, signal) => {
+        if (keys.length === 0) listed++;
+        return fixture(keys, signal);
+      };
+      const { registry, engine } = await started(root, env, { lookupUsers, passwdFile: join(root, 'no-such-passwd'), usersMaxAgeMs: 3600e3 });
+      expect(byId(registry, MOVED).source).toBe('rootless:carol');
+      await engine.recheck();
+      expect(listed).toBe(1);
+      expect(reason(registry)).not.toMatch(/fail/);
     });
   });
 
@@ -612,6 +725,25 @@ describe('PodmanEngine', () => {
       const { registry } = await started(root, { ...env, CROOT_CONTAINERS_STORAGE_CONF: conf, CROOT_PODMAN_ROOTLESS: '0' });
       expect(byId(registry, RUN)).toMatchObject({ source: 'rootful', ...runningFrom(root, join(root, 'rootful/run/vfs-containers', RUN, 'userdata')) });
       expect(reason(registry)).toContain(join(root, 'rootful/storage/vfs-containers/containers.json'));
+    });
+
+    it('follows a system storage.conf that stops naming the driver: lists of another driver that appear then are read', async () => {
+      const conf = join(root, 'driver.conf');
+      writeFileSync(conf, '[storage]\ndriver = "overlay"\n');
+      const watcher = new CountingWatcher();
+      const { registry } = await started(root, { ...env, CROOT_CONTAINERS_STORAGE_CONF: conf, CROOT_PODMAN_ROOTLESS: '0' }, {}, [watcherModule(watcher)]);
+      const graph = join(root, 'rootful/storage');
+      // The driver is named: no watch for other drivers' folders under the graph root.
+      expect(watcher.active.has(graph)).toBe(false);
+      atomicWrite(conf, '[storage]\n');
+      await until(() => watcher.active.get(graph) === 1);
+      // A vfs store restored whole, its list newer than overlay's: podman without a configured driver would now use it.
+      const id = 'f5'.repeat(32);
+      mkdirSync(join(root, 'vfs-new'));
+      writeFileSync(join(root, 'vfs-new/containers.json'), JSON.stringify([{ id, names: ['croot-fx-vfs'] }]));
+      renameSync(join(root, 'vfs-new'), join(graph, 'vfs-containers'));
+      await until(() => has(registry, id));
+      expect(byId(registry, id)).toMatchObject({ source: 'rootful', names: ['croot-fx-vfs'], state: 'created' });
     });
 
     it('finds a rootful store by its vfs lists when no storage.conf names a driver', async () => {
@@ -769,6 +901,20 @@ describe('PodmanEngine', () => {
       expect(mine().filter((e) => e.kind === 'added' || e.kind === 'removed').map((e) => e.kind)).toEqual(['added', 'removed']);
       // The other containers were never touched.
       expect(events.filter((e) => e.kind !== 'health' && e.container.id !== NEW)).toEqual([]);
+    });
+
+    it('follows a change of a container\'s other names: one replaced by another, then one added', async () => {
+      const { registry, pids } = await started(root, { ...env, CROOT_PODMAN_ROOTLESS: '0' });
+      const pid = Number(readFileSync(join(root, 'rootful/run/overlay-containers', RUN, 'userdata/pidfile'), 'utf8'));
+      const named = (names: string[]): void => atomicWrite(lists(), JSON.stringify(readList().map((e) => (e.id === RUN ? { ...e, names } : e))));
+      expect(readList().find((e) => e.id === RUN)?.names).toEqual(['croot-fx-run', 'croot-fx-alias']);
+      named(['croot-fx-run', 'croot-fx-other']);
+      await until(() => byId(registry, RUN).names.includes('croot-fx-other'));
+      expect(byId(registry, RUN).names).toEqual(['croot-fx-run', 'croot-fx-other']);
+      expect(await codeOf(() => pids.resolveProcessId('croot-fx-alias'))).toBe('ERR_NO_CONTAINER');
+      named(['croot-fx-run', 'croot-fx-other', 'croot-fx-third']);
+      await until(() => byId(registry, RUN).names.length === 3);
+      expect(pids.resolveProcessId('croot-fx-third')).toBe(pid);
     });
 
     it('follows a container whose run-state and conmon folders appear only when it starts, to its exit', async () => {
@@ -990,6 +1136,44 @@ describe('PodmanEngine', () => {
       await until(() => has(registry, ROOTLESS));
       await until(() => !reason(registry).includes('first load not finished'));
     });
+
+    it('shows nothing before its bound while the users hang, and at the bound every container it has read', async () => {
+      const clock = new ManualClock();
+      let answer: (users: PasswdUser[]) => void = () => undefined;
+      const users = new Promise<PasswdUser[]>((resolve) => (answer = resolve));
+      const watcher = new CountingWatcher();
+      const { registry, ready } = await starting(root, env, { lookupUsers: () => users, clock, firstLoadTimeoutMs: 10000 }, [watcherModule(watcher)]);
+      // A container's run-state folder is watched, then read and its record kept, in one synchronous step: once the watch is there, so is the record.
+      await until(() => watcher.active.get(join(root, 'rootful/run/overlay-containers', RUN, 'userdata')) === 1);
+      expect(all(registry)).toEqual([]);
+      // Nor a health that would say the store is read while its containers are not shown.
+      expect(registry.statuses().find((st) => st.engine === 'podman')).toMatchObject({ available: false, reason: 'loading' });
+      clock.advance(10000);
+      await ready;
+      expect(reason(registry)).toContain('first load not finished after 10000 ms');
+      expect(byId(registry, RUN)).toMatchObject({ source: 'rootful', ...runningFrom(root, join(root, 'rootful/run/overlay-containers', RUN, 'userdata')) });
+      expect(has(registry, ROOTLESS)).toBe(false);
+      answer(parsePasswd(readFileSync(join(root, 'passwd'), 'utf8')));
+      await until(() => has(registry, ROOTLESS));
+    });
+
+    it('pushes nothing from a re-check that ends while the first listing of the users still hangs; the first load then pushes everything', async () => {
+      let answer: (users: PasswdUser[]) => void = () => undefined;
+      const users = new Promise<PasswdUser[]>((resolve) => (answer = resolve));
+      const fixture = fixtureUsers(root);
+      // The listing hangs; look-ups by uid (the owners of runtime folders) answer.
+      const lookupUsers: UserLookup = (keys, signal) => (keys.length === 0 ? users : fixture(keys, signal));
+      // The bound never passes: this clock does not move.
+      const { registry, engine, ready } = await starting(root, env, { lookupUsers, clock: new ManualClock() });
+      await engine.recheck();
+      expect(all(registry)).toEqual([]);
+      answer(parsePasswd(readFileSync(join(root, 'passwd'), 'utf8')));
+      await ready;
+      expect(byId(registry, RUN).source).toBe('rootful');
+      expect(byId(registry, ROOTLESS).source).toBe('rootless:alice');
+      // carol has no runtime folder: only the listing names her.
+      expect(byId(registry, MOVED).source).toBe('rootless:carol');
+    });
   });
 
   describe('watches', () => {
@@ -1023,6 +1207,29 @@ describe('PodmanEngine', () => {
       await engine.recheck();
       expect(watcher.placed).toBe(placed);
       expect([...watcher.active].sort()).toEqual(active);
+    });
+
+    it('watches /run/user again at a safety-net re-check only when it was moved away', async () => {
+      /** The folders watched, in the order the watches were placed. */
+      class RecordingWatcher extends CountingWatcher {
+        readonly dirs: string[] = [];
+        override watch(dir: string, onEvent: (event: DirectoryEvent) => void): () => void {
+          this.dirs.push(dir);
+          return super.watch(dir, onEvent);
+        }
+      }
+      const watcher = new RecordingWatcher();
+      const { engine } = await started(root, env, {}, [watcherModule(watcher)]);
+      const runUser = join(root, 'run-user');
+      expect(watcher.active.get(runUser)).toBe(1);
+      const before = watcher.dirs.length;
+      await engine.recheck();
+      expect(watcher.dirs.slice(before)).not.toContain(runUser);
+      renameSync(runUser, join(root, 'run-user-old'));
+      cpSync(join(root, 'run-user-old'), runUser, { recursive: true });
+      const moved = watcher.dirs.length;
+      await engine.recheck();
+      expect(watcher.dirs.slice(moved)).toContain(runUser);
     });
 
     it('watches /run/user once for users\' runtime folders when it reads rootless stores, and nothing once stopped', async () => {
@@ -1094,6 +1301,27 @@ describe('PodmanEngine asking NSS for the users at its safety net', () => {
     await engine.recheck();
     expect(byId(registry, MOVED).source).toBe('rootless:carol');
     expect(reason(registry)).not.toContain('users:');
+    rmSync(root, { recursive: true, force: true });
+  });
+
+  it('lists them again once the listing is usersMaxAgeMs old by the engine\'s clock, and not before', async () => {
+    const { root, env } = fixtureTree();
+    const clock = new ManualClock();
+    let listed = 0;
+    const fixture = fixtureUsers(root);
+    const lookupUsers: UserLookup = async (keys, signal) => {
+      if (keys.length === 0) listed++;
+      return fixture(keys, signal);
+    };
+    const { engine } = await started(root, env, { lookupUsers, usersMaxAgeMs: 60000, clock });
+    clock.advance(59999);
+    await engine.recheck();
+    expect(listed).toBe(1);
+    clock.advance(1);
+    await engine.recheck();
+    expect(listed).toBe(2);
+    await engine.recheck();
+    expect(listed).toBe(2);
     rmSync(root, { recursive: true, force: true });
   });
 

@@ -25,6 +25,7 @@ import { NodeDirectoryWatcher } from '../../core/host/node-directory-watcher.js'
 import { plural } from '../../core/logging/plural.js';
 import { fileSignature } from '../../core/host/state-file.js';
 import { FolderWatch } from './folder-watch.js';
+import { systemClock, type PodmanClock } from './podman-clock.js';
 import { nssUsers, type PasswdUser } from './nss-users.js';
 import { locateStores, type WantedStore } from './locate-stores.js';
 import { podmanPathsFrom, type PodmanPaths } from './podman-paths.js';
@@ -65,6 +66,8 @@ export interface PodmanEngineOptions {
   readonly usersMaxAgeMs?: number;
   /** The passwd file whose change makes the users be listed again (default /etc/passwd). */
   readonly passwdFile?: string;
+  /** The users' age and the first load's bound are told by this clock (default: Node's). */
+  readonly clock?: PodmanClock;
 }
 
 @injectable()
@@ -76,18 +79,19 @@ export class PodmanEngine implements EngineContribution {
   private readonly firstLoadTimeoutMs: number;
   private readonly scheduler: ReadScheduler;
   private readonly host: StoreHost;
+  private readonly clock: PodmanClock;
 
   private sink: ContainerSink | undefined;
   /** The first full list has been pushed: changes are pushed one by one from now on. */
   private loaded = false;
   private stopped = false;
   private readonly abort = new AbortController();
-  private firstLoadTimer: NodeJS.Timeout | undefined;
+  private cancelFirstLoadBound: (() => void) | undefined;
   /** Every container's record as pushed (or to be pushed by the first `replaceAll`), by id. */
   private readonly records = new Map<string, ContainerRecord>();
   private readonly stores = new Map<string, PodmanStoreWatch>();
   private users: readonly PasswdUser[] = [];
-  /** When the users were last listed (performance.now()), and the passwd file's signature then. */
+  /** When the users were last listed (the clock's now()), and the passwd file's signature then. */
   private usersListedAt = Number.NEGATIVE_INFINITY;
   private usersPasswd: string | undefined;
   private readonly usersMaxAgeMs: number;
@@ -114,6 +118,7 @@ export class PodmanEngine implements EngineContribution {
     this.firstLoadTimeoutMs = options?.firstLoadTimeoutMs ?? 10000;
     this.usersMaxAgeMs = options?.usersMaxAgeMs ?? 300000;
     this.passwdFile = options?.passwdFile ?? '/etc/passwd';
+    this.clock = options?.clock ?? systemClock;
     this.scheduler = new ReadScheduler(options?.sliceMs ?? 4, (err) => {
       this.readNote = `a read failed: ${(err as Error).message}`;
     });
@@ -131,8 +136,7 @@ export class PodmanEngine implements EngineContribution {
   /** Starts watching and reading; the first load is pushed when read (or, in part, after `firstLoadTimeoutMs`). */
   start(sink: ContainerSink): void {
     this.sink = sink;
-    this.firstLoadTimer = setTimeout(() => this.pushPartialLoad(), this.firstLoadTimeoutMs);
-    this.firstLoadTimer.unref();
+    this.cancelFirstLoadBound = this.clock.after(this.firstLoadTimeoutMs, () => this.pushPartialLoad());
     void this.firstLoad().then(() => this.finishLoad());
   }
 
@@ -171,7 +175,7 @@ export class PodmanEngine implements EngineContribution {
   async stop(): Promise<void> {
     this.stopped = true;
     this.sink = undefined;
-    clearTimeout(this.firstLoadTimer);
+    this.cancelFirstLoadBound?.();
     this.abort.abort();
     for (const store of this.stores.values()) store.close();
     this.stores.clear();
@@ -183,7 +187,7 @@ export class PodmanEngine implements EngineContribution {
 
   private finishLoad(): void {
     if (this.stopped) return;
-    clearTimeout(this.firstLoadTimer);
+    this.cancelFirstLoadBound?.();
     this.loadNote = this.loadNote?.startsWith('first load failed') ? this.loadNote : undefined;
     this.loaded = true;
     this.sink?.replaceAll([...this.records.values()]);
@@ -219,7 +223,7 @@ export class PodmanEngine implements EngineContribution {
   /** Every user NSS lists, plus those owning a runtime folder that NSS does not enumerate. */
   /** Whether to list every user again: the last listing failed, is old, or the passwd file changed since. */
   private usersDue(): boolean {
-    return this.usersNote !== undefined || performance.now() - this.usersListedAt >= this.usersMaxAgeMs || this.passwdSignature() !== this.usersPasswd;
+    return this.usersNote !== undefined || this.clock.now() - this.usersListedAt >= this.usersMaxAgeMs || this.passwdSignature() !== this.usersPasswd;
   }
 
   /** The passwd file's `ino:size:mtime` (through links), '' when it cannot be read. */
@@ -234,7 +238,7 @@ export class PodmanEngine implements EngineContribution {
   private async refreshUsers(): Promise<void> {
     if (!this.paths.rootless || this.stopped) return;
     // Taken before the listing: a change while it runs makes the next re-check list again.
-    this.usersListedAt = performance.now();
+    this.usersListedAt = this.clock.now();
     this.usersPasswd = this.passwdSignature();
     try {
       const listed = await this.lookup([], this.abort.signal);
