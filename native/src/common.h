@@ -46,6 +46,10 @@ std::pair<const char*, size_t> BytesArg(const Napi::CallbackInfo& info, size_t i
 // Closes fd (ignoring EINTR, which on Linux still releases it) and keeps errno.
 void CloseQuietly(int fd);
 
+// One poll(2) of `fd` for `events` with a zero timeout (EINTR retried): the
+// revents; throws the poll error.
+short PollNow(Napi::Env env, int fd, short events);
+
 // Owns one fd; closes it unless released.
 class FdGuard {
  public:

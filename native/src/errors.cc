@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <poll.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -73,6 +74,16 @@ void CloseQuietly(int fd) {
   int saved = errno;
   close(fd);
   errno = saved;
+}
+
+short PollNow(Napi::Env env, int fd, short events) {
+  struct pollfd pfd = {fd, events, 0};
+  int n;
+  do {
+    n = poll(&pfd, 1, 0);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) throw ErrnoError(env, errno, "poll");
+  return pfd.revents;
 }
 
 }  // namespace croot

@@ -557,13 +557,7 @@ void OpenUtsWatch() {
 Napi::Value UtsGeneration(const Napi::CallbackInfo& info) {
   int fd = utsFd;
   if (fd < 0) return Napi::Number::New(info.Env(), -1);
-  struct pollfd pfd = {fd, POLLPRI, 0};
-  int n;
-  do {
-    n = poll(&pfd, 1, 0);
-  } while (n < 0 && errno == EINTR);
-  if (n < 0) throw ErrnoError(info.Env(), errno, "poll");
-  if (pfd.revents & (POLLPRI | POLLERR)) utsGenerationCount.fetch_add(1);
+  if (PollNow(info.Env(), fd, POLLPRI) & (POLLPRI | POLLERR)) utsGenerationCount.fetch_add(1);
   return Napi::Number::New(info.Env(), static_cast<double>(utsGenerationCount.load()));
 }
 

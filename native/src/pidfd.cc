@@ -38,14 +38,9 @@ Napi::Value PidfdOpen(const Napi::CallbackInfo& info) {
 // exited, zombie or reaped; one poll with a zero timeout.
 Napi::Value PidfdIsAlive(const Napi::CallbackInfo& info) {
   int fd = FdArg(info, 0, "pidfd");
-  struct pollfd pfd = {fd, POLLIN, 0};
-  int n;
-  do {
-    n = poll(&pfd, 1, 0);
-  } while (n < 0 && errno == EINTR);
-  if (n < 0) throw ErrnoError(info.Env(), errno, "poll");
-  if (pfd.revents & POLLNVAL) throw ErrnoError(info.Env(), EBADF, "poll");
-  return Napi::Boolean::New(info.Env(), pfd.revents == 0);
+  short revents = PollNow(info.Env(), fd, POLLIN);
+  if (revents & POLLNVAL) throw ErrnoError(info.Env(), EBADF, "poll");
+  return Napi::Boolean::New(info.Env(), revents == 0);
 }
 
 // epollCreate() -> epfd (EPOLL_CLOEXEC).
