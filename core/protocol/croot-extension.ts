@@ -205,11 +205,14 @@ export function decodeExtensionPdu(buf: Buffer): ExtensionPdu {
   return { type: h.type, status: h.status, version: h.version, more: (flags & MORE) !== 0, payload: buf.subarray(EXTENSION_HEADER_SIZE) };
 }
 
-/** Decodes and checks a request; throws ERR_PROTOCOL (-EINVAL) or ERR_NOT_SUPPORTED for one the server cannot take. */
+/** Decodes and checks a request; throws ERR_PROTOCOL (-EINVAL), ERR_VERSION or ERR_NOT_SUPPORTED (-ENOTSUP) for one the server cannot take. */
 export function decodeExtensionRequest(buf: Buffer): ExtensionRequest {
   const p = decodeExtensionPdu(buf);
   if (p.type !== ExtensionPduType.REQUEST) {
     throw new CrootError('ERR_UNEXPECTED_PDU', `expected an extension request (0x9100), got 0x${(p.type >>> 0).toString(16)}`);
+  }
+  if (p.version < 1 || p.version > ROOT_PDU_VERSION) {
+    throw new CrootError('ERR_VERSION', `extension request has PDU version ${p.version}; this server speaks 1 to ${ROOT_PDU_VERSION}`);
   }
   if (p.more) throw new CrootError('ERR_PROTOCOL', 'an extension request is one PDU (MORE set)', { status: -Errno.EINVAL });
   let body: unknown;

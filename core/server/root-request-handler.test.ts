@@ -239,6 +239,24 @@ describeWith('root', () => probes.root() ?? probes.native(), 'RootServer answeri
     expect(readContainer((await c.next(REPLY_MS)) as Buffer)).toMatchObject({ status: 0, pid: sandbox.pid });
   });
 
+  it('refuses an extension request of a version it does not speak with an extension reply (0x9101) of -ENOTSUP, and keeps serving', async () => {
+    const c = await client();
+    // The fuzzer's request that found this (CI, stop 20): version 0x00200002, status 16, a payload that is not JSON.
+    await c.write(Buffer.from('0091000024000000100000000200200000000000' + '0c000000' + '316435633864386561396565', 'hex'));
+    const fuzzed = readExtension((await c.next(REPLY_MS)) as Buffer);
+    expect(fuzzed).toMatchObject({ type: 0x9101, status: -errnoTruth('EOPNOTSUPP'), flags: 0 });
+    expect(fuzzed.length).toBe(24 + fuzzed.paylen);
+    expect(JSON.parse(fuzzed.payload)).toMatchObject({ code: 'ERR_VERSION', status: -errnoTruth('EOPNOTSUPP'), message: expect.stringContaining(String(0x00200002)) });
+    for (const version of [0, 3]) {
+      const request = extensionRequest({ v: 1, op: 'status' });
+      request.writeInt32LE(version, 12);
+      await c.write(request);
+      expect(readExtension((await c.next(REPLY_MS)) as Buffer)).toMatchObject({ type: 0x9101, status: -errnoTruth('EOPNOTSUPP') });
+    }
+    await c.write(containerRequest(T.PROCESSID_REQ, 0, 'sbx', { version: 1 }));
+    expect(readContainer((await c.next(REPLY_MS)) as Buffer)).toMatchObject({ status: 0, pid: sandbox.pid });
+  });
+
   it('answers an unframeable request of a type it does not know with a bare -EINVAL header of that type, then closes', async () => {
     const c = await client();
     const logged = t.logger.lines.length;

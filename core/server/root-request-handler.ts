@@ -74,12 +74,13 @@ export class RootRequestHandler {
     }
     const h = frame.header;
     this.extension?.countRequest(h.type);
-    if (h.version < 1 || h.version > ROOT_PDU_VERSION) {
-      return { bytes: errorReply(h.type, -Errno.ENOTSUP, 0) };
-    }
     if (h.type === ExtensionPduType.REQUEST && this.extension !== undefined) {
       // croot's own extension (list, show, engines, status, events); PCP's clients never send it.
+      // It checks the version itself, so even that refusal comes as an extension reply (0x9101).
       return this.extension.answer(frame.bytes, this.serverFacts(), peer);
+    }
+    if (h.version < 1 || h.version > ROOT_PDU_VERSION) {
+      return { bytes: errorReply(h.type, -Errno.ENOTSUP, 0) };
     }
     try {
       let reply: MaybePromise<Reply>;
