@@ -113,6 +113,18 @@ make_rootfs_tar() {
   rm -rf "$root"
 }
 
+# ensure_lists CMD...: the podman that CMD runs has container lists in its store.
+ensure_lists() {
+  local graph driver
+  graph=$("$@" info --format '{{.Store.GraphRoot}}' 2>/dev/null) || die "$* info failed"
+  driver=$("$@" info --format '{{.Store.GraphDriverName}}' 2>/dev/null) || die "$* info failed"
+  [ -f "$graph/$driver-containers/containers.json" ] && return 0
+  say "giving $graph its container lists (one container made and removed)"
+  "$@" create -q --name croot-testbed-lists "localhost/$IMAGE" true >/dev/null &&
+    "$@" rm -f croot-testbed-lists >/dev/null || die "$* could not make and remove a container"
+  [ -f "$graph/$driver-containers/containers.json" ] || die "$graph/$driver-containers/containers.json still missing"
+}
+
 if ! docker image inspect "$IMAGE" >/dev/null 2>&1; then
   make_rootfs_tar
   say "importing $IMAGE into docker"
@@ -125,6 +137,10 @@ if command -v podman >/dev/null; then
     say "importing localhost/$IMAGE into podman"
     podman import -q "$rootfs_tar" "localhost/$IMAGE" >/dev/null || die "podman import of localhost/$IMAGE failed"
   fi
+  # A store gets its container lists with its first container; until then
+  # croot reports it as having none to read. Tests want the lists of a used
+  # podman: one container made and removed gives them.
+  ensure_lists podman
 else
   say "podman not installed: skipping its image"
 fi
@@ -195,6 +211,18 @@ if command -v podman >/dev/null; then
     as_rootless podman image exists "localhost/$IMAGE" ||
       die "$ROOTLESS_USER's podman does not list localhost/$IMAGE after loading it"
   fi
+  ensure_lists as_rootless podman
+fi
+
+# --- PCP: the PMNS ------------------------------------------------------------
+# pmcd's rc script builds /var/lib/pcp/pmns/root at pmcd's first start; a
+# fresh install that has never started pmcd has none. Build it as that script
+# does, so tests find PCP as a machine that has run it finds it.
+PMNS_DIR=/var/lib/pcp/pmns
+if [ -x "$PMNS_DIR/Rebuild" ] && [ ! -f "$PMNS_DIR/root" ]; then
+  say "building $PMNS_DIR/root (pmcd has never started here)"
+  (cd "$PMNS_DIR" && ./Rebuild -u) || die "$PMNS_DIR/Rebuild failed"
+  [ -f "$PMNS_DIR/root" ] || die "$PMNS_DIR/root still missing after Rebuild"
 fi
 
 [ -n "$rootfs_tar" ] && rm -f "$rootfs_tar"
