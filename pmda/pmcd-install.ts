@@ -14,7 +14,7 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { copyFileSync, existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { CrootError } from '../core/errors/croot-error.js';
 import type { Pmda } from './define-pmda.js';
 import { pmdaFiles } from './pmda-files.js';
@@ -189,13 +189,30 @@ interface Installed {
 const STATE_FILE = 'installed.json';
 const sha256 = (path: string): string => createHash('sha256').update(readFileSync(path)).digest('hex');
 
-function run(cmd: string, args: readonly string[]): string {
+function run(cmd: string, args: readonly string[], cwd?: string): string {
   try {
-    return execFileSync(cmd, [...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 120000 });
+    return execFileSync(cmd, [...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 120000, ...(cwd !== undefined ? { cwd } : {}) });
   } catch (err) {
     const e = err as { stderr?: string; stdout?: string; message: string };
     throw new CrootError('ERR_SYSTEM', `${cmd} ${args.join(' ')} failed: ${(e.stderr ?? '').trim() || (e.stdout ?? '').trim() || e.message}`, { cause: err });
   }
+}
+
+/**
+ * The PMNS to merge names into. pmcd's rc script builds it from the
+ * `root_*` files at pmcd's first start, so a PCP installed but never started
+ * has none: build it as that script does (`Rebuild -u` in its folder).
+ */
+function ensurePmns(pmnsRoot: string, say: (line: string) => void): void {
+  if (existsSync(pmnsRoot)) return;
+  const dir = dirname(pmnsRoot);
+  const rebuild = join(dir, 'Rebuild');
+  if (!existsSync(rebuild)) {
+    throw new CrootError('ERR_CONFIG', `${pmnsRoot} does not exist and there is no ${rebuild} to build it: start pmcd once, then install again`);
+  }
+  run(rebuild, ['-u'], dir);
+  if (!existsSync(pmnsRoot)) throw new CrootError('ERR_SYSTEM', `${rebuild} -u did not make ${pmnsRoot}`);
+  say(`${pmnsRoot}: built with ${rebuild} -u, as pmcd does at its first start (pmcd has not started here yet)`);
 }
 
 /** Whether pmcd runs. */
@@ -250,6 +267,7 @@ export function installPmda(options: InstallPmdaOptions): void {
     if (domain === pmda.domain && other !== label) throw new CrootError('ERR_CONFIG', `domain ${pmda.domain} is taken by "${other}" in ${paths.pmcdConf}`);
   }
 
+  ensurePmns(pmnsRoot, say);
   // Files first: a failure here leaves pmcd.conf and the PMNS untouched.
   const files = pmdaFiles(pmda);
   mkdirSync(dir, { recursive: true, mode: 0o755 });

@@ -8,9 +8,9 @@
  * print what they print with PCP's own pmdaroot; pmcd.conf and the PMNS
  * come back byte for byte. Run under /tmp/croot-pmcd.lock.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, readlinkSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { commandWorks, describeWith, probes, run } from './support/components.js';
 import { CROOTD, builtBinaries } from './support/crootd-process.js';
@@ -349,5 +349,34 @@ describeWith('PCP (pmcd, pmnsadd), root and a built crootd', pcpAndRoot, "crootd
     expect(existsSync('/var/lib/pcp/pmdas/croot')).toBe(false);
     expect(existsSync('/var/lib/pcp/pmns/root_croot')).toBe(false);
     expect(pidsOf('pmcd').length > 0).toBe(original?.pmcdWasRunning);
+  });
+});
+
+describeWith('PCP (pmcd, pmnsadd), root and a built crootd', pcpAndRoot, 'crootd install-pmcd on a PCP whose pmcd has never started (no PMNS yet)', () => {
+  const aside = `${PMNS_ROOT}.croot-test-aside-${randomBytes(4).toString('hex')}`;
+  let output = '';
+
+  beforeAll(async () => {
+    renameSync(PMNS_ROOT, aside);
+    const r = spawnSync(process.execPath, [CROOTD, 'install-pmcd', '--no-restart'], { encoding: 'utf8', timeout: 120000 });
+    output = `${r.stdout}${r.stderr}`;
+    if (r.status !== 0) throw new Error(`crootd install-pmcd exited ${r.status}: ${output}`);
+  }, 180000);
+
+  afterAll(async () => {
+    try {
+      if (existsSync('/var/lib/pcp/pmdas/croot')) await runAsync(process.execPath, [CROOTD, 'uninstall-pmcd', '--no-restart'], 120000);
+    } finally {
+      renameSync(aside, PMNS_ROOT);
+    }
+  }, 180000);
+
+  it("builds the PMNS with PCP's Rebuild first, as pmcd's first start would: every agent's names, crootd's merged in", () => {
+    expect(output).toMatch(/pmns\/root: built with .*Rebuild -u/);
+    // The truth is PCP's own PMNS, read by PCP's pminfo: the agents' names of the original, and containers.* from crootd.
+    const names = (pmns: string, top: string): string[] => execFileSync('pminfo', ['-n', pmns, top], { encoding: 'utf8' }).trim().split('\n').sort();
+    expect(names(PMNS_ROOT, 'kernel.uname')).toEqual(names(aside, 'kernel.uname'));
+    expect(names(PMNS_ROOT, 'containers')).toEqual(expect.arrayContaining(['containers.engine', 'containers.name', 'containers.pid', 'containers.cgroup']));
+    expect(readFileSync(PMCD_CONF, 'utf8')).toMatch(/^root\s+1\s+pipe\s+binary\s+.*crootd --pmda$/m);
   });
 });
