@@ -16,6 +16,7 @@
  * place of the flags of bin/crootd's first line. Needs root and PCP's
  * client library, as the full run does.
  */
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
@@ -38,53 +39,27 @@ interface Options {
   nodeFlags: string;
 }
 
-const USAGE = 'usage: node dist/bench/ab.js [--crootd PATH]... [--size N] [--op processid|hostname|cgroup] [--clients N] [--rounds N] [--ms N] [--node-flags "FLAGS"]';
-
-function parse(argv: readonly string[]): Options {
-  const o: Options = { crootd: [], size: 10, op: 'processid', clients: 1, rounds: 5, ms: 1500, nodeFlags: '' };
-  const number = (flag: string, value: string | undefined, min: number): number => {
+/** An integer option of at least `min`, for commander. */
+function integerAtLeast(min: number): (value: string) => number {
+  return (value) => {
     const n = Number(value);
-    if (!Number.isInteger(n) || n < min) throw new Error(`${flag} needs an integer of at least ${min}\n${USAGE}`);
+    if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`an integer of at least ${min}`);
     return n;
   };
-  for (let i = 0; i < argv.length; i++) {
-    const flag = argv[i] as string;
-    const value = argv[i + 1];
-    switch (flag) {
-      case '--crootd':
-        if (value === undefined) throw new Error(`--crootd needs a path\n${USAGE}`);
-        o.crootd.push(resolve(value));
-        i++;
-        break;
-      case '--size':
-        o.size = number(flag, value, 1);
-        i++;
-        break;
-      case '--clients':
-        o.clients = number(flag, value, 1);
-        i++;
-        break;
-      case '--rounds':
-        o.rounds = number(flag, value, 1);
-        i++;
-        break;
-      case '--ms':
-        o.ms = number(flag, value, 100);
-        i++;
-        break;
-      case '--op':
-        if (value !== 'processid' && value !== 'hostname' && value !== 'cgroup') throw new Error(`--op is processid, hostname or cgroup\n${USAGE}`);
-        o.op = value;
-        i++;
-        break;
-      case '--node-flags':
-        o.nodeFlags = value ?? '';
-        i++;
-        break;
-      default:
-        throw new Error(`unknown argument ${flag}\n${USAGE}`);
-    }
-  }
+}
+
+function parse(argv: readonly string[]): Options {
+  const program = new Command('ab')
+    .description('crootd builds against the Node floor and the C floor, on synthetic on-disk Docker containers, in interleaved rounds')
+    .addOption(new Option('--crootd <path>', 'a crootd to measure (repeat for an A/B)').argParser((v: string, all: string[]) => [...all, resolve(v)]).default([], "this checkout's bin/crootd"))
+    .option('--size <n>', 'synthetic containers', integerAtLeast(1), 10)
+    .addOption(new Option('--op <op>', 'the request').choices(['processid', 'hostname', 'cgroup']).default('processid'))
+    .option('--clients <n>', "PCP clients at once", integerAtLeast(1), 1)
+    .option('--rounds <n>', 'rounds', integerAtLeast(1), 5)
+    .option('--ms <n>', 'milliseconds of load per server and round', integerAtLeast(100), 1500)
+    .option('--node-flags <flags>', "run every crootd under `node FLAGS`", '')
+  program.parse(argv, { from: 'user' });
+  const o = program.opts<Options>();
   if (o.crootd.length === 0) o.crootd.push(join(CHECKOUT, 'bin', 'crootd'));
   for (const path of o.crootd) if (!existsSync(path)) throw new Error(`no crootd at ${path}`);
   return o;

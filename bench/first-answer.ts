@@ -16,6 +16,7 @@
  * (Node refuses it in NODE_OPTIONS), writing into DIR/b<build>-<size>-<round>/.
  * Needs root, as the benchmark does.
  */
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -35,24 +36,22 @@ interface Options {
 }
 
 function parse(argv: readonly string[]): Options {
-  const o: Options = { sizes: [10, 10000], rounds: 5, crootds: [], settleMs: 1000, profDir: undefined };
-  for (let i = 0; i < argv.length; i++) {
-    const value = (): string => {
-      const v = argv[++i];
-      if (v === undefined) throw new Error(`${argv[i - 1]} needs a value`);
-      return v;
-    };
-    const arg = argv[i];
-    if (arg === '--sizes') o.sizes = value().split(',').map(Number);
-    else if (arg === '--rounds') o.rounds = Number(value());
-    else if (arg === '--crootd') o.crootds.push(resolve(value()));
-    else if (arg === '--settle-ms') o.settleMs = Number(value());
-    else if (arg === '--prof-dir') o.profDir = resolve(value());
-    else throw new Error(`unknown option ${arg}`);
-  }
-  if (o.crootds.length === 0) o.crootds.push(resolve(__dirname, '..', '..', 'bin', 'crootd'));
-  if (o.sizes.some((n) => !(Number.isInteger(n) && n > 0))) throw new Error('--sizes wants positive integers');
-  return o;
+  const positive = (flag: string) => (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${flag} wants positive integers`);
+    return n;
+  };
+  const program = new Command('first-answer')
+    .description('the start-up rows of the synthetic scenarios, for comparing crootd builds')
+    .option('--sizes <list>', 'container counts, comma-separated', (v: string) => v.split(',').map(positive('--sizes')), [10, 10000])
+    .option('--rounds <n>', 'rounds', positive('--rounds'), 5)
+    .addOption(new Option('--crootd <path>', 'a crootd build (repeat for several)').argParser((v: string, all: string[]) => [...all, resolve(v)]).default([], "this checkout's bin/crootd"))
+    .option('--settle-ms <n>', 'wait before reading RSS', positive('--settle-ms'), 1000)
+    .option('--prof-dir <dir>', "run each crootd's dist/bin/crootd.js with --cpu-prof, into DIR", (v: string) => resolve(v))
+  program.parse(argv, { from: 'user' });
+  const { sizes, rounds, crootd, settleMs, profDir } = program.opts<{ sizes: number[]; rounds: number; crootd: string[]; settleMs: number; profDir?: string }>();
+  if (crootd.length === 0) crootd.push(resolve(__dirname, '..', '..', 'bin', 'crootd'));
+  return { sizes, rounds, crootds: crootd, settleMs, profDir };
 }
 
 function median(xs: readonly number[]): number {
