@@ -11,6 +11,7 @@
         "src/fd-transfer.cc",
         "src/process.cc",
         "src/fd-watcher.cc",
+        "src/stream-socket.cc",
         "src/pidfd.cc",
         "src/inotify.cc",
         "src/limits.cc",

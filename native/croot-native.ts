@@ -83,6 +83,43 @@ export interface FdWatcherConstructor {
   new (fd: number, onReadable: (err?: NativeError) => void): FdWatcher;
 }
 
+/** What a StreamSocket tells its callback: 0 data, 1 end, 2 drain, 3 error. */
+export const StreamSocketEvent = { DATA: 0, END: 1, DRAIN: 2, ERROR: 3 } as const;
+export type StreamSocketEvent = (typeof StreamSocketEvent)[keyof typeof StreamSocketEvent];
+
+/** A connected stream socket read and written on the event loop by the addon (a uv_poll_t, read(2), send(2)). */
+export interface StreamSocket {
+  /**
+   * Sends what the kernel takes now and queues the rest, written when the
+   * socket is writable again. Returns the bytes now queued (0: all sent),
+   * or -errno when the socket cannot be written (EPIPE after end()).
+   */
+  write(bytes: Uint8Array): number;
+  /** Stops reading (what is queued is still written). */
+  pause(): void;
+  resume(): void;
+  /** Shuts down the writing side once the queue is written; reading goes on. */
+  end(): void;
+  /** Stops watching and closes its fd, dropping what is queued; idempotent, safe inside the callback. */
+  close(): void;
+  /** Bytes queued, not yet taken by the kernel. */
+  readonly queued: number;
+  /** Its fd (the duplicate it owns); -1 once closed. */
+  readonly fd: number;
+}
+
+export interface StreamSocketConstructor {
+  /**
+   * Reads and writes a duplicate of `fd` (close the original at once; the
+   * connection lives on in the duplicate), reading at once. `onEvent` runs on
+   * the event loop: DATA with the bytes of one read, END when the peer shut
+   * down its side, DRAIN when the queue is written, ERROR (nothing more is
+   * read or written; close it). An exception thrown by `onEvent` is an
+   * uncaught exception, as for any listener.
+   */
+  new (fd: number, onEvent: (kind: StreamSocketEvent, value: Buffer | NativeError | undefined) => void): StreamSocket;
+}
+
 /** One inotify event, decoded. */
 export interface InotifyEvent {
   /** The watch it belongs to; -1 for IN_Q_OVERFLOW. */
@@ -198,6 +235,8 @@ export interface CrootNative {
   epollWait(epfd: number, maxEvents: number): number[];
   /** Readiness watches on the event loop. */
   readonly FdWatcher: FdWatcherConstructor;
+  /** Connected sockets read and written on the event loop. */
+  readonly StreamSocket: StreamSocketConstructor;
   /** inotify_init1(IN_NONBLOCK | IN_CLOEXEC). */
   inotifyInit(): number;
   /** inotify_add_watch; the same inode gives the same wd. */
@@ -286,6 +325,7 @@ export const crootNativeFunctions = [
   'epollRemove',
   'epollWait',
   'FdWatcher',
+  'StreamSocket',
   'inotifyInit',
   'inotifyAddWatch',
   'inotifyRmWatch',

@@ -1,13 +1,14 @@
 /**
  * The native feature module: binds the addon (CrootNative, loaded lazily on
- * first use), the host services the core asks for, and the user database
+ * first use), the host services the core asks for (connections among them), and the user database
  * (NSS through getpwnam_r/getpwuid_r).
  */
 import { ContainerModule } from 'inversify';
-import { DirectoryWatcher, FdSender, NamespaceHostnameReader, PeerCredentialReader, ProcessAnchor, ProcessSpawner } from '../core/host/host-services.js';
+import { ConnectionSocketFactory, DirectoryWatcher, FdSender, NamespaceHostnameReader, PeerCredentialReader, ProcessAnchor, ProcessSpawner } from '../core/host/host-services.js';
 import { UserDatabase } from '../core/host/user-database.js';
 import { CrootNative } from './croot-native.js';
 import { loadNative } from './load-native.js';
+import { NativeConnectionSocketFactory } from './native-connection-socket.js';
 import { NativeDirectoryWatcher } from './native-directory-watcher.js';
 import { NativeFdSender, NativeNamespaceHostnameReader, NativePeerCredentialReader } from './native-host-services.js';
 import { NativeProcessAnchor } from './native-process-anchor.js';
@@ -19,6 +20,7 @@ export const nativeModule = new ContainerModule(({ bind }) => {
   bind<NamespaceHostnameReader>(NamespaceHostnameReader).to(NativeNamespaceHostnameReader).inSingletonScope();
   bind<PeerCredentialReader>(PeerCredentialReader).to(NativePeerCredentialReader).inSingletonScope();
   bind<FdSender>(FdSender).to(NativeFdSender).inSingletonScope();
+  bind<ConnectionSocketFactory>(ConnectionSocketFactory).to(NativeConnectionSocketFactory).inSingletonScope();
   bind<ProcessSpawner>(ProcessSpawner).to(NativeProcessSpawner).inSingletonScope();
   bind<ProcessAnchor>(ProcessAnchor).to(NativeProcessAnchor).inSingletonScope();
   bind<DirectoryWatcher>(DirectoryWatcher).to(NativeDirectoryWatcher).inSingletonScope();

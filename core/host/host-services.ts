@@ -116,6 +116,45 @@ export interface PeerCredentialReader {
   peerCredentials(fd: number): PeerCredentials;
 }
 
+/**
+ * A connected socket as a RootConnection reads and writes it: what Node's
+ * net.Socket offers (so one is a ConnectionSocket as it is), and what the
+ * native module's sockets offer without Node's stream machinery.
+ */
+export interface ConnectionSocket {
+  /** Sends `bytes`, queueing what the kernel does not take now. */
+  write(bytes: Buffer): unknown;
+  /** Shuts down the writing side once everything queued is sent. */
+  end(): unknown;
+  /** Closes at once, dropping anything queued; 'close' follows, asynchronously. */
+  destroy(): unknown;
+  pause(): unknown;
+  resume(): unknown;
+  isPaused(): boolean;
+  readonly destroyed: boolean;
+  readonly writable: boolean;
+  /** Bytes queued, not yet taken by the kernel. */
+  readonly writableLength: number;
+  /** Bytes are queued: wait for 'drain' before writing more. */
+  readonly writableNeedDrain: boolean;
+  /** Calls `onIdle` once the socket has seen no traffic for `ms`, again after each new spell of traffic. */
+  setTimeout(ms: number, onIdle: () => void): unknown;
+  on(event: 'data', listener: (chunk: Buffer) => void): unknown;
+  on(event: 'end' | 'drain' | 'close', listener: () => void): unknown;
+  on(event: 'error', listener: (err: Error) => void): unknown;
+}
+
+/**
+ * Takes over an accepted connection: the returned socket reads and writes a
+ * duplicate of `fd`, and the server closes Node's socket at once. Bound by
+ * the native module, whose sockets skip Node's stream machinery on the
+ * request path (docs/native.md, "Connections").
+ */
+export const ConnectionSocketFactory = Symbol.for('croot/ConnectionSocketFactory');
+export interface ConnectionSocketFactory {
+  adopt(fd: number): ConnectionSocket & { readonly fd: number };
+}
+
 /** Writes on a unix socket with file descriptors attached (SCM_RIGHTS). */
 export const FdSender = Symbol.for('croot/FdSender');
 export interface FdSender {

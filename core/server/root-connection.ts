@@ -7,9 +7,8 @@
  * nothing the client sends afterwards is read as a request, and the
  * client's half-close or close ends it.
  */
-import type { Socket } from 'node:net';
 import { closeFds } from '../host/close-fds.js';
-import type { PeerCredentials } from '../host/host-services.js';
+import type { ConnectionSocket, PeerCredentials } from '../host/host-services.js';
 import type { LimitedConnection } from './connection-limits.js';
 import { FrameDecoder, type Frame } from '../protocol/frame-decoder.js';
 import type { ReplyStream, StreamOutlet } from './extension-handler.js';
@@ -19,7 +18,7 @@ import type { Reply } from './root-request-handler.js';
 export interface ConnectionHost {
   answer(frame: Frame, peer: PeerCredentials): Reply | Promise<Reply>;
   /** Sends a reply that carries fds (one sendmsg); throws when it cannot. */
-  sendWithFds(socket: Socket, reply: Reply): void;
+  sendWithFds(socket: ConnectionSocket, reply: Reply): void;
   closed(connection: RootConnection): void;
 }
 
@@ -39,7 +38,7 @@ export class RootConnection implements LimitedConnection {
   private streaming = false;
 
   constructor(
-    readonly socket: Socket,
+    readonly socket: ConnectionSocket,
     readonly peer: PeerCredentials,
     readonly pmcd: boolean,
     private readonly host: ConnectionHost,

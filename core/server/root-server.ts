@@ -18,7 +18,7 @@ import { inject, injectable, optional } from 'inversify';
 import { CONNECTION_LIMIT_DEFAULTS, CrootConfig, type ConnectionLimitOptions } from '../config/croot-config.js';
 import { admit } from './connection-limits.js';
 import { CrootError, Errno } from '../errors/croot-error.js';
-import { PeerCredentialReader, type PeerCredentials } from '../host/host-services.js';
+import { ConnectionSocketFactory, PeerCredentialReader, type ConnectionSocket, type PeerCredentials } from '../host/host-services.js';
 import { Logger, SilentLogger } from '../logging/logger.js';
 import type { Frame } from '../protocol/frame-decoder.js';
 import { ALL_FEATURES, encodeInfo } from '../protocol/root-pdus.js';
@@ -66,6 +66,7 @@ export class RootServer {
     @inject(Logger) @optional() logger: Logger | undefined,
     @inject(PeerCredentialReader) @optional() private readonly credentials: PeerCredentialReader | undefined,
     @inject(RootServerOptions) @optional() options: RootServerOptions | undefined,
+    @inject(ConnectionSocketFactory) @optional() private readonly sockets: ConnectionSocketFactory | undefined,
   ) {
     this.logger = logger ?? new SilentLogger();
     this.limits = { ...CONNECTION_LIMIT_DEFAULTS, maxQueuedRequests: 64, ...(config.connectionLimits ?? {}), ...(options ?? {}) };
@@ -134,7 +135,8 @@ export class RootServer {
     prepareDirectory(dirname(path), this.logger);
     await removeStaleSocket(path);
     // Half-open: a client that shuts down its writing side still gets every answer.
-    const server = createServer({ allowHalfOpen: true }, (socket) => this.accept(socket));
+    // Paused: accept() adopts the fd before Node reads it, or resumes Node's socket.
+    const server = createServer({ allowHalfOpen: true, pauseOnConnect: true }, (socket) => this.accept(socket));
     const temporary = temporaryPath(path);
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -213,8 +215,23 @@ export class RootServer {
       this.logger.warn('idle connection dropped for a new one', { uid: admission.evict.peer.uid, pid: admission.evict.peer.pid });
       admission.evict.socket.destroy();
     }
+    let carrier: ConnectionSocket = socket;
+    if (this.sockets !== undefined) {
+      try {
+        carrier = this.sockets.adopt(fd);
+      } catch (err) {
+        this.counters.refused++;
+        this.logger.warn('connection refused: cannot take it over', { uid: peer.uid, pid: peer.pid, error: (err as Error).message });
+        socket.destroy();
+        return;
+      }
+      // The adopted duplicate carries the connection from here; Node's socket goes.
+      socket.destroy();
+    } else {
+      socket.resume();
+    }
     this.counters.accepted++;
-    const connection = new RootConnection(socket, peer, pmcd, this.host, this.limits.maxQueuedRequests, this.limits.idleTimeoutMs);
+    const connection = new RootConnection(carrier, peer, pmcd, this.host, this.limits.maxQueuedRequests, this.limits.idleTimeoutMs);
     this.connections.add(connection);
     this.logger.debug('client connected', { pid: peer.pid, uid: peer.uid, pmcd });
     connection.start(this.info);
@@ -222,7 +239,7 @@ export class RootServer {
 
   private readonly host = {
     answer: (frame: Frame, peer: PeerCredentials): Reply | Promise<Reply> => this.handler.answer(frame, peer),
-    sendWithFds: (socket: Socket, reply: Reply): void => {
+    sendWithFds: (socket: ConnectionSocket, reply: Reply): void => {
       const fd = socketFd(socket);
       const sender = this.handler.fdSender;
       if (fd === undefined || sender === undefined) throw new CrootError('ERR_NOT_SUPPORTED', 'cannot pass fds on this socket');
@@ -246,7 +263,10 @@ function isPmcd(pid: number): boolean {
   }
 }
 
-function socketFd(socket: Socket): number | undefined {
+/** The fd of an adopted socket, or of Node's socket (its handle's). */
+function socketFd(socket: ConnectionSocket): number | undefined {
+  const own = (socket as { fd?: unknown }).fd;
+  if (typeof own === 'number') return own >= 0 ? own : undefined;
   const handle = (socket as unknown as { _handle?: { fd?: unknown } })._handle;
   return typeof handle?.fd === 'number' && handle.fd >= 0 ? handle.fd : undefined;
 }
