@@ -224,6 +224,18 @@ describeWith('root', () => probes.root() ?? probes.native(), 'RootServer at acce
     expect(readStop((await c.next(REPLY_MS)) as Buffer)).toMatchObject({ type: T.STOPPMDA, bytes: 32, status: -errnoTruth('EOPNOTSUPP'), pid: 4242 });
   });
 
+  it("reads Node's own sockets when no ConnectionSocketFactory is bound: pipelined requests, then the client's half-close", async () => {
+    const t = await serve({ nodeSockets: true });
+    const c = await root(t);
+    await roundTrip(c);
+    await c.write(Buffer.concat([containerRequest(T.PROCESSID_REQ, 5, 'x'), containerRequest(T.PROCESSID_REQ, 6, 'y')]));
+    c.socket.end();
+    const pids: number[] = [];
+    for (let reply = await c.next(REPLY_MS); reply !== undefined; reply = await c.next(REPLY_MS)) pids.push(readContainer(reply).pid);
+    expect(pids).toEqual([5, 6]);
+    expect(t.server.stats()).toMatchObject({ accepted: 1 });
+  });
+
   it('refuses every connection when it cannot read peer credentials, and says so once', async () => {
     const t = await serve({ withoutNative: true });
     for (let i = 0; i < 2; i++) {

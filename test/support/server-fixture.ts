@@ -12,6 +12,7 @@ import { ContainerModule, type Container } from 'inversify';
 import type { CrootConfig } from '../../core/config/croot-config.js';
 import { createCrootContainer } from '../../core/create-container.js';
 import { Logger } from '../../core/logging/logger.js';
+import { ConnectionSocketFactory } from '../../core/host/host-services.js';
 import { processServiceModule } from '../../core/process/process-service-module.js';
 import { ProcessService } from '../../core/process/process-service.js';
 import { EngineContribution, type ContainerRecord, type ContainerSink } from '../../core/registry/engine-contribution.js';
@@ -65,6 +66,8 @@ export interface TestServerOptions {
   readonly processes?: boolean;
   /** Leave the native module out (no SO_PEERCRED: every connection refused). */
   readonly withoutNative?: boolean;
+  /** The native module without its ConnectionSocketFactory: the server reads Node's own sockets. */
+  readonly nodeSockets?: boolean;
   /** A directory made beforehand, this mode (e.g. 0o755 for other uids); else the server creates it. */
   readonly dirMode?: number;
 }
@@ -95,6 +98,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     ...(options.processes === true ? [processServiceModule] : []),
   ];
   const container = createCrootContainer({ config: { allowUids: [0], ...options.config }, modules });
+  if (options.nodeSockets === true) await container.unbind(ConnectionSocketFactory);
   await container.get<EngineRegistry>(EngineRegistry).start();
   const server = container.get(RootServer);
   const socket = await server.listen(join(socketDir, 'root.socket'));
