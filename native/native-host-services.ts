@@ -65,12 +65,12 @@ export class NativeNamespaceHostnameReader implements NamespaceHostnameReader {
     });
   }
 
-  readHostnameNow(target: number | ProcessHandle): string | Promise<string> {
-    return this.read(target, undefined);
+  readHostnameNow(target: number | ProcessHandle, checkedAlive = false): string | Promise<string> {
+    return this.read(target, undefined, checkedAlive);
   }
 
   /** The read; `waitMicros` as for the addon's readHostnameNow (undefined: its default). */
-  private read(target: number | ProcessHandle, waitMicros: number | undefined): string | Promise<string> {
+  private read(target: number | ProcessHandle, waitMicros: number | undefined, checkedAlive = false): string | Promise<string> {
     if (typeof target === 'number') return this.now(target, undefined, waitMicros);
     const pid = target.pid;
     if (target instanceof PidfdProcessHandle) {
@@ -81,7 +81,7 @@ export class NativeNamespaceHostnameReader implements NamespaceHostnameReader {
       const generation = this.utsGeneration();
       if (generation >= 0 && target.hostnameGeneration === generation) {
         // No hostname was set anywhere since this one was read through the same pidfd.
-        if (!target.isAlive()) throw exitedError(pid);
+        if (!checkedAlive && !target.isAlive()) throw exitedError(pid);
         return target.hostname;
       }
       const answer = this.now(pid, pidfd, waitMicros);

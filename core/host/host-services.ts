@@ -25,9 +25,12 @@ export interface NamespaceHostnameReader {
    * The same read for the request path: the hostname itself when the
    * namespace thread answers within a few tens of µs while the event loop has
    * nothing else to do (the loop waits for it, bounded), else a promise.
-   * Throws (or rejects with) the same CrootErrors.
+   * Throws (or rejects with) the same CrootErrors. `checkedAlive`: the
+   * caller has just seen `target.isAlive()` true, with no JavaScript run
+   * since, so a hostname kept from an earlier read through the same handle
+   * is answered without checking the process again.
    */
-  readHostnameNow(target: number | ProcessHandle): string | Promise<string>;
+  readHostnameNow(target: number | ProcessHandle, checkedAlive?: boolean): string | Promise<string>;
 }
 
 /**

@@ -132,10 +132,11 @@ export class DefaultContainerResolver
     const reader = this.reader();
     const pid = container.pid as number;
     const record = container.record;
-    // Through the handle the locator has just checked: its pidfd, so a reused PID can never be
-    // entered, or else its start time, checked again after the read.
+    // Through the handle the locator has just checked (no JS since: a kept hostname needs no second
+    // check): its pidfd, so a reused PID can never be entered, or else its start time, checked
+    // again after the read.
     const target = container.handle ?? pid;
-    const value = signal === undefined ? reader.readHostnameNow(target) : reader.readHostname(target, signal);
+    const value = signal === undefined ? reader.readHostnameNow(target, container.handle !== undefined) : reader.readHostname(target, signal);
     if (typeof value === 'string') return { pid, container: record, value };
     return value.then((v) => ({ pid, container: record, value: v }));
   }
