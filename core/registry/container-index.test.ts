@@ -38,6 +38,21 @@ afterAll(() => {
 });
 
 /** Lets `n` turns of the event loop pass (the background anchoring pass runs one slice per turn). */
+/**
+ * A `sleep` whose parent never reaps it: a shell starts it in the background
+ * and execs `sleep` itself. Resolves once the exec is done (until then the
+ * shell may reap the child: dash reaps finished jobs before a command).
+ */
+async function unreapedChild(): Promise<{ parent: ChildProcess; pid: number }> {
+  const parent = spawn('sh', ['-c', 'sleep 1000 & echo $!; exec sleep 1000'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  children.push(parent);
+  const pid = Number(await new Promise<string>((resolve) => parent.stdout?.once('data', (d: Buffer) => resolve(d.toString().trim()))));
+  const execd = (): boolean => readFileSync(`/proc/${parent.pid}/cmdline`, 'utf8') === 'sleep\x001000\x00';
+  for (let i = 0; i < 500 && !execd(); i++) await new Promise((r) => setTimeout(r, 10));
+  if (!execd()) throw new Error(`sh ${parent.pid} never exec'd sleep`);
+  return { parent, pid };
+}
+
 async function turns(n: number): Promise<void> {
   for (let i = 0; i < n; i++) await new Promise((r) => setImmediate(r));
 }
@@ -299,9 +314,7 @@ describe('ContainerIndex', () => {
     });
 
     it('gives no cgroup for an init process that became a zombie before it was asked for (the kernel shows a zombie in the root cgroup)', async () => {
-      const parent = spawn('sh', ['-c', 'sleep 1000 & echo $!; exec sleep 1000'], { stdio: ['ignore', 'pipe', 'ignore'] });
-      children.push(parent);
-      const pid = Number(await new Promise<string>((resolve) => parent.stdout?.once('data', (d: Buffer) => resolve(d.toString().trim()))));
+      const { parent, pid } = await unreapedChild();
       const index = new ContainerIndex(anchor, '/proc');
       index.upsert('static', { engine: 'static', id: 'zc', names: ['zc'], running: true, pid });
       const c = index.withId('zc')[0];
@@ -454,9 +467,7 @@ describe('ContainerIndex', () => {
 
     it('sees an exit through the handle, also while the process is a zombie, and never brings the PID back', async () => {
       // A child that is not reaped stays a zombie: spawn through a shell that keeps it so.
-      const parent = spawn('sh', ['-c', 'sleep 1000 & echo $!; exec sleep 1000'], { stdio: ['ignore', 'pipe', 'ignore'] });
-      children.push(parent);
-      const pid = Number(await new Promise<string>((resolve) => parent.stdout?.once('data', (d: Buffer) => resolve(d.toString().trim()))));
+      const { parent, pid } = await unreapedChild();
       const index = new ContainerIndex(anchor, '/proc');
       const changes: IndexChange[] = [];
       const watched = new ContainerIndex(anchor, '/proc', (c) => changes.push(c));
