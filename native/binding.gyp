@@ -10,6 +10,7 @@
         "src/hostname.cc",
         "src/fd-transfer.cc",
         "src/process.cc",
+        "src/poll-handle.cc",
         "src/fd-watcher.cc",
         "src/stream-socket.cc",
         "src/pidfd.cc",

@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "common.h"
+#include "poll-handle.h"
 
 namespace croot {
 
@@ -30,16 +31,8 @@ class FdWatcher : public Napi::ObjectWrap<FdWatcher> {
     if (!info.IsConstructCall()) throw ArgError(env, "FdWatcher must be called with new");
     int fd = FdArg(info, 0, "fd");
     if (!info[1].IsFunction()) throw ArgError(env, "onReadable must be a function");
-    uv_loop_t* loop = nullptr;
-    if (napi_get_uv_event_loop(env, &loop) != napi_ok || loop == nullptr) {
-      throw Napi::Error::New(env, "FdWatcher: no libuv loop in this environment");
-    }
-    auto handle = std::make_unique<uv_poll_t>();
-    int rc = uv_poll_init(loop, handle.get(), fd);
-    if (rc < 0) throw ErrnoError(env, -rc, "uv_poll_init");
-    handle_ = handle.release();
-    handle_->data = this;
-    rc = uv_poll_start(handle_, UV_READABLE, OnPoll);
+    handle_ = NewPollHandle(env, fd, this, "FdWatcher");
+    int rc = uv_poll_start(handle_, UV_READABLE, OnPoll);
     if (rc < 0) {
       CloseHandle();
       throw ErrnoError(env, -rc, "uv_poll_start");
@@ -75,10 +68,7 @@ class FdWatcher : public Napi::ObjectWrap<FdWatcher> {
 
   void CloseHandle() {
     if (handle_ == nullptr) return;
-    uv_poll_stop(handle_);
-    handle_->data = nullptr;
-    // The handle's memory must outlive the close, which libuv completes on a later loop turn.
-    uv_close(reinterpret_cast<uv_handle_t*>(handle_), [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
+    ClosePollHandle(handle_);
     handle_ = nullptr;
   }
 

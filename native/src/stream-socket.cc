@@ -14,6 +14,7 @@
 #include <string>
 
 #include "common.h"
+#include "poll-handle.h"
 
 namespace croot {
 
@@ -56,19 +57,11 @@ class StreamSocket : public Napi::ObjectWrap<StreamSocket> {
     if (fd.get() < 0) throw ErrnoError(env, errno, "fcntl");
     int flags = fcntl(fd.get(), F_GETFL);
     if (flags < 0 || fcntl(fd.get(), F_SETFL, flags | O_NONBLOCK) < 0) throw ErrnoError(env, errno, "fcntl");
-    uv_loop_t* loop = nullptr;
-    if (napi_get_uv_event_loop(env, &loop) != napi_ok || loop == nullptr) {
-      throw Napi::Error::New(env, "StreamSocket: no libuv loop in this environment");
-    }
-    auto handle = std::make_unique<uv_poll_t>();
-    int rc = uv_poll_init(loop, handle.get(), fd.get());
-    if (rc < 0) throw ErrnoError(env, -rc, "uv_poll_init");
-    handle_ = handle.release();
-    handle_->data = this;
+    handle_ = NewPollHandle(env, fd.get(), this, "StreamSocket");
     fd_ = fd.release();
     callback_ = Napi::Persistent(info[1].As<Napi::Function>());
     context_ = std::make_unique<Napi::AsyncContext>(env, "croot.StreamSocket", info.This().As<Napi::Object>());
-    rc = Watch();
+    int rc = Watch();
     if (rc < 0) {
       CloseHandle(false);
       throw ErrnoError(env, -rc, "uv_poll_start");
@@ -159,10 +152,7 @@ class StreamSocket : public Napi::ObjectWrap<StreamSocket> {
 
   void CloseHandle(bool finalizing) {
     if (handle_ == nullptr) return;
-    uv_poll_stop(handle_);
-    handle_->data = nullptr;
-    // The handle's memory must outlive the close, which libuv completes on a later loop turn.
-    uv_close(reinterpret_cast<uv_handle_t*>(handle_), [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
+    ClosePollHandle(handle_);
     handle_ = nullptr;
     CloseQuietly(fd_);
     fd_ = -1;
