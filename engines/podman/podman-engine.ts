@@ -382,7 +382,11 @@ export class PodmanEngine implements EngineContribution {
       const scan = store.scan;
       if (scan === undefined) parts.push(`${label}: not read yet`);
       else if (scan.absent !== undefined) parts.push(`${label}: ${scan.absent}`);
-      else {
+      else if (scan.empty !== undefined) {
+        // As podman sees it: a store with no containers yet (`podman ps -a` lists none).
+        available = true;
+        parts.push(`${label}: ${scan.empty}`);
+      } else {
         available = true;
         parts.push(`${label}: read ${scan.read.join(', ')} (${plural(scan.count, 'container')})`);
         for (const kept of scan.kept ?? []) parts.push(`${label}: ${kept}`);

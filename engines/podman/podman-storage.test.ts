@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describeWith, probes, run as runCommand } from '../../test/support/components.js';
@@ -132,6 +132,25 @@ describeWith('podman', probes.podman, 'chooseDriver against podman itself', () =
     const scan = await scanStore({ label: 'rootful', storageDir: graph, runDir: runRoot, driver: choice.driver });
     expect(scan.entries.map((e) => e.id)).toEqual([id]);
   }, 120000);
+
+  it('reads a store podman has used for images only as empty, not absent (podman ps -a lists nothing there), and a store folder that is not there as absent', async () => {
+    const images = ['--root', join(dir, 'images-graph'), '--runroot', join(dir, 'images-run'), '--tmpdir', join(dir, 'tmp'), '--storage-driver', 'vfs'];
+    try {
+      runCommand('sh', ['-c', `d=$(mktemp -d) && cp /bin/busybox $d/ && tar -C $d -c . | podman ${images.join(' ')} import - localhost/croot-t-images:latest >/dev/null; s=$?; rm -rf $d; exit $s`]);
+      expect(runCommand('podman', [...images, 'ps', '-a', '--format', '{{.ID}}'])).toBe('');
+      const store = { label: 'rootful', storageDir: join(dir, 'images-graph'), runDir: join(dir, 'images-run'), driver: 'vfs' };
+      // What c/storage left: the store, and no container list yet.
+      expect(existsSync(store.storageDir)).toBe(true);
+      expect(existsSync(listPaths(store)[0] as string)).toBe(false);
+      const scan = await scanStore(store);
+      expect(scan).toMatchObject({ entries: [], read: [], empty: `no containers yet (no ${listPaths(store)[0] as string})` });
+      expect(scan.absent).toBeUndefined();
+      const nowhere = { ...store, storageDir: join(dir, 'never-made') };
+      expect(await scanStore(nowhere)).toMatchObject({ entries: [], absent: `no ${listPaths(nowhere)[0] as string}` });
+    } finally {
+      runCommand('podman', [...images, 'rmi', '-af']);
+    }
+  }, 120000);
 });
 
 describe('store paths', () => {
@@ -183,7 +202,8 @@ describe('scanStore and readRunState on damaged files', () => {
     const lastGood = new Map<string, readonly StorageEntry[]>();
     await scanStore(store(), lastGood);
     rmSync(list());
-    await expect(scanStore(store(), lastGood)).resolves.toMatchObject({ entries: [], absent: `no ${list()}` });
+    // The store's folder is still there: empty, as podman sees it.
+    await expect(scanStore(store(), lastGood)).resolves.toMatchObject({ entries: [], empty: `no containers yet (no ${list()})` });
     expect(lastGood.size).toBe(0);
   });
 

@@ -46,6 +46,12 @@ export interface StoreScan {
   readonly read: readonly string[];
   /** Set when the store's container list could not be read at all. */
   readonly absent?: string;
+  /**
+   * Set when the store is there but has no container list yet: c/storage
+   * writes its lists with the store's first container, so a podman that has
+   * only pulled or loaded images has none. The store has no containers.
+   */
+  readonly empty?: string;
   /** Lists that are there but could not be read or parsed, whose last good read was used instead, with why. */
   readonly kept?: readonly string[];
 }
@@ -175,7 +181,8 @@ export async function chooseDriver(storageDir: string, runDir: string, configure
 }
 
 /**
- * Reads every list of a store; the store is absent when none of them exists.
+ * Reads every list of a store; the store is empty when none of them exists
+ * but its storage folder does, absent when that folder is missing too.
  * A list that is there but cannot be used (not a regular file, a symbolic
  * link, too large, not JSON: c/storage replaces its lists by rename, so this
  * is damage, not a write caught half-way) counts with the entries of its last
@@ -220,6 +227,9 @@ export async function scanStore(store: PodmanStore, lastGood: Map<string, readon
     read.push(path);
   }
   if (read.length === 0) {
+    if (problems.length === 0 && !(await isMissing(store.storageDir))) {
+      return { store, entries: [], read, empty: `no containers yet (no ${listPaths(store)[0]})` };
+    }
     const why = problems.length > 0 ? problems.join('; ') : `no ${listPaths(store)[0]}`;
     return { store, entries: [], read, absent: why };
   }

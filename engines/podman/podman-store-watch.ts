@@ -43,6 +43,8 @@ export interface ListSummary {
   readonly count: number;
   /** Why no list could be read, when none could. */
   readonly absent?: string;
+  /** The store is there with no container list yet (no containers). */
+  readonly empty?: string;
   /** Lists that could not be used now, read as they were last time (with why). */
   readonly kept?: readonly string[];
 }
@@ -192,6 +194,7 @@ export class PodmanStoreWatch {
         read: scan.read,
         count: scan.entries.length,
         ...(scan.absent !== undefined ? { absent: scan.absent } : {}),
+        ...(scan.empty !== undefined ? { empty: scan.empty } : {}),
         ...(scan.kept !== undefined ? { kept: scan.kept } : {}),
       };
       const seen = new Set<string>();
