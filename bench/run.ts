@@ -14,7 +14,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, hostname, loadavg, release, tmpdir, totalmem } from 'node:os';
+import { availableParallelism, cpus, hostname, loadavg, release, tmpdir, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { PMDAROOT, cleanUp, killChildrenSync, onCleanup } from './bench-processes.js';
 import { CHECKOUT, buildCHelpers } from './c-helpers.js';
@@ -208,7 +208,7 @@ async function writeReport(run: RunResult, base: string, plot: boolean, withJson
   const summary = summarize(table);
   const quick = run.options.quick === true;
   const markdown = [
-    `crootd ${run.crootd.build}${run.croot !== undefined && run.croot.build !== run.crootd.build ? ` (croot CLI ${run.croot.build})` : ''} vs PCP ${run.pcp || '(none)'}; ${String(run.machine.date)}; ${String(run.machine.cpus)} CPUs, Linux ${String(run.machine.kernel)}, Node ${String(run.machine.node)}; load average ${run.loadAverage.start.join(' ')} at start, ${run.loadAverage.end.join(' ')} at end; ${run.seconds} s${quick ? '; --quick' : ''}`,
+    `crootd ${run.crootd.build}${run.croot !== undefined && run.croot.build !== run.crootd.build ? ` (croot CLI ${run.croot.build})` : ''} vs PCP ${run.pcp || '(none)'}; ${String(run.machine.date)}; ${String(run.machine.cpus)} CPUs${run.machine.usableCpus !== undefined && run.machine.usableCpus !== run.machine.cpus ? ` (all of it pinned to ${String(run.machine.usableCpus)})` : ''}, Linux ${String(run.machine.kernel)}, Node ${String(run.machine.node)}; load average ${run.loadAverage.start.join(' ')} at start, ${run.loadAverage.end.join(' ')} at end; ${run.seconds} s${quick ? '; --quick' : ''}`,
     '',
     'Headline:',
     '',
@@ -266,6 +266,8 @@ async function main(options: Options): Promise<number> {
     date,
     host: hostname(),
     cpus: cpus().length,
+    // The CPUs this run (and everything it starts) may use: fewer under `taskset -c`.
+    usableCpus: availableParallelism(),
     cpuModel: cpus()[0]?.model.trim() ?? 'unknown',
     memoryGiB: Math.round((totalmem() / 2 ** 30) * 10) / 10,
     kernel: release(),
@@ -279,7 +281,7 @@ async function main(options: Options): Promise<number> {
 
   process.stdout.write(`crootd vs PCP's pmdaroot, ${date}${options.quick ? ' (--quick: a smoke run, not numbers of record)' : ''}\n`);
   process.stdout.write(`crootd: ${options.crootd} (${build}); croot: ${croot} (${crootBuild}); PCP: ${pcpVersion || 'not installed'}\n`);
-  process.stdout.write(`machine: ${machine.host}, ${machine.cpus} CPUs (${machine.cpuModel}), ${machine.memoryGiB} GiB, Linux ${machine.kernel}, Node ${machine.node}\n`);
+  process.stdout.write(`machine: ${machine.host}, ${machine.cpus} CPUs${machine.usableCpus !== machine.cpus ? `, this run pinned to ${machine.usableCpus}` : ''} (${machine.cpuModel}), ${machine.memoryGiB} GiB, Linux ${machine.kernel}, Node ${machine.node}\n`);
   process.stdout.write(`load average at start: ${startLoad.join(' ')}\n\n`);
 
   const work = mkdtempSync(join(tmpdir(), 'croot-bench-'));
