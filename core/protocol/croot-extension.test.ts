@@ -51,6 +51,10 @@ describe('croot protocol extension', () => {
     expect(bytes.subarray(24)).toEqual(json);
     expect(decodeExtensionRequest(bytes)).toEqual({ op: 'list' });
     expect(decodeExtensionRequest(encodeExtensionRequest({ op: 'show', name: 'web' }))).toEqual({ op: 'show', name: 'web' });
+    // PDU version 1, as PCP's own requests may carry (pmdaroot.h: versions 1 and 2), is taken too.
+    const v1 = Buffer.from(bytes);
+    v1.writeInt32LE(1, 12);
+    expect(decodeExtensionRequest(v1)).toEqual({ op: 'list' });
   });
 
   it('cuts a large reply into PDUs that every root-protocol framer accepts, and puts it back together', () => {
