@@ -6,7 +6,7 @@
  * displaced, the idle timeout, the socket's life (directory, mode, stale
  * and live sockets, removal at close).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { existsSync, linkSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,6 +17,9 @@ import { RawRootClient } from '../../test/support/raw-root-client.js';
 import { PCP_INFO, T, containerRequest, readContainer, readStart, readStop, startRequest, stopRequest } from '../../test/support/root-pdu-bytes.js';
 import { startTestServer, type TestServer } from '../../test/support/server-fixture.js';
 import { errnoTruth } from '../../test/support/truth.js';
+import { ConnectionSocketFactory } from '../host/host-services.js';
+import { raiseFdLimit } from '../../test/support/native-host.js';
+import { openFds } from '../../test/support/sandbox.js';
 import { removeStaleSocket } from './root-server.js';
 
 const NOBODY = 65534;
@@ -234,6 +237,43 @@ describeWith('root', () => probes.root() ?? probes.native(), 'RootServer at acce
     for (let reply = await c.next(REPLY_MS); reply !== undefined; reply = await c.next(REPLY_MS)) pids.push(readContainer(reply).pid);
     expect(pids).toEqual([5, 6]);
     expect(t.server.stats()).toMatchObject({ accepted: 1 });
+  });
+
+  it('adopts each connection it admits into the native socket, and refuses one it cannot take over (EMFILE from the kernel for the duplicate), then serves the next', async () => {
+    const t = await serve();
+    // The bound factory, counted: the server asks it once per admitted connection.
+    const factory = t.container.get<ConnectionSocketFactory>(ConnectionSocketFactory);
+    const adopt = factory.adopt.bind(factory);
+    let adopted = 0;
+    factory.adopt = (fd: number) => {
+      adopted += 1;
+      return adopt(fd);
+    };
+    await roundTrip(await root(t));
+    expect(adopted).toBe(1);
+    // Leave this process exactly two free fd slots: the client's socket and the accepted one. The duplicate then fails.
+    const [soft, hard] = execFileSync('prlimit', ['--pid', String(process.pid), '--nofile', '--output', 'SOFT,HARD', '--noheadings'], { encoding: 'utf8' }).trim().split(/\s+/);
+    const open = new Set([...openFds()].map((entry) => Number(entry.split(' ')[0])));
+    let limit = 0;
+    for (let free = 0; free < 2; limit++) if (!open.has(limit)) free++;
+    let starved: RawRootClient | undefined;
+    try {
+      execFileSync('prlimit', ['--pid', String(process.pid), `--nofile=${limit}:${hard}`]);
+      starved = await RawRootClient.open(t.socket, false);
+      expect(await starved.next(REPLY_MS)).toBeUndefined();
+    } finally {
+      // Back in this process first (setrlimit needs no fd), then exactly as it was.
+      raiseFdLimit();
+      starved?.close();
+      execFileSync('prlimit', ['--pid', String(process.pid), `--nofile=${soft}:${hard}`]);
+    }
+    expect(adopted).toBe(2);
+    expect(t.logger.lines.filter((l) => l.line === 'warn connection refused: cannot take it over').map((l) => l.fields)).toEqual([
+      { uid: 0, pid: process.pid, error: expect.stringMatching(/EMFILE/) },
+    ]);
+    expect(t.server.stats()).toMatchObject({ accepted: 1, refused: 1 });
+    await roundTrip(await root(t));
+    expect(t.server.stats()).toMatchObject({ accepted: 2, refused: 1 });
   });
 
   it('refuses every connection when it cannot read peer credentials, and says so once', async () => {

@@ -5,3 +5,5 @@
  * server needs the real peer credentials the kernel reports, not a stand-in.
  */
 export { nativeModule } from '../../native/native-module.js';
+/** setrlimit in this process (no fd needed): gives back fd room a test took away. */
+export { raiseFdLimit } from '../../native/fd-limit.js';
