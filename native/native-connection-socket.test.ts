@@ -184,6 +184,17 @@ describe(NativeConnectionSocket, () => {
     expect(p.received().length).toBe(0);
   });
 
+  it('ended while paused, it still sees the peer\'s end and closes; what the peer sends meanwhile is dropped', async () => {
+    const p = await connect();
+    p.adopted.pause();
+    p.adopted.end();
+    await p.clientEnded;
+    p.client.write('ignored');
+    p.client.end();
+    await until(() => p.events.includes('close'), 'close after the peer ended, although paused');
+    expect(p.events).toEqual(['end', 'close']);
+  });
+
   it('destroy() closes at once, emits close once, on a later tick, and nothing after', async () => {
     const p = await connect();
     const fd = p.adopted.fd;

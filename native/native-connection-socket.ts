@@ -81,7 +81,13 @@ export class NativeConnectionSocket implements ConnectionSocket {
     if (this.closed || this.ending) return;
     this.ending = true;
     this.socket.end();
-    if (this.peerEnded && !this.needDrain) this.destroy();
+    if (this.peerEnded && !this.needDrain) {
+      this.destroy();
+      return;
+    }
+    // The peer's end must be seen to close: read on, even if paused (what arrives now is dropped).
+    // Node's socket does the same: pause() there stops the flow, not the reading of end of file.
+    if (this.paused) this.socket.resume();
   }
 
   destroy(): void {
@@ -96,7 +102,7 @@ export class NativeConnectionSocket implements ConnectionSocket {
   pause(): void {
     if (this.paused) return;
     this.paused = true;
-    if (!this.closed) this.socket.pause();
+    if (!this.closed && !this.ending) this.socket.pause();
   }
 
   resume(): void {
@@ -116,7 +122,8 @@ export class NativeConnectionSocket implements ConnectionSocket {
     switch (kind) {
       case StreamSocketEvent.DATA:
         this.touch();
-        this.emit('data', value);
+        // After end() nothing sent is answered any more: read only to see the peer's end.
+        if (!this.ending) this.emit('data', value);
         return;
       case StreamSocketEvent.END:
         this.peerEnded = true;
