@@ -210,11 +210,6 @@ export class RootServer {
       socket.destroy();
       return;
     }
-    if (admission.evict !== undefined) {
-      this.counters.evicted++;
-      this.logger.warn('idle connection dropped for a new one', { uid: admission.evict.peer.uid, pid: admission.evict.peer.pid });
-      admission.evict.socket.destroy();
-    }
     let carrier: ConnectionSocket = socket;
     if (this.sockets !== undefined) {
       try {
@@ -229,6 +224,12 @@ export class RootServer {
       socket.destroy();
     } else {
       socket.resume();
+    }
+    // Only a newcomer that is taken over displaces anyone.
+    if (admission.evict !== undefined) {
+      this.counters.evicted++;
+      this.logger.warn('idle connection dropped for a new one', { uid: admission.evict.peer.uid, pid: admission.evict.peer.pid });
+      admission.evict.socket.destroy();
     }
     this.counters.accepted++;
     const connection = new RootConnection(carrier, peer, pmcd, this.host, this.limits.maxQueuedRequests, this.limits.idleTimeoutMs);
