@@ -569,6 +569,28 @@ describe('PodmanEngine', () => {
       await until(() => has(registry, '1006'.repeat(16)));
       expect(byId(registry, '1006'.repeat(16)).source).toBe('rootless:frank');
     });
+
+    it('asks NSS by uid for the owner of a runtime folder it does not enumerate when /run/user appears whole after the first load, without waiting for the safety net', async () => {
+      const erin = { name: 'erin', uid: 1005, home: join(root, 'home/erin') };
+      cpSync(join(root, 'home/alice/.local'), join(erin.home, '.local'), { recursive: true });
+      writeFileSync(join(erin.home, '.local/share/containers/storage/overlay-containers/containers.json'), JSON.stringify([{ id: '1005'.repeat(16), names: ['croot-fx-erin'] }]));
+      const asked: string[][] = [];
+      const fixture = fixtureUsers(root, [erin]);
+      const lookupUsers: UserLookup = async (keys, signal) => {
+        asked.push([...keys]);
+        return fixture(keys, signal);
+      };
+      // No re-check runs: the registry's is an hour away and the users' age is told by a clock that does not move.
+      const { registry } = await started(root, { ...env, CROOT_PODMAN_USER_RUNDIR: join(root, 'run/user') }, { lookupUsers, clock: new ManualClock() });
+      expect(asked).toEqual([[]]);
+      expect(has(registry, '1005'.repeat(16))).toBe(false);
+      // The first login after boot: /run/user appears with erin's runtime folder already in it (one event, for /run, names no uid).
+      mkdirSync(join(root, 'run-new/user/1005'), { recursive: true });
+      renameSync(join(root, 'run-new'), join(root, 'run'));
+      await until(() => has(registry, '1005'.repeat(16)));
+      expect(byId(registry, '1005'.repeat(16)).source).toBe('rootless:erin');
+      expect(asked).toEqual([[], ['1005']]);
+    });
   });
 
   describe('users NSS does not enumerate', () => {
