@@ -615,8 +615,9 @@ describe('PodmanEngine', () => {
         cpSync(join(root, 'home/alice/.local'), join(user.home, '.local'), { recursive: true });
         writeFileSync(join(user.home, '.local/share/containers/storage/overlay-containers/containers.json'), JSON.stringify([{ id: String(user.uid).repeat(16), names: [`croot-fx-${user.name}`] }]));
       }
-      // A uid NSS does not know: asked for once, when its folder appears.
+      // Uids NSS does not know: asked for once, when their folders appear (1010's stays: other folders' events do not ask for it again).
       mkdirSync(join(root, 'run-user/1009'));
+      mkdirSync(join(root, 'run-user/1010'));
       const asked: string[][] = [];
       const fixture = fixtureUsers(root, extra);
       const lookupUsers: UserLookup = async (keys, signal) => {
@@ -625,13 +626,13 @@ describe('PodmanEngine', () => {
         return fixture(keys, signal);
       };
       const { registry } = await started(root, env, { lookupUsers });
-      expect(asked).toEqual([['1000', '1003', '1009']]);
+      expect(asked).toEqual([['1000', '1003', '1009', '1010']]);
       for (const name of ['carol', 'x1002', '1002x']) mkdirSync(join(root, 'run-user', name));
       rmSync(join(root, 'run-user/1009'), { recursive: true });
       // Events come in order: once the store of the owner of the folder made last is read, the earlier ones have been handled.
       mkdirSync(join(root, 'run-user/1005'));
       await until(() => has(registry, '1005'.repeat(16)));
-      expect(asked).toEqual([['1000', '1003', '1009'], ['1005']]);
+      expect(asked).toEqual([['1000', '1003', '1009', '1010'], ['1005']]);
       expect(has(registry, MOVED)).toBe(false);
     });
 
@@ -1177,6 +1178,24 @@ describe('PodmanEngine', () => {
       expect(has(registry, ROOTLESS)).toBe(false);
       answer(parsePasswd(readFileSync(join(root, 'passwd'), 'utf8')));
       await until(() => has(registry, ROOTLESS));
+    });
+
+    it('names at its bound the store whose lists are not read yet', async () => {
+      const clock = new ManualClock();
+      const lists = join(root, 'rootful/storage/overlay-containers');
+      /** Moves the clock past the bound when the rootful store's lists folder is watched: the store is placed, its lists not read yet. */
+      class BoundAtListsWatcher extends CountingWatcher {
+        override watch(dir: string, onEvent: (event: DirectoryEvent) => void): () => void {
+          const end = super.watch(dir, onEvent);
+          if (dir === lists) clock.advance(10000);
+          return end;
+        }
+      }
+      const { registry, events, ready } = await starting(root, { ...env, CROOT_PODMAN_ROOTLESS: '0' }, { clock, firstLoadTimeoutMs: 10000 }, [watcherModule(new BoundAtListsWatcher())]);
+      await ready;
+      const said = events.flatMap((e) => (e.kind === 'health' && e.status.engine === 'podman' ? [e.status.reason] : []));
+      expect(said[0]).toBe('first load not finished after 10000 ms; containers show as they are read; rootful: not read yet');
+      await until(() => has(registry, RUN) && reason(registry).startsWith('rootful: read '));
     });
 
     it('pushes nothing from a re-check that ends while the first listing of the users still hangs; the first load then pushes everything', async () => {
