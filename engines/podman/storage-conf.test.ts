@@ -92,6 +92,16 @@ describe('parseStorageConf', () => {
     expect(() => parseStorageConf(text)).toThrow(expect.objectContaining({ code: 'ERR_CONFIG', message }));
   });
 
+  it('keeps smol-toml\'s error, with the line and column it names, as the cause', () => {
+    let thrown: unknown;
+    try {
+      parseStorageConf('[storage]\ngraphroot = /unquoted\n');
+    } catch (err) {
+      thrown = err;
+    }
+    expect(thrown).toMatchObject({ code: 'ERR_CONFIG', message: expect.stringMatching(/^line 2, column 13: /), cause: { line: 2, column: 13 } });
+  });
+
   it('reads a file that starts with a byte-order mark', () => {
     expect(parseStorageConf('\uFEFF[storage]\ndriver = "vfs"\n')).toEqual({ driver: 'vfs' });
   });
@@ -144,7 +154,7 @@ describe('expandStoragePath', () => {
   });
 
   it('does not expand ~, as c/storage does not, and refuses the relative path', () => {
-    expect(() => expandStoragePath('~/containers', ALICE)).toThrow(/not an absolute path/);
+    expect(() => expandStoragePath('~/containers', ALICE)).toThrow(expect.objectContaining({ code: 'ERR_CONFIG', message: '"~/containers" is not an absolute path' }));
   });
 });
 
