@@ -1180,6 +1180,23 @@ describe('PodmanEngine', () => {
       await until(() => has(registry, ROOTLESS));
     });
 
+    it('opens nothing once stopped, though its first listing of the users answers after stop() and a re-check is asked for', async () => {
+      let answer: (users: PasswdUser[]) => void = () => undefined;
+      const users = new Promise<PasswdUser[]>((resolve) => (answer = resolve));
+      const fixture = fixtureUsers(root);
+      const lookupUsers: UserLookup = (keys, signal) => (keys.length === 0 ? users : fixture(keys, signal));
+      const watcher = new CountingWatcher();
+      const { engine } = await starting(root, env, { lookupUsers, clock: new ManualClock() }, [watcherModule(watcher)]);
+      // The rootful store is placed while the listing hangs.
+      await until(() => watcher.active.get(join(root, 'rootful/storage/overlay-containers')) === 1);
+      await engine.stop();
+      expect([...watcher.active]).toEqual([]);
+      answer(parsePasswd(readFileSync(join(root, 'passwd'), 'utf8')));
+      // A re-check runs after the first load's pending pass (locate passes run one at a time): once it is done, so is that one.
+      await engine.recheck();
+      expect([...watcher.active]).toEqual([]);
+    });
+
     it('names at its bound the store whose lists are not read yet', async () => {
       const clock = new ManualClock();
       const lists = join(root, 'rootful/storage/overlay-containers');
