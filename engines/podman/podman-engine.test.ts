@@ -1341,6 +1341,7 @@ describe('PodmanEngine asking NSS for the users at its safety net', () => {
     expect(asked).toEqual(['all', 'all']);
     await engine.recheck();
     expect(asked).toEqual(['all', 'all']);
+    rmSync(root, { recursive: true, force: true });
   });
 
   it('lists them again at the next re-check after a listing failed, and reads the stores of users only the listing names', async () => {
@@ -1395,6 +1396,7 @@ describe('PodmanEngine asking NSS for the users at its safety net', () => {
     await engine.recheck();
     await engine.recheck();
     expect(listed).toBe(3);
+    rmSync(root, { recursive: true, force: true });
   });
 });
 
