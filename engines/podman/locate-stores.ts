@@ -197,14 +197,20 @@ export interface RootfulLocation {
  * (`$UID` is 0, `$HOME` is /root, `$USER` is root); else c/storage's
  * built-in paths. The driver is the system file's `driver`, if any. A
  * malformed file counts as empty (the caller reports it); a path that cannot
- * be expanded is a `problem` and the default is used.
+ * be expanded is a `problem` and the default is used. So is a path a file
+ * leaves unset (no `[storage]` table, say): rootful podman 4.3 refuses
+ * such a file (c/storage 1.45 to 1.58: "runroot must be set"), c/storage
+ * 1.59 and later use the built-in path, where the containers made before are.
  */
 export function rootfulLocation(explicit: { readonly dataDir?: string; readonly runDir?: string }, system: StorageConfRead): RootfulLocation {
   const conf: StorageConf = system.state === 'read' ? system.conf : {};
   const problems: string[] = [];
   const pick = (given: string | undefined, configured: string | undefined, key: string, fallback: string): string => {
     if (given !== undefined) return given;
-    if (configured === undefined) return fallback;
+    if (configured === undefined) {
+      if (system.state === 'read') problems.push(`${system.path}: no ${key} set (using ${fallback}; rootful podman 4.3 refuses such a file: "${key} must be set")`);
+      return fallback;
+    }
     try {
       return expandStoragePath(configured, ROOT_USER);
     } catch (err) {

@@ -569,6 +569,28 @@ describe('PodmanEngine', () => {
       await until(() => has(registry, '1006'.repeat(16)));
       expect(byId(registry, '1006'.repeat(16)).source).toBe('rootless:frank');
     });
+
+    it('asks NSS by uid for the owner of a runtime folder it does not enumerate when /run/user appears whole after the first load, without waiting for the safety net', async () => {
+      const erin = { name: 'erin', uid: 1005, home: join(root, 'home/erin') };
+      cpSync(join(root, 'home/alice/.local'), join(erin.home, '.local'), { recursive: true });
+      writeFileSync(join(erin.home, '.local/share/containers/storage/overlay-containers/containers.json'), JSON.stringify([{ id: '1005'.repeat(16), names: ['croot-fx-erin'] }]));
+      const asked: string[][] = [];
+      const fixture = fixtureUsers(root, [erin]);
+      const lookupUsers: UserLookup = async (keys, signal) => {
+        asked.push([...keys]);
+        return fixture(keys, signal);
+      };
+      // No re-check runs: the registry's is an hour away and the users' age is told by a clock that does not move.
+      const { registry } = await started(root, { ...env, CROOT_PODMAN_USER_RUNDIR: join(root, 'run/user') }, { lookupUsers, clock: new ManualClock() });
+      expect(asked).toEqual([[]]);
+      expect(has(registry, '1005'.repeat(16))).toBe(false);
+      // The first login after boot: /run/user appears with erin's runtime folder already in it (one event, for /run, names no uid).
+      mkdirSync(join(root, 'run-new/user/1005'), { recursive: true });
+      renameSync(join(root, 'run-new'), join(root, 'run'));
+      await until(() => has(registry, '1005'.repeat(16)));
+      expect(byId(registry, '1005'.repeat(16)).source).toBe('rootless:erin');
+      expect(asked).toEqual([[], ['1005']]);
+    });
   });
 
   describe('users NSS does not enumerate', () => {
@@ -593,8 +615,9 @@ describe('PodmanEngine', () => {
         cpSync(join(root, 'home/alice/.local'), join(user.home, '.local'), { recursive: true });
         writeFileSync(join(user.home, '.local/share/containers/storage/overlay-containers/containers.json'), JSON.stringify([{ id: String(user.uid).repeat(16), names: [`croot-fx-${user.name}`] }]));
       }
-      // A uid NSS does not know: asked for once, when its folder appears.
+      // Uids NSS does not know: asked for once, when their folders appear (1010's stays: other folders' events do not ask for it again).
       mkdirSync(join(root, 'run-user/1009'));
+      mkdirSync(join(root, 'run-user/1010'));
       const asked: string[][] = [];
       const fixture = fixtureUsers(root, extra);
       const lookupUsers: UserLookup = async (keys, signal) => {
@@ -603,13 +626,13 @@ describe('PodmanEngine', () => {
         return fixture(keys, signal);
       };
       const { registry } = await started(root, env, { lookupUsers });
-      expect(asked).toEqual([['1000', '1003', '1009']]);
+      expect(asked).toEqual([['1000', '1003', '1009', '1010']]);
       for (const name of ['carol', 'x1002', '1002x']) mkdirSync(join(root, 'run-user', name));
       rmSync(join(root, 'run-user/1009'), { recursive: true });
       // Events come in order: once the store of the owner of the folder made last is read, the earlier ones have been handled.
       mkdirSync(join(root, 'run-user/1005'));
       await until(() => has(registry, '1005'.repeat(16)));
-      expect(asked).toEqual([['1000', '1003', '1009'], ['1005']]);
+      expect(asked).toEqual([['1000', '1003', '1009', '1010'], ['1005']]);
       expect(has(registry, MOVED)).toBe(false);
     });
 
@@ -1159,6 +1182,41 @@ describe('PodmanEngine', () => {
       await until(() => has(registry, ROOTLESS));
     });
 
+    it('opens nothing once stopped, though its first listing of the users answers after stop() and a re-check is asked for', async () => {
+      let answer: (users: PasswdUser[]) => void = () => undefined;
+      const users = new Promise<PasswdUser[]>((resolve) => (answer = resolve));
+      const fixture = fixtureUsers(root);
+      const lookupUsers: UserLookup = (keys, signal) => (keys.length === 0 ? users : fixture(keys, signal));
+      const watcher = new CountingWatcher();
+      const { engine } = await starting(root, env, { lookupUsers, clock: new ManualClock() }, [watcherModule(watcher)]);
+      // The rootful store is placed while the listing hangs.
+      await until(() => watcher.active.get(join(root, 'rootful/storage/overlay-containers')) === 1);
+      await engine.stop();
+      expect([...watcher.active]).toEqual([]);
+      answer(parsePasswd(readFileSync(join(root, 'passwd'), 'utf8')));
+      // A re-check runs after the first load's pending pass (locate passes run one at a time): once it is done, so is that one.
+      await engine.recheck();
+      expect([...watcher.active]).toEqual([]);
+    });
+
+    it('names at its bound the store whose lists are not read yet', async () => {
+      const clock = new ManualClock();
+      const lists = join(root, 'rootful/storage/overlay-containers');
+      /** Moves the clock past the bound when the rootful store's lists folder is watched: the store is placed, its lists not read yet. */
+      class BoundAtListsWatcher extends CountingWatcher {
+        override watch(dir: string, onEvent: (event: DirectoryEvent) => void): () => void {
+          const end = super.watch(dir, onEvent);
+          if (dir === lists) clock.advance(10000);
+          return end;
+        }
+      }
+      const { registry, events, ready } = await starting(root, { ...env, CROOT_PODMAN_ROOTLESS: '0' }, { clock, firstLoadTimeoutMs: 10000 }, [watcherModule(new BoundAtListsWatcher())]);
+      await ready;
+      const said = events.flatMap((e) => (e.kind === 'health' && e.status.engine === 'podman' ? [e.status.reason] : []));
+      expect(said[0]).toBe('first load not finished after 10000 ms; containers show as they are read; rootful: not read yet');
+      await until(() => has(registry, RUN) && reason(registry).startsWith('rootful: read '));
+    });
+
     it('pushes nothing from a re-check that ends while the first listing of the users still hangs; the first load then pushes everything', async () => {
       let answer: (users: PasswdUser[]) => void = () => undefined;
       const users = new Promise<PasswdUser[]>((resolve) => (answer = resolve));
@@ -1285,6 +1343,7 @@ describe('PodmanEngine asking NSS for the users at its safety net', () => {
     expect(asked).toEqual(['all', 'all']);
     await engine.recheck();
     expect(asked).toEqual(['all', 'all']);
+    rmSync(root, { recursive: true, force: true });
   });
 
   it('lists them again at the next re-check after a listing failed, and reads the stores of users only the listing names', async () => {
@@ -1339,6 +1398,7 @@ describe('PodmanEngine asking NSS for the users at its safety net', () => {
     await engine.recheck();
     await engine.recheck();
     expect(listed).toBe(3);
+    rmSync(root, { recursive: true, force: true });
   });
 });
 

@@ -359,11 +359,16 @@ export class PodmanEngine implements EngineContribution {
     }
   }
 
-  /** A user's runtime folder appeared or went: a user whose rootless podman may now run, or no longer. */
+  /**
+   * A user's runtime folder appeared or went: a user whose rootless podman
+   * may now run, or no longer. An event with no name (`/run/user` appeared
+   * whole, was replaced, or events were lost) has the folder listed, so the
+   * owners of the runtime folders already in it are looked up at once.
+   */
   private runtimeFolderEvent(event: DirectoryEvent): void {
     if (event.name !== '' && !/^\d+$/.test(event.name)) return;
-    const uids = event.name !== '' && event.kind === 'changed' ? [event.name] : [];
-    void this.lookUpRuntimeOwners(uids).then(() => this.requestLocate());
+    const uids = event.name === '' ? this.runtimeUids() : Promise.resolve(event.kind === 'changed' ? [event.name] : []);
+    void uids.then((found) => this.lookUpRuntimeOwners(found)).then(() => this.requestLocate());
   }
 
   // ---- health --------------------------------------------------------------

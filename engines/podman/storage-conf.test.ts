@@ -1,8 +1,11 @@
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { describeWith, probes } from '../../test/support/components.js';
 import { expandStoragePath, parseStorageConf, readStorageConf } from './storage-conf.js';
-import { DEFAULT_PODMAN_DATADIR, DEFAULT_PODMAN_RUNDIR, readSystemStorageConf, rootfulLocation, rootlessLocation } from './locate-stores.js';
+import { DEFAULT_PODMAN_DATADIR, DEFAULT_PODMAN_RUNDIR, locateStores, readSystemStorageConf, rootfulLocation, rootlessLocation } from './locate-stores.js';
+import { podmanPathsFrom } from './podman-paths.js';
 
 const FIXTURE = join(__dirname, '..', '..', 'test', 'fixtures', 'podman');
 const ALICE = { name: 'alice', uid: 1000, home: '/home/alice' };
@@ -89,6 +92,16 @@ describe('parseStorageConf', () => {
     expect(() => parseStorageConf(text)).toThrow(expect.objectContaining({ code: 'ERR_CONFIG', message }));
   });
 
+  it('keeps smol-toml\'s error, with the line and column it names, as the cause', () => {
+    let thrown: unknown;
+    try {
+      parseStorageConf('[storage]\ngraphroot = /unquoted\n');
+    } catch (err) {
+      thrown = err;
+    }
+    expect(thrown).toMatchObject({ code: 'ERR_CONFIG', message: expect.stringMatching(/^line 2, column 13: /), cause: { line: 2, column: 13 } });
+  });
+
   it('reads a file that starts with a byte-order mark', () => {
     expect(parseStorageConf('\uFEFF[storage]\ndriver = "vfs"\n')).toEqual({ driver: 'vfs' });
   });
@@ -141,7 +154,7 @@ describe('expandStoragePath', () => {
   });
 
   it('does not expand ~, as c/storage does not, and refuses the relative path', () => {
-    expect(() => expandStoragePath('~/containers', ALICE)).toThrow(/not an absolute path/);
+    expect(() => expandStoragePath('~/containers', ALICE)).toThrow(expect.objectContaining({ code: 'ERR_CONFIG', message: '"~/containers" is not an absolute path' }));
   });
 });
 
@@ -226,6 +239,18 @@ describe('rootfulLocation', () => {
     expect(rootfulLocation({ runDir: '/pcp/run' }, conf)).toEqual({ storageDir: '/g', runDir: '/pcp/run' });
   });
 
+  it('names each path the file leaves unset, which rootful podman 4.3 refuses, unless an explicit directory gives it', () => {
+    const unset = (key: string, fallback: string): string => `/etc/containers/storage.conf: no ${key} set (using ${fallback}; rootful podman 4.3 refuses such a file: "${key} must be set")`;
+    expect(rootfulLocation({}, read({ driver: 'vfs' }))).toEqual({
+      storageDir: DEFAULT_PODMAN_DATADIR,
+      runDir: DEFAULT_PODMAN_RUNDIR,
+      driver: { name: 'vfs', from: '/etc/containers/storage.conf' },
+      problem: `${unset('graphroot', DEFAULT_PODMAN_DATADIR)}; ${unset('runroot', DEFAULT_PODMAN_RUNDIR)}`,
+    });
+    expect(rootfulLocation({ dataDir: '/pcp/data' }, read({})).problem).toBe(unset('runroot', DEFAULT_PODMAN_RUNDIR));
+    expect(rootfulLocation({ dataDir: '/pcp/data', runDir: '/pcp/run' }, read({}))).not.toHaveProperty('problem');
+  });
+
   it('names a path it cannot expand and uses the built-in one instead', () => {
     expect(rootfulLocation({}, read({ graphroot: 'relative/store', runroot: '/r' }))).toEqual({
       storageDir: DEFAULT_PODMAN_DATADIR,
@@ -262,5 +287,69 @@ describe('readSystemStorageConf', () => {
     writeFileSync(join(dir, 'first.conf'), '[storage\n');
     writeFileSync(join(dir, 'second.conf'), '[storage]\ngraphroot = "/second"\n');
     await expect(readSystemStorageConf([join(dir, 'first.conf'), join(dir, 'second.conf')])).resolves.toMatchObject({ state: 'bad' });
+  });
+});
+
+describeWith('podman, run as root', () => probes.root() ?? probes.podman(), 'a system storage.conf without a [storage] table, against rootful podman', () => {
+  let dir: string;
+  beforeEach(() => (dir = mkdtempSync(join(tmpdir(), 'croot-t-no-storage-table-'))));
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  /** What rootful podman says of its store with `conf` as the system storage.conf: graph root and driver, or why it refuses the file. */
+  function podmanWith(conf: string): { graphRoot: string; driver: string } | { refused: string } {
+    try {
+      const out = execFileSync('podman', ['info', '--format', '{{.Store.GraphRoot}} {{.Store.GraphDriverName}}'], {
+        env: { ...process.env, CONTAINERS_STORAGE_CONF: conf },
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'pipe'],
+        timeout: 60000,
+      }).trim();
+      const [graphRoot = '', driver = ''] = out.split(' ');
+      return { graphRoot, driver };
+    } catch (err) {
+      // Its last line: "Failed to obtain podman configuration: runroot must be set".
+      const last = String((err as { stderr?: unknown }).stderr ?? '').trim().split('\n').at(-1) ?? '';
+      return { refused: last.slice(last.lastIndexOf(': ') + 2) };
+    }
+  }
+
+  /** croot's rootful store and notes with `text` as the system storage.conf, and podman's answer with it. */
+  async function bothWith(text: string): Promise<{ podman: ReturnType<typeof podmanWith>; notes: readonly string[]; rootful: { storageDir: string; driver: string; note?: string } | undefined }> {
+    const conf = join(dir, 'storage.conf');
+    writeFileSync(conf, text);
+    const found = await locateStores(podmanPathsFrom({ CROOT_CONTAINERS_STORAGE_CONF: conf, CROOT_PODMAN_ROOTLESS: '0' }), () => [], async () => []);
+    return { podman: podmanWith(conf), notes: found.notes, rootful: found.wanted.find((w) => w.store.label === 'rootful')?.store };
+  }
+
+  it.each([
+    ['an empty file', ''],
+    ['settings all commented out', '# [storage]\n# driver = "overlay"\n# runroot = "/run/containers/storage"\n'],
+    ["another tool's table", '[engine]\ncgroup_manager = "cgroupfs"\n'],
+    ['only [storage.options]', '[storage.options]\nmount_program = "/usr/bin/fuse-overlayfs"\n'],
+  ])('reads %s as valid and empty, and places the rootful store where podman does, or names what podman refuses in it', async (_what, text) => {
+    const { podman, notes, rootful } = await bothWith(text);
+    // Valid TOML: podman too parses it, and refuses it (if at all) for what it lacks.
+    expect(await readStorageConf(join(dir, 'storage.conf'))).toEqual({ state: 'read', path: join(dir, 'storage.conf'), conf: {} });
+    expect(notes).toEqual([]);
+    if ('refused' in podman) {
+      expect(podman.refused).toMatch(/^\S+ must be set$/);
+      expect(rootful?.note).toContain(`"${podman.refused}"`);
+    } else {
+      expect({ graphRoot: rootful?.storageDir, driver: rootful?.driver }).toEqual(podman);
+    }
+  });
+
+  it.each([
+    ['runroot', `[storage]\ndriver = "overlay"\ngraphroot = "${DEFAULT_PODMAN_DATADIR}"\n`],
+    ['graphroot', `[storage]\ndriver = "overlay"\nrunroot = "${DEFAULT_PODMAN_RUNDIR}"\n`],
+  ])('names the %s a [storage] table leaves unset as podman does, or places the store where podman does', async (key, text) => {
+    const { podman, rootful } = await bothWith(text);
+    if ('refused' in podman) {
+      expect(podman.refused).toBe(`${key} must be set`);
+      expect(rootful?.note).toContain(`no ${key} set`);
+      expect(rootful?.note).toContain(`"${podman.refused}"`);
+    } else {
+      expect({ graphRoot: rootful?.storageDir, driver: rootful?.driver }).toEqual(podman);
+    }
   });
 });
