@@ -9,6 +9,7 @@ import { ContainerProcessIdResolver } from '../../core/registry/container-resolv
 import { codeOf, eventually, settle } from '../../test/support/outcomes.js';
 import { LossyWatcher } from '../../test/support/lossy-watcher.js';
 import { RefusingWatcher } from '../../test/support/refusing-watcher.js';
+import { CountingWatcher } from '../../test/support/counting-watcher.js';
 import { DirectoryWatcher, type DirectoryEvent } from '../../core/host/host-services.js';
 import { NodeDirectoryWatcher } from '../../core/host/node-directory-watcher.js';
 import { statFields } from '../../test/support/processes.js';
@@ -432,6 +433,42 @@ describe('LxcEngine', () => {
       answer('myvm', 'RUNNING', 5155);
       await engine.recheck();
       expect(pids.resolveProcessId('myvm')).toBe(5155);
+    });
+
+    it('places no second watch: a start signalled after it runs lxc-info once', async () => {
+      fakeProc(5172, 78, '0::/lxc.payload.myvm\n');
+      // The parent folder of LXC 3 and earlier, there before croot: watched too.
+      mkdirSync(join(cgroupRoot, 'lxc'));
+      const watcher = new CountingWatcher();
+      const { registry, engine } = await croot({ PCP_LXC_INFO: fakeLxcInfo() }, {}, join(work, 'proc'), watcher);
+      await until(registry, 'myvm', (c) => c.state === 'STOPPED');
+      const placed = watcher.placed;
+      await engine.recheck();
+      expect(watcher.placed).toBe(placed);
+      expect(Object.fromEntries(watcher.active)).toEqual({ [lxcDir]: 1, [cgroupRoot]: 1, [join(cgroupRoot, 'lxc')]: 1 });
+      answer('myvm', 'RUNNING', 5172);
+      mkdirSync(join(cgroupRoot, 'lxc.payload.myvm'));
+      await until(registry, 'myvm', (c) => c.running);
+      // A re-check waits for every lxc-info run about the container under way: the start's have all ended after it.
+      await engine.recheck();
+      // The first load, the two re-checks, and the start.
+      expect(callsFor('myvm')).toBe(4);
+    });
+
+    it('leaves a container with an answer as it was, with no change in the index, when lxc-info then fails', async () => {
+      fakeProc(5173, 77, '0::/lxc.payload.myvm\n');
+      answer('myvm', 'RUNNING', 5173);
+      const info = fakeLxcInfo(`[ -e ${work}/fail ] && { echo "$2: lxc.conf unreadable" >&2; exit 1; }\n`);
+      const { registry, engine, pids } = await croot({ PCP_LXC_INFO: info });
+      await until(registry, 'myvm', (c) => c.running);
+      const events: RegistryEvent[] = [];
+      registry.subscribe((e) => events.push(e));
+      writeFileSync(join(work, 'fail'), '');
+      await engine.recheck();
+      expect(status(registry).reason).toBe(`reads ${lxcDir} with ${info} (1 container); lxc-info failed for myvm (exited with 1: myvm: lxc.conf unreadable)`);
+      expect(events.filter((e) => e.kind !== 'health')).toEqual([]);
+      expect(found(registry, 'myvm')).toMatchObject({ running: true, pid: 5173, state: 'RUNNING' });
+      expect(pids.resolveProcessId('myvm')).toBe(5173);
     });
 
     it('catches a change no signal announced (a freeze)', async () => {
