@@ -358,6 +358,23 @@ describe('LxcEngine', () => {
     expect(status(registry).available).toBe(true);
   });
 
+  it('waits for an absent LXC folder with one watch however many re-checks come, and reads it once when it appears', async () => {
+    const later = join(work, 'not', 'yet', 'lxc');
+    const watcher = new CountingWatcher();
+    const { registry, engine } = await croot({ PCP_LXC_INFO: fakeLxcInfo(), PCP_LXC_DIR: later }, {}, join(work, 'proc'), watcher);
+    await engine.recheck();
+    await engine.recheck();
+    expect(status(registry).available).toBe(false);
+    // The nearest folder of the path that exists.
+    expect(Object.fromEntries(watcher.active)).toEqual({ [work]: 1 });
+    mkdirSync(join(work, 'not', 'yet'), { recursive: true });
+    renameSync(lxcDir, later);
+    await until(registry, 'myvm', (c) => c.state === 'STOPPED');
+    // A re-check waits for every lxc-info run under way: after it, the appearance's have all ended.
+    await engine.recheck();
+    expect(callsFor('myvm')).toBe(2);
+  });
+
   describe('a hanging lxc-info', () => {
     /** An lxc-info that writes its PID to `pidfile` and never ends, through a child of its own (no exec). */
     function hangingLxcInfo(pidfile: string): string {
@@ -437,15 +454,16 @@ describe('LxcEngine', () => {
 
     it('places no second watch: a start signalled after it runs lxc-info once', async () => {
       fakeProc(5172, 78, '0::/lxc.payload.myvm\n');
-      // The parent folder of LXC 3 and earlier, there before croot: watched too.
+      // The parent folder of LXC 3 and earlier, there before croot: watched too; and a container folder lxc-create has not finished.
       mkdirSync(join(cgroupRoot, 'lxc'));
+      mkdirSync(join(lxcDir, 'half'));
       const watcher = new CountingWatcher();
       const { registry, engine } = await croot({ PCP_LXC_INFO: fakeLxcInfo() }, {}, join(work, 'proc'), watcher);
       await until(registry, 'myvm', (c) => c.state === 'STOPPED');
       const placed = watcher.placed;
       await engine.recheck();
       expect(watcher.placed).toBe(placed);
-      expect(Object.fromEntries(watcher.active)).toEqual({ [lxcDir]: 1, [cgroupRoot]: 1, [join(cgroupRoot, 'lxc')]: 1 });
+      expect(Object.fromEntries(watcher.active)).toEqual({ [lxcDir]: 1, [join(lxcDir, 'half')]: 1, [cgroupRoot]: 1, [join(cgroupRoot, 'lxc')]: 1 });
       answer('myvm', 'RUNNING', 5172);
       mkdirSync(join(cgroupRoot, 'lxc.payload.myvm'));
       await until(registry, 'myvm', (c) => c.running);
