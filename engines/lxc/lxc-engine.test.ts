@@ -122,6 +122,35 @@ function status(registry: EngineRegistry): { available: boolean; reason: string 
   return s;
 }
 
+/**
+ * A real watcher that runs `before(dir)` just before it watches `dir`: a
+ * change made there then is one made between the engine's look at the folder
+ * and its watch of it, for which no event comes.
+ */
+class BeforeWatchWatcher implements DirectoryWatcher {
+  private readonly inner = new NodeDirectoryWatcher();
+  constructor(private readonly before: (dir: string) => void) {}
+  watch(dir: string, onEvent: (event: DirectoryEvent) => void): () => void {
+    this.before(dir);
+    return this.inner.watch(dir, onEvent);
+  }
+}
+
+/** A LossyWatcher that also keeps how many watches are open on each folder. */
+class CountingLossyWatcher extends LossyWatcher {
+  readonly active = new Map<string, number>();
+  override watch(dir: string, onEvent: (event: DirectoryEvent) => void): () => void {
+    const end = super.watch(dir, onEvent);
+    this.active.set(dir, (this.active.get(dir) ?? 0) + 1);
+    let ended = false;
+    return () => {
+      if (!ended) this.active.set(dir, (this.active.get(dir) ?? 0) - 1);
+      ended = true;
+      end();
+    };
+  }
+}
+
 /** A real watcher that keeps every event it has handed to croot (after croot's handler returned). */
 class RecordingWatcher implements DirectoryWatcher {
   readonly delivered: DirectoryEvent[] = [];
@@ -247,6 +276,49 @@ describe('LxcEngine', () => {
     expect(registry.containers().map((c) => c.id)).toEqual(['myvm']);
     writeFileSync(join(lxcDir, 'half-made', 'config'), 'lxc.uts.name = half-made\n');
     await until(registry, 'half-made', (c) => c.state === 'STOPPED');
+  });
+
+  it('watches a folder made without a config until the config is written, and no longer; a re-check meanwhile lists it as no container', async () => {
+    const watcher = new CountingWatcher();
+    const { registry, engine } = await croot({ PCP_LXC_INFO: fakeLxcInfo() }, {}, join(work, 'proc'), watcher);
+    await until(registry, 'myvm', (c) => c.state === 'STOPPED');
+    const half = join(lxcDir, 'half');
+    mkdirSync(half);
+    await eventually(async () => (watcher.active.get(half) === 1 ? true : undefined));
+    await engine.recheck();
+    expect(registry.containers().map((c) => c.id)).toEqual(['myvm']);
+    writeFileSync(join(half, 'config'), 'lxc.uts.name = half\n');
+    await until(registry, 'half', (c) => c.state === 'STOPPED');
+    expect(watcher.active.has(half)).toBe(false);
+  });
+
+  it('takes a container whose config is written between its look at the new folder and its watch of it', async () => {
+    const late = join(lxcDir, 'late');
+    const watcher = new BeforeWatchWatcher((dir) => {
+      if (dir === late) writeFileSync(join(late, 'config'), 'lxc.uts.name = late\n');
+    });
+    const { registry } = await croot({ PCP_LXC_INFO: fakeLxcInfo() }, {}, join(work, 'proc'), watcher);
+    await until(registry, 'myvm', (c) => c.state === 'STOPPED');
+    mkdirSync(late);
+    await until(registry, 'late', (c) => c.state === 'STOPPED');
+  });
+
+  it('does not bring back a container destroyed while lxc-info was answering about it', async () => {
+    // Logs the call; about myvm it answers only once the file "go" exists.
+    const info = join(work, 'lxc-info');
+    writeFileSync(info, `#!/bin/sh\necho "$*" >>${calls}\nif [ "$2" = myvm ]; then while [ ! -e ${work}/go ]; do sleep 0.02; done; fi\necho "State: STOPPED"\n`);
+    chmodSync(info, 0o755);
+    const { registry } = await croot({ PCP_LXC_INFO: info }, { concurrency: 1 });
+    await eventually(async () => (callsFor('myvm') === 1 ? true : undefined));
+    rmSync(join(lxcDir, 'myvm'), { recursive: true });
+    await eventually(async () => (registry.containers().length === 0 ? true : undefined));
+    // One lxc-info at a time: the marker's runs once myvm's answer has been handled.
+    mkdirSync(join(lxcDir, 'marker'));
+    writeFileSync(join(lxcDir, 'marker', 'config'), '');
+    await until(registry, 'marker', (c) => c.record.pending === true);
+    writeFileSync(join(work, 'go'), '');
+    await until(registry, 'marker', (c) => c.state === 'STOPPED');
+    expect(registry.containers().map((c) => c.id)).toEqual(['marker']);
   });
 
   it('follows lxc-create and lxc-destroy: a folder with a config coming, then going', async () => {
@@ -759,6 +831,16 @@ describe('LxcEngine', () => {
       lossy.overflow(lxcDir);
       await until(registry, 'lost', (c) => c.state === 'STOPPED');
       expect(registry.containers().map((c) => c.id)).toEqual(['lost']);
+    });
+
+    it('keeps its one watch of the LXC folder when an overflow makes it list the folder again', async () => {
+      const lossy = new CountingLossyWatcher();
+      const { registry } = await croot({ PCP_LXC_INFO: fakeLxcInfo() }, {}, join(work, 'proc'), lossy);
+      await until(registry, 'myvm', (c) => c.state === 'STOPPED');
+      lossy.overflow(lxcDir);
+      // Listed again, then every container asked about again.
+      await eventually(async () => (callsFor('myvm') === 2 ? true : undefined));
+      expect(lossy.active.get(lxcDir)).toBe(1);
     });
 
     it('asks lxc-info about every container again when a cgroup root reports an overflow', async () => {
