@@ -501,6 +501,22 @@ describe('LxcEngine', () => {
     });
   });
 
+  it('ends every watch when it stops: the LXC folder, a half-made container folder, the cgroup folders, a wait for an absent folder', async () => {
+    mkdirSync(join(cgroupRoot, 'lxc'));
+    mkdirSync(join(lxcDir, 'half'));
+    const watcher = new CountingWatcher();
+    const { registry } = await croot({ PCP_LXC_INFO: fakeLxcInfo() }, {}, join(work, 'proc'), watcher);
+    await until(registry, 'myvm', (c) => c.state === 'STOPPED');
+    expect(Object.fromEntries(watcher.active)).toEqual({ [lxcDir]: 1, [join(lxcDir, 'half')]: 1, [cgroupRoot]: 1, [join(cgroupRoot, 'lxc')]: 1 });
+    const waiting = new CountingWatcher();
+    const absent = await croot({ PCP_LXC_INFO: fakeLxcInfo(), PCP_LXC_DIR: join(work, 'not', 'yet') }, {}, join(work, 'proc'), waiting);
+    expect(Object.fromEntries(waiting.active)).toEqual({ [work]: 1 });
+    await registry.stop();
+    await absent.registry.stop();
+    expect(Object.fromEntries(watcher.active)).toEqual({});
+    expect(Object.fromEntries(waiting.active)).toEqual({});
+  });
+
   describe('.recheck', () => {
     it('lists again and asks lxc-info again, changing nothing in the index when nothing changed', async () => {
       answer('myvm', 'STOPPED');
@@ -743,6 +759,46 @@ describe('LxcEngine', () => {
       answer('myvm', 'RUNNING', 5163);
       mkdirSync(join(cgroupRoot, 'lxc', 'myvm'));
       expect(await until(registry, 'myvm', (c) => c.running)).toMatchObject({ pid: 5163, cgroup: 'lxc/myvm' });
+    });
+
+    it('follows the lxc folder (LXC 3 and earlier) removed and made again, with one watch on it, asking lxc-info about the container started only', async () => {
+      fakeProc(5174, 76, '4:memory:/lxc/myvm\n');
+      mkdirSync(join(cgroupRoot, 'lxc'));
+      mkdirSync(join(lxcDir, 'other'));
+      writeFileSync(join(lxcDir, 'other', 'config'), '');
+      const watcher = new CountingWatcher();
+      const { registry, engine } = await croot({ PCP_LXC_INFO: fakeLxcInfo() }, {}, join(work, 'proc'), watcher);
+      await until(registry, 'myvm', (c) => c.state === 'STOPPED');
+      await until(registry, 'other', (c) => c.state === 'STOPPED');
+      const parent = join(cgroupRoot, 'lxc');
+      rmdirSync(parent);
+      await eventually(async () => (watcher.active.has(parent) ? undefined : true));
+      answer('myvm', 'RUNNING', 5174);
+      mkdirSync(join(parent, 'myvm'), { recursive: true });
+      expect(await until(registry, 'myvm', (c) => c.running)).toMatchObject({ pid: 5174, cgroup: 'lxc/myvm' });
+      answer('myvm', 'STOPPED');
+      rmdirSync(join(parent, 'myvm'));
+      await until(registry, 'myvm', (c) => c.state === 'STOPPED');
+      // A re-check waits for every lxc-info run under way, and opens no second watch.
+      await engine.recheck();
+      expect(Object.fromEntries(watcher.active)).toEqual({ [lxcDir]: 1, [cgroupRoot]: 1, [parent]: 1 });
+      // other: the first load and the re-check.
+      expect(callsFor('other')).toBe(2);
+    });
+
+    it('watches a cgroup root again at the re-check after it went and came back (a remount)', async () => {
+      fakeProc(5175, 75, '0::/lxc.payload.myvm\n');
+      const watcher = new CountingWatcher();
+      const { registry, engine } = await croot({ PCP_LXC_INFO: fakeLxcInfo() }, {}, join(work, 'proc'), watcher);
+      await until(registry, 'myvm', (c) => c.state === 'STOPPED');
+      rmdirSync(cgroupRoot);
+      await eventually(async () => (watcher.active.has(cgroupRoot) ? undefined : true));
+      mkdirSync(cgroupRoot);
+      await engine.recheck();
+      expect(watcher.active.get(cgroupRoot)).toBe(1);
+      answer('myvm', 'RUNNING', 5175);
+      mkdirSync(join(cgroupRoot, 'lxc.payload.myvm'));
+      expect(await until(registry, 'myvm', (c) => c.running)).toMatchObject({ pid: 5175 });
     });
 
     it('follows the lxc.payload/NAME layout, a parent folder made with its first container already in it', async () => {
