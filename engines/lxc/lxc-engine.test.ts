@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, rmdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Container } from 'inversify';
@@ -276,6 +276,32 @@ describe('LxcEngine', () => {
     expect(registry.containers().map((c) => c.id)).toEqual(['myvm']);
     writeFileSync(join(lxcDir, 'half-made', 'config'), 'lxc.uts.name = half-made\n');
     await until(registry, 'half-made', (c) => c.state === 'STOPPED');
+  });
+
+  it('lists the containers lxc-ls lists: a symbolic link to a container folder, no hidden folder', async () => {
+    // A folder of configs LXC 5 loads (PCP's myvm has keys it no longer takes, so lxc-ls leaves it out).
+    const dir = join(work, 'lxc-ls');
+    const elsewhere = join(work, 'elsewhere');
+    const make = (folder: string): void => {
+      mkdirSync(folder, { recursive: true });
+      writeFileSync(join(folder, 'config'), '');
+    };
+    const lxcLs = (): string[] => execFileSync('lxc-ls', ['-P', dir, '-1'], { encoding: 'utf8' }).split('\n').filter((l) => l !== '').sort();
+    make(join(dir, 'plain'));
+    make(join(elsewhere, 'linked'));
+    symlinkSync(join(elsewhere, 'linked'), join(dir, 'linked'));
+    make(join(dir, '.hidden'));
+    expect(lxcLs()).toEqual(['linked', 'plain']);
+    const { registry } = await croot({ PCP_LXC_INFO: fakeLxcInfo(), PCP_LXC_DIR: dir });
+    await until(registry, 'linked', (c) => c.state === 'STOPPED');
+    expect(registry.containers().map((c) => c.id).sort()).toEqual(lxcLs());
+    // Made after the start: the same. The hidden one first, so its event has come when the link's has.
+    make(join(dir, '.late'));
+    make(join(elsewhere, 'late'));
+    symlinkSync(join(elsewhere, 'late'), join(dir, 'late'));
+    await until(registry, 'late', (c) => c.state === 'STOPPED');
+    expect(lxcLs()).toEqual(['late', 'linked', 'plain']);
+    expect(registry.containers().map((c) => c.id).sort()).toEqual(lxcLs());
   });
 
   it('watches a folder made without a config until the config is written, and no longer; a re-check meanwhile lists it as no container', async () => {
