@@ -516,6 +516,18 @@ describe('LxcEngine', () => {
       expect(found(registry, 'myvm').running).toBe(false);
     });
 
+    it('kills at the timeout an lxc-info that ignores SIGTERM, and its child', async () => {
+      const pidfile = join(work, 'hung.pid');
+      const info = join(work, 'lxc-info');
+      // SIGTERM ignored by the script and, inherited, by its sleep.
+      writeFileSync(info, `#!/bin/sh\ntrap '' TERM\necho $$ >${pidfile}\nsleep 1000\necho never\n`);
+      chmodSync(info, 0o755);
+      const { registry } = await croot({ PCP_LXC_INFO: info }, { timeoutMs: 300 });
+      const hung = await eventually(async () => (existsSync(pidfile) ? Number(readFileSync(pidfile, 'utf8')) : undefined));
+      await eventually(async () => (status(registry).reason.includes('lxc-info failed for myvm (timed out after 300 ms)') ? true : undefined));
+      await eventually(async () => (groupMembers(hung).length === 0 ? true : undefined));
+    });
+
     it('is killed when the engine stops', async () => {
       const pidfile = join(work, 'hung.pid');
       const { registry } = await croot({ PCP_LXC_INFO: hangingLxcInfo(pidfile) }, { timeoutMs: 600000 });
