@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, rmdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Container } from 'inversify';
@@ -9,6 +9,7 @@ import { ContainerProcessIdResolver } from '../../core/registry/container-resolv
 import { codeOf, eventually, settle } from '../../test/support/outcomes.js';
 import { LossyWatcher } from '../../test/support/lossy-watcher.js';
 import { RefusingWatcher } from '../../test/support/refusing-watcher.js';
+import { CountingWatcher } from '../../test/support/counting-watcher.js';
 import { DirectoryWatcher, type DirectoryEvent } from '../../core/host/host-services.js';
 import { NodeDirectoryWatcher } from '../../core/host/node-directory-watcher.js';
 import { statFields } from '../../test/support/processes.js';
@@ -119,6 +120,35 @@ function status(registry: EngineRegistry): { available: boolean; reason: string 
   const s = registry.statuses().find((x) => x.engine === 'lxc');
   if (s === undefined) throw new Error('no lxc status');
   return s;
+}
+
+/**
+ * A real watcher that runs `before(dir)` just before it watches `dir`: a
+ * change made there then is one made between the engine's look at the folder
+ * and its watch of it, for which no event comes.
+ */
+class BeforeWatchWatcher implements DirectoryWatcher {
+  private readonly inner = new NodeDirectoryWatcher();
+  constructor(private readonly before: (dir: string) => void) {}
+  watch(dir: string, onEvent: (event: DirectoryEvent) => void): () => void {
+    this.before(dir);
+    return this.inner.watch(dir, onEvent);
+  }
+}
+
+/** A LossyWatcher that also keeps how many watches are open on each folder. */
+class CountingLossyWatcher extends LossyWatcher {
+  readonly active = new Map<string, number>();
+  override watch(dir: string, onEvent: (event: DirectoryEvent) => void): () => void {
+    const end = super.watch(dir, onEvent);
+    this.active.set(dir, (this.active.get(dir) ?? 0) + 1);
+    let ended = false;
+    return () => {
+      if (!ended) this.active.set(dir, (this.active.get(dir) ?? 0) - 1);
+      ended = true;
+      end();
+    };
+  }
 }
 
 /** A real watcher that keeps every event it has handed to croot (after croot's handler returned). */
@@ -248,6 +278,75 @@ describe('LxcEngine', () => {
     await until(registry, 'half-made', (c) => c.state === 'STOPPED');
   });
 
+  it('lists the containers lxc-ls lists: a symbolic link to a container folder, no hidden folder', async () => {
+    // A folder of configs LXC 5 loads (PCP's myvm has keys it no longer takes, so lxc-ls leaves it out).
+    const dir = join(work, 'lxc-ls');
+    const elsewhere = join(work, 'elsewhere');
+    const make = (folder: string): void => {
+      mkdirSync(folder, { recursive: true });
+      writeFileSync(join(folder, 'config'), '');
+    };
+    const lxcLs = (): string[] => execFileSync('lxc-ls', ['-P', dir, '-1'], { encoding: 'utf8' }).split('\n').filter((l) => l !== '').sort();
+    make(join(dir, 'plain'));
+    make(join(elsewhere, 'linked'));
+    symlinkSync(join(elsewhere, 'linked'), join(dir, 'linked'));
+    make(join(dir, '.hidden'));
+    expect(lxcLs()).toEqual(['linked', 'plain']);
+    const { registry } = await croot({ PCP_LXC_INFO: fakeLxcInfo(), PCP_LXC_DIR: dir });
+    await until(registry, 'linked', (c) => c.state === 'STOPPED');
+    expect(registry.containers().map((c) => c.id).sort()).toEqual(lxcLs());
+    // Made after the start: the same. The hidden one first, so its event has come when the link's has.
+    make(join(dir, '.late'));
+    make(join(elsewhere, 'late'));
+    symlinkSync(join(elsewhere, 'late'), join(dir, 'late'));
+    await until(registry, 'late', (c) => c.state === 'STOPPED');
+    expect(lxcLs()).toEqual(['late', 'linked', 'plain']);
+    expect(registry.containers().map((c) => c.id).sort()).toEqual(lxcLs());
+  });
+
+  it('watches a folder made without a config until the config is written, and no longer; a re-check meanwhile lists it as no container', async () => {
+    const watcher = new CountingWatcher();
+    const { registry, engine } = await croot({ PCP_LXC_INFO: fakeLxcInfo() }, {}, join(work, 'proc'), watcher);
+    await until(registry, 'myvm', (c) => c.state === 'STOPPED');
+    const half = join(lxcDir, 'half');
+    mkdirSync(half);
+    await eventually(async () => (watcher.active.get(half) === 1 ? true : undefined));
+    await engine.recheck();
+    expect(registry.containers().map((c) => c.id)).toEqual(['myvm']);
+    writeFileSync(join(half, 'config'), 'lxc.uts.name = half\n');
+    await until(registry, 'half', (c) => c.state === 'STOPPED');
+    expect(watcher.active.has(half)).toBe(false);
+  });
+
+  it('takes a container whose config is written between its look at the new folder and its watch of it', async () => {
+    const late = join(lxcDir, 'late');
+    const watcher = new BeforeWatchWatcher((dir) => {
+      if (dir === late) writeFileSync(join(late, 'config'), 'lxc.uts.name = late\n');
+    });
+    const { registry } = await croot({ PCP_LXC_INFO: fakeLxcInfo() }, {}, join(work, 'proc'), watcher);
+    await until(registry, 'myvm', (c) => c.state === 'STOPPED');
+    mkdirSync(late);
+    await until(registry, 'late', (c) => c.state === 'STOPPED');
+  });
+
+  it('does not bring back a container destroyed while lxc-info was answering about it', async () => {
+    // Logs the call; about myvm it answers only once the file "go" exists.
+    const info = join(work, 'lxc-info');
+    writeFileSync(info, `#!/bin/sh\necho "$*" >>${calls}\nif [ "$2" = myvm ]; then while [ ! -e ${work}/go ]; do sleep 0.02; done; fi\necho "State: STOPPED"\n`);
+    chmodSync(info, 0o755);
+    const { registry } = await croot({ PCP_LXC_INFO: info }, { concurrency: 1 });
+    await eventually(async () => (callsFor('myvm') === 1 ? true : undefined));
+    rmSync(join(lxcDir, 'myvm'), { recursive: true });
+    await eventually(async () => (registry.containers().length === 0 ? true : undefined));
+    // One lxc-info at a time: the marker's runs once myvm's answer has been handled.
+    mkdirSync(join(lxcDir, 'marker'));
+    writeFileSync(join(lxcDir, 'marker', 'config'), '');
+    await until(registry, 'marker', (c) => c.record.pending === true);
+    writeFileSync(join(work, 'go'), '');
+    await until(registry, 'marker', (c) => c.state === 'STOPPED');
+    expect(registry.containers().map((c) => c.id)).toEqual(['marker']);
+  });
+
   it('follows lxc-create and lxc-destroy: a folder with a config coming, then going', async () => {
     const { registry, pids } = await croot({ PCP_LXC_INFO: fakeLxcInfo() });
     mkdirSync(join(work, 'staging', 'web2'), { recursive: true });
@@ -357,6 +456,23 @@ describe('LxcEngine', () => {
     expect(status(registry).available).toBe(true);
   });
 
+  it('waits for an absent LXC folder with one watch however many re-checks come, and reads it once when it appears', async () => {
+    const later = join(work, 'not', 'yet', 'lxc');
+    const watcher = new CountingWatcher();
+    const { registry, engine } = await croot({ PCP_LXC_INFO: fakeLxcInfo(), PCP_LXC_DIR: later }, {}, join(work, 'proc'), watcher);
+    await engine.recheck();
+    await engine.recheck();
+    expect(status(registry).available).toBe(false);
+    // The nearest folder of the path that exists.
+    expect(Object.fromEntries(watcher.active)).toEqual({ [work]: 1 });
+    mkdirSync(join(work, 'not', 'yet'), { recursive: true });
+    renameSync(lxcDir, later);
+    await until(registry, 'myvm', (c) => c.state === 'STOPPED');
+    // A re-check waits for every lxc-info run under way: after it, the appearance's have all ended.
+    await engine.recheck();
+    expect(callsFor('myvm')).toBe(2);
+  });
+
   describe('a hanging lxc-info', () => {
     /** An lxc-info that writes its PID to `pidfile` and never ends, through a child of its own (no exec). */
     function hangingLxcInfo(pidfile: string): string {
@@ -400,6 +516,18 @@ describe('LxcEngine', () => {
       expect(found(registry, 'myvm').running).toBe(false);
     });
 
+    it('kills at the timeout an lxc-info that ignores SIGTERM, and its child', async () => {
+      const pidfile = join(work, 'hung.pid');
+      const info = join(work, 'lxc-info');
+      // SIGTERM ignored by the script and, inherited, by its sleep.
+      writeFileSync(info, `#!/bin/sh\ntrap '' TERM\necho $$ >${pidfile}\nsleep 1000\necho never\n`);
+      chmodSync(info, 0o755);
+      const { registry } = await croot({ PCP_LXC_INFO: info }, { timeoutMs: 300 });
+      const hung = await eventually(async () => (existsSync(pidfile) ? Number(readFileSync(pidfile, 'utf8')) : undefined));
+      await eventually(async () => (status(registry).reason.includes('lxc-info failed for myvm (timed out after 300 ms)') ? true : undefined));
+      await eventually(async () => (groupMembers(hung).length === 0 ? true : undefined));
+    });
+
     it('is killed when the engine stops', async () => {
       const pidfile = join(work, 'hung.pid');
       const { registry } = await croot({ PCP_LXC_INFO: hangingLxcInfo(pidfile) }, { timeoutMs: 600000 });
@@ -409,6 +537,22 @@ describe('LxcEngine', () => {
       await registry.stop();
       await eventually(async () => (groupMembers(hung).length === 0 ? true : undefined));
     });
+  });
+
+  it('ends every watch when it stops: the LXC folder, a half-made container folder, the cgroup folders, a wait for an absent folder', async () => {
+    mkdirSync(join(cgroupRoot, 'lxc'));
+    mkdirSync(join(lxcDir, 'half'));
+    const watcher = new CountingWatcher();
+    const { registry } = await croot({ PCP_LXC_INFO: fakeLxcInfo() }, {}, join(work, 'proc'), watcher);
+    await until(registry, 'myvm', (c) => c.state === 'STOPPED');
+    expect(Object.fromEntries(watcher.active)).toEqual({ [lxcDir]: 1, [join(lxcDir, 'half')]: 1, [cgroupRoot]: 1, [join(cgroupRoot, 'lxc')]: 1 });
+    const waiting = new CountingWatcher();
+    const absent = await croot({ PCP_LXC_INFO: fakeLxcInfo(), PCP_LXC_DIR: join(work, 'not', 'yet') }, {}, join(work, 'proc'), waiting);
+    expect(Object.fromEntries(waiting.active)).toEqual({ [work]: 1 });
+    await registry.stop();
+    await absent.registry.stop();
+    expect(Object.fromEntries(watcher.active)).toEqual({});
+    expect(Object.fromEntries(waiting.active)).toEqual({});
   });
 
   describe('.recheck', () => {
@@ -432,6 +576,43 @@ describe('LxcEngine', () => {
       answer('myvm', 'RUNNING', 5155);
       await engine.recheck();
       expect(pids.resolveProcessId('myvm')).toBe(5155);
+    });
+
+    it('places no second watch: a start signalled after it runs lxc-info once', async () => {
+      fakeProc(5172, 78, '0::/lxc.payload.myvm\n');
+      // The parent folder of LXC 3 and earlier, there before croot: watched too; and a container folder lxc-create has not finished.
+      mkdirSync(join(cgroupRoot, 'lxc'));
+      mkdirSync(join(lxcDir, 'half'));
+      const watcher = new CountingWatcher();
+      const { registry, engine } = await croot({ PCP_LXC_INFO: fakeLxcInfo() }, {}, join(work, 'proc'), watcher);
+      await until(registry, 'myvm', (c) => c.state === 'STOPPED');
+      const placed = watcher.placed;
+      await engine.recheck();
+      expect(watcher.placed).toBe(placed);
+      expect(Object.fromEntries(watcher.active)).toEqual({ [lxcDir]: 1, [join(lxcDir, 'half')]: 1, [cgroupRoot]: 1, [join(cgroupRoot, 'lxc')]: 1 });
+      answer('myvm', 'RUNNING', 5172);
+      mkdirSync(join(cgroupRoot, 'lxc.payload.myvm'));
+      await until(registry, 'myvm', (c) => c.running);
+      // A re-check waits for every lxc-info run about the container under way: the start's have all ended after it.
+      await engine.recheck();
+      // The first load, the two re-checks, and the start.
+      expect(callsFor('myvm')).toBe(4);
+    });
+
+    it('leaves a container with an answer as it was, with no change in the index, when lxc-info then fails', async () => {
+      fakeProc(5173, 77, '0::/lxc.payload.myvm\n');
+      answer('myvm', 'RUNNING', 5173);
+      const info = fakeLxcInfo(`[ -e ${work}/fail ] && { echo "$2: lxc.conf unreadable" >&2; exit 1; }\n`);
+      const { registry, engine, pids } = await croot({ PCP_LXC_INFO: info });
+      await until(registry, 'myvm', (c) => c.running);
+      const events: RegistryEvent[] = [];
+      registry.subscribe((e) => events.push(e));
+      writeFileSync(join(work, 'fail'), '');
+      await engine.recheck();
+      expect(status(registry).reason).toBe(`reads ${lxcDir} with ${info} (1 container); lxc-info failed for myvm (exited with 1: myvm: lxc.conf unreadable)`);
+      expect(events.filter((e) => e.kind !== 'health')).toEqual([]);
+      expect(found(registry, 'myvm')).toMatchObject({ running: true, pid: 5173, state: 'RUNNING' });
+      expect(pids.resolveProcessId('myvm')).toBe(5173);
     });
 
     it('catches a change no signal announced (a freeze)', async () => {
@@ -618,6 +799,46 @@ describe('LxcEngine', () => {
       expect(await until(registry, 'myvm', (c) => c.running)).toMatchObject({ pid: 5163, cgroup: 'lxc/myvm' });
     });
 
+    it('follows the lxc folder (LXC 3 and earlier) removed and made again, with one watch on it, asking lxc-info about the container started only', async () => {
+      fakeProc(5174, 76, '4:memory:/lxc/myvm\n');
+      mkdirSync(join(cgroupRoot, 'lxc'));
+      mkdirSync(join(lxcDir, 'other'));
+      writeFileSync(join(lxcDir, 'other', 'config'), '');
+      const watcher = new CountingWatcher();
+      const { registry, engine } = await croot({ PCP_LXC_INFO: fakeLxcInfo() }, {}, join(work, 'proc'), watcher);
+      await until(registry, 'myvm', (c) => c.state === 'STOPPED');
+      await until(registry, 'other', (c) => c.state === 'STOPPED');
+      const parent = join(cgroupRoot, 'lxc');
+      rmdirSync(parent);
+      await eventually(async () => (watcher.active.has(parent) ? undefined : true));
+      answer('myvm', 'RUNNING', 5174);
+      mkdirSync(join(parent, 'myvm'), { recursive: true });
+      expect(await until(registry, 'myvm', (c) => c.running)).toMatchObject({ pid: 5174, cgroup: 'lxc/myvm' });
+      answer('myvm', 'STOPPED');
+      rmdirSync(join(parent, 'myvm'));
+      await until(registry, 'myvm', (c) => c.state === 'STOPPED');
+      // A re-check waits for every lxc-info run under way, and opens no second watch.
+      await engine.recheck();
+      expect(Object.fromEntries(watcher.active)).toEqual({ [lxcDir]: 1, [cgroupRoot]: 1, [parent]: 1 });
+      // other: the first load and the re-check.
+      expect(callsFor('other')).toBe(2);
+    });
+
+    it('watches a cgroup root again at the re-check after it went and came back (a remount)', async () => {
+      fakeProc(5175, 75, '0::/lxc.payload.myvm\n');
+      const watcher = new CountingWatcher();
+      const { registry, engine } = await croot({ PCP_LXC_INFO: fakeLxcInfo() }, {}, join(work, 'proc'), watcher);
+      await until(registry, 'myvm', (c) => c.state === 'STOPPED');
+      rmdirSync(cgroupRoot);
+      await eventually(async () => (watcher.active.has(cgroupRoot) ? undefined : true));
+      mkdirSync(cgroupRoot);
+      await engine.recheck();
+      expect(watcher.active.get(cgroupRoot)).toBe(1);
+      answer('myvm', 'RUNNING', 5175);
+      mkdirSync(join(cgroupRoot, 'lxc.payload.myvm'));
+      expect(await until(registry, 'myvm', (c) => c.running)).toMatchObject({ pid: 5175 });
+    });
+
     it('follows the lxc.payload/NAME layout, a parent folder made with its first container already in it', async () => {
       fakeProc(5161, 91, '4:memory:/lxc.payload/myvm\n');
       const { registry } = await croot({ PCP_LXC_INFO: fakeLxcInfo() });
@@ -704,6 +925,16 @@ describe('LxcEngine', () => {
       lossy.overflow(lxcDir);
       await until(registry, 'lost', (c) => c.state === 'STOPPED');
       expect(registry.containers().map((c) => c.id)).toEqual(['lost']);
+    });
+
+    it('keeps its one watch of the LXC folder when an overflow makes it list the folder again', async () => {
+      const lossy = new CountingLossyWatcher();
+      const { registry } = await croot({ PCP_LXC_INFO: fakeLxcInfo() }, {}, join(work, 'proc'), lossy);
+      await until(registry, 'myvm', (c) => c.state === 'STOPPED');
+      lossy.overflow(lxcDir);
+      // Listed again, then every container asked about again.
+      await eventually(async () => (callsFor('myvm') === 2 ? true : undefined));
+      expect(lossy.active.get(lxcDir)).toBe(1);
     });
 
     it('asks lxc-info about every container again when a cgroup root reports an overflow', async () => {

@@ -1,6 +1,7 @@
 /**
  * LXC containers: every folder of `$PCP_LXC_DIR` (default /var/lib/lxc) that
- * holds a `config` file is a container, as `lxc-ls` says; its state and init
+ * holds a `config` file is a container, as `lxc-ls` says (hidden folders
+ * left out, a symbolic link to a folder taken); its state and init
  * PID come from `$PCP_LXC_INFO -n NAME -P DIR -s -p` (default `lxc-info`),
  * asked about the same folder that was listed.
  *
@@ -166,7 +167,8 @@ export class LxcEngine implements EngineContribution {
       this.drop(`cannot read the LXC directory ${this.lxcDir}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
       return;
     }
-    const folders = entries.filter((e) => e.isDirectory()).map((e) => e.name);
+    // As lxc-ls (list_defined_containers): no hidden entries; a symbolic link to a container's folder counts.
+    const folders = entries.filter((e) => listable(e.name) && (e.isDirectory() || e.isSymbolicLink())).map((e) => e.name);
     const defined = await Promise.all(folders.map((name) => this.isDefined(name)));
     if (this.stopped) return;
     const names = new Set(folders.filter((_, i) => defined[i]));
@@ -221,7 +223,7 @@ export class LxcEngine implements EngineContribution {
       void this.serially(() => this.load()).then(() => this.askAll());
       return;
     }
-    if (event.name === '') return;
+    if (!listable(event.name)) return;
     const name = event.name;
     void this.serially(() => this.check(name));
   }
@@ -392,6 +394,11 @@ export class LxcEngine implements EngineContribution {
       ].join('; '),
     );
   }
+}
+
+/** Whether lxc-ls would look at an entry of the LXC folder: not '', and not hidden ('.', '..', '.name'). */
+function listable(name: string): boolean {
+  return name !== '' && !name.startsWith('.');
 }
 
 /** A container listed but not asked about yet. */
