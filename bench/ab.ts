@@ -112,8 +112,8 @@ async function main(): Promise<void> {
     const floors = join(work, 'floors');
     mkdirSync(join(floors, 'node'), { recursive: true });
     mkdirSync(join(floors, 'c'));
-    servers.push({ label: 'Node floor', server: await startFloor([process.execPath, join(__dirname, 'floor-server.js')], join(floors, 'node'), known.pid, known.hostname, cgroup) });
-    servers.push({ label: 'C floor', server: await startFloor([helpers.cFloorServer], join(floors, 'c'), known.pid, known.hostname, cgroup) });
+    servers.push({ label: 'Node floor', server: await startFloor('node', helpers.cFloorServer, join(floors, 'node'), known.pid, known.hostname, cgroup) });
+    servers.push({ label: 'C floor', server: await startFloor('c', helpers.cFloorServer, join(floors, 'c'), known.pid, known.hostname, cgroup) });
 
     const results = new Map<string, LoadResult[]>(servers.map((s) => [s.label, []]));
     for (let round = 0; round < o.rounds; round++) {

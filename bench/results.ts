@@ -2,7 +2,7 @@
 import type { ChangeResult } from './change-latency.js';
 import type { ClientKind, LoadResult, RequestOp } from './load-clients.js';
 import type { EngineName } from './real-containers.js';
-import type { ServerRole } from './servers.js';
+import type { FloorServerKind, ServerRole } from './servers.js';
 
 export type RefKind = 'name' | 'full id' | '12-char prefix';
 
@@ -81,8 +81,7 @@ export interface ScenarioResult {
   error?: string;
 }
 
-/** The two floor servers: the same fixed replies from Node and from C. */
-export type FloorServerKind = 'node' | 'c';
+export type { FloorServerKind } from './servers.js';
 
 /** The floors, measured once per run. */
 export interface FloorMeasure {

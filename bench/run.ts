@@ -258,7 +258,6 @@ async function main(options: Options): Promise<number> {
   const croot = options.croot ?? crootBeside(options.crootd);
   if (!existsSync(croot)) throw new Error(`${croot} does not exist${options.croot === undefined ? ' (name the croot CLI with --croot)' : ''}`);
   const rootClientScript = join(__dirname, 'root-client-load.js');
-  const floorScript = join(__dirname, 'floor-server.js');
 
   const date = new Date().toISOString();
   const startLoad = loads();
@@ -297,7 +296,6 @@ async function main(options: Options): Promise<number> {
     countModulesScript: join(__dirname, 'count-modules.js'),
     helpers,
     rootClientScript,
-    floorScript,
     work,
     treeRoot,
     settings,

@@ -54,7 +54,6 @@ export interface Tools {
   readonly countModulesScript: string;
   readonly helpers: CHelpers;
   readonly rootClientScript: string;
-  readonly floorScript: string;
   /** The run's temp folder (sockets, logs, reference files). */
   readonly work: string;
   /** Where synthetic Docker trees go: a tmpfs when there is one (see syntheticScenario). */
@@ -167,8 +166,7 @@ export async function startLiveFloor(tools: Tools, kind: FloorServerKind = 'node
   const dir = mkdtempSync(join(tools.work, 'floor-'));
   let server: RunningServer;
   try {
-    const command: [string, ...string[]] = kind === 'c' ? [tools.helpers.cFloorServer] : [process.execPath, tools.floorScript];
-    server = await startFloor(command, dir, proc.pid, proc.hostname, cgroup);
+    server = await startFloor(kind, tools.helpers.cFloorServer, dir, proc.pid, proc.hostname, cgroup);
   } catch (err) {
     await init.stop();
     rmSync(dir, { recursive: true, force: true });

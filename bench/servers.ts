@@ -99,16 +99,26 @@ export function startPmdaroot(dir: string, env: Readonly<Record<string, string>>
   return startTimed('pcp', socket, () => spawnPcpRoot(socket, dir, env, emptyEngines), known, timeoutMs);
 }
 
+/** The two floor servers: the same fixed replies from Node and from C. */
+export type FloorServerKind = 'node' | 'c';
+
 /**
  * Starts a floor server answering `pid`, `hostname` and `cgroup` to
- * everything: `command` is the program and its first arguments (the Node
- * floor: node and floor-server.js; the C floor: c-floor-server).
+ * everything: the Node floor (node and floor-server.js) or the C floor
+ * (`cFloorServer`, built by buildCHelpers).
  */
-export async function startFloor(command: readonly [string, ...string[]], dir: string, pid: number, hostname: string, cgroup: string): Promise<RunningServer> {
+export async function startFloor(
+  kind: FloorServerKind,
+  cFloorServer: string,
+  dir: string,
+  pid: number,
+  hostname: string,
+  cgroup: string,
+): Promise<RunningServer> {
   const socket = join(dir, 'floor.socket');
   const t0 = process.hrtime.bigint();
-  const [file, ...first] = command;
-  const child = spawnTracked(file, [...first, socket, String(pid), hostname, cgroup], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const [file, ...first] = kind === 'c' ? [cFloorServer] : [process.execPath, join(__dirname, 'floor-server.js')];
+  const child = spawnTracked(file as string, [...first, socket, String(pid), hostname, cgroup], { stdio: ['pipe', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
   await new Promise<void>((resolve, reject) => {
