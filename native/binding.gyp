@@ -13,6 +13,7 @@
         "src/poll-handle.cc",
         "src/fd-watcher.cc",
         "src/stream-socket.cc",
+        "src/reply-cache.cc",
         "src/pidfd.cc",
         "src/inotify.cc",
         "src/limits.cc",

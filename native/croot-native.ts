@@ -106,6 +106,16 @@ export interface StreamSocket {
   readonly queued: number;
   /** Its fd (the duplicate it owns); -1 once closed. */
   readonly fd: number;
+  /**
+   * JavaScript has nothing pending: until the next call into JavaScript the
+   * socket answers from its ReplyCache what it holds (as `onEvent`
+   * returning true).
+   */
+  idle(): void;
+  /** Requests answered from the ReplyCache. */
+  readonly answered: number;
+  /** When the last of them was answered, in ms of process.hrtime(); 0 when none. */
+  readonly lastAnswered: number;
 }
 
 export interface StreamSocketConstructor {
@@ -115,9 +125,52 @@ export interface StreamSocketConstructor {
    * the event loop: DATA with the bytes of one read, END when the peer shut
    * down its side, DRAIN when the queue is written, ERROR (nothing more is
    * read or written; close it). An exception thrown by `onEvent` is an
-   * uncaught exception, as for any listener.
+   * uncaught exception, as for any listener. `onEvent` returns true when
+   * JavaScript has nothing pending after it (DATA makes it busy first).
+   * With `replyCache`, bytes read while JavaScript is idle that are all
+   * requests the cache holds are answered from it, without `onEvent`.
    */
-  new (fd: number, onEvent: (kind: StreamSocketEvent, value: Buffer | NativeError | undefined) => void): StreamSocket;
+  new (
+    fd: number,
+    onEvent: (kind: StreamSocketEvent, value: Buffer | NativeError | undefined) => boolean | void,
+    replyCache?: ReplyCache,
+  ): StreamSocket;
+}
+
+/** What a ReplyCache holds and has answered. */
+export interface ReplyCacheInfo {
+  readonly entries: number;
+  /** Bytes of requests and replies held. */
+  readonly bytes: number;
+  /** remember() calls refused because it was full (or held the request already). */
+  readonly refused: number;
+  /** Requests answered from it, by kind. */
+  readonly hits: { readonly hostname: number; readonly processid: number; readonly cgroupname: number };
+}
+
+/**
+ * Replies given before, by the exact bytes of their request, which the
+ * StreamSockets given this cache send again by themselves while the
+ * reply's process lives (a zero-timeout poll of its pidfd per answer) and,
+ * for a hostname, while utsGeneration() stays what it was.
+ */
+export interface ReplyCache {
+  /**
+   * Keeps `reply` for `request` (a HOSTNAME, PROCESSID or CGROUPNAME
+   * request, whole). `pidfd` is used, not copied: keep it open until
+   * forget(). `generation`: for a hostname, the utsGeneration() its answer
+   * was read under; -1 otherwise. False when not kept (full, too long, not
+   * such a request, a hostname without a generation, held already).
+   */
+  remember(request: Uint8Array, reply: Uint8Array, pidfd: number, generation: number): boolean;
+  /** Drops every entry (their pidfds may be closed after); the number dropped. */
+  forget(): number;
+  info(): ReplyCacheInfo;
+}
+
+export interface ReplyCacheConstructor {
+  /** Empty; holds at most `maxEntries` replies and `maxBytes` of requests and replies together. */
+  new (maxEntries: number, maxBytes: number): ReplyCache;
 }
 
 /** One inotify event, decoded. */
@@ -237,6 +290,7 @@ export interface CrootNative {
   readonly FdWatcher: FdWatcherConstructor;
   /** Connected sockets read and written on the event loop. */
   readonly StreamSocket: StreamSocketConstructor;
+  readonly ReplyCache: ReplyCacheConstructor;
   /** inotify_init1(IN_NONBLOCK | IN_CLOEXEC). */
   inotifyInit(): number;
   /** inotify_add_watch; the same inode gives the same wd. */
@@ -326,6 +380,7 @@ export const crootNativeFunctions = [
   'epollWait',
   'FdWatcher',
   'StreamSocket',
+  'ReplyCache',
   'inotifyInit',
   'inotifyAddWatch',
   'inotifyRmWatch',

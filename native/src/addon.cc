@@ -13,6 +13,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   croot::InitProcess(env, exports);
   croot::InitFdWatcher(env, exports);
   croot::InitStreamSocket(env, exports);
+  croot::InitReplyCache(env, exports);
   croot::InitPidfd(env, exports);
   croot::InitInotify(env, exports);
   croot::InitLimits(env, exports);

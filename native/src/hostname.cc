@@ -51,6 +51,7 @@
 #include <uv.h>
 
 #include "common.h"
+#include "reply-cache.h"
 
 namespace croot {
 
@@ -555,10 +556,7 @@ void OpenUtsWatch() {
 }
 
 Napi::Value UtsGeneration(const Napi::CallbackInfo& info) {
-  int fd = utsFd;
-  if (fd < 0) return Napi::Number::New(info.Env(), -1);
-  if (PollNow(info.Env(), fd, POLLPRI) & (POLLPRI | POLLERR)) utsGenerationCount.fetch_add(1);
-  return Napi::Number::New(info.Env(), static_cast<double>(utsGenerationCount.load()));
+  return Napi::Number::New(info.Env(), static_cast<double>(UtsGenerationNow()));
 }
 
 // At environment teardown, before the thread-safe function's own cleanup
@@ -586,6 +584,19 @@ void Teardown(void* arg) {
 }
 
 }  // namespace
+
+long long UtsGenerationNow() {
+  int fd = utsFd;
+  if (fd < 0) return -1;
+  struct pollfd pfd = {fd, POLLPRI, 0};
+  int n;
+  do {
+    n = poll(&pfd, 1, 0);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) return -1;
+  if ((pfd.revents & (POLLPRI | POLLERR)) != 0) utsGenerationCount.fetch_add(1);
+  return utsGenerationCount.load();
+}
 
 void InitHostname(Napi::Env env, Napi::Object exports) {
   auto* state = new State();

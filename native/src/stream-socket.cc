@@ -4,6 +4,10 @@
 // bytes; write() sends at once with send(2) and queues only what the kernel
 // did not take, writing the rest when the socket is writable again. crootd
 // adopts each accepted connection into one (docs/native.md, "Connections").
+// Given a ReplyCache, it answers by itself what JavaScript has answered
+// before: while JavaScript has said it has nothing pending (idle(), or
+// `true` returned from the callback), bytes read that are all requests the
+// cache holds get their replies sent at once, with no call into JavaScript.
 #include <sys/socket.h>
 #include <fcntl.h>
 #include <uv.h>
@@ -15,6 +19,7 @@
 
 #include "common.h"
 #include "poll-handle.h"
+#include "reply-cache.h"
 
 namespace croot {
 
@@ -36,7 +41,10 @@ class StreamSocket : public Napi::ObjectWrap<StreamSocket> {
                            InstanceMethod<&StreamSocket::Resume>("resume"),
                            InstanceMethod<&StreamSocket::End>("end"),
                            InstanceMethod<&StreamSocket::Close>("close"),
+                           InstanceMethod<&StreamSocket::Idle>("idle"),
                            InstanceAccessor<&StreamSocket::Queued>("queued"),
+                           InstanceAccessor<&StreamSocket::Answered>("answered"),
+                           InstanceAccessor<&StreamSocket::LastAnswered>("lastAnswered"),
                            InstanceAccessor<&StreamSocket::Fd>("fd"),
                        });
   }
@@ -47,12 +55,19 @@ class StreamSocket : public Napi::ObjectWrap<StreamSocket> {
   // starts reading at once. onEvent(kind, value):
   // 0 data (a Buffer), 1 end (the peer shut down its side), 2 drain (the
   // queue is empty again), 3 error (an Error with code and errno; nothing
-  // more is read or written). close() closes the fd.
+  // more is read or written). close() closes the fd. onEvent returns true
+  // when JavaScript has nothing pending after it (as idle()). `replyCache`
+  // (optional): a ReplyCache to answer from while JavaScript is idle.
   explicit StreamSocket(const Napi::CallbackInfo& info) : Napi::ObjectWrap<StreamSocket>(info) {
     Napi::Env env = info.Env();
     if (!info.IsConstructCall()) throw ArgError(env, "StreamSocket must be called with new");
     int given = FdArg(info, 0, "fd");
     if (!info[1].IsFunction()) throw ArgError(env, "onEvent must be a function");
+    if (info.Length() > 2 && !info[2].IsUndefined()) {
+      cache_ = UnwrapReplyCache(info[2]);
+      if (cache_ == nullptr) throw ArgError(env, "replyCache must be a ReplyCache");
+      cacheRef_ = Napi::Persistent(info[2].As<Napi::Object>());
+    }
     FdGuard fd(fcntl(given, F_DUPFD_CLOEXEC, 0));
     if (fd.get() < 0) throw ErrnoError(env, errno, "fcntl");
     int flags = fcntl(fd.get(), F_GETFL);
@@ -80,28 +95,15 @@ class StreamSocket : public Napi::ObjectWrap<StreamSocket> {
     Napi::Env env = info.Env();
     auto [data, length] = BytesArg(info, 0, "bytes");
     if (fd_ < 0 || shutdown_) return Napi::Number::New(env, -EPIPE);
-    if (!queue_.empty()) {
-      queue_.append(data, length);
-      return Napi::Number::New(env, static_cast<double>(Queued()));
-    }
-    size_t sent = 0;
-    while (sent < length) {
-      ssize_t n = send(fd_, data + sent, length - sent, MSG_NOSIGNAL);
-      if (n >= 0) {
-        sent += static_cast<size_t>(n);
-        continue;
-      }
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
-      return Napi::Number::New(env, -errno);
-    }
-    if (sent < length) {
-      queue_.assign(data + sent, length - sent);
-      queueAt_ = 0;
-      int rc = Watch();
-      if (rc < 0) return Napi::Number::New(env, rc);
-    }
+    int rc = Send(data, length);
+    if (rc < 0) return Napi::Number::New(env, rc);
     return Napi::Number::New(env, static_cast<double>(Queued()));
+  }
+
+  // idle(): JavaScript has nothing pending; the socket may answer from its ReplyCache until the next call into JavaScript.
+  Napi::Value Idle(const Napi::CallbackInfo& info) {
+    jsIdle_ = true;
+    return info.Env().Undefined();
   }
 
   // pause() / resume(): whether the socket is read (what is queued is written either way).
@@ -139,6 +141,54 @@ class StreamSocket : public Napi::ObjectWrap<StreamSocket> {
 
   Napi::Value Fd(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), fd_); }
 
+  // answered: requests answered from the ReplyCache; lastAnswered: when the last was (ms of uv_hrtime(), as process.hrtime), 0 if none.
+  Napi::Value Answered(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), static_cast<double>(answered_)); }
+
+  Napi::Value LastAnswered(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), static_cast<double>(lastAnsweredNs_) / 1e6);
+  }
+
+  // Sends what the kernel takes now and queues the rest (after anything
+  // queued before); 0, or -errno when the socket cannot be written.
+  int Send(const char* data, size_t length) {
+    if (!queue_.empty()) {
+      queue_.append(data, length);
+      return 0;
+    }
+    size_t sent = 0;
+    while (sent < length) {
+      ssize_t n = send(fd_, data + sent, length - sent, MSG_NOSIGNAL);
+      if (n >= 0) {
+        sent += static_cast<size_t>(n);
+        continue;
+      }
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      return -errno;
+    }
+    if (sent < length) {
+      queue_.assign(data + sent, length - sent);
+      queueAt_ = 0;
+      return Watch();
+    }
+    return 0;
+  }
+
+  // Answers `data` from the ReplyCache when JavaScript is idle and every request in it is held; false: JavaScript answers.
+  bool AnswerAlone(Napi::Env env, const char* data, size_t length) {
+    if (cache_ == nullptr || !jsIdle_ || shutdown_ || Queued() > 0) return false;
+    replies_.clear();
+    size_t answered = AnswerFromCache(cache_, data, length, replies_);
+    if (answered == 0) return false;
+    answered_ += answered;
+    lastAnsweredNs_ = uv_hrtime();
+    int rc = Send(replies_.data(), replies_.size());
+    if (rc < 0) Fail(env, -rc, "send");
+    // A large reply stays in replies_'s memory only until the next one.
+    if (replies_.capacity() > kReadSize) std::string().swap(replies_);
+    return true;
+  }
+
   size_t Queued() const { return queue_.size() - queueAt_; }
 
   // Watches for what is wanted now: readable while reading, writable while bytes are queued.
@@ -158,15 +208,22 @@ class StreamSocket : public Napi::ObjectWrap<StreamSocket> {
     fd_ = -1;
     queue_.clear();
     queueAt_ = 0;
-    if (!finalizing) callback_.Reset();
+    if (!finalizing) {
+      callback_.Reset();
+      cacheRef_.Reset();
+    }
+    cache_ = nullptr;
   }
 
   // Calls onEvent; false when the socket was closed meanwhile (then `this` must not be touched further).
+  // Its returning true says JavaScript has nothing pending (as idle()); data makes it busy first.
   bool Emit(Napi::Env env, Event kind, napi_value value) {
     Napi::HandleScope scope(env);
+    if (kind == kData) jsIdle_ = false;
     try {
       // MakeCallback: runs the microtasks the callback queued, as Node does for its own handles.
-      callback_.MakeCallback(Value(), {Napi::Number::New(env, kind), value}, *context_);
+      Napi::Value idle = callback_.MakeCallback(Value(), {Napi::Number::New(env, kind), value}, *context_);
+      if (handle_ != nullptr && idle.IsBoolean() && idle.As<Napi::Boolean>().Value()) jsIdle_ = true;
     } catch (const Napi::Error& e) {
       napi_fatal_exception(env, e.Value());
     }
@@ -220,6 +277,7 @@ class StreamSocket : public Napi::ObjectWrap<StreamSocket> {
       Emit(env, kEnd, env.Undefined());
       return;
     }
+    if (AnswerAlone(env, buffer, static_cast<size_t>(n))) return;
     Napi::HandleScope scope(env);
     Emit(env, kData, Napi::Buffer<char>::Copy(env, buffer, static_cast<size_t>(n)));
   }
@@ -250,6 +308,14 @@ class StreamSocket : public Napi::ObjectWrap<StreamSocket> {
   bool reading_ = true;
   bool eof_ = false;
   bool shutdown_ = false;
+  // JavaScript has nothing pending: reads may be answered from cache_.
+  bool jsIdle_ = false;
+  ReplyCache* cache_ = nullptr;
+  Napi::ObjectReference cacheRef_;
+  // Replies from cache_, kept to reuse the memory.
+  std::string replies_;
+  uint64_t answered_ = 0;
+  uint64_t lastAnsweredNs_ = 0;
   // Bytes the kernel has not taken yet; queueAt_ is how far they are sent.
   std::string queue_;
   size_t queueAt_ = 0;
