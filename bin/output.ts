@@ -140,6 +140,11 @@ function duration(seconds: number): string {
   return d > 0 ? `${d}d ${h}h ${m}m` : h > 0 ? `${h}h ${m}m` : m > 0 ? `${m}m ${s}s` : `${s}s`;
 }
 
+/** A crootd older than the reply cache does not say. */
+function again(answered: number | undefined): string {
+  return answered !== undefined && answered > 0 ? `, ${answered} answered again from replies given before` : '';
+}
+
 export function renderStatus(server: ServerReport, engines: readonly EngineReport[], anchor?: AnchorReport): string {
   const kinds = Object.entries(server.requests.byKind)
     .map(([k, n]) => `${k} ${n}`)
@@ -151,7 +156,7 @@ export function renderStatus(server: ServerReport, engines: readonly EngineRepor
     ['started', `${server.startedAt} (up ${duration(server.uptimeSeconds)})`],
     ['allowed', `uids ${server.allowUids.join(', ')}`],
     ['clients', `${server.connections.open} connected${peers ? ` (${peers})` : ''}`],
-    ['requests', `${server.requests.total}${kinds ? ` (${kinds})` : ''}, ${server.requests.failed} failed`],
+    ['requests', `${server.requests.total}${kinds ? ` (${kinds})` : ''}, ${server.requests.failed} failed${again(server.requests.answeredAgain)}`],
     ...(anchor !== undefined ? [['anchor', anchorText(anchor)] as [string, string]] : []),
   ];
   return [...rows.map(([k, v]) => `${k.padEnd(9)} ${v}`), '', renderEngines(engines)].join('\n');

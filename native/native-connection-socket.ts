@@ -7,10 +7,17 @@
  * it: 'end' when the peer shuts down its side, writing goes on until end(),
  * the socket closes once both sides have ended, 'close' comes
  * asynchronously after destroy(), and the idle timer counts reads and writes.
+ * Given crootd's NativeReplyCache, it answers by itself, while its connection
+ * is idle(), the requests the cache holds (docs/native.md, "Replies answered
+ * again"); those answers count as traffic too.
  */
-import { injectable, inject } from 'inversify';
+import { injectable, inject, optional } from 'inversify';
 import type { ConnectionSocket, ConnectionSocketFactory } from '../core/host/host-services.js';
-import { CrootNative, StreamSocketEvent, type NativeError, type StreamSocket } from './croot-native.js';
+import { CrootNative, StreamSocketEvent, type NativeError, type ReplyCache, type StreamSocket } from './croot-native.js';
+import { NativeReplyCache } from './native-reply-cache.js';
+
+/** performance.now() is uv_hrtime() since the time origin, as the addon's lastAnswered: the difference, in ms. */
+const HRTIME_AT_ORIGIN_MS = Number(process.hrtime.bigint()) / 1e6 - performance.now();
 
 type Listener = (value?: unknown) => void;
 type EventName = 'data' | 'end' | 'drain' | 'close' | 'error';
@@ -31,9 +38,27 @@ export class NativeConnectionSocket implements ConnectionSocket {
   private onIdle: (() => void) | undefined;
   private timer: NodeJS.Timeout | undefined;
   private last = 0;
+  /** Inside the addon's callback, whose return value says idle (no extra call into the addon). */
+  private inEvent = false;
+  private idleMark = false;
 
-  constructor(native: CrootNative, fd: number) {
-    this.socket = new native.StreamSocket(fd, (kind, value) => this.event(kind, value));
+  constructor(native: CrootNative, fd: number, replies?: ReplyCache) {
+    this.socket = new native.StreamSocket(fd, (kind, value) => this.event(kind, value), replies);
+  }
+
+  get answeredAlone(): number {
+    return this.socket.answered;
+  }
+
+  get lastAnsweredAlone(): number {
+    const at = this.socket.lastAnswered;
+    return at === 0 ? 0 : at - HRTIME_AT_ORIGIN_MS;
+  }
+
+  idle(): void {
+    if (this.closed) return;
+    if (this.inEvent) this.idleMark = true;
+    else this.socket.idle();
   }
 
   get fd(): number {
@@ -117,7 +142,19 @@ export class NativeConnectionSocket implements ConnectionSocket {
     this.touch();
   }
 
-  private event(kind: StreamSocketEvent, value: Buffer | NativeError | undefined): void {
+  /** The addon's callback: dispatches, then tells the addon whether the connection was left idle. */
+  private event(kind: StreamSocketEvent, value: Buffer | NativeError | undefined): boolean {
+    this.inEvent = true;
+    this.idleMark = false;
+    try {
+      this.dispatch(kind, value);
+    } finally {
+      this.inEvent = false;
+    }
+    return this.idleMark && !this.closed;
+  }
+
+  private dispatch(kind: StreamSocketEvent, value: Buffer | NativeError | undefined): void {
     if (this.closed) return;
     switch (kind) {
       case StreamSocketEvent.DATA:
@@ -163,7 +200,7 @@ export class NativeConnectionSocket implements ConnectionSocket {
   private expired(): void {
     this.timer = undefined;
     if (this.closed) return;
-    const quiet = performance.now() - this.last;
+    const quiet = performance.now() - Math.max(this.last, this.lastAnsweredAlone);
     if (quiet < this.idleMs) {
       this.arm(this.idleMs - quiet);
       return;
@@ -173,12 +210,15 @@ export class NativeConnectionSocket implements ConnectionSocket {
   }
 }
 
-/** Adopts accepted connections into NativeConnectionSockets. */
+/** Adopts accepted connections into NativeConnectionSockets, each answering from crootd's NativeReplyCache when one is bound. */
 @injectable()
 export class NativeConnectionSocketFactory implements ConnectionSocketFactory {
-  constructor(@inject(CrootNative) private readonly native: CrootNative) {}
+  constructor(
+    @inject(CrootNative) private readonly native: CrootNative,
+    @inject(NativeReplyCache) @optional() private readonly replies?: NativeReplyCache,
+  ) {}
 
   adopt(fd: number): NativeConnectionSocket {
-    return new NativeConnectionSocket(this.native, fd);
+    return new NativeConnectionSocket(this.native, fd, this.replies?.table);
   }
 }

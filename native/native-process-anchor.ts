@@ -45,6 +45,8 @@ export class PidfdProcessHandle implements ProcessHandle {
    */
   hostname = '';
   hostnameGeneration = -1;
+  /** @internal Called once when the handle closes (NativeReplyCache: its replies rest on this process). */
+  whenClosed: (() => void) | undefined;
 
   constructor(
     private readonly anchor: NativeProcessAnchor,
@@ -71,6 +73,9 @@ export class PidfdProcessHandle implements ProcessHandle {
     if (fd === undefined) return;
     this.fd = undefined;
     this.anchor.forget(this, fd);
+    const then = this.whenClosed;
+    this.whenClosed = undefined;
+    then?.();
     // A read still holding the pidfd keeps the fd (and so its number) until it settles.
     if (this.borrowers > 0) this.closing = fd;
     else this.anchor.closePidfd(fd);

@@ -145,6 +145,40 @@ export interface ConnectionSocket {
   on(event: 'data', listener: (chunk: Buffer) => void): unknown;
   on(event: 'end' | 'drain' | 'close', listener: () => void): unknown;
   on(event: 'error', listener: (err: Error) => void): unknown;
+  /**
+   * The connection has nothing pending (nothing queued, being answered or
+   * half-read): until the next 'data', the socket may answer by itself the
+   * requests its server's {@link ReplyCache} holds. Node's sockets lack it.
+   */
+  idle?(): void;
+  /** Requests the socket answered by itself, from the ReplyCache. */
+  readonly answeredAlone?: number;
+  /** When it last did (ms of performance.now()); 0 when never. */
+  readonly lastAnsweredAlone?: number;
+}
+
+/**
+ * Replies the connections may send again by themselves, without asking the
+ * request handler: the handler remembers an answer it gave at once from the
+ * live index, with the process the answer rests on, and forgets them all at
+ * every change of the index. An answer is given again only while that
+ * process lives (checked on each, as the handler checks it) and, for a
+ * hostname, while no hostname has been set anywhere since it was read.
+ * Bound by the native module, whose sockets answer from it
+ * (docs/native.md, "Replies answered again").
+ */
+export const ReplyCache = Symbol.for('croot/ReplyCache');
+export interface ReplyCache {
+  /**
+   * Keeps `reply` for the exact bytes of `request` while `holder` lives.
+   * False when it is not kept (the cache is full, or cannot hold this
+   * process or this kind of request).
+   */
+  remember(request: Buffer, reply: Buffer, holder: ProcessHandle): boolean;
+  /** Forgets every reply. */
+  forget(): void;
+  /** Requests answered from it, by request kind (`croot status`). */
+  answered(): { readonly hostname: number; readonly pid: number; readonly cgroup: number };
 }
 
 /**

@@ -91,8 +91,17 @@ export interface ServerReport {
   readonly uptimeSeconds: number;
   readonly allowUids: readonly number[];
   readonly connections: { readonly open: number; readonly peers: readonly { readonly pid: number; readonly uid: number }[] };
-  /** Requests answered since start, by kind (`hostname`, `pid`, `cgroup`, `start`, `stop`, `extension`, `other`). */
-  readonly requests: { readonly total: number; readonly failed: number; readonly byKind: Readonly<Record<string, number>> };
+  /**
+   * Requests answered since start, by kind (`hostname`, `pid`, `cgroup`,
+   * `start`, `stop`, `extension`, `other`); `answeredAgain`: how many of them
+   * the connections answered by themselves from replies given before.
+   */
+  readonly requests: {
+    readonly total: number;
+    readonly failed: number;
+    readonly answeredAgain: number;
+    readonly byKind: Readonly<Record<string, number>>;
+  };
 }
 
 /** How init processes are held (`croot engines`, `croot status`). */

@@ -116,7 +116,9 @@ describe('DefaultContainerResolver', () => {
     const w = world(new ListEngine('static', [record]));
     await w.registry.start();
     expect(w.pids.resolveProcessId('sbx')).toBe(pid);
-    expect(w.cgroups.resolveCGroupName('static:sbx')).toEqual({ pid, value: cgroupTruth(pid), container: record });
+    expect(w.pids.resolveProcess?.('sbx')).toEqual({ pid, value: pid, container: record, holder: expect.objectContaining({ pid }) });
+    // With the handle that holds that very process (what a reply may be given again on).
+    expect(w.cgroups.resolveCGroupName('static:sbx')).toEqual({ pid, value: cgroupTruth(pid), container: record, holder: expect.objectContaining({ pid }) });
     expect(w.cgroups.resolveCGroupNameOfProcess(pid)).toBe(cgroupTruth(pid));
     await w.registry.stop();
   });
@@ -190,8 +192,8 @@ describe('DefaultContainerResolver', () => {
     const record = running('sbx', pid);
     engine.sink?.replaceAll([record, { engine: 'static', id: 'jail', names: ['jail'], running: false }]);
     await expect(pidAnswer).resolves.toBe(pid);
-    await expect(cgroupAnswer).resolves.toEqual({ pid, value: cgroupTruth(pid), container: record });
-    await expect(hostnameAnswer).resolves.toEqual({ pid, value: execFileSync('hostname', { encoding: 'utf8' }).trim(), container: record });
+    await expect(cgroupAnswer).resolves.toEqual({ pid, value: cgroupTruth(pid), container: record, holder: expect.objectContaining({ pid }) });
+    await expect(hostnameAnswer).resolves.toEqual({ pid, value: execFileSync('hostname', { encoding: 'utf8' }).trim(), container: record, holder: expect.objectContaining({ pid }) });
     await expect(stopped).rejects.toMatchObject({ code: 'ERR_NOT_RUNNING' });
     await w.registry.stop();
   });
@@ -204,7 +206,7 @@ describe('DefaultContainerResolver', () => {
       const reader = new NsenterHostnameReader();
       const w = world(new ListEngine('static', [record]), reader);
       await w.registry.start();
-      expect(w.hostnames.resolveHostname('sbx')).toEqual({ pid, value: 'croot-t-inside', container: record });
+      expect(w.hostnames.resolveHostname('sbx')).toEqual({ pid, value: 'croot-t-inside', container: record, holder: expect.objectContaining({ pid }) });
       const [held] = w.registry.containers();
       expect(reader.asked).toEqual([held?.handle]);
       const withSignal = w.hostnames.resolveHostname('sbx', new AbortController().signal);

@@ -12,7 +12,7 @@ import { CrootConfig } from '../config/croot-config.js';
 import type { ContainerRecord } from './engine-contribution.js';
 import { EngineRegistry, type IndexedContainer } from './engine-registry.js';
 import { CrootError } from '../errors/croot-error.js';
-import { NamespaceHostnameReader } from '../host/host-services.js';
+import { NamespaceHostnameReader, type ProcessHandle } from '../host/host-services.js';
 import { readCGroupNameSync, readProcessStat } from '../host/proc-files.js';
 
 /** A value, or a promise of it when something had to be waited for. */
@@ -34,6 +34,8 @@ export const ContainerProcessIdResolver = Symbol.for('croot/ContainerProcessIdRe
 export interface ContainerProcessIdResolver {
   /** The container's init PID as seen from the host; never 0 or -1. */
   resolveProcessId(ref: string): MaybePromise<number>;
+  /** The same PID (as `value` and `pid`), with the container and process it was answered for. */
+  resolveProcess?(ref: string): MaybePromise<ResolvedAnswer<number>>;
 }
 
 export const ContainerCGroupResolver = Symbol.for('croot/ContainerCGroupResolver');
@@ -49,6 +51,13 @@ export interface ResolvedAnswer<T> {
   readonly pid: number;
   readonly value: T;
   readonly container: ContainerRecord;
+  /**
+   * Set when the answer stays the same for as long as this process lives
+   * and the index does not change (a hostname: and no hostname is set
+   * anywhere), so that a server may give an answer it gave at once again
+   * without asking (ReplyCache).
+   */
+  readonly holder?: ProcessHandle | undefined;
 }
 
 /**
@@ -117,6 +126,13 @@ export class DefaultContainerResolver
     return found instanceof Promise ? found.then(pidOf) : pidOf(found);
   }
 
+  resolveProcess(ref: string): MaybePromise<ResolvedAnswer<number>> {
+    const found = this.locator.locate(ref);
+    if (found instanceof Promise) return found.then((c) => ({ pid: pidOf(c), value: pidOf(c), container: c.record }));
+    const pid = pidOf(found);
+    return { pid, value: pid, container: found.record, holder: found.handle };
+  }
+
   resolveCGroupName(ref: string): MaybePromise<ResolvedAnswer<string>> {
     const found = this.locator.locate(ref);
     return found instanceof Promise ? found.then((c) => this.cgroupOf(c)) : this.cgroupOf(found);
@@ -137,7 +153,7 @@ export class DefaultContainerResolver
     // again after the read.
     const target = container.handle ?? pid;
     const value = signal === undefined ? reader.readHostnameNow(target, container.handle !== undefined) : reader.readHostname(target, signal);
-    if (typeof value === 'string') return { pid, container: record, value };
+    if (typeof value === 'string') return { pid, container: record, value, holder: container.handle };
     return value.then((v) => ({ pid, container: record, value: v }));
   }
 
@@ -145,7 +161,7 @@ export class DefaultContainerResolver
     const pid = container.pid as number;
     // Read from /proc once, the first time it is asked for, while the process is held (IndexedContainer.cgroup).
     const value = container.cgroup;
-    if (value !== undefined) return { pid, container: container.record, value };
+    if (value !== undefined) return { pid, container: container.record, value, holder: container.handle };
     // None: its file names no usable cgroup (the read says why), or the process exited meanwhile.
     const read = readCGroupNameSync(this.config.procRoot, pid);
     // Checked after the read: only a process still held makes the PID's cgroup this container's.

@@ -238,7 +238,7 @@ describeWith('root', () => probes.root() ?? probes.native(), "croot's extension 
           open: 4,
           peers: [...children.map((p) => ({ pid: p.pid, uid: p.uid() })), { pid: process.pid, uid: 0 }, { pid: process.pid, uid: 0 }].sort((a, b) => a.pid - b.pid),
         },
-        requests: { total: 6, failed: 3, byKind: { extension: 2, hostname: 1, other: 1, pid: 2 } },
+        requests: { total: 6, failed: 3, answeredAgain: 0, byKind: { extension: 2, hostname: 1, other: 1, pid: 2 } },
       });
       const uptime = (doc.server as { uptimeSeconds: number }).uptimeSeconds;
       expect(uptime).toBeGreaterThanOrEqual(7);

@@ -23,7 +23,7 @@ import {
   type ServerReport,
 } from '../protocol/croot-extension.js';
 import { CrootError, PM_ERR_NOCONTAINER, statusOf } from '../errors/croot-error.js';
-import type { PeerCredentials } from '../host/host-services.js';
+import { ReplyCache, type PeerCredentials } from '../host/host-services.js';
 import { Logger, SilentLogger } from '../logging/logger.js';
 import { PduType } from '../protocol/root-pdus.js';
 
@@ -106,6 +106,7 @@ export class ExtensionHandler {
     @inject(ContainerView) private readonly view: ContainerView,
     @inject(ExtensionHandlerOptions) @optional() options: ExtensionHandlerOptions | undefined,
     @inject(Logger) @optional() logger: Logger | undefined,
+    @inject(ReplyCache) @optional() private readonly replies?: ReplyCache,
   ) {
     this.startedAt = options?.startedAt ?? Date.now();
     this.version = options?.version ?? 'unknown';
@@ -223,7 +224,23 @@ export class ExtensionHandler {
         open: facts.peers.length,
         peers: facts.peers.map((p) => ({ pid: p.pid, uid: p.uid })).sort((a, b) => a.pid - b.pid),
       },
-      requests: { total: this.total, failed: this.failed, byKind: Object.fromEntries([...this.byKind].sort(([a], [b]) => (a < b ? -1 : 1))) },
+      requests: this.requests(),
     };
+  }
+
+  /** The requests counted here and those the connections answered again by themselves (ReplyCache). */
+  private requests(): ServerReport['requests'] {
+    const byKind = new Map(this.byKind);
+    let total = this.total;
+    let answeredAgain = 0;
+    if (this.replies !== undefined) {
+      for (const [kind, n] of Object.entries(this.replies.answered())) {
+        if (n === 0) continue;
+        byKind.set(kind, (byKind.get(kind) ?? 0) + n);
+        total += n;
+        answeredAgain += n;
+      }
+    }
+    return { total, failed: this.failed, answeredAgain, byKind: Object.fromEntries([...byKind].sort(([a], [b]) => (a < b ? -1 : 1))) };
   }
 }

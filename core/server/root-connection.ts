@@ -63,7 +63,7 @@ export class RootConnection implements LimitedConnection {
     });
     // Node's socket timer, re-armed by any traffic; one per connection, none per request.
     socket.setTimeout(idleTimeoutMs, () => {
-      if (this.answered === 0 || this.decoder.pending > 0) socket.destroy();
+      if (this.answered + (socket.answeredAlone ?? 0) === 0 || this.decoder.pending > 0) socket.destroy();
     });
   }
 
@@ -76,7 +76,9 @@ export class RootConnection implements LimitedConnection {
   }
 
   lastActivity(): number {
-    return this.last;
+    // Requests the socket answered by itself (ReplyCache) are activity too.
+    const alone = this.socket.lastAnsweredAlone ?? 0;
+    return alone > this.last ? alone : this.last;
   }
 
   /** Sends INFO (the first PDU a client expects). */
@@ -134,6 +136,8 @@ export class RootConnection implements LimitedConnection {
         return;
       }
       if (socket.isPaused() && !socket.writableNeedDrain) socket.resume();
+      // Nothing pending: the socket may answer what its server's ReplyCache holds, until it hands us data again.
+      if (this.decoder.pending === 0 && socket.idle !== undefined) socket.idle();
     }
     if (this.queue.length - this.head >= this.maxQueued) socket.pause();
   }

@@ -6,7 +6,7 @@
  * through /proc), real children started and killed through STARTPMDA and
  * STOPPMDA, watched in /proc.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { describeWith, probes } from '../../test/support/components.js';
 import { RawRootClient } from '../../test/support/raw-root-client.js';
@@ -26,6 +26,7 @@ import {
 } from '../../test/support/root-pdu-bytes.js';
 import { startSandbox, type Sandbox } from '../../test/support/sandbox.js';
 import type { ContainerSink } from '../../core/registry/engine-contribution.js';
+import { ReplyCache } from '../../core/host/host-services.js';
 import { FixtureEngine, startTestServer, type TestServer } from '../../test/support/server-fixture.js';
 import { cgroupTruth, errnoTruth, hostnameTruth } from '../../test/support/truth.js';
 
@@ -376,5 +377,111 @@ describeWith('root', () => probes.root() ?? probes.native(), 'RootServer answeri
     const refused = readStop(await ask(stopRequest(process.pid, true)));
     expect(refused).toMatchObject({ type: T.STOPPMDA, bytes: 32, status: -errnoTruth('ECHILD'), pid: process.pid });
     expect(existsSync(`/proc/${process.pid}`)).toBe(true);
+  });
+});
+
+/** The server's `status` as croot's extension reports it (docs/protocol.md). */
+async function requestCounts(c: RawRootClient): Promise<{ total: number; answeredAgain: number; byKind: Record<string, number> }> {
+  await c.write(extensionRequest({ v: 1, op: 'status' }));
+  let text = '';
+  for (;;) {
+    const pdu = await c.next(REPLY_MS);
+    if (pdu === undefined) throw new Error('closed in the middle of a status reply');
+    const p = readExtension(pdu);
+    text += p.payload;
+    if ((p.flags & 1) === 0) break;
+  }
+  return (JSON.parse(text) as { server: { requests: { total: number; answeredAgain: number; byKind: Record<string, number> } } }).server.requests;
+}
+
+describeWith('root', () => probes.root() ?? probes.native(), 'RootServer answering again what it answered at once (its connections and the ReplyCache)', () => {
+  let sandbox: Sandbox;
+  let engine: FixtureEngine;
+  let t: TestServer;
+  const clients: RawRootClient[] = [];
+  async function client(): Promise<RawRootClient> {
+    const c = await RawRootClient.open(t.socket);
+    clients.push(c);
+    return c;
+  }
+  async function askOn(c: RawRootClient, request: Buffer): Promise<ReturnType<typeof readContainer>> {
+    await c.write(request);
+    const reply = await c.next(REPLY_MS);
+    if (reply === undefined) throw new Error('closed without a reply');
+    return readContainer(reply);
+  }
+
+  beforeEach(async () => {
+    sandbox = await startSandbox();
+    engine = new FixtureEngine('again', [{ engine: 'again', id: 'aa11bb220000', names: ['web1'], running: true, pid: sandbox.pid }]);
+    t = await startTestServer({ engines: [engine] });
+  });
+
+  afterEach(async () => {
+    for (const c of clients.splice(0)) c.close();
+    await t?.stop();
+    await sandbox?.stop();
+  });
+
+  it('answers a repeated request by itself with the same bytes, counts it in status, and follows the kernel when the hostname inside changes', async () => {
+    const c = await client();
+    const cache = t.container.get<ReplyCache>(ReplyCache);
+    const before = await requestCounts(await client());
+    const kindsBefore = cache.answered();
+    const hostname = hostnameTruth(sandbox.pid);
+    const cgroup = cgroupTruth(sandbox.pid);
+    for (let i = 0; i < 3; i++) {
+      expect(await askOn(c, containerRequest(T.PROCESSID_REQ, 0, 'web1'))).toMatchObject({ status: 0, pid: sandbox.pid });
+      expect(await askOn(c, containerRequest(T.CGROUPNAME_REQ, 0, 'web1'))).toMatchObject({ status: 0, pid: sandbox.pid, name: cgroup });
+      expect(await askOn(c, containerRequest(T.HOSTNAME_REQ, 0, 'web1'))).toMatchObject({ status: 0, pid: sandbox.pid, name: hostname });
+    }
+    const after = await requestCounts(await client());
+    const kinds = cache.answered();
+    // PID and cgroup: answered once by the handler, then twice again by the connection itself. A hostname
+    // is given again only while no hostname is set anywhere (other tests set some) and once one was read at once.
+    expect(kinds.pid - kindsBefore.pid).toBe(2);
+    expect(kinds.cgroup - kindsBefore.cgroup).toBe(2);
+    expect(kinds.hostname - kindsBefore.hostname).toBeLessThanOrEqual(2);
+    expect(after.answeredAgain - before.answeredAgain).toBe(kinds.pid + kinds.cgroup + kinds.hostname - (kindsBefore.pid + kindsBefore.cgroup + kindsBefore.hostname));
+    expect(after.byKind.pid! - (before.byKind.pid ?? 0)).toBe(3);
+    expect(after.byKind.hostname! - (before.byKind.hostname ?? 0)).toBe(3);
+    // A hostname set inside the container (by the kernel's own tool): the next answer is the new one.
+    execFileSync('nsenter', ['-u', '-t', String(sandbox.pid), 'hostname', 'croot-renamed-host']);
+    expect(hostnameTruth(sandbox.pid)).toBe('croot-renamed-host');
+    expect(await askOn(c, containerRequest(T.HOSTNAME_REQ, 0, 'web1'))).toMatchObject({ status: 0, pid: sandbox.pid, name: 'croot-renamed-host' });
+    expect(await askOn(c, containerRequest(T.HOSTNAME_REQ, 0, 'web1'))).toMatchObject({ status: 0, pid: sandbox.pid, name: 'croot-renamed-host' });
+  });
+
+  it('forgets what it answered when the engine renames, re-points or removes the container', async () => {
+    const c = await client();
+    const sink = engine.sink as ContainerSink;
+    for (let i = 0; i < 2; i++) expect(await askOn(c, containerRequest(T.PROCESSID_REQ, 0, 'web1'))).toMatchObject({ status: 0, pid: sandbox.pid });
+    sink.upsert({ engine: 'again', id: 'aa11bb220000', names: ['web2'], running: true, pid: sandbox.pid });
+    expect(await askOn(c, containerRequest(T.PROCESSID_REQ, 0, 'web1'))).toMatchObject({ status: PM_ERR_NOCONTAINER, pid: 0 });
+    expect(await askOn(c, containerRequest(T.PROCESSID_REQ, 0, 'web2'))).toMatchObject({ status: 0, pid: sandbox.pid });
+    expect(await askOn(c, containerRequest(T.PROCESSID_REQ, 0, 'web2'))).toMatchObject({ status: 0, pid: sandbox.pid });
+    // Another real process as its init process (a restart): the new PID at once.
+    const other = spawn('sleep', ['600'], { stdio: 'ignore' });
+    try {
+      sink.upsert({ engine: 'again', id: 'aa11bb220000', names: ['web2'], running: true, pid: other.pid as number });
+      expect(await askOn(c, containerRequest(T.PROCESSID_REQ, 0, 'web2'))).toMatchObject({ status: 0, pid: other.pid });
+      expect(await askOn(c, containerRequest(T.PROCESSID_REQ, 0, 'web2'))).toMatchObject({ status: 0, pid: other.pid });
+    } finally {
+      other.kill('SIGKILL');
+    }
+    sink.remove('aa11bb220000');
+    expect(await askOn(c, containerRequest(T.PROCESSID_REQ, 0, 'web2'))).toMatchObject({ status: PM_ERR_NOCONTAINER, pid: 0 });
+  });
+
+  it('never answers again for an init process that has exited, even before the exit has reached the index', async () => {
+    const c = await client();
+    for (let i = 0; i < 2; i++) expect(await askOn(c, containerRequest(T.CGROUPNAME_REQ, 0, 'web1'))).toMatchObject({ status: 0, pid: sandbox.pid });
+    const pid = sandbox.pid;
+    await sandbox.stop();
+    // The kernel's word: gone (or a zombie, which counts as exited).
+    await until(() => procGone(pid), `process ${pid} gone`);
+    const reply = await askOn(c, containerRequest(T.CGROUPNAME_REQ, 0, 'web1'));
+    expect(reply.status).toBeLessThan(0);
+    expect(reply.name).toBe('');
   });
 });

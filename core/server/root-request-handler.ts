@@ -5,12 +5,19 @@
  * namespace thread answered at once); a hostname handed over to a promise, a
  * process-service request, or a name whose engine is still loading gives a
  * promise. Never throws: every failure becomes an error reply.
+ *
+ * An answer given at once from the live index is remembered in the
+ * ReplyCache (when one is bound) with the process it rests on, and the
+ * connections give it again by themselves to the same request bytes; every
+ * change of the index forgets them all (docs/native.md, "Replies answered
+ * again").
  */
 import { inject, injectable, optional } from 'inversify';
 import { ExtensionPduType } from '../protocol/croot-extension.js';
 import { CrootError, Errno, PM_ERR_NOCONTAINER, statusOf } from '../errors/croot-error.js';
 import { ExtensionHandler, type ReplyStream, type ServerFacts } from './extension-handler.js';
-import { FdSender, type PeerCredentials } from '../host/host-services.js';
+import { FdSender, ReplyCache, type PeerCredentials } from '../host/host-services.js';
+import { EngineRegistry } from '../registry/engine-registry.js';
 import { Logger, SilentLogger } from '../logging/logger.js';
 import { ProcessService } from '../process/process-service.js';
 import type { Frame } from '../protocol/frame-decoder.js';
@@ -52,6 +59,8 @@ export interface Reply {
 @injectable()
 export class RootRequestHandler {
   private readonly logger: Logger;
+  /** Set only with a registry to forget on: nothing is remembered that no index change would clear. */
+  private readonly replies: ReplyCache | undefined;
   /** What the server knows of itself, for croot's extension requests (set by RootServer). */
   serverFacts: () => ServerFacts = () => ({ socket: undefined, allowUids: [], peers: [] });
 
@@ -63,8 +72,15 @@ export class RootRequestHandler {
     @inject(FdSender) @optional() readonly fdSender: FdSender | undefined,
     @inject(ProcessService) @optional() private readonly processes: ProcessService | undefined,
     @inject(ExtensionHandler) @optional() private readonly extension: ExtensionHandler | undefined,
+    @inject(ReplyCache) @optional() replies: ReplyCache | undefined,
+    @inject(EngineRegistry) @optional() registry: EngineRegistry | undefined,
   ) {
     this.logger = logger ?? new SilentLogger();
+    if (replies !== undefined && registry !== undefined) {
+      this.replies = replies;
+      // Any change (a container added, renamed, restarted, gone; an engine's health) may change an answer.
+      registry.subscribe(() => replies.forget());
+    }
   }
 
   answer(frame: Frame, peer: PeerCredentials): MaybePromise<Reply> {
@@ -124,17 +140,27 @@ export class RootRequestHandler {
     switch (req.type) {
       case PduType.HOSTNAME_REQ: {
         const answer = this.hostnames.resolveHostname(req.name);
-        return answer instanceof Promise ? answer.then((a) => named(replyType, a)) : named(replyType, answer);
+        return answer instanceof Promise ? answer.then((a) => named(replyType, a)) : this.remember(bytes, named(replyType, answer), answer);
       }
       case PduType.CGROUPNAME_REQ: {
         const answer = this.cgroups.resolveCGroupName(req.name);
-        return answer instanceof Promise ? answer.then((a) => named(replyType, a)) : named(replyType, answer);
+        return answer instanceof Promise ? answer.then((a) => named(replyType, a)) : this.remember(bytes, named(replyType, answer), answer);
       }
       default: {
+        if (this.pids.resolveProcess !== undefined) {
+          const answer = this.pids.resolveProcess(req.name);
+          return answer instanceof Promise ? answer.then((a) => pidOnly(replyType, a.pid)) : this.remember(bytes, pidOnly(replyType, answer.pid), answer);
+        }
         const pid = this.pids.resolveProcessId(req.name);
         return pid instanceof Promise ? pid.then((p) => pidOnly(replyType, p)) : pidOnly(replyType, pid);
       }
     }
+  }
+
+  /** A reply given at once: kept for the same request while what it rests on holds. A promise's is never kept (the index may have changed meanwhile). */
+  private remember(request: Buffer, reply: Reply, answer: ResolvedAnswer<unknown>): Reply {
+    if (this.replies !== undefined && answer.holder !== undefined) this.replies.remember(request, reply.bytes, answer.holder);
+    return reply;
   }
 
   /** `namelen == 0` with a pid: answer for that host process directly. */
