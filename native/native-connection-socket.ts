@@ -46,10 +46,6 @@ export class NativeConnectionSocket implements ConnectionSocket {
     this.socket = new native.StreamSocket(fd, (kind, value) => this.event(kind, value), replies);
   }
 
-  get answeredAlone(): number {
-    return this.socket.answered;
-  }
-
   get lastAnsweredAlone(): number {
     const at = this.socket.lastAnswered;
     return at === 0 ? 0 : at - HRTIME_AT_ORIGIN_MS;

@@ -151,9 +151,7 @@ export interface ConnectionSocket {
    * requests its server's {@link ReplyCache} holds. Node's sockets lack it.
    */
   idle?(): void;
-  /** Requests the socket answered by itself, from the ReplyCache. */
-  readonly answeredAlone?: number;
-  /** When it last did (ms of performance.now()); 0 when never. */
+  /** When it last answered a request by itself, from the ReplyCache (ms of performance.now()); 0 when never. */
   readonly lastAnsweredAlone?: number;
 }
 

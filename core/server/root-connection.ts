@@ -62,8 +62,9 @@ export class RootConnection implements LimitedConnection {
       host.closed(this);
     });
     // Node's socket timer, re-armed by any traffic; one per connection, none per request.
+    // (A socket answers by itself only after this connection has answered once: `answered` covers it.)
     socket.setTimeout(idleTimeoutMs, () => {
-      if (this.answered + (socket.answeredAlone ?? 0) === 0 || this.decoder.pending > 0) socket.destroy();
+      if (this.answered === 0 || this.decoder.pending > 0) socket.destroy();
     });
   }
 

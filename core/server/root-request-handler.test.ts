@@ -27,7 +27,16 @@ import {
 import { startSandbox, type Sandbox } from '../../test/support/sandbox.js';
 import type { ContainerSink } from '../../core/registry/engine-contribution.js';
 import { ReplyCache } from '../../core/host/host-services.js';
-import { FixtureEngine, startTestServer, type TestServer } from '../../test/support/server-fixture.js';
+import { createCrootContainer } from '../create-container.js';
+import { CrootError } from '../errors/croot-error.js';
+import { FrameDecoder, type Frame } from '../protocol/frame-decoder.js';
+import { ContainerProcessIdResolver } from '../registry/container-resolvers.js';
+import { RootRequestHandler, type Reply } from './root-request-handler.js';
+import { EngineRegistry } from '../registry/engine-registry.js';
+import { ContainerModule } from 'inversify';
+import { EngineContribution } from '../registry/engine-contribution.js';
+import { FixtureEngine, LinesLogger, startTestServer, type TestServer } from '../../test/support/server-fixture.js';
+import { Logger } from '../logging/logger.js';
 import { cgroupTruth, errnoTruth, hostnameTruth } from '../../test/support/truth.js';
 
 const PM_ERR_NOCONTAINER = -12399;
@@ -443,6 +452,8 @@ describeWith('root', () => probes.root() ?? probes.native(), 'RootServer answeri
     expect(kinds.cgroup - kindsBefore.cgroup).toBe(2);
     expect(kinds.hostname - kindsBefore.hostname).toBeLessThanOrEqual(2);
     expect(after.answeredAgain - before.answeredAgain).toBe(kinds.pid + kinds.cgroup + kinds.hostname - (kindsBefore.pid + kindsBefore.cgroup + kindsBefore.hostname));
+    // Every request counted once, wherever it was answered: the nine above and the second status request.
+    expect(after.total - before.total).toBe(10);
     expect(after.byKind.pid! - (before.byKind.pid ?? 0)).toBe(3);
     expect(after.byKind.hostname! - (before.byKind.hostname ?? 0)).toBe(3);
     // A hostname set inside the container (by the kernel's own tool): the next answer is the new one.
@@ -473,6 +484,27 @@ describeWith('root', () => probes.root() ?? probes.native(), 'RootServer answeri
     expect(await askOn(c, containerRequest(T.PROCESSID_REQ, 0, 'web2'))).toMatchObject({ status: PM_ERR_NOCONTAINER, pid: 0 });
   });
 
+  it('never answers from the middle of a request: bytes that look like a remembered request, read while another is half-read, complete that other one', async () => {
+    const c = await client();
+    const remembered = containerRequest(T.PROCESSID_REQ, 0, 'web1');
+    for (let i = 0; i < 2; i++) expect(await askOn(c, remembered)).toMatchObject({ status: 0, pid: sandbox.pid });
+    // A PROCESSID request whose name is the remembered request's bytes (pid field 7, to tell its reply apart).
+    const wrapper = Buffer.concat([containerRequest(T.PROCESSID_REQ, 7, '').subarray(0, 24), remembered]);
+    wrapper.writeInt32LE(wrapper.length, 4);
+    wrapper.writeInt32LE(remembered.length, 20);
+    const answeredBefore = t.container.get<ReplyCache>(ReplyCache).answered().pid;
+    await c.write(wrapper.subarray(0, 24));
+    // Let the server read the first part on its own (were both parts read at once, the check would hold anyway).
+    await new Promise((r) => setTimeout(r, 50));
+    await c.write(wrapper.subarray(24));
+    const reply = readContainer((await c.next(REPLY_MS)) as Buffer);
+    expect(reply.status).toBeLessThan(0);
+    expect(reply.pid).not.toBe(sandbox.pid);
+    // One reply for one request: nothing more follows, and the connection is still in step.
+    expect(await askOn(c, remembered)).toMatchObject({ status: 0, pid: sandbox.pid });
+    expect(t.container.get<ReplyCache>(ReplyCache).answered().pid - answeredBefore).toBe(1);
+  });
+
   it('never answers again for an init process that has exited, even before the exit has reached the index', async () => {
     const c = await client();
     for (let i = 0; i < 2; i++) expect(await askOn(c, containerRequest(T.CGROUPNAME_REQ, 0, 'web1'))).toMatchObject({ status: 0, pid: sandbox.pid });
@@ -483,5 +515,51 @@ describeWith('root', () => probes.root() ?? probes.native(), 'RootServer answeri
     const reply = await askOn(c, containerRequest(T.CGROUPNAME_REQ, 0, 'web1'));
     expect(reply.status).toBeLessThan(0);
     expect(reply.name).toBe('');
+  });
+});
+
+describe('RootRequestHandler with a PID resolver of a plugin’s own and no ReplyCache bound', () => {
+  it('answers through resolveProcessId alone, with the PID that resolver gives, and the other questions as ever', async () => {
+    const engine = new FixtureEngine('fx', [{ engine: 'fx', id: 'ff00ee110000', names: ['self'], running: true, pid: process.pid }]);
+    const logger = new LinesLogger();
+    const engines = new ContainerModule(({ bind }) => {
+      bind(EngineContribution).toConstantValue(engine);
+      bind(Logger).toConstantValue(logger);
+    });
+    const c = createCrootContainer({ config: { env: {} }, modules: [engines] });
+    // A plugin's resolver that knows one name, and lacks the optional resolveProcess().
+    const plugin: ContainerProcessIdResolver = {
+      resolveProcessId: (ref) => {
+        if (ref === 'mine') return process.pid;
+        if (ref === 'later') return Promise.resolve(process.ppid);
+        throw new CrootError('ERR_NO_CONTAINER', `no container ${ref}`);
+      },
+    };
+    c.rebindSync<ContainerProcessIdResolver>(ContainerProcessIdResolver).toConstantValue(plugin);
+    expect(c.isBound(ReplyCache)).toBe(false);
+    const handler = c.get<RootRequestHandler>(RootRequestHandler);
+    const ask = async (name: string): Promise<ReturnType<typeof readContainer>> => {
+      const [frame] = new FrameDecoder().push(containerRequest(T.PROCESSID_REQ, 0, name));
+      return readContainer((await handler.answer(frame as Frame, { pid: process.pid, uid: 0, gid: 0 })).bytes);
+    };
+    for (let i = 0; i < 2; i++) expect(await ask('mine')).toMatchObject({ type: T.PROCESSID, status: 0, pid: process.pid });
+    expect(await ask('later')).toMatchObject({ type: T.PROCESSID, status: 0, pid: process.ppid });
+    expect(await ask('other')).toMatchObject({ type: T.PROCESSID, status: PM_ERR_NOCONTAINER });
+    // The core's own cgroup resolver, answering at once, with nothing to remember the answer in.
+    const registry = c.get<EngineRegistry>(EngineRegistry);
+    await registry.start();
+    try {
+      await registry.ready();
+      for (let i = 0; i < 2; i++) {
+        const [frame] = new FrameDecoder().push(containerRequest(T.CGROUPNAME_REQ, 0, 'self'));
+        const reply = handler.answer(frame as Frame, { pid: process.pid, uid: 0, gid: 0 });
+        expect(reply).not.toBeInstanceOf(Promise);
+        expect(readContainer((reply as Reply).bytes)).toMatchObject({ type: T.CGROUPNAME, status: 0, pid: process.pid, name: cgroupTruth(process.pid) });
+      }
+    } finally {
+      await registry.stop();
+    }
+    // The registry's listeners (the handler's among them) ran for the container's arrival without a fault.
+    expect(logger.lines.filter((l) => l.line.startsWith('error') || l.line.startsWith('warn'))).toEqual([]);
   });
 });

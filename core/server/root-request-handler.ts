@@ -59,7 +59,7 @@ export interface Reply {
 @injectable()
 export class RootRequestHandler {
   private readonly logger: Logger;
-  /** Set only with a registry to forget on: nothing is remembered that no index change would clear. */
+  /** Forgotten at every change of the registry's index (the constructor subscribes). */
   private readonly replies: ReplyCache | undefined;
   /** What the server knows of itself, for croot's extension requests (set by RootServer). */
   serverFacts: () => ServerFacts = () => ({ socket: undefined, allowUids: [], peers: [] });
@@ -73,14 +73,12 @@ export class RootRequestHandler {
     @inject(ProcessService) @optional() private readonly processes: ProcessService | undefined,
     @inject(ExtensionHandler) @optional() private readonly extension: ExtensionHandler | undefined,
     @inject(ReplyCache) @optional() replies: ReplyCache | undefined,
-    @inject(EngineRegistry) @optional() registry: EngineRegistry | undefined,
+    @inject(EngineRegistry) registry: EngineRegistry,
   ) {
     this.logger = logger ?? new SilentLogger();
-    if (replies !== undefined && registry !== undefined) {
-      this.replies = replies;
-      // Any change (a container added, renamed, restarted, gone; an engine's health) may change an answer.
-      registry.subscribe(() => replies.forget());
-    }
+    this.replies = replies;
+    // Any change (a container added, renamed, restarted, gone; an engine's health) may change an answer.
+    if (replies !== undefined) registry.subscribe(() => replies.forget());
   }
 
   answer(frame: Frame, peer: PeerCredentials): MaybePromise<Reply> {

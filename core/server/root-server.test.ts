@@ -15,9 +15,9 @@ import { createInterface } from 'node:readline';
 import { describeWith, probes } from '../../test/support/components.js';
 import { RawRootClient } from '../../test/support/raw-root-client.js';
 import { PCP_INFO, T, containerRequest, readContainer, readStart, readStop, startRequest, stopRequest } from '../../test/support/root-pdu-bytes.js';
-import { startTestServer, type TestServer } from '../../test/support/server-fixture.js';
+import { FixtureEngine, startTestServer, type TestServer } from '../../test/support/server-fixture.js';
 import { errnoTruth } from '../../test/support/truth.js';
-import { ConnectionSocketFactory } from '../host/host-services.js';
+import { ConnectionSocketFactory, ReplyCache } from '../host/host-services.js';
 import { raiseFdLimit } from '../../test/support/native-host.js';
 import { openFds } from '../../test/support/sandbox.js';
 import { removeStaleSocket } from './root-server.js';
@@ -173,6 +173,29 @@ describeWith('root', () => probes.root() ?? probes.native(), 'RootServer at acce
     const third = await root(t);
     expect(await second.next(REPLY_MS)).toBeUndefined();
     await roundTrip(first);
+    await roundTrip(third);
+  });
+
+  it('counts a request its connection answered by itself (a reply given again) as activity when it picks whom to drop', async () => {
+    // A container whose init process is this test's own: its pidfd holds it for the reply cache.
+    const engine = new FixtureEngine('fx', [{ engine: 'fx', id: 'ee11ff220000', names: ['web'], running: true, pid: process.pid }]);
+    const t = await serve({ server: { maxConnections: 2 }, engines: [engine] });
+    const ask = async (c: RawRootClient): Promise<void> => {
+      await c.write(containerRequest(T.PROCESSID_REQ, 0, 'web'));
+      expect(readContainer((await c.next(REPLY_MS)) as Buffer)).toMatchObject({ type: T.PROCESSID, status: 0, pid: process.pid });
+    };
+    const first = await root(t);
+    const second = await root(t);
+    await ask(first);
+    await roundTrip(second);
+    const cache = t.container.get<ReplyCache>(ReplyCache);
+    const before = cache.answered().pid;
+    // Answered by first's socket alone, after second's last request.
+    await ask(first);
+    expect(cache.answered().pid - before).toBe(1);
+    const third = await root(t);
+    expect(await second.next(REPLY_MS)).toBeUndefined();
+    await ask(first);
     await roundTrip(third);
   });
 
