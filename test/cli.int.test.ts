@@ -14,6 +14,8 @@ import { describeWith, probes } from './support/components.js';
 import { builtBinaries, CROOT, CROOTD, runCommand, runCroot, spawnCrootd, startCrootd, type CommandResult, type CrootdProcess } from './support/crootd-process.js';
 import { cgroupTruth, hostnameOf } from './support/engine-containers.js';
 import { makeTempDir, startPcpRoot, type PcpRootPeer } from './support/pcp-peer.js';
+import { RawRootClient } from './support/raw-root-client.js';
+import { T, containerRequest, readContainer } from './support/root-pdu-bytes.js';
 import { startSandbox, type Sandbox } from './support/sandbox.js';
 import { dockerInspect, dockerRun, removeDockerContainers } from './support/testbed.js';
 
@@ -265,8 +267,22 @@ describeWith('root, the native module and the built bin/croot, bin/crootd', prob
       expect(after.server.requests.total - before.server.requests.total).toBe(3);
       expect((after.server.requests.byKind.pid ?? 0) - (before.server.requests.byKind.pid ?? 0)).toBe(1);
       expect((after.server.requests.byKind.hostname ?? 0) - (before.server.requests.byKind.hostname ?? 0)).toBe(1);
+      // The same question twice on one connection: the second is answered again by the connection itself.
+      const raw = await RawRootClient.open(socketPath);
+      try {
+        for (let i = 0; i < 2; i++) {
+          await raw.write(containerRequest(T.PROCESSID_REQ, 0, sandboxName));
+          expect(readContainer((await raw.next(5000)) as Buffer)).toMatchObject({ type: T.PROCESSID, status: 0, pid: sandbox?.pid });
+        }
+      } finally {
+        raw.close();
+      }
+      const again = JSON.parse((await runCroot(['status', '--socket', socketPath, '--json'])).stdout) as { server: { requests: { total: number; answeredAgain: number } } };
+      expect(again.server.requests.total - after.server.requests.total).toBe(3);
+      expect(again.server.requests.answeredAgain - (after.server.requests as { answeredAgain?: number }).answeredAgain!).toBe(1);
       const table = await runCroot(['status', '--socket', socketPath]);
       expect(table.code).toBe(0);
+      expect(table.stdout).toMatch(/^requests +\d+ \(.*\), \d+ failed, [1-9]\d* answered again from replies given before$/m);
       expect(table.stdout).toMatch(new RegExp(`^server +crootd \\S+, pid ${crootd?.pid}$`, 'm'));
       expect(table.stdout).toMatch(new RegExp(`^socket +${socketPath.replace(/[.]/g, '\\.')}$`, 'm'));
     });
