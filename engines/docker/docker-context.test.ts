@@ -145,6 +145,18 @@ describe('dockerContextFrom', () => {
     });
   });
 
+  it('says "context host" in what docker refuses of a context, refuses one without a scheme, and gives a TLS context without a port 2376', () => {
+    const dir = configDir('odd', { odd: { host: 'unix://a://b' }, bare: { host: 'h:1' }, other: { host: 'foo://h' }, secure: { host: 'tcp://10.0.0.5', tls: ['ca.pem'] } });
+    expect(dockerEndpointFrom({ DOCKER_CONFIG: dir })).toEqual({
+      options: { socketPath: '/var/run/docker.sock' },
+      label: 'unix://a://b (docker context "odd")',
+      problem: 'unix://a://b: docker refuses this context host (invalid proto, expected unix: a://b)',
+    });
+    expect(dockerEndpointFrom({ DOCKER_CONFIG: dir, DOCKER_CONTEXT: 'bare' }).problem).toBe('h:1: docker refuses a context host without a scheme (unable to parse docker host)');
+    expect(dockerEndpointFrom({ DOCKER_CONFIG: dir, DOCKER_CONTEXT: 'other' }).problem).toBe('foo://h: croot does not speak foo:// (it reaches docker over unix://, tcp://, http:// or https://)');
+    expect(dockerEndpointFrom({ DOCKER_CONFIG: dir, DOCKER_CONTEXT: 'secure' }).options).toEqual({ host: '10.0.0.5', port: '2376', protocol: 'https' });
+  });
+
   it('gives an endpoint that only carries the problem for a broken context or an ssh:// daemon', () => {
     const dir = configDir('remote', { remote: { host: 'ssh://me@far.example' } });
     expect(dockerEndpointFrom({ DOCKER_CONFIG: dir }).problem).toMatch(/^ssh:\/\/me@far\.example: an ssh:\/\/ daemon runs on another host/);

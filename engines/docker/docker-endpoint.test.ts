@@ -250,3 +250,34 @@ describe('loadDockerTls', () => {
     }
   });
 });
+
+describe('dockerEndpointFrom, what a refusal says', () => {
+  it('says how docker reads a path without a scheme, and how to name the socket it may have meant', () => {
+    expect(dockerEndpointFrom({ DOCKER_HOST: '/var/run/docker.sock' }).problem).toBe(
+      '/var/run/docker.sock: docker reads a DOCKER_HOST without a scheme as tcp://, here tcp://localhost:2375/var/run/docker.sock, and croot takes no API path after host:port; a socket is unix:///var/run/docker.sock',
+    );
+    expect(dockerEndpointFrom({ DOCKER_HOST: './d.sock' }).problem).toMatch(/; a socket is unix:\/\/\.\/d\.sock$/);
+    // Neither a path nor a scheme: no socket is suggested.
+    expect(dockerEndpointFrom({ DOCKER_HOST: 'h:1/v1' }).problem).toBe(
+      'h:1/v1: docker reads a DOCKER_HOST without a scheme as tcp://, here tcp://h:1/v1, and croot takes no API path after host:port',
+    );
+    // With a scheme: what docker would do with the path.
+    expect(dockerEndpointFrom({ DOCKER_HOST: 'tcp://h:1/v1' }).problem).toBe('tcp://h:1/v1: docker would send every request under /v1, and croot takes no API path after host:port');
+  });
+
+  it('refuses a port past 65535 and takes 65535', () => {
+    expect(dockerEndpointFrom({ DOCKER_HOST: 'tcp://h:65536' }).problem).toBe('tcp://h:65536: port 65536 is out of range (docker fails to dial it: invalid port)');
+    expect(dockerEndpointFrom({ DOCKER_HOST: 'tcp://h:65535' })).toEqual({ options: { host: 'h', port: '65535', protocol: 'http' }, label: 'h:65535' });
+  });
+
+  it("says docker refuses what docker refuses, naming DOCKER_HOST", () => {
+    expect(dockerEndpointFrom({ DOCKER_HOST: 'foo://h' }).problem).toBe('foo://h: docker refuses this DOCKER_HOST (invalid bind address format)');
+    expect(dockerEndpointFrom({ DOCKER_HOST: 'unix://a://b' }).problem).toBe('unix://a://b: docker refuses this DOCKER_HOST (invalid proto, expected unix: a://b)');
+  });
+
+  it("gives http:// 2375 and https:// 2376 when no port is written (croot's forms), and tcp:// docker's 2375 even with TLS", () => {
+    expect(dockerEndpointFrom({ DOCKER_HOST: 'http://h' }).options).toEqual({ host: 'h', port: '2375', protocol: 'http' });
+    expect(dockerEndpointFrom({ DOCKER_HOST: 'https://h', DOCKER_CONFIG: '/nonexistent/croot-docker-config' }).options).toEqual({ host: 'h', port: '2376', protocol: 'https' });
+    expect(dockerEndpointFrom({ DOCKER_HOST: 'tcp://h', ...tlsEnvironment('/c') }).options).toEqual({ host: 'h', port: '2375', protocol: 'https' });
+  });
+});
