@@ -585,6 +585,14 @@ void Teardown(void* arg) {
 
 }  // namespace
 
+int UtsWatchFd() { return utsFd; }
+
+long long UtsGenerationAfter(short revents) {
+  if (utsFd < 0 || (revents & POLLNVAL) != 0) return -1;
+  if ((revents & (POLLPRI | POLLERR)) != 0) utsGenerationCount.fetch_add(1);
+  return utsGenerationCount.load();
+}
+
 long long UtsGenerationNow() {
   int fd = utsFd;
   if (fd < 0) return -1;
@@ -594,8 +602,7 @@ long long UtsGenerationNow() {
     n = poll(&pfd, 1, 0);
   } while (n < 0 && errno == EINTR);
   if (n < 0) return -1;
-  if ((pfd.revents & (POLLPRI | POLLERR)) != 0) utsGenerationCount.fetch_add(1);
-  return utsGenerationCount.load();
+  return UtsGenerationAfter(pfd.revents);
 }
 
 void InitHostname(Napi::Env env, Napi::Object exports) {

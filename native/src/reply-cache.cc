@@ -66,6 +66,20 @@ bool Exited(int pidfd) {
   return n != 0;
 }
 
+// Polls `pidfd` (its process has exited?) and the hostname flag at once:
+// false when the process has exited; `generation` is set to the count of
+// hostnames set (-1 when it cannot be told).
+bool PollWithHostnameFlag(int pidfd, long long& generation) {
+  struct pollfd pfds[2] = {{pidfd, POLLIN, 0}, {UtsWatchFd(), POLLPRI, 0}};
+  int n;
+  do {
+    n = poll(pfds, 2, 0);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0 || pfds[0].revents != 0) return false;
+  generation = UtsGenerationAfter(pfds[1].revents);
+  return true;
+}
+
 }  // namespace
 
 class ReplyCache : public Napi::ObjectWrap<ReplyCache> {
@@ -106,11 +120,13 @@ class ReplyCache : public Napi::ObjectWrap<ReplyCache> {
       auto it = entries_.find(key_);
       if (it == entries_.end()) break;
       const Entry& entry = it->second;
-      if (Exited(entry.pidfd)) break;
-      if (entry.generation >= 0) {
-        if (generation == -2) generation = UtsGenerationNow();
-        if (generation != entry.generation) break;
+      if (entry.generation >= 0 && generation == -2) {
+        // A hostname's first check in this read: its pidfd and the hostname flag in one poll(2).
+        if (!PollWithHostnameFlag(entry.pidfd, generation)) break;
+      } else if (Exited(entry.pidfd)) {
+        break;
       }
+      if (entry.generation >= 0 && generation != entry.generation) break;
       out.append(entry.reply);
       kinds[KindOf(type)]++;
       answered++;

@@ -23,5 +23,9 @@ size_t AnswerFromCache(ReplyCache* cache, const char* data, size_t length, std::
 // How many times a hostname has been set anywhere (hostname.cc), or -1 when
 // that cannot be told; reads and clears the kernel's flag.
 long long UtsGenerationNow();
+// The same in two steps, for a caller that polls the file with others:
+// the fd to poll for POLLPRI (-1: none), then the count given its revents.
+int UtsWatchFd();
+long long UtsGenerationAfter(short revents);
 
 }  // namespace croot
