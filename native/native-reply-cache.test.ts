@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PduType, encodeContainer, putInt } from '../core/protocol/root-pdus.js';
 import { describeWith, probes } from '../test/support/components.js';
+import { until } from '../test/support/uts-sleeper.js';
 import { StreamSocketEvent, type CrootNative, type ReplyCache, type StreamSocket } from './croot-native.js';
 import { loadNative } from './load-native.js';
 import { NativeProcessAnchor, type PidfdProcessHandle } from './native-process-anchor.js';
@@ -51,17 +52,6 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function until(check: () => boolean, what: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    let tries = 0;
-    const look = (): void => {
-      if (check()) resolve();
-      else if (++tries > 500) reject(new Error(`never happened: ${what}`));
-      else setTimeout(look, 10);
-    };
-    look();
-  });
-}
 
 /** A connection whose server end is a StreamSocket given `cache`; JavaScript answers DATA with `answer(chunk)` and says idle as `idle()` says. */
 async function connect(cache: ReplyCache | undefined, answer: (chunk: Buffer) => Buffer, idle: () => boolean = () => true): Promise<Pair> {
@@ -92,7 +82,7 @@ async function connect(cache: ReplyCache | undefined, answer: (chunk: Buffer) =>
     socket.close();
     client.destroy();
   });
-  return { socket, client, received: () => Buffer.concat(chunks), clientHas: (n) => until(() => total >= n, `client read ${n} bytes (has ${total})`), calls };
+  return { socket, client, received: () => Buffer.concat(chunks), clientHas: (n) => until(`client read ${n} bytes (has ${total})`, () => total >= n), calls };
 }
 
 /** A real process that lives until killed, and its pidfd. */
@@ -160,12 +150,12 @@ describe('ReplyCache answered from by a StreamSocket', () => {
     expect(p.calls).toHaveLength(2);
     // Data handed to JavaScript makes it busy again until it says otherwise.
     p.client.write(pidRequest('other'));
-    await until(() => p.calls.length === 3, 'JavaScript got the other request');
+    await until('JavaScript got the other request', () => p.calls.length === 3);
     p.client.write(request);
-    await until(() => p.calls.length === 4, 'JavaScript got the request again');
+    await until('JavaScript got the request again', () => p.calls.length === 4);
     idle = true;
     p.client.write(pidRequest('other'));
-    await until(() => p.calls.length === 5, 'JavaScript got the other request again');
+    await until('JavaScript got the other request again', () => p.calls.length === 5);
     p.client.write(request);
     await p.clientHas(p.received().length + 7);
     expect(p.calls).toHaveLength(5);
@@ -199,9 +189,9 @@ describe('ReplyCache answered from by a StreamSocket', () => {
     expect(p.calls).toHaveLength(2);
     // Half a request, then the rest: JavaScript gets each part (the socket never holds bytes back).
     p.client.write(a.subarray(0, 10));
-    await until(() => p.calls.length === 3, 'JavaScript got the first part');
+    await until('JavaScript got the first part', () => p.calls.length === 3);
     p.client.write(a.subarray(10));
-    await until(() => p.calls.length === 4, 'JavaScript got the rest');
+    await until('JavaScript got the rest', () => p.calls.length === 4);
     expect(p.socket.answered).toBe(3);
   });
 
@@ -221,7 +211,7 @@ describe('ReplyCache answered from by a StreamSocket', () => {
         expect(cache.remember(request, Buffer.from('H;'), pidfd, native.utsGeneration())).toBe(true);
         const before = p.received().length;
         p.client.write(request);
-        await until(() => p.received().length > before, 'a reply');
+        await until('a reply', () => p.received().length > before);
       }
       expect(cache.info().hits.hostname).toBe(1);
       expect(p.received().toString()).toMatch(/H;$/);
@@ -253,7 +243,7 @@ describe('ReplyCache answered from by a StreamSocket', () => {
       child.kill('SIGKILL');
       await exited;
       p.client.write(request);
-      await until(() => p.calls.length === 3 - hits, 'JavaScript got the request for the exited process');
+      await until('JavaScript got the request for the exited process', () => p.calls.length === 3 - hits);
       expect(cache.info().hits.hostname).toBe(hits);
     });
   });

@@ -81,6 +81,13 @@ async function requestsByKind(c: RawRootClient): Promise<Record<string, number>>
   return (JSON.parse(text) as { server: { requests: { byKind: Record<string, number> } } }).server.requests.byKind;
 }
 
+/** A new client of `t`'s socket, past PCP's INFO, kept in `clients` to be closed after the test. */
+async function clientOf(t: TestServer, clients: RawRootClient[]): Promise<RawRootClient> {
+  const c = await RawRootClient.open(t.socket);
+  clients.push(c);
+  return c;
+}
+
 /** How long a reply on a local socket may take: a broken server fails the test in this, not in Jest's minute. */
 const REPLY_MS = 2000;
 
@@ -92,11 +99,7 @@ describeWith('root', () => probes.root() ?? probes.native(), 'RootServer answeri
   let dead: number;
   let t: TestServer;
   const clients: RawRootClient[] = [];
-  async function client(): Promise<RawRootClient> {
-    const c = await RawRootClient.open(t.socket);
-    clients.push(c);
-    return c;
-  }
+  const client = (): Promise<RawRootClient> => clientOf(t, clients);
   async function ask(request: Buffer): Promise<Buffer> {
     const c = await client();
     await c.write(request);
@@ -408,11 +411,7 @@ describeWith('root', () => probes.root() ?? probes.native(), 'RootServer answeri
   let engine: FixtureEngine;
   let t: TestServer;
   const clients: RawRootClient[] = [];
-  async function client(): Promise<RawRootClient> {
-    const c = await RawRootClient.open(t.socket);
-    clients.push(c);
-    return c;
-  }
+  const client = (): Promise<RawRootClient> => clientOf(t, clients);
   async function askOn(c: RawRootClient, request: Buffer): Promise<ReturnType<typeof readContainer>> {
     await c.write(request);
     const reply = await c.next(REPLY_MS);
