@@ -2,6 +2,7 @@
 #pragma once
 
 #include <napi.h>
+#include <poll.h>
 
 #include <string>
 #include <vector>
@@ -46,8 +47,10 @@ std::pair<const char*, size_t> BytesArg(const Napi::CallbackInfo& info, size_t i
 // Closes fd (ignoring EINTR, which on Linux still releases it) and keeps errno.
 void CloseQuietly(int fd);
 
-// One poll(2) of `fd` for `events` with a zero timeout (EINTR retried): the
-// revents; throws the poll error.
+// poll(2) of `fds` with a zero timeout, EINTR retried: what poll returns
+// (-1 with errno on failure). Safe off the JS thread and on the hot path.
+int PollZero(struct pollfd* fds, nfds_t count);
+// One PollZero of `fd` for `events`: the revents; throws the poll error.
 short PollNow(Napi::Env env, int fd, short events);
 
 // Owns one fd; closes it unless released.

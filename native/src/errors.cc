@@ -76,13 +76,17 @@ void CloseQuietly(int fd) {
   errno = saved;
 }
 
-short PollNow(Napi::Env env, int fd, short events) {
-  struct pollfd pfd = {fd, events, 0};
+int PollZero(struct pollfd* fds, nfds_t count) {
   int n;
   do {
-    n = poll(&pfd, 1, 0);
+    n = poll(fds, count, 0);
   } while (n < 0 && errno == EINTR);
-  if (n < 0) throw ErrnoError(env, errno, "poll");
+  return n;
+}
+
+short PollNow(Napi::Env env, int fd, short events) {
+  struct pollfd pfd = {fd, events, 0};
+  if (PollZero(&pfd, 1) < 0) throw ErrnoError(env, errno, "poll");
   return pfd.revents;
 }
 

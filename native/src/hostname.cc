@@ -597,11 +597,7 @@ long long UtsGenerationNow() {
   int fd = utsFd;
   if (fd < 0) return -1;
   struct pollfd pfd = {fd, POLLPRI, 0};
-  int n;
-  do {
-    n = poll(&pfd, 1, 0);
-  } while (n < 0 && errno == EINTR);
-  if (n < 0) return -1;
+  if (PollZero(&pfd, 1) < 0) return -1;
   return UtsGenerationAfter(pfd.revents);
 }
 

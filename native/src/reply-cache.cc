@@ -14,7 +14,6 @@
 
 #include <poll.h>
 
-#include <cerrno>
 #include <cstdint>
 #include <cstring>
 #include <unordered_map>
@@ -59,11 +58,7 @@ int IntAt(const char* p) {
 // The process behind `pidfd` has exited (or the fd is no pidfd any more).
 bool Exited(int pidfd) {
   struct pollfd pfd = {pidfd, POLLIN, 0};
-  int n;
-  do {
-    n = poll(&pfd, 1, 0);
-  } while (n < 0 && errno == EINTR);
-  return n != 0;
+  return PollZero(&pfd, 1) != 0;
 }
 
 // Polls `pidfd` (its process has exited?) and the hostname flag at once:
@@ -71,11 +66,7 @@ bool Exited(int pidfd) {
 // hostnames set (-1 when it cannot be told).
 bool PollWithHostnameFlag(int pidfd, long long& generation) {
   struct pollfd pfds[2] = {{pidfd, POLLIN, 0}, {UtsWatchFd(), POLLPRI, 0}};
-  int n;
-  do {
-    n = poll(pfds, 2, 0);
-  } while (n < 0 && errno == EINTR);
-  if (n < 0 || pfds[0].revents != 0) return false;
+  if (PollZero(pfds, 2) < 0 || pfds[0].revents != 0) return false;
   generation = UtsGenerationAfter(pfds[1].revents);
   return true;
 }
