@@ -122,15 +122,14 @@ export class DefaultContainerResolver
   }
 
   resolveProcessId(ref: string): MaybePromise<number> {
-    const found = this.locator.locate(ref);
-    return found instanceof Promise ? found.then(pidOf) : pidOf(found);
+    const answer = this.resolveProcess(ref);
+    return answer instanceof Promise ? answer.then((a) => a.value) : answer.value;
   }
 
   resolveProcess(ref: string): MaybePromise<ResolvedAnswer<number>> {
     const found = this.locator.locate(ref);
-    if (found instanceof Promise) return found.then((c) => ({ pid: pidOf(c), value: pidOf(c), container: c.record }));
-    const pid = pidOf(found);
-    return { pid, value: pid, container: found.record, holder: found.handle };
+    // A container waited for is answered without a holder: the index may have changed meanwhile.
+    return found instanceof Promise ? found.then((c) => processAnswer(c, undefined)) : processAnswer(found, found.handle);
   }
 
   resolveCGroupName(ref: string): MaybePromise<ResolvedAnswer<string>> {
@@ -177,6 +176,8 @@ export class DefaultContainerResolver
   }
 }
 
-function pidOf(container: IndexedContainer): number {
-  return container.pid as number;
+/** The container's init PID as an answer, held by `holder` when given. */
+function processAnswer(container: IndexedContainer, holder: ProcessHandle | undefined): ResolvedAnswer<number> {
+  const pid = container.pid as number;
+  return { pid, value: pid, container: container.record, holder };
 }
