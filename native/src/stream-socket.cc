@@ -155,6 +155,18 @@ class StreamSocket : public Napi::ObjectWrap<StreamSocket> {
       queue_.append(data, length);
       return 0;
     }
+    ssize_t sent = SendNow(data, length);
+    if (sent < 0) return static_cast<int>(sent);
+    if (static_cast<size_t>(sent) < length) {
+      queue_.assign(data + sent, length - static_cast<size_t>(sent));
+      queueAt_ = 0;
+      return Watch();
+    }
+    return 0;
+  }
+
+  // send(2)s as much of `data` as the kernel takes now: the bytes sent, or -errno for a failure other than EAGAIN.
+  ssize_t SendNow(const char* data, size_t length) {
     size_t sent = 0;
     while (sent < length) {
       ssize_t n = send(fd_, data + sent, length - sent, MSG_NOSIGNAL);
@@ -166,12 +178,7 @@ class StreamSocket : public Napi::ObjectWrap<StreamSocket> {
       if (errno == EAGAIN || errno == EWOULDBLOCK) break;
       return -errno;
     }
-    if (sent < length) {
-      queue_.assign(data + sent, length - sent);
-      queueAt_ = 0;
-      return Watch();
-    }
-    return 0;
+    return static_cast<ssize_t>(sent);
   }
 
   // Answers `data` from the ReplyCache when JavaScript is idle and every request in it is held; false: JavaScript answers.
@@ -243,17 +250,13 @@ class StreamSocket : public Napi::ObjectWrap<StreamSocket> {
   }
 
   void Flush(Napi::Env env) {
-    while (Queued() > 0) {
-      ssize_t n = send(fd_, queue_.data() + queueAt_, Queued(), MSG_NOSIGNAL);
-      if (n >= 0) {
-        queueAt_ += static_cast<size_t>(n);
-        continue;
-      }
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK) return;
-      Fail(env, errno, "send");
+    ssize_t n = SendNow(queue_.data() + queueAt_, Queued());
+    if (n < 0) {
+      Fail(env, static_cast<int>(-n), "send");
       return;
     }
+    queueAt_ += static_cast<size_t>(n);
+    if (Queued() > 0) return;
     queue_.clear();
     queueAt_ = 0;
     if (shutdown_) shutdown(fd_, SHUT_WR);
