@@ -7,11 +7,11 @@
  * contract), so the two are shown to behave alike where it matters.
  */
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
-import { mkdtempSync, readlinkSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ConnectionSocket } from '../core/host/host-services.js';
-import { fdsOpenedSince, openFds } from '../test/support/sandbox.js';
+import { fdTarget, fdsOpenedSince, openFds } from '../test/support/sandbox.js';
 import type { CrootNative } from './croot-native.js';
 import { loadNative } from './load-native.js';
 import { NativeConnectionSocket, NativeConnectionSocketFactory } from './native-connection-socket.js';
@@ -102,14 +102,6 @@ async function connect(options: { clientPaused?: boolean; kind?: Kind } = {}): P
   };
   pairs.push(pair);
   return pair;
-}
-
-function fdTarget(fd: number): string | undefined {
-  try {
-    return readlinkSync(`/proc/self/fd/${fd}`);
-  } catch {
-    return undefined;
-  }
 }
 
 const fdOf = (p: Pair): number => (p.adopted as NativeConnectionSocket).fd;

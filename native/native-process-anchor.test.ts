@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 import { CrootError, Errno } from '../core/errors/croot-error.js';
 import { describeWith, probes } from '../test/support/components.js';
 import { processState } from '../test/support/processes.js';
-import { fdsOpenedSince, openFds } from '../test/support/sandbox.js';
+import { fdTarget, fdsOpenedSince, openFds } from '../test/support/sandbox.js';
 import type { CrootNative } from './croot-native.js';
 import { loadNative } from './load-native.js';
 import { NativeProcessAnchor } from './native-process-anchor.js';
@@ -25,15 +25,6 @@ async function waitFor(what: string, probe: () => boolean, timeoutMs = 20000): P
 /** A pid that cannot exist: pid_max itself is never handed out. */
 function impossiblePid(): number {
   return Number(fs.readFileSync('/proc/sys/kernel/pid_max', 'utf8').trim());
-}
-
-/** What /proc/self/fd/FD points at, or undefined when FD is not open. */
-function fdTarget(fd: number): string | undefined {
-  try {
-    return fs.readlinkSync(`/proc/self/fd/${fd}`);
-  } catch {
-    return undefined;
-  }
 }
 
 /** The soft and hard "Max open files" of this process, from the kernel. */

@@ -7,12 +7,13 @@
  * NativeReplyCache borrows.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readlinkSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PduType, encodeContainer, putInt } from '../core/protocol/root-pdus.js';
 import { describeWith, probes } from '../test/support/components.js';
+import { fdTarget } from '../test/support/sandbox.js';
 import { until } from '../test/support/uts-sleeper.js';
 import { StreamSocketEvent, type CrootNative, type ReplyCache, type StreamSocket } from './croot-native.js';
 import { loadNative } from './load-native.js';
@@ -271,20 +272,15 @@ describe('ReplyCache answered from by a StreamSocket', () => {
 });
 
 describe('NativeReplyCache', () => {
-  const fdTarget = (fd: number): string | undefined => {
-    try {
-      return readlinkSync(`/proc/self/fd/${fd}`);
-    } catch {
-      return undefined;
-    }
-  };
+  /** A NativeReplyCache, and a real process held by a pidfd handle of a NativeProcessAnchor. */
+  function held(): { replies: NativeReplyCache; handle: PidfdProcessHandle; pidfd: number; child: ChildProcess; exited: Promise<void> } {
+    const { child, exited } = sleeper();
+    const handle = new NativeProcessAnchor(native).open(child.pid as number, () => undefined) as PidfdProcessHandle;
+    return { replies: new NativeReplyCache(native), handle, pidfd: handle.pidfd as number, child, exited };
+  }
 
   it("borrows the pidfd of a pidfd handle, forgets everything when that handle closes, and only then lets the pidfd go", async () => {
-    const anchor = new NativeProcessAnchor(native);
-    const replies = new NativeReplyCache(native);
-    const { child, exited } = sleeper();
-    const handle = anchor.open(child.pid as number, () => undefined) as PidfdProcessHandle;
-    const pidfd = handle.pidfd as number;
+    const { replies, handle, pidfd, child, exited } = held();
     expect(fdTarget(pidfd)).toBe('anon_inode:[pidfd]');
     expect(replies.remember(pidRequest('web1'), Buffer.from('A'), handle)).toBe(true);
     expect(replies.table.info().entries).toBe(1);
@@ -298,11 +294,7 @@ describe('NativeReplyCache', () => {
   });
 
   it('keeps the pidfd open past the handle’s other borrowers, and forget() returns it', async () => {
-    const anchor = new NativeProcessAnchor(native);
-    const replies = new NativeReplyCache(native);
-    const { child, exited } = sleeper();
-    const handle = anchor.open(child.pid as number, () => undefined) as PidfdProcessHandle;
-    const pidfd = handle.pidfd as number;
+    const { replies, handle, pidfd, child, exited } = held();
     replies.remember(pidRequest('a'), Buffer.from('A'), handle);
     replies.remember(pidRequest('b'), Buffer.from('B'), handle);
     replies.forget();

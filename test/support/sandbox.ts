@@ -58,6 +58,15 @@ export async function startSandbox(hostname = `sbx-${randomBytes(4).toString('he
   };
 }
 
+/** What /proc/self/fd/FD points at, or undefined when FD is not open. */
+export function fdTarget(fd: number): string | undefined {
+  try {
+    return readlinkSync(`/proc/self/fd/${fd}`);
+  } catch {
+    return undefined;
+  }
+}
+
 /** This process's open fds, each as `fd -> target`. */
 export function openFds(): Set<string> {
   const out = new Set<string>();
