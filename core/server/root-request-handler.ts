@@ -182,12 +182,7 @@ export class RootRequestHandler {
     if (this.processes === undefined) {
       throw new CrootError('ERR_NOT_SUPPORTED', 'process services are not enabled in this server');
     }
-    if (req.ipctype !== IpcType.PIPE && req.ipctype !== IpcType.SOCKET) {
-      throw new CrootError('ERR_PROTOCOL', `unknown ipctype ${req.ipctype}`, { status: -Errno.EINVAL });
-    }
-    if (req.namelen < 1 || req.argslen < 1) {
-      throw new CrootError('ERR_PROTOCOL', 'STARTPMDA needs a label and a command line', { status: -Errno.EINVAL });
-    }
+    // The ipctype, label and command line are checked once, by ProcessManager.start.
     if (req.ipctype === IpcType.PIPE && this.fdSender === undefined) {
       throw new CrootError('ERR_NOT_SUPPORTED', 'pipe IPC needs fd passing (native module not loaded)');
     }
