@@ -79,15 +79,20 @@ afterEach(async () => {
   for (const c of made.splice(0)) await c.get<EngineRegistry>(EngineRegistry).stop();
 });
 
+/** The engine's options; `lookupUsers` defaults to the fixture's users, and `'nss'` binds none, as crootd runs (getent from PATH). */
+type TestOptions = Omit<PodmanEngineOptions, 'lookupUsers'> & { readonly lookupUsers?: UserLookup | 'nss' };
+
 /** The engine started, its first load not waited for: `ready` resolves when the registry has it. */
-async function starting(root: string, env: Record<string, string>, options: PodmanEngineOptions = {}, modules: ContainerModule[] = []): Promise<Started & { ready: Promise<void> }> {
+async function starting(root: string, env: Record<string, string>, options: TestOptions = {}, modules: ContainerModule[] = []): Promise<Started & { ready: Promise<void> }> {
+  const { lookupUsers = fixtureUsers(root), ...rest } = options;
+  const bound: PodmanEngineOptions = { passwdFile: join(root, 'passwd'), ...rest, ...(lookupUsers === 'nss' ? {} : { lookupUsers }) };
   const c = createCrootContainer({
     config: { env, procRoot: join(root, 'proc') },
     modules: [
       podmanEngineModule,
       ...modules,
       new ContainerModule(({ bind }) => {
-        bind<PodmanEngineOptions>(PodmanEngineOptions).toConstantValue({ lookupUsers: fixtureUsers(root), passwdFile: join(root, 'passwd'), ...options });
+        bind<PodmanEngineOptions>(PodmanEngineOptions).toConstantValue(bound);
         // The safety net only when a test calls it.
         bind<EngineRegistryOptions>(EngineRegistryOptions).toConstantValue({ recheckIntervalMs: 3600e3 });
       }),
@@ -101,10 +106,25 @@ async function starting(root: string, env: Record<string, string>, options: Podm
   return { registry, pids: c.get<ContainerProcessIdResolver>(ContainerProcessIdResolver), engine: c.get(PodmanEngine), events, ready: registry.ready() };
 }
 
-async function started(root: string, env: Record<string, string>, options: PodmanEngineOptions = {}, modules: ContainerModule[] = []): Promise<Started> {
+async function started(root: string, env: Record<string, string>, options: TestOptions = {}, modules: ContainerModule[] = []): Promise<Started> {
   const { ready, ...engine } = await starting(root, env, options, modules);
   await ready;
   return engine;
+}
+
+/**
+ * Whether the kernel has ended `pid` or holds a SIGKILL for it: gone from /proc, a zombie, or signal 9 in its
+ * pending sets (/proc/PID/status `SigPnd`/`ShdPnd`, bit 8). A kill() has done this by the time it returns.
+ */
+function killedByKernel(pid: number): boolean {
+  let status: string;
+  try {
+    status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  } catch {
+    return true;
+  }
+  if (/^State:\s+[ZX]/m.test(status)) return true;
+  return [...status.matchAll(/^(?:SigPnd|ShdPnd):\s+([0-9a-f]+)$/gm)].some((m) => (BigInt(`0x${m[1] ?? '0'}`) & 0x100n) !== 0n);
 }
 
 /** A clock that moves only when the test moves it, and fires a timer only when moved past it. */
@@ -1096,18 +1116,26 @@ describe('PodmanEngine', () => {
     it('ends, when stopped, a user look-up that has not answered: no getent is left running', async () => {
       const pidFile = join(tools, 'getent.pid');
       writeFileSync(join(tools, 'getent'), `#!/bin/sh\necho $$ > ${pidFile}\nexec sleep 1000\n`);
-      const lookupUsers: UserLookup = (keys, signal) => nssUsers(keys, { command: join(tools, 'getent'), timeoutMs: 600e3, signal });
-      const { engine } = await started(root, env, { lookupUsers, firstLoadTimeoutMs: 100 });
-      const pid = Number(await eventually(async () => (existsSync(pidFile) ? readFileSync(pidFile, 'utf8').trim() || undefined : undefined)));
+      // The look-up crootd uses (none bound): `getent` from PATH, the test's own first. Its own bound
+      // is far beyond the test, so only stop() can end it.
+      const path = process.env.PATH;
+      process.env.PATH = `${tools}:${path ?? '/usr/bin:/bin'}`;
+      let pid: number | undefined;
       try {
+        const { engine } = await started(root, env, { lookupUsers: 'nss', userLookupTimeoutMs: 600e3, firstLoadTimeoutMs: 100 });
+        pid = Number(await eventually(async () => (existsSync(pidFile) ? readFileSync(pidFile, 'utf8').trim() || undefined : undefined)));
         // The script has exec'd its sleep (while exec runs, cmdline reads empty).
         await eventually(async () => (readFileSync(`/proc/${pid}/cmdline`, 'utf8') === 'sleep\u00001000\u0000' ? true : undefined));
+        expect(killedByKernel(pid)).toBe(false);
         await engine.stop();
-        // Killed and reaped: gone from /proc.
+        // When stop() returns, the kernel holds a SIGKILL for it (or has ended it already).
+        expect(killedByKernel(pid)).toBe(true);
+        // Then reaped: gone from /proc.
         await eventually(async () => (existsSync(`/proc/${pid}`) ? undefined : true));
       } finally {
+        process.env.PATH = path;
         try {
-          process.kill(pid, 'SIGKILL');
+          if (pid !== undefined) process.kill(pid, 'SIGKILL');
         } catch {
           // Gone already.
         }
