@@ -427,6 +427,25 @@ describe('ContainerdEngine', () => {
       await eventually(async () => (found(registry, 'prod/shop-7d9f/app').id === 'k8s.io/next-app' ? true : undefined));
       expect(found(registry, 'k8s.io/next-app').names).toEqual(['k8s.io/next-app', 'k8s.io_next-app', 'next-app', 'prod/shop-7d9f/app', 'prod_shop-7d9f_app']);
     });
+
+    it('leaves a Kubernetes name held by two tasks that are both only created on both, so that it names neither', async () => {
+      const { registry } = await croot();
+      const pod = {
+        'io.kubernetes.cri.container-type': 'container',
+        'io.kubernetes.cri.container-name': 'job',
+        'io.kubernetes.cri.sandbox-name': 'batch-1',
+        'io.kubernetes.cri.sandbox-namespace': 'prod',
+      };
+      new FakeTask('k8s.io', 'job-a', 7011, 6900).bundleWritten(pod).created();
+      new FakeTask('k8s.io', 'job-b', 7012, 6901).bundleWritten(pod).created();
+      await eventually(async () => (mine(registry).filter((c) => c.id.startsWith('k8s.io/job-') && c.state === 'created').length === 2 ? true : undefined));
+      // Neither is started: neither can be told from the other, and both keep the name.
+      expect(found(registry, 'k8s.io/job-a').names).toContain('prod/batch-1/job');
+      expect(found(registry, 'k8s.io/job-b').names).toContain('prod/batch-1/job');
+      for (const name of ['prod/batch-1/job', 'prod_batch-1_job']) {
+        expect(() => registry.lookup(name)).toThrow(expect.objectContaining({ code: 'ERR_AMBIGUOUS_NAME' }));
+      }
+    });
   });
 
   describe('names pmcd lets through', () => {
