@@ -12,6 +12,8 @@ export type { IndexedContainer, IndexChange, Liveness, RegistryEvent } from './r
 export { NameMatcher, listSearch, isDigestId } from './registry/name-matcher.js';
 export type { ContainerReference, ContainerSearch } from './registry/name-matcher.js';
 export { NodeDirectoryWatcher } from './host/node-directory-watcher.js';
+export { systemClock } from './host/clock.js';
+export type { Clock } from './host/clock.js';
 export { ProcProcessAnchor } from './host/proc-process-anchor.js';
 export {
   ContainerHostnameResolver,

@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import type { ContainerRecord } from '../../core/registry/engine-contribution.js';
 import { commandWorks, describeWith, probes } from '../../test/support/components.js';
 import { DaemonRelay } from '../../test/support/docker-relay.js';
+import { ManualClock } from '../../test/support/manual-clock.js';
 import { eventually } from '../../test/support/outcomes.js';
 import { dockerInspect, dockerRun, removeDockerContainers, uniqueName, type TestContainer } from '../../test/support/testbed.js';
 import { makeTestPki } from '../../test/support/test-pki.js';
@@ -193,6 +194,37 @@ describe('DockerApiSource and a daemon that answers wrong', () => {
       [1, 1, 'HTTP 500: (HTTP code 500) server error - overloaded'],
       [1, 0, 'HTTP 500: (HTTP code 500) server error - overloaded'],
     ]);
+  });
+
+  it('waits inspectRetryMs on its clock before an inspect\'s second try, twice as long before each next, never more than 5 s', async () => {
+    let inspects = 0;
+    const socket = await fakeDaemon(
+      'inspect-waits',
+      pingOk,
+      info,
+      quietEvents,
+      listOne,
+      on(/^\/containers\/\w+\/json$/, (res) => {
+        inspects++;
+        json(500, { message: 'overloaded' })(res);
+      }),
+    );
+    const clock = new ManualClock();
+    const { source } = sourceAt(socket, { inspectAttempts: 5, inspectRetryMs: 1500, clock });
+    const connecting = failureOf(source.connect());
+    const waits: number[] = [];
+    for (let tried = 1; tried < 5; tried++) {
+      // The try has failed and the next one waits on the clock; it is not made before its time.
+      await eventually(async () => (inspects === tried && clock.pending().length === 1 ? true : undefined));
+      const [wait = 0] = clock.pending();
+      waits.push(wait);
+      clock.advance(wait - 1);
+      expect([inspects, clock.pending()]).toEqual([tried, [1]]);
+      clock.advance(1);
+    }
+    expect(await connecting).toBe(`inspect of container ${ID.slice(0, 12)} failed 5 times (HTTP 500: (HTTP code 500) server error - overloaded)`);
+    expect(waits).toEqual([1500, 3000, 5000, 5000]);
+    expect(clock.pending()).toEqual([]);
   });
 });
 

@@ -9,6 +9,7 @@
  */
 import { request as httpRequest, type ClientRequest, type IncomingMessage } from 'node:http';
 import type Docker from 'dockerode';
+import { sleep, systemClock, type Clock } from '../../core/host/clock.js';
 import type { ContainerRecord } from '../../core/registry/engine-contribution.js';
 import { ContainerWorkQueue, type ContainerWork } from './container-work-queue.js';
 import type { DockerEndpoint } from './docker-endpoint.js';
@@ -35,6 +36,8 @@ export interface DockerApiSourceOptions {
   readonly inspectAttempts?: number;
   /** Wait before the first retry of an inspect (default 200 ms); doubles, up to 5 s. */
   readonly inspectRetryMs?: number;
+  /** Where the waits between an inspect's tries are timed (default: Node's timers). */
+  readonly clock?: Clock;
   /** A container added or changed, after the first load. */
   readonly onUpsert: (record: ContainerRecord) => void;
   /** A container gone, after the first load. */
@@ -358,7 +361,9 @@ export class DockerApiSource {
         this.retrying++;
         this.progressed();
         try {
-          await delay(wait, this.abort.signal);
+          await sleep(this.options.clock ?? systemClock, wait, this.abort.signal);
+        } catch {
+          throw new Error('closed');
         } finally {
           this.retrying--;
           this.progressed();
@@ -380,25 +385,6 @@ export class DockerApiSource {
       ...(pidStartTime === undefined ? {} : { pidStartTime }),
     });
   }
-}
-
-/** Resolves after `ms`, or rejects at once when `signal` aborts. */
-function delay(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    if (signal.aborted) {
-      reject(new Error('closed'));
-      return;
-    }
-    const timer = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      reject(new Error('closed'));
-    };
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
 }
 
 /** A short reason: the errno code (ECONNREFUSED, ENOENT), `timed out`, or the HTTP status and message. */

@@ -21,6 +21,7 @@ import { DirectoryWatcher } from '../../core/host/host-services.js';
 import { describeWith, probes } from '../../test/support/components.js';
 import { CountingWatcher } from '../../test/support/counting-watcher.js';
 import { DaemonRelay } from '../../test/support/docker-relay.js';
+import { ManualClock } from '../../test/support/manual-clock.js';
 import { codeOf, eventually } from '../../test/support/outcomes.js';
 import { dockerRun, removeDockerContainers, uniqueName } from '../../test/support/testbed.js';
 import { DockerEngine, DockerEngineOptions } from './docker-engine.js';
@@ -226,6 +227,23 @@ describe('DockerEngine trying a daemon again', () => {
     expect(registry.lookup('dreamy_elion')).toMatchObject({ source: 'disk' });
   });
 
+  it('waits retryMinMs on its clock before its second try at a failing daemon, twice as long before each next, never more than retryMaxMs', async () => {
+    const daemon = await fakeDaemon(0, (_request, s) => s.destroy());
+    const clock = new ManualClock();
+    await startedCroot({ DOCKER_HOST: `tcp://127.0.0.1:${daemon.port}`, PCP_DOCKER_DIR: fixtureDockerDir() }, { retryMinMs: 1000, retryMaxMs: 4000, clock });
+    const waits: number[] = [];
+    for (let tried = 1; tried <= 4; tried++) {
+      // The try has failed and the next one waits on the clock; it is not made before its time.
+      await eventually(async () => (daemon.connections() === tried && clock.pending().length === 1 ? true : undefined));
+      const [wait = 0] = clock.pending();
+      waits.push(wait);
+      clock.advance(wait - 1);
+      expect([daemon.connections(), clock.pending()]).toEqual([tried, [1]]);
+      clock.advance(1);
+    }
+    expect(waits).toEqual([1000, 2000, 4000, 4000]);
+  });
+
   it('leaves the next try at a failing daemon to its backoff timer at a re-check made while that timer is set', async () => {
     let before: number | undefined;
     const daemon = await fakeDaemon(0, (request, s) => {
@@ -285,6 +303,34 @@ describe('DockerEngine watching for a socket', () => {
   });
 });
 
+describe('DockerEngine backing off after its socket appears', () => {
+  it('tries again with backoff while the new socket fails, and leaves it to the socket\'s next event once the wait reaches retryMaxMs', async () => {
+    const sockDir = join(scratch, 'backoff-dir');
+    mkdirSync(sockDir);
+    const clock = new ManualClock();
+    const { registry } = await startedCroot({ DOCKER_HOST: `unix://${sockDir}/docker.sock`, PCP_DOCKER_DIR: fixtureDockerDir() }, { retryMinMs: 1000, retryMaxMs: 4000, clock });
+    await reasonMatching(registry, /unreachable \(ENOENT\)/);
+    // The socket's folder is watched: no timed try while there is no socket.
+    expect(clock.pending()).toEqual([]);
+    // A socket that drops its first two connections and refuses the third's ping with HTTP 500, so that each failure shows.
+    const daemon = await fakeDaemon(join(sockDir, 'docker.sock'), (_request, s) => {
+      if (daemon.connections() < 3) s.destroy();
+      else s.end('HTTP/1.1 500 Internal Server Error\r\nContent-Type: text/plain\r\nContent-Length: 4\r\n\r\ngone');
+    });
+    const waits: number[] = [];
+    for (let tried = 1; tried <= 2; tried++) {
+      await eventually(async () => (daemon.connections() === tried && clock.pending().length === 1 ? true : undefined));
+      const [wait = 0] = clock.pending();
+      waits.push(wait);
+      clock.advance(wait);
+    }
+    expect(waits).toEqual([1000, 2000]);
+    // The third try failed with the wait at its maximum: told in the health, and no timed try follows.
+    await reasonMatching(registry, /HTTP 500/);
+    expect([daemon.connections(), clock.pending()]).toEqual([3, []]);
+  });
+});
+
 describe('DockerEngine seeing its socket appear', () => {
   it('makes one try at the daemon however many events the socket\'s appearance brings at once', async () => {
     const sockDir = join(scratch, 'twice-dir');
@@ -331,6 +377,15 @@ describe('DockerEngine while a daemon that answers loads', () => {
       `daemon at ${sock} answers, loading: 0 of 2 containers inspected, 2 inspects to retry (HTTP 500: (HTTP code 500) server error - overloaded); its first load is not complete`,
     );
     expect(registry.statuses().find((s) => s.engine === 'docker')?.available).toBe(false);
+  });
+
+  it('waits between an inspect\'s tries as long as inspectRetryMs says, on its clock', async () => {
+    const sock = join(scratch, 'loading-clock.sock');
+    await fakeDaemon(sock, loadingDaemon([a], new Set()));
+    const clock = new ManualClock();
+    const { registry } = await startedCroot({ DOCKER_HOST: `unix://${sock}`, PCP_DOCKER_DIR: fixtureDockerDir() }, { inspectRetryMs: 7000, clock });
+    await reasonMatching(registry, /1 inspect to retry/);
+    expect(clock.pending()).toEqual([7000]);
   });
 
   it('gives up after as many tries of an inspect as it is told, naming the container', async () => {

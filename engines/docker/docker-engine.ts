@@ -15,6 +15,7 @@ import { basename, dirname } from 'node:path';
 import { inject, injectable, optional } from 'inversify';
 import { CrootConfig } from '../../core/config/croot-config.js';
 import type { ContainerRecord, ContainerSink, EngineContribution } from '../../core/registry/engine-contribution.js';
+import { systemClock, type Clock } from '../../core/host/clock.js';
 import { DirectoryWatcher, type DirectoryEvent } from '../../core/host/host-services.js';
 import { NodeDirectoryWatcher } from '../../core/host/node-directory-watcher.js';
 import { plural } from '../../core/logging/plural.js';
@@ -55,6 +56,8 @@ export interface DockerEngineOptions {
   readonly inspectRetryMs?: number;
   /** Container folders read per turn of the event loop in a full scan of the files (default 64). */
   readonly diskReadSlice?: number;
+  /** Where the waits between tries at the daemon and between an inspect's tries are timed (default: Node's timers). */
+  readonly clock?: Clock;
   /**
    * When to ask the daemon: `always` (default: the API once it answers, the
    * files meanwhile), or `when-no-files`: the files alone whenever Docker's
@@ -74,6 +77,7 @@ export class DockerEngine implements EngineContribution {
   private readonly retryMinMs: number;
   private readonly retryMaxMs: number;
   private readonly watcher: DirectoryWatcher;
+  private readonly clock: Clock;
 
   private sink: ContainerSink | undefined;
   private bootTime: number | undefined;
@@ -91,7 +95,8 @@ export class DockerEngine implements EngineContribution {
   /** Something was pushed with replaceAll. */
   private loaded = false;
   private retryDelay: number;
-  private retryTimer: NodeJS.Timeout | undefined;
+  /** Cancels the next try's timer, while one is set. */
+  private cancelRetry: (() => void) | undefined;
   /** Tries after a socket event or a lost stream, until the delay reaches its maximum. */
   private retrying = false;
   private unwatchSocket: (() => void) | undefined;
@@ -109,6 +114,7 @@ export class DockerEngine implements EngineContribution {
     this.retryMaxMs = this.options.retryMaxMs ?? 30000;
     this.retryDelay = this.retryMinMs;
     this.watcher = watcher ?? new NodeDirectoryWatcher();
+    this.clock = this.options.clock ?? systemClock;
   }
 
   /** Which source the index shows now: the daemon's API, the files, or none yet. */
@@ -148,14 +154,14 @@ export class DockerEngine implements EngineContribution {
       await disk.recheck();
       this.reportHealth();
     }
-    if (this.attempt === undefined && this.retryTimer === undefined && !this.filesSuffice()) void this.tryDaemon();
+    if (this.attempt === undefined && this.cancelRetry === undefined && !this.filesSuffice()) void this.tryDaemon();
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     this.sink = undefined;
-    clearTimeout(this.retryTimer);
-    this.retryTimer = undefined;
+    this.cancelRetry?.();
+    this.cancelRetry = undefined;
     this.unwatchSocket?.();
     this.unwatchSocket = undefined;
     const attempt = this.attempt;
@@ -224,6 +230,7 @@ export class DockerEngine implements EngineContribution {
       endpoint: this.endpoint,
       bootTime: this.bootTime,
       ...pick(this.options, ['probeTimeoutMs', 'requestTimeoutMs', 'inspectConcurrency', 'inspectAttempts', 'inspectRetryMs']),
+      clock: this.clock,
       onUpsert: (record) => this.fromApi(source, (sink) => sink.upsert(record)),
       onRemove: (id) => this.fromApi(source, (sink) => sink.remove(id)),
       onLost: (why) => this.lost(source, why),
@@ -260,8 +267,8 @@ export class DockerEngine implements EngineContribution {
     this.apiFailure = undefined;
     this.retryDelay = this.retryMinMs;
     this.retrying = false;
-    clearTimeout(this.retryTimer);
-    this.retryTimer = undefined;
+    this.cancelRetry?.();
+    this.cancelRetry = undefined;
     this.unwatchSocket?.();
     this.unwatchSocket = undefined;
     this.disk?.close();
@@ -330,22 +337,21 @@ export class DockerEngine implements EngineContribution {
       return;
     }
     if (!(event.kind === 'overflow' || (event.kind === 'changed' && event.name === name))) return;
-    clearTimeout(this.retryTimer);
-    this.retryTimer = undefined;
+    this.cancelRetry?.();
+    this.cancelRetry = undefined;
     this.retryDelay = this.retryMinMs;
     this.retrying = true;
     void this.tryDaemon();
   }
 
   private scheduleRetry(): void {
-    if (this.stopped || this.retryTimer !== undefined || this.api !== undefined) return;
+    if (this.stopped || this.cancelRetry !== undefined || this.api !== undefined) return;
     const wait = this.retryDelay;
     this.retryDelay = Math.min(wait * 2, this.retryMaxMs);
-    this.retryTimer = setTimeout(() => {
-      this.retryTimer = undefined;
+    this.cancelRetry = this.clock.after(wait, () => {
+      this.cancelRetry = undefined;
       void this.tryDaemon();
-    }, wait);
-    this.retryTimer.unref();
+    });
   }
 
   /** Replaces the engine's containers in the registry (which applies a long list in slices). */

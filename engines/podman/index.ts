@@ -9,7 +9,8 @@ export {
   DEFAULT_PODMAN_RUNDIR,
 } from './podman-engine.js';
 export type { UserLookup } from './podman-engine.js';
-export type { PodmanClock } from './podman-clock.js';
+/** The engine's clock option takes croot's `Clock` (core/host/clock.ts); this name stays for code written against it. */
+export type { Clock as PodmanClock } from '../../core/host/clock.js';
 export { DEFAULT_CONTAINERS_STORAGE_CONFS, podmanPathsFrom } from './podman-paths.js';
 export type { PodmanPaths } from './podman-paths.js';
 export { parseContainerList, chooseDriver, runStatus, GRAPH_DRIVERS } from './podman-storage.js';

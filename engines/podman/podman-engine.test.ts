@@ -18,11 +18,11 @@ import { ContainerProcessIdResolver } from '../../core/registry/container-resolv
 import { DirectoryWatcher, type DirectoryEvent } from '../../core/host/host-services.js';
 import { commandWorks, describeWith, probes, ROOTLESS_USER, run } from '../../test/support/components.js';
 import { CountingWatcher } from '../../test/support/counting-watcher.js';
+import { ManualClock } from '../../test/support/manual-clock.js';
 import { codeOf, eventually } from '../../test/support/outcomes.js';
 import { nssUsers, parsePasswd, type PasswdUser } from './nss-users.js';
 import { DEFAULT_PODMAN_DATADIR, PodmanEngine, PodmanEngineOptions, podmanPathsFrom, type UserLookup } from './podman-engine.js';
 import { podmanEngineModule } from './podman-engine-module.js';
-import type { PodmanClock } from './podman-clock.js';
 
 const FIXTURE = join(__dirname, '..', '..', 'test', 'fixtures', 'podman');
 const RUN = 'be36a965cb4803f38194ce0ee329956f4c53254d81f5cdd5f9ef5a8722fe788b';
@@ -125,30 +125,6 @@ function killedByKernel(pid: number): boolean {
   }
   if (/^State:\s+[ZX]/m.test(status)) return true;
   return [...status.matchAll(/^(?:SigPnd|ShdPnd):\s+([0-9a-f]+)$/gm)].some((m) => (BigInt(`0x${m[1] ?? '0'}`) & 0x100n) !== 0n);
-}
-
-/** A clock that moves only when the test moves it, and fires a timer only when moved past it. */
-class ManualClock implements PodmanClock {
-  private time = 1e9;
-  private timers: { at: number; callback: () => void }[] = [];
-
-  now(): number {
-    return this.time;
-  }
-
-  after(ms: number, callback: () => void): () => void {
-    const timer = { at: this.time + ms, callback };
-    this.timers.push(timer);
-    return () => (this.timers = this.timers.filter((t) => t !== timer));
-  }
-
-  /** Moves the clock by `ms` and fires the timers due by then. */
-  advance(ms: number): void {
-    this.time += ms;
-    const due = this.timers.filter((t) => t.at <= this.time);
-    this.timers = this.timers.filter((t) => t.at > this.time);
-    for (const t of due) t.callback();
-  }
 }
 
 /** A module that gives the engine `watcher`. */

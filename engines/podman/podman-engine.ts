@@ -20,12 +20,12 @@ import { basename, dirname } from 'node:path';
 import { inject, injectable, optional } from 'inversify';
 import { CrootConfig } from '../../core/config/croot-config.js';
 import type { ContainerRecord, ContainerSink, EngineContribution } from '../../core/registry/engine-contribution.js';
+import { systemClock, type Clock } from '../../core/host/clock.js';
 import { DirectoryWatcher, type DirectoryEvent } from '../../core/host/host-services.js';
 import { NodeDirectoryWatcher } from '../../core/host/node-directory-watcher.js';
 import { plural } from '../../core/logging/plural.js';
 import { fileSignature } from '../../core/host/state-file.js';
 import { FolderWatch } from './folder-watch.js';
-import { systemClock, type PodmanClock } from './podman-clock.js';
 import { nssUsers, type PasswdUser } from './nss-users.js';
 import { locateStores, type WantedStore } from './locate-stores.js';
 import { podmanPathsFrom, type PodmanPaths } from './podman-paths.js';
@@ -67,7 +67,7 @@ export interface PodmanEngineOptions {
   /** The passwd file whose change makes the users be listed again (default /etc/passwd). */
   readonly passwdFile?: string;
   /** The users' age and the first load's bound are told by this clock (default: Node's). */
-  readonly clock?: PodmanClock;
+  readonly clock?: Clock;
 }
 
 @injectable()
@@ -79,7 +79,7 @@ export class PodmanEngine implements EngineContribution {
   private readonly firstLoadTimeoutMs: number;
   private readonly scheduler: ReadScheduler;
   private readonly host: StoreHost;
-  private readonly clock: PodmanClock;
+  private readonly clock: Clock;
 
   private sink: ContainerSink | undefined;
   /** The first full list has been pushed: changes are pushed one by one from now on. */
