@@ -488,6 +488,12 @@ describe('LxcEngine', () => {
     }
 
     /** Processes of process group `pgid` that have not exited (the kernel's /proc; zombies are dead). */
+    /** The pid a script wrote to `file` (`echo $$ >file`), once the whole line is there: the shell makes the file before it writes. */
+    function pidIn(file: string): number | undefined {
+      const text = existsSync(file) ? readFileSync(file, 'utf8') : '';
+      return /^\d+\n$/.test(text) ? Number(text) : undefined;
+    }
+
     function groupMembers(pgid: number): number[] {
       return readdirSync('/proc')
         .filter((e) => /^\d+$/.test(e))
@@ -500,7 +506,7 @@ describe('LxcEngine', () => {
       // The request's bound (the registry's first-load bound) made short: the test waits it out.
       const { registry, pids } = await croot({ PCP_LXC_INFO: hangingLxcInfo(pidfile) }, { timeoutMs: 600000 }, join(work, 'proc'), undefined, { firstLoadTimeoutMs: 200 });
       expect(registry.containers().find((c) => c.id === 'myvm')?.record).toMatchObject({ running: false, pending: true });
-      const hung = await eventually(async () => (existsSync(pidfile) ? Number(readFileSync(pidfile, 'utf8')) : undefined));
+      const hung = await eventually(async () => pidIn(pidfile));
       expect(await codeOf(() => pids.resolveProcessId('myvm'))).toBe('ERR_ENGINE_LOADING');
       expect(alive(hung)).toBe(true);
     });
@@ -508,7 +514,7 @@ describe('LxcEngine', () => {
     it('kills the whole process group at the timeout and says so in the health', async () => {
       const pidfile = join(work, 'hung.pid');
       const { registry } = await croot({ PCP_LXC_INFO: hangingLxcInfo(pidfile) }, { timeoutMs: 300 });
-      const hung = await eventually(async () => (existsSync(pidfile) ? Number(readFileSync(pidfile, 'utf8')) : undefined));
+      const hung = await eventually(async () => pidIn(pidfile));
       await eventually(async () => (status(registry).reason.includes('lxc-info failed for myvm (timed out after 300 ms)') ? true : undefined));
       expect(status(registry).available).toBe(true);
       // The script's own child (sleep) went with it: nothing of the group is left.
@@ -523,7 +529,7 @@ describe('LxcEngine', () => {
       writeFileSync(info, `#!/bin/sh\ntrap '' TERM\necho $$ >${pidfile}\nsleep 1000\necho never\n`);
       chmodSync(info, 0o755);
       const { registry } = await croot({ PCP_LXC_INFO: info }, { timeoutMs: 300 });
-      const hung = await eventually(async () => (existsSync(pidfile) ? Number(readFileSync(pidfile, 'utf8')) : undefined));
+      const hung = await eventually(async () => pidIn(pidfile));
       await eventually(async () => (status(registry).reason.includes('lxc-info failed for myvm (timed out after 300 ms)') ? true : undefined));
       await eventually(async () => (groupMembers(hung).length === 0 ? true : undefined));
     });
@@ -531,7 +537,7 @@ describe('LxcEngine', () => {
     it('is killed when the engine stops', async () => {
       const pidfile = join(work, 'hung.pid');
       const { registry } = await croot({ PCP_LXC_INFO: hangingLxcInfo(pidfile) }, { timeoutMs: 600000 });
-      const hung = await eventually(async () => (existsSync(pidfile) ? Number(readFileSync(pidfile, 'utf8')) : undefined));
+      const hung = await eventually(async () => pidIn(pidfile));
       // The script and its sleep.
       await eventually(async () => (groupMembers(hung).length === 2 ? true : undefined));
       await registry.stop();
