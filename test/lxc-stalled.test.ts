@@ -54,7 +54,11 @@ describe('a hanging lxc-info', () => {
     void registry.start();
 
     // lxc-info is running and has not answered...
-    const hung = await eventually(async () => (existsSync(pidfile) ? Number(readFileSync(pidfile, 'utf8')) : undefined));
+    // Once its whole line is written (the shell makes the pid file before it writes).
+    const hung = await eventually(async () => {
+      const text = existsSync(pidfile) ? readFileSync(pidfile, 'utf8') : '';
+      return /^\d+\n$/.test(text) ? Number(text) : undefined;
+    });
     // ...and the static container is answered meanwhile; LXC's names are listed, their state not known:
     // a request for one waits (at most the first-load wait) and is never told "not running".
     expect(await settle(() => pids.resolveProcessId('box'))).toBe(sleeper.pid);
