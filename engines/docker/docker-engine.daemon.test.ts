@@ -17,7 +17,7 @@ import { ContainerModule, type Container } from 'inversify';
 import { createCrootContainer } from '../../core/create-container.js';
 import { EngineRegistry, EngineRegistryOptions, type IndexedContainer } from '../../core/registry/engine-registry.js';
 import type { ContainerSink } from '../../core/registry/engine-contribution.js';
-import { DirectoryWatcher } from '../../core/host/host-services.js';
+import { DirectoryWatcher, type DirectoryEvent } from '../../core/host/host-services.js';
 import { describeWith, probes } from '../../test/support/components.js';
 import { CountingWatcher } from '../../test/support/counting-watcher.js';
 import { DaemonRelay } from '../../test/support/docker-relay.js';
@@ -328,6 +328,56 @@ describe('DockerEngine backing off after its socket appears', () => {
     // The third try failed with the wait at its maximum: told in the health, and no timed try follows.
     await reasonMatching(registry, /HTTP 500/);
     expect([daemon.connections(), clock.pending()]).toEqual([3, []]);
+  });
+});
+
+describe('DockerEngine told of another file in its socket\'s folder', () => {
+  /** A watcher whose events the test gives, at once, in its own order. */
+  class HandWatcher implements DirectoryWatcher {
+    private readonly watches = new Map<string, (event: DirectoryEvent) => void>();
+    watch(dir: string, onEvent: (event: DirectoryEvent) => void): () => void {
+      this.watches.set(dir, onEvent);
+      return () => this.watches.delete(dir);
+    }
+    tell(dir: string, event: DirectoryEvent): void {
+      this.watches.get(dir)?.(event);
+    }
+    watching(dir: string): boolean {
+      return this.watches.has(dir);
+    }
+  }
+
+  it('makes no try at the daemon for it, and one for its socket', async () => {
+    const sockDir = join(scratch, 'other-file-dir');
+    mkdirSync(sockDir);
+    const sock = join(sockDir, 'docker.sock');
+    const hand = new HandWatcher();
+    const clock = new ManualClock();
+    const { registry } = await startedCroot({ DOCKER_HOST: `unix://${sock}`, PCP_DOCKER_DIR: fixtureDockerDir() }, { clock, requestTimeoutMs: 600000 }, hand);
+    await reasonMatching(registry, /unreachable \(ENOENT\)/);
+    expect([hand.watching(sockDir), clock.pending()]).toEqual([true, []]);
+    // Connections in the order the kernel queued them (a try connects while the event is handled), each named by its first request.
+    const accepted: string[] = [];
+    const server = createServer((s) => {
+      const slot = accepted.push('?') - 1;
+      held.add(s);
+      s.on('close', () => held.delete(s));
+      s.on('error', () => undefined);
+      s.once('data', (chunk) => {
+        const request = chunk.toString('latin1');
+        accepted[slot] = request === 'MARK' ? 'mark' : request.split(' ', 2).join(' ');
+        pingOnly(request, s);
+      });
+    });
+    servers.push(server);
+    await new Promise<void>((res) => server.listen(sock, res));
+    hand.tell(sockDir, { kind: 'changed', name: 'docker.sock.tmp' });
+    createConnection(sock).on('error', () => undefined).end('MARK');
+    hand.tell(sockDir, { kind: 'changed', name: 'docker.sock' });
+    expect(await reasonMatching(registry, /answers/)).toMatch(/loading: listing its containers/);
+    // The first two (a daemon that answers is asked more, on connections of their own).
+    const firstTwo = await eventually(async () => (accepted.length >= 2 && !accepted.slice(0, 2).includes('?') ? accepted.slice(0, 2) : undefined));
+    expect(firstTwo).toEqual(['mark', 'GET /_ping']);
   });
 });
 
