@@ -331,7 +331,7 @@ describe('DockerEngine backing off after its socket appears', () => {
   });
 });
 
-describe('DockerEngine told of another file in its socket\'s folder', () => {
+describe('DockerEngine told by hand of events in its socket\'s folder', () => {
   /** A watcher whose events the test gives, at once, in its own order. */
   class HandWatcher implements DirectoryWatcher {
     private readonly watches = new Map<string, (event: DirectoryEvent) => void>();
@@ -347,8 +347,14 @@ describe('DockerEngine told of another file in its socket\'s folder', () => {
     }
   }
 
-  it('makes no try at the daemon for it, and one for its socket', async () => {
-    const sockDir = join(scratch, 'other-file-dir');
+  /**
+   * The engine waiting for its socket (its folder watched by hand, no timed try), and a daemon listening
+   * there that it has not been told of. `accepted`: the connections in the order the kernel queued them (a
+   * try connects while the event that makes it is handled), each named by its first request; `mark()`
+   * queues one of the test's own.
+   */
+  async function waitingEngine(name: string): Promise<{ registry: EngineRegistry; tell: (event: DirectoryEvent) => void; mark: () => void; accepted: string[] }> {
+    const sockDir = join(scratch, name);
     mkdirSync(sockDir);
     const sock = join(sockDir, 'docker.sock');
     const hand = new HandWatcher();
@@ -356,7 +362,6 @@ describe('DockerEngine told of another file in its socket\'s folder', () => {
     const { registry } = await startedCroot({ DOCKER_HOST: `unix://${sock}`, PCP_DOCKER_DIR: fixtureDockerDir() }, { clock, requestTimeoutMs: 600000 }, hand);
     await reasonMatching(registry, /unreachable \(ENOENT\)/);
     expect([hand.watching(sockDir), clock.pending()]).toEqual([true, []]);
-    // Connections in the order the kernel queued them (a try connects while the event is handled), each named by its first request.
     const accepted: string[] = [];
     const server = createServer((s) => {
       const slot = accepted.push('?') - 1;
@@ -371,13 +376,34 @@ describe('DockerEngine told of another file in its socket\'s folder', () => {
     });
     servers.push(server);
     await new Promise<void>((res) => server.listen(sock, res));
-    hand.tell(sockDir, { kind: 'changed', name: 'docker.sock.tmp' });
-    createConnection(sock).on('error', () => undefined).end('MARK');
-    hand.tell(sockDir, { kind: 'changed', name: 'docker.sock' });
+    return {
+      registry,
+      tell: (event) => hand.tell(sockDir, event),
+      mark: () => void createConnection(sock).on('error', () => undefined).end('MARK'),
+      accepted,
+    };
+  }
+
+  /** The first `n` connections once each has said what it is (a daemon that answers is asked more, on connections of their own). */
+  const first = (accepted: string[], n: number): Promise<string[]> =>
+    eventually(async () => (accepted.length >= n && !accepted.slice(0, n).includes('?') ? accepted.slice(0, n) : undefined));
+
+  it('makes no try at the daemon for another file or for its socket\'s removal, and one for its socket', async () => {
+    const { registry, tell, mark, accepted } = await waitingEngine('other-file-dir');
+    tell({ kind: 'changed', name: 'docker.sock.tmp' });
+    tell({ kind: 'removed', name: 'docker.sock' });
+    mark();
+    tell({ kind: 'changed', name: 'docker.sock' });
     expect(await reasonMatching(registry, /answers/)).toMatch(/loading: listing its containers/);
-    // The first two (a daemon that answers is asked more, on connections of their own).
-    const firstTwo = await eventually(async () => (accepted.length >= 2 && !accepted.slice(0, 2).includes('?') ? accepted.slice(0, 2) : undefined));
-    expect(firstTwo).toEqual(['mark', 'GET /_ping']);
+    expect(await first(accepted, 2)).toEqual(['mark', 'GET /_ping']);
+  });
+
+  it('tries the daemon when the kernel says the folder\'s events were lost', async () => {
+    const { registry, tell, mark, accepted } = await waitingEngine('overflow-dir');
+    tell({ kind: 'overflow', name: '' });
+    mark();
+    expect(await reasonMatching(registry, /answers/)).toMatch(/loading: listing its containers/);
+    expect(await first(accepted, 2)).toEqual(['GET /_ping', 'mark']);
   });
 });
 
