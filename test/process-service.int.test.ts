@@ -10,17 +10,21 @@ import { join, resolve } from 'node:path';
 import type { Container } from 'inversify';
 import { joinCommandLine } from '../core/process/pmcd-command-line.js';
 import { createCrootContainer } from '../core/create-container.js';
-import { ProcessSpawner } from '../core/host/host-services.js';
+import { FdSender, ProcessSpawner } from '../core/host/host-services.js';
 import { ProcessManager, ProcessManagerOptions } from '../core/process/process-manager.js';
 import { processServiceModule } from '../core/process/process-service-module.js';
 import { PduType, START_HEADER_SIZE, decodeInfo, decodeStart, decodeStop, encodeStart, encodeStop } from '../core/protocol/root-pdus.js';
 import { RootClient } from '../core/client/root-client.js';
+import { RootRequestHandler } from '../core/server/root-request-handler.js';
 import { RootServer } from '../core/server/root-server.js';
+import { FrameDecoder, type Frame } from '../core/protocol/frame-decoder.js';
 import { CrootNative, loadNative, nativeModule } from '../native/index.js';
 import { NativeProcessSpawner } from '../native/native-process-spawner.js';
 import { nativeTransport } from '../native/native-transport.js';
 import { describeWith, probes } from './support/components.js';
 import { processState, zombieChildren } from './support/processes.js';
+import { readStart, startRequest } from './support/root-pdu-bytes.js';
+import { errnoTruth } from './support/truth.js';
 import { fdsOpenedSince, openFds } from './support/sandbox.js';
 
 /** One PDU per recvmsg on a blocking native socket, as PCP's C client reads. */
@@ -366,5 +370,48 @@ describeWith('root', probes.root, 'process services through crootd (STARTPMDA/ST
         await exited;
       }
     });
+  });
+});
+
+describeWith('root', probes.root, 'STARTPMDA in a server that cannot pass fds (a ProcessService bound without the native FdSender)', () => {
+  /** Processes whose command line is exactly `argv`, from /proc. */
+  function running(argv: readonly string[]): number[] {
+    const want = `${argv.join('\0')}\0`;
+    return readdirSync('/proc')
+      .filter((e) => /^\d+$/.test(e))
+      .filter((pid) => {
+        try {
+          return readFileSync(`/proc/${pid}/cmdline`, 'utf8') === want;
+        } catch {
+          return false;
+        }
+      })
+      .map(Number);
+  }
+
+  it('refuses pipe IPC with -ENOTSUP before starting anything, and still starts with socket IPC', async () => {
+    const container = createCrootContainer({ config: { allowUids: [0] }, modules: [processServiceModule] });
+    container.bind<CrootNative>(CrootNative).toConstantValue(loadNative());
+    container.bind<ProcessSpawner>(ProcessSpawner).to(NativeProcessSpawner).inSingletonScope();
+    expect(container.isBound(FdSender)).toBe(false);
+    const handler = container.get(RootRequestHandler);
+    const manager = container.get(ProcessManager);
+    const root = { pid: process.pid, uid: 0, gid: 0 };
+    const ask = async (request: Buffer): Promise<ReturnType<typeof readStart>> => {
+      const [frame] = new FrameDecoder().push(request);
+      return readStart((await handler.answer(frame as Frame, root)).bytes);
+    };
+    try {
+      const piped = await ask(startRequest(2, 'piped', '/bin/sleep 61.25'));
+      // ENOTSUP is EOPNOTSUPP on Linux.
+      expect([piped.type, piped.status, piped.pid]).toEqual([PduType.STARTPMDA, -errnoTruth('EOPNOTSUPP'), -1]);
+      expect(running(['/bin/sleep', '61.25'])).toEqual([]);
+      expect(manager.runningPids).toEqual([]);
+      const socketed = await ask(startRequest(1, 'socketed', '/bin/sleep 61.5'));
+      expect(socketed.status).toBe(0);
+      expect(manager.runningPids).toEqual([socketed.pid]);
+    } finally {
+      await manager.shutdown();
+    }
   });
 });
