@@ -93,6 +93,16 @@ function mine(registry: EngineRegistry): IndexedContainer[] {
   return registry.containers().filter((c) => c.engine === 'containerd');
 }
 
+/** The annotations containerd's CRI plugin writes for a Kubernetes container `container` of pod `pod` in `namespace`. */
+function criContainer(namespace: string, pod: string, container: string): Record<string, string> {
+  return {
+    'io.kubernetes.cri.container-type': 'container',
+    'io.kubernetes.cri.container-name': container,
+    'io.kubernetes.cri.sandbox-name': pod,
+    'io.kubernetes.cri.sandbox-namespace': namespace,
+  };
+}
+
 /** The fixture's own files, read by the test: the truth the engine must report. */
 function initPid(ns: string, id: string): number {
   return Number(readFileSync(join(root, 'task', ns, id, 'init.pid'), 'utf8'));
@@ -412,12 +422,7 @@ describe('ContainerdEngine', () => {
 
     it('gives a Kubernetes name held by two tasks to the started one only', async () => {
       const { pids, registry } = await croot();
-      const pod = {
-        'io.kubernetes.cri.container-type': 'container',
-        'io.kubernetes.cri.container-name': 'app',
-        'io.kubernetes.cri.sandbox-name': 'shop-7d9f',
-        'io.kubernetes.cri.sandbox-namespace': 'prod',
-      };
+      const pod = criContainer('prod', 'shop-7d9f', 'app');
       new FakeTask('k8s.io', 'next-app', 7007, 6500).bundleWritten(pod).created();
       await eventually(async () => (mine(registry).find((c) => c.id === 'k8s.io/next-app')?.state === 'created' ? true : undefined));
       expect(pids.resolveProcessId('prod_shop-7d9f_app')).toBe(initPid('k8s.io', 'croot-fx-kapp'));
@@ -430,12 +435,7 @@ describe('ContainerdEngine', () => {
 
     it('leaves a Kubernetes name held by two tasks that are both only created on both, so that it names neither', async () => {
       const { registry } = await croot();
-      const pod = {
-        'io.kubernetes.cri.container-type': 'container',
-        'io.kubernetes.cri.container-name': 'job',
-        'io.kubernetes.cri.sandbox-name': 'batch-1',
-        'io.kubernetes.cri.sandbox-namespace': 'prod',
-      };
+      const pod = criContainer('prod', 'batch-1', 'job');
       new FakeTask('k8s.io', 'job-a', 7011, 6900).bundleWritten(pod).created();
       new FakeTask('k8s.io', 'job-b', 7012, 6901).bundleWritten(pod).created();
       await eventually(async () => (mine(registry).filter((c) => c.id.startsWith('k8s.io/job-') && c.state === 'created').length === 2 ? true : undefined));
@@ -450,12 +450,7 @@ describe('ContainerdEngine', () => {
 
   describe('names pmcd lets through', () => {
     it("gives every container a name PCP's own rule accepts, and each such name resolves to it", async () => {
-      new FakeTask('k8s.io', DIGEST, 7008, 6600).bundleWritten({
-        'io.kubernetes.cri.container-type': 'container',
-        'io.kubernetes.cri.container-name': 'db',
-        'io.kubernetes.cri.sandbox-name': 'store-1',
-        'io.kubernetes.cri.sandbox-namespace': 'prod',
-      }).created().started();
+      new FakeTask('k8s.io', DIGEST, 7008, 6600).bundleWritten(criContainer('prod', 'store-1', 'db')).created().started();
       const { registry } = await croot();
       const all = mine(registry);
       expect(all.length).toBe(4);

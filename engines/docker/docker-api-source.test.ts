@@ -116,6 +116,23 @@ const inspectOk = on(/^\/containers\/\w+\/json$/, (res, req) => json(200, contai
 const ID = 'ab'.repeat(32);
 const listOne = on(/^\/containers\/json$/, json(200, [{ Id: ID, Names: ['/lonely'], State: 'running' }]));
 
+/** A daemon that lists one container and refuses every inspect of it (HTTP 500), counting the inspects. */
+async function overloadedDaemon(name: string): Promise<{ socket: string; inspects: () => number }> {
+  let inspects = 0;
+  const socket = await fakeDaemon(
+    name,
+    pingOk,
+    info,
+    quietEvents,
+    listOne,
+    on(/^\/containers\/\w+\/json$/, (res) => {
+      inspects++;
+      json(500, { message: 'overloaded' })(res);
+    }),
+  );
+  return { socket, inspects: () => inspects };
+}
+
 describe('DockerApiSource and a daemon that answers wrong', () => {
   it('fails with the endpoint\'s problem, asking no daemon (not the default socket either)', async () => {
     const endpoint = dockerEndpointFrom({ DOCKER_HOST: 'ssh://croot@example.invalid' });
@@ -170,21 +187,10 @@ describe('DockerApiSource and a daemon that answers wrong', () => {
   });
 
   it('tries a failing inspect again after a growing wait, says so meanwhile, then gives up naming the container', async () => {
-    let inspects = 0;
-    const socket = await fakeDaemon(
-      'inspect-500',
-      pingOk,
-      info,
-      quietEvents,
-      listOne,
-      on(/^\/containers\/\w+\/json$/, (res) => {
-        inspects++;
-        json(500, { message: 'overloaded' })(res);
-      }),
-    );
+    const { socket, inspects } = await overloadedDaemon('inspect-500');
     const { source, told } = sourceAt(socket, { inspectAttempts: 3, inspectRetryMs: 20 });
     expect(await failureOf(source.connect())).toBe(`inspect of container ${ID.slice(0, 12)} failed 3 times (HTTP 500: (HTTP code 500) server error - overloaded)`);
-    expect(inspects).toBe(3);
+    expect(inspects()).toBe(3);
     // Health as it went: answered, listed, then each wait announced and ended.
     expect(told.progress.map((p) => [p.listed, p.retrying, p.lastError])).toEqual([
       [undefined, 0, undefined],
@@ -197,29 +203,18 @@ describe('DockerApiSource and a daemon that answers wrong', () => {
   });
 
   it('waits inspectRetryMs on its clock before an inspect\'s second try, twice as long before each next, never more than 5 s', async () => {
-    let inspects = 0;
-    const socket = await fakeDaemon(
-      'inspect-waits',
-      pingOk,
-      info,
-      quietEvents,
-      listOne,
-      on(/^\/containers\/\w+\/json$/, (res) => {
-        inspects++;
-        json(500, { message: 'overloaded' })(res);
-      }),
-    );
+    const { socket, inspects } = await overloadedDaemon('inspect-waits');
     const clock = new ManualClock();
     const { source } = sourceAt(socket, { inspectAttempts: 5, inspectRetryMs: 1500, clock });
     const connecting = failureOf(source.connect());
     const waits: number[] = [];
     for (let tried = 1; tried < 5; tried++) {
       // The try has failed and the next one waits on the clock; it is not made before its time.
-      await eventually(async () => (inspects === tried && clock.pending().length === 1 ? true : undefined));
+      await eventually(async () => (inspects() === tried && clock.pending().length === 1 ? true : undefined));
       const [wait = 0] = clock.pending();
       waits.push(wait);
       clock.advance(wait - 1);
-      expect([inspects, clock.pending()]).toEqual([tried, [1]]);
+      expect([inspects(), clock.pending()]).toEqual([tried, [1]]);
       clock.advance(1);
     }
     expect(await connecting).toBe(`inspect of container ${ID.slice(0, 12)} failed 5 times (HTTP 500: (HTTP code 500) server error - overloaded)`);
