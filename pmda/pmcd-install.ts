@@ -3,8 +3,12 @@
  * it again, the way PCP's own `Install`/`Remove` scripts do it (pmdaproc.sh):
  * its line in pmcd.conf, its files in `$PCP_PMDAS_DIR/<dir>/` (`root_<dir>`
  * PMNS, `help` with its newhelp database, `domain.h`), a link to its PMNS in
- * `$PCP_VAR_DIR/pmns/` (PMNS rebuilds keep its names), its names merged
- * into `$PCP_VAR_DIR/pmns/root` with `pmnsadd`, and pmcd restarted.
+ * `$PCP_VAR_DIR/pmns/` named `root_<label>` (PCP's `Rebuild`, which pmcd's
+ * rc script runs at a start that finds `.NeedRebuild`, as after every PCP
+ * install or upgrade, merges `root_<name>` only for an agent `<name>` of
+ * pmcd.conf; a file of that name that was there is kept in the PMDA's
+ * folder until the removal puts it back), its names merged into
+ * `$PCP_VAR_DIR/pmns/root` with `pmnsadd`, and pmcd restarted.
  *
  * Removal puts pmcd.conf and the PMNS back byte for byte when nothing else
  * changed them since the install (the install records what it wrote), and
@@ -13,7 +17,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, renameSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { CrootError } from '../core/errors/croot-error.js';
 import type { Pmda } from './define-pmda.js';
@@ -212,7 +216,36 @@ function ensurePmns(pmnsRoot: string, say: (line: string) => void): void {
   }
   run(rebuild, ['-u'], dir);
   if (!existsSync(pmnsRoot)) throw new CrootError('ERR_SYSTEM', `${rebuild} -u did not make ${pmnsRoot}`);
+  // As the rc script does after its Rebuild: the next start need not build it again.
+  rmSync(join(dir, '.NeedRebuild'), { force: true });
   say(`${pmnsRoot}: built with ${rebuild} -u, as pmcd does at its first start (pmcd has not started here yet)`);
+}
+
+/**
+ * The PMNS link of an agent labelled `label` (`$PCP_VAR_DIR/pmns/root_<label>`: the name PCP's Rebuild
+ * merges for that agent of pmcd.conf), and where a file that held that name before the install is kept.
+ */
+function pmnsLinkOf(paths: PcpPaths, label: string, dir: string): { link: string; kept: string } {
+  return { link: join(paths.varDir, 'pmns', `root_${label}`), kept: join(dir, `root_${label}.before-install`) };
+}
+
+/** Whether `path` exists, a dangling symbolic link included. */
+function lexists(path: string): boolean {
+  try {
+    lstatSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Whether `path` is a symbolic link to `target`. */
+function isLinkTo(path: string, target: string): boolean {
+  try {
+    return lstatSync(path).isSymbolicLink() && readlinkSync(path) === target;
+  } catch {
+    return false;
+  }
 }
 
 /** Whether pmcd runs. */
@@ -242,6 +275,11 @@ function namesIn(pmns: string, tops: readonly string[]): string[] {
       return [];
     }
   });
+}
+
+/** The top-level names of `names` (`containers` for `containers.pid`). */
+function topsOf(names: readonly string[]): string[] {
+  return [...new Set(names.map((n) => n.split('.', 1)[0] as string))];
 }
 
 /** The backup an install keeps of `file`. */
@@ -299,8 +337,11 @@ export function installPmda(options: InstallPmdaOptions): void {
   copyFileSync(pmnsRoot, pmnsBackup);
   // The link before pmnsadd: pmcd's rc script rebuilds the whole PMNS at its next start when a
   // root_* file is newer than root, and pmnsadd's root is newer than the link.
-  const link = join(paths.varDir, 'pmns', `root_${dirName}`);
-  if (!existsSync(link)) symlinkSync(pmnsFile, link);
+  const { link, kept } = pmnsLinkOf(paths, label, dir);
+  if (!isLinkTo(link, pmnsFile)) {
+    if (lexists(link)) renameSync(link, kept);
+    symlinkSync(pmnsFile, link);
+  }
   run(join(paths.binadmDir, 'pmnsadd'), ['-n', pmnsRoot, pmnsFile]);
   const previousLine = conf.split('\n').find((l) => labelOf(l) === label);
   const state: Installed = {
@@ -382,18 +423,26 @@ export function removePmda(options: RemovePmdaOptions): void {
       writeFileSync(pmnsRoot, readFileSync(pmnsBackup));
       say(`${pmnsRoot} restored`);
     } else if (state !== undefined) {
-      const gone = addedSubtrees(state.names, new Set(state.namesBefore));
+      // Only what is still there: a PMNS rebuilt since may hold none of them.
+      const present = new Set(namesIn(pmnsRoot, topsOf(state.names)));
+      const gone = addedSubtrees(state.names.filter((n) => present.has(n)), new Set(state.namesBefore));
       if (gone.length > 0) run(join(paths.binadmDir, 'pmnsdel'), ['-n', pmnsRoot, ...gone]);
       say(`${pmnsRoot} changed since the install: deleted ${gone.join(' ') || 'nothing'}`);
     }
     rmSync(pmnsBackup);
   }
-  const link = join(paths.varDir, 'pmns', `root_${dirName}`);
-  try {
-    if (lstatSync(link).isSymbolicLink() && readlinkSync(link) === join(dir, `root_${dirName}`)) unlinkSync(link);
-  } catch {
-    // no link
+  const pmnsFile = join(dir, `root_${dirName}`);
+  const { link, kept } = pmnsLinkOf(paths, options.label, dir);
+  if (isLinkTo(link, pmnsFile)) {
+    unlinkSync(link);
+    if (lexists(kept)) {
+      renameSync(kept, link);
+      say(`${link} put back`);
+    }
   }
+  // Earlier installs linked root_<dir>, which PCP's Rebuild skips: taken out as well.
+  const oldLink = join(paths.varDir, 'pmns', `root_${dirName}`);
+  if (isLinkTo(oldLink, pmnsFile)) unlinkSync(oldLink);
   rmSync(dir, { recursive: true, force: true });
 
   if (wasRunning) {

@@ -215,14 +215,19 @@ if command -v podman >/dev/null; then
 fi
 
 # --- PCP: the PMNS ------------------------------------------------------------
-# pmcd's rc script builds /var/lib/pcp/pmns/root at pmcd's first start; a
-# fresh install that has never started pmcd has none. Build it as that script
-# does, so tests find PCP as a machine that has run it finds it.
+# pmcd's rc script builds /var/lib/pcp/pmns/root at pmcd's first start (and
+# at any start that finds .NeedRebuild, which PCP's package leaves at every
+# install or upgrade), then removes .NeedRebuild; a fresh install that has
+# never started pmcd has no root and a .NeedRebuild. Do as that script does,
+# so tests find PCP as a machine that has run it finds it (the fresh case has
+# a test of its own in test/pmcd-root-pmda.int.test.ts).
 PMNS_DIR=/var/lib/pcp/pmns
-if [ -x "$PMNS_DIR/Rebuild" ] && [ ! -f "$PMNS_DIR/root" ]; then
-  say "building $PMNS_DIR/root (pmcd has never started here)"
+if [ -x "$PMNS_DIR/Rebuild" ] && { [ ! -f "$PMNS_DIR/root" ] || [ -f "$PMNS_DIR/.NeedRebuild" ]; }; then
+  say "building $PMNS_DIR/root as pmcd's first start would (pmcd has never started here)"
   (cd "$PMNS_DIR" && ./Rebuild -u) || die "$PMNS_DIR/Rebuild failed"
   [ -f "$PMNS_DIR/root" ] || die "$PMNS_DIR/root still missing after Rebuild"
+  rm -f "$PMNS_DIR/.NeedRebuild"
+  touch "$PMNS_DIR/root"
 fi
 
 [ -n "$rootfs_tar" ] && rm -f "$rootfs_tar"

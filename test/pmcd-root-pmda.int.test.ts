@@ -10,7 +10,7 @@
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, readdirSync, readlinkSync, renameSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, readlinkSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { commandWorks, describeWith, probes, run } from './support/components.js';
 import { CROOTD, builtBinaries } from './support/crootd-process.js';
@@ -38,6 +38,19 @@ import { dockerInspect, dockerRun, removeDockerContainers } from './support/test
 
 const pcpAndRoot = (): string | undefined =>
   probes.root() ?? builtBinaries() ?? commandWorks('test', ['-x', '/etc/init.d/pmcd']) ?? commandWorks('which', ['pminfo']) ?? commandWorks('test', ['-x', '/usr/lib/pcp/bin/pmnsadd']);
+
+/** Where PCP's Rebuild looks for the PMNS of the agent labelled root (pmcd.conf), and crootd's own PMNS file. */
+const ROOT_PMNS_LINK = '/var/lib/pcp/pmns/root_root';
+const CROOT_PMNS_FILE = '/var/lib/pcp/pmdas/croot/root_croot';
+const NEED_REBUILD = '/var/lib/pcp/pmns/.NeedRebuild';
+/** What a symbolic link points at, or undefined when there is none. */
+const linkTarget = (path: string): string | undefined => {
+  try {
+    return readlinkSync(path);
+  } catch {
+    return undefined;
+  }
+};
 
 /** The kernel's count for the PID namespace of `pid`: /proc/N/ns/pid links equal to its, and their Threads: lines. */
 function kernelCounts(pid: number): { processes: number; threads: number } {
@@ -145,6 +158,8 @@ describeWith('PCP (pmcd, pmnsadd), root and a built crootd', pcpAndRoot, "crootd
   const ctr: CtrContainer[] = [];
   /** Builds the truths once the containers exist (names known up front). */
   const cases: (() => Case)[] = [];
+  /** PCP's own root_root link before the install. */
+  let rootLinkBefore: string | undefined;
 
   beforeAll(async () => {
     // Test containers first (their extra processes settle meanwhile), then crootd in pmcd's root line.
@@ -189,6 +204,7 @@ describeWith('PCP (pmcd, pmnsadd), root and a built crootd', pcpAndRoot, "crootd
       ctrRun(app, { hostname: `${app.id}-h`, annotations: { ...pod, 'io.kubernetes.cri.container-type': 'container', 'io.kubernetes.cri.container-name': 'app' } }, ctr);
       for (const c of [up, stopped, app]) cases.push(() => fromCtr(c));
     }
+    rootLinkBefore = linkTarget(ROOT_PMNS_LINK);
     install = await installCrootAsRootAgent();
     execFileSync('/etc/init.d/pmcd', ['start'], { stdio: 'ignore', timeout: 120000 });
     await waitForAgents();
@@ -227,6 +243,10 @@ describeWith('PCP (pmcd, pmnsadd), root and a built crootd', pcpAndRoot, "crootd
     expect(readFileSync(PMCD_OPTIONS, 'utf8')).toMatch(/^-q 20$/m);
     expect(crootdPid()).toBeGreaterThan(0);
     expect(systemPmdaroots()).toEqual([]);
+  });
+
+  it("puts its PMNS where PCP's Rebuild looks for the root agent's (root_root), so a rebuild keeps its names", () => {
+    expect(linkTarget(ROOT_PMNS_LINK)).toBe(CROOT_PMNS_FILE);
   });
 
   it('has every agent connected, root included (pmcd.agent.status all 0)', async () => {
@@ -348,16 +368,22 @@ describeWith('PCP (pmcd, pmnsadd), root and a built crootd', pcpAndRoot, "crootd
     expect(readFileSync(PMNS_ROOT).equals(original?.originalPmns ?? Buffer.alloc(0))).toBe(true);
     expect(existsSync('/var/lib/pcp/pmdas/croot')).toBe(false);
     expect(existsSync('/var/lib/pcp/pmns/root_croot')).toBe(false);
+    expect(linkTarget(ROOT_PMNS_LINK)).toBe(rootLinkBefore);
     expect(pidsOf('pmcd').length > 0).toBe(original?.pmcdWasRunning);
   });
 });
 
-describeWith('PCP (pmcd, pmnsadd), root and a built crootd', pcpAndRoot, 'crootd install-pmcd on a PCP whose pmcd has never started (no PMNS yet)', () => {
+describeWith('PCP (pmcd, pmnsadd), root and a built crootd', pcpAndRoot, 'crootd install-pmcd on a PCP whose pmcd has never started (no PMNS yet, a .NeedRebuild)', () => {
   const aside = `${PMNS_ROOT}.croot-test-aside-${randomBytes(4).toString('hex')}`;
+  const needRebuildBefore = existsSync(NEED_REBUILD);
+  let rootLinkBefore: string | undefined;
   let output = '';
 
   beforeAll(async () => {
+    // As PCP's package leaves it: no PMNS, and .NeedRebuild for pmcd's rc script.
+    rootLinkBefore = linkTarget(ROOT_PMNS_LINK);
     renameSync(PMNS_ROOT, aside);
+    writeFileSync(NEED_REBUILD, '');
     const r = spawnSync(process.execPath, [CROOTD, 'install-pmcd', '--no-restart'], { encoding: 'utf8', timeout: 120000 });
     output = `${r.stdout}${r.stderr}`;
     if (r.status !== 0) throw new Error(`crootd install-pmcd exited ${r.status}: ${output}`);
@@ -366,10 +392,23 @@ describeWith('PCP (pmcd, pmnsadd), root and a built crootd', pcpAndRoot, 'crootd
   afterAll(async () => {
     try {
       if (existsSync('/var/lib/pcp/pmdas/croot')) await runAsync(process.execPath, [CROOTD, 'uninstall-pmcd', '--no-restart'], 120000);
+      expect(linkTarget(ROOT_PMNS_LINK)).toBe(rootLinkBefore);
     } finally {
       renameSync(aside, PMNS_ROOT);
+      if (needRebuildBefore) writeFileSync(NEED_REBUILD, '');
+      else rmSync(NEED_REBUILD, { force: true });
     }
   }, 180000);
+
+  it("keeps every name of crootd's when pmcd's rc script rebuilds the PMNS at a start (.NeedRebuild, as after a PCP upgrade)", () => {
+    // The install built the PMNS as pmcd's first start would, and removed .NeedRebuild as that start does.
+    expect(existsSync(NEED_REBUILD)).toBe(false);
+    // What the rc script runs at a start that finds .NeedRebuild: PCP's own Rebuild, in the PMNS folder.
+    execFileSync('./Rebuild', ['-u'], { cwd: '/var/lib/pcp/pmns', stdio: 'ignore', timeout: 120000 });
+    const names = (pmns: string): string[] => execFileSync('pminfo', ['-n', pmns, 'containers'], { encoding: 'utf8' }).trim().split('\n').sort();
+    expect(names(PMNS_ROOT)).toEqual(names(CROOT_PMNS_FILE));
+    expect(names(PMNS_ROOT).length).toBeGreaterThan(7);
+  });
 
   it("builds the PMNS with PCP's Rebuild first, as pmcd's first start would: every agent's names, crootd's merged in", () => {
     expect(output).toMatch(/pmns\/root: built with .*Rebuild -u/);
