@@ -20,6 +20,7 @@ import { createHash } from 'node:crypto';
 import { copyFileSync, existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, renameSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { CrootError } from '../core/errors/croot-error.js';
+import { entryExists } from '../core/host/entry-exists.js';
 import type { Pmda } from './define-pmda.js';
 import { pmdaFiles } from './pmda-files.js';
 
@@ -229,16 +230,6 @@ function pmnsLinkOf(paths: PcpPaths, label: string, dir: string): { link: string
   return { link: join(paths.varDir, 'pmns', `root_${label}`), kept: join(dir, `root_${label}.before-install`) };
 }
 
-/** Whether `path` exists, a dangling symbolic link included. */
-function lexists(path: string): boolean {
-  try {
-    lstatSync(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** Whether `path` is a symbolic link to `target`. */
 function isLinkTo(path: string, target: string): boolean {
   try {
@@ -339,7 +330,7 @@ export function installPmda(options: InstallPmdaOptions): void {
   // root_* file is newer than root, and pmnsadd's root is newer than the link.
   const { link, kept } = pmnsLinkOf(paths, label, dir);
   if (!isLinkTo(link, pmnsFile)) {
-    if (lexists(link)) renameSync(link, kept);
+    if (entryExists(link)) renameSync(link, kept);
     symlinkSync(pmnsFile, link);
   }
   run(join(paths.binadmDir, 'pmnsadd'), ['-n', pmnsRoot, pmnsFile]);
@@ -435,7 +426,7 @@ export function removePmda(options: RemovePmdaOptions): void {
   const { link, kept } = pmnsLinkOf(paths, options.label, dir);
   if (isLinkTo(link, pmnsFile)) {
     unlinkSync(link);
-    if (lexists(kept)) {
+    if (entryExists(kept)) {
       renameSync(kept, link);
       say(`${link} put back`);
     }

@@ -18,19 +18,12 @@
  *   utimes of the directory, or an entry named like it, thus costs the caller
  *   a re-read; a directory deleted and made again is never taken for the old.
  */
-import { lstatSync, opendirSync, watch, type FSWatcher } from 'node:fs';
+import { opendirSync, watch, type FSWatcher } from 'node:fs';
 import { join } from 'node:path';
 import { systemError } from '../errors/system-error.js';
+import { entryExists } from './entry-exists.js';
 import type { DirectoryEvent, DirectoryWatcher } from './host-services.js';
 
-function exists(path: string): boolean {
-  try {
-    lstatSync(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 export class NodeDirectoryWatcher implements DirectoryWatcher {
   /** libuv drops IN_Q_OVERFLOW (above). */
@@ -64,7 +57,7 @@ export class NodeDirectoryWatcher implements DirectoryWatcher {
         gone();
         return;
       }
-      onEvent({ name, kind: eventType === 'change' || exists(join(dir, name)) ? 'changed' : 'removed' });
+      onEvent({ name, kind: eventType === 'change' || entryExists(join(dir, name)) ? 'changed' : 'removed' });
     });
     return () => watcher.close();
   }

@@ -5,7 +5,7 @@
  * per-container folders lazily, so croot watches for them to appear instead
  * of polling.
  */
-import { statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { DirectoryEvent, DirectoryWatcher } from '../../core/host/host-services.js';
 
@@ -22,14 +22,6 @@ function identity(path: string): string | undefined {
   }
 }
 
-function exists(path: string): boolean {
-  try {
-    statSync(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 export interface FolderWatchOptions {
   /** Never watch this folder or any above it (the owner watches it and calls `retry()`). */
@@ -112,7 +104,7 @@ export class FolderWatch {
       const watched = this.watchDeepest();
       if (watched === undefined || watched === this.target) break;
       // The child on the way to the target may have appeared before this watch began: look again.
-      if (!exists(join(watched, this.childToward(watched)))) break;
+      if (!existsSync(join(watched, this.childToward(watched)))) break;
     }
     if (announce && this.armed) this.onEvent({ name: '', kind: 'overflow' });
   }
@@ -127,7 +119,7 @@ export class FolderWatch {
         if (this.verifiable) this.watchedIdentity = identity(folder);
         return folder;
       } catch (err) {
-        if (exists(dir)) {
+        if (existsSync(dir)) {
           // It is there but cannot be watched: going higher would not help.
           this.problem = (err as Error).message;
           return undefined;
