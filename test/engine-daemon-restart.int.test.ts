@@ -68,9 +68,11 @@ describeWith('root, docker, containerd, PCP’s C client library and the built c
   /** Runs a ctr task in the test's namespace and records its init. */
   async function ctrRun(id: string): Promise<string> {
     const ref = `${ns}/${id}`;
-    truth.add(ref, `c-${id}-${tag}`);
     kinds.set(ref, { engine: 'containerd', id });
+    // A ctr task sets its own hostname once it runs (ctr has no --hostname): the hammer learns of it only after, since
+    // until then its UTS namespace rightly holds the host's name.
     await containerd().run(ns, id, { hostname: `c-${id}-${tag}` });
+    truth.add(ref, `c-${id}-${tag}`);
     await ctrTruth(ref);
     return ref;
   }

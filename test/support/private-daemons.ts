@@ -46,6 +46,13 @@ function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
+/** The hostname in `pid`'s UTS namespace, as nsenter reads it; undefined when it cannot be read. */
+function utsHostname(pid: number): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    execFile('nsenter', ['-u', '-t', String(pid), 'hostname'], { encoding: 'utf8', timeout: 20000 }, (err, out) => resolve(err === null ? out.trim() : undefined));
+  });
+}
+
 /** Polls `ok` every 200 ms until it resolves true; throws `explain()` after `timeoutMs`. */
 async function waitFor(ok: () => Promise<boolean>, timeoutMs: number, explain: () => string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -135,7 +142,10 @@ export interface PrivateContainerd {
   readonly process: DaemonProcess;
   /** `ctr -a ADDRESS ARGS...`, trimmed stdout. */
   ctr(args: readonly string[], timeoutMs?: number): Promise<string>;
-  /** `ctr run -d` of `sleep 100000` in `namespace` (the test image, native snapshotter, the private runc root and fifo folder). */
+  /**
+   * `ctr run -d` of `sleep 100000` in `namespace` (the test image, native snapshotter, the private runc root and fifo
+   * folder); with `hostname`, the task sets it itself, and this resolves once its UTS namespace holds it.
+   */
   run(namespace: string, id: string, options?: { hostname?: string; command?: readonly string[] }): Promise<void>;
   /** The init PID `ctr task ls` shows for a task, or undefined when it has none or it is not RUNNING. */
   taskPid(namespace: string, id: string): Promise<number | undefined>;
@@ -237,6 +247,15 @@ export async function startPrivateDaemons(options: { docker: boolean; namespaces
       // ctr has no --hostname: a container that sets its own needs CAP_SYS_ADMIN in its UTS namespace.
       const privileged = o.hostname === undefined ? [] : ['--privileged'];
       await ctr(['-n', namespace, 'run', '-d', '--snapshotter', 'native', '--runc-root', runcRoot, '--fifo-dir', fifoDir, ...privileged, PRIVATE_CTR_IMAGE, id, ...command]);
+      if (o.hostname === undefined) return;
+      // Until its `hostname` has run, the task's UTS namespace holds the host's name: resolve once it holds its own
+      // (the kernel's word, through nsenter), as a `docker run --hostname` container does from its start.
+      for (let i = 0; i < 200; i++) {
+        const pid = await taskPid(namespace, id);
+        if (pid !== undefined && (await utsHostname(pid)) === o.hostname) return;
+        await sleep(50);
+      }
+      throw new Error(`ctr task ${namespace}/${id} did not set its hostname to ${o.hostname}`);
     },
     taskPid,
     remove: async (namespace, id) => {
