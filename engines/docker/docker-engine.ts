@@ -160,8 +160,7 @@ export class DockerEngine implements EngineContribution {
   async stop(): Promise<void> {
     this.stopped = true;
     this.sink = undefined;
-    this.cancelRetry?.();
-    this.cancelRetry = undefined;
+    this.cancelRetryTimer();
     this.unwatchSocket?.();
     this.unwatchSocket = undefined;
     const attempt = this.attempt;
@@ -267,8 +266,7 @@ export class DockerEngine implements EngineContribution {
     this.apiFailure = undefined;
     this.retryDelay = this.retryMinMs;
     this.retrying = false;
-    this.cancelRetry?.();
-    this.cancelRetry = undefined;
+    this.cancelRetryTimer();
     this.unwatchSocket?.();
     this.unwatchSocket = undefined;
     this.disk?.close();
@@ -337,11 +335,16 @@ export class DockerEngine implements EngineContribution {
       return;
     }
     if (!(event.kind === 'overflow' || (event.kind === 'changed' && event.name === name))) return;
-    this.cancelRetry?.();
-    this.cancelRetry = undefined;
+    this.cancelRetryTimer();
     this.retryDelay = this.retryMinMs;
     this.retrying = true;
     void this.tryDaemon();
+  }
+
+  /** Cancels the next try's timer, if one is set. */
+  private cancelRetryTimer(): void {
+    this.cancelRetry?.();
+    this.cancelRetry = undefined;
   }
 
   private scheduleRetry(): void {

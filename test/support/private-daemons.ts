@@ -27,6 +27,7 @@ import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readdirSync
 import { randomBytes, randomInt } from 'node:crypto';
 import { join } from 'node:path';
 import { TEST_IMAGE } from './testbed.js';
+import { hostnameTruth } from './truth.js';
 
 /** The test image's name in the private containerd (as the testbed imports it). */
 export const PRIVATE_CTR_IMAGE = 'docker.io/library/croot-test:latest';
@@ -46,11 +47,13 @@ function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
-/** The hostname in `pid`'s UTS namespace, as nsenter reads it; undefined when it cannot be read. */
-function utsHostname(pid: number): Promise<string | undefined> {
-  return new Promise((resolve) => {
-    execFile('nsenter', ['-u', '-t', String(pid), 'hostname'], { encoding: 'utf8', timeout: 20000 }, (err, out) => resolve(err === null ? out.trim() : undefined));
-  });
+/** hostnameTruth, or undefined while it cannot be read (the task not entered yet, or gone). */
+function hostnameOrUndefined(pid: number): string | undefined {
+  try {
+    return hostnameTruth(pid);
+  } catch {
+    return undefined;
+  }
 }
 
 /** Polls `ok` every 200 ms until it resolves true; throws `explain()` after `timeoutMs`. */
@@ -252,7 +255,7 @@ export async function startPrivateDaemons(options: { docker: boolean; namespaces
       // (the kernel's word, through nsenter), as a `docker run --hostname` container does from its start.
       for (let i = 0; i < 200; i++) {
         const pid = await taskPid(namespace, id);
-        if (pid !== undefined && (await utsHostname(pid)) === o.hostname) return;
+        if (pid !== undefined && hostnameOrUndefined(pid) === o.hostname) return;
         await sleep(50);
       }
       throw new Error(`ctr task ${namespace}/${id} did not set its hostname to ${o.hostname}`);
